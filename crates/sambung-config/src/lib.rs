@@ -1,0 +1,556 @@
+//! SambungChat configuration: every setting of the environment and of a `.env` file in the
+//! working directory, resolved in one place into a typed [`Config`].
+//!
+//! The process environment wins over `.env`, so a one-off `DATABASE_URL=… sambung …` overrides
+//! what the file says. An empty value counts as unset (`DATABASE_URL=` in `.env` disables it).
+//! Every invalid value is an error that names its variable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use sqlx::postgres::PgConnectOptions;
+
+/// The design's credentials for the managed cluster (its `docker compose` service).
+pub const MANAGED_USER: &str = "sambungchat";
+/// Password of the managed cluster's user; the cluster only listens on 127.0.0.1.
+pub const MANAGED_PASSWORD: &str = "sambungchat";
+/// Database created in the managed cluster.
+pub const MANAGED_DATABASE: &str = "sambungchat";
+
+/// Why the configuration could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {variable}={value:?}: {reason}")]
+    Invalid {
+        variable: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read {path}: {reason}")]
+    DotEnv { path: PathBuf, reason: String },
+}
+
+impl ConfigError {
+    /// A next step for the user, printed under the error.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ConfigError::Invalid { variable, .. } => Some(format!(
+                "fix or unset {variable} in the environment or in .env (see the README's configuration table)"
+            )),
+            ConfigError::DotEnv { .. } => {
+                Some("each line of .env must be NAME=value; quote values with spaces".into())
+            }
+        }
+    }
+}
+
+/// The connection pool's settings (the design's postgres.js options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// `DATABASE_POOL_MAX`: most connections open at once.
+    pub max_connections: u32,
+    /// `DATABASE_IDLE_TIMEOUT`: an idle connection is closed after this long.
+    pub idle_timeout: Duration,
+    /// `DATABASE_CONNECT_TIMEOUT`: give up connecting after this long.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_connections: 10,
+            idle_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A `DATABASE_URL` as given, validated, with its parsed connect options.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    raw: String,
+    options: PgConnectOptions,
+}
+
+impl DatabaseUrl {
+    /// Parse and validate a `postgres://` or `postgresql://` URL.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if !(raw.starts_with("postgres://") || raw.starts_with("postgresql://")) {
+            return Err("expected a URL starting with postgres:// or postgresql://".into());
+        }
+        let options = PgConnectOptions::from_str(raw).map_err(|e| e.to_string())?;
+        Ok(DatabaseUrl {
+            raw: raw.to_owned(),
+            options,
+        })
+    }
+
+    /// The URL exactly as configured (it may hold a password: print [`DatabaseUrl::redacted`]).
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// Connect options for sqlx.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        self.options.clone()
+    }
+
+    /// `host:port` for messages.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.options.get_host(), self.options.get_port())
+    }
+
+    /// The URL with any password replaced by `***`, safe to print and log.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.raw)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Replace the password of a URL's `user:password@` part with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| scheme_end + i);
+    let authority = &url[scheme_end..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..scheme_end],
+            &authority[..colon],
+            &url[scheme_end + at..]
+        ),
+        _ => url.to_owned(),
+    }
+}
+
+/// The 32-byte master key for API-key encryption (`ENCRYPTION_KEY`). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptionKey([u8; 32]);
+
+impl EncryptionKey {
+    /// Accepts 64 hex digits or the base64 (standard or URL-safe, padded or not) of 32 bytes.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            hex::decode(text).map_err(|e| e.to_string())?
+        } else {
+            [
+                &base64::engine::general_purpose::STANDARD,
+                &base64::engine::general_purpose::STANDARD_NO_PAD,
+                &base64::engine::general_purpose::URL_SAFE,
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            ]
+            .iter()
+            .find_map(|engine| engine.decode(text).ok())
+            .ok_or("neither 64 hex digits nor base64")?
+        };
+        let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            format!(
+                "decodes to {} bytes, 32 needed (generate one with `openssl rand -base64 32`)",
+                b.len()
+            )
+        })?;
+        Ok(EncryptionKey(key))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EncryptionKey(***)")
+    }
+}
+
+/// Everything `sambung` reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: an external PostgreSQL; `None` means the managed local cluster.
+    pub database_url: Option<DatabaseUrl>,
+    /// `SAMBUNG_DATA_DIR`: where the managed cluster and its log live (absolute).
+    pub data_dir: PathBuf,
+    /// `SAMBUNG_PG_PORT`: the managed cluster's TCP port on 127.0.0.1.
+    pub pg_port: u16,
+    /// `SAMBUNG_PG_BIN`: directory of the PostgreSQL server binaries; `None` finds them.
+    pub pg_bin: Option<PathBuf>,
+    /// `SAMBUNG_PG_USER`: the system user the server runs as when `sambung` runs as root.
+    pub pg_os_user: Option<String>,
+    /// `DATABASE_POOL_MAX`, `DATABASE_IDLE_TIMEOUT`, `DATABASE_CONNECT_TIMEOUT`.
+    pub pool: PoolConfig,
+    /// `ENCRYPTION_KEY`: `None` until set; commands that need it fail clearly.
+    pub encryption_key: Option<EncryptionKey>,
+}
+
+impl Config {
+    /// Resolve from the process environment and `dir/.env` (the process environment wins).
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        let dotenv = read_dotenv(&dir.join(".env"))?;
+        Self::resolve(
+            |name| {
+                std::env::var(name)
+                    .ok()
+                    .or_else(|| dotenv.get(name).cloned())
+            },
+            dir,
+        )
+    }
+
+    /// Resolve from any lookup of variable names; relative paths are taken from `base_dir`.
+    pub fn resolve(
+        lookup: impl Fn(&str) -> Option<String>,
+        base_dir: &Path,
+    ) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let parse = |variable: &'static str, value: String, reason: String| ConfigError::Invalid {
+            variable,
+            value,
+            reason,
+        };
+
+        let database_url = get("DATABASE_URL")
+            .map(|v| DatabaseUrl::parse(v.trim()).map_err(|r| parse("DATABASE_URL", v, r)))
+            .transpose()?;
+        let absolute = |p: String| {
+            let path = PathBuf::from(p);
+            if path.is_absolute() {
+                path
+            } else {
+                base_dir.join(path)
+            }
+        };
+        let data_dir = absolute(get("SAMBUNG_DATA_DIR").unwrap_or_else(|| ".sambung".into()));
+        let pg_port = match get("SAMBUNG_PG_PORT") {
+            None => 5432,
+            Some(v) => match v.trim().parse::<u16>() {
+                Ok(port) if port > 0 => port,
+                _ => {
+                    return Err(parse(
+                        "SAMBUNG_PG_PORT",
+                        v,
+                        "expected a port number from 1 to 65535".into(),
+                    ))
+                }
+            },
+        };
+        let pg_bin = get("SAMBUNG_PG_BIN").map(absolute);
+        let pg_os_user = get("SAMBUNG_PG_USER").map(|v| v.trim().to_owned());
+
+        let defaults = PoolConfig::default();
+        let positive = |variable: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match get(variable) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(parse(variable, v, "expected a whole number above 0".into())),
+                },
+            }
+        };
+        let max_connections = positive("DATABASE_POOL_MAX", defaults.max_connections.into())?;
+        let max_connections = u32::try_from(max_connections).map_err(|_| {
+            parse(
+                "DATABASE_POOL_MAX",
+                max_connections.to_string(),
+                "too large".into(),
+            )
+        })?;
+        let pool = PoolConfig {
+            max_connections,
+            idle_timeout: Duration::from_secs(positive(
+                "DATABASE_IDLE_TIMEOUT",
+                defaults.idle_timeout.as_secs(),
+            )?),
+            connect_timeout: Duration::from_secs(positive(
+                "DATABASE_CONNECT_TIMEOUT",
+                defaults.connect_timeout.as_secs(),
+            )?),
+        };
+
+        let encryption_key = get("ENCRYPTION_KEY")
+            .map(|v| {
+                // The key itself never goes into an error message.
+                EncryptionKey::parse(&v).map_err(|r| parse("ENCRYPTION_KEY", "***".into(), r))
+            })
+            .transpose()?;
+
+        Ok(Config {
+            database_url,
+            data_dir,
+            pg_port,
+            pg_bin,
+            pg_os_user,
+            pool,
+            encryption_key,
+        })
+    }
+
+    /// The URL of the managed cluster's database (its fixed, loopback-only credentials).
+    pub fn managed_database_url(&self) -> DatabaseUrl {
+        let raw = format!(
+            "postgres://{MANAGED_USER}:{MANAGED_PASSWORD}@127.0.0.1:{}/{MANAGED_DATABASE}",
+            self.pg_port
+        );
+        DatabaseUrl::parse(&raw).expect("the managed URL is well-formed")
+    }
+
+    /// The database every command talks to: `DATABASE_URL`, else the managed cluster.
+    pub fn effective_database_url(&self) -> DatabaseUrl {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| self.managed_database_url())
+    }
+}
+
+fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let iter = match dotenvy::from_path_iter(path) {
+        Ok(iter) => iter,
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(HashMap::new())
+        }
+        Err(e) => {
+            return Err(ConfigError::DotEnv {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })
+        }
+    };
+    iter.map(|item| {
+        item.map_err(|e| ConfigError::DotEnv {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::resolve(|name| map.get(name).cloned(), Path::new("/srv/app"))
+    }
+
+    fn invalid_variable(vars: &[(&str, &str)]) -> &'static str {
+        match resolve(vars) {
+            Err(ConfigError::Invalid { variable, .. }) => variable,
+            other => panic!("expected an invalid-value error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let config = resolve(&[]).unwrap();
+        assert!(config.database_url.is_none());
+        assert_eq!(config.data_dir, Path::new("/srv/app/.sambung"));
+        assert_eq!(config.pg_port, 5432);
+        assert_eq!(config.pool, PoolConfig::default());
+        assert_eq!(config.pool.max_connections, 10);
+        assert_eq!(config.pool.idle_timeout, Duration::from_secs(20));
+        assert_eq!(config.pool.connect_timeout, Duration::from_secs(10));
+        assert!(config.encryption_key.is_none());
+        assert_eq!(
+            config.effective_database_url().as_str(),
+            "postgres://sambungchat:sambungchat@127.0.0.1:5432/sambungchat"
+        );
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let key_hex = "00".repeat(31) + "ff";
+        let config = resolve(&[
+            ("DATABASE_URL", "postgresql://u:p@db.example:6543/app"),
+            ("SAMBUNG_DATA_DIR", "/var/lib/sambung"),
+            ("SAMBUNG_PG_PORT", "15432"),
+            ("SAMBUNG_PG_BIN", "pg/bin"),
+            ("SAMBUNG_PG_USER", "pgrunner"),
+            ("DATABASE_POOL_MAX", "3"),
+            ("DATABASE_IDLE_TIMEOUT", "5"),
+            ("DATABASE_CONNECT_TIMEOUT", "2"),
+            ("ENCRYPTION_KEY", &key_hex),
+        ])
+        .unwrap();
+        let url = config.database_url.as_ref().unwrap();
+        assert_eq!(url.address(), "db.example:6543");
+        assert_eq!(url.redacted(), "postgresql://u:***@db.example:6543/app");
+        assert_eq!(config.data_dir, Path::new("/var/lib/sambung"));
+        assert_eq!(config.pg_port, 15432);
+        assert_eq!(config.pg_bin.as_deref(), Some(Path::new("/srv/app/pg/bin")));
+        assert_eq!(config.pg_os_user.as_deref(), Some("pgrunner"));
+        assert_eq!(
+            config.pool,
+            PoolConfig {
+                max_connections: 3,
+                idle_timeout: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(2),
+            }
+        );
+        assert_eq!(config.encryption_key.as_ref().unwrap().as_bytes()[31], 0xff);
+        assert_eq!(
+            config.effective_database_url().as_str(),
+            "postgresql://u:p@db.example:6543/app"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(
+            invalid_variable(&[("SAMBUNG_PG_PORT", "abc")]),
+            "SAMBUNG_PG_PORT"
+        );
+        assert_eq!(
+            invalid_variable(&[("SAMBUNG_PG_PORT", "0")]),
+            "SAMBUNG_PG_PORT"
+        );
+        assert_eq!(
+            invalid_variable(&[("SAMBUNG_PG_PORT", "70000")]),
+            "SAMBUNG_PG_PORT"
+        );
+        assert_eq!(
+            invalid_variable(&[("DATABASE_URL", "mysql://x@y/z")]),
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            invalid_variable(&[("DATABASE_URL", "postgres://h:notaport/db")]),
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            invalid_variable(&[("DATABASE_POOL_MAX", "0")]),
+            "DATABASE_POOL_MAX"
+        );
+        assert_eq!(
+            invalid_variable(&[("DATABASE_POOL_MAX", "-1")]),
+            "DATABASE_POOL_MAX"
+        );
+        assert_eq!(
+            invalid_variable(&[("DATABASE_IDLE_TIMEOUT", "1.5")]),
+            "DATABASE_IDLE_TIMEOUT"
+        );
+        assert_eq!(
+            invalid_variable(&[("DATABASE_CONNECT_TIMEOUT", "x")]),
+            "DATABASE_CONNECT_TIMEOUT"
+        );
+        assert_eq!(
+            invalid_variable(&[("ENCRYPTION_KEY", "short")]),
+            "ENCRYPTION_KEY"
+        );
+        // 16 bytes of valid base64: the right format, the wrong length.
+        assert_eq!(
+            invalid_variable(&[("ENCRYPTION_KEY", "AAAAAAAAAAAAAAAAAAAAAA==")]),
+            "ENCRYPTION_KEY"
+        );
+    }
+
+    #[test]
+    fn error_message_names_variable_and_value_but_never_the_key() {
+        let err = resolve(&[("SAMBUNG_PG_PORT", "fifty")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SAMBUNG_PG_PORT") && err.contains("fifty"),
+            "{err}"
+        );
+        let secret = "c2VjcmV0LWJ1dC10b28tc2hvcnQ=";
+        let err = resolve(&[("ENCRYPTION_KEY", secret)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ENCRYPTION_KEY") && !err.contains(secret),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let config = resolve(&[("DATABASE_URL", ""), ("SAMBUNG_PG_PORT", " ")]).unwrap();
+        assert!(config.database_url.is_none());
+        assert_eq!(config.pg_port, 5432);
+    }
+
+    #[test]
+    fn encryption_key_accepts_hex_and_base64() {
+        let bytes = [7u8; 32];
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let b64_url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xfbu8; 32]);
+        assert_eq!(
+            EncryptionKey::parse(&hex::encode(bytes))
+                .unwrap()
+                .as_bytes(),
+            &bytes
+        );
+        assert_eq!(EncryptionKey::parse(&b64).unwrap().as_bytes(), &bytes);
+        assert_eq!(
+            EncryptionKey::parse(&b64_url).unwrap().as_bytes(),
+            &[0xfb; 32]
+        );
+        assert_eq!(
+            format!("{:?}", EncryptionKey::parse(&b64).unwrap()),
+            "EncryptionKey(***)"
+        );
+    }
+
+    #[test]
+    fn redaction_hides_only_the_password() {
+        assert_eq!(redact_url("postgres://a:b@h/d"), "postgres://a:***@h/d");
+        assert_eq!(redact_url("postgres://a@h/d"), "postgres://a@h/d");
+        assert_eq!(redact_url("postgres://h:5432/d"), "postgres://h:5432/d");
+        assert_eq!(
+            redact_url("postgres://a:p@ss@h:1/d?x=y"),
+            "postgres://a:***@h:1/d?x=y"
+        );
+    }
+
+    #[test]
+    fn dotenv_is_read_and_the_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "# comment\nSAMBUNG_PG_PORT=6001\nSAMBUNG_DATA_DIR=\"data dir\"\n",
+        )
+        .unwrap();
+        let dotenv = read_dotenv(&dir.path().join(".env")).unwrap();
+        assert_eq!(
+            dotenv.get("SAMBUNG_PG_PORT").map(String::as_str),
+            Some("6001")
+        );
+        let config = Config::resolve(
+            |name| match name {
+                "SAMBUNG_PG_PORT" => Some("7001".into()),
+                _ => dotenv.get(name).cloned(),
+            },
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(config.pg_port, 7001);
+        assert_eq!(config.data_dir, dir.path().join("data dir"));
+    }
+
+    #[test]
+    fn a_malformed_dotenv_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".env"), "GOOD=1\nthis line is not a pair\n").unwrap();
+        let err = read_dotenv(&dir.path().join(".env")).unwrap_err();
+        assert!(err.to_string().contains(".env"), "{err}");
+        assert!(read_dotenv(&dir.path().join("missing.env"))
+            .unwrap()
+            .is_empty());
+    }
+}

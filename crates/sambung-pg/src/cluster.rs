@@ -1,0 +1,552 @@
+//! A local cluster's life cycle: init, start, stop, logs.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{Connection, Executor};
+
+use crate::{ClusterError, OsUser, PgBinaries};
+
+/// How long `pg_ctl` may wait for the server to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a fast shutdown may take before `stop` gives up.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the processes of a crashed server get to notice and exit.
+const ORPHAN_GRACE: Duration = Duration::from_secs(10);
+
+/// What a cluster is: where it lives, its port, its credentials.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// Holds `pgdata/` (the cluster) and `postgresql.log`.
+    pub data_dir: PathBuf,
+    pub port: u16,
+    /// `SAMBUNG_PG_BIN`; `None` searches (see [`PgBinaries::discover`]).
+    pub bin_dir: Option<PathBuf>,
+    /// `SAMBUNG_PG_USER`: who runs the server when we are root (default `postgres`).
+    pub os_user: Option<String>,
+    /// The cluster's superuser, its password, and the database `start` creates.
+    pub superuser: String,
+    pub password: String,
+    pub database: String,
+    /// A throwaway cluster (tests): no fsync, since its data is never kept.
+    pub throwaway: bool,
+}
+
+/// What `start` found or did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started { pid: u32, initialized: bool },
+    AlreadyRunning { pid: u32, port: Option<u16> },
+}
+
+/// What `stop` found or did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopOutcome {
+    Stopped { pid: u32 },
+    NotRunning,
+}
+
+/// A managed cluster, with its binaries found and its server user resolved.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    spec: ClusterSpec,
+    binaries: PgBinaries,
+    run_as: Option<OsUser>,
+}
+
+impl Cluster {
+    /// Resolve the binaries and the server user; touches nothing on disk.
+    pub fn new(spec: ClusterSpec) -> Result<Self, ClusterError> {
+        let binaries = PgBinaries::discover(spec.bin_dir.as_deref())?;
+        let run_as = OsUser::for_server(spec.os_user.as_deref())?;
+        Ok(Cluster {
+            spec,
+            binaries,
+            run_as,
+        })
+    }
+
+    pub fn spec(&self) -> &ClusterSpec {
+        &self.spec
+    }
+
+    pub fn binaries(&self) -> &PgBinaries {
+        &self.binaries
+    }
+
+    /// The system user the server runs as, when not the current one.
+    pub fn run_as(&self) -> Option<&OsUser> {
+        self.run_as.as_ref()
+    }
+
+    /// The PostgreSQL data directory (`initdb -D`); its unix socket lives here too.
+    pub fn pgdata(&self) -> PathBuf {
+        self.spec.data_dir.join("pgdata")
+    }
+
+    /// The server's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.spec.data_dir.join("postgresql.log")
+    }
+
+    /// Connect options for `database` of this cluster, over TCP on 127.0.0.1.
+    pub fn connect_options(&self, database: &str) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(self.spec.port)
+            .username(&self.spec.superuser)
+            .password(&self.spec.password)
+            .database(database)
+    }
+
+    /// A `postgres://` URL for `database` of this cluster.
+    pub fn database_url(&self, database: &str) -> String {
+        format!(
+            "postgres://{}:{}@127.0.0.1:{}/{}",
+            self.spec.superuser, self.spec.password, self.spec.port, database
+        )
+    }
+
+    /// The postmaster's pid when the server is running (a stale pid file after a crash is not).
+    pub fn running_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.pgdata().join("postmaster.pid")).ok()?;
+        let pid: u32 = text.lines().next()?.trim().parse().ok()?;
+        is_postgres_process(pid).then_some(pid)
+    }
+
+    /// The port recorded in the running server's pid file.
+    fn running_port(&self) -> Option<u16> {
+        let text = std::fs::read_to_string(self.pgdata().join("postmaster.pid")).ok()?;
+        text.lines().nth(3)?.trim().parse().ok()
+    }
+
+    /// Every process working in this cluster's data directory: the postmaster and its children
+    /// (PostgreSQL processes change into the data directory). Needs `/proc`.
+    pub fn server_processes(&self) -> Vec<u32> {
+        let Ok(pgdata) = self.pgdata().canonicalize() else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let cwd = std::fs::read_link(entry.path().join("cwd")).ok()?;
+                (cwd == pgdata).then_some(pid)
+            })
+            .collect()
+    }
+
+    /// Initialise the cluster if needed, start it, wait until it accepts connections and
+    /// create the database. Already running: says so and changes nothing.
+    pub async fn start(&self) -> Result<StartOutcome, ClusterError> {
+        if let Some(pid) = self.running_pid() {
+            return Ok(StartOutcome::AlreadyRunning {
+                pid,
+                port: self.running_port(),
+            });
+        }
+        let initialized = self.ensure_initialized().await?;
+        self.wait_for_orphans().await;
+        ensure_port_free(self.spec.port)?;
+        self.write_runtime_settings()?;
+
+        let log = self.log_path();
+        if !log.exists() {
+            std::fs::File::create(&log).map_err(io_error("create", &log))?;
+            if let Some(user) = &self.run_as {
+                user.chown(&log)?;
+            }
+        }
+        let log_offset = log.metadata().map_or(0, |m| m.len());
+        let output = self
+            .command("pg_ctl")
+            .arg("start")
+            .arg("-D")
+            .arg(self.pgdata())
+            .arg("-l")
+            .arg(&log)
+            .args(["-w", "-s", "-t", &START_TIMEOUT.as_secs().to_string()])
+            .output()
+            .await
+            .map_err(|e| self.tool_error("pg_ctl", e.to_string()))?;
+        if !output.status.success() {
+            let new_lines = read_from(&log, log_offset).unwrap_or_default();
+            if new_lines.contains("Address already in use") {
+                return Err(ClusterError::PortInUse {
+                    port: self.spec.port,
+                });
+            }
+            let mut tail = last_lines(&new_lines, 15);
+            if tail.trim().is_empty() {
+                tail = String::from_utf8_lossy(&output.stderr).into_owned();
+            }
+            return Err(ClusterError::StartFailed { log_tail: tail });
+        }
+        let pid = self
+            .running_pid()
+            .ok_or_else(|| ClusterError::StartFailed {
+                log_tail: read_from(&log, log_offset).unwrap_or_default(),
+            })?;
+        self.create_database().await?;
+        tracing::info!(pid, port = self.spec.port, "PostgreSQL started");
+        Ok(StartOutcome::Started { pid, initialized })
+    }
+
+    /// Fast shutdown (`pg_ctl stop -m fast`: open sessions are ended), waiting until it is done.
+    pub async fn stop(&self) -> Result<StopOutcome, ClusterError> {
+        let Some(pid) = self.running_pid() else {
+            return Ok(StopOutcome::NotRunning);
+        };
+        signal(pid, Signal::SIGINT);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while is_alive(pid) {
+            if Instant::now() > deadline {
+                return Err(ClusterError::StopTimedOut {
+                    pid,
+                    seconds: STOP_TIMEOUT.as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(StopOutcome::Stopped { pid })
+    }
+
+    /// Immediate shutdown without waiting for sessions, for throwaway clusters; blocking,
+    /// so it can run at process exit. Returns once no process of the cluster is left.
+    pub fn stop_immediately(&self) {
+        let deadline = Instant::now() + ORPHAN_GRACE;
+        if let Some(pid) = self.running_pid() {
+            signal(pid, Signal::SIGQUIT);
+            while is_alive(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        for pid in self.server_processes() {
+            signal(pid, Signal::SIGKILL);
+        }
+    }
+
+    /// The last `n` lines of the server log.
+    pub fn log_tail(&self, n: usize) -> Result<String, ClusterError> {
+        let path = self.log_path();
+        let mut file = std::fs::File::open(&path).map_err(io_error("read", &path))?;
+        let len = file.metadata().map_err(io_error("read", &path))?.len();
+        // Read backwards in growing windows until the window holds n whole lines.
+        let mut window: u64 = 16 * 1024;
+        loop {
+            let start = len.saturating_sub(window);
+            file.seek(SeekFrom::Start(start))
+                .map_err(io_error("read", &path))?;
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)
+                .map_err(io_error("read", &path))?;
+            let text = String::from_utf8_lossy(&bytes);
+            if start == 0 || text.lines().count() > n {
+                return Ok(last_lines(&text, n));
+            }
+            window *= 4;
+        }
+    }
+
+    /// Run `initdb` when the data directory holds no cluster yet. Returns whether it did.
+    async fn ensure_initialized(&self) -> Result<bool, ClusterError> {
+        let pgdata = self.pgdata();
+        let version_file = pgdata.join("PG_VERSION");
+        if version_file.exists() {
+            let data_version = std::fs::read_to_string(&version_file)
+                .map_err(io_error("read", &version_file))?
+                .trim()
+                .to_owned();
+            if data_version != self.binaries.major().to_string() {
+                return Err(ClusterError::VersionMismatch {
+                    dir: pgdata,
+                    data_version,
+                    binaries_version: self.binaries.major(),
+                });
+            }
+            return Ok(false);
+        }
+
+        let data_dir = &self.spec.data_dir;
+        let created_data_dir = !data_dir.exists();
+        std::fs::create_dir_all(data_dir).map_err(io_error("create", data_dir))?;
+        if let Some(user) = &self.run_as {
+            if created_data_dir {
+                user.chown(data_dir)?;
+            }
+            user.check_can_enter(data_dir)?;
+        }
+        match std::fs::read_dir(&pgdata) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    return Err(ClusterError::NotACluster { dir: pgdata });
+                }
+            }
+            Err(_) => std::fs::create_dir(&pgdata).map_err(io_error("create", &pgdata))?,
+        }
+        std::fs::set_permissions(&pgdata, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_error("set permissions on", &pgdata))?;
+        self.give_to_server_user(&pgdata)?;
+
+        // initdb reads the superuser's password from a file only it can read.
+        let password_file = data_dir.join(".initdb-password");
+        std::fs::write(&password_file, &self.spec.password)
+            .map_err(io_error("write", &password_file))?;
+        std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600))
+            .map_err(io_error("set permissions on", &password_file))?;
+        self.give_to_server_user(&password_file)?;
+
+        let mut initdb = self.command("initdb");
+        initdb
+            .arg("-D")
+            .arg(&pgdata)
+            .arg("--username")
+            .arg(&self.spec.superuser)
+            .arg(format!("--pwfile={}", password_file.display()))
+            .args([
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-instructions",
+            ]);
+        if self.spec.throwaway {
+            initdb.arg("--no-sync");
+        }
+        let output = initdb.output().await;
+        let _ = std::fs::remove_file(&password_file);
+        let output = output.map_err(|e| self.tool_error("initdb", e.to_string()))?;
+        if !output.status.success() {
+            // Leave no half-made cluster behind: the next start tries again from scratch.
+            let _ = std::fs::remove_dir_all(&pgdata);
+            return Err(self.tool_error(
+                "initdb",
+                String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            ));
+        }
+
+        let conf = pgdata.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).map_err(io_error("read", &conf))?;
+        text.push_str("\n# Port, addresses and socket are set by sambung at every start.\ninclude_if_exists = 'sambung.conf'\n");
+        std::fs::write(&conf, text).map_err(io_error("write", &conf))?;
+        tracing::info!(pgdata = %pgdata.display(), "initialised a new PostgreSQL cluster");
+        Ok(true)
+    }
+
+    /// Settings that follow the configuration, rewritten at every start so a changed
+    /// `SAMBUNG_PG_PORT` takes effect; the user's own edits belong in postgresql.conf.
+    fn write_runtime_settings(&self) -> Result<(), ClusterError> {
+        let pgdata = self.pgdata();
+        let quoted = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let mut text = format!(
+            "# Written by sambung at every start: changes here are overwritten.\n\
+             port = {}\n\
+             listen_addresses = '127.0.0.1'\n\
+             unix_socket_directories = {}\n",
+            self.spec.port,
+            quoted(&pgdata.display().to_string()),
+        );
+        if self.spec.throwaway {
+            text.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 300\n");
+        }
+        let path = pgdata.join("sambung.conf");
+        std::fs::write(&path, text).map_err(io_error("write", &path))?;
+        self.give_to_server_user(&path)
+    }
+
+    /// After a crash (the postmaster killed), its children exit once they notice; a new
+    /// server cannot start while they hold the old shared memory.
+    async fn wait_for_orphans(&self) {
+        let deadline = Instant::now() + ORPHAN_GRACE;
+        loop {
+            let orphans = self.server_processes();
+            if orphans.is_empty() {
+                return;
+            }
+            if Instant::now() > deadline {
+                tracing::warn!(?orphans, "killing processes left by a crashed server");
+                for pid in orphans {
+                    signal(pid, Signal::SIGKILL);
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn create_database(&self) -> Result<(), ClusterError> {
+        let database = &self.spec.database;
+        let error = |source| ClusterError::CreateDatabase {
+            database: database.clone(),
+            source,
+        };
+        let mut conn = PgConnection::connect_with(&self.connect_options("postgres"))
+            .await
+            .map_err(error)?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(database)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(error)?;
+        if !exists {
+            let created = conn
+                .execute(format!("CREATE DATABASE {}", quote_ident(database)).as_str())
+                .await;
+            match created {
+                Ok(_) => tracing::info!(%database, "created the database"),
+                // Another `start` created it at the same moment: what we wanted anyway.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+                Err(e) => return Err(error(e)),
+            }
+        }
+        let _ = conn.close().await;
+        Ok(())
+    }
+
+    fn give_to_server_user(&self, path: &Path) -> Result<(), ClusterError> {
+        match &self.run_as {
+            Some(user) => user.chown(path),
+            None => Ok(()),
+        }
+    }
+
+    /// A command for one of the server tools, run as the server user, from the data dir.
+    fn command(&self, tool: &str) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(self.binaries.tool(tool));
+        command.current_dir(&self.spec.data_dir).kill_on_drop(true);
+        // Our own connection settings must not leak into the server's tools.
+        for var in [
+            "PGDATA",
+            "PGPORT",
+            "PGHOST",
+            "PGUSER",
+            "PGDATABASE",
+            "PGPASSWORD",
+        ] {
+            command.env_remove(var);
+        }
+        if let Some(user) = &self.run_as {
+            command
+                .uid(user.uid)
+                .gid(user.gid)
+                .env("HOME", &self.spec.data_dir);
+        }
+        command
+    }
+
+    fn tool_error(&self, tool: &str, detail: String) -> ClusterError {
+        ClusterError::Tool {
+            tool: self.binaries.tool(tool).display().to_string(),
+            detail,
+        }
+    }
+}
+
+/// Quote an SQL identifier (`"name"`, doubling inner quotes).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn ensure_port_free(port: u16) -> Result<(), ClusterError> {
+    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(ClusterError::PortInUse { port })
+        }
+        Err(e) => Err(ClusterError::Io {
+            action: "listen on 127.0.0.1 port",
+            path: PathBuf::from(port.to_string()),
+            source: e,
+        }),
+    }
+}
+
+fn is_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    // EPERM: alive, but someone else's.
+    !matches!(kill(Pid::from_raw(raw), None), Err(Errno::ESRCH))
+}
+
+/// Alive and a PostgreSQL server process: a stale pid file may name a pid now reused.
+fn is_postgres_process(pid: u32) -> bool {
+    if !is_alive(pid) {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+        Ok(comm) => comm.trim() == "postgres",
+        // No /proc (not Linux): trust the signal check.
+        Err(_) => !Path::new("/proc/self").exists(),
+    }
+}
+
+fn signal(pid: u32, signal: Signal) {
+    if let Ok(raw) = i32::try_from(pid) {
+        let _ = kill(Pid::from_raw(raw), signal);
+    }
+}
+
+fn io_error<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> ClusterError + 'a {
+    move |source| ClusterError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn read_from(path: &Path, offset: u64) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = lines[lines.len().saturating_sub(n)..].join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("sambungchat"), "\"sambungchat\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn last_lines_keeps_the_end() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(last_lines("a\nb", 5), "a\nb\n");
+        assert_eq!(last_lines("", 3), "");
+    }
+
+    #[test]
+    fn a_taken_port_is_detected() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(
+            matches!(ensure_port_free(port), Err(ClusterError::PortInUse { port: p }) if p == port)
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! The managed local PostgreSQL cluster: SambungChat's embedded default database (the design's
+//! `docker compose` service), run from the PostgreSQL server binaries installed on the machine.
+//!
+//! It finds the binaries ([`PgBinaries`]), initialises a cluster on first use, starts it on
+//! 127.0.0.1 with password (scram) authentication, stops it, and reads its log. When run by
+//! root, the server runs as an unprivileged system user, since PostgreSQL refuses root.
+
+mod binaries;
+mod cluster;
+mod os_user;
+
+use std::path::PathBuf;
+
+pub use binaries::{PgBinaries, MIN_MAJOR_VERSION};
+pub use cluster::{quote_ident, Cluster, ClusterSpec, StartOutcome, StopOutcome};
+pub use os_user::OsUser;
+
+/// What can go wrong managing the local cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("no PostgreSQL server binaries found (searched: {searched})")]
+    BinariesNotFound { searched: String },
+    #[error("SAMBUNG_PG_BIN={} does not hold the PostgreSQL server binaries (missing: {missing})", dir.display())]
+    BadBinDir { dir: PathBuf, missing: String },
+    #[error("PostgreSQL in {} is too old ({version}); sambung needs PostgreSQL {MIN_MAJOR_VERSION} or newer", dir.display())]
+    TooOld { dir: PathBuf, version: String },
+    #[error("the cluster in {} was created by PostgreSQL {data_version}, but the binaries are version {binaries_version}", dir.display())]
+    VersionMismatch {
+        dir: PathBuf,
+        data_version: String,
+        binaries_version: u32,
+    },
+    #[error("system user {user:?} does not exist; run as root, sambung runs the PostgreSQL server as that unprivileged user")]
+    NoSuchOsUser { user: String },
+    #[error("system user {user:?} cannot enter {}", dir.display())]
+    Unreachable { user: String, dir: PathBuf },
+    #[error("{} exists but is not a PostgreSQL cluster", dir.display())]
+    NotACluster { dir: PathBuf },
+    #[error("port {port} on 127.0.0.1 is already in use by another process")]
+    PortInUse { port: u16 },
+    #[error("{tool} failed: {detail}")]
+    Tool { tool: String, detail: String },
+    #[error("PostgreSQL did not start{}", log_excerpt(.log_tail))]
+    StartFailed { log_tail: String },
+    #[error("PostgreSQL did not stop within {seconds} s (pid {pid})")]
+    StopTimedOut { pid: u32, seconds: u64 },
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot create the database {database:?}: {source}")]
+    CreateDatabase {
+        database: String,
+        source: sqlx::Error,
+    },
+}
+
+fn log_excerpt(tail: &str) -> String {
+    if tail.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; the server log ends with:\n{}", tail.trim_end())
+    }
+}
+
+impl ClusterError {
+    /// A next step for the user, printed under the error.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            ClusterError::BinariesNotFound { .. } => "install the PostgreSQL server (Debian/Ubuntu: `apt-get install postgresql`), set SAMBUNG_PG_BIN to its bin directory, or set DATABASE_URL to use another PostgreSQL".into(),
+            ClusterError::BadBinDir { .. } => "point SAMBUNG_PG_BIN at the directory holding `postgres` and `initdb` (e.g. /usr/lib/postgresql/15/bin), or unset it to search automatically".into(),
+            ClusterError::TooOld { .. } => format!("install PostgreSQL {MIN_MAJOR_VERSION} or newer and point SAMBUNG_PG_BIN at it"),
+            ClusterError::VersionMismatch { .. } => "point SAMBUNG_PG_BIN at the matching PostgreSQL version, or upgrade the cluster with pg_upgrade".into(),
+            ClusterError::NoSuchOsUser { user } => format!("create it (`useradd --system {user}`) or set SAMBUNG_PG_USER to an existing unprivileged user"),
+            ClusterError::Unreachable { user, .. } => format!("put SAMBUNG_DATA_DIR somewhere {user} can reach, or allow it in (chmod o+x on the directories above)"),
+            ClusterError::NotACluster { .. } => "move it away, or set SAMBUNG_DATA_DIR to another directory".into(),
+            ClusterError::PortInUse { .. } => "stop what uses it, or set SAMBUNG_PG_PORT to a free port".into(),
+            ClusterError::StartFailed { .. } => "see the whole log with `sambung db logs`".into(),
+            ClusterError::StopTimedOut { .. } => "see `sambung db logs`; the server may still be shutting down".into(),
+            ClusterError::Tool { .. } | ClusterError::Io { .. } | ClusterError::CreateDatabase { .. } => return None,
+        })
+    }
+}

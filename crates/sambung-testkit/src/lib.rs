@@ -1,0 +1,347 @@
+//! Test harness for every crate's tests: one throwaway PostgreSQL cluster per test process,
+//! started from the same cluster code as `sambung db start` (in a temporary directory, on a free
+//! port, without fsync), and a fresh database for each test so tests run in parallel without
+//! sharing state. Set `TEST_DATABASE_URL` to use an existing server instead (its user must be
+//! allowed to create databases).
+//!
+//! Nothing outlives the test process: the cluster is shut down and its directory removed at
+//! exit, and a watchdog process does the same if the test process dies without exiting
+//! (a signal, an abort).
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use sambung_pg::{quote_ident, Cluster, ClusterError, ClusterSpec};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor};
+use tokio::sync::OnceCell;
+
+/// Superuser name, password and maintenance database of the throwaway cluster.
+const USER: &str = "sambung_test";
+const PASSWORD: &str = "sambung_test";
+const ADMIN_DATABASE: &str = "postgres";
+
+/// Where test databases are created: the throwaway cluster or `TEST_DATABASE_URL`.
+struct Server {
+    admin: PgConnectOptions,
+}
+
+static SERVER: OnceCell<Server> = OnceCell::const_new();
+/// The throwaway cluster and its directory, for the exit hook.
+static THROWAWAY: OnceLock<(Cluster, PathBuf)> = OnceLock::new();
+static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+async fn server() -> &'static Server {
+    SERVER
+        .get_or_init(|| async {
+            if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+                let admin =
+                    PgConnectOptions::from_str(&url).expect("TEST_DATABASE_URL is a valid URL");
+                return Server { admin };
+            }
+            let cluster = start_throwaway_cluster().await.unwrap_or_else(|e| {
+                panic!(
+                    "cannot start the test cluster: {e}\nhint: {}",
+                    e.hint().unwrap_or_default()
+                )
+            });
+            Server {
+                admin: cluster.connect_options(ADMIN_DATABASE),
+            }
+        })
+        .await
+}
+
+async fn start_throwaway_cluster() -> Result<Cluster, ClusterError> {
+    let dir = tempfile::Builder::new()
+        .prefix("sambung-test-")
+        .tempdir()
+        .expect("create a temporary directory")
+        .keep();
+    // The server may run as another user (we are root): let it in.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod the temporary directory");
+    let mut last_error = None;
+    // A free port can be taken by someone else before the server binds it: try a few.
+    for _ in 0..5 {
+        let spec = ClusterSpec {
+            data_dir: dir.clone(),
+            port: free_port(),
+            bin_dir: std::env::var_os("SAMBUNG_PG_BIN").map(PathBuf::from),
+            os_user: std::env::var("SAMBUNG_PG_USER").ok(),
+            superuser: USER.into(),
+            password: PASSWORD.into(),
+            database: ADMIN_DATABASE.into(),
+            throwaway: true,
+        };
+        let cluster = Cluster::new(spec)?;
+        if THROWAWAY.set((cluster.clone(), dir.clone())).is_ok() {
+            register_cleanup(&dir);
+        }
+        match cluster.start().await {
+            Ok(_) => return Ok(cluster),
+            Err(ClusterError::PortInUse { .. }) => continue,
+            Err(e) => {
+                last_error = Some(e);
+                break;
+            }
+        }
+    }
+    Err(last_error.unwrap_or(ClusterError::PortInUse { port: 0 }))
+}
+
+/// Stop the cluster and remove its directory at exit, and start a watchdog that does the
+/// same should this process die without running exit hooks.
+fn register_cleanup(dir: &Path) {
+    extern "C" fn at_exit() {
+        if let Some((cluster, dir)) = THROWAWAY.get() {
+            cluster.stop_immediately();
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    // SAFETY: registering a plain extern "C" function with no captured state.
+    unsafe {
+        nix::libc::atexit(at_exit);
+    }
+    let script = r#"
+        while kill -0 "$1" 2>/dev/null; do sleep 1; done
+        pid=$(head -n 1 "$2/pgdata/postmaster.pid" 2>/dev/null)
+        [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null
+        sleep 2
+        rm -rf "$2"
+    "#;
+    let spawned = std::process::Command::new("/bin/sh")
+        .args(["-c", script, "sambung-test-watchdog"])
+        .arg(std::process::id().to_string())
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Its own process group: a Ctrl-C that kills the tests must not kill the watchdog.
+        .process_group(0)
+        .spawn();
+    if let Err(e) = spawned {
+        eprintln!("warning: no watchdog for the test cluster: {e}");
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// A database of its own for one test, dropped when the value is dropped.
+pub struct TestDb {
+    name: String,
+    options: PgConnectOptions,
+    pool: PgPool,
+}
+
+impl TestDb {
+    /// A new, empty database.
+    pub async fn empty() -> TestDb {
+        let server = server().await;
+        let name = format!(
+            "test_{}_{}",
+            std::process::id(),
+            DATABASE_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = PgConnection::connect_with(&server.admin)
+            .await
+            .expect("connect to the test server");
+        admin
+            .execute(format!("CREATE DATABASE {}", quote_ident(&name)).as_str())
+            .await
+            .expect("create a test database");
+        let _ = admin.close().await;
+        let options = server.admin.clone().database(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(5)
+            .connect_lazy_with(options.clone());
+        TestDb {
+            name,
+            options,
+            pool,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn connect_options(&self) -> &PgConnectOptions {
+        &self.options
+    }
+
+    /// A `postgres://` URL of this database, for commands run as child processes.
+    pub fn url(&self) -> String {
+        let o = &self.options;
+        format!(
+            "postgres://{}:{}@{}:{}/{}",
+            o.get_username(),
+            server_password(),
+            o.get_host(),
+            o.get_port(),
+            self.name
+        )
+    }
+}
+
+fn server_password() -> String {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) => url::password(&url),
+        Err(_) => PASSWORD.to_owned(),
+    }
+}
+
+mod url {
+    /// The password of a `postgres://user:password@…` URL ("" when none).
+    pub fn password(url: &str) -> String {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        authority
+            .rsplit_once('@')
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .map(|(_, p)| p.to_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Only worth the time on a shared server: the throwaway cluster goes away whole.
+        if std::env::var_os("TEST_DATABASE_URL").is_none() {
+            return;
+        }
+        let name = self.name.clone();
+        let admin = self.options.clone().database(ADMIN_DATABASE);
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect_with(&admin)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                conn.execute(
+                    format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        quote_ident(&name)
+                    )
+                    .as_str(),
+                )
+                .await
+                .map_err(std::io::Error::other)?;
+                Ok::<_, std::io::Error>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: test database {} was not dropped", self.name);
+        }
+    }
+}
+
+/// A scratch directory and free port for tests that run `sambung db start` themselves.
+/// Dropping it shuts down whatever cluster was started there and removes the directory.
+pub struct ScratchCluster {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl ScratchCluster {
+    pub fn new() -> ScratchCluster {
+        let dir = tempfile::Builder::new()
+            .prefix("sambung-scratch-")
+            .tempdir()
+            .expect("create a temporary directory");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod the temporary directory");
+        ScratchCluster {
+            dir,
+            port: free_port(),
+        }
+    }
+
+    /// The value for `SAMBUNG_DATA_DIR`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The value for `SAMBUNG_PG_PORT`.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The `sambung` cluster of this directory (to inspect it or stop it).
+    pub fn cluster(&self) -> Cluster {
+        Cluster::new(ClusterSpec {
+            data_dir: self.data_dir(),
+            port: self.port,
+            bin_dir: std::env::var_os("SAMBUNG_PG_BIN").map(PathBuf::from),
+            os_user: std::env::var("SAMBUNG_PG_USER").ok(),
+            superuser: "sambungchat".into(),
+            password: "sambungchat".into(),
+            database: "sambungchat".into(),
+            throwaway: true,
+        })
+        .expect("PostgreSQL binaries for the scratch cluster")
+    }
+}
+
+impl Default for ScratchCluster {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ScratchCluster {
+    fn drop(&mut self) {
+        self.cluster().stop_immediately();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_read_from_urls() {
+        assert_eq!(url::password("postgres://u:secret@h:5/db"), "secret");
+        assert_eq!(url::password("postgres://u@h/db"), "");
+        assert_eq!(url::password("postgres://h/db?x=a:b@c"), "");
+    }
+
+    #[tokio::test]
+    async fn each_test_database_is_separate_and_usable() {
+        let a = TestDb::empty().await;
+        let b = TestDb::empty().await;
+        assert_ne!(a.name(), b.name());
+        sqlx::query("CREATE TABLE t (x int)")
+            .execute(a.pool())
+            .await
+            .unwrap();
+        let in_b: Option<String> = sqlx::query_scalar("SELECT to_regclass('t')::text")
+            .fetch_one(b.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            in_b, None,
+            "a table made in one test database shows in another"
+        );
+        let via_url = PgConnection::connect(&a.url()).await.unwrap();
+        via_url.close().await.unwrap();
+    }
+}

@@ -1,0 +1,51 @@
+//! The command line: every command, its flags and its help text.
+
+use clap::{Args, Parser, Subcommand};
+
+/// SambungChat: a self-hosted, privacy-first AI chat platform.
+///
+/// Configuration comes from the environment and from a `.env` file in the working directory
+/// (DATABASE_URL, SAMBUNG_DATA_DIR, SAMBUNG_PG_PORT, SAMBUNG_PG_BIN, SAMBUNG_PG_USER,
+/// DATABASE_POOL_MAX, DATABASE_IDLE_TIMEOUT, DATABASE_CONNECT_TIMEOUT, ENCRYPTION_KEY).
+#[derive(Debug, Parser)]
+#[command(name = "sambung", version, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v: info, -vv: debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start everything a newcomer needs: the managed database (unless DATABASE_URL is set),
+    /// checked and ready to use.
+    Up,
+    /// Manage the database.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Start the managed PostgreSQL cluster (initialised on first use) and print its DATABASE_URL.
+    Start,
+    /// Stop the managed PostgreSQL cluster (fast shutdown: open sessions are ended).
+    Stop,
+    /// Stop, then start the managed PostgreSQL cluster.
+    Restart,
+    /// Show the managed PostgreSQL cluster's server log.
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing new lines as they are written (Ctrl-C to stop).
+    #[arg(short, long)]
+    pub follow: bool,
+    /// How many of the last lines to print.
+    #[arg(short = 'n', long = "lines", default_value_t = 50)]
+    pub lines: usize,
+}

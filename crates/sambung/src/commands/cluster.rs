@@ -1,0 +1,130 @@
+//! `sambung db start|stop|restart|logs`: the managed local PostgreSQL cluster.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::time::Duration;
+
+use anyhow::Context;
+use sambung_config::{Config, MANAGED_DATABASE, MANAGED_PASSWORD, MANAGED_USER};
+use sambung_pg::{Cluster, ClusterSpec, StartOutcome, StopOutcome};
+
+use crate::cli::LogsArgs;
+
+/// The managed cluster as configured.
+pub fn managed_cluster(config: &Config) -> Result<Cluster, sambung_pg::ClusterError> {
+    Cluster::new(ClusterSpec {
+        data_dir: config.data_dir.clone(),
+        port: config.pg_port,
+        bin_dir: config.pg_bin.clone(),
+        os_user: config.pg_os_user.clone(),
+        superuser: MANAGED_USER.into(),
+        password: MANAGED_PASSWORD.into(),
+        database: MANAGED_DATABASE.into(),
+        throwaway: false,
+    })
+}
+
+pub async fn start(config: &Config) -> anyhow::Result<()> {
+    let cluster = managed_cluster(config)?;
+    start_cluster(config, &cluster).await?;
+    note_external_url(config);
+    Ok(())
+}
+
+/// Start the managed cluster and say what happened (shared with `sambung up`).
+pub async fn start_cluster(config: &Config, cluster: &Cluster) -> anyhow::Result<()> {
+    let port = config.pg_port;
+    match cluster.start().await? {
+        StartOutcome::Started { pid, initialized } => {
+            if initialized {
+                println!(
+                    "Initialised a new PostgreSQL {} cluster in {}",
+                    cluster.binaries().major(),
+                    cluster.pgdata().display()
+                );
+            }
+            let owner = cluster
+                .run_as()
+                .map(|u| format!(", running as system user {}", u.name))
+                .unwrap_or_default();
+            println!("PostgreSQL started on 127.0.0.1:{port} (pid {pid}{owner})");
+        }
+        StartOutcome::AlreadyRunning { pid, port: running } => {
+            let running = running.unwrap_or(port);
+            println!("PostgreSQL is already running on 127.0.0.1:{running} (pid {pid})");
+            if running != port {
+                println!(
+                    "note: SAMBUNG_PG_PORT is {port}; run `sambung db restart` to move it there"
+                );
+            }
+        }
+    }
+    println!("DATABASE_URL={}", config.managed_database_url().as_str());
+    Ok(())
+}
+
+pub async fn stop(config: &Config) -> anyhow::Result<()> {
+    let cluster = managed_cluster(config)?;
+    match cluster.stop().await? {
+        StopOutcome::Stopped { pid } => println!("PostgreSQL stopped (pid {pid})"),
+        StopOutcome::NotRunning => println!("PostgreSQL is not running"),
+    }
+    Ok(())
+}
+
+pub async fn restart(config: &Config) -> anyhow::Result<()> {
+    stop(config).await?;
+    start(config).await
+}
+
+pub async fn logs(config: &Config, args: &LogsArgs) -> anyhow::Result<()> {
+    let cluster = managed_cluster(config)?;
+    let path = cluster.log_path();
+    if !path.exists() {
+        anyhow::bail!(
+            "no server log at {} yet: the managed cluster has never been started (try `sambung db start`)",
+            path.display()
+        );
+    }
+    let mut stdout = std::io::stdout();
+    stdout.write_all(cluster.log_tail(args.lines)?.as_bytes())?;
+    stdout.flush()?;
+    if !args.follow {
+        return Ok(());
+    }
+    let mut offset = path.metadata()?.len();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        let len = path.metadata().map_or(0, |m| m.len());
+        if len < offset {
+            offset = 0; // the log was truncated or replaced
+        }
+        if len > offset {
+            let mut file = std::fs::File::open(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            file.seek(SeekFrom::Start(offset))?;
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)?;
+            offset += bytes.len() as u64;
+            stdout.write_all(&bytes)?;
+            stdout.flush()?;
+        }
+    }
+}
+
+/// `db start` manages the local cluster whatever DATABASE_URL says; say when the other
+/// commands will use another server.
+fn note_external_url(config: &Config) {
+    if let Some(url) = &config.database_url {
+        if url.as_str() != config.managed_database_url().as_str() {
+            println!(
+                "note: DATABASE_URL is set, so the other commands use {} instead of this cluster",
+                url.redacted()
+            );
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! `sambung up`: the one command a newcomer runs.
+
+use sambung_config::Config;
+
+use super::cluster;
+
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let managed = config.database_url.is_none();
+    if managed {
+        let cluster = cluster::managed_cluster(config)?;
+        cluster::start_cluster(config, &cluster).await?;
+    }
+    let url = config.effective_database_url();
+    let pool = sambung_db::connect(&url, &config.pool, managed).await?;
+    let version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&pool)
+        .await?;
+    pool.close().await;
+    println!("Connected to PostgreSQL {version} at {}", url.address());
+    println!();
+    println!("SambungChat's database is ready. Connect with:");
+    // The managed cluster's credentials are public (loopback only); an external URL's are not.
+    let shown = if managed {
+        url.as_str().to_owned()
+    } else {
+        url.redacted()
+    };
+    println!("  psql \"{shown}\"");
+    if managed {
+        println!("Stop it with `sambung db stop`; its log: `sambung db logs`.");
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! `sambung`: SambungChat in one binary. It manages the local PostgreSQL cluster (or uses the
+//! one `DATABASE_URL` names), and later the schema, the data, Studio and the API server.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `error: …` on one line (with its causes), then a `hint: …` when one is known.
+fn report(error: &anyhow::Error) {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+    }
+    eprintln!("error: {message}");
+    if let Some(hint) = hint(error) {
+        eprintln!("hint: {hint}");
+    }
+}
+
+fn hint(error: &anyhow::Error) -> Option<String> {
+    error.chain().find_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<sambung_config::ConfigError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<sambung_pg::ClusterError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<sambung_db::ConnectError>() {
+            e.hint()
+        } else {
+            None
+        }
+    })
+}
+
+/// Logs go to stderr: warnings by default, more with `-v`/`-vv`, or as `RUST_LOG` says.
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -129,20 +129,7 @@ impl Cluster {
     /// Every process working in this cluster's data directory: the postmaster and its children
     /// (PostgreSQL processes change into the data directory). Needs `/proc`.
     pub fn server_processes(&self) -> Vec<u32> {
-        let Ok(pgdata) = self.pgdata().canonicalize() else {
-            return Vec::new();
-        };
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .filter_map(|entry| {
-                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-                let cwd = std::fs::read_link(entry.path().join("cwd")).ok()?;
-                (cwd == pgdata).then_some(pid)
-            })
-            .collect()
+        processes_working_in(&self.pgdata())
     }
 
     /// Initialise the cluster if needed, start it, wait until it accepts connections and
@@ -449,6 +436,25 @@ impl Cluster {
             detail,
         }
     }
+}
+
+/// Processes whose working directory is `dir` or below it (read from `/proc`; empty where
+/// there is none or `dir` does not exist).
+pub fn processes_working_in(dir: &Path) -> Vec<u32> {
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cwd = std::fs::read_link(entry.path().join("cwd")).ok()?;
+            cwd.starts_with(&dir).then_some(pid)
+        })
+        .collect()
 }
 
 /// Quote an SQL identifier (`"name"`, doubling inner quotes).

@@ -275,6 +275,11 @@ impl ScratchCluster {
         }
     }
 
+    /// A working directory for commands (where a `.env` would be read).
+    pub fn work_dir(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+
     /// The value for `SAMBUNG_DATA_DIR`.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -310,6 +315,15 @@ impl Default for ScratchCluster {
 impl Drop for ScratchCluster {
     fn drop(&mut self) {
         self.cluster().stop_immediately();
+        // A test may have started a cluster elsewhere below the directory: leave nothing.
+        for pid in sambung_pg::processes_working_in(self.dir.path()) {
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
     }
 }
 

@@ -1,0 +1,407 @@
+//! The `sambung` binary against real PostgreSQL: the managed cluster's life cycle, its
+//! failure modes, configuration errors and `sambung up`.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+use common::{connect, Sambung};
+use sambung_testkit::{free_port, ScratchCluster, TestDb};
+
+fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+#[tokio::test]
+async fn start_stop_restart_and_logs() {
+    let scratch = ScratchCluster::new();
+    let sambung = Sambung::managed(&scratch);
+
+    let started = sambung.run(["db", "start"]).success();
+    assert!(
+        started.stdout.contains("Initialised a new PostgreSQL"),
+        "{started}"
+    );
+    let url = format!(
+        "postgres://sambungchat:sambungchat@127.0.0.1:{}/sambungchat",
+        scratch.port()
+    );
+    assert!(
+        started.stdout.contains(&format!("DATABASE_URL={url}")),
+        "{started}"
+    );
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&mut connect(&url).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(database, "sambungchat");
+    let cluster = scratch.cluster();
+    let first_pid = cluster.running_pid().expect("a running postmaster");
+
+    // Only loopback, and password authentication even there.
+    let mut conn = connect(&url).await.unwrap();
+    let listen: String = sqlx::query_scalar("SHOW listen_addresses")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(listen, "127.0.0.1");
+    let wrong_password = url.replace(":sambungchat@", ":wrong@");
+    assert!(
+        connect(&wrong_password).await.is_err(),
+        "a wrong password was accepted"
+    );
+
+    let again = sambung.run(["db", "start"]).success();
+    assert!(again.stdout.contains("already running"), "{again}");
+    assert!(again.stdout.contains(&first_pid.to_string()), "{again}");
+    assert_eq!(cluster.running_pid(), Some(first_pid));
+
+    let logs = sambung.run(["db", "logs", "-n", "3"]).success();
+    assert_eq!(logs.stdout.lines().count(), 3, "{logs}");
+    let all_logs = sambung.run(["db", "logs", "-n", "1000"]).success();
+    assert!(
+        all_logs
+            .stdout
+            .contains("database system is ready to accept connections"),
+        "{all_logs}"
+    );
+
+    drop(conn);
+    let restarted = sambung.run(["db", "restart"]).success();
+    assert!(
+        restarted.stdout.contains("PostgreSQL stopped"),
+        "{restarted}"
+    );
+    assert!(
+        !restarted.stdout.contains("Initialised"),
+        "restart must keep the cluster: {restarted}"
+    );
+    let second_pid = cluster.running_pid().expect("running after restart");
+    assert_ne!(first_pid, second_pid);
+    connect(&url).await.expect("connectable after restart");
+
+    let stopped = sambung.run(["db", "stop"]).success();
+    assert!(stopped.stdout.contains("PostgreSQL stopped"), "{stopped}");
+    assert_eq!(cluster.running_pid(), None);
+    assert!(
+        cluster.server_processes().is_empty(),
+        "server processes left after stop"
+    );
+    assert!(connect(&url).await.is_err());
+    let not_running = sambung.run(["db", "stop"]).success();
+    assert!(not_running.stdout.contains("not running"), "{not_running}");
+}
+
+#[tokio::test]
+async fn a_taken_port_is_a_clear_error_and_starts_nothing() {
+    let scratch = ScratchCluster::new();
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", scratch.port())).unwrap();
+    let failed = Sambung::managed(&scratch).run(["db", "start"]).failure();
+    let port = scratch.port().to_string();
+    assert!(failed.stderr.starts_with("error: port "), "{failed}");
+    assert!(
+        failed.stderr.contains(&port) && failed.stderr.contains("SAMBUNG_PG_PORT"),
+        "{failed}"
+    );
+    assert_eq!(scratch.cluster().running_pid(), None);
+}
+
+#[tokio::test]
+async fn start_recovers_from_a_stale_pid_file_after_sigkill() {
+    let scratch = ScratchCluster::new();
+    let sambung = Sambung::managed(&scratch);
+    sambung.run(["db", "start"]).success();
+    let cluster = scratch.cluster();
+    let pid = cluster.running_pid().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let pid_file = cluster.pgdata().join("postmaster.pid");
+    for _ in 0..100 {
+        if cluster.running_pid().is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        pid_file.exists(),
+        "the crash should leave postmaster.pid behind"
+    );
+    assert_eq!(
+        cluster.running_pid(),
+        None,
+        "a dead postmaster counts as running"
+    );
+
+    let restarted = sambung.run(["db", "start"]).success();
+    assert!(
+        restarted.stdout.contains("PostgreSQL started"),
+        "{restarted}"
+    );
+    let url = format!(
+        "postgres://sambungchat:sambungchat@127.0.0.1:{}/sambungchat",
+        scratch.port()
+    );
+    connect(&url)
+        .await
+        .expect("connectable after recovering from the crash");
+}
+
+#[tokio::test]
+async fn missing_or_old_binaries_are_refused_with_a_way_out() {
+    let scratch = ScratchCluster::new();
+    let empty = tempfile::tempdir().unwrap();
+    let failed = Sambung::managed(&scratch)
+        .env("SAMBUNG_PG_BIN", empty.path().to_str().unwrap())
+        .run(["db", "start"])
+        .failure();
+    assert!(
+        failed.stderr.contains("SAMBUNG_PG_BIN") && failed.stderr.contains("missing: postgres"),
+        "{failed}"
+    );
+    assert!(failed.stderr.contains("hint: "), "{failed}");
+
+    let old = tempfile::tempdir().unwrap();
+    for tool in ["postgres", "initdb", "pg_ctl"] {
+        let path = old.path().join(tool);
+        std::fs::write(&path, "#!/bin/sh\necho 'postgres (PostgreSQL) 13.4'\n").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let failed = Sambung::managed(&scratch)
+        .env("SAMBUNG_PG_BIN", old.path().to_str().unwrap())
+        .run(["db", "start"])
+        .failure();
+    assert!(
+        failed.stderr.contains("too old") && failed.stderr.contains("13.4"),
+        "{failed}"
+    );
+    assert!(
+        !scratch.data_dir().exists(),
+        "nothing may be created with unusable binaries"
+    );
+}
+
+#[tokio::test]
+async fn as_root_the_server_runs_as_an_unprivileged_user() {
+    if !is_root() {
+        eprintln!("skipped: only meaningful when the tests run as root");
+        return;
+    }
+    let scratch = ScratchCluster::new();
+    let failed = Sambung::managed(&scratch)
+        .env("SAMBUNG_PG_USER", "no_such_sambung_user")
+        .run(["db", "start"])
+        .failure();
+    assert!(
+        failed
+            .stderr
+            .contains("\"no_such_sambung_user\" does not exist"),
+        "{failed}"
+    );
+    assert!(failed.stderr.contains("hint: create it"), "{failed}");
+
+    let started = Sambung::managed(&scratch).run(["db", "start"]).success();
+    assert!(
+        started.stdout.contains("running as system user postgres"),
+        "{started}"
+    );
+    let cluster = scratch.cluster();
+    let postgres_uid = nix::unistd::User::from_name("postgres")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    let pid = cluster.running_pid().unwrap();
+    assert_eq!(
+        std::fs::metadata(format!("/proc/{pid}")).unwrap().uid(),
+        postgres_uid
+    );
+    let pgdata = std::fs::metadata(cluster.pgdata()).unwrap();
+    assert_eq!(pgdata.uid(), postgres_uid);
+    assert_eq!(pgdata.mode() & 0o777, 0o700);
+
+    // A data directory the server user cannot reach is refused up front.
+    let locked = scratch.work_dir().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let failed = Sambung::managed(&scratch)
+        .env("SAMBUNG_DATA_DIR", locked.join("data").to_str().unwrap())
+        .env("SAMBUNG_PG_PORT", &free_port().to_string())
+        .run(["db", "start"])
+        .failure();
+    assert!(failed.stderr.contains("cannot enter"), "{failed}");
+}
+
+#[tokio::test]
+async fn bad_configuration_names_the_variable() {
+    let scratch = ScratchCluster::new();
+    for (variable, value) in [
+        ("SAMBUNG_PG_PORT", "not-a-port"),
+        ("DATABASE_URL", "mysql://root@localhost/db"),
+        ("DATABASE_POOL_MAX", "0"),
+        ("DATABASE_CONNECT_TIMEOUT", "soon"),
+        ("ENCRYPTION_KEY", "too-short"),
+    ] {
+        let failed = Sambung::managed(&scratch)
+            .env(variable, value)
+            .run(["up"])
+            .failure();
+        assert!(
+            failed
+                .stderr
+                .starts_with(&format!("error: invalid {variable}=")),
+            "{failed}"
+        );
+        assert!(failed.stderr.contains("hint: "), "{failed}");
+    }
+    assert!(
+        !scratch.data_dir().exists(),
+        "a bad configuration must not touch the disk"
+    );
+}
+
+#[tokio::test]
+async fn dotenv_is_read_and_the_environment_overrides_it() {
+    let scratch = ScratchCluster::new();
+    let refused_port = free_port();
+    std::fs::write(
+        scratch.work_dir().join(".env"),
+        format!("# points at nothing\nDATABASE_URL=postgres://u:secret@127.0.0.1:{refused_port}/db\nDATABASE_POOL_MAX=0\n"),
+    )
+    .unwrap();
+    let failed = Sambung::managed(&scratch).run(["up"]).failure();
+    assert!(
+        failed.stderr.contains("invalid DATABASE_POOL_MAX"),
+        "{failed}"
+    );
+
+    let failed = Sambung::managed(&scratch)
+        .env("DATABASE_POOL_MAX", "4")
+        .run(["up"])
+        .failure();
+    assert!(
+        failed.stderr.contains(&format!(
+            "error: cannot connect to PostgreSQL at 127.0.0.1:{refused_port}: connection refused"
+        )),
+        "{failed}"
+    );
+    assert!(failed.stderr.contains("hint: is it running?"), "{failed}");
+    assert!(
+        !failed.stderr.contains("secret"),
+        "the password leaked: {failed}"
+    );
+    assert!(
+        !scratch.data_dir().exists(),
+        "with DATABASE_URL, up must not start the managed cluster"
+    );
+
+    std::fs::write(
+        scratch.work_dir().join(".env"),
+        "this is not a NAME=value line\n",
+    )
+    .unwrap();
+    let failed = Sambung::managed(&scratch).run(["up"]).failure();
+    assert!(failed.stderr.contains(".env"), "{failed}");
+}
+
+#[tokio::test]
+async fn up_starts_the_managed_cluster_or_uses_database_url() {
+    let scratch = ScratchCluster::new();
+    let up = Sambung::managed(&scratch).run(["up"]).success();
+    assert!(up.stdout.contains("PostgreSQL started"), "{up}");
+    assert!(up.stdout.contains("Connected to PostgreSQL 1"), "{up}");
+    let again = Sambung::managed(&scratch).run(["up"]).success();
+    assert!(again.stdout.contains("already running"), "{again}");
+
+    let db = TestDb::empty().await;
+    let other = ScratchCluster::new();
+    let up = Sambung::managed(&other)
+        .env("DATABASE_URL", &db.url())
+        .run(["up"])
+        .success();
+    assert!(up.stdout.contains("Connected to PostgreSQL"), "{up}");
+    assert!(!up.stdout.contains("PostgreSQL started"), "{up}");
+    assert!(
+        !other.data_dir().exists(),
+        "with DATABASE_URL, up must not start the managed cluster"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_managed_connection_suggests_db_start() {
+    let scratch = ScratchCluster::new();
+    let sambung = Sambung::managed(&scratch);
+    sambung.run(["db", "start"]).success();
+    sambung.run(["db", "stop"]).success();
+    // The cluster exists but is stopped: point a DATABASE_URL-less command at it.
+    let url = format!(
+        "postgres://sambungchat:sambungchat@127.0.0.1:{}/sambungchat",
+        scratch.port()
+    );
+    let pool = sambung_db::connect(
+        &sambung_config::DatabaseUrl::parse(&url).unwrap(),
+        &sambung_config::PoolConfig::default(),
+        true,
+    )
+    .await;
+    let err = pool.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot connect to PostgreSQL at 127.0.0.1:{}: connection refused",
+            scratch.port()
+        )
+    );
+    assert_eq!(err.hint().unwrap(), "is it running? try `sambung db start`");
+}
+
+#[test]
+fn every_command_has_help_and_there_is_a_version() {
+    let scratch = ScratchCluster::new();
+    let version = Sambung::managed(&scratch).run(["--version"]).success();
+    assert_eq!(
+        version.stdout.trim(),
+        format!("sambung {}", env!("CARGO_PKG_VERSION"))
+    );
+    for command in [
+        &["--help"][..],
+        &["up", "--help"],
+        &["db", "--help"],
+        &["db", "start", "--help"],
+        &["db", "stop", "--help"],
+        &["db", "restart", "--help"],
+        &["db", "logs", "--help"],
+    ] {
+        let help = Sambung::managed(&scratch)
+            .run(command.iter().copied())
+            .success();
+        assert!(
+            help.stdout.contains("Usage: sambung"),
+            "{command:?}: {help}"
+        );
+    }
+    let unknown = Sambung::managed(&scratch).run(["db", "frobnicate"]);
+    assert_eq!(
+        unknown.code,
+        Some(2),
+        "a usage error exits with 2: {unknown}"
+    );
+    assert!(
+        unknown.stderr.contains("unrecognized subcommand"),
+        "{unknown}"
+    );
+}
+
+#[test]
+fn logs_before_any_start_say_how_to_start() {
+    let scratch = ScratchCluster::new();
+    let failed = Sambung::managed(&scratch).run(["db", "logs"]).failure();
+    assert!(
+        failed.stderr.contains("never been started") && failed.stderr.contains("sambung db start"),
+        "{failed}"
+    );
+}

@@ -1,0 +1,98 @@
+//! Running the `sambung` binary in a scratch directory, with a clean environment.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::Command;
+
+use sambung_testkit::ScratchCluster;
+use sqlx::postgres::PgConnection;
+use sqlx::Connection;
+
+/// Every variable `sambung` reads: removed unless a test sets it, so the developer's own
+/// environment never leaks into a test.
+const CONFIG_VARIABLES: [&str; 9] = [
+    "DATABASE_URL",
+    "SAMBUNG_DATA_DIR",
+    "SAMBUNG_PG_PORT",
+    "SAMBUNG_PG_BIN",
+    "SAMBUNG_PG_USER",
+    "DATABASE_POOL_MAX",
+    "DATABASE_IDLE_TIMEOUT",
+    "DATABASE_CONNECT_TIMEOUT",
+    "ENCRYPTION_KEY",
+];
+
+pub struct Sambung {
+    work_dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Sambung {
+    /// `sambung` configured for the scratch cluster, working in its directory.
+    pub fn managed(scratch: &ScratchCluster) -> Sambung {
+        Sambung {
+            work_dir: scratch.work_dir(),
+            env: vec![
+                (
+                    "SAMBUNG_DATA_DIR".into(),
+                    scratch.data_dir().display().to_string(),
+                ),
+                ("SAMBUNG_PG_PORT".into(), scratch.port().to_string()),
+            ],
+        }
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Sambung {
+        self.env.retain(|(n, _)| n != name);
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn run<'a>(&self, args: impl IntoIterator<Item = &'a str>) -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sambung"));
+        command.args(args).current_dir(&self.work_dir);
+        for name in CONFIG_VARIABLES {
+            command.env_remove(name);
+        }
+        command.envs(self.env.iter().map(|(n, v)| (n, v)));
+        let output = command.output().expect("run sambung");
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// What a run printed and how it ended.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn success(self) -> Run {
+        assert_eq!(self.code, Some(0), "expected success:\n{self}");
+        self
+    }
+
+    pub fn failure(self) -> Run {
+        assert_eq!(self.code, Some(1), "expected exit code 1:\n{self}");
+        self
+    }
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub async fn connect(url: &str) -> Result<PgConnection, sqlx::Error> {
+    PgConnection::connect(url).await
+}

@@ -35,6 +35,8 @@ static SERVER: OnceCell<Server> = OnceCell::const_new();
 /// The throwaway cluster and its directory, for the exit hook.
 static THROWAWAY: OnceLock<(Cluster, PathBuf)> = OnceLock::new();
 static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
+/// The watchdog's pid: no longer needed once the exit hook has cleaned up.
+static WATCHDOG: OnceLock<u32> = OnceLock::new();
 
 async fn server() -> &'static Server {
     SERVER
@@ -103,6 +105,12 @@ fn register_cleanup(dir: &Path) {
             cluster.stop_immediately();
             let _ = std::fs::remove_dir_all(dir);
         }
+        if let Some(pid) = WATCHDOG.get().and_then(|pid| i32::try_from(*pid).ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
     // SAFETY: registering a plain extern "C" function with no captured state.
     unsafe {
@@ -125,8 +133,11 @@ fn register_cleanup(dir: &Path) {
         // Its own process group: a Ctrl-C that kills the tests must not kill the watchdog.
         .process_group(0)
         .spawn();
-    if let Err(e) = spawned {
-        eprintln!("warning: no watchdog for the test cluster: {e}");
+    match spawned {
+        Ok(child) => {
+            let _ = WATCHDOG.set(child.id());
+        }
+        Err(e) => eprintln!("warning: no watchdog for the test cluster: {e}"),
     }
 }
 

@@ -32,6 +32,8 @@ struct Server {
 }
 
 static SERVER: OnceCell<Server> = OnceCell::const_new();
+/// A database with every migration applied, cloned for each [`TestDb::migrated`].
+static MIGRATED_TEMPLATE: OnceCell<String> = OnceCell::const_new();
 /// The throwaway cluster and its directory, for the exit hook.
 static THROWAWAY: OnceLock<(Cluster, PathBuf)> = OnceLock::new();
 static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -159,6 +161,30 @@ pub struct TestDb {
 impl TestDb {
     /// A new, empty database.
     pub async fn empty() -> TestDb {
+        Self::create(None).await
+    }
+
+    /// A new database holding the whole schema (every embedded migration applied), cloned
+    /// from a template migrated once per test process: far faster than migrating each time.
+    pub async fn migrated() -> TestDb {
+        let template = MIGRATED_TEMPLATE
+            .get_or_init(|| async {
+                let template = Self::create(None).await;
+                sambung_schema::Migrator::embedded()
+                    .migrate(template.pool())
+                    .await
+                    .expect("migrate the template database");
+                template.pool.close().await;
+                let name = template.name.clone();
+                // The template lives as long as the process; no Drop for it.
+                std::mem::forget(template);
+                name
+            })
+            .await;
+        Self::create(Some(template)).await
+    }
+
+    async fn create(template: Option<&str>) -> TestDb {
         let server = server().await;
         let name = format!(
             "test_{}_{}",
@@ -168,8 +194,11 @@ impl TestDb {
         let mut admin = PgConnection::connect_with(&server.admin)
             .await
             .expect("connect to the test server");
+        let template = template
+            .map(|t| format!(" TEMPLATE {}", quote_ident(t)))
+            .unwrap_or_default();
         admin
-            .execute(format!("CREATE DATABASE {}", quote_ident(&name)).as_str())
+            .execute(format!("CREATE DATABASE {}{template}", quote_ident(&name)).as_str())
             .await
             .expect("create a test database");
         let _ = admin.close().await;

@@ -1,0 +1,80 @@
+-- Better Auth's core model (user, session, account, verification), with plural table names.
+-- Passwords live in accounts (provider 'credential'); session tokens only as hashes.
+
+CREATE TABLE users (
+  id             uuid        NOT NULL DEFAULT sambung_uuid_v7(),
+  name           text        NOT NULL,
+  email          text        NOT NULL,
+  email_verified boolean     NOT NULL DEFAULT false,
+  image          text,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  updated_at     timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT users_pkey PRIMARY KEY (id),
+  CONSTRAINT users_email_key UNIQUE (email),
+  CONSTRAINT users_email_normalised CHECK (email = lower(btrim(email)) AND email LIKE '_%@_%')
+);
+
+CREATE TRIGGER users_set_updated_at BEFORE UPDATE ON users
+  FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();
+
+CREATE TABLE sessions (
+  id         uuid        NOT NULL DEFAULT sambung_uuid_v7(),
+  user_id    uuid        NOT NULL,
+  -- SHA-256 of the session token; the token itself is shown to the client once, never stored.
+  token_hash text        NOT NULL,
+  expires_at timestamptz NOT NULL,
+  ip_address text,
+  user_agent text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT sessions_pkey PRIMARY KEY (id),
+  CONSTRAINT sessions_token_hash_key UNIQUE (token_hash),
+  CONSTRAINT sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+);
+
+CREATE INDEX session_user_id_idx ON sessions (user_id);
+CREATE INDEX session_expires_at_idx ON sessions (expires_at);
+
+CREATE TRIGGER sessions_set_updated_at BEFORE UPDATE ON sessions
+  FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();
+
+CREATE TABLE accounts (
+  id                       uuid        NOT NULL DEFAULT sambung_uuid_v7(),
+  user_id                  uuid        NOT NULL,
+  account_id               text        NOT NULL,
+  provider_id              text        NOT NULL,
+  access_token             text,
+  refresh_token            text,
+  id_token                 text,
+  access_token_expires_at  timestamptz,
+  refresh_token_expires_at timestamptz,
+  scope                    text,
+  -- Argon2id hash (PHC string) for provider 'credential'.
+  password                 text,
+  created_at               timestamptz NOT NULL DEFAULT now(),
+  updated_at               timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT accounts_pkey PRIMARY KEY (id),
+  CONSTRAINT accounts_provider_account_key UNIQUE (provider_id, account_id),
+  CONSTRAINT accounts_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
+  CONSTRAINT accounts_credential_password CHECK (provider_id <> 'credential' OR password IS NOT NULL)
+);
+
+CREATE INDEX account_user_id_idx ON accounts (user_id);
+
+CREATE TRIGGER accounts_set_updated_at BEFORE UPDATE ON accounts
+  FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();
+
+CREATE TABLE verifications (
+  id         uuid        NOT NULL DEFAULT sambung_uuid_v7(),
+  identifier text        NOT NULL,
+  value      text        NOT NULL,
+  expires_at timestamptz NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT verifications_pkey PRIMARY KEY (id)
+);
+
+CREATE INDEX verification_identifier_idx ON verifications (identifier);
+
+CREATE TRIGGER verifications_set_updated_at BEFORE UPDATE ON verifications
+  FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();

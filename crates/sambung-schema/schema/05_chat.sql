@@ -1,0 +1,37 @@
+-- Chats: personal (team_id NULL) or team chats, optionally in a folder, optionally shared.
+
+CREATE TABLE chats (
+  id           uuid        NOT NULL DEFAULT sambung_uuid_v7(),
+  user_id      uuid        NOT NULL,
+  team_id      uuid,
+  folder_id    uuid,
+  title        text        NOT NULL,
+  model        text        NOT NULL,
+  provider     text        NOT NULL,
+  settings     jsonb       NOT NULL DEFAULT '{}',
+  metadata     jsonb       NOT NULL DEFAULT '{}',
+  public_token text,
+  is_public    boolean     NOT NULL DEFAULT false,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  updated_at   timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT chats_pkey PRIMARY KEY (id),
+  CONSTRAINT chats_public_token_key UNIQUE (public_token),
+  CONSTRAINT chats_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
+  CONSTRAINT chats_team_id_fkey FOREIGN KEY (team_id) REFERENCES teams (id) ON DELETE CASCADE,
+  CONSTRAINT chats_folder_id_fkey FOREIGN KEY (folder_id) REFERENCES folders (id) ON DELETE SET NULL,
+  -- A public chat is reachable only through its token.
+  CONSTRAINT chats_public_has_token CHECK (NOT is_public OR public_token IS NOT NULL),
+  CONSTRAINT chats_title_not_blank CHECK (btrim(title) <> ''),
+  CONSTRAINT chats_settings_object CHECK (jsonb_typeof(settings) = 'object'),
+  CONSTRAINT chats_metadata_object CHECK (jsonb_typeof(metadata) = 'object')
+);
+
+CREATE INDEX chat_user_id_idx ON chats (user_id);
+CREATE INDEX chat_team_id_idx ON chats (team_id);
+CREATE INDEX chat_user_team_idx ON chats (user_id, team_id);
+CREATE INDEX chat_folder_id_idx ON chats (folder_id);
+CREATE INDEX chat_updated_at_idx ON chats (updated_at);
+CREATE INDEX chat_public_token_idx ON chats (public_token) WHERE is_public = true;
+
+CREATE TRIGGER chats_set_updated_at BEFORE UPDATE ON chats
+  FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();

@@ -1,0 +1,21 @@
+-- Messages of a chat. (The design declared chat_id as serial referencing a uuid: fixed.)
+
+CREATE TABLE messages (
+  id         uuid        NOT NULL DEFAULT sambung_uuid_v7(),
+  chat_id    uuid        NOT NULL,
+  role       text        NOT NULL,
+  content    text        NOT NULL,
+  -- {"model": …, "tokens": …, "finishReason": …}
+  metadata   jsonb,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT messages_pkey PRIMARY KEY (id),
+  CONSTRAINT messages_chat_id_fkey FOREIGN KEY (chat_id) REFERENCES chats (id) ON DELETE CASCADE,
+  CONSTRAINT messages_role_check CHECK (role IN ('user', 'assistant', 'system')),
+  CONSTRAINT messages_metadata_object CHECK (jsonb_typeof(metadata) = 'object')
+);
+
+-- (chat_id, created_at) rather than (chat_id): a chat's messages come out in order from it.
+CREATE INDEX message_chat_id_idx ON messages (chat_id, created_at);
+CREATE INDEX message_created_at_idx ON messages (created_at);
+-- Word search over message text; 'simple' because chats are in any language.
+CREATE INDEX message_content_search_idx ON messages USING gin (to_tsvector('simple', content));

@@ -1,0 +1,31 @@
+-- Prompt templates with {name} placeholders.
+
+CREATE TABLE prompts (
+  id         uuid        NOT NULL DEFAULT sambung_uuid_v7(),
+  user_id    uuid        NOT NULL,
+  name       text        NOT NULL,
+  content    text        NOT NULL,
+  variables  jsonb       NOT NULL DEFAULT '[]',
+  category   text        NOT NULL DEFAULT 'general',
+  is_public  boolean     NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT prompts_pkey PRIMARY KEY (id),
+  CONSTRAINT prompts_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
+  CONSTRAINT prompts_variables_array CHECK (jsonb_typeof(variables) = 'array'),
+  CONSTRAINT prompts_name_not_blank CHECK (btrim(name) <> '')
+);
+
+CREATE INDEX prompt_user_id_idx ON prompts (user_id);
+CREATE INDEX prompt_category_idx ON prompts (category);
+CREATE INDEX prompt_is_public_idx ON prompts (is_public);
+-- Ranked word search over name and content.
+CREATE INDEX prompt_search_idx ON prompts
+  USING gin (to_tsvector('simple', name || ' ' || content));
+-- Substring search (ILIKE '%…%') over name and content together: one index the planner
+-- takes for a selective word even on a few thousand rows (two per-column indexes it does not).
+CREATE INDEX prompt_search_trgm_idx ON prompts
+  USING gin ((name || ' ' || content) gin_trgm_ops);
+
+CREATE TRIGGER prompts_set_updated_at BEFORE UPDATE ON prompts
+  FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();

@@ -1,0 +1,27 @@
+-- AI-provider API keys, encrypted with AES-256-GCM under ENCRYPTION_KEY; never plaintext.
+
+CREATE TABLE api_keys (
+  id            uuid        NOT NULL DEFAULT sambung_uuid_v7(),
+  user_id       uuid        NOT NULL,
+  provider      text        NOT NULL,
+  -- 12-byte nonce || ciphertext || 16-byte tag.
+  encrypted_key bytea       NOT NULL,
+  -- Which master key encrypted it, so the master key can be rotated.
+  key_version   integer     NOT NULL DEFAULT 1,
+  key_last4     text        NOT NULL,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  updated_at    timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT api_keys_pkey PRIMARY KEY (id),
+  CONSTRAINT api_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
+  CONSTRAINT api_keys_provider_check CHECK (provider IN ('openai', 'anthropic', 'google', 'groq', 'ollama')),
+  -- Nonce and tag alone are 28 bytes: anything shorter cannot be a sealed key.
+  CONSTRAINT api_keys_encrypted_shape CHECK (octet_length(encrypted_key) > 28),
+  CONSTRAINT api_keys_key_version_positive CHECK (key_version > 0),
+  CONSTRAINT api_keys_key_last4_length CHECK (char_length(key_last4) <= 4)
+);
+
+CREATE INDEX api_key_user_id_idx ON api_keys (user_id);
+CREATE INDEX api_key_provider_idx ON api_keys (provider);
+
+CREATE TRIGGER api_keys_set_updated_at BEFORE UPDATE ON api_keys
+  FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();

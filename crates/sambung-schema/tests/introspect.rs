@@ -6,7 +6,7 @@ use sambung_testkit::TestDb;
 #[tokio::test]
 async fn the_schema_reads_back_with_keys_defaults_and_triggers() {
     let db = TestDb::migrated().await;
-    let schema = introspect(&mut *db.pool().acquire().await.unwrap())
+    let schema = introspect(&mut db.pool().acquire().await.unwrap())
         .await
         .unwrap();
     assert_eq!(schema.name, "public");
@@ -81,7 +81,7 @@ async fn the_schema_reads_back_with_keys_defaults_and_triggers() {
 #[tokio::test]
 async fn text_and_mermaid_show_tables_and_relations() {
     let db = TestDb::migrated().await;
-    let schema = introspect(&mut *db.pool().acquire().await.unwrap())
+    let schema = introspect(&mut db.pool().acquire().await.unwrap())
         .await
         .unwrap();
     let text = to_text(&schema);
@@ -111,7 +111,7 @@ async fn text_and_mermaid_show_tables_and_relations() {
     assert!(mermaid.contains("        uuid id PK"), "{mermaid}");
     assert!(mermaid.contains("        text slug UK"), "{mermaid}");
     let empty = TestDb::empty().await;
-    let nothing = introspect(&mut *empty.pool().acquire().await.unwrap())
+    let nothing = introspect(&mut empty.pool().acquire().await.unwrap())
         .await
         .unwrap();
     assert!(to_text(&nothing).contains("is empty"));

@@ -10,7 +10,7 @@ use sambung_testkit::TestDb;
 use sqlx::{Connection, PgPool};
 
 async fn schema_of(pool: &PgPool) -> Schema {
-    introspect(&mut *pool.acquire().await.unwrap())
+    introspect(&mut pool.acquire().await.unwrap())
         .await
         .unwrap()
 }

@@ -38,6 +38,47 @@ pub enum DbCommand {
     Restart,
     /// Show the managed PostgreSQL cluster's server log.
     Logs(LogsArgs),
+    /// Apply pending migrations, each in its own transaction, under a lock.
+    Migrate,
+    /// Undo the last applied migrations with their down scripts, newest first.
+    Rollback(RollbackArgs),
+    /// Applied, pending, modified and unknown migrations.
+    Status(StatusArgs),
+    /// The live schema: tables, columns, keys, indexes, constraints, triggers.
+    Schema(SchemaArgs),
+    /// Drop every table and object of the schema, the migrations table included.
+    Drop(DropArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// How many migrations to undo.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub steps: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON (one object per migration) for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Print JSON for scripts.
+    #[arg(long, conflicts_with = "mermaid")]
+    pub json: bool,
+    /// Print a Mermaid erDiagram of the tables and their foreign keys.
+    #[arg(long)]
+    pub mermaid: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DropArgs {
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -51,6 +51,8 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<sambung_db::ConnectError>() {
             e.hint()
+        } else if let Some(e) = cause.downcast_ref::<sambung_schema::MigrateError>() {
+            e.hint()
         } else {
             None
         }

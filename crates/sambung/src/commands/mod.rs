@@ -1,6 +1,7 @@
 //! What each command does, wiring configuration, the cluster and the data layer together.
 
 mod cluster;
+mod schema;
 mod up;
 
 use std::path::PathBuf;
@@ -18,7 +19,18 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Db(DbCommand::Stop) => cluster::stop(&config).await,
         Command::Db(DbCommand::Restart) => cluster::restart(&config).await,
         Command::Db(DbCommand::Logs(args)) => cluster::logs(&config, &args).await,
+        Command::Db(DbCommand::Migrate) => schema::migrate(&config).await,
+        Command::Db(DbCommand::Rollback(args)) => schema::rollback(&config, &args).await,
+        Command::Db(DbCommand::Status(args)) => schema::status(&config, &args).await,
+        Command::Db(DbCommand::Schema(args)) => schema::show(&config, &args).await,
+        Command::Db(DbCommand::Drop(args)) => schema::drop(&config, &args).await,
     }
+}
+
+/// A pool for the configured database: `DATABASE_URL`, else the managed cluster.
+pub async fn connect(config: &Config) -> anyhow::Result<sqlx::PgPool> {
+    let url = config.effective_database_url();
+    Ok(sambung_db::connect(&url, &config.pool, config.database_url.is_none()).await?)
 }
 
 fn load_config() -> anyhow::Result<Config> {

@@ -11,12 +11,13 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         cluster::start_cluster(config, &cluster).await?;
     }
     let url = config.effective_database_url();
-    let pool = sambung_db::connect(&url, &config.pool, managed).await?;
+    let pool = super::connect(config).await?;
     let version: String = sqlx::query_scalar("SHOW server_version")
         .fetch_one(&pool)
         .await?;
-    pool.close().await;
     println!("Connected to PostgreSQL {version} at {}", url.address());
+    super::schema::apply_migrations(&pool).await?;
+    pool.close().await;
     println!();
     println!("SambungChat's database is ready. Connect with:");
     // The managed cluster's credentials are public (loopback only); an external URL's are not.

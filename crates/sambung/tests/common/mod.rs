@@ -25,6 +25,8 @@ const CONFIG_VARIABLES: [&str; 9] = [
 pub struct Sambung {
     work_dir: PathBuf,
     env: Vec<(String, String)>,
+    /// Keeps the working directory of [`Sambung::with_database`] alive.
+    _own_dir: Option<tempfile::TempDir>,
 }
 
 impl Sambung {
@@ -39,9 +41,22 @@ impl Sambung {
                 ),
                 ("SAMBUNG_PG_PORT".into(), scratch.port().to_string()),
             ],
+            _own_dir: None,
         }
     }
 
+    /// `sambung` pointed at `database_url`, working in an empty directory of its own.
+    #[allow(dead_code)] // not every test binary uses every helper
+    pub fn with_database(database_url: &str) -> Sambung {
+        let dir = tempfile::tempdir().expect("a working directory");
+        Sambung {
+            work_dir: dir.path().to_owned(),
+            env: vec![("DATABASE_URL".into(), database_url.into())],
+            _own_dir: Some(dir),
+        }
+    }
+
+    #[allow(dead_code)]
     pub fn env(mut self, name: &str, value: &str) -> Sambung {
         self.env.retain(|(n, _)| n != name);
         self.env.push((name.into(), value.into()));
@@ -49,18 +64,20 @@ impl Sambung {
     }
 
     pub fn run<'a>(&self, args: impl IntoIterator<Item = &'a str>) -> Run {
+        Run::from_output(self.command(args).output().expect("run sambung"))
+    }
+
+    /// The command, to be started by the caller (for running several at once).
+    pub fn command<'a>(&self, args: impl IntoIterator<Item = &'a str>) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sambung"));
         command.args(args).current_dir(&self.work_dir);
         for name in CONFIG_VARIABLES {
             command.env_remove(name);
         }
         command.envs(self.env.iter().map(|(n, v)| (n, v)));
-        let output = command.output().expect("run sambung");
-        Run {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        // No terminal: confirmations must be refused, never hang.
+        command.stdin(std::process::Stdio::null());
+        command
     }
 }
 
@@ -72,6 +89,16 @@ pub struct Run {
 }
 
 impl Run {
+    /// What a finished child process printed.
+    #[allow(dead_code)]
+    pub fn from_output(output: std::process::Output) -> Run {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     pub fn success(self) -> Run {
         assert_eq!(self.code, Some(0), "expected success:\n{self}");
         self
@@ -93,6 +120,7 @@ impl fmt::Display for Run {
     }
 }
 
+#[allow(dead_code)]
 pub async fn connect(url: &str) -> Result<PgConnection, sqlx::Error> {
     PgConnection::connect(url).await
 }

@@ -174,3 +174,24 @@ async fn drop_all_removes_every_object_and_the_schema_migrates_again() {
         .await
         .expect("the schema migrates again after a drop");
 }
+
+/// docs/schema.md shows the schema's diagram: it must not fall behind the migrations.
+#[tokio::test]
+async fn the_documented_diagram_matches_the_schema() {
+    let db = TestDb::migrated().await;
+    let schema = introspect(&mut db.pool().acquire().await.unwrap())
+        .await
+        .unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schema.md"))
+        .unwrap();
+    let documented = doc
+        .split("```mermaid\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    assert_eq!(
+        documented,
+        to_mermaid(&schema),
+        "docs/schema.md is stale: regenerate it with `sambung db schema --mermaid`"
+    );
+}

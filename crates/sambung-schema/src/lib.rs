@@ -5,14 +5,20 @@
 //!   and the [`Migrator`] that applies and rolls them back.
 //! - Catalog [`introspect`]ion of a live schema, rendered as text or Mermaid, and
 //!   [`drop_all`].
+//! - The [`diff`] of two schemas as ordered DDL with data-loss hazards and lint, and the
+//!   declarative workflow on scratch databases: [`generate`], [`plan_push`], [`Shadows`].
 
+mod diff;
 mod drop;
 mod introspect;
 mod migration;
 mod migrator;
 mod render;
+mod shadow;
 pub mod sql;
+mod workflow;
 
+pub use diff::{ambiguities, diff, differences, ident, Ambiguity, Hazard, Lint, Renames, Step};
 pub use drop::{drop_all, objects_to_drop, SchemaObject};
 pub use introspect::{
     introspect, Column, Constraint, Extension, ForeignKey, Function, Index, Schema, Table, Trigger,
@@ -22,6 +28,11 @@ pub use migrator::{
     MigrateError, MigrationRun, MigrationState, MigrationStatus, Migrator, MIGRATIONS_TABLE,
 };
 pub use render::{to_mermaid, to_text};
+pub use shadow::{leftover_scratch_databases, ScratchDb, ScratchError, SCRATCH_PREFIX};
+pub use workflow::{
+    apply_push, apply_schema_files, drift, generate, live_schema, plan_push, render_script,
+    write_migration, GeneratedMigration, PushPlan, Shadows, SourceTree, WorkflowError,
+};
 
 /// The declarative schema files, `(file name, SQL)`, in the order they apply.
 pub fn schema_files() -> &'static [(&'static str, &'static str)] {

@@ -36,7 +36,7 @@ pub enum MigrateError {
         "the database has migration {version} ({name}) applied, which this sambung does not know"
     )]
     Unknown { version: i64, name: String },
-    #[error("migration {name} failed in statement {statement} at line {line}, column {column}: {message}")]
+    #[error("{name} failed in statement {statement} at line {line}, column {column}: {message}")]
     Failed {
         name: String,
         statement: usize,
@@ -46,7 +46,7 @@ pub enum MigrateError {
         /// The failing statement, for the hint.
         sql: String,
     },
-    #[error("migration {name} waited more than {seconds} s for a lock (statement {statement} at line {line}): another session holds the table")]
+    #[error("{name} waited more than {seconds} s for a lock (statement {statement} at line {line}): another session holds the table")]
     LockTimeout {
         name: String,
         statement: usize,
@@ -193,8 +193,8 @@ impl Migrator {
         {
             let started = Instant::now();
             let mut tx = conn.begin().await?;
-            self.run_script(&mut tx, &migration.name, &migration.up)
-                .await?;
+            let name = format!("migration {}", migration.name);
+            execute_script(&mut tx, &name, &migration.up, self.lock_timeout).await?;
             let duration = started.elapsed();
             sqlx::query(&format!(
                 "INSERT INTO {MIGRATIONS_TABLE} (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)"
@@ -248,12 +248,8 @@ impl Migrator {
             };
             let started = Instant::now();
             let mut tx = conn.begin().await?;
-            self.run_script(
-                &mut tx,
-                &format!("{} (down)", migration.name),
-                &migration.down,
-            )
-            .await?;
+            let name = format!("migration {} (down)", migration.name);
+            execute_script(&mut tx, &name, &migration.down, self.lock_timeout).await?;
             sqlx::query(&format!(
                 "DELETE FROM {MIGRATIONS_TABLE} WHERE version = $1"
             ))
@@ -317,56 +313,6 @@ impl Migrator {
         status.sort_by_key(|s| s.version);
         Ok(status)
     }
-
-    /// Run a script statement by statement inside `tx`, naming the failing one.
-    async fn run_script(
-        &self,
-        tx: &mut PgConnection,
-        name: &str,
-        script: &str,
-    ) -> Result<(), MigrateError> {
-        sqlx::query(&format!(
-            "SET LOCAL lock_timeout = {}",
-            self.lock_timeout.as_millis()
-        ))
-        .execute(&mut *tx)
-        .await?;
-        for (index, statement) in split_statements(script).into_iter().enumerate() {
-            let Err(error) = sqlx::raw_sql(statement.text).execute(&mut *tx).await else {
-                continue;
-            };
-            let Some(db_error) = error
-                .as_database_error()
-                .and_then(|e| e.try_downcast_ref::<PgDatabaseError>())
-            else {
-                return Err(error.into());
-            };
-            let offset_in_statement = match db_error.position() {
-                Some(PgErrorPosition::Original(position)) => {
-                    char_position_to_offset(statement.text, position)
-                }
-                _ => 0,
-            };
-            let (line, column) = line_and_column(script, statement.offset + offset_in_statement);
-            if db_error.code() == "55P03" {
-                return Err(MigrateError::LockTimeout {
-                    name: name.to_owned(),
-                    statement: index + 1,
-                    line,
-                    seconds: self.lock_timeout.as_secs(),
-                });
-            }
-            return Err(MigrateError::Failed {
-                name: name.to_owned(),
-                statement: index + 1,
-                line,
-                column,
-                message: db_error.message().to_owned(),
-                sql: statement.text.to_owned(),
-            });
-        }
-        Ok(())
-    }
 }
 
 /// A connection holding the migrators' advisory lock (waiting for it as long as it takes:
@@ -414,4 +360,55 @@ async fn applied_rows(conn: &mut PgConnection) -> Result<HashMap<i64, AppliedRow
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|r| (r.version, r)).collect())
+}
+
+/// Run `script` statement by statement on `conn` (inside the caller's transaction), with
+/// `lock_timeout`, naming the failing statement, its line and column.
+pub(crate) async fn execute_script(
+    conn: &mut PgConnection,
+    name: &str,
+    script: &str,
+    lock_timeout: Duration,
+) -> Result<(), MigrateError> {
+    sqlx::query(&format!(
+        "SET LOCAL lock_timeout = {}",
+        lock_timeout.as_millis()
+    ))
+    .execute(&mut *conn)
+    .await?;
+    for (index, statement) in split_statements(script).into_iter().enumerate() {
+        let Err(error) = sqlx::raw_sql(statement.text).execute(&mut *conn).await else {
+            continue;
+        };
+        let Some(db_error) = error
+            .as_database_error()
+            .and_then(|e| e.try_downcast_ref::<PgDatabaseError>())
+        else {
+            return Err(error.into());
+        };
+        let offset_in_statement = match db_error.position() {
+            Some(PgErrorPosition::Original(position)) => {
+                char_position_to_offset(statement.text, position)
+            }
+            _ => 0,
+        };
+        let (line, column) = line_and_column(script, statement.offset + offset_in_statement);
+        if db_error.code() == "55P03" {
+            return Err(MigrateError::LockTimeout {
+                name: name.to_owned(),
+                statement: index + 1,
+                line,
+                seconds: lock_timeout.as_secs(),
+            });
+        }
+        return Err(MigrateError::Failed {
+            name: name.to_owned(),
+            statement: index + 1,
+            line,
+            column,
+            message: db_error.message().to_owned(),
+            sql: statement.text.to_owned(),
+        });
+    }
+    Ok(())
 }

@@ -159,7 +159,7 @@ async fn a_failing_migration_leaves_nothing_half_applied_and_names_the_statement
             message,
             sql,
         } => {
-            assert_eq!(name, "9001_broken");
+            assert_eq!(name, "migration 9001_broken");
             assert_eq!(*statement, 4);
             assert_eq!((*line, *column), (6, 8));
             assert!(message.contains("no_such_column"), "{message}");
@@ -298,7 +298,7 @@ async fn a_migration_blocked_by_a_long_transaction_times_out_clearly() {
     .with_lock_timeout(Duration::from_millis(300));
     let err = migrator.migrate(pool).await.unwrap_err();
     assert!(
-        matches!(&err, MigrateError::LockTimeout { name, statement: 1, .. } if name == "9001_alter_users"),
+        matches!(&err, MigrateError::LockTimeout { name, statement: 1, .. } if name == "migration 9001_alter_users"),
         "{err:?}"
     );
     tx.rollback().await.unwrap();

@@ -48,6 +48,62 @@ pub enum DbCommand {
     Schema(SchemaArgs),
     /// Drop every table and object of the schema, the migrations table included.
     Drop(DropArgs),
+    /// Write the next migration (up and down) from the difference between the schema files
+    /// and the migrations, verified on scratch databases.
+    Generate(GenerateArgs),
+    /// Apply the schema files directly to the database (development), in one transaction.
+    Push(PushArgs),
+    /// Check that the migrations and the schema files agree (exit 1 with the difference).
+    Check(SourceArgs),
+}
+
+/// Where the schema files and migrations are (default: this repository's layout).
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Directory of the declarative schema files [default: crates/sambung-schema/schema]
+    #[arg(long)]
+    pub schema_dir: Option<std::path::PathBuf>,
+    /// Directory of the migrations [default: crates/sambung-schema/migrations]
+    #[arg(long)]
+    pub migrations_dir: Option<std::path::PathBuf>,
+}
+
+/// How to read a table or column that disappears while another appears.
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// Treat a change as a rename: `old_table=new_table` or `table.old_column=new_column`
+    /// (repeatable). Without it, and without a terminal to ask on, an ambiguous change is refused.
+    #[arg(long = "rename", value_name = "OLD=NEW")]
+    pub renames: Vec<String>,
+    /// Treat every remaining ambiguous change as a drop and a create.
+    #[arg(long)]
+    pub no_rename: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Name of the migration (its directory becomes NNNN_name).
+    #[arg(long, default_value = "schema_change")]
+    pub name: String,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub renames: RenameArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Apply even when it loses data or fails on existing rows (no question asked).
+    #[arg(long)]
+    pub force: bool,
+    /// Print the SQL and what it would destroy; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Directory of the declarative schema files [default: crates/sambung-schema/schema, else the files built into sambung]
+    #[arg(long)]
+    pub schema_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub renames: RenameArgs,
 }
 
 #[derive(Debug, Args)]

@@ -53,6 +53,8 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<sambung_schema::MigrateError>() {
             e.hint()
+        } else if let Some(e) = cause.downcast_ref::<sambung_schema::WorkflowError>() {
+            e.hint()
         } else {
             None
         }

@@ -375,6 +375,14 @@ fn every_command_has_help_and_there_is_a_version() {
         &["db", "stop", "--help"],
         &["db", "restart", "--help"],
         &["db", "logs", "--help"],
+        &["db", "migrate", "--help"],
+        &["db", "rollback", "--help"],
+        &["db", "status", "--help"],
+        &["db", "schema", "--help"],
+        &["db", "drop", "--help"],
+        &["db", "generate", "--help"],
+        &["db", "push", "--help"],
+        &["db", "check", "--help"],
     ] {
         let help = Sambung::managed(&scratch)
             .run(command.iter().copied())

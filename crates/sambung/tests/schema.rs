@@ -25,9 +25,11 @@ async fn migrate_status_rollback_through_the_command_line() {
     let json = sambung.run(["db", "status", "--json"]).success();
     let status: serde_json::Value =
         serde_json::from_str(&json.stdout).expect("status --json is JSON");
-    assert_eq!(status[0]["name"], "0001_initial");
-    assert_eq!(status[0]["state"], "applied");
-    assert!(status[0]["applied_at"].is_string());
+    assert_eq!(status["migrations"][0]["name"], "0001_initial");
+    assert_eq!(status["migrations"][0]["state"], "applied");
+    assert!(status["migrations"][0]["applied_at"].is_string());
+    assert_eq!(status["drift"]["checked"], true);
+    assert_eq!(status["drift"]["differences"].as_array().unwrap().len(), 0);
 
     let schema_before = sambung.run(["db", "schema", "--json"]).success().stdout;
     let rolled = sambung.run(["db", "rollback"]).success();
@@ -176,4 +178,19 @@ async fn up_starts_and_migrates_the_managed_cluster() {
     assert!(again.stdout.contains("up to date"), "{again}");
     let status = Sambung::managed(&scratch).run(["db", "status"]).success();
     assert!(status.stdout.contains("1 applied, 0 pending"), "{status}");
+}
+
+#[tokio::test]
+async fn status_reports_drift_from_the_applied_migrations() {
+    let db = TestDb::migrated().await;
+    sqlx::raw_sql("ALTER TABLE users ADD COLUMN hack text; DROP INDEX tag_name_idx;")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let status = Sambung::with_database(&db.url())
+        .run(["db", "status"])
+        .success();
+    assert!(status.stdout.contains("DRIFT"), "{status}");
+    assert!(status.stdout.contains("+ column users.hack"), "{status}");
+    assert!(status.stdout.contains("- index tag_name_idx"), "{status}");
 }

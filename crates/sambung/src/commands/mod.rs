@@ -1,6 +1,7 @@
 //! What each command does, wiring configuration, the cluster and the data layer together.
 
 mod cluster;
+mod declarative;
 mod schema;
 mod up;
 
@@ -24,6 +25,26 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Db(DbCommand::Status(args)) => schema::status(&config, &args).await,
         Command::Db(DbCommand::Schema(args)) => schema::show(&config, &args).await,
         Command::Db(DbCommand::Drop(args)) => schema::drop(&config, &args).await,
+        Command::Db(DbCommand::Generate(args)) => {
+            interruptible(declarative::generate(&config, &args)).await
+        }
+        Command::Db(DbCommand::Push(args)) => {
+            interruptible(declarative::push(&config, &args)).await
+        }
+        Command::Db(DbCommand::Check(args)) => {
+            interruptible(declarative::check(&config, &args)).await
+        }
+    }
+}
+
+/// Run `work` until done or Ctrl-C. Interrupted, `work` is dropped, and with it the scratch
+/// databases it made (their `Drop` removes them).
+async fn interruptible(
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted; nothing was written or changed"),
     }
 }
 

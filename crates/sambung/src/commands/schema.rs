@@ -49,10 +49,17 @@ pub async fn rollback(config: &Config, args: &RollbackArgs) -> anyhow::Result<()
 
 pub async fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<()> {
     let pool = connect(config).await?;
-    let status = Migrator::embedded().status(&pool).await?;
+    let migrator = Migrator::embedded();
+    let status = migrator.status(&pool).await?;
+    let drift = check_drift(config, &pool, &migrator, &status).await;
     pool.close().await;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        let drift = match &drift {
+            Ok(differences) => serde_json::json!({ "checked": true, "differences": differences }),
+            Err(reason) => serde_json::json!({ "checked": false, "reason": reason }),
+        };
+        let out = serde_json::json!({ "migrations": status, "drift": drift });
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     let width = status.iter().map(|s| s.name.len()).max().unwrap_or(0);
@@ -80,7 +87,45 @@ pub async fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<()> {
     if count(MigrationState::Pending) > 0 {
         println!("Run `sambung db migrate` to apply the pending migrations.");
     }
+    match drift {
+        Ok(differences) if differences.is_empty() => {
+            println!("No drift: the live schema is exactly what the applied migrations build.")
+        }
+        Ok(differences) => {
+            println!("DRIFT: the live schema differs from what the applied migrations build (- expected only, + live only, ~ different):");
+            for line in differences {
+                println!("  {line}");
+            }
+        }
+        Err(reason) => println!("Drift not checked: {reason}"),
+    }
     Ok(())
+}
+
+/// Compare the live schema with what its applied migrations build on a scratch database.
+async fn check_drift(
+    config: &Config,
+    pool: &PgPool,
+    migrator: &Migrator,
+    status: &[sambung_schema::MigrationStatus],
+) -> Result<Vec<String>, String> {
+    if status.iter().any(|s| s.state == MigrationState::Unknown) {
+        return Err("the database has migrations this sambung does not know".into());
+    }
+    let applied: Vec<_> = migrator
+        .migrations()
+        .iter()
+        .filter(|m| {
+            status
+                .iter()
+                .any(|s| s.version == m.version && s.state != MigrationState::Pending)
+        })
+        .cloned()
+        .collect();
+    let admin = config.effective_database_url().connect_options();
+    sambung_schema::drift(pool, &admin, applied)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 pub async fn show(config: &Config, args: &SchemaArgs) -> anyhow::Result<()> {

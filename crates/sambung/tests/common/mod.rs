@@ -31,6 +31,7 @@ pub struct Sambung {
 
 impl Sambung {
     /// `sambung` configured for the scratch cluster, working in its directory.
+    #[allow(dead_code)]
     pub fn managed(scratch: &ScratchCluster) -> Sambung {
         Sambung {
             work_dir: scratch.work_dir(),

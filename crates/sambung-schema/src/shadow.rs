@@ -42,30 +42,35 @@ impl ScratchDb {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let mut conn = PgConnection::connect_with(admin).await?;
+        // The guard exists before the database does: an interrupted CREATE is cleaned up too.
+        let mut guard = ScratchDb {
+            pool: PgPoolOptions::new()
+                .max_connections(2)
+                .connect_lazy_with(admin.clone().database(&name)),
+            name,
+            admin: admin.clone(),
+            removed: false,
+        };
         match conn
-            .execute(format!("CREATE DATABASE {}", quote(&name)).as_str())
+            .execute(format!("CREATE DATABASE {}", quote(&guard.name)).as_str())
             .await
         {
             Ok(_) => {}
             // insufficient_privilege
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42501") => {
+                guard.removed = true;
                 return Err(ScratchError::CannotCreate(format!(
                     "{} (the user needs the CREATEDB privilege: ALTER ROLE … CREATEDB)",
                     e.message()
-                )))
+                )));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                guard.removed = true;
+                return Err(e.into());
+            }
         }
         let _ = conn.close().await;
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .connect_lazy_with(admin.clone().database(&name));
-        Ok(ScratchDb {
-            name,
-            admin: admin.clone(),
-            pool,
-            removed: false,
-        })
+        Ok(guard)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -110,6 +115,22 @@ impl Drop for ScratchDb {
 
 async fn drop_database(admin: &PgConnectOptions, name: &str) -> Result<(), sqlx::Error> {
     let mut conn = PgConnection::connect_with(admin).await?;
+    // Interrupted during its CREATE DATABASE, the server finishes creating it anyway: wait for
+    // that before dropping, or the drop comes first and the database outlives us.
+    for _ in 0..200 {
+        let creating: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                             WHERE pid <> pg_backend_pid() AND state = 'active'
+                               AND query ILIKE 'CREATE DATABASE%' AND strpos(query, $1) > 0)",
+        )
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await?;
+        if !creating {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     conn.execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote(name)).as_str())
         .await?;
     conn.close().await

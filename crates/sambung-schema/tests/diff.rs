@@ -68,6 +68,12 @@ fn edit(find: &str, replace: &str) -> String {
     BASE.replacen(find, replace, 1)
 }
 
+async fn assert_no_scratch_left(admin: &TestDb, context: &str) {
+    let mut conn = admin.pool().acquire().await.unwrap();
+    let left = leftover_scratch_databases(&mut conn).await.unwrap();
+    assert!(left.is_empty(), "{context}: {left:?}");
+}
+
 /// BASE without notes' foreign key to authors.
 fn without_foreign_key() -> String {
     edit(
@@ -212,14 +218,7 @@ async fn every_edit_generates_a_verified_migration() {
             );
         }
     }
-    let mut conn = admin.pool().acquire().await.unwrap();
-    assert!(
-        leftover_scratch_databases(&mut conn)
-            .await
-            .unwrap()
-            .is_empty(),
-        "a scratch database was left"
-    );
+    assert_no_scratch_left(&admin, "a scratch database was left").await;
 }
 
 #[tokio::test]
@@ -303,14 +302,7 @@ async fn a_broken_schema_file_is_named_and_leaves_no_scratch_database() {
             .starts_with("schema file schema.sql failed in statement 7 at line 20"),
         "{err}"
     );
-    let mut conn = admin.pool().acquire().await.unwrap();
-    assert!(
-        leftover_scratch_databases(&mut conn)
-            .await
-            .unwrap()
-            .is_empty(),
-        "a failed build left a scratch database"
-    );
+    assert_no_scratch_left(&admin, "a failed build left a scratch database").await;
 }
 
 async fn declared(admin: &TestDb, schema: &str) -> sambung_schema::Schema {

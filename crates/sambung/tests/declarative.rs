@@ -204,6 +204,20 @@ async fn an_ambiguous_rename_is_refused_without_a_hint_and_done_with_one() {
     assert!(!up.contains("DROP COLUMN"), "{up}");
 }
 
+fn spawn_generate(sambung: &Sambung, tree: &Tree) -> std::process::Child {
+    let args = tree.args();
+    sambung
+        .command(
+            ["db", "generate"]
+                .into_iter()
+                .chain(args.iter().map(String::as_str)),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn generate_leaves_no_scratch_database_on_error_or_interrupt() {
     let db = TestDb::empty().await;
@@ -214,16 +228,7 @@ async fn generate_leaves_no_scratch_database_on_error_or_interrupt() {
         "CREATE INDEX api_key_user_id_idx",
         "CREATE INDEX broken_idx ON no_such_table (x);\nCREATE INDEX api_key_user_id_idx",
     );
-    let child = sambung
-        .command(
-            ["db", "generate"]
-                .into_iter()
-                .chain(tree.args().iter().map(String::as_str)),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_generate(&sambung, &tree);
     let pid = child.id();
     let failed = Run::from_output(child.wait_with_output().unwrap()).failure();
     assert!(
@@ -243,16 +248,7 @@ async fn generate_leaves_no_scratch_database_on_error_or_interrupt() {
         "CREATE INDEX api_key_user_id_idx",
         "SELECT pg_sleep(5);\nCREATE INDEX api_key_user_id_idx",
     );
-    let child = sambung
-        .command(
-            ["db", "generate"]
-                .into_iter()
-                .chain(slow.args().iter().map(String::as_str)),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_generate(&sambung, &slow);
     let pid = child.id();
     let mut seen = false;
     for _ in 0..100 {
@@ -271,9 +267,10 @@ async fn generate_leaves_no_scratch_database_on_error_or_interrupt() {
     .unwrap();
     let interrupted = Run::from_output(child.wait_with_output().unwrap()).failure();
     assert!(interrupted.stderr.contains("interrupted"), "{interrupted}");
+    let left = scratch_databases_of(db.pool(), pid).await;
     assert!(
-        scratch_databases_of(db.pool(), pid).await.is_empty(),
-        "Ctrl-C left scratch databases"
+        left.is_empty(),
+        "Ctrl-C left scratch databases {left:?}: {interrupted}"
     );
 }
 

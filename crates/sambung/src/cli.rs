@@ -26,6 +26,18 @@ pub enum Command {
     /// Manage the database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Manage the master key that encrypts provider API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new random 32-byte key (base64) for ENCRYPTION_KEY.
+    Generate,
+    /// Re-encrypt every stored API key from ENCRYPTION_KEY to NEW_ENCRYPTION_KEY, in one
+    /// transaction; then set ENCRYPTION_KEY to the new key.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +67,16 @@ pub enum DbCommand {
     Push(PushArgs),
     /// Check that the migrations and the schema files agree (exit 1 with the difference).
     Check(SourceArgs),
+    /// Load the sample data (idempotent), and with --scale a deterministic synthetic dataset.
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Also load the synthetic load dataset at this scale (1 = 1,000 users, 20,000 chats,
+    /// 400,000 messages, ...; fractions like 0.1 allowed).
+    #[arg(long)]
+    pub scale: Option<f64>,
 }
 
 /// Where the schema files and migrations are (default: this repository's layout).

@@ -383,6 +383,10 @@ fn every_command_has_help_and_there_is_a_version() {
         &["db", "generate", "--help"],
         &["db", "push", "--help"],
         &["db", "check", "--help"],
+        &["db", "seed", "--help"],
+        &["keys", "--help"],
+        &["keys", "generate", "--help"],
+        &["keys", "rotate", "--help"],
     ] {
         let help = Sambung::managed(&scratch)
             .run(command.iter().copied())

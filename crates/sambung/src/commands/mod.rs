@@ -2,7 +2,9 @@
 
 mod cluster;
 mod declarative;
+mod keys;
 mod schema;
+mod seed;
 mod up;
 
 use std::path::PathBuf;
@@ -10,7 +12,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use sambung_config::Config;
 
-use crate::cli::{Command, DbCommand};
+use crate::cli::{Command, DbCommand, KeysCommand};
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     let config = load_config()?;
@@ -34,6 +36,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Db(DbCommand::Check(args)) => {
             interruptible(declarative::check(&config, &args)).await
         }
+        Command::Db(DbCommand::Seed(args)) => seed::run(&config, &args).await,
+        Command::Keys(KeysCommand::Generate) => keys::generate(),
+        Command::Keys(KeysCommand::Rotate) => keys::rotate(&config).await,
     }
 }
 

@@ -17,6 +17,13 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         .await?;
     println!("Connected to PostgreSQL {version} at {}", url.address());
     super::schema::apply_migrations(&pool).await?;
+    // First run: an empty database gets the sample data to look around with.
+    let has_users: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
+        .fetch_one(&pool)
+        .await?;
+    if !has_users {
+        super::seed::seed_sample_data(&pool).await?;
+    }
     pool.close().await;
     println!();
     println!("SambungChat's database is ready. Connect with:");

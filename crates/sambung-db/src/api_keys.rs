@@ -1,0 +1,157 @@
+//! AI-provider API keys, sealed with AES-256-GCM under the master key; only `key_last4` is
+//! ever shown, and the plaintext only comes out for internal use (calling the provider).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use crate::error::{DomainError, Result};
+use crate::ids::{ApiKeyId, UserId};
+use crate::secret::Cipher;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Openai,
+    Anthropic,
+    Google,
+    Groq,
+    Ollama,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 5] = [
+        Provider::Openai,
+        Provider::Anthropic,
+        Provider::Google,
+        Provider::Groq,
+        Provider::Ollama,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Openai => "openai",
+            Provider::Anthropic => "anthropic",
+            Provider::Google => "google",
+            Provider::Groq => "groq",
+            Provider::Ollama => "ollama",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Provider> {
+        Provider::ALL
+            .into_iter()
+            .find(|p| p.as_str() == text)
+            .ok_or_else(|| {
+                DomainError::invalid("provider", "one of openai, anthropic, google, groq, ollama")
+            })
+    }
+}
+
+/// What may be shown of a stored key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub user_id: UserId,
+    pub provider: String,
+    pub key_last4: String,
+    pub key_version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const KEY_COLUMNS: &str = "id, user_id, provider, key_last4, key_version, created_at, updated_at";
+
+/// Store a provider key for the actor, sealed under `cipher`.
+pub async fn add_api_key(
+    pool: &PgPool,
+    cipher: &Cipher,
+    actor: UserId,
+    provider: Provider,
+    plaintext: &str,
+) -> Result<ApiKey> {
+    let plaintext = plaintext.trim();
+    if plaintext.len() < 8 || plaintext.len() > 1024 {
+        return Err(DomainError::invalid("key", "8 to 1024 characters"));
+    }
+    let id = ApiKeyId::new();
+    let last4: String = plaintext
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    Ok(sqlx::query_as(&format!(
+        "INSERT INTO api_keys (id, user_id, provider, encrypted_key, key_last4) VALUES ($1, $2, $3, $4, $5) RETURNING {KEY_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(actor)
+    .bind(provider.as_str())
+    .bind(cipher.encrypt(plaintext.as_bytes(), id.0.as_bytes()))
+    .bind(last4)
+    .fetch_one(pool)
+    .await?)
+}
+
+pub async fn list_api_keys(pool: &PgPool, actor: UserId) -> Result<Vec<ApiKey>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY provider, created_at, id"
+    ))
+    .bind(actor)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn delete_api_key(pool: &PgPool, actor: UserId, key: ApiKeyId) -> Result<()> {
+    let done = sqlx::query("DELETE FROM api_keys WHERE id = $1 AND user_id = $2")
+        .bind(key)
+        .bind(actor)
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::not_found("API key"));
+    }
+    Ok(())
+}
+
+/// The plaintext of one of the actor's keys, for calling the provider. Never show it.
+pub async fn reveal_api_key(
+    pool: &PgPool,
+    cipher: &Cipher,
+    actor: UserId,
+    key: ApiKeyId,
+) -> Result<String> {
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("SELECT encrypted_key FROM api_keys WHERE id = $1 AND user_id = $2")
+            .bind(key)
+            .bind(actor)
+            .fetch_optional(pool)
+            .await?
+            .ok_or(DomainError::not_found("API key"))?;
+    let plaintext = cipher.decrypt(&sealed, key.0.as_bytes())?;
+    String::from_utf8(plaintext).map_err(|_| DomainError::Decrypt)
+}
+
+/// Re-encrypt every stored key from `old` to `new` in one transaction, bumping each
+/// `key_version`. Any key that `old` cannot open stops it all, and nothing is written.
+pub async fn rotate_master_key(pool: &PgPool, old: &Cipher, new: &Cipher) -> Result<u64> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(ApiKeyId, Vec<u8>)> =
+        sqlx::query_as("SELECT id, encrypted_key FROM api_keys ORDER BY id FOR UPDATE")
+            .fetch_all(&mut *tx)
+            .await?;
+    for (id, sealed) in &rows {
+        let plaintext = old.decrypt(sealed, id.0.as_bytes())?;
+        sqlx::query(
+            "UPDATE api_keys SET encrypted_key = $2, key_version = key_version + 1 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(new.encrypt(&plaintext, id.0.as_bytes()))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len() as u64)
+}

@@ -1,0 +1,563 @@
+//! Chats and their messages, with access control: a personal chat is its owner's alone; a
+//! team chat is read by every member and changed by its creator and the team's admins. Every
+//! decision is one query. A chat the user may not read is "not found", so its existence is
+//! not revealed.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+
+use crate::error::{required_text, DomainError, Result};
+use crate::ids::{ChatId, FolderId, MessageId, TagId, TeamId, UserId};
+use crate::secret::random_token;
+
+/// Longest chat title accepted.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Chat {
+    pub id: ChatId,
+    pub user_id: UserId,
+    pub team_id: Option<TeamId>,
+    pub folder_id: Option<FolderId>,
+    pub title: String,
+    pub model: String,
+    pub provider: String,
+    pub settings: serde_json::Value,
+    pub metadata: serde_json::Value,
+    pub public_token: Option<String>,
+    pub is_public: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub(crate) const CHAT_COLUMNS: &str = "c.id, c.user_id, c.team_id, c.folder_id, c.title, c.model, c.provider, c.settings, c.metadata, c.public_token, c.is_public, c.created_at, c.updated_at";
+
+/// A new chat: personal when `team_id` is `None`.
+#[derive(Debug, Clone, Default)]
+pub struct NewChat<'a> {
+    pub team_id: Option<TeamId>,
+    pub folder_id: Option<FolderId>,
+    pub title: &'a str,
+    pub model: &'a str,
+    pub provider: &'a str,
+    /// `{temperature, maxTokens, systemPrompt}`; `{}` when `None`.
+    pub settings: Option<serde_json::Value>,
+}
+
+/// What a user may do with a chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ChatAccess {
+    pub read: bool,
+    pub change: bool,
+}
+
+/// The access decision for `user` on `chat` in one query; `None` when the chat does not exist.
+pub async fn chat_access(
+    conn: &mut PgConnection,
+    user: UserId,
+    chat: ChatId,
+) -> Result<Option<ChatAccess>> {
+    let row: Option<(bool, bool, Option<String>)> = sqlx::query_as(
+        "SELECT c.user_id = $2, c.team_id IS NOT NULL, m.role
+           FROM chats c LEFT JOIN team_members m ON m.team_id = c.team_id AND m.user_id = $2
+          WHERE c.id = $1",
+    )
+    .bind(chat)
+    .bind(user)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(owner, team_chat, role)| {
+        if team_chat {
+            let member = role.is_some();
+            ChatAccess {
+                read: member,
+                change: member && (owner || role.as_deref() == Some("admin")),
+            }
+        } else {
+            ChatAccess {
+                read: owner,
+                change: owner,
+            }
+        }
+    }))
+}
+
+pub(crate) async fn require_read(
+    conn: &mut PgConnection,
+    user: UserId,
+    chat: ChatId,
+) -> Result<()> {
+    match chat_access(conn, user, chat).await? {
+        Some(access) if access.read => Ok(()),
+        _ => Err(DomainError::not_found("chat")),
+    }
+}
+
+pub(crate) async fn require_change(
+    conn: &mut PgConnection,
+    user: UserId,
+    chat: ChatId,
+    action: &'static str,
+) -> Result<()> {
+    match chat_access(conn, user, chat).await? {
+        Some(access) if access.change => Ok(()),
+        Some(access) if access.read => Err(DomainError::forbidden(action)),
+        _ => Err(DomainError::not_found("chat")),
+    }
+}
+
+/// Whether `user` belongs to `team`.
+pub(crate) async fn is_member(conn: &mut PgConnection, user: UserId, team: TeamId) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM team_members WHERE team_id = $1 AND user_id = $2)",
+    )
+    .bind(team)
+    .bind(user)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// A folder fits a chat when it has the chat's scope: the owner's personal folder for a
+/// personal chat, a folder of the same team for a team chat.
+async fn require_folder_in_scope(
+    conn: &mut PgConnection,
+    folder: FolderId,
+    owner: UserId,
+    team: Option<TeamId>,
+) -> Result<()> {
+    let scope: Option<(Option<UserId>, Option<TeamId>)> =
+        sqlx::query_as("SELECT user_id, team_id FROM folders WHERE id = $1")
+            .bind(folder)
+            .fetch_optional(conn)
+            .await?;
+    let fits = match (scope, team) {
+        (Some((_, Some(folder_team))), Some(chat_team)) => folder_team == chat_team,
+        (Some((Some(folder_user), None)), None) => folder_user == owner,
+        _ => false,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "folder_id",
+            "no such folder in the chat's scope",
+        ))
+    }
+}
+
+fn validate_chat_text(
+    title: &str,
+    model: &str,
+    provider: &str,
+) -> Result<(String, String, String)> {
+    Ok((
+        required_text("title", title, MAX_TITLE_CHARS)?,
+        required_text("model", model, 200)?,
+        required_text("provider", provider, 100)?,
+    ))
+}
+
+/// Create a chat owned by `actor` (a team chat needs membership; a folder must fit its scope).
+pub async fn create_chat(pool: &PgPool, actor: UserId, new: NewChat<'_>) -> Result<Chat> {
+    let (title, model, provider) = validate_chat_text(new.title, new.model, new.provider)?;
+    let settings = new.settings.unwrap_or_else(|| serde_json::json!({}));
+    if !settings.is_object() {
+        return Err(DomainError::invalid("settings", "must be a JSON object"));
+    }
+    let mut tx = pool.begin().await?;
+    if let Some(team) = new.team_id {
+        if !is_member(&mut tx, actor, team).await? {
+            return Err(DomainError::not_found("team"));
+        }
+    }
+    if let Some(folder) = new.folder_id {
+        require_folder_in_scope(&mut tx, folder, actor, new.team_id).await?;
+    }
+    let chat = sqlx::query_as(&format!(
+        "INSERT INTO chats AS c (id, user_id, team_id, folder_id, title, model, provider, settings)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CHAT_COLUMNS}"
+    ))
+    .bind(ChatId::new())
+    .bind(actor)
+    .bind(new.team_id)
+    .bind(new.folder_id)
+    .bind(title)
+    .bind(model)
+    .bind(provider)
+    .bind(settings)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(chat)
+}
+
+async fn fetch_chat(conn: &mut PgConnection, chat: ChatId) -> Result<Chat> {
+    sqlx::query_as(&format!(
+        "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.id = $1"
+    ))
+    .bind(chat)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(DomainError::not_found("chat"))
+}
+
+/// A chat the acting user may read.
+pub async fn get_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<Chat> {
+    let mut conn = pool.acquire().await?;
+    require_read(&mut conn, actor, chat).await?;
+    fetch_chat(&mut conn, chat).await
+}
+
+/// Changes to a chat; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ChatChanges<'a> {
+    pub title: Option<&'a str>,
+    /// `Some(None)` takes the chat out of its folder.
+    pub folder_id: Option<Option<FolderId>>,
+}
+
+/// Change a chat (its creator, or an admin of its team).
+pub async fn update_chat(
+    pool: &PgPool,
+    actor: UserId,
+    chat: ChatId,
+    changes: ChatChanges<'_>,
+) -> Result<Chat> {
+    let mut tx = pool.begin().await?;
+    require_change(&mut tx, actor, chat, "change this chat").await?;
+    let current = fetch_chat(&mut tx, chat).await?;
+    let title = match changes.title {
+        Some(title) => required_text("title", title, MAX_TITLE_CHARS)?,
+        None => current.title.clone(),
+    };
+    let folder = changes.folder_id.unwrap_or(current.folder_id);
+    if let Some(folder) = folder {
+        require_folder_in_scope(&mut tx, folder, current.user_id, current.team_id).await?;
+    }
+    let updated = sqlx::query_as(&format!(
+        "UPDATE chats AS c SET title = $2, folder_id = $3 WHERE c.id = $1 RETURNING {CHAT_COLUMNS}"
+    ))
+    .bind(chat)
+    .bind(title)
+    .bind(folder)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Delete a chat and its messages (its creator, or an admin of its team).
+pub async fn delete_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    require_change(&mut tx, actor, chat, "delete this chat").await?;
+    sqlx::query("DELETE FROM chats WHERE id = $1")
+        .bind(chat)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Share a chat publicly: a new random token; an earlier share's token stops working.
+pub async fn share_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<String> {
+    let mut tx = pool.begin().await?;
+    require_change(&mut tx, actor, chat, "share this chat").await?;
+    let token = random_token();
+    sqlx::query("UPDATE chats SET is_public = true, public_token = $2 WHERE id = $1")
+        .bind(chat)
+        .bind(&token)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// Stop sharing a chat: its token is revoked.
+pub async fn unshare_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    require_change(&mut tx, actor, chat, "unshare this chat").await?;
+    sqlx::query("UPDATE chats SET is_public = false, public_token = NULL WHERE id = $1")
+        .bind(chat)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A shared chat and its messages, by its public token, while it is public.
+pub async fn get_public_chat(pool: &PgPool, token: &str) -> Result<(Chat, Vec<Message>)> {
+    let chat: Chat = sqlx::query_as(&format!(
+        "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.public_token = $1 AND c.is_public = true"
+    ))
+    .bind(token)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("shared chat"))?;
+    let messages = messages_page(pool, chat.id, None, i64::MAX).await?;
+    Ok((chat, messages))
+}
+
+/// Which chats a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatScope {
+    /// The acting user's personal chats.
+    Personal,
+    /// A team's chats (the acting user must be a member).
+    Team(TeamId),
+}
+
+/// Where the previous page ended: the last chat's `updated_at` and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatCursor {
+    pub updated_at: DateTime<Utc>,
+    pub id: ChatId,
+}
+
+/// A listing of chats, newest first, page by page.
+#[derive(Debug, Clone)]
+pub struct ChatQuery {
+    pub scope: ChatScope,
+    pub folder_id: Option<FolderId>,
+    pub tag_id: Option<TagId>,
+    pub updated_after: Option<DateTime<Utc>>,
+    pub updated_before: Option<DateTime<Utc>>,
+    pub after: Option<ChatCursor>,
+    pub limit: i64,
+}
+
+impl ChatQuery {
+    pub fn new(scope: ChatScope) -> Self {
+        ChatQuery {
+            scope,
+            folder_id: None,
+            tag_id: None,
+            updated_after: None,
+            updated_before: None,
+            after: None,
+            limit: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ChatSummary {
+    #[sqlx(flatten)]
+    pub chat: Chat,
+    pub message_count: i64,
+}
+
+/// One page and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+/// The design's "user's chats with message count", newest first, with keyset pagination.
+pub async fn list_chats(
+    pool: &PgPool,
+    actor: UserId,
+    query: &ChatQuery,
+) -> Result<Page<ChatSummary, ChatCursor>> {
+    if !(1..=500).contains(&query.limit) {
+        return Err(DomainError::invalid("limit", "1 to 500"));
+    }
+    let team = match query.scope {
+        ChatScope::Personal => None,
+        ChatScope::Team(team) => {
+            let mut conn = pool.acquire().await?;
+            if !is_member(&mut conn, actor, team).await? {
+                return Err(DomainError::not_found("team"));
+            }
+            Some(team)
+        }
+    };
+    let items: Vec<ChatSummary> = sqlx::query_as(&format!(
+        "SELECT {CHAT_COLUMNS}, (SELECT count(*) FROM messages m WHERE m.chat_id = c.id) AS message_count
+           FROM chats c
+          WHERE CASE WHEN $2::uuid IS NULL THEN c.user_id = $1 AND c.team_id IS NULL ELSE c.team_id = $2 END
+            AND ($3::uuid IS NULL OR c.folder_id = $3)
+            AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM chat_tags t WHERE t.chat_id = c.id AND t.tag_id = $4))
+            AND ($5::timestamptz IS NULL OR c.updated_at >= $5)
+            AND ($6::timestamptz IS NULL OR c.updated_at < $6)
+            AND ($7::timestamptz IS NULL OR (c.updated_at, c.id) < ($7, $8))
+          ORDER BY c.updated_at DESC, c.id DESC
+          LIMIT $9"
+    ))
+    .bind(actor)
+    .bind(team)
+    .bind(query.folder_id)
+    .bind(query.tag_id)
+    .bind(query.updated_after)
+    .bind(query.updated_before)
+    .bind(query.after.map(|c| c.updated_at))
+    .bind(query.after.map(|c| c.id))
+    .bind(query.limit)
+    .fetch_all(pool)
+    .await?;
+    let next = (items.len() as i64 == query.limit)
+        .then(|| {
+            items.last().map(|s| ChatCursor {
+                updated_at: s.chat.updated_at,
+                id: s.chat.id,
+            })
+        })
+        .flatten();
+    Ok(Page { items, next })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageRole {
+    User,
+    Assistant,
+    System,
+}
+
+impl MessageRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageRole::User => "user",
+            MessageRole::Assistant => "assistant",
+            MessageRole::System => "system",
+        }
+    }
+}
+
+impl fmt::Display for MessageRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Message {
+    pub id: MessageId,
+    pub chat_id: ChatId,
+    pub role: String,
+    pub content: String,
+    pub metadata: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where the previous page of messages ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: MessageId,
+}
+
+/// Longest message accepted (1 MiB of text).
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// Add a message to a chat and bump the chat's `updated_at`, in one transaction.
+pub async fn append_message(
+    pool: &PgPool,
+    actor: UserId,
+    chat: ChatId,
+    role: MessageRole,
+    content: &str,
+    metadata: Option<serde_json::Value>,
+) -> Result<Message> {
+    if content.len() > MAX_MESSAGE_BYTES {
+        return Err(DomainError::invalid("content", "at most 1 MiB"));
+    }
+    if content.contains('\0') {
+        return Err(DomainError::invalid(
+            "content",
+            "must not contain NUL characters",
+        ));
+    }
+    if metadata.as_ref().is_some_and(|m| !m.is_object()) {
+        return Err(DomainError::invalid("metadata", "must be a JSON object"));
+    }
+    let mut tx = pool.begin().await?;
+    require_change(&mut tx, actor, chat, "write to this chat").await?;
+    let message = sqlx::query_as(
+        "INSERT INTO messages (id, chat_id, role, content, metadata) VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, chat_id, role, content, metadata, created_at",
+    )
+    .bind(MessageId::new())
+    .bind(chat)
+    .bind(role.as_str())
+    .bind(content)
+    .bind(metadata)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE chats SET updated_at = now() WHERE id = $1")
+        .bind(chat)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(message)
+}
+
+async fn messages_page(
+    pool: &PgPool,
+    chat: ChatId,
+    after: Option<MessageCursor>,
+    limit: i64,
+) -> Result<Vec<Message>> {
+    Ok(sqlx::query_as(
+        "SELECT id, chat_id, role, content, metadata, created_at FROM messages
+          WHERE chat_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
+          ORDER BY created_at, id LIMIT $4",
+    )
+    .bind(chat)
+    .bind(after.map(|c| c.created_at))
+    .bind(after.map(|c| c.id))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A chat with its messages in order, a page at a time for long chats.
+pub async fn chat_with_messages(
+    pool: &PgPool,
+    actor: UserId,
+    chat: ChatId,
+    after: Option<MessageCursor>,
+    limit: i64,
+) -> Result<(Chat, Page<Message, MessageCursor>)> {
+    if limit < 1 {
+        return Err(DomainError::invalid("limit", "at least 1"));
+    }
+    let chat = get_chat(pool, actor, chat).await?;
+    let items = messages_page(pool, chat.id, after, limit).await?;
+    let next = (items.len() as i64 == limit)
+        .then(|| {
+            items.last().map(|m| MessageCursor {
+                created_at: m.created_at,
+                id: m.id,
+            })
+        })
+        .flatten();
+    Ok((chat, Page { items, next }))
+}
+
+/// The newest messages containing the words of `query` in the chats the user may read.
+pub async fn search_messages(
+    pool: &PgPool,
+    actor: UserId,
+    query: &str,
+    limit: i64,
+) -> Result<Vec<Message>> {
+    let query = required_text("query", query, 200)?;
+    Ok(sqlx::query_as(
+        "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
+           FROM messages m JOIN chats c ON c.id = m.chat_id
+          WHERE to_tsvector('simple', m.content) @@ plainto_tsquery('simple', $2)
+            AND ((c.user_id = $1 AND c.team_id IS NULL)
+                 OR c.team_id IN (SELECT team_id FROM team_members WHERE user_id = $1))
+          ORDER BY m.created_at DESC, m.id DESC
+          LIMIT $3",
+    )
+    .bind(actor)
+    .bind(query)
+    .bind(limit.clamp(1, 100))
+    .fetch_all(pool)
+    .await?)
+}

@@ -1,0 +1,206 @@
+//! Prompt templates: `variables` are the `{name}` placeholders of the content; search is ranked
+//! full text over name and content, topped up by substring matches (both use an index).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::error::{required_text, DomainError, Result};
+use crate::ids::{PromptId, UserId};
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Prompt {
+    pub id: PromptId,
+    pub user_id: UserId,
+    pub name: String,
+    pub content: String,
+    pub variables: sqlx::types::Json<Vec<String>>,
+    pub category: String,
+    pub is_public: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const PROMPT_COLUMNS: &str = "p.id, p.user_id, p.name, p.content, p.variables, p.category, p.is_public, p.created_at, p.updated_at";
+
+#[derive(Debug, Clone)]
+pub struct NewPrompt<'a> {
+    pub name: &'a str,
+    pub content: &'a str,
+    /// `general` when `None`.
+    pub category: Option<&'a str>,
+    pub is_public: bool,
+}
+
+/// The `{name}` placeholders of a template, in order of first use.
+pub fn template_variables(content: &str) -> Vec<String> {
+    let mut variables: Vec<String> = Vec::new();
+    let mut rest = content;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find('}') else { break };
+        let name = &rest[..close];
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+        if valid {
+            if !variables.iter().any(|v| v == name) {
+                variables.push(name.to_owned());
+            }
+            rest = &rest[close + 1..];
+        }
+    }
+    variables
+}
+
+fn validate(new: &NewPrompt<'_>) -> Result<(String, String, String)> {
+    let name = required_text("name", new.name, 200)?;
+    let content = required_text("content", new.content, 100_000)?;
+    let category = required_text("category", new.category.unwrap_or("general"), 50)?;
+    Ok((name, content, category))
+}
+
+pub async fn create_prompt(pool: &PgPool, actor: UserId, new: NewPrompt<'_>) -> Result<Prompt> {
+    let (name, content, category) = validate(&new)?;
+    let variables = sqlx::types::Json(template_variables(&content));
+    Ok(sqlx::query_as(&format!(
+        "INSERT INTO prompts AS p (id, user_id, name, content, variables, category, is_public)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {PROMPT_COLUMNS}"
+    ))
+    .bind(PromptId::new())
+    .bind(actor)
+    .bind(name)
+    .bind(content)
+    .bind(variables)
+    .bind(category)
+    .bind(new.is_public)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// A prompt of the actor's own, or a public one.
+pub async fn get_prompt(pool: &PgPool, actor: UserId, prompt: PromptId) -> Result<Prompt> {
+    sqlx::query_as(&format!("SELECT {PROMPT_COLUMNS} FROM prompts p WHERE p.id = $1 AND (p.user_id = $2 OR p.is_public)"))
+        .bind(prompt)
+        .bind(actor)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(DomainError::not_found("prompt"))
+}
+
+/// Replace a prompt of the actor's own (its variables follow the new content).
+pub async fn update_prompt(
+    pool: &PgPool,
+    actor: UserId,
+    prompt: PromptId,
+    new: NewPrompt<'_>,
+) -> Result<Prompt> {
+    let (name, content, category) = validate(&new)?;
+    let variables = sqlx::types::Json(template_variables(&content));
+    sqlx::query_as(&format!(
+        "UPDATE prompts AS p SET name = $3, content = $4, variables = $5, category = $6, is_public = $7
+          WHERE p.id = $1 AND p.user_id = $2 RETURNING {PROMPT_COLUMNS}"
+    ))
+    .bind(prompt)
+    .bind(actor)
+    .bind(name)
+    .bind(content)
+    .bind(variables)
+    .bind(category)
+    .bind(new.is_public)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("prompt"))
+}
+
+pub async fn delete_prompt(pool: &PgPool, actor: UserId, prompt: PromptId) -> Result<()> {
+    let done = sqlx::query("DELETE FROM prompts WHERE id = $1 AND user_id = $2")
+        .bind(prompt)
+        .bind(actor)
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::not_found("prompt"));
+    }
+    Ok(())
+}
+
+/// `%`, `_` and `\` taken literally in a LIKE pattern.
+fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// The prompts (the actor's own and public ones) matching `query`: ranked full-text matches
+/// first, then substring matches, `limit` in all.
+pub async fn search_prompts(
+    pool: &PgPool,
+    actor: UserId,
+    query: &str,
+    limit: i64,
+) -> Result<Vec<Prompt>> {
+    let query = required_text("query", query, 200)?;
+    let limit = limit.clamp(1, 100);
+    let mut found: Vec<Prompt> = sqlx::query_as(&format!(
+        "SELECT {PROMPT_COLUMNS} FROM prompts p, plainto_tsquery('simple', $2) q
+          WHERE to_tsvector('simple', p.name || ' ' || p.content) @@ q AND (p.user_id = $1 OR p.is_public)
+          ORDER BY ts_rank(to_tsvector('simple', p.name || ' ' || p.content), q) DESC, p.id
+          LIMIT $3"
+    ))
+    .bind(actor)
+    .bind(&query)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    if (found.len() as i64) < limit {
+        let seen: Vec<PromptId> = found.iter().map(|p| p.id).collect();
+        let more: Vec<Prompt> = sqlx::query_as(&format!(
+            "SELECT {PROMPT_COLUMNS} FROM prompts p
+              WHERE (p.name || ' ' || p.content) ILIKE '%' || $2 || '%' AND (p.user_id = $1 OR p.is_public)
+                AND p.id <> ALL($3)
+              ORDER BY p.updated_at DESC, p.id
+              LIMIT $4"
+        ))
+        .bind(actor)
+        .bind(like_escape(&query))
+        .bind(&seen)
+        .bind(limit - found.len() as i64)
+        .fetch_all(pool)
+        .await?;
+        found.extend(more);
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_are_the_placeholders_in_order() {
+        assert_eq!(
+            template_variables("Review this code:\n```\n{code}\n```"),
+            ["code"]
+        );
+        assert_eq!(
+            template_variables("{a} and {b} then {a} {} {1x} {not valid} {{c}}"),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            template_variables("no placeholders { here"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            template_variables("{bahasa_indonesia} {café}"),
+            ["bahasa_indonesia", "café"]
+        );
+    }
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(like_escape("50%_off\\"), "50\\%\\_off\\\\");
+    }
+}

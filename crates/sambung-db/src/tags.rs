@@ -1,0 +1,147 @@
+//! Tags: public (fit every chat), personal or team-scoped; a chat only takes tags of its scope.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::chats::{is_member, require_change, require_read};
+use crate::error::{required_text, DomainError, Result};
+use crate::ids::{ChatId, TagId, TeamId, UserId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Tag {
+    pub id: TagId,
+    pub name: String,
+    pub color: Option<String>,
+    pub user_id: Option<UserId>,
+    pub team_id: Option<TeamId>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Whose a tag is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TagScope {
+    /// Usable on every chat. Created by the operator (seed), not through a user action.
+    Public,
+    Personal(UserId),
+    Team(TeamId),
+}
+
+const TAG_COLUMNS: &str = "id, name, color, user_id, team_id, created_at";
+
+fn validate_color(color: Option<&str>) -> Result<Option<String>> {
+    match color {
+        None => Ok(None),
+        Some(c)
+            if c.len() == 7
+                && c.starts_with('#')
+                && c[1..].bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            Ok(Some(c.to_lowercase()))
+        }
+        Some(_) => Err(DomainError::invalid("color", "a hex colour like #ff5733")),
+    }
+}
+
+/// Create a tag. Personal tags are the actor's own; team tags need membership; public tags
+/// are the operator's (pass `actor = None`).
+pub async fn create_tag(
+    pool: &PgPool,
+    actor: Option<UserId>,
+    scope: TagScope,
+    name: &str,
+    color: Option<&str>,
+) -> Result<Tag> {
+    let name = required_text("name", name, 50)?;
+    let color = validate_color(color)?;
+    let mut conn = pool.acquire().await?;
+    let (user, team) = match (scope, actor) {
+        (TagScope::Public, None) => (None, None),
+        (TagScope::Personal(user), Some(actor)) if user == actor => (Some(user), None),
+        (TagScope::Team(team), Some(actor)) if is_member(&mut conn, actor, team).await? => {
+            (None, Some(team))
+        }
+        (TagScope::Team(_), Some(_)) => return Err(DomainError::not_found("team")),
+        _ => return Err(DomainError::forbidden("create a tag in this scope")),
+    };
+    Ok(sqlx::query_as(&format!(
+        "INSERT INTO tags (id, name, color, user_id, team_id) VALUES ($1, $2, $3, $4, $5) RETURNING {TAG_COLUMNS}"
+    ))
+    .bind(TagId::new())
+    .bind(name)
+    .bind(color)
+    .bind(user)
+    .bind(team)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Put a tag on a chat (who may change the chat); the tag must fit the chat's scope.
+pub async fn tag_chat(pool: &PgPool, actor: UserId, chat: ChatId, tag: TagId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    require_change(&mut tx, actor, chat, "tag this chat").await?;
+    let fits: Option<bool> = sqlx::query_scalar(
+        "SELECT coalesce((t.user_id IS NULL AND t.team_id IS NULL)
+             OR (t.user_id IS NOT NULL AND c.team_id IS NULL AND t.user_id = c.user_id)
+             OR (t.team_id IS NOT NULL AND t.team_id = c.team_id), false)
+           FROM tags t, chats c WHERE t.id = $1 AND c.id = $2",
+    )
+    .bind(tag)
+    .bind(chat)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if fits != Some(true) {
+        return Err(DomainError::invalid(
+            "tag_id",
+            "no such tag in the chat's scope",
+        ));
+    }
+    sqlx::query("INSERT INTO chat_tags (chat_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(chat)
+        .bind(tag)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Take a tag off a chat.
+pub async fn untag_chat(pool: &PgPool, actor: UserId, chat: ChatId, tag: TagId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    require_change(&mut tx, actor, chat, "untag this chat").await?;
+    sqlx::query("DELETE FROM chat_tags WHERE chat_id = $1 AND tag_id = $2")
+        .bind(chat)
+        .bind(tag)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The tags of a chat the actor may read.
+pub async fn chat_tags(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<Vec<Tag>> {
+    let mut conn = pool.acquire().await?;
+    require_read(&mut conn, actor, chat).await?;
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TAG_COLUMNS} FROM tags WHERE id IN (SELECT tag_id FROM chat_tags WHERE chat_id = $1) ORDER BY name, id"
+    ))
+    .bind(chat)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Delete a tag of the actor's own, or of a team they belong to.
+pub async fn delete_tag(pool: &PgPool, actor: UserId, tag: TagId) -> Result<()> {
+    let done = sqlx::query(
+        "DELETE FROM tags t WHERE t.id = $1 AND (t.user_id = $2
+            OR t.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2))",
+    )
+    .bind(tag)
+    .bind(actor)
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::not_found("tag"));
+    }
+    Ok(())
+}

@@ -1,0 +1,530 @@
+//! Teams, members, invites and slug redirects, with their rules: the creator becomes admin
+//! in the same transaction, slugs are checked and their changes redirected, a team keeps at
+//! least one admin, invites are single-use, expire and belong to one email.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+
+use crate::auth::normalize_email;
+use crate::error::{conflict_on, required_text, DomainError, Result};
+use crate::ids::{InviteId, TeamId, TeamMemberId, UserId};
+use crate::secret::random_token;
+
+/// Slugs that would shadow the app's own routes.
+pub const RESERVED_SLUGS: &[&str] = &[
+    "api", "app", "p", "admin", "settings", "login", "logout", "register", "signup", "signin",
+    "new", "teams", "team", "chats", "chat", "prompts", "account", "auth", "static", "assets",
+    "help", "about", "docs", "studio",
+];
+
+/// How long an invite stays valid by default.
+pub fn default_invite_lifetime() -> Duration {
+    Duration::days(7)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    fn parse(text: &str) -> Role {
+        if text == "admin" {
+            Role::Admin
+        } else {
+            Role::Member
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Team {
+    pub id: TeamId,
+    pub name: String,
+    pub slug: String,
+    pub description: Option<String>,
+    pub created_by: UserId,
+    pub settings: serde_json::Value,
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const TEAM_COLUMNS: &str =
+    "id, name, slug, description, created_by, settings, metadata, created_at, updated_at";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TeamMember {
+    pub id: TeamMemberId,
+    pub team_id: TeamId,
+    pub user_id: UserId,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Invite {
+    pub id: InviteId,
+    pub team_id: TeamId,
+    pub email: String,
+    pub role: Role,
+    /// The secret the invitee needs; shown to whoever sends the invite.
+    pub token: String,
+    pub invited_by: UserId,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Check a slug: 3-48 of a-z, 0-9 and single inner hyphens, not reserved.
+pub fn validate_slug(slug: &str) -> Result<()> {
+    let invalid = |reason: &str| Err(DomainError::invalid("slug", reason.to_owned()));
+    if !(3..=48).contains(&slug.len()) {
+        return invalid("3 to 48 characters");
+    }
+    if !slug
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return invalid("only a-z, 0-9 and hyphens");
+    }
+    if slug.starts_with('-') || slug.ends_with('-') || slug.contains("--") {
+        return invalid("hyphens only between letters or digits, one at a time");
+    }
+    if RESERVED_SLUGS.contains(&slug) {
+        return invalid("reserved");
+    }
+    Ok(())
+}
+
+/// Create a team; its creator becomes its admin in the same transaction.
+pub async fn create_team(
+    pool: &PgPool,
+    creator: UserId,
+    name: &str,
+    slug: &str,
+    description: Option<&str>,
+) -> Result<Team> {
+    let name = required_text("name", name, 100)?;
+    validate_slug(slug)?;
+    let mut tx = pool.begin().await?;
+    let team: Team = sqlx::query_as(&format!(
+        "INSERT INTO teams (id, name, slug, description, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING {TEAM_COLUMNS}"
+    ))
+    .bind(TeamId::new())
+    .bind(&name)
+    .bind(slug)
+    .bind(description)
+    .bind(creator)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| conflict_on(e, "team_slug_idx", format!("the slug {slug:?} is taken")))?;
+    sqlx::query(
+        "INSERT INTO team_members (id, team_id, user_id, role) VALUES ($1, $2, $3, 'admin')",
+    )
+    .bind(TeamMemberId::new())
+    .bind(team.id)
+    .bind(creator)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(team)
+}
+
+/// The acting user's role in a team, if a member.
+pub async fn role_of(conn: &mut PgConnection, team: TeamId, user: UserId) -> Result<Option<Role>> {
+    let role: Option<String> =
+        sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2")
+            .bind(team)
+            .bind(user)
+            .fetch_optional(conn)
+            .await?;
+    Ok(role.as_deref().map(Role::parse))
+}
+
+async fn require_admin(
+    conn: &mut PgConnection,
+    team: TeamId,
+    actor: UserId,
+    action: &'static str,
+) -> Result<()> {
+    match role_of(conn, team, actor).await? {
+        Some(Role::Admin) => Ok(()),
+        Some(Role::Member) => Err(DomainError::forbidden(action)),
+        None => Err(DomainError::not_found("team")),
+    }
+}
+
+/// A team the acting user belongs to.
+pub async fn get_team(pool: &PgPool, actor: UserId, team: TeamId) -> Result<Team> {
+    sqlx::query_as(&format!(
+        "SELECT {TEAM_COLUMNS} FROM teams t WHERE id = $1
+            AND EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = t.id AND m.user_id = $2)"
+    ))
+    .bind(team)
+    .bind(actor)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("team"))
+}
+
+/// Find a team by its slug, or by a slug it had before (the newest redirect wins).
+pub async fn find_team_by_slug(pool: &PgPool, slug: &str) -> Result<Option<Team>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TEAM_COLUMNS} FROM teams WHERE slug = $1
+         UNION ALL
+         (SELECT {TEAM_COLUMNS} FROM teams WHERE id = (
+             SELECT team_id FROM slug_redirects WHERE old_slug = $1 ORDER BY created_at DESC, id DESC LIMIT 1))
+         LIMIT 1"
+    ))
+    .bind(slug)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Change a team's name and description (admins only).
+pub async fn update_team(
+    pool: &PgPool,
+    actor: UserId,
+    team: TeamId,
+    name: &str,
+    description: Option<&str>,
+) -> Result<Team> {
+    let name = required_text("name", name, 100)?;
+    let mut tx = pool.begin().await?;
+    require_admin(&mut tx, team, actor, "change this team").await?;
+    let updated = sqlx::query_as(&format!(
+        "UPDATE teams SET name = $2, description = $3 WHERE id = $1 RETURNING {TEAM_COLUMNS}"
+    ))
+    .bind(team)
+    .bind(name)
+    .bind(description)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Change a team's slug (admins only), recording a redirect from the old one.
+pub async fn change_slug(
+    pool: &PgPool,
+    actor: UserId,
+    team: TeamId,
+    new_slug: &str,
+) -> Result<Team> {
+    validate_slug(new_slug)?;
+    let mut tx = pool.begin().await?;
+    require_admin(&mut tx, team, actor, "change this team's slug").await?;
+    let old_slug: String = sqlx::query_scalar("SELECT slug FROM teams WHERE id = $1 FOR UPDATE")
+        .bind(team)
+        .fetch_one(&mut *tx)
+        .await?;
+    if old_slug == new_slug {
+        return Err(DomainError::invalid("slug", "is the current slug"));
+    }
+    let updated: Team = sqlx::query_as(&format!(
+        "UPDATE teams SET slug = $2 WHERE id = $1 RETURNING {TEAM_COLUMNS}"
+    ))
+    .bind(team)
+    .bind(new_slug)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| {
+        conflict_on(
+            e,
+            "team_slug_idx",
+            format!("the slug {new_slug:?} is taken"),
+        )
+    })?;
+    sqlx::query("INSERT INTO slug_redirects (old_slug, new_slug, team_id) VALUES ($1, $2, $3)")
+        .bind(&old_slug)
+        .bind(new_slug)
+        .bind(team)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Delete a team and, by cascade, its chats, folders, tags, invites and memberships.
+pub async fn delete_team(pool: &PgPool, actor: UserId, team: TeamId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    require_admin(&mut tx, team, actor, "delete this team").await?;
+    sqlx::query("DELETE FROM teams WHERE id = $1")
+        .bind(team)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    id: TeamMemberId,
+    team_id: TeamId,
+    user_id: UserId,
+    role: String,
+    joined_at: DateTime<Utc>,
+}
+
+impl From<MemberRow> for TeamMember {
+    fn from(r: MemberRow) -> Self {
+        TeamMember {
+            id: r.id,
+            team_id: r.team_id,
+            user_id: r.user_id,
+            role: Role::parse(&r.role),
+            joined_at: r.joined_at,
+        }
+    }
+}
+
+/// The members of a team the acting user belongs to.
+pub async fn list_members(pool: &PgPool, actor: UserId, team: TeamId) -> Result<Vec<TeamMember>> {
+    let mut conn = pool.acquire().await?;
+    if role_of(&mut conn, team, actor).await?.is_none() {
+        return Err(DomainError::not_found("team"));
+    }
+    let rows: Vec<MemberRow> = sqlx::query_as(
+        "SELECT id, team_id, user_id, role, joined_at FROM team_members WHERE team_id = $1 ORDER BY joined_at, id",
+    )
+    .bind(team)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Lock the team's admin set and refuse a change that would leave it without an admin.
+async fn keep_an_admin(conn: &mut PgConnection, team: TeamId, losing: UserId) -> Result<()> {
+    // Locking the team row serialises concurrent demotions and departures.
+    sqlx::query("SELECT 1 FROM teams WHERE id = $1 FOR UPDATE")
+        .bind(team)
+        .execute(&mut *conn)
+        .await?;
+    let other_admins: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM team_members WHERE team_id = $1 AND role = 'admin' AND user_id <> $2",
+    )
+    .bind(team)
+    .bind(losing)
+    .fetch_one(&mut *conn)
+    .await?;
+    if other_admins == 0 {
+        return Err(DomainError::Conflict(
+            "a team must keep at least one admin".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Remove a member: admins remove anyone, members only themselves (leaving).
+pub async fn remove_member(
+    pool: &PgPool,
+    actor: UserId,
+    team: TeamId,
+    member: UserId,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    if actor != member {
+        require_admin(&mut tx, team, actor, "remove team members").await?;
+    }
+    match role_of(&mut tx, team, member).await? {
+        None => return Err(DomainError::not_found("team member")),
+        Some(Role::Admin) => keep_an_admin(&mut tx, team, member).await?,
+        Some(Role::Member) => {}
+    }
+    sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
+        .bind(team)
+        .bind(member)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Change a member's role (admins only); the last admin cannot be demoted.
+pub async fn set_role(
+    pool: &PgPool,
+    actor: UserId,
+    team: TeamId,
+    member: UserId,
+    role: Role,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    require_admin(&mut tx, team, actor, "change roles").await?;
+    match role_of(&mut tx, team, member).await? {
+        None => return Err(DomainError::not_found("team member")),
+        Some(Role::Admin) if role == Role::Member => keep_an_admin(&mut tx, team, member).await?,
+        Some(_) => {}
+    }
+    sqlx::query("UPDATE team_members SET role = $3 WHERE team_id = $1 AND user_id = $2")
+        .bind(team)
+        .bind(member)
+        .bind(role.as_str())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct InviteRow {
+    id: InviteId,
+    team_id: TeamId,
+    email: String,
+    role: String,
+    token: String,
+    invited_by: UserId,
+    accepted_at: Option<DateTime<Utc>>,
+    expires_at: DateTime<Utc>,
+}
+
+impl From<InviteRow> for Invite {
+    fn from(r: InviteRow) -> Self {
+        Invite {
+            id: r.id,
+            team_id: r.team_id,
+            email: r.email,
+            role: Role::parse(&r.role),
+            token: r.token,
+            invited_by: r.invited_by,
+            accepted_at: r.accepted_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+/// Invite an email to a team (admins only), with a random token that expires.
+pub async fn invite(
+    pool: &PgPool,
+    actor: UserId,
+    team: TeamId,
+    email: &str,
+    role: Role,
+    lifetime: Duration,
+) -> Result<Invite> {
+    let email = normalize_email(email)?;
+    let mut tx = pool.begin().await?;
+    require_admin(&mut tx, team, actor, "invite to this team").await?;
+    let row: InviteRow = sqlx::query_as(
+        "INSERT INTO team_invites (id, team_id, email, role, token, invited_by, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now() + $7)
+         RETURNING id, team_id, email, role, token, invited_by, accepted_at, expires_at",
+    )
+    .bind(InviteId::new())
+    .bind(team)
+    .bind(&email)
+    .bind(role.as_str())
+    .bind(random_token())
+    .bind(actor)
+    .bind(lifetime)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row.into())
+}
+
+/// Accept an invite: the token must exist, be unused and unexpired, and be for the accepting
+/// user's email. Membership and `accepted_at` change in one transaction.
+pub async fn accept_invite(pool: &PgPool, user: UserId, token: &str) -> Result<TeamMember> {
+    let mut tx = pool.begin().await?;
+    let invite: Option<InviteRow> = sqlx::query_as(
+        "SELECT id, team_id, email, role, token, invited_by, accepted_at, expires_at
+           FROM team_invites WHERE token = $1 FOR UPDATE",
+    )
+    .bind(token)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let invite = invite.ok_or(DomainError::not_found("invite"))?;
+    if invite.accepted_at.is_some() {
+        return Err(DomainError::Conflict(
+            "this invite has been used already".into(),
+        ));
+    }
+    if invite.expires_at <= Utc::now() {
+        return Err(DomainError::Conflict("this invite has expired".into()));
+    }
+    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::not_found("user"))?;
+    if email != invite.email {
+        return Err(DomainError::forbidden(
+            "accept an invite sent to another email",
+        ));
+    }
+    let member: MemberRow = sqlx::query_as(
+        "INSERT INTO team_members (id, team_id, user_id, role) VALUES ($1, $2, $3, $4)
+         RETURNING id, team_id, user_id, role, joined_at",
+    )
+    .bind(TeamMemberId::new())
+    .bind(invite.team_id)
+    .bind(user)
+    .bind(&invite.role)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| {
+        conflict_on(
+            e,
+            "team_member_team_user_idx",
+            "already a member of this team",
+        )
+    })?;
+    sqlx::query("UPDATE team_invites SET accepted_at = now() WHERE id = $1")
+        .bind(invite.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(member.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_follow_the_rules() {
+        for good in ["abc", "a1-b2", "team-42", &"a".repeat(48)] {
+            assert!(validate_slug(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ab",
+            &"a".repeat(49),
+            "Team",
+            "te_am",
+            "-team",
+            "team-",
+            "te--am",
+            "api",
+            "settings",
+            "tëam",
+            "a b c",
+            "x'; DROP TABLE teams; --",
+        ] {
+            assert!(
+                matches!(
+                    validate_slug(bad),
+                    Err(DomainError::Invalid { field: "slug", .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! `sambung db seed` and `sambung keys` through the command line.
+
+mod common;
+
+use base64::Engine as _;
+use common::Sambung;
+use sambung_db::api_keys::{self, Provider};
+use sambung_db::secret::Cipher;
+use sambung_testkit::{ScratchCluster, TestDb};
+
+#[tokio::test]
+async fn seed_prints_the_demo_login_once_and_loads_a_scale() {
+    let db = TestDb::migrated().await;
+    let sambung = Sambung::with_database(&db.url());
+    let first = sambung.run(["db", "seed"]).success();
+    assert!(
+        first
+            .stdout
+            .contains("Sign in as demo@sambung.chat with password sambung-demo"),
+        "{first}"
+    );
+    let again = sambung.run(["db", "seed"]).success();
+    assert!(again.stdout.contains("there already"), "{again}");
+    let scaled = sambung.run(["db", "seed", "--scale", "0.02"]).success();
+    assert!(
+        scaled
+            .stdout
+            .contains("20 users, 2 teams, 400 chats, 8000 messages"),
+        "{scaled}"
+    );
+    assert!(scaled.stdout.contains("rows/s"), "{scaled}");
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(users, 22);
+    let bad = sambung.run(["db", "seed", "--scale=0"]).failure();
+    assert!(bad.stderr.contains("invalid scale"), "{bad}");
+}
+
+#[tokio::test]
+async fn keys_rotate_re_encrypts_and_a_wrong_key_changes_nothing() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let user: sambung_db::UserId = sqlx::query_scalar(
+        "INSERT INTO users (name, email) VALUES ('u', 'u@example.com') RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let old = [3u8; 32];
+    let key = api_keys::add_api_key(
+        pool,
+        &Cipher::new(&old),
+        user,
+        Provider::Openai,
+        "sk-test-0123456789",
+    )
+    .await
+    .unwrap();
+    let generated = Sambung::with_database(&db.url())
+        .run(["keys", "generate"])
+        .success();
+    let new_key = generated.stdout.trim().to_owned();
+    let new = base64::engine::general_purpose::STANDARD
+        .decode(&new_key)
+        .unwrap();
+    assert_eq!(new.len(), 32);
+    let b64 = |k: &[u8]| base64::engine::general_purpose::STANDARD.encode(k);
+
+    let missing = Sambung::with_database(&db.url())
+        .run(["keys", "rotate"])
+        .failure();
+    assert!(
+        missing.stderr.contains("ENCRYPTION_KEY is not set"),
+        "{missing}"
+    );
+    let wrong = Sambung::with_database(&db.url())
+        .env("ENCRYPTION_KEY", &b64(&[9u8; 32]))
+        .env("NEW_ENCRYPTION_KEY", &new_key)
+        .run(["keys", "rotate"])
+        .failure();
+    assert!(
+        wrong.stderr.contains("cannot decrypt") && wrong.stderr.contains("hint: "),
+        "{wrong}"
+    );
+    assert_eq!(
+        api_keys::reveal_api_key(pool, &Cipher::new(&old), user, key.id)
+            .await
+            .unwrap(),
+        "sk-test-0123456789"
+    );
+
+    let rotated = Sambung::with_database(&db.url())
+        .env("ENCRYPTION_KEY", &b64(&old))
+        .env("NEW_ENCRYPTION_KEY", &new_key)
+        .run(["keys", "rotate"])
+        .success();
+    assert!(
+        rotated.stdout.contains("Re-encrypted 1 API keys"),
+        "{rotated}"
+    );
+    let new: [u8; 32] = new.try_into().unwrap();
+    assert_eq!(
+        api_keys::reveal_api_key(pool, &Cipher::new(&new), user, key.id)
+            .await
+            .unwrap(),
+        "sk-test-0123456789"
+    );
+}
+
+#[tokio::test]
+async fn up_seeds_the_sample_data_on_first_run_only() {
+    let scratch = ScratchCluster::new();
+    let first = Sambung::managed(&scratch).run(["up"]).success();
+    assert!(
+        first.stdout.contains("Sign in as demo@sambung.chat"),
+        "{first}"
+    );
+    let second = Sambung::managed(&scratch).run(["up"]).success();
+    assert!(!second.stdout.contains("Seeded"), "{second}");
+}

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::error::{conflict_on, required_text, DomainError, Result};
-use crate::ids::{SessionId, UserId, VerificationId};
+use crate::ids::{AccountId, SessionId, UserId, VerificationId};
 use crate::secret::{hash_password, random_token, token_hash, verify_password};
 
 /// Passwords shorter than this are refused.
@@ -148,6 +148,62 @@ pub async fn delete_user(pool: &PgPool, id: UserId) -> Result<()> {
     if done.rows_affected() == 0 {
         return Err(DomainError::not_found("user"));
     }
+    Ok(())
+}
+
+/// A sign-in method of a user (Better Auth's account); the password hash is never read out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Account {
+    pub id: AccountId,
+    pub user_id: UserId,
+    pub account_id: String,
+    pub provider_id: String,
+    pub scope: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user's accounts (`credential`, and OAuth providers later).
+pub async fn list_accounts(pool: &PgPool, user: UserId) -> Result<Vec<Account>> {
+    Ok(sqlx::query_as(
+        "SELECT id, user_id, account_id, provider_id, scope, created_at, updated_at FROM accounts
+          WHERE user_id = $1 ORDER BY provider_id, id",
+    )
+    .bind(user)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Change a user's password (credential account), checking the current one first.
+pub async fn change_password(pool: &PgPool, user: UserId, current: &str, new: &str) -> Result<()> {
+    if new.chars().count() < MIN_PASSWORD_LEN {
+        return Err(DomainError::invalid(
+            "password",
+            format!("at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    let hash: Option<String> = sqlx::query_scalar(
+        "SELECT password FROM accounts WHERE user_id = $1 AND provider_id = 'credential'",
+    )
+    .bind(user)
+    .fetch_optional(pool)
+    .await?;
+    match hash {
+        Some(hash) if verify_password(current, &hash) => {}
+        Some(_) => {
+            return Err(DomainError::forbidden(
+                "change the password without the current one",
+            ))
+        }
+        None => return Err(DomainError::not_found("credential account")),
+    }
+    sqlx::query(
+        "UPDATE accounts SET password = $2 WHERE user_id = $1 AND provider_id = 'credential'",
+    )
+    .bind(user)
+    .bind(hash_password(new)?)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

@@ -409,8 +409,9 @@ pub async fn list_chats(
     Ok(Page { items, next })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum MessageRole {
     User,
     Assistant,
@@ -437,7 +438,7 @@ impl fmt::Display for MessageRole {
 pub struct Message {
     pub id: MessageId,
     pub chat_id: ChatId,
-    pub role: String,
+    pub role: MessageRole,
     pub content: String,
     pub metadata: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
@@ -482,7 +483,7 @@ pub async fn append_message(
     )
     .bind(MessageId::new())
     .bind(chat)
-    .bind(role.as_str())
+    .bind(role)
     .bind(content)
     .bind(metadata)
     .fetch_one(&mut *tx)

@@ -199,6 +199,33 @@ pub async fn find_team_by_slug(pool: &PgPool, slug: &str) -> Result<Option<Team>
     .await?)
 }
 
+/// A former slug of a team, kept so old links still find it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct SlugRedirect {
+    pub old_slug: String,
+    pub new_slug: String,
+    pub team_id: TeamId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A team's slug history, newest first (members only).
+pub async fn slug_redirects(
+    pool: &PgPool,
+    actor: UserId,
+    team: TeamId,
+) -> Result<Vec<SlugRedirect>> {
+    let mut conn = pool.acquire().await?;
+    if role_of(&mut conn, team, actor).await?.is_none() {
+        return Err(DomainError::not_found("team"));
+    }
+    Ok(sqlx::query_as(
+        "SELECT old_slug, new_slug, team_id, created_at FROM slug_redirects WHERE team_id = $1 ORDER BY created_at DESC, id DESC",
+    )
+    .bind(team)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Change a team's name and description (admins only).
 pub async fn update_team(
     pool: &PgPool,

@@ -671,6 +671,7 @@ async fn listing_chats_pages_by_keyset_with_filters_and_counts() {
         .unwrap();
     assert_eq!(first.items.len() + second.items.len(), 7);
     assert_eq!(second.items.last().unwrap().content, "last");
+    assert_eq!(second.items.last().unwrap().role, MessageRole::Assistant);
     assert!(matches!(
         chats::chat_with_messages(pool, budi, long, None, 4).await,
         Err(DomainError::NotFound { .. })

@@ -104,6 +104,29 @@ impl DatabaseUrl {
         format!("{}:{}", self.options.get_host(), self.options.get_port())
     }
 
+    /// The connection as libpq environment variables (`PGHOST`, `PGPASSWORD`, …) for the
+    /// PostgreSQL tools, so that no password shows in a process list.
+    pub fn libpq_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("PGHOST", self.options.get_host().to_owned()),
+            ("PGPORT", self.options.get_port().to_string()),
+            ("PGUSER", self.options.get_username().to_owned()),
+        ];
+        if let Some(database) = self.options.get_database() {
+            env.push(("PGDATABASE", database.to_owned()));
+        }
+        if let Ok(url) = url::Url::parse(&self.raw) {
+            if let Some(password) = url.password() {
+                let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
+                env.push(("PGPASSWORD", decoded.into_owned()));
+            }
+            if let Some((_, mode)) = url.query_pairs().find(|(k, _)| k == "sslmode") {
+                env.push(("PGSSLMODE", mode.into_owned()));
+            }
+        }
+        env
+    }
+
     /// The URL with any password replaced by `***`, safe to print and log.
     pub fn redacted(&self) -> String {
         redact_url(&self.raw)
@@ -505,6 +528,21 @@ mod tests {
             format!("{:?}", EncryptionKey::parse(&b64).unwrap()),
             "EncryptionKey(***)"
         );
+    }
+
+    #[test]
+    fn libpq_environment_carries_the_decoded_password() {
+        let url =
+            DatabaseUrl::parse("postgres://ana:p%40ss%3Aw0rd@db.example:6543/app?sslmode=require")
+                .unwrap();
+        let env = url.libpq_env();
+        let get = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("PGHOST"), Some("db.example"));
+        assert_eq!(get("PGPORT"), Some("6543"));
+        assert_eq!(get("PGUSER"), Some("ana"));
+        assert_eq!(get("PGDATABASE"), Some("app"));
+        assert_eq!(get("PGPASSWORD"), Some("p@ss:w0rd"));
+        assert_eq!(get("PGSSLMODE"), Some("require"));
     }
 
     #[test]

@@ -69,6 +69,43 @@ pub enum DbCommand {
     Check(SourceArgs),
     /// Load the sample data (idempotent), and with --scale a deterministic synthetic dataset.
     Seed(SeedArgs),
+    /// Back the database up with pg_dump: written atomically, verified, with a manifest.
+    Backup(BackupArgs),
+    /// Restore a backup in one transaction, verified against its manifest.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BackupFormat {
+    /// pg_dump's compressed archive (.dump)
+    Custom,
+    /// plain SQL (.sql)
+    Sql,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write it [default: backups/sambungchat-YYYYMMDD-HHMMSS.dump]
+    pub path: Option<std::path::PathBuf>,
+    #[arg(long, value_enum, default_value = "custom")]
+    pub format: BackupFormat,
+    /// Instead: copy the managed cluster's files into this new directory (pg_basebackup).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["path", "format"])]
+    pub physical: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file (its format is detected).
+    #[arg(required_unless_present = "physical")]
+    pub path: Option<std::path::PathBuf>,
+    /// Replace a database that holds data (or a managed cluster's data directory, kept aside),
+    /// or restore a backup of a newer schema version.
+    #[arg(long)]
+    pub force: bool,
+    /// Instead: make this physical backup the managed cluster's data directory and start it.
+    #[arg(long, value_name = "DIR", conflicts_with = "path")]
+    pub physical: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -55,6 +55,8 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<sambung_schema::WorkflowError>() {
             e.hint()
+        } else if let Some(e) = cause.downcast_ref::<sambung_backup::BackupError>() {
+            e.hint()
         } else if let Some(sambung_db::DomainError::Decrypt) = cause.downcast_ref::<sambung_db::DomainError>() {
             Some("ENCRYPTION_KEY must be the key the API keys were encrypted with; nothing was changed".into())
         } else {

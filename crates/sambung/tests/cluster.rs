@@ -384,6 +384,8 @@ fn every_command_has_help_and_there_is_a_version() {
         &["db", "push", "--help"],
         &["db", "check", "--help"],
         &["db", "seed", "--help"],
+        &["db", "backup", "--help"],
+        &["db", "restore", "--help"],
         &["keys", "--help"],
         &["keys", "generate", "--help"],
         &["keys", "rotate", "--help"],

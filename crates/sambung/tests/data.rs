@@ -120,3 +120,44 @@ async fn up_seeds_the_sample_data_on_first_run_only() {
     let second = Sambung::managed(&scratch).run(["up"]).success();
     assert!(!second.stdout.contains("Seeded"), "{second}");
 }
+
+#[tokio::test]
+async fn backup_and_restore_through_the_command_line() {
+    let db = TestDb::migrated().await;
+    sambung_db::seed::seed_sample(db.pool()).await.unwrap();
+    let sambung = Sambung::with_database(&db.url());
+    let backed = sambung.run(["db", "backup"]).success();
+    assert!(backed.stdout.starts_with("Backed up 16 tables"), "{backed}");
+    let path = backed
+        .stdout
+        .split(" to ")
+        .nth(1)
+        .unwrap()
+        .split(" (")
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        path.contains("/backups/sambungchat-") && path.ends_with(".dump"),
+        "{path}"
+    );
+    let refused = sambung.run(["db", "restore", &path]).failure();
+    assert!(
+        refused.stderr.contains("already holds data") && refused.stderr.contains("--force"),
+        "{refused}"
+    );
+    let restored = sambung.run(["db", "restore", &path, "--force"]).success();
+    assert!(
+        restored.stdout.contains("row counts match the manifest"),
+        "{restored}"
+    );
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(users, 2);
+    let physical = sambung
+        .run(["db", "backup", "--physical", "/tmp/never"])
+        .failure();
+    assert!(physical.stderr.contains("managed cluster"), "{physical}");
+}

@@ -1,5 +1,6 @@
 //! What each command does, wiring configuration, the cluster and the data layer together.
 
+mod backup;
 mod cluster;
 mod declarative;
 mod keys;
@@ -37,6 +38,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             interruptible(declarative::check(&config, &args)).await
         }
         Command::Db(DbCommand::Seed(args)) => seed::run(&config, &args).await,
+        Command::Db(DbCommand::Backup(args)) => backup::backup(&config, &args).await,
+        Command::Db(DbCommand::Restore(args)) => backup::restore(&config, &args).await,
         Command::Keys(KeysCommand::Generate) => keys::generate(),
         Command::Keys(KeysCommand::Rotate) => keys::rotate(&config).await,
     }

@@ -1,0 +1,456 @@
+//! Logical backups (`pg_dump`) and their atomic, verified restore.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{Connection, PgPool};
+
+use crate::tools::Tools;
+use crate::{io_error, BackupError};
+
+/// The two formats `pg_dump` writes for us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// pg_dump's compressed archive (`.dump`), restored with pg_restore.
+    Custom,
+    /// Plain SQL (`.sql`), readable and restorable with psql.
+    Sql,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Custom => "dump",
+            Format::Sql => "sql",
+        }
+    }
+}
+
+/// Stored beside a backup as `<file>.manifest.json`: what the backup must restore to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub created_at: DateTime<Utc>,
+    pub database: String,
+    pub server_version: String,
+    pub format: Format,
+    /// The newest applied migration's version, if the database was migrated.
+    pub schema_version: Option<i64>,
+    /// Row count of every table of the schema, from the dump's own snapshot.
+    pub tables: BTreeMap<String, i64>,
+}
+
+impl Manifest {
+    pub fn path_for(backup: &Path) -> PathBuf {
+        let mut name = backup.as_os_str().to_owned();
+        name.push(".manifest.json");
+        PathBuf::from(name)
+    }
+
+    pub fn read(backup: &Path) -> Result<Option<Manifest>, BackupError> {
+        let path = Self::path_for(backup);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| BackupError::Damaged {
+                    path,
+                    detail: format!("unreadable manifest: {e}"),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("read", path)(e)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BackupReport {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    pub manifest: Manifest,
+}
+
+/// `backups/sambungchat-YYYYMMDD-HHMMSS.dump` (or `.sql`) under `dir`.
+pub fn default_backup_path(dir: &Path, format: Format) -> PathBuf {
+    dir.join("backups").join(format!(
+        "sambungchat-{}.{}",
+        Utc::now().format("%Y%m%d-%H%M%S"),
+        format.extension()
+    ))
+}
+
+/// The major version of the server `pool` talks to.
+pub async fn server_major(pool: &PgPool) -> Result<u32, BackupError> {
+    let num: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(pool)
+        .await?;
+    Ok((num / 10_000) as u32)
+}
+
+/// The tables of the current schema, by name.
+async fn table_names(conn: &mut sqlx::PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY 1",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Dump the database to `path`: written to a temporary file, verified, then renamed into place
+/// with its manifest. `progress` hears the bytes written so far.
+pub async fn backup(
+    pool: &PgPool,
+    tools: &Tools,
+    path: &Path,
+    format: Format,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<BackupReport, BackupError> {
+    let started = Instant::now();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io_error("create", dir))?;
+    let temp = tempfile::Builder::new()
+        .prefix(".sambung-backup-")
+        .tempfile_in(dir)
+        .map_err(io_error("create a file in", dir))?;
+
+    // The manifest and the dump see the same snapshot: counts match the dump exactly.
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut tables = BTreeMap::new();
+    for table in table_names(&mut tx).await? {
+        let rows: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {}",
+            sambung_schema::ident(&table)
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
+        tables.insert(table, rows);
+    }
+    let schema_version: Option<i64> = if tables.contains_key(sambung_schema::MIGRATIONS_TABLE) {
+        sqlx::query_scalar(&format!(
+            "SELECT max(version) FROM {}",
+            sambung_schema::MIGRATIONS_TABLE
+        ))
+        .fetch_one(&mut *tx)
+        .await?
+    } else {
+        None
+    };
+    let database: String = sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(&mut *tx)
+        .await?;
+    let server_version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&mut *tx)
+        .await?;
+
+    let format_flag = match format {
+        Format::Custom => "--format=custom",
+        Format::Sql => "--format=plain",
+    };
+    let mut child = tools
+        .command("pg_dump")
+        .args([
+            format_flag,
+            "--no-owner",
+            "--no-privileges",
+            "--no-comments",
+            "--snapshot",
+        ])
+        .arg(&snapshot)
+        .arg("--file")
+        .arg(temp.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| BackupError::Tool {
+            tool: "pg_dump".into(),
+            detail: e.to_string(),
+        })?;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.map_err(|e| BackupError::Tool { tool: "pg_dump".into(), detail: e.to_string() })?,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                progress(temp.path().metadata().map_or(0, |m| m.len()));
+            }
+        }
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = pipe.read_to_string(&mut stderr).await;
+    }
+    tx.rollback().await?;
+    if !status.success() {
+        return Err(BackupError::Tool {
+            tool: "pg_dump".into(),
+            detail: stderr.trim().to_owned(),
+        });
+    }
+    temp.as_file()
+        .sync_all()
+        .map_err(io_error("write", temp.path()))?;
+    verify_dump(tools, temp.path(), format).await?;
+
+    let manifest = Manifest {
+        created_at: Utc::now(),
+        database,
+        server_version,
+        format,
+        schema_version,
+        tables,
+    };
+    let manifest_path = Manifest::path_for(path);
+    let mut manifest_temp = tempfile::Builder::new()
+        .prefix(".sambung-manifest-")
+        .tempfile_in(dir)
+        .map_err(io_error("create a file in", dir))?;
+    manifest_temp
+        .write_all(
+            serde_json::to_string_pretty(&manifest)
+                .expect("a manifest serialises")
+                .as_bytes(),
+        )
+        .map_err(io_error("write", manifest_temp.path()))?;
+    // The manifest first: a backup file in place always has its manifest.
+    manifest_temp
+        .persist(&manifest_path)
+        .map_err(|e| io_error("write", &manifest_path)(e.error))?;
+    let bytes = temp
+        .as_file()
+        .metadata()
+        .map_err(io_error("read", temp.path()))?
+        .len();
+    temp.persist(path)
+        .map_err(|e| io_error("write", path)(e.error))?;
+    progress(bytes);
+    Ok(BackupReport {
+        path: path.to_owned(),
+        bytes,
+        elapsed: started.elapsed(),
+        manifest,
+    })
+}
+
+/// The trailer pg_dump writes last in a plain dump: without it the file is cut short.
+const PLAIN_TRAILER: &str = "-- PostgreSQL database dump complete";
+
+/// A dump reads back: a custom archive's table of contents lists, a plain dump is complete.
+async fn verify_dump(tools: &Tools, path: &Path, format: Format) -> Result<(), BackupError> {
+    let damaged = |detail: String| BackupError::Damaged {
+        path: path.to_owned(),
+        detail,
+    };
+    match format {
+        Format::Custom => {
+            tools
+                .run("pg_restore", &[OsStr::new("--list"), path.as_os_str()])
+                .await
+                .map_err(|e| damaged(e.to_string()))?;
+        }
+        Format::Sql => {
+            let mut file = std::fs::File::open(path).map_err(io_error("read", path))?;
+            let len = file.metadata().map_err(io_error("read", path))?.len();
+            file.seek(SeekFrom::Start(len.saturating_sub(256)))
+                .map_err(io_error("read", path))?;
+            let mut tail = String::new();
+            file.read_to_string(&mut tail)
+                .map_err(|e| damaged(e.to_string()))?;
+            if !tail.contains(PLAIN_TRAILER) {
+                return Err(damaged(
+                    "the dump's completion trailer is missing (the file was cut short)".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a backup file is, from its first bytes.
+pub fn detect_format(path: &Path) -> Result<Format, BackupError> {
+    let mut head = [0u8; 64];
+    let mut file = std::fs::File::open(path).map_err(io_error("read", path))?;
+    let n = file.read(&mut head).map_err(io_error("read", path))?;
+    let head = &head[..n];
+    if head.starts_with(b"PGDMP") {
+        Ok(Format::Custom)
+    } else if head.starts_with(b"--\n-- PostgreSQL database dump") {
+        Ok(Format::Sql)
+    } else {
+        Err(BackupError::NotABackup {
+            path: path.to_owned(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RestoreReport {
+    pub format: Format,
+    /// Whether the row counts were checked against a manifest.
+    pub verified: bool,
+    pub tables: BTreeMap<String, i64>,
+    pub elapsed: Duration,
+}
+
+/// Restore `path` into the database: everything in its schema is replaced, in one
+/// transaction, and the row counts are checked against the manifest inside that transaction,
+/// so any failure leaves the database exactly as it was.
+pub async fn restore(
+    pool: &PgPool,
+    tools: &Tools,
+    path: &Path,
+    force: bool,
+    known_schema_version: i64,
+) -> Result<RestoreReport, BackupError> {
+    let started = Instant::now();
+    let format = detect_format(path)?;
+    let manifest = Manifest::read(path)?;
+    if let Some(version) = manifest.as_ref().and_then(|m| m.schema_version) {
+        if version > known_schema_version && !force {
+            return Err(BackupError::NewerSchema {
+                backup: version,
+                known: known_schema_version,
+            });
+        }
+    }
+    let mut conn = pool.acquire().await?;
+    if !force {
+        // The migrations table alone (a freshly migrated database) is not data to protect.
+        for table in table_names(&mut conn)
+            .await?
+            .into_iter()
+            .filter(|t| t != sambung_schema::MIGRATIONS_TABLE)
+        {
+            let has_rows: bool = sqlx::query_scalar(&format!(
+                "SELECT EXISTS (SELECT 1 FROM {})",
+                sambung_schema::ident(&table)
+            ))
+            .fetch_one(&mut *conn)
+            .await?;
+            if has_rows {
+                let database: String = sqlx::query_scalar("SELECT current_database()::text")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                return Err(BackupError::NotEmpty { database, table });
+            }
+        }
+    }
+
+    let work = tempfile::tempdir().map_err(io_error("create", std::env::temp_dir()))?;
+    // A custom archive becomes SQL first: a damaged archive fails here, before any change.
+    let sql_path = match format {
+        Format::Sql => {
+            verify_dump(tools, path, format).await?;
+            path.to_owned()
+        }
+        Format::Custom => {
+            let out = work.path().join("restore.sql");
+            tools
+                .run(
+                    "pg_restore",
+                    &[
+                        OsStr::new("--no-owner"),
+                        OsStr::new("--no-privileges"),
+                        OsStr::new("--file"),
+                        out.as_os_str(),
+                        path.as_os_str(),
+                    ],
+                )
+                .await
+                .map_err(|e| BackupError::Damaged {
+                    path: path.to_owned(),
+                    detail: e.to_string(),
+                })?;
+            out
+        }
+    };
+
+    // The prelude drops what is there; the postlude checks the counts. One transaction.
+    let objects = sambung_schema::objects_to_drop(&mut conn).await?;
+    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(&mut *conn)
+        .await?;
+    drop(conn);
+    let mut script = String::from("SET client_min_messages = warning;\n");
+    for object in &objects {
+        // Extensions are not schema objects by name; everything else is qualified.
+        let name = if object.kind == "extension" {
+            object.name.clone()
+        } else {
+            format!("{}.{}", sambung_schema::ident(&schema), object.name)
+        };
+        script.push_str(&format!(
+            "DROP {} IF EXISTS {name} CASCADE;\n",
+            object.kind.to_uppercase()
+        ));
+    }
+    script.push_str(&format!(
+        "\\i '{}'\n",
+        sql_path.display().to_string().replace('\'', "''")
+    ));
+    if let Some(manifest) = &manifest {
+        script.push_str("DO $sambung_verify$ DECLARE n bigint; BEGIN\n");
+        for (table, rows) in &manifest.tables {
+            let name = format!(
+                "{}.{}",
+                sambung_schema::ident(&schema),
+                sambung_schema::ident(table)
+            );
+            script.push_str(&format!(
+                "  SELECT count(*) INTO n FROM {name};\n  IF n <> {rows} THEN RAISE EXCEPTION 'restore verification: table {} has % rows, the manifest says {rows}', n; END IF;\n",
+                table.replace('\'', "''")
+            ));
+        }
+        script.push_str("END $sambung_verify$;\n");
+    }
+    let script_path = work.path().join("restore-script.sql");
+    std::fs::write(&script_path, script).map_err(io_error("write", &script_path))?;
+    tools
+        .run(
+            "psql",
+            &[
+                OsStr::new("-X"),
+                OsStr::new("-q"),
+                OsStr::new("-v"),
+                OsStr::new("ON_ERROR_STOP=1"),
+                OsStr::new("--single-transaction"),
+                OsStr::new("-f"),
+                script_path.as_os_str(),
+            ],
+        )
+        .await
+        .map_err(|e| BackupError::RestoreFailed {
+            detail: e.to_string(),
+        })?;
+
+    let mut conn = pool.acquire().await?;
+    let mut tables = BTreeMap::new();
+    for table in table_names(&mut conn).await? {
+        let rows: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {}",
+            sambung_schema::ident(&table)
+        ))
+        .fetch_one(&mut *conn)
+        .await?;
+        tables.insert(table, rows);
+    }
+    Ok(RestoreReport {
+        format,
+        verified: manifest.is_some(),
+        tables,
+        elapsed: started.elapsed(),
+    })
+}

@@ -204,10 +204,9 @@ async fn bad_files_and_refusals_leave_the_database_as_it_was() {
         Err(BackupError::NotEmpty { .. })
     ));
     assert!(
-        matches!(
-            restore(target.pool(), &target_tools, &newer, true, 1).await,
-            Ok(_)
-        ),
+        restore(target.pool(), &target_tools, &newer, true, 1)
+            .await
+            .is_ok(),
         "--force restores a newer schema"
     );
     let fresh = TestDb::empty().await;

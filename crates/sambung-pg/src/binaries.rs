@@ -79,13 +79,23 @@ impl PgBinaries {
     /// Read the version of the binaries in `dir`, refusing one older than 15.
     fn at(dir: &Path) -> Result<Self, ClusterError> {
         let postgres = dir.join("postgres");
-        let output = Command::new(&postgres)
-            .arg("--version")
-            .output()
-            .map_err(|e| ClusterError::Tool {
-                tool: postgres.display().to_string(),
-                detail: e.to_string(),
-            })?;
+        // ETXTBSY: a binary just written (an installer, a test) may still be open for writing
+        // in a process another thread is forking; it clears within moments.
+        let mut attempts = 0;
+        let output = loop {
+            match Command::new(&postgres).arg("--version").output() {
+                Err(e) if e.raw_os_error() == Some(26) && attempts < 20 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                result => {
+                    break result.map_err(|e| ClusterError::Tool {
+                        tool: postgres.display().to_string(),
+                        detail: e.to_string(),
+                    })?
+                }
+            }
+        };
         let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
         let major = parse_major_version(&text).ok_or_else(|| ClusterError::Tool {
             tool: postgres.display().to_string(),

@@ -84,7 +84,10 @@ impl PgBinaries {
         let mut attempts = 0;
         let output = loop {
             match Command::new(&postgres).arg("--version").output() {
-                Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ETXTBSY as i32) && attempts < 20 => {
+                Err(e)
+                    if e.raw_os_error() == Some(nix::errno::Errno::ETXTBSY as i32)
+                        && attempts < 20 =>
+                {
                     attempts += 1;
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }

@@ -74,7 +74,7 @@ async fn both_formats_round_trip_every_row() {
             .unwrap()
             .expect("a manifest beside the backup");
         assert_eq!(manifest.tables["messages"], 40_003);
-        assert_eq!(manifest.schema_version, Some(1));
+        assert_eq!(manifest.schema_version, Some(2));
         assert_eq!(manifest.format, format);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -200,7 +200,7 @@ async fn bad_files_and_refusals_leave_the_database_as_it_was() {
     );
 
     assert!(matches!(
-        restore(target.pool(), &target_tools, &dump, false, 1).await,
+        restore(target.pool(), &target_tools, &dump, false, 2).await,
         Err(BackupError::NotEmpty { .. })
     ));
     assert!(
@@ -211,10 +211,10 @@ async fn bad_files_and_refusals_leave_the_database_as_it_was() {
     );
     let fresh = TestDb::empty().await;
     assert!(matches!(
-        restore(fresh.pool(), &tools_for(&fresh.url()), &newer, false, 1).await,
+        restore(fresh.pool(), &tools_for(&fresh.url()), &newer, false, 2).await,
         Err(BackupError::NewerSchema {
             backup: 999,
-            known: 1
+            known: 2
         })
     ));
     assert_eq!(fingerprint(fresh.pool()).await, Vec::new());

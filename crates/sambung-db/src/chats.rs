@@ -47,6 +47,11 @@ pub struct NewChat<'a> {
     pub settings: Option<serde_json::Value>,
 }
 
+/// The access decision's one query: ($1 chat, $2 user) → (owner?, team chat?, member role).
+pub const CHAT_ACCESS_SQL: &str = "SELECT c.user_id = $2, c.team_id IS NOT NULL, m.role
+   FROM chats c LEFT JOIN team_members m ON m.team_id = c.team_id AND m.user_id = $2
+  WHERE c.id = $1";
+
 /// What a user may do with a chat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ChatAccess {
@@ -60,15 +65,11 @@ pub async fn chat_access(
     user: UserId,
     chat: ChatId,
 ) -> Result<Option<ChatAccess>> {
-    let row: Option<(bool, bool, Option<String>)> = sqlx::query_as(
-        "SELECT c.user_id = $2, c.team_id IS NOT NULL, m.role
-           FROM chats c LEFT JOIN team_members m ON m.team_id = c.team_id AND m.user_id = $2
-          WHERE c.id = $1",
-    )
-    .bind(chat)
-    .bind(user)
-    .fetch_optional(conn)
-    .await?;
+    let row: Option<(bool, bool, Option<String>)> = sqlx::query_as(CHAT_ACCESS_SQL)
+        .bind(chat)
+        .bind(user)
+        .fetch_optional(conn)
+        .await?;
     Ok(row.map(|(owner, team_chat, role)| {
         if team_chat {
             let member = role.is_some();
@@ -204,11 +205,17 @@ async fn fetch_chat(conn: &mut PgConnection, chat: ChatId) -> Result<Chat> {
     .ok_or(DomainError::not_found("chat"))
 }
 
-/// A chat the acting user may read.
+/// A chat the acting user may read: the access decision and the row in one query.
 pub async fn get_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<Chat> {
-    let mut conn = pool.acquire().await?;
-    require_read(&mut conn, actor, chat).await?;
-    fetch_chat(&mut conn, chat).await
+    sqlx::query_as(&format!(
+        "SELECT {CHAT_COLUMNS} FROM chats c LEFT JOIN team_members m ON m.team_id = c.team_id AND m.user_id = $2
+          WHERE c.id = $1 AND ((c.team_id IS NULL AND c.user_id = $2) OR m.user_id IS NOT NULL)"
+    ))
+    .bind(chat)
+    .bind(actor)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("chat"))
 }
 
 /// Changes to a chat; `None` leaves a field as it is.
@@ -356,6 +363,35 @@ pub struct Page<T, C> {
     pub next: Option<C>,
 }
 
+/// `list_chats`' query, one per view so each plans on its own index: ($1 user, $2 team (the
+/// team view) , $3 folder, $4 tag, $5 updated after, $6 updated before, $7/$8 cursor, $9 limit).
+pub fn list_chats_sql(team_view: bool) -> &'static str {
+    fn build(scope: &str) -> String {
+        format!(
+            "SELECT {CHAT_COLUMNS}, (SELECT count(*) FROM messages m WHERE m.chat_id = c.id) AS message_count
+               FROM chats c
+              WHERE {scope}
+                AND ($3::uuid IS NULL OR c.folder_id = $3)
+                AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM chat_tags t WHERE t.chat_id = c.id AND t.tag_id = $4))
+                AND ($5::timestamptz IS NULL OR c.updated_at >= $5)
+                AND ($6::timestamptz IS NULL OR c.updated_at < $6)
+                AND ($7::timestamptz IS NULL OR (c.updated_at, c.id) < ($7, $8))
+              ORDER BY c.updated_at DESC, c.id DESC
+              LIMIT $9"
+        )
+    }
+    static PERSONAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        build("c.user_id = $1 AND c.team_id IS NULL AND $2::uuid IS NULL")
+    });
+    static TEAM: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| build("c.team_id = $2 AND $1::uuid IS NOT NULL"));
+    if team_view {
+        &TEAM
+    } else {
+        &PERSONAL
+    }
+}
+
 /// The design's "user's chats with message count", newest first, with keyset pagination.
 pub async fn list_chats(
     pool: &PgPool,
@@ -375,29 +411,18 @@ pub async fn list_chats(
             Some(team)
         }
     };
-    let items: Vec<ChatSummary> = sqlx::query_as(&format!(
-        "SELECT {CHAT_COLUMNS}, (SELECT count(*) FROM messages m WHERE m.chat_id = c.id) AS message_count
-           FROM chats c
-          WHERE CASE WHEN $2::uuid IS NULL THEN c.user_id = $1 AND c.team_id IS NULL ELSE c.team_id = $2 END
-            AND ($3::uuid IS NULL OR c.folder_id = $3)
-            AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM chat_tags t WHERE t.chat_id = c.id AND t.tag_id = $4))
-            AND ($5::timestamptz IS NULL OR c.updated_at >= $5)
-            AND ($6::timestamptz IS NULL OR c.updated_at < $6)
-            AND ($7::timestamptz IS NULL OR (c.updated_at, c.id) < ($7, $8))
-          ORDER BY c.updated_at DESC, c.id DESC
-          LIMIT $9"
-    ))
-    .bind(actor)
-    .bind(team)
-    .bind(query.folder_id)
-    .bind(query.tag_id)
-    .bind(query.updated_after)
-    .bind(query.updated_before)
-    .bind(query.after.map(|c| c.updated_at))
-    .bind(query.after.map(|c| c.id))
-    .bind(query.limit)
-    .fetch_all(pool)
-    .await?;
+    let items: Vec<ChatSummary> = sqlx::query_as(list_chats_sql(team.is_some()))
+        .bind(actor)
+        .bind(team)
+        .bind(query.folder_id)
+        .bind(query.tag_id)
+        .bind(query.updated_after)
+        .bind(query.updated_before)
+        .bind(query.after.map(|c| c.updated_at))
+        .bind(query.after.map(|c| c.id))
+        .bind(query.limit)
+        .fetch_all(pool)
+        .await?;
     let next = (items.len() as i64 == query.limit)
         .then(|| {
             items.last().map(|s| ChatCursor {
@@ -476,9 +501,13 @@ pub async fn append_message(
         return Err(DomainError::invalid("metadata", "must be a JSON object"));
     }
     let mut tx = pool.begin().await?;
-    require_change(&mut tx, actor, chat, "write to this chat").await?;
-    let message = sqlx::query_as(
-        "INSERT INTO messages (id, chat_id, role, content, metadata) VALUES ($1, $2, $3, $4, $5)
+    // The change decision is part of the INSERT; only a refusal pays a second query, to say
+    // whether the chat is unknown or only read-only for this user.
+    let message: Option<Message> = sqlx::query_as(
+        "INSERT INTO messages (id, chat_id, role, content, metadata)
+         SELECT $1, c.id, $3, $4, $5 FROM chats c
+           LEFT JOIN team_members m ON m.team_id = c.team_id AND m.user_id = $6
+          WHERE c.id = $2 AND ((c.user_id = $6 AND (c.team_id IS NULL OR m.user_id IS NOT NULL)) OR m.role = 'admin')
          RETURNING id, chat_id, role, content, metadata, created_at",
     )
     .bind(MessageId::new())
@@ -486,8 +515,13 @@ pub async fn append_message(
     .bind(role)
     .bind(content)
     .bind(metadata)
-    .fetch_one(&mut *tx)
+    .bind(actor)
+    .fetch_optional(&mut *tx)
     .await?;
+    let Some(message) = message else {
+        require_change(&mut tx, actor, chat, "write to this chat").await?;
+        return Err(DomainError::forbidden("write to this chat"));
+    };
     sqlx::query("UPDATE chats SET updated_at = now() WHERE id = $1")
         .bind(chat)
         .execute(&mut *tx)
@@ -496,23 +530,25 @@ pub async fn append_message(
     Ok(message)
 }
 
+/// A chat's messages in order: ($1 chat, $2/$3 cursor, $4 limit).
+pub const MESSAGES_PAGE_SQL: &str =
+    "SELECT id, chat_id, role, content, metadata, created_at FROM messages
+  WHERE chat_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
+  ORDER BY created_at, id LIMIT $4";
+
 async fn messages_page(
     pool: &PgPool,
     chat: ChatId,
     after: Option<MessageCursor>,
     limit: i64,
 ) -> Result<Vec<Message>> {
-    Ok(sqlx::query_as(
-        "SELECT id, chat_id, role, content, metadata, created_at FROM messages
-          WHERE chat_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
-          ORDER BY created_at, id LIMIT $4",
-    )
-    .bind(chat)
-    .bind(after.map(|c| c.created_at))
-    .bind(after.map(|c| c.id))
-    .bind(limit)
-    .fetch_all(pool)
-    .await?)
+    Ok(sqlx::query_as(MESSAGES_PAGE_SQL)
+        .bind(chat)
+        .bind(after.map(|c| c.created_at))
+        .bind(after.map(|c| c.id))
+        .bind(limit)
+        .fetch_all(pool)
+        .await?)
 }
 
 /// A chat with its messages in order, a page at a time for long chats.
@@ -539,6 +575,18 @@ pub async fn chat_with_messages(
     Ok((chat, Page { items, next }))
 }
 
+/// `search_messages`' query: ($1 user, $2 words, $3 limit). It starts from the chats the user
+/// may read (a few dozen) and filters their messages on the stored `content_tsv`, which stays
+/// fast for common words too; a rare word may instead go through the GIN index.
+pub const SEARCH_MESSAGES_SQL: &str = "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
+   FROM messages m
+  WHERE m.chat_id IN (SELECT c.id FROM chats c WHERE c.user_id = $1 AND c.team_id IS NULL
+                      UNION ALL
+                      SELECT c.id FROM chats c JOIN team_members tm ON tm.team_id = c.team_id WHERE tm.user_id = $1)
+    AND m.content_tsv @@ plainto_tsquery('simple', $2)
+  ORDER BY m.created_at DESC, m.id DESC
+  LIMIT $3";
+
 /// The newest messages containing the words of `query` in the chats the user may read.
 pub async fn search_messages(
     pool: &PgPool,
@@ -547,18 +595,10 @@ pub async fn search_messages(
     limit: i64,
 ) -> Result<Vec<Message>> {
     let query = required_text("query", query, 200)?;
-    Ok(sqlx::query_as(
-        "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
-           FROM messages m JOIN chats c ON c.id = m.chat_id
-          WHERE to_tsvector('simple', m.content) @@ plainto_tsquery('simple', $2)
-            AND ((c.user_id = $1 AND c.team_id IS NULL)
-                 OR c.team_id IN (SELECT team_id FROM team_members WHERE user_id = $1))
-          ORDER BY m.created_at DESC, m.id DESC
-          LIMIT $3",
-    )
-    .bind(actor)
-    .bind(query)
-    .bind(limit.clamp(1, 100))
-    .fetch_all(pool)
-    .await?)
+    Ok(sqlx::query_as(SEARCH_MESSAGES_SQL)
+        .bind(actor)
+        .bind(query)
+        .bind(limit.clamp(1, 100))
+        .fetch_all(pool)
+        .await?)
 }

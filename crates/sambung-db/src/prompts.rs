@@ -134,6 +134,31 @@ fn like_escape(text: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// Ranked full-text prompt search: ($1 user, $2 words, $3 limit).
+pub static SEARCH_PROMPTS_RANKED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
+    || {
+        format!(
+        "SELECT {PROMPT_COLUMNS} FROM prompts p, plainto_tsquery('simple', $2) q
+          WHERE to_tsvector('simple', p.name || ' ' || p.content) @@ q AND (p.user_id = $1 OR p.is_public)
+          ORDER BY ts_rank(to_tsvector('simple', p.name || ' ' || p.content), q) DESC, p.id
+          LIMIT $3"
+    )
+    },
+);
+
+/// Substring prompt search, the fallback: ($1 user, $2 escaped text, $3 ids found already, $4 limit).
+pub static SEARCH_PROMPTS_SUBSTRING_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
+    || {
+        format!(
+        "SELECT {PROMPT_COLUMNS} FROM prompts p
+              WHERE (p.name || ' ' || p.content) ILIKE '%' || $2 || '%' AND (p.user_id = $1 OR p.is_public)
+                AND p.id <> ALL($3)
+              ORDER BY p.updated_at DESC, p.id
+              LIMIT $4"
+    )
+    },
+);
+
 /// The prompts (the actor's own and public ones) matching `query`: ranked full-text matches
 /// first, then substring matches, `limit` in all.
 pub async fn search_prompts(
@@ -144,32 +169,21 @@ pub async fn search_prompts(
 ) -> Result<Vec<Prompt>> {
     let query = required_text("query", query, 200)?;
     let limit = limit.clamp(1, 100);
-    let mut found: Vec<Prompt> = sqlx::query_as(&format!(
-        "SELECT {PROMPT_COLUMNS} FROM prompts p, plainto_tsquery('simple', $2) q
-          WHERE to_tsvector('simple', p.name || ' ' || p.content) @@ q AND (p.user_id = $1 OR p.is_public)
-          ORDER BY ts_rank(to_tsvector('simple', p.name || ' ' || p.content), q) DESC, p.id
-          LIMIT $3"
-    ))
-    .bind(actor)
-    .bind(&query)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    if (found.len() as i64) < limit {
-        let seen: Vec<PromptId> = found.iter().map(|p| p.id).collect();
-        let more: Vec<Prompt> = sqlx::query_as(&format!(
-            "SELECT {PROMPT_COLUMNS} FROM prompts p
-              WHERE (p.name || ' ' || p.content) ILIKE '%' || $2 || '%' AND (p.user_id = $1 OR p.is_public)
-                AND p.id <> ALL($3)
-              ORDER BY p.updated_at DESC, p.id
-              LIMIT $4"
-        ))
+    let mut found: Vec<Prompt> = sqlx::query_as(&SEARCH_PROMPTS_RANKED_SQL)
         .bind(actor)
-        .bind(like_escape(&query))
-        .bind(&seen)
-        .bind(limit - found.len() as i64)
+        .bind(&query)
+        .bind(limit)
         .fetch_all(pool)
         .await?;
+    if (found.len() as i64) < limit {
+        let seen: Vec<PromptId> = found.iter().map(|p| p.id).collect();
+        let more: Vec<Prompt> = sqlx::query_as(&SEARCH_PROMPTS_SUBSTRING_SQL)
+            .bind(actor)
+            .bind(like_escape(&query))
+            .bind(&seen)
+            .bind(limit - found.len() as i64)
+            .fetch_all(pool)
+            .await?;
         found.extend(more);
     }
     Ok(found)

@@ -190,7 +190,8 @@ fn row_id(kind: u64, index: u64) -> Uuid {
     Uuid::from_u64_pair(high, low)
 }
 
-const WORDS: &[&str] = &[
+/// The synthetic dataset's vocabulary (the benchmark searches for these words).
+pub const WORDS: &[&str] = &[
     "review",
     "code",
     "essay",
@@ -495,6 +496,22 @@ pub async fn seed_scale(pool: &PgPool, n: f64, progress: &ProgressBar) -> Result
         copy.finish().await?;
     }
     tx.commit().await?;
+    // Fresh statistics (and GIN pending lists merged) so the planner knows the new data.
+    for table in [
+        "users",
+        "teams",
+        "team_members",
+        "folders",
+        "tags",
+        "chats",
+        "chat_tags",
+        "messages",
+        "prompts",
+    ] {
+        sqlx::raw_sql(&format!("VACUUM ANALYZE {table}"))
+            .execute(pool)
+            .await?;
+    }
     progress.finish_and_clear();
     Ok(ScaleSeed {
         loaded: true,

@@ -7,6 +7,8 @@ CREATE TABLE messages (
   content    text        NOT NULL,
   -- {"model": …, "tokens": …, "finishReason": …}
   metadata   jsonb,
+  -- The words of content, computed once per row: searching filters on it without re-parsing.
+  content_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', content)) STORED,
   created_at timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT messages_pkey PRIMARY KEY (id),
   CONSTRAINT messages_chat_id_fkey FOREIGN KEY (chat_id) REFERENCES chats (id) ON DELETE CASCADE,
@@ -18,4 +20,4 @@ CREATE TABLE messages (
 CREATE INDEX message_chat_id_idx ON messages (chat_id, created_at);
 CREATE INDEX message_created_at_idx ON messages (created_at);
 -- Word search over message text; 'simple' because chats are in any language.
-CREATE INDEX message_content_search_idx ON messages USING gin (to_tsvector('simple', content));
+CREATE INDEX message_content_search_idx ON messages USING gin (content_tsv);

@@ -29,6 +29,28 @@ pub enum Command {
     /// Manage the master key that encrypts provider API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Measure SPEC section 6's workloads on a seeded database (`db seed --scale N` first).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// list-chats, chat-messages, append-message, search-prompts, can-access-chat,
+    /// search-messages, or all.
+    #[arg(long, default_value = "all")]
+    pub workload: String,
+    /// How long to measure each workload (after a warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Operations in flight at once (and connections in the pool).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub concurrency: u32,
+    /// Also run each workload as hand-written SQL and report ours / baseline.
+    #[arg(long)]
+    pub baseline: bool,
+    /// One JSON object per workload per line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -57,6 +57,8 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<sambung_backup::BackupError>() {
             e.hint()
+        } else if let Some(e) = cause.downcast_ref::<sambung_bench::BenchError>() {
+            e.hint()
         } else if let Some(sambung_db::DomainError::Decrypt) = cause.downcast_ref::<sambung_db::DomainError>() {
             Some("ENCRYPTION_KEY must be the key the API keys were encrypted with; nothing was changed".into())
         } else {
@@ -68,8 +70,9 @@ fn hint(error: &anyhow::Error) -> Option<String> {
 /// Logs go to stderr: warnings by default, more with `-v`/`-vv`, or as `RUST_LOG` says.
 fn init_tracing(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        // sqlx warns of every statement over a second: migrations and seeds run such on purpose.
+        0 => "warn,sqlx::query=error",
+        1 => "info,sqlx::query=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

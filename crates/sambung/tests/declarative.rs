@@ -91,7 +91,7 @@ async fn check_passes_on_the_repository_and_fails_on_an_unmigrated_edit() {
     let tree = Tree::copy();
     let ok = run(&sambung, &["db", "check"], &tree, &[]).success();
     assert!(
-        ok.stdout.starts_with("OK: the 1 migrations build exactly"),
+        ok.stdout.starts_with("OK: the 2 migrations build exactly"),
         "{ok}"
     );
 
@@ -134,7 +134,7 @@ async fn generate_writes_a_verified_migration_once() {
     )
     .success();
     assert!(
-        wrote.stdout.contains("0002_user_locale") && wrote.stdout.contains("verified"),
+        wrote.stdout.contains("0003_user_locale") && wrote.stdout.contains("verified"),
         "{wrote}"
     );
     assert!(
@@ -144,9 +144,9 @@ async fn generate_writes_a_verified_migration_once() {
         "{wrote}"
     );
     let up =
-        std::fs::read_to_string(tree.migrations_dir().join("0002_user_locale/up.sql")).unwrap();
+        std::fs::read_to_string(tree.migrations_dir().join("0003_user_locale/up.sql")).unwrap();
     let down =
-        std::fs::read_to_string(tree.migrations_dir().join("0002_user_locale/down.sql")).unwrap();
+        std::fs::read_to_string(tree.migrations_dir().join("0003_user_locale/down.sql")).unwrap();
     assert!(
         up.contains("ALTER TABLE users ADD COLUMN locale text DEFAULT 'en'::text NOT NULL;"),
         "{up}"
@@ -195,8 +195,8 @@ async fn an_ambiguous_rename_is_refused_without_a_hint_and_done_with_one() {
         &["--rename", "tags.color=colour", "--name", "colour"],
     )
     .success();
-    assert!(renamed.stdout.contains("0002_colour"), "{renamed}");
-    let up = std::fs::read_to_string(tree.migrations_dir().join("0002_colour/up.sql")).unwrap();
+    assert!(renamed.stdout.contains("0003_colour"), "{renamed}");
+    let up = std::fs::read_to_string(tree.migrations_dir().join("0003_colour/up.sql")).unwrap();
     assert!(
         up.contains("ALTER TABLE tags RENAME COLUMN color TO colour;"),
         "{up}"

@@ -12,11 +12,14 @@ async fn migrate_status_rollback_through_the_command_line() {
 
     let status = sambung.run(["db", "status"]).success();
     assert!(status.stdout.contains("0001_initial  pending"), "{status}");
-    assert!(status.stdout.contains("0 applied, 1 pending"), "{status}");
+    assert!(status.stdout.contains("0 applied, 2 pending"), "{status}");
 
     let migrated = sambung.run(["db", "migrate"]).success();
     assert!(
-        migrated.stdout.starts_with("Applied 0001_initial ("),
+        migrated.stdout.starts_with("Applied 0001_initial (")
+            && migrated
+                .stdout
+                .contains("Applied 0002_message_search_column"),
         "{migrated}"
     );
     let again = sambung.run(["db", "migrate"]).success();
@@ -33,6 +36,14 @@ async fn migrate_status_rollback_through_the_command_line() {
 
     let schema_before = sambung.run(["db", "schema", "--json"]).success().stdout;
     let rolled = sambung.run(["db", "rollback"]).success();
+    assert!(
+        rolled
+            .stdout
+            .contains("Rolled back 0002_message_search_column")
+            && !rolled.stdout.contains("0001_initial"),
+        "one step by default: {rolled}"
+    );
+    let rolled = sambung.run(["db", "rollback", "--steps", "5"]).success();
     assert!(
         rolled.stdout.contains("Rolled back 0001_initial"),
         "{rolled}"
@@ -177,7 +188,7 @@ async fn up_starts_and_migrates_the_managed_cluster() {
     let again = Sambung::managed(&scratch).run(["up"]).success();
     assert!(again.stdout.contains("up to date"), "{again}");
     let status = Sambung::managed(&scratch).run(["db", "status"]).success();
-    assert!(status.stdout.contains("1 applied, 0 pending"), "{status}");
+    assert!(status.stdout.contains("2 applied, 0 pending"), "{status}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! What each command does, wiring configuration, the cluster and the data layer together.
 
 mod backup;
+mod bench;
 mod cluster;
 mod declarative;
 mod keys;
@@ -42,6 +43,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Db(DbCommand::Restore(args)) => backup::restore(&config, &args).await,
         Command::Keys(KeysCommand::Generate) => keys::generate(),
         Command::Keys(KeysCommand::Rotate) => keys::rotate(&config).await,
+        Command::Bench(args) => bench::run(&config, &args).await,
     }
 }
 

@@ -1,0 +1,351 @@
+//! SPEC section 6's benchmark workloads. Each runs through the data layer's real code (the
+//! functions the product calls) or, as the baseline, as the best hand-written SQL through plain
+//! prepared statements, so that `ours / baseline` shows what the data layer costs.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sambung_db::chats::{self, ChatQuery, ChatScope, MessageRole};
+use sambung_db::{prompts, ChatId, MessageId, UserId};
+use serde::Serialize;
+use sqlx::PgPool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("no synthetic dataset in this database")]
+    NoDataset,
+    #[error("unknown workload {0:?} (one of: list-chats, chat-messages, append-message, search-prompts, can-access-chat, search-messages, all)")]
+    UnknownWorkload(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl BenchError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            BenchError::NoDataset => Some("load one first: `sambung db seed --scale 1`".into()),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    ListChats,
+    ChatMessages,
+    AppendMessage,
+    SearchPrompts,
+    CanAccessChat,
+    SearchMessages,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 6] = [
+        Workload::ListChats,
+        Workload::ChatMessages,
+        Workload::AppendMessage,
+        Workload::SearchPrompts,
+        Workload::CanAccessChat,
+        Workload::SearchMessages,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::ListChats => "list-chats",
+            Workload::ChatMessages => "chat-messages",
+            Workload::AppendMessage => "append-message",
+            Workload::SearchPrompts => "search-prompts",
+            Workload::CanAccessChat => "can-access-chat",
+            Workload::SearchMessages => "search-messages",
+        }
+    }
+
+    /// One workload by name, or every one for `all`.
+    pub fn parse(name: &str) -> Result<Vec<Workload>, BenchError> {
+        if name == "all" {
+            return Ok(Workload::ALL.to_vec());
+        }
+        Workload::ALL
+            .into_iter()
+            .find(|w| w.name() == name)
+            .map(|w| vec![w])
+            .ok_or_else(|| BenchError::UnknownWorkload(name.to_owned()))
+    }
+}
+
+/// Whose code runs the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    DataLayer,
+    Baseline,
+}
+
+/// The ids operations draw from, sampled once from the dataset.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// Users with personal chats.
+    pub users: Vec<UserId>,
+    /// (owner, personal chat)
+    pub personal_chats: Vec<(UserId, ChatId)>,
+    /// (a member of its team, team chat)
+    pub team_chats: Vec<(UserId, ChatId)>,
+    pub words: &'static [&'static str],
+}
+
+impl Inputs {
+    pub async fn sample(pool: &PgPool) -> Result<Inputs, BenchError> {
+        let personal_chats: Vec<(UserId, ChatId)> = sqlx::query_as(
+            "SELECT user_id, id FROM chats WHERE team_id IS NULL AND title <> 'Sample Chat' ORDER BY id LIMIT 5000",
+        )
+        .fetch_all(pool)
+        .await?;
+        let team_chats: Vec<(UserId, ChatId)> = sqlx::query_as(
+            "SELECT m.user_id, c.id FROM chats c JOIN team_members m ON m.team_id = c.team_id
+              WHERE m.user_id <> c.user_id ORDER BY c.id, m.user_id LIMIT 5000",
+        )
+        .fetch_all(pool)
+        .await?;
+        if personal_chats.len() < 10 || team_chats.is_empty() {
+            return Err(BenchError::NoDataset);
+        }
+        let mut users: Vec<UserId> = personal_chats.iter().map(|(u, _)| *u).collect();
+        users.sort();
+        users.dedup();
+        Ok(Inputs {
+            users,
+            personal_chats,
+            team_chats,
+            words: sambung_db::seed::WORDS,
+        })
+    }
+}
+
+/// One operation, the `i`-th of the run.
+pub async fn run_once(
+    pool: &PgPool,
+    inputs: &Inputs,
+    workload: Workload,
+    mode: Mode,
+    i: usize,
+) -> Result<(), BenchError> {
+    let user = inputs.users[i % inputs.users.len()];
+    let (owner, chat) = inputs.personal_chats[i % inputs.personal_chats.len()];
+    let (member, team_chat) = inputs.team_chats[i % inputs.team_chats.len()];
+    let word = inputs.words[i % inputs.words.len()];
+    match (workload, mode) {
+        (Workload::ListChats, Mode::DataLayer) => {
+            chats::list_chats(pool, user, &ChatQuery::new(ChatScope::Personal))
+                .await
+                .map_err(domain)?;
+        }
+        (Workload::ListChats, Mode::Baseline) => {
+            sqlx::query(
+                "SELECT c.id, c.user_id, c.team_id, c.folder_id, c.title, c.model, c.provider, c.settings, c.metadata,
+                        c.public_token, c.is_public, c.created_at, c.updated_at,
+                        (SELECT count(*) FROM messages m WHERE m.chat_id = c.id) AS message_count
+                   FROM chats c WHERE c.user_id = $1 AND c.team_id IS NULL
+                  ORDER BY c.updated_at DESC, c.id DESC LIMIT 50",
+            )
+            .bind(user)
+            .fetch_all(pool)
+            .await?;
+        }
+        (Workload::ChatMessages, Mode::DataLayer) => {
+            chats::chat_with_messages(pool, owner, chat, None, 10_000)
+                .await
+                .map_err(domain)?;
+        }
+        (Workload::ChatMessages, Mode::Baseline) => {
+            // The access check folded into fetching the chat, then its messages.
+            let found = sqlx::query(
+                "SELECT c.* FROM chats c LEFT JOIN team_members m ON m.team_id = c.team_id AND m.user_id = $2
+                  WHERE c.id = $1 AND ((c.team_id IS NULL AND c.user_id = $2) OR m.user_id IS NOT NULL)",
+            )
+            .bind(chat)
+            .bind(owner)
+            .fetch_optional(pool)
+            .await?;
+            if found.is_some() {
+                sqlx::query("SELECT id, chat_id, role, content, metadata, created_at FROM messages WHERE chat_id = $1 ORDER BY created_at, id")
+                    .bind(chat)
+                    .fetch_all(pool)
+                    .await?;
+            }
+        }
+        (Workload::AppendMessage, Mode::DataLayer) => {
+            chats::append_message(
+                pool,
+                owner,
+                chat,
+                MessageRole::User,
+                "benchmark message",
+                None,
+            )
+            .await
+            .map_err(domain)?;
+        }
+        (Workload::AppendMessage, Mode::Baseline) => {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO messages (id, chat_id, role, content)
+                 SELECT $1, c.id, 'user', 'benchmark message' FROM chats c
+                   LEFT JOIN team_members m ON m.team_id = c.team_id AND m.user_id = $3
+                  WHERE c.id = $2 AND (c.user_id = $3 AND (c.team_id IS NULL OR m.user_id IS NOT NULL) OR m.role = 'admin')",
+            )
+            .bind(MessageId::new())
+            .bind(chat)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                sqlx::query("UPDATE chats SET updated_at = now() WHERE id = $1")
+                    .bind(chat)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+        (Workload::SearchPrompts, Mode::DataLayer) => {
+            prompts::search_prompts(pool, user, word, 20)
+                .await
+                .map_err(domain)?;
+        }
+        (Workload::SearchPrompts, Mode::Baseline) => {
+            let ranked = sqlx::query(&prompts::SEARCH_PROMPTS_RANKED_SQL)
+                .bind(user)
+                .bind(word)
+                .bind(20_i64)
+                .fetch_all(pool)
+                .await?;
+            if ranked.len() < 20 {
+                let none: Vec<uuid::Uuid> = Vec::new();
+                sqlx::query(&prompts::SEARCH_PROMPTS_SUBSTRING_SQL)
+                    .bind(user)
+                    .bind(word)
+                    .bind(&none)
+                    .bind(20 - ranked.len() as i64)
+                    .fetch_all(pool)
+                    .await?;
+            }
+        }
+        (Workload::CanAccessChat, Mode::DataLayer) => {
+            let mut conn = pool.acquire().await?;
+            chats::chat_access(&mut conn, member, team_chat)
+                .await
+                .map_err(domain)?;
+        }
+        (Workload::CanAccessChat, Mode::Baseline) => {
+            sqlx::query(chats::CHAT_ACCESS_SQL)
+                .bind(team_chat)
+                .bind(member)
+                .fetch_optional(pool)
+                .await?;
+        }
+        (Workload::SearchMessages, Mode::DataLayer) => {
+            chats::search_messages(pool, user, word, 20)
+                .await
+                .map_err(domain)?;
+        }
+        (Workload::SearchMessages, Mode::Baseline) => {
+            sqlx::query(chats::SEARCH_MESSAGES_SQL)
+                .bind(user)
+                .bind(word)
+                .bind(20_i64)
+                .fetch_all(pool)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn domain(e: sambung_db::DomainError) -> BenchError {
+    match e {
+        sambung_db::DomainError::Database(e) => BenchError::Database(e),
+        other => BenchError::Database(sqlx::Error::Protocol(other.to_string())),
+    }
+}
+
+/// What one workload measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub workload: &'static str,
+    pub mode: Mode,
+    pub ops: u64,
+    pub seconds: f64,
+    pub ops_per_s: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub errors: u64,
+}
+
+/// Run `workload` from `concurrency` tasks for `seconds` (after `warmup` unmeasured).
+pub async fn measure(
+    pool: &PgPool,
+    inputs: &Inputs,
+    workload: Workload,
+    mode: Mode,
+    seconds: f64,
+    concurrency: usize,
+    warmup: Duration,
+) -> Stats {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let run = |duration: Duration| {
+        let tasks: Vec<_> = (0..concurrency.max(1))
+            .map(|_| {
+                let (pool, inputs, counter) = (pool.clone(), inputs.clone(), counter.clone());
+                tokio::spawn(async move {
+                    let deadline = Instant::now() + duration;
+                    let (mut latencies, mut errors) = (Vec::new(), 0u64);
+                    while Instant::now() < deadline {
+                        let i = counter.fetch_add(1, Ordering::Relaxed);
+                        let started = Instant::now();
+                        match run_once(&pool, &inputs, workload, mode, i).await {
+                            Ok(()) => latencies.push(started.elapsed()),
+                            Err(_) => errors += 1,
+                        }
+                    }
+                    (latencies, errors)
+                })
+            })
+            .collect();
+        async move {
+            let mut all = Vec::new();
+            let mut errors = 0;
+            for task in tasks {
+                if let Ok((latencies, e)) = task.await {
+                    all.extend(latencies);
+                    errors += e;
+                }
+            }
+            (all, errors)
+        }
+    };
+    run(warmup).await;
+    let started = Instant::now();
+    let (mut latencies, errors) = run(Duration::from_secs_f64(seconds)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let percentile = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[index].as_secs_f64() * 1000.0
+    };
+    let ops = latencies.len() as u64;
+    Stats {
+        workload: workload.name(),
+        mode,
+        ops,
+        seconds: elapsed,
+        ops_per_s: ops as f64 / elapsed,
+        p50_ms: percentile(0.50),
+        p95_ms: percentile(0.95),
+        p99_ms: percentile(0.99),
+        errors,
+    }
+}

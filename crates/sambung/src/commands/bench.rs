@@ -1,0 +1,114 @@
+//! `sambung bench`: the workloads through the data layer, optionally against the baseline.
+
+use std::time::Duration;
+
+use sambung_bench::{measure, Inputs, Mode, Stats, Workload};
+use sambung_config::{Config, PoolConfig};
+use serde::Serialize;
+
+use crate::cli::BenchArgs;
+
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(flatten)]
+    ours: &'a Stats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<&'a Stats>,
+    /// ours / baseline, in ops per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio: Option<f64>,
+}
+
+pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
+    if !(args.seconds > 0.0 && args.seconds <= 3600.0) {
+        anyhow::bail!("--seconds must be above 0 and at most 3600");
+    }
+    let workloads = Workload::parse(&args.workload)?;
+    let pool_config = PoolConfig {
+        max_connections: args.concurrency,
+        ..config.pool.clone()
+    };
+    let pool = sambung_db::connect(
+        &config.effective_database_url(),
+        &pool_config,
+        config.database_url.is_none(),
+    )
+    .await?;
+    let inputs = Inputs::sample(&pool).await?;
+    let warmup = Duration::from_secs_f64((args.seconds / 5.0).clamp(0.2, 2.0));
+    let concurrency = args.concurrency as usize;
+    if !args.json {
+        println!(
+            "{:<16} {:>8} {:>10} {:>8} {:>8} {:>8} {:>6}{}",
+            "workload",
+            "ops",
+            "ops/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "errors",
+            if args.baseline {
+                "   baseline ops/s  ours/baseline"
+            } else {
+                ""
+            }
+        );
+    }
+    for workload in workloads {
+        let ours = measure(
+            &pool,
+            &inputs,
+            workload,
+            Mode::DataLayer,
+            args.seconds,
+            concurrency,
+            warmup,
+        )
+        .await;
+        let baseline = match args.baseline {
+            true => Some(
+                measure(
+                    &pool,
+                    &inputs,
+                    workload,
+                    Mode::Baseline,
+                    args.seconds,
+                    concurrency,
+                    warmup,
+                )
+                .await,
+            ),
+            false => None,
+        };
+        let ratio = baseline
+            .as_ref()
+            .map(|b| ours.ops_per_s / b.ops_per_s.max(f64::EPSILON));
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string(&Line {
+                    ours: &ours,
+                    baseline: baseline.as_ref(),
+                    ratio
+                })?
+            );
+        } else {
+            let extra = match (&baseline, ratio) {
+                (Some(b), Some(r)) => format!("   {:>14.0}  {:>13.2}", b.ops_per_s, r),
+                _ => String::new(),
+            };
+            println!(
+                "{:<16} {:>8} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>6}{extra}",
+                ours.workload,
+                ours.ops,
+                ours.ops_per_s,
+                ours.p50_ms,
+                ours.p95_ms,
+                ours.p99_ms,
+                ours.errors
+            );
+        }
+    }
+    pool.close().await;
+    Ok(())
+}

@@ -146,15 +146,21 @@ pub static SEARCH_PROMPTS_RANKED_SQL: std::sync::LazyLock<String> = std::sync::L
     },
 );
 
-/// Substring prompt search, the fallback: ($1 user, $2 escaped text, $3 ids found already, $4 limit).
+/// Substring prompt search, the fallback, as two branches (the user's own prompts by
+/// `prompt_user_id_idx`, public ones by the trigram or `is_public` index) so neither scans the
+/// table: ($1 user, $2 escaped text, $3 ids found already, $4 limit).
 pub static SEARCH_PROMPTS_SUBSTRING_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
     || {
         format!(
-        "SELECT {PROMPT_COLUMNS} FROM prompts p
-              WHERE (p.name || ' ' || p.content) ILIKE '%' || $2 || '%' AND (p.user_id = $1 OR p.is_public)
-                AND p.id <> ALL($3)
-              ORDER BY p.updated_at DESC, p.id
-              LIMIT $4"
+        "SELECT * FROM (
+             SELECT {PROMPT_COLUMNS} FROM prompts p
+              WHERE p.user_id = $1 AND (p.name || ' ' || p.content) ILIKE '%' || $2 || '%' AND p.id <> ALL($3)
+             UNION ALL
+             SELECT {PROMPT_COLUMNS} FROM prompts p
+              WHERE p.is_public AND p.user_id <> $1
+                AND (p.name || ' ' || p.content) ILIKE '%' || $2 || '%' AND p.id <> ALL($3)) found
+          ORDER BY updated_at DESC, id
+          LIMIT $4"
     )
     },
 );

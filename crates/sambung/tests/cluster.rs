@@ -389,6 +389,7 @@ fn every_command_has_help_and_there_is_a_version() {
         &["keys", "--help"],
         &["keys", "generate", "--help"],
         &["keys", "rotate", "--help"],
+        &["bench", "--help"],
     ] {
         let help = Sambung::managed(&scratch)
             .run(command.iter().copied())

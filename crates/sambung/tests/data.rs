@@ -161,3 +161,51 @@ async fn backup_and_restore_through_the_command_line() {
         .failure();
     assert!(physical.stderr.contains("managed cluster"), "{physical}");
 }
+
+#[tokio::test]
+async fn bench_reports_json_with_a_baseline() {
+    let db = TestDb::migrated().await;
+    let sambung = Sambung::with_database(&db.url());
+    let refused = sambung.run(["bench", "--seconds", "0.2"]).failure();
+    assert!(
+        refused.stderr.contains("no synthetic dataset")
+            && refused.stderr.contains("db seed --scale"),
+        "{refused}"
+    );
+    sambung.run(["db", "seed", "--scale", "0.02"]).success();
+    let run = sambung
+        .run([
+            "bench",
+            "--workload",
+            "can-access-chat",
+            "--seconds",
+            "0.3",
+            "--concurrency",
+            "2",
+            "--baseline",
+            "--json",
+        ])
+        .success();
+    let line: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("one JSON object");
+    for key in [
+        "workload",
+        "ops",
+        "seconds",
+        "ops_per_s",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "errors",
+    ] {
+        assert!(line.get(key).is_some(), "{key} missing: {line}");
+    }
+    assert_eq!(line["workload"], "can-access-chat");
+    assert_eq!(line["errors"], 0);
+    assert!(line["ops"].as_u64().unwrap() > 0);
+    assert!(
+        line["ratio"].as_f64().unwrap() > 0.0 && line["baseline"]["ops"].as_u64().unwrap() > 0,
+        "{line}"
+    );
+    let unknown = sambung.run(["bench", "--workload", "nope"]).failure();
+    assert!(unknown.stderr.contains("unknown workload"), "{unknown}");
+}

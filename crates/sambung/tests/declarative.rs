@@ -184,7 +184,7 @@ async fn an_ambiguous_rename_is_refused_without_a_hint_and_done_with_one() {
     assert!(refused.stderr.contains("--rename"), "{refused}");
     assert_eq!(
         std::fs::read_dir(tree.migrations_dir()).unwrap().count(),
-        1,
+        2,
         "a refused generate wrote a migration"
     );
 

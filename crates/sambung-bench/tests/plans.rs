@@ -1,0 +1,136 @@
+//! The plans, not the times: at scale 0.1, every workload's queries reach messages, chats and
+//! prompts through an index, never a sequential scan; and every workload runs without errors
+//! through both code paths.
+
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+use sambung_bench::{measure, run_once, Inputs, Mode, Workload};
+use sambung_db::{chats, prompts};
+use sambung_testkit::TestDb;
+use sqlx::PgPool;
+
+async fn plan(pool: &PgPool, sql: &str, binds: &[&str]) -> String {
+    // Typed literals in place of the parameters: EXPLAIN of a custom plan, as the app gets.
+    let mut text = sql.to_owned();
+    for (i, value) in binds.iter().enumerate().rev() {
+        text = text.replace(&format!("${}", i + 1), value);
+    }
+    let rows: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {text}"))
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    rows.join("\n")
+}
+
+fn no_seq_scans(workload: &str, plan: &str) {
+    for table in ["messages", "chats", "prompts"] {
+        assert!(
+            !plan.contains(&format!("Seq Scan on {table}")),
+            "{workload}: sequential scan of {table}:\n{plan}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_workload_uses_indexes_and_runs_in_both_modes() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    sambung_db::seed::seed_scale(pool, 0.1, &ProgressBar::hidden())
+        .await
+        .unwrap();
+    let inputs = Inputs::sample(pool).await.unwrap();
+    let (owner, chat) = inputs.personal_chats[0];
+    let (member, team_chat) = inputs.team_chats[0];
+    let q = |id: &dyn std::fmt::Display| format!("'{id}'::uuid");
+    let (owner, chat, member, team_chat) = (q(&owner), q(&chat), q(&member), q(&team_chat));
+
+    let list = plan(
+        pool,
+        chats::list_chats_sql(false),
+        &[
+            &owner, "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "50",
+        ],
+    )
+    .await;
+    assert!(
+        list.contains("chat_user_team_idx") || list.contains("chat_user_id_idx"),
+        "{list}"
+    );
+    assert!(
+        list.contains("message_chat_id_idx"),
+        "message counts through the index:\n{list}"
+    );
+    no_seq_scans("list-chats", &list);
+
+    let messages = plan(
+        pool,
+        chats::MESSAGES_PAGE_SQL,
+        &[&chat, "NULL", "NULL", "1000"],
+    )
+    .await;
+    assert!(messages.contains("message_chat_id_idx"), "{messages}");
+    no_seq_scans("chat-messages", &messages);
+
+    let access = plan(pool, chats::CHAT_ACCESS_SQL, &[&team_chat, &member]).await;
+    assert!(access.contains("chats_pkey"), "{access}");
+    no_seq_scans("can-access-chat", &access);
+
+    for word in ["'rust'", "'xylophone'"] {
+        let search = plan(pool, chats::SEARCH_MESSAGES_SQL, &[&owner, word, "20"]).await;
+        // Which index depends on the word's frequency and the table's size; an index it is.
+        assert!(
+            search.contains("using message_") || search.contains("on message_"),
+            "{search}"
+        );
+        no_seq_scans("search-messages", &search);
+        let ranked = plan(
+            pool,
+            &prompts::SEARCH_PROMPTS_RANKED_SQL,
+            &[&owner, word, "20"],
+        )
+        .await;
+        assert!(ranked.contains("prompt_search_idx"), "{ranked}");
+        no_seq_scans("search-prompts", &ranked);
+    }
+    let substring = plan(
+        pool,
+        &prompts::SEARCH_PROMPTS_SUBSTRING_SQL,
+        &[&owner, "'ylophon'", "ARRAY[]::uuid[]", "20"],
+    )
+    .await;
+    assert!(substring.contains("prompt_user_id_idx"), "{substring}");
+    no_seq_scans("search-prompts (substring)", &substring);
+
+    for workload in Workload::ALL {
+        for mode in [Mode::DataLayer, Mode::Baseline] {
+            run_once(pool, &inputs, workload, mode, 7)
+                .await
+                .unwrap_or_else(|e| panic!("{workload:?} {mode:?}: {e}"));
+        }
+        let stats = measure(
+            pool,
+            &inputs,
+            workload,
+            Mode::DataLayer,
+            0.2,
+            2,
+            Duration::from_millis(50),
+        )
+        .await;
+        assert!(stats.ops > 0 && stats.errors == 0, "{stats:?}");
+        assert!(
+            stats.p50_ms <= stats.p95_ms && stats.p95_ms <= stats.p99_ms,
+            "{stats:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_database_without_the_dataset_is_refused() {
+    let db = TestDb::migrated().await;
+    let err = Inputs::sample(db.pool()).await.unwrap_err();
+    assert!(err.hint().unwrap().contains("db seed --scale"));
+    assert!(Workload::parse("nope").is_err());
+    assert_eq!(Workload::parse("all").unwrap().len(), 6);
+}

@@ -7,9 +7,10 @@ CREATE TABLE messages (
   content    text        NOT NULL,
   -- {"model": …, "tokens": …, "finishReason": …}
   metadata   jsonb,
-  -- The words of content, computed once per row: searching filters on it without re-parsing.
-  content_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', content)) STORED,
   created_at timestamptz NOT NULL DEFAULT now(),
+  -- The words of content, computed once per row: searching filters on it without re-parsing.
+  -- (Last, where migration 0002 added it.)
+  content_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', content)) STORED,
   CONSTRAINT messages_pkey PRIMARY KEY (id),
   CONSTRAINT messages_chat_id_fkey FOREIGN KEY (chat_id) REFERENCES chats (id) ON DELETE CASCADE,
   CONSTRAINT messages_role_check CHECK (role IN ('user', 'assistant', 'system')),

@@ -142,7 +142,9 @@ pub async fn run_once(
                 .map_err(domain)?;
         }
         (Workload::ListChats, Mode::Baseline) => {
-            sqlx::query(
+            // Read into plain tuples, as hand-written code would: the data layer's structs cost
+            // no more than that.
+            let _: Vec<ChatTuple> = sqlx::query_as(
                 "SELECT c.id, c.user_id, c.team_id, c.folder_id, c.title, c.model, c.provider, c.settings, c.metadata,
                         c.public_token, c.is_public, c.created_at, c.updated_at,
                         (SELECT count(*) FROM messages m WHERE m.chat_id = c.id) AS message_count
@@ -169,10 +171,12 @@ pub async fn run_once(
             .fetch_optional(pool)
             .await?;
             if found.is_some() {
-                sqlx::query("SELECT id, chat_id, role, content, metadata, created_at FROM messages WHERE chat_id = $1 ORDER BY created_at, id")
-                    .bind(chat)
-                    .fetch_all(pool)
-                    .await?;
+                let _: Vec<MessageTuple> = sqlx::query_as(
+                    "SELECT id, chat_id, role, content, metadata, created_at FROM messages WHERE chat_id = $1 ORDER BY created_at, id",
+                )
+                .bind(chat)
+                .fetch_all(pool)
+                .await?;
             }
         }
         (Workload::AppendMessage, Mode::DataLayer) => {
@@ -260,6 +264,26 @@ pub async fn run_once(
     }
     Ok(())
 }
+
+type Json = sqlx::types::JsonValue;
+type Time = sqlx::types::chrono::DateTime<sqlx::types::chrono::Utc>;
+type ChatTuple = (
+    uuid::Uuid,
+    uuid::Uuid,
+    Option<uuid::Uuid>,
+    Option<uuid::Uuid>,
+    String,
+    String,
+    String,
+    Json,
+    Json,
+    Option<String>,
+    bool,
+    Time,
+    Time,
+    i64,
+);
+type MessageTuple = (uuid::Uuid, uuid::Uuid, String, String, Option<Json>, Time);
 
 fn domain(e: sambung_db::DomainError) -> BenchError {
     match e {

@@ -363,33 +363,53 @@ pub struct Page<T, C> {
     pub next: Option<C>,
 }
 
-/// `list_chats`' query, one per view so each plans on its own index: ($1 user, $2 team (the
-/// team view) , $3 folder, $4 tag, $5 updated after, $6 updated before, $7/$8 cursor, $9 limit).
-pub fn list_chats_sql(team_view: bool) -> &'static str {
-    fn build(scope: &str) -> String {
-        format!(
-            "SELECT {CHAT_COLUMNS}, (SELECT count(*) FROM messages m WHERE m.chat_id = c.id) AS message_count
-               FROM chats c
-              WHERE {scope}
-                AND ($3::uuid IS NULL OR c.folder_id = $3)
-                AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM chat_tags t WHERE t.chat_id = c.id AND t.tag_id = $4))
-                AND ($5::timestamptz IS NULL OR c.updated_at >= $5)
-                AND ($6::timestamptz IS NULL OR c.updated_at < $6)
-                AND ($7::timestamptz IS NULL OR (c.updated_at, c.id) < ($7, $8))
-              ORDER BY c.updated_at DESC, c.id DESC
-              LIMIT $9"
-        )
+/// `list_chats`' query with only the filters in use, so the planner sees the plain query a
+/// hand-written one would be (each combination is its own cached prepared statement).
+fn list_chats_builder<'q>(
+    actor: UserId,
+    team: Option<TeamId>,
+    query: &ChatQuery,
+) -> sqlx::QueryBuilder<'q, sqlx::Postgres> {
+    let mut sql = sqlx::QueryBuilder::new(format!(
+        "SELECT {CHAT_COLUMNS}, (SELECT count(*) FROM messages m WHERE m.chat_id = c.id) AS message_count FROM chats c WHERE "
+    ));
+    match team {
+        None => sql
+            .push("c.user_id = ")
+            .push_bind(actor)
+            .push(" AND c.team_id IS NULL"),
+        Some(team) => sql.push("c.team_id = ").push_bind(team),
+    };
+    if let Some(folder) = query.folder_id {
+        sql.push(" AND c.folder_id = ").push_bind(folder);
     }
-    static PERSONAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        build("c.user_id = $1 AND c.team_id IS NULL AND $2::uuid IS NULL")
-    });
-    static TEAM: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| build("c.team_id = $2 AND $1::uuid IS NOT NULL"));
-    if team_view {
-        &TEAM
-    } else {
-        &PERSONAL
+    if let Some(tag) = query.tag_id {
+        sql.push(" AND EXISTS (SELECT 1 FROM chat_tags t WHERE t.chat_id = c.id AND t.tag_id = ")
+            .push_bind(tag)
+            .push(")");
     }
+    if let Some(after) = query.updated_after {
+        sql.push(" AND c.updated_at >= ").push_bind(after);
+    }
+    if let Some(before) = query.updated_before {
+        sql.push(" AND c.updated_at < ").push_bind(before);
+    }
+    if let Some(cursor) = query.after {
+        sql.push(" AND (c.updated_at, c.id) < (")
+            .push_bind(cursor.updated_at)
+            .push(", ")
+            .push_bind(cursor.id)
+            .push(")");
+    }
+    sql.push(" ORDER BY c.updated_at DESC, c.id DESC LIMIT ")
+        .push_bind(query.limit);
+    sql
+}
+
+/// The SQL of `list_chats` without filters, for a view (for reading its plan).
+pub fn list_chats_sql(team_view: bool) -> String {
+    let team = team_view.then(TeamId::new);
+    list_chats_builder(UserId::new(), team, &ChatQuery::new(ChatScope::Personal)).into_sql()
 }
 
 /// The design's "user's chats with message count", newest first, with keyset pagination.
@@ -411,16 +431,8 @@ pub async fn list_chats(
             Some(team)
         }
     };
-    let items: Vec<ChatSummary> = sqlx::query_as(list_chats_sql(team.is_some()))
-        .bind(actor)
-        .bind(team)
-        .bind(query.folder_id)
-        .bind(query.tag_id)
-        .bind(query.updated_after)
-        .bind(query.updated_before)
-        .bind(query.after.map(|c| c.updated_at))
-        .bind(query.after.map(|c| c.id))
-        .bind(query.limit)
+    let items: Vec<ChatSummary> = list_chats_builder(actor, team, query)
+        .build_query_as()
         .fetch_all(pool)
         .await?;
     let next = (items.len() as i64 == query.limit)

@@ -310,6 +310,11 @@ fn sentence(rng: &mut Rng, chars: usize) -> String {
     text
 }
 
+/// A quoted identifier.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// A value in COPY's text format.
 fn copy_text(value: &str) -> String {
     value
@@ -468,6 +473,22 @@ pub async fn seed_scale(pool: &PgPool, n: f64, progress: &ProgressBar) -> Result
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut tx = pool.begin().await?;
+    // GIN indexes cost far more row by row than built once over the loaded table (measured:
+    // 12 s of a 17 s load of 400,000 messages, against a 2.3 s build). Inside the transaction
+    // they are dropped and rebuilt from their own definitions, so an interruption loses nothing.
+    let gin_indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.indexname::text, i.indexdef FROM pg_indexes i JOIN pg_class c ON c.relname = i.indexname
+           JOIN pg_am am ON am.oid = c.relam
+          WHERE i.schemaname = current_schema() AND am.amname = 'gin'
+            AND i.tablename IN ('messages', 'prompts')",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for (name, _) in &gin_indexes {
+        sqlx::raw_sql(&format!("DROP INDEX {}", quote(name)))
+            .execute(&mut *tx)
+            .await?;
+    }
     const BATCH: u64 = 20_000;
     for table in &tables {
         progress.set_message(
@@ -494,6 +515,13 @@ pub async fn seed_scale(pool: &PgPool, n: f64, progress: &ProgressBar) -> Result
             start = end;
         }
         copy.finish().await?;
+    }
+    progress.set_message("indexes");
+    sqlx::raw_sql("SET LOCAL maintenance_work_mem = '256MB'")
+        .execute(&mut *tx)
+        .await?;
+    for (_, definition) in &gin_indexes {
+        sqlx::raw_sql(definition).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     // Fresh statistics (and GIN pending lists merged) so the planner knows the new data.

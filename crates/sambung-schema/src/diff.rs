@@ -618,6 +618,17 @@ impl<'a> Differ<'a> {
                             message: format!("{}.{} is NOT NULL without a default: give it a default, or add it nullable, backfill, then set NOT NULL", pair.new.name, new.name),
                         }],
                     )
+                } else if new.generated.is_some() {
+                    (
+                        None,
+                        vec![Lint {
+                            rule: "adding-stored-generated-column",
+                            message: format!(
+                                "{}.{} is computed for every existing row: the table is rewritten under an exclusive lock",
+                                pair.new.name, new.name
+                            ),
+                        }],
+                    )
                 } else {
                     (None, Vec::new())
                 };

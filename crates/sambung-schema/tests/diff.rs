@@ -126,6 +126,10 @@ fn cases() -> Vec<Case> {
             ..case("rename a table", BASE.replace("authors", "writers"), "ALTER TABLE authors RENAME TO writers")
         },
         case("add a nullable column", edit("  body text,\n", "  body text,\n  title text,\n"), "ADD COLUMN title text"),
+        Case {
+            lint: Some("adding-stored-generated-column"),
+            ..case("add a generated column", edit("  body text,\n", "  body text,\n  body_length integer GENERATED ALWAYS AS (length(body)) STORED,\n"), "GENERATED ALWAYS AS (length(body)) STORED")
+        },
         Case { hazard: true, lint: Some("adding-required-field"), ..case("add a NOT NULL column without default", edit("  body text,\n", "  body text,\n  title text NOT NULL,\n"), "ADD COLUMN title text NOT NULL") },
         case("add a NOT NULL column with a default", edit("  body text,\n", "  body text,\n  title text NOT NULL DEFAULT 'untitled',\n"), "DEFAULT 'untitled'::text NOT NULL"),
         Case { hazard: true, ..case("drop a column", edit("  body text,\n", ""), "DROP COLUMN body") },

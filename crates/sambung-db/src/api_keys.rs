@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::error::{DomainError, Result};
+use crate::error::{expect_row, DomainError, Result};
 use crate::ids::{ApiKeyId, UserId};
 use crate::secret::Cipher;
 
@@ -110,10 +110,7 @@ pub async fn delete_api_key(pool: &PgPool, actor: UserId, key: ApiKeyId) -> Resu
         .bind(actor)
         .execute(pool)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(DomainError::not_found("API key"));
-    }
-    Ok(())
+    expect_row(done, "API key")
 }
 
 /// The plaintext of one of the actor's keys, for calling the provider. Never show it.

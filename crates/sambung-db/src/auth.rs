@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::error::{conflict_on, required_text, DomainError, Result};
+use crate::error::{conflict_on, expect_row, required_text, DomainError, Result};
 use crate::ids::{AccountId, SessionId, UserId, VerificationId};
 use crate::secret::{hash_password, random_token, token_hash, verify_password};
 
@@ -145,10 +145,7 @@ pub async fn delete_user(pool: &PgPool, id: UserId) -> Result<()> {
         .bind(id)
         .execute(pool)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(DomainError::not_found("user"));
-    }
-    Ok(())
+    expect_row(done, "user")
 }
 
 /// A sign-in method of a user (Better Auth's account); the password hash is never read out.
@@ -278,10 +275,7 @@ pub async fn revoke_session(pool: &PgPool, user: UserId, session: SessionId) -> 
         .bind(user)
         .execute(pool)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(DomainError::not_found("session"));
-    }
-    Ok(())
+    expect_row(done, "session")
 }
 
 /// Delete every expired session; returns how many.

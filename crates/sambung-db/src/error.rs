@@ -77,3 +77,11 @@ pub(crate) fn required_text(field: &'static str, value: &str, max: usize) -> Res
     }
     Ok(value.to_owned())
 }
+
+/// A DELETE or UPDATE of one row: none touched means it was not there (or not the actor's).
+pub(crate) fn expect_row(done: sqlx::postgres::PgQueryResult, entity: &'static str) -> Result<()> {
+    if done.rows_affected() == 0 {
+        return Err(DomainError::not_found(entity));
+    }
+    Ok(())
+}

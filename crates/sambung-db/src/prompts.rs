@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::error::{required_text, DomainError, Result};
+use crate::error::{expect_row, required_text, DomainError, Result};
 use crate::ids::{PromptId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -121,10 +121,7 @@ pub async fn delete_prompt(pool: &PgPool, actor: UserId, prompt: PromptId) -> Re
         .bind(actor)
         .execute(pool)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(DomainError::not_found("prompt"));
-    }
-    Ok(())
+    expect_row(done, "prompt")
 }
 
 /// `%`, `_` and `\` taken literally in a LIKE pattern.

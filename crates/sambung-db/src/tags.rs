@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::chats::{is_member, require_change, require_read};
-use crate::error::{required_text, DomainError, Result};
+use crate::error::{expect_row, required_text, DomainError, Result};
 use crate::ids::{ChatId, TagId, TeamId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -140,8 +140,5 @@ pub async fn delete_tag(pool: &PgPool, actor: UserId, tag: TagId) -> Result<()> 
     .bind(actor)
     .execute(pool)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(DomainError::not_found("tag"));
-    }
-    Ok(())
+    expect_row(done, "tag")
 }

@@ -28,7 +28,9 @@ pub use migrator::{
     MigrateError, MigrationRun, MigrationState, MigrationStatus, Migrator, MIGRATIONS_TABLE,
 };
 pub use render::{to_mermaid, to_text};
-pub use shadow::{leftover_scratch_databases, ScratchDb, ScratchError, SCRATCH_PREFIX};
+pub use shadow::{
+    drop_database_blocking, leftover_scratch_databases, ScratchDb, ScratchError, SCRATCH_PREFIX,
+};
 pub use workflow::{
     apply_push, apply_schema_files, drift, generate, live_schema, plan_push, render_script,
     write_migration, GeneratedMigration, PushPlan, Shadows, SourceTree, WorkflowError,

@@ -94,23 +94,27 @@ impl Drop for ScratchDb {
         if self.removed {
             return;
         }
-        // Not removed on the normal path (an error, Ctrl-C): remove it on a thread of our own,
-        // since we may be inside an async runtime that is shutting down.
-        let admin = self.admin.clone();
-        let name = self.name.clone();
-        let removed = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime
-                .block_on(drop_database(&admin, &name))
-                .map_err(std::io::Error::other)
-        })
-        .join();
-        if !matches!(removed, Ok(Ok(()))) {
+        // Not removed on the normal path (an error, Ctrl-C).
+        if !drop_database_blocking(&self.admin, &self.name) {
             tracing::warn!(database = %self.name, "could not remove a scratch database");
         }
     }
+}
+
+/// Drop a database from synchronous code (a `Drop`), on a thread with its own runtime, since
+/// the caller may be inside an async runtime that is shutting down. Returns whether it worked.
+pub fn drop_database_blocking(admin: &PgConnectOptions, name: &str) -> bool {
+    let (admin, name) = (admin.clone(), name.to_owned());
+    let dropped = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime
+            .block_on(drop_database(&admin, &name))
+            .map_err(std::io::Error::other)
+    })
+    .join();
+    matches!(dropped, Ok(Ok(())))
 }
 
 async fn drop_database(admin: &PgConnectOptions, name: &str) -> Result<(), sqlx::Error> {

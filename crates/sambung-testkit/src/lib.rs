@@ -273,30 +273,8 @@ impl Drop for TestDb {
         if std::env::var_os("TEST_DATABASE_URL").is_none() {
             return;
         }
-        let name = self.name.clone();
         let admin = self.options.clone().database(ADMIN_DATABASE);
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let mut conn = PgConnection::connect_with(&admin)
-                    .await
-                    .map_err(std::io::Error::other)?;
-                conn.execute(
-                    format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        quote_ident(&name)
-                    )
-                    .as_str(),
-                )
-                .await
-                .map_err(std::io::Error::other)?;
-                Ok::<_, std::io::Error>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
+        if !sambung_schema::drop_database_blocking(&admin, &self.name) {
             eprintln!("warning: test database {} was not dropped", self.name);
         }
     }

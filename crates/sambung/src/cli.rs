@@ -21,8 +21,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start everything a newcomer needs: the managed database (unless DATABASE_URL is set),
-    /// checked and ready to use.
-    Up,
+    /// migrated and ready, then serve Studio until Ctrl-C.
+    Up(UpArgs),
     /// Manage the database.
     #[command(subcommand)]
     Db(DbCommand),
@@ -95,6 +95,35 @@ pub enum DbCommand {
     Backup(BackupArgs),
     /// Restore a backup in one transaction, verified against its manifest.
     Restore(RestoreArgs),
+    /// Serve Studio, the web GUI to browse, edit and query the data, until Ctrl-C.
+    Studio(StudioArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Get the database ready, then exit instead of serving Studio.
+    #[arg(long)]
+    pub no_studio: bool,
+    /// The port Studio listens on.
+    #[arg(long, default_value_t = 4983)]
+    pub studio_port: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct StudioArgs {
+    /// The port to listen on (0: any free port).
+    #[arg(long, default_value_t = 4983)]
+    pub port: u16,
+    /// The address to listen on. Studio can change every row: keep it on loopback unless the
+    /// network is yours; it still needs the printed URL's token.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Run every statement in a read-only transaction and refuse edits.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Longest a statement may run, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub statement_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -7,6 +7,7 @@ mod declarative;
 mod keys;
 mod schema;
 mod seed;
+mod studio;
 mod up;
 
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use crate::cli::{Command, DbCommand, KeysCommand};
 pub async fn run(command: Command) -> anyhow::Result<()> {
     let config = load_config()?;
     match command {
-        Command::Up => up::run(&config).await,
+        Command::Up(args) => up::run(&config, &args).await,
         Command::Db(DbCommand::Start) => cluster::start(&config).await,
         Command::Db(DbCommand::Stop) => cluster::stop(&config).await,
         Command::Db(DbCommand::Restart) => cluster::restart(&config).await,
@@ -41,6 +42,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Db(DbCommand::Seed(args)) => seed::run(&config, &args).await,
         Command::Db(DbCommand::Backup(args)) => backup::backup(&config, &args).await,
         Command::Db(DbCommand::Restore(args)) => backup::restore(&config, &args).await,
+        Command::Db(DbCommand::Studio(args)) => studio::run(&config, &args).await,
         Command::Keys(KeysCommand::Generate) => keys::generate(),
         Command::Keys(KeysCommand::Rotate) => keys::rotate(&config).await,
         Command::Bench(args) => bench::run(&config, &args).await,

@@ -2,9 +2,11 @@
 
 use sambung_config::Config;
 
+use crate::cli::UpArgs;
+
 use super::cluster;
 
-pub async fn run(config: &Config) -> anyhow::Result<()> {
+pub async fn run(config: &Config, args: &UpArgs) -> anyhow::Result<()> {
     let managed = config.database_url.is_none();
     if managed {
         let cluster = cluster::managed_cluster(config)?;
@@ -37,5 +39,13 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     if managed {
         println!("Stop it with `sambung db stop`; its log: `sambung db logs`.");
     }
-    Ok(())
+    if args.no_studio {
+        return Ok(());
+    }
+    println!();
+    let settings = sambung_studio::StudioSettings {
+        port: args.studio_port,
+        ..Default::default()
+    };
+    super::studio::serve(config, &settings).await
 }

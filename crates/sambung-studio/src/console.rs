@@ -1,0 +1,398 @@
+//! The SQL console: a script split into statements, each run on a connection of its own run
+//! and shown as a grid or an affected-row count, stopping at the first error.
+//!
+//! Each statement is first prepared (PostgreSQL refuses to prepare more than one command, so
+//! a splitter mistake can never smuggle a second one in), then executed with the simple
+//! protocol so that every value arrives as text, whatever its type. In read-only mode the
+//! whole run happens in one `READ ONLY` transaction, which is checked after every statement:
+//! a statement that ends it stops the run before anything else can execute.
+
+use std::time::{Duration, Instant};
+
+use futures_util::TryStreamExt;
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgRow};
+use sqlx::{Column, Connection, Either, Executor, PgConnection, Row, Statement, ValueRef};
+
+use crate::error::ApiError;
+
+/// Rows kept per result grid; the rest are counted, not sent.
+pub const MAX_GRID_ROWS: usize = 1000;
+
+#[derive(Debug, Serialize)]
+pub struct Run {
+    pub results: Vec<StatementResult>,
+    /// The error that stopped the run, its position relative to the whole script.
+    pub error: Option<PositionedError>,
+    /// Something the user should know about the run as a whole.
+    pub notice: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatementResult {
+    pub statement: String,
+    /// 1-based line of the script where the statement starts.
+    pub line: usize,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+    /// Rows the statement returned, including those not kept.
+    pub row_count: u64,
+    pub rows_affected: u64,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PositionedError {
+    #[serde(flatten)]
+    pub error: ApiError,
+    pub statement: String,
+    /// Where in the script: 1-based line, and column when PostgreSQL gave a position.
+    pub at_line: usize,
+    pub at_column: Option<usize>,
+}
+
+/// A statement of a script: its text and where it starts (in bytes).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Piece<'a> {
+    pub text: &'a str,
+    pub start: usize,
+}
+
+/// Split a script on the semicolons between statements, minding quotes (`'…'`, `E'…'`,
+/// `"…"`), dollar quotes (`$tag$…$tag$`) and comments (`--`, nested `/* */`). Pieces with
+/// nothing but whitespace and comments are dropped.
+pub fn split(script: &str) -> Vec<Piece<'_>> {
+    let bytes = script.as_bytes();
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut meaningful = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                i = script[i..].find('\n').map_or(bytes.len(), |n| i + n + 1);
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                let mut depth = 0;
+                while i < bytes.len() {
+                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            b'\'' => {
+                let escapes = i > 0
+                    && matches!(bytes[i - 1], b'E' | b'e')
+                    && (i < 2 || !is_ident_byte(bytes[i - 2]));
+                i = skip_quoted(bytes, i, b'\'', escapes);
+                meaningful = true;
+                continue;
+            }
+            b'"' => {
+                i = skip_quoted(bytes, i, b'"', false);
+                meaningful = true;
+                continue;
+            }
+            b'$' if i == 0 || !is_ident_byte(bytes[i - 1]) => {
+                if let Some(tag_len) = dollar_tag(&bytes[i..]) {
+                    let tag = &script[i..i + tag_len];
+                    i = script[i + tag_len..]
+                        .find(tag)
+                        .map_or(bytes.len(), |n| i + tag_len + n + tag_len);
+                    meaningful = true;
+                    continue;
+                }
+            }
+            b';' => {
+                push_piece(script, start, i, meaningful, &mut pieces);
+                start = i + 1;
+                meaningful = false;
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        if !b.is_ascii_whitespace() {
+            meaningful = true;
+        }
+        i += 1;
+    }
+    push_piece(script, start, bytes.len(), meaningful, &mut pieces);
+    pieces
+}
+
+fn push_piece<'a>(
+    script: &'a str,
+    from: usize,
+    to: usize,
+    meaningful: bool,
+    pieces: &mut Vec<Piece<'a>>,
+) {
+    let text = &script[from..to];
+    let trimmed = text.trim_start();
+    if meaningful {
+        pieces.push(Piece {
+            text: trimmed.trim_end(),
+            start: from + (text.len() - trimmed.len()),
+        });
+    }
+}
+
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// Index just past the closing quote (a doubled quote is part of the text).
+fn skip_quoted(bytes: &[u8], open: usize, quote: u8, backslash_escapes: bool) -> usize {
+    let mut i = open + 1;
+    while i < bytes.len() {
+        if backslash_escapes && bytes[i] == b'\\' {
+            i += 2;
+        } else if bytes[i] == quote {
+            if bytes.get(i + 1) == Some(&quote) {
+                i += 2;
+            } else {
+                return i + 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    bytes.len()
+}
+
+/// The length of a dollar-quote tag (`$$`, `$body$`) starting here, if one does.
+fn dollar_tag(bytes: &[u8]) -> Option<usize> {
+    let mut i = 1;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'$' {
+            return Some(i + 1);
+        }
+        let allowed = if i == 1 {
+            b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+        } else {
+            is_ident_byte(b)
+        };
+        if !allowed {
+            return None;
+        }
+        i += 1;
+    }
+    None
+}
+
+/// 1-based line and column of a character offset (0-based) in the script.
+fn line_and_column(script: &str, char_offset: usize) -> (usize, usize) {
+    let before: String = script.chars().take(char_offset).collect();
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Run a script. `options` carry the statement timeout (and, read-only, the default).
+pub async fn run(
+    options: &PgConnectOptions,
+    script: &str,
+    read_only: bool,
+) -> Result<Run, ApiError> {
+    let mut conn = PgConnection::connect_with(options).await?;
+    let outcome = run_on(&mut conn, script, read_only).await;
+    // The connection ends with the run: no transaction, setting or temp table outlives it.
+    let _ = conn.close().await;
+    outcome
+}
+
+async fn run_on(conn: &mut PgConnection, script: &str, read_only: bool) -> Result<Run, ApiError> {
+    let transaction_start: Option<String> = if read_only {
+        conn.execute("BEGIN READ ONLY").await?;
+        Some(
+            sqlx::query_scalar("SELECT now()::text")
+                .fetch_one(&mut *conn)
+                .await?,
+        )
+    } else {
+        None
+    };
+    let mut run = Run {
+        results: Vec::new(),
+        error: None,
+        notice: None,
+    };
+    for piece in split(script) {
+        let (line, _) = line_and_column(script, script[..piece.start].chars().count());
+        match run_statement(conn, piece.text, line).await {
+            Ok(result) => run.results.push(result),
+            Err(error) => {
+                let column_and_line = error.position.map(|position| {
+                    line_and_column(
+                        script,
+                        script[..piece.start].chars().count() + position.saturating_sub(1),
+                    )
+                });
+                run.error = Some(PositionedError {
+                    error,
+                    statement: piece.text.to_owned(),
+                    at_line: column_and_line.map_or(line, |(l, _)| l),
+                    at_column: column_and_line.map(|(_, c)| c),
+                });
+                break;
+            }
+        }
+        if let Some(start) = &transaction_start {
+            let now: Result<String, _> = sqlx::query_scalar("SELECT now()::text")
+                .fetch_one(&mut *conn)
+                .await;
+            if now.ok().as_ref() != Some(start) {
+                run.error = Some(PositionedError {
+                    error: ApiError::read_only_run_ended(),
+                    statement: piece.text.to_owned(),
+                    at_line: line,
+                    at_column: None,
+                });
+                break;
+            }
+        }
+    }
+    if read_only {
+        run.notice = Some("Studio is read-only: the run was rolled back".to_owned());
+    } else if run.error.is_some() && !run.results.is_empty() {
+        run.notice = Some(
+            "The statements before the error ran and stay done (unless inside your own \
+             BEGIN, which is rolled back)"
+                .to_owned(),
+        );
+    } else if in_open_transaction(conn).await {
+        run.notice = Some(
+            "The run left a transaction open; it was rolled back. End it with COMMIT to keep \
+             its changes"
+                .to_owned(),
+        );
+    }
+    Ok(run)
+}
+
+/// Whether a `BEGIN` of the user's is still open: inside it, `now()` is the time of the BEGIN.
+async fn in_open_transaction(conn: &mut PgConnection) -> bool {
+    sqlx::query_scalar::<_, bool>("SELECT now() <> statement_timestamp()")
+        .fetch_one(conn)
+        .await
+        .unwrap_or(false)
+}
+
+async fn run_statement(
+    conn: &mut PgConnection,
+    statement: &str,
+    line: usize,
+) -> Result<StatementResult, ApiError> {
+    let started = Instant::now();
+    let prepared = conn.prepare(statement).await?;
+    let columns: Vec<String> = prepared
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    let mut rows = Vec::new();
+    let mut row_count = 0;
+    let mut rows_affected = 0;
+    let mut stream = sqlx::raw_sql(statement).fetch_many(&mut *conn);
+    while let Some(item) = stream.try_next().await? {
+        match item {
+            Either::Left(done) => rows_affected += done.rows_affected(),
+            Either::Right(row) => {
+                row_count += 1;
+                if rows.len() < MAX_GRID_ROWS {
+                    rows.push(text_values(&row)?);
+                }
+            }
+        }
+    }
+    Ok(StatementResult {
+        statement: statement.to_owned(),
+        line,
+        columns,
+        rows,
+        row_count,
+        rows_affected,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// The simple protocol sends every value as text.
+fn text_values(row: &PgRow) -> Result<Vec<Option<String>>, ApiError> {
+    (0..row.len())
+        .map(|i| {
+            let value = row.try_get_raw(i)?;
+            if value.is_null() {
+                return Ok(None);
+            }
+            value
+                .as_str()
+                .map(|text| Some(text.to_owned()))
+                .map_err(|e| ApiError::bad_request(format!("cannot read a value as text: {e}")))
+        })
+        .collect()
+}
+
+/// The console's statement timeout as a connection setting.
+pub fn timeout_setting(timeout: Duration) -> String {
+    format!("{}ms", timeout.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(script: &str) -> Vec<&str> {
+        split(script).into_iter().map(|p| p.text).collect()
+    }
+
+    #[test]
+    fn statements_split_on_semicolons_outside_quotes_and_comments() {
+        assert_eq!(texts("select 1; select 2"), ["select 1", "select 2"]);
+        assert_eq!(
+            texts("select ';', \"a;b\"; x"),
+            ["select ';', \"a;b\"", "x"]
+        );
+        assert_eq!(texts("select 'it''s; ok'; x"), ["select 'it''s; ok'", "x"]);
+        assert_eq!(texts(r"select E'a\'; b'; x"), [r"select E'a\'; b'", "x"]);
+        assert_eq!(
+            texts("do $body$ begin perform 1; end $body$; x"),
+            ["do $body$ begin perform 1; end $body$", "x"]
+        );
+        assert_eq!(
+            texts("select $$;$$; select $1"),
+            ["select $$;$$", "select $1"]
+        );
+        assert_eq!(
+            texts("-- a; comment\nselect 1 /* b; /* nested; */ c; */ ; ;  -- end;"),
+            ["-- a; comment\nselect 1 /* b; /* nested; */ c; */"]
+        );
+        assert!(texts("  ; -- nothing\n /* at all */ ").is_empty());
+        assert_eq!(
+            texts("select 'unterminated; x"),
+            ["select 'unterminated; x"]
+        );
+    }
+
+    #[test]
+    fn pieces_know_where_they_start() {
+        let script = "select 1;\n\n  select 2;";
+        let pieces = split(script);
+        assert_eq!(pieces[1].start, 13);
+        assert_eq!(&script[pieces[1].start..], "select 2;");
+        assert_eq!(line_and_column(script, 13), (3, 3));
+    }
+}

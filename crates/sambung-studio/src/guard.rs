@@ -1,0 +1,236 @@
+//! Who may talk to Studio: requests for its own Host (no DNS rebinding) that carry its per-run
+//! token (in the printed URL once, then in a cookie), and writes only from its own page.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::RngCore;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::server::AppState;
+
+pub struct Guard {
+    token: String,
+    cookie: String,
+    /// The `--host` Studio was started with.
+    host: String,
+    port: u16,
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+impl Guard {
+    pub fn new(host: &str, port: u16) -> Guard {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Guard {
+            token: hex::encode(bytes),
+            // Cookies ignore ports: one name per port keeps two Studios apart.
+            cookie: format!("sambung_studio_{port}"),
+            host: host.to_owned(),
+            port,
+        }
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Loopback names and IP literals are safe; any other name could be an attacker's domain
+    /// rebound to this address, unless it is the one Studio was told to serve.
+    fn host_allowed(&self, host: &str) -> bool {
+        let (name, port) = match host.strip_prefix('[') {
+            Some(rest) => match rest.split_once("]:") {
+                Some((name, port)) => (name, port),
+                None => return false,
+            },
+            None => match host.rsplit_once(':') {
+                Some((name, port)) => (name, port),
+                None => return false,
+            },
+        };
+        port.parse() == Ok(self.port)
+            && (name.eq_ignore_ascii_case("localhost")
+                || name.parse::<IpAddr>().is_ok()
+                || name.eq_ignore_ascii_case(self.host.trim_matches(['[', ']'])))
+    }
+
+    fn token_matches(&self, candidate: &str) -> bool {
+        // Constant time: how much of a guess is right must not show in the response time.
+        candidate.len() == self.token.len()
+            && candidate
+                .bytes()
+                .zip(self.token.bytes())
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+    }
+
+    fn presented_token<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        if let Some(token) = headers.get("x-studio-token") {
+            return token.to_str().ok();
+        }
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|cookies| cookies.split(';'))
+            .find_map(|cookie| {
+                let (name, value) = cookie.trim().split_once('=')?;
+                (name == self.cookie).then_some(value)
+            })
+    }
+}
+
+fn refuse(status: StatusCode, why: &str) -> Response {
+    ApiError::new(status, why).into_response()
+}
+
+pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let guard = &state.guard;
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !guard.host_allowed(host) {
+        return refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            "Studio answers only for its own address (loopback or an IP address)",
+        );
+    }
+
+    // The printed URL carries the token once: trade it for a cookie and drop it from the URL.
+    if request.method() == Method::GET {
+        if let Ok(query) = axum::extract::Query::<TokenQuery>::try_from_uri(request.uri()) {
+            if let Some(token) = query.0.token {
+                if !guard.token_matches(&token) {
+                    return refuse(StatusCode::UNAUTHORIZED, "This access token is not valid for this Studio; use the URL it printed at start");
+                }
+                let cookie = format!(
+                    "{}={}; Path=/; HttpOnly; SameSite=Strict",
+                    guard.cookie, guard.token
+                );
+                let mut response = (
+                    StatusCode::SEE_OTHER,
+                    [(header::LOCATION, request.uri().path().to_owned())],
+                )
+                    .into_response();
+                if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+                    response.headers_mut().insert(header::SET_COOKIE, cookie);
+                }
+                return with_security_headers(response);
+            }
+        }
+    }
+
+    match guard.presented_token(headers) {
+        None => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "Studio needs its access token: open the URL `sambung db studio` printed",
+            )
+        }
+        Some(token) if !guard.token_matches(token) => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "This access token is not valid for this Studio; use the URL it printed at start",
+            )
+        }
+        Some(_) => {}
+    }
+
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        if let Some(why) = cross_site_write(headers, host) {
+            return refuse(StatusCode::FORBIDDEN, why);
+        }
+    }
+    with_security_headers(next.run(request).await)
+}
+
+/// Why a write looks cross-site, if it does. Browsers name the requesting site (`Origin`,
+/// `Sec-Fetch-Site`); HTML forms cannot send JSON, which every write of Studio's is.
+fn cross_site_write(headers: &HeaderMap, host: &str) -> Option<&'static str> {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        if origin.to_str().ok() != Some(&format!("http://{host}")) {
+            return Some("Cross-site request refused: it comes from another origin");
+        }
+    }
+    if let Some(site) = headers.get("sec-fetch-site") {
+        if !matches!(site.to_str(), Ok("same-origin") | Ok("none")) {
+            return Some("Cross-site request refused: the browser says it comes from another site");
+        }
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Some("Studio's writes are JSON (Content-Type: application/json)");
+    }
+    None
+}
+
+fn with_security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_its_own_port_and_safe_names_pass() {
+        let guard = Guard::new("127.0.0.1", 4983);
+        for host in [
+            "127.0.0.1:4983",
+            "localhost:4983",
+            "[::1]:4983",
+            "LOCALHOST:4983",
+        ] {
+            assert!(guard.host_allowed(host), "{host}");
+        }
+        for host in [
+            "evil.example:4983",
+            "127.0.0.1:80",
+            "127.0.0.1",
+            "",
+            "localhost.evil.example:4983",
+            "[::1]",
+        ] {
+            assert!(!guard.host_allowed(host), "{host}");
+        }
+        assert!(Guard::new("studio.lan", 4983).host_allowed("studio.lan:4983"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_compared_whole() {
+        let guard = Guard::new("127.0.0.1", 4983);
+        assert_eq!(guard.token().len(), 64);
+        assert_ne!(guard.token(), Guard::new("127.0.0.1", 4983).token());
+        assert!(guard.token_matches(&guard.token().to_owned()));
+        assert!(!guard.token_matches(&guard.token()[..63]));
+        assert!(!guard.token_matches(""));
+    }
+}

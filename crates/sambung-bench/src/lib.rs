@@ -1,6 +1,7 @@
-//! SPEC section 6's benchmark workloads. Each runs through the data layer's real code (the
-//! functions the product calls) or, as the baseline, as the best hand-written SQL through plain
-//! prepared statements, so that `ours / baseline` shows what the data layer costs.
+//! SPEC section 6's benchmark workloads, and Studio's table pages. Each runs through the
+//! product's real code (the data layer's functions, Studio's page query) or, as the baseline,
+//! as the best hand-written SQL through plain prepared statements, so that `ours / baseline`
+//! shows what our layer costs.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use sambung_db::chats::{self, ChatQuery, ChatScope, MessageRole};
 use sambung_db::{prompts, ChatId, MessageId, UserId};
+use sambung_studio::browse::{self, Filter, FilterOp, Sort, View};
 use serde::Serialize;
 use sqlx::PgPool;
 
@@ -15,7 +17,7 @@ use sqlx::PgPool;
 pub enum BenchError {
     #[error("no synthetic dataset in this database")]
     NoDataset,
-    #[error("unknown workload {0:?} (one of: list-chats, chat-messages, append-message, search-prompts, can-access-chat, search-messages, all)")]
+    #[error("unknown workload {0:?} (one of: list-chats, chat-messages, append-message, search-prompts, can-access-chat, search-messages, studio-first-page, studio-filtered-page, all)")]
     UnknownWorkload(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -39,16 +41,22 @@ pub enum Workload {
     SearchPrompts,
     CanAccessChat,
     SearchMessages,
+    /// Studio's first page of `messages` as it opens (no filter, key order).
+    StudioFirstPage,
+    /// Studio's page of one chat's messages, newest first (a filter and a sort).
+    StudioFilteredPage,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 8] = [
         Workload::ListChats,
         Workload::ChatMessages,
         Workload::AppendMessage,
         Workload::SearchPrompts,
         Workload::CanAccessChat,
         Workload::SearchMessages,
+        Workload::StudioFirstPage,
+        Workload::StudioFilteredPage,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +67,8 @@ impl Workload {
             Workload::SearchPrompts => "search-prompts",
             Workload::CanAccessChat => "can-access-chat",
             Workload::SearchMessages => "search-messages",
+            Workload::StudioFirstPage => "studio-first-page",
+            Workload::StudioFilteredPage => "studio-filtered-page",
         }
     }
 
@@ -93,6 +103,8 @@ pub struct Inputs {
     /// (a member of its team, team chat)
     pub team_chats: Vec<(UserId, ChatId)>,
     pub words: &'static [&'static str],
+    /// The `messages` table as Studio sees it.
+    pub messages: Arc<sambung_schema::Table>,
 }
 
 impl Inputs {
@@ -114,11 +126,18 @@ impl Inputs {
         let mut users: Vec<UserId> = personal_chats.iter().map(|(u, _)| *u).collect();
         users.sort();
         users.dedup();
+        let mut conn = pool.acquire().await?;
+        let schema = sambung_schema::introspect(&mut conn).await?;
+        let messages = schema
+            .table("messages")
+            .cloned()
+            .ok_or(BenchError::NoDataset)?;
         Ok(Inputs {
             users,
             personal_chats,
             team_chats,
             words: sambung_db::seed::WORDS,
+            messages: Arc::new(messages),
         })
     }
 }
@@ -261,8 +280,48 @@ pub async fn run_once(
                 .fetch_all(pool)
                 .await?;
         }
+        (Workload::StudioFirstPage, Mode::DataLayer) => {
+            browse::page(pool, &inputs.messages, &View::default())
+                .await
+                .map_err(studio)?;
+        }
+        (Workload::StudioFirstPage, Mode::Baseline) => {
+            sqlx::query("SELECT * FROM messages ORDER BY id LIMIT 51")
+                .fetch_all(pool)
+                .await?;
+        }
+        (Workload::StudioFilteredPage, Mode::DataLayer) => {
+            let view = View {
+                sort: Some(Sort {
+                    column: "created_at".into(),
+                    descending: true,
+                }),
+                filters: vec![Filter {
+                    column: "chat_id".into(),
+                    op: FilterOp::Eq,
+                    value: Some(chat.to_string()),
+                }],
+                ..View::default()
+            };
+            browse::page(pool, &inputs.messages, &view)
+                .await
+                .map_err(studio)?;
+        }
+        (Workload::StudioFilteredPage, Mode::Baseline) => {
+            sqlx::query(
+                "SELECT * FROM messages WHERE chat_id = $1 \
+                 ORDER BY created_at DESC NULLS LAST, id DESC LIMIT 51",
+            )
+            .bind(chat)
+            .fetch_all(pool)
+            .await?;
+        }
     }
     Ok(())
+}
+
+fn studio(e: sambung_studio::ApiError) -> BenchError {
+    BenchError::Database(sqlx::Error::Protocol(e.error))
 }
 
 type Json = sqlx::types::JsonValue;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 use sambung_bench::{measure, run_once, Inputs, Mode, Workload};
 use sambung_db::{chats, prompts};
+use sambung_studio::browse::{self, Filter, FilterOp, Sort, View};
 use sambung_testkit::TestDb;
 use sqlx::PgPool;
 
@@ -21,6 +22,18 @@ async fn plan(pool: &PgPool, sql: &str, binds: &[&str]) -> String {
         .await
         .unwrap();
     rows.join("\n")
+}
+
+/// The plan of Studio's page query for `view` of messages.
+async fn studio_plan(pool: &PgPool, inputs: &Inputs, view: View) -> String {
+    let sql = browse::page_query(&inputs.messages, &view).unwrap();
+    let literals: Vec<String> = sql
+        .args
+        .iter()
+        .map(|a| format!("'{}'", a.as_deref().unwrap_or_default()))
+        .collect();
+    let literals: Vec<&str> = literals.iter().map(String::as_str).collect();
+    plan(pool, &sql.text, &literals).await
 }
 
 fn no_seq_scans(workload: &str, plan: &str) {
@@ -95,6 +108,33 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     assert!(substring.contains("prompt_user_id_idx"), "{substring}");
     no_seq_scans("search-prompts (substring)", &substring);
 
+    // Studio's pages: the first one walks the primary key, a chat's messages its index.
+    let first_page = studio_plan(pool, &inputs, View::default()).await;
+    assert!(
+        first_page.contains("Index Scan using messages_pkey"),
+        "{first_page}"
+    );
+    no_seq_scans("studio-first-page", &first_page);
+    let one_chat = studio_plan(
+        pool,
+        &inputs,
+        View {
+            filters: vec![Filter {
+                column: "chat_id".into(),
+                op: FilterOp::Eq,
+                value: Some(inputs.personal_chats[0].1.to_string()),
+            }],
+            sort: Some(Sort {
+                column: "created_at".into(),
+                descending: true,
+            }),
+            ..View::default()
+        },
+    )
+    .await;
+    assert!(one_chat.contains("message_chat_id_idx"), "{one_chat}");
+    no_seq_scans("studio-filtered-page", &one_chat);
+
     for workload in Workload::ALL {
         for mode in [Mode::DataLayer, Mode::Baseline] {
             run_once(pool, &inputs, workload, mode, 7)
@@ -125,5 +165,5 @@ async fn a_database_without_the_dataset_is_refused() {
     let err = Inputs::sample(db.pool()).await.unwrap_err();
     assert!(err.hint().unwrap().contains("db seed --scale"));
     assert!(Workload::parse("nope").is_err());
-    assert_eq!(Workload::parse("all").unwrap().len(), 6);
+    assert_eq!(Workload::parse("all").unwrap().len(), Workload::ALL.len());
 }

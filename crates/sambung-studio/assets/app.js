@@ -247,11 +247,12 @@ function renderGrid() {
   for (const column of table.columns) {
     const sort = state.view.sort;
     const arrow = sort && sort.column === column.name ? (sort.descending ? ' ▼' : ' ▲') : '';
-    const pk = table.primary_key && table.primary_key.columns.includes(column.name) ? ' 🔑' : '';
+    const pk = table.primary_key && table.primary_key.columns.includes(column.name)
+      ? el('span', { className: 'pk-badge', title: 'Primary key' }, 'PK') : null;
     head.append(el('th', {
       className: 'sortable', 'data-column': column.name, title: 'Sort by ' + column.name,
       onclick: () => cycleSort(column.name),
-    }, column.name + pk + arrow, el('span', { className: 'type' }, column.data_type + (column.nullable ? '' : ' not null'))));
+    }, column.name, pk, arrow, el('span', { className: 'type' }, column.data_type + (column.nullable ? '' : ' not null'))));
   }
   const body = el('tbody');
   page.rows.forEach((values, rowIndex) => {
@@ -506,7 +507,7 @@ function ranks(tables) {
 }
 
 function drawDiagram(schema) {
-  const BOX_W = 230, HEAD = 24, ROW = 17, GAP_X = 90, GAP_Y = 26, PAD = 20;
+  const BOX_W = 260, HEAD = 24, ROW = 17, GAP_X = 80, GAP_Y = 26, PAD = 20;
   const rank = ranks(schema.tables);
   const columnsX = [];
   const place = new Map();
@@ -564,7 +565,8 @@ function drawDiagram(schema) {
     });
     root.append(group);
   }
-  root.append(edges);
+  // Edges first: boxes are drawn over them, so lines never cross a table's text.
+  root.prepend(edges);
   return root;
 }
 

@@ -296,12 +296,9 @@ fn after_cursor(
     })
 }
 
-/// One page of the view.
-pub async fn page(pool: &PgPool, table: &Table, view: &View) -> Result<Page, ApiError> {
-    let limit = view
-        .limit
-        .unwrap_or(DEFAULT_PAGE_ROWS)
-        .clamp(1, MAX_PAGE_ROWS) as usize;
+/// The query of one page of the view: the table's columns as text, then the key columns,
+/// then the sort column, one row more than the page holds.
+pub fn page_query(table: &Table, view: &View) -> Result<Sql, ApiError> {
     let key = Key::of(table);
     let mut sql = Sql::default();
     let mut conditions = filter_conditions(table, &view.filters, &mut sql)?;
@@ -325,8 +322,22 @@ pub async fn page(pool: &PgPool, table: &Table, view: &View) -> Result<Page, Api
         text_columns(table),
         quoted(&table.name),
         order_by(table, view, &key)?,
-        limit + 1
+        page_rows(view) + 1
     );
+    Ok(sql)
+}
+
+fn page_rows(view: &View) -> usize {
+    view.limit
+        .unwrap_or(DEFAULT_PAGE_ROWS)
+        .clamp(1, MAX_PAGE_ROWS) as usize
+}
+
+/// One page of the view.
+pub async fn page(pool: &PgPool, table: &Table, view: &View) -> Result<Page, ApiError> {
+    let limit = page_rows(view);
+    let key = Key::of(table);
+    let sql = page_query(table, view)?;
     let started = Instant::now();
     let fetched = sql.query().fetch_all(pool).await?;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -236,7 +236,7 @@ async fn run_on(conn: &mut PgConnection, script: &str, read_only: bool) -> Resul
         match run_statement(conn, piece.text, line).await {
             Ok(result) => run.results.push(result),
             Err(error) => {
-                let column_and_line = error.position.map(|position| {
+                let column_and_line = error.details.position.map(|position| {
                     line_and_column(
                         script,
                         script[..piece.start].chars().count() + position.saturating_sub(1),

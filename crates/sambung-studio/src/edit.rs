@@ -101,7 +101,7 @@ pub async fn update_cell(
         Ok(row) => row,
         Err(error) => {
             let explained = ApiError::explain(pool, error).await;
-            return Err(if explained.column.is_none() {
+            return Err(if explained.details.column.is_none() {
                 explained.with_column(&target.name)
             } else {
                 explained
@@ -132,7 +132,7 @@ pub async fn update_cell(
                 ),
             )
             .with_column(&target.name);
-            conflict.current = Some(row.try_get::<Option<String>, _>(0)?);
+            conflict.details.current = Some(row.try_get::<Option<String>, _>(0)?);
             Err(conflict)
         }
     }

@@ -14,6 +14,13 @@ pub struct ApiError {
     pub status: StatusCode,
     /// The explanation shown first.
     pub error: String,
+    /// The rest, boxed: errors travel through every `Result` of Studio and should stay small.
+    #[serde(flatten)]
+    pub details: Box<Details>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Details {
     /// PostgreSQL's own message, when the error came from it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -42,14 +49,7 @@ impl ApiError {
         ApiError {
             status,
             error: error.into(),
-            message: None,
-            detail: None,
-            hint: None,
-            code: None,
-            constraint: None,
-            column: None,
-            position: None,
-            current: None,
+            details: Box::default(),
         }
     }
 
@@ -76,7 +76,7 @@ impl ApiError {
     }
 
     pub fn with_column(mut self, column: &str) -> ApiError {
-        self.column = Some(column.to_owned());
+        self.details.column = Some(column.to_owned());
         self
     }
 
@@ -84,8 +84,8 @@ impl ApiError {
     /// broke, which is looked up in the catalog (best effort: the lookup may fail too).
     pub async fn explain(pool: &PgPool, error: sqlx::Error) -> ApiError {
         let mut api = ApiError::from(error);
-        if api.code.as_deref() == Some("23514") {
-            if let Some(constraint) = &api.constraint {
+        if api.details.code.as_deref() == Some("23514") {
+            if let Some(constraint) = &api.details.constraint {
                 let rule: Option<String> = sqlx::query_scalar(
                     "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
                      WHERE conname = $1 AND connamespace = current_schema()::regnamespace LIMIT 1",
@@ -154,17 +154,19 @@ impl From<sqlx::Error> for ApiError {
         ApiError {
             status,
             error: plain,
-            message: Some(message.to_owned()),
-            detail: pg.detail().map(str::to_owned),
-            hint: pg.hint().map(str::to_owned),
-            code: Some(code.to_owned()),
-            constraint: pg.constraint().map(str::to_owned),
-            column,
-            position: match pg.position() {
-                Some(PgErrorPosition::Original(position)) => Some(position),
-                _ => None,
-            },
-            current: None,
+            details: Box::new(Details {
+                message: Some(message.to_owned()),
+                detail: pg.detail().map(str::to_owned),
+                hint: pg.hint().map(str::to_owned),
+                code: Some(code.to_owned()),
+                constraint: pg.constraint().map(str::to_owned),
+                column,
+                position: match pg.position() {
+                    Some(PgErrorPosition::Original(position)) => Some(position),
+                    _ => None,
+                },
+                current: None,
+            }),
         }
     }
 }

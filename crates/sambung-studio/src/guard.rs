@@ -229,7 +229,7 @@ mod tests {
         let guard = Guard::new("127.0.0.1", 4983);
         assert_eq!(guard.token().len(), 64);
         assert_ne!(guard.token(), Guard::new("127.0.0.1", 4983).token());
-        assert!(guard.token_matches(&guard.token().to_owned()));
+        assert!(guard.token_matches(guard.token()));
         assert!(!guard.token_matches(&guard.token()[..63]));
         assert!(!guard.token_matches(""));
     }

@@ -29,14 +29,15 @@ pub enum Command {
     /// Manage the master key that encrypts provider API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Measure SPEC section 6's workloads on a seeded database (`db seed --scale N` first).
+    /// Measure SPEC section 6's workloads and Studio's pages on a seeded database
+    /// (`db seed --scale N` first).
     Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// list-chats, chat-messages, append-message, search-prompts, can-access-chat,
-    /// search-messages, or all.
+    /// search-messages, studio-first-page, studio-filtered-page, or all.
     #[arg(long, default_value = "all")]
     pub workload: String,
     /// How long to measure each workload (after a warm-up).

@@ -248,7 +248,7 @@ async fn bad_configuration_names_the_variable() {
     ] {
         let failed = Sambung::managed(&scratch)
             .env(variable, value)
-            .run(["up"])
+            .run(["up", "--no-studio"])
             .failure();
         assert!(
             failed
@@ -273,7 +273,9 @@ async fn dotenv_is_read_and_the_environment_overrides_it() {
         format!("# points at nothing\nDATABASE_URL=postgres://u:secret@127.0.0.1:{refused_port}/db\nDATABASE_POOL_MAX=0\n"),
     )
     .unwrap();
-    let failed = Sambung::managed(&scratch).run(["up"]).failure();
+    let failed = Sambung::managed(&scratch)
+        .run(["up", "--no-studio"])
+        .failure();
     assert!(
         failed.stderr.contains("invalid DATABASE_POOL_MAX"),
         "{failed}"
@@ -281,7 +283,7 @@ async fn dotenv_is_read_and_the_environment_overrides_it() {
 
     let failed = Sambung::managed(&scratch)
         .env("DATABASE_POOL_MAX", "4")
-        .run(["up"])
+        .run(["up", "--no-studio"])
         .failure();
     assert!(
         failed.stderr.contains(&format!(
@@ -304,24 +306,30 @@ async fn dotenv_is_read_and_the_environment_overrides_it() {
         "this is not a NAME=value line\n",
     )
     .unwrap();
-    let failed = Sambung::managed(&scratch).run(["up"]).failure();
+    let failed = Sambung::managed(&scratch)
+        .run(["up", "--no-studio"])
+        .failure();
     assert!(failed.stderr.contains(".env"), "{failed}");
 }
 
 #[tokio::test]
 async fn up_starts_the_managed_cluster_or_uses_database_url() {
     let scratch = ScratchCluster::new();
-    let up = Sambung::managed(&scratch).run(["up"]).success();
+    let up = Sambung::managed(&scratch)
+        .run(["up", "--no-studio"])
+        .success();
     assert!(up.stdout.contains("PostgreSQL started"), "{up}");
     assert!(up.stdout.contains("Connected to PostgreSQL 1"), "{up}");
-    let again = Sambung::managed(&scratch).run(["up"]).success();
+    let again = Sambung::managed(&scratch)
+        .run(["up", "--no-studio"])
+        .success();
     assert!(again.stdout.contains("already running"), "{again}");
 
     let db = TestDb::empty().await;
     let other = ScratchCluster::new();
     let up = Sambung::managed(&other)
         .env("DATABASE_URL", &db.url())
-        .run(["up"])
+        .run(["up", "--no-studio"])
         .success();
     assert!(up.stdout.contains("Connected to PostgreSQL"), "{up}");
     assert!(!up.stdout.contains("PostgreSQL started"), "{up}");
@@ -386,6 +394,7 @@ fn every_command_has_help_and_there_is_a_version() {
         &["db", "seed", "--help"],
         &["db", "backup", "--help"],
         &["db", "restore", "--help"],
+        &["db", "studio", "--help"],
         &["keys", "--help"],
         &["keys", "generate", "--help"],
         &["keys", "rotate", "--help"],
@@ -419,4 +428,93 @@ fn logs_before_any_start_say_how_to_start() {
         failed.stderr.contains("never been started") && failed.stderr.contains("sambung db start"),
         "{failed}"
     );
+}
+
+/// A raw HTTP/1.1 GET on loopback: the status line and the headers.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn up_serves_studio_until_interrupted() {
+    use std::io::{BufRead, BufReader, Read};
+    let scratch = ScratchCluster::new();
+    let port = free_port();
+    let mut up = Sambung::managed(&scratch)
+        .command(["up", "--studio-port", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(up.stdout.take().unwrap());
+    let mut printed = String::new();
+    let url = loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let mut stderr = String::new();
+            up.stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            panic!("up ended without serving Studio: {printed}{stderr}");
+        }
+        printed.push_str(&line);
+        if let Some(url) = line
+            .trim()
+            .strip_prefix(&format!("http://127.0.0.1:{port}"))
+        {
+            break url.to_owned();
+        }
+    };
+    assert!(printed.contains("Connected to PostgreSQL"), "{printed}");
+    assert!(url.starts_with("/?token="), "{url}");
+    let first_visit = http_get(port, &url);
+    assert!(first_visit.starts_with("HTTP/1.1 303"), "{first_visit}");
+    assert!(
+        first_visit.contains(&format!("sambung_studio_{port}=")),
+        "{first_visit}"
+    );
+    let no_token = http_get(port, "/api/tables");
+    assert!(no_token.starts_with("HTTP/1.1 401"), "{no_token}");
+
+    // A second Studio on the same port explains itself.
+    let taken = Sambung::managed(&scratch)
+        .run(["db", "studio", "--port", &port.to_string()])
+        .failure();
+    assert!(
+        taken
+            .stderr
+            .contains(&format!("cannot listen on 127.0.0.1:{port}"))
+            && taken
+                .stderr
+                .contains("hint: is another Studio running there?"),
+        "{taken}"
+    );
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(up.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = up.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status}: {rest}");
+    assert!(rest.contains("Studio stopped."), "{rest}");
+
+    Sambung::managed(&scratch).run(["db", "stop"]).success();
+    let stopped = Sambung::managed(&scratch)
+        .run(["db", "studio", "--port", &free_port().to_string()])
+        .failure();
+    assert!(stopped.stderr.contains("hint: is it running?"), "{stopped}");
 }

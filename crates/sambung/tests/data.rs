@@ -112,12 +112,16 @@ async fn keys_rotate_re_encrypts_and_a_wrong_key_changes_nothing() {
 #[tokio::test]
 async fn up_seeds_the_sample_data_on_first_run_only() {
     let scratch = ScratchCluster::new();
-    let first = Sambung::managed(&scratch).run(["up"]).success();
+    let first = Sambung::managed(&scratch)
+        .run(["up", "--no-studio"])
+        .success();
     assert!(
         first.stdout.contains("Sign in as demo@sambung.chat"),
         "{first}"
     );
-    let second = Sambung::managed(&scratch).run(["up"]).success();
+    let second = Sambung::managed(&scratch)
+        .run(["up", "--no-studio"])
+        .success();
     assert!(!second.stdout.contains("Seeded"), "{second}");
 }
 

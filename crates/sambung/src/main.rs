@@ -1,5 +1,6 @@
 //! `sambung`: SambungChat in one binary. It manages the local PostgreSQL cluster (or uses the
-//! one `DATABASE_URL` names), and later the schema, the data, Studio and the API server.
+//! one `DATABASE_URL` names), the schema, the data and its backups, and serves Studio; later
+//! the API server.
 
 mod cli;
 mod commands;

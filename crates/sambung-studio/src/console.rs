@@ -14,6 +14,8 @@ use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::{Column, Connection, Either, Executor, PgConnection, Row, Statement, ValueRef};
 
+use sambung_schema::sql::{char_position_to_offset, line_and_column, split_statements};
+
 use crate::error::ApiError;
 
 /// Rows kept per result grid; the rest are counted, not sent.
@@ -51,157 +53,6 @@ pub struct PositionedError {
     pub at_column: Option<usize>,
 }
 
-/// A statement of a script: its text and where it starts (in bytes).
-#[derive(Debug, PartialEq, Eq)]
-pub struct Piece<'a> {
-    pub text: &'a str,
-    pub start: usize,
-}
-
-/// Split a script on the semicolons between statements, minding quotes (`'…'`, `E'…'`,
-/// `"…"`), dollar quotes (`$tag$…$tag$`) and comments (`--`, nested `/* */`). Pieces with
-/// nothing but whitespace and comments are dropped.
-pub fn split(script: &str) -> Vec<Piece<'_>> {
-    let bytes = script.as_bytes();
-    let mut pieces = Vec::new();
-    let mut start = 0;
-    let mut meaningful = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match b {
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = script[i..].find('\n').map_or(bytes.len(), |n| i + n + 1);
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                while i < bytes.len() {
-                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-                continue;
-            }
-            b'\'' => {
-                let escapes = i > 0
-                    && matches!(bytes[i - 1], b'E' | b'e')
-                    && (i < 2 || !is_ident_byte(bytes[i - 2]));
-                i = skip_quoted(bytes, i, b'\'', escapes);
-                meaningful = true;
-                continue;
-            }
-            b'"' => {
-                i = skip_quoted(bytes, i, b'"', false);
-                meaningful = true;
-                continue;
-            }
-            b'$' if i == 0 || !is_ident_byte(bytes[i - 1]) => {
-                if let Some(tag_len) = dollar_tag(&bytes[i..]) {
-                    let tag = &script[i..i + tag_len];
-                    i = script[i + tag_len..]
-                        .find(tag)
-                        .map_or(bytes.len(), |n| i + tag_len + n + tag_len);
-                    meaningful = true;
-                    continue;
-                }
-            }
-            b';' => {
-                push_piece(script, start, i, meaningful, &mut pieces);
-                start = i + 1;
-                meaningful = false;
-                i += 1;
-                continue;
-            }
-            _ => {}
-        }
-        if !b.is_ascii_whitespace() {
-            meaningful = true;
-        }
-        i += 1;
-    }
-    push_piece(script, start, bytes.len(), meaningful, &mut pieces);
-    pieces
-}
-
-fn push_piece<'a>(
-    script: &'a str,
-    from: usize,
-    to: usize,
-    meaningful: bool,
-    pieces: &mut Vec<Piece<'a>>,
-) {
-    let text = &script[from..to];
-    let trimmed = text.trim_start();
-    if meaningful {
-        pieces.push(Piece {
-            text: trimmed.trim_end(),
-            start: from + (text.len() - trimmed.len()),
-        });
-    }
-}
-
-fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
-}
-
-/// Index just past the closing quote (a doubled quote is part of the text).
-fn skip_quoted(bytes: &[u8], open: usize, quote: u8, backslash_escapes: bool) -> usize {
-    let mut i = open + 1;
-    while i < bytes.len() {
-        if backslash_escapes && bytes[i] == b'\\' {
-            i += 2;
-        } else if bytes[i] == quote {
-            if bytes.get(i + 1) == Some(&quote) {
-                i += 2;
-            } else {
-                return i + 1;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    bytes.len()
-}
-
-/// The length of a dollar-quote tag (`$$`, `$body$`) starting here, if one does.
-fn dollar_tag(bytes: &[u8]) -> Option<usize> {
-    let mut i = 1;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'$' {
-            return Some(i + 1);
-        }
-        let allowed = if i == 1 {
-            b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
-        } else {
-            is_ident_byte(b)
-        };
-        if !allowed {
-            return None;
-        }
-        i += 1;
-    }
-    None
-}
-
-/// 1-based line and column of a character offset (0-based) in the script.
-fn line_and_column(script: &str, char_offset: usize) -> (usize, usize) {
-    let before: String = script.chars().take(char_offset).collect();
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
-
 /// Run a script. `options` carry the statement timeout (and, read-only, the default).
 pub async fn run(
     options: &PgConnectOptions,
@@ -231,15 +82,15 @@ async fn run_on(conn: &mut PgConnection, script: &str, read_only: bool) -> Resul
         error: None,
         notice: None,
     };
-    for piece in split(script) {
-        let (line, _) = line_and_column(script, script[..piece.start].chars().count());
+    for piece in split_statements(script) {
+        let (line, _) = line_and_column(script, piece.offset);
         match run_statement(conn, piece.text, line).await {
             Ok(result) => run.results.push(result),
             Err(error) => {
                 let column_and_line = error.details.position.map(|position| {
                     line_and_column(
                         script,
-                        script[..piece.start].chars().count() + position.saturating_sub(1),
+                        piece.offset + char_position_to_offset(piece.text, position),
                     )
                 });
                 run.error = Some(PositionedError {
@@ -349,50 +200,4 @@ fn text_values(row: &PgRow) -> Result<Vec<Option<String>>, ApiError> {
 /// The console's statement timeout as a connection setting.
 pub fn timeout_setting(timeout: Duration) -> String {
     format!("{}ms", timeout.as_millis())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn texts(script: &str) -> Vec<&str> {
-        split(script).into_iter().map(|p| p.text).collect()
-    }
-
-    #[test]
-    fn statements_split_on_semicolons_outside_quotes_and_comments() {
-        assert_eq!(texts("select 1; select 2"), ["select 1", "select 2"]);
-        assert_eq!(
-            texts("select ';', \"a;b\"; x"),
-            ["select ';', \"a;b\"", "x"]
-        );
-        assert_eq!(texts("select 'it''s; ok'; x"), ["select 'it''s; ok'", "x"]);
-        assert_eq!(texts(r"select E'a\'; b'; x"), [r"select E'a\'; b'", "x"]);
-        assert_eq!(
-            texts("do $body$ begin perform 1; end $body$; x"),
-            ["do $body$ begin perform 1; end $body$", "x"]
-        );
-        assert_eq!(
-            texts("select $$;$$; select $1"),
-            ["select $$;$$", "select $1"]
-        );
-        assert_eq!(
-            texts("-- a; comment\nselect 1 /* b; /* nested; */ c; */ ; ;  -- end;"),
-            ["-- a; comment\nselect 1 /* b; /* nested; */ c; */"]
-        );
-        assert!(texts("  ; -- nothing\n /* at all */ ").is_empty());
-        assert_eq!(
-            texts("select 'unterminated; x"),
-            ["select 'unterminated; x"]
-        );
-    }
-
-    #[test]
-    fn pieces_know_where_they_start() {
-        let script = "select 1;\n\n  select 2;";
-        let pieces = split(script);
-        assert_eq!(pieces[1].start, 13);
-        assert_eq!(&script[pieces[1].start..], "select 2;");
-        assert_eq!(line_and_column(script, 13), (3, 3));
-    }
 }

@@ -21,6 +21,8 @@ async fn scalar(running: &common::Running, sql: &str) -> String {
         .unwrap()
 }
 
+const CHAT_TITLES: &str = "SELECT string_agg(title, ',' ORDER BY title) FROM chats";
+
 /// The texts of one column of the grid, top to bottom.
 async fn column_texts(browser: &Browser, column: &str) -> Vec<String> {
     browser
@@ -74,6 +76,20 @@ async fn edit_first_row(browser: &Browser, column: &str, value: &str) {
     input.clear().await.unwrap();
     input.send_keys(value).await.unwrap();
     browser.click(".editor button.save").await;
+}
+
+/// Fetch what the link with this id points to, from the page (with its cookie), as `text` or
+/// `json`.
+async fn fetch_in_page(browser: &Browser, link: &str, body: &str) -> Value {
+    browser
+        .client
+        .execute_async(
+            "const [link, body, done] = arguments;
+             fetch(document.getElementById(link).href).then(r => r[body]()).then(done);",
+            vec![json!(link), json!(body)],
+        )
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -156,15 +172,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
         .all(|r| r == "assistant"));
 
     // Export what is shown: the link carries the view; the browser's cookie opens it.
-    let csv = browser
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch(document.getElementById('export-csv').href).then(r => r.text()).then(done);",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let csv = fetch_in_page(&browser, "export-csv", "text").await;
     let csv = csv.as_str().unwrap();
     assert!(
         csv.starts_with("id,chat_id,role,content,metadata,created_at"),
@@ -175,15 +183,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
         csv.lines().skip(1).all(|l| l.contains(",assistant,")),
         "{csv}"
     );
-    let json_export = browser
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch(document.getElementById('export-json').href).then(r => r.json()).then(done);",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let json_export = fetch_in_page(&browser, "export-json", "json").await;
     assert_eq!(json_export.as_array().unwrap().len() as i64, assistants);
     assert_eq!(json_export[0]["content"], "message 60");
 
@@ -205,11 +205,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
         )
         .await;
     assert_eq!(
-        scalar(
-            &running,
-            "SELECT string_agg(title, ',' ORDER BY title) FROM chats"
-        )
-        .await,
+        scalar(&running, CHAT_TITLES).await,
         "Edited in Chromium,Team Planning"
     );
 
@@ -221,11 +217,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     assert!(explained.contains("btrim(title)"), "{explained}");
     browser.click(".editor button.cancel").await;
     assert_eq!(
-        scalar(
-            &running,
-            "SELECT string_agg(title, ',' ORDER BY title) FROM chats"
-        )
-        .await,
+        scalar(&running, CHAT_TITLES).await,
         "Edited in Chromium,Team Planning"
     );
 

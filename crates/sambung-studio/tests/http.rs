@@ -27,6 +27,17 @@ async fn add_messages(running: &common::Running) {
     .unwrap();
 }
 
+/// One table's entry in `/api/tables`.
+fn table_count(tables: &Value, name: &str) -> Value {
+    tables
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap()
+        .clone()
+}
+
 /// Every page of a view, following the cursors; the rows' ids in order.
 async fn all_pages(running: &common::Running, table: &str, mut view: Value) -> Vec<String> {
     let mut ids = Vec::new();
@@ -49,15 +60,12 @@ async fn only_token_holders_on_its_own_host_get_in_and_writes_must_be_same_site(
     let client = running.raw_client();
     let tables = format!("{}/api/tables", running.base);
 
-    let none = client.get(&tables).send().await.unwrap();
-    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
-    let wrong = client
-        .get(&tables)
-        .header("x-studio-token", "0".repeat(64))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let status =
+        |request: reqwest::RequestBuilder| async move { request.send().await.unwrap().status() };
+
+    assert_eq!(status(client.get(&tables)).await, StatusCode::UNAUTHORIZED);
+    let wrong = client.get(&tables).header("x-studio-token", "0".repeat(64));
+    assert_eq!(status(wrong).await, StatusCode::UNAUTHORIZED);
     let wrong_link = client
         .get(format!("{}/?token=nope", running.base))
         .send()
@@ -85,60 +93,40 @@ async fn only_token_holders_on_its_own_host_get_in_and_writes_must_be_same_site(
     let cookie = cookie.split(';').next().unwrap().to_owned();
     let with_cookie = client
         .get(&tables)
-        .header("cookie", format!("theme=dark; {cookie}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(with_cookie.status(), StatusCode::OK);
+        .header("cookie", format!("theme=dark; {cookie}"));
+    assert_eq!(status(with_cookie).await, StatusCode::OK);
 
     // DNS rebinding: a foreign name for this address is refused, token or not.
-    let rebound = client
-        .get(&tables)
-        .header("host", format!("attacker.example:{}", running.port))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(rebound.status(), StatusCode::MISDIRECTED_REQUEST);
-    let localhost = client
-        .get(&tables)
-        .header("host", format!("localhost:{}", running.port))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(localhost.status(), StatusCode::OK);
+    for (host, expected) in [
+        ("attacker.example", StatusCode::MISDIRECTED_REQUEST),
+        ("localhost", StatusCode::OK),
+    ] {
+        let request = client
+            .get(&tables)
+            .header("host", format!("{host}:{}", running.port))
+            .header("cookie", &cookie);
+        assert_eq!(status(request).await, expected, "{host}");
+    }
 
     // Cross-site writes, even carrying the cookie, change nothing.
     let before = chat_titles(&running).await;
     let write = json!({ "sql": "UPDATE chats SET title = 'pwned'" });
-    let from_elsewhere = client
-        .post(format!("{}/api/sql", running.base))
-        .header("cookie", &cookie)
-        .header("origin", "http://attacker.example")
-        .json(&write)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(from_elsewhere.status(), StatusCode::FORBIDDEN);
-    let cross_site = client
-        .post(format!("{}/api/sql", running.base))
-        .header("cookie", &cookie)
-        .header("sec-fetch-site", "cross-site")
-        .json(&write)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
-    let form_post = client
-        .post(format!("{}/api/sql", running.base))
-        .header("cookie", &cookie)
-        .header("content-type", "text/plain")
-        .body(write.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(form_post.status(), StatusCode::FORBIDDEN);
+    let post = || {
+        client
+            .post(format!("{}/api/sql", running.base))
+            .header("cookie", &cookie)
+    };
+    for request in [
+        post()
+            .header("origin", "http://attacker.example")
+            .json(&write),
+        post().header("sec-fetch-site", "cross-site").json(&write),
+        post()
+            .header("content-type", "text/plain")
+            .body(write.to_string()),
+    ] {
+        assert_eq!(status(request).await, StatusCode::FORBIDDEN);
+    }
     assert_eq!(chat_titles(&running).await, before);
 
     // The page is self-contained: it loads nothing from anywhere else, and says so in its CSP.
@@ -172,12 +160,7 @@ async fn keyset_pages_cover_every_row_once_in_any_sort_and_filters_match_sql() {
     let pool = running.db.pool();
 
     let tables = running.get("/api/tables").await.ok();
-    let messages = tables
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "messages")
-        .unwrap();
+    let messages = table_count(&tables, "messages");
     assert_eq!(messages["rows"], 123);
     assert_eq!(messages["exact"], true);
 
@@ -751,13 +734,7 @@ async fn large_tables_are_counted_from_the_catalog() {
     .unwrap();
     // Not analysed yet: the bounded count finds it big and says it is an estimate.
     let tables = running.get("/api/tables").await.ok();
-    let messages = tables
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "messages")
-        .unwrap()
-        .clone();
+    let messages = table_count(&tables, "messages");
     assert_eq!(messages["exact"], false, "{messages}");
     assert!(messages["rows"].as_i64().unwrap() >= 50_001, "{messages}");
     sqlx::query("ANALYZE messages")
@@ -765,22 +742,11 @@ async fn large_tables_are_counted_from_the_catalog() {
         .await
         .unwrap();
     let tables = running.get("/api/tables").await.ok();
-    let messages = tables
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "messages")
-        .unwrap()
-        .clone();
+    let messages = table_count(&tables, "messages");
     let estimate = messages["rows"].as_i64().unwrap();
     assert_eq!(messages["exact"], false);
     assert!((55_000..=65_000).contains(&estimate), "{messages}");
-    let users = tables
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "users")
-        .unwrap();
+    let users = table_count(&tables, "users");
     assert_eq!(users["exact"], true);
     running.stop().await;
 }

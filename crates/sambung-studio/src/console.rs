@@ -119,12 +119,14 @@ async fn run_on(conn: &mut PgConnection, script: &str, read_only: bool) -> Resul
     }
     if read_only {
         run.notice = Some("Studio is read-only: the run was rolled back".to_owned());
-    } else if run.error.is_some() && !run.results.is_empty() {
-        run.notice = Some(
-            "The statements before the error ran and stay done (unless inside your own \
-             BEGIN, which is rolled back)"
-                .to_owned(),
-        );
+    } else if run.error.is_some() {
+        if !run.results.is_empty() {
+            run.notice = Some(
+                "The statements before the error ran and stay done (unless inside your own \
+                 BEGIN, which is rolled back)"
+                    .to_owned(),
+            );
+        }
     } else if in_open_transaction(conn).await {
         run.notice = Some(
             "The run left a transaction open; it was rolled back. End it with COMMIT to keep \
@@ -148,6 +150,12 @@ async fn run_statement(
     statement: &str,
     line: usize,
 ) -> Result<StatementResult, ApiError> {
+    if streams_copy_data(statement) {
+        return Err(ApiError::bad_request(
+            "COPY … FROM STDIN and TO STDOUT need a client that streams data; use Export, \
+             or COPY to and from a file on the database server",
+        ));
+    }
     let started = Instant::now();
     let prepared = conn.prepare(statement).await?;
     let columns: Vec<String> = prepared
@@ -181,6 +189,20 @@ async fn run_statement(
     })
 }
 
+/// Whether the statement is a `COPY` that would stream data through this connection (which
+/// would leave the console waiting for data it cannot send).
+fn streams_copy_data(statement: &str) -> bool {
+    let code = statement
+        .lines()
+        .map(|line| line.split("--").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase();
+    let mut words = code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+    words.by_ref().find(|w| !w.is_empty()) == Some("copy")
+        && words.any(|w| w == "stdin" || w == "stdout")
+}
+
 /// The simple protocol sends every value as text.
 fn text_values(row: &PgRow) -> Result<Vec<Option<String>>, ApiError> {
     (0..row.len())
@@ -200,4 +222,19 @@ fn text_values(row: &PgRow) -> Result<Vec<Option<String>>, ApiError> {
 /// The console's statement timeout as a connection setting.
 pub fn timeout_setting(timeout: Duration) -> String {
     format!("{}ms", timeout.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_through_the_connection_is_recognised() {
+        assert!(streams_copy_data("COPY tags FROM STDIN"));
+        assert!(streams_copy_data(
+            "-- load\n copy (select 1) to stdout with csv"
+        ));
+        assert!(!streams_copy_data("COPY tags TO '/tmp/tags.csv'"));
+        assert!(!streams_copy_data("SELECT 'copy from stdin'"));
+    }
 }

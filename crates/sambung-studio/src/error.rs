@@ -110,11 +110,22 @@ impl From<sqlx::Error> for ApiError {
             .as_database_error()
             .and_then(|e| e.try_downcast_ref::<PgDatabaseError>())
         else {
-            tracing::warn!("database: {error}");
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("The database could not be reached: {error}"),
-            );
+            return match error {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("The database could not be reached: {error}"),
+                ),
+                _ => {
+                    tracing::warn!("database: {error}");
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("Studio could not do this: {error}"),
+                    )
+                }
+            };
         };
         let code = pg.code();
         let message = pg.message();

@@ -286,9 +286,12 @@ pub async fn run_once(
                 .map_err(studio)?;
         }
         (Workload::StudioFirstPage, Mode::Baseline) => {
-            sqlx::query("SELECT * FROM messages ORDER BY id LIMIT 51")
-                .fetch_all(pool)
-                .await?;
+            // The same page by hand: every value as text, long ones cut, for a grid.
+            let _: Vec<PageTuple> = sqlx::query_as(&format!(
+                "SELECT {STUDIO_PAGE_COLUMNS} FROM messages ORDER BY messages.id LIMIT 51"
+            ))
+            .fetch_all(pool)
+            .await?;
         }
         (Workload::StudioFilteredPage, Mode::DataLayer) => {
             let view = View {
@@ -308,10 +311,10 @@ pub async fn run_once(
                 .map_err(studio)?;
         }
         (Workload::StudioFilteredPage, Mode::Baseline) => {
-            sqlx::query(
-                "SELECT * FROM messages WHERE chat_id = $1 \
-                 ORDER BY created_at DESC NULLS LAST, id DESC LIMIT 51",
-            )
+            let _: Vec<PageTuple> = sqlx::query_as(&format!(
+                "SELECT {STUDIO_PAGE_COLUMNS} FROM messages WHERE chat_id = $1 \
+                 ORDER BY messages.created_at DESC NULLS LAST, messages.id DESC LIMIT 51"
+            ))
             .bind(chat)
             .fetch_all(pool)
             .await?;
@@ -323,6 +326,20 @@ pub async fn run_once(
 fn studio(e: sambung_studio::ApiError) -> BenchError {
     BenchError::Database(sqlx::Error::Protocol(e.error))
 }
+
+/// What a hand-written grid page of messages reads: every value as text. (The ORDER BY is
+/// qualified: a bare `id` would be the text output column.)
+const STUDIO_PAGE_COLUMNS: &str =
+    "id::text, chat_id::text, role, content, metadata::text, created_at::text, content_tsv::text";
+type PageTuple = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+);
 
 type Json = sqlx::types::JsonValue;
 type Time = sqlx::types::chrono::DateTime<sqlx::types::chrono::Utc>;

@@ -278,6 +278,11 @@ function renderGrid() {
   $('page-next').disabled = !page.next;
 }
 
+function isTruncated(rowIndex, column) {
+  const cut = state.page.truncated[rowIndex] || [];
+  return cut.includes(state.table.columns.indexOf(column));
+}
+
 function renderCell(rowIndex, column, value) {
   const table = state.table;
   const editable = !state.info.read_only && table.primary_key && !column.generated;
@@ -299,18 +304,34 @@ function renderCell(rowIndex, column, value) {
   } else {
     td.append(renderValue(value, column));
   }
+  if (isTruncated(rowIndex, column)) {
+    td.append(el('span', { className: 'truncated', title: 'Only the start is shown: open the cell for all of it' }, '…'));
+  }
   return td;
 }
 
 // ---------------------------------------------------------------- editing
 
-function openEditor(td, rowIndex, column) {
+async function openEditor(td, rowIndex, column) {
   if (td.classList.contains('editing')) return;
-  const seen = state.page.rows[rowIndex][state.table.columns.indexOf(column)];
+  const columnIndex = state.table.columns.indexOf(column);
+  if (isTruncated(rowIndex, column)) {
+    // The page holds the start of a long value: edit the whole of it.
+    try {
+      const query = `key=${encodeURIComponent(JSON.stringify(state.page.keys[rowIndex]))}&column=${encodeURIComponent(column.name)}`;
+      const full = await api('GET', `/api/tables/${encodeURIComponent(state.table.name)}/cell?${query}`);
+      state.page.rows[rowIndex][columnIndex] = full.value;
+      state.page.truncated[rowIndex] = state.page.truncated[rowIndex].filter((i) => i !== columnIndex);
+    } catch (error) {
+      showMessage(errorBox(error));
+      return;
+    }
+  }
+  const seen = state.page.rows[rowIndex][columnIndex];
   const input = el('textarea', { 'aria-label': 'New value of ' + column.name });
   input.value = seen === null ? '' : (isJsonType(column.data_type) ? prettyJson(seen) : seen);
   const problem = el('div');
-  const close = () => { td.classList.remove('editing'); td.replaceChildren(renderValue(seen, column)); };
+  const close = () => td.replaceWith(renderCell(rowIndex, column, seen));
   const save = async (value) => {
     try {
       const stored = await api('PATCH', `/api/tables/${encodeURIComponent(state.table.name)}/rows`, {
@@ -318,6 +339,7 @@ function openEditor(td, rowIndex, column) {
       });
       state.page.rows[rowIndex] = stored.values;
       state.page.keys[rowIndex] = stored.key;
+      state.page.truncated[rowIndex] = [];
       const tr = td.parentElement;
       const fresh = renderCell(rowIndex, column, stored.values[state.table.columns.indexOf(column)]);
       tr.replaceChild(fresh, td);

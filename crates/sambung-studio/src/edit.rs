@@ -27,6 +27,14 @@ pub struct CellUpdate {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct CellRef {
+    /// The row's key as JSON (`["…"]`), as the page gave it.
+    pub key: String,
+    pub column: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewRow {
     /// Columns to set; every other column takes its default.
     pub values: BTreeMap<String, Option<String>>,
@@ -112,29 +120,41 @@ pub async fn update_cell(
         return stored_row(table, &row);
     }
     // Nothing matched: the row is gone, or the cell no longer holds what the user saw.
-    let mut lookup = Sql::default();
-    let matches = key.compare("=", &update.key, &mut lookup)?;
-    lookup.text = format!(
-        "SELECT {name}::text FROM {} WHERE {matches}",
+    let current = cell(pool, table, &update.key, &target.name).await?;
+    let mut conflict = ApiError::new(
+        StatusCode::CONFLICT,
+        format!(
+            "{} changed since you loaded it; nothing was overwritten. Reload to see the \
+             current value",
+            target.name
+        ),
+    )
+    .with_column(&target.name);
+    conflict.details.current = Some(current);
+    Err(conflict)
+}
+
+/// One cell's whole value (`None`: NULL), for the row with this key.
+pub async fn cell(
+    pool: &PgPool,
+    table: &Table,
+    key_values: &[Option<String>],
+    column_name: &str,
+) -> Result<Option<String>, ApiError> {
+    let key = Key::of(table);
+    let target = column(table, column_name)?;
+    let mut sql = Sql::default();
+    let matches = key.compare("=", key_values, &mut sql)?;
+    sql.text = format!(
+        "SELECT {}::text FROM {} WHERE {matches}",
+        quoted(&target.name),
         quoted(&table.name)
     );
-    match lookup.query().fetch_optional(pool).await? {
+    match sql.query().fetch_optional(pool).await? {
+        Some(row) => Ok(row.try_get::<Option<String>, _>(0)?),
         None => Err(ApiError::not_found(
             "This row no longer exists: it was deleted or its key changed since you loaded it",
         )),
-        Some(row) => {
-            let mut conflict = ApiError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "{} changed since you loaded it; nothing was overwritten. Reload to see the \
-                     current value",
-                    target.name
-                ),
-            )
-            .with_column(&target.name);
-            conflict.details.current = Some(row.try_get::<Option<String>, _>(0)?);
-            Err(conflict)
-        }
     }
 }
 

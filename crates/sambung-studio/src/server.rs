@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use crate::browse::{self, ExportFormat, View};
 use crate::catalog::{self, Catalog};
 use crate::console;
-use crate::edit::{self, CellUpdate, NewRow, RowKeys};
+use crate::edit::{self, CellRef, CellUpdate, NewRow, RowKeys};
 use crate::error::ApiError;
 use crate::guard::{self, Guard};
 
@@ -186,6 +186,7 @@ fn router(state: Arc<AppState>) -> Router {
             get(rows).post(insert).patch(update).delete(delete),
         )
         .route("/api/tables/{table}/export", get(export))
+        .route("/api/tables/{table}/cell", get(cell))
         .route("/api/sql", post(sql))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -239,9 +240,9 @@ impl ViewQuery {
     }
 }
 
-fn view_query(
-    query: Result<Query<ViewQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<ViewQuery, ApiError> {
+fn query_params<T>(
+    query: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
     query
         .map(|Query(q)| q)
         .map_err(|e| ApiError::bad_request(e.body_text()))
@@ -252,11 +253,24 @@ async fn rows(
     Path(table): Path<String>,
     query: Result<Query<ViewQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let view = view_query(query)?.view()?;
+    let view = query_params(query)?.view()?;
     let table = state.catalog.table(&state.pool, &table).await?;
     let page = browse::page(&state.pool, table.get(), &view).await?;
     let timing = format!("db;dur={:.2}", page.elapsed_ms);
     Ok(([("server-timing", timing)], Json(page)).into_response())
+}
+
+async fn cell(
+    State(state): Shared,
+    Path(table): Path<String>,
+    query: Result<Query<CellRef>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let cell = query_params(query)?;
+    let key: Vec<Option<String>> = serde_json::from_str(&cell.key)
+        .map_err(|e| ApiError::bad_request(format!("This row key is not understood: {e}")))?;
+    let table = state.catalog.table(&state.pool, &table).await?;
+    let value = edit::cell(&state.pool, table.get(), &key, &cell.column).await?;
+    Ok(Json(serde_json::json!({ "value": value })).into_response())
 }
 
 async fn export(
@@ -264,7 +278,7 @@ async fn export(
     Path(table): Path<String>,
     query: Result<Query<ViewQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let query = view_query(query)?;
+    let query = query_params(query)?;
     let view = query.view()?;
     let format = query
         .format

@@ -57,8 +57,8 @@ async fn add_filter(browser: &Browser, column: &str, op: &str, value: &str) {
     browser.click("#filter-add").await;
 }
 
-/// Double-click a cell of the first row to edit it, type, and press a button of the editor.
-async fn edit_first_row(browser: &Browser, column: &str, value: &str) {
+/// Double-click a cell of the first row: its editor opens.
+async fn open_first_row_cell(browser: &Browser, column: &str) {
     let cell = browser
         .element(&format!(
             "#grid tbody tr[data-row='0'] td[data-column={column}]"
@@ -72,6 +72,11 @@ async fn edit_first_row(browser: &Browser, column: &str, value: &str) {
         )
         .await
         .unwrap();
+}
+
+/// Edit a cell of the first row: open it, type, save.
+async fn edit_first_row(browser: &Browser, column: &str, value: &str) {
+    open_first_row_cell(browser, column).await;
     let input = browser.element(".editor textarea").await;
     input.clear().await.unwrap();
     input.send_keys(value).await.unwrap();
@@ -263,6 +268,26 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
         .await,
         "0"
     );
+
+    // A long value: the page holds its start, the editor all of it.
+    sqlx::query("UPDATE prompts SET content = repeat('long ', 300)")
+        .execute(running.db.pool())
+        .await
+        .unwrap();
+    open_table(&browser, "prompts").await;
+    browser
+        .element("#grid tbody tr[data-row='0'] td[data-column=content] .truncated")
+        .await;
+    open_first_row_cell(&browser, "content").await;
+    let whole = browser
+        .until(
+            "the whole value in the editor",
+            "const t = document.querySelector('.editor textarea'); return t ? t.value.length : null;",
+            |v| v.as_u64().is_some(),
+        )
+        .await;
+    assert_eq!(whole, 1500);
+    browser.click(".editor button.cancel").await;
 
     // The SQL console: a SELECT, an UPDATE and a failing statement.
     browser.click("#tab-sql").await;

@@ -826,3 +826,67 @@ async fn tables_made_in_the_console_with_odd_names_and_no_primary_key_page_by_ct
     assert!(refused.contains("no primary key"), "{refused}");
     running.stop().await;
 }
+
+#[tokio::test]
+async fn long_values_are_cut_on_pages_and_whole_when_opened() {
+    let running = common::start(false).await;
+    let long: String = "é".repeat(1500);
+    let id: String = sqlx::query_scalar(
+        "INSERT INTO messages (chat_id, role, content)
+         SELECT id, 'assistant', $1 FROM chats WHERE title = 'Sample Chat' RETURNING id::text",
+    )
+    .bind(&long)
+    .fetch_one(running.db.pool())
+    .await
+    .unwrap();
+    let view = json!({ "filters": [{ "column": "id", "op": "eq", "value": id }] });
+    let page = running.rows("messages", view).await.ok();
+    let content = page["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c == "content")
+        .unwrap();
+    assert_eq!(
+        page["rows"][0][content].as_str().unwrap().chars().count(),
+        1000
+    );
+    assert!(page["truncated"][0]
+        .as_array()
+        .unwrap()
+        .contains(&json!(content)));
+
+    let key = page["keys"][0].to_string();
+    let cell = running
+        .send(
+            running
+                .request(Method::GET, "/api/tables/messages/cell")
+                .query(&[("key", key.as_str()), ("column", "content")]),
+        )
+        .await
+        .ok();
+    assert_eq!(cell["value"], long.as_str());
+    // The whole value is what an edit must have seen.
+    let edit = |seen: &str| json!({ "key": page["keys"][0], "column": "content", "seen": seen, "value": "short" });
+    let cut: String = long.chars().take(1000).collect();
+    let stale = running
+        .json(Method::PATCH, "/api/tables/messages/rows", edit(&cut))
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    running
+        .json(Method::PATCH, "/api/tables/messages/rows", edit(&long))
+        .await
+        .ok();
+    let gone = running
+        .send(
+            running
+                .request(Method::GET, "/api/tables/messages/cell")
+                .query(&[
+                    ("key", r#"["00000000-0000-7000-8000-000000000000"]"#),
+                    ("column", "content"),
+                ]),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    running.stop().await;
+}

@@ -78,12 +78,18 @@ impl Browser {
         self.client.find_all(Locator::Css(css)).await.unwrap()
     }
 
+    /// Click the element; if the page re-rendered it meanwhile (a stale reference), find it
+    /// again and retry.
     pub async fn click(&self, css: &str) {
-        self.element(css)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        for attempt in 0.. {
+            match self.element(css).await.click().await {
+                Ok(_) => return,
+                Err(e) if attempt < 20 && e.to_string().contains("stale element") => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     pub async fn text(&self, css: &str) -> String {

@@ -322,6 +322,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
         .await,
         "gpt-5"
     );
+    browser.screenshot(docs("studio-console.png")).await;
     let history = browser.texts("#history-list li").await;
     assert_eq!(history.len(), 1);
     assert!(

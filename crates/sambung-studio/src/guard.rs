@@ -89,6 +89,9 @@ impl Guard {
     }
 }
 
+const WRONG_TOKEN: &str =
+    "This access token is not valid for this Studio; use the URL it printed at start";
+
 fn refuse(status: StatusCode, why: &str) -> Response {
     ApiError::new(status, why).into_response()
 }
@@ -112,7 +115,7 @@ pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: N
         if let Ok(query) = axum::extract::Query::<TokenQuery>::try_from_uri(request.uri()) {
             if let Some(token) = query.0.token {
                 if !guard.token_matches(&token) {
-                    return refuse(StatusCode::UNAUTHORIZED, "This access token is not valid for this Studio; use the URL it printed at start");
+                    return refuse(StatusCode::UNAUTHORIZED, WRONG_TOKEN);
                 }
                 let cookie = format!(
                     "{}={}; Path=/; HttpOnly; SameSite=Strict",
@@ -139,10 +142,7 @@ pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: N
             )
         }
         Some(token) if !guard.token_matches(token) => {
-            return refuse(
-                StatusCode::UNAUTHORIZED,
-                "This access token is not valid for this Studio; use the URL it printed at start",
-            )
+            return refuse(StatusCode::UNAUTHORIZED, WRONG_TOKEN)
         }
         Some(_) => {}
     }

@@ -177,8 +177,8 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
         .all(|r| r == "assistant"));
 
     // Export what is shown: the link carries the view; the browser's cookie opens it.
-    let csv = fetch_in_page(&browser, "export-csv", "text").await;
-    let csv = csv.as_str().unwrap();
+    browser.click("#export-csv").await;
+    let csv = browser.downloaded("messages.csv").await;
     assert!(
         csv.starts_with("id,chat_id,role,content,metadata,created_at"),
         "{csv}"

@@ -38,6 +38,7 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let profile = dir.path().join("profile");
+        let downloads = dir.path().join("downloads");
         let capabilities = json!({
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
@@ -47,6 +48,10 @@ impl Browser {
                     "--disable-sync", "--no-first-run", "--window-size=1400,900",
                     format!("--user-data-dir={}", profile.display()),
                 ],
+                "prefs": {
+                    "download.default_directory": downloads.display().to_string(),
+                    "download.prompt_for_download": false,
+                },
             }
         });
         let Value::Object(capabilities) = capabilities else {
@@ -140,6 +145,19 @@ impl Browser {
             .iter()
             .map(|v| v.as_str().unwrap_or_default().to_owned())
             .collect()
+    }
+
+    /// Wait (10 s at most) for a finished download of this name and read it.
+    pub async fn downloaded(&self, name: &str) -> String {
+        let path = self.dir.path().join("downloads").join(name);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "no download {name}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn screenshot(&self, path: PathBuf) {

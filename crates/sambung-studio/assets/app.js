@@ -469,7 +469,9 @@ async function runSql() {
   output.replaceChildren();
   run.results.forEach((result, index) => {
     const summary = result.columns.length
-      ? `${result.row_count} row${result.row_count === 1 ? '' : 's'}` + (result.rows.length < result.row_count ? ` (first ${result.rows.length} shown)` : '')
+      ? (result.more_rows
+        ? `more than ${result.rows.length} rows (the first ${result.rows.length} shown; add a LIMIT or a WHERE to see others)`
+        : `${result.row_count} row${result.row_count === 1 ? '' : 's'}` + (result.rows.length < result.row_count ? ` (first ${result.rows.length} shown)` : ''))
       : `${result.rows_affected} row${result.rows_affected === 1 ? '' : 's'} affected`;
     const box = el('div', { className: 'result', 'data-index': index },
       el('h4', {}, el('code', {}, firstLine(result.statement)), ' — ', el('span', { className: 'summary' }, summary), ` · ${result.elapsed_ms.toFixed(1)} ms`));

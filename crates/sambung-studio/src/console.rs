@@ -39,6 +39,8 @@ pub struct StatementResult {
     pub rows: Vec<Vec<Option<String>>>,
     /// Rows the statement returned, including those not kept.
     pub row_count: u64,
+    /// A query read through a cursor had more rows than the grid shows; they were not read.
+    pub more_rows: bool,
     pub rows_affected: u64,
     pub elapsed_ms: f64,
 }
@@ -84,7 +86,7 @@ async fn run_on(conn: &mut PgConnection, script: &str, read_only: bool) -> Resul
     };
     for piece in split_statements(script) {
         let (line, _) = line_and_column(script, piece.offset);
-        match run_statement(conn, piece.text, line).await {
+        match run_statement(conn, piece.text, line, read_only).await {
             Ok(result) => run.results.push(result),
             Err(error) => {
                 let column_and_line = error.details.position.map(|position| {
@@ -138,10 +140,12 @@ async fn run_on(conn: &mut PgConnection, script: &str, read_only: bool) -> Resul
 }
 
 /// Whether a `BEGIN` of the user's is still open: inside it, `now()` is the time of the BEGIN.
+/// (Asked through the simple protocol: there, a statement outside a block starts its own
+/// transaction at the same instant; with Parse and Bind first, the two times differ.)
 async fn in_open_transaction(conn: &mut PgConnection) -> bool {
-    sqlx::query_scalar::<_, bool>("SELECT now() <> statement_timestamp()")
-        .fetch_one(conn)
+    conn.fetch_one("SELECT now() <> statement_timestamp()")
         .await
+        .and_then(|row| row.try_get::<bool, _>(0))
         .unwrap_or(false)
 }
 
@@ -149,6 +153,7 @@ async fn run_statement(
     conn: &mut PgConnection,
     statement: &str,
     line: usize,
+    read_only: bool,
 ) -> Result<StatementResult, ApiError> {
     if streams_copy_data(statement) {
         return Err(ApiError::bad_request(
@@ -163,44 +168,108 @@ async fn run_statement(
         .iter()
         .map(|c| c.name().to_owned())
         .collect();
-    let mut rows = Vec::new();
-    let mut row_count = 0;
-    let mut rows_affected = 0;
-    let mut stream = sqlx::raw_sql(statement).fetch_many(&mut *conn);
-    while let Some(item) = stream.try_next().await? {
-        match item {
-            Either::Left(done) => rows_affected += done.rows_affected(),
-            Either::Right(row) => {
-                row_count += 1;
-                if rows.len() < MAX_GRID_ROWS {
-                    rows.push(text_values(&row)?);
+    let mut result = StatementResult {
+        statement: statement.to_owned(),
+        line,
+        columns,
+        rows: Vec::new(),
+        row_count: 0,
+        more_rows: false,
+        rows_affected: 0,
+        elapsed_ms: 0.0,
+    };
+    if !result.columns.is_empty()
+        && matches!(
+            first_word(statement).as_str(),
+            "select" | "values" | "table"
+        )
+    {
+        read_through_cursor(conn, statement, read_only, &mut result).await?;
+    } else {
+        let mut stream = sqlx::raw_sql(statement).fetch_many(&mut *conn);
+        while let Some(item) = stream.try_next().await? {
+            match item {
+                Either::Left(done) => result.rows_affected += done.rows_affected(),
+                Either::Right(row) => {
+                    result.row_count += 1;
+                    if result.rows.len() < MAX_GRID_ROWS {
+                        result.rows.push(text_values(&row)?);
+                    }
                 }
             }
         }
     }
-    Ok(StatementResult {
-        statement: statement.to_owned(),
-        line,
-        columns,
-        rows,
-        row_count,
-        rows_affected,
-        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
-    })
+    result.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(result)
 }
 
-/// Whether the statement is a `COPY` that would stream data through this connection (which
-/// would leave the console waiting for data it cannot send).
-fn streams_copy_data(statement: &str) -> bool {
-    let code = statement
+const CURSOR_PREFIX: &str = "DECLARE studio_grid NO SCROLL CURSOR FOR ";
+
+/// Read the first rows of a query through a cursor, so that `SELECT * FROM messages` returns
+/// the grid's rows at once instead of reading millions of them (or running into the timeout).
+/// A cursor needs a transaction: the user's, Studio's read-only one, or one just for it.
+async fn read_through_cursor(
+    conn: &mut PgConnection,
+    statement: &str,
+    read_only: bool,
+    result: &mut StatementResult,
+) -> Result<(), ApiError> {
+    let own_transaction = !read_only && !in_open_transaction(conn).await;
+    if own_transaction {
+        conn.execute("BEGIN").await?;
+    }
+    let read = declare_and_fetch(conn, statement).await;
+    if own_transaction {
+        let end = if read.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        conn.execute(end).await?;
+    }
+    let rows = read?;
+    result.more_rows = rows.len() > MAX_GRID_ROWS;
+    for row in rows.iter().take(MAX_GRID_ROWS) {
+        result.rows.push(text_values(row)?);
+    }
+    result.row_count = result.rows.len() as u64;
+    Ok(())
+}
+
+async fn declare_and_fetch(
+    conn: &mut PgConnection,
+    statement: &str,
+) -> Result<Vec<PgRow>, ApiError> {
+    let declare = format!("{CURSOR_PREFIX}{statement}");
+    // (A `&str` without arguments goes through the simple protocol: rows come as text.)
+    if let Err(e) = conn.execute(declare.as_str()).await {
+        // Positions count from the start of the user's statement.
+        let mut error = ApiError::from(e);
+        error.details.position = error
+            .details
+            .position
+            .map(|p| p.saturating_sub(CURSOR_PREFIX.chars().count()).max(1));
+        return Err(error);
+    }
+    let fetch = format!("FETCH {} FROM studio_grid", MAX_GRID_ROWS + 1);
+    let rows = conn.fetch_all(fetch.as_str()).await?;
+    conn.execute("CLOSE studio_grid").await?;
+    Ok(rows)
+}
+
+/// The statement's first word, lowercased, past comments and parentheses.
+fn first_word(statement: &str) -> String {
+    statement
         .lines()
         .map(|line| line.split("--").next().unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_ascii_lowercase();
-    let mut words = code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
-    words.by_ref().find(|w| !w.is_empty()) == Some("copy")
-        && words.any(|w| w == "stdin" || w == "stdout")
+        .flat_map(|line| line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .find(|w| !w.is_empty())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+fn streams_copy_data(statement: &str) -> bool {
+    first_word(statement) == "copy"
+        && statement
+            .to_ascii_lowercase()
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|w| w == "stdin" || w == "stdout")
 }
 
 /// The simple protocol sends every value as text.
@@ -236,5 +305,10 @@ mod tests {
         ));
         assert!(!streams_copy_data("COPY tags TO '/tmp/tags.csv'"));
         assert!(!streams_copy_data("SELECT 'copy from stdin'"));
+        assert_eq!(
+            first_word("-- note\n  (SELECT 1) UNION (SELECT 2)"),
+            "select"
+        );
+        assert_eq!(first_word("  "), "");
     }
 }

@@ -585,6 +585,10 @@ async fn the_console_runs_scripts_reports_errors_where_they_are_and_times_out() 
         .await
         .ok();
     assert!(run["error"].is_null(), "{run}");
+    assert!(
+        run["notice"].is_null(),
+        "nothing to say of a clean run: {run}"
+    );
     let results = run["results"].as_array().unwrap();
     assert_eq!(results.len(), 3);
     assert_eq!(results[0]["columns"], json!(["one", "nothing", "empty"]));
@@ -604,6 +608,35 @@ async fn the_console_runs_scripts_reports_errors_where_they_are_and_times_out() 
     assert_eq!(failed["error"]["code"], "42703");
     assert_eq!(failed["error"]["at_line"], 2);
     assert_eq!(failed["error"]["at_column"], 8);
+
+    // Queries are read through a cursor: the grid's rows, not all of them.
+    let big = running
+        .sql("SELECT g FROM generate_series(1, 3000) AS g; SELECT g FROM generate_series(1, 1000) AS g")
+        .await
+        .ok();
+    assert_eq!(big["results"][0]["more_rows"], true);
+    assert_eq!(big["results"][0]["rows"].as_array().unwrap().len(), 1000);
+    assert_eq!(big["results"][0]["rows"][999], json!(["1000"]));
+    assert_eq!(big["results"][1]["more_rows"], false);
+    assert_eq!(big["results"][1]["row_count"], 1000);
+    let in_own_transaction = running
+        .sql("BEGIN; UPDATE chats SET model = 'm' WHERE title = 'Team Planning'; SELECT model FROM chats WHERE title = 'Team Planning'; COMMIT")
+        .await
+        .ok();
+    assert!(
+        in_own_transaction["error"].is_null(),
+        "{in_own_transaction}"
+    );
+    assert_eq!(in_own_transaction["results"][2]["rows"], json!([["m"]]));
+    assert!(
+        in_own_transaction["notice"].is_null(),
+        "{in_own_transaction}"
+    );
+    let runtime_error = running
+        .sql("SELECT 1 / (g - 2) FROM generate_series(1, 3) AS g")
+        .await
+        .ok();
+    assert_eq!(runtime_error["error"]["code"], "22012");
 
     let copy = running.sql("COPY tags FROM STDIN").await.ok();
     assert!(

@@ -167,8 +167,21 @@ function viewQuery(view) {
   return 'view=' + encodeURIComponent(JSON.stringify(view));
 }
 
+async function countRows() {
+  $('row-count').textContent = 'Counting…';
+  try {
+    const counted = await api('GET', `/api/tables/${encodeURIComponent(state.table.name)}/count?${viewQuery(viewFor(null))}`);
+    const matching = state.view.filters.length ? ' match the filters' : ' in all';
+    $('row-count').textContent = counted.rows.toLocaleString('en') + (counted.rows === 1 ? ' row' : ' rows') + matching;
+  } catch (error) {
+    $('row-count').textContent = '';
+    showMessage(errorBox(error));
+  }
+}
+
 async function loadPage() {
   const table = state.table;
+  $('row-count').textContent = '';
   renderFilters();
   updateExportLinks();
   const after = state.cursors[state.pageIndex];
@@ -642,6 +655,8 @@ async function start() {
     state.pageIndex -= 1;
     loadPage();
   });
+  $('count-rows').addEventListener('click', countRows);
+  $('reload').addEventListener('click', loadPage);
   $('insert-open').addEventListener('click', openInsertForm);
   $('delete-selected').addEventListener('click', askDelete);
   $('confirm-yes').addEventListener('click', deleteSelected);

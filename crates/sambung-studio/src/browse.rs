@@ -403,6 +403,18 @@ pub async fn page(pool: &PgPool, table: &Table, view: &View) -> Result<Page, Api
     })
 }
 
+/// How many rows match the view's filters: an exact count, asked for by the user (it reads
+/// every matching row; the statement timeout bounds it).
+pub async fn count(pool: &PgPool, table: &Table, view: &View) -> Result<i64, ApiError> {
+    let mut sql = Sql::default();
+    let conditions = filter_conditions(table, &view.filters, &mut sql)?;
+    sql.text = format!(
+        "SELECT count(*) FROM {} WHERE {conditions}",
+        quoted(&table.name)
+    );
+    Ok(sql.query().fetch_one(pool).await?.try_get(0)?)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {

@@ -187,6 +187,7 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/tables/{table}/export", get(export))
         .route("/api/tables/{table}/cell", get(cell))
+        .route("/api/tables/{table}/count", get(count))
         .route("/api/sql", post(sql))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -258,6 +259,17 @@ async fn rows(
     let page = browse::page(&state.pool, table.get(), &view).await?;
     let timing = format!("db;dur={:.2}", page.elapsed_ms);
     Ok(([("server-timing", timing)], Json(page)).into_response())
+}
+
+async fn count(
+    State(state): Shared,
+    Path(table): Path<String>,
+    query: Result<Query<ViewQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let view = query_params(query)?.view()?;
+    let table = state.catalog.table(&state.pool, &table).await?;
+    let rows = browse::count(&state.pool, table.get(), &view).await?;
+    Ok(Json(serde_json::json!({ "rows": rows })).into_response())
 }
 
 async fn cell(

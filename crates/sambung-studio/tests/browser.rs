@@ -171,6 +171,13 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     browser
         .until_text("#page-info", &format!("Rows 1–{assistants}"))
         .await;
+    browser.click("#count-rows").await;
+    browser
+        .until_text(
+            "#row-count",
+            &format!("{assistants} rows match the filters"),
+        )
+        .await;
     assert!(column_texts(&browser, "role")
         .await
         .iter()

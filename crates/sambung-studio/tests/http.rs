@@ -242,6 +242,15 @@ async fn keyset_pages_cover_every_row_once_in_any_sort_and_filters_match_sql() {
         .await
         .unwrap();
         assert_eq!(paged, expected, "filter {filter}");
+        let counted = running
+            .send(
+                running
+                    .request(Method::GET, "/api/tables/messages/count")
+                    .query(&[("view", json!({ "filters": [filter] }).to_string())]),
+            )
+            .await
+            .ok();
+        assert_eq!(counted["rows"], expected.len());
     }
 
     // NULL and the empty string are different values, on the page and in filters.

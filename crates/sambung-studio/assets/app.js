@@ -597,7 +597,8 @@ function drawDiagram(schema) {
     const pk = table.primary_key ? table.primary_key.columns : [];
     table.columns.forEach((column, index) => {
       const cy = y + HEAD + ROW * index + ROW - 2;
-      group.append(svg('text', { x: x + 8, y: cy, class: pk.includes(column.name) ? 'pk' : '' }, column.name));
+      const role = pk.includes(column.name) ? 'pk' : (table.foreign_keys.some((fk) => fk.columns.includes(column.name)) ? 'fkcol' : '');
+      group.append(svg('text', { x: x + 8, y: cy, class: role }, column.name));
       group.append(svg('text', { x: x + BOX_W - 8, y: cy, 'text-anchor': 'end', fill: '#6b7485' }, shortType(column.data_type)));
     });
     root.append(group);

@@ -377,3 +377,44 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     browser.close().await;
     running.stop().await;
 }
+
+#[tokio::test]
+async fn a_read_only_studio_offers_no_edits_and_its_console_refuses_writes() {
+    let running = common::start(true).await;
+    let browser = Browser::start().await;
+    browser.client.goto(&running.url).await.unwrap();
+    browser.until_text("#read-only-badge", "read-only").await;
+    open_table(&browser, "chats").await;
+    let hidden: Value = browser
+        .client
+        .execute(
+            "return [$('insert-open').hidden, $('delete-selected').hidden,
+                     document.querySelectorAll('#grid td.editable').length]
+                    .map(String);
+             function $(id) { return document.getElementById(id); }",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(hidden, json!(["true", "true", "0"]));
+    open_first_row_cell(&browser, "title").await;
+    assert!(browser.all(".editor").await.is_empty());
+
+    browser.click("#tab-sql").await;
+    browser
+        .element("#sql-input")
+        .await
+        .send_keys("UPDATE chats SET title = 'changed'")
+        .await
+        .unwrap();
+    browser.click("#sql-run").await;
+    browser
+        .until_text("#sql-output .error", "read-only transaction")
+        .await;
+    assert_eq!(
+        scalar(&running, CHAT_TITLES).await,
+        "Sample Chat,Team Planning"
+    );
+    browser.close().await;
+    running.stop().await;
+}

@@ -241,9 +241,10 @@ impl ViewQuery {
     }
 }
 
-fn query_params<T>(
-    query: Result<Query<T>, axum::extract::rejection::QueryRejection>,
-) -> Result<T, ApiError> {
+/// Query parameters, or why they were refused (as Studio's JSON error, not axum's text).
+type QueryOf<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+fn query_params<T>(query: QueryOf<T>) -> Result<T, ApiError> {
     query
         .map(|Query(q)| q)
         .map_err(|e| ApiError::bad_request(e.body_text()))
@@ -252,7 +253,7 @@ fn query_params<T>(
 async fn rows(
     State(state): Shared,
     Path(table): Path<String>,
-    query: Result<Query<ViewQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryOf<ViewQuery>,
 ) -> Result<Response, ApiError> {
     let view = query_params(query)?.view()?;
     let table = state.catalog.table(&state.pool, &table).await?;
@@ -264,7 +265,7 @@ async fn rows(
 async fn count(
     State(state): Shared,
     Path(table): Path<String>,
-    query: Result<Query<ViewQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryOf<ViewQuery>,
 ) -> Result<Response, ApiError> {
     let view = query_params(query)?.view()?;
     let table = state.catalog.table(&state.pool, &table).await?;
@@ -275,7 +276,7 @@ async fn count(
 async fn cell(
     State(state): Shared,
     Path(table): Path<String>,
-    query: Result<Query<CellRef>, axum::extract::rejection::QueryRejection>,
+    query: QueryOf<CellRef>,
 ) -> Result<Response, ApiError> {
     let cell = query_params(query)?;
     let key: Vec<Option<String>> = serde_json::from_str(&cell.key)
@@ -288,7 +289,7 @@ async fn cell(
 async fn export(
     State(state): Shared,
     Path(table): Path<String>,
-    query: Result<Query<ViewQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryOf<ViewQuery>,
 ) -> Result<Response, ApiError> {
     let query = query_params(query)?;
     let view = query.view()?;

@@ -16,6 +16,11 @@ async fn user(pool: &PgPool, email: &str) -> UserId {
         .unwrap()
 }
 
+async fn live_schema(pool: &sqlx::PgPool) -> sambung_schema::Schema {
+    let mut conn = pool.acquire().await.unwrap();
+    sambung_schema::introspect(&mut conn).await.unwrap()
+}
+
 #[tokio::test]
 async fn api_keys_are_sealed_shown_by_last4_and_rotated_all_or_nothing() {
     let db = TestDb::migrated().await;
@@ -208,9 +213,12 @@ async fn scale_seed_gives_exact_counts_and_the_same_data_twice() {
     assert!(ScaleCounts::for_scale(0.0).is_err() && ScaleCounts::for_scale(f64::NAN).is_err());
     let a = TestDb::migrated().await;
     let b = TestDb::migrated().await;
+    let schema_before = live_schema(a.pool()).await;
     let loaded = seed::seed_scale(a.pool(), 0.1, &ProgressBar::hidden())
         .await
         .unwrap();
+    // The load drops foreign keys and indexes and makes them again: all of them, the same.
+    assert_eq!(live_schema(a.pool()).await, schema_before);
     assert!(loaded.loaded);
     assert_eq!(loaded.rows, expected.total());
     seed::seed_scale(b.pool(), 0.1, &ProgressBar::hidden())

@@ -135,6 +135,8 @@ impl Cluster {
     /// Initialise the cluster if needed, start it, wait until it accepts connections and
     /// create the database. Already running: says so and changes nothing.
     pub async fn start(&self) -> Result<StartOutcome, ClusterError> {
+        self.ensure_data_dir()?;
+        let _lock = self.lock().await?;
         if let Some(pid) = self.running_pid() {
             return Ok(StartOutcome::AlreadyRunning {
                 pid,
@@ -190,6 +192,10 @@ impl Cluster {
 
     /// Fast shutdown (`pg_ctl stop -m fast`: open sessions are ended), waiting until it is done.
     pub async fn stop(&self) -> Result<StopOutcome, ClusterError> {
+        if !self.spec.data_dir.exists() {
+            return Ok(StopOutcome::NotRunning);
+        }
+        let _lock = self.lock().await?;
         let Some(pid) = self.running_pid() else {
             return Ok(StopOutcome::NotRunning);
         };
@@ -244,6 +250,47 @@ impl Cluster {
         }
     }
 
+    /// Create the data directory if it is missing (given to the server's user when we run as
+    /// root), and check that user can enter it.
+    fn ensure_data_dir(&self) -> Result<(), ClusterError> {
+        let data_dir = &self.spec.data_dir;
+        let created = !data_dir.exists();
+        std::fs::create_dir_all(data_dir).map_err(io_error("create", data_dir))?;
+        if let Some(user) = &self.run_as {
+            if created {
+                user.chown(data_dir)?;
+            }
+            user.check_can_enter(data_dir)?;
+        }
+        Ok(())
+    }
+
+    /// An exclusive lock on the cluster, held while it starts or stops: a second `sambung`
+    /// doing the same waits for the first, then finds the cluster running (or stopped),
+    /// instead of racing it to initdb or the port. Released when the file is dropped.
+    async fn lock(&self) -> Result<std::fs::File, ClusterError> {
+        let path = self.spec.data_dir.join("cluster.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_error("open", &path))?;
+        let deadline = Instant::now() + START_TIMEOUT + STOP_TIMEOUT;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(ClusterError::Busy { path });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_error("lock", &path)(e)),
+            }
+        }
+    }
+
     /// Run `initdb` when the data directory holds no cluster yet. Returns whether it did.
     async fn ensure_initialized(&self) -> Result<bool, ClusterError> {
         let pgdata = self.pgdata();
@@ -264,14 +311,6 @@ impl Cluster {
         }
 
         let data_dir = &self.spec.data_dir;
-        let created_data_dir = !data_dir.exists();
-        std::fs::create_dir_all(data_dir).map_err(io_error("create", data_dir))?;
-        if let Some(user) = &self.run_as {
-            if created_data_dir {
-                user.chown(data_dir)?;
-            }
-            user.check_can_enter(data_dir)?;
-        }
         match std::fs::read_dir(&pgdata) {
             Ok(mut entries) => {
                 if entries.next().is_some() {

@@ -38,6 +38,8 @@ pub enum ClusterError {
     Unreachable { user: String, dir: PathBuf },
     #[error("{} exists but is not a PostgreSQL cluster", dir.display())]
     NotACluster { dir: PathBuf },
+    #[error("another sambung has been starting or stopping this cluster for too long (lock: {})", path.display())]
+    Busy { path: PathBuf },
     #[error("port {port} on 127.0.0.1 is already in use by another process")]
     PortInUse { port: u16 },
     #[error("{tool} failed: {detail}")]
@@ -79,6 +81,7 @@ impl ClusterError {
             ClusterError::Unreachable { user, .. } => format!("put SAMBUNG_DATA_DIR somewhere {user} can reach, or allow it in (chmod o+x on the directories above)"),
             ClusterError::NotACluster { .. } => "move it away, or set SAMBUNG_DATA_DIR to another directory".into(),
             ClusterError::PortInUse { .. } => "stop what uses it, or set SAMBUNG_PG_PORT to a free port".into(),
+            ClusterError::Busy { .. } => "wait for it to finish, or stop it; the lock goes with its process".into(),
             ClusterError::StartFailed { .. } => "see the whole log with `sambung db logs`".into(),
             ClusterError::StopTimedOut { .. } => "see `sambung db logs`; the server may still be shutting down".into(),
             ClusterError::Tool { .. } | ClusterError::Io { .. } | ClusterError::CreateDatabase { .. } => return None,

@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
-use common::{connect, Sambung};
+use common::{connect, Run, Sambung};
 use sambung_testkit::{free_port, ScratchCluster, TestDb};
 
 fn is_root() -> bool {
@@ -517,4 +517,41 @@ fn up_serves_studio_until_interrupted() {
         .run(["db", "studio", "--port", &free_port().to_string()])
         .failure();
     assert!(stopped.stderr.contains("hint: is it running?"), "{stopped}");
+}
+
+#[test]
+fn two_starts_at_once_initialise_and_start_the_cluster_once() {
+    let scratch = ScratchCluster::new();
+    let at_once = |args: [&str; 2]| -> Vec<Run> {
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                Sambung::managed(&scratch)
+                    .command(args)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|child| Run::from_output(child.wait_with_output().unwrap()))
+            .collect()
+    };
+    let count = |runs: &[Run], text: &str| runs.iter().filter(|r| r.stdout.contains(text)).count();
+
+    let starts = at_once(["db", "start"]);
+    for run in &starts {
+        assert_eq!(run.code, Some(0), "{run}");
+    }
+    assert_eq!(count(&starts, "Initialised a new PostgreSQL"), 1);
+    assert_eq!(count(&starts, "PostgreSQL started"), 1);
+    assert_eq!(count(&starts, "already running"), 1);
+
+    let stops = at_once(["db", "stop"]);
+    for run in &stops {
+        assert_eq!(run.code, Some(0), "{run}");
+    }
+    assert_eq!(count(&stops, "PostgreSQL stopped"), 1);
+    assert_eq!(count(&stops, "not running"), 1);
 }

@@ -221,6 +221,9 @@ async fn schema(State(state): Shared) -> Result<Response, ApiError> {
 }
 
 async fn tables(State(state): Shared) -> Result<Response, ApiError> {
+    // The table list (and the page loading it) is where changes made elsewhere, by `db push`
+    // or psql, should show up: read the catalog again.
+    state.catalog.invalidate().await;
     let schema = state.catalog.schema(&state.pool).await?;
     Ok(Json(catalog::table_counts(&state.pool, &schema).await?).into_response())
 }

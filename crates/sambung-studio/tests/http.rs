@@ -817,6 +817,25 @@ async fn tables_made_in_the_console_with_odd_names_and_no_primary_key_page_by_ct
     // The console's run refreshed the catalog: the table is listed at once.
     let tables = running.get("/api/tables").await.ok();
     assert_eq!(table_count(&tables, "Odd \"Name\"")["rows"], 6);
+    // So does a change made elsewhere, once the table list is read again.
+    sqlx::query(r#"ALTER TABLE "Odd ""Name""" ADD COLUMN added_elsewhere int"#)
+        .execute(running.db.pool())
+        .await
+        .unwrap();
+    let tables = running.get("/api/tables").await.ok();
+    assert_eq!(table_count(&tables, "Odd \"Name\"")["rows"], 6);
+    let page = running
+        .send(
+            running
+                .request(Method::GET, "/api/tables/Odd%20%22Name%22/rows")
+                .query(&[("view", "{}")]),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        page["columns"],
+        json!(["select", "Value", "added_elsewhere"])
+    );
 
     let path = "/api/tables/Odd%20%22Name%22/rows";
     let mut seen = Vec::new();
@@ -856,7 +875,7 @@ async fn tables_made_in_the_console_with_odd_names_and_no_primary_key_page_by_ct
         )
         .await
         .ok();
-    assert_eq!(filtered["rows"], json!([["row 3", "3"]]));
+    assert_eq!(filtered["rows"], json!([["row 3", "3", null]]));
     let refused = running
         .json(
             Method::PATCH,

@@ -12,6 +12,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::introspect::{Column, Constraint, Schema, Table};
+use crate::migrator::NO_TRANSACTION;
 
 /// Tables and columns to treat as renamed rather than dropped and created.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -553,7 +554,7 @@ impl<'a> Differ<'a> {
                     vec![Lint {
                         rule: "require-concurrent-index-creation",
                         message: format!(
-                            "CREATE INDEX {} blocks writes to {} while it builds; on a large table build it with CREATE INDEX CONCURRENTLY, outside a transaction",
+                            "CREATE INDEX {} blocks writes to {} while it builds; on a large table build it with CREATE INDEX CONCURRENTLY, in a migration whose first line is `{NO_TRANSACTION}`",
                             index.name, table.name
                         ),
                     }]

@@ -25,7 +25,8 @@ pub use introspect::{
 };
 pub use migration::Migration;
 pub use migrator::{
-    MigrateError, MigrationRun, MigrationState, MigrationStatus, Migrator, MIGRATIONS_TABLE,
+    runs_in_transaction, MigrateError, MigrationRun, MigrationState, MigrationStatus, Migrator,
+    MIGRATIONS_TABLE, NO_TRANSACTION,
 };
 pub use render::{to_mermaid, to_text};
 pub use shadow::{

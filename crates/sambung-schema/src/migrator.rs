@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
+use sqlx::postgres::{PgArguments, PgDatabaseError, PgErrorPosition};
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use crate::sql::{char_position_to_offset, line_and_column, split_statements};
@@ -19,6 +19,20 @@ use crate::Migration;
 
 /// The bookkeeping table, in the migrated schema.
 pub const MIGRATIONS_TABLE: &str = "_sambung_migrations";
+
+/// The first-line comment that makes a script run statement by statement, outside a
+/// transaction: for what PostgreSQL refuses inside one, like `CREATE INDEX CONCURRENTLY`.
+pub const NO_TRANSACTION: &str = "-- sambung:no-transaction";
+
+/// Whether `script` runs in one transaction: unless its leading comments hold
+/// [`NO_TRANSACTION`].
+pub fn runs_in_transaction(script: &str) -> bool {
+    !script
+        .lines()
+        .map(str::trim)
+        .take_while(|line| line.is_empty() || line.starts_with("--"))
+        .any(|line| line == NO_TRANSACTION)
+}
 
 /// The advisory lock every migrator takes ("SAMBUNG" in ASCII).
 const LOCK_KEY: i64 = 0x53_41_4d_42_55_4e_47;
@@ -45,6 +59,8 @@ pub enum MigrateError {
         message: String,
         /// The failing statement, for the hint.
         sql: String,
+        /// Whether the script ran in a transaction (so that nothing of it was applied).
+        transactional: bool,
     },
     #[error("{name} waited more than {seconds} s for a lock (statement {statement} at line {line}): another session holds the table")]
     LockTimeout {
@@ -65,10 +81,16 @@ impl MigrateError {
         Some(match self {
             MigrateError::Modified { .. } => "an applied migration must never change: restore its file and put the change in a new migration (`sambung db status` lists what differs)".into(),
             MigrateError::Unknown { .. } => "this database was migrated by a newer sambung; run that version, or roll back with it".into(),
-            MigrateError::Failed { sql, .. } => {
+            MigrateError::Failed { message, transactional: true, .. }
+                if message.contains("cannot run inside a transaction block") =>
+            {
+                format!("nothing of this migration was applied; put `{NO_TRANSACTION}` on the first line of the script to run it statement by statement, outside a transaction")
+            }
+            MigrateError::Failed { sql, transactional: true, .. } => {
                 let first_line = sql.lines().next().unwrap_or_default();
                 format!("nothing of this migration was applied; the failing statement begins: {first_line}")
             }
+            MigrateError::Failed { .. } => "the statements before it were applied and the migration is not recorded (it runs outside a transaction): make its statements safe to run again (IF NOT EXISTS; a failed CREATE INDEX CONCURRENTLY leaves an INVALID index to drop), then migrate again".into(),
             MigrateError::LockTimeout { .. } => "nothing of this migration was applied; find the long transaction in pg_stat_activity, then run it again".into(),
             MigrateError::DuplicateVersion(_) | MigrateError::Database(_) => return None,
         })
@@ -192,20 +214,20 @@ impl Migrator {
             .filter(|m| !applied.contains_key(&m.version))
         {
             let started = Instant::now();
-            let mut tx = conn.begin().await?;
             let name = format!("migration {}", migration.name);
-            execute_script(&mut tx, &name, &migration.up, self.lock_timeout).await?;
-            let duration = started.elapsed();
-            sqlx::query(&format!(
+            let record = format!(
                 "INSERT INTO {MIGRATIONS_TABLE} (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)"
-            ))
-            .bind(migration.version)
-            .bind(&migration.name)
-            .bind(migration.checksum())
-            .bind(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
+            );
+            let checksum = migration.checksum();
+            apply(conn, &name, &migration.up, self.lock_timeout, || {
+                sqlx::query(&record)
+                    .bind(migration.version)
+                    .bind(&migration.name)
+                    .bind(&checksum)
+                    .bind(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX))
+            })
             .await?;
-            tx.commit().await?;
+            let duration = started.elapsed();
             tracing::info!(migration = %migration.name, ?duration, "applied");
             runs.push(MigrationRun {
                 version: migration.version,
@@ -247,16 +269,12 @@ impl Migrator {
                 });
             };
             let started = Instant::now();
-            let mut tx = conn.begin().await?;
             let name = format!("migration {} (down)", migration.name);
-            execute_script(&mut tx, &name, &migration.down, self.lock_timeout).await?;
-            sqlx::query(&format!(
-                "DELETE FROM {MIGRATIONS_TABLE} WHERE version = $1"
-            ))
-            .bind(version)
-            .execute(&mut *tx)
+            let forget = format!("DELETE FROM {MIGRATIONS_TABLE} WHERE version = $1");
+            apply(conn, &name, &migration.down, self.lock_timeout, || {
+                sqlx::query(&forget).bind(version)
+            })
             .await?;
-            tx.commit().await?;
             tracing::info!(migration = %migration.name, "rolled back");
             runs.push(MigrationRun {
                 version,
@@ -362,6 +380,32 @@ async fn applied_rows(conn: &mut PgConnection) -> Result<HashMap<i64, AppliedRow
     Ok(rows.into_iter().map(|r| (r.version, r)).collect())
 }
 
+/// Run a migration script and then its bookkeeping statement: together in one transaction,
+/// or, for a script marked [`NO_TRANSACTION`], each on its own.
+async fn apply<'q>(
+    conn: &mut PgConnection,
+    name: &str,
+    script: &str,
+    lock_timeout: Duration,
+    bookkeeping: impl FnOnce() -> sqlx::query::Query<'q, Postgres, PgArguments>,
+) -> Result<(), MigrateError> {
+    if runs_in_transaction(script) {
+        let mut tx = conn.begin().await?;
+        execute_script(&mut tx, name, script, lock_timeout).await?;
+        bookkeeping().execute(&mut *tx).await?;
+        tx.commit().await?;
+    } else {
+        let ran = execute_statements(conn, name, script, lock_timeout, false).await;
+        // The setting would outlive the migration on this pooled connection.
+        sqlx::query("RESET lock_timeout")
+            .execute(&mut *conn)
+            .await?;
+        ran?;
+        bookkeeping().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Run `script` statement by statement on `conn` (inside the caller's transaction), with
 /// `lock_timeout`, naming the failing statement, its line and column.
 pub(crate) async fn execute_script(
@@ -370,8 +414,19 @@ pub(crate) async fn execute_script(
     script: &str,
     lock_timeout: Duration,
 ) -> Result<(), MigrateError> {
+    execute_statements(conn, name, script, lock_timeout, true).await
+}
+
+async fn execute_statements(
+    conn: &mut PgConnection,
+    name: &str,
+    script: &str,
+    lock_timeout: Duration,
+    transactional: bool,
+) -> Result<(), MigrateError> {
+    let scope = if transactional { "LOCAL " } else { "" };
     sqlx::query(&format!(
-        "SET LOCAL lock_timeout = {}",
+        "SET {scope}lock_timeout = {}",
         lock_timeout.as_millis()
     ))
     .execute(&mut *conn)
@@ -408,6 +463,7 @@ pub(crate) async fn execute_script(
             column,
             message: db_error.message().to_owned(),
             sql: statement.text.to_owned(),
+            transactional,
         });
     }
     Ok(())

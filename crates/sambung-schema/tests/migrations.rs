@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sambung_schema::{
     introspect, objects_to_drop, schema_files, MigrateError, Migration, MigrationState, Migrator,
-    Schema,
+    Schema, NO_TRANSACTION,
 };
 use sambung_testkit::TestDb;
 use sqlx::{Connection, PgPool};
@@ -158,7 +158,9 @@ async fn a_failing_migration_leaves_nothing_half_applied_and_names_the_statement
             column,
             message,
             sql,
+            transactional,
         } => {
+            assert!(transactional);
             assert_eq!(name, "migration 9001_broken");
             assert_eq!(*statement, 4);
             assert_eq!((*line, *column), (6, 8));
@@ -489,4 +491,92 @@ async fn message_and_prompt_search_use_an_index() {
             "{plan}"
         );
     }
+}
+
+async fn index_exists(pool: &PgPool, name: &str) -> bool {
+    table_exists(pool, name).await
+}
+
+#[tokio::test]
+async fn a_migration_marked_no_transaction_runs_statement_by_statement() {
+    let db = TestDb::empty().await;
+    let pool = db.pool();
+    let notes = migration(
+        "9001_notes",
+        "CREATE TABLE notes (id int, body text);",
+        "DROP TABLE notes;",
+    );
+    let concurrently = |up: &str, down: &str| migration("9002_notes_indexes", up, down);
+
+    // In the migration's transaction PostgreSQL refuses CONCURRENTLY; the hint says what to do.
+    let refused = with_extra(vec![
+        notes.clone(),
+        concurrently(
+            "CREATE INDEX CONCURRENTLY notes_body_idx ON notes (body);",
+            "",
+        ),
+    ])
+    .migrate(pool)
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            MigrateError::Failed {
+                transactional: true,
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    assert!(
+        refused.hint().unwrap().contains(NO_TRANSACTION),
+        "{refused:?}"
+    );
+    assert!(!index_exists(pool, "notes_body_idx").await);
+
+    let marked = with_extra(vec![
+        notes.clone(),
+        concurrently(
+            &format!("{NO_TRANSACTION}\nCREATE INDEX CONCURRENTLY notes_body_idx ON notes (body);\nCREATE INDEX CONCURRENTLY notes_id_idx ON notes (id);"),
+            &format!("{NO_TRANSACTION}\nDROP INDEX CONCURRENTLY notes_id_idx;\nDROP INDEX CONCURRENTLY notes_body_idx;"),
+        ),
+    ]);
+    let runs = marked.migrate(pool).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert!(index_exists(pool, "notes_body_idx").await && index_exists(pool, "notes_id_idx").await);
+    let status = marked.status(pool).await.unwrap();
+    assert_eq!(status.last().unwrap().state, MigrationState::Applied);
+    marked.rollback(pool, 1).await.unwrap();
+    assert!(
+        !index_exists(pool, "notes_body_idx").await && !index_exists(pool, "notes_id_idx").await
+    );
+
+    // Failing halfway, what ran stays, the migration stays pending, and the hint says so.
+    let halfway = with_extra(vec![
+        notes,
+        concurrently(
+            &format!("{NO_TRANSACTION}\nCREATE INDEX CONCURRENTLY notes_body_idx ON notes (body);\nCREATE INDEX CONCURRENTLY nope_idx ON nope (id);"),
+            "",
+        ),
+    ]);
+    let failed = halfway.migrate(pool).await.unwrap_err();
+    assert!(
+        matches!(
+            failed,
+            MigrateError::Failed {
+                transactional: false,
+                statement: 2,
+                ..
+            }
+        ),
+        "{failed}"
+    );
+    assert!(
+        failed.hint().unwrap().contains("not recorded"),
+        "{failed:?}"
+    );
+    assert!(index_exists(pool, "notes_body_idx").await);
+    let status = halfway.status(pool).await.unwrap();
+    assert_eq!(status.last().unwrap().state, MigrationState::Pending);
 }

@@ -22,24 +22,48 @@ pub async fn run(config: &Config, args: &StudioArgs) -> anyhow::Result<()> {
 /// Bind Studio, print its URL and serve it until Ctrl-C.
 pub async fn serve(config: &Config, settings: &StudioSettings) -> anyhow::Result<()> {
     let studio = Studio::bind(config.effective_database_url().connect_options(), settings).await?;
-    println!(
-        "Studio is running{}. Open:",
-        if settings.read_only {
-            " (read-only)"
-        } else {
-            ""
-        }
-    );
+    if !studio.address().ip().is_loopback() {
+        eprintln!(
+            "warning: Studio listens on {}: whoever reaches it with the URL can change every \
+             row, over plain HTTP",
+            studio.address()
+        );
+    }
+    let mode = if settings.read_only {
+        " (read-only)"
+    } else {
+        ""
+    };
+    println!("Studio is running{mode}. Open:");
     println!("  {}", studio.url());
     println!("The link carries this run's access token; keep it to yourself. Ctrl-C stops Studio.");
-    studio
-        .serve(async {
-            // An error here means no signal handler: serving on until killed is all there is.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = studio.serve(async {
+        let _ = stopped.await;
+    });
+    tokio::pin!(server);
+    tokio::select! {
+        served = &mut server => served?,
+        _ = interrupted() => {
+            // Requests in flight (a long export) get a few seconds; a second Ctrl-C ends them.
+            let _ = stop.send(());
+            tokio::select! {
+                served = &mut server => served?,
+                _ = tokio::time::sleep(GRACE) => eprintln!("warning: requests still running were cut off"),
+                _ = interrupted() => eprintln!("warning: requests still running were cut off"),
             }
-        })
-        .await?;
+        }
+    }
     println!("Studio stopped.");
     Ok(())
+}
+
+/// How long requests in flight may finish after Ctrl-C.
+const GRACE: Duration = Duration::from_secs(5);
+
+async fn interrupted() {
+    // An error here means no signal handler: serving on until killed is all there is.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }

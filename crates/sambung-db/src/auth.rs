@@ -59,13 +59,14 @@ pub async fn sign_up(pool: &PgPool, new: NewUser<'_>) -> Result<User> {
     }
     let hash = hash_password(new.password)?;
     let mut tx = pool.begin().await?;
-    let user: User = sqlx::query_as(
-        "INSERT INTO users (id, name, email) VALUES ($1, $2, $3)
-         RETURNING id, name, email, email_verified, image, created_at, updated_at",
+    let user = sqlx::query_as!(
+        User,
+        r#"INSERT INTO users (id, name, email) VALUES ($1, $2, $3)
+           RETURNING id AS "id: UserId", name, email, email_verified, image, created_at, updated_at"#,
+        UserId::new() as UserId,
+        name,
+        email,
     )
-    .bind(UserId::new())
-    .bind(&name)
-    .bind(&email)
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| {
@@ -75,12 +76,15 @@ pub async fn sign_up(pool: &PgPool, new: NewUser<'_>) -> Result<User> {
             format!("an account with {email} exists already"),
         )
     })?;
-    sqlx::query("INSERT INTO accounts (user_id, account_id, provider_id, password) VALUES ($1, $2, 'credential', $3)")
-        .bind(user.id)
-        .bind(user.id.to_string())
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO accounts (user_id, account_id, provider_id, password)
+         VALUES ($1, $2, 'credential', $3)",
+        user.id as UserId,
+        user.id.to_string(),
+        hash,
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -90,33 +94,42 @@ pub async fn check_password(pool: &PgPool, email: &str, password: &str) -> Resul
     let Ok(email) = normalize_email(email) else {
         return Ok(None);
     };
-    let row: Option<(String,)> = sqlx::query_as(
+    let hash = sqlx::query_scalar!(
         "SELECT a.password FROM accounts a JOIN users u ON u.id = a.user_id
           WHERE u.email = $1 AND a.provider_id = 'credential'",
+        email,
     )
-    .bind(&email)
     .fetch_optional(pool)
-    .await?;
-    match row {
-        Some((hash,)) if verify_password(password, &hash) => get_user_by_email(pool, &email).await,
+    .await?
+    .flatten();
+    match hash {
+        Some(hash) if verify_password(password, &hash) => get_user_by_email(pool, &email).await,
         _ => Ok(None),
     }
 }
 
 pub async fn get_user(pool: &PgPool, id: UserId) -> Result<User> {
-    sqlx::query_as("SELECT id, name, email, email_verified, image, created_at, updated_at FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or(DomainError::not_found("user"))
+    sqlx::query_as!(
+        User,
+        r#"SELECT id AS "id: UserId", name, email, email_verified, image, created_at, updated_at
+             FROM users WHERE id = $1"#,
+        id as UserId,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("user"))
 }
 
 pub async fn get_user_by_email(pool: &PgPool, email: &str) -> Result<Option<User>> {
     let email = normalize_email(email)?;
-    Ok(sqlx::query_as("SELECT id, name, email, email_verified, image, created_at, updated_at FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_optional(pool)
-        .await?)
+    Ok(sqlx::query_as!(
+        User,
+        r#"SELECT id AS "id: UserId", name, email, email_verified, image, created_at, updated_at
+             FROM users WHERE email = $1"#,
+        email,
+    )
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// Change a user's name and image.
@@ -127,13 +140,14 @@ pub async fn update_user(
     image: Option<&str>,
 ) -> Result<User> {
     let name = required_text("name", name, 200)?;
-    sqlx::query_as(
-        "UPDATE users SET name = $2, image = $3 WHERE id = $1
-         RETURNING id, name, email, email_verified, image, created_at, updated_at",
+    sqlx::query_as!(
+        User,
+        r#"UPDATE users SET name = $2, image = $3 WHERE id = $1
+           RETURNING id AS "id: UserId", name, email, email_verified, image, created_at, updated_at"#,
+        id as UserId,
+        name,
+        image,
     )
-    .bind(id)
-    .bind(name)
-    .bind(image)
     .fetch_optional(pool)
     .await?
     .ok_or(DomainError::not_found("user"))
@@ -141,8 +155,7 @@ pub async fn update_user(
 
 /// Delete a user and, by cascade, everything they own.
 pub async fn delete_user(pool: &PgPool, id: UserId) -> Result<()> {
-    let done = sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(id)
+    let done = sqlx::query!("DELETE FROM users WHERE id = $1", id as UserId)
         .execute(pool)
         .await?;
     expect_row(done, "user")
@@ -162,11 +175,13 @@ pub struct Account {
 
 /// A user's accounts (`credential`, and OAuth providers later).
 pub async fn list_accounts(pool: &PgPool, user: UserId) -> Result<Vec<Account>> {
-    Ok(sqlx::query_as(
-        "SELECT id, user_id, account_id, provider_id, scope, created_at, updated_at FROM accounts
-          WHERE user_id = $1 ORDER BY provider_id, id",
+    Ok(sqlx::query_as!(
+        Account,
+        r#"SELECT id AS "id: AccountId", user_id AS "user_id: UserId", account_id, provider_id,
+                  scope, created_at, updated_at
+             FROM accounts WHERE user_id = $1 ORDER BY provider_id, id"#,
+        user as UserId,
     )
-    .bind(user)
     .fetch_all(pool)
     .await?)
 }
@@ -179,14 +194,14 @@ pub async fn change_password(pool: &PgPool, user: UserId, current: &str, new: &s
             format!("at least {MIN_PASSWORD_LEN} characters"),
         ));
     }
-    let hash: Option<String> = sqlx::query_scalar(
+    let hash = sqlx::query_scalar!(
         "SELECT password FROM accounts WHERE user_id = $1 AND provider_id = 'credential'",
+        user as UserId,
     )
-    .bind(user)
     .fetch_optional(pool)
     .await?;
     match hash {
-        Some(hash) if verify_password(current, &hash) => {}
+        Some(Some(hash)) if verify_password(current, &hash) => {}
         Some(_) => {
             return Err(DomainError::forbidden(
                 "change the password without the current one",
@@ -194,11 +209,11 @@ pub async fn change_password(pool: &PgPool, user: UserId, current: &str, new: &s
         }
         None => return Err(DomainError::not_found("credential account")),
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE accounts SET password = $2 WHERE user_id = $1 AND provider_id = 'credential'",
+        user as UserId,
+        hash_password(new)?,
     )
-    .bind(user)
-    .bind(hash_password(new)?)
     .execute(pool)
     .await?;
     Ok(())
@@ -223,17 +238,19 @@ pub async fn create_session(
     user_agent: Option<&str>,
 ) -> Result<(Session, String)> {
     let token = random_token();
-    let session = sqlx::query_as(
-        "INSERT INTO sessions (id, user_id, token_hash, expires_at, ip_address, user_agent)
-         VALUES ($1, $2, $3, now() + $4, $5, $6)
-         RETURNING id, user_id, expires_at, ip_address, user_agent, created_at",
+    let session = sqlx::query_as!(
+        Session,
+        r#"INSERT INTO sessions (id, user_id, token_hash, expires_at, ip_address, user_agent)
+           VALUES ($1, $2, $3, now() + $4, $5, $6)
+           RETURNING id AS "id: SessionId", user_id AS "user_id: UserId", expires_at,
+                     ip_address, user_agent, created_at"#,
+        SessionId::new() as SessionId,
+        user as UserId,
+        token_hash(&token),
+        lifetime as _,
+        ip_address,
+        user_agent,
     )
-    .bind(SessionId::new())
-    .bind(user)
-    .bind(token_hash(&token))
-    .bind(lifetime)
-    .bind(ip_address)
-    .bind(user_agent)
     .fetch_one(pool)
     .await?;
     Ok((session, token))
@@ -241,11 +258,13 @@ pub async fn create_session(
 
 /// The session and user a token belongs to, while the session has not expired.
 pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<(Session, User)>> {
-    let session: Option<Session> = sqlx::query_as(
-        "SELECT id, user_id, expires_at, ip_address, user_agent, created_at FROM sessions
-          WHERE token_hash = $1 AND expires_at > now()",
+    let session = sqlx::query_as!(
+        Session,
+        r#"SELECT id AS "id: SessionId", user_id AS "user_id: UserId", expires_at, ip_address,
+                  user_agent, created_at
+             FROM sessions WHERE token_hash = $1 AND expires_at > now()"#,
+        token_hash(token),
     )
-    .bind(token_hash(token))
     .fetch_optional(pool)
     .await?;
     match session {
@@ -259,29 +278,34 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<(Session,
 
 /// A user's sessions that have not expired, newest first.
 pub async fn list_sessions(pool: &PgPool, user: UserId) -> Result<Vec<Session>> {
-    Ok(sqlx::query_as(
-        "SELECT id, user_id, expires_at, ip_address, user_agent, created_at FROM sessions
-          WHERE user_id = $1 AND expires_at > now() ORDER BY created_at DESC, id DESC",
+    Ok(sqlx::query_as!(
+        Session,
+        r#"SELECT id AS "id: SessionId", user_id AS "user_id: UserId", expires_at, ip_address,
+                  user_agent, created_at
+             FROM sessions WHERE user_id = $1 AND expires_at > now()
+            ORDER BY created_at DESC, id DESC"#,
+        user as UserId,
     )
-    .bind(user)
     .fetch_all(pool)
     .await?)
 }
 
 /// End one of the user's own sessions.
 pub async fn revoke_session(pool: &PgPool, user: UserId, session: SessionId) -> Result<()> {
-    let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
-        .bind(session)
-        .bind(user)
-        .execute(pool)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM sessions WHERE id = $1 AND user_id = $2",
+        session as SessionId,
+        user as UserId,
+    )
+    .execute(pool)
+    .await?;
     expect_row(done, "session")
 }
 
 /// Delete every expired session; returns how many.
 pub async fn purge_expired_sessions(pool: &PgPool) -> Result<u64> {
     Ok(
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= now()")
+        sqlx::query!("DELETE FROM sessions WHERE expires_at <= now()")
             .execute(pool)
             .await?
             .rows_affected(),
@@ -297,23 +321,26 @@ pub async fn create_verification(
 ) -> Result<VerificationId> {
     let identifier = required_text("identifier", identifier, 320)?;
     let id = VerificationId::new();
-    sqlx::query("INSERT INTO verifications (id, identifier, value, expires_at) VALUES ($1, $2, $3, now() + $4)")
-        .bind(id)
-        .bind(identifier)
-        .bind(token_hash(value))
-        .bind(lifetime)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO verifications (id, identifier, value, expires_at)
+         VALUES ($1, $2, $3, now() + $4)",
+        id as VerificationId,
+        identifier,
+        token_hash(value),
+        lifetime as _,
+    )
+    .execute(pool)
+    .await?;
     Ok(id)
 }
 
 /// Use a verification value once: true when it matched and had not expired (it is deleted).
 pub async fn consume_verification(pool: &PgPool, identifier: &str, value: &str) -> Result<bool> {
-    let used = sqlx::query(
+    let used = sqlx::query!(
         "DELETE FROM verifications WHERE identifier = $1 AND value = $2 AND expires_at > now()",
+        identifier.trim(),
+        token_hash(value),
     )
-    .bind(identifier.trim())
-    .bind(token_hash(value))
     .execute(pool)
     .await?;
     Ok(used.rows_affected() > 0)

@@ -136,12 +136,12 @@ pub async fn create_team(
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| conflict_on(e, "team_slug_idx", format!("the slug {slug:?} is taken")))?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO team_members (id, team_id, user_id, role) VALUES ($1, $2, $3, 'admin')",
+        TeamMemberId::new() as TeamMemberId,
+        team.id as TeamId,
+        creator as UserId,
     )
-    .bind(TeamMemberId::new())
-    .bind(team.id)
-    .bind(creator)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -150,12 +150,13 @@ pub async fn create_team(
 
 /// The acting user's role in a team, if a member.
 pub async fn role_of(conn: &mut PgConnection, team: TeamId, user: UserId) -> Result<Option<Role>> {
-    let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2")
-            .bind(team)
-            .bind(user)
-            .fetch_optional(conn)
-            .await?;
+    let role = sqlx::query_scalar!(
+        "SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2",
+        team as TeamId,
+        user as UserId,
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(role.as_deref().map(Role::parse))
 }
 
@@ -218,10 +219,12 @@ pub async fn slug_redirects(
     if role_of(&mut conn, team, actor).await?.is_none() {
         return Err(DomainError::not_found("team"));
     }
-    Ok(sqlx::query_as(
-        "SELECT old_slug, new_slug, team_id, created_at FROM slug_redirects WHERE team_id = $1 ORDER BY created_at DESC, id DESC",
+    Ok(sqlx::query_as!(
+        SlugRedirect,
+        r#"SELECT old_slug, new_slug, team_id AS "team_id: TeamId", created_at
+             FROM slug_redirects WHERE team_id = $1 ORDER BY created_at DESC, id DESC"#,
+        team as TeamId,
     )
-    .bind(team)
     .fetch_all(&mut *conn)
     .await?)
 }
@@ -259,10 +262,12 @@ pub async fn change_slug(
     validate_slug(new_slug)?;
     let mut tx = pool.begin().await?;
     require_admin(&mut tx, team, actor, "change this team's slug").await?;
-    let old_slug: String = sqlx::query_scalar("SELECT slug FROM teams WHERE id = $1 FOR UPDATE")
-        .bind(team)
-        .fetch_one(&mut *tx)
-        .await?;
+    let old_slug = sqlx::query_scalar!(
+        "SELECT slug FROM teams WHERE id = $1 FOR UPDATE",
+        team as TeamId
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if old_slug == new_slug {
         return Err(DomainError::invalid("slug", "is the current slug"));
     }
@@ -280,12 +285,14 @@ pub async fn change_slug(
             format!("the slug {new_slug:?} is taken"),
         )
     })?;
-    sqlx::query("INSERT INTO slug_redirects (old_slug, new_slug, team_id) VALUES ($1, $2, $3)")
-        .bind(&old_slug)
-        .bind(new_slug)
-        .bind(team)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO slug_redirects (old_slug, new_slug, team_id) VALUES ($1, $2, $3)",
+        old_slug,
+        new_slug,
+        team as TeamId,
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(updated)
 }
@@ -294,8 +301,7 @@ pub async fn change_slug(
 pub async fn delete_team(pool: &PgPool, actor: UserId, team: TeamId) -> Result<()> {
     let mut tx = pool.begin().await?;
     require_admin(&mut tx, team, actor, "delete this team").await?;
-    sqlx::query("DELETE FROM teams WHERE id = $1")
-        .bind(team)
+    sqlx::query!("DELETE FROM teams WHERE id = $1", team as TeamId)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -329,10 +335,13 @@ pub async fn list_members(pool: &PgPool, actor: UserId, team: TeamId) -> Result<
     if role_of(&mut conn, team, actor).await?.is_none() {
         return Err(DomainError::not_found("team"));
     }
-    let rows: Vec<MemberRow> = sqlx::query_as(
-        "SELECT id, team_id, user_id, role, joined_at FROM team_members WHERE team_id = $1 ORDER BY joined_at, id",
+    let rows = sqlx::query_as!(
+        MemberRow,
+        r#"SELECT id AS "id: TeamMemberId", team_id AS "team_id: TeamId",
+                  user_id AS "user_id: UserId", role, joined_at
+             FROM team_members WHERE team_id = $1 ORDER BY joined_at, id"#,
+        team as TeamId,
     )
-    .bind(team)
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
@@ -341,15 +350,18 @@ pub async fn list_members(pool: &PgPool, actor: UserId, team: TeamId) -> Result<
 /// Lock the team's admin set and refuse a change that would leave it without an admin.
 async fn keep_an_admin(conn: &mut PgConnection, team: TeamId, losing: UserId) -> Result<()> {
     // Locking the team row serialises concurrent demotions and departures.
-    sqlx::query("SELECT 1 FROM teams WHERE id = $1 FOR UPDATE")
-        .bind(team)
-        .execute(&mut *conn)
-        .await?;
-    let other_admins: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM team_members WHERE team_id = $1 AND role = 'admin' AND user_id <> $2",
+    sqlx::query!(
+        "SELECT 1 AS locked FROM teams WHERE id = $1 FOR UPDATE",
+        team as TeamId
     )
-    .bind(team)
-    .bind(losing)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let other_admins = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM team_members
+            WHERE team_id = $1 AND role = 'admin' AND user_id <> $2"#,
+        team as TeamId,
+        losing as UserId,
+    )
     .fetch_one(&mut *conn)
     .await?;
     if other_admins == 0 {
@@ -376,11 +388,13 @@ pub async fn remove_member(
         Some(Role::Admin) => keep_an_admin(&mut tx, team, member).await?,
         Some(Role::Member) => {}
     }
-    sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
-        .bind(team)
-        .bind(member)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2",
+        team as TeamId,
+        member as UserId,
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -400,12 +414,14 @@ pub async fn set_role(
         Some(Role::Admin) if role == Role::Member => keep_an_admin(&mut tx, team, member).await?,
         Some(_) => {}
     }
-    sqlx::query("UPDATE team_members SET role = $3 WHERE team_id = $1 AND user_id = $2")
-        .bind(team)
-        .bind(member)
-        .bind(role.as_str())
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE team_members SET role = $3 WHERE team_id = $1 AND user_id = $2",
+        team as TeamId,
+        member as UserId,
+        role.as_str(),
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -449,18 +465,20 @@ pub async fn invite(
     let email = normalize_email(email)?;
     let mut tx = pool.begin().await?;
     require_admin(&mut tx, team, actor, "invite to this team").await?;
-    let row: InviteRow = sqlx::query_as(
-        "INSERT INTO team_invites (id, team_id, email, role, token, invited_by, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, now() + $7)
-         RETURNING id, team_id, email, role, token, invited_by, accepted_at, expires_at",
+    let row = sqlx::query_as!(
+        InviteRow,
+        r#"INSERT INTO team_invites (id, team_id, email, role, token, invited_by, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, now() + $7)
+           RETURNING id AS "id: InviteId", team_id AS "team_id: TeamId", email, role, token,
+                     invited_by AS "invited_by: UserId", accepted_at, expires_at"#,
+        InviteId::new() as InviteId,
+        team as TeamId,
+        email,
+        role.as_str(),
+        random_token(),
+        actor as UserId,
+        lifetime as _,
     )
-    .bind(InviteId::new())
-    .bind(team)
-    .bind(&email)
-    .bind(role.as_str())
-    .bind(random_token())
-    .bind(actor)
-    .bind(lifetime)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -471,11 +489,13 @@ pub async fn invite(
 /// user's email. Membership and `accepted_at` change in one transaction.
 pub async fn accept_invite(pool: &PgPool, user: UserId, token: &str) -> Result<TeamMember> {
     let mut tx = pool.begin().await?;
-    let invite: Option<InviteRow> = sqlx::query_as(
-        "SELECT id, team_id, email, role, token, invited_by, accepted_at, expires_at
-           FROM team_invites WHERE token = $1 FOR UPDATE",
+    let invite = sqlx::query_as!(
+        InviteRow,
+        r#"SELECT id AS "id: InviteId", team_id AS "team_id: TeamId", email, role, token,
+                  invited_by AS "invited_by: UserId", accepted_at, expires_at
+             FROM team_invites WHERE token = $1 FOR UPDATE"#,
+        token,
     )
-    .bind(token)
     .fetch_optional(&mut *tx)
     .await?;
     let invite = invite.ok_or(DomainError::not_found("invite"))?;
@@ -487,8 +507,7 @@ pub async fn accept_invite(pool: &PgPool, user: UserId, token: &str) -> Result<T
     if invite.expires_at <= Utc::now() {
         return Err(DomainError::Conflict("this invite has expired".into()));
     }
-    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
-        .bind(user)
+    let email = sqlx::query_scalar!("SELECT email FROM users WHERE id = $1", user as UserId)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(DomainError::not_found("user"))?;
@@ -497,14 +516,16 @@ pub async fn accept_invite(pool: &PgPool, user: UserId, token: &str) -> Result<T
             "accept an invite sent to another email",
         ));
     }
-    let member: MemberRow = sqlx::query_as(
-        "INSERT INTO team_members (id, team_id, user_id, role) VALUES ($1, $2, $3, $4)
-         RETURNING id, team_id, user_id, role, joined_at",
+    let member = sqlx::query_as!(
+        MemberRow,
+        r#"INSERT INTO team_members (id, team_id, user_id, role) VALUES ($1, $2, $3, $4)
+           RETURNING id AS "id: TeamMemberId", team_id AS "team_id: TeamId",
+                     user_id AS "user_id: UserId", role, joined_at"#,
+        TeamMemberId::new() as TeamMemberId,
+        invite.team_id as TeamId,
+        user as UserId,
+        invite.role,
     )
-    .bind(TeamMemberId::new())
-    .bind(invite.team_id)
-    .bind(user)
-    .bind(&invite.role)
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| {
@@ -514,10 +535,12 @@ pub async fn accept_invite(pool: &PgPool, user: UserId, token: &str) -> Result<T
             "already a member of this team",
         )
     })?;
-    sqlx::query("UPDATE team_invites SET accepted_at = now() WHERE id = $1")
-        .bind(invite.id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE team_invites SET accepted_at = now() WHERE id = $1",
+        invite.id as InviteId
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(member.into())
 }

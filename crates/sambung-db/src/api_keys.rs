@@ -105,11 +105,13 @@ pub async fn list_api_keys(pool: &PgPool, actor: UserId) -> Result<Vec<ApiKey>> 
 }
 
 pub async fn delete_api_key(pool: &PgPool, actor: UserId, key: ApiKeyId) -> Result<()> {
-    let done = sqlx::query("DELETE FROM api_keys WHERE id = $1 AND user_id = $2")
-        .bind(key)
-        .bind(actor)
-        .execute(pool)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM api_keys WHERE id = $1 AND user_id = $2",
+        key as ApiKeyId,
+        actor as UserId,
+    )
+    .execute(pool)
+    .await?;
     expect_row(done, "API key")
 }
 
@@ -120,13 +122,14 @@ pub async fn reveal_api_key(
     actor: UserId,
     key: ApiKeyId,
 ) -> Result<String> {
-    let sealed: Vec<u8> =
-        sqlx::query_scalar("SELECT encrypted_key FROM api_keys WHERE id = $1 AND user_id = $2")
-            .bind(key)
-            .bind(actor)
-            .fetch_optional(pool)
-            .await?
-            .ok_or(DomainError::not_found("API key"))?;
+    let sealed = sqlx::query_scalar!(
+        "SELECT encrypted_key FROM api_keys WHERE id = $1 AND user_id = $2",
+        key as ApiKeyId,
+        actor as UserId,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("API key"))?;
     let plaintext = cipher.decrypt(&sealed, key.0.as_bytes())?;
     String::from_utf8(plaintext).map_err(|_| DomainError::Decrypt)
 }
@@ -135,17 +138,18 @@ pub async fn reveal_api_key(
 /// `key_version`. Any key that `old` cannot open stops it all, and nothing is written.
 pub async fn rotate_master_key(pool: &PgPool, old: &Cipher, new: &Cipher) -> Result<u64> {
     let mut tx = pool.begin().await?;
-    let rows: Vec<(ApiKeyId, Vec<u8>)> =
-        sqlx::query_as("SELECT id, encrypted_key FROM api_keys ORDER BY id FOR UPDATE")
-            .fetch_all(&mut *tx)
-            .await?;
-    for (id, sealed) in &rows {
-        let plaintext = old.decrypt(sealed, id.0.as_bytes())?;
-        sqlx::query(
+    let rows = sqlx::query!(
+        r#"SELECT id AS "id: ApiKeyId", encrypted_key FROM api_keys ORDER BY id FOR UPDATE"#
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in &rows {
+        let plaintext = old.decrypt(&row.encrypted_key, row.id.0.as_bytes())?;
+        sqlx::query!(
             "UPDATE api_keys SET encrypted_key = $2, key_version = key_version + 1 WHERE id = $1",
+            row.id as ApiKeyId,
+            new.encrypt(&plaintext, row.id.0.as_bytes()),
         )
-        .bind(id)
-        .bind(new.encrypt(&plaintext, id.0.as_bytes()))
         .execute(&mut *tx)
         .await?;
     }

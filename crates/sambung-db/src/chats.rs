@@ -112,11 +112,11 @@ pub(crate) async fn require_change(
 
 /// Whether `user` belongs to `team`.
 pub(crate) async fn is_member(conn: &mut PgConnection, user: UserId, team: TeamId) -> Result<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM team_members WHERE team_id = $1 AND user_id = $2)",
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM team_members WHERE team_id = $1 AND user_id = $2) AS "member!""#,
+        team as TeamId,
+        user as UserId,
     )
-    .bind(team)
-    .bind(user)
     .fetch_one(conn)
     .await?)
 }
@@ -129,11 +129,13 @@ async fn require_folder_in_scope(
     owner: UserId,
     team: Option<TeamId>,
 ) -> Result<()> {
-    let scope: Option<(Option<UserId>, Option<TeamId>)> =
-        sqlx::query_as("SELECT user_id, team_id FROM folders WHERE id = $1")
-            .bind(folder)
-            .fetch_optional(conn)
-            .await?;
+    let scope = sqlx::query!(
+        r#"SELECT user_id AS "user_id: UserId", team_id AS "team_id: TeamId" FROM folders WHERE id = $1"#,
+        folder as FolderId,
+    )
+    .fetch_optional(conn)
+    .await?
+    .map(|row| (row.user_id, row.team_id));
     let fits = match (scope, team) {
         (Some((_, Some(folder_team))), Some(chat_team)) => folder_team == chat_team,
         (Some((Some(folder_user), None)), None) => folder_user == owner,
@@ -260,8 +262,7 @@ pub async fn update_chat(
 pub async fn delete_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<()> {
     let mut tx = pool.begin().await?;
     require_change(&mut tx, actor, chat, "delete this chat").await?;
-    sqlx::query("DELETE FROM chats WHERE id = $1")
-        .bind(chat)
+    sqlx::query!("DELETE FROM chats WHERE id = $1", chat as ChatId)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -273,11 +274,13 @@ pub async fn share_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<St
     let mut tx = pool.begin().await?;
     require_change(&mut tx, actor, chat, "share this chat").await?;
     let token = random_token();
-    sqlx::query("UPDATE chats SET is_public = true, public_token = $2 WHERE id = $1")
-        .bind(chat)
-        .bind(&token)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE chats SET is_public = true, public_token = $2 WHERE id = $1",
+        chat as ChatId,
+        token,
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(token)
 }
@@ -286,10 +289,12 @@ pub async fn share_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<St
 pub async fn unshare_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<()> {
     let mut tx = pool.begin().await?;
     require_change(&mut tx, actor, chat, "unshare this chat").await?;
-    sqlx::query("UPDATE chats SET is_public = false, public_token = NULL WHERE id = $1")
-        .bind(chat)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE chats SET is_public = false, public_token = NULL WHERE id = $1",
+        chat as ChatId
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -534,10 +539,12 @@ pub async fn append_message(
         require_change(&mut tx, actor, chat, "write to this chat").await?;
         return Err(DomainError::forbidden("write to this chat"));
     };
-    sqlx::query("UPDATE chats SET updated_at = now() WHERE id = $1")
-        .bind(chat)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE chats SET updated_at = now() WHERE id = $1",
+        chat as ChatId
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(message)
 }

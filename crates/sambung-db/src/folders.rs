@@ -131,15 +131,15 @@ pub async fn move_folder(
             ));
         }
         // The new parent must not be the folder itself nor one of its descendants.
-        let cycle: bool = sqlx::query_scalar(
-            "WITH RECURSIVE ancestors(id, parent_id) AS (
+        let cycle = sqlx::query_scalar!(
+            r#"WITH RECURSIVE ancestors(id, parent_id) AS (
                  SELECT id, parent_id FROM folders WHERE id = $1
                  UNION
                  SELECT f.id, f.parent_id FROM folders f JOIN ancestors a ON f.id = a.parent_id)
-             SELECT EXISTS (SELECT 1 FROM ancestors WHERE id = $2)",
+             SELECT EXISTS (SELECT 1 FROM ancestors WHERE id = $2) AS "cycle!""#,
+            parent.id as FolderId,
+            folder as FolderId,
         )
-        .bind(parent.id)
-        .bind(folder)
         .fetch_one(&mut *tx)
         .await?;
         if cycle {
@@ -185,8 +185,7 @@ pub async fn rename_folder(
 pub async fn delete_folder(pool: &PgPool, actor: UserId, folder: FolderId) -> Result<()> {
     let mut tx = pool.begin().await?;
     fetch_folder(&mut tx, actor, folder).await?;
-    sqlx::query("DELETE FROM folders WHERE id = $1")
-        .bind(folder)
+    sqlx::query!("DELETE FROM folders WHERE id = $1", folder as FolderId)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

@@ -116,11 +116,13 @@ pub async fn update_prompt(
 }
 
 pub async fn delete_prompt(pool: &PgPool, actor: UserId, prompt: PromptId) -> Result<()> {
-    let done = sqlx::query("DELETE FROM prompts WHERE id = $1 AND user_id = $2")
-        .bind(prompt)
-        .bind(actor)
-        .execute(pool)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM prompts WHERE id = $1 AND user_id = $2",
+        prompt as PromptId,
+        actor as UserId,
+    )
+    .execute(pool)
+    .await?;
     expect_row(done, "prompt")
 }
 

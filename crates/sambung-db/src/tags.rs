@@ -80,14 +80,14 @@ pub async fn create_tag(
 pub async fn tag_chat(pool: &PgPool, actor: UserId, chat: ChatId, tag: TagId) -> Result<()> {
     let mut tx = pool.begin().await?;
     require_change(&mut tx, actor, chat, "tag this chat").await?;
-    let fits: Option<bool> = sqlx::query_scalar(
-        "SELECT coalesce((t.user_id IS NULL AND t.team_id IS NULL)
+    let fits = sqlx::query_scalar!(
+        r#"SELECT coalesce((t.user_id IS NULL AND t.team_id IS NULL)
              OR (t.user_id IS NOT NULL AND c.team_id IS NULL AND t.user_id = c.user_id)
-             OR (t.team_id IS NOT NULL AND t.team_id = c.team_id), false)
-           FROM tags t, chats c WHERE t.id = $1 AND c.id = $2",
+             OR (t.team_id IS NOT NULL AND t.team_id = c.team_id), false) AS "fits!"
+           FROM tags t, chats c WHERE t.id = $1 AND c.id = $2"#,
+        tag as TagId,
+        chat as ChatId,
     )
-    .bind(tag)
-    .bind(chat)
     .fetch_optional(&mut *tx)
     .await?;
     if fits != Some(true) {
@@ -96,11 +96,13 @@ pub async fn tag_chat(pool: &PgPool, actor: UserId, chat: ChatId, tag: TagId) ->
             "no such tag in the chat's scope",
         ));
     }
-    sqlx::query("INSERT INTO chat_tags (chat_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(chat)
-        .bind(tag)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO chat_tags (chat_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        chat as ChatId,
+        tag as TagId,
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -109,11 +111,13 @@ pub async fn tag_chat(pool: &PgPool, actor: UserId, chat: ChatId, tag: TagId) ->
 pub async fn untag_chat(pool: &PgPool, actor: UserId, chat: ChatId, tag: TagId) -> Result<()> {
     let mut tx = pool.begin().await?;
     require_change(&mut tx, actor, chat, "untag this chat").await?;
-    sqlx::query("DELETE FROM chat_tags WHERE chat_id = $1 AND tag_id = $2")
-        .bind(chat)
-        .bind(tag)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM chat_tags WHERE chat_id = $1 AND tag_id = $2",
+        chat as ChatId,
+        tag as TagId,
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -132,12 +136,12 @@ pub async fn chat_tags(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<Vec
 
 /// Delete a tag of the actor's own, or of a team they belong to.
 pub async fn delete_tag(pool: &PgPool, actor: UserId, tag: TagId) -> Result<()> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "DELETE FROM tags t WHERE t.id = $1 AND (t.user_id = $2
             OR t.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2))",
+        tag as TagId,
+        actor as UserId,
     )
-    .bind(tag)
-    .bind(actor)
     .execute(pool)
     .await?;
     expect_row(done, "tag")

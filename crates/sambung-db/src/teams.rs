@@ -68,9 +68,6 @@ pub struct Team {
     pub updated_at: DateTime<Utc>,
 }
 
-const TEAM_COLUMNS: &str =
-    "id, name, slug, description, created_by, settings, metadata, created_at, updated_at";
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TeamMember {
     pub id: TeamMemberId,
@@ -125,14 +122,17 @@ pub async fn create_team(
     let name = required_text("name", name, 100)?;
     validate_slug(slug)?;
     let mut tx = pool.begin().await?;
-    let team: Team = sqlx::query_as(&format!(
-        "INSERT INTO teams (id, name, slug, description, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING {TEAM_COLUMNS}"
-    ))
-    .bind(TeamId::new())
-    .bind(&name)
-    .bind(slug)
-    .bind(description)
-    .bind(creator)
+    let team = sqlx::query_as!(
+        Team,
+        r#"INSERT INTO teams (id, name, slug, description, created_by) VALUES ($1, $2, $3, $4, $5)
+           RETURNING id AS "id: TeamId", name, slug, description, created_by AS "created_by: UserId",
+                     settings, metadata, created_at, updated_at"#,
+        TeamId::new() as TeamId,
+        name,
+        slug,
+        description,
+        creator as UserId,
+    )
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| conflict_on(e, "team_slug_idx", format!("the slug {slug:?} is taken")))?;
@@ -175,12 +175,15 @@ async fn require_admin(
 
 /// A team the acting user belongs to.
 pub async fn get_team(pool: &PgPool, actor: UserId, team: TeamId) -> Result<Team> {
-    sqlx::query_as(&format!(
-        "SELECT {TEAM_COLUMNS} FROM teams t WHERE id = $1
-            AND EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = t.id AND m.user_id = $2)"
-    ))
-    .bind(team)
-    .bind(actor)
+    sqlx::query_as!(
+        Team,
+        r#"SELECT id AS "id: TeamId", name, slug, description, created_by AS "created_by: UserId",
+                  settings, metadata, created_at, updated_at
+             FROM teams t WHERE id = $1
+              AND EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = t.id AND m.user_id = $2)"#,
+        team as TeamId,
+        actor as UserId,
+    )
     .fetch_optional(pool)
     .await?
     .ok_or(DomainError::not_found("team"))
@@ -188,14 +191,21 @@ pub async fn get_team(pool: &PgPool, actor: UserId, team: TeamId) -> Result<Team
 
 /// Find a team by its slug, or by a slug it had before (the newest redirect wins).
 pub async fn find_team_by_slug(pool: &PgPool, slug: &str) -> Result<Option<Team>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {TEAM_COLUMNS} FROM teams WHERE slug = $1
-         UNION ALL
-         (SELECT {TEAM_COLUMNS} FROM teams WHERE id = (
-             SELECT team_id FROM slug_redirects WHERE old_slug = $1 ORDER BY created_at DESC, id DESC LIMIT 1))
-         LIMIT 1"
-    ))
-    .bind(slug)
+    // (A UNION's columns are nullable to the macro: `!` says these are not.)
+    Ok(sqlx::query_as!(
+        Team,
+        r#"SELECT id AS "id!: TeamId", name AS "name!", slug AS "slug!", description,
+                  created_by AS "created_by!: UserId", settings AS "settings!",
+                  metadata AS "metadata!", created_at AS "created_at!", updated_at AS "updated_at!"
+             FROM teams WHERE slug = $1
+           UNION ALL
+           (SELECT id, name, slug, description, created_by, settings, metadata, created_at, updated_at
+              FROM teams WHERE id = (
+                SELECT team_id FROM slug_redirects WHERE old_slug = $1
+                 ORDER BY created_at DESC, id DESC LIMIT 1))
+           LIMIT 1"#,
+        slug,
+    )
     .fetch_optional(pool)
     .await?)
 }
@@ -240,12 +250,15 @@ pub async fn update_team(
     let name = required_text("name", name, 100)?;
     let mut tx = pool.begin().await?;
     require_admin(&mut tx, team, actor, "change this team").await?;
-    let updated = sqlx::query_as(&format!(
-        "UPDATE teams SET name = $2, description = $3 WHERE id = $1 RETURNING {TEAM_COLUMNS}"
-    ))
-    .bind(team)
-    .bind(name)
-    .bind(description)
+    let updated = sqlx::query_as!(
+        Team,
+        r#"UPDATE teams SET name = $2, description = $3 WHERE id = $1
+           RETURNING id AS "id: TeamId", name, slug, description, created_by AS "created_by: UserId",
+                     settings, metadata, created_at, updated_at"#,
+        team as TeamId,
+        name,
+        description,
+    )
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -271,11 +284,14 @@ pub async fn change_slug(
     if old_slug == new_slug {
         return Err(DomainError::invalid("slug", "is the current slug"));
     }
-    let updated: Team = sqlx::query_as(&format!(
-        "UPDATE teams SET slug = $2 WHERE id = $1 RETURNING {TEAM_COLUMNS}"
-    ))
-    .bind(team)
-    .bind(new_slug)
+    let updated = sqlx::query_as!(
+        Team,
+        r#"UPDATE teams SET slug = $2 WHERE id = $1
+           RETURNING id AS "id: TeamId", name, slug, description, created_by AS "created_by: UserId",
+                     settings, metadata, created_at, updated_at"#,
+        team as TeamId,
+        new_slug,
+    )
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| {

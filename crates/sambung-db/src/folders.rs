@@ -37,8 +37,6 @@ impl Folder {
     }
 }
 
-const FOLDER_COLUMNS: &str = "id, user_id, team_id, name, parent_id, created_at, updated_at";
-
 /// The acting user may use folders of this scope: their own, or a team they belong to.
 async fn require_scope(conn: &mut PgConnection, actor: UserId, scope: Scope) -> Result<()> {
     let allowed = match scope {
@@ -53,10 +51,13 @@ async fn require_scope(conn: &mut PgConnection, actor: UserId, scope: Scope) -> 
 }
 
 async fn fetch_folder(conn: &mut PgConnection, actor: UserId, folder: FolderId) -> Result<Folder> {
-    let found: Folder = sqlx::query_as(&format!(
-        "SELECT {FOLDER_COLUMNS} FROM folders WHERE id = $1"
-    ))
-    .bind(folder)
+    let found = sqlx::query_as!(
+        Folder,
+        r#"SELECT id AS "id: FolderId", user_id AS "user_id: UserId", team_id AS "team_id: TeamId",
+                  name, parent_id AS "parent_id: FolderId", created_at, updated_at
+             FROM folders WHERE id = $1"#,
+        folder as FolderId,
+    )
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(DomainError::not_found("folder"))?;
@@ -97,14 +98,17 @@ pub async fn create_folder(
         Scope::Personal(user) => (Some(user), None),
         Scope::Team(team) => (None, Some(team)),
     };
-    let folder = sqlx::query_as(&format!(
-        "INSERT INTO folders (id, user_id, team_id, name, parent_id) VALUES ($1, $2, $3, $4, $5) RETURNING {FOLDER_COLUMNS}"
-    ))
-    .bind(FolderId::new())
-    .bind(user)
-    .bind(team)
-    .bind(name)
-    .bind(parent)
+    let folder = sqlx::query_as!(
+        Folder,
+        r#"INSERT INTO folders (id, user_id, team_id, name, parent_id) VALUES ($1, $2, $3, $4, $5)
+           RETURNING id AS "id: FolderId", user_id AS "user_id: UserId", team_id AS "team_id: TeamId",
+                     name, parent_id AS "parent_id: FolderId", created_at, updated_at"#,
+        FolderId::new() as FolderId,
+        user as Option<UserId>,
+        team as Option<TeamId>,
+        name,
+        parent as Option<FolderId>,
+    )
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -149,11 +153,14 @@ pub async fn move_folder(
             ));
         }
     }
-    let moved = sqlx::query_as(&format!(
-        "UPDATE folders SET parent_id = $2 WHERE id = $1 RETURNING {FOLDER_COLUMNS}"
-    ))
-    .bind(folder)
-    .bind(new_parent)
+    let moved = sqlx::query_as!(
+        Folder,
+        r#"UPDATE folders SET parent_id = $2 WHERE id = $1
+           RETURNING id AS "id: FolderId", user_id AS "user_id: UserId", team_id AS "team_id: TeamId",
+                     name, parent_id AS "parent_id: FolderId", created_at, updated_at"#,
+        folder as FolderId,
+        new_parent as Option<FolderId>,
+    )
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -170,11 +177,14 @@ pub async fn rename_folder(
     let name = required_text("name", name, 100)?;
     let mut tx = pool.begin().await?;
     fetch_folder(&mut tx, actor, folder).await?;
-    let renamed = sqlx::query_as(&format!(
-        "UPDATE folders SET name = $2 WHERE id = $1 RETURNING {FOLDER_COLUMNS}"
-    ))
-    .bind(folder)
-    .bind(name)
+    let renamed = sqlx::query_as!(
+        Folder,
+        r#"UPDATE folders SET name = $2 WHERE id = $1
+           RETURNING id AS "id: FolderId", user_id AS "user_id: UserId", team_id AS "team_id: TeamId",
+                     name, parent_id AS "parent_id: FolderId", created_at, updated_at"#,
+        folder as FolderId,
+        name,
+    )
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -200,14 +210,17 @@ pub async fn list_folders(pool: &PgPool, actor: UserId, scope: Scope) -> Result<
         Scope::Personal(user) => (Some(user), None),
         Scope::Team(team) => (None, Some(team)),
     };
-    Ok(sqlx::query_as(&format!(
-        "SELECT {FOLDER_COLUMNS} FROM folders
-          WHERE ($1::uuid IS NOT NULL AND user_id = $1 AND team_id IS NULL)
-             OR ($2::uuid IS NOT NULL AND team_id = $2 AND user_id IS NULL)
-          ORDER BY name, id"
-    ))
-    .bind(user)
-    .bind(team)
+    Ok(sqlx::query_as!(
+        Folder,
+        r#"SELECT id AS "id: FolderId", user_id AS "user_id: UserId", team_id AS "team_id: TeamId",
+                  name, parent_id AS "parent_id: FolderId", created_at, updated_at
+             FROM folders
+            WHERE ($1::uuid IS NOT NULL AND user_id = $1 AND team_id IS NULL)
+               OR ($2::uuid IS NOT NULL AND team_id = $2 AND user_id IS NULL)
+            ORDER BY name, id"#,
+        user as Option<UserId>,
+        team as Option<TeamId>,
+    )
     .fetch_all(&mut *conn)
     .await?)
 }

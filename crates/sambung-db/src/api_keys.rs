@@ -60,8 +60,6 @@ pub struct ApiKey {
     pub updated_at: DateTime<Utc>,
 }
 
-const KEY_COLUMNS: &str = "id, user_id, provider, key_last4, key_version, created_at, updated_at";
-
 /// Store a provider key for the actor, sealed under `cipher`.
 pub async fn add_api_key(
     pool: &PgPool,
@@ -83,23 +81,30 @@ pub async fn add_api_key(
         .into_iter()
         .rev()
         .collect();
-    Ok(sqlx::query_as(&format!(
-        "INSERT INTO api_keys (id, user_id, provider, encrypted_key, key_last4) VALUES ($1, $2, $3, $4, $5) RETURNING {KEY_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(actor)
-    .bind(provider.as_str())
-    .bind(cipher.encrypt(plaintext.as_bytes(), id.0.as_bytes()))
-    .bind(last4)
+    Ok(sqlx::query_as!(
+        ApiKey,
+        r#"INSERT INTO api_keys (id, user_id, provider, encrypted_key, key_last4)
+           VALUES ($1, $2, $3, $4, $5)
+           RETURNING id AS "id: ApiKeyId", user_id AS "user_id: UserId", provider, key_last4,
+                     key_version, created_at, updated_at"#,
+        id as ApiKeyId,
+        actor as UserId,
+        provider.as_str(),
+        cipher.encrypt(plaintext.as_bytes(), id.0.as_bytes()),
+        last4,
+    )
     .fetch_one(pool)
     .await?)
 }
 
 pub async fn list_api_keys(pool: &PgPool, actor: UserId) -> Result<Vec<ApiKey>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY provider, created_at, id"
-    ))
-    .bind(actor)
+    Ok(sqlx::query_as!(
+        ApiKey,
+        r#"SELECT id AS "id: ApiKeyId", user_id AS "user_id: UserId", provider, key_last4,
+                  key_version, created_at, updated_at
+             FROM api_keys WHERE user_id = $1 ORDER BY provider, created_at, id"#,
+        actor as UserId,
+    )
     .fetch_all(pool)
     .await?)
 }

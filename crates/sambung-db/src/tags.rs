@@ -27,8 +27,6 @@ pub enum TagScope {
     Team(TeamId),
 }
 
-const TAG_COLUMNS: &str = "id, name, color, user_id, team_id, created_at";
-
 fn validate_color(color: Option<&str>) -> Result<Option<String>> {
     match color {
         None => Ok(None),
@@ -64,14 +62,17 @@ pub async fn create_tag(
         (TagScope::Team(_), Some(_)) => return Err(DomainError::not_found("team")),
         _ => return Err(DomainError::forbidden("create a tag in this scope")),
     };
-    Ok(sqlx::query_as(&format!(
-        "INSERT INTO tags (id, name, color, user_id, team_id) VALUES ($1, $2, $3, $4, $5) RETURNING {TAG_COLUMNS}"
-    ))
-    .bind(TagId::new())
-    .bind(name)
-    .bind(color)
-    .bind(user)
-    .bind(team)
+    Ok(sqlx::query_as!(
+        Tag,
+        r#"INSERT INTO tags (id, name, color, user_id, team_id) VALUES ($1, $2, $3, $4, $5)
+           RETURNING id AS "id: TagId", name, color, user_id AS "user_id: UserId",
+                     team_id AS "team_id: TeamId", created_at"#,
+        TagId::new() as TagId,
+        name,
+        color,
+        user as Option<UserId>,
+        team as Option<TeamId>,
+    )
     .fetch_one(&mut *conn)
     .await?)
 }
@@ -126,10 +127,14 @@ pub async fn untag_chat(pool: &PgPool, actor: UserId, chat: ChatId, tag: TagId) 
 pub async fn chat_tags(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<Vec<Tag>> {
     let mut conn = pool.acquire().await?;
     require_read(&mut conn, actor, chat).await?;
-    Ok(sqlx::query_as(&format!(
-        "SELECT {TAG_COLUMNS} FROM tags WHERE id IN (SELECT tag_id FROM chat_tags WHERE chat_id = $1) ORDER BY name, id"
-    ))
-    .bind(chat)
+    Ok(sqlx::query_as!(
+        Tag,
+        r#"SELECT id AS "id: TagId", name, color, user_id AS "user_id: UserId",
+                  team_id AS "team_id: TeamId", created_at
+             FROM tags WHERE id IN (SELECT tag_id FROM chat_tags WHERE chat_id = $1)
+            ORDER BY name, id"#,
+        chat as ChatId,
+    )
     .fetch_all(&mut *conn)
     .await?)
 }

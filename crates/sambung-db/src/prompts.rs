@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::types::Json;
 use sqlx::PgPool;
 
 use crate::error::{expect_row, required_text, DomainError, Result};
@@ -14,7 +15,7 @@ pub struct Prompt {
     pub user_id: UserId,
     pub name: String,
     pub content: String,
-    pub variables: sqlx::types::Json<Vec<String>>,
+    pub variables: Json<Vec<String>>,
     pub category: String,
     pub is_public: bool,
     pub created_at: DateTime<Utc>,
@@ -64,30 +65,40 @@ fn validate(new: &NewPrompt<'_>) -> Result<(String, String, String)> {
 
 pub async fn create_prompt(pool: &PgPool, actor: UserId, new: NewPrompt<'_>) -> Result<Prompt> {
     let (name, content, category) = validate(&new)?;
-    let variables = sqlx::types::Json(template_variables(&content));
-    Ok(sqlx::query_as(&format!(
-        "INSERT INTO prompts AS p (id, user_id, name, content, variables, category, is_public)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {PROMPT_COLUMNS}"
-    ))
-    .bind(PromptId::new())
-    .bind(actor)
-    .bind(name)
-    .bind(content)
-    .bind(variables)
-    .bind(category)
-    .bind(new.is_public)
+    let variables = Json(template_variables(&content));
+    Ok(sqlx::query_as!(
+        Prompt,
+        r#"INSERT INTO prompts AS p (id, user_id, name, content, variables, category, is_public)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           RETURNING p.id AS "id: PromptId", p.user_id AS "user_id: UserId", p.name, p.content,
+                     p.variables AS "variables: Json<Vec<String>>", p.category, p.is_public,
+                     p.created_at, p.updated_at"#,
+        PromptId::new() as PromptId,
+        actor as UserId,
+        name,
+        content,
+        variables as _,
+        category,
+        new.is_public,
+    )
     .fetch_one(pool)
     .await?)
 }
 
 /// A prompt of the actor's own, or a public one.
 pub async fn get_prompt(pool: &PgPool, actor: UserId, prompt: PromptId) -> Result<Prompt> {
-    sqlx::query_as(&format!("SELECT {PROMPT_COLUMNS} FROM prompts p WHERE p.id = $1 AND (p.user_id = $2 OR p.is_public)"))
-        .bind(prompt)
-        .bind(actor)
-        .fetch_optional(pool)
-        .await?
-        .ok_or(DomainError::not_found("prompt"))
+    sqlx::query_as!(
+        Prompt,
+        r#"SELECT p.id AS "id: PromptId", p.user_id AS "user_id: UserId", p.name, p.content,
+                  p.variables AS "variables: Json<Vec<String>>", p.category, p.is_public,
+                  p.created_at, p.updated_at
+             FROM prompts p WHERE p.id = $1 AND (p.user_id = $2 OR p.is_public)"#,
+        prompt as PromptId,
+        actor as UserId,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("prompt"))
 }
 
 /// Replace a prompt of the actor's own (its variables follow the new content).
@@ -98,18 +109,23 @@ pub async fn update_prompt(
     new: NewPrompt<'_>,
 ) -> Result<Prompt> {
     let (name, content, category) = validate(&new)?;
-    let variables = sqlx::types::Json(template_variables(&content));
-    sqlx::query_as(&format!(
-        "UPDATE prompts AS p SET name = $3, content = $4, variables = $5, category = $6, is_public = $7
-          WHERE p.id = $1 AND p.user_id = $2 RETURNING {PROMPT_COLUMNS}"
-    ))
-    .bind(prompt)
-    .bind(actor)
-    .bind(name)
-    .bind(content)
-    .bind(variables)
-    .bind(category)
-    .bind(new.is_public)
+    let variables = Json(template_variables(&content));
+    sqlx::query_as!(
+        Prompt,
+        r#"UPDATE prompts AS p
+              SET name = $3, content = $4, variables = $5, category = $6, is_public = $7
+            WHERE p.id = $1 AND p.user_id = $2
+           RETURNING p.id AS "id: PromptId", p.user_id AS "user_id: UserId", p.name, p.content,
+                     p.variables AS "variables: Json<Vec<String>>", p.category, p.is_public,
+                     p.created_at, p.updated_at"#,
+        prompt as PromptId,
+        actor as UserId,
+        name,
+        content,
+        variables as _,
+        category,
+        new.is_public,
+    )
     .fetch_optional(pool)
     .await?
     .ok_or(DomainError::not_found("prompt"))

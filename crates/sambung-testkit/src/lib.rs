@@ -34,6 +34,8 @@ struct Server {
 static SERVER: OnceCell<Server> = OnceCell::const_new();
 /// A database with every migration applied, cloned for each [`TestDb::migrated`].
 static MIGRATED_TEMPLATE: OnceCell<String> = OnceCell::const_new();
+/// On a `TEST_DATABASE_URL` server: the admin connection and the template to drop at exit.
+static SHARED_TEMPLATE: OnceLock<(PgConnectOptions, String)> = OnceLock::new();
 /// The throwaway cluster and its directory, for the exit hook.
 static THROWAWAY: OnceLock<(Cluster, PathBuf)> = OnceLock::new();
 static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -184,7 +186,28 @@ impl TestDb {
                     .expect("migrate the template database");
                 template.pool.close().await;
                 let name = template.name.clone();
-                // The template lives as long as the process; no Drop for it.
+                // The template lives as long as the process: on a shared server it is dropped
+                // at exit (the throwaway cluster goes away whole).
+                if std::env::var_os("TEST_DATABASE_URL").is_some()
+                    && SHARED_TEMPLATE
+                        .set((
+                            template.options.clone().database(ADMIN_DATABASE),
+                            name.clone(),
+                        ))
+                        .is_ok()
+                {
+                    extern "C" fn drop_template() {
+                        if let Some((admin, name)) = SHARED_TEMPLATE.get() {
+                            if !sambung_schema::drop_database_blocking(admin, name) {
+                                eprintln!("warning: template database {name} was not dropped");
+                            }
+                        }
+                    }
+                    // SAFETY: registering a plain extern "C" function with no captured state.
+                    unsafe {
+                        nix::libc::atexit(drop_template);
+                    }
+                }
                 std::mem::forget(template);
                 name
             })

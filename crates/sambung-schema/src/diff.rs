@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::introspect::{Column, Constraint, Schema, Table};
+use crate::introspect::{Column, Constraint, EnumType, Schema, Table};
 use crate::migrator::NO_TRANSACTION;
 
 /// Tables and columns to treat as renamed rather than dropped and created.
@@ -327,6 +327,7 @@ impl<'a> Differ<'a> {
                 ));
             }
         }
+        self.enums_before_tables();
         for function in &self.to.functions {
             let old = self
                 .from
@@ -586,12 +587,136 @@ impl<'a> Differ<'a> {
                 ));
             }
         }
+        for old in &self.from.enums {
+            if !self.to.enums.iter().any(|e| e.name == old.name) {
+                self.push(format!("DROP TYPE {}", ident(&old.name)));
+            }
+        }
         for ext in &self.from.extensions {
             if !self.to.extensions.iter().any(|e| e.name == ext.name) {
                 self.push(format!("DROP EXTENSION {}", ident(&ext.name)));
             }
         }
         self.steps
+    }
+
+    /// New enum types, and changed ones: labels only added are `ADD VALUE`d in place; labels
+    /// removed or reordered need the type rebuilt and its columns converted (a hazard when
+    /// rows hold a label that goes).
+    fn enums_before_tables(&mut self) {
+        for new in &self.to.enums {
+            let Some(old) = self.from.enums.iter().find(|e| e.name == new.name) else {
+                self.push(format!(
+                    "CREATE TYPE {} AS ENUM ({})",
+                    ident(&new.name),
+                    labels(&new.values)
+                ));
+                continue;
+            };
+            if old.values == new.values {
+                continue;
+            }
+            let kept: Vec<&String> = new
+                .values
+                .iter()
+                .filter(|v| old.values.contains(v))
+                .collect();
+            let only_added =
+                kept.len() == old.values.len() && kept.iter().copied().eq(old.values.iter());
+            if only_added {
+                for (index, value) in new.values.iter().enumerate() {
+                    if old.values.contains(value) {
+                        continue;
+                    }
+                    let place = match new.values[index + 1..]
+                        .iter()
+                        .find(|v| old.values.contains(v))
+                    {
+                        Some(next) => format!(" BEFORE {}", literal(next)),
+                        None => String::new(),
+                    };
+                    self.push_with(
+                        format!("ALTER TYPE {} ADD VALUE {}{place}", ident(&new.name), literal(value)),
+                        None,
+                        vec![Lint {
+                            rule: "enum-value-in-same-transaction",
+                            message: format!(
+                                "the new label {value:?} of {} cannot be used before this migration commits: use it in a later one",
+                                new.name
+                            ),
+                        }],
+                    );
+                }
+                continue;
+            }
+            self.rebuild_enum(old, new);
+        }
+    }
+
+    fn rebuild_enum(&mut self, old: &EnumType, new: &EnumType) {
+        let name = ident(&new.name);
+        let retired = ident(&format!("{}__old", new.name));
+        let removed: Vec<&String> = old
+            .values
+            .iter()
+            .filter(|v| !new.values.contains(v))
+            .collect();
+        let columns: Vec<(&Table, &Column)> = self
+            .from
+            .tables
+            .iter()
+            .flat_map(|t| t.columns.iter().map(move |c| (t, c)))
+            .filter(|(_, c)| c.data_type == old.name || c.data_type == format!("{}[]", old.name))
+            .collect();
+        self.push(format!("ALTER TYPE {name} RENAME TO {retired}"));
+        self.push(format!(
+            "CREATE TYPE {name} AS ENUM ({})",
+            labels(&new.values)
+        ));
+        for (table, column) in columns {
+            let (table_name, column_name) = (ident(&table.name), ident(&column.name));
+            let array = if column.data_type.ends_with("[]") {
+                "[]"
+            } else {
+                ""
+            };
+            if column.default.is_some() {
+                self.push(format!(
+                    "ALTER TABLE {table_name} ALTER COLUMN {column_name} DROP DEFAULT"
+                ));
+            }
+            let hazard = (!removed.is_empty()).then(|| Hazard {
+                description: format!(
+                    "converts {}.{} to the new {}: rows holding {} make it fail",
+                    table.name,
+                    column.name,
+                    new.name,
+                    removed.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
+                ),
+                count_sql: {
+                    let gone = labels(&removed.iter().map(|v| (*v).clone()).collect::<Vec<_>>());
+                    if array.is_empty() {
+                        format!("SELECT count(*) FROM {table_name} WHERE {column_name}::text IN ({gone})")
+                    } else {
+                        format!("SELECT count(*) FROM {table_name} WHERE {column_name}::text[] && ARRAY[{gone}]")
+                    }
+                },
+            });
+            self.push_with(
+                format!(
+                    "ALTER TABLE {table_name} ALTER COLUMN {column_name} TYPE {name}{array} USING {column_name}::text{array}::{name}{array}"
+                ),
+                hazard,
+                Vec::new(),
+            );
+            if let Some(default) = &column.default {
+                self.push(format!(
+                    "ALTER TABLE {table_name} ALTER COLUMN {column_name} SET DEFAULT {}",
+                    default.replace(&format!("::{}", old.name), &format!("::{name}"))
+                ));
+            }
+        }
+        self.push(format!("DROP TYPE {retired}"));
     }
 
     fn alter_columns(&mut self, pair: &Pair<'a>) {
@@ -761,6 +886,19 @@ struct Matches {
     foreign_keys: Vec<(String, String)>,
     indexes: Vec<(String, String)>,
     triggers: Vec<(String, String)>,
+}
+
+/// `'a', 'b'`: enum labels as SQL literals.
+fn labels(values: &[String]) -> String {
+    values
+        .iter()
+        .map(|v| literal(v))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
 }
 
 fn kept_old(matched: &[(String, String)], name: &str) -> bool {
@@ -950,6 +1088,9 @@ pub fn differences(a: &Schema, b: &Schema) -> Vec<String> {
         let mut items = BTreeMap::new();
         for e in &s.extensions {
             items.insert(format!("extension {}", e.name), e.version.clone());
+        }
+        for e in &s.enums {
+            items.insert(format!("enum {}", e.name), e.values.join(", "));
         }
         for f in &s.functions {
             items.insert(

@@ -17,8 +17,17 @@ use crate::MIGRATIONS_TABLE;
 pub struct Schema {
     pub name: String,
     pub extensions: Vec<Extension>,
+    /// Enum types, with their labels in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enums: Vec<EnumType>,
     pub functions: Vec<Function>,
     pub tables: Vec<Table>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnumType {
+    pub name: String,
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,7 +126,10 @@ impl Schema {
 
     /// Whether the schema holds nothing at all.
     pub fn is_empty(&self) -> bool {
-        self.extensions.is_empty() && self.functions.is_empty() && self.tables.is_empty()
+        self.extensions.is_empty()
+            && self.enums.is_empty()
+            && self.functions.is_empty()
+            && self.tables.is_empty()
     }
 }
 
@@ -137,6 +149,22 @@ pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> 
     .await?
     .into_iter()
     .map(|(name, version)| Extension { name, version })
+    .collect();
+
+    let enums = sqlx::query_as::<_, (String, Vec<String>)>(
+        "SELECT t.typname::text,
+                ARRAY(SELECT e.enumlabel::text FROM pg_enum e
+                       WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder)
+           FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+          WHERE n.nspname = current_schema() AND t.typtype = 'e'
+            AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                             WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+          ORDER BY 1",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(name, values)| EnumType { name, values })
     .collect();
 
     let functions = sqlx::query_as::<_, (String, String, String, String)>(
@@ -312,6 +340,7 @@ pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> 
     Ok(Schema {
         name,
         extensions,
+        enums,
         functions,
         tables,
     })

@@ -21,7 +21,8 @@ mod workflow;
 pub use diff::{ambiguities, diff, differences, ident, Ambiguity, Hazard, Lint, Renames, Step};
 pub use drop::{drop_all, objects_to_drop, SchemaObject};
 pub use introspect::{
-    introspect, Column, Constraint, Extension, ForeignKey, Function, Index, Schema, Table, Trigger,
+    introspect, Column, Constraint, EnumType, Extension, ForeignKey, Function, Index, Schema,
+    Table, Trigger,
 };
 pub use migration::Migration;
 pub use migrator::{

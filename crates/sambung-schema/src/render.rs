@@ -18,6 +18,14 @@ pub fn to_text(schema: &Schema) -> String {
     for extension in &schema.extensions {
         let _ = writeln!(out, "extension {} {}", extension.name, extension.version);
     }
+    for enum_type in &schema.enums {
+        let _ = writeln!(
+            out,
+            "enum {} ({})",
+            enum_type.name,
+            enum_type.values.join(", ")
+        );
+    }
     for function in &schema.functions {
         let _ = writeln!(
             out,

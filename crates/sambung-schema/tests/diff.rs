@@ -385,3 +385,92 @@ async fn push_counts_what_it_would_destroy_and_then_does_exactly_that() {
     assert!(apply_push(live.pool(), &plan).await.is_err());
     assert_eq!(count(live.pool(), "SELECT count(*) FROM authors").await, 2);
 }
+
+#[tokio::test]
+async fn enum_types_are_created_extended_and_rebuilt_both_ways() {
+    let _lock = SHADOW_LOCK.lock().await;
+    let admin = TestDb::empty().await;
+    let with_mood = |labels: &str| {
+        format!("{BASE}\nCREATE TYPE mood AS ENUM ({labels});\nALTER TABLE notes ADD COLUMN mood mood DEFAULT 'happy', ADD COLUMN moods mood[];")
+    };
+    let expect = |migration: &GeneratedMigration, sql: &str| {
+        assert!(
+            migration.up.contains(sql),
+            "up lacks {sql:?}:\n{}",
+            migration.up
+        );
+    };
+
+    // A new type and columns using it (down drops them, then the type).
+    let created = generated(
+        &admin,
+        BASE,
+        &with_mood("'happy', 'sad'"),
+        &Renames::default(),
+    )
+    .await
+    .unwrap();
+    expect(&created, "CREATE TYPE mood AS ENUM ('happy', 'sad')");
+    assert!(created.down.contains("DROP TYPE mood"), "{}", created.down);
+
+    // A label added in the middle: in place (and its down rebuilds the type without it).
+    let added = generated(
+        &admin,
+        &with_mood("'happy', 'sad'"),
+        &with_mood("'happy', 'meh', 'sad'"),
+        &Renames::default(),
+    )
+    .await
+    .unwrap();
+    expect(&added, "ALTER TYPE mood ADD VALUE 'meh' BEFORE 'sad'");
+    assert!(added
+        .lints
+        .iter()
+        .any(|l| l.rule == "enum-value-in-same-transaction"));
+    assert!(added.hazards.is_empty(), "{:?}", added.hazards);
+    assert!(
+        added.down.contains("ALTER TYPE mood RENAME TO mood__old"),
+        "{}",
+        added.down
+    );
+
+    // A label removed: the type is rebuilt and the columns converted, which rows can refuse.
+    let removed = generated(
+        &admin,
+        &with_mood("'happy', 'sad'"),
+        &with_mood("'happy'"),
+        &Renames::default(),
+    )
+    .await
+    .unwrap();
+    expect(&removed, "ALTER TYPE mood RENAME TO mood__old");
+    expect(&removed, "CREATE TYPE mood AS ENUM ('happy')");
+    expect(
+        &removed,
+        "ALTER TABLE notes ALTER COLUMN moods TYPE mood[] USING moods::text[]::mood[]",
+    );
+    expect(&removed, "DROP TYPE mood__old");
+    assert_eq!(removed.hazards.len(), 2, "{:?}", removed.hazards);
+    // The hazards count the rows that would refuse.
+    let live = TestDb::empty().await;
+    sqlx::raw_sql(&with_mood("'happy', 'sad'"))
+        .execute(live.pool())
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO notes (id, mood, moods) VALUES (1, 'sad', '{happy}'), (2, 'happy', '{sad,happy}'), (3, 'sad', NULL)",
+    )
+    .execute(live.pool())
+    .await
+    .unwrap();
+    let mut counts = Vec::new();
+    for hazard in &removed.hazards {
+        let count: i64 = sqlx::query_scalar(&hazard.count_sql)
+            .fetch_one(live.pool())
+            .await
+            .unwrap();
+        counts.push(count);
+    }
+    assert_eq!(counts, [2, 1], "{:?}", removed.hazards);
+    assert_no_scratch_left(&admin, "a scratch database was left").await;
+}

@@ -587,6 +587,7 @@ impl<'a> Differ<'a> {
                 ));
             }
         }
+        self.views_around_tables();
         for old in &self.from.enums {
             if !self.to.enums.iter().any(|e| e.name == old.name) {
                 self.push(format!("DROP TYPE {}", ident(&old.name)));
@@ -598,6 +599,39 @@ impl<'a> Differ<'a> {
             }
         }
         self.steps
+    }
+
+    /// Views go first and come back last: a view pins the columns it reads, so when anything
+    /// else changes, the views that stay are rebuilt around the change as well as the views
+    /// whose query changed.
+    fn views_around_tables(&mut self) {
+        let others_change = !self.steps.is_empty();
+        let mut first = Vec::new();
+        let mut last = Vec::new();
+        for old in &self.from.views {
+            let new = self.to.views.iter().find(|v| v.name == old.name);
+            if new.is_none_or(|new| others_change || new.definition != old.definition) {
+                first.push(format!("DROP VIEW {}", ident(&old.name)));
+            }
+        }
+        for new in &self.to.views {
+            let old = self.from.views.iter().find(|v| v.name == new.name);
+            if old.is_none_or(|old| others_change || old.definition != new.definition) {
+                last.push(format!(
+                    "CREATE VIEW {} AS {}",
+                    ident(&new.name),
+                    new.definition
+                ));
+            }
+        }
+        let middle = std::mem::take(&mut self.steps);
+        for sql in first {
+            self.push(sql);
+        }
+        self.steps.extend(middle);
+        for sql in last {
+            self.push(sql);
+        }
     }
 
     /// New enum types, and changed ones: labels only added are `ADD VALUE`d in place; labels
@@ -1091,6 +1125,9 @@ pub fn differences(a: &Schema, b: &Schema) -> Vec<String> {
         }
         for e in &s.enums {
             items.insert(format!("enum {}", e.name), e.values.join(", "));
+        }
+        for v in &s.views {
+            items.insert(format!("view {}", v.name), v.definition.clone());
         }
         for f in &s.functions {
             items.insert(

@@ -22,6 +22,16 @@ pub struct Schema {
     pub enums: Vec<EnumType>,
     pub functions: Vec<Function>,
     pub tables: Vec<Table>,
+    /// Views, with their queries as PostgreSQL prints them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<View>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    pub name: String,
+    /// The `SELECT …` after `CREATE VIEW name AS`.
+    pub definition: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +140,7 @@ impl Schema {
             && self.enums.is_empty()
             && self.functions.is_empty()
             && self.tables.is_empty()
+            && self.views.is_empty()
     }
 }
 
@@ -337,12 +348,29 @@ pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> 
 
     let mut tables: Vec<Table> = tables.into_values().collect();
     tables.sort_by(|a, b| a.name.cmp(&b.name));
+    let views = sqlx::query_as::<_, (String, String)>(
+        "SELECT c.relname::text, pg_get_viewdef(c.oid, true)
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = current_schema() AND c.relkind = 'v'
+            AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                             WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+          ORDER BY 1",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(name, definition)| View {
+        name,
+        definition: definition.trim().trim_end_matches(';').to_owned(),
+    })
+    .collect();
     Ok(Schema {
         name,
         extensions,
         enums,
         functions,
         tables,
+        views,
     })
 }
 

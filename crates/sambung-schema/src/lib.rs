@@ -22,7 +22,7 @@ pub use diff::{ambiguities, diff, differences, ident, Ambiguity, Hazard, Lint, R
 pub use drop::{drop_all, objects_to_drop, SchemaObject};
 pub use introspect::{
     introspect, Column, Constraint, EnumType, Extension, ForeignKey, Function, Index, Schema,
-    Table, Trigger,
+    Table, Trigger, View,
 };
 pub use migration::Migration;
 pub use migrator::{

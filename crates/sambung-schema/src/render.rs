@@ -37,6 +37,9 @@ pub fn to_text(schema: &Schema) -> String {
         out.push('\n');
         write_table(&mut out, table);
     }
+    for view in &schema.views {
+        let _ = writeln!(out, "\nview {} AS {}", view.name, view.definition);
+    }
     out
 }
 

@@ -474,3 +474,55 @@ async fn enum_types_are_created_extended_and_rebuilt_both_ways() {
     assert_eq!(counts, [2, 1], "{:?}", removed.hazards);
     assert_no_scratch_left(&admin, "a scratch database was left").await;
 }
+
+#[tokio::test]
+async fn views_are_created_changed_and_rebuilt_around_the_columns_they_read() {
+    let _lock = SHADOW_LOCK.lock().await;
+    let admin = TestDb::empty().await;
+    let view = |select: &str| format!("{BASE}\nCREATE VIEW scored_notes AS {select};");
+    let plain = view("SELECT id, score FROM notes WHERE score > 0");
+
+    let created = generated(&admin, BASE, &plain, &Renames::default())
+        .await
+        .unwrap();
+    assert!(
+        created.up.contains("CREATE VIEW scored_notes AS SELECT"),
+        "{}",
+        created.up
+    );
+    assert!(
+        created.down.contains("DROP VIEW scored_notes"),
+        "{}",
+        created.down
+    );
+
+    let changed = generated(
+        &admin,
+        &plain,
+        &view("SELECT id, score, body FROM notes WHERE score > 0"),
+        &Renames::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        changed.up.contains("DROP VIEW scored_notes"),
+        "{}",
+        changed.up
+    );
+    assert!(changed.up.contains("body"), "{}", changed.up);
+
+    // PostgreSQL refuses to change the type of a column a view reads: the view steps aside.
+    let widened = generated(
+        &admin,
+        &plain,
+        &plain.replace("  score integer DEFAULT 0,", "  score bigint DEFAULT 0,"),
+        &Renames::default(),
+    )
+    .await
+    .unwrap();
+    let drop_at = widened.up.find("DROP VIEW scored_notes").unwrap();
+    let alter_at = widened.up.find("TYPE bigint").unwrap();
+    let create_at = widened.up.find("CREATE VIEW scored_notes").unwrap();
+    assert!(drop_at < alter_at && alter_at < create_at, "{}", widened.up);
+    assert_no_scratch_left(&admin, "a scratch database was left").await;
+}

@@ -576,61 +576,50 @@ async fn listing_chats_pages_by_keyset_with_filters_and_counts() {
         let (_, count, _) = seen.iter().find(|(c, _, _)| c == id).unwrap();
         assert_eq!(*count, i as i64, "message count of chat {i}");
     }
-    let in_folder = chats::list_chats(
-        pool,
-        ana,
-        &ChatQuery {
-            folder_id: Some(folder.id),
-            ..ChatQuery::new(ChatScope::Personal)
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(in_folder.items.len(), 4);
-    let tagged = chats::list_chats(
-        pool,
-        ana,
-        &ChatQuery {
-            tag_id: Some(tag.id),
-            ..ChatQuery::new(ChatScope::Personal)
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(tagged.items.len(), 3);
-    let future = chats::list_chats(
-        pool,
-        ana,
-        &ChatQuery {
-            updated_after: Some(chrono::Utc::now() + Duration::hours(1)),
-            ..ChatQuery::new(ChatScope::Personal)
-        },
-    )
-    .await
-    .unwrap();
-    assert!(future.items.is_empty());
+    // How many of ana's personal chats a query with these filters lists.
+    let listed = |filters: ChatQuery| async move {
+        chats::list_chats(pool, ana, &filters)
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+    let personal = || ChatQuery::new(ChatScope::Personal);
+    let in_folder = listed(ChatQuery {
+        folder_id: Some(folder.id),
+        ..personal()
+    })
+    .await;
+    assert_eq!(in_folder, 4);
+    let tagged = listed(ChatQuery {
+        tag_id: Some(tag.id),
+        ..personal()
+    })
+    .await;
+    assert_eq!(tagged, 3);
+    let future = listed(ChatQuery {
+        updated_after: Some(chrono::Utc::now() + Duration::hours(1)),
+        ..personal()
+    })
+    .await;
+    assert_eq!(future, 0);
     let cursor = ChatCursor {
         updated_at: seen[0].2,
         id: seen[0].0,
     };
-    let after_first = chats::list_chats(
-        pool,
-        ana,
-        &ChatQuery {
-            after: Some(cursor),
-            ..ChatQuery::new(ChatScope::Personal)
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(after_first.items.len(), 6);
+    let after_first = listed(ChatQuery {
+        after: Some(cursor),
+        ..personal()
+    })
+    .await;
+    assert_eq!(after_first, 6);
     invalid(
         chats::list_chats(
             pool,
             ana,
             &ChatQuery {
                 limit: 0,
-                ..ChatQuery::new(ChatScope::Personal)
+                ..personal()
             },
         )
         .await,

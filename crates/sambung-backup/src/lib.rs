@@ -8,6 +8,7 @@
 
 mod logical;
 mod physical;
+mod script;
 mod tools;
 
 use std::path::PathBuf;
@@ -40,6 +41,12 @@ pub enum BackupError {
         "the backup was made by schema version {backup}, newer than this sambung knows ({known})"
     )]
     NewerSchema { backup: i64, known: i64 },
+    #[error("{} is refused before anything ran: line {line}: {reason}", path.display())]
+    Refused {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
     #[error("the restore failed and was rolled back; the database is as it was: {detail}")]
     RestoreFailed { detail: String },
     #[error("{0}")]
@@ -63,6 +70,7 @@ impl BackupError {
             BackupError::NotEmpty { .. } => "restore into an empty database, or pass --force to replace everything in it".into(),
             BackupError::NewerSchema { .. } => "restore with the newer sambung, or pass --force".into(),
             BackupError::Damaged { .. } | BackupError::NotABackup { .. } => "nothing was changed; use another backup file".into(),
+            BackupError::Refused { .. } => "nothing was changed; a pg_dump of a database holds none of this: restore only backups you trust".into(),
             _ => return None,
         })
     }

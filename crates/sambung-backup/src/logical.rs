@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use sambung_sql::quote_ident;
 use serde::{Deserialize, Serialize};
 use sqlx::{Connection, PgPool};
 
+use crate::script::{Item, ReadError, ScriptReader};
 use crate::tools::Tools;
 use crate::{io_error, BackupError};
 
@@ -135,7 +137,7 @@ pub async fn backup(
     for table in table_names(&mut tx).await? {
         let rows: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM {}",
-            sambung_schema::ident(&table)
+            sambung_sql::quote_ident(&table)
         ))
         .fetch_one(&mut *tx)
         .await?;
@@ -336,7 +338,7 @@ pub async fn restore(
         {
             let has_rows: bool = sqlx::query_scalar(&format!(
                 "SELECT EXISTS (SELECT 1 FROM {})",
-                sambung_schema::ident(&table)
+                sambung_sql::quote_ident(&table)
             ))
             .fetch_one(&mut *conn)
             .await?;
@@ -350,7 +352,8 @@ pub async fn restore(
     }
 
     let work = tempfile::tempdir().map_err(io_error("create", std::env::temp_dir()))?;
-    // A custom archive becomes SQL first: a damaged archive fails here, before any change.
+    // A custom archive becomes SQL first: a damaged archive fails here, before any change, and
+    // what it holds is checked like any plain file.
     let sql_path = match format {
         Format::Sql => {
             verify_dump(tools, path, format).await?;
@@ -377,71 +380,104 @@ pub async fn restore(
             out
         }
     };
+    // All of the script is read once before anything runs: a refusal changes nothing.
+    let mut reader = open_script(&sql_path)?;
+    while read_item(&mut reader, &sql_path, path)?.is_some() {}
 
-    // The prelude drops what is there; the postlude checks the counts. One transaction.
+    // One connection of its own (the script changes its settings) and one transaction: the
+    // old objects go, the script runs, the counts are checked, and only then does it commit.
+    // Killed midway, the connection closes and PostgreSQL rolls everything back.
     let objects = sambung_schema::objects_to_drop(&mut conn).await?;
     let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
         .fetch_one(&mut *conn)
         .await?;
     drop(conn);
-    let mut script = String::from("SET client_min_messages = warning;\n");
+    let mut own = sqlx::PgConnection::connect_with(&pool.connect_options()).await?;
+    let failed = |detail: String| BackupError::RestoreFailed { detail };
+    let mut tx = own.begin().await?;
+    sqlx::query("SET LOCAL client_min_messages = warning")
+        .execute(&mut *tx)
+        .await?;
     for object in &objects {
         // Extensions are not schema objects by name; everything else is qualified.
         let name = if object.kind == "extension" {
             object.name.clone()
         } else {
-            format!("{}.{}", sambung_schema::ident(&schema), object.name)
+            format!("{}.{}", quote_ident(&schema), object.name)
         };
-        script.push_str(&format!(
-            "DROP {} IF EXISTS {name} CASCADE;\n",
+        sqlx::query(&format!(
+            "DROP {} IF EXISTS {name} CASCADE",
             object.kind.to_uppercase()
-        ));
-    }
-    script.push_str(&format!(
-        "\\i '{}'\n",
-        sql_path.display().to_string().replace('\'', "''")
-    ));
-    if let Some(manifest) = &manifest {
-        script.push_str("DO $sambung_verify$ DECLARE n bigint; BEGIN\n");
-        for (table, rows) in &manifest.tables {
-            let name = format!(
-                "{}.{}",
-                sambung_schema::ident(&schema),
-                sambung_schema::ident(table)
-            );
-            script.push_str(&format!(
-                "  SELECT count(*) INTO n FROM {name};\n  IF n <> {rows} THEN RAISE EXCEPTION 'restore verification: table {} has % rows, the manifest says {rows}', n; END IF;\n",
-                table.replace('\'', "''")
-            ));
-        }
-        script.push_str("END $sambung_verify$;\n");
-    }
-    let script_path = work.path().join("restore-script.sql");
-    std::fs::write(&script_path, script).map_err(io_error("write", &script_path))?;
-    tools
-        .run(
-            "psql",
-            &[
-                OsStr::new("-X"),
-                OsStr::new("-q"),
-                OsStr::new("-v"),
-                OsStr::new("ON_ERROR_STOP=1"),
-                OsStr::new("--single-transaction"),
-                OsStr::new("-f"),
-                script_path.as_os_str(),
-            ],
-        )
+        ))
+        .execute(&mut *tx)
         .await
-        .map_err(|e| BackupError::RestoreFailed {
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| failed(format!("dropping {name}: {e}")))?;
+    }
+    let mut reader = open_script(&sql_path)?;
+    while let Some(item) = read_item(&mut reader, &sql_path, path)? {
+        let at = |line: usize| {
+            move |e: sqlx::Error| {
+                failed(format!(
+                    "line {line} of the script: {}",
+                    database_message(&e)
+                ))
+            }
+        };
+        match item {
+            // The extended protocol: PostgreSQL takes exactly one statement per message, so
+            // nothing can hide behind a statement the reader saw.
+            Item::Statement { text, line } => {
+                sqlx::query(&text)
+                    .persistent(false)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(at(line))?;
+            }
+            Item::CopyFromStdin { text, line } => {
+                let mut copy = tx.copy_in_raw(&text).await.map_err(at(line))?;
+                loop {
+                    match read_item(&mut reader, &sql_path, path)? {
+                        Some(Item::CopyData(rows)) => copy.send(rows).await.map_err(at(line))?,
+                        Some(Item::CopyEnd) => break,
+                        _ => unreachable!("the reader ends every COPY with CopyEnd"),
+                    };
+                }
+                copy.finish().await.map_err(at(line))?;
+            }
+            Item::CopyData(_) | Item::CopyEnd => unreachable!("only after CopyFromStdin"),
+        }
+    }
+    if let Some(manifest) = &manifest {
+        for (table, expected) in &manifest.tables {
+            // Names from the manifest are quoted identifiers, never spliced into code.
+            let rows: i64 = sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM {}",
+                sambung_sql::qualified(&schema, table)
+            ))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| {
+                failed(format!(
+                    "restore verification: table {table:?} of the manifest: {}",
+                    database_message(&e)
+                ))
+            })?;
+            if rows != *expected {
+                return Err(failed(format!(
+                    "restore verification: table {table} has {rows} rows, the manifest says {expected}"
+                )));
+            }
+        }
+    }
+    tx.commit().await?;
+    let _ = own.close().await;
 
     let mut conn = pool.acquire().await?;
     let mut tables = BTreeMap::new();
     for table in table_names(&mut conn).await? {
         let rows: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM {}",
-            sambung_schema::ident(&table)
+            sambung_sql::quote_ident(&table)
         ))
         .fetch_one(&mut *conn)
         .await?;
@@ -453,4 +489,44 @@ pub async fn restore(
         tables,
         elapsed: started.elapsed(),
     })
+}
+
+fn open_script(
+    path: &Path,
+) -> Result<ScriptReader<std::io::BufReader<std::fs::File>>, BackupError> {
+    let file = std::fs::File::open(path).map_err(io_error("read", path))?;
+    Ok(ScriptReader::new(std::io::BufReader::with_capacity(
+        1 << 16,
+        file,
+    )))
+}
+
+/// The next item of the script at `script` (made from the backup at `backup`).
+fn read_item(
+    reader: &mut ScriptReader<std::io::BufReader<std::fs::File>>,
+    script: &Path,
+    backup: &Path,
+) -> Result<Option<Item>, BackupError> {
+    reader.next_item().map_err(|e| match e {
+        ReadError::Refused(refusal) => BackupError::Refused {
+            path: backup.to_owned(),
+            line: refusal.line,
+            reason: refusal.reason,
+        },
+        ReadError::Io(e) => io_error("read", script)(e),
+    })
+}
+
+/// PostgreSQL's own words for a failed statement (with its detail), else sqlx's.
+fn database_message(error: &sqlx::Error) -> String {
+    match error.as_database_error() {
+        Some(db) => {
+            let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+            match pg.and_then(|pg| pg.detail()) {
+                Some(detail) => format!("{} ({detail})", db.message()),
+                None => db.message().to_owned(),
+            }
+        }
+        None => error.to_string(),
+    }
 }

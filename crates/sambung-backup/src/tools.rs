@@ -57,6 +57,14 @@ impl Tools {
         }
         command.envs(self.env.iter().map(|(k, v)| (*k, v.as_str())));
         command.kill_on_drop(true);
+        // A tool must not outlive a `sambung` killed with SIGKILL (no destructor runs then).
+        // SAFETY: prctl is async-signal-safe and touches nothing of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)
+            });
+        }
         command
     }
 

@@ -291,3 +291,143 @@ async fn a_physical_backup_restored_into_a_new_data_directory_holds_the_same_dat
         });
     assert!(kept_aside, "the replaced data directory must be kept");
 }
+
+/// A plain file made to attack the restorer: each is refused before anything runs, runs no
+/// command and leaves the target exactly as it was.
+#[tokio::test]
+async fn hostile_files_are_refused_before_anything_runs() {
+    let target = TestDb::migrated().await;
+    sambung_db::seed::seed_sample(target.pool()).await.unwrap();
+    let tools = tools_for(&target.url());
+    let before = fingerprint(target.pool()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("pwned");
+    let marker_text = marker.display().to_string();
+    let head = "--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\nDROP TABLE IF EXISTS public.messages CASCADE;\n";
+    for (name, body, reason) in [
+        (
+            "shell.sql",
+            format!("\\! touch {marker_text}\n"),
+            "meta-command \\!",
+        ),
+        (
+            "midway-shell.sql",
+            format!("SELECT 1\n\\! touch {marker_text}\n;\n"),
+            "meta-command",
+        ),
+        (
+            "program.sql",
+            format!("CREATE TABLE x (a text);\nCOPY x FROM PROGRAM 'touch {marker_text}';\n"),
+            "a file or a program",
+        ),
+        (
+            "commit.sql",
+            "COMMIT;\nDROP TABLE public.users CASCADE;\n".into(),
+            "COMMIT",
+        ),
+        ("rollback.sql", "ROLLBACK;\n".into(), "ROLLBACK"),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!("{head}{body}-- PostgreSQL database dump complete\n"),
+        )
+        .unwrap();
+        let err = restore(target.pool(), &tools, &path, true, known())
+            .await
+            .expect_err(name);
+        assert!(
+            matches!(&err, BackupError::Refused { reason: r, .. } if r.contains(reason)),
+            "{name}: {err}"
+        );
+        assert!(!marker.exists(), "{name} ran a command");
+        assert_eq!(
+            fingerprint(target.pool()).await,
+            before,
+            "{name} changed the database"
+        );
+    }
+}
+
+/// Tables named like the code of the old restore script: an honest backup of them restores,
+/// and neither they nor a forged manifest key run anything.
+#[tokio::test]
+async fn names_that_look_like_code_back_up_and_restore() {
+    let source = TestDb::empty().await;
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("pwned");
+    let evil = format!("x$sambung_verify$ \\! touch {} #", marker.display());
+    for table in [
+        evil.as_str(),
+        "x$sambung_verify$y",
+        "current_user",
+        "null",
+        "window",
+    ] {
+        let quoted = sambung_sql::quote_ident(table);
+        sqlx::raw_sql(&format!(
+            "CREATE TABLE {quoted} (id int PRIMARY KEY, \"current_user\" text, \"true\" text);
+             INSERT INTO {quoted} VALUES (1, 'a', 'b'), (2, 'c', 'd');"
+        ))
+        .execute(source.pool())
+        .await
+        .unwrap();
+    }
+    let tools = tools_for(&source.url());
+    for (format, name) in [(Format::Custom, "odd.dump"), (Format::Sql, "odd.sql")] {
+        let path = dir.path().join(name);
+        let report = backup(source.pool(), &tools, &path, format, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(report.manifest.tables.len(), 5);
+        assert!(
+            report.manifest.tables.values().all(|&rows| rows == 2),
+            "{:?}",
+            report.manifest.tables
+        );
+        let target = TestDb::empty().await;
+        let restored = restore(
+            target.pool(),
+            &tools_for(&target.url()),
+            &path,
+            false,
+            known(),
+        )
+        .await
+        .unwrap();
+        assert!(restored.verified);
+        assert_eq!(restored.tables.len(), 5);
+        assert!(restored.tables.values().all(|&rows| rows == 2));
+        let value: String =
+            sqlx::query_scalar("SELECT \"current_user\" FROM \"current_user\" WHERE id = 1")
+                .fetch_one(target.pool())
+                .await
+                .unwrap();
+        assert_eq!(value, "a");
+
+        // A manifest that names a table the backup does not hold fails verification.
+        let mut manifest = Manifest::read(&path).unwrap().unwrap();
+        manifest.tables.insert(
+            format!("y$sambung_verify$ \\! touch {} #", marker.display()),
+            0,
+        );
+        std::fs::write(
+            Manifest::path_for(&path),
+            serde_json::to_string(&manifest).unwrap(),
+        )
+        .unwrap();
+        let other = TestDb::empty().await;
+        let err = restore(
+            other.pool(),
+            &tools_for(&other.url()),
+            &path,
+            false,
+            known(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("restore verification"), "{err}");
+        assert_eq!(fingerprint(other.pool()).await, Vec::new());
+    }
+    assert!(!marker.exists(), "a name ran a command");
+}

@@ -142,13 +142,6 @@ pub async fn delete_prompt(pool: &PgPool, actor: UserId, prompt: PromptId) -> Re
     expect_row(done, "prompt")
 }
 
-/// `%`, `_` and `\` taken literally in a LIKE pattern.
-fn like_escape(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
 /// Ranked full-text prompt search: ($1 user, $2 words, $3 limit).
 pub static SEARCH_PROMPTS_RANKED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
     || {
@@ -200,7 +193,7 @@ pub async fn search_prompts(
         let seen: Vec<PromptId> = found.iter().map(|p| p.id).collect();
         let more: Vec<Prompt> = sqlx::query_as(&SEARCH_PROMPTS_SUBSTRING_SQL)
             .bind(actor)
-            .bind(like_escape(&query))
+            .bind(sambung_sql::escape_like(&query))
             .bind(&seen)
             .bind(limit - found.len() as i64)
             .fetch_all(pool)
@@ -232,10 +225,5 @@ mod tests {
             template_variables("{bahasa_indonesia} {café}"),
             ["bahasa_indonesia", "café"]
         );
-    }
-
-    #[test]
-    fn like_patterns_are_escaped() {
-        assert_eq!(like_escape("50%_off\\"), "50\\%\\_off\\\\");
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use sambung_sql::quote_ident;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Executor};
 
@@ -496,11 +497,6 @@ pub fn processes_working_in(dir: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// Quote an SQL identifier (`"name"`, doubling inner quotes).
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 fn ensure_port_free(port: u16) -> Result<(), ClusterError> {
     match std::net::TcpListener::bind(("127.0.0.1", port)) {
         Ok(_) => Ok(()),
@@ -572,12 +568,6 @@ fn last_lines(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identifiers_are_quoted() {
-        assert_eq!(quote_ident("sambungchat"), "\"sambungchat\"");
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-    }
 
     #[test]
     fn last_lines_keeps_the_end() {

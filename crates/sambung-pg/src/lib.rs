@@ -12,9 +12,7 @@ mod os_user;
 use std::path::PathBuf;
 
 pub use binaries::{PgBinaries, MIN_MAJOR_VERSION};
-pub use cluster::{
-    processes_working_in, quote_ident, Cluster, ClusterSpec, StartOutcome, StopOutcome,
-};
+pub use cluster::{processes_working_in, Cluster, ClusterSpec, StartOutcome, StopOutcome};
 pub use os_user::OsUser;
 
 /// What can go wrong managing the local cluster.

@@ -6,6 +6,7 @@
 //! tables and columns, constraints (foreign keys last), indexes, triggers, and finally the
 //! functions and extensions nothing needs any more.
 
+use sambung_sql::quote_ident;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -323,7 +324,7 @@ impl<'a> Differ<'a> {
             if !self.from.extensions.iter().any(|e| e.name == ext.name) {
                 self.push(format!(
                     "CREATE EXTENSION IF NOT EXISTS {}",
-                    ident(&ext.name)
+                    quote_ident(&ext.name)
                 ));
             }
         }
@@ -339,7 +340,7 @@ impl<'a> Differ<'a> {
                 Some(old) if old.result != function.result => {
                     self.push(format!(
                         "DROP FUNCTION {}({}) CASCADE",
-                        ident(&old.name),
+                        quote_ident(&old.name),
                         old.arguments
                     ));
                     self.push(function.definition.trim_end().to_owned());
@@ -354,8 +355,8 @@ impl<'a> Differ<'a> {
                 if !kept_old(&m.triggers, &trigger.name) {
                     self.push(format!(
                         "DROP TRIGGER {} ON {}",
-                        ident(&trigger.name),
-                        ident(&pair.old.name)
+                        quote_ident(&trigger.name),
+                        quote_ident(&pair.old.name)
                     ));
                 }
             }
@@ -371,23 +372,23 @@ impl<'a> Differ<'a> {
                 }
                 self.push(format!(
                     "ALTER TABLE {} DROP CONSTRAINT {}",
-                    ident(&table.name),
-                    ident(&fk.name)
+                    quote_ident(&table.name),
+                    quote_ident(&fk.name)
                 ));
             }
         }
         for (pair, m) in pairs.iter().zip(&matches) {
             for index in pair.old.indexes.iter().filter(|i| i.constraint.is_none()) {
                 if !kept_old(&m.indexes, &index.name) {
-                    self.push(format!("DROP INDEX {}", ident(&index.name)));
+                    self.push(format!("DROP INDEX {}", quote_ident(&index.name)));
                 }
             }
             for constraint in constraints(pair.old) {
                 if !kept_old(&m.constraints, &constraint.name) {
                     self.push(format!(
                         "ALTER TABLE {} DROP CONSTRAINT {}",
-                        ident(&pair.old.name),
-                        ident(&constraint.name)
+                        quote_ident(&pair.old.name),
+                        quote_ident(&constraint.name)
                     ));
                 }
             }
@@ -398,8 +399,8 @@ impl<'a> Differ<'a> {
             if self.from.table(old).is_some() && self.to.table(new).is_some() {
                 self.push(format!(
                     "ALTER TABLE {} RENAME TO {}",
-                    ident(old),
-                    ident(new)
+                    quote_ident(old),
+                    quote_ident(new)
                 ));
             }
         }
@@ -410,18 +411,18 @@ impl<'a> Differ<'a> {
             if exists {
                 self.push(format!(
                     "ALTER TABLE {} RENAME COLUMN {} TO {}",
-                    ident(table),
-                    ident(old),
-                    ident(new)
+                    quote_ident(table),
+                    quote_ident(old),
+                    quote_ident(new)
                 ));
             }
         }
         for (pair, m) in pairs.iter().zip(&matches) {
-            let table = ident(&pair.new.name);
+            let table = quote_ident(&pair.new.name);
             let renamed = |list: &[(String, String)]| -> Vec<(String, String)> {
                 list.iter()
                     .filter(|(o, n)| o != n)
-                    .map(|(o, n)| (ident(o), ident(n)))
+                    .map(|(o, n)| (quote_ident(o), quote_ident(n)))
                     .collect()
             };
             for (old, new) in renamed(&m.constraints)
@@ -445,8 +446,8 @@ impl<'a> Differ<'a> {
             for column in &pair.old.columns {
                 let new_name = self.renames.new_column_name(&pair.new.name, &column.name);
                 if pair.new.column(new_name).is_none() {
-                    let table = ident(&pair.new.name);
-                    let col = ident(&column.name);
+                    let table = quote_ident(&pair.new.name);
+                    let col = quote_ident(&column.name);
                     self.push_with(
                         format!("ALTER TABLE {table} DROP COLUMN {col}"),
                         Some(Hazard {
@@ -462,7 +463,7 @@ impl<'a> Differ<'a> {
             }
         }
         for table in &dropped {
-            let name = ident(&table.name);
+            let name = quote_ident(&table.name);
             self.push_with(
                 format!("DROP TABLE {name}"),
                 Some(Hazard {
@@ -482,7 +483,7 @@ impl<'a> Differ<'a> {
                 .collect();
             self.push(format!(
                 "CREATE TABLE {} (\n{}\n)",
-                ident(&table.name),
+                quote_ident(&table.name),
                 columns.join(",\n")
             ));
         }
@@ -505,8 +506,8 @@ impl<'a> Differ<'a> {
                 self.push_with(
                     format!(
                         "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                        ident(&table.name),
-                        ident(&constraint.name),
+                        quote_ident(&table.name),
+                        quote_ident(&constraint.name),
                         constraint.definition
                     ),
                     hazard,
@@ -534,8 +535,8 @@ impl<'a> Differ<'a> {
                 self.push_with(
                     format!(
                         "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                        ident(&table.name),
-                        ident(&fk.name),
+                        quote_ident(&table.name),
+                        quote_ident(&fk.name),
                         fk.definition
                     ),
                     None,
@@ -582,7 +583,7 @@ impl<'a> Differ<'a> {
             if !still {
                 self.push(format!(
                     "DROP FUNCTION {}({})",
-                    ident(&function.name),
+                    quote_ident(&function.name),
                     function.arguments
                 ));
             }
@@ -590,12 +591,12 @@ impl<'a> Differ<'a> {
         self.views_around_tables();
         for old in &self.from.enums {
             if !self.to.enums.iter().any(|e| e.name == old.name) {
-                self.push(format!("DROP TYPE {}", ident(&old.name)));
+                self.push(format!("DROP TYPE {}", quote_ident(&old.name)));
             }
         }
         for ext in &self.from.extensions {
             if !self.to.extensions.iter().any(|e| e.name == ext.name) {
-                self.push(format!("DROP EXTENSION {}", ident(&ext.name)));
+                self.push(format!("DROP EXTENSION {}", quote_ident(&ext.name)));
             }
         }
         self.steps
@@ -611,7 +612,7 @@ impl<'a> Differ<'a> {
         for old in &self.from.views {
             let new = self.to.views.iter().find(|v| v.name == old.name);
             if new.is_none_or(|new| others_change || new.definition != old.definition) {
-                first.push(format!("DROP VIEW {}", ident(&old.name)));
+                first.push(format!("DROP VIEW {}", quote_ident(&old.name)));
             }
         }
         for new in &self.to.views {
@@ -619,7 +620,7 @@ impl<'a> Differ<'a> {
             if old.is_none_or(|old| others_change || old.definition != new.definition) {
                 last.push(format!(
                     "CREATE VIEW {} AS {}",
-                    ident(&new.name),
+                    quote_ident(&new.name),
                     new.definition
                 ));
             }
@@ -642,7 +643,7 @@ impl<'a> Differ<'a> {
             let Some(old) = self.from.enums.iter().find(|e| e.name == new.name) else {
                 self.push(format!(
                     "CREATE TYPE {} AS ENUM ({})",
-                    ident(&new.name),
+                    quote_ident(&new.name),
                     labels(&new.values)
                 ));
                 continue;
@@ -670,7 +671,7 @@ impl<'a> Differ<'a> {
                         None => String::new(),
                     };
                     self.push_with(
-                        format!("ALTER TYPE {} ADD VALUE {}{place}", ident(&new.name), literal(value)),
+                        format!("ALTER TYPE {} ADD VALUE {}{place}", quote_ident(&new.name), literal(value)),
                         None,
                         vec![Lint {
                             rule: "enum-value-in-same-transaction",
@@ -688,8 +689,8 @@ impl<'a> Differ<'a> {
     }
 
     fn rebuild_enum(&mut self, old: &EnumType, new: &EnumType) {
-        let name = ident(&new.name);
-        let retired = ident(&format!("{}__old", new.name));
+        let name = quote_ident(&new.name);
+        let retired = quote_ident(&format!("{}__old", new.name));
         let removed: Vec<&String> = old
             .values
             .iter()
@@ -708,7 +709,7 @@ impl<'a> Differ<'a> {
             labels(&new.values)
         ));
         for (table, column) in columns {
-            let (table_name, column_name) = (ident(&table.name), ident(&column.name));
+            let (table_name, column_name) = (quote_ident(&table.name), quote_ident(&column.name));
             let array = if column.data_type.ends_with("[]") {
                 "[]"
             } else {
@@ -754,14 +755,14 @@ impl<'a> Differ<'a> {
     }
 
     fn alter_columns(&mut self, pair: &Pair<'a>) {
-        let table = ident(&pair.new.name);
+        let table = quote_ident(&pair.new.name);
         for new in &pair.new.columns {
             let old = pair
                 .old
                 .columns
                 .iter()
                 .find(|c| self.renames.new_column_name(&pair.new.name, &c.name) == new.name);
-            let col = ident(&new.name);
+            let col = quote_ident(&new.name);
             let Some(old) = old else {
                 let required = !new.nullable
                     && new.default.is_none()
@@ -981,7 +982,7 @@ fn constraints(table: &Table) -> impl Iterator<Item = &Constraint> {
 
 /// A new UNIQUE or CHECK on a table that may hold rows violating it.
 fn constraint_hazard(table: &Table, constraint: &Constraint) -> Option<Hazard> {
-    let name = ident(&table.name);
+    let name = quote_ident(&table.name);
     if let Some(expression) = constraint.definition.strip_prefix("CHECK ") {
         let expression = expression.trim_end_matches(" NOT VALID");
         return Some(Hazard {
@@ -995,7 +996,7 @@ fn constraint_hazard(table: &Table, constraint: &Constraint) -> Option<Hazard> {
     if constraint.definition.starts_with("UNIQUE")
         || constraint.definition.starts_with("PRIMARY KEY")
     {
-        let columns: Vec<String> = constraint.columns.iter().map(|c| ident(c)).collect();
+        let columns: Vec<String> = constraint.columns.iter().map(|c| quote_ident(c)).collect();
         let columns = columns.join(", ");
         return Some(Hazard {
             description: format!("adds {} on {} ({columns}): fails while rows share a value", constraint.name, table.name),
@@ -1007,7 +1008,7 @@ fn constraint_hazard(table: &Table, constraint: &Constraint) -> Option<Hazard> {
 
 /// `name type [GENERATED …] [DEFAULT …] [NOT NULL]` for CREATE TABLE and ADD COLUMN.
 fn column_definition(column: &Column) -> String {
-    let mut text = format!("{} {}", ident(&column.name), column.data_type);
+    let mut text = format!("{} {}", quote_ident(&column.name), column.data_type);
     if let Some(expression) = &column.generated {
         text.push_str(&format!(" GENERATED ALWAYS AS ({expression}) STORED"));
     }
@@ -1049,51 +1050,6 @@ fn is_safe_widening(from: &str, to: &str) -> bool {
         _ => from == "character varying" && to == "text",
     }
 }
-
-/// Quote an identifier when PostgreSQL would need it.
-pub fn ident(name: &str) -> String {
-    let simple = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !RESERVED.contains(&name);
-    if simple {
-        name.to_owned()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
-
-/// PostgreSQL's reserved key words that are plausible table or column names.
-const RESERVED: [&str; 24] = [
-    "all",
-    "analyse",
-    "analyze",
-    "and",
-    "any",
-    "array",
-    "as",
-    "check",
-    "column",
-    "constraint",
-    "default",
-    "desc",
-    "do",
-    "end",
-    "from",
-    "group",
-    "limit",
-    "offset",
-    "order",
-    "select",
-    "table",
-    "to",
-    "user",
-    "where",
-];
 
 /// Replace `old` by `new` wherever it stands as a whole identifier.
 fn replace_word(text: &str, old: &str, new: &str) -> String {
@@ -1185,11 +1141,11 @@ mod tests {
 
     #[test]
     fn identifiers_are_quoted_only_when_needed() {
-        assert_eq!(ident("users"), "users");
-        assert_eq!(ident("user"), "\"user\"");
-        assert_eq!(ident("CamelCase"), "\"CamelCase\"");
-        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(ident("9lives"), "\"9lives\"");
+        assert_eq!(quote_ident("users"), "users");
+        assert_eq!(quote_ident("user"), "\"user\"");
+        assert_eq!(quote_ident("CamelCase"), "\"CamelCase\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_ident("9lives"), "\"9lives\"");
     }
 
     #[test]

@@ -15,10 +15,9 @@ mod migration;
 mod migrator;
 mod render;
 mod shadow;
-pub mod sql;
 mod workflow;
 
-pub use diff::{ambiguities, diff, differences, ident, Ambiguity, Hazard, Lint, Renames, Step};
+pub use diff::{ambiguities, diff, differences, Ambiguity, Hazard, Lint, Renames, Step};
 pub use drop::{drop_all, objects_to_drop, SchemaObject};
 pub use introspect::{
     introspect, Column, Constraint, EnumType, Extension, ForeignKey, Function, Index, Schema,

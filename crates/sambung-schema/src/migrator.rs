@@ -14,8 +14,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgDatabaseError, PgErrorPosition};
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
-use crate::sql::{char_position_to_offset, line_and_column, split_statements};
 use crate::Migration;
+use sambung_sql::split::{char_position_to_offset, line_and_column, split_statements};
 
 /// The bookkeeping table, in the migrated schema.
 pub const MIGRATIONS_TABLE: &str = "_sambung_migrations";

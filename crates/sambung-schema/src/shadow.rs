@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
-use crate::diff::ident as quote;
+use sambung_sql::quote_ident;
 
 /// Every scratch database's name starts with this, so a leftover is recognisable.
 pub const SCRATCH_PREFIX: &str = "sambung_scratch_";
@@ -52,7 +52,7 @@ impl ScratchDb {
             removed: false,
         };
         match conn
-            .execute(format!("CREATE DATABASE {}", quote(&guard.name)).as_str())
+            .execute(format!("CREATE DATABASE {}", quote_ident(&guard.name)).as_str())
             .await
         {
             Ok(_) => {}
@@ -135,7 +135,7 @@ async fn drop_database(admin: &PgConnectOptions, name: &str) -> Result<(), sqlx:
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    conn.execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote(name)).as_str())
+    conn.execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)).as_str())
         .await?;
     conn.close().await
 }

@@ -8,7 +8,8 @@
 use std::time::Instant;
 
 use futures_util::TryStreamExt;
-use sambung_schema::{ident, Column, Table};
+use sambung_schema::{Column, Table};
+use sambung_sql::{escape_like, quote_ident};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgArguments;
 use sqlx::{PgPool, Postgres, Row};
@@ -172,7 +173,7 @@ pub fn quoted(name: &str) -> String {
     if name == "ctid" {
         return name.to_owned();
     }
-    ident(name)
+    quote_ident(name)
 }
 
 pub fn column<'t>(table: &'t Table, name: &str) -> Result<&'t Column, ApiError> {
@@ -226,17 +227,6 @@ fn filter_conditions(table: &Table, filters: &[Filter], sql: &mut Sql) -> Result
     } else {
         conditions.join(" AND ")
     })
-}
-
-fn escape_like(value: &str) -> String {
-    let mut escaped = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
 
 /// `ORDER BY` for the view: the sort column (NULLs last either way) then the key, in the
@@ -556,10 +546,5 @@ mod tests {
         assert_eq!(csv_field(Some("say \"hi\"")), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field(Some("two\nlines")), "\"two\nlines\"");
         assert_eq!(csv_field(Some(" padded")), "\" padded\"");
-    }
-
-    #[test]
-    fn like_patterns_are_escaped() {
-        assert_eq!(escape_like(r"50%_off\"), r"50\%\_off\\");
     }
 }

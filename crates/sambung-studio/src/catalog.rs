@@ -89,7 +89,7 @@ pub async fn table_counts(pool: &PgPool, schema: &Schema) -> Result<Vec<TableCou
         let count = if (estimate as i64) < EXACT_COUNT_LIMIT {
             let bounded: i64 = sqlx::query_scalar(&format!(
                 "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT {}) AS bounded",
-                sambung_schema::ident(&table.name),
+                sambung_sql::quote_ident(&table.name),
                 EXACT_COUNT_LIMIT + 1
             ))
             .fetch_one(pool)

@@ -14,7 +14,7 @@ use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::{Column, Connection, Either, Executor, PgConnection, Row, Statement, ValueRef};
 
-use sambung_schema::sql::{char_position_to_offset, line_and_column, split_statements};
+use sambung_sql::split::{char_position_to_offset, line_and_column, split_statements};
 
 use crate::error::ApiError;
 

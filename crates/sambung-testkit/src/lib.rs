@@ -16,7 +16,8 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use sambung_pg::{quote_ident, Cluster, ClusterError, ClusterSpec};
+use sambung_pg::{Cluster, ClusterError, ClusterSpec};
+use sambung_sql::quote_ident;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor};
 use tokio::sync::OnceCell;

@@ -213,3 +213,80 @@ async fn bench_reports_json_with_a_baseline() {
     let unknown = sambung.run(["bench", "--workload", "nope"]).failure();
     assert!(unknown.stderr.contains("unknown workload"), "{unknown}");
 }
+
+/// `sambung db restore` killed with SIGKILL midway commits nothing: the restore's transaction
+/// lives on its own connection, which dies with it, and no child goes on without it.
+#[tokio::test]
+async fn a_killed_restore_commits_nothing() {
+    let db = TestDb::migrated().await;
+    sambung_db::seed::seed_sample(db.pool()).await.unwrap();
+    let sambung = Sambung::with_database(&db.url());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.sql");
+    sambung
+        .run(["db", "backup", path.to_str().unwrap(), "--format", "sql"])
+        .success();
+    // The same backup, made slow after its tables were dropped and recreated.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let slow = text.replacen("\nCOPY ", "\nSELECT pg_sleep(3);\nCOPY ", 1);
+    assert_ne!(slow, text);
+    std::fs::write(&path, slow).unwrap();
+    // A row the backup lacks: a restore that committed would take it away.
+    sqlx::query("INSERT INTO users (name, email) VALUES ('Late', 'late@example.com')")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+
+    let mut child = sambung
+        .command(["db", "restore", path.to_str().unwrap(), "--force"])
+        .spawn()
+        .unwrap();
+    // Wait until the restore sleeps inside its transaction, then kill it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let sleeping: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(3)%')",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        if sleeping {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never reached its sleep"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // PostgreSQL notices the closed connection and rolls back; nothing is left working on it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let working: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND state <> 'idle'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        if working == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed restore's session lives on"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+}

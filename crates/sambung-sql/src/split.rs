@@ -1,4 +1,4 @@
-//! Splitting an SQL script into its statements, so that a failure can name the statement and
+//! Splitting an SQL script into its statements (whole, or as it streams in), so that a failure can name the statement and
 //! its line, and mapping PostgreSQL's error positions back into the script.
 
 /// One statement of a script and where it starts in it.
@@ -13,19 +13,43 @@ pub struct Statement<'a> {
 /// Split `script` at every `;` that is outside quotes, quoted identifiers, dollar-quoted
 /// bodies and comments. Statements holding only comments are dropped.
 pub fn split_statements(script: &str) -> Vec<Statement<'_>> {
+    let mut scan = scan(script);
+    if let Some(tail) = scan.tail {
+        scan.statements.push(tail);
+    }
+    scan.statements
+}
+
+/// What [`scan`] found in a script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan<'a> {
+    /// Every statement ended by a `;`.
+    pub statements: Vec<Statement<'a>>,
+    /// What follows the last `;`, when it holds more than comments and white space.
+    pub tail: Option<Statement<'a>>,
+    /// Whether the script ends inside a quoted string, a quoted name, a dollar-quoted body or
+    /// a block comment: more text must follow before the tail can end.
+    pub unterminated: bool,
+    /// Byte offsets of backslashes outside quotes and comments: never SQL, always a psql
+    /// meta-command (`\!` runs a shell command).
+    pub backslashes: Vec<usize>,
+}
+
+/// Read `script` as PostgreSQL's lexer would, far enough to find statement ends.
+pub fn scan(script: &str) -> Scan<'_> {
     let bytes = script.as_bytes();
     let mut statements = Vec::new();
+    let mut backslashes = Vec::new();
+    let mut unterminated = false;
     let mut start = 0;
     let mut has_code = false;
     let mut i = 0;
-    let mut push = |start: usize, end: usize, has_code: bool| {
-        if has_code {
-            let raw = &script[start..end];
-            let leading = raw.len() - raw.trim_start().len();
-            statements.push(Statement {
-                text: raw.trim(),
-                offset: start + leading,
-            });
+    let statement = |start: usize, end: usize| {
+        let raw = &script[start..end];
+        let leading = raw.len() - raw.trim_start().len();
+        Statement {
+            text: raw.trim(),
+            offset: start + leading,
         }
     };
     while i < bytes.len() {
@@ -52,18 +76,19 @@ pub fn split_statements(script: &str) -> Vec<Statement<'_>> {
                         i += 1;
                     }
                 }
+                unterminated |= depth > 0;
                 continue;
             }
             b'\'' => {
                 let backslash_escapes = i > 0
                     && matches!(bytes[i - 1], b'E' | b'e')
                     && (i < 2 || !is_ident_byte(bytes[i - 2]));
-                i = skip_quoted(bytes, i, b'\'', backslash_escapes);
+                (i, unterminated) = skip_quoted(bytes, i, b'\'', backslash_escapes);
                 has_code = true;
                 continue;
             }
             b'"' => {
-                i = skip_quoted(bytes, i, b'"', false);
+                (i, unterminated) = skip_quoted(bytes, i, b'"', false);
                 has_code = true;
                 continue;
             }
@@ -73,14 +98,23 @@ pub fn split_statements(script: &str) -> Vec<Statement<'_>> {
                     if i == 0 || !is_ident_byte(bytes[i - 1]) {
                         let tag = &rest[..tag_len];
                         let body_start = i + tag_len;
-                        i = find(bytes, body_start, tag).map_or(bytes.len(), |end| end + tag_len);
+                        match find(bytes, body_start, tag) {
+                            Some(end) => i = end + tag_len,
+                            None => {
+                                i = bytes.len();
+                                unterminated = true;
+                            }
+                        }
                         has_code = true;
                         continue;
                     }
                 }
             }
+            b'\\' => backslashes.push(i),
             b';' => {
-                push(start, i, has_code);
+                if has_code {
+                    statements.push(statement(start, i));
+                }
                 start = i + 1;
                 has_code = false;
                 i += 1;
@@ -95,16 +129,21 @@ pub fn split_statements(script: &str) -> Vec<Statement<'_>> {
         has_code = true;
         i += 1;
     }
-    push(start, bytes.len(), has_code);
-    statements
+    Scan {
+        statements,
+        tail: has_code.then(|| statement(start, bytes.len())),
+        unterminated,
+        backslashes,
+    }
 }
 
 fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
 
-/// Past the closing quote of a quoted string starting at `open`.
-fn skip_quoted(bytes: &[u8], open: usize, quote: u8, backslash_escapes: bool) -> usize {
+/// Past the closing quote of a quoted string starting at `open`, and whether the text ended
+/// before it closed.
+fn skip_quoted(bytes: &[u8], open: usize, quote: u8, backslash_escapes: bool) -> (usize, bool) {
     let mut i = open + 1;
     while i < bytes.len() {
         if backslash_escapes && bytes[i] == b'\\' {
@@ -113,13 +152,13 @@ fn skip_quoted(bytes: &[u8], open: usize, quote: u8, backslash_escapes: bool) ->
             if bytes.get(i + 1) == Some(&quote) {
                 i += 2; // a doubled quote stands for itself
             } else {
-                return i + 1;
+                return (i + 1, false);
             }
         } else {
             i += 1;
         }
     }
-    bytes.len()
+    (bytes.len(), true)
 }
 
 /// Length of a `$tag$` opening at the start of `rest` (`$$` included).
@@ -180,6 +219,26 @@ mod tests {
                 "SELECT $1::int",
             ]
         );
+    }
+
+    #[test]
+    fn a_scan_reports_the_unfinished_tail_and_meta_commands() {
+        let scan = scan_of("SELECT 1; SELECT 'a;\nb");
+        assert_eq!(scan.statements.len(), 1);
+        assert!(scan.unterminated);
+        assert_eq!(scan.tail.unwrap().text, "SELECT 'a;\nb");
+        let scan =
+            scan_of("SELECT $x$ ; \\! no $x$; \\! touch /tmp/x\n-- \\! comment\nSELECT '\\'");
+        assert!(!scan.unterminated);
+        assert_eq!(scan.backslashes.len(), 1);
+        assert!(scan.tail.is_some());
+        assert!(scan_of("/* open").unterminated);
+        assert!(scan_of("SELECT $$ open").unterminated);
+        assert!(scan_of("-- only a comment").tail.is_none());
+    }
+
+    fn scan_of(script: &str) -> Scan<'_> {
+        scan(script)
     }
 
     #[test]

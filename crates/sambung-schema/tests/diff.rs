@@ -154,6 +154,13 @@ fn cases() -> Vec<Case> {
         case("change a trigger function", edit("NEW.updated_at := now();", "NEW.updated_at := clock_timestamp();"), "clock_timestamp()"),
         case("change a trigger", edit("BEFORE UPDATE ON notes FOR EACH ROW", "BEFORE INSERT OR UPDATE ON notes FOR EACH ROW"), "BEFORE INSERT OR UPDATE"),
         case("drop an extension", edit("CREATE EXTENSION IF NOT EXISTS pg_trgm;", ""), "DROP EXTENSION pg_trgm"),
+        // Key words of every category as table, column, index and constraint names.
+        case(
+            "key words as names",
+            format!("{BASE}\nCREATE TABLE \"window\" (\"current_user\" text PRIMARY KEY, \"true\" text, \"between\" int, \"left\" text, \"json\" jsonb, CONSTRAINT \"check\" CHECK (\"between\" > 0));\nCREATE INDEX \"null\" ON \"window\" (\"left\");"),
+            "CREATE TABLE \"window\"",
+        ),
+        case("add a key-word column", edit("  body text,\n", "  body text,\n  \"current_date\" text,\n"), "ADD COLUMN \"current_date\" text"),
     ];
     for action in [
         "CASCADE",

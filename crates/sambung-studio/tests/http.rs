@@ -951,3 +951,100 @@ async fn long_values_are_cut_on_pages_and_whole_when_opened() {
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     running.stop().await;
 }
+
+/// Tables and columns named after key words of every category (reserved, column-name,
+/// type-or-function; some are also functions of their own) show their data, and an edit or a
+/// delete keyed by such a column touches one row only.
+#[tokio::test]
+async fn key_word_names_show_their_data_and_edits_touch_one_row() {
+    let running = common::start(false).await;
+    let made = running
+        .sql(
+            r#"CREATE TABLE "null" ("current_user" text PRIMARY KEY, "true" text, "current_date" text,
+                                    "session_user" text, "localtime" text, "between" text, "left" text);
+               INSERT INTO "null" SELECT k, 't' || k, 'd' || k, 's' || k, 'l' || k, 'b' || k, 'x' || k
+                 FROM unnest(ARRAY['a', 'b', 'c']) k;
+               CREATE TABLE "window" ("user" int PRIMARY KEY);
+               INSERT INTO "window" VALUES (1)"#,
+        )
+        .await
+        .ok();
+    assert!(made["error"].is_null(), "{made}");
+    let tables = running.get("/api/tables").await.ok();
+    assert_eq!(table_count(&tables, "null")["rows"], 3);
+    assert_eq!(table_count(&tables, "window")["rows"], 1);
+
+    let page = running
+        .rows("null", json!({ "sort": { "column": "current_user" } }))
+        .await
+        .ok();
+    assert_eq!(
+        page["rows"][1],
+        json!(["b", "tb", "db", "sb", "lb", "bb", "xb"]),
+        "{page}"
+    );
+    assert_eq!(page["keys"][1], json!(["b"]));
+    let filtered = running
+        .rows(
+            "null",
+            json!({ "filters": [{ "column": "localtime", "op": "eq", "value": "lc" }] }),
+        )
+        .await
+        .ok();
+    assert_eq!(filtered["keys"], json!([["c"]]));
+    let cell = running
+        .send(
+            running
+                .request(Method::GET, "/api/tables/null/cell")
+                .query(&[("key", r#"["a"]"#), ("column", "session_user")]),
+        )
+        .await
+        .ok();
+    assert_eq!(cell["value"], "sa");
+
+    running
+        .json(
+            Method::PATCH,
+            "/api/tables/null/rows",
+            json!({ "key": ["b"], "column": "true", "seen": "tb", "value": "changed" }),
+        )
+        .await
+        .ok();
+    let deleted = running
+        .json(
+            Method::DELETE,
+            "/api/tables/null/rows",
+            json!({ "keys": [["c"]] }),
+        )
+        .await
+        .ok();
+    assert_eq!(deleted["deleted"], 1);
+    let rows: Vec<(String, String)> =
+        sqlx::query_as(r#"SELECT "current_user", "true" FROM "null" ORDER BY 1"#)
+            .fetch_all(running.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [("a".into(), "ta".into()), ("b".into(), "changed".into())]
+    );
+
+    let csv = running
+        .request(Method::GET, "/api/tables/null/export")
+        .query(&[("view", "{}"), ("format", "csv")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        csv.lines().collect::<Vec<_>>(),
+        [
+            "current_user,true,current_date,session_user,localtime,between,left",
+            "a,ta,da,sa,la,ba,xa",
+            "b,changed,db,sb,lb,bb,xb"
+        ]
+    );
+    running.stop().await;
+}

@@ -10,7 +10,8 @@ use crate::tools::Tools;
 use crate::{io_error, BackupError};
 
 /// Copy the running managed cluster into `dir` (new or empty) with pg_basebackup, WAL
-/// included, then check it with pg_verifybackup.
+/// included, then check it with pg_verifybackup. It connects as the cluster's replication role
+/// through the socket: the application role has no right to copy the cluster.
 pub async fn physical_backup(
     cluster: &Cluster,
     tools: &Tools,
@@ -33,6 +34,7 @@ pub async fn physical_backup(
         )));
     }
     tools
+        .with_env(cluster.replication_env()?)
         .run(
             "pg_basebackup",
             &[

@@ -37,6 +37,14 @@ impl Tools {
         })
     }
 
+    /// The same tools, connecting with `env` instead.
+    pub fn with_env(&self, env: Vec<(&'static str, String)>) -> Tools {
+        Tools {
+            env,
+            ..self.clone()
+        }
+    }
+
     pub fn major(&self) -> u32 {
         self.major
     }

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use sambung_sql::quote_ident;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{Connection, Executor};
+use sqlx::postgres::PgConnectOptions;
 
+use crate::roles::{self, ClusterSecrets, REPLICATION_USER, SUPERUSER};
 use crate::{ClusterError, OsUser, PgBinaries};
 
 /// How long `pg_ctl` may wait for the server to accept connections.
@@ -31,9 +30,10 @@ pub struct ClusterSpec {
     pub bin_dir: Option<PathBuf>,
     /// `SAMBUNG_PG_USER`: who runs the server when we are root (default `postgres`).
     pub os_user: Option<String>,
-    /// The cluster's superuser, its password, and the database `start` creates.
-    pub superuser: String,
-    pub password: String,
+    /// The application role (no superuser), its password, and the database `start` creates
+    /// for it. The cluster's own roles are in [`crate::roles`].
+    pub app_user: String,
+    pub app_password: String,
     pub database: String,
     /// A throwaway cluster (tests): no fsync, since its data is never kept.
     pub throwaway: bool,
@@ -96,22 +96,52 @@ impl Cluster {
         self.spec.data_dir.join("postgresql.log")
     }
 
-    /// Connect options for `database` of this cluster, over TCP on 127.0.0.1.
+    /// Connect options of the application role for `database`, over TCP on 127.0.0.1.
     pub fn connect_options(&self, database: &str) -> PgConnectOptions {
         PgConnectOptions::new()
             .host("127.0.0.1")
             .port(self.spec.port)
-            .username(&self.spec.superuser)
-            .password(&self.spec.password)
+            .username(&self.spec.app_user)
+            .password(&self.spec.app_password)
             .database(database)
     }
 
-    /// A `postgres://` URL for `database` of this cluster.
+    /// A `postgres://` URL of the application role for `database`.
     pub fn database_url(&self, database: &str) -> String {
         format!(
             "postgres://{}:{}@127.0.0.1:{}/{}",
-            self.spec.superuser, self.spec.password, self.spec.port, database
+            self.spec.app_user, self.spec.app_password, self.spec.port, database
         )
+    }
+
+    /// The cluster's own secrets, once `start` made them.
+    pub fn secrets(&self) -> Result<ClusterSecrets, ClusterError> {
+        ClusterSecrets::read(&self.pgdata())?.ok_or_else(|| ClusterError::BadSecrets {
+            path: ClusterSecrets::path(&self.pgdata()),
+            missing: "the file".into(),
+        })
+    }
+
+    /// Connect options of the bootstrap superuser, through the socket in the data directory.
+    fn superuser_options(&self, secrets: &ClusterSecrets) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .socket(self.pgdata())
+            .port(self.spec.port)
+            .username(SUPERUSER)
+            .password(&secrets.superuser_password)
+            .database("postgres")
+    }
+
+    /// libpq's environment for the replication role through the socket (`pg_basebackup`).
+    pub fn replication_env(&self) -> Result<Vec<(&'static str, String)>, ClusterError> {
+        let secrets = self.secrets()?;
+        Ok(vec![
+            ("PGHOST", self.pgdata().display().to_string()),
+            ("PGPORT", self.spec.port.to_string()),
+            ("PGUSER", REPLICATION_USER.to_owned()),
+            ("PGPASSWORD", secrets.replication_password),
+            ("PGDATABASE", "postgres".to_owned()),
+        ])
     }
 
     /// The postmaster's pid when the server is running (a stale pid file after a crash is not).
@@ -145,6 +175,15 @@ impl Cluster {
             });
         }
         let initialized = self.ensure_initialized().await?;
+        // A cluster made by an earlier sambung has no secrets yet: it is upgraded below.
+        let secrets = match ClusterSecrets::read(&self.pgdata())? {
+            Some(secrets) => secrets,
+            None => {
+                let secrets = ClusterSecrets::generate();
+                self.give_to_server_user(&secrets.write(&self.pgdata())?)?;
+                secrets
+            }
+        };
         self.wait_for_orphans().await;
         ensure_port_free(self.spec.port)?;
         self.write_runtime_settings()?;
@@ -186,7 +225,7 @@ impl Cluster {
             .ok_or_else(|| ClusterError::StartFailed {
                 log_tail: read_from(&log, log_offset).unwrap_or_default(),
             })?;
-        self.create_database().await?;
+        self.provision(&secrets, !initialized).await?;
         tracing::info!(pid, port = self.spec.port, "PostgreSQL started");
         Ok(StartOutcome::Started { pid, initialized })
     }
@@ -325,8 +364,9 @@ impl Cluster {
         self.give_to_server_user(&pgdata)?;
 
         // initdb reads the superuser's password from a file only it can read.
+        let secrets = ClusterSecrets::generate();
         let password_file = data_dir.join(".initdb-password");
-        std::fs::write(&password_file, &self.spec.password)
+        std::fs::write(&password_file, &secrets.superuser_password)
             .map_err(io_error("write", &password_file))?;
         std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600))
             .map_err(io_error("set permissions on", &password_file))?;
@@ -337,7 +377,7 @@ impl Cluster {
             .arg("-D")
             .arg(&pgdata)
             .arg("--username")
-            .arg(&self.spec.superuser)
+            .arg(SUPERUSER)
             .arg(format!("--pwfile={}", password_file.display()))
             .args([
                 "--auth=scram-sha-256",
@@ -360,6 +400,7 @@ impl Cluster {
             ));
         }
 
+        self.give_to_server_user(&secrets.write(&pgdata)?)?;
         let conf = pgdata.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).map_err(io_error("read", &conf))?;
         text.push_str("\n# Port, addresses and socket are set by sambung at every start.\ninclude_if_exists = 'sambung.conf'\n");
@@ -373,13 +414,20 @@ impl Cluster {
     fn write_runtime_settings(&self) -> Result<(), ClusterError> {
         let pgdata = self.pgdata();
         let quoted = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let hba = pgdata.join("sambung_hba.conf");
+        std::fs::write(&hba, roles::hba_rules()).map_err(io_error("write", &hba))?;
+        self.give_to_server_user(&hba)?;
         let mut text = format!(
             "# Written by sambung at every start: changes here are overwritten.\n\
              port = {}\n\
              listen_addresses = '127.0.0.1'\n\
-             unix_socket_directories = {}\n",
+             unix_socket_directories = {}\n\
+             unix_socket_permissions = 0700\n\
+             hba_file = {}\n\
+             password_encryption = 'scram-sha-256'\n",
             self.spec.port,
             quoted(&pgdata.display().to_string()),
+            quoted(&hba.display().to_string()),
         );
         if self.spec.throwaway {
             text.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 300\n");
@@ -409,34 +457,36 @@ impl Cluster {
         }
     }
 
-    async fn create_database(&self) -> Result<(), ClusterError> {
-        let database = &self.spec.database;
-        let error = |source| ClusterError::CreateDatabase {
-            database: database.clone(),
-            source,
-        };
-        let mut conn = PgConnection::connect_with(&self.connect_options("postgres"))
+    /// The roles and the application's database, as [`roles`] describes; a cluster made by an
+    /// earlier `sambung` (its application role the bootstrap superuser) is upgraded first.
+    async fn provision(
+        &self,
+        secrets: &ClusterSecrets,
+        had_cluster: bool,
+    ) -> Result<(), ClusterError> {
+        let error = |source| ClusterError::Provision { source };
+        let app = self.connect_options("postgres");
+        let superuser = self.superuser_options(secrets);
+        if had_cluster && roles::app_is_bootstrap_superuser(&app).await == Some(true) {
+            roles::upgrade_legacy(
+                &app,
+                &superuser,
+                &self.spec.app_user,
+                &self.spec.app_password,
+                secrets,
+            )
             .await
             .map_err(error)?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(database)
-                .fetch_one(&mut conn)
-                .await
-                .map_err(error)?;
-        if !exists {
-            let created = conn
-                .execute(format!("CREATE DATABASE {}", quote_ident(database)).as_str())
-                .await;
-            match created {
-                Ok(_) => tracing::info!(%database, "created the database"),
-                // Another `start` created it at the same moment: what we wanted anyway.
-                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
-                Err(e) => return Err(error(e)),
-            }
         }
-        let _ = conn.close().await;
-        Ok(())
+        roles::provision(&roles::Provisioning {
+            superuser,
+            app_user: &self.spec.app_user,
+            app_password: &self.spec.app_password,
+            database: &self.spec.database,
+            secrets,
+        })
+        .await
+        .map_err(error)
     }
 
     fn give_to_server_user(&self, path: &Path) -> Result<(), ClusterError> {

@@ -8,6 +8,7 @@
 mod binaries;
 mod cluster;
 mod os_user;
+pub mod roles;
 
 use std::path::PathBuf;
 
@@ -52,11 +53,10 @@ pub enum ClusterError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot create the database {database:?}: {source}")]
-    CreateDatabase {
-        database: String,
-        source: sqlx::Error,
-    },
+    #[error("cannot set up the cluster's roles and database: {source}")]
+    Provision { source: sqlx::Error },
+    #[error("{} is unusable ({missing} is missing)", path.display())]
+    BadSecrets { path: PathBuf, missing: String },
 }
 
 fn log_excerpt(tail: &str) -> String {
@@ -82,7 +82,9 @@ impl ClusterError {
             ClusterError::Busy { .. } => "wait for it to finish, or stop it; the lock goes with its process".into(),
             ClusterError::StartFailed { .. } => "see the whole log with `sambung db logs`".into(),
             ClusterError::StopTimedOut { .. } => "see `sambung db logs`; the server may still be shutting down".into(),
-            ClusterError::Tool { .. } | ClusterError::Io { .. } | ClusterError::CreateDatabase { .. } => return None,
+            ClusterError::Provision { .. } => "the cluster's superuser connects through the socket in the data directory with the password in cluster.secrets: if that file was lost, set a new password as the server's system user (`ALTER ROLE sambung_superuser PASSWORD …` in single-user mode) and write it there".into(),
+            ClusterError::BadSecrets { path, .. } => format!("restore {} from a backup of the data directory, or remove it from a cluster whose roles sambung should set up again", path.display()),
+            ClusterError::Tool { .. } | ClusterError::Io { .. } => return None,
         })
     }
 }

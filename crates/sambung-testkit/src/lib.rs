@@ -22,7 +22,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor};
 use tokio::sync::OnceCell;
 
-/// Superuser name, password and maintenance database of the throwaway cluster.
+/// Application role, its password and the maintenance database of the throwaway cluster.
 const USER: &str = "sambung_test";
 const PASSWORD: &str = "sambung_test";
 const ADMIN_DATABASE: &str = "postgres";
@@ -81,8 +81,8 @@ async fn start_throwaway_cluster() -> Result<Cluster, ClusterError> {
             port: free_port(),
             bin_dir: std::env::var_os("SAMBUNG_PG_BIN").map(PathBuf::from),
             os_user: std::env::var("SAMBUNG_PG_USER").ok(),
-            superuser: USER.into(),
-            password: PASSWORD.into(),
+            app_user: USER.into(),
+            app_password: PASSWORD.into(),
             database: ADMIN_DATABASE.into(),
             throwaway: true,
         };
@@ -347,8 +347,8 @@ impl ScratchCluster {
             port: self.port,
             bin_dir: std::env::var_os("SAMBUNG_PG_BIN").map(PathBuf::from),
             os_user: std::env::var("SAMBUNG_PG_USER").ok(),
-            superuser: "sambungchat".into(),
-            password: "sambungchat".into(),
+            app_user: "sambungchat".into(),
+            app_password: "sambungchat".into(),
             database: "sambungchat".into(),
             throwaway: true,
         })

@@ -555,3 +555,209 @@ fn two_starts_at_once_initialise_and_start_the_cluster_once() {
     assert_eq!(count(&stops, "PostgreSQL stopped"), 1);
     assert_eq!(count(&stops, "not running"), 1);
 }
+
+/// Run a server tool as the server's user, as the cluster manager does.
+fn run_server_tool(cluster: &sambung_pg::Cluster, tool: &str, args: &[&str]) {
+    use std::os::unix::process::CommandExt as _;
+    let mut command = std::process::Command::new(cluster.binaries().tool(tool));
+    command
+        .args(args)
+        .current_dir(cluster.spec().data_dir.clone());
+    if let Some(user) = cluster.run_as() {
+        command.uid(user.uid).gid(user.gid);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+async fn role_flags(url: &str) -> (bool, bool, bool) {
+    sqlx::query_as(
+        "SELECT rolsuper, rolcreatedb, rolreplication FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&mut connect(url).await.unwrap())
+    .await
+    .unwrap()
+}
+
+/// A new cluster's application role is no superuser: what hostile SQL would use to reach the
+/// machine is refused, while everything sambung does day to day works.
+#[tokio::test]
+async fn the_application_role_is_no_superuser() {
+    let scratch = ScratchCluster::new();
+    let sambung = Sambung::managed(&scratch);
+    sambung.run(["db", "start"]).success();
+    let url = format!(
+        "postgres://sambungchat:sambungchat@127.0.0.1:{}/sambungchat",
+        scratch.port()
+    );
+    assert_eq!(role_flags(&url).await, (false, true, false));
+    let migrated = sambung.run(["db", "migrate"]).success();
+    assert!(!migrated.stderr.contains("superuser"), "{migrated}");
+    sambung.run(["db", "seed"]).success();
+    let mut conn = connect(&url).await.unwrap();
+    for attack in [
+        "COPY (SELECT 1) TO PROGRAM 'true'",
+        "SELECT pg_read_file('/etc/passwd')",
+        "SELECT lo_import('/etc/passwd')",
+        "SELECT pg_terminate_backend(pg_backend_pid())",
+        "ALTER SYSTEM SET fsync = off",
+        "CREATE EXTENSION plpython3u",
+    ] {
+        let err = sqlx::raw_sql(attack).execute(&mut conn).await.unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("permission denied")
+                || message.contains("must be superuser")
+                || message.contains("not available")
+                || message.contains("is not allowed"),
+            "{attack}: {message}"
+        );
+    }
+    // The superuser cannot come in over TCP, whatever the password.
+    let secrets = sambung_pg::roles::ClusterSecrets::read(&scratch.cluster().pgdata())
+        .unwrap()
+        .expect("the cluster's secrets");
+    assert!(connect(&format!(
+        "postgres://sambung_superuser:{}@127.0.0.1:{}/postgres",
+        secrets.superuser_password,
+        scratch.port()
+    ))
+    .await
+    .is_err());
+    // Physical backups go through the replication role.
+    let backup_dir = scratch.work_dir().join("physical");
+    sambung
+        .run(["db", "backup", "--physical", backup_dir.to_str().unwrap()])
+        .success();
+    sambung.run(["db", "stop"]).success();
+}
+
+/// A cluster made before least privilege (its application role the bootstrap superuser) is
+/// moved to the new arrangement on its next start, keeping every row, and what it holds
+/// belongs to the application role.
+#[tokio::test]
+async fn a_cluster_made_by_an_earlier_sambung_moves_to_least_privilege() {
+    let scratch = ScratchCluster::new();
+    let cluster = scratch.cluster();
+    let pgdata = cluster.pgdata();
+    let data_dir = cluster.spec().data_dir.clone();
+    std::fs::create_dir_all(&pgdata).unwrap();
+    std::fs::set_permissions(&pgdata, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let password_file = data_dir.join("pw");
+    std::fs::write(&password_file, "sambungchat").unwrap();
+    if let Some(user) = cluster.run_as() {
+        user.chown(&data_dir).unwrap();
+        user.chown(&pgdata).unwrap();
+        user.chown(&password_file).unwrap();
+    }
+    // What `sambung db start` did before: the design's user as the bootstrap superuser.
+    run_server_tool(
+        &cluster,
+        "initdb",
+        &[
+            "-D",
+            pgdata.to_str().unwrap(),
+            "--username=sambungchat",
+            &format!("--pwfile={}", password_file.display()),
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
+        ],
+    );
+    let conf = pgdata.join("postgresql.conf");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str(&format!(
+        "\ninclude_if_exists = 'sambung.conf'\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n",
+        scratch.port(),
+        pgdata.display()
+    ));
+    std::fs::write(&conf, text).unwrap();
+    let log = data_dir.join("old.log");
+    run_server_tool(
+        &cluster,
+        "pg_ctl",
+        &[
+            "start",
+            "-w",
+            "-D",
+            pgdata.to_str().unwrap(),
+            "-l",
+            log.to_str().unwrap(),
+        ],
+    );
+    let admin = format!(
+        "postgres://sambungchat:sambungchat@127.0.0.1:{}/postgres",
+        scratch.port()
+    );
+    sqlx::raw_sql("CREATE DATABASE sambungchat")
+        .execute(&mut connect(&admin).await.unwrap())
+        .await
+        .unwrap();
+    let url = admin.replace("/postgres", "/sambungchat");
+    assert_eq!(
+        role_flags(&url).await.0,
+        true,
+        "the legacy role is a superuser"
+    );
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sambung_schema::Migrator::embedded()
+        .migrate(&pool)
+        .await
+        .unwrap();
+    sambung_db::seed::seed_sample(&pool).await.unwrap();
+    pool.close().await;
+    let warned = Sambung::with_database(&url).run(["db", "status"]).success();
+    assert!(
+        warned.stderr.contains("connects as a superuser"),
+        "{warned}"
+    );
+    run_server_tool(
+        &cluster,
+        "pg_ctl",
+        &["stop", "-w", "-D", pgdata.to_str().unwrap()],
+    );
+
+    let sambung = Sambung::managed(&scratch);
+    sambung.run(["db", "start"]).success();
+    assert_eq!(role_flags(&url).await, (false, true, false));
+    let mut conn = connect(&url).await.unwrap();
+    let bootstrap: String = sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE oid = 10")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(bootstrap, "sambung_superuser");
+    let not_ours: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) <> 'sambungchat'
+         UNION ALL
+         SELECT proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+          WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> 'sambungchat'
+            AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+         UNION ALL
+         SELECT extname::text FROM pg_extension WHERE pg_get_userbyid(extowner) <> 'sambungchat' AND extname <> 'plpgsql'
+         UNION ALL
+         SELECT datname::text FROM pg_database WHERE datname = 'sambungchat' AND pg_get_userbyid(datdba) <> 'sambungchat'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(not_ours.is_empty(), "still the superuser's: {not_ours:?}");
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(users, 2);
+    // Day-to-day work as the new application role: the whole schema down and up again.
+    sambung.run(["db", "rollback", "--steps", "99"]).success();
+    sambung.run(["db", "migrate"]).success();
+    sambung.run(["db", "seed"]).success();
+    let again = sambung.run(["db", "restart"]).success();
+    assert!(again.stdout.contains("PostgreSQL started"), "{again}");
+    assert_eq!(role_flags(&url).await, (false, true, false));
+    sambung.run(["db", "stop"]).success();
+}

@@ -16,8 +16,8 @@ pub fn managed_cluster(config: &Config) -> Result<Cluster, sambung_pg::ClusterEr
         port: config.pg_port,
         bin_dir: config.pg_bin.clone(),
         os_user: config.pg_os_user.clone(),
-        superuser: MANAGED_USER.into(),
-        password: MANAGED_PASSWORD.into(),
+        app_user: MANAGED_USER.into(),
+        app_password: MANAGED_PASSWORD.into(),
         database: MANAGED_DATABASE.into(),
         throwaway: false,
     })

@@ -63,7 +63,27 @@ async fn interruptible(
 /// A pool for the configured database: `DATABASE_URL`, else the managed cluster.
 pub async fn connect(config: &Config) -> anyhow::Result<sqlx::PgPool> {
     let url = config.effective_database_url();
-    Ok(sambung_db::connect(&url, &config.pool, config.database_url.is_none()).await?)
+    let pool = sambung_db::connect(&url, &config.pool, config.database_url.is_none()).await?;
+    warn_if_superuser(&pool).await;
+    Ok(pool)
+}
+
+/// A superuser can run programs and read files on the database server: any SQL that reaches
+/// it (a restored file, Studio's console) can too. Said once per process.
+async fn warn_if_superuser(pool: &sqlx::PgPool) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let superuser: bool =
+        sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(pool)
+            .await
+            .unwrap_or(false);
+    if superuser {
+        WARNED.call_once(|| {
+            eprintln!(
+                "warning: DATABASE_URL connects as a superuser; sambung needs only a role that owns its database (and CREATEDB for `db generate`)"
+            );
+        });
+    }
 }
 
 fn load_config() -> anyhow::Result<Config> {

@@ -32,13 +32,18 @@ pub enum ConfigError {
     },
     #[error("cannot read {path}: {reason}")]
     DotEnv { path: PathBuf, reason: String },
+    #[error("{variable} is not valid UTF-8 ({value:?})")]
+    NotUnicode {
+        variable: &'static str,
+        value: String,
+    },
 }
 
 impl ConfigError {
     /// A next step for the user, printed under the error.
     pub fn hint(&self) -> Option<String> {
         match self {
-            ConfigError::Invalid { variable, .. } => Some(format!(
+            ConfigError::Invalid { variable, .. } | ConfigError::NotUnicode { variable, .. } => Some(format!(
                 "fix or unset {variable} in the environment or in .env (see the README's configuration table)"
             )),
             ConfigError::DotEnv { .. } => {
@@ -217,11 +222,37 @@ pub struct Config {
     pub pool: PoolConfig,
     /// `ENCRYPTION_KEY`: `None` until set; commands that need it fail clearly.
     pub encryption_key: Option<EncryptionKey>,
+    /// `NEW_ENCRYPTION_KEY`: the key `sambung keys rotate` re-encrypts to.
+    pub new_encryption_key: Option<EncryptionKey>,
 }
+
+/// Every variable `sambung` reads.
+pub const VARIABLES: [&str; 10] = [
+    "DATABASE_URL",
+    "SAMBUNG_DATA_DIR",
+    "SAMBUNG_PG_PORT",
+    "SAMBUNG_PG_BIN",
+    "SAMBUNG_PG_USER",
+    "DATABASE_POOL_MAX",
+    "DATABASE_IDLE_TIMEOUT",
+    "DATABASE_CONNECT_TIMEOUT",
+    "ENCRYPTION_KEY",
+    "NEW_ENCRYPTION_KEY",
+];
 
 impl Config {
     /// Resolve from the process environment and `dir/.env` (the process environment wins).
     pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        // A value that is not UTF-8 is a mistake to report, never a reason to act as if unset
+        // (a managed cluster where an external database was meant, say).
+        for variable in VARIABLES {
+            if let Err(std::env::VarError::NotUnicode(value)) = std::env::var(variable) {
+                return Err(ConfigError::NotUnicode {
+                    variable,
+                    value: value.to_string_lossy().into_owned(),
+                });
+            }
+        }
         let dotenv = read_dotenv(&dir.join(".env"))?;
         Self::resolve(
             |name| {
@@ -303,12 +334,16 @@ impl Config {
             )?),
         };
 
-        let encryption_key = get("ENCRYPTION_KEY")
-            .map(|v| {
-                // The key itself never goes into an error message.
-                EncryptionKey::parse(&v).map_err(|r| parse("ENCRYPTION_KEY", "***".into(), r))
-            })
-            .transpose()?;
+        let key = |variable: &'static str| {
+            get(variable)
+                .map(|v| {
+                    // The key itself never goes into an error message.
+                    EncryptionKey::parse(&v).map_err(|r| parse(variable, "***".into(), r))
+                })
+                .transpose()
+        };
+        let encryption_key = key("ENCRYPTION_KEY")?;
+        let new_encryption_key = key("NEW_ENCRYPTION_KEY")?;
 
         Ok(Config {
             database_url,
@@ -318,6 +353,7 @@ impl Config {
             pg_os_user,
             pool,
             encryption_key,
+            new_encryption_key,
         })
     }
 

@@ -148,7 +148,7 @@ impl Cluster {
     pub fn running_pid(&self) -> Option<u32> {
         let text = std::fs::read_to_string(self.pgdata().join("postmaster.pid")).ok()?;
         let pid: u32 = text.lines().next()?.trim().parse().ok()?;
-        is_postgres_process(pid).then_some(pid)
+        is_server_of(pid, &self.pgdata()).then_some(pid)
     }
 
     /// The port recorded in the running server's pid file.
@@ -185,6 +185,7 @@ impl Cluster {
             }
         };
         self.wait_for_orphans().await;
+        self.remove_stale_lock_files()?;
         ensure_port_free(self.spec.port)?;
         self.write_runtime_settings()?;
 
@@ -437,6 +438,32 @@ impl Cluster {
         self.give_to_server_user(&path)
     }
 
+    /// Lock files whose process is no server of this cluster (dead, a zombie not yet reaped,
+    /// or the pid reused): PostgreSQL itself takes a zombie for a running server and refuses
+    /// to start, so they go: the pid file, and the socket's lock in the cluster's own socket
+    /// directory. Called with the cluster lock held, no server running, no orphan left.
+    fn remove_stale_lock_files(&self) -> Result<(), ClusterError> {
+        let pgdata = self.pgdata();
+        let mut stale = vec![pgdata.join("postmaster.pid")];
+        if let Ok(entries) = std::fs::read_dir(&pgdata) {
+            stale.extend(entries.flatten().map(|e| e.path()).filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(".s.PGSQL.") && n.ends_with(".lock"))
+            }));
+        }
+        for path in stale {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::info!(file = %path.display(), "removed the lock file of a server that is gone")
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error("remove", &path)(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// After a crash (the postmaster killed), its children exit once they notice; a new
     /// server cannot start while they hold the old shared memory.
     async fn wait_for_orphans(&self) {
@@ -569,15 +596,35 @@ fn is_alive(pid: u32) -> bool {
     !matches!(kill(Pid::from_raw(raw), None), Err(Errno::ESRCH))
 }
 
-/// Alive and a PostgreSQL server process: a stale pid file may name a pid now reused.
-fn is_postgres_process(pid: u32) -> bool {
+/// A live PostgreSQL server working in `pgdata`: a stale pid file may name a pid now reused
+/// (by anything, or another cluster's server), or a server that died and was not yet reaped
+/// (a zombie answers signals but serves nothing).
+fn is_server_of(pid: u32, pgdata: &Path) -> bool {
     if !is_alive(pid) {
         return false;
     }
-    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-        Ok(comm) => comm.trim() == "postgres",
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let Ok(stat) = std::fs::read_to_string(proc.join("stat")) else {
         // No /proc (not Linux): trust the signal check.
-        Err(_) => !Path::new("/proc/self").exists(),
+        return !Path::new("/proc/self").exists();
+    };
+    // `pid (comm) state …`: the command may hold spaces and parentheses, the state follows
+    // the last `)`.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    if matches!(state, None | Some('Z' | 'X' | 'x')) {
+        return false;
+    }
+    let comm = std::fs::read_to_string(proc.join("comm")).unwrap_or_default();
+    if comm.trim() != "postgres" {
+        return false;
+    }
+    // PostgreSQL works in its data directory; unreadable (another user's process) counts as
+    // a match, since the name and the pid file already agree.
+    match (std::fs::read_link(proc.join("cwd")), pgdata.canonicalize()) {
+        (Ok(cwd), Ok(pgdata)) => cwd == pgdata,
+        _ => true,
     }
 }
 

@@ -20,6 +20,11 @@ use crate::error::ApiError;
 
 /// Rows kept per result grid; the rest are counted, not sent.
 pub const MAX_GRID_ROWS: usize = 1000;
+/// Bytes of values kept per result grid: a thousand rows of megabyte values would otherwise
+/// be held in memory and sent to the page whole.
+pub const MAX_GRID_BYTES: usize = 4 << 20;
+/// Rows read from a query's cursor at a time.
+const FETCH_BATCH: usize = 100;
 
 #[derive(Debug, Serialize)]
 pub struct Run {
@@ -43,6 +48,9 @@ pub struct StatementResult {
     pub more_rows: bool,
     pub rows_affected: u64,
     pub elapsed_ms: f64,
+    /// Bytes of the values kept in `rows`.
+    #[serde(skip)]
+    bytes: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,13 +77,12 @@ pub async fn run(
 }
 
 async fn run_on(conn: &mut PgConnection, script: &str, read_only: bool) -> Result<Run, ApiError> {
-    let transaction_start: Option<String> = if read_only {
+    // Read-only, the run is one READ ONLY transaction under Studio's statement timeout: both
+    // are checked after every statement, and a statement that changed either stops the run.
+    const GUARDED: &str = "SELECT now()::text, current_setting('statement_timeout')";
+    let guarded_start: Option<(String, String)> = if read_only {
         conn.execute("BEGIN READ ONLY").await?;
-        Some(
-            sqlx::query_scalar("SELECT now()::text")
-                .fetch_one(&mut *conn)
-                .await?,
-        )
+        Some(sqlx::query_as(GUARDED).fetch_one(&mut *conn).await?)
     } else {
         None
     };
@@ -104,10 +111,9 @@ async fn run_on(conn: &mut PgConnection, script: &str, read_only: bool) -> Resul
                 break;
             }
         }
-        if let Some(start) = &transaction_start {
-            let now: Result<String, _> = sqlx::query_scalar("SELECT now()::text")
-                .fetch_one(&mut *conn)
-                .await;
+        if let Some(start) = &guarded_start {
+            let now: Result<(String, String), _> =
+                sqlx::query_as(GUARDED).fetch_one(&mut *conn).await;
             if now.ok().as_ref() != Some(start) {
                 run.error = Some(PositionedError {
                     error: ApiError::read_only_run_ended(),
@@ -177,6 +183,7 @@ async fn run_statement(
         more_rows: false,
         rows_affected: 0,
         elapsed_ms: 0.0,
+        bytes: 0,
     };
     if !result.columns.is_empty()
         && matches!(
@@ -192,9 +199,7 @@ async fn run_statement(
                 Either::Left(done) => result.rows_affected += done.rows_affected(),
                 Either::Right(row) => {
                     result.row_count += 1;
-                    if result.rows.len() < MAX_GRID_ROWS {
-                        result.rows.push(text_values(&row)?);
-                    }
+                    result.keep(&row)?;
                 }
             }
         }
@@ -218,24 +223,36 @@ async fn read_through_cursor(
     if own_transaction {
         conn.execute("BEGIN").await?;
     }
-    let read = declare_and_fetch(conn, statement).await;
+    let read = declare_and_fetch(conn, statement, result).await;
     if own_transaction {
         let end = if read.is_ok() { "COMMIT" } else { "ROLLBACK" };
         conn.execute(end).await?;
     }
-    let rows = read?;
-    result.more_rows = rows.len() > MAX_GRID_ROWS;
-    for row in rows.iter().take(MAX_GRID_ROWS) {
-        result.rows.push(text_values(row)?);
-    }
+    read?;
     result.row_count = result.rows.len() as u64;
     Ok(())
 }
 
+impl StatementResult {
+    /// Keep a row for the grid while it has room (rows and bytes); say so when it has none.
+    fn keep(&mut self, row: &PgRow) -> Result<bool, ApiError> {
+        if self.rows.len() >= MAX_GRID_ROWS || self.bytes >= MAX_GRID_BYTES {
+            self.more_rows = true;
+            return Ok(false);
+        }
+        let values = text_values(row)?;
+        self.bytes += values.iter().flatten().map(String::len).sum::<usize>();
+        self.rows.push(values);
+        Ok(true)
+    }
+}
+
+/// Fetch the cursor's rows in batches into the grid until it is full or the rows run out.
 async fn declare_and_fetch(
     conn: &mut PgConnection,
     statement: &str,
-) -> Result<Vec<PgRow>, ApiError> {
+    result: &mut StatementResult,
+) -> Result<(), ApiError> {
     let declare = format!("{CURSOR_PREFIX}{statement}");
     // (A `&str` without arguments goes through the simple protocol: rows come as text.)
     if let Err(e) = conn.execute(declare.as_str()).await {
@@ -247,10 +264,20 @@ async fn declare_and_fetch(
             .map(|p| p.saturating_sub(CURSOR_PREFIX.chars().count()).max(1));
         return Err(error);
     }
-    let fetch = format!("FETCH {} FROM studio_grid", MAX_GRID_ROWS + 1);
-    let rows = conn.fetch_all(fetch.as_str()).await?;
+    let fetch = format!("FETCH {FETCH_BATCH} FROM studio_grid");
+    'reading: loop {
+        let rows = conn.fetch_all(fetch.as_str()).await?;
+        for row in &rows {
+            if !result.keep(row)? {
+                break 'reading;
+            }
+        }
+        if rows.len() < FETCH_BATCH {
+            break;
+        }
+    }
     conn.execute("CLOSE studio_grid").await?;
-    Ok(rows)
+    Ok(())
 }
 
 /// The statement's first word, lowercased, past comments and parentheses.

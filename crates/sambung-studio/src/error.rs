@@ -71,7 +71,8 @@ impl ApiError {
     pub fn read_only_run_ended() -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "This statement ended Studio's read-only transaction; the run was stopped",
+            "This statement ended Studio's read-only transaction or changed its statement \
+             timeout; the run was stopped",
         )
     }
 

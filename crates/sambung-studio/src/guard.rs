@@ -96,7 +96,12 @@ fn refuse(status: StatusCode, why: &str) -> Response {
     ApiError::new(status, why).into_response()
 }
 
+/// Every response, refusals and errors included, carries the security headers.
 pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    with_security_headers(admit(&state, request, next).await)
+}
+
+async fn admit(state: &AppState, request: Request, next: Next) -> Response {
     let guard = &state.guard;
     let headers = request.headers();
     let host = headers
@@ -123,13 +128,13 @@ pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: N
                 );
                 let mut response = (
                     StatusCode::SEE_OTHER,
-                    [(header::LOCATION, request.uri().path().to_owned())],
+                    [(header::LOCATION, same_site_path(request.uri().path()))],
                 )
                     .into_response();
                 if let Ok(cookie) = HeaderValue::from_str(&cookie) {
                     response.headers_mut().insert(header::SET_COOKIE, cookie);
                 }
-                return with_security_headers(response);
+                return response;
             }
         }
     }
@@ -152,7 +157,13 @@ pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: N
             return refuse(StatusCode::FORBIDDEN, why);
         }
     }
-    with_security_headers(next.run(request).await)
+    next.run(request).await
+}
+
+/// `path` as a redirect target that stays on this site: `//evil.example/` or `/\evil.example`
+/// would send the browser to another host.
+fn same_site_path(path: &str) -> String {
+    format!("/{}", path.trim_start_matches(['/', '\\']))
 }
 
 /// Why a write looks cross-site, if it does. Browsers name the requesting site (`Origin`,
@@ -222,6 +233,14 @@ mod tests {
             assert!(!guard.host_allowed(host), "{host}");
         }
         assert!(Guard::new("studio.lan", 4983).host_allowed("studio.lan:4983"));
+    }
+
+    #[test]
+    fn the_token_redirect_stays_on_site() {
+        assert_eq!(same_site_path("//evil.example/"), "/evil.example/");
+        assert_eq!(same_site_path("/\\evil.example"), "/evil.example");
+        assert_eq!(same_site_path("/"), "/");
+        assert_eq!(same_site_path("/api/x"), "/api/x");
     }
 
     #[test]

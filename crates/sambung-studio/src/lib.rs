@@ -9,6 +9,7 @@ pub mod console;
 mod edit;
 mod error;
 mod guard;
+mod serve;
 mod server;
 
 pub use error::ApiError;

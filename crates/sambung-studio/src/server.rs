@@ -82,6 +82,30 @@ pub struct AppState {
     pub guard: Guard,
     pub read_only: bool,
     pub statement_timeout: Duration,
+    /// Console runs in progress, each on a connection of its own.
+    pub console_runs: tokio::sync::Semaphore,
+}
+
+/// Console runs at once (beside the browsing pool's connections).
+pub const CONSOLE_RUNS: usize = 4;
+/// How long a console run waits for its turn before it is refused as busy.
+const CONSOLE_QUEUE_WAIT: Duration = Duration::from_secs(30);
+
+/// `Content-Disposition` for a download named `name`, whatever it holds (RFC 6266): an ASCII
+/// fallback for old clients and the exact name percent-encoded in `filename*`.
+fn attachment_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let exact = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}")
 }
 
 /// A Studio bound to its address, ready to serve.
@@ -138,6 +162,7 @@ impl Studio {
                 guard,
                 read_only: settings.read_only,
                 statement_timeout: settings.statement_timeout,
+                console_runs: tokio::sync::Semaphore::new(CONSOLE_RUNS),
             }),
             address,
             url,
@@ -164,8 +189,7 @@ impl Studio {
     ) -> Result<(), StudioError> {
         let pool = self.state.pool.clone();
         let router = router(self.state);
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
+        let served = crate::serve::serve(self.listener, router, shutdown)
             .await
             .map_err(StudioError::Serve);
         pool.close().await;
@@ -312,11 +336,8 @@ async fn export(
         Some((chunk, chunks))
     });
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(first)]).chain(rest);
-    let disposition = format!(
-        "attachment; filename=\"{}.{}\"",
-        table.get().name,
-        format.extension()
-    );
+    let disposition =
+        attachment_disposition(&format!("{}.{}", table.get().name, format.extension()));
     Ok((
         [
             (header::CONTENT_TYPE, format.content_type().to_owned()),
@@ -386,8 +407,33 @@ async fn sql(
     body: Result<Json<Script>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let script = json_body(body)?;
+    // Each run has a connection of its own: at most CONSOLE_RUNS at once, so a flood of
+    // console requests waits here instead of exhausting the server's connections.
+    let _slot = tokio::time::timeout(CONSOLE_QUEUE_WAIT, state.console_runs.acquire())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The console is busy with other runs; try again",
+            )
+        })?
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Studio is stopping"))?;
     let run = console::run(&state.options, &script.sql, state.read_only).await?;
     // The script may have changed the schema.
     state.catalog.invalidate().await;
     Ok(Json(run).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_names_cannot_break_the_header() {
+        assert_eq!(
+            attachment_disposition("a\"b\r\nX: y/ü.csv"),
+            "attachment; filename=\"a_b__X__y__.csv\"; filename*=UTF-8''a%22b%0D%0AX%3A%20y%2F%C3%BC%2Ecsv"
+        );
+        assert!(axum::http::HeaderValue::from_str(&attachment_disposition("\u{0}\n")).is_ok());
+    }
 }

@@ -74,6 +74,25 @@ async fn only_token_holders_on_its_own_host_get_in_and_writes_must_be_same_site(
     assert_eq!(wrong_link.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong_link.headers().get("set-cookie").is_none());
 
+    // Refusals carry the security headers too.
+    let refused = client.get(&tables).send().await.unwrap();
+    assert_eq!(refused.headers()["x-frame-options"], "DENY");
+    assert!(refused.headers().contains_key("content-security-policy"));
+    // The token's redirect never leads to another site.
+    for path in ["//evil.example/", "/\\evil.example/"] {
+        let visit = client
+            .get(format!("{}{path}?token={}", running.base, running.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(visit.status(), StatusCode::SEE_OTHER);
+        let location = visit.headers()["location"].to_str().unwrap();
+        assert!(
+            location.starts_with('/') && !location.starts_with("//") && !location.contains('\\'),
+            "{location}"
+        );
+    }
+
     // The printed URL trades its token for a cookie and sends the browser to a clean URL.
     let first_visit = client.get(&running.url).send().await.unwrap();
     assert_eq!(first_visit.status(), StatusCode::SEE_OTHER);
@@ -702,10 +721,19 @@ async fn read_only_studio_refuses_every_write() {
         "ROLLBACK; BEGIN READ WRITE; UPDATE chats SET title = 'x'; COMMIT",
         "DO $$ BEGIN UPDATE chats SET title = 'x'; END $$",
         "CREATE TABLE sneaky (id int)",
+        // What the application role may not do at all (it is no superuser)...
+        "COPY (SELECT 1) TO PROGRAM 'touch /tmp/sambung-studio-pwned'",
+        "SELECT pg_read_file('/etc/passwd')",
+        "SELECT lo_import('/etc/passwd')",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()",
+        // ...and what would lift Studio's own limits for the rest of the run.
+        "SET statement_timeout = 0; SELECT pg_sleep(5)",
+        "SELECT set_config('statement_timeout', '0', false); SELECT pg_sleep(5)",
     ] {
         let run = running.sql(script).await.ok();
         assert!(!run["error"].is_null(), "{script} ran: {run}");
     }
+    assert!(!std::path::Path::new("/tmp/sambung-studio-pwned").exists());
     assert_eq!(chat_titles(&running).await, before);
     let sneaky: bool = sqlx::query_scalar("SELECT to_regclass('sneaky') IS NOT NULL")
         .fetch_one(running.db.pool())
@@ -1046,5 +1074,125 @@ async fn key_word_names_show_their_data_and_edits_touch_one_row() {
             "b,changed,db,sb,lb,bb,xb"
         ]
     );
+    running.stop().await;
+}
+
+/// A flood of console runs waits for its turn on a few connections of its own: the server's
+/// connections are never exhausted, and browsing goes on meanwhile.
+#[tokio::test]
+async fn two_hundred_console_runs_at_once_neither_exhaust_connections_nor_block_browsing() {
+    let running = std::sync::Arc::new(common::start(false).await);
+    let runs: Vec<_> = (0..200)
+        .map(|_| {
+            let running = running.clone();
+            tokio::spawn(async move { running.sql("SELECT pg_sleep(0.05)").await })
+        })
+        .collect();
+    let mut most = 0i64;
+    let mut browsed = 0;
+    while runs.iter().any(|r| !r.is_finished()) {
+        let studio_connections: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sambung studio'",
+        )
+        .fetch_one(running.db.pool())
+        .await
+        .unwrap();
+        most = most.max(studio_connections);
+        let tables = running.get("/api/tables").await;
+        assert_eq!(tables.status, StatusCode::OK, "{}", tables.body);
+        browsed += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut ran = 0;
+    for run in runs {
+        // Each run either ran or waited its turn too long and was refused as busy.
+        let reply = run.await.unwrap();
+        match reply.status {
+            StatusCode::OK => {
+                assert!(reply.body["error"].is_null(), "{}", reply.body);
+                ran += 1;
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(reply.body["error"].as_str().unwrap().contains("busy"))
+            }
+            other => panic!("{other}: {}", reply.body),
+        }
+    }
+    assert!(ran >= 50, "only {ran} of 200 runs ran");
+    assert!(browsed > 0);
+    // Four console runs and the browsing pool's four connections at most.
+    assert!(most <= 8, "{most} connections at once");
+    let console_result = running
+        .sql("SELECT repeat('x', 100000) FROM generate_series(1, 1000)")
+        .await
+        .ok();
+    let grid = &console_result["results"][0];
+    let rows = grid["rows"].as_array().unwrap().len();
+    assert!((40..1000).contains(&rows), "{rows} rows of 100 kB kept");
+    assert_eq!(grid["more_rows"], true);
+    std::sync::Arc::try_unwrap(running)
+        .ok()
+        .unwrap()
+        .stop()
+        .await;
+}
+
+/// A client that never finishes its request head is dropped; others are served meanwhile.
+#[tokio::test]
+async fn a_slow_client_is_dropped_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let running = common::start(false).await;
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", running.port))
+        .await
+        .unwrap();
+    slow.write_all(b"GET /api/tables HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(running.get("/api/tables").await.status, StatusCode::OK);
+    let mut buffer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        slow.read_to_end(&mut buffer),
+    )
+    .await;
+    assert!(read.is_ok(), "the slow connection was kept open");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    running.stop().await;
+}
+
+/// An export of a table whose name would break the header downloads under its own name.
+#[tokio::test]
+async fn export_names_are_encoded_whatever_the_table_is_called() {
+    let running = common::start(false).await;
+    let made = running
+        .sql("CREATE TABLE \"évil\"\"\r\nX-Injected: 1\" (id int PRIMARY KEY); INSERT INTO \"évil\"\"\r\nX-Injected: 1\" VALUES (1)")
+        .await
+        .ok();
+    assert!(made["error"].is_null(), "{made}");
+    let export = running
+        .request(
+            Method::GET,
+            "/api/tables/%C3%A9vil%22%0D%0AX-Injected%3A%201/export",
+        )
+        .query(&[("view", "{}"), ("format", "csv")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), StatusCode::OK);
+    assert!(export.headers().get("x-injected").is_none());
+    let disposition = export.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.contains("filename*=UTF-8''%C3%A9vil%22%0D%0AX%2DInjected%3A%201%2Ecsv"),
+        "{disposition}"
+    );
+    assert_eq!(export.text().await.unwrap(), "id\n1\n");
     running.stop().await;
 }

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    exit_on_output_errors();
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -29,6 +30,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Output that cannot be written ends the program: quietly for a closed pipe (`sambung db
+/// schema --json | head -1`), as ripgrep does, and with one clear line otherwise (a full disk),
+/// never with a panic's message. `println!` reports such failures by panicking: this hook
+/// turns exactly those into an exit. (An interrupted transaction rolls back when the process
+/// and its connection go.)
+fn exit_on_output_errors() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let reason = message
+            .strip_prefix("failed printing to stdout: ")
+            .or_else(|| message.strip_prefix("failed printing to stderr: "));
+        match reason {
+            Some(reason) if reason.starts_with("Broken pipe") => std::process::exit(0),
+            Some(reason) => {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "error: cannot write the output: {reason}"
+                );
+                std::process::exit(1);
+            }
+            None => default(info),
+        }
+    }));
 }
 
 /// `error: …` on one line (with its causes), then a `hint: …` when one is known.

@@ -699,11 +699,7 @@ async fn a_cluster_made_by_an_earlier_sambung_moves_to_least_privilege() {
         .await
         .unwrap();
     let url = admin.replace("/postgres", "/sambungchat");
-    assert_eq!(
-        role_flags(&url).await.0,
-        true,
-        "the legacy role is a superuser"
-    );
+    assert!(role_flags(&url).await.0, "the legacy role is a superuser");
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     sambung_schema::Migrator::embedded()
         .migrate(&pool)
@@ -759,5 +755,68 @@ async fn a_cluster_made_by_an_earlier_sambung_moves_to_least_privilege() {
     let again = sambung.run(["db", "restart"]).success();
     assert!(again.stdout.contains("PostgreSQL started"), "{again}");
     assert_eq!(role_flags(&url).await, (false, true, false));
+    sambung.run(["db", "stop"]).success();
+}
+
+/// A server that died and was not reaped yet (a zombie keeps its pid and name) is not
+/// "running": `db start` right after starts a new one instead of saying it already runs.
+#[tokio::test]
+async fn a_dead_unreaped_server_is_not_running_and_start_recovers() {
+    use std::os::unix::process::CommandExt as _;
+    let scratch = ScratchCluster::new();
+    let sambung = Sambung::managed(&scratch);
+    sambung.run(["db", "start"]).success();
+    sambung.run(["db", "stop"]).success();
+    let cluster = scratch.cluster();
+    // Our own child this time, so that once killed it stays a zombie until we reap it.
+    let mut server = std::process::Command::new(cluster.binaries().tool("postgres"));
+    server
+        .arg("-D")
+        .arg(cluster.pgdata())
+        .current_dir(cluster.pgdata())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if let Some(user) = cluster.run_as() {
+        server.uid(user.uid).gid(user.gid);
+    }
+    let mut server = server.spawn().unwrap();
+    let url = format!(
+        "postgres://sambungchat:sambungchat@127.0.0.1:{}/sambungchat",
+        scratch.port()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while connect(&url).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(cluster.running_pid(), Some(server.id()));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.id())).unwrap();
+        if stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .trim_start()
+            .starts_with('Z')
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no zombie: {stat}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(cluster.running_pid(), None, "a zombie counted as running");
+    let started = sambung.run(["db", "start"]).success();
+    assert!(started.stdout.contains("PostgreSQL started"), "{started}");
+    connect(&url).await.expect("the new server answers");
+    server.wait().unwrap();
     sambung.run(["db", "stop"]).success();
 }

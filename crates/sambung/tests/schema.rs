@@ -215,3 +215,37 @@ async fn status_reports_drift_from_the_applied_migrations() {
     assert!(status.stdout.contains("+ column users.hack"), "{status}");
     assert!(status.stdout.contains("- index tag_name_idx"), "{status}");
 }
+
+/// Output to a closed pipe ends quietly, to a full disk with one clear line: never a panic.
+#[tokio::test]
+async fn unwritable_output_ends_cleanly() {
+    let db = TestDb::migrated().await;
+    let sambung = Sambung::with_database(&db.url());
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    drop(read_end);
+    let closed = sambung
+        .command(["db", "schema", "--json"])
+        .stdout(std::process::Stdio::from(write_end))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&closed.stderr);
+    assert_eq!(closed.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let full = sambung
+        .command(["db", "schema", "--json"])
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&full.stderr);
+    assert_eq!(full.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot write the output: No space left on device"),
+        "{stderr}"
+    );
+}

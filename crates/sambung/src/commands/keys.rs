@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 use rand::RngCore;
-use sambung_config::{Config, EncryptionKey};
+use sambung_config::Config;
 use sambung_db::secret::Cipher;
 
 use super::connect;
@@ -19,12 +19,10 @@ pub async fn rotate(config: &Config) -> anyhow::Result<()> {
         .encryption_key
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("ENCRYPTION_KEY is not set: it must hold the current key\nhint: set ENCRYPTION_KEY to the key the API keys are encrypted with"))?;
-    let new_text = std::env::var("NEW_ENCRYPTION_KEY").map_err(|_| {
-        anyhow::anyhow!("NEW_ENCRYPTION_KEY is not set\nhint: make one with `sambung keys generate` and pass it as NEW_ENCRYPTION_KEY")
+    let new = config.new_encryption_key.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("NEW_ENCRYPTION_KEY is not set\nhint: make one with `sambung keys generate` and pass it as NEW_ENCRYPTION_KEY (in the environment or .env)")
     })?;
-    let new = EncryptionKey::parse(&new_text)
-        .map_err(|reason| anyhow::anyhow!("invalid NEW_ENCRYPTION_KEY: {reason}"))?;
-    if &new == old {
+    if new == old {
         anyhow::bail!("NEW_ENCRYPTION_KEY is the current key; nothing to rotate");
     }
     let pool = connect(config).await?;

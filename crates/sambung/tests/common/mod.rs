@@ -8,20 +8,6 @@ use sambung_testkit::ScratchCluster;
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
-/// Every variable `sambung` reads: removed unless a test sets it, so the developer's own
-/// environment never leaks into a test.
-const CONFIG_VARIABLES: [&str; 9] = [
-    "DATABASE_URL",
-    "SAMBUNG_DATA_DIR",
-    "SAMBUNG_PG_PORT",
-    "SAMBUNG_PG_BIN",
-    "SAMBUNG_PG_USER",
-    "DATABASE_POOL_MAX",
-    "DATABASE_IDLE_TIMEOUT",
-    "DATABASE_CONNECT_TIMEOUT",
-    "ENCRYPTION_KEY",
-];
-
 pub struct Sambung {
     work_dir: PathBuf,
     env: Vec<(String, String)>,
@@ -72,7 +58,9 @@ impl Sambung {
     pub fn command<'a>(&self, args: impl IntoIterator<Item = &'a str>) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sambung"));
         command.args(args).current_dir(&self.work_dir);
-        for name in CONFIG_VARIABLES {
+        // Every variable `sambung` reads is removed unless the test sets it: the developer's
+        // own environment never leaks into a test.
+        for name in sambung_config::VARIABLES {
             command.env_remove(name);
         }
         command.envs(self.env.iter().map(|(n, v)| (n, v)));

@@ -211,12 +211,13 @@ pub async fn run_once(
             .map_err(domain)?;
         }
         (Workload::AppendMessage, Mode::Baseline) => {
+            // Who may post: the chat's owner for a personal chat, any member for a team chat.
             let mut tx = pool.begin().await?;
             let inserted = sqlx::query(
                 "INSERT INTO messages (id, chat_id, role, content)
                  SELECT $1, c.id, 'user', 'benchmark message' FROM chats c
                    LEFT JOIN team_members m ON m.team_id = c.team_id AND m.user_id = $3
-                  WHERE c.id = $2 AND (c.user_id = $3 AND (c.team_id IS NULL OR m.user_id IS NOT NULL) OR m.role = 'admin')",
+                  WHERE c.id = $2 AND ((c.team_id IS NULL AND c.user_id = $3) OR m.user_id IS NOT NULL)",
             )
             .bind(MessageId::new())
             .bind(chat)
@@ -237,21 +238,36 @@ pub async fn run_once(
                 .map_err(domain)?;
         }
         (Workload::SearchPrompts, Mode::Baseline) => {
-            let ranked = sqlx::query(&prompts::SEARCH_PROMPTS_RANKED_SQL)
+            // Written here, not taken from the data layer: ranked full-text matches of the
+            // user's own and public prompts, then substring matches to fill up to 20.
+            let ranked: Vec<PromptTuple> = sqlx::query_as(
+                "SELECT p.id, p.user_id, p.name, p.content, p.variables, p.category, p.is_public, p.created_at, p.updated_at
+                   FROM prompts p
+                  WHERE to_tsvector('simple', p.name || ' ' || p.content) @@ plainto_tsquery('simple', $2)
+                    AND (p.user_id = $1 OR p.is_public)
+                  ORDER BY ts_rank(to_tsvector('simple', p.name || ' ' || p.content), plainto_tsquery('simple', $2)) DESC, p.id
+                  LIMIT 20",
+            )
+            .bind(user)
+            .bind(word)
+            .fetch_all(pool)
+            .await?;
+            if ranked.len() < 20 {
+                let seen: Vec<uuid::Uuid> = ranked.iter().map(|p| p.0).collect();
+                let _: Vec<PromptTuple> = sqlx::query_as(
+                    "(SELECT p.id, p.user_id, p.name, p.content, p.variables, p.category, p.is_public, p.created_at, p.updated_at
+                        FROM prompts p WHERE p.user_id = $1 AND (p.name || ' ' || p.content) ILIKE $2 AND NOT p.id = ANY($3))
+                     UNION ALL
+                     (SELECT p.id, p.user_id, p.name, p.content, p.variables, p.category, p.is_public, p.created_at, p.updated_at
+                        FROM prompts p WHERE p.is_public AND p.user_id <> $1 AND (p.name || ' ' || p.content) ILIKE $2 AND NOT p.id = ANY($3))
+                     ORDER BY 9 DESC, 1 LIMIT $4",
+                )
                 .bind(user)
-                .bind(word)
-                .bind(20_i64)
+                .bind(format!("%{word}%"))
+                .bind(&seen)
+                .bind(20 - ranked.len() as i64)
                 .fetch_all(pool)
                 .await?;
-            if ranked.len() < 20 {
-                let none: Vec<uuid::Uuid> = Vec::new();
-                sqlx::query(&prompts::SEARCH_PROMPTS_SUBSTRING_SQL)
-                    .bind(user)
-                    .bind(word)
-                    .bind(&none)
-                    .bind(20 - ranked.len() as i64)
-                    .fetch_all(pool)
-                    .await?;
             }
         }
         (Workload::CanAccessChat, Mode::DataLayer) => {
@@ -261,11 +277,22 @@ pub async fn run_once(
                 .map_err(domain)?;
         }
         (Workload::CanAccessChat, Mode::Baseline) => {
-            sqlx::query(chats::CHAT_ACCESS_SQL)
-                .bind(team_chat)
-                .bind(member)
-                .fetch_optional(pool)
-                .await?;
+            // The rule written out by hand: the chat and the user's membership, decided here.
+            let row: Option<(uuid::Uuid, Option<uuid::Uuid>, Option<String>)> = sqlx::query_as(
+                "SELECT c.user_id, c.team_id, m.role FROM chats c
+                   LEFT JOIN team_members m ON m.team_id = c.team_id AND m.user_id = $2
+                  WHERE c.id = $1",
+            )
+            .bind(team_chat)
+            .bind(member)
+            .fetch_optional(pool)
+            .await?;
+            let _can_change = row.map(|(owner, team, role)| match team {
+                None => owner == member.0,
+                Some(_) => {
+                    role.as_deref() == Some("admin") || (role.is_some() && owner == member.0)
+                }
+            });
         }
         (Workload::SearchMessages, Mode::DataLayer) => {
             chats::search_messages(pool, user, word, 20)
@@ -273,12 +300,20 @@ pub async fn run_once(
                 .map_err(domain)?;
         }
         (Workload::SearchMessages, Mode::Baseline) => {
-            sqlx::query(chats::SEARCH_MESSAGES_SQL)
-                .bind(user)
-                .bind(word)
-                .bind(20_i64)
-                .fetch_all(pool)
-                .await?;
+            // The chats the user reads, written out by hand, then their newest matches.
+            let _: Vec<MessageTuple> = sqlx::query_as(
+                "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at FROM messages m
+                  WHERE m.chat_id IN (SELECT c.id FROM chats c WHERE c.user_id = $1 AND c.team_id IS NULL
+                                      UNION ALL
+                                      SELECT c.id FROM chats c JOIN team_members tm ON tm.team_id = c.team_id
+                                       WHERE tm.user_id = $1)
+                    AND m.content_tsv @@ plainto_tsquery('simple', $2)
+                  ORDER BY m.created_at DESC, m.id DESC LIMIT 20",
+            )
+            .bind(user)
+            .bind(word)
+            .fetch_all(pool)
+            .await?;
         }
         (Workload::StudioFirstPage, Mode::DataLayer) => {
             browse::page(pool, &inputs.messages, &View::default())
@@ -360,6 +395,17 @@ type ChatTuple = (
     i64,
 );
 type MessageTuple = (uuid::Uuid, uuid::Uuid, String, String, Option<Json>, Time);
+type PromptTuple = (
+    uuid::Uuid,
+    uuid::Uuid,
+    String,
+    String,
+    Json,
+    String,
+    bool,
+    Time,
+    Time,
+);
 
 fn domain(e: sambung_db::DomainError) -> BenchError {
     match e {
@@ -382,19 +428,92 @@ pub struct Stats {
     pub errors: u64,
 }
 
-/// Run `workload` from `concurrency` tasks for `seconds` (after `warmup` unmeasured).
-pub async fn measure(
+/// How a run is shaped: seconds measured per side, tasks at once, warm-up before each part.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    pub seconds: f64,
+    pub concurrency: usize,
+    pub warmup: Duration,
+}
+
+/// Run `workload` through our code for `run.seconds`.
+pub async fn measure(pool: &PgPool, inputs: &Inputs, workload: Workload, run: Run) -> Stats {
+    let sample = sample(pool, inputs, workload, Mode::DataLayer, run, run.seconds).await;
+    sample.stats(workload, Mode::DataLayer)
+}
+
+/// Ours against the baseline, each for `run.seconds` in two halves run ours, baseline,
+/// baseline, ours: neither side always goes first (a workload that writes makes the tables
+/// grow under whoever runs later).
+pub async fn compare(
+    pool: &PgPool,
+    inputs: &Inputs,
+    workload: Workload,
+    run: Run,
+) -> (Stats, Stats) {
+    let half = run.seconds / 2.0;
+    let mut ours = sample(pool, inputs, workload, Mode::DataLayer, run, half).await;
+    let mut baseline = sample(pool, inputs, workload, Mode::Baseline, run, half).await;
+    baseline.merge(sample(pool, inputs, workload, Mode::Baseline, run, half).await);
+    ours.merge(sample(pool, inputs, workload, Mode::DataLayer, run, half).await);
+    (
+        ours.stats(workload, Mode::DataLayer),
+        baseline.stats(workload, Mode::Baseline),
+    )
+}
+
+/// Latencies of a part of a run.
+struct Sample {
+    latencies: Vec<Duration>,
+    errors: u64,
+    seconds: f64,
+}
+
+impl Sample {
+    fn merge(&mut self, other: Sample) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        self.seconds += other.seconds;
+    }
+
+    fn stats(mut self, workload: Workload, mode: Mode) -> Stats {
+        self.latencies.sort_unstable();
+        let latencies = &self.latencies;
+        let percentile = |p: f64| -> f64 {
+            if latencies.is_empty() {
+                return 0.0;
+            }
+            let index =
+                ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+            latencies[index].as_secs_f64() * 1000.0
+        };
+        let ops = latencies.len() as u64;
+        Stats {
+            workload: workload.name(),
+            mode,
+            ops,
+            seconds: self.seconds,
+            ops_per_s: ops as f64 / self.seconds,
+            p50_ms: percentile(0.50),
+            p95_ms: percentile(0.95),
+            p99_ms: percentile(0.99),
+            errors: self.errors,
+        }
+    }
+}
+
+/// Run `workload` from `run.concurrency` tasks for `seconds` (after `run.warmup` unmeasured).
+async fn sample(
     pool: &PgPool,
     inputs: &Inputs,
     workload: Workload,
     mode: Mode,
+    run: Run,
     seconds: f64,
-    concurrency: usize,
-    warmup: Duration,
-) -> Stats {
+) -> Sample {
     let counter = Arc::new(AtomicUsize::new(0));
-    let run = |duration: Duration| {
-        let tasks: Vec<_> = (0..concurrency.max(1))
+    let part = |duration: Duration| {
+        let tasks: Vec<_> = (0..run.concurrency.max(1))
             .map(|_| {
                 let (pool, inputs, counter) = (pool.clone(), inputs.clone(), counter.clone());
                 tokio::spawn(async move {
@@ -424,28 +543,12 @@ pub async fn measure(
             (all, errors)
         }
     };
-    run(warmup).await;
+    part(run.warmup).await;
     let started = Instant::now();
-    let (mut latencies, errors) = run(Duration::from_secs_f64(seconds)).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let percentile = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[index].as_secs_f64() * 1000.0
-    };
-    let ops = latencies.len() as u64;
-    Stats {
-        workload: workload.name(),
-        mode,
-        ops,
-        seconds: elapsed,
-        ops_per_s: ops as f64 / elapsed,
-        p50_ms: percentile(0.50),
-        p95_ms: percentile(0.95),
-        p99_ms: percentile(0.99),
+    let (latencies, errors) = part(Duration::from_secs_f64(seconds)).await;
+    Sample {
+        latencies,
         errors,
+        seconds: started.elapsed().as_secs_f64(),
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use indicatif::ProgressBar;
-use sambung_bench::{measure, run_once, Inputs, Mode, Workload};
+use sambung_bench::{compare, run_once, Inputs, Mode, Run, Workload};
 use sambung_db::{chats, prompts};
 use sambung_studio::browse::{self, Filter, FilterOp, Sort, View};
 use sambung_testkit::TestDb;
@@ -141,21 +141,19 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
                 .await
                 .unwrap_or_else(|e| panic!("{workload:?} {mode:?}: {e}"));
         }
-        let stats = measure(
-            pool,
-            &inputs,
-            workload,
-            Mode::DataLayer,
-            0.2,
-            2,
-            Duration::from_millis(50),
-        )
-        .await;
-        assert!(stats.ops > 0 && stats.errors == 0, "{stats:?}");
-        assert!(
-            stats.p50_ms <= stats.p95_ms && stats.p95_ms <= stats.p99_ms,
-            "{stats:?}"
-        );
+        let run = Run {
+            seconds: 0.2,
+            concurrency: 2,
+            warmup: Duration::from_millis(50),
+        };
+        let (ours, baseline) = compare(pool, &inputs, workload, run).await;
+        for stats in [ours, baseline] {
+            assert!(stats.ops > 0 && stats.errors == 0, "{stats:?}");
+            assert!(
+                stats.p50_ms <= stats.p95_ms && stats.p95_ms <= stats.p99_ms,
+                "{stats:?}"
+            );
+        }
     }
 }
 

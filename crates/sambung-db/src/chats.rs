@@ -47,43 +47,34 @@ pub struct NewChat<'a> {
     pub settings: Option<serde_json::Value>,
 }
 
-/// The access decision's one query: ($1 chat, $2 user) → (owner?, team chat?, member role).
-pub const CHAT_ACCESS_SQL: &str = "SELECT c.user_id = $2, c.team_id IS NOT NULL, m.role
-   FROM chats c LEFT JOIN team_members m ON m.team_id = c.team_id AND m.user_id = $2
-  WHERE c.id = $1";
+/// The access decision: ($1 chat, $2 user) → whether the user may change the chat, no row when
+/// they may not read it. The rule itself is the `chat_permissions` view of the schema
+/// (`05_chat.sql`), which every query deciding access reads.
+pub const CHAT_ACCESS_SQL: &str =
+    "SELECT can_change FROM chat_permissions WHERE chat_id = $1 AND user_id = $2";
 
-/// What a user may do with a chat.
+/// What a user may do with a chat they may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ChatAccess {
+    /// Read it and post in it.
     pub read: bool,
+    /// Change, delete or share it.
     pub change: bool,
 }
 
-/// The access decision for `user` on `chat` in one query; `None` when the chat does not exist.
+/// The access decision for `user` on `chat`; `None` when they may not read it (or it does not
+/// exist: the two are not told apart).
 pub async fn chat_access(
     conn: &mut PgConnection,
     user: UserId,
     chat: ChatId,
 ) -> Result<Option<ChatAccess>> {
-    let row: Option<(bool, bool, Option<String>)> = sqlx::query_as(CHAT_ACCESS_SQL)
+    let change: Option<bool> = sqlx::query_scalar(CHAT_ACCESS_SQL)
         .bind(chat)
         .bind(user)
         .fetch_optional(conn)
         .await?;
-    Ok(row.map(|(owner, team_chat, role)| {
-        if team_chat {
-            let member = role.is_some();
-            ChatAccess {
-                read: member,
-                change: member && (owner || role.as_deref() == Some("admin")),
-            }
-        } else {
-            ChatAccess {
-                read: owner,
-                change: owner,
-            }
-        }
-    }))
+    Ok(change.map(|change| ChatAccess { read: true, change }))
 }
 
 pub(crate) async fn require_read(
@@ -210,8 +201,8 @@ async fn fetch_chat(conn: &mut PgConnection, chat: ChatId) -> Result<Chat> {
 /// A chat the acting user may read: the access decision and the row in one query.
 pub async fn get_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<Chat> {
     sqlx::query_as(&format!(
-        "SELECT {CHAT_COLUMNS} FROM chats c LEFT JOIN team_members m ON m.team_id = c.team_id AND m.user_id = $2
-          WHERE c.id = $1 AND ((c.team_id IS NULL AND c.user_id = $2) OR m.user_id IS NOT NULL)"
+        "SELECT {CHAT_COLUMNS} FROM chats c JOIN chat_permissions p ON p.chat_id = c.id AND p.user_id = $2
+          WHERE c.id = $1"
     ))
     .bind(chat)
     .bind(actor)
@@ -518,13 +509,12 @@ pub async fn append_message(
         return Err(DomainError::invalid("metadata", "must be a JSON object"));
     }
     let mut tx = pool.begin().await?;
-    // The change decision is part of the INSERT; only a refusal pays a second query, to say
-    // whether the chat is unknown or only read-only for this user.
-    let message: Option<Message> = sqlx::query_as(
+    // Whoever may read a chat may post in it (a team chat is a conversation of its team);
+    // the decision is part of the INSERT.
+    let message: Message = sqlx::query_as(
         "INSERT INTO messages (id, chat_id, role, content, metadata)
-         SELECT $1, c.id, $3, $4, $5 FROM chats c
-           LEFT JOIN team_members m ON m.team_id = c.team_id AND m.user_id = $6
-          WHERE c.id = $2 AND ((c.user_id = $6 AND (c.team_id IS NULL OR m.user_id IS NOT NULL)) OR m.role = 'admin')
+         SELECT $1, p.chat_id, $3, $4, $5 FROM chat_permissions p
+          WHERE p.chat_id = $2 AND p.user_id = $6
          RETURNING id, chat_id, role, content, metadata, created_at",
     )
     .bind(MessageId::new())
@@ -534,11 +524,8 @@ pub async fn append_message(
     .bind(metadata)
     .bind(actor)
     .fetch_optional(&mut *tx)
-    .await?;
-    let Some(message) = message else {
-        require_change(&mut tx, actor, chat, "write to this chat").await?;
-        return Err(DomainError::forbidden("write to this chat"));
-    };
+    .await?
+    .ok_or(DomainError::not_found("chat"))?;
     sqlx::query!(
         "UPDATE chats SET updated_at = now() WHERE id = $1",
         chat as ChatId
@@ -597,11 +584,10 @@ pub async fn chat_with_messages(
 /// `search_messages`' query: ($1 user, $2 words, $3 limit). It starts from the chats the user
 /// may read (a few dozen) and filters their messages on the stored `content_tsv`, which stays
 /// fast for common words too; a rare word may instead go through the GIN index.
-pub const SEARCH_MESSAGES_SQL: &str = "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
+pub const SEARCH_MESSAGES_SQL: &str =
+    "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
    FROM messages m
-  WHERE m.chat_id IN (SELECT c.id FROM chats c WHERE c.user_id = $1 AND c.team_id IS NULL
-                      UNION ALL
-                      SELECT c.id FROM chats c JOIN team_members tm ON tm.team_id = c.team_id WHERE tm.user_id = $1)
+  WHERE m.chat_id IN (SELECT chat_id FROM chat_permissions WHERE user_id = $1)
     AND m.content_tsv @@ plainto_tsquery('simple', $2)
   ORDER BY m.created_at DESC, m.id DESC
   LIMIT $3";

@@ -1,6 +1,6 @@
 //! The access matrix in full: {owner, other user, team member, team admin, non-member, removed
 //! member} × {personal chat, team chat, public chat read by token, chat read by a revoked token}
-//! × {read, change, delete, share}.
+//! × {read, append a message, change, delete, share}.
 
 use sambung_db::chats::{self, ChatChanges, NewChat};
 use sambung_db::{teams, ChatId, DomainError, TeamId, UserId};
@@ -30,6 +30,8 @@ enum Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     Read,
+    /// Post a message (what a conversation in a team chat needs).
+    Append,
     Change,
     Delete,
     Share,
@@ -44,6 +46,9 @@ fn allowed(actor: Actor, kind: Kind, action: Action) -> bool {
         (Kind::Revoked, Action::Read) => false,
         (Kind::Personal | Kind::Revoked, _) => actor == Owner,
         (Kind::Team, Action::Read) => matches!(actor, Owner | Member | Admin),
+        // Every member takes part in a team chat's conversation; holding its public token
+        // (an outsider, a removed member) only lets one read it.
+        (Kind::Team | Kind::Public, Action::Append) => matches!(actor, Owner | Member | Admin),
         (Kind::Team | Kind::Public, _) => matches!(actor, Owner | Admin),
     }
 }
@@ -169,6 +174,11 @@ async fn attempt(
                 })
         }
         (Action::Read, None) => chats::get_chat(pool, actor, chat).await.map(drop),
+        (Action::Append, _) => {
+            chats::append_message(pool, actor, chat, chats::MessageRole::User, "Me too", None)
+                .await
+                .map(drop)
+        }
         (Action::Change, _) => chats::update_chat(
             pool,
             actor,
@@ -205,7 +215,13 @@ async fn the_access_matrix_holds_in_full() {
     let mut checked = 0;
     for kind in [Kind::Personal, Kind::Team, Kind::Public, Kind::Revoked] {
         for &(actor, id) in &world.users {
-            for action in [Action::Read, Action::Change, Action::Delete, Action::Share] {
+            for action in [
+                Action::Read,
+                Action::Append,
+                Action::Change,
+                Action::Delete,
+                Action::Share,
+            ] {
                 // A fresh chat for every case: a delete or share must not leak into the next.
                 let (chat, token) = world.chat(pool, kind).await;
                 let done = attempt(pool, id, kind, chat, token.as_deref(), action).await;
@@ -215,26 +231,25 @@ async fn the_access_matrix_holds_in_full() {
                     "{actor:?} {action:?} on a {kind:?} chat"
                 );
                 // The decision function agrees with the operations.
-                if token.is_none() {
+                if token.is_none() && action != Action::Delete {
                     let mut conn = pool.acquire().await.unwrap();
-                    if let Some(access) = chats::chat_access(&mut conn, id, chat).await.unwrap() {
-                        assert_eq!(
-                            access.read,
-                            allowed(actor, kind, Action::Read),
-                            "{actor:?} read decision on {kind:?}"
-                        );
-                        assert_eq!(
-                            access.change,
-                            allowed(actor, kind, Action::Change),
-                            "{actor:?} change decision on {kind:?}"
-                        );
-                    }
+                    let access = chats::chat_access(&mut conn, id, chat).await.unwrap();
+                    assert_eq!(
+                        access.is_some(),
+                        allowed(actor, kind, Action::Read),
+                        "{actor:?} read decision on {kind:?}"
+                    );
+                    assert_eq!(
+                        access.is_some_and(|a| a.change),
+                        allowed(actor, kind, Action::Change),
+                        "{actor:?} change decision on {kind:?}"
+                    );
                 }
                 checked += 1;
             }
         }
     }
-    assert_eq!(checked, 96);
+    assert_eq!(checked, 120);
 }
 
 #[tokio::test]

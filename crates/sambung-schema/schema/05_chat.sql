@@ -35,3 +35,17 @@ CREATE INDEX chat_public_token_idx ON chats (public_token) WHERE is_public = tru
 
 CREATE TRIGGER chats_set_updated_at BEFORE UPDATE ON chats
   FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();
+
+-- Who may do what with a chat: the one place the rule is written, used by every query that
+-- decides access. A row for each user who may read a chat (and post in it); can_change for
+-- those who may also change, delete or share it. A personal chat is its owner's alone. A team
+-- chat is read and written to by every member of its team; its creator and the team's admins
+-- change it. (A plain view: the planner pushes a chat or a user down into both branches.)
+CREATE VIEW chat_permissions AS
+  SELECT c.id AS chat_id, c.user_id, true AS can_change
+    FROM chats c
+   WHERE c.team_id IS NULL
+  UNION ALL
+  SELECT c.id AS chat_id, m.user_id, (m.user_id = c.user_id OR m.role = 'admin') AS can_change
+    FROM chats c
+    JOIN team_members m ON m.team_id = c.team_id;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sambung_bench::{measure, Inputs, Mode, Stats, Workload};
+use sambung_bench::{compare, measure, Inputs, Run, Stats, Workload};
 use sambung_config::{Config, PoolConfig};
 use serde::Serialize;
 
@@ -55,30 +55,16 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
         );
     }
     for workload in workloads {
-        let ours = measure(
-            &pool,
-            &inputs,
-            workload,
-            Mode::DataLayer,
-            args.seconds,
+        let run = Run {
+            seconds: args.seconds,
             concurrency,
             warmup,
-        )
-        .await;
-        let baseline = match args.baseline {
-            true => Some(
-                measure(
-                    &pool,
-                    &inputs,
-                    workload,
-                    Mode::Baseline,
-                    args.seconds,
-                    concurrency,
-                    warmup,
-                )
-                .await,
-            ),
-            false => None,
+        };
+        let (ours, baseline) = if args.baseline {
+            let (ours, baseline) = compare(&pool, &inputs, workload, run).await;
+            (ours, Some(baseline))
+        } else {
+            (measure(&pool, &inputs, workload, run).await, None)
         };
         let ratio = baseline
             .as_ref()

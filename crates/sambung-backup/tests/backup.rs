@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use indicatif::ProgressBar;
 use sambung_backup::{
     backup, physical_backup, physical_restore, restore, BackupError, Format, Manifest, Tools,
 };
@@ -59,7 +58,7 @@ async fn fingerprint(pool: &PgPool) -> Vec<(String, i64, String)> {
 async fn seeded() -> TestDb {
     let db = TestDb::migrated().await;
     sambung_db::seed::seed_sample(db.pool()).await.unwrap();
-    sambung_db::seed::seed_scale(db.pool(), 0.1, &ProgressBar::hidden())
+    sambung_db::seed::seed_scale(db.pool(), 0.1, &|_| {})
         .await
         .unwrap();
     db

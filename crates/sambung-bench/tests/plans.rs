@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use indicatif::ProgressBar;
 use sambung_bench::{compare, run_once, Inputs, Mode, Run, Workload};
 use sambung_db::{chats, prompts};
 use sambung_studio::browse::{self, Filter, FilterOp, Sort, View};
@@ -49,7 +48,7 @@ fn no_seq_scans(workload: &str, plan: &str) {
 async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     let db = TestDb::migrated().await;
     let pool = db.pool();
-    sambung_db::seed::seed_scale(pool, 0.1, &ProgressBar::hidden())
+    sambung_db::seed::seed_scale(pool, 0.1, &|_| {})
         .await
         .unwrap();
     let inputs = Inputs::sample(pool).await.unwrap();
@@ -68,6 +67,15 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
         "message counts through the index:\n{list}"
     );
     no_seq_scans("list-chats", &list);
+    // A team's listing: its chats through the team index.
+    let team: String =
+        sqlx::query_scalar("SELECT team_id::text FROM chats WHERE team_id IS NOT NULL LIMIT 1")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let team_list = plan(pool, &chats::list_chats_sql(true), &[&q(&team), "50"]).await;
+    assert!(team_list.contains("chat_team_id_idx"), "{team_list}");
+    no_seq_scans("list-chats (team)", &team_list);
 
     let messages = plan(
         pool,

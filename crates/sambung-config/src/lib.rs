@@ -169,6 +169,12 @@ pub fn redact_url(url: &str) -> String {
 pub struct EncryptionKey([u8; 32]);
 
 impl EncryptionKey {
+    /// A new random key, as base64 (what `sambung keys generate` prints).
+    pub fn generate() -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(random_bytes::<32>())
+    }
+
     /// Accepts 64 hex digits or the base64 (standard or URL-safe, padded or not) of 32 bytes.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
@@ -394,6 +400,21 @@ fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
         })
     })
     .collect()
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; N];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A random, unguessable token: 256 bits from the operating system, as URL-safe base64
+/// (43 characters). Session tokens, invite and share tokens, Studio's access token and the
+/// managed cluster's own passwords are all made here.
+pub fn random_token() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use base64::Engine as _;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -30,12 +29,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
-/// A random, unguessable token (256 bits, URL-safe base64).
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
+pub use sambung_config::random_token;
 
 /// What is stored of a token: its SHA-256, hex. A token has 256 random bits, so a fast hash
 /// is enough (unlike a password).

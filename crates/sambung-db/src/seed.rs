@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -337,7 +336,27 @@ struct Table {
 
 /// Load SPEC section 6's dataset for scale `n`: the same `n` always gives the same rows. In
 /// one transaction: interrupted, it leaves nothing. Loaded already: changes nothing.
-pub async fn seed_scale(pool: &PgPool, n: f64, progress: &ProgressBar) -> Result<ScaleSeed> {
+/// Whether anyone has signed up yet (`sambung up` seeds the sample data on a first run).
+pub async fn has_users(pool: &PgPool) -> Result<bool> {
+    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Where a scale seed is: `rows` loaded of `total`, and the step under way (a table's name,
+/// `indexes`, `foreign keys`, `statistics`).
+#[derive(Debug, Clone, Copy)]
+pub struct SeedProgress<'a> {
+    pub rows: u64,
+    pub total: u64,
+    pub step: &'a str,
+}
+
+pub async fn seed_scale(
+    pool: &PgPool,
+    n: f64,
+    progress: &(dyn Fn(SeedProgress<'_>) + Sync),
+) -> Result<ScaleSeed> {
     let counts = ScaleCounts::for_scale(n)?;
     let started = Instant::now();
     let loaded: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
@@ -462,11 +481,8 @@ pub async fn seed_scale(pool: &PgPool, n: f64, progress: &ProgressBar) -> Result
         },
     ];
 
-    progress.set_length(counts.total());
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} rows {per_sec} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let total = counts.total();
+    let mut done = 0;
     let mut tx = pool.begin().await?;
     // Indexes and foreign keys cost far more row by row than built or checked once over the
     // loaded tables (as pg_restore does): the GIN indexes took 12 s of a 17 s load of 400,000
@@ -509,15 +525,12 @@ pub async fn seed_scale(pool: &PgPool, n: f64, progress: &ProgressBar) -> Result
             .await?;
     }
     const BATCH: u64 = 20_000;
-    for table in &tables {
-        progress.set_message(
-            table
-                .copy
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or_default()
-                .to_owned(),
-        );
+    for (table, name) in tables.iter().zip(&loaded_tables) {
+        progress(SeedProgress {
+            rows: done,
+            total,
+            step: name,
+        });
         let mut copy = tx.copy_in_raw(table.copy).await?;
         let mut start = 0;
         while start < table.rows {
@@ -530,19 +543,31 @@ pub async fn seed_scale(pool: &PgPool, n: f64, progress: &ProgressBar) -> Result
                 let _ = copy.abort("batch failed").await;
                 return Err(e.into());
             }
-            progress.inc(end - start);
+            done += end - start;
+            progress(SeedProgress {
+                rows: done,
+                total,
+                step: name,
+            });
             start = end;
         }
         copy.finish().await?;
     }
-    progress.set_message("indexes");
+    let step = |step| {
+        progress(SeedProgress {
+            rows: done,
+            total,
+            step,
+        })
+    };
+    step("indexes");
     sqlx::raw_sql("SET LOCAL maintenance_work_mem = '256MB'")
         .execute(&mut *tx)
         .await?;
     for (_, definition) in &indexes {
         sqlx::raw_sql(definition).execute(&mut *tx).await?;
     }
-    progress.set_message("foreign keys");
+    step("foreign keys");
     for (table, name, definition) in &foreign_keys {
         sqlx::raw_sql(&format!(
             "ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"
@@ -552,22 +577,12 @@ pub async fn seed_scale(pool: &PgPool, n: f64, progress: &ProgressBar) -> Result
     }
     tx.commit().await?;
     // Fresh statistics (and GIN pending lists merged) so the planner knows the new data.
-    for table in [
-        "users",
-        "teams",
-        "team_members",
-        "folders",
-        "tags",
-        "chats",
-        "chat_tags",
-        "messages",
-        "prompts",
-    ] {
+    step("statistics");
+    for table in &loaded_tables {
         sqlx::raw_sql(&format!("VACUUM ANALYZE {table}"))
             .execute(pool)
             .await?;
     }
-    progress.finish_and_clear();
     Ok(ScaleSeed {
         loaded: true,
         rows: counts.total(),

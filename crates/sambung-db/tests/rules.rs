@@ -603,6 +603,63 @@ async fn listing_chats_pages_by_keyset_with_filters_and_counts() {
     })
     .await;
     assert_eq!(future, 0);
+    let newest = seen[0].2;
+    let before_newest = listed(ChatQuery {
+        updated_before: Some(newest),
+        ..personal()
+    })
+    .await;
+    assert_eq!(before_newest, 6, "updated_before excludes the newest chat");
+    let window = listed(ChatQuery {
+        updated_after: Some(seen[3].2),
+        updated_before: Some(newest),
+        folder_id: Some(folder.id),
+        ..personal()
+    })
+    .await;
+    let expected = seen[1..=3]
+        .iter()
+        .filter(|(id, _, _)| {
+            created
+                .iter()
+                .position(|c| c == id)
+                .is_some_and(|i| i % 2 == 0)
+        })
+        .count();
+    assert_eq!(window, expected, "date window and folder together");
+
+    // A team's listing: its members see the team's chats (and only those), others nothing.
+    let team = teams::create_team(pool, ana, "Crew", "crew-list", None)
+        .await
+        .unwrap();
+    let outsider = user(pool, "outsider@example.com").await;
+    let team_chat = chats::create_chat(
+        pool,
+        ana,
+        NewChat {
+            team_id: Some(team.id),
+            ..chat("team talk")
+        },
+    )
+    .await
+    .unwrap();
+    let team_page = chats::list_chats(pool, ana, &ChatQuery::new(ChatScope::Team(team.id)))
+        .await
+        .unwrap();
+    assert_eq!(
+        team_page
+            .items
+            .iter()
+            .map(|s| s.chat.id)
+            .collect::<Vec<_>>(),
+        vec![team_chat.id]
+    );
+    assert!(matches!(
+        chats::list_chats(pool, outsider, &ChatQuery::new(ChatScope::Team(team.id))).await,
+        Err(DomainError::NotFound { .. })
+    ));
+    assert_eq!(listed(personal()).await, 7, "a team chat is not personal");
+
     let cursor = ChatCursor {
         updated_at: seen[0].2,
         id: seen[0].0,

@@ -291,6 +291,33 @@ impl Cluster {
         }
     }
 
+    /// Hand what the server writes to its log from now on to `sink`, until `stop` completes
+    /// (`db logs -f`). A log that shrinks (truncated or replaced) is read from its start.
+    pub async fn follow_log(
+        &self,
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ClusterError> {
+        let path = self.log_path();
+        let mut offset = path.metadata().map_or(0, |m| m.len());
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+            let len = path.metadata().map_or(0, |m| m.len());
+            if len < offset {
+                offset = 0;
+            }
+            if len > offset {
+                let bytes = read_bytes_from(&path, offset).map_err(io_error("read", &path))?;
+                offset += bytes.len() as u64;
+                sink(&bytes).map_err(io_error("write out", &path))?;
+            }
+        }
+    }
+
     /// Create the data directory if it is missing (given to the server's user when we run as
     /// root), and check that user can enter it.
     fn ensure_data_dir(&self) -> Result<(), ClusterError> {
@@ -645,12 +672,16 @@ fn io_error<'a>(
     }
 }
 
-fn read_from(path: &Path, offset: u64) -> std::io::Result<String> {
+fn read_bytes_from(path: &Path, offset: u64) -> std::io::Result<Vec<u8>> {
     let mut file = std::fs::File::open(path)?;
     file.seek(SeekFrom::Start(offset))?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    Ok(bytes)
+}
+
+fn read_from(path: &Path, offset: u64) -> std::io::Result<String> {
+    Ok(String::from_utf8_lossy(&read_bytes_from(path, offset)?).into_owned())
 }
 
 fn last_lines(text: &str, n: usize) -> String {

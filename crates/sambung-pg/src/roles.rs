@@ -105,10 +105,7 @@ impl ClusterSecrets {
 }
 
 fn random_password() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    sambung_config::random_token()
 }
 
 /// `pg_hba.conf` of a managed cluster: the superuser and the replication role through the

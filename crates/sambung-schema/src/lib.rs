@@ -33,8 +33,9 @@ pub use shadow::{
     drop_database_blocking, leftover_scratch_databases, ScratchDb, ScratchError, SCRATCH_PREFIX,
 };
 pub use workflow::{
-    apply_push, apply_schema_files, drift, generate, live_schema, plan_push, render_script,
-    write_migration, GeneratedMigration, PushPlan, Shadows, SourceTree, WorkflowError,
+    apply_push, apply_schema_files, declared_schema, drift, generate, live_schema, plan_push,
+    render_script, write_migration, GeneratedMigration, PushPlan, Shadows, SourceTree,
+    WorkflowError,
 };
 
 /// The declarative schema files, `(file name, SQL)`, in the order they apply.

@@ -13,7 +13,7 @@ use crate::diff::{diff, differences, Hazard, Lint, Renames, Step};
 use crate::introspect::{introspect, Schema};
 use crate::migrator::execute_script;
 use crate::shadow::{ScratchDb, ScratchError};
-use crate::{MigrateError, Migration, Migrator};
+use crate::{MigrateError, Migration, MigrationState, MigrationStatus, Migrator};
 
 /// Migrations and pushes may wait this long for a table lock.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,6 +32,8 @@ pub enum WorkflowError {
         direction: &'static str,
         differences: Vec<String>,
     },
+    #[error("{0}")]
+    DriftUnchecked(&'static str),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -43,7 +45,7 @@ impl WorkflowError {
             WorkflowError::Scratch(_) => Some("generate, push and check apply both sides to scratch databases: the database user needs CREATEDB".into()),
             WorkflowError::Apply(source) => source.hint(),
             WorkflowError::NotVerified { .. } => Some("write this migration by hand (and report the case: the diff should cover it)".into()),
-            WorkflowError::Database(_) => None,
+            WorkflowError::DriftUnchecked(_) | WorkflowError::Database(_) => None,
         }
     }
 }
@@ -144,6 +146,21 @@ pub struct Shadows {
     pub declared: ScratchDb,
     pub migrated_schema: Schema,
     pub declared_schema: Schema,
+}
+
+/// The schema that `files` declare, read from a scratch database they were applied to (and
+/// which is gone again).
+pub async fn declared_schema(
+    admin: &PgConnectOptions,
+    files: &[(String, String)],
+) -> Result<Schema, WorkflowError> {
+    let scratch = ScratchDb::create(admin, "push").await?;
+    let schema = match apply_schema_files(scratch.pool(), files).await {
+        Ok(()) => schema_of(scratch.pool()).await.map_err(WorkflowError::from),
+        Err(e) => Err(e),
+    };
+    scratch.remove().await?;
+    schema
 }
 
 impl Shadows {
@@ -349,8 +366,25 @@ pub async fn apply_push(live: &PgPool, plan: &PushPlan) -> Result<(), WorkflowEr
 pub async fn drift(
     live: &PgPool,
     admin: &PgConnectOptions,
-    applied: Vec<Migration>,
+    migrator: &Migrator,
+    status: &[MigrationStatus],
 ) -> Result<Vec<String>, WorkflowError> {
+    if status.iter().any(|s| s.state == MigrationState::Unknown) {
+        return Err(WorkflowError::DriftUnchecked(
+            "the database has migrations this sambung does not know",
+        ));
+    }
+    // What the database says it applied (a modified one counts: its old text is not kept).
+    let applied: Vec<Migration> = migrator
+        .migrations()
+        .iter()
+        .filter(|m| {
+            status
+                .iter()
+                .any(|s| s.version == m.version && s.state != MigrationState::Pending)
+        })
+        .cloned()
+        .collect();
     let scratch = ScratchDb::create(admin, "drift").await?;
     Migrator::new(applied)?.migrate(scratch.pool()).await?;
     let expected = schema_of(scratch.pool()).await?;

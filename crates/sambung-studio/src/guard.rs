@@ -8,7 +8,6 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rand::RngCore;
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -29,10 +28,8 @@ struct TokenQuery {
 
 impl Guard {
     pub fn new(host: &str, port: u16) -> Guard {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
         Guard {
-            token: hex::encode(bytes),
+            token: sambung_config::random_token(),
             // Cookies ignore ports: one name per port keeps two Studios apart.
             cookie: format!("sambung_studio_{port}"),
             host: host.to_owned(),
@@ -246,10 +243,10 @@ mod tests {
     #[test]
     fn tokens_are_random_and_compared_whole() {
         let guard = Guard::new("127.0.0.1", 4983);
-        assert_eq!(guard.token().len(), 64);
+        assert_eq!(guard.token().len(), 43);
         assert_ne!(guard.token(), Guard::new("127.0.0.1", 4983).token());
         assert!(guard.token_matches(guard.token()));
-        assert!(!guard.token_matches(&guard.token()[..63]));
+        assert!(!guard.token_matches(&guard.token()[..42]));
         assert!(!guard.token_matches(""));
     }
 }

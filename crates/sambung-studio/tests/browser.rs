@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use common::browser::Browser;
 use serde_json::{json, Value};
 
+/// Screenshots go under the build directory, never into the source tree:
+/// `scripts/refresh-screenshots` copies them into `docs/` for the README.
 fn docs(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../docs")
-        .join(file)
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(file)
 }
 
 async fn scalar(running: &common::Running, sql: &str) -> String {

@@ -64,7 +64,7 @@ async fn only_token_holders_on_its_own_host_get_in_and_writes_must_be_same_site(
         |request: reqwest::RequestBuilder| async move { request.send().await.unwrap().status() };
 
     assert_eq!(status(client.get(&tables)).await, StatusCode::UNAUTHORIZED);
-    let wrong = client.get(&tables).header("x-studio-token", "0".repeat(64));
+    let wrong = client.get(&tables).header("x-studio-token", "0".repeat(43));
     assert_eq!(status(wrong).await, StatusCode::UNAUTHORIZED);
     let wrong_link = client
         .get(format!("{}/?token=nope", running.base))

@@ -185,13 +185,24 @@ async fn missing_or_old_binaries_are_refused_with_a_way_out() {
     );
 }
 
+/// PostgreSQL never runs as root: run as root, `sambung` starts it as an unprivileged user;
+/// otherwise it runs as the user who started it.
 #[tokio::test]
-async fn as_root_the_server_runs_as_an_unprivileged_user() {
+async fn the_server_never_runs_as_root() {
+    let scratch = ScratchCluster::new();
     if !is_root() {
-        eprintln!("skipped: only meaningful when the tests run as root");
+        let started = Sambung::managed(&scratch).run(["db", "start"]).success();
+        assert!(
+            !started.stdout.contains("running as system user"),
+            "{started}"
+        );
+        let pid = scratch.cluster().running_pid().unwrap();
+        assert_eq!(
+            std::fs::metadata(format!("/proc/{pid}")).unwrap().uid(),
+            nix::unistd::Uid::effective().as_raw()
+        );
         return;
     }
-    let scratch = ScratchCluster::new();
     let failed = Sambung::managed(&scratch)
         .env("SAMBUNG_PG_USER", "no_such_sambung_user")
         .run(["db", "start"])

@@ -1,9 +1,7 @@
 //! `sambung db start|stop|restart|logs`: the managed local PostgreSQL cluster.
 
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::time::Duration;
+use std::io::Write;
 
-use anyhow::Context;
 use sambung_config::{Config, MANAGED_DATABASE, MANAGED_PASSWORD, MANAGED_USER};
 use sambung_pg::{Cluster, ClusterSpec, StartOutcome, StopOutcome};
 
@@ -91,29 +89,18 @@ pub async fn logs(config: &Config, args: &LogsArgs) -> anyhow::Result<()> {
     if !args.follow {
         return Ok(());
     }
-    let mut offset = path.metadata()?.len();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        tokio::select! {
-            _ = &mut ctrl_c => return Ok(()),
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-        }
-        let len = path.metadata().map_or(0, |m| m.len());
-        if len < offset {
-            offset = 0; // the log was truncated or replaced
-        }
-        if len > offset {
-            let mut file = std::fs::File::open(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            file.seek(SeekFrom::Start(offset))?;
-            let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes)?;
-            offset += bytes.len() as u64;
-            stdout.write_all(&bytes)?;
-            stdout.flush()?;
-        }
-    }
+    cluster
+        .follow_log(
+            &mut |bytes: &[u8]| {
+                stdout.write_all(bytes)?;
+                stdout.flush()
+            },
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+        )
+        .await?;
+    Ok(())
 }
 
 /// `db start` manages the local cluster whatever DATABASE_URL says; say when the other

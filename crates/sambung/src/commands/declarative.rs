@@ -1,14 +1,14 @@
 //! `sambung db generate|push|check`: the declarative schema files against the migrations or
 //! a live database, through scratch databases on the configured server.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use sambung_config::Config;
-use sambung_schema::{Ambiguity, Renames, Schema, ScratchDb, Shadows, SourceTree};
+use sambung_schema::{Ambiguity, Renames, Schema, Shadows, SourceTree};
 
-use super::connect;
+use super::{ask, ask_yes, connect};
 use crate::cli::{GenerateArgs, PushArgs, RenameArgs, SourceArgs};
 
 fn source_tree(args: &SourceArgs) -> anyhow::Result<SourceTree> {
@@ -79,10 +79,7 @@ pub async fn push(config: &Config, args: &PushArgs) -> anyhow::Result<()> {
     let files = schema_files(args.schema_dir.clone())?;
     let admin = config.effective_database_url().connect_options();
     let pool = connect(config).await?;
-    let scratch = ScratchDb::create(&admin, "push").await?;
-    sambung_schema::apply_schema_files(scratch.pool(), &files).await?;
-    let declared = sambung_schema::live_schema(scratch.pool()).await?;
-    scratch.remove().await?;
+    let declared = sambung_schema::declared_schema(&admin, &files).await?;
     let live = sambung_schema::live_schema(&pool).await?;
     let renames = resolve_renames(&live, &declared, &args.renames)?;
     let plan = sambung_schema::plan_push(&pool, &declared, &renames).await?;
@@ -182,19 +179,4 @@ fn resolve_renames(from: &Schema, to: &Schema, args: &RenameArgs) -> anyhow::Res
             }
         }
     }
-}
-
-fn ask(question: &str) -> anyhow::Result<String> {
-    print!("{question}");
-    std::io::stdout().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(answer.trim().to_owned())
-}
-
-fn ask_yes(question: &str) -> anyhow::Result<bool> {
-    Ok(matches!(
-        ask(question)?.to_lowercase().as_str(),
-        "y" | "yes"
-    ))
 }

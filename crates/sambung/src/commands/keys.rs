@@ -1,16 +1,12 @@
 //! `sambung keys generate|rotate`: the master key of the API-key encryption.
 
-use base64::Engine as _;
-use rand::RngCore;
 use sambung_config::Config;
 use sambung_db::secret::Cipher;
 
 use super::connect;
 
 pub fn generate() -> anyhow::Result<()> {
-    let mut key = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut key);
-    println!("{}", base64::engine::general_purpose::STANDARD.encode(key));
+    println!("{}", sambung_config::EncryptionKey::generate());
     Ok(())
 }
 

@@ -90,3 +90,21 @@ fn load_config() -> anyhow::Result<Config> {
     let dir: PathBuf = std::env::current_dir().context("cannot read the working directory")?;
     Ok(Config::load(&dir)?)
 }
+
+/// Ask on the terminal and read the answer's line (trimmed).
+pub fn ask(question: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead as _, Write as _};
+    print!("{question}");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim().to_owned())
+}
+
+/// Ask a yes/no question; anything but `y`/`yes` is no.
+pub fn ask_yes(question: &str) -> anyhow::Result<bool> {
+    Ok(matches!(
+        ask(question)?.to_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}

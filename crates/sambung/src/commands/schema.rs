@@ -1,6 +1,6 @@
 //! `sambung db migrate|rollback|status|schema|drop`: the schema and its migrations.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 
 use sambung_config::Config;
 use sambung_schema::{MigrationState, Migrator};
@@ -51,7 +51,10 @@ pub async fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<()> {
     let pool = connect(config).await?;
     let migrator = Migrator::embedded();
     let status = migrator.status(&pool).await?;
-    let drift = check_drift(config, &pool, &migrator, &status).await;
+    let admin = config.effective_database_url().connect_options();
+    let drift = sambung_schema::drift(&pool, &admin, &migrator, &status)
+        .await
+        .map_err(|e| e.to_string());
     pool.close().await;
     if args.json {
         let drift = match &drift {
@@ -100,32 +103,6 @@ pub async fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<()> {
         Err(reason) => println!("Drift not checked: {reason}"),
     }
     Ok(())
-}
-
-/// Compare the live schema with what its applied migrations build on a scratch database.
-async fn check_drift(
-    config: &Config,
-    pool: &PgPool,
-    migrator: &Migrator,
-    status: &[sambung_schema::MigrationStatus],
-) -> Result<Vec<String>, String> {
-    if status.iter().any(|s| s.state == MigrationState::Unknown) {
-        return Err("the database has migrations this sambung does not know".into());
-    }
-    let applied: Vec<_> = migrator
-        .migrations()
-        .iter()
-        .filter(|m| {
-            status
-                .iter()
-                .any(|s| s.version == m.version && s.state != MigrationState::Pending)
-        })
-        .cloned()
-        .collect();
-    let admin = config.effective_database_url().connect_options();
-    sambung_schema::drift(pool, &admin, applied)
-        .await
-        .map_err(|e| e.to_string())
 }
 
 pub async fn show(config: &Config, args: &SchemaArgs) -> anyhow::Result<()> {
@@ -180,11 +157,7 @@ fn confirm_drop(
     for object in objects {
         println!("  {} {}", object.kind, object.name);
     }
-    print!("Type the database name ({database}) to confirm: ");
-    std::io::stdout().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if answer.trim() != database {
+    if super::ask(&format!("Type the database name ({database}) to confirm: "))? != database {
         anyhow::bail!("confirmation did not match {database:?}; nothing was dropped");
     }
     Ok(())

@@ -1,8 +1,8 @@
 //! `sambung db seed [--scale N]`.
 
-use indicatif::ProgressBar;
+use indicatif::{ProgressBar, ProgressStyle};
 use sambung_config::Config;
-use sambung_db::seed::{seed_sample, seed_scale, ScaleCounts};
+use sambung_db::seed::{seed_sample, seed_scale, ScaleCounts, SeedProgress};
 use sqlx::PgPool;
 
 use super::connect;
@@ -17,8 +17,16 @@ pub async fn run(config: &Config, args: &SeedArgs) -> anyhow::Result<()> {
             "Loading the scale-{scale} dataset: {} users, {} teams, {} chats, {} messages, {} prompts, {} folders, {} tags ...",
             counts.users, counts.teams, counts.chats, counts.messages, counts.prompts, counts.folders, counts.tags
         );
-        let progress = ProgressBar::new(counts.total());
-        let loaded = seed_scale(&pool, scale, &progress).await?;
+        let bar = ProgressBar::new(counts.total()).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} rows {per_sec} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let loaded = seed_scale(&pool, scale, &|at: SeedProgress<'_>| {
+            bar.set_position(at.rows);
+            bar.set_message(at.step.to_owned());
+        })
+        .await?;
+        bar.finish_and_clear();
         if loaded.loaded {
             let seconds = loaded.elapsed.as_secs_f64();
             println!(

@@ -20,10 +20,7 @@ pub async fn run(config: &Config, args: &UpArgs) -> anyhow::Result<()> {
     println!("Connected to PostgreSQL {version} at {}", url.address());
     super::schema::apply_migrations(&pool).await?;
     // First run: an empty database gets the sample data to look around with.
-    let has_users: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
-        .fetch_one(&pool)
-        .await?;
-    if !has_users {
+    if !sambung_db::seed::has_users(&pool).await? {
         super::seed::seed_sample_data(&pool).await?;
     }
     pool.close().await;

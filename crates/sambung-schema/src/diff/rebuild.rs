@@ -1,0 +1,160 @@
+//! Views and enum types rebuilt around the changes they would block.
+
+use sambung_sql::quote_ident;
+
+use super::{labels, literal, Differ, Hazard, Lint};
+use crate::introspect::{Column, EnumType, Table};
+
+impl<'a> Differ<'a> {
+    /// Views go first and come back last: a view pins the columns it reads, so when anything
+    /// else changes, the views that stay are rebuilt around the change as well as the views
+    /// whose query changed.
+    pub(super) fn views_around_tables(&mut self) {
+        let others_change = !self.steps.is_empty();
+        let mut first = Vec::new();
+        let mut last = Vec::new();
+        for old in &self.from.views {
+            let new = self.to.views.iter().find(|v| v.name == old.name);
+            if new.is_none_or(|new| others_change || new.definition != old.definition) {
+                first.push(format!("DROP VIEW {}", quote_ident(&old.name)));
+            }
+        }
+        for new in &self.to.views {
+            let old = self.from.views.iter().find(|v| v.name == new.name);
+            if old.is_none_or(|old| others_change || old.definition != new.definition) {
+                last.push(format!(
+                    "CREATE VIEW {} AS {}",
+                    quote_ident(&new.name),
+                    new.definition
+                ));
+            }
+        }
+        let middle = std::mem::take(&mut self.steps);
+        for sql in first {
+            self.push(sql);
+        }
+        self.steps.extend(middle);
+        for sql in last {
+            self.push(sql);
+        }
+    }
+
+    /// New enum types, and changed ones: labels only added are `ADD VALUE`d in place; labels
+    /// removed or reordered need the type rebuilt and its columns converted (a hazard when
+    /// rows hold a label that goes).
+    pub(super) fn enums_before_tables(&mut self) {
+        for new in &self.to.enums {
+            let Some(old) = self.from.enums.iter().find(|e| e.name == new.name) else {
+                self.push(format!(
+                    "CREATE TYPE {} AS ENUM ({})",
+                    quote_ident(&new.name),
+                    labels(&new.values)
+                ));
+                continue;
+            };
+            if old.values == new.values {
+                continue;
+            }
+            let kept: Vec<&String> = new
+                .values
+                .iter()
+                .filter(|v| old.values.contains(v))
+                .collect();
+            let only_added =
+                kept.len() == old.values.len() && kept.iter().copied().eq(old.values.iter());
+            if only_added {
+                for (index, value) in new.values.iter().enumerate() {
+                    if old.values.contains(value) {
+                        continue;
+                    }
+                    let place = match new.values[index + 1..]
+                        .iter()
+                        .find(|v| old.values.contains(v))
+                    {
+                        Some(next) => format!(" BEFORE {}", literal(next)),
+                        None => String::new(),
+                    };
+                    self.push_with(
+                        format!("ALTER TYPE {} ADD VALUE {}{place}", quote_ident(&new.name), literal(value)),
+                        None,
+                        vec![Lint {
+                            rule: "enum-value-in-same-transaction",
+                            message: format!(
+                                "the new label {value:?} of {} cannot be used before this migration commits: use it in a later one",
+                                new.name
+                            ),
+                        }],
+                    );
+                }
+                continue;
+            }
+            self.rebuild_enum(old, new);
+        }
+    }
+
+    fn rebuild_enum(&mut self, old: &EnumType, new: &EnumType) {
+        let name = quote_ident(&new.name);
+        let retired = quote_ident(&format!("{}__old", new.name));
+        let removed: Vec<&String> = old
+            .values
+            .iter()
+            .filter(|v| !new.values.contains(v))
+            .collect();
+        let columns: Vec<(&Table, &Column)> = self
+            .from
+            .tables
+            .iter()
+            .flat_map(|t| t.columns.iter().map(move |c| (t, c)))
+            .filter(|(_, c)| c.data_type == old.name || c.data_type == format!("{}[]", old.name))
+            .collect();
+        self.push(format!("ALTER TYPE {name} RENAME TO {retired}"));
+        self.push(format!(
+            "CREATE TYPE {name} AS ENUM ({})",
+            labels(&new.values)
+        ));
+        for (table, column) in columns {
+            let (table_name, column_name) = (quote_ident(&table.name), quote_ident(&column.name));
+            let array = if column.data_type.ends_with("[]") {
+                "[]"
+            } else {
+                ""
+            };
+            if column.default.is_some() {
+                self.push(format!(
+                    "ALTER TABLE {table_name} ALTER COLUMN {column_name} DROP DEFAULT"
+                ));
+            }
+            let hazard = (!removed.is_empty()).then(|| Hazard {
+                description: format!(
+                    "converts {}.{} to the new {}: rows holding {} make it fail",
+                    table.name,
+                    column.name,
+                    new.name,
+                    removed.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
+                ),
+                count_sql: {
+                    let gone = labels(&removed.iter().map(|v| (*v).clone()).collect::<Vec<_>>());
+                    if array.is_empty() {
+                        format!("SELECT count(*) FROM {table_name} WHERE {column_name}::text IN ({gone})")
+                    } else {
+                        format!("SELECT count(*) FROM {table_name} WHERE {column_name}::text[] && ARRAY[{gone}]")
+                    }
+                },
+            });
+            self.push_with(
+                format!(
+                    "ALTER TABLE {table_name} ALTER COLUMN {column_name} TYPE {name}{array} USING {column_name}::text{array}::{name}{array}"
+                ),
+                hazard,
+                Vec::new(),
+            );
+            if let Some(default) = &column.default {
+                self.push(format!(
+                    "ALTER TABLE {table_name} ALTER COLUMN {column_name} SET DEFAULT {}",
+                    default.replace(&format!("::{}", old.name), &format!("::{name}"))
+                ));
+            }
+        }
+        self.push(format!("DROP TYPE {retired}"));
+    }
+}

@@ -168,7 +168,7 @@ impl Sql {
     }
 }
 
-/// An identifier, always quoted (names from the catalog may need it).
+/// An identifier as SQL: quoted unless plainly safe (`ctid`, the row address, as it is).
 pub fn quoted(name: &str) -> String {
     if name == "ctid" {
         return name.to_owned();

@@ -2,26 +2,47 @@
 
 use sambung_sql::quote_ident;
 
+use super::renames::mentions_word;
 use super::{labels, literal, Differ, Hazard, Lint};
-use crate::introspect::{Column, EnumType, Table};
+use crate::introspect::{Column, EnumType, Table, View};
 
 impl<'a> Differ<'a> {
-    /// Views go first and come back last: a view pins the columns it reads, so when anything
-    /// else changes, the views that stay are rebuilt around the change as well as the views
-    /// whose query changed.
+    /// Views go first and come back last: a view pins the columns it reads, so a view is
+    /// rebuilt when its query changed or when a table it reads (by name in its query) changes
+    /// its columns, goes or is renamed; any change of types or functions rebuilds them all.
     pub(super) fn views_around_tables(&mut self) {
-        let others_change = !self.steps.is_empty();
+        let types_or_functions_change = self.from.enums != self.to.enums
+            || self.from.functions != self.to.functions
+            || self.from.extensions != self.to.extensions;
+        let changed_tables: Vec<&str> = self
+            .from
+            .tables
+            .iter()
+            .filter(|old| {
+                let new_name = self.renames.new_table_name(&old.name);
+                self.to
+                    .table(new_name)
+                    .is_none_or(|new| new.name != old.name || new.columns != old.columns)
+            })
+            .map(|t| t.name.as_str())
+            .collect();
+        let rebuilt = |old: &View| {
+            types_or_functions_change
+                || changed_tables
+                    .iter()
+                    .any(|table| mentions_word(&old.definition, table))
+        };
         let mut first = Vec::new();
         let mut last = Vec::new();
         for old in &self.from.views {
             let new = self.to.views.iter().find(|v| v.name == old.name);
-            if new.is_none_or(|new| others_change || new.definition != old.definition) {
+            if new.is_none_or(|new| rebuilt(old) || new.definition != old.definition) {
                 first.push(format!("DROP VIEW {}", quote_ident(&old.name)));
             }
         }
         for new in &self.to.views {
             let old = self.from.views.iter().find(|v| v.name == new.name);
-            if old.is_none_or(|old| others_change || old.definition != new.definition) {
+            if old.is_none_or(|old| rebuilt(old) || old.definition != new.definition) {
                 last.push(format!(
                     "CREATE VIEW {} AS {}",
                     quote_ident(&new.name),

@@ -186,6 +186,11 @@ pub fn ambiguities(from: &Schema, to: &Schema, renames: &Renames) -> Vec<Ambigui
     found
 }
 
+/// Whether `word` stands in `text` as a whole identifier.
+pub(super) fn mentions_word(text: &str, word: &str) -> bool {
+    replace_word(text, word, "") != text
+}
+
 /// Replace `old` by `new` wherever it stands as a whole identifier.
 pub(super) fn replace_word(text: &str, old: &str, new: &str) -> String {
     let is_ident = |c: char| c.is_alphanumeric() || c == '_';

@@ -153,7 +153,10 @@ async fn drop_all_removes_every_object_and_the_schema_migrates_again() {
             "{expected} missing from {planned:?}"
         );
     }
-    let views = planned.iter().take_while(|o| o.starts_with("view ")).count();
+    let views = planned
+        .iter()
+        .take_while(|o| o.starts_with("view "))
+        .count();
     assert_eq!(
         views,
         planned.iter().filter(|o| o.starts_with("view ")).count(),

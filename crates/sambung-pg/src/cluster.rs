@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use sqlx::postgres::PgConnectOptions;
 
 use crate::roles::{self, ClusterSecrets, REPLICATION_USER, SUPERUSER};
-use crate::{ClusterError, OsUser, PgBinaries};
+use crate::{ClusterError, OsUser, PgBinaries, SearchPlaces};
 
 /// How long `pg_ctl` may wait for the server to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -28,6 +28,10 @@ pub struct ClusterSpec {
     pub port: u16,
     /// `SAMBUNG_PG_BIN`; `None` searches (see [`PgBinaries::discover`]).
     pub bin_dir: Option<PathBuf>,
+    /// Where to search instead of the usual places (`SAMBUNG_PG_SEARCH`), and the cache of
+    /// fetched packages (`SAMBUNG_PG_CACHE`), searched too.
+    pub search: Option<Vec<PathBuf>>,
+    pub cache_dir: Option<PathBuf>,
     /// `SAMBUNG_PG_USER`: who runs the server when we are root (default `postgres`).
     pub os_user: Option<String>,
     /// The application role (no superuser), its password, and the database `start` creates
@@ -64,7 +68,11 @@ pub struct Cluster {
 impl Cluster {
     /// Resolve the binaries and the server user; touches nothing on disk.
     pub fn new(spec: ClusterSpec) -> Result<Self, ClusterError> {
-        let binaries = PgBinaries::discover(spec.bin_dir.as_deref())?;
+        let places = match &spec.search {
+            Some(dirs) => SearchPlaces::only(dirs, spec.cache_dir.as_deref()),
+            None => SearchPlaces::of_this_machine(spec.cache_dir.as_deref()),
+        };
+        let binaries = PgBinaries::discover_in(spec.bin_dir.as_deref(), &places)?;
         let run_as = OsUser::for_server(spec.os_user.as_deref())?;
         Ok(Cluster {
             spec,

@@ -7,12 +7,13 @@
 
 mod binaries;
 mod cluster;
+pub mod fetch;
 mod os_user;
 pub mod roles;
 
 use std::path::PathBuf;
 
-pub use binaries::{PgBinaries, MIN_MAJOR_VERSION};
+pub use binaries::{PgBinaries, SearchPlaces, MIN_MAJOR_VERSION};
 pub use cluster::{processes_working_in, Cluster, ClusterSpec, StartOutcome, StopOutcome};
 pub use os_user::OsUser;
 
@@ -53,6 +54,14 @@ pub enum ClusterError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the newest pg_dump found ({found}, in {}) is older than the server ({server}): it cannot dump it", dir.display())]
+    ClientTooOld {
+        dir: PathBuf,
+        found: u32,
+        server: u32,
+    },
+    #[error("no PostgreSQL client tools (pg_dump, pg_restore, pg_basebackup) found for a version {server} server")]
+    ClientToolsNotFound { server: u32 },
     #[error("cannot set up the cluster's roles and database: {source}")]
     Provision { source: sqlx::Error },
     #[error("{} is unusable ({missing} is missing)", path.display())]
@@ -82,6 +91,7 @@ impl ClusterError {
             ClusterError::Busy { .. } => "wait for it to finish, or stop it; the lock goes with its process".into(),
             ClusterError::StartFailed { .. } => "see the whole log with `sambung db logs`".into(),
             ClusterError::StopTimedOut { .. } => "see `sambung db logs`; the server may still be shutting down".into(),
+            ClusterError::ClientTooOld { server, .. } | ClusterError::ClientToolsNotFound { server } => format!("install the client tools of PostgreSQL {server} or newer (`scripts/fetch-postgres 18` brings them), or point SAMBUNG_PG_BIN at them"),
             ClusterError::Provision { .. } => "the cluster's superuser connects through the socket in the data directory with the password in cluster.secrets: if that file was lost, set a new password as the server's system user (`ALTER ROLE sambung_superuser PASSWORD …` in single-user mode) and write it there".into(),
             ClusterError::BadSecrets { path, .. } => format!("restore {} from a backup of the data directory, or remove it from a cluster whose roles sambung should set up again", path.display()),
             ClusterError::Tool { .. } | ClusterError::Io { .. } => return None,

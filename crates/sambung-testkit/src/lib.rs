@@ -43,6 +43,29 @@ static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
 /// The watchdog's pid: no longer needed once the exit hook has cleaned up.
 static WATCHDOG: OnceLock<u32> = OnceLock::new();
 
+/// The PostgreSQL every test of this process runs: `SAMBUNG_PG_BIN`, else what `sambung`
+/// itself would find (the newest server, the fetched packages of the cache included), so that
+/// the harness's clusters and the `sambung` commands a test runs are the same version.
+pub fn server_bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let explicit = std::env::var_os("SAMBUNG_PG_BIN").map(PathBuf::from);
+        let cache = std::env::current_dir()
+            .ok()
+            .and_then(|dir| sambung_config::Config::load(&dir).ok())
+            .map(|config| config.pg_cache);
+        sambung_pg::PgBinaries::discover(explicit.as_deref(), cache.as_deref())
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no PostgreSQL for the tests: {e}\nhint: {}",
+                    e.hint().unwrap_or_default()
+                )
+            })
+            .dir()
+            .to_owned()
+    })
+}
+
 async fn server() -> &'static Server {
     SERVER
         .get_or_init(|| async {
@@ -79,7 +102,9 @@ async fn start_throwaway_cluster() -> Result<Cluster, ClusterError> {
         let spec = ClusterSpec {
             data_dir: dir.clone(),
             port: free_port(),
-            bin_dir: std::env::var_os("SAMBUNG_PG_BIN").map(PathBuf::from),
+            bin_dir: Some(server_bin_dir().to_owned()),
+            search: None,
+            cache_dir: None,
             os_user: std::env::var("SAMBUNG_PG_USER").ok(),
             app_user: USER.into(),
             app_password: PASSWORD.into(),
@@ -345,7 +370,9 @@ impl ScratchCluster {
         Cluster::new(ClusterSpec {
             data_dir: self.data_dir(),
             port: self.port,
-            bin_dir: std::env::var_os("SAMBUNG_PG_BIN").map(PathBuf::from),
+            bin_dir: Some(server_bin_dir().to_owned()),
+            search: None,
+            cache_dir: None,
             os_user: std::env::var("SAMBUNG_PG_USER").ok(),
             app_user: "sambungchat".into(),
             app_password: "sambungchat".into(),

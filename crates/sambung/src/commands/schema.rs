@@ -51,6 +51,16 @@ pub async fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<()> {
     let pool = connect(config).await?;
     let migrator = Migrator::embedded();
     let status = migrator.status(&pool).await?;
+    let server: String = sqlx::query_scalar("SELECT version()")
+        .fetch_one(&pool)
+        .await?;
+    // The managed cluster's binaries, when it is the database in use.
+    let binaries = match config.database_url {
+        None => super::cluster::managed_cluster(config)
+            .ok()
+            .map(|c| c.binaries().dir().display().to_string()),
+        Some(_) => None,
+    };
     let admin = config.effective_database_url().connect_options();
     let drift = sambung_schema::drift(&pool, &admin, &migrator, &status)
         .await
@@ -61,9 +71,17 @@ pub async fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<()> {
             Ok(differences) => serde_json::json!({ "checked": true, "differences": differences }),
             Err(reason) => serde_json::json!({ "checked": false, "reason": reason }),
         };
-        let out = serde_json::json!({ "migrations": status, "drift": drift });
+        let out = serde_json::json!({
+            "server": { "version": server, "binaries": binaries },
+            "migrations": status,
+            "drift": drift,
+        });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
+    }
+    match &binaries {
+        Some(dir) => println!("Server: {server} (managed; binaries in {dir})"),
+        None => println!("Server: {server}"),
     }
     let width = status.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for migration in &status {

@@ -9,7 +9,7 @@ use super::cluster;
 pub async fn run(config: &Config, args: &UpArgs) -> anyhow::Result<()> {
     let managed = config.database_url.is_none();
     if managed {
-        let cluster = cluster::managed_cluster(config)?;
+        let cluster = cluster::managed_cluster_to_start(config).await?;
         cluster::start_cluster(config, &cluster).await?;
     }
     let url = config.effective_database_url();

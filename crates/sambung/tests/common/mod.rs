@@ -27,6 +27,10 @@ impl Sambung {
                     scratch.data_dir().display().to_string(),
                 ),
                 ("SAMBUNG_PG_PORT".into(), scratch.port().to_string()),
+                (
+                    "SAMBUNG_PG_BIN".into(),
+                    sambung_testkit::server_bin_dir().display().to_string(),
+                ),
             ],
             _own_dir: None,
         }

@@ -11,7 +11,7 @@ use sambung_sql::quote_ident;
 use serde::{Deserialize, Serialize};
 use sqlx::{Connection, PgPool};
 
-use crate::script::{Item, ReadError, ScriptReader};
+use crate::script::{self, Item, ReadError, ScriptReader};
 use crate::tools::Tools;
 use crate::{io_error, BackupError};
 
@@ -427,6 +427,24 @@ pub async fn restore(
             // The extended protocol: PostgreSQL takes exactly one statement per message, so
             // nothing can hide behind a statement the reader saw.
             Item::Statement { text, line } => {
+                // A newer pg_dump sets parameters an older server lacks (18's
+                // `transaction_timeout` on 15 and 16): their defaults are what they set anyway.
+                if let Some(parameter) = script::set_parameter(&text) {
+                    let known: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM pg_settings WHERE name = $1)",
+                    )
+                    .bind(&parameter)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if !known {
+                        tracing::info!(
+                            parameter,
+                            line,
+                            "skipped a setting this server does not have"
+                        );
+                        continue;
+                    }
+                }
                 sqlx::query(&text)
                     .persistent(false)
                     .execute(&mut *tx)

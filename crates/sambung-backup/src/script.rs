@@ -240,6 +240,23 @@ pub(crate) enum ReadError {
     Io(std::io::Error),
 }
 
+/// The parameter a plain `SET name = value` (or `TO value`) statement sets, lower case.
+pub(crate) fn set_parameter(text: &str) -> Option<String> {
+    let words = leading_words(text, 3);
+    let assigns = skip_comments(text)
+        .split_whitespace()
+        .nth(2)
+        .is_some_and(|w| w == "=" || w.eq_ignore_ascii_case("to"));
+    (words.first().map(String::as_str) == Some("SET")
+        && !matches!(
+            words.get(1).map(String::as_str),
+            Some("LOCAL" | "SESSION" | "ROLE" | "TRANSACTION")
+        )
+        && assigns)
+        .then(|| words.get(1).map(|w| w.to_ascii_lowercase()))
+        .flatten()
+}
+
 /// `text` after its leading comments and white space.
 fn skip_comments(text: &str) -> &str {
     let mut rest = text;
@@ -345,6 +362,21 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn plain_settings_are_recognised() {
+        assert_eq!(
+            set_parameter("SET transaction_timeout = 0").as_deref(),
+            Some("transaction_timeout")
+        );
+        assert_eq!(
+            set_parameter("-- x\nSET search_path TO public").as_deref(),
+            Some("search_path")
+        );
+        assert_eq!(set_parameter("SET LOCAL x = 1"), None);
+        assert_eq!(set_parameter("SET ROLE admin"), None);
+        assert_eq!(set_parameter("SELECT 1"), None);
     }
 
     #[test]

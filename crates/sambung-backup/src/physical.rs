@@ -22,6 +22,18 @@ pub async fn physical_backup(
             "the managed cluster is not running: start it with `sambung db start`".into(),
         ));
     }
+    // A backup's files are the server's own format: pg_verifybackup of another version reads
+    // pg_control with another layout and rejects it (18's tools on 17 say "CRC is incorrect").
+    let server = cluster.binaries().major();
+    if tools.major() != server {
+        return Err(BackupError::Physical(format!(
+            "a physical backup of PostgreSQL {server} needs pg_basebackup and pg_verifybackup \
+             {server}, the cluster's own version; the client tools found are version {}: \
+             install PostgreSQL {server}'s client tools, or make a logical backup (without \
+             --physical)",
+            tools.major()
+        )));
+    }
     if dir.exists()
         && std::fs::read_dir(dir)
             .map_err(io_error("read", dir))?

@@ -669,7 +669,7 @@ fn signal(pid: u32, signal: Signal) {
     }
 }
 
-fn io_error<'a>(
+pub(crate) fn io_error<'a>(
     action: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> ClusterError + 'a {

@@ -22,6 +22,7 @@ use sambung_sql::quote_ident;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Executor};
 
+use crate::cluster::io_error;
 use crate::ClusterError;
 
 /// The bootstrap superuser of a cluster made by `sambung`.
@@ -399,13 +400,4 @@ pub async fn upgrade_legacy(
         "moved the cluster to least privilege: {app_user} is no longer a superuser ({SUPERUSER} is, through the socket only)"
     );
     Ok(())
-}
-
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError {
-    let path = path.to_owned();
-    move |source| ClusterError::Io {
-        action,
-        path,
-        source,
-    }
 }

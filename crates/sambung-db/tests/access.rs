@@ -54,11 +54,7 @@ fn allowed(actor: Actor, kind: Kind, action: Action) -> bool {
 }
 
 async fn user(pool: &PgPool, email: &str) -> UserId {
-    sqlx::query_scalar("INSERT INTO users (name, email) VALUES ('u', $1) RETURNING id")
-        .bind(email)
-        .fetch_one(pool)
-        .await
-        .unwrap()
+    sambung_testkit::insert_user(pool, email).await.into()
 }
 
 struct World {

@@ -8,11 +8,7 @@ use sambung_testkit::TestDb;
 use sqlx::PgPool;
 
 async fn user(pool: &PgPool, email: &str) -> UserId {
-    sqlx::query_scalar("INSERT INTO users (name, email) VALUES ('u', $1) RETURNING id")
-        .bind(email)
-        .fetch_one(pool)
-        .await
-        .unwrap()
+    sambung_testkit::insert_user(pool, email).await.into()
 }
 
 async fn live_schema(pool: &sqlx::PgPool) -> sambung_schema::Schema {

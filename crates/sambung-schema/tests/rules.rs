@@ -8,11 +8,7 @@ use sqlx::{PgPool, Row};
 type Uuid = String;
 
 async fn user(pool: &PgPool, email: &str) -> Uuid {
-    sqlx::query_scalar("INSERT INTO users (name, email) VALUES ('User', $1) RETURNING id::text")
-        .bind(email)
-        .fetch_one(pool)
-        .await
-        .unwrap()
+    sambung_testkit::insert_user(pool, email).await.to_string()
 }
 
 async fn team(pool: &PgPool, slug: &str, creator: &Uuid) -> Uuid {

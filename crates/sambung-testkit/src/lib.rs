@@ -43,6 +43,15 @@ static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
 /// The watchdog's pid: no longer needed once the exit hook has cleaned up.
 static WATCHDOG: OnceLock<u32> = OnceLock::new();
 
+/// A user with `email` (named `User`), for tests that need someone to own things.
+pub async fn insert_user(pool: &PgPool, email: &str) -> uuid::Uuid {
+    sqlx::query_scalar("INSERT INTO users (name, email) VALUES ('User', $1) RETURNING id")
+        .bind(email)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("insert user {email}: {e}"))
+}
+
 /// The PostgreSQL every test of this process runs: `SAMBUNG_PG_BIN`, else what `sambung`
 /// itself would find (the newest server, the fetched packages of the cache included), so that
 /// the harness's clusters and the `sambung` commands a test runs are the same version.

@@ -971,3 +971,29 @@ async fn without_any_postgresql_db_start_fetches_18_and_checks_it() {
         .run(["db", "stop"])
         .success();
 }
+
+/// A variable that is not UTF-8 is an error naming it, never taken as unset (which would
+/// quietly use the managed cluster instead of the database meant).
+#[test]
+fn a_variable_that_is_not_utf8_is_an_error_naming_it() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let scratch = ScratchCluster::new();
+    let output = Sambung::managed(&scratch)
+        .command(["db", "status"])
+        .env(
+            "DATABASE_URL",
+            std::ffi::OsStr::from_bytes(b"postgres://u@h/db\xff"),
+        )
+        .output()
+        .unwrap();
+    let run = Run::from_output(output).failure();
+    assert!(
+        run.stderr
+            .starts_with("error: DATABASE_URL is not valid UTF-8"),
+        "{run}"
+    );
+    assert!(
+        run.stderr.contains("hint: fix or unset DATABASE_URL"),
+        "{run}"
+    );
+}

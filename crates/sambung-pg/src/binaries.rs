@@ -96,6 +96,16 @@ impl SearchPlaces {
     }
 }
 
+/// Whether `found` beats `best`: the cluster's own version first, then the newest.
+fn better(found: &PgBinaries, best: &PgBinaries, cluster: Option<u32>) -> bool {
+    let fits = |b: &PgBinaries| Some(b.major) == cluster;
+    match (fits(found), fits(best)) {
+        (true, false) => true,
+        (false, true) => false,
+        _ => found.major > best.major,
+    }
+}
+
 /// The `bin` directory of a package unpacked in `dir`, in any of [`PACKAGE_LAYOUTS`].
 fn package_bin_dir(dir: &Path) -> Option<PathBuf> {
     PACKAGE_LAYOUTS
@@ -116,6 +126,17 @@ impl PgBinaries {
     pub fn discover_in(
         explicit: Option<&Path>,
         places: &SearchPlaces,
+    ) -> Result<Self, ClusterError> {
+        Self::discover_for(explicit, places, None)
+    }
+
+    /// Like [`PgBinaries::discover_in`], but when a server of major version `cluster` (an
+    /// existing data directory's) is among those found, that one: a cluster made by 15 keeps
+    /// running on 15 after 18 is installed beside it (18 cannot open its files).
+    pub fn discover_for(
+        explicit: Option<&Path>,
+        places: &SearchPlaces,
+        cluster: Option<u32>,
     ) -> Result<Self, ClusterError> {
         if let Some(dir) = explicit {
             // An explicit choice is never silently replaced by another installation.
@@ -141,7 +162,7 @@ impl PgBinaries {
         let mut first_error = None;
         for dir in candidates.iter().filter(|dir| has_server_tools(dir)) {
             match Self::at(dir) {
-                Ok(found) if best.as_ref().is_none_or(|b| found.major > b.major) => {
+                Ok(found) if best.as_ref().is_none_or(|b| better(&found, b, cluster)) => {
                     best = Some(found)
                 }
                 Ok(_) => {}
@@ -429,6 +450,21 @@ mod tests {
             PgBinaries::discover_in(None, &client).unwrap().dir(),
             newest_versioned
         );
+    }
+
+    #[test]
+    fn an_existing_cluster_keeps_its_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("lib");
+        let fifteen = fake_bin_dir(&root, "15/bin", "15.1");
+        let eighteen = fake_bin_dir(&root, "18/bin", "18.0");
+        let found = PgBinaries::discover_for(None, &places(&root), Some(15)).unwrap();
+        assert_eq!(found.dir(), fifteen);
+        let found = PgBinaries::discover_for(None, &places(&root), None).unwrap();
+        assert_eq!(found.dir(), eighteen);
+        // Not installed any more: the newest (which then says the versions differ).
+        let found = PgBinaries::discover_for(None, &places(&root), Some(16)).unwrap();
+        assert_eq!(found.dir(), eighteen);
     }
 
     #[test]

@@ -72,7 +72,11 @@ impl Cluster {
             Some(dirs) => SearchPlaces::only(dirs, spec.cache_dir.as_deref()),
             None => SearchPlaces::of_this_machine(spec.cache_dir.as_deref()),
         };
-        let binaries = PgBinaries::discover_in(spec.bin_dir.as_deref(), &places)?;
+        // An existing cluster runs on its own major version when that is installed.
+        let cluster_version = std::fs::read_to_string(spec.data_dir.join("pgdata/PG_VERSION"))
+            .ok()
+            .and_then(|v| v.trim().parse().ok());
+        let binaries = PgBinaries::discover_for(spec.bin_dir.as_deref(), &places, cluster_version)?;
         let run_as = OsUser::for_server(spec.os_user.as_deref())?;
         Ok(Cluster {
             spec,

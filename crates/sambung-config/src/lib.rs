@@ -240,10 +240,17 @@ pub struct Config {
     pub encryption_key: Option<EncryptionKey>,
     /// `NEW_ENCRYPTION_KEY`: the key `sambung keys rotate` re-encrypts to.
     pub new_encryption_key: Option<EncryptionKey>,
+    /// `AUTH_SECRET`: signs session cookies; `None` until set or generated (see
+    /// [`Config::with_first_run_secrets`]).
+    pub auth_secret: Option<AuthSecret>,
+    /// `PUBLIC_URL`: the origin browsers reach the server at; `None` means the address served.
+    pub public_url: Option<String>,
+    /// `TRUSTED_ORIGINS`: more origins (comma-separated) allowed to send cookie-bearing writes.
+    pub trusted_origins: Vec<String>,
 }
 
 /// Every variable `sambung` reads.
-pub const VARIABLES: [&str; 14] = [
+pub const VARIABLES: [&str; 17] = [
     "DATABASE_URL",
     "SAMBUNG_DATA_DIR",
     "SAMBUNG_PG_PORT",
@@ -258,6 +265,9 @@ pub const VARIABLES: [&str; 14] = [
     "DATABASE_CONNECT_TIMEOUT",
     "ENCRYPTION_KEY",
     "NEW_ENCRYPTION_KEY",
+    "AUTH_SECRET",
+    "PUBLIC_URL",
+    "TRUSTED_ORIGINS",
 ];
 
 impl Config {
@@ -399,6 +409,22 @@ impl Config {
         };
         let encryption_key = key("ENCRYPTION_KEY")?;
         let new_encryption_key = key("NEW_ENCRYPTION_KEY")?;
+        let auth_secret = get("AUTH_SECRET")
+            .map(|v| AuthSecret::parse(&v).map_err(|r| parse("AUTH_SECRET", "***".into(), r)))
+            .transpose()?;
+        let public_url = get("PUBLIC_URL")
+            .map(|v| origin_of(v.trim()).map_err(|r| parse("PUBLIC_URL", v, r)))
+            .transpose()?;
+        let trusted_origins = get("TRUSTED_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(|o| origin_of(o).map_err(|r| parse("TRUSTED_ORIGINS", o.to_owned(), r)))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
 
         Ok(Config {
             database_url,
@@ -413,7 +439,67 @@ impl Config {
             pool,
             encryption_key,
             new_encryption_key,
+            auth_secret,
+            public_url,
+            trusted_origins,
         })
+    }
+
+    /// Where first-run secrets are kept: `SAMBUNG_DATA_DIR/secrets.env`.
+    pub fn secrets_file(&self) -> PathBuf {
+        self.data_dir.join("secrets.env")
+    }
+
+    /// Whether [`Config::with_first_run_secrets`] would make a new `ENCRYPTION_KEY` (none set,
+    /// none in the secrets file).
+    pub fn lacks_encryption_key(&self) -> Result<bool, ConfigError> {
+        Ok(self.encryption_key.is_none()
+            && !read_dotenv(&self.secrets_file())?.contains_key("ENCRYPTION_KEY"))
+    }
+
+    /// Fill `AUTH_SECRET` and `ENCRYPTION_KEY`, when not set, from the secrets file, writing
+    /// new random ones into it (mode 0600) on first run. Set explicitly, they win.
+    pub fn with_first_run_secrets(mut self) -> Result<(Config, FirstRunSecrets), ConfigError> {
+        let path = self.secrets_file();
+        let io = |e: std::io::Error| ConfigError::DotEnv {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let existed = path.exists();
+        let mut stored = read_dotenv(&path)?;
+        let mut generated = Vec::new();
+        if self.auth_secret.is_none() && !stored.contains_key("AUTH_SECRET") {
+            stored.insert("AUTH_SECRET".into(), random_token());
+            generated.push("AUTH_SECRET");
+        }
+        if self.encryption_key.is_none() && !stored.contains_key("ENCRYPTION_KEY") {
+            stored.insert("ENCRYPTION_KEY".into(), EncryptionKey::generate());
+            generated.push("ENCRYPTION_KEY");
+        }
+        if !generated.is_empty() {
+            write_private(&path, &stored).map_err(io)?;
+        }
+        let invalid = |variable: &'static str, reason: String| ConfigError::Invalid {
+            variable,
+            value: format!("*** (from {})", path.display()),
+            reason,
+        };
+        if self.auth_secret.is_none() {
+            let value = &stored["AUTH_SECRET"];
+            self.auth_secret =
+                Some(AuthSecret::parse(value).map_err(|r| invalid("AUTH_SECRET", r))?);
+        }
+        if self.encryption_key.is_none() {
+            let value = &stored["ENCRYPTION_KEY"];
+            self.encryption_key =
+                Some(EncryptionKey::parse(value).map_err(|r| invalid("ENCRYPTION_KEY", r))?);
+        }
+        let outcome = FirstRunSecrets {
+            path,
+            generated_encryption_key: generated.contains(&"ENCRYPTION_KEY"),
+            file_existed: existed,
+        };
+        Ok((self, outcome))
     }
 
     /// The URL of the managed cluster's database (its fixed, loopback-only credentials).
@@ -431,6 +517,77 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.managed_database_url())
     }
+}
+
+/// What [`Config::with_first_run_secrets`] did.
+#[derive(Debug, Clone)]
+pub struct FirstRunSecrets {
+    pub path: PathBuf,
+    /// A new `ENCRYPTION_KEY` was made: keys stored under an earlier one cannot be read.
+    pub generated_encryption_key: bool,
+    pub file_existed: bool,
+}
+
+/// The secret that signs session cookies (`AUTH_SECRET`): at least 32 characters. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthSecret(String);
+
+impl AuthSecret {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.chars().count() < 32 {
+            return Err(
+                "at least 32 characters (generate one with `openssl rand -base64 32`)".into(),
+            );
+        }
+        Ok(AuthSecret(text.to_owned()))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for AuthSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthSecret(***)")
+    }
+}
+
+/// `scheme://host[:port]` of a URL (what browsers send as `Origin`), without a trailing slash.
+fn origin_of(url: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("must start with http:// or https://".into());
+    }
+    match parsed.origin() {
+        origin @ url::Origin::Tuple(..) => Ok(origin.ascii_serialization()),
+        url::Origin::Opaque(_) => Err("has no host".into()),
+    }
+}
+
+/// Write `KEY=value` lines to a new file only its owner may read, then move it into place.
+fn write_private(path: &Path, values: &HashMap<String, String>) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let temporary = path.with_extension("env.tmp");
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)?;
+    let mut names: Vec<&String> = values.keys().collect();
+    names.sort();
+    writeln!(file, "# Generated by sambung on first run. Keep it private; losing ENCRYPTION_KEY loses the stored API keys.")?;
+    for name in names {
+        writeln!(file, "{name}={}", values[name])?;
+    }
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
 }
 
 fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, ConfigError> {

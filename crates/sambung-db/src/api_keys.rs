@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::error::{expect_row, DomainError, Result};
+use crate::error::{expect_row, required_text, DomainError, Result};
 use crate::ids::{ApiKeyId, UserId};
 use crate::secret::Cipher;
 
@@ -54,6 +54,7 @@ pub struct ApiKey {
     pub id: ApiKeyId,
     pub user_id: UserId,
     pub provider: String,
+    pub name: String,
     pub key_last4: String,
     pub key_version: i32,
     pub created_at: DateTime<Utc>,
@@ -66,8 +67,10 @@ pub async fn add_api_key(
     cipher: &Cipher,
     actor: UserId,
     provider: Provider,
+    name: &str,
     plaintext: &str,
 ) -> Result<ApiKey> {
+    let name = required_text("name", name, 100)?;
     let plaintext = plaintext.trim();
     if plaintext.len() < 8 || plaintext.len() > 1024 {
         return Err(DomainError::invalid("key", "8 to 1024 characters"));
@@ -83,15 +86,16 @@ pub async fn add_api_key(
         .collect();
     Ok(sqlx::query_as!(
         ApiKey,
-        r#"INSERT INTO api_keys (id, user_id, provider, encrypted_key, key_last4)
-           VALUES ($1, $2, $3, $4, $5)
-           RETURNING id AS "id: ApiKeyId", user_id AS "user_id: UserId", provider, key_last4,
+        r#"INSERT INTO api_keys (id, user_id, provider, encrypted_key, key_last4, name)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           RETURNING id AS "id: ApiKeyId", user_id AS "user_id: UserId", provider, name, key_last4,
                      key_version, created_at, updated_at"#,
         id as ApiKeyId,
         actor as UserId,
         provider.as_str(),
         cipher.encrypt(plaintext.as_bytes(), id.0.as_bytes()),
         last4,
+        name,
     )
     .fetch_one(pool)
     .await?)
@@ -100,13 +104,35 @@ pub async fn add_api_key(
 pub async fn list_api_keys(pool: &PgPool, actor: UserId) -> Result<Vec<ApiKey>> {
     Ok(sqlx::query_as!(
         ApiKey,
-        r#"SELECT id AS "id: ApiKeyId", user_id AS "user_id: UserId", provider, key_last4,
+        r#"SELECT id AS "id: ApiKeyId", user_id AS "user_id: UserId", provider, name, key_last4,
                   key_version, created_at, updated_at
              FROM api_keys WHERE user_id = $1 ORDER BY provider, created_at, id"#,
         actor as UserId,
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// Rename one of the actor's keys (the key itself never changes: add a new one).
+pub async fn rename_api_key(
+    pool: &PgPool,
+    actor: UserId,
+    key: ApiKeyId,
+    name: &str,
+) -> Result<ApiKey> {
+    let name = required_text("name", name, 100)?;
+    sqlx::query_as!(
+        ApiKey,
+        r#"UPDATE api_keys SET name = $3 WHERE id = $1 AND user_id = $2
+           RETURNING id AS "id: ApiKeyId", user_id AS "user_id: UserId", provider, name, key_last4,
+                     key_version, created_at, updated_at"#,
+        key as ApiKeyId,
+        actor as UserId,
+        name,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("API key"))
 }
 
 pub async fn delete_api_key(pool: &PgPool, actor: UserId, key: ApiKeyId) -> Result<()> {

@@ -7,10 +7,32 @@ use sqlx::PgPool;
 
 use crate::error::{conflict_on, expect_row, required_text, DomainError, Result};
 use crate::ids::{AccountId, SessionId, UserId, VerificationId};
-use crate::secret::{hash_password, random_token, token_hash, verify_password};
+use crate::secret::{
+    hash_password, random_token, token_hash, verify_nothing, verify_password, PasswordMatch,
+};
 
-/// Passwords shorter than this are refused.
+/// Passwords shorter than this are refused (in characters).
 pub const MIN_PASSWORD_LEN: usize = 8;
+/// Passwords longer than this are refused (in characters), as Better Auth does.
+pub const MAX_PASSWORD_LEN: usize = 128;
+
+/// A new password of an acceptable length.
+pub fn validate_password(password: &str) -> Result<()> {
+    let length = password.chars().count();
+    if length < MIN_PASSWORD_LEN {
+        return Err(DomainError::invalid(
+            "password",
+            format!("too short: at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    if length > MAX_PASSWORD_LEN {
+        return Err(DomainError::invalid(
+            "password",
+            format!("too long: at most {MAX_PASSWORD_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct User {
@@ -51,12 +73,7 @@ pub fn normalize_email(email: &str) -> Result<String> {
 pub async fn sign_up(pool: &PgPool, new: NewUser<'_>) -> Result<User> {
     let name = required_text("name", new.name, 200)?;
     let email = normalize_email(new.email)?;
-    if new.password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(DomainError::invalid(
-            "password",
-            format!("at least {MIN_PASSWORD_LEN} characters"),
-        ));
-    }
+    validate_password(new.password)?;
     let hash = hash_password(new.password)?;
     let mut tx = pool.begin().await?;
     let user = sqlx::query_as!(
@@ -89,23 +106,44 @@ pub async fn sign_up(pool: &PgPool, new: NewUser<'_>) -> Result<User> {
     Ok(user)
 }
 
-/// The user with this email and password, if they match.
+/// The user with this email and password, if they match. An unknown email costs the time of
+/// a wrong password. A hash imported from Better Auth (scrypt) is replaced by Argon2id once it
+/// has matched.
 pub async fn check_password(pool: &PgPool, email: &str, password: &str) -> Result<Option<User>> {
     let Ok(email) = normalize_email(email) else {
+        verify_nothing(password);
         return Ok(None);
     };
-    let hash = sqlx::query_scalar!(
-        "SELECT a.password FROM accounts a JOIN users u ON u.id = a.user_id
-          WHERE u.email = $1 AND a.provider_id = 'credential'",
+    let found = sqlx::query!(
+        r#"SELECT a.id AS "account: AccountId", a.password FROM accounts a JOIN users u ON u.id = a.user_id
+          WHERE u.email = $1 AND a.provider_id = 'credential'"#,
         email,
     )
     .fetch_optional(pool)
-    .await?
-    .flatten();
-    match hash {
-        Some(hash) if verify_password(password, &hash) => get_user_by_email(pool, &email).await,
-        _ => Ok(None),
+    .await?;
+    let Some((account, Some(hash))) = found.map(|row| (row.account, row.password)) else {
+        verify_nothing(password);
+        return Ok(None);
+    };
+    match verify_password(password, &hash) {
+        PasswordMatch::No => Ok(None),
+        PasswordMatch::Yes => get_user_by_email(pool, &email).await,
+        PasswordMatch::YesRehash => {
+            set_account_password(pool, account, password).await?;
+            get_user_by_email(pool, &email).await
+        }
     }
+}
+
+async fn set_account_password(pool: &PgPool, account: AccountId, password: &str) -> Result<()> {
+    sqlx::query!(
+        "UPDATE accounts SET password = $2 WHERE id = $1",
+        account as AccountId,
+        hash_password(password)?,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 pub async fn get_user(pool: &PgPool, id: UserId) -> Result<User> {
@@ -186,37 +224,29 @@ pub async fn list_accounts(pool: &PgPool, user: UserId) -> Result<Vec<Account>> 
     .await?)
 }
 
-/// Change a user's password (credential account), checking the current one first.
+/// Change a user's password (credential account), checking the current one first: a wrong
+/// current password is `Forbidden`.
 pub async fn change_password(pool: &PgPool, user: UserId, current: &str, new: &str) -> Result<()> {
-    if new.chars().count() < MIN_PASSWORD_LEN {
-        return Err(DomainError::invalid(
-            "password",
-            format!("at least {MIN_PASSWORD_LEN} characters"),
-        ));
-    }
-    let hash = sqlx::query_scalar!(
-        "SELECT password FROM accounts WHERE user_id = $1 AND provider_id = 'credential'",
+    validate_password(new)?;
+    let found = sqlx::query!(
+        r#"SELECT id AS "id: AccountId", password FROM accounts
+            WHERE user_id = $1 AND provider_id = 'credential'"#,
         user as UserId,
     )
     .fetch_optional(pool)
     .await?;
-    match hash {
-        Some(Some(hash)) if verify_password(current, &hash) => {}
-        Some(_) => {
-            return Err(DomainError::forbidden(
-                "change the password without the current one",
-            ))
-        }
-        None => return Err(DomainError::not_found("credential account")),
+    let Some(found) = found else {
+        return Err(DomainError::not_found("credential account"));
+    };
+    let matched = found
+        .password
+        .is_some_and(|hash| verify_password(current, &hash) != PasswordMatch::No);
+    if !matched {
+        return Err(DomainError::forbidden(
+            "change the password without the current one",
+        ));
     }
-    sqlx::query!(
-        "UPDATE accounts SET password = $2 WHERE user_id = $1 AND provider_id = 'credential'",
-        user as UserId,
-        hash_password(new)?,
-    )
-    .execute(pool)
-    .await?;
-    Ok(())
+    set_account_password(pool, found.id, new).await
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -227,6 +257,7 @@ pub struct Session {
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A new session and its token: the token is returned this once and stored only hashed.
@@ -243,7 +274,7 @@ pub async fn create_session(
         r#"INSERT INTO sessions (id, user_id, token_hash, expires_at, ip_address, user_agent)
            VALUES ($1, $2, $3, now() + $4, $5, $6)
            RETURNING id AS "id: SessionId", user_id AS "user_id: UserId", expires_at,
-                     ip_address, user_agent, created_at"#,
+                     ip_address, user_agent, created_at, updated_at"#,
         SessionId::new() as SessionId,
         user as UserId,
         token_hash(&token),
@@ -256,24 +287,59 @@ pub async fn create_session(
     Ok((session, token))
 }
 
-/// The session and user a token belongs to, while the session has not expired.
+/// The session and user a token belongs to, while the session has not expired (one query).
 pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<(Session, User)>> {
-    let session = sqlx::query_as!(
-        Session,
-        r#"SELECT id AS "id: SessionId", user_id AS "user_id: UserId", expires_at, ip_address,
-                  user_agent, created_at
-             FROM sessions WHERE token_hash = $1 AND expires_at > now()"#,
+    let row = sqlx::query!(
+        r#"SELECT s.id AS "id: SessionId", s.expires_at, s.ip_address, s.user_agent,
+                  s.created_at, s.updated_at, u.id AS "user_id: UserId", u.name, u.email,
+                  u.email_verified, u.image, u.created_at AS user_created_at,
+                  u.updated_at AS user_updated_at
+             FROM sessions s JOIN users u ON u.id = s.user_id
+            WHERE s.token_hash = $1 AND s.expires_at > now()"#,
         token_hash(token),
     )
     .fetch_optional(pool)
     .await?;
-    match session {
-        Some(session) => {
-            let user = get_user(pool, session.user_id).await?;
-            Ok(Some((session, user)))
-        }
-        None => Ok(None),
-    }
+    Ok(row.map(|r| {
+        let session = Session {
+            id: r.id,
+            user_id: r.user_id,
+            expires_at: r.expires_at,
+            ip_address: r.ip_address,
+            user_agent: r.user_agent,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        };
+        let user = User {
+            id: r.user_id,
+            name: r.name,
+            email: r.email,
+            email_verified: r.email_verified,
+            image: r.image,
+            created_at: r.user_created_at,
+            updated_at: r.user_updated_at,
+        };
+        (session, user)
+    }))
+}
+
+/// Give a session a new expiry, `lifetime` from now (a session in use is kept alive).
+pub async fn extend_session(
+    pool: &PgPool,
+    session: SessionId,
+    lifetime: Duration,
+) -> Result<Session> {
+    sqlx::query_as!(
+        Session,
+        r#"UPDATE sessions SET expires_at = now() + $2 WHERE id = $1 AND expires_at > now()
+           RETURNING id AS "id: SessionId", user_id AS "user_id: UserId", expires_at, ip_address,
+                     user_agent, created_at, updated_at"#,
+        session as SessionId,
+        lifetime as _,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("session"))
 }
 
 /// A user's sessions that have not expired, newest first.
@@ -281,7 +347,7 @@ pub async fn list_sessions(pool: &PgPool, user: UserId) -> Result<Vec<Session>> 
     Ok(sqlx::query_as!(
         Session,
         r#"SELECT id AS "id: SessionId", user_id AS "user_id: UserId", expires_at, ip_address,
-                  user_agent, created_at
+                  user_agent, created_at, updated_at
              FROM sessions WHERE user_id = $1 AND expires_at > now()
             ORDER BY created_at DESC, id DESC"#,
         user as UserId,
@@ -300,6 +366,35 @@ pub async fn revoke_session(pool: &PgPool, user: UserId, session: SessionId) -> 
     .execute(pool)
     .await?;
     expect_row(done, "session")
+}
+
+/// End the user's session that `token` opened (sign-out, or revoking by a real token).
+pub async fn revoke_session_token(pool: &PgPool, user: UserId, token: &str) -> Result<()> {
+    let done = sqlx::query!(
+        "DELETE FROM sessions WHERE token_hash = $1 AND user_id = $2",
+        token_hash(token),
+        user as UserId,
+    )
+    .execute(pool)
+    .await?;
+    expect_row(done, "session")
+}
+
+/// End every session of the user but `keep` (all of them when `keep` is `None`); returns how
+/// many ended.
+pub async fn revoke_other_sessions(
+    pool: &PgPool,
+    user: UserId,
+    keep: Option<SessionId>,
+) -> Result<u64> {
+    Ok(sqlx::query!(
+        "DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2",
+        user as UserId,
+        keep as Option<SessionId>,
+    )
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
 
 /// Delete every expired session; returns how many.

@@ -29,11 +29,12 @@ pub struct Chat {
     pub metadata: serde_json::Value,
     pub public_token: Option<String>,
     pub is_public: bool,
+    pub pinned_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-pub(crate) const CHAT_COLUMNS: &str = "c.id, c.user_id, c.team_id, c.folder_id, c.title, c.model, c.provider, c.settings, c.metadata, c.public_token, c.is_public, c.created_at, c.updated_at";
+pub(crate) const CHAT_COLUMNS: &str = "c.id, c.user_id, c.team_id, c.folder_id, c.title, c.model, c.provider, c.settings, c.metadata, c.public_token, c.is_public, c.pinned_at, c.created_at, c.updated_at";
 
 /// A new chat: personal when `team_id` is `None`.
 #[derive(Debug, Clone, Default)]
@@ -217,6 +218,10 @@ pub struct ChatChanges<'a> {
     pub title: Option<&'a str>,
     /// `Some(None)` takes the chat out of its folder.
     pub folder_id: Option<Option<FolderId>>,
+    /// Pin it (to the top of its list) or unpin it.
+    pub pinned: Option<bool>,
+    /// The model (and its provider) new replies use.
+    pub model: Option<(&'a str, &'a str)>,
 }
 
 /// Change a chat (its creator, or an admin of its team).
@@ -237,12 +242,28 @@ pub async fn update_chat(
     if let Some(folder) = folder {
         require_folder_in_scope(&mut tx, folder, current.user_id, current.team_id).await?;
     }
+    let (model, provider) = match changes.model {
+        Some((model, provider)) => (
+            required_text("model", model, 200)?,
+            required_text("provider", provider, 100)?,
+        ),
+        None => (current.model.clone(), current.provider.clone()),
+    };
+    let pinned_at = match changes.pinned {
+        Some(true) => Some(current.pinned_at.unwrap_or_else(Utc::now)),
+        Some(false) => None,
+        None => current.pinned_at,
+    };
     let updated = sqlx::query_as(&format!(
-        "UPDATE chats AS c SET title = $2, folder_id = $3 WHERE c.id = $1 RETURNING {CHAT_COLUMNS}"
+        "UPDATE chats AS c SET title = $2, folder_id = $3, model = $4, provider = $5, pinned_at = $6
+          WHERE c.id = $1 RETURNING {CHAT_COLUMNS}"
     ))
     .bind(chat)
     .bind(title)
     .bind(folder)
+    .bind(model)
+    .bind(provider)
+    .bind(pinned_at)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -325,6 +346,10 @@ pub struct ChatQuery {
     pub scope: ChatScope,
     pub folder_id: Option<FolderId>,
     pub tag_id: Option<TagId>,
+    /// Only pinned chats (`true`) or only the others (`false`).
+    pub pinned: Option<bool>,
+    /// Only chats whose title contains this text (case-insensitive).
+    pub title_contains: Option<String>,
     pub updated_after: Option<DateTime<Utc>>,
     pub updated_before: Option<DateTime<Utc>>,
     pub after: Option<ChatCursor>,
@@ -337,6 +362,8 @@ impl ChatQuery {
             scope,
             folder_id: None,
             tag_id: None,
+            pinned: None,
+            title_contains: None,
             updated_after: None,
             updated_before: None,
             after: None,
@@ -384,6 +411,16 @@ fn list_chats_builder<'q>(
             .push_bind(tag)
             .push(")");
     }
+    match query.pinned {
+        Some(true) => sql.push(" AND c.pinned_at IS NOT NULL"),
+        Some(false) => sql.push(" AND c.pinned_at IS NULL"),
+        None => &mut sql,
+    };
+    if let Some(text) = &query.title_contains {
+        sql.push(" AND c.title ILIKE '%' || ")
+            .push_bind(sambung_sql::escape_like(text))
+            .push(" || '%'");
+    }
     if let Some(after) = query.updated_after {
         sql.push(" AND c.updated_at >= ").push_bind(after);
     }
@@ -416,6 +453,9 @@ pub async fn list_chats(
 ) -> Result<Page<ChatSummary, ChatCursor>> {
     if !(1..=500).contains(&query.limit) {
         return Err(DomainError::invalid("limit", "1 to 500"));
+    }
+    if let Some(text) = &query.title_contains {
+        required_text("q", text, 200)?;
     }
     let team = match query.scope {
         ChatScope::Personal => None,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::PgPool;
 
-use crate::error::{expect_row, required_text, DomainError, Result};
+use crate::error::{required_text, DomainError, Result};
 use crate::ids::{PromptId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -110,7 +110,7 @@ pub async fn update_prompt(
 ) -> Result<Prompt> {
     let (name, content, category) = validate(&new)?;
     let variables = Json(template_variables(&content));
-    sqlx::query_as!(
+    let updated = sqlx::query_as!(
         Prompt,
         r#"UPDATE prompts AS p
               SET name = $3, content = $4, variables = $5, category = $6, is_public = $7
@@ -127,8 +127,11 @@ pub async fn update_prompt(
         new.is_public,
     )
     .fetch_optional(pool)
-    .await?
-    .ok_or(DomainError::not_found("prompt"))
+    .await?;
+    match updated {
+        Some(prompt) => Ok(prompt),
+        None => Err(refusal(pool, actor, prompt, "change this prompt").await),
+    }
 }
 
 pub async fn delete_prompt(pool: &PgPool, actor: UserId, prompt: PromptId) -> Result<()> {
@@ -139,7 +142,67 @@ pub async fn delete_prompt(pool: &PgPool, actor: UserId, prompt: PromptId) -> Re
     )
     .execute(pool)
     .await?;
-    expect_row(done, "prompt")
+    if done.rows_affected() == 0 {
+        return Err(refusal(pool, actor, prompt, "delete this prompt").await);
+    }
+    Ok(())
+}
+
+/// Why a change of a prompt touched no row: someone else's public prompt may be read, not
+/// changed (forbidden); any other is not there for the actor (not found).
+async fn refusal(
+    pool: &PgPool,
+    actor: UserId,
+    prompt: PromptId,
+    action: &'static str,
+) -> DomainError {
+    match get_prompt(pool, actor, prompt).await {
+        Ok(_) => DomainError::forbidden(action),
+        Err(e) => e,
+    }
+}
+
+/// Where the previous page of prompts ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PromptCursor {
+    pub updated_at: DateTime<Utc>,
+    pub id: PromptId,
+}
+
+/// The prompts the actor may use (their own and public ones), most recently changed first,
+/// a page at a time; `mine_only` leaves the public ones of others out.
+pub async fn list_prompts(
+    pool: &PgPool,
+    actor: UserId,
+    mine_only: bool,
+    after: Option<PromptCursor>,
+    limit: i64,
+) -> Result<crate::chats::Page<Prompt, PromptCursor>> {
+    if !(1..=200).contains(&limit) {
+        return Err(DomainError::invalid("limit", "1 to 200"));
+    }
+    let items: Vec<Prompt> = sqlx::query_as(&format!(
+        "SELECT {PROMPT_COLUMNS} FROM prompts p
+          WHERE (p.user_id = $1 OR (p.is_public AND NOT $2))
+            AND ($3::timestamptz IS NULL OR (p.updated_at, p.id) < ($3, $4))
+          ORDER BY p.updated_at DESC, p.id DESC LIMIT $5"
+    ))
+    .bind(actor)
+    .bind(mine_only)
+    .bind(after.map(|c| c.updated_at))
+    .bind(after.map(|c| c.id))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let next = (items.len() as i64 == limit)
+        .then(|| {
+            items.last().map(|p| PromptCursor {
+                updated_at: p.updated_at,
+                id: p.id,
+            })
+        })
+        .flatten();
+    Ok(crate::chats::Page { items, next })
 }
 
 /// Ranked full-text prompt search: ($1 user, $2 words, $3 limit).

@@ -20,13 +20,80 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| DomainError::invalid("password", e.to_string()))
 }
 
-/// Whether `password` matches the PHC `hash`.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+/// How a stored password hash matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordMatch {
+    No,
+    Yes,
+    /// It matched a hash in an older format (Better Auth's scrypt): store a new Argon2id hash.
+    YesRehash,
+}
+
+/// Whether `password` matches `hash`: an Argon2 PHC string, or a hash imported from the
+/// original platform in Better Auth's scrypt format.
+pub fn verify_password(password: &str, hash: &str) -> PasswordMatch {
+    let matched = if hash.starts_with("$argon2") {
+        PasswordHash::new(hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    } else {
+        return match verify_better_auth_scrypt(password, hash) {
+            true => PasswordMatch::YesRehash,
+            false => PasswordMatch::No,
+        };
+    };
+    if matched {
+        PasswordMatch::Yes
+    } else {
+        PasswordMatch::No
+    }
+}
+
+/// Spend the time of one password check on nothing, so that an unknown email answers as
+/// slowly as a wrong password (no account discovery by timing).
+pub fn verify_nothing(password: &str) {
+    static DUMMY: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| hash_password("not a password of anyone").unwrap_or_default());
+    let _ = verify_password(password, &DUMMY);
+}
+
+/// Better Auth's `salthex:keyhex`: scrypt (N=16384, r=16, p=1, 64 bytes) of the
+/// NFKC-normalised password, with the salt's hex text itself as the salt (as
+/// `@better-auth/utils/password` does).
+fn verify_better_auth_scrypt(password: &str, hash: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    let Some((salt, key)) = hash.split_once(':') else {
+        return false;
+    };
+    let Ok(expected) = hex::decode(key) else {
+        return false;
+    };
+    if expected.len() != 64 || salt.is_empty() {
+        return false;
+    }
+    let Ok(params) = scrypt::Params::new(14, 16, 1, 64) else {
+        return false;
+    };
+    let normalised: String = password.nfkc().collect();
+    let mut derived = [0u8; 64];
+    if scrypt::scrypt(
+        normalised.as_bytes(),
+        salt.as_bytes(),
+        &params,
+        &mut derived,
+    )
+    .is_err()
+    {
+        return false;
+    }
+    // Constant time: every byte is compared whatever the first difference.
+    derived
+        .iter()
+        .zip(&expected)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
 }
 
 pub use sambung_config::random_token;
@@ -97,9 +164,49 @@ mod tests {
     fn passwords_verify_only_themselves() {
         let hash = hash_password("correct horse").unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &hash));
-        assert!(!verify_password("correct hors", &hash));
-        assert!(!verify_password("correct horse", "not a hash"));
+        assert_eq!(verify_password("correct horse", &hash), PasswordMatch::Yes);
+        assert_eq!(verify_password("correct hors", &hash), PasswordMatch::No);
+        assert_eq!(
+            verify_password("correct horse", "not a hash"),
+            PasswordMatch::No
+        );
+    }
+
+    /// Made by Python's `hashlib.scrypt` (OpenSSL) the way Better Auth makes its hashes: the
+    /// NFKC form of the password, the salt's hex text as the salt.
+    const BETTER_AUTH_HASH: &str = "5f1c0a3e9b7d2c4f8a6e1b3d5c7f9a0b:adedcd4114e3b2205c7f44d7fffa7d20a8b260672193fb79039f409f9ff0acdef967d95a525f62fea5ddcd71d070f15e68dd6aeb4976fb2e7ca6360e1ac4a413";
+
+    #[test]
+    fn better_auth_scrypt_hashes_verify_and_ask_for_a_rehash() {
+        // Full-width letters: the same password once NFKC-normalised.
+        assert_eq!(
+            verify_password(
+                "\u{ff50}\u{ff41}\u{ff53}\u{ff53}word-\u{fc}n\u{ef}code",
+                BETTER_AUTH_HASH
+            ),
+            PasswordMatch::YesRehash
+        );
+        assert_eq!(
+            verify_password("password-ünïcode", BETTER_AUTH_HASH),
+            PasswordMatch::YesRehash
+        );
+        assert_eq!(
+            verify_password("password-unicode", BETTER_AUTH_HASH),
+            PasswordMatch::No
+        );
+        let (salt, key) = BETTER_AUTH_HASH.split_once(':').unwrap();
+        for broken in [
+            format!("{salt}:{}", &key[2..]),
+            format!("{salt}:zz{}", &key[2..]),
+            format!(":{key}"),
+            salt.to_owned(),
+        ] {
+            assert_eq!(
+                verify_password("password-ünïcode", &broken),
+                PasswordMatch::No,
+                "{broken}"
+            );
+        }
     }
 
     #[test]

@@ -151,3 +151,106 @@ pub async fn delete_tag(pool: &PgPool, actor: UserId, tag: TagId) -> Result<()> 
     .await?;
     expect_row(done, "tag")
 }
+
+/// Replace a chat's tags with `tags` (who may change the chat); every tag must fit the
+/// chat's scope, or nothing changes.
+pub async fn set_chat_tags(
+    pool: &PgPool,
+    actor: UserId,
+    chat: ChatId,
+    tags: &[TagId],
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    require_change(&mut tx, actor, chat, "tag this chat").await?;
+    let fitting = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM tags t, chats c
+            WHERE t.id = ANY($1) AND c.id = $2
+              AND ((t.user_id IS NULL AND t.team_id IS NULL)
+                OR (t.user_id IS NOT NULL AND c.team_id IS NULL AND t.user_id = c.user_id)
+                OR (t.team_id IS NOT NULL AND t.team_id = c.team_id))"#,
+        tags as &[TagId],
+        chat as ChatId,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut distinct = tags.to_vec();
+    distinct.sort();
+    distinct.dedup();
+    if fitting != distinct.len() as i64 {
+        return Err(DomainError::invalid(
+            "tags",
+            "no such tag in the chat's scope",
+        ));
+    }
+    sqlx::query!(
+        "DELETE FROM chat_tags WHERE chat_id = $1 AND tag_id <> ALL($2)",
+        chat as ChatId,
+        &distinct as &[TagId],
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO chat_tags (chat_id, tag_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING",
+        chat as ChatId,
+        &distinct as &[TagId],
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The tags usable in a scope, by name: the public ones and the scope's own (a team's need
+/// membership).
+pub async fn list_tags(pool: &PgPool, actor: UserId, team: Option<TeamId>) -> Result<Vec<Tag>> {
+    let mut conn = pool.acquire().await?;
+    if let Some(team) = team {
+        if !is_member(&mut conn, actor, team).await? {
+            return Err(DomainError::not_found("team"));
+        }
+    }
+    Ok(sqlx::query_as!(
+        Tag,
+        r#"SELECT id AS "id: TagId", name, color, user_id AS "user_id: UserId",
+                  team_id AS "team_id: TeamId", created_at
+             FROM tags
+            WHERE (user_id IS NULL AND team_id IS NULL)
+               OR ($2::uuid IS NULL AND user_id = $1)
+               OR team_id = $2
+            ORDER BY name, id"#,
+        actor as UserId,
+        team as Option<TeamId>,
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Rename or recolour (`Some(None)` removes the colour) a tag of the actor's own, or of a
+/// team they belong to; `None` leaves a field as it is.
+pub async fn update_tag(
+    pool: &PgPool,
+    actor: UserId,
+    tag: TagId,
+    name: Option<&str>,
+    color: Option<Option<&str>>,
+) -> Result<Tag> {
+    let name = name.map(|n| required_text("name", n, 50)).transpose()?;
+    let new_color = color.map(validate_color).transpose()?;
+    sqlx::query_as!(
+        Tag,
+        r#"UPDATE tags t SET name = coalesce($3, t.name),
+                  color = CASE WHEN $5 THEN $4 ELSE t.color END
+            WHERE t.id = $1 AND (t.user_id = $2
+               OR t.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2))
+           RETURNING id AS "id: TagId", name, color, user_id AS "user_id: UserId",
+                     team_id AS "team_id: TeamId", created_at"#,
+        tag as TagId,
+        actor as UserId,
+        name,
+        new_color.clone().flatten(),
+        new_color.is_some(),
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("tag"))
+}

@@ -594,3 +594,53 @@ mod tests {
         }
     }
 }
+
+/// A team and the acting user's role in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Membership {
+    pub team: Team,
+    pub role: Role,
+}
+
+/// The teams the acting user belongs to, by name.
+pub async fn list_teams(pool: &PgPool, actor: UserId) -> Result<Vec<Membership>> {
+    let rows = sqlx::query!(
+        r#"SELECT t.id AS "id: TeamId", t.name, t.slug, t.description,
+                  t.created_by AS "created_by: UserId", t.settings, t.metadata, t.created_at,
+                  t.updated_at, m.role
+             FROM teams t JOIN team_members m ON m.team_id = t.id
+            WHERE m.user_id = $1 ORDER BY t.name, t.id"#,
+        actor as UserId,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Membership {
+            role: Role::parse(&r.role),
+            team: Team {
+                id: r.id,
+                name: r.name,
+                slug: r.slug,
+                description: r.description,
+                created_by: r.created_by,
+                settings: r.settings,
+                metadata: r.metadata,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            },
+        })
+        .collect())
+}
+
+/// A team the acting user belongs to, by id or by slug (a slug it had before finds it too).
+pub async fn find_team(pool: &PgPool, actor: UserId, id_or_slug: &str) -> Result<Team> {
+    let id = match id_or_slug.parse::<uuid::Uuid>() {
+        Ok(id) => TeamId(id),
+        Err(_) => match find_team_by_slug(pool, id_or_slug).await? {
+            Some(team) => team.id,
+            None => return Err(DomainError::not_found("team")),
+        },
+    };
+    get_team(pool, actor, id).await
+}

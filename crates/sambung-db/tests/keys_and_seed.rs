@@ -23,12 +23,26 @@ async fn api_keys_are_sealed_shown_by_last4_and_rotated_all_or_nothing() {
     let ana = user(pool, "ana@example.com").await;
     let budi = user(pool, "budi@example.com").await;
     let old = Cipher::new(&[1; 32]);
-    let key = api_keys::add_api_key(pool, &old, ana, Provider::Openai, "sk-live-abcdef123456")
-        .await
-        .unwrap();
-    api_keys::add_api_key(pool, &old, budi, Provider::Anthropic, "sk-ant-zyxwvu987654")
-        .await
-        .unwrap();
+    let key = api_keys::add_api_key(
+        pool,
+        &old,
+        ana,
+        Provider::Openai,
+        "work",
+        "sk-live-abcdef123456",
+    )
+    .await
+    .unwrap();
+    api_keys::add_api_key(
+        pool,
+        &old,
+        budi,
+        Provider::Anthropic,
+        "work",
+        "sk-ant-zyxwvu987654",
+    )
+    .await
+    .unwrap();
     assert_eq!((key.key_last4.as_str(), key.key_version), ("3456", 1));
     let sealed: Vec<u8> = sqlx::query_scalar("SELECT encrypted_key FROM api_keys WHERE id = $1")
         .bind(key.id)
@@ -52,7 +66,7 @@ async fn api_keys_are_sealed_shown_by_last4_and_rotated_all_or_nothing() {
     assert_eq!(api_keys::list_api_keys(pool, ana).await.unwrap().len(), 1);
     assert!(Provider::parse("mistral").is_err());
     assert!(
-        api_keys::add_api_key(pool, &old, ana, Provider::Groq, "short")
+        api_keys::add_api_key(pool, &old, ana, Provider::Groq, "work", "short")
             .await
             .is_err()
     );

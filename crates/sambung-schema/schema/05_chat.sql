@@ -12,6 +12,8 @@ CREATE TABLE chats (
   metadata     jsonb       NOT NULL DEFAULT '{}',
   public_token text,
   is_public    boolean     NOT NULL DEFAULT false,
+  -- Set when the user pins the chat to the top of their list.
+  pinned_at    timestamptz,
   created_at   timestamptz NOT NULL DEFAULT now(),
   updated_at   timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT chats_pkey PRIMARY KEY (id),

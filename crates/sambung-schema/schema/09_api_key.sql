@@ -9,12 +9,15 @@ CREATE TABLE api_keys (
   -- Which master key encrypted it, so the master key can be rotated.
   key_version   integer     NOT NULL DEFAULT 1,
   key_last4     text        NOT NULL,
+  -- The user's label for the key ("work", "personal").
+  name          text        NOT NULL DEFAULT 'default',
   created_at    timestamptz NOT NULL DEFAULT now(),
   updated_at    timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT api_keys_pkey PRIMARY KEY (id),
   CONSTRAINT api_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
   CONSTRAINT api_keys_provider_check CHECK (provider IN ('openai', 'anthropic', 'google', 'groq', 'ollama')),
   -- Nonce and tag alone are 28 bytes: anything shorter cannot be a sealed key.
+  CONSTRAINT api_keys_name_not_blank CHECK (btrim(name) <> ''),
   CONSTRAINT api_keys_encrypted_shape CHECK (octet_length(encrypted_key) > 28),
   CONSTRAINT api_keys_key_version_positive CHECK (key_version > 0),
   CONSTRAINT api_keys_key_last4_length CHECK (char_length(key_last4) <= 4)

@@ -9,7 +9,6 @@ pub mod console;
 mod edit;
 mod error;
 mod guard;
-mod serve;
 mod server;
 
 pub use error::ApiError;

@@ -189,7 +189,7 @@ impl Studio {
     ) -> Result<(), StudioError> {
         let pool = self.state.pool.clone();
         let router = router(self.state);
-        let served = crate::serve::serve(self.listener, router, shutdown)
+        let served = sambung_http::serve(self.listener, router, shutdown)
             .await
             .map_err(StudioError::Serve);
         pool.close().await;

@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Configuration comes from the environment and from a `.env` file in the working directory
 /// (DATABASE_URL, SAMBUNG_DATA_DIR, SAMBUNG_PG_PORT, SAMBUNG_PG_BIN, SAMBUNG_PG_USER,
-/// DATABASE_POOL_MAX, DATABASE_IDLE_TIMEOUT, DATABASE_CONNECT_TIMEOUT, ENCRYPTION_KEY).
+/// DATABASE_POOL_MAX, DATABASE_IDLE_TIMEOUT, DATABASE_CONNECT_TIMEOUT, ENCRYPTION_KEY,
+/// AUTH_SECRET, PUBLIC_URL, TRUSTED_ORIGINS).
 #[derive(Debug, Parser)]
 #[command(name = "sambung", version, propagate_version = true)]
 pub struct Cli {
@@ -21,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start everything a newcomer needs: the managed database (unless DATABASE_URL is set),
-    /// migrated and ready, then serve Studio until Ctrl-C.
+    /// migrated and ready, then serve SambungChat and Studio until Ctrl-C.
     Up(UpArgs),
     /// Manage the database.
     #[command(subcommand)]
@@ -29,6 +30,9 @@ pub enum Command {
     /// Manage the master key that encrypts provider API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Serve SambungChat: sign-in (Better Auth's contract) and the JSON API, until Ctrl-C.
+    /// Applies pending migrations first.
+    Serve(ServeArgs),
     /// Measure SPEC section 6's workloads and Studio's pages on a seeded database
     /// (`db seed --scale N` first).
     Bench(BenchArgs),
@@ -102,12 +106,28 @@ pub enum DbCommand {
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// Get the database ready, then exit instead of serving Studio.
+    /// Get the database ready, then exit instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Serve SambungChat without Studio beside it.
     #[arg(long)]
     pub no_studio: bool,
+    /// The port SambungChat listens on.
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
     /// The port Studio listens on.
     #[arg(long, default_value_t = 4983)]
     pub studio_port: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The port to listen on (0: any free port).
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
 }
 
 #[derive(Debug, Args)]

@@ -98,6 +98,8 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<sambung_studio::StudioError>() {
             e.hint()
+        } else if let Some(e) = cause.downcast_ref::<sambung_server::ServerError>() {
+            e.hint()
         } else if let Some(e) = cause.downcast_ref::<sambung_bench::BenchError>() {
             e.hint()
         } else if let Some(sambung_db::DomainError::Decrypt) = cause.downcast_ref::<sambung_db::DomainError>() {

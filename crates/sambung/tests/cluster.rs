@@ -259,7 +259,7 @@ async fn bad_configuration_names_the_variable() {
     ] {
         let failed = Sambung::managed(&scratch)
             .env(variable, value)
-            .run(["up", "--no-studio"])
+            .run(["up", "--no-serve"])
             .failure();
         assert!(
             failed
@@ -285,7 +285,7 @@ async fn dotenv_is_read_and_the_environment_overrides_it() {
     )
     .unwrap();
     let failed = Sambung::managed(&scratch)
-        .run(["up", "--no-studio"])
+        .run(["up", "--no-serve"])
         .failure();
     assert!(
         failed.stderr.contains("invalid DATABASE_POOL_MAX"),
@@ -294,7 +294,7 @@ async fn dotenv_is_read_and_the_environment_overrides_it() {
 
     let failed = Sambung::managed(&scratch)
         .env("DATABASE_POOL_MAX", "4")
-        .run(["up", "--no-studio"])
+        .run(["up", "--no-serve"])
         .failure();
     assert!(
         failed.stderr.contains(&format!(
@@ -318,7 +318,7 @@ async fn dotenv_is_read_and_the_environment_overrides_it() {
     )
     .unwrap();
     let failed = Sambung::managed(&scratch)
-        .run(["up", "--no-studio"])
+        .run(["up", "--no-serve"])
         .failure();
     assert!(failed.stderr.contains(".env"), "{failed}");
 }
@@ -327,12 +327,12 @@ async fn dotenv_is_read_and_the_environment_overrides_it() {
 async fn up_starts_the_managed_cluster_or_uses_database_url() {
     let scratch = ScratchCluster::new();
     let up = Sambung::managed(&scratch)
-        .run(["up", "--no-studio"])
+        .run(["up", "--no-serve"])
         .success();
     assert!(up.stdout.contains("PostgreSQL started"), "{up}");
     assert!(up.stdout.contains("Connected to PostgreSQL 1"), "{up}");
     let again = Sambung::managed(&scratch)
-        .run(["up", "--no-studio"])
+        .run(["up", "--no-serve"])
         .success();
     assert!(again.stdout.contains("already running"), "{again}");
 
@@ -340,7 +340,7 @@ async fn up_starts_the_managed_cluster_or_uses_database_url() {
     let other = ScratchCluster::new();
     let up = Sambung::managed(&other)
         .env("DATABASE_URL", &db.url())
-        .run(["up", "--no-studio"])
+        .run(["up", "--no-serve"])
         .success();
     assert!(up.stdout.contains("Connected to PostgreSQL"), "{up}");
     assert!(!up.stdout.contains("PostgreSQL started"), "{up}");

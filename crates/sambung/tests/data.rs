@@ -54,6 +54,7 @@ async fn keys_rotate_re_encrypts_and_a_wrong_key_changes_nothing() {
         &Cipher::new(&old),
         user,
         Provider::Openai,
+        "work",
         "sk-test-0123456789",
     )
     .await
@@ -113,14 +114,14 @@ async fn keys_rotate_re_encrypts_and_a_wrong_key_changes_nothing() {
 async fn up_seeds_the_sample_data_on_first_run_only() {
     let scratch = ScratchCluster::new();
     let first = Sambung::managed(&scratch)
-        .run(["up", "--no-studio"])
+        .run(["up", "--no-serve"])
         .success();
     assert!(
         first.stdout.contains("Sign in as demo@sambung.chat"),
         "{first}"
     );
     let second = Sambung::managed(&scratch)
-        .run(["up", "--no-studio"])
+        .run(["up", "--no-serve"])
         .success();
     assert!(!second.stdout.contains("Seeded"), "{second}");
 }

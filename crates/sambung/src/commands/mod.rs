@@ -7,6 +7,7 @@ mod declarative;
 mod keys;
 mod schema;
 mod seed;
+mod serve;
 mod studio;
 mod up;
 
@@ -45,6 +46,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Db(DbCommand::Studio(args)) => studio::run(&config, &args).await,
         Command::Keys(KeysCommand::Generate) => keys::generate(),
         Command::Keys(KeysCommand::Rotate) => keys::rotate(&config).await,
+        Command::Serve(args) => serve::run(&config, &args).await,
         Command::Bench(args) => bench::run(&config, &args).await,
     }
 }

@@ -1,6 +1,7 @@
 //! `sambung up`: the one command a newcomer runs.
 
 use sambung_config::Config;
+use sambung_db::seed;
 
 use crate::cli::UpArgs;
 
@@ -23,7 +24,6 @@ pub async fn run(config: &Config, args: &UpArgs) -> anyhow::Result<()> {
     if !sambung_db::seed::has_users(&pool).await? {
         super::seed::seed_sample_data(&pool).await?;
     }
-    pool.close().await;
     println!();
     println!("SambungChat's database is ready. Connect with:");
     // The managed cluster's credentials are public (loopback only); an external URL's are not.
@@ -36,13 +36,29 @@ pub async fn run(config: &Config, args: &UpArgs) -> anyhow::Result<()> {
     if managed {
         println!("Stop it with `sambung db stop`; its log: `sambung db logs`.");
     }
-    if args.no_studio {
+    if args.no_serve {
+        pool.close().await;
         return Ok(());
+    }
+    println!();
+    let server = super::serve::bind(config, &pool, "127.0.0.1", args.port).await?;
+    println!("SambungChat is serving at {}", server.public_url());
+    let demo = seed::DEMO_EMAIL;
+    if sambung_db::auth::check_password(&pool, demo, seed::DEMO_PASSWORD)
+        .await?
+        .is_some()
+    {
+        println!("Sign in as {demo} with password {}", seed::DEMO_PASSWORD);
+    }
+    let served = super::serve::until_interrupted(server.serve(super::serve::stopped()));
+    if args.no_studio {
+        return served.await;
     }
     println!();
     let settings = sambung_studio::StudioSettings {
         port: args.studio_port,
         ..Default::default()
     };
-    super::studio::serve(config, &settings).await
+    tokio::try_join!(served, super::studio::serve(config, &settings))?;
+    Ok(())
 }

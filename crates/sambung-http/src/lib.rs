@@ -6,6 +6,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
+use axum::extract::connect_info::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -32,7 +35,7 @@ pub async fn serve(
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // Out of file descriptors, say: wait a little rather than spin or stop serving.
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot accept a connection");
@@ -42,8 +45,14 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        // Handlers may ask for the client's address (`ConnectInfo<SocketAddr>`).
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(ConnectInfo::<SocketAddr>(peer))),
+        );
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -1,0 +1,259 @@
+//! Authentication: Better Auth's email-and-password contract (`routes`), its signed cookies
+//! (`cookie`), the signed-in user of a request, origin checks and rate limits.
+
+pub mod cookie;
+pub mod rate_limit;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, Utc};
+use sambung_db::auth::{Session, User};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use cookie::{DONT_REMEMBER, SESSION_TOKEN};
+
+/// How long a session lasts, and how long one opened with `rememberMe: false` lasts.
+pub const SESSION_LIFETIME: Duration = Duration::days(7);
+pub const SHORT_SESSION_LIFETIME: Duration = Duration::days(1);
+/// A session used this long after it was last extended is extended again.
+pub const SESSION_UPDATE_AGE: Duration = Duration::days(1);
+
+/// The signed-in user of a request and the session that proves it.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: Session,
+    pub user: User,
+    pub token: String,
+    /// The session was opened with `rememberMe: false` (cookie `dont_remember`).
+    pub dont_remember: bool,
+}
+
+/// The session token a request presents: the signed session cookie, else
+/// `Authorization: Bearer` (the raw token, or a signed one). Also whether it came by cookie.
+fn presented_token(state: &AppState, headers: &HeaderMap) -> Option<(String, bool)> {
+    if let Some(token) = state.cookies.read(headers, SESSION_TOKEN) {
+        return Some((token, true));
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?
+        .trim();
+    let decoded = percent_encoding::percent_decode_str(bearer)
+        .decode_utf8()
+        .ok()?;
+    let token = match decoded.contains('.') {
+        true => state.cookies.verify(&decoded)?.to_owned(),
+        false => decoded.into_owned(),
+    };
+    (!token.is_empty()).then_some((token, false))
+}
+
+/// Find the request's session (once per request), extend it when it is due, and re-set the
+/// cookie on the way out after an extension.
+pub async fn session_layer(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let mut extended = None;
+    if let Some((token, by_cookie)) = presented_token(&state, request.headers()) {
+        match sambung_db::auth::authenticate(&state.pool, &token).await {
+            Ok(Some((mut session, user))) => {
+                let dont_remember = by_cookie
+                    && state
+                        .cookies
+                        .read(request.headers(), DONT_REMEMBER)
+                        .is_some();
+                let due = session.expires_at - SESSION_LIFETIME + SESSION_UPDATE_AGE <= Utc::now();
+                if due && !dont_remember {
+                    match sambung_db::auth::extend_session(
+                        &state.pool,
+                        session.id,
+                        SESSION_LIFETIME,
+                    )
+                    .await
+                    {
+                        Ok(fresh) => {
+                            session = fresh;
+                            if by_cookie {
+                                extended = Some(token.clone());
+                            }
+                        }
+                        Err(e) => return ApiError::from(e).into_response(),
+                    }
+                }
+                request.extensions_mut().insert(SignedIn {
+                    session,
+                    user,
+                    token,
+                    dont_remember,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    let mut response = next.run(request).await;
+    if let Some(token) = extended {
+        let sets_session = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|v| {
+                v.as_bytes()
+                    .starts_with(state.cookies.name(SESSION_TOKEN).as_bytes())
+            });
+        if !sets_session {
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                state
+                    .cookies
+                    .set(SESSION_TOKEN, &token, Some(SESSION_LIFETIME.num_seconds())),
+            );
+        }
+    }
+    response
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<SignedIn>()
+            .cloned()
+            .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// The signed-in user, when there is one.
+pub struct MaybeSignedIn(pub Option<SignedIn>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeSignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(MaybeSignedIn(parts.extensions.get::<SignedIn>().cloned()))
+    }
+}
+
+/// A request that carries cookies and changes state must come from our own origin or a
+/// trusted one (`Origin`, else `Referer`): a cross-site form or script cannot use the
+/// user's cookie. Requests without cookies (bearer tokens, sign-in) pass.
+pub async fn origin_check(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if safe || !request.headers().contains_key(header::COOKIE) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let claimed = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if claimed.is_empty() || claimed == "null" {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "MISSING_OR_NULL_ORIGIN",
+            "Missing or null Origin",
+        )
+        .into_response();
+    }
+    let origin = url_origin(claimed);
+    if !origin.is_some_and(|o| state.origins.iter().any(|allowed| *allowed == o)) {
+        tracing::warn!(
+            origin = claimed,
+            "refused a cookie-bearing write from a foreign origin"
+        );
+        return ApiError::new(StatusCode::FORBIDDEN, "INVALID_ORIGIN", "Invalid origin")
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// `scheme://host[:port]` of a URL, default ports left out (as browsers send `Origin`).
+fn url_origin(text: &str) -> Option<String> {
+    let (scheme, rest) = text.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    if authority.is_empty()
+        || authority.contains('@')
+        || !matches!(scheme.as_str(), "http" | "https")
+    {
+        return None;
+    }
+    let authority = match (scheme.as_str(), authority.rsplit_once(':')) {
+        ("http", Some((host, "80"))) | ("https", Some((host, "443"))) => host.to_owned(),
+        _ => authority,
+    };
+    Some(format!("{scheme}://{authority}"))
+}
+
+/// Rate limits per client address (SPEC section 7): 429 with `X-Retry-After`.
+pub async fn rate_limit(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(client) = client {
+        if let Err(wait) = state.limiter.check(client, request.uri().path()) {
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                "Too many requests. Please try again later.",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert("X-Retry-After", HeaderValue::from(wait));
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_origin;
+
+    #[test]
+    fn origins_compare_as_browsers_send_them() {
+        assert_eq!(
+            url_origin("http://localhost:3000").as_deref(),
+            Some("http://localhost:3000")
+        );
+        assert_eq!(
+            url_origin("https://Chat.Example.com:443/x?y").as_deref(),
+            Some("https://chat.example.com")
+        );
+        assert_eq!(
+            url_origin("http://a.example/path").as_deref(),
+            Some("http://a.example")
+        );
+        assert_eq!(url_origin("http://evil@a.example"), None);
+        assert_eq!(url_origin("javascript:alert(1)"), None);
+        assert_eq!(url_origin("ftp://a.example"), None);
+    }
+}

@@ -1,0 +1,159 @@
+//! Every refusal and failure as the HTTP status and `{code, message, field?}` body the API
+//! promises: the one place a domain error becomes a status.
+
+use std::borrow::Cow;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use sambung_db::DomainError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An error answer: status, a stable machine-readable code, a sentence for people, and the
+/// request field at fault when there is one.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: Cow<'static, str>,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable (`NOT_FOUND`, `VALIDATION_ERROR`, Better Auth's codes...).
+    pub code: String,
+    pub message: String,
+    /// The request field at fault, in the request's own spelling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code: Cow::Borrowed(code),
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// Bad input in `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            field: Some(field.into()),
+            ..ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+        }
+    }
+
+    pub fn unauthorized() -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized")
+    }
+
+    pub fn internal() -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "Internal server error",
+        )
+    }
+}
+
+/// `folder_id` → `folderId`: fields are named as the request spells them.
+pub fn camel_case(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut upper = false;
+    for c in field.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::NotFound { entity } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("{entity} not found"),
+            ),
+            DomainError::Forbidden { action } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                format!("not allowed to {action}"),
+            ),
+            DomainError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "CONFLICT", message)
+            }
+            DomainError::Invalid { field, reason } => ApiError::invalid(
+                camel_case(field),
+                format!("invalid {}: {reason}", camel_case(field)),
+            ),
+            DomainError::Decrypt => {
+                tracing::error!("{}", DomainError::Decrypt);
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "DECRYPT_FAILED",
+                    "the server cannot decrypt stored API keys (is ENCRYPTION_KEY the one they were stored under?)",
+                )
+            }
+            DomainError::Database(error) => database_error(error),
+        }
+    }
+}
+
+/// Database errors that bad input can still provoke get a 4xx; anything else is logged and
+/// answered without details.
+fn database_error(error: sqlx::Error) -> ApiError {
+    if let sqlx::Error::Database(db) = &error {
+        match db.code().as_deref() {
+            Some(code) if code.starts_with("23") => {
+                return ApiError::new(
+                    StatusCode::CONFLICT,
+                    "CONFLICT",
+                    "the change conflicts with existing data",
+                )
+            }
+            Some(code) if code.starts_with("22") => {
+                return ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "VALIDATION_ERROR",
+                    "a value is out of range or malformed",
+                )
+            }
+            _ => {}
+        }
+    }
+    if matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) {
+        tracing::error!(error = %error, "database unavailable");
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DATABASE_UNAVAILABLE",
+            "the database is unavailable, try again shortly",
+        );
+    }
+    tracing::error!(error = %error, "database error");
+    ApiError::internal()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.code.into_owned(),
+            message: self.message,
+            field: self.field,
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,248 @@
+//! SambungChat's HTTP server (SPEC section 7): Better Auth's email-and-password contract
+//! under `/api/auth` (`auth`), the JSON API under `/api/v1` (`api`), its OpenAPI document,
+//! and `/health`. Handlers parse, call the data layer and map its errors (`error`); every
+//! access rule lives in the data layer.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod state;
+pub mod time;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde::Serialize;
+use sqlx::PgPool;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use state::{AppState, RateLimits, ServerSettings};
+
+use crate::error::ApiError;
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("serving failed: {0}")]
+    Serve(std::io::Error),
+}
+
+impl ServerError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ServerError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
+                Some("another program uses that port: pick another with --port".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A bound server, ready to serve.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    address: SocketAddr,
+}
+
+impl Server {
+    /// Listen on the settings' host and port (port 0: any free one).
+    pub async fn bind(pool: PgPool, settings: &ServerSettings) -> Result<Server, ServerError> {
+        let address = format!("{}:{}", settings.host, settings.port);
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .map_err(|source| ServerError::Bind {
+                address: address.clone(),
+                source,
+            })?;
+        let address = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { address, source })?;
+        let state = Arc::new(AppState::new(pool, settings, address.port()));
+        Ok(Server {
+            listener,
+            state,
+            address,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Where browsers reach it (`PUBLIC_URL`, else the address served).
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    /// Serve until `shutdown` completes; requests in flight then get a few seconds to finish.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let router = router(self.state);
+        sambung_http::serve(self.listener, router, shutdown)
+            .await
+            .map_err(ServerError::Serve)
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "SambungChat API", description = "Better Auth's email-and-password contract under /api/auth and the JSON API under /api/v1. Errors are {code, message, field?}."),
+    components(schemas(error::ErrorBody)),
+    modifiers(&SessionSecurity),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+struct ApiDoc;
+
+struct SessionSecurity;
+
+impl Modify for SessionSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                auth::cookie::SESSION_TOKEN,
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every route, each with its OpenAPI description (a route cannot exist undocumented).
+fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/auth", auth::routes::router())
+        .nest("/api/v1", api::router().routes(routes!(openapi_json)))
+        .routes(routes!(health))
+}
+
+/// The OpenAPI 3.1 document of the server, generated from the handlers' own types.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+static OPENAPI: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(openapi);
+
+/// This API's OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", security(()),
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+async fn openapi_json() -> Response {
+    Json(&*OPENAPI).into_response()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Health {
+    /// `ok`, or `unavailable` when the database does not answer.
+    status: &'static str,
+    database: &'static str,
+}
+
+/// For load balancers: 200 while the database answers, else 503.
+#[utoipa::path(get, path = "/health", tag = "meta", security(()),
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
+    let probe = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool);
+    match tokio::time::timeout(Duration::from_secs(2), probe).await {
+        Ok(Ok(_)) => (
+            StatusCode::OK,
+            Json(Health {
+                status: "ok",
+                database: "ok",
+            }),
+        ),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "unavailable",
+                database: "unreachable",
+            }),
+        ),
+    }
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND", "no such endpoint")
+}
+
+async fn wrong_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this endpoint does not take that method",
+    )
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application: routes, then (inside out) the session, origin check, rate limits,
+/// body limit, compression, security headers, access log and request ids.
+pub fn router(state: Arc<AppState>) -> Router {
+    let (router, _) = routes().split_for_parts();
+    let api = Router::new()
+        .merge(router)
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::session_layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::origin_check,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::rate_limit,
+        ))
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .with_state(state);
+    api.layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let id = request
+                        .extensions()
+                        .get::<RequestId>()
+                        .and_then(|id| id.header_value().to_str().ok())
+                        .unwrap_or("-")
+                        .to_owned();
+                    // The path only: a query may hold search words, which stay out of logs.
+                    tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
+                })
+                .on_response(|response: &Response, latency: Duration, _: &tracing::Span| {
+                    tracing::info!(status = response.status().as_u16(), ms = latency.as_secs_f64() * 1000.0, "served");
+                }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}

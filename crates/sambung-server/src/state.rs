@@ -1,0 +1,113 @@
+//! What every handler shares: the pool, the cookie signer, the API-key cipher, the origins
+//! allowed to write with a cookie, and the rate limiter.
+
+use std::time::Duration;
+
+use sambung_config::{AuthSecret, EncryptionKey};
+use sambung_db::secret::Cipher;
+use sqlx::PgPool;
+
+use crate::auth::cookie::Cookies;
+use crate::auth::rate_limit::RateLimiter;
+
+/// How the server is set up (the binary fills it from the configuration).
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// Signs session cookies (`AUTH_SECRET`).
+    pub auth_secret: AuthSecret,
+    /// Seals API keys (`ENCRYPTION_KEY`); without it, adding a key is refused.
+    pub encryption_key: Option<EncryptionKey>,
+    /// The origin browsers use (`PUBLIC_URL`); `None`: `http://host:port` as served.
+    pub public_url: Option<String>,
+    /// More origins allowed to send cookie-bearing writes (`TRUSTED_ORIGINS`).
+    pub trusted_origins: Vec<String>,
+    pub rate_limits: RateLimits,
+}
+
+/// Requests allowed per client address and window (SPEC section 7).
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    pub window: Duration,
+    /// Sign-in, sign-up and password change, each on its own.
+    pub sensitive: u32,
+    /// Every other request.
+    pub general: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            window: Duration::from_secs(10),
+            sensitive: 3,
+            general: 100,
+        }
+    }
+}
+
+impl RateLimits {
+    /// No limits (benchmarks; tests that are not about limits).
+    pub fn unlimited() -> Self {
+        RateLimits {
+            window: Duration::from_secs(10),
+            sensitive: u32::MAX,
+            general: u32::MAX,
+        }
+    }
+}
+
+pub struct AppState {
+    pub pool: PgPool,
+    pub cookies: Cookies,
+    pub cipher: Option<Cipher>,
+    /// `PUBLIC_URL`'s origin first, then the trusted ones.
+    pub origins: Vec<String>,
+    pub public_url: String,
+    pub limiter: RateLimiter,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, settings: &ServerSettings, bound_port: u16) -> AppState {
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}:{bound_port}", shown_host(&settings.host)));
+        let mut origins = vec![public_url.clone()];
+        // Served on loopback, the browser may say localhost or 127.0.0.1: both are this server.
+        if settings.public_url.is_none() && is_loopback(&settings.host) {
+            origins.push(format!("http://localhost:{bound_port}"));
+            origins.push(format!("http://127.0.0.1:{bound_port}"));
+        }
+        origins.extend(settings.trusted_origins.iter().cloned());
+        AppState {
+            pool,
+            cookies: Cookies::new(
+                settings.auth_secret.clone(),
+                public_url.starts_with("https://"),
+            ),
+            cipher: settings
+                .encryption_key
+                .as_ref()
+                .map(|key| Cipher::new(key.as_bytes())),
+            origins,
+            public_url,
+            limiter: RateLimiter::new(settings.rate_limits),
+        }
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn shown_host(host: &str) -> String {
+    match host {
+        "0.0.0.0" | "::" => "localhost".into(),
+        h if h.contains(':') => format!("[{h}]"),
+        h => h.into(),
+    }
+}

@@ -1,0 +1,81 @@
+//! `sambung serve`: the HTTP API and sign-in (and later the web UI) until Ctrl-C.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use sambung_config::Config;
+use sambung_server::{RateLimits, Server, ServerSettings};
+use sqlx::PgPool;
+
+use crate::cli::ServeArgs;
+
+pub async fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<()> {
+    let pool = super::connect(config).await?;
+    super::schema::apply_migrations(&pool).await?;
+    let server = bind(config, &pool, &args.host, args.port).await?;
+    println!("SambungChat is serving at {}", server.public_url());
+    println!("Ctrl-C stops it.");
+    until_interrupted(server.serve(stopped())).await
+}
+
+/// The server's settings: first-run secrets filled in (generated into `SAMBUNG_DATA_DIR`
+/// when unset), never a silent new `ENCRYPTION_KEY` for a database holding keys sealed
+/// under another.
+pub async fn bind(config: &Config, pool: &PgPool, host: &str, port: u16) -> anyhow::Result<Server> {
+    if config.lacks_encryption_key()? {
+        let sealed: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
+            .fetch_one(pool)
+            .await?;
+        if sealed > 0 {
+            bail!(
+                "the database holds {sealed} API keys sealed under an ENCRYPTION_KEY this server does not have \
+                 (it is not set and {} has none); a new key would make them unreadable",
+                config.secrets_file().display()
+            );
+        }
+    }
+    let (config, secrets) = config.clone().with_first_run_secrets()?;
+    if !secrets.file_existed {
+        println!(
+            "Generated AUTH_SECRET and ENCRYPTION_KEY into {} (keep it private, back it up)",
+            secrets.path.display()
+        );
+    }
+    let settings = ServerSettings {
+        host: host.to_owned(),
+        port,
+        auth_secret: config.auth_secret.clone().expect("filled in above"),
+        encryption_key: config.encryption_key.clone(),
+        public_url: config.public_url.clone(),
+        trusted_origins: config.trusted_origins.clone(),
+        rate_limits: RateLimits::default(),
+    };
+    Ok(Server::bind(pool.clone(), &settings).await?)
+}
+
+/// Resolves at the first Ctrl-C.
+pub async fn stopped() {
+    // No signal handler: serving on until killed is all there is.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Run a server (which stops itself at Ctrl-C and drains its requests for a few seconds); a
+/// second Ctrl-C, or the grace period running out, ends it at once.
+pub async fn until_interrupted(
+    served: impl std::future::Future<Output = Result<(), sambung_server::ServerError>>,
+) -> anyhow::Result<()> {
+    tokio::pin!(served);
+    tokio::select! {
+        done = &mut served => done?,
+        _ = async { stopped().await; tokio::time::sleep(GRACE).await } => {
+            eprintln!("warning: requests still running were cut off");
+        }
+    }
+    println!("Stopped.");
+    Ok(())
+}
+
+/// Longest a drain may take after Ctrl-C (the server gives requests 4 s).
+const GRACE: Duration = Duration::from_secs(5);

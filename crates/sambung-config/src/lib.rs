@@ -858,4 +858,73 @@ mod tests {
             .unwrap()
             .is_empty());
     }
+
+    #[test]
+    fn first_run_secrets_are_generated_once_privately_and_explicit_ones_win() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap().to_owned();
+        let config = resolve(&[("SAMBUNG_DATA_DIR", &data)]).unwrap();
+        assert!(config.lacks_encryption_key().unwrap());
+        let (first, outcome) = config.clone().with_first_run_secrets().unwrap();
+        assert!(!outcome.file_existed && outcome.generated_encryption_key);
+        let mode = std::fs::metadata(config.secrets_file())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!config.clone().lacks_encryption_key().unwrap());
+        let (second, outcome) = config.with_first_run_secrets().unwrap();
+        assert!(outcome.file_existed && !outcome.generated_encryption_key);
+        assert_eq!(first.auth_secret, second.auth_secret);
+        assert_eq!(first.encryption_key, second.encryption_key);
+
+        let key = "ab".repeat(32);
+        let secret = "s".repeat(40);
+        let explicit = resolve(&[
+            ("SAMBUNG_DATA_DIR", &data),
+            ("ENCRYPTION_KEY", &key),
+            ("AUTH_SECRET", &secret),
+        ])
+        .unwrap();
+        let (explicit, _) = explicit.with_first_run_secrets().unwrap();
+        assert_eq!(explicit.encryption_key.unwrap().as_bytes(), &[0xab; 32]);
+        assert_eq!(explicit.auth_secret.unwrap().as_bytes(), secret.as_bytes());
+    }
+
+    #[test]
+    fn auth_secret_and_origins_are_checked() {
+        assert_eq!(invalid_variable(&[("AUTH_SECRET", "short")]), "AUTH_SECRET");
+        assert_eq!(
+            invalid_variable(&[("PUBLIC_URL", "chat.example.com")]),
+            "PUBLIC_URL"
+        );
+        assert_eq!(
+            invalid_variable(&[("TRUSTED_ORIGINS", "https://ok.example, ftp://x")]),
+            "TRUSTED_ORIGINS"
+        );
+        let config = resolve(&[
+            ("PUBLIC_URL", "https://Chat.Example.com:443/app/"),
+            (
+                "TRUSTED_ORIGINS",
+                "http://a.example:8080/x, https://b.example",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://chat.example.com")
+        );
+        assert_eq!(
+            config.trusted_origins,
+            ["http://a.example:8080", "https://b.example"]
+        );
+        let err = resolve(&[("AUTH_SECRET", "tiny-secret")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("tiny-secret"),
+            "the secret is not echoed: {err}"
+        );
+    }
 }

@@ -455,13 +455,34 @@ fn http_get(port: u16, path: &str) -> String {
     response
 }
 
+fn http_request(port: u16, method: &str, path: &str, json: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 #[test]
-fn up_serves_studio_until_interrupted() {
+fn up_serves_the_app_and_studio_until_interrupted() {
     use std::io::{BufRead, BufReader, Read};
     let scratch = ScratchCluster::new();
     let port = free_port();
+    let app_port = free_port();
     let mut up = Sambung::managed(&scratch)
-        .command(["up", "--studio-port", &port.to_string()])
+        .command([
+            "up",
+            "--studio-port",
+            &port.to_string(),
+            "--port",
+            &app_port.to_string(),
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -488,7 +509,35 @@ fn up_serves_studio_until_interrupted() {
         }
     };
     assert!(printed.contains("Connected to PostgreSQL"), "{printed}");
+    assert!(
+        printed.contains(&format!(
+            "SambungChat is serving at http://127.0.0.1:{app_port}"
+        )),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("Sign in as demo@sambung.chat with password sambung-demo"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("Generated AUTH_SECRET and ENCRYPTION_KEY into"),
+        "{printed}"
+    );
     assert!(url.starts_with("/?token="), "{url}");
+    // The printed demo login works against the app.
+    let health = http_get(app_port, "/health");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let sign_in = http_request(
+        app_port,
+        "POST",
+        "/api/auth/sign-in/email",
+        r#"{"email":"demo@sambung.chat","password":"sambung-demo"}"#,
+    );
+    assert!(sign_in.starts_with("HTTP/1.1 200"), "{sign_in}");
+    assert!(
+        sign_in.contains("set-cookie: sambungchat-auth.session_token="),
+        "{sign_in}"
+    );
     let first_visit = http_get(port, &url);
     assert!(first_visit.starts_with("HTTP/1.1 303"), "{first_visit}");
     assert!(
@@ -521,7 +570,10 @@ fn up_serves_studio_until_interrupted() {
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     assert!(status.success(), "{status}: {rest}");
-    assert!(rest.contains("Studio stopped."), "{rest}");
+    assert!(
+        rest.contains("Studio stopped.") && rest.contains("Stopped."),
+        "{rest}"
+    );
 
     Sambung::managed(&scratch).run(["db", "stop"]).success();
     let stopped = Sambung::managed(&scratch)

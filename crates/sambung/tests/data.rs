@@ -291,3 +291,29 @@ async fn a_killed_restore_commits_nothing() {
         .unwrap();
     assert_eq!(after, before);
 }
+
+#[tokio::test]
+async fn serve_never_makes_a_new_encryption_key_for_keys_sealed_under_another() {
+    let db = TestDb::migrated().await;
+    let user = sambung_testkit::insert_user(db.pool(), "u@example.com").await;
+    api_keys::add_api_key(
+        db.pool(),
+        &Cipher::new(&[9u8; 32]),
+        user.into(),
+        Provider::Anthropic,
+        "work",
+        "sk-ant-0123456789",
+    )
+    .await
+    .unwrap();
+    let sambung = Sambung::with_database(&db.url());
+    let refused = sambung.run(["serve", "--port", "0"]).failure();
+    assert!(
+        refused
+            .stderr
+            .contains("sealed under an ENCRYPTION_KEY this server does not have"),
+        "{refused}"
+    );
+    let secrets = sambung.work_dir().join(".sambung/secrets.env");
+    assert!(!secrets.exists(), "no key was generated");
+}

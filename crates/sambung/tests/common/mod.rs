@@ -58,6 +58,11 @@ impl Sambung {
         Run::from_output(self.command(args).output().expect("run sambung"))
     }
 
+    #[allow(dead_code)]
+    pub fn work_dir(&self) -> &std::path::Path {
+        &self.work_dir
+    }
+
     /// The command, to be started by the caller (for running several at once).
     pub fn command<'a>(&self, args: impl IntoIterator<Item = &'a str>) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sambung"));

@@ -1,7 +1,10 @@
 //! SPEC section 6's benchmark workloads, and Studio's table pages. Each runs through the
 //! product's real code (the data layer's functions, Studio's page query) or, as the baseline,
 //! as the best hand-written SQL through plain prepared statements, so that `ours / baseline`
-//! shows what our layer costs.
+//! shows what our layer costs. The `http-*` workloads run the same operations through the
+//! server (`http`), against the direct data-layer call as their baseline.
+
+pub mod http;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,8 +20,12 @@ use sqlx::PgPool;
 pub enum BenchError {
     #[error("no synthetic dataset in this database")]
     NoDataset,
-    #[error("unknown workload {0:?} (one of: list-chats, chat-messages, append-message, search-prompts, can-access-chat, search-messages, studio-first-page, studio-filtered-page, all)")]
+    #[error("unknown workload {0:?} (one of: list-chats, chat-messages, append-message, search-prompts, can-access-chat, search-messages, studio-first-page, studio-filtered-page, http-list-chats, http-chat-messages, http-append-message, http-search-messages, all)")]
     UnknownWorkload(String),
+    #[error("cannot set up the HTTP workloads: {0}")]
+    Setup(String),
+    #[error("HTTP request failed: {0}")]
+    Http(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -45,10 +52,14 @@ pub enum Workload {
     StudioFirstPage,
     /// Studio's page of one chat's messages, newest first (a filter and a sort).
     StudioFilteredPage,
+    HttpListChats,
+    HttpChatMessages,
+    HttpAppendMessage,
+    HttpSearchMessages,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 12] = [
         Workload::ListChats,
         Workload::ChatMessages,
         Workload::AppendMessage,
@@ -57,6 +68,10 @@ impl Workload {
         Workload::SearchMessages,
         Workload::StudioFirstPage,
         Workload::StudioFilteredPage,
+        Workload::HttpListChats,
+        Workload::HttpChatMessages,
+        Workload::HttpAppendMessage,
+        Workload::HttpSearchMessages,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,6 +84,21 @@ impl Workload {
             Workload::SearchMessages => "search-messages",
             Workload::StudioFirstPage => "studio-first-page",
             Workload::StudioFilteredPage => "studio-filtered-page",
+            Workload::HttpListChats => "http-list-chats",
+            Workload::HttpChatMessages => "http-chat-messages",
+            Workload::HttpAppendMessage => "http-append-message",
+            Workload::HttpSearchMessages => "http-search-messages",
+        }
+    }
+
+    /// The data-layer operation an HTTP workload sends through the server (its baseline).
+    pub fn direct(self) -> Option<Workload> {
+        match self {
+            Workload::HttpListChats => Some(Workload::ListChats),
+            Workload::HttpChatMessages => Some(Workload::ChatMessages),
+            Workload::HttpAppendMessage => Some(Workload::AppendMessage),
+            Workload::HttpSearchMessages => Some(Workload::SearchMessages),
+            _ => None,
         }
     }
 
@@ -91,6 +121,18 @@ impl Workload {
 pub enum Mode {
     DataLayer,
     Baseline,
+    /// Through the running server.
+    Http,
+}
+
+impl Mode {
+    /// What a workload is measured with, and what it is compared to.
+    fn sides(workload: Workload) -> (Mode, Mode) {
+        match workload.direct() {
+            Some(_) => (Mode::Http, Mode::DataLayer),
+            None => (Mode::DataLayer, Mode::Baseline),
+        }
+    }
 }
 
 /// The ids operations draw from, sampled once from the dataset.
@@ -105,6 +147,8 @@ pub struct Inputs {
     pub words: &'static [&'static str],
     /// The `messages` table as Studio sees it.
     pub messages: Arc<sambung_schema::Table>,
+    /// The server the `http-*` workloads talk to, once started ([`Inputs::serve`]).
+    pub http: Option<http::SharedTarget>,
 }
 
 impl Inputs {
@@ -138,7 +182,25 @@ impl Inputs {
             team_chats,
             words: sambung_db::seed::WORDS,
             messages: Arc::new(messages),
+            http: None,
         })
+    }
+
+    /// Start the server for the `http-*` workloads, with a session for every user they act as.
+    pub async fn serve(&mut self, pool: &PgPool, concurrency: usize) -> Result<(), BenchError> {
+        let mut users = self.users.clone();
+        users.extend(self.personal_chats.iter().map(|(u, _)| *u));
+        let target = http::HttpTarget::start(pool, &users, concurrency).await?;
+        self.http = Some(Arc::new(target));
+        Ok(())
+    }
+
+    /// Stop the server, if one was started, and end its sessions.
+    pub async fn close(&mut self) -> Result<(), BenchError> {
+        if let Some(target) = self.http.take().and_then(|t| Arc::try_unwrap(t).ok()) {
+            target.close().await?;
+        }
+        Ok(())
     }
 }
 
@@ -154,6 +216,21 @@ pub async fn run_once(
     let (owner, chat) = inputs.personal_chats[i % inputs.personal_chats.len()];
     let (member, team_chat) = inputs.team_chats[i % inputs.team_chats.len()];
     let word = inputs.words[i % inputs.words.len()];
+    if let Some(direct) = workload.direct() {
+        if mode != Mode::Http {
+            return Box::pin(run_once(pool, inputs, direct, Mode::DataLayer, i)).await;
+        }
+        let http = inputs
+            .http
+            .as_ref()
+            .ok_or_else(|| BenchError::Setup("no server started".into()))?;
+        return match direct {
+            Workload::ListChats => http.list_chats(user).await,
+            Workload::ChatMessages => http.chat_messages(owner, chat).await,
+            Workload::AppendMessage => http.append_message(owner, chat).await,
+            _ => http.search_messages(user, word).await,
+        };
+    }
     match (workload, mode) {
         (Workload::ListChats, Mode::DataLayer) => {
             chats::list_chats(pool, user, &ChatQuery::new(ChatScope::Personal))
@@ -345,6 +422,21 @@ pub async fn run_once(
                 .await
                 .map_err(studio)?;
         }
+        (_, Mode::Http) => {
+            return Err(BenchError::Setup(format!(
+                "{} has no HTTP form",
+                workload.name()
+            )))
+        }
+        (
+            Workload::HttpListChats
+            | Workload::HttpChatMessages
+            | Workload::HttpAppendMessage
+            | Workload::HttpSearchMessages,
+            _,
+        ) => {
+            unreachable!("handled above")
+        }
         (Workload::StudioFilteredPage, Mode::Baseline) => {
             let _: Vec<PageTuple> = sqlx::query_as(&format!(
                 "SELECT {STUDIO_PAGE_COLUMNS} FROM messages WHERE chat_id = $1 \
@@ -407,7 +499,7 @@ type PromptTuple = (
     Time,
 );
 
-fn domain(e: sambung_db::DomainError) -> BenchError {
+pub(crate) fn domain(e: sambung_db::DomainError) -> BenchError {
     match e {
         sambung_db::DomainError::Database(e) => BenchError::Database(e),
         other => BenchError::Database(sqlx::Error::Protocol(other.to_string())),
@@ -438,8 +530,9 @@ pub struct Run {
 
 /// Run `workload` through our code for `run.seconds`.
 pub async fn measure(pool: &PgPool, inputs: &Inputs, workload: Workload, run: Run) -> Stats {
-    let sample = sample(pool, inputs, workload, Mode::DataLayer, run, run.seconds).await;
-    sample.stats(workload, Mode::DataLayer)
+    let (ours, _) = Mode::sides(workload);
+    let sample = sample(pool, inputs, workload, ours, run, run.seconds).await;
+    sample.stats(workload, ours)
 }
 
 /// Ours against the baseline, each for `run.seconds` in two halves run ours, baseline,
@@ -452,13 +545,14 @@ pub async fn compare(
     run: Run,
 ) -> (Stats, Stats) {
     let half = run.seconds / 2.0;
-    let mut ours = sample(pool, inputs, workload, Mode::DataLayer, run, half).await;
-    let mut baseline = sample(pool, inputs, workload, Mode::Baseline, run, half).await;
-    baseline.merge(sample(pool, inputs, workload, Mode::Baseline, run, half).await);
-    ours.merge(sample(pool, inputs, workload, Mode::DataLayer, run, half).await);
+    let (ours_mode, baseline_mode) = Mode::sides(workload);
+    let mut ours = sample(pool, inputs, workload, ours_mode, run, half).await;
+    let mut baseline = sample(pool, inputs, workload, baseline_mode, run, half).await;
+    baseline.merge(sample(pool, inputs, workload, baseline_mode, run, half).await);
+    ours.merge(sample(pool, inputs, workload, ours_mode, run, half).await);
     (
-        ours.stats(workload, Mode::DataLayer),
-        baseline.stats(workload, Mode::Baseline),
+        ours.stats(workload, ours_mode),
+        baseline.stats(workload, baseline_mode),
     )
 }
 

@@ -838,20 +838,27 @@ async fn prompt_variables_and_search() {
     .await
     .unwrap();
     assert_eq!(updated.variables.0, ["code", "lang"]);
+    assert!(
+        matches!(
+            prompts::update_prompt(
+                pool,
+                budi,
+                review.id,
+                NewPrompt {
+                    name: "x",
+                    content: "y",
+                    category: None,
+                    is_public: true
+                }
+            )
+            .await,
+            Err(DomainError::Forbidden { .. })
+        ),
+        "someone else's public prompt is seen, not changed"
+    );
     assert!(matches!(
-        prompts::update_prompt(
-            pool,
-            budi,
-            review.id,
-            NewPrompt {
-                name: "x",
-                content: "y",
-                category: None,
-                is_public: true
-            }
-        )
-        .await,
-        Err(DomainError::NotFound { .. })
+        prompts::delete_prompt(pool, budi, review.id).await,
+        Err(DomainError::Forbidden { .. })
     ));
     assert_eq!(
         prompts::get_prompt(pool, budi, review.id).await.unwrap().id,

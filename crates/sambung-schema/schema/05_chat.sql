@@ -12,10 +12,10 @@ CREATE TABLE chats (
   metadata     jsonb       NOT NULL DEFAULT '{}',
   public_token text,
   is_public    boolean     NOT NULL DEFAULT false,
-  -- Set when the user pins the chat to the top of their list.
-  pinned_at    timestamptz,
   created_at   timestamptz NOT NULL DEFAULT now(),
   updated_at   timestamptz NOT NULL DEFAULT now(),
+  -- Set when the user pins the chat to the top of their list.
+  pinned_at    timestamptz,
   CONSTRAINT chats_pkey PRIMARY KEY (id),
   CONSTRAINT chats_public_token_key UNIQUE (public_token),
   CONSTRAINT chats_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,

@@ -9,10 +9,10 @@ CREATE TABLE api_keys (
   -- Which master key encrypted it, so the master key can be rotated.
   key_version   integer     NOT NULL DEFAULT 1,
   key_last4     text        NOT NULL,
-  -- The user's label for the key ("work", "personal").
-  name          text        NOT NULL DEFAULT 'default',
   created_at    timestamptz NOT NULL DEFAULT now(),
   updated_at    timestamptz NOT NULL DEFAULT now(),
+  -- The user's label for the key ("work", "personal").
+  name          text        NOT NULL DEFAULT 'default',
   CONSTRAINT api_keys_pkey PRIMARY KEY (id),
   CONSTRAINT api_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
   CONSTRAINT api_keys_provider_check CHECK (provider IN ('openai', 'anthropic', 'google', 'groq', 'ollama')),

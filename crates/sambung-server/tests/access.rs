@@ -151,7 +151,8 @@ fn expected(thing: Thing, action: Action, actor: Actor) -> u16 {
 }
 
 struct World {
-    app: TestApp,
+    /// Keeps the server running.
+    _app: TestApp,
     owner: User,
     member: User,
     admin: User,

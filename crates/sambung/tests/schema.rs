@@ -190,14 +190,14 @@ async fn a_modified_migration_is_reported_by_status_and_stops_migrate() {
 async fn up_starts_and_migrates_the_managed_cluster() {
     let scratch = ScratchCluster::new();
     let up = Sambung::managed(&scratch)
-        .run(["up", "--no-studio"])
+        .run(["up", "--no-serve"])
         .success();
     assert!(
         up.stdout.contains("PostgreSQL started") && up.stdout.contains("Applied 0001_initial"),
         "{up}"
     );
     let again = Sambung::managed(&scratch)
-        .run(["up", "--no-studio"])
+        .run(["up", "--no-serve"])
         .success();
     assert!(again.stdout.contains("up to date"), "{again}");
     let status = Sambung::managed(&scratch).run(["db", "status"]).success();

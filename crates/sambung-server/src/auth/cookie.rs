@@ -72,10 +72,19 @@ impl Cookies {
         Some(value)
     }
 
+    /// `name=value` of a signed cookie, as a browser sends it back in `Cookie:`.
+    pub fn pair(&self, base: &str, value: &str) -> String {
+        let signed = self.sign(value);
+        format!(
+            "{}={}",
+            self.name(base),
+            utf8_percent_encode(&signed, URI_COMPONENT)
+        )
+    }
+
     /// A `Set-Cookie` for a signed cookie; `max_age` `None` makes a browser-session cookie.
     pub fn set(&self, base: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
-        let encoded = utf8_percent_encode(&self.sign(value), URI_COMPONENT).to_string();
-        let mut cookie = format!("{}={encoded}", self.name(base));
+        let mut cookie = self.pair(base, value);
         if let Some(max_age) = max_age {
             cookie.push_str(&format!("; Max-Age={max_age}"));
         }

@@ -178,7 +178,7 @@ pub async fn origin_check(
         .into_response();
     }
     let origin = url_origin(claimed);
-    if !origin.is_some_and(|o| state.origins.iter().any(|allowed| *allowed == o)) {
+    if !origin.is_some_and(|o| state.origins.contains(&o)) {
         tracing::warn!(
             origin = claimed,
             "refused a cookie-bearing write from a foreign origin"

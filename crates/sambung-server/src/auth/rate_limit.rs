@@ -9,9 +9,12 @@ use std::time::Instant;
 
 use crate::state::RateLimits;
 
+/// Per client address and bucket: when its window began and how many requests it counted.
+type Windows = HashMap<(IpAddr, &'static str), (Instant, u32)>;
+
 pub struct RateLimiter {
     limits: RateLimits,
-    windows: Mutex<HashMap<(IpAddr, &'static str), (Instant, u32)>>,
+    windows: Mutex<Windows>,
 }
 
 /// Paths with the strict limit, each counted on its own.

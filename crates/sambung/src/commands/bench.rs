@@ -34,7 +34,10 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
         config.database_url.is_none(),
     )
     .await?;
-    let inputs = Inputs::sample(&pool).await?;
+    let mut inputs = Inputs::sample(&pool).await?;
+    if workloads.iter().any(|w| w.direct().is_some()) {
+        inputs.serve(&pool, args.concurrency as usize).await?;
+    }
     let warmup = Duration::from_secs_f64((args.seconds / 5.0).clamp(0.2, 2.0));
     let concurrency = args.concurrency as usize;
     if !args.json {
@@ -95,6 +98,7 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
             );
         }
     }
+    inputs.close().await?;
     pool.close().await;
     Ok(())
 }

@@ -1,0 +1,102 @@
+//! A raw API key never leaves the server: not in an answer, an error or a log line. (A test
+//! binary of its own: the log capture is this process's only subscriber.)
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::TestApp;
+use serde_json::{json, Value};
+
+fn ok(reply: common::Reply, status: u16) -> Value {
+    assert_eq!(reply.status, status, "{reply:?}");
+    reply.body
+}
+
+/// Log lines the server writes, collected while this test process runs.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_raw_api_key_never_leaves_the_server() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    const RAW: &str = "sk-live-UNMISTAKABLE-secret-9f8e7d";
+    let key = ok(
+        ana.post(
+            "/api/v1/api-keys",
+            json!({"provider": "openai", "name": "work", "key": RAW}),
+        )
+        .await,
+        201,
+    );
+    assert_eq!(key["last4"], "8e7d");
+    let id = key["id"].as_str().unwrap();
+    // Every way of getting it wrong with the key in the body.
+    for body in [
+        json!({"provider": "openai", "key": RAW, "extra": 1}),
+        json!({"provider": "nobody", "key": RAW}),
+        json!({"provider": "openai", "key": RAW, "name": "x".repeat(101)}),
+        json!({"provider": "openai", "key": [RAW]}),
+        json!({"provider": RAW, "key": RAW}),
+    ] {
+        let reply = ana.post("/api/v1/api-keys", body).await;
+        assert_eq!(reply.status, 400, "{reply:?}");
+    }
+    let broken = ana
+        .raw(
+            reqwest::Method::POST,
+            "/api/v1/api-keys",
+            Some("application/json"),
+            format!("{{\"key\": \"{RAW}\", ").into_bytes(),
+        )
+        .await;
+    assert_eq!(broken.code(), "INVALID_JSON");
+    ok(
+        ana.patch(
+            &format!("/api/v1/api-keys/{id}"),
+            json!({"name": "renamed"}),
+        )
+        .await,
+        200,
+    );
+    let listed = ok(ana.get("/api/v1/api-keys").await, 200);
+    assert_eq!(listed["items"][0]["name"], "renamed");
+    let openapi = ok(ana.get("/api/v1/openapi.json").await, 200);
+    assert!(openapi["openapi"].is_string());
+
+    let seen = app.seen.lock().unwrap().join("\n");
+    assert!(
+        !seen.contains(RAW) && !seen.contains("UNMISTAKABLE"),
+        "a response held the key"
+    );
+    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        logged.contains("served"),
+        "the access log was captured: {logged}"
+    );
+    assert!(!logged.contains("UNMISTAKABLE"), "a log line held the key");
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT encrypted_key FROM api_keys")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&stored).contains("UNMISTAKABLE"));
+}

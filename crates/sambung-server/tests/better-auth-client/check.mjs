@@ -1,0 +1,84 @@
+// Better Auth's own client, unchanged, against `sambung serve` at process.argv[2]. A
+// browser-like cookie jar and Origin header; every step asserts what the client returns.
+import assert from "node:assert/strict";
+import { createAuthClient } from "better-auth/client";
+
+const base = process.argv[2];
+const jar = new Map();
+const client = createAuthClient({
+  baseURL: base,
+  fetchOptions: {
+    onRequest(ctx) {
+      const cookies = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+      if (cookies) ctx.headers.set("cookie", cookies);
+      ctx.headers.set("origin", base);
+    },
+    onResponse(ctx) {
+      for (const set of ctx.response.headers.getSetCookie()) {
+        const [pair] = set.split(";");
+        const at = pair.indexOf("=");
+        const name = pair.slice(0, at);
+        if (set.includes("Max-Age=0")) jar.delete(name);
+        else jar.set(name, pair.slice(at + 1));
+      }
+    },
+  },
+});
+
+const email = `client-${Date.now()}@example.com`;
+let r = await client.signUp.email({ name: "Node", email, password: "password123" });
+assert.equal(r.error, null);
+assert.equal(r.data.user.email, email);
+assert.ok(r.data.user.createdAt instanceof Date, "dates parse as dates");
+assert.ok(jar.has("sambungchat-auth.session_token"));
+
+r = await client.getSession();
+assert.equal(r.error, null);
+assert.equal(r.data.user.email, email);
+assert.ok(r.data.session.expiresAt instanceof Date);
+
+r = await client.signUp.email({ name: "Node", email, password: "password123" });
+assert.equal(r.error.status, 422);
+assert.equal(r.error.code, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
+
+r = await client.listSessions();
+assert.equal(r.error, null);
+assert.equal(r.data.length, 1);
+
+r = await client.changePassword({ currentPassword: "wrongwrong", newPassword: "password456" });
+assert.equal(r.error.status, 400);
+assert.equal(r.error.code, "INVALID_PASSWORD");
+r = await client.changePassword({ currentPassword: "password123", newPassword: "password456", revokeOtherSessions: true });
+assert.equal(r.error, null);
+assert.equal(typeof r.data.token, "string");
+
+r = await client.updateUser({ name: "Renamed" });
+assert.deepEqual(r.data, { status: true });
+
+r = await client.signOut();
+assert.deepEqual(r.data, { success: true });
+assert.ok(!jar.has("sambungchat-auth.session_token"));
+r = await client.getSession();
+assert.equal(r.error, null);
+assert.equal(r.data, null);
+
+r = await client.signIn.email({ email, password: "password123" });
+assert.equal(r.error.status, 401);
+assert.equal(r.error.code, "INVALID_EMAIL_OR_PASSWORD");
+r = await client.signIn.email({ email: "nobody@example.com", password: "password456" });
+assert.equal(r.error.code, "INVALID_EMAIL_OR_PASSWORD");
+r = await client.signUp.email({ name: "x", email: "short@example.com", password: "short" });
+assert.equal(r.error.code, "PASSWORD_TOO_SHORT");
+
+r = await client.signIn.email({ email, password: "password456", rememberMe: false });
+assert.equal(r.error, null);
+assert.equal(r.data.user.name, "Renamed");
+assert.ok(jar.has("sambungchat-auth.dont_remember"));
+
+r = await client.revokeOtherSessions();
+assert.deepEqual(r.data, { status: true });
+r = await client.deleteUser({ password: "password456" });
+assert.deepEqual(r.data, { success: true, message: "User deleted" });
+r = await client.getSession();
+assert.equal(r.data, null);
+console.log("better-auth client: every step as expected");

@@ -516,6 +516,17 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_exists() 
             "{method} {path} is documented but not served: {reply:?}"
         );
     }
+    // A large answer is compressed for a client that accepts it.
+    let gzipped = client
+        .send(
+            client
+                .http
+                .get(client.url("/api/v1/openapi.json"))
+                .header("accept-encoding", "gzip"),
+        )
+        .await;
+    assert_eq!(gzipped.headers["content-encoding"], "gzip");
+    assert!(gzipped.body.is_null(), "the body is gzip, not JSON text");
     // And the router serves nothing the document does not list.
     let undocumented = client.get("/api/v1/not-a-thing").await;
     assert_eq!(

@@ -653,6 +653,41 @@ async fn cookie_bearing_writes_must_come_from_a_trusted_origin() {
         .unwrap();
     assert_eq!(chats, 0, "nothing was written");
     assert_eq!(attempt(Some("http://trusted.example")).await.status, 201);
+    // Sign-in is checked without cookies too (login CSRF), as Better Auth does.
+    let login = |origin: Option<&'static str>, fetch_site: Option<&'static str>| {
+        let client = app.client_with_origin(origin);
+        let mut request = client
+            .http
+            .post(client.url("/api/auth/sign-in/email"))
+            .json(&json!({"email": ana.email, "password": ana.password}));
+        if let Some(site) = fetch_site {
+            request = request
+                .header("sec-fetch-site", site)
+                .header("sec-fetch-mode", "navigate");
+        }
+        async move { client.send(request).await }
+    };
+    assert_eq!(
+        login(Some("http://evil.example"), None).await.code(),
+        "INVALID_ORIGIN"
+    );
+    assert_eq!(
+        login(None, Some("cross-site")).await.code(),
+        "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED"
+    );
+    assert_eq!(
+        login(None, Some("same-origin")).await.code(),
+        "MISSING_OR_NULL_ORIGIN"
+    );
+    assert_eq!(
+        login(None, None).await.status,
+        200,
+        "a non-browser client (no origin, no metadata)"
+    );
+    assert_eq!(
+        login(Some("http://trusted.example"), None).await.status,
+        200
+    );
     // A bearer token without cookies is not a cross-site risk.
     let client = app.client_with_origin(None);
     let request = client

@@ -150,7 +150,9 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeSignedIn {
 
 /// A request that carries cookies and changes state must come from our own origin or a
 /// trusted one (`Origin`, else `Referer`): a cross-site form or script cannot use the
-/// user's cookie. Requests without cookies (bearer tokens, sign-in) pass.
+/// user's cookie. Sign-in and sign-up are checked without cookies too, as Better Auth does
+/// (login CSRF): a cross-site navigation is refused, and a browser's claimed origin must be
+/// trusted. Other requests without cookies (bearer tokens, curl) pass.
 pub async fn origin_check(
     State(state): State<Arc<AppState>>,
     request: Request,
@@ -160,15 +162,46 @@ pub async fn origin_check(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if safe || !request.headers().contains_key(header::COOKIE) {
+    if safe {
         return next.run(request).await;
     }
     let headers = request.headers();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim()
+    };
     let claimed = headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER))
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let must_check = if headers.contains_key(header::COOKIE) {
+        true
+    } else if matches!(
+        request.uri().path(),
+        "/api/auth/sign-in/email" | "/api/auth/sign-up/email"
+    ) {
+        let (site, mode) = (header("sec-fetch-site"), header("sec-fetch-mode"));
+        if site == "cross-site" && mode == "navigate" {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
+                "Cross-site navigation login blocked. This request appears to be a CSRF attack.",
+            )
+            .into_response();
+        }
+        let has_metadata =
+            !(site.is_empty() && mode.is_empty() && header("sec-fetch-dest").is_empty());
+        has_metadata || !claimed.is_empty()
+    } else {
+        false
+    };
+    if !must_check {
+        return next.run(request).await;
+    }
     if claimed.is_empty() || claimed == "null" {
         return ApiError::new(
             StatusCode::FORBIDDEN,
@@ -179,10 +212,7 @@ pub async fn origin_check(
     }
     let origin = url_origin(claimed);
     if !origin.is_some_and(|o| state.origins.contains(&o)) {
-        tracing::warn!(
-            origin = claimed,
-            "refused a cookie-bearing write from a foreign origin"
-        );
+        tracing::warn!(origin = claimed, "refused a write from a foreign origin");
         return ApiError::new(StatusCode::FORBIDDEN, "INVALID_ORIGIN", "Invalid origin")
             .into_response();
     }

@@ -173,7 +173,7 @@ impl World {
         let removed = app.user("removed").await;
         let anonymous = app.anonymous();
         World {
-            app,
+            _app: app,
             owner,
             member,
             admin,

@@ -1,0 +1,141 @@
+//! Anthropic's Messages API stream: named SSE events `message_start` (input tokens),
+//! `content_block_start`, `content_block_delta` (`text_delta`), `content_block_stop`,
+//! `message_delta` (stop reason, output tokens), `message_stop`, `ping` at any time, and
+//! `error` (`overloaded_error`, ...).
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{json, Value};
+use url::Url;
+
+use crate::{json, sse, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role};
+
+/// Anthropic requires `max_tokens`; this is used when the model's settings give none.
+const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+pub(crate) fn request(
+    endpoint: &Endpoint,
+    request: &Request,
+) -> Result<(Url, HeaderMap, Value), ProviderError> {
+    let path = if endpoint.base_url.path().ends_with("/v1/") {
+        "messages"
+    } else {
+        "v1/messages"
+    };
+    let url = endpoint
+        .base_url
+        .join(path)
+        .map_err(|e| ProviderError::Config(e.to_string()))?;
+    let mut headers = HeaderMap::new();
+    if let Some(key) = &endpoint.key {
+        let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
+            ProviderError::Config("the API key holds characters a header cannot".into())
+        })?;
+        value.set_sensitive(true);
+        headers.insert(HeaderName::from_static("x-api-key"), value);
+    }
+    headers.insert(
+        HeaderName::from_static("anthropic-version"),
+        HeaderValue::from_static("2023-06-01"),
+    );
+    let messages: Vec<Value> = request
+        .turns
+        .iter()
+        .map(|turn| {
+            let role = match turn.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            json!({"role": role, "content": turn.content})
+        })
+        .collect();
+    let mut body = json!({
+        "model": request.model,
+        "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        "messages": messages,
+        "stream": true,
+    });
+    if let Some(system) = &request.system {
+        body["system"] = json!(system);
+    }
+    if let Some(t) = request.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(p) = request.top_p {
+        body["top_p"] = json!(p);
+    }
+    Ok((url, headers, body))
+}
+
+pub(crate) fn event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
+    let name = event.name.as_str();
+    if name == "ping" || event.data.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let data = json(&event.data)?;
+    let kind = if name.is_empty() {
+        data.get("type").and_then(Value::as_str).unwrap_or("")
+    } else {
+        name
+    };
+    match kind {
+        "message_start" => {
+            let usage = data.pointer("/message/usage");
+            parser.usage.0 = usage
+                .and_then(|u| u.get("input_tokens"))
+                .and_then(Value::as_u64);
+            parser.usage.1 = usage
+                .and_then(|u| u.get("output_tokens"))
+                .and_then(Value::as_u64);
+            Ok(Vec::new())
+        }
+        "content_block_delta" => Ok(match data.pointer("/delta/text").and_then(Value::as_str) {
+            Some(text)
+                if data.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta")
+                    && !text.is_empty() =>
+            {
+                vec![Delta::Text(text.to_owned())]
+            }
+            _ => Vec::new(),
+        }),
+        "message_delta" => {
+            if let Some(reason) = data.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                parser.finish = Some(match reason {
+                    "end_turn" | "stop_sequence" => FinishReason::Stop,
+                    "max_tokens" => FinishReason::Length,
+                    "tool_use" => FinishReason::ToolCalls,
+                    "refusal" => FinishReason::ContentFilter,
+                    _ => FinishReason::Other,
+                });
+            }
+            if let Some(output) = data.pointer("/usage/output_tokens").and_then(Value::as_u64) {
+                parser.usage.1 = Some(output);
+            }
+            Ok(Vec::new())
+        }
+        "message_stop" => {
+            parser.done = true;
+            Ok(Vec::new())
+        }
+        "error" => {
+            let kind = data
+                .pointer("/error/type")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let message = data
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or("an error");
+            Err(match kind {
+                "overloaded_error" => ProviderError::Overloaded,
+                "rate_limit_error" => ProviderError::RateLimited,
+                "authentication_error" | "permission_error" => ProviderError::InvalidKey,
+                "not_found_error" => ProviderError::ModelNotFound,
+                _ => ProviderError::Http {
+                    status: 500,
+                    message: message.to_owned(),
+                },
+            })
+        }
+        _ => Ok(Vec::new()),
+    }
+}

@@ -1,0 +1,116 @@
+//! Google Gemini's `streamGenerateContent?alt=sse`: `data:` JSON with candidates' text parts
+//! and `usageMetadata`; no `[DONE]`, the stream just ends. Roles are `user` and `model`; the
+//! system prompt travels as `systemInstruction`.
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{json, Value};
+use url::Url;
+
+use crate::{json, sse, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role};
+
+pub(crate) fn request(
+    endpoint: &Endpoint,
+    request: &Request,
+) -> Result<(Url, HeaderMap, Value), ProviderError> {
+    let model = request.model.trim_start_matches("models/");
+    if model.is_empty() || model.contains(['/', '?', '#', ':']) {
+        return Err(ProviderError::Config(
+            "a Gemini model id is a plain name like gemini-2.0-flash".into(),
+        ));
+    }
+    let prefix = if endpoint.base_url.path().ends_with("/v1beta/") {
+        ""
+    } else {
+        "v1beta/"
+    };
+    let url = endpoint
+        .base_url
+        .join(&format!(
+            "{prefix}models/{model}:streamGenerateContent?alt=sse"
+        ))
+        .map_err(|e| ProviderError::Config(e.to_string()))?;
+    let mut headers = HeaderMap::new();
+    if let Some(key) = &endpoint.key {
+        let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
+            ProviderError::Config("the API key holds characters a header cannot".into())
+        })?;
+        value.set_sensitive(true);
+        headers.insert(HeaderName::from_static("x-goog-api-key"), value);
+    }
+    let contents: Vec<Value> = request
+        .turns
+        .iter()
+        .map(|turn| {
+            let role = match turn.role {
+                Role::User => "user",
+                Role::Assistant => "model",
+            };
+            json!({"role": role, "parts": [{"text": turn.content}]})
+        })
+        .collect();
+    let mut body = json!({"contents": contents});
+    if let Some(system) = &request.system {
+        body["systemInstruction"] = json!({"parts": [{"text": system}]});
+    }
+    let mut config = serde_json::Map::new();
+    if let Some(t) = request.temperature {
+        config.insert("temperature".into(), json!(t));
+    }
+    if let Some(m) = request.max_tokens {
+        config.insert("maxOutputTokens".into(), json!(m));
+    }
+    if let Some(p) = request.top_p {
+        config.insert("topP".into(), json!(p));
+    }
+    if !config.is_empty() {
+        body["generationConfig"] = Value::Object(config);
+    }
+    Ok((url, headers, body))
+}
+
+pub(crate) fn event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
+    if event.data.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let chunk = json(&event.data)?;
+    if let Some(error) = chunk.get("error") {
+        let status = error.get("code").and_then(Value::as_u64).unwrap_or(500) as u16;
+        return Err(crate::status_error(
+            status,
+            &json!({"error": error}).to_string(),
+            None,
+        ));
+    }
+    let mut out = Vec::new();
+    if let Some(candidate) = chunk.pointer("/candidates/0") {
+        for part in candidate
+            .pointer("/content/parts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(text) = part.get("text").and_then(Value::as_str) {
+                if !text.is_empty() && part.get("thought") != Some(&Value::Bool(true)) {
+                    out.push(Delta::Text(text.to_owned()));
+                }
+            }
+        }
+        if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
+            parser.finish = Some(match reason {
+                "STOP" => FinishReason::Stop,
+                "MAX_TOKENS" => FinishReason::Length,
+                "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" => {
+                    FinishReason::ContentFilter
+                }
+                _ => FinishReason::Other,
+            });
+        }
+    }
+    if let Some(usage) = chunk.get("usageMetadata") {
+        parser.usage = (
+            usage.get("promptTokenCount").and_then(Value::as_u64),
+            usage.get("candidatesTokenCount").and_then(Value::as_u64),
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,566 @@
+//! AI providers behind one interface: a chat completion streamed as text deltas, usage and a
+//! finish reason, from the OpenAI-compatible API (OpenAI, Groq, OpenRouter, Ollama's `/v1`,
+//! any custom base URL), Anthropic's Messages API or Google Gemini. Every request goes
+//! through the SSRF guard (`guard`); keys live only in memory for the request and never reach
+//! a log, an error or an answer. Also the AI SDK's UI message stream (`ui_stream`) and the
+//! registry of running generations (`registry`). No HTTP server code.
+
+mod anthropic;
+mod gemini;
+pub mod guard;
+mod openai;
+pub mod registry;
+pub mod sse;
+pub mod ui_stream;
+
+use std::fmt;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use url::Url;
+
+pub use guard::Guard;
+
+/// Which wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    OpenAiCompatible,
+    Anthropic,
+    Gemini,
+}
+
+/// A provider SambungChat knows, with its wire format and default base URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Openai,
+    Anthropic,
+    Google,
+    Groq,
+    Ollama,
+    Openrouter,
+    Custom,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 7] = [
+        Provider::Openai,
+        Provider::Anthropic,
+        Provider::Google,
+        Provider::Groq,
+        Provider::Ollama,
+        Provider::Openrouter,
+        Provider::Custom,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Openai => "openai",
+            Provider::Anthropic => "anthropic",
+            Provider::Google => "google",
+            Provider::Groq => "groq",
+            Provider::Ollama => "ollama",
+            Provider::Openrouter => "openrouter",
+            Provider::Custom => "custom",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Provider> {
+        Provider::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    pub fn wire(self) -> Wire {
+        match self {
+            Provider::Anthropic => Wire::Anthropic,
+            Provider::Google => Wire::Gemini,
+            _ => Wire::OpenAiCompatible,
+        }
+    }
+
+    /// The base URL when the model names none (`custom` has none).
+    pub fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            Provider::Openai => Some("https://api.openai.com/v1"),
+            Provider::Anthropic => Some("https://api.anthropic.com"),
+            Provider::Google => Some("https://generativelanguage.googleapis.com"),
+            Provider::Groq => Some("https://api.groq.com/openai/v1"),
+            Provider::Ollama => Some("http://127.0.0.1:11434/v1"),
+            Provider::Openrouter => Some("https://openrouter.ai/api/v1"),
+            Provider::Custom => None,
+        }
+    }
+
+    /// Whether calls need an API key (Ollama and custom endpoints may run without).
+    pub fn needs_key(self) -> bool {
+        !matches!(self, Provider::Ollama | Provider::Custom)
+    }
+}
+
+/// An API key, kept out of every `Debug` and `Display`.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: String) -> Self {
+        ApiKey(key)
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+/// Where to send a model's requests.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub provider: Provider,
+    pub base_url: Url,
+    pub key: Option<ApiKey>,
+}
+
+impl Endpoint {
+    /// The provider's endpoint at `base_url` (else its default); a trailing
+    /// `/chat/completions` the user pasted is tolerated.
+    pub fn new(
+        provider: Provider,
+        base_url: Option<&str>,
+        key: Option<ApiKey>,
+    ) -> Result<Endpoint, ProviderError> {
+        let raw = base_url
+            .filter(|b| !b.trim().is_empty())
+            .or(provider.default_base_url())
+            .ok_or_else(|| ProviderError::Config("a custom provider needs a base URL".into()))?;
+        let trimmed = raw.trim().trim_end_matches('/');
+        let trimmed = trimmed.strip_suffix("/chat/completions").unwrap_or(trimmed);
+        let base_url = Url::parse(&format!("{trimmed}/"))
+            .map_err(|e| ProviderError::Config(format!("the base URL is not a URL: {e}")))?;
+        if provider.needs_key() && key.is_none() {
+            return Err(ProviderError::Config(format!(
+                "{} needs an API key",
+                provider.as_str()
+            )));
+        }
+        Ok(Endpoint {
+            provider,
+            base_url,
+            key,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Turn {
+    pub role: Role,
+    pub content: String,
+}
+
+/// A chat completion to stream.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub model: String,
+    pub system: Option<String>,
+    pub turns: Vec<Turn>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub top_p: Option<f64>,
+}
+
+/// Why a reply ended, in the AI SDK's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FinishReason {
+    Stop,
+    Length,
+    ContentFilter,
+    ToolCalls,
+    Error,
+    Other,
+}
+
+/// What a provider's stream yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delta {
+    Text(String),
+    Usage {
+        input: Option<u64>,
+        output: Option<u64>,
+    },
+    Finish(FinishReason),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("the base URL is not allowed: {0}")]
+    Blocked(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("the provider refused the API key (check it under Settings → API keys)")]
+    InvalidKey,
+    #[error("the provider's rate limit or quota is exhausted; try again later")]
+    RateLimited,
+    #[error("the provider does not know this model")]
+    ModelNotFound,
+    #[error("the provider is overloaded; try again shortly")]
+    Overloaded,
+    #[error("the provider did not answer in time ({0})")]
+    Timeout(&'static str),
+    #[error("cannot reach the provider: {0}")]
+    Network(String),
+    #[error("the provider answered {status}: {message}")]
+    Http { status: u16, message: String },
+    #[error("the provider's stream could not be read: {0}")]
+    Protocol(String),
+}
+
+impl ProviderError {
+    /// Worth trying again before anything was streamed.
+    fn retryable(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::RateLimited
+                | ProviderError::Overloaded
+                | ProviderError::Http {
+                    status: 500..=599,
+                    ..
+                }
+        )
+    }
+}
+
+/// Limits of one streamed call.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// Until the answer's headers and first event.
+    pub first_byte: Duration,
+    /// Between two chunks of the stream.
+    pub idle: Duration,
+    /// Attempts after the first, on 429 and 5xx before anything was streamed.
+    pub retries: u32,
+    pub backoff: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+            retries: 2,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The provider's error for an HTTP status, with its message (never the key) when useful.
+fn status_error(status: u16, body: &str, key: Option<&ApiKey>) -> ProviderError {
+    match status {
+        401 | 403 => ProviderError::InvalidKey,
+        404 => ProviderError::ModelNotFound,
+        429 => ProviderError::RateLimited,
+        503 | 529 => ProviderError::Overloaded,
+        _ => {
+            let message = serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| {
+                    v.pointer("/error/message")
+                        .or_else(|| v.pointer("/message"))
+                        .or_else(|| v.pointer("/0/error/message"))
+                        .and_then(|m| m.as_str().map(str::to_owned))
+                })
+                .unwrap_or_else(|| body.chars().take(200).collect());
+            ProviderError::Http {
+                status,
+                message: scrub(&message, key),
+            }
+        }
+    }
+}
+
+/// `text` without the key, or any long piece of it, in it.
+fn scrub(text: &str, key: Option<&ApiKey>) -> String {
+    let Some(key) = key.map(ApiKey::expose).filter(|k| k.len() >= 8) else {
+        return text.to_owned();
+    };
+    let mut out = text.replace(key, "***");
+    for window in key.as_bytes().windows(8) {
+        if let Ok(piece) = std::str::from_utf8(window) {
+            if out.contains(piece) {
+                out = out.replace(piece, "***");
+            }
+        }
+    }
+    out
+}
+
+/// Stream a completion: deltas arrive on the returned channel; dropping it cancels the call
+/// (and the provider request with it).
+pub fn stream(
+    guard: Guard,
+    endpoint: Endpoint,
+    request: Request,
+    timeouts: Timeouts,
+) -> mpsc::Receiver<Result<Delta, ProviderError>> {
+    let (sender, receiver) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let outcome = tokio::select! {
+            outcome = run(&guard, &endpoint, &request, timeouts, &sender) => outcome,
+            () = sender.closed() => return,
+        };
+        if let Err(error) = outcome {
+            let _ = sender.send(Err(error)).await;
+        }
+    });
+    receiver
+}
+
+async fn run(
+    guard: &Guard,
+    endpoint: &Endpoint,
+    request: &Request,
+    timeouts: Timeouts,
+    sender: &mpsc::Sender<Result<Delta, ProviderError>>,
+) -> Result<(), ProviderError> {
+    let (url, headers, body) = match endpoint.provider.wire() {
+        Wire::OpenAiCompatible => openai::request(endpoint, request)?,
+        Wire::Anthropic => anthropic::request(endpoint, request)?,
+        Wire::Gemini => gemini::request(endpoint, request)?,
+    };
+    let checked = guard.check(&url).await?;
+    let client = client_for(&checked, timeouts)?;
+    let mut attempt = 0;
+    let response = loop {
+        let sent = tokio::time::timeout(
+            timeouts.first_byte,
+            client
+                .post(url.clone())
+                .headers(headers.clone())
+                .json(&body)
+                .send(),
+        )
+        .await
+        .map_err(|_| ProviderError::Timeout("no answer"))?
+        .map_err(|e| network_error(&e, endpoint.key.as_ref()))?;
+        let status = sent.status().as_u16();
+        if (200..300).contains(&status) {
+            break sent;
+        }
+        if (300..400).contains(&status) {
+            return Err(ProviderError::Blocked(format!(
+                "the provider redirected (status {status}); redirects are not followed"
+            )));
+        }
+        let retry_after = sent
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = sent.text().await.unwrap_or_default();
+        let error = status_error(status, &text, endpoint.key.as_ref());
+        if attempt >= timeouts.retries || !error.retryable() {
+            return Err(error);
+        }
+        attempt += 1;
+        let wait = retry_after
+            .filter(|w| *w <= Duration::from_secs(10))
+            .unwrap_or(timeouts.backoff * 3u32.pow(attempt - 1));
+        tracing::info!(status, attempt, "provider busy, trying again");
+        tokio::time::sleep(wait).await;
+    };
+    let mut parser = Parser::new(endpoint.provider.wire());
+    let mut decoder = sse::SseDecoder::default();
+    let mut body = response.bytes_stream();
+    let mut first = true;
+    loop {
+        let limit = if first {
+            timeouts.first_byte
+        } else {
+            timeouts.idle
+        };
+        let chunk = match tokio::time::timeout(limit, body.next()).await {
+            Err(_) => {
+                return Err(ProviderError::Timeout(if first {
+                    "no first token"
+                } else {
+                    "the stream stalled"
+                }))
+            }
+            Ok(None) => break,
+            Ok(Some(chunk)) => chunk.map_err(|e| network_error(&e, endpoint.key.as_ref()))?,
+        };
+        first = false;
+        for event in decoder.feed(&chunk) {
+            for delta in parser.event(&event)? {
+                if sender.send(Ok(delta)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if parser.done {
+            break;
+        }
+    }
+    if let Some(event) = decoder.finish() {
+        for delta in parser.event(&event)? {
+            let _ = sender.send(Ok(delta)).await;
+        }
+    }
+    for delta in parser.end()? {
+        let _ = sender.send(Ok(delta)).await;
+    }
+    Ok(())
+}
+
+/// A client that connects only to the checked address and follows no redirect.
+fn client_for(
+    checked: &guard::Checked,
+    timeouts: Timeouts,
+) -> Result<reqwest::Client, ProviderError> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeouts.connect)
+        .no_proxy();
+    if checked.host.parse::<std::net::IpAddr>().is_err() {
+        builder = builder.resolve(&checked.host, checked.address);
+    }
+    builder
+        .build()
+        .map_err(|e| ProviderError::Network(e.to_string()))
+}
+
+fn network_error(error: &reqwest::Error, key: Option<&ApiKey>) -> ProviderError {
+    if error.is_timeout() {
+        return ProviderError::Timeout("connecting");
+    }
+    // reqwest's message names the URL; keys travel in headers, but scrub anyway.
+    ProviderError::Network(scrub(&error.without_url_ref(), key))
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let mut text = self.to_string();
+        if let Some(url) = self.url() {
+            text = text.replace(url.as_str(), &guard::redact_url(url));
+        }
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+}
+
+/// Turns one wire format's events into deltas.
+struct Parser {
+    wire: Wire,
+    done: bool,
+    finish: Option<FinishReason>,
+    usage: (Option<u64>, Option<u64>),
+}
+
+impl Parser {
+    fn new(wire: Wire) -> Parser {
+        Parser {
+            wire,
+            done: false,
+            finish: None,
+            usage: (None, None),
+        }
+    }
+
+    fn event(&mut self, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
+        match self.wire {
+            Wire::OpenAiCompatible => openai::event(self, event),
+            Wire::Anthropic => anthropic::event(self, event),
+            Wire::Gemini => gemini::event(self, event),
+        }
+    }
+
+    /// After the stream: usage and finish reason, once each.
+    fn end(&mut self) -> Result<Vec<Delta>, ProviderError> {
+        if self.wire == Wire::Anthropic && !self.done {
+            return Err(ProviderError::Protocol(
+                "the stream ended before message_stop".into(),
+            ));
+        }
+        if self.wire == Wire::OpenAiCompatible && !self.done && self.finish.is_none() {
+            return Err(ProviderError::Protocol(
+                "the stream ended before it finished".into(),
+            ));
+        }
+        let mut out = Vec::new();
+        if self.usage != (None, None) {
+            out.push(Delta::Usage {
+                input: self.usage.0,
+                output: self.usage.1,
+            });
+        }
+        out.push(Delta::Finish(self.finish.unwrap_or(FinishReason::Stop)));
+        Ok(out)
+    }
+}
+
+fn json(data: &str) -> Result<serde_json::Value, ProviderError> {
+    serde_json::from_str(data)
+        .map_err(|e| ProviderError::Protocol(format!("malformed JSON in the stream: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_scrubbed_from_provider_messages() {
+        let key = ApiKey::new("sk-live-abcdefghijklmnop".into());
+        let message = scrub(
+            "Incorrect API key provided: sk-live-abcd****mnop. Or sk-live-abcdefghijklmnop.",
+            Some(&key),
+        );
+        assert!(
+            !message.contains("abcdefgh") && !message.contains("sk-live-abcdefghijklmnop"),
+            "{message}"
+        );
+        assert_eq!(format!("{key:?}"), "ApiKey(***)");
+    }
+
+    #[test]
+    fn endpoints_tolerate_a_pasted_completions_path() {
+        let e = Endpoint::new(
+            Provider::Custom,
+            Some("https://llm.example.com/v1/chat/completions/"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(e.base_url.as_str(), "https://llm.example.com/v1/");
+        assert!(
+            Endpoint::new(Provider::Openai, None, None).is_err(),
+            "OpenAI needs a key"
+        );
+        assert!(
+            Endpoint::new(Provider::Custom, None, None).is_err(),
+            "custom needs a URL"
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! The OpenAI-compatible chat completions stream (OpenAI, Groq, OpenRouter, Ollama's `/v1`,
+//! custom endpoints): `data:` JSON chunks, usage in a last chunk without choices (asked for
+//! with `stream_options.include_usage`), then `data: [DONE]`. Comment lines (OpenRouter's
+//! `: OPENROUTER PROCESSING`) are skipped by the SSE decoder.
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use serde_json::{json, Value};
+use url::Url;
+
+use crate::{json, sse, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role};
+
+pub(crate) fn request(
+    endpoint: &Endpoint,
+    request: &Request,
+) -> Result<(Url, HeaderMap, Value), ProviderError> {
+    let url = endpoint
+        .base_url
+        .join("chat/completions")
+        .map_err(|e| ProviderError::Config(e.to_string()))?;
+    let mut headers = HeaderMap::new();
+    if let Some(key) = &endpoint.key {
+        let mut value =
+            HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
+                ProviderError::Config("the API key holds characters a header cannot".into())
+            })?;
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+    }
+    let mut messages = Vec::new();
+    if let Some(system) = &request.system {
+        messages.push(json!({"role": "system", "content": system}));
+    }
+    for turn in &request.turns {
+        let role = match turn.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        };
+        messages.push(json!({"role": role, "content": turn.content}));
+    }
+    let mut body = json!({
+        "model": request.model,
+        "messages": messages,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    if let Some(t) = request.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(m) = request.max_tokens {
+        body["max_tokens"] = json!(m);
+    }
+    if let Some(p) = request.top_p {
+        body["top_p"] = json!(p);
+    }
+    Ok((url, headers, body))
+}
+
+pub(crate) fn event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
+    if event.data.trim() == "[DONE]" {
+        parser.done = true;
+        return Ok(Vec::new());
+    }
+    if event.data.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let chunk = json(&event.data)?;
+    if let Some(error) = chunk.get("error") {
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("an error")
+            .to_owned();
+        let code = error.get("code").and_then(Value::as_u64).unwrap_or(500) as u16;
+        return Err(crate::status_error(
+            code,
+            &json!({"error": {"message": message}}).to_string(),
+            None,
+        ));
+    }
+    let mut out = Vec::new();
+    for choice in chunk
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(text) = choice.pointer("/delta/content").and_then(Value::as_str) {
+            if !text.is_empty() {
+                out.push(Delta::Text(text.to_owned()));
+            }
+        }
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            parser.finish = Some(match reason {
+                "stop" => FinishReason::Stop,
+                "length" => FinishReason::Length,
+                "content_filter" => FinishReason::ContentFilter,
+                "tool_calls" | "function_call" => FinishReason::ToolCalls,
+                _ => FinishReason::Other,
+            });
+        }
+    }
+    if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+        parser.usage = (
+            usage.get("prompt_tokens").and_then(Value::as_u64),
+            usage.get("completion_tokens").and_then(Value::as_u64),
+        );
+    }
+    Ok(out)
+}

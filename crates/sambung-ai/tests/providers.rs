@@ -1,0 +1,423 @@
+//! Each wire format against a fake provider on loopback that replays the provider's
+//! documented stream byte for byte, cut at awkward places, and misbehaves on demand.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sambung_ai::{
+    stream, ApiKey, Delta, Endpoint, FinishReason, Guard, Provider, ProviderError, Request, Role,
+    Timeouts, Turn,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One scripted answer: status line and headers, then body pieces written one by one.
+#[derive(Clone)]
+struct Script {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    pieces: Vec<Vec<u8>>,
+    /// Stop writing (but keep the connection open) after this many pieces.
+    stall_after: Option<usize>,
+}
+
+impl Script {
+    fn sse(body: &str, piece: usize) -> Script {
+        Script {
+            status: 200,
+            headers: vec![("content-type", "text/event-stream".into())],
+            pieces: body.as_bytes().chunks(piece).map(<[u8]>::to_vec).collect(),
+            stall_after: None,
+        }
+    }
+
+    fn error(status: u16, body: &str) -> Script {
+        Script {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            pieces: vec![body.as_bytes().to_vec()],
+            stall_after: None,
+        }
+    }
+}
+
+/// A fake provider: each connection gets the next script; requests are kept.
+struct Fake {
+    port: u16,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Fake {
+    async fn start(scripts: Vec<Script>) -> Fake {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            for script in scripts {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 8192];
+                // Read the head and the body (Content-Length).
+                loop {
+                    let n = socket.read(&mut buffer).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(head_end) = text.find("\r\n\r\n") {
+                        let length = text[..head_end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= head_end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&request).into_owned());
+                let mut head = format!("HTTP/1.1 {} X\r\nconnection: close\r\n", script.status);
+                for (name, value) in &script.headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = socket.write_all(head.as_bytes()).await;
+                for (i, piece) in script.pieces.iter().enumerate() {
+                    if script.stall_after == Some(i) {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                    }
+                    let _ = socket.write_all(piece).await;
+                    let _ = socket.flush().await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                let _ = socket.shutdown().await;
+            }
+        });
+        Fake { port, requests }
+    }
+
+    fn guard(&self) -> Guard {
+        Guard::new(&[format!("127.0.0.1:{}", self.port)]).unwrap()
+    }
+
+    fn endpoint(&self, provider: Provider, path: &str) -> Endpoint {
+        Endpoint::new(
+            provider,
+            Some(&format!("http://127.0.0.1:{}{path}", self.port)),
+            Some(ApiKey::new("sk-test-SECRETKEY123".into())),
+        )
+        .unwrap()
+    }
+}
+
+fn request() -> Request {
+    Request {
+        model: "test-model".into(),
+        system: Some("Be brief.".into()),
+        turns: vec![Turn {
+            role: Role::User,
+            content: "Halo?".into(),
+        }],
+        temperature: Some(0.5),
+        max_tokens: Some(100),
+        top_p: None,
+    }
+}
+
+fn quick() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(2),
+        first_byte: Duration::from_secs(5),
+        idle: Duration::from_millis(500),
+        retries: 2,
+        backoff: Duration::from_millis(10),
+    }
+}
+
+/// Everything the stream yields: text joined, the other deltas, the error if any.
+async fn collect(guard: Guard, endpoint: Endpoint) -> (String, Vec<Delta>, Option<ProviderError>) {
+    let mut receiver = stream(guard, endpoint, request(), quick());
+    let (mut text, mut others, mut error) = (String::new(), Vec::new(), None);
+    while let Some(item) = receiver.recv().await {
+        match item {
+            Ok(Delta::Text(t)) => text.push_str(&t),
+            Ok(other) => others.push(other),
+            Err(e) => error = Some(e),
+        }
+    }
+    (text, others, error)
+}
+
+const OPENAI: &str = concat!(
+    ": OPENROUTER PROCESSING\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Halo, \"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"apa kabar? ☕\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":5,\"total_tokens\":14}}\n\n",
+    "data: [DONE]\n\n",
+);
+
+#[tokio::test]
+async fn openai_compatible_streams_text_usage_and_finish_whatever_the_chunking() {
+    // 7-byte pieces cut JSON objects and the multi-byte ☕ apart.
+    for piece in [1, 7, 64, 4096] {
+        let fake = Fake::start(vec![Script::sse(OPENAI, piece)]).await;
+        let (text, others, error) = collect(
+            fake.guard(),
+            fake.endpoint(Provider::Openrouter, "/api/v1/chat/completions"),
+        )
+        .await;
+        assert_eq!(error, None);
+        assert_eq!(text, "Halo, apa kabar? ☕", "pieces of {piece}");
+        assert_eq!(
+            others,
+            [
+                Delta::Usage {
+                    input: Some(9),
+                    output: Some(5)
+                },
+                Delta::Finish(FinishReason::Stop)
+            ]
+        );
+        let sent = fake.requests.lock().unwrap()[0].clone();
+        assert!(
+            sent.starts_with("POST /api/v1/chat/completions HTTP/1.1"),
+            "{sent}"
+        );
+        assert!(sent
+            .to_ascii_lowercase()
+            .contains("authorization: bearer sk-test-secretkey123"));
+        let body: serde_json::Value =
+            serde_json::from_str(&sent[sent.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(
+            body["messages"][0],
+            serde_json::json!({"role": "system", "content": "Be brief."})
+        );
+        assert_eq!(body["max_tokens"], 100);
+    }
+}
+
+const ANTHROPIC: &str = concat!(
+    "event: message_start\n",
+    "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n",
+    "event: content_block_start\n",
+    "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: ping\n",
+    "data: {\"type\": \"ping\"}\n\n",
+    "event: content_block_delta\n",
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Selamat \"}}\n\n",
+    "event: content_block_delta\n",
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"pagi!\"}}\n\n",
+    "event: content_block_stop\n",
+    "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: message_delta\n",
+    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n",
+    "event: message_stop\n",
+    "data: {\"type\":\"message_stop\"}\n\n",
+);
+
+#[tokio::test]
+async fn anthropic_streams_with_pings_and_reports_its_stop_reason() {
+    for piece in [3, 4096] {
+        let fake = Fake::start(vec![Script::sse(ANTHROPIC, piece)]).await;
+        let (text, others, error) =
+            collect(fake.guard(), fake.endpoint(Provider::Anthropic, "")).await;
+        assert_eq!(error, None);
+        assert_eq!(text, "Selamat pagi!");
+        assert_eq!(
+            others,
+            [
+                Delta::Usage {
+                    input: Some(25),
+                    output: Some(15)
+                },
+                Delta::Finish(FinishReason::Length)
+            ]
+        );
+        let sent = fake.requests.lock().unwrap()[0].clone();
+        let lower = sent.to_ascii_lowercase();
+        assert!(sent.starts_with("POST /v1/messages HTTP/1.1"), "{sent}");
+        assert!(
+            lower.contains("x-api-key: sk-test-secretkey123")
+                && lower.contains("anthropic-version: 2023-06-01")
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(&sent[sent.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+        assert_eq!(body["system"], "Be brief.");
+        assert_eq!(body["max_tokens"], 100);
+        assert_eq!(
+            body["messages"],
+            serde_json::json!([{"role": "user", "content": "Halo?"}])
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_anthropic_error_event_and_a_cut_stream_are_errors_with_the_text_so_far() {
+    let overloaded = ANTHROPIC.replace(
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"pagi!\"}}\n\n",
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+    );
+    let fake = Fake::start(vec![Script::sse(&overloaded, 4096)]).await;
+    let (text, _, error) = collect(fake.guard(), fake.endpoint(Provider::Anthropic, "")).await;
+    assert_eq!(
+        (text.as_str(), error),
+        ("Selamat ", Some(ProviderError::Overloaded))
+    );
+
+    let cut = &ANTHROPIC[..ANTHROPIC.find("event: message_delta").unwrap() + 30];
+    let fake = Fake::start(vec![Script::sse(cut, 4096)]).await;
+    let (text, _, error) = collect(fake.guard(), fake.endpoint(Provider::Anthropic, "")).await;
+    assert_eq!(text, "Selamat pagi!");
+    assert!(
+        matches!(error, Some(ProviderError::Protocol(_))),
+        "{error:?}"
+    );
+}
+
+const GEMINI: &str = concat!(
+    "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Terima \"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 7,\"totalTokenCount\": 7},\"modelVersion\": \"gemini-2.0-flash\"}\r\n\r\n",
+    "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"kasih.\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 7,\"candidatesTokenCount\": 4,\"totalTokenCount\": 11},\"modelVersion\": \"gemini-2.0-flash\"}\r\n\r\n",
+);
+
+#[tokio::test]
+async fn gemini_streams_until_the_body_ends() {
+    let fake = Fake::start(vec![Script::sse(GEMINI, 5)]).await;
+    let (text, others, error) = collect(fake.guard(), fake.endpoint(Provider::Google, "")).await;
+    assert_eq!(error, None);
+    assert_eq!(text, "Terima kasih.");
+    assert_eq!(
+        others,
+        [
+            Delta::Usage {
+                input: Some(7),
+                output: Some(4)
+            },
+            Delta::Finish(FinishReason::Stop)
+        ]
+    );
+    let sent = fake.requests.lock().unwrap()[0].clone();
+    assert!(
+        sent.starts_with("POST /v1beta/models/test-model:streamGenerateContent?alt=sse HTTP/1.1"),
+        "{sent}"
+    );
+    assert!(sent
+        .to_ascii_lowercase()
+        .contains("x-goog-api-key: sk-test-secretkey123"));
+    let body: serde_json::Value =
+        serde_json::from_str(&sent[sent.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    assert_eq!(body["systemInstruction"]["parts"][0]["text"], "Be brief.");
+    assert_eq!(body["contents"][0]["role"], "user");
+    assert_eq!(body["generationConfig"]["maxOutputTokens"], 100);
+}
+
+#[tokio::test]
+async fn http_errors_map_to_clear_messages_and_busy_answers_are_retried() {
+    let cases = [
+        (
+            401,
+            r#"{"error":{"message":"Incorrect API key provided: sk-test-SECR***123"}}"#,
+            ProviderError::InvalidKey,
+        ),
+        (
+            404,
+            r#"{"error":{"message":"The model does not exist"}}"#,
+            ProviderError::ModelNotFound,
+        ),
+    ];
+    for (status, body, expected) in cases {
+        let fake = Fake::start(vec![Script::error(status, body)]).await;
+        let (_, _, error) = collect(fake.guard(), fake.endpoint(Provider::Openai, "/v1")).await;
+        assert_eq!(error, Some(expected));
+    }
+    // 429, then 503, then the stream: retried before the first token.
+    let fake = Fake::start(vec![
+        Script::error(429, "{}"),
+        Script::error(503, "{}"),
+        Script::sse(OPENAI, 4096),
+    ])
+    .await;
+    let (text, _, error) = collect(fake.guard(), fake.endpoint(Provider::Openai, "/v1")).await;
+    assert_eq!((text.as_str(), error), ("Halo, apa kabar? ☕", None));
+    assert_eq!(fake.requests.lock().unwrap().len(), 3);
+    // 500 every time: given up after the retries, with the provider's message (key scrubbed).
+    let body = r#"{"error":{"message":"upstream failed for sk-test-SECRETKEY123"}}"#;
+    let fake = Fake::start(vec![
+        Script::error(500, body),
+        Script::error(500, body),
+        Script::error(500, body),
+    ])
+    .await;
+    let (_, _, error) = collect(fake.guard(), fake.endpoint(Provider::Openai, "/v1")).await;
+    let Some(ProviderError::Http {
+        status: 500,
+        message,
+    }) = error
+    else {
+        panic!("{error:?}")
+    };
+    assert!(!message.contains("SECRETKEY"), "{message}");
+}
+
+#[tokio::test]
+async fn malformed_json_a_stall_and_a_redirect_are_refused() {
+    let fake = Fake::start(vec![Script::sse("data: {\"choices\": [oops\n\n", 4096)]).await;
+    let (_, _, error) = collect(fake.guard(), fake.endpoint(Provider::Openai, "/v1")).await;
+    assert!(
+        matches!(error, Some(ProviderError::Protocol(_))),
+        "{error:?}"
+    );
+
+    let mut stalled = Script::sse(OPENAI, 40);
+    stalled.stall_after = Some(4);
+    let fake = Fake::start(vec![stalled]).await;
+    let (_, _, error) = collect(fake.guard(), fake.endpoint(Provider::Openai, "/v1")).await;
+    assert_eq!(error, Some(ProviderError::Timeout("the stream stalled")));
+
+    let redirect = Script {
+        status: 302,
+        headers: vec![("location", "http://127.0.0.1:5432/".into())],
+        pieces: vec![],
+        stall_after: None,
+    };
+    let fake = Fake::start(vec![redirect]).await;
+    let (_, _, error) = collect(fake.guard(), fake.endpoint(Provider::Openai, "/v1")).await;
+    assert!(
+        matches!(error, Some(ProviderError::Blocked(_))),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn base_urls_at_private_addresses_are_refused_before_any_request() {
+    let fake = Fake::start(vec![Script::sse(OPENAI, 4096)]).await;
+    let not_allowed = Guard::new(&[]).unwrap();
+    for base in [
+        format!("http://127.0.0.1:{}/v1", fake.port),
+        format!("https://127.0.0.1:{}/v1", fake.port),
+        "https://169.254.169.254/v1".to_owned(),
+        "https://localhost/v1".to_owned(),
+    ] {
+        let endpoint = Endpoint::new(Provider::Custom, Some(&base), None).unwrap();
+        let (_, _, error) = collect(not_allowed.clone(), endpoint).await;
+        assert!(
+            matches!(error, Some(ProviderError::Blocked(_))),
+            "{base}: {error:?}"
+        );
+    }
+    assert!(
+        fake.requests.lock().unwrap().is_empty(),
+        "nothing reached the fake"
+    );
+}

@@ -564,3 +564,108 @@ mod tests {
         );
     }
 }
+
+/// The models the provider offers, asked live: `GET {base}models` (OpenAI-compatible and
+/// Ollama's `/v1`), `GET /v1/models` (Anthropic), `GET /v1beta/models` (Gemini).
+pub async fn list_models(
+    guard: &Guard,
+    endpoint: &Endpoint,
+    timeouts: Timeouts,
+) -> Result<Vec<String>, ProviderError> {
+    let (url, headers) = match endpoint.provider.wire() {
+        Wire::OpenAiCompatible => {
+            let (_, headers, _) = openai::request(endpoint, &Request::default())?;
+            (
+                endpoint
+                    .base_url
+                    .join("models")
+                    .map_err(|e| ProviderError::Config(e.to_string()))?,
+                headers,
+            )
+        }
+        Wire::Anthropic => {
+            let (url, headers, _) = anthropic::request(endpoint, &Request::default())?;
+            (
+                url.join("models")
+                    .map_err(|e| ProviderError::Config(e.to_string()))?,
+                headers,
+            )
+        }
+        Wire::Gemini => {
+            let probe = Request {
+                model: "probe".into(),
+                ..Request::default()
+            };
+            let (_, headers, _) = gemini::request(endpoint, &probe)?;
+            let prefix = if endpoint.base_url.path().ends_with("/v1beta/") {
+                ""
+            } else {
+                "v1beta/"
+            };
+            let url = endpoint
+                .base_url
+                .join(&format!("{prefix}models?pageSize=1000"))
+                .map_err(|e| ProviderError::Config(e.to_string()))?;
+            (url, headers)
+        }
+    };
+    let checked = guard.check(&url).await?;
+    let client = client_for(&checked, timeouts)?;
+    let response =
+        tokio::time::timeout(timeouts.first_byte, client.get(url).headers(headers).send())
+            .await
+            .map_err(|_| ProviderError::Timeout("no answer"))?
+            .map_err(|e| network_error(&e, endpoint.key.as_ref()))?;
+    let status = response.status().as_u16();
+    let body = tokio::time::timeout(timeouts.idle, response.text())
+        .await
+        .map_err(|_| ProviderError::Timeout("the answer stalled"))?
+        .map_err(|e| network_error(&e, endpoint.key.as_ref()))?;
+    if !(200..300).contains(&status) {
+        return Err(status_error(status, &body, endpoint.key.as_ref()));
+    }
+    let value = json(&body)?;
+    let mut names: Vec<String> = match endpoint.provider.wire() {
+        Wire::Gemini => value
+            .get("models")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("name").and_then(serde_json::Value::as_str))
+            .map(|name| name.trim_start_matches("models/").to_owned())
+            .collect(),
+        _ => value
+            .get("data")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| {
+                m.get("id")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect(),
+    };
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Check, before anything is stored or sent, that the guard lets requests for `model` reach
+/// the endpoint (the stream checks again, and connects to what it resolved itself).
+pub async fn preflight(
+    guard: &Guard,
+    endpoint: &Endpoint,
+    model: &str,
+) -> Result<(), ProviderError> {
+    let probe = Request {
+        model: model.to_owned(),
+        ..Request::default()
+    };
+    let (url, _, _) = match endpoint.provider.wire() {
+        Wire::OpenAiCompatible => openai::request(endpoint, &probe)?,
+        Wire::Anthropic => anthropic::request(endpoint, &probe)?,
+        Wire::Gemini => gemini::request(endpoint, &probe)?,
+    };
+    guard.check(&url).await.map(drop)
+}

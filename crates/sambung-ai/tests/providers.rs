@@ -1,120 +1,47 @@
 //! Each wire format against a fake provider on loopback that replays the provider's
 //! documented stream byte for byte, cut at awkward places, and misbehaves on demand.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sambung_ai::{
     stream, ApiKey, Delta, Endpoint, FinishReason, Guard, Provider, ProviderError, Request, Role,
     Timeouts, Turn,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use sambung_testkit::fake_provider::{FakeProvider, Script};
 
-/// One scripted answer: status line and headers, then body pieces written one by one.
-#[derive(Clone)]
-struct Script {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    pieces: Vec<Vec<u8>>,
-    /// Stop writing (but keep the connection open) after this many pieces.
-    stall_after: Option<usize>,
-}
-
-impl Script {
-    fn sse(body: &str, piece: usize) -> Script {
-        Script {
-            status: 200,
-            headers: vec![("content-type", "text/event-stream".into())],
-            pieces: body.as_bytes().chunks(piece).map(<[u8]>::to_vec).collect(),
-            stall_after: None,
-        }
-    }
-
-    fn error(status: u16, body: &str) -> Script {
-        Script {
-            status,
-            headers: vec![("content-type", "application/json".into())],
-            pieces: vec![body.as_bytes().to_vec()],
-            stall_after: None,
-        }
-    }
-}
-
-/// A fake provider: each connection gets the next script; requests are kept.
+/// The shared fake provider, with a guard that lets the server reach it.
 struct Fake {
-    port: u16,
-    requests: Arc<Mutex<Vec<String>>>,
+    inner: FakeProvider,
 }
 
 impl Fake {
     async fn start(scripts: Vec<Script>) -> Fake {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        tokio::spawn(async move {
-            for script in scripts {
-                let Ok((mut socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 8192];
-                // Read the head and the body (Content-Length).
-                loop {
-                    let n = socket.read(&mut buffer).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    request.extend_from_slice(&buffer[..n]);
-                    let text = String::from_utf8_lossy(&request).to_string();
-                    if let Some(head_end) = text.find("\r\n\r\n") {
-                        let length = text[..head_end]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if request.len() >= head_end + 4 + length {
-                            break;
-                        }
-                    }
-                }
-                seen.lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&request).into_owned());
-                let mut head = format!("HTTP/1.1 {} X\r\nconnection: close\r\n", script.status);
-                for (name, value) in &script.headers {
-                    head.push_str(&format!("{name}: {value}\r\n"));
-                }
-                head.push_str("\r\n");
-                let _ = socket.write_all(head.as_bytes()).await;
-                for (i, piece) in script.pieces.iter().enumerate() {
-                    if script.stall_after == Some(i) {
-                        tokio::time::sleep(Duration::from_secs(30)).await;
-                    }
-                    let _ = socket.write_all(piece).await;
-                    let _ = socket.flush().await;
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                let _ = socket.shutdown().await;
-            }
-        });
-        Fake { port, requests }
+        let inner = FakeProvider::start().await;
+        for script in scripts {
+            inner.push(script);
+        }
+        Fake { inner }
     }
 
     fn guard(&self) -> Guard {
-        Guard::new(&[format!("127.0.0.1:{}", self.port)]).unwrap()
+        Guard::new(&[format!("127.0.0.1:{}", self.inner.port)]).unwrap()
     }
 
     fn endpoint(&self, provider: Provider, path: &str) -> Endpoint {
         Endpoint::new(
             provider,
-            Some(&format!("http://127.0.0.1:{}{path}", self.port)),
+            Some(&self.inner.url(path)),
             Some(ApiKey::new("sk-test-SECRETKEY123".into())),
         )
         .unwrap()
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.inner.requests()
+    }
+
+    fn port(&self) -> u16 {
+        self.inner.port
     }
 }
 
@@ -188,7 +115,7 @@ async fn openai_compatible_streams_text_usage_and_finish_whatever_the_chunking()
                 Delta::Finish(FinishReason::Stop)
             ]
         );
-        let sent = fake.requests.lock().unwrap()[0].clone();
+        let sent = fake.requests()[0].clone();
         assert!(
             sent.starts_with("POST /api/v1/chat/completions HTTP/1.1"),
             "{sent}"
@@ -245,7 +172,7 @@ async fn anthropic_streams_with_pings_and_reports_its_stop_reason() {
                 Delta::Finish(FinishReason::Length)
             ]
         );
-        let sent = fake.requests.lock().unwrap()[0].clone();
+        let sent = fake.requests()[0].clone();
         let lower = sent.to_ascii_lowercase();
         assert!(sent.starts_with("POST /v1/messages HTTP/1.1"), "{sent}");
         assert!(
@@ -307,7 +234,7 @@ async fn gemini_streams_until_the_body_ends() {
             Delta::Finish(FinishReason::Stop)
         ]
     );
-    let sent = fake.requests.lock().unwrap()[0].clone();
+    let sent = fake.requests()[0].clone();
     assert!(
         sent.starts_with("POST /v1beta/models/test-model:streamGenerateContent?alt=sse HTTP/1.1"),
         "{sent}"
@@ -337,26 +264,26 @@ async fn http_errors_map_to_clear_messages_and_busy_answers_are_retried() {
         ),
     ];
     for (status, body, expected) in cases {
-        let fake = Fake::start(vec![Script::error(status, body)]).await;
+        let fake = Fake::start(vec![Script::json(status, body)]).await;
         let (_, _, error) = collect(fake.guard(), fake.endpoint(Provider::Openai, "/v1")).await;
         assert_eq!(error, Some(expected));
     }
     // 429, then 503, then the stream: retried before the first token.
     let fake = Fake::start(vec![
-        Script::error(429, "{}"),
-        Script::error(503, "{}"),
+        Script::json(429, "{}"),
+        Script::json(503, "{}"),
         Script::sse(OPENAI, 4096),
     ])
     .await;
     let (text, _, error) = collect(fake.guard(), fake.endpoint(Provider::Openai, "/v1")).await;
     assert_eq!((text.as_str(), error), ("Halo, apa kabar? ☕", None));
-    assert_eq!(fake.requests.lock().unwrap().len(), 3);
+    assert_eq!(fake.requests().len(), 3);
     // 500 every time: given up after the retries, with the provider's message (key scrubbed).
     let body = r#"{"error":{"message":"upstream failed for sk-test-SECRETKEY123"}}"#;
     let fake = Fake::start(vec![
-        Script::error(500, body),
-        Script::error(500, body),
-        Script::error(500, body),
+        Script::json(500, body),
+        Script::json(500, body),
+        Script::json(500, body),
     ])
     .await;
     let (_, _, error) = collect(fake.guard(), fake.endpoint(Provider::Openai, "/v1")).await;
@@ -379,18 +306,14 @@ async fn malformed_json_a_stall_and_a_redirect_are_refused() {
         "{error:?}"
     );
 
-    let mut stalled = Script::sse(OPENAI, 40);
-    stalled.stall_after = Some(4);
-    let fake = Fake::start(vec![stalled]).await;
+    let fake = Fake::start(vec![Script::sse(OPENAI, 40).stalling_before(4)]).await;
     let (_, _, error) = collect(fake.guard(), fake.endpoint(Provider::Openai, "/v1")).await;
     assert_eq!(error, Some(ProviderError::Timeout("the stream stalled")));
 
-    let redirect = Script {
-        status: 302,
-        headers: vec![("location", "http://127.0.0.1:5432/".into())],
-        pieces: vec![],
-        stall_after: None,
-    };
+    let mut redirect = Script::json(302, "");
+    redirect
+        .headers
+        .push(("location".into(), "http://127.0.0.1:5432/".into()));
     let fake = Fake::start(vec![redirect]).await;
     let (_, _, error) = collect(fake.guard(), fake.endpoint(Provider::Openai, "/v1")).await;
     assert!(
@@ -404,8 +327,8 @@ async fn base_urls_at_private_addresses_are_refused_before_any_request() {
     let fake = Fake::start(vec![Script::sse(OPENAI, 4096)]).await;
     let not_allowed = Guard::new(&[]).unwrap();
     for base in [
-        format!("http://127.0.0.1:{}/v1", fake.port),
-        format!("https://127.0.0.1:{}/v1", fake.port),
+        format!("http://127.0.0.1:{}/v1", fake.port()),
+        format!("https://127.0.0.1:{}/v1", fake.port()),
         "https://169.254.169.254/v1".to_owned(),
         "https://localhost/v1".to_owned(),
     ] {
@@ -416,8 +339,51 @@ async fn base_urls_at_private_addresses_are_refused_before_any_request() {
             "{base}: {error:?}"
         );
     }
-    assert!(
-        fake.requests.lock().unwrap().is_empty(),
-        "nothing reached the fake"
+    assert!(fake.requests().is_empty(), "nothing reached the fake");
+}
+
+#[tokio::test]
+async fn models_are_listed_live_from_each_provider() {
+    let openai = Script::sse(
+        r#"{"object":"list","data":[{"id":"gpt-4o","object":"model"},{"id":"gpt-4o-mini","object":"model"}]}"#,
+        4096,
     );
+    let anthropic = Script::sse(
+        r#"{"data":[{"type":"model","id":"claude-sonnet-4","display_name":"Claude"}],"has_more":false}"#,
+        4096,
+    );
+    let gemini = Script::sse(
+        r#"{"models":[{"name":"models/gemini-2.0-flash"},{"name":"models/gemini-1.5-pro"}]}"#,
+        4096,
+    );
+    for (provider, path, script, expected, request_line) in [
+        (
+            Provider::Openai,
+            "/v1",
+            openai,
+            vec!["gpt-4o", "gpt-4o-mini"],
+            "GET /v1/models HTTP/1.1",
+        ),
+        (
+            Provider::Anthropic,
+            "",
+            anthropic,
+            vec!["claude-sonnet-4"],
+            "GET /v1/models HTTP/1.1",
+        ),
+        (
+            Provider::Google,
+            "",
+            gemini,
+            vec!["gemini-1.5-pro", "gemini-2.0-flash"],
+            "GET /v1beta/models?pageSize=1000 HTTP/1.1",
+        ),
+    ] {
+        let fake = Fake::start(vec![script]).await;
+        let names = sambung_ai::list_models(&fake.guard(), &fake.endpoint(provider, path), quick())
+            .await
+            .unwrap();
+        assert_eq!(names, expected);
+        assert!(fake.requests()[0].starts_with(request_line), "{provider:?}");
+    }
 }

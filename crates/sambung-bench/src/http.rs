@@ -67,6 +67,8 @@ impl HttpTarget {
             public_url: None,
             trusted_origins: Vec::new(),
             rate_limits: RateLimits::unlimited(),
+            ai_allowed_hosts: Vec::new(),
+            ai_timeouts: Default::default(),
         };
         let server = Server::bind(pool.clone(), &settings)
             .await

@@ -247,10 +247,13 @@ pub struct Config {
     pub public_url: Option<String>,
     /// `TRUSTED_ORIGINS`: more origins (comma-separated) allowed to send cookie-bearing writes.
     pub trusted_origins: Vec<String>,
+    /// `AI_ALLOWED_HOSTS`: `host:port` pairs a model's base URL may reach besides public
+    /// https addresses (a local Ollama, say).
+    pub ai_allowed_hosts: Vec<String>,
 }
 
 /// Every variable `sambung` reads.
-pub const VARIABLES: [&str; 17] = [
+pub const VARIABLES: [&str; 18] = [
     "DATABASE_URL",
     "SAMBUNG_DATA_DIR",
     "SAMBUNG_PG_PORT",
@@ -268,6 +271,7 @@ pub const VARIABLES: [&str; 17] = [
     "AUTH_SECRET",
     "PUBLIC_URL",
     "TRUSTED_ORIGINS",
+    "AI_ALLOWED_HOSTS",
 ];
 
 impl Config {
@@ -425,6 +429,25 @@ impl Config {
             })
             .transpose()?
             .unwrap_or_default();
+        let ai_allowed_hosts = get("AI_ALLOWED_HOSTS")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(|h| match h.rsplit_once(':') {
+                        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                            Ok(h.to_owned())
+                        }
+                        _ => Err(parse(
+                            "AI_ALLOWED_HOSTS",
+                            h.to_owned(),
+                            "each entry is host:port".into(),
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
 
         Ok(Config {
             database_url,
@@ -442,6 +465,7 @@ impl Config {
             auth_secret,
             public_url,
             trusted_origins,
+            ai_allowed_hosts,
         })
     }
 

@@ -17,15 +17,20 @@ pub enum Provider {
     Google,
     Groq,
     Ollama,
+    Openrouter,
+    /// Any OpenAI-compatible endpoint at a base URL of the user's.
+    Custom,
 }
 
 impl Provider {
-    pub const ALL: [Provider; 5] = [
+    pub const ALL: [Provider; 7] = [
         Provider::Openai,
         Provider::Anthropic,
         Provider::Google,
         Provider::Groq,
         Provider::Ollama,
+        Provider::Openrouter,
+        Provider::Custom,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,6 +40,8 @@ impl Provider {
             Provider::Google => "google",
             Provider::Groq => "groq",
             Provider::Ollama => "ollama",
+            Provider::Openrouter => "openrouter",
+            Provider::Custom => "custom",
         }
     }
 
@@ -43,7 +50,10 @@ impl Provider {
             .into_iter()
             .find(|p| p.as_str() == text)
             .ok_or_else(|| {
-                DomainError::invalid("provider", "one of openai, anthropic, google, groq, ollama")
+                DomainError::invalid(
+                    "provider",
+                    "one of openai, anthropic, google, groq, ollama, openrouter, custom",
+                )
             })
     }
 }
@@ -135,15 +145,25 @@ pub async fn rename_api_key(
     .ok_or(DomainError::not_found("API key"))
 }
 
+/// Delete one of the actor's keys; models that used it stay, without a key.
 pub async fn delete_api_key(pool: &PgPool, actor: UserId, key: ApiKeyId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    // The models' foreign key would delete them with the key: detach them first.
+    sqlx::query("UPDATE models SET api_key_id = NULL WHERE api_key_id = $1 AND user_id = $2")
+        .bind(key)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
     let done = sqlx::query!(
         "DELETE FROM api_keys WHERE id = $1 AND user_id = $2",
         key as ApiKeyId,
         actor as UserId,
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    expect_row(done, "API key")
+    expect_row(done, "API key")?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The plaintext of one of the actor's keys, for calling the provider. Never show it.

@@ -647,3 +647,197 @@ pub async fn search_messages(
         .fetch_all(pool)
         .await?)
 }
+
+/// What a turn does with the conversation before the reply.
+#[derive(Debug, Clone)]
+pub enum TurnKind<'a> {
+    /// A new user message.
+    Ask { content: &'a str },
+    /// Answer the last user message again: the reply after it is deleted.
+    Regenerate,
+    /// Change a user message: everything after it is deleted, then it is answered.
+    Edit {
+        message: MessageId,
+        content: &'a str,
+    },
+}
+
+/// A turn begun: the conversation to send (oldest first) and the reply's placeholder.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    pub chat: Chat,
+    pub history: Vec<Message>,
+    pub reply: Message,
+}
+
+/// The status of a reply being written (`metadata.status`): `streaming` until it ends, then
+/// `complete`, `stopped` or `error`.
+pub const STREAMING: &str = "streaming";
+
+/// Begin a turn in one transaction: the user message (asked, or edited), the earlier reply
+/// removed (regenerate, edit), and an empty assistant reply marked `streaming` with
+/// `metadata`. Asking needs what posting needs (reading the chat); regenerating and editing
+/// change the conversation, so they need the right to change the chat.
+pub async fn begin_turn(
+    pool: &PgPool,
+    actor: UserId,
+    chat: ChatId,
+    kind: TurnKind<'_>,
+    metadata: serde_json::Value,
+) -> Result<Turn> {
+    let mut tx = pool.begin().await?;
+    match kind {
+        TurnKind::Ask { .. } => require_read(&mut tx, actor, chat).await?,
+        _ => require_change(&mut tx, actor, chat, "regenerate or edit in this chat").await?,
+    }
+    // One turn at a time per chat, across servers too: the chat row is the lock.
+    let row: Chat = sqlx::query_as(&format!(
+        "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.id = $1 FOR UPDATE"
+    ))
+    .bind(chat)
+    .fetch_one(&mut *tx)
+    .await?;
+    // A reply still streaming (on this server or another) blocks a new turn; one left by a
+    // server that died stops blocking after ten minutes.
+    let busy: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE chat_id = $1 AND role = 'assistant'
+                          AND metadata->>'status' = 'streaming' AND created_at > now() - interval '10 minutes')",
+    )
+    .bind(chat)
+    .fetch_one(&mut *tx)
+    .await?;
+    if busy {
+        return Err(DomainError::Conflict(
+            "a reply is being generated in this chat already".into(),
+        ));
+    }
+    let validate = |content: &str| -> Result<()> {
+        if content.trim().is_empty() {
+            return Err(DomainError::invalid("content", "must not be empty"));
+        }
+        if content.len() > MAX_MESSAGE_BYTES || content.contains('\0') {
+            return Err(DomainError::invalid(
+                "content",
+                "at most 1 MiB, no NUL characters",
+            ));
+        }
+        Ok(())
+    };
+    match kind {
+        TurnKind::Ask { content } => {
+            validate(content)?;
+            sqlx::query(
+                "INSERT INTO messages (id, chat_id, role, content) VALUES ($1, $2, 'user', $3)",
+            )
+            .bind(MessageId::new())
+            .bind(chat)
+            .bind(content)
+            .execute(&mut *tx)
+            .await?;
+        }
+        TurnKind::Regenerate => {
+            let last_user: Option<(DateTime<Utc>, MessageId)> = sqlx::query_as(
+                "SELECT created_at, id FROM messages WHERE chat_id = $1 AND role = 'user'
+                  ORDER BY created_at DESC, id DESC LIMIT 1",
+            )
+            .bind(chat)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (at, id) = last_user.ok_or_else(|| {
+                DomainError::invalid("regenerate", "there is no message to answer")
+            })?;
+            delete_after(&mut tx, chat, at, id).await?;
+        }
+        TurnKind::Edit { message, content } => {
+            validate(content)?;
+            let edited: Option<(DateTime<Utc>, MessageId)> = sqlx::query_as(
+                "UPDATE messages SET content = $3 WHERE id = $1 AND chat_id = $2 AND role = 'user'
+                 RETURNING created_at, id",
+            )
+            .bind(message)
+            .bind(chat)
+            .bind(content)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (at, id) = edited
+                .ok_or_else(|| DomainError::invalid("edit", "no such user message in this chat"))?;
+            delete_after(&mut tx, chat, at, id).await?;
+        }
+    }
+    let history: Vec<Message> = sqlx::query_as(
+        "SELECT id, chat_id, role, content, metadata, created_at FROM messages WHERE chat_id = $1 ORDER BY created_at, id",
+    )
+    .bind(chat)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut metadata = metadata;
+    if let Some(object) = metadata.as_object_mut() {
+        object.insert("status".into(), STREAMING.into());
+    }
+    let reply: Message = sqlx::query_as(
+        "INSERT INTO messages (id, chat_id, role, content, metadata) VALUES ($1, $2, 'assistant', '', $3)
+         RETURNING id, chat_id, role, content, metadata, created_at",
+    )
+    .bind(MessageId::new())
+    .bind(chat)
+    .bind(metadata)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE chats SET updated_at = now() WHERE id = $1")
+        .bind(chat)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Turn {
+        chat: row,
+        history,
+        reply,
+    })
+}
+
+async fn delete_after(
+    conn: &mut PgConnection,
+    chat: ChatId,
+    at: DateTime<Utc>,
+    id: MessageId,
+) -> Result<()> {
+    sqlx::query("DELETE FROM messages WHERE chat_id = $1 AND (created_at, id) > ($2, $3)")
+        .bind(chat)
+        .bind(at)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Store a reply's text and metadata (its status among them); a reply deleted meanwhile (the
+/// chat was deleted) is not an error.
+pub async fn finish_turn(
+    pool: &PgPool,
+    reply: MessageId,
+    content: &str,
+    metadata: serde_json::Value,
+) -> Result<()> {
+    let content = content.replace('\0', "");
+    sqlx::query("UPDATE messages SET content = $2, metadata = $3 WHERE id = $1")
+        .bind(reply)
+        .bind(content)
+        .bind(metadata)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Give a chat still called "New chat" a title.
+pub async fn title_new_chat(pool: &PgPool, chat: ChatId, title: &str) -> Result<()> {
+    let title: String = title.chars().take(MAX_TITLE_CHARS).collect();
+    if title.trim().is_empty() {
+        return Ok(());
+    }
+    sqlx::query("UPDATE chats SET title = $2 WHERE id = $1 AND title = 'New chat'")
+        .bind(chat)
+        .bind(title.trim())
+        .execute(pool)
+        .await?;
+    Ok(())
+}

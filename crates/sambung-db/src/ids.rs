@@ -55,4 +55,5 @@ typed_id!(
     MessageId,
     PromptId,
     ApiKeyId,
+    ModelId,
 );

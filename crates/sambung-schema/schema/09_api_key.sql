@@ -14,8 +14,10 @@ CREATE TABLE api_keys (
   -- The user's label for the key ("work", "personal").
   name          text        NOT NULL DEFAULT 'default',
   CONSTRAINT api_keys_pkey PRIMARY KEY (id),
+  -- What a model's (api_key_id, user_id) refers to: a key of the model's owner.
+  CONSTRAINT api_keys_id_user_key UNIQUE (id, user_id),
   CONSTRAINT api_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
-  CONSTRAINT api_keys_provider_check CHECK (provider IN ('openai', 'anthropic', 'google', 'groq', 'ollama')),
+  CONSTRAINT api_keys_provider_check CHECK (provider IN ('openai', 'anthropic', 'google', 'groq', 'ollama', 'openrouter', 'custom')),
   -- Nonce and tag alone are 28 bytes: anything shorter cannot be a sealed key.
   CONSTRAINT api_keys_name_not_blank CHECK (btrim(name) <> ''),
   CONSTRAINT api_keys_encrypted_shape CHECK (octet_length(encrypted_key) > 28),

@@ -46,6 +46,8 @@ pub enum ServerError {
     },
     #[error("serving failed: {0}")]
     Serve(std::io::Error),
+    #[error("invalid settings: {0}")]
+    Settings(String),
 }
 
 impl ServerError {
@@ -79,7 +81,8 @@ impl Server {
         let address = listener
             .local_addr()
             .map_err(|source| ServerError::Bind { address, source })?;
-        let state = Arc::new(AppState::new(pool, settings, address.port()));
+        let state =
+            Arc::new(AppState::new(pool, settings, address.port()).map_err(ServerError::Settings)?);
         Ok(Server {
             listener,
             state,

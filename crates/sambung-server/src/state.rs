@@ -24,6 +24,11 @@ pub struct ServerSettings {
     /// More origins allowed to send cookie-bearing writes (`TRUSTED_ORIGINS`).
     pub trusted_origins: Vec<String>,
     pub rate_limits: RateLimits,
+    /// `host:port` pairs a model's base URL may reach besides public https addresses
+    /// (`AI_ALLOWED_HOSTS`).
+    pub ai_allowed_hosts: Vec<String>,
+    /// Limits of provider calls.
+    pub ai_timeouts: sambung_ai::Timeouts,
 }
 
 /// Requests allowed per client address and window (SPEC section 7).
@@ -65,10 +70,19 @@ pub struct AppState {
     pub origins: Vec<String>,
     pub public_url: String,
     pub limiter: RateLimiter,
+    /// Where provider requests may go.
+    pub guard: sambung_ai::Guard,
+    pub ai_timeouts: sambung_ai::Timeouts,
+    /// The replies being generated in this server.
+    pub generations: sambung_ai::registry::Registry,
 }
 
 impl AppState {
-    pub fn new(pool: PgPool, settings: &ServerSettings, bound_port: u16) -> AppState {
+    pub fn new(
+        pool: PgPool,
+        settings: &ServerSettings,
+        bound_port: u16,
+    ) -> Result<AppState, String> {
         let public_url = settings
             .public_url
             .clone()
@@ -80,7 +94,10 @@ impl AppState {
             origins.push(format!("http://127.0.0.1:{bound_port}"));
         }
         origins.extend(settings.trusted_origins.iter().cloned());
-        AppState {
+        Ok(AppState {
+            guard: sambung_ai::Guard::new(&settings.ai_allowed_hosts)?,
+            ai_timeouts: settings.ai_timeouts,
+            generations: Default::default(),
             pool,
             cookies: Cookies::new(
                 settings.auth_secret.clone(),
@@ -93,7 +110,7 @@ impl AppState {
             origins,
             public_url,
             limiter: RateLimiter::new(settings.rate_limits),
-        }
+        })
     }
 }
 

@@ -4,7 +4,9 @@
 pub mod api_keys;
 pub mod chats;
 pub mod folders;
+pub mod generate;
 pub mod me;
+pub mod models;
 pub mod prompts;
 pub mod public;
 pub mod tags;
@@ -31,6 +33,8 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .merge(chats::router())
         .merge(prompts::router())
         .merge(api_keys::router())
+        .merge(models::router())
+        .merge(generate::router())
         .merge(public::router())
 }
 

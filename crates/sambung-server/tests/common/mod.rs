@@ -9,6 +9,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ORIGIN};
 use reqwest::Method;
 use sambung_config::{AuthSecret, EncryptionKey};
 use sambung_server::{RateLimits, Server, ServerSettings};
+use sambung_testkit::fake_provider::FakeProvider;
 use sambung_testkit::TestDb;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -18,6 +19,8 @@ pub const AUTH_SECRET: &str = "test-auth-secret-of-at-least-32-characters";
 
 pub struct TestApp {
     pub db: TestDb,
+    /// A fake AI provider the server may reach (its port is in the server's allowed hosts).
+    pub provider: FakeProvider,
     pub url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// Every response body any client of this app received, to search for leaks.
@@ -32,6 +35,7 @@ impl TestApp {
 
     pub async fn with_limits(rate_limits: RateLimits) -> TestApp {
         let db = TestDb::migrated().await;
+        let provider = FakeProvider::start().await;
         let settings = ServerSettings {
             host: "127.0.0.1".into(),
             port: 0,
@@ -40,6 +44,12 @@ impl TestApp {
             public_url: None,
             trusted_origins: vec!["http://trusted.example".into()],
             rate_limits,
+            ai_allowed_hosts: vec![format!("127.0.0.1:{}", provider.port)],
+            ai_timeouts: sambung_ai::Timeouts {
+                idle: std::time::Duration::from_millis(800),
+                backoff: std::time::Duration::from_millis(10),
+                ..Default::default()
+            },
         };
         let server = Server::bind(db.pool().clone(), &settings).await.unwrap();
         let url = format!("http://{}", server.address());
@@ -49,6 +59,7 @@ impl TestApp {
         }));
         TestApp {
             db,
+            provider,
             url,
             stop: Some(stop),
             seen: Arc::default(),

@@ -12,7 +12,7 @@ use crate::cli::ServeArgs;
 pub async fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<()> {
     let pool = super::connect(config).await?;
     super::schema::apply_migrations(&pool).await?;
-    let server = bind(config, &pool, &args.host, args.port).await?;
+    let server = bind(config, &pool, &args.host, args.port, false).await?;
     println!("SambungChat is serving at {}", server.public_url());
     println!("Ctrl-C stops it.");
     until_interrupted(server.serve(stopped())).await
@@ -21,7 +21,13 @@ pub async fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<()> {
 /// The server's settings: first-run secrets filled in (generated into `SAMBUNG_DATA_DIR`
 /// when unset), never a silent new `ENCRYPTION_KEY` for a database holding keys sealed
 /// under another.
-pub async fn bind(config: &Config, pool: &PgPool, host: &str, port: u16) -> anyhow::Result<Server> {
+pub async fn bind(
+    config: &Config,
+    pool: &PgPool,
+    host: &str,
+    port: u16,
+    allow_local_ollama: bool,
+) -> anyhow::Result<Server> {
     if config.lacks_encryption_key()? {
         let sealed: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
             .fetch_one(pool)
@@ -41,6 +47,12 @@ pub async fn bind(config: &Config, pool: &PgPool, host: &str, port: u16) -> anyh
             secrets.path.display()
         );
     }
+    let mut allowed_hosts = config.ai_allowed_hosts.clone();
+    if allow_local_ollama {
+        // `up` is a local set-up: a model on this machine's Ollama should just work.
+        allowed_hosts.push("127.0.0.1:11434".into());
+        allowed_hosts.push("localhost:11434".into());
+    }
     let settings = ServerSettings {
         host: host.to_owned(),
         port,
@@ -49,6 +61,8 @@ pub async fn bind(config: &Config, pool: &PgPool, host: &str, port: u16) -> anyh
         public_url: config.public_url.clone(),
         trusted_origins: config.trusted_origins.clone(),
         rate_limits: RateLimits::default(),
+        ai_allowed_hosts: allowed_hosts,
+        ai_timeouts: Default::default(),
     };
     Ok(Server::bind(pool.clone(), &settings).await?)
 }

@@ -41,7 +41,7 @@ pub async fn run(config: &Config, args: &UpArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!();
-    let server = super::serve::bind(config, &pool, "127.0.0.1", args.port).await?;
+    let server = super::serve::bind(config, &pool, "127.0.0.1", args.port, true).await?;
     println!("SambungChat is serving at {}", server.public_url());
     let demo = seed::DEMO_EMAIL;
     if sambung_db::auth::check_password(&pool, demo, seed::DEMO_PASSWORD)

@@ -1,0 +1,379 @@
+//! Turns: the server asks the chat's model and streams the reply to the caller in the AI
+//! SDK's UI message stream; the turn belongs to the server, so it goes on when the caller
+//! leaves, can be stopped, and can be followed again from its start while it runs.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::{Stream, StreamExt};
+use sambung_ai::registry::Generation;
+use sambung_ai::ui_stream::{self, Chunk};
+use sambung_ai::{ApiKey, Delta, Endpoint, FinishReason, Provider, ProviderError, Role, Turn};
+use sambung_db::chats::{self, MessageRole, TurnKind};
+use sambung_db::models::{self, Model};
+use sambung_db::{ChatId, MessageId, ModelId};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::SignedIn;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+
+type Shared = State<Arc<AppState>>;
+
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(generate))
+        .routes(routes!(stop))
+        .routes(routes!(resume))
+}
+
+/// A provider's error as an API error: the URL refused is the user's to fix (400); the
+/// provider failing is a bad gateway (502) with a code saying how.
+pub fn provider_error(error: ProviderError) -> ApiError {
+    let code = match &error {
+        ProviderError::Blocked(_) => "BASE_URL_NOT_ALLOWED",
+        ProviderError::Config(_) => "MODEL_MISCONFIGURED",
+        ProviderError::InvalidKey => "PROVIDER_INVALID_KEY",
+        ProviderError::RateLimited => "PROVIDER_RATE_LIMITED",
+        ProviderError::ModelNotFound => "PROVIDER_MODEL_NOT_FOUND",
+        ProviderError::Overloaded => "PROVIDER_OVERLOADED",
+        ProviderError::Timeout(_) => "PROVIDER_TIMEOUT",
+        ProviderError::Network(_) => "PROVIDER_UNREACHABLE",
+        ProviderError::Http { .. } | ProviderError::Protocol(_) => "PROVIDER_ERROR",
+    };
+    let status = match error {
+        ProviderError::Blocked(_) | ProviderError::Config(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    ApiError::new(status, code, error.to_string())
+}
+
+/// Where a model's requests go, with its key decrypted (in memory for this call only).
+pub async fn endpoint_for(state: &AppState, model: &Model) -> ApiResult<Endpoint> {
+    let provider = Provider::parse(&model.provider).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MODEL_MISCONFIGURED",
+            "unknown provider",
+        )
+    })?;
+    let key = match model.api_key_id {
+        Some(_) => {
+            let cipher = state.cipher.as_ref().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ENCRYPTION_KEY_MISSING",
+                    "the server cannot read API keys",
+                )
+            })?;
+            models::model_key(&state.pool, cipher, model)
+                .await?
+                .map(ApiKey::new)
+        }
+        None => None,
+    };
+    Endpoint::new(provider, model.base_url.as_deref(), key).map_err(provider_error)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GenerateBody {
+    /// The question (or, with `edit`, the user message's new text).
+    pub content: Option<String>,
+    /// A configured model's id; else the chat's, the team's or the user's default.
+    pub model: Option<Uuid>,
+    /// Answer the last question again (the reply after it is replaced).
+    pub regenerate: Option<bool>,
+    /// The id of a user message to change to `content`; what followed it is replaced.
+    pub edit: Option<Uuid>,
+}
+
+fn sse(stream: impl Stream<Item = Bytes> + Send + 'static) -> Response {
+    let mut response = Response::new(Body::from_stream(stream.map(Ok::<Bytes, Infallible>)));
+    for (name, value) in ui_stream::HEADERS {
+        response.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    response
+}
+
+/// Ask the chat's model and stream the reply (AI SDK UI message stream v1). The reply is
+/// stored as it ends, whether or not the caller is still there.
+#[utoipa::path(post, path = "/chats/{id}/generate", tag = "generate", params(("id" = Uuid, Path)), request_body = GenerateBody,
+    responses(
+        (status = 200, description = "Server-Sent Events: start, start-step, text-start, text-delta..., text-end, finish-step, finish (or error), then [DONE]", content_type = "text/event-stream"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn generate(
+    State(state): Shared,
+    me: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<GenerateBody>,
+) -> ApiResult<Response> {
+    let (actor, chat) = (me.user.id, ChatId(id));
+    let kind = match (
+        body.regenerate == Some(true),
+        body.edit,
+        body.content.as_deref(),
+    ) {
+        (true, None, _) => TurnKind::Regenerate,
+        (false, Some(message), Some(content)) => TurnKind::Edit {
+            message: MessageId(message),
+            content,
+        },
+        (false, None, Some(content)) => TurnKind::Ask { content },
+        (true, Some(_), _) => {
+            return Err(ApiError::invalid(
+                "edit",
+                "edit: not together with regenerate",
+            ))
+        }
+        (false, _, None) => return Err(ApiError::invalid("content", "content: what to ask")),
+    };
+    // The chat must be readable before anything about models is said.
+    chats::get_chat(&state.pool, actor, chat).await?;
+    let model = models::model_for_chat(&state.pool, actor, chat, body.model.map(ModelId))
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "NO_MODEL",
+                "no model is configured: add one under Settings, Models",
+            )
+        })?;
+    let endpoint = endpoint_for(&state, &model).await?;
+    sambung_ai::preflight(&state.guard, &endpoint, &model.model_id)
+        .await
+        .map_err(provider_error)?;
+    let metadata = json!({"model": model.model_id, "provider": model.provider});
+    let turn = chats::begin_turn(&state.pool, actor, chat, kind, metadata).await?;
+    let generation = state
+        .generations
+        .start(&chat.to_string(), turn.reply.id.to_string())
+        .map_err(|busy| ApiError::new(StatusCode::CONFLICT, "CONFLICT", busy.to_string()))?;
+    let listener = generation.subscribe();
+    tokio::spawn(run_turn(state.clone(), generation, turn, model, endpoint));
+    Ok(sse(listener))
+}
+
+/// The provider request for a turn: the model's settings and the conversation so far.
+fn provider_request(model: &Model, turn: &chats::Turn) -> sambung_ai::Request {
+    let settings = &model.settings;
+    let mut system: Vec<String> = settings
+        .get("system")
+        .and_then(|s| s.as_str())
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    let mut turns = Vec::new();
+    for message in &turn.history {
+        match message.role {
+            MessageRole::System => system.push(message.content.clone()),
+            MessageRole::User => turns.push(Turn {
+                role: Role::User,
+                content: message.content.clone(),
+            }),
+            MessageRole::Assistant if !message.content.is_empty() => turns.push(Turn {
+                role: Role::Assistant,
+                content: message.content.clone(),
+            }),
+            MessageRole::Assistant => {}
+        }
+    }
+    sambung_ai::Request {
+        model: model.model_id.clone(),
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        turns,
+        temperature: settings.get("temperature").and_then(|v| v.as_f64()),
+        max_tokens: settings
+            .get("maxTokens")
+            .and_then(|v| v.as_u64())
+            .map(|m| m.min(u64::from(u32::MAX)) as u32),
+        top_p: settings.get("topP").and_then(|v| v.as_f64()),
+    }
+}
+
+/// Run a turn to its end: stream the provider's reply to every listener, store it with its
+/// metadata, title a new chat.
+async fn run_turn(
+    state: Arc<AppState>,
+    generation: Arc<Generation>,
+    turn: chats::Turn,
+    model: Model,
+    endpoint: Endpoint,
+) {
+    let started = Instant::now();
+    let reply = turn.reply.id;
+    let text_id = format!("text-{reply}");
+    let base_metadata = json!({"model": model.model_id, "provider": model.provider});
+    generation.push(
+        Chunk::Start {
+            message_id: reply.to_string(),
+            message_metadata: Some(base_metadata),
+        }
+        .to_sse(),
+    );
+    generation.push(Chunk::StartStep.to_sse());
+    generation.push(
+        Chunk::TextStart {
+            id: text_id.clone(),
+        }
+        .to_sse(),
+    );
+    let mut receiver = sambung_ai::stream(
+        state.guard.clone(),
+        endpoint,
+        provider_request(&model, &turn),
+        state.ai_timeouts,
+    );
+    let (mut text, mut first_token, mut usage, mut finish) =
+        (String::new(), None, (None, None), None);
+    let (mut error, mut stopped) = (None, false);
+    loop {
+        tokio::select! {
+            item = receiver.recv() => match item {
+                None => break,
+                Some(Ok(Delta::Text(delta))) => {
+                    first_token.get_or_insert_with(|| started.elapsed());
+                    text.push_str(&delta);
+                    generation.push(Chunk::TextDelta { id: text_id.clone(), delta }.to_sse());
+                }
+                Some(Ok(Delta::Usage { input, output })) => usage = (input, output),
+                Some(Ok(Delta::Finish(reason))) => finish = Some(reason),
+                Some(Err(e)) => {
+                    error = Some(e);
+                    break;
+                }
+            },
+            () = generation.stopped() => {
+                stopped = true;
+                break;
+            }
+        }
+    }
+    // Dropping the receiver ends the provider request.
+    drop(receiver);
+    let finish_reason = match (&error, stopped) {
+        (Some(_), _) => FinishReason::Error,
+        (None, true) => FinishReason::Other,
+        (None, false) => finish.unwrap_or(FinishReason::Stop),
+    };
+    let status = match (&error, stopped) {
+        (Some(_), _) => "error",
+        (None, true) => "stopped",
+        (None, false) => "complete",
+    };
+    let mut metadata = json!({
+        "model": model.model_id,
+        "provider": model.provider,
+        "inputTokens": usage.0,
+        "outputTokens": usage.1,
+        "finishReason": finish_reason,
+        "ttftMs": first_token.map(|t| t.as_millis() as u64),
+        "durationMs": started.elapsed().as_millis() as u64,
+    });
+    let mut stored = metadata.clone();
+    stored["status"] = status.into();
+    if let Some(e) = &error {
+        stored["error"] = e.to_string().into();
+    }
+    if let Err(e) = chats::finish_turn(&state.pool, reply, &text, stored).await {
+        tracing::error!(error = %e, "cannot store a reply");
+    }
+    if turn.chat.title == "New chat" {
+        if let Some(question) = turn
+            .history
+            .iter()
+            .rev()
+            .find(|m| m.role == MessageRole::User)
+        {
+            let title: String = question
+                .content
+                .split_whitespace()
+                .take(8)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let title: String = title.chars().take(60).collect();
+            if let Err(e) = chats::title_new_chat(&state.pool, turn.chat.id, &title).await {
+                tracing::warn!(error = %e, "cannot title a chat");
+            }
+        }
+    }
+    generation.push(Chunk::TextEnd { id: text_id }.to_sse());
+    generation.push(Chunk::FinishStep.to_sse());
+    if let Some(e) = &error {
+        generation.push(
+            Chunk::Error {
+                error_text: e.to_string(),
+            }
+            .to_sse(),
+        );
+    }
+    if stopped {
+        metadata["stopped"] = true.into();
+    }
+    generation.push(
+        Chunk::Finish {
+            finish_reason,
+            message_metadata: Some(metadata),
+        }
+        .to_sse(),
+    );
+    generation.push(ui_stream::DONE);
+    generation.finish();
+    state
+        .generations
+        .remove(&turn.chat.id.to_string(), &generation);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Stopping {
+    pub stopping: bool,
+}
+
+/// Stop the chat's running reply (and the provider request); what was written is kept.
+#[utoipa::path(post, path = "/chats/{id}/generate/stop", tag = "generate", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Stopping), (status = 204, description = "nothing is running"), (status = 404, body = ErrorBody)))]
+async fn stop(
+    State(state): Shared,
+    me: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
+    chats::get_chat(&state.pool, me.user.id, ChatId(id)).await?;
+    match state.generations.running(&id.to_string()) {
+        Some(generation) => {
+            generation.request_stop();
+            Ok(Json(Stopping { stopping: true }).into_response())
+        }
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// Follow the chat's running reply from its start (204 when none runs).
+#[utoipa::path(get, path = "/chats/{id}/generate/stream", tag = "generate", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "the running reply's events from the start", content_type = "text/event-stream"),
+        (status = 204, description = "nothing is running"), (status = 404, body = ErrorBody)))]
+async fn resume(
+    State(state): Shared,
+    me: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
+    chats::get_chat(&state.pool, me.user.id, ChatId(id)).await?;
+    match state.generations.running(&id.to_string()) {
+        Some(generation) => Ok(sse(generation.subscribe())),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}

@@ -1,0 +1,162 @@
+//! A fake AI provider on loopback: each connection gets the next scripted answer, written
+//! piece by piece (so chunk boundaries fall where the test wants them: inside a JSON object,
+//! inside a UTF-8 character), and every request it received is kept.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The body, written one piece at a time.
+    pub pieces: Vec<Vec<u8>>,
+    /// Pause this long before each piece (a provider's pace).
+    pub pace: Duration,
+    /// Stop writing (keeping the connection open) before this piece.
+    pub stall_before: Option<usize>,
+}
+
+impl Script {
+    /// A `text/event-stream` body cut into pieces of `piece` bytes.
+    pub fn sse(body: &str, piece: usize) -> Script {
+        Script {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            pieces: body
+                .as_bytes()
+                .chunks(piece.max(1))
+                .map(<[u8]>::to_vec)
+                .collect(),
+            pace: Duration::from_millis(1),
+            stall_before: None,
+        }
+    }
+
+    /// A JSON answer with `status`.
+    pub fn json(status: u16, body: &str) -> Script {
+        Script {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            pieces: vec![body.as_bytes().to_vec()],
+            pace: Duration::ZERO,
+            stall_before: None,
+        }
+    }
+
+    pub fn paced(mut self, pace: Duration) -> Script {
+        self.pace = pace;
+        self
+    }
+
+    pub fn stalling_before(mut self, piece: usize) -> Script {
+        self.stall_before = Some(piece);
+        self
+    }
+}
+
+/// The fake provider: `push` scripts, point a model's base URL at [`FakeProvider::url`].
+#[derive(Clone)]
+pub struct FakeProvider {
+    pub port: u16,
+    scripts: Arc<Mutex<VecDeque<Script>>>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeProvider {
+    pub async fn start() -> FakeProvider {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake provider");
+        let port = listener.local_addr().expect("its address").port();
+        let fake = FakeProvider {
+            port,
+            scripts: Arc::default(),
+            requests: Arc::default(),
+        };
+        let server = fake.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let server = server.clone();
+                tokio::spawn(async move { server.answer(socket).await });
+            }
+        });
+        fake
+    }
+
+    /// Queue answers for the next connections.
+    pub fn push(&self, script: Script) {
+        self.scripts.lock().unwrap().push_back(script);
+    }
+
+    /// Every request received, as text (head and body).
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// `http://127.0.0.1:PORT` and `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn answer(&self, mut socket: tokio::net::TcpStream) {
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 8192];
+        loop {
+            let n = socket.read(&mut buffer).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&request).to_string();
+            if let Some(head_end) = text.find("\r\n\r\n") {
+                let length = text[..head_end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if request.len() >= head_end + 4 + length {
+                    break;
+                }
+            }
+        }
+        self.requests
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&request).into_owned());
+        let script = self.scripts.lock().unwrap().pop_front();
+        let script = script.unwrap_or_else(|| {
+            Script::json(
+                500,
+                r#"{"error":{"message":"the fake has no script left"}}"#,
+            )
+        });
+        let mut head = format!("HTTP/1.1 {} FAKE\r\nconnection: close\r\n", script.status);
+        for (name, value) in &script.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        if socket.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for (i, piece) in script.pieces.iter().enumerate() {
+            if script.stall_before == Some(i) {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            if !script.pace.is_zero() {
+                tokio::time::sleep(script.pace).await;
+            }
+            if socket.write_all(piece).await.is_err() || socket.flush().await.is_err() {
+                return;
+            }
+        }
+        let _ = socket.shutdown().await;
+    }
+}

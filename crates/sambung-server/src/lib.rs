@@ -143,6 +143,7 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/auth", auth::routes::router())
         .nest("/api/v1", api::router().routes(routes!(openapi_json)))
+        .nest("/api", api::generate::transport_router())
         .routes(routes!(health))
 }
 

@@ -417,7 +417,7 @@ async fn health_answers_for_load_balancers() {
     );
 }
 
-/// SPEC section 7's endpoints, written out from the SPEC (not from the code).
+/// SPEC sections 7 and 8's endpoints, written out from the SPEC (not from the code).
 const SPEC_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/auth/sign-up/email"),
     ("post", "/api/auth/sign-in/email"),
@@ -469,6 +469,16 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/api-keys/{id}"),
     ("get", "/api/v1/public/chats/{token}"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/models"),
+    ("post", "/api/v1/models"),
+    ("patch", "/api/v1/models/{id}"),
+    ("delete", "/api/v1/models/{id}"),
+    ("get", "/api/v1/models/{id}/available"),
+    ("post", "/api/v1/chats/{id}/generate"),
+    ("post", "/api/v1/chats/{id}/generate/stop"),
+    ("get", "/api/v1/chats/{id}/generate/stream"),
+    ("post", "/api/chat"),
+    ("get", "/api/chat/{id}/stream"),
     ("get", "/health"),
 ];
 

@@ -123,7 +123,7 @@ async fn generate(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<GenerateBody>,
 ) -> ApiResult<Response> {
-    let (actor, chat) = (me.user.id, ChatId(id));
+    let chat = ChatId(id);
     let kind = match (
         body.regenerate == Some(true),
         body.edit,
@@ -143,9 +143,21 @@ async fn generate(
         }
         (false, _, None) => return Err(ApiError::invalid("content", "content: what to ask")),
     };
+    start(&state, &me, chat, kind, body.model.map(ModelId)).await
+}
+
+/// Begin a turn and answer with its stream.
+async fn start(
+    state: &Arc<AppState>,
+    me: &SignedIn,
+    chat: ChatId,
+    kind: TurnKind<'_>,
+    model: Option<ModelId>,
+) -> ApiResult<Response> {
+    let actor = me.user.id;
     // The chat must be readable before anything about models is said.
     chats::get_chat(&state.pool, actor, chat).await?;
-    let model = models::model_for_chat(&state.pool, actor, chat, body.model.map(ModelId))
+    let model = models::model_for_chat(&state.pool, actor, chat, model)
         .await?
         .ok_or_else(|| {
             ApiError::new(
@@ -154,7 +166,7 @@ async fn generate(
                 "no model is configured: add one under Settings, Models",
             )
         })?;
-    let endpoint = endpoint_for(&state, &model).await?;
+    let endpoint = endpoint_for(state, &model).await?;
     sambung_ai::preflight(&state.guard, &endpoint, &model.model_id)
         .await
         .map_err(provider_error)?;
@@ -167,6 +179,88 @@ async fn generate(
     let listener = generation.subscribe();
     tokio::spawn(run_turn(state.clone(), generation, turn, model, endpoint));
     Ok(sse(listener))
+}
+
+/// The AI SDK's default chat transport (`DefaultChatTransport`, what `useChat` and `Chat`
+/// send): `POST /api/chat` and `GET /api/chat/{id}/stream`, with `id` the chat's id.
+pub fn transport_router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(chat_transport))
+        .routes(routes!(chat_transport_resume))
+}
+
+/// A UI message as the AI SDK sends it (only text parts are read).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UiMessage {
+    pub id: String,
+    pub role: String,
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub parts: Vec<serde_json::Value>,
+}
+
+/// The body `DefaultChatTransport` posts (extra fields the app adds are ignored).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransportBody {
+    /// The chat's id.
+    pub id: Uuid,
+    pub messages: Vec<UiMessage>,
+    /// `submit-message` (default) or `regenerate-message`.
+    pub trigger: Option<String>,
+    pub message_id: Option<String>,
+    /// A configured model's id.
+    pub model: Option<Uuid>,
+}
+
+/// Ask (the last user message's text) or regenerate, as the AI SDK's chat transport does.
+#[utoipa::path(post, path = "/chat", tag = "generate", request_body = TransportBody,
+    responses((status = 200, description = "the reply as a UI message stream", content_type = "text/event-stream"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn chat_transport(
+    State(state): Shared,
+    me: SignedIn,
+    ApiJson(body): ApiJson<TransportBody>,
+) -> ApiResult<Response> {
+    let chat = ChatId(body.id);
+    let model = body.model.map(ModelId);
+    if body.trigger.as_deref() == Some("regenerate-message") {
+        return start(&state, &me, chat, TurnKind::Regenerate, model).await;
+    }
+    let question: String = body
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user")
+        .map(|m| {
+            m.parts
+                .iter()
+                .filter(|p| p.get("type").and_then(|t| t.as_str()) == Some("text"))
+                .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
+                .collect::<Vec<_>>()
+                .join("")
+        })
+        .ok_or_else(|| ApiError::invalid("messages", "messages: no user message to answer"))?;
+    start(
+        &state,
+        &me,
+        chat,
+        TurnKind::Ask { content: &question },
+        model,
+    )
+    .await
+}
+
+/// The transport's resume: the chat's running reply from its start, or 204.
+#[utoipa::path(get, path = "/chat/{id}/stream", tag = "generate", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "the running reply's events from the start", content_type = "text/event-stream"),
+        (status = 204, description = "nothing is running"), (status = 404, body = ErrorBody)))]
+async fn chat_transport_resume(
+    State(state): Shared,
+    me: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
+    follow(&state, &me, id).await
 }
 
 /// The provider request for a turn: the model's settings and the conversation so far.
@@ -371,8 +465,12 @@ async fn resume(
     me: SignedIn,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
-    chats::get_chat(&state.pool, me.user.id, ChatId(id)).await?;
-    match state.generations.running(&id.to_string()) {
+    follow(&state, &me, id).await
+}
+
+async fn follow(state: &AppState, me: &SignedIn, chat: Uuid) -> ApiResult<Response> {
+    chats::get_chat(&state.pool, me.user.id, ChatId(chat)).await?;
+    match state.generations.running(&chat.to_string()) {
         Some(generation) => Ok(sse(generation.subscribe())),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }

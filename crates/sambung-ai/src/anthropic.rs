@@ -27,11 +27,7 @@ pub(crate) fn request(
         .map_err(|e| ProviderError::Config(e.to_string()))?;
     let mut headers = HeaderMap::new();
     if let Some(key) = &endpoint.key {
-        let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
-            ProviderError::Config("the API key holds characters a header cannot".into())
-        })?;
-        value.set_sensitive(true);
-        headers.insert(HeaderName::from_static("x-api-key"), value);
+        headers.insert(HeaderName::from_static("x-api-key"), key.header("")?);
     }
     headers.insert(
         HeaderName::from_static("anthropic-version"),

@@ -2,7 +2,7 @@
 //! and `usageMetadata`; no `[DONE]`, the stream just ends. Roles are `user` and `model`; the
 //! system prompt travels as `systemInstruction`.
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::{json, Value};
 use url::Url;
 
@@ -31,11 +31,7 @@ pub(crate) fn request(
         .map_err(|e| ProviderError::Config(e.to_string()))?;
     let mut headers = HeaderMap::new();
     if let Some(key) = &endpoint.key {
-        let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
-            ProviderError::Config("the API key holds characters a header cannot".into())
-        })?;
-        value.set_sensitive(true);
-        headers.insert(HeaderName::from_static("x-goog-api-key"), value);
+        headers.insert(HeaderName::from_static("x-goog-api-key"), key.header("")?);
     }
     let contents: Vec<Value> = request
         .turns

@@ -110,6 +110,17 @@ impl ApiKey {
     fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A header value carrying the key (with `prefix`, e.g. `Bearer `), marked sensitive so
+    /// that no debug output of the request shows it.
+    fn header(&self, prefix: &str) -> Result<reqwest::header::HeaderValue, ProviderError> {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("{prefix}{}", self.0))
+            .map_err(|_| {
+                ProviderError::Config("the API key holds characters a header cannot".into())
+            })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
 }
 
 impl fmt::Debug for ApiKey {
@@ -527,44 +538,6 @@ fn json(data: &str) -> Result<serde_json::Value, ProviderError> {
         .map_err(|e| ProviderError::Protocol(format!("malformed JSON in the stream: {e}")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_scrubbed_from_provider_messages() {
-        let key = ApiKey::new("sk-live-abcdefghijklmnop".into());
-        let message = scrub(
-            "Incorrect API key provided: sk-live-abcd****mnop. Or sk-live-abcdefghijklmnop.",
-            Some(&key),
-        );
-        assert!(
-            !message.contains("abcdefgh") && !message.contains("sk-live-abcdefghijklmnop"),
-            "{message}"
-        );
-        assert_eq!(format!("{key:?}"), "ApiKey(***)");
-    }
-
-    #[test]
-    fn endpoints_tolerate_a_pasted_completions_path() {
-        let e = Endpoint::new(
-            Provider::Custom,
-            Some("https://llm.example.com/v1/chat/completions/"),
-            None,
-        )
-        .unwrap();
-        assert_eq!(e.base_url.as_str(), "https://llm.example.com/v1/");
-        assert!(
-            Endpoint::new(Provider::Openai, None, None).is_err(),
-            "OpenAI needs a key"
-        );
-        assert!(
-            Endpoint::new(Provider::Custom, None, None).is_err(),
-            "custom needs a URL"
-        );
-    }
-}
-
 /// The models the provider offers, asked live: `GET {base}models` (OpenAI-compatible and
 /// Ollama's `/v1`), `GET /v1/models` (Anthropic), `GET /v1beta/models` (Gemini).
 pub async fn list_models(
@@ -668,4 +641,42 @@ pub async fn preflight(
         Wire::Gemini => gemini::request(endpoint, &probe)?,
     };
     guard.check(&url).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_scrubbed_from_provider_messages() {
+        let key = ApiKey::new("sk-live-abcdefghijklmnop".into());
+        let message = scrub(
+            "Incorrect API key provided: sk-live-abcd****mnop. Or sk-live-abcdefghijklmnop.",
+            Some(&key),
+        );
+        assert!(
+            !message.contains("abcdefgh") && !message.contains("sk-live-abcdefghijklmnop"),
+            "{message}"
+        );
+        assert_eq!(format!("{key:?}"), "ApiKey(***)");
+    }
+
+    #[test]
+    fn endpoints_tolerate_a_pasted_completions_path() {
+        let e = Endpoint::new(
+            Provider::Custom,
+            Some("https://llm.example.com/v1/chat/completions/"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(e.base_url.as_str(), "https://llm.example.com/v1/");
+        assert!(
+            Endpoint::new(Provider::Openai, None, None).is_err(),
+            "OpenAI needs a key"
+        );
+        assert!(
+            Endpoint::new(Provider::Custom, None, None).is_err(),
+            "custom needs a URL"
+        );
+    }
 }

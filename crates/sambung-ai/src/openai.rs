@@ -3,7 +3,7 @@
 //! with `stream_options.include_usage`), then `data: [DONE]`. Comment lines (OpenRouter's
 //! `: OPENROUTER PROCESSING`) are skipped by the SSE decoder.
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde_json::{json, Value};
 use url::Url;
 
@@ -19,12 +19,7 @@ pub(crate) fn request(
         .map_err(|e| ProviderError::Config(e.to_string()))?;
     let mut headers = HeaderMap::new();
     if let Some(key) = &endpoint.key {
-        let mut value =
-            HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                ProviderError::Config("the API key holds characters a header cannot".into())
-            })?;
-        value.set_sensitive(true);
-        headers.insert(AUTHORIZATION, value);
+        headers.insert(AUTHORIZATION, key.header("Bearer ")?);
     }
     let mut messages = Vec::new();
     if let Some(system) = &request.system {

@@ -2,60 +2,25 @@
 //! ever shown, and the plaintext only comes out for internal use (calling the provider).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::error::{expect_row, required_text, DomainError, Result};
 use crate::ids::{ApiKeyId, UserId};
 use crate::secret::Cipher;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    Openai,
-    Anthropic,
-    Google,
-    Groq,
-    Ollama,
-    Openrouter,
-    /// Any OpenAI-compatible endpoint at a base URL of the user's.
-    Custom,
-}
+/// The providers a key (and a model) may be for: the AI crate's list, which the schema's
+/// CHECK constraints repeat.
+pub use sambung_ai::Provider;
 
-impl Provider {
-    pub const ALL: [Provider; 7] = [
-        Provider::Openai,
-        Provider::Anthropic,
-        Provider::Google,
-        Provider::Groq,
-        Provider::Ollama,
-        Provider::Openrouter,
-        Provider::Custom,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Openai => "openai",
-            Provider::Anthropic => "anthropic",
-            Provider::Google => "google",
-            Provider::Groq => "groq",
-            Provider::Ollama => "ollama",
-            Provider::Openrouter => "openrouter",
-            Provider::Custom => "custom",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Provider> {
-        Provider::ALL
-            .into_iter()
-            .find(|p| p.as_str() == text)
-            .ok_or_else(|| {
-                DomainError::invalid(
-                    "provider",
-                    "one of openai, anthropic, google, groq, ollama, openrouter, custom",
-                )
-            })
-    }
+/// A provider by name, or an error naming the field.
+pub fn provider(text: &str) -> Result<Provider> {
+    Provider::parse(text).ok_or_else(|| {
+        DomainError::invalid(
+            "provider",
+            "one of openai, anthropic, google, groq, ollama, openrouter, custom",
+        )
+    })
 }
 
 /// What may be shown of a stored key.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
-use crate::api_keys::{reveal_api_key, Provider};
+use crate::api_keys::{provider, reveal_api_key, Provider};
 use crate::error::{required_text, DomainError, Result};
 use crate::ids::{ApiKeyId, ChatId, ModelId, TeamId, UserId};
 use crate::secret::Cipher;
@@ -46,7 +46,7 @@ pub struct ModelFields<'a> {
 /// Check the fields: a known provider, names, a base URL that is an http(s) URL (the SSRF
 /// guard judges it when it is used), settings of the known shape.
 fn validate(fields: &ModelFields<'_>) -> Result<(String, String, Option<String>)> {
-    let provider = Provider::parse(fields.provider)?;
+    let provider = provider(fields.provider)?;
     let model_id = required_text("model_id", fields.model_id, 200)?;
     let name = required_text("name", fields.name, 100)?;
     let base_url = match fields.base_url.map(str::trim).filter(|u| !u.is_empty()) {
@@ -121,6 +121,15 @@ async fn require_configure(
         }
     }
     Ok(())
+}
+
+/// Who may change `model`: its owner (personal), or its team's admins.
+async fn require_change(conn: &mut PgConnection, actor: UserId, model: &Model) -> Result<()> {
+    match model.team_id {
+        Some(team) => require_configure(conn, actor, Some(team)).await,
+        None if model.user_id != actor => Err(DomainError::not_found("model")),
+        None => Ok(()),
+    }
 }
 
 /// Make `model` the only default of its scope.
@@ -222,11 +231,7 @@ pub async fn update_model(
     let (model_id, name, base_url) = validate(&fields)?;
     let current = get_model(pool, actor, model).await?;
     let mut tx = pool.begin().await?;
-    match current.team_id {
-        Some(team) => require_configure(&mut tx, actor, Some(team)).await?,
-        None if current.user_id != actor => return Err(DomainError::not_found("model")),
-        None => {}
-    }
+    require_change(&mut tx, actor, &current).await?;
     let updated: Model = sqlx::query_as(&format!(
         "UPDATE models AS m SET provider = $2, model_id = $3, name = $4, base_url = $5, api_key_id = $6,
                 settings = $7, is_default = $8, user_id = CASE WHEN $6::uuid IS NULL THEN m.user_id ELSE $9 END
@@ -255,11 +260,7 @@ pub async fn update_model(
 pub async fn delete_model(pool: &PgPool, actor: UserId, model: ModelId) -> Result<()> {
     let current = get_model(pool, actor, model).await?;
     let mut tx = pool.begin().await?;
-    match current.team_id {
-        Some(team) => require_configure(&mut tx, actor, Some(team)).await?,
-        None if current.user_id != actor => return Err(DomainError::not_found("model")),
-        None => {}
-    }
+    require_change(&mut tx, actor, &current).await?;
     sqlx::query("DELETE FROM models WHERE id = $1")
         .bind(model)
         .execute(&mut *tx)

@@ -64,7 +64,7 @@ async fn api_keys_are_sealed_shown_by_last4_and_rotated_all_or_nothing() {
         Err(DomainError::NotFound { .. })
     ));
     assert_eq!(api_keys::list_api_keys(pool, ana).await.unwrap().len(), 1);
-    assert!(Provider::parse("mistral").is_err());
+    assert!(api_keys::provider("mistral").is_err());
     assert!(
         api_keys::add_api_key(pool, &old, ana, Provider::Groq, "work", "short")
             .await

@@ -31,23 +31,7 @@ async fn the_ai_sdks_parser_reads_our_stream_unchanged() {
         .as_str()
         .unwrap()
         .to_owned();
-    let cookie = {
-        use base64::Engine as _;
-        use hmac::Mac as _;
-        let mut mac =
-            hmac::Hmac::<sha2::Sha256>::new_from_slice(common::AUTH_SECRET.as_bytes()).unwrap();
-        mac.update(ana.token.as_bytes());
-        let signature =
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-        format!(
-            "sambungchat-auth.session_token={}.{}",
-            ana.token,
-            signature
-                .replace('+', "%2B")
-                .replace('/', "%2F")
-                .replace('=', "%3D")
-        )
-    };
+    let cookie = common::session_cookie(&ana.token);
     for (mode, script, question) in [
         ("raw", Script::sse(OPENAI, 5), "pertama"),
         ("raw", Script::sse(&OPENAI[..90], 4096), "kedua"),

@@ -554,3 +554,58 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_exists() 
     let new_chat = &document["components"]["schemas"]["NewChat"]["properties"];
     assert!(new_chat.get("folderId").is_some(), "{new_chat}");
 }
+
+#[tokio::test]
+async fn short_lists_page_by_key_too() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    for name in ["delta", "alpha", "echo", "charlie", "bravo"] {
+        ok(
+            ana.post("/api/v1/folders", json!({"name": name})).await,
+            201,
+        );
+        ok(ana.post("/api/v1/tags", json!({"name": name})).await, 201);
+    }
+    for list in ["folders", "tags"] {
+        let first = ok(ana.get(&format!("/api/v1/{list}?limit=2")).await, 200);
+        let names = |page: &Value| -> Vec<String> {
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(names(&first), ["alpha", "bravo"]);
+        // "alpha" goes away between pages: nothing is skipped or repeated.
+        let alpha = first["items"][0]["id"].as_str().unwrap();
+        assert_eq!(
+            ana.delete(&format!("/api/v1/{list}/{alpha}")).await.status,
+            204
+        );
+        let second = ok(
+            ana.get(&format!(
+                "/api/v1/{list}?limit=2&cursor={}",
+                first["nextCursor"].as_str().unwrap()
+            ))
+            .await,
+            200,
+        );
+        assert_eq!(names(&second), ["charlie", "delta"]);
+        let third = ok(
+            ana.get(&format!(
+                "/api/v1/{list}?limit=2&cursor={}",
+                second["nextCursor"].as_str().unwrap()
+            ))
+            .await,
+            200,
+        );
+        assert_eq!(names(&third), ["echo"]);
+        assert!(third["nextCursor"].is_null());
+    }
+    assert_eq!(ana.get("/api/v1/teams?limit=0").await.status, 400);
+    assert_eq!(
+        ana.get("/api/v1/api-keys?cursor=nonsense").await.code(),
+        "VALIDATION_ERROR"
+    );
+}

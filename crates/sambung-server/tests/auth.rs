@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestApp, AUTH_SECRET};
+use common::TestApp;
 use reqwest::header::{AUTHORIZATION, COOKIE};
 use sambung_server::RateLimits;
 use serde_json::json;
@@ -65,7 +65,7 @@ async fn sign_up_signs_in_with_a_signed_cookie_and_stores_only_the_token_hash() 
         "the cookie carries the token of the body"
     );
     assert_eq!(signature.len(), 44);
-    assert_eq!(signature, expected_signature(token));
+    assert_eq!(signature, common::signature(token));
 
     let session = client.get("/api/auth/get-session").await;
     assert_eq!(
@@ -93,15 +93,6 @@ fn percent_decode(text: &str) -> String {
     text.replace("%2B", "+")
         .replace("%2F", "/")
         .replace("%3D", "=")
-}
-
-/// The signature better-call computes, worked out here independently.
-fn expected_signature(token: &str) -> String {
-    use base64::Engine as _;
-    use hmac::Mac as _;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(AUTH_SECRET.as_bytes()).unwrap();
-    mac.update(token.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
 #[tokio::test]
@@ -311,10 +302,7 @@ async fn remember_me_false_makes_a_browser_session_of_one_day_never_extended() {
     assert!(
         dont.starts_with(&format!(
             "sambungchat-auth.dont_remember=true.{}",
-            expected_signature("true")
-                .replace('+', "%2B")
-                .replace('/', "%2F")
-                .replace('=', "%3D")
+            common::percent(&common::signature("true"))
         )),
         "{dont}"
     );
@@ -347,7 +335,7 @@ async fn remember_me_false_makes_a_browser_session_of_one_day_never_extended() {
 async fn a_tampered_or_foreign_cookie_is_no_session() {
     let app = TestApp::start().await;
     let ana = app.user("ana").await;
-    let signature = expected_signature(&ana.token);
+    let signature = common::signature(&ana.token);
     let mut tampered = signature.clone().into_bytes();
     tampered[10] = if tampered[10] == b'A' { b'B' } else { b'A' };
     let forged_with_other_secret = {
@@ -365,10 +353,7 @@ async fn a_tampered_or_foreign_cookie_is_no_session() {
         ana.token.clone(),
         format!("{}x.{signature}", ana.token),
     ] {
-        let encoded = value
-            .replace('+', "%2B")
-            .replace('/', "%2F")
-            .replace('=', "%3D");
+        let encoded = common::percent(&value);
         let client = app.anonymous();
         let request = client
             .http
@@ -384,10 +369,7 @@ async fn a_tampered_or_foreign_cookie_is_no_session() {
     }
     // The right signature works (the harness is sound).
     let client = app.anonymous();
-    let encoded = format!("{}.{signature}", ana.token)
-        .replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D");
+    let encoded = format!("{}.{signature}", ana.token);
     let request = client
         .http
         .get(client.url("/api/v1/me"))
@@ -622,13 +604,7 @@ async fn sign_in_is_rate_limited_per_client_with_a_retry_after() {
 async fn cookie_bearing_writes_must_come_from_a_trusted_origin() {
     let app = TestApp::start().await;
     let ana = app.user("ana").await;
-    let cookie_header = format!(
-        "sambungchat-auth.session_token={}",
-        format!("{}.{}", ana.token, expected_signature(&ana.token))
-            .replace('+', "%2B")
-            .replace('/', "%2F")
-            .replace('=', "%3D")
-    );
+    let cookie_header = common::session_cookie(&ana.token);
     let attempt = |origin: Option<&'static str>| {
         let client = app.client_with_origin(origin);
         let request = client

@@ -31,6 +31,17 @@ fn slow_reply(tokens: usize) -> String {
     body
 }
 
+/// `slow_reply(tokens)` in 60-byte pieces, `pace_ms` apart.
+fn slow(tokens: usize, pace_ms: u64) -> Script {
+    Script::sse(&slow_reply(tokens), 60).paced(Duration::from_millis(pace_ms))
+}
+
+/// The JSON body of the last request the fake provider received.
+fn last_request(app: &TestApp) -> Value {
+    let sent = app.provider.requests().last().unwrap().clone();
+    serde_json::from_str(&sent[sent.find("\r\n\r\n").unwrap() + 4..]).unwrap()
+}
+
 /// The AI SDK 6.0 `uiMessageChunkSchema` (strict objects) for the chunk types a text reply
 /// uses: each chunk must have exactly these keys (optional ones may be missing).
 fn check_chunk(chunk: &Value) {
@@ -289,9 +300,7 @@ async fn stop_ends_the_reply_and_the_provider_request_keeping_what_was_written()
     let (ana, chat) = setup(&app).await;
     app.provider
         .push(Script::sse(&slow_reply(200), 4096).paced(Duration::from_millis(1)));
-    let mut slow = Script::sse(&slow_reply(200), 60);
-    slow.pace = Duration::from_millis(20);
-    app.provider.push(slow);
+    app.provider.push(slow(200, 20));
     let (_, _, _) = generate(&ana, &chat, json!({"content": "first"})).await;
     let response = ana
         .http
@@ -338,9 +347,7 @@ async fn stop_ends_the_reply_and_the_provider_request_keeping_what_was_written()
 async fn a_reply_goes_on_without_its_client_and_can_be_followed_again_from_the_start() {
     let app = TestApp::start().await;
     let (ana, chat) = setup(&app).await;
-    let mut slow = Script::sse(&slow_reply(30), 60);
-    slow.pace = Duration::from_millis(10);
-    app.provider.push(slow);
+    app.provider.push(slow(30, 10));
     let response = ana
         .http
         .post(ana.url(&format!("/api/v1/chats/{chat}/generate")))
@@ -384,9 +391,7 @@ async fn a_reply_goes_on_without_its_client_and_can_be_followed_again_from_the_s
 async fn one_turn_at_a_time_then_regenerate_and_edit_replace_what_followed() {
     let app = TestApp::start().await;
     let (ana, chat) = setup(&app).await;
-    let mut slow = Script::sse(&slow_reply(20), 60);
-    slow.pace = Duration::from_millis(10);
-    app.provider.push(slow);
+    app.provider.push(slow(20, 10));
     let first = ana
         .http
         .post(ana.url(&format!("/api/v1/chats/{chat}/generate")))
@@ -413,10 +418,7 @@ async fn one_turn_at_a_time_then_regenerate_and_edit_replace_what_followed() {
         (stored[0]["content"].as_str(), stored[1]["content"].as_str()),
         (Some("one"), Some("Halo, apa kabar? ☕"))
     );
-    let regenerate_request: Value = {
-        let sent = app.provider.requests().last().unwrap().clone();
-        serde_json::from_str(&sent[sent.find("\r\n\r\n").unwrap() + 4..]).unwrap()
-    };
+    let regenerate_request = last_request(&app);
     assert_eq!(
         regenerate_request["messages"].as_array().unwrap().len(),
         2,
@@ -544,10 +546,7 @@ async fn team_models_are_configured_by_admins_and_used_by_members() {
     app.provider.push(Script::sse(OPENAI, 4096));
     let (status, body, _) = generate(&member, &chat, json!({"content": "team question"})).await;
     assert_eq!(status, 200, "{body}");
-    let sent: Value = {
-        let sent = app.provider.requests().last().unwrap().clone();
-        serde_json::from_str(&sent[sent.find("\r\n\r\n").unwrap() + 4..]).unwrap()
-    };
+    let sent = last_request(&app);
     assert_eq!(
         sent["model"], "gpt-team",
         "the team's default model answered"

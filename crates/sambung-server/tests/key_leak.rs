@@ -80,6 +80,60 @@ async fn a_raw_api_key_never_leaves_the_server() {
     );
     let listed = ok(ana.get("/api/v1/api-keys").await, 200);
     assert_eq!(listed["items"][0]["name"], "renamed");
+    // Used for a turn, refused by the provider with a message that echoes it, and listed.
+    let model = ok(
+        ana.post("/api/v1/models", json!({"provider": "openai", "modelId": "m", "baseUrl": app.provider.url("/v1"), "apiKeyId": id, "isDefault": true}))
+            .await,
+        201,
+    );
+    let chat = ok(ana.post("/api/v1/chats", json!({})).await, 201);
+    app.provider
+        .push(sambung_testkit::fake_provider::Script::json(
+            401,
+            &format!(r#"{{"error":{{"message":"Incorrect API key provided: {RAW}"}}}}"#),
+        ));
+    let turn = ana
+        .post(
+            &format!("/api/v1/chats/{}/generate", chat["id"].as_str().unwrap()),
+            json!({"content": "hi"}),
+        )
+        .await;
+    assert_eq!(turn.status, 200);
+    assert!(turn.text.contains("refused the API key"), "{}", turn.text);
+    assert!(
+        app.provider.requests()[0].contains(RAW),
+        "the provider did get the key"
+    );
+    app.provider
+        .push(sambung_testkit::fake_provider::Script::json(
+            500,
+            &format!(r#"{{"error":{{"message":"upstream: {RAW}"}}}}"#),
+        ));
+    app.provider
+        .push(sambung_testkit::fake_provider::Script::json(
+            500,
+            &format!(r#"{{"error":{{"message":"upstream: {RAW}"}}}}"#),
+        ));
+    app.provider
+        .push(sambung_testkit::fake_provider::Script::json(
+            500,
+            &format!(r#"{{"error":{{"message":"upstream: {RAW}"}}}}"#),
+        ));
+    let listed = ana
+        .get(&format!(
+            "/api/v1/models/{}/available",
+            model["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(listed.status, 502);
+    let stored: String = sqlx::query_scalar("SELECT string_agg(metadata::text, ' ') FROM messages")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert!(
+        !stored.contains("UNMISTAKABLE"),
+        "a stored error held the key: {stored}"
+    );
     let openapi = ok(ana.get("/api/v1/openapi.json").await, 200);
     assert!(openapi["openapi"].is_string());
 

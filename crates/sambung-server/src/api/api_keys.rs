@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use sambung_db::api_keys::{self as db, ApiKey, Provider};
+use sambung_db::api_keys::{self as db, ApiKey};
 use sambung_db::ApiKeyId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,10 +13,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::Page;
+use super::{ListQuery, Page};
 use crate::auth::SignedIn;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::time::Timestamp;
 
@@ -54,10 +54,19 @@ impl From<ApiKey> for ApiKeyOut {
 }
 
 /// The user's API keys (never the keys themselves).
-#[utoipa::path(get, path = "/api-keys", tag = "api-keys", responses((status = 200, body = Page<ApiKeyOut>), (status = 401, body = ErrorBody)))]
-async fn list_keys(State(state): Shared, me: SignedIn) -> ApiResult<Json<Page<ApiKeyOut>>> {
+#[utoipa::path(get, path = "/api-keys", tag = "api-keys", params(ListQuery), responses((status = 200, body = Page<ApiKeyOut>), (status = 401, body = ErrorBody)))]
+async fn list_keys(
+    State(state): Shared,
+    me: SignedIn,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Page<ApiKeyOut>>> {
     let keys = db::list_api_keys(&state.pool, me.user.id).await?;
-    Ok(Json(Page::all(keys.into_iter().map(Into::into).collect())))
+    let keys = keys.into_iter().map(ApiKeyOut::from).collect();
+    Ok(Json(Page::after_key(
+        keys,
+        |k: &ApiKeyOut| (format!("{}/{}", k.provider, k.name), k.id),
+        &q,
+    )?))
 }
 
 /// The raw key is never echoed, logged or put in an error: `Debug` hides it.
@@ -95,7 +104,7 @@ async fn add_key(
             "the server has no ENCRYPTION_KEY to store API keys with",
         )
     })?;
-    let provider = Provider::parse(&body.provider)?;
+    let provider = db::provider(&body.provider)?;
     let name = body.name.as_deref().unwrap_or(provider.as_str());
     let key = db::add_api_key(&state.pool, cipher, me.user.id, provider, name, &body.key).await?;
     Ok((StatusCode::CREATED, Json(key.into())))

@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{nullable, Page};
+use super::{nullable, ListQuery, Page};
 use crate::auth::SignedIn;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -54,11 +54,23 @@ impl From<Folder> for FolderOut {
     }
 }
 
-/// `?team=`: a team's instead of the user's own.
+/// `?team=`: a team's instead of the user's own; `?cursor=&limit=` page through.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeQuery {
     pub team: Option<Uuid>,
+    pub cursor: Option<String>,
+    /// 1 to 500 (default 100).
+    pub limit: Option<i64>,
+}
+
+impl ScopeQuery {
+    pub fn list(&self) -> ListQuery {
+        ListQuery {
+            cursor: self.cursor.clone(),
+            limit: self.limit,
+        }
+    }
 }
 
 pub fn scope_of(actor: UserId, team: Option<Uuid>) -> Scope {
@@ -77,9 +89,12 @@ async fn list_folders(
     ApiQuery(q): ApiQuery<ScopeQuery>,
 ) -> ApiResult<Json<Page<FolderOut>>> {
     let folders = db::list_folders(&state.pool, me.user.id, scope_of(me.user.id, q.team)).await?;
-    Ok(Json(Page::all(
-        folders.into_iter().map(Into::into).collect(),
-    )))
+    let folders = folders.into_iter().map(FolderOut::from).collect();
+    Ok(Json(Page::after_key(
+        folders,
+        |f: &FolderOut| (f.name.clone(), f.id),
+        &q.list(),
+    )?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

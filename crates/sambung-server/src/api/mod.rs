@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
+use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -47,13 +48,47 @@ pub struct Page<T: ToSchema> {
 }
 
 impl<T: ToSchema> Page<T> {
-    /// A complete list in one page.
+    /// A complete list in one page (search results: the best matches, `limit` of them).
     pub fn all(items: Vec<T>) -> Self {
         Page {
             items,
             next_cursor: None,
         }
     }
+
+    /// A page of a short list read whole (a user's teams, folders, tags, keys, models):
+    /// ordered by `key` (a sort value and the id, unique), starting after the cursor's key, so
+    /// pages neither skip nor repeat items when others come and go.
+    pub fn after_key(
+        mut items: Vec<T>,
+        key: impl Fn(&T) -> (String, Uuid),
+        query: &ListQuery,
+    ) -> ApiResult<Self> {
+        let limit = page_limit(query.limit, 100, 500)?;
+        let after: Option<(String, Uuid)> =
+            query.cursor.as_deref().map(decode_cursor).transpose()?;
+        items.sort_by_key(|item| key(item));
+        let start = after.map_or(0, |after| items.partition_point(|item| key(item) <= after));
+        let mut rest: Vec<T> = items.into_iter().skip(start).collect();
+        let more = rest.len() as i64 > limit;
+        rest.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| rest.last().map(|item| encode_cursor(&key(item))))
+            .flatten();
+        Ok(Page {
+            items: rest,
+            next_cursor,
+        })
+    }
+}
+
+/// `?cursor=&limit=` of a list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub cursor: Option<String>,
+    /// 1 to 500 (default 100).
+    pub limit: Option<i64>,
 }
 
 /// A keyset cursor as an opaque string: the data layer's cursor as base64url JSON.

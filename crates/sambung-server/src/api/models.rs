@@ -128,9 +128,10 @@ async fn list_models(
     ApiQuery(q): ApiQuery<ScopeQuery>,
 ) -> ApiResult<Json<Page<ModelOut>>> {
     let models = db::list_models(&state.pool, me.user.id, q.team.map(TeamId)).await?;
-    Ok(Json(Page::all(
-        models.into_iter().map(Into::into).collect(),
-    )))
+    let models = models.into_iter().map(ModelOut::from).collect();
+    // Defaults first, then by name.
+    let key = |m: &ModelOut| (format!("{}{}", u8::from(!m.is_default), m.name), m.id);
+    Ok(Json(Page::after_key(models, key, &q.list())?))
 }
 
 /// Configure a model (for a team: its admins).

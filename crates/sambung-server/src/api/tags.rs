@@ -65,7 +65,12 @@ async fn list_tags(
     ApiQuery(q): ApiQuery<ScopeQuery>,
 ) -> ApiResult<Json<Page<TagOut>>> {
     let tags = db::list_tags(&state.pool, me.user.id, q.team.map(TeamId)).await?;
-    Ok(Json(Page::all(tags.into_iter().map(Into::into).collect())))
+    let tags = tags.into_iter().map(TagOut::from).collect();
+    Ok(Json(Page::after_key(
+        tags,
+        |t: &TagOut| (t.name.clone(), t.id),
+        &q.list(),
+    )?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -13,10 +13,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{nullable, Page};
+use super::{nullable, ListQuery, Page};
 use crate::auth::SignedIn;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::time::Timestamp;
 
@@ -114,10 +114,19 @@ impl From<TeamMember> for MemberOut {
 }
 
 /// The teams the user belongs to, with their role.
-#[utoipa::path(get, path = "/teams", tag = "teams", responses((status = 200, body = Page<TeamOut>), (status = 401, body = ErrorBody)))]
-async fn list_teams(State(state): Shared, me: SignedIn) -> ApiResult<Json<Page<TeamOut>>> {
+#[utoipa::path(get, path = "/teams", tag = "teams", params(ListQuery), responses((status = 200, body = Page<TeamOut>), (status = 401, body = ErrorBody)))]
+async fn list_teams(
+    State(state): Shared,
+    me: SignedIn,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Page<TeamOut>>> {
     let teams = db::list_teams(&state.pool, me.user.id).await?;
-    Ok(Json(Page::all(teams.into_iter().map(Into::into).collect())))
+    let teams = teams.into_iter().map(TeamOut::from).collect();
+    Ok(Json(Page::after_key(
+        teams,
+        |t: &TeamOut| (t.name.clone(), t.id),
+        &q,
+    )?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -217,18 +226,19 @@ async fn delete_team(
 }
 
 /// A team's members (for its members).
-#[utoipa::path(get, path = "/teams/{team}/members", tag = "teams", params(("team" = String, Path, description = "id or slug")),
+#[utoipa::path(get, path = "/teams/{team}/members", tag = "teams", params(("team" = String, Path, description = "id or slug"), ListQuery),
     responses((status = 200, body = Page<MemberOut>), (status = 404, body = ErrorBody)))]
 async fn list_members(
     State(state): Shared,
     me: SignedIn,
     ApiPath(team): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<MemberOut>>> {
     let team = db::find_team(&state.pool, me.user.id, &team).await?;
     let members = db::list_members(&state.pool, me.user.id, team.id).await?;
-    Ok(Json(Page::all(
-        members.into_iter().map(Into::into).collect(),
-    )))
+    let members = members.into_iter().map(MemberOut::from).collect();
+    let key = |m: &MemberOut| (m.joined_at.0.to_rfc3339(), m.user_id);
+    Ok(Json(Page::after_key(members, key, &q)?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

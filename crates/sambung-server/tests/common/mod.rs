@@ -142,6 +142,32 @@ impl Drop for TestApp {
     }
 }
 
+/// What better-call's `encodeURIComponent` does to a signed value's base64.
+pub fn percent(value: &str) -> String {
+    value
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
+}
+
+/// The signature better-call makes for `value` under the test secret, computed here
+/// independently of the server's code.
+pub fn signature(value: &str) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(AUTH_SECRET.as_bytes()).unwrap();
+    mac.update(value.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// `Cookie:` header of a signed-in session.
+pub fn session_cookie(token: &str) -> String {
+    format!(
+        "sambungchat-auth.session_token={}",
+        percent(&format!("{token}.{}", signature(token)))
+    )
+}
+
 /// A signed-in user and their browser.
 pub struct User {
     pub id: Uuid,

@@ -6,6 +6,7 @@
 //! registry of running generations (`registry`). No HTTP server code.
 
 mod anthropic;
+pub mod fake;
 mod gemini;
 pub mod guard;
 mod openai;
@@ -438,11 +439,21 @@ async fn run(
     Ok(())
 }
 
-/// A client that connects only to the checked address and follows no redirect.
+/// A client that connects only to the checked address and follows no redirect. Clients are
+/// kept per (host, address, connect timeout): building one (its TLS roots) costs more than a
+/// whole request to a local model.
 fn client_for(
     checked: &guard::Checked,
     timeouts: Timeouts,
 ) -> Result<reqwest::Client, ProviderError> {
+    type Key = (String, std::net::SocketAddr, Duration);
+    static CLIENTS: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<Key, reqwest::Client>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let key = (checked.host.clone(), checked.address, timeouts.connect);
+    if let Some(client) = CLIENTS.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(client.clone());
+    }
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeouts.connect)
@@ -450,9 +461,15 @@ fn client_for(
     if checked.host.parse::<std::net::IpAddr>().is_err() {
         builder = builder.resolve(&checked.host, checked.address);
     }
-    builder
+    let client = builder
         .build()
-        .map_err(|e| ProviderError::Network(e.to_string()))
+        .map_err(|e| ProviderError::Network(e.to_string()))?;
+    let mut clients = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
+    if clients.len() >= 256 {
+        clients.clear();
+    }
+    clients.insert(key, client.clone());
+    Ok(client)
 }
 
 fn network_error(error: &reqwest::Error, key: Option<&ApiKey>) -> ProviderError {

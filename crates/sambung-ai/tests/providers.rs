@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use sambung_ai::fake::{FakeProvider, Script};
 use sambung_ai::{
     stream, ApiKey, Delta, Endpoint, FinishReason, Guard, Provider, ProviderError, Request, Role,
     Timeouts, Turn,
 };
-use sambung_testkit::fake_provider::{FakeProvider, Script};
 
 /// The shared fake provider, with a guard that lets the server reach it.
 struct Fake {
@@ -16,7 +16,7 @@ struct Fake {
 
 impl Fake {
     async fn start(scripts: Vec<Script>) -> Fake {
-        let inner = FakeProvider::start().await;
+        let inner = FakeProvider::start().await.unwrap();
         for script in scripts {
             inner.push(script);
         }

@@ -37,6 +37,7 @@ impl HttpTarget {
         pool: &PgPool,
         users: &[UserId],
         concurrency: usize,
+        ai_allowed_hosts: Vec<String>,
     ) -> Result<HttpTarget, BenchError> {
         let secret =
             AuthSecret::parse(&sambung_config::random_token()).map_err(BenchError::Setup)?;
@@ -67,7 +68,7 @@ impl HttpTarget {
             public_url: None,
             trusted_origins: Vec::new(),
             rate_limits: RateLimits::unlimited(),
-            ai_allowed_hosts: Vec::new(),
+            ai_allowed_hosts,
             ai_timeouts: Default::default(),
         };
         let server = Server::bind(pool.clone(), &settings)
@@ -156,6 +157,44 @@ impl HttpTarget {
             user,
         )
         .await
+    }
+
+    /// Start a turn in `chat` as `user` and read its stream: the time to the first text
+    /// delta, and to the end.
+    pub async fn generate(
+        &self,
+        user: UserId,
+        chat: ChatId,
+    ) -> Result<(std::time::Duration, std::time::Duration), BenchError> {
+        use futures_util::StreamExt as _;
+        let started = std::time::Instant::now();
+        let response = self
+            .client
+            .post(format!("{}/api/v1/chats/{chat}/generate", self.base))
+            .header(reqwest::header::COOKIE, self.cookie(user))
+            .header(reqwest::header::ORIGIN, &self.base)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(r#"{"content":"benchmark question"}"#)
+            .send()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(BenchError::Http(format!("status {}", response.status())));
+        }
+        let mut body = response.bytes_stream();
+        let mut first = None;
+        let mut seen = Vec::new();
+        while let Some(piece) = body.next().await {
+            let piece = piece.map_err(|e| BenchError::Http(e.to_string()))?;
+            if first.is_none() {
+                seen.extend_from_slice(&piece);
+                if seen.windows(10).any(|w| w == b"text-delta") {
+                    first = Some(started.elapsed());
+                }
+            }
+        }
+        let first = first.ok_or_else(|| BenchError::Http("no text in the reply".into()))?;
+        Ok((first, started.elapsed()))
     }
 
     /// Stop the server and end the sessions it was given.

@@ -4,6 +4,7 @@
 //! shows what our layer costs. The `http-*` workloads run the same operations through the
 //! server (`http`), against the direct data-layer call as their baseline.
 
+pub mod generate;
 pub mod http;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -190,7 +191,7 @@ impl Inputs {
     pub async fn serve(&mut self, pool: &PgPool, concurrency: usize) -> Result<(), BenchError> {
         let mut users = self.users.clone();
         users.extend(self.personal_chats.iter().map(|(u, _)| *u));
-        let target = http::HttpTarget::start(pool, &users, concurrency).await?;
+        let target = http::HttpTarget::start(pool, &users, concurrency, Vec::new()).await?;
         self.http = Some(Arc::new(target));
         Ok(())
     }

@@ -171,6 +171,28 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
         }
     }
     inputs.close().await.unwrap();
+    // Turns through the server against the built-in fake provider.
+    let report = sambung_bench::generate::run(
+        pool,
+        &inputs.personal_chats,
+        6,
+        2,
+        8,
+        Duration::from_millis(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.turns, report.streams, report.errors),
+        (6, 8, 0),
+        "{report:?}"
+    );
+    assert!(report.added_first_token_p50_ms <= report.added_first_token_p95_ms);
+    let models: i64 = sqlx::query_scalar("SELECT count(*) FROM models")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(models, 0, "the benchmark's models are removed");
     let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
         .fetch_one(pool)
         .await

@@ -5,7 +5,7 @@
 mod common;
 
 use common::TestApp;
-use sambung_testkit::fake_provider::Script;
+use sambung_ai::fake::Script;
 use serde_json::{json, Value};
 
 const OPENAI: &str = concat!(

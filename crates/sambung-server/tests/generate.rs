@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{TestApp, User};
 use futures_util::StreamExt;
-use sambung_testkit::fake_provider::Script;
+use sambung_ai::fake::Script;
 use serde_json::{json, Value};
 
 const OPENAI: &str = concat!(
@@ -250,6 +250,38 @@ async fn a_reply_streams_as_the_ai_sdk_expects_and_is_stored() {
 }
 
 #[tokio::test]
+async fn the_first_reply_titles_the_chat_by_asking_its_model() {
+    let app = TestApp::start().await;
+    let (ana, chat) = setup(&app).await;
+    app.provider.push(Script::sse(OPENAI, 4096));
+    app.provider.push(Script::sse(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\\\"Kopi pagi\\\"\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+        4096,
+    ));
+    let (status, _, _) = generate(
+        &ana,
+        &chat,
+        json!({"content": "Apa kopi terbaik untuk pagi hari?"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        ana.get(&format!("/api/v1/chats/{chat}")).await.body["title"],
+        "Kopi pagi"
+    );
+    let asked = last_request(&app);
+    assert_eq!(asked["max_tokens"], 24);
+    assert!(asked["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Apa kopi terbaik"));
+    // Only the first reply names the chat.
+    app.provider.push(Script::sse(OPENAI, 4096));
+    generate(&ana, &chat, json!({"content": "Lagi"})).await;
+    assert_eq!(app.provider.requests().len(), 3);
+}
+
+#[tokio::test]
 async fn a_provider_error_keeps_the_partial_text_and_is_recorded() {
     let app = TestApp::start().await;
     let (ana, chat) = setup(&app).await;
@@ -300,8 +332,8 @@ async fn stop_ends_the_reply_and_the_provider_request_keeping_what_was_written()
     let (ana, chat) = setup(&app).await;
     app.provider
         .push(Script::sse(&slow_reply(200), 4096).paced(Duration::from_millis(1)));
-    app.provider.push(slow(200, 20));
     let (_, _, _) = generate(&ana, &chat, json!({"content": "first"})).await;
+    app.provider.push(slow(200, 20));
     let response = ana
         .http
         .post(ana.url(&format!("/api/v1/chats/{chat}/generate")))

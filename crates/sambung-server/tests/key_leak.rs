@@ -87,11 +87,10 @@ async fn a_raw_api_key_never_leaves_the_server() {
         201,
     );
     let chat = ok(ana.post("/api/v1/chats", json!({})).await, 201);
-    app.provider
-        .push(sambung_testkit::fake_provider::Script::json(
-            401,
-            &format!(r#"{{"error":{{"message":"Incorrect API key provided: {RAW}"}}}}"#),
-        ));
+    app.provider.push(sambung_ai::fake::Script::json(
+        401,
+        &format!(r#"{{"error":{{"message":"Incorrect API key provided: {RAW}"}}}}"#),
+    ));
     let turn = ana
         .post(
             &format!("/api/v1/chats/{}/generate", chat["id"].as_str().unwrap()),
@@ -104,21 +103,18 @@ async fn a_raw_api_key_never_leaves_the_server() {
         app.provider.requests()[0].contains(RAW),
         "the provider did get the key"
     );
-    app.provider
-        .push(sambung_testkit::fake_provider::Script::json(
-            500,
-            &format!(r#"{{"error":{{"message":"upstream: {RAW}"}}}}"#),
-        ));
-    app.provider
-        .push(sambung_testkit::fake_provider::Script::json(
-            500,
-            &format!(r#"{{"error":{{"message":"upstream: {RAW}"}}}}"#),
-        ));
-    app.provider
-        .push(sambung_testkit::fake_provider::Script::json(
-            500,
-            &format!(r#"{{"error":{{"message":"upstream: {RAW}"}}}}"#),
-        ));
+    app.provider.push(sambung_ai::fake::Script::json(
+        500,
+        &format!(r#"{{"error":{{"message":"upstream: {RAW}"}}}}"#),
+    ));
+    app.provider.push(sambung_ai::fake::Script::json(
+        500,
+        &format!(r#"{{"error":{{"message":"upstream: {RAW}"}}}}"#),
+    ));
+    app.provider.push(sambung_ai::fake::Script::json(
+        500,
+        &format!(r#"{{"error":{{"message":"upstream: {RAW}"}}}}"#),
+    ));
     let listed = ana
         .get(&format!(
             "/api/v1/models/{}/available",

@@ -8,8 +8,6 @@
 //! exit, and a watchdog process does the same if the test process dies without exiting
 //! (a signal, an abort).
 
-pub mod fake_provider;
-
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};

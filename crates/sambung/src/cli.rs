@@ -41,9 +41,20 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// list-chats, chat-messages, append-message, search-prompts, can-access-chat,
-    /// search-messages, studio-first-page, studio-filtered-page, or all.
+    /// search-messages, studio-first-page, studio-filtered-page, http-list-chats,
+    /// http-chat-messages, http-append-message, http-search-messages, all; or generate (turns
+    /// through the server against a fake provider: time to first token and memory).
     #[arg(long, default_value = "all")]
     pub workload: String,
+    /// generate: how many turns to time.
+    #[arg(long, default_value_t = 200)]
+    pub turns: usize,
+    /// generate: how many replies stream at once while memory is watched.
+    #[arg(long, default_value_t = 500)]
+    pub streams: usize,
+    /// generate: the fake provider's pause before each token, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub pace_ms: u64,
     /// How long to measure each workload (after a warm-up).
     #[arg(long, default_value_t = 10.0)]
     pub seconds: f64,

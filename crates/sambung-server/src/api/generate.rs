@@ -387,20 +387,17 @@ async fn run_turn(
     if let Err(e) = chats::finish_turn(&state.pool, reply, &text, stored).await {
         tracing::error!(error = %e, "cannot store a reply");
     }
-    if turn.chat.title == "New chat" {
+    if turn.chat.title == "New chat" && error.is_none() && !stopped {
         if let Some(question) = turn
             .history
             .iter()
             .rev()
             .find(|m| m.role == MessageRole::User)
         {
-            let title: String = question
-                .content
-                .split_whitespace()
-                .take(8)
-                .collect::<Vec<_>>()
-                .join(" ");
-            let title: String = title.chars().take(60).collect();
+            let title = match ask_title(&state, &model, &question.content).await {
+                Some(title) => title,
+                None => first_words(&question.content),
+            };
             if let Err(e) = chats::title_new_chat(&state.pool, turn.chat.id, &title).await {
                 tracing::warn!(error = %e, "cannot title a chat");
             }
@@ -431,6 +428,67 @@ async fn run_turn(
     state
         .generations
         .remove(&turn.chat.id.to_string(), &generation);
+}
+
+/// A chat's title asked of its own model (a short request, 10 seconds at most); `None` when
+/// that fails.
+async fn ask_title(state: &AppState, model: &Model, question: &str) -> Option<String> {
+    let endpoint = endpoint_for(state, model).await.ok()?;
+    let request = sambung_ai::Request {
+        model: model.model_id.clone(),
+        system: Some(
+            "You name chats. Answer with a title of at most six words, nothing else.".into(),
+        ),
+        turns: vec![Turn {
+            role: Role::User,
+            content: format!(
+                "Name a chat that begins with this message:\n\n{}",
+                question.chars().take(2000).collect::<String>()
+            ),
+        }],
+        temperature: Some(0.2),
+        max_tokens: Some(24),
+        top_p: None,
+    };
+    let timeouts = sambung_ai::Timeouts {
+        retries: 0,
+        first_byte: std::time::Duration::from_secs(10),
+        idle: std::time::Duration::from_secs(10),
+        ..state.ai_timeouts
+    };
+    let mut receiver = sambung_ai::stream(state.guard.clone(), endpoint, request, timeouts);
+    let mut title = String::new();
+    let collect = async {
+        while let Some(item) = receiver.recv().await {
+            match item {
+                Ok(Delta::Text(text)) => title.push_str(&text),
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    };
+    let finished = tokio::time::timeout(std::time::Duration::from_secs(10), collect)
+        .await
+        .unwrap_or(false);
+    let title = title
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches(|c| matches!(c, '"' | '\'' | '*' | '#'))
+        .trim();
+    (finished && !title.is_empty()).then(|| title.chars().take(60).collect())
+}
+
+/// The first words of a question, as a title.
+fn first_words(question: &str) -> String {
+    let words: String = question
+        .split_whitespace()
+        .take(8)
+        .collect::<Vec<_>>()
+        .join(" ");
+    words.chars().take(60).collect()
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use reqwest::header::{HeaderMap, HeaderValue, ORIGIN};
 use reqwest::Method;
+use sambung_ai::fake::FakeProvider;
 use sambung_config::{AuthSecret, EncryptionKey};
 use sambung_server::{RateLimits, Server, ServerSettings};
-use sambung_testkit::fake_provider::FakeProvider;
 use sambung_testkit::TestDb;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -37,7 +37,7 @@ impl TestApp {
 
     pub async fn with_limits(rate_limits: RateLimits) -> TestApp {
         let db = TestDb::migrated().await;
-        let provider = FakeProvider::start().await;
+        let provider = FakeProvider::start().await.unwrap();
         let settings = ServerSettings {
             host: "127.0.0.1".into(),
             port: 0,

@@ -23,6 +23,9 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     if !(args.seconds > 0.0 && args.seconds <= 3600.0) {
         anyhow::bail!("--seconds must be above 0 and at most 3600");
     }
+    if args.workload == "generate" {
+        return generate(config, args).await;
+    }
     let workloads = Workload::parse(&args.workload)?;
     let pool_config = PoolConfig {
         max_connections: args.concurrency,
@@ -100,5 +103,43 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     }
     inputs.close().await?;
     pool.close().await;
+    Ok(())
+}
+
+/// `--workload generate`: turns through the server against the built-in fake provider.
+async fn generate(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
+    let pool_config = PoolConfig {
+        max_connections: args.concurrency.max(20),
+        ..config.pool.clone()
+    };
+    let pool = sambung_db::connect(
+        &config.effective_database_url(),
+        &pool_config,
+        config.database_url.is_none(),
+    )
+    .await?;
+    let inputs = Inputs::sample(&pool).await?;
+    let report = sambung_bench::generate::run(
+        &pool,
+        &inputs.personal_chats,
+        args.turns,
+        args.concurrency as usize,
+        args.streams,
+        Duration::from_millis(args.pace_ms),
+    )
+    .await?;
+    pool.close().await;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "generate: {} turns at concurrency {}: the provider's first token after {:.0} ms; the server adds p50 {:.2} ms, p95 {:.2} ms",
+            report.turns, report.concurrency, report.provider_first_token_ms, report.added_first_token_p50_ms, report.added_first_token_p95_ms
+        );
+        println!(
+            "{} replies streaming at once: memory {:.0} MB before, {:.0} MB at the peak (+{:.0} MB), {:.0} MB after; {} errors",
+            report.streams, report.rss_before_mb, report.rss_peak_mb, report.rss_peak_mb - report.rss_before_mb, report.rss_after_mb, report.errors
+        );
+    }
     Ok(())
 }

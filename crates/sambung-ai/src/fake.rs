@@ -1,6 +1,7 @@
-//! A fake AI provider on loopback: each connection gets the next scripted answer, written
-//! piece by piece (so chunk boundaries fall where the test wants them: inside a JSON object,
-//! inside a UTF-8 character), and every request it received is kept.
+//! A fake AI provider on loopback, for the tests and the `generate` benchmark: each
+//! connection gets the next scripted answer (or the default one), written piece by piece at a
+//! set pace (so chunk boundaries fall where a test wants them: inside a JSON object, inside a
+//! UTF-8 character), and every request it received is kept.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -64,19 +65,22 @@ impl Script {
 pub struct FakeProvider {
     pub port: u16,
     scripts: Arc<Mutex<VecDeque<Script>>>,
+    /// Answered when no script is queued.
+    fallback: Arc<Mutex<Option<Script>>>,
     requests: Arc<Mutex<Vec<String>>>,
+    keep_requests: bool,
 }
 
 impl FakeProvider {
-    pub async fn start() -> FakeProvider {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the fake provider");
-        let port = listener.local_addr().expect("its address").port();
+    pub async fn start() -> std::io::Result<FakeProvider> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
         let fake = FakeProvider {
             port,
             scripts: Arc::default(),
+            fallback: Arc::default(),
             requests: Arc::default(),
+            keep_requests: true,
         };
         let server = fake.clone();
         tokio::spawn(async move {
@@ -85,17 +89,31 @@ impl FakeProvider {
                 tokio::spawn(async move { server.answer(socket).await });
             }
         });
-        fake
+        Ok(fake)
+    }
+
+    /// Answer every connection without a queued script with `script`, and keep no requests
+    /// (a benchmark's many).
+    pub fn always(mut self, script: Script) -> FakeProvider {
+        *self.fallback.lock().unwrap_or_else(|e| e.into_inner()) = Some(script);
+        self.keep_requests = false;
+        self
     }
 
     /// Queue answers for the next connections.
     pub fn push(&self, script: Script) {
-        self.scripts.lock().unwrap().push_back(script);
+        self.scripts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(script);
     }
 
     /// Every request received, as text (head and body).
     pub fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// `http://127.0.0.1:PORT` and `path`.
@@ -127,12 +145,24 @@ impl FakeProvider {
                 }
             }
         }
-        self.requests
+        if self.keep_requests {
+            self.requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(String::from_utf8_lossy(&request).into_owned());
+        }
+        let queued = self
+            .scripts
             .lock()
-            .unwrap()
-            .push(String::from_utf8_lossy(&request).into_owned());
-        let script = self.scripts.lock().unwrap().pop_front();
-        let script = script.unwrap_or_else(|| {
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
+        let fallback = || {
+            self.fallback
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        };
+        let script = queued.or_else(fallback).unwrap_or_else(|| {
             Script::json(
                 500,
                 r#"{"error":{"message":"the fake has no script left"}}"#,

@@ -1,0 +1,209 @@
+//! The `generate` benchmark: turns through the server against the built-in fake provider on
+//! loopback, which streams `tokens` tokens `pace` apart. It reports what the server adds to
+//! the time to the first token (over the fake's own `pace`), and the process's memory while
+//! `streams` replies stream at once. The benchmark's users get a default model at the fake,
+//! removed afterwards.
+
+use std::time::Duration;
+
+use sambung_ai::fake::{FakeProvider, Script};
+use sambung_db::models::{self, ModelFields};
+use sambung_db::{ChatId, ModelId, UserId};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::http::HttpTarget;
+use crate::BenchError;
+
+/// What the `generate` benchmark measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerateReport {
+    pub turns: usize,
+    pub concurrency: usize,
+    /// The fake provider's own wait before its first token.
+    pub provider_first_token_ms: f64,
+    /// Time to the first text delta at the client, minus the provider's own.
+    pub added_first_token_p50_ms: f64,
+    pub added_first_token_p95_ms: f64,
+    pub streams: usize,
+    pub rss_before_mb: f64,
+    pub rss_peak_mb: f64,
+    pub rss_after_mb: f64,
+    pub errors: usize,
+}
+
+/// The reply the fake streams: `tokens` text deltas, usage, `[DONE]`, one event per piece.
+fn reply(tokens: usize, pace: Duration) -> Script {
+    let mut pieces = Vec::new();
+    for i in 0..tokens {
+        pieces.push(format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"w{i} \"}},\"finish_reason\":null}}]}}\n\n").into_bytes());
+    }
+    pieces.push(b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n".to_vec());
+    let mut script = Script::sse("", 1).paced(pace);
+    script.pieces = pieces;
+    script
+}
+
+/// Resident memory of this process, in MiB (Linux).
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+/// Run `turns` turns at `concurrency` (each on a chat of its own at a time) to measure the
+/// first token, then `streams` at once to measure memory.
+pub async fn run(
+    pool: &PgPool,
+    chats: &[(UserId, ChatId)],
+    turns: usize,
+    concurrency: usize,
+    streams: usize,
+    pace: Duration,
+) -> Result<GenerateReport, BenchError> {
+    let fake = FakeProvider::start()
+        .await
+        .map_err(|e| BenchError::Setup(format!("cannot start the fake provider: {e}")))?
+        .always(reply(20, pace));
+    let base_url = fake.url("/v1");
+    // One chat per user (a default model belongs to a user), as many as the streams need.
+    let mut chosen: Vec<(UserId, ChatId)> = Vec::new();
+    for &(user, chat) in chats {
+        if !chosen.iter().any(|(u, _)| *u == user) {
+            chosen.push((user, chat));
+        }
+    }
+    if chosen.len() < concurrency.max(1) {
+        return Err(BenchError::NoDataset);
+    }
+    let mut made: Vec<ModelId> = Vec::new();
+    for &(user, _) in &chosen {
+        let model = models::create_model(
+            pool,
+            user,
+            None,
+            ModelFields {
+                provider: "custom",
+                model_id: "fake",
+                name: "Benchmark fake",
+                base_url: Some(&base_url),
+                api_key_id: None,
+                settings: serde_json::json!({}),
+                is_default: true,
+            },
+        )
+        .await
+        .map_err(crate::domain)?;
+        made.push(model.id);
+    }
+    let users: Vec<UserId> = chosen.iter().map(|(u, _)| *u).collect();
+    let target = std::sync::Arc::new(
+        HttpTarget::start(
+            pool,
+            &users,
+            concurrency.max(streams),
+            vec![format!("127.0.0.1:{}", fake.port)],
+        )
+        .await?,
+    );
+    let result = measure(&target, &chosen, turns, concurrency, streams, pace).await;
+    if let Ok(target) = std::sync::Arc::try_unwrap(target) {
+        target.close().await?;
+    }
+    for model in made {
+        sqlx::query("DELETE FROM models WHERE id = $1")
+            .bind(model)
+            .execute(pool)
+            .await?;
+    }
+    result
+}
+
+async fn measure(
+    target: &std::sync::Arc<HttpTarget>,
+    chats: &[(UserId, ChatId)],
+    turns: usize,
+    concurrency: usize,
+    streams: usize,
+    pace: Duration,
+) -> Result<GenerateReport, BenchError> {
+    let concurrency = concurrency.clamp(1, chats.len());
+    // Each task keeps to its own chats, so no two turns meet in one chat.
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let target = target.clone();
+        let mine: Vec<(UserId, ChatId)> = chats
+            .iter()
+            .skip(worker)
+            .step_by(concurrency)
+            .copied()
+            .collect();
+        let count = turns / concurrency + usize::from(worker < turns % concurrency);
+        tasks.push(tokio::spawn(async move {
+            let (mut firsts, mut errors) = (Vec::new(), 0);
+            for i in 0..count {
+                let (user, chat) = mine[i % mine.len()];
+                match target.generate(user, chat).await {
+                    Ok((first, _)) => firsts.push(first.saturating_sub(pace)),
+                    Err(_) => errors += 1,
+                }
+            }
+            (firsts, errors)
+        }));
+    }
+    let (mut firsts, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        if let Ok((f, e)) = task.await {
+            firsts.extend(f);
+            errors += e;
+        }
+    }
+    firsts.sort_unstable();
+
+    let streams = streams.min(chats.len());
+    let rss_before = rss_mb();
+    let mut running = Vec::new();
+    for &(user, chat) in chats.iter().take(streams) {
+        let target = target.clone();
+        running.push(tokio::spawn(
+            async move { target.generate(user, chat).await },
+        ));
+    }
+    let mut peak = rss_before;
+    while running.iter().any(|t| !t.is_finished()) {
+        peak = peak.max(rss_mb());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for task in running {
+        if !matches!(task.await, Ok(Ok(_))) {
+            errors += 1;
+        }
+    }
+    Ok(GenerateReport {
+        turns: firsts.len(),
+        concurrency,
+        provider_first_token_ms: pace.as_secs_f64() * 1000.0,
+        added_first_token_p50_ms: percentile(&firsts, 0.50),
+        added_first_token_p95_ms: percentile(&firsts, 0.95),
+        streams,
+        rss_before_mb: rss_before,
+        rss_peak_mb: peak,
+        rss_after_mb: rss_mb(),
+        errors,
+    })
+}

@@ -598,6 +598,16 @@ async fn sign_in_is_rate_limited_per_client_with_a_retry_after() {
     assert!((1..=10).contains(&wait), "{wait}");
     // Other endpoints have their own, larger allowance.
     assert_eq!(client.get("/api/auth/get-session").await.status, 200);
+    for _ in 0..100 {
+        client.get("/api/auth/ok").await;
+    }
+    let general = client.get("/api/auth/get-session").await;
+    assert_eq!(
+        general.status, 429,
+        "100 per 10 s for the other auth routes"
+    );
+    // The JSON API is not counted.
+    assert_eq!(client.get("/api/v1/public/chats/none").await.status, 404);
 }
 
 #[tokio::test]

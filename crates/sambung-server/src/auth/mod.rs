@@ -237,12 +237,17 @@ fn url_origin(text: &str) -> Option<String> {
     Some(format!("{scheme}://{authority}"))
 }
 
-/// Rate limits per client address (SPEC section 7): 429 with `X-Retry-After`.
+/// Rate limits per client address (SPEC section 7) on the sign-in contract's routes, as
+/// Better Auth limits its own: 429 with `X-Retry-After`. The JSON API behind a session is
+/// not limited here (a page load makes many requests; abuse of it is a signed-in user's).
 pub async fn rate_limit(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
+    if !request.uri().path().starts_with("/api/auth/") {
+        return next.run(request).await;
+    }
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

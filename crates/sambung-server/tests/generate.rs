@@ -163,6 +163,21 @@ async fn generate(
     (status, response.text().await.unwrap(), headers)
 }
 
+/// A turn's stream, read piece by piece (to stop, leave or interleave midway).
+async fn open_stream(
+    user: &User,
+    chat: &str,
+    body: Value,
+) -> impl futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> {
+    user.http
+        .post(user.url(&format!("/api/v1/chats/{chat}/generate")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream()
+}
+
 async fn messages(user: &User, chat: &str) -> Vec<Value> {
     user.get(&format!("/api/v1/chats/{chat}/messages"))
         .await
@@ -334,14 +349,7 @@ async fn stop_ends_the_reply_and_the_provider_request_keeping_what_was_written()
         .push(Script::sse(&slow_reply(200), 4096).paced(Duration::from_millis(1)));
     let (_, _, _) = generate(&ana, &chat, json!({"content": "first"})).await;
     app.provider.push(slow(200, 20));
-    let response = ana
-        .http
-        .post(ana.url(&format!("/api/v1/chats/{chat}/generate")))
-        .json(&json!({"content": "long one"}))
-        .send()
-        .await
-        .unwrap();
-    let mut stream = response.bytes_stream();
+    let mut stream = open_stream(&ana, &chat, json!({"content": "long one"})).await;
     let mut seen = String::new();
     while !seen.contains("text-delta") {
         seen.push_str(&String::from_utf8_lossy(
@@ -380,14 +388,7 @@ async fn a_reply_goes_on_without_its_client_and_can_be_followed_again_from_the_s
     let app = TestApp::start().await;
     let (ana, chat) = setup(&app).await;
     app.provider.push(slow(30, 10));
-    let response = ana
-        .http
-        .post(ana.url(&format!("/api/v1/chats/{chat}/generate")))
-        .json(&json!({"content": "go"}))
-        .send()
-        .await
-        .unwrap();
-    let mut stream = response.bytes_stream();
+    let mut stream = open_stream(&ana, &chat, json!({"content": "go"})).await;
     let _ = stream.next().await;
     drop(stream); // the client goes away
 
@@ -424,14 +425,7 @@ async fn one_turn_at_a_time_then_regenerate_and_edit_replace_what_followed() {
     let app = TestApp::start().await;
     let (ana, chat) = setup(&app).await;
     app.provider.push(slow(20, 10));
-    let first = ana
-        .http
-        .post(ana.url(&format!("/api/v1/chats/{chat}/generate")))
-        .json(&json!({"content": "one"}))
-        .send()
-        .await
-        .unwrap();
-    let mut stream = first.bytes_stream();
+    let mut stream = open_stream(&ana, &chat, json!({"content": "one"})).await;
     let _ = stream.next().await;
     let (status, body, _) = generate(&ana, &chat, json!({"content": "two"})).await;
     assert_eq!(status, 409, "{body}");

@@ -162,16 +162,10 @@ async fn wrong_password_and_unknown_email_are_answered_alike() {
     let ana = app.user("ana").await;
     let client = app.anonymous();
     let wrong = client
-        .post(
-            "/api/auth/sign-in/email",
-            json!({"email": ana.email, "password": "not her password"}),
-        )
+        .sign_in(json!({"email": ana.email, "password": "not her password"}))
         .await;
     let unknown = client
-        .post(
-            "/api/auth/sign-in/email",
-            json!({"email": "nobody@example.com", "password": "not her password"}),
-        )
+        .sign_in(json!({"email": "nobody@example.com", "password": "not her password"}))
         .await;
     assert_eq!(wrong.status, 401);
     assert_eq!(wrong.code(), "INVALID_EMAIL_OR_PASSWORD");
@@ -179,10 +173,7 @@ async fn wrong_password_and_unknown_email_are_answered_alike() {
     assert_eq!(wrong.status, unknown.status);
     assert!(wrong.set_cookies().is_empty() && unknown.set_cookies().is_empty());
     let right = client
-        .post(
-            "/api/auth/sign-in/email",
-            json!({"email": "ANA@example.com", "password": ana.password}),
-        )
+        .sign_in(json!({"email": "ANA@example.com", "password": ana.password}))
         .await;
     assert_eq!(right.status, 200, "{right:?}");
     assert_eq!(right.body["redirect"], false);
@@ -195,10 +186,7 @@ async fn sign_out_ends_this_session_only_and_expires_the_cookies() {
     let ana = app.user("ana").await;
     let laptop = app.anonymous();
     let second = laptop
-        .post(
-            "/api/auth/sign-in/email",
-            json!({"email": ana.email, "password": ana.password}),
-        )
+        .sign_in(json!({"email": ana.email, "password": ana.password}))
         .await;
     let second_token = second.body["token"].as_str().unwrap().to_owned();
 
@@ -290,10 +278,7 @@ async fn remember_me_false_makes_a_browser_session_of_one_day_never_extended() {
     let ana = app.user("ana").await;
     let browser = app.anonymous();
     let reply = browser
-        .post(
-            "/api/auth/sign-in/email",
-            json!({"email": ana.email, "password": ana.password, "rememberMe": false}),
-        )
+        .sign_in(json!({"email": ana.email, "password": ana.password, "rememberMe": false}))
         .await;
     let cookies = reply.set_cookies();
     let session = cookie(&cookies, "sambungchat-auth.session_token").unwrap();
@@ -386,10 +371,7 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_all_but_this_one() {
     for device in [&phone, &laptop] {
         assert_eq!(
             device
-                .post(
-                    "/api/auth/sign-in/email",
-                    json!({"email": ana.email, "password": ana.password})
-                )
+                .sign_in(json!({"email": ana.email, "password": ana.password}))
                 .await
                 .status,
             200
@@ -456,10 +438,7 @@ async fn change_password_checks_the_current_one_and_may_end_other_sessions() {
     let ana = app.user("ana").await;
     let laptop = app.anonymous();
     laptop
-        .post(
-            "/api/auth/sign-in/email",
-            json!({"email": ana.email, "password": ana.password}),
-        )
+        .sign_in(json!({"email": ana.email, "password": ana.password}))
         .await;
 
     let wrong = ana
@@ -503,17 +482,11 @@ async fn change_password_checks_the_current_one_and_may_end_other_sessions() {
 
     let client = app.anonymous();
     let old = client
-        .post(
-            "/api/auth/sign-in/email",
-            json!({"email": ana.email, "password": "second password"}),
-        )
+        .sign_in(json!({"email": ana.email, "password": "second password"}))
         .await;
     assert_eq!(old.status, 401);
     let new = client
-        .post(
-            "/api/auth/sign-in/email",
-            json!({"email": ana.email, "password": "third password"}),
-        )
+        .sign_in(json!({"email": ana.email, "password": "third password"}))
         .await;
     assert_eq!(new.status, 200);
 }
@@ -529,10 +502,7 @@ async fn an_imported_better_auth_hash_signs_in_and_is_rehashed_to_argon2id() {
         .bind(id).bind(BETTER_AUTH_HASH).execute(app.pool()).await.unwrap();
     let client = app.anonymous();
     let wrong = client
-        .post(
-            "/api/auth/sign-in/email",
-            json!({"email": "imported@example.com", "password": "password-unicode"}),
-        )
+        .sign_in(json!({"email": "imported@example.com", "password": "password-unicode"}))
         .await;
     assert_eq!(wrong.status, 401);
     let stored: String = sqlx::query_scalar("SELECT password FROM accounts WHERE user_id = $1")
@@ -543,10 +513,7 @@ async fn an_imported_better_auth_hash_signs_in_and_is_rehashed_to_argon2id() {
     assert_eq!(stored, BETTER_AUTH_HASH, "a failed sign-in changes nothing");
 
     let right = client
-        .post(
-            "/api/auth/sign-in/email",
-            json!({"email": "imported@example.com", "password": "password-ünïcode"}),
-        )
+        .sign_in(json!({"email": "imported@example.com", "password": "password-ünïcode"}))
         .await;
     assert_eq!(right.status, 200, "{right:?}");
     let stored: String = sqlx::query_scalar("SELECT password FROM accounts WHERE user_id = $1")
@@ -576,18 +543,12 @@ async fn sign_in_is_rate_limited_per_client_with_a_retry_after() {
     let client = app.anonymous();
     for _ in 0..3 {
         let reply = client
-            .post(
-                "/api/auth/sign-in/email",
-                json!({"email": "x@example.com", "password": "whatever1"}),
-            )
+            .sign_in(json!({"email": "x@example.com", "password": "whatever1"}))
             .await;
         assert_eq!(reply.status, 401);
     }
     let limited = client
-        .post(
-            "/api/auth/sign-in/email",
-            json!({"email": "x@example.com", "password": "whatever1"}),
-        )
+        .sign_in(json!({"email": "x@example.com", "password": "whatever1"}))
         .await;
     assert_eq!((limited.status, limited.code()), (429, "TOO_MANY_REQUESTS"));
     let wait: u64 = limited.headers["x-retry-after"]

@@ -230,6 +230,11 @@ impl Client {
         self.send(self.http.patch(self.url(path)).json(&body)).await
     }
 
+    /// `POST /api/auth/sign-in/email` with `body`.
+    pub async fn sign_in(&self, body: Value) -> Reply {
+        self.post("/api/auth/sign-in/email", body).await
+    }
+
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(self.http.delete(self.url(path))).await
     }

@@ -69,6 +69,9 @@ pub struct FakeProvider {
     fallback: Arc<Mutex<Option<Script>>>,
     requests: Arc<Mutex<Vec<String>>>,
     keep_requests: bool,
+    /// For each answer, from its request read to its first body piece written: the fake's
+    /// own time to first token, which a benchmark subtracts.
+    first_piece_after: Arc<Mutex<Vec<Duration>>>,
 }
 
 impl FakeProvider {
@@ -81,6 +84,7 @@ impl FakeProvider {
             fallback: Arc::default(),
             requests: Arc::default(),
             keep_requests: true,
+            first_piece_after: Arc::default(),
         };
         let server = fake.clone();
         tokio::spawn(async move {
@@ -116,12 +120,21 @@ impl FakeProvider {
             .clone()
     }
 
+    /// The fake's own time to first token of every answer so far, in order.
+    pub fn first_piece_times(&self) -> Vec<Duration> {
+        self.first_piece_after
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// `http://127.0.0.1:PORT` and `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     async fn answer(&self, mut socket: tokio::net::TcpStream) {
+        let _ = socket.set_nodelay(true);
         let mut request = Vec::new();
         let mut buffer = [0u8; 8192];
         loop {
@@ -145,6 +158,7 @@ impl FakeProvider {
                 }
             }
         }
+        let read = std::time::Instant::now();
         if self.keep_requests {
             self.requests
                 .lock()
@@ -185,6 +199,12 @@ impl FakeProvider {
             }
             if socket.write_all(piece).await.is_err() || socket.flush().await.is_err() {
                 return;
+            }
+            if i == 0 {
+                self.first_piece_after
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(read.elapsed());
             }
         }
         let _ = socket.shutdown().await;

@@ -182,7 +182,7 @@ pub struct Turn {
 }
 
 /// A chat completion to stream.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Request {
     pub model: String,
     pub system: Option<String>,

@@ -70,6 +70,7 @@ impl HttpTarget {
             rate_limits: RateLimits::unlimited(),
             ai_allowed_hosts,
             ai_timeouts: Default::default(),
+            reply_save_every: sambung_server::REPLY_SAVE_EVERY,
         };
         let server = Server::bind(pool.clone(), &settings)
             .await

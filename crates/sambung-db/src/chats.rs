@@ -671,47 +671,36 @@ pub struct Turn {
 }
 
 /// The status of a reply being written (`metadata.status`): `streaming` until it ends, then
-/// `complete`, `stopped` or `error`.
+/// `complete`, `stopped` or `error`, or `incomplete` when its server stopped first
+/// ([`crate::lease`]).
 pub const STREAMING: &str = "streaming";
 
-/// Begin a turn in one transaction: the user message (asked, or edited), the earlier reply
-/// removed (regenerate, edit), and an empty assistant reply marked `streaming` with
-/// `metadata`. Asking needs what posting needs (reading the chat); regenerating and editing
-/// change the conversation, so they need the right to change the chat.
-pub async fn begin_turn(
-    pool: &PgPool,
-    actor: UserId,
-    chat: ChatId,
-    kind: TurnKind<'_>,
-    metadata: serde_json::Value,
-) -> Result<Turn> {
-    let mut tx = pool.begin().await?;
-    match kind {
-        TurnKind::Ask { .. } => require_read(&mut tx, actor, chat).await?,
-        _ => require_change(&mut tx, actor, chat, "regenerate or edit in this chat").await?,
+/// A turn stored in a transaction not yet committed: the server may start the provider
+/// request first and commit while it travels (a failed commit cancels the request).
+pub struct PendingTurn {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    pub turn: Turn,
+}
+
+impl PendingTurn {
+    pub async fn commit(self) -> Result<Turn> {
+        self.tx.commit().await?;
+        Ok(self.turn)
     }
-    // One turn at a time per chat, across servers too: the chat row is the lock.
-    let row: Chat = sqlx::query_as(&format!(
-        "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.id = $1 FOR UPDATE"
-    ))
-    .bind(chat)
-    .fetch_one(&mut *tx)
-    .await?;
-    // A reply still streaming (on this server or another) blocks a new turn; one left by a
-    // server that died stops blocking after ten minutes.
-    let busy: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM messages WHERE chat_id = $1 AND role = 'assistant'
-                          AND metadata->>'status' = 'streaming' AND created_at > now() - interval '10 minutes')",
-    )
-    .bind(chat)
-    .fetch_one(&mut *tx)
-    .await?;
-    if busy {
-        return Err(DomainError::Conflict(
-            "a reply is being generated in this chat already".into(),
-        ));
-    }
-    let validate = |content: &str| -> Result<()> {
+}
+
+#[derive(sqlx::FromRow)]
+struct LockedChat {
+    #[sqlx(flatten)]
+    chat: Chat,
+    can_change: bool,
+}
+
+const MESSAGE_COLUMNS: &str = "id, chat_id, role, content, metadata, created_at";
+
+/// A question (asked or edited) must have words, at most 1 MiB, no NUL characters.
+fn check_turn_content(kind: &TurnKind<'_>) -> Result<()> {
+    if let TurnKind::Ask { content } | TurnKind::Edit { content, .. } = *kind {
         if content.trim().is_empty() {
             return Err(DomainError::invalid("content", "must not be empty"));
         }
@@ -721,19 +710,64 @@ pub async fn begin_turn(
                 "at most 1 MiB, no NUL characters",
             ));
         }
-        Ok(())
-    };
-    match kind {
+    }
+    Ok(())
+}
+
+/// Begin a turn in one transaction: the user message (asked, or edited), the earlier reply
+/// removed (regenerate, edit), and an empty assistant reply marked `streaming` by `writer`
+/// with `metadata`. Asking needs what posting needs (reading the chat); regenerating and
+/// editing change the conversation, so they need the right to change the chat. The chat's
+/// row is locked first, so two servers on one database agree on one turn at a time.
+pub async fn begin_turn(
+    pool: &PgPool,
+    writer: &crate::lease::ServerLease,
+    actor: UserId,
+    chat: ChatId,
+    kind: TurnKind<'_>,
+    metadata: serde_json::Value,
+) -> Result<PendingTurn> {
+    check_turn_content(&kind)?;
+    let mut tx = pool.begin().await?;
+    // The access decision and the lock in one statement (a turn's every round trip delays
+    // the first token).
+    let locked: Option<LockedChat> = sqlx::query_as(&format!(
+        "SELECT {CHAT_COLUMNS}, p.can_change FROM chats c
+           JOIN chat_permissions p ON p.chat_id = c.id AND p.user_id = $2
+          WHERE c.id = $1 FOR UPDATE OF c"
+    ))
+    .bind(chat)
+    .bind(actor)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let locked = locked.ok_or(DomainError::not_found("chat"))?;
+    if !matches!(kind, TurnKind::Ask { .. }) && !locked.can_change {
+        return Err(DomainError::forbidden("regenerate or edit in this chat"));
+    }
+    // A reply being written by a live server (this one or another) blocks a new turn; one
+    // whose server died is marked incomplete instead.
+    if crate::lease::chat_busy(&mut tx, chat).await? {
+        return Err(DomainError::Conflict(
+            "a reply is being generated in this chat already".into(),
+        ));
+    }
+    let history: Vec<Message> = match kind {
         TurnKind::Ask { content } => {
-            validate(content)?;
-            sqlx::query(
-                "INSERT INTO messages (id, chat_id, role, content) VALUES ($1, $2, 'user', $3)",
-            )
+            // The question stored and the conversation read in one statement; the new row
+            // comes from RETURNING (the statement's own snapshot cannot see it).
+            sqlx::query_as(&format!(
+                "WITH asked AS (
+                   INSERT INTO messages (id, chat_id, role, content) VALUES ($1, $2, 'user', $3)
+                   RETURNING {MESSAGE_COLUMNS})
+                 SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = $2
+                 UNION ALL SELECT {MESSAGE_COLUMNS} FROM asked
+                 ORDER BY created_at, id"
+            ))
             .bind(MessageId::new())
             .bind(chat)
             .bind(content)
-            .execute(&mut *tx)
-            .await?;
+            .fetch_all(&mut *tx)
+            .await?
         }
         TurnKind::Regenerate => {
             let last_user: Option<(DateTime<Utc>, MessageId)> = sqlx::query_as(
@@ -747,9 +781,9 @@ pub async fn begin_turn(
                 DomainError::invalid("regenerate", "there is no message to answer")
             })?;
             delete_after(&mut tx, chat, at, id).await?;
+            conversation(&mut tx, chat).await?
         }
         TurnKind::Edit { message, content } => {
-            validate(content)?;
             let edited: Option<(DateTime<Utc>, MessageId)> = sqlx::query_as(
                 "UPDATE messages SET content = $3 WHERE id = $1 AND chat_id = $2 AND role = 'user'
                  RETURNING created_at, id",
@@ -762,37 +796,107 @@ pub async fn begin_turn(
             let (at, id) = edited
                 .ok_or_else(|| DomainError::invalid("edit", "no such user message in this chat"))?;
             delete_after(&mut tx, chat, at, id).await?;
+            conversation(&mut tx, chat).await?
         }
-    }
-    let history: Vec<Message> = sqlx::query_as(
-        "SELECT id, chat_id, role, content, metadata, created_at FROM messages WHERE chat_id = $1 ORDER BY created_at, id",
-    )
-    .bind(chat)
-    .fetch_all(&mut *tx)
-    .await?;
+    };
     let mut metadata = metadata;
     if let Some(object) = metadata.as_object_mut() {
         object.insert("status".into(), STREAMING.into());
+        object.insert("server".into(), writer.number().to_string().into());
     }
-    let reply: Message = sqlx::query_as(
-        "INSERT INTO messages (id, chat_id, role, content, metadata) VALUES ($1, $2, 'assistant', '', $3)
-         RETURNING id, chat_id, role, content, metadata, created_at",
-    )
+    let reply: Message = sqlx::query_as(&format!(
+        "WITH touched AS (UPDATE chats SET updated_at = now() WHERE id = $2)
+         INSERT INTO messages (id, chat_id, role, content, metadata) VALUES ($1, $2, 'assistant', '', $3)
+         RETURNING {MESSAGE_COLUMNS}"
+    ))
     .bind(MessageId::new())
     .bind(chat)
     .bind(metadata)
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query("UPDATE chats SET updated_at = now() WHERE id = $1")
-        .bind(chat)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(Turn {
-        chat: row,
-        history,
-        reply,
+    Ok(PendingTurn {
+        tx,
+        turn: Turn {
+            chat: locked.chat,
+            history,
+            reply,
+        },
     })
+}
+
+#[derive(sqlx::FromRow)]
+struct PreviewRow {
+    #[sqlx(flatten)]
+    message: Message,
+    busy: bool,
+}
+
+/// The conversation a turn would send to the provider, worked out before its transaction
+/// from a plain read, so the provider request can leave while the turn is stored
+/// ([`begin_turn`] returns the conversation as stored: a caller compares the two). Empty for a
+/// chat `actor` may not read; a conflict while a live server writes a reply in it (checked
+/// again under the chat's lock); the same input errors as [`begin_turn`].
+pub async fn preview_turn(
+    pool: &PgPool,
+    actor: UserId,
+    chat: ChatId,
+    kind: &TurnKind<'_>,
+) -> Result<Vec<Message>> {
+    check_turn_content(kind)?;
+    let alive = crate::lease::writer_alive();
+    let rows: Vec<PreviewRow> = sqlx::query_as(&format!(
+        "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at,
+                COALESCE(m.metadata->>'status' = 'streaming' AND {alive}, false) AS busy
+           FROM messages m
+          WHERE m.chat_id = $1
+            AND EXISTS (SELECT 1 FROM chat_permissions p WHERE p.chat_id = $1 AND p.user_id = $2)
+          ORDER BY m.created_at, m.id"
+    ))
+    .bind(chat)
+    .bind(actor)
+    .fetch_all(pool)
+    .await?;
+    if rows.iter().any(|row| row.busy) {
+        return Err(DomainError::Conflict(
+            "a reply is being generated in this chat already".into(),
+        ));
+    }
+    let mut history: Vec<Message> = rows.into_iter().map(|row| row.message).collect();
+    match *kind {
+        TurnKind::Ask { content } => history.push(Message {
+            id: MessageId::new(),
+            chat_id: chat,
+            role: MessageRole::User,
+            content: content.to_owned(),
+            metadata: None,
+            created_at: Utc::now(),
+        }),
+        TurnKind::Regenerate => {
+            let last_user = history.iter().rposition(|m| m.role == MessageRole::User);
+            let last_user = last_user.ok_or_else(|| {
+                DomainError::invalid("regenerate", "there is no message to answer")
+            })?;
+            history.truncate(last_user + 1);
+        }
+        TurnKind::Edit { message, content } => {
+            let edited = history
+                .iter()
+                .position(|m| m.id == message && m.role == MessageRole::User)
+                .ok_or_else(|| DomainError::invalid("edit", "no such user message in this chat"))?;
+            history.truncate(edited + 1);
+            history[edited].content = content.to_owned();
+        }
+    }
+    Ok(history)
+}
+
+async fn conversation(conn: &mut PgConnection, chat: ChatId) -> Result<Vec<Message>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(chat)
+    .fetch_all(conn)
+    .await?)
 }
 
 async fn delete_after(
@@ -825,6 +929,19 @@ pub async fn finish_turn(
         .bind(metadata)
         .execute(pool)
         .await?;
+    Ok(())
+}
+
+/// Store the text of a reply still being written, so a server that dies mid-reply leaves what
+/// it had; a reply that ended meanwhile is left as it is.
+pub async fn save_partial_reply(pool: &PgPool, reply: MessageId, content: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE messages SET content = $2 WHERE id = $1 AND metadata->>'status' = 'streaming'",
+    )
+    .bind(reply)
+    .bind(content.replace('\0', ""))
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod chats;
 mod error;
 pub mod folders;
 mod ids;
+pub mod lease;
 pub mod models;
 mod pool;
 pub mod prompts;

@@ -22,3 +22,6 @@ CREATE INDEX message_chat_id_idx ON messages (chat_id, created_at);
 CREATE INDEX message_created_at_idx ON messages (created_at);
 -- Word search over message text; 'simple' because chats are in any language.
 CREATE INDEX message_content_search_idx ON messages USING gin (content_tsv);
+-- Replies being written (a handful at any time): what a server reads when it looks for replies
+-- whose server died (sambung_db::lease).
+CREATE INDEX message_streaming_idx ON messages (chat_id) WHERE (metadata->>'status') = 'streaming';

@@ -334,14 +334,21 @@ impl Migrator {
 }
 
 /// A connection holding the migrators' advisory lock (waiting for it as long as it takes:
-/// the other migrator is making progress).
+/// the other migrator is making progress). It asks again and again rather than waiting inside
+/// one statement: a statement waiting is a transaction that `CREATE INDEX CONCURRENTLY` in the
+/// other migrator's migration would wait for in turn, a deadlock.
 async fn locked_connection(pool: &PgPool) -> Result<PoolConnection<Postgres>, MigrateError> {
     let mut conn = pool.acquire().await?;
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(LOCK_KEY)
-        .execute(&mut *conn)
-        .await?;
-    Ok(conn)
+    loop {
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LOCK_KEY)
+            .fetch_one(&mut *conn)
+            .await?;
+        if locked {
+            return Ok(conn);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 async fn unlock(conn: &mut PoolConnection<Postgres>) {

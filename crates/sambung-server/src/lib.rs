@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 mod state;
 pub mod time;
+mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,7 +33,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use state::{AppState, RateLimits, ServerSettings};
+pub use state::{AppState, RateLimits, ServerSettings, REPLY_SAVE_EVERY};
 
 use crate::error::ApiError;
 
@@ -48,6 +49,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("invalid settings: {0}")]
     Settings(String),
+    #[error("cannot take this server's lease in the database: {0}")]
+    Lease(sambung_db::DomainError),
 }
 
 impl ServerError {
@@ -60,6 +63,10 @@ impl ServerError {
         }
     }
 }
+
+/// How often the server checks its lease's connection and marks the replies of servers that
+/// died incomplete.
+const LEASE_CHECK: Duration = Duration::from_secs(30);
 
 /// A bound server, ready to serve.
 pub struct Server {
@@ -81,8 +88,12 @@ impl Server {
         let address = listener
             .local_addr()
             .map_err(|source| ServerError::Bind { address, source })?;
-        let state =
-            Arc::new(AppState::new(pool, settings, address.port()).map_err(ServerError::Settings)?);
+        let lease = sambung_db::lease::ServerLease::acquire(&pool)
+            .await
+            .map_err(ServerError::Lease)?;
+        let state = Arc::new(
+            AppState::new(pool, lease, settings, address.port()).map_err(ServerError::Settings)?,
+        );
         Ok(Server {
             listener,
             state,
@@ -104,10 +115,16 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        let keeper = {
+            let state = self.state.clone();
+            tokio::spawn(async move { state.lease.keep(&state.pool, LEASE_CHECK).await })
+        };
         let router = router(self.state);
-        sambung_http::serve(self.listener, router, shutdown)
+        let served = sambung_http::serve(self.listener, router, shutdown)
             .await
-            .map_err(ServerError::Serve)
+            .map_err(ServerError::Serve);
+        keeper.abort();
+        served
     }
 }
 
@@ -211,6 +228,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let (router, _) = routes().split_for_parts();
     let api = Router::new()
         .merge(router)
+        .merge(web::router())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use sambung_config::{AuthSecret, EncryptionKey};
+use sambung_db::lease::ServerLease;
 use sambung_db::secret::Cipher;
 use sqlx::PgPool;
 
@@ -29,7 +30,12 @@ pub struct ServerSettings {
     pub ai_allowed_hosts: Vec<String>,
     /// Limits of provider calls.
     pub ai_timeouts: sambung_ai::Timeouts,
+    /// How often a reply's text so far is stored while it streams (what a server that dies
+    /// mid-reply leaves behind); [`REPLY_SAVE_EVERY`] unless a test wants it sooner.
+    pub reply_save_every: Duration,
 }
+
+pub const REPLY_SAVE_EVERY: Duration = Duration::from_secs(5);
 
 /// Requests allowed per client address and window (SPEC section 7).
 #[derive(Debug, Clone, Copy)]
@@ -73,13 +79,18 @@ pub struct AppState {
     /// Where provider requests may go.
     pub guard: sambung_ai::Guard,
     pub ai_timeouts: sambung_ai::Timeouts,
+    pub reply_save_every: Duration,
     /// The replies being generated in this server.
     pub generations: sambung_ai::registry::Registry,
+    /// This server's lease: the replies it writes carry its number, so other servers can
+    /// tell when it died.
+    pub lease: ServerLease,
 }
 
 impl AppState {
     pub fn new(
         pool: PgPool,
+        lease: ServerLease,
         settings: &ServerSettings,
         bound_port: u16,
     ) -> Result<AppState, String> {
@@ -97,7 +108,9 @@ impl AppState {
         Ok(AppState {
             guard: sambung_ai::Guard::new(&settings.ai_allowed_hosts)?,
             ai_timeouts: settings.ai_timeouts,
+            reply_save_every: settings.reply_save_every,
             generations: Default::default(),
+            lease,
             pool,
             cookies: Cookies::new(
                 settings.auth_secret.clone(),

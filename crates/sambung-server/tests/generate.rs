@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestApp, User};
+use common::{Client, TestApp, User};
 use futures_util::StreamExt;
 use sambung_ai::fake::Script;
 use serde_json::{json, Value};
@@ -147,13 +147,13 @@ async fn setup(app: &TestApp) -> (User, String) {
 }
 
 async fn generate(
-    user: &User,
+    client: &Client,
     chat: &str,
     body: Value,
 ) -> (u16, String, reqwest::header::HeaderMap) {
-    let response = user
+    let response = client
         .http
-        .post(user.url(&format!("/api/v1/chats/{chat}/generate")))
+        .post(client.url(&format!("/api/v1/chats/{chat}/generate")))
         .json(&body)
         .send()
         .await
@@ -387,10 +387,27 @@ async fn stop_ends_the_reply_and_the_provider_request_keeping_what_was_written()
 async fn a_reply_goes_on_without_its_client_and_can_be_followed_again_from_the_start() {
     let app = TestApp::start().await;
     let (ana, chat) = setup(&app).await;
-    app.provider.push(slow(30, 10));
+    app.provider.push(slow(60, 20));
     let mut stream = open_stream(&ana, &chat, json!({"content": "go"})).await;
     let _ = stream.next().await;
     drop(stream); // the client goes away
+
+    // The text so far is stored while it streams (this server saves every 50 ms): a server
+    // dying now would leave it behind.
+    let mut partial = None;
+    for _ in 0..100 {
+        let reply = messages(&ana, &chat).await.pop().unwrap();
+        if reply["metadata"]["status"] != "streaming" {
+            break;
+        }
+        if reply["content"] != "" {
+            partial = Some(reply["content"].as_str().unwrap().to_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let partial = partial.expect("a partial reply stored while streaming");
+    assert!(partial.starts_with("t0 t1 "), "{partial}");
 
     // Another request (another tab) follows it from its start while it runs.
     let resumed = ana
@@ -405,7 +422,7 @@ async fn a_reply_goes_on_without_its_client_and_can_be_followed_again_from_the_s
     assert_eq!(types(&chunks)[..3], ["start", "start-step", "text-start"]);
     assert_eq!(
         text(&chunks),
-        (0..30).map(|i| format!("t{i} ")).collect::<String>()
+        (0..60).map(|i| format!("t{i} ")).collect::<String>()
     );
     let stored = messages(&ana, &chat).await;
     assert_eq!(stored.last().unwrap()["metadata"]["status"], "complete");
@@ -464,6 +481,70 @@ async fn one_turn_at_a_time_then_regenerate_and_edit_replace_what_followed() {
     assert_eq!(stored.len(), 2);
     assert_eq!(stored[0]["content"], "one, edited");
     assert_eq!(stored[0]["id"], user_message);
+}
+
+#[tokio::test]
+async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
+    let app = TestApp::start().await;
+    let (ana, chat) = setup(&app).await;
+    let other = app.another_server().await;
+    let ana_elsewhere = app.bearer_client(&other.url, &ana.token);
+    app.provider.push(slow(20, 10));
+    let mut stream = open_stream(&ana, &chat, json!({"content": "long"})).await;
+    let _ = stream.next().await;
+    // The first server is writing a reply: the second refuses a turn in that chat too.
+    let (status, body, _) = generate(&ana_elsewhere, &chat, json!({"content": "me too"})).await;
+    assert_eq!(status, 409, "{body}");
+    while stream.next().await.is_some() {}
+
+    // A server that begins a turn, then dies before it ends (its lease is its connection).
+    let dying = sambung_db::lease::ServerLease::acquire(app.pool())
+        .await
+        .unwrap();
+    let orphan = sambung_db::chats::begin_turn(
+        app.pool(),
+        &dying,
+        sambung_db::UserId(ana.id),
+        sambung_db::ChatId(chat.parse().unwrap()),
+        sambung_db::chats::TurnKind::Ask { content: "lost" },
+        json!({"model": "gpt-test", "provider": "openai"}),
+    )
+    .await
+    .unwrap()
+    .commit()
+    .await
+    .unwrap()
+    .reply;
+    let (status, _, _) = generate(&ana_elsewhere, &chat, json!({"content": "again"})).await;
+    assert_eq!(status, 409, "its writer is alive");
+    drop(dying);
+
+    // Either server tells once the lease is gone: the reply is marked incomplete and the
+    // chat is free again.
+    app.provider.push(Script::sse(OPENAI, 4096));
+    let mut answered = None;
+    for _ in 0..100 {
+        let (status, body, _) = generate(&ana_elsewhere, &chat, json!({"content": "again"})).await;
+        if status != 409 {
+            answered = Some((status, body));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, body) = answered.expect("the chat is freed once its writer's lease is gone");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(text(&chunks(&body)), "Halo, apa kabar? ☕");
+    let stored = messages(&ana, &chat).await;
+    let orphan = stored
+        .iter()
+        .find(|m| m["id"] == orphan.id.to_string())
+        .unwrap();
+    assert_eq!(orphan["metadata"]["status"], "incomplete", "{stored:?}");
+    assert!(orphan["metadata"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("stopped before it ended"));
+    assert_eq!(stored.last().unwrap()["metadata"]["status"], "complete");
 }
 
 #[tokio::test]

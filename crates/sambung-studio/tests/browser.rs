@@ -5,7 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::browser::Browser;
+use sambung_testkit::browser::Browser;
 use serde_json::{json, Value};
 
 /// Screenshots go under the build directory, never into the source tree:

@@ -6,7 +6,9 @@
 //!
 //! Nothing outlives the test process: the cluster is shut down and its directory removed at
 //! exit, and a watchdog process does the same if the test process dies without exiting
-//! (a signal, an abort).
+//! (a signal, an abort). `browser` drives a real headless Chromium for the UIs' tests.
+
+pub mod browser;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt as _;

@@ -106,6 +106,9 @@ pub struct MessageOut {
     /// `{model, tokens, finishReason, ...}` for replies.
     pub metadata: Option<serde_json::Value>,
     pub created_at: Timestamp,
+    /// The content rendered from Markdown to sanitised HTML (only when asked: `html=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
 }
 
 impl From<Message> for MessageOut {
@@ -117,6 +120,7 @@ impl From<Message> for MessageOut {
             content: m.content,
             metadata: m.metadata,
             created_at: m.created_at.into(),
+            html: None,
         }
     }
 }
@@ -357,6 +361,8 @@ pub struct MessagesQuery {
     pub cursor: Option<String>,
     /// 1 to 500 (default 100).
     pub limit: Option<i64>,
+    /// Add each message's content as sanitised HTML (`html`), rendered from Markdown.
+    pub html: Option<bool>,
 }
 
 /// A chat's messages, oldest first, a page at a time.
@@ -376,8 +382,16 @@ async fn list_messages(
     let limit = page_limit(q.limit, 100, 500)?;
     let (_, page) =
         db::chat_with_messages(&state.pool, me.user.id, ChatId(id), after, limit).await?;
+    let rendered = q.html == Some(true);
     Ok(Json(Page {
-        items: page.items.into_iter().map(Into::into).collect(),
+        items: page
+            .items
+            .into_iter()
+            .map(|m| {
+                let html = rendered.then(|| sambung_web::markdown::to_html(&m.content));
+                MessageOut { html, ..m.into() }
+            })
+            .collect(),
         next_cursor: page.next.as_ref().map(encode_cursor),
     }))
 }

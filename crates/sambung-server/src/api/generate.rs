@@ -155,29 +155,59 @@ async fn start(
     model: Option<ModelId>,
 ) -> ApiResult<Response> {
     let actor = me.user.id;
-    // The chat must be readable before anything about models is said.
-    chats::get_chat(&state.pool, actor, chat).await?;
-    let model = models::model_for_chat(&state.pool, actor, chat, model)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "NO_MODEL",
-                "no model is configured: add one under Settings, Models",
-            )
-        })?;
+    // The chat's access, its model and the conversation to send are read at once (one round
+    // trip's wait, not three); the access is answered first, so nothing about models or
+    // input is said of a chat one may not read.
+    let (readable, model, preview) = tokio::join!(
+        chats::get_chat(&state.pool, actor, chat),
+        models::model_for_chat(&state.pool, actor, chat, model),
+        chats::preview_turn(&state.pool, actor, chat, &kind),
+    );
+    readable?;
+    let model = model?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "NO_MODEL",
+            "no model is configured: add one under Settings, Models",
+        )
+    })?;
     let endpoint = endpoint_for(state, &model).await?;
     sambung_ai::preflight(&state.guard, &endpoint, &model.model_id)
         .await
         .map_err(provider_error)?;
+    // Everything a turn can be refused for is checked: the provider request leaves now and the
+    // turn is stored while it travels (a provider's first token takes far longer than that).
+    // Should storing fail (a turn begun elsewhere meanwhile), dropping the receiver cancels
+    // the request; should the conversation have changed meanwhile, the request is sent again
+    // with the conversation as stored.
+    let request = provider_request(&model, &preview?);
+    let mut started = Instant::now();
+    let mut receiver = sambung_ai::stream(
+        state.guard.clone(),
+        endpoint.clone(),
+        request.clone(),
+        state.ai_timeouts,
+    );
     let metadata = json!({"model": model.model_id, "provider": model.provider});
-    let turn = chats::begin_turn(&state.pool, actor, chat, kind, metadata).await?;
+    let pending = chats::begin_turn(&state.pool, &state.lease, actor, chat, kind, metadata).await?;
+    let stored = provider_request(&model, &pending.turn.history);
+    if stored != request {
+        started = Instant::now();
+        receiver = sambung_ai::stream(state.guard.clone(), endpoint, stored, state.ai_timeouts);
+    }
+    let turn = pending.commit().await?;
     let generation = state
         .generations
-        .start(&chat.to_string(), turn.reply.id.to_string())
-        .map_err(|busy| ApiError::new(StatusCode::CONFLICT, "CONFLICT", busy.to_string()))?;
+        .start(&chat.to_string(), turn.reply.id.to_string());
     let listener = generation.subscribe();
-    tokio::spawn(run_turn(state.clone(), generation, turn, model, endpoint));
+    tokio::spawn(run_turn(
+        state.clone(),
+        generation,
+        turn,
+        model,
+        receiver,
+        started,
+    ));
     Ok(sse(listener))
 }
 
@@ -264,7 +294,7 @@ async fn chat_transport_resume(
 }
 
 /// The provider request for a turn: the model's settings and the conversation so far.
-fn provider_request(model: &Model, turn: &chats::Turn) -> sambung_ai::Request {
+fn provider_request(model: &Model, history: &[chats::Message]) -> sambung_ai::Request {
     let settings = &model.settings;
     let mut system: Vec<String> = settings
         .get("system")
@@ -273,7 +303,7 @@ fn provider_request(model: &Model, turn: &chats::Turn) -> sambung_ai::Request {
         .into_iter()
         .collect();
     let mut turns = Vec::new();
-    for message in &turn.history {
+    for message in history {
         match message.role {
             MessageRole::System => system.push(message.content.clone()),
             MessageRole::User => turns.push(Turn {
@@ -307,9 +337,9 @@ async fn run_turn(
     generation: Arc<Generation>,
     turn: chats::Turn,
     model: Model,
-    endpoint: Endpoint,
+    mut receiver: tokio::sync::mpsc::Receiver<Result<Delta, ProviderError>>,
+    started: Instant,
 ) {
-    let started = Instant::now();
     let reply = turn.reply.id;
     let text_id = format!("text-{reply}");
     let base_metadata = json!({"model": model.model_id, "provider": model.provider});
@@ -327,15 +357,10 @@ async fn run_turn(
         }
         .to_sse(),
     );
-    let mut receiver = sambung_ai::stream(
-        state.guard.clone(),
-        endpoint,
-        provider_request(&model, &turn),
-        state.ai_timeouts,
-    );
     let (mut text, mut first_token, mut usage, mut finish) =
         (String::new(), None, (None, None), None);
     let (mut error, mut stopped) = (None, false);
+    let mut saved = (Instant::now(), 0);
     loop {
         tokio::select! {
             item = receiver.recv() => match item {
@@ -344,6 +369,12 @@ async fn run_turn(
                     first_token.get_or_insert_with(|| started.elapsed());
                     text.push_str(&delta);
                     generation.push(Chunk::TextDelta { id: text_id.clone(), delta }.to_sse());
+                    if saved.0.elapsed() >= state.reply_save_every && saved.1 < text.len() {
+                        if let Err(e) = chats::save_partial_reply(&state.pool, reply, &text).await {
+                            tracing::warn!(error = %e, "cannot store a partial reply");
+                        }
+                        saved = (Instant::now(), text.len());
+                    }
                 }
                 Some(Ok(Delta::Usage { input, output })) => usage = (input, output),
                 Some(Ok(Delta::Finish(reason))) => finish = Some(reason),

@@ -38,33 +38,36 @@ impl TestApp {
     pub async fn with_limits(rate_limits: RateLimits) -> TestApp {
         let db = TestDb::migrated().await;
         let provider = FakeProvider::start().await.unwrap();
-        let settings = ServerSettings {
-            host: "127.0.0.1".into(),
-            port: 0,
-            auth_secret: AuthSecret::parse(AUTH_SECRET).unwrap(),
-            encryption_key: Some(EncryptionKey::parse(&"ab".repeat(32)).unwrap()),
-            public_url: None,
-            trusted_origins: vec!["http://trusted.example".into()],
-            rate_limits,
-            ai_allowed_hosts: vec![format!("127.0.0.1:{}", provider.port)],
-            ai_timeouts: sambung_ai::Timeouts {
-                idle: std::time::Duration::from_millis(800),
-                backoff: std::time::Duration::from_millis(10),
-                ..Default::default()
-            },
-        };
-        let server = Server::bind(db.pool().clone(), &settings).await.unwrap();
-        let url = format!("http://{}", server.address());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.serve(async {
-            let _ = stopped.await;
-        }));
+        let (url, stop) = spawn_server(db.pool(), &provider, rate_limits).await;
         TestApp {
             db,
             provider,
             url,
             stop: Some(stop),
             seen: Arc::default(),
+        }
+    }
+
+    /// A second server on this app's database (as behind a load balancer), until dropped.
+    pub async fn another_server(&self) -> OtherServer {
+        let (url, stop) = spawn_server(self.pool(), &self.provider, RateLimits::unlimited()).await;
+        OtherServer { url, _stop: stop }
+    }
+
+    /// A client of the server at `base` carrying `token` as a bearer token (no cookies).
+    pub fn bearer_client(&self, base: &str, token: &str) -> Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        Client {
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+            seen: self.seen.clone(),
         }
     }
 
@@ -132,6 +135,43 @@ impl TestApp {
         }
         counts
     }
+}
+
+/// A server on `pool` that may reach `provider`; it stops when the sender is dropped.
+async fn spawn_server(
+    pool: &PgPool,
+    provider: &FakeProvider,
+    rate_limits: RateLimits,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let settings = ServerSettings {
+        host: "127.0.0.1".into(),
+        port: 0,
+        auth_secret: AuthSecret::parse(AUTH_SECRET).unwrap(),
+        encryption_key: Some(EncryptionKey::parse(&"ab".repeat(32)).unwrap()),
+        public_url: None,
+        trusted_origins: vec!["http://trusted.example".into()],
+        rate_limits,
+        ai_allowed_hosts: vec![format!("127.0.0.1:{}", provider.port)],
+        ai_timeouts: sambung_ai::Timeouts {
+            idle: std::time::Duration::from_millis(800),
+            backoff: std::time::Duration::from_millis(10),
+            ..Default::default()
+        },
+        reply_save_every: std::time::Duration::from_millis(50),
+    };
+    let server = Server::bind(pool.clone(), &settings).await.unwrap();
+    let url = format!("http://{}", server.address());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.serve(async {
+        let _ = stopped.await;
+    }));
+    (url, stop)
+}
+
+/// Another server of a [`TestApp`]'s database.
+pub struct OtherServer {
+    pub url: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Drop for TestApp {

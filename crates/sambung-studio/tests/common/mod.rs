@@ -1,8 +1,6 @@
 //! A Studio served in-process on a seeded test database, and an HTTP client for it.
 #![allow(dead_code)] // each test file uses part of it
 
-pub mod browser;
-
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};

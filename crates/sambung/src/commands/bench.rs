@@ -133,8 +133,8 @@ async fn generate(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "generate: {} turns at concurrency {}: the provider's first token after {:.0} ms; the server adds p50 {:.2} ms, p95 {:.2} ms",
-            report.turns, report.concurrency, report.provider_first_token_ms, report.added_first_token_p50_ms, report.added_first_token_p95_ms
+            "generate: {} turns at concurrency {}: the provider's own first token after p50 {:.2} ms, p95 {:.2} ms; the server adds p50 {:.2} ms, p95 {:.2} ms",
+            report.turns, report.concurrency, report.provider_first_token_p50_ms, report.provider_first_token_p95_ms, report.added_first_token_p50_ms, report.added_first_token_p95_ms
         );
         println!(
             "{} replies streaming at once: memory {:.0} MB before, {:.0} MB at the peak (+{:.0} MB), {:.0} MB after; {} errors",

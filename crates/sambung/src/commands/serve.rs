@@ -63,6 +63,7 @@ pub async fn bind(
         rate_limits: RateLimits::default(),
         ai_allowed_hosts: allowed_hosts,
         ai_timeouts: Default::default(),
+        reply_save_every: sambung_server::REPLY_SAVE_EVERY,
     };
     Ok(Server::bind(pool.clone(), &settings).await?)
 }

@@ -24,7 +24,7 @@ impl Browser {
             .prefix("sambung-test-chromium-")
             .tempdir()
             .unwrap();
-        let port = sambung_testkit::free_port();
+        let port = crate::free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .current_dir(dir.path())

@@ -1,0 +1,94 @@
+//! The web UI's routes: the application's page at `/`, its files under `/assets/`, and the
+//! public page of a shared chat at `/share/{token}`. Every page carries a strict Content
+//! Security Policy: only this server's own script, style and API.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use sambung_web::assets::{self, Asset, CONTENT_SECURITY_POLICY};
+use sambung_web::share::{self, SharedMessage};
+
+use crate::state::AppState;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(index))
+        .route("/assets/{name}", get(asset))
+        .route("/share/{token}", get(shared_chat))
+}
+
+fn page(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+fn serve(asset: Asset) -> Response {
+    let mut response = page(StatusCode::OK, asset.content_type, asset.body.to_owned());
+    // Small files: the browser asks again each time and gets them compressed.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+async fn index() -> Response {
+    serve(assets::INDEX)
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    match assets::asset(&name) {
+        Some(asset) => serve(asset),
+        None => page(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "no such file".into(),
+        ),
+    }
+}
+
+/// A shared chat's read-only page, for anyone with the link; 404 once it is no longer shared.
+async fn shared_chat(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
+    match sambung_db::chats::get_public_chat(&state.pool, &token).await {
+        Ok((chat, messages)) => {
+            let shown: Vec<SharedMessage<'_>> = messages
+                .iter()
+                .map(|m| SharedMessage {
+                    role: m.role.as_str(),
+                    content: &m.content,
+                })
+                .collect();
+            page(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                share::page(&chat.title, &chat.model, &shown),
+            )
+        }
+        Err(sambung_db::DomainError::NotFound { .. }) => page(
+            StatusCode::NOT_FOUND,
+            "text/html; charset=utf-8",
+            share::not_shared(),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a shared chat");
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain; charset=utf-8",
+                "the chat cannot be read now".into(),
+            )
+        }
+    }
+}

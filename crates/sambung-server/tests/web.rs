@@ -1,0 +1,352 @@
+//! The chat web UI in a real headless Chromium against a fake provider on loopback: what a
+//! user does, click by click, checked in the page's DOM and in the database.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::TestApp;
+use fantoccini::key::Key;
+use sambung_ai::fake::Script;
+use sambung_testkit::browser::Browser;
+use serde_json::{json, Value};
+
+/// Screenshots go under the build directory: `scripts/refresh-screenshots` copies them into
+/// `docs/` for the README.
+fn screenshot_path(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("screenshots")
+        .join(file)
+}
+
+/// An OpenAI-compatible streamed reply of `text`, in events of a few characters each.
+fn reply(text: &str, pace_ms: u64) -> Script {
+    let mut body = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for piece in chars.chunks(4) {
+        let delta: String = piece.iter().collect();
+        body.push_str(&format!(
+            "data: {}\n\n",
+            json!({"choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": null}]})
+        ));
+    }
+    body.push_str("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":7}}\n\ndata: [DONE]\n\n");
+    let events = body.split_inclusive("\n\n").count();
+    let mut script = Script::sse(&body, 1).paced(Duration::from_millis(pace_ms));
+    script.pieces = body
+        .split_inclusive("\n\n")
+        .map(|event| event.as_bytes().to_vec())
+        .collect();
+    assert_eq!(script.pieces.len(), events);
+    script
+}
+
+async fn type_into(browser: &Browser, css: &str, text: &str) {
+    let input = browser.element(css).await;
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+async fn send(browser: &Browser, text: &str) {
+    type_into(browser, "#prompt", text).await;
+    browser
+        .element("#prompt")
+        .await
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .unwrap();
+}
+
+/// Wait until the last element matching `css` says `wanted`.
+async fn until_last_says(browser: &Browser, css: &str, wanted: &str) {
+    let script = format!(
+        "const all = document.querySelectorAll({}); return all.length ? all[all.length - 1].innerText : null;",
+        serde_json::to_string(css).unwrap()
+    );
+    browser
+        .until(&format!("the last {css} to say {wanted:?}"), &script, |v| {
+            v.as_str().is_some_and(|t| t.contains(wanted))
+        })
+        .await;
+}
+
+/// Click the last element matching `css`.
+async fn click_last(browser: &Browser, css: &str) {
+    browser.element(css).await;
+    let script = format!(
+        "const all = document.querySelectorAll({}); all[all.length - 1].click();",
+        serde_json::to_string(css).unwrap()
+    );
+    eval(browser, &script).await;
+}
+
+/// The page's value of a script expression.
+async fn eval(browser: &Browser, script: &str) -> Value {
+    browser.client.execute(script, vec![]).await.unwrap()
+}
+
+async fn replies(app: &TestApp) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT content, metadata->>'status' FROM messages WHERE role = 'assistant' ORDER BY created_at, id",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap()
+}
+
+/// Wait until the last reply stored has this status (and this text, when given).
+async fn until_stored(app: &TestApp, status: &str, text: Option<&str>) -> String {
+    for _ in 0..200 {
+        if let Some((content, stored)) = replies(app).await.pop() {
+            if stored == status && text.is_none_or(|t| t == content) {
+                return content;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no reply {status}: {:?}", replies(app).await);
+}
+
+#[tokio::test]
+async fn a_user_signs_up_configures_a_model_and_chats_in_chromium() {
+    let app = TestApp::start().await;
+    let browser = Browser::start().await;
+    browser.client.goto(&app.url).await.unwrap();
+
+    // Sign up.
+    browser.click("#auth-switch").await;
+    type_into(&browser, "#auth-name", "Ana").await;
+    type_into(&browser, "#auth-email", "ana@example.com").await;
+    type_into(&browser, "#auth-password", "password-of-ana").await;
+    browser.click("#auth-submit").await;
+    browser.until_text("#me", "Ana").await;
+
+    // An API key: only its last four characters are ever shown.
+    browser.click("#open-settings").await;
+    type_into(&browser, "#key-name", "Work").await;
+    type_into(&browser, "#key-value", "sk-fake-SECRETVALUE-9876").await;
+    browser.click("#key-form button[type=submit]").await;
+    browser.until_text("#key-list", "••••9876").await;
+    let page_text = eval(
+        &browser,
+        "return document.body.innerText + document.body.innerHTML;",
+    )
+    .await;
+    assert!(
+        !page_text.as_str().unwrap().contains("SECRETVALUE"),
+        "the key is never shown"
+    );
+
+    // A model at the fake provider, with that key; "Test connection" lists what it offers.
+    browser
+        .element("#model-provider")
+        .await
+        .select_by_label("openai")
+        .await
+        .unwrap();
+    type_into(&browser, "#model-id", "gpt-test").await;
+    type_into(&browser, "#model-name", "Fake GPT").await;
+    type_into(&browser, "#model-base", &app.provider.url("/v1")).await;
+    browser
+        .element("#model-key")
+        .await
+        .select_by_index(1)
+        .await
+        .unwrap();
+    browser.click("#model-default").await;
+    browser.click("#model-form button[type=submit]").await;
+    browser.until_text("#model-list", "Fake GPT").await;
+    app.provider.push(Script::json(
+        200,
+        r#"{"object":"list","data":[{"id":"gpt-test","object":"model"},{"id":"gpt-other","object":"model"}]}"#,
+    ));
+    browser.click("#model-list li button:first-of-type").await;
+    browser
+        .until_text("#settings-status", "connected, 2 models offered")
+        .await;
+
+    // A new chat; the reply streams in, then shows rendered, with its tokens and times.
+    browser.click("#close-settings").await;
+    browser.click("#new-chat").await;
+    browser.until_text("#model-picker", "Fake GPT").await;
+    app.provider.push(reply(
+        "Here is **bold** and code:\n\n```rust\nfn main() {}\n```\n",
+        5,
+    ));
+    app.provider.push(reply("Greetings and code", 0)); // the title
+    send(&browser, "Halo").await;
+    browser
+        .element("#messages .message.assistant .body strong")
+        .await;
+    browser
+        .until_text("#messages .message.assistant .meta", "12 → 7 tokens")
+        .await;
+    assert_eq!(
+        browser.text("#messages pre code.language-rust").await,
+        "fn main() {}"
+    );
+    browser
+        .element("#messages .message.assistant button.copy")
+        .await;
+    browser
+        .until_text("#chat-title", "Greetings and code")
+        .await;
+    until_stored(
+        &app,
+        "complete",
+        Some("Here is **bold** and code:\n\n```rust\nfn main() {}\n```\n"),
+    )
+    .await;
+    let sent = app.provider.requests();
+    assert!(
+        sent.iter()
+            .any(|r| r.contains("Bearer sk-fake-SECRETVALUE-9876")),
+        "the provider got the key"
+    );
+
+    // A hostile message, from the user and echoed by the model, renders inert.
+    let hostile = "<img src=x onerror=\"window.pwned=1\"><script>window.pwned=2</script> [link](javascript:window.pwned=3)";
+    app.provider.push(reply(hostile, 1));
+    send(&browser, hostile).await;
+    until_stored(&app, "complete", Some(hostile)).await;
+    until_last_says(&browser, "#messages .message.user .body", "onerror").await;
+    browser.until(
+        "the hostile reply rendered",
+        "return document.querySelectorAll('#messages .message.assistant .body:not(.streaming)').length;",
+        |v| v.as_u64() == Some(2),
+    )
+    .await;
+    let injected = eval(
+        &browser,
+        "return [document.querySelectorAll('#messages img, #messages script, #messages [onerror], #messages a[href^=\"javascript\"]').length, window.pwned === undefined];",
+    )
+    .await;
+    assert_eq!(injected, json!([0, true]), "nothing injected");
+
+    // Stop with Esc: what was written stays.
+    app.provider.push(reply(&"word ".repeat(200), 20));
+    send(&browser, "Tell me a long story").await;
+    browser
+        .until_text("#messages .body.streaming", "word")
+        .await;
+    browser
+        .element("#prompt")
+        .await
+        .send_keys(&Key::Escape.to_string())
+        .await
+        .unwrap();
+    let stopped = until_stored(&app, "stopped", None).await;
+    assert!(
+        stopped.starts_with("word") && stopped.len() < 1000,
+        "{stopped}"
+    );
+    browser
+        .until(
+            "the stop button to go",
+            "return document.querySelector('#stop').hidden;",
+            |v| v == &json!(true),
+        )
+        .await;
+
+    // Regenerate replaces the last reply.
+    app.provider.push(reply("A shorter story.", 1));
+    browser.click("#messages button.regenerate").await;
+    until_stored(&app, "complete", Some("A shorter story.")).await;
+    until_last_says(
+        &browser,
+        "#messages .message.assistant .body",
+        "A shorter story.",
+    )
+    .await;
+
+    // Edit and resend: the question changes, what followed is replaced.
+    app.provider.push(reply("About cats, then.", 1));
+    click_last(&browser, "#messages .message.user button.edit").await;
+    type_into(&browser, "#prompt", "Tell me about cats").await;
+    browser.click("#send").await;
+    until_stored(&app, "complete", Some("About cats, then.")).await;
+    until_last_says(
+        &browser,
+        "#messages .message.user .body",
+        "Tell me about cats",
+    )
+    .await;
+
+    // A reload in the middle of a reply follows it again.
+    app.provider.push(reply(&"slowly ".repeat(40), 40));
+    send(&browser, "Once more, slowly").await;
+    browser
+        .until_text("#messages .body.streaming", "slowly")
+        .await;
+    browser.client.refresh().await.unwrap();
+    browser
+        .until_text("#messages .body.streaming", "slowly")
+        .await;
+    let full = "slowly ".repeat(40);
+    until_stored(&app, "complete", Some(&full)).await;
+    until_last_says(
+        &browser,
+        "#messages .message.assistant .body:not(.streaming)",
+        full.trim(),
+    )
+    .await;
+    browser.screenshot(screenshot_path("web-chat.png")).await;
+
+    // Pin it; share it and read the public page signed out.
+    browser.click("#pin-chat").await;
+    browser.element("#chat-list li.pinned").await;
+    browser.click("#share-chat").await;
+    let link = browser
+        .element("#share-url")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let public = reqwest::get(&link).await.unwrap();
+    assert_eq!(public.status(), 200);
+    assert!(public.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    let html = public.text().await.unwrap();
+    assert!(
+        html.contains("About cats, then.") && !html.contains("<script>"),
+        "{html}"
+    );
+    assert!(!html.contains("<img"), "{html}");
+
+    // At a phone's width the chats hide behind a button.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser
+        .screenshot(screenshot_path("web-phone-chat.png"))
+        .await;
+    let hidden = eval(
+        &browser,
+        "return getComputedStyle(document.querySelector('#sidebar')).display;",
+    )
+    .await;
+    assert_eq!(hidden, json!("none"));
+    browser.click("#toggle-sidebar").await;
+    let shown = eval(
+        &browser,
+        "return getComputedStyle(document.querySelector('#sidebar')).display;",
+    )
+    .await;
+    assert_eq!(shown, json!("flex"));
+    browser
+        .screenshot(screenshot_path("web-phone-chats.png"))
+        .await;
+
+    // Signing out shows the sign-in form again.
+    browser.click("#sign-out").await;
+    browser
+        .until(
+            "the sign-in form",
+            "return !document.querySelector('#auth').hidden;",
+            |v| v == &json!(true),
+        )
+        .await;
+    browser.close().await;
+}

@@ -1,0 +1,66 @@
+//! The public, read-only page of a shared chat: HTML rendered on the server, no script.
+
+use crate::markdown;
+
+/// One message as the page shows it.
+pub struct SharedMessage<'a> {
+    /// `user`, `assistant` or `system`.
+    pub role: &'a str,
+    pub content: &'a str,
+}
+
+/// Escape text for HTML (element content and quoted attribute values).
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// The whole page of a shared chat.
+pub fn page(title: &str, model: &str, messages: &[SharedMessage<'_>]) -> String {
+    let mut items = String::new();
+    for message in messages {
+        let role = match message.role {
+            "user" | "assistant" | "system" => message.role,
+            _ => "system",
+        };
+        items.push_str(&format!(
+            "<li class=\"message {role}\"><div class=\"body\">{}</div></li>\n",
+            markdown::to_html(message.content)
+        ));
+    }
+    let title = escape(title);
+    let model = if model.is_empty() {
+        String::new()
+    } else {
+        format!("<p class=\"meta\">{}</p>", escape(model))
+    };
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"color-scheme\" content=\"light dark\">\n<meta name=\"robots\" content=\"noindex\">\n\
+         <title>{title} · SambungChat</title>\n<link rel=\"stylesheet\" href=\"/assets/app.css\">\n</head>\n\
+         <body class=\"shared\">\n<main id=\"shared\">\n<header><h1 id=\"shared-title\">{title}</h1>{model}\
+         <p class=\"meta\">A chat shared from SambungChat, read-only.</p></header>\n\
+         <ol id=\"messages\">\n{items}</ol>\n</main>\n</body>\n</html>\n"
+    )
+}
+
+/// The page of a link that shares nothing (never was, or no longer).
+pub fn not_shared() -> String {
+    "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+     <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+     <title>Not shared · SambungChat</title>\n<link rel=\"stylesheet\" href=\"/assets/app.css\">\n</head>\n\
+     <body class=\"shared\">\n<main id=\"shared\"><h1>This chat is not shared</h1>\
+     <p>The link is wrong, or its owner stopped sharing the chat.</p></main>\n</body>\n</html>\n"
+        .into()
+}

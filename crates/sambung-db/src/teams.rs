@@ -73,6 +73,9 @@ pub struct TeamMember {
     pub id: TeamMemberId,
     pub team_id: TeamId,
     pub user_id: UserId,
+    /// The member's name and email, as their teammates see them.
+    pub name: String,
+    pub email: String,
     pub role: Role,
     pub joined_at: DateTime<Utc>,
 }
@@ -329,6 +332,8 @@ struct MemberRow {
     id: TeamMemberId,
     team_id: TeamId,
     user_id: UserId,
+    name: String,
+    email: String,
     role: String,
     joined_at: DateTime<Utc>,
 }
@@ -339,6 +344,8 @@ impl From<MemberRow> for TeamMember {
             id: r.id,
             team_id: r.team_id,
             user_id: r.user_id,
+            name: r.name,
+            email: r.email,
             role: Role::parse(&r.role),
             joined_at: r.joined_at,
         }
@@ -353,9 +360,10 @@ pub async fn list_members(pool: &PgPool, actor: UserId, team: TeamId) -> Result<
     }
     let rows = sqlx::query_as!(
         MemberRow,
-        r#"SELECT id AS "id: TeamMemberId", team_id AS "team_id: TeamId",
-                  user_id AS "user_id: UserId", role, joined_at
-             FROM team_members WHERE team_id = $1 ORDER BY joined_at, id"#,
+        r#"SELECT m.id AS "id: TeamMemberId", m.team_id AS "team_id: TeamId",
+                  m.user_id AS "user_id: UserId", u.name, u.email, m.role, m.joined_at
+             FROM team_members m JOIN users u ON u.id = m.user_id
+            WHERE m.team_id = $1 ORDER BY m.joined_at, m.id"#,
         team as TeamId,
     )
     .fetch_all(&mut *conn)
@@ -534,9 +542,13 @@ pub async fn accept_invite(pool: &PgPool, user: UserId, token: &str) -> Result<T
     }
     let member = sqlx::query_as!(
         MemberRow,
-        r#"INSERT INTO team_members (id, team_id, user_id, role) VALUES ($1, $2, $3, $4)
-           RETURNING id AS "id: TeamMemberId", team_id AS "team_id: TeamId",
-                     user_id AS "user_id: UserId", role, joined_at"#,
+        r#"WITH added AS (
+             INSERT INTO team_members (id, team_id, user_id, role) VALUES ($1, $2, $3, $4)
+             RETURNING id, team_id, user_id, role, joined_at)
+           SELECT a.id AS "id!: TeamMemberId", a.team_id AS "team_id!: TeamId",
+                  a.user_id AS "user_id!: UserId", u.name, u.email, a.role AS "role!",
+                  a.joined_at AS "joined_at!"
+             FROM added a JOIN users u ON u.id = a.user_id"#,
         TeamMemberId::new() as TeamMemberId,
         invite.team_id as TeamId,
         user as UserId,

@@ -1,5 +1,6 @@
-//! The web UI's routes: the application's page at `/`, its files under `/assets/`, and the
-//! public page of a shared chat at `/share/{token}`. Every page carries a strict Content
+//! The web UI's routes: the application's page at `/` (and at `/invites/{token}`, the links
+//! team invitations send), its files under `/assets/`, and the public page of a shared chat
+//! at `/share/{token}`. Every page carries a strict Content
 //! Security Policy: only this server's own script, style and API.
 
 use std::sync::Arc;
@@ -17,6 +18,8 @@ use crate::state::AppState;
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(index))
+        // An invitation link opens the application, which offers to join.
+        .route("/invites/{token}", get(index))
         .route("/assets/{name}", get(asset))
         .route("/share/{token}", get(shared_chat))
 }

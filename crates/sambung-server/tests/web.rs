@@ -42,14 +42,8 @@ fn reply(text: &str, pace_ms: u64) -> Script {
     script
 }
 
-async fn type_into(browser: &Browser, css: &str, text: &str) {
-    let input = browser.element(css).await;
-    input.clear().await.unwrap();
-    input.send_keys(text).await.unwrap();
-}
-
 async fn send(browser: &Browser, text: &str) {
-    type_into(browser, "#prompt", text).await;
+    browser.type_into("#prompt", text).await;
     browser
         .element("#prompt")
         .await
@@ -110,22 +104,38 @@ async fn until_stored(app: &TestApp, status: &str, text: Option<&str>) -> String
 
 #[tokio::test]
 async fn a_user_signs_up_configures_a_model_and_chats_in_chromium() {
+    journey(false).await;
+}
+
+#[tokio::test]
+async fn the_same_journey_at_a_phones_width() {
+    journey(true).await;
+}
+
+/// Sign up, configure, chat, stop, regenerate, edit, reload, pin, share, sign out: on a
+/// desktop's window or a phone's (390 pixels wide, where the chats hide behind a button).
+async fn journey(phone: bool) {
     let app = TestApp::start().await;
     let browser = Browser::start().await;
+    if phone {
+        browser.client.set_window_size(390, 844).await.unwrap();
+    }
     browser.client.goto(&app.url).await.unwrap();
 
     // Sign up.
     browser.click("#auth-switch").await;
-    type_into(&browser, "#auth-name", "Ana").await;
-    type_into(&browser, "#auth-email", "ana@example.com").await;
-    type_into(&browser, "#auth-password", "password-of-ana").await;
+    browser.type_into("#auth-name", "Ana").await;
+    browser.type_into("#auth-email", "ana@example.com").await;
+    browser.type_into("#auth-password", "password-of-ana").await;
     browser.click("#auth-submit").await;
     browser.until_text("#me", "Ana").await;
 
     // An API key: only its last four characters are ever shown.
     browser.click("#open-settings").await;
-    type_into(&browser, "#key-name", "Work").await;
-    type_into(&browser, "#key-value", "sk-fake-SECRETVALUE-9876").await;
+    browser.type_into("#key-name", "Work").await;
+    browser
+        .type_into("#key-value", "sk-fake-SECRETVALUE-9876")
+        .await;
     browser.click("#key-form button[type=submit]").await;
     browser.until_text("#key-list", "••••9876").await;
     let page_text = eval(
@@ -145,9 +155,11 @@ async fn a_user_signs_up_configures_a_model_and_chats_in_chromium() {
         .select_by_label("openai")
         .await
         .unwrap();
-    type_into(&browser, "#model-id", "gpt-test").await;
-    type_into(&browser, "#model-name", "Fake GPT").await;
-    type_into(&browser, "#model-base", &app.provider.url("/v1")).await;
+    browser.type_into("#model-id", "gpt-test").await;
+    browser.type_into("#model-name", "Fake GPT").await;
+    browser
+        .type_into("#model-base", &app.provider.url("/v1"))
+        .await;
     browser
         .element("#model-key")
         .await
@@ -263,7 +275,7 @@ async fn a_user_signs_up_configures_a_model_and_chats_in_chromium() {
     // Edit and resend: the question changes, what followed is replaced.
     app.provider.push(reply("About cats, then.", 1));
     click_last(&browser, "#messages .message.user button.edit").await;
-    type_into(&browser, "#prompt", "Tell me about cats").await;
+    browser.type_into("#prompt", "Tell me about cats").await;
     browser.click("#send").await;
     until_stored(&app, "complete", Some("About cats, then.")).await;
     until_last_says(
@@ -291,7 +303,13 @@ async fn a_user_signs_up_configures_a_model_and_chats_in_chromium() {
         full.trim(),
     )
     .await;
-    browser.screenshot(screenshot_path("web-chat.png")).await;
+    browser
+        .screenshot(screenshot_path(if phone {
+            "web-phone-chat.png"
+        } else {
+            "web-chat.png"
+        }))
+        .await;
 
     // Pin it; share it and read the public page signed out.
     browser.click("#pin-chat").await;
@@ -318,10 +336,9 @@ async fn a_user_signs_up_configures_a_model_and_chats_in_chromium() {
     assert!(!html.contains("<img"), "{html}");
 
     // At a phone's width the chats hide behind a button.
-    browser.client.set_window_size(390, 844).await.unwrap();
-    browser
-        .screenshot(screenshot_path("web-phone-chat.png"))
-        .await;
+    if !phone {
+        browser.client.set_window_size(390, 844).await.unwrap();
+    }
     let hidden = eval(
         &browser,
         "return getComputedStyle(document.querySelector('#sidebar')).display;",
@@ -348,5 +365,242 @@ async fn a_user_signs_up_configures_a_model_and_chats_in_chromium() {
             |v| v == &json!(true),
         )
         .await;
+    browser.close().await;
+}
+
+async fn sign_in(browser: &Browser, email: &str, password: &str) {
+    browser.type_into("#auth-email", email).await;
+    browser.type_into("#auth-password", password).await;
+    browser.click("#auth-submit").await;
+    browser.element("#app:not([hidden])").await;
+}
+
+/// Choose an option by its text; if the page re-rendered the list meanwhile, find it again.
+async fn select_label(browser: &Browser, css: &str, label: &str) {
+    for attempt in 0.. {
+        match browser.element(css).await.select_by_label(label).await {
+            Ok(_) => return,
+            Err(e) if attempt < 20 && e.to_string().contains("stale element") => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("choose {label} in {css}: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let model = ana
+        .post(
+            "/api/v1/models",
+            json!({"provider": "custom", "modelId": "fake", "name": "Fake", "baseUrl": app.provider.url("/v1"), "isDefault": true}),
+        )
+        .await;
+    assert_eq!(model.status, 201, "{model:?}");
+    let mut chats = Vec::new();
+    for (title, said) in [
+        (
+            "Trip to Bandung",
+            "we should visit the tea plantations near Lembang",
+        ),
+        ("Budget", "rent, food and the internet bill"),
+    ] {
+        let chat = ana.post("/api/v1/chats", json!({"title": title})).await;
+        let id = chat.body["id"].as_str().unwrap().to_owned();
+        ana.post(
+            &format!("/api/v1/chats/{id}/messages"),
+            json!({"content": said}),
+        )
+        .await;
+        chats.push(id);
+    }
+    let (trip, budget) = (&chats[0], &chats[1]);
+
+    let browser = Browser::start().await;
+    browser.client.goto(&app.url).await.unwrap();
+    sign_in(&browser, "ana@example.com", "password-of-ana").await;
+
+    // A folder, and a chat filed in it: the sidebar shows it inside.
+    browser.click("#new-folder").await;
+    browser.type_into("#folder-name", "Travel").await;
+    browser.click("#folder-form button[type=submit]").await;
+    browser
+        .until_text("#chat-list .folder summary", "Travel")
+        .await;
+    browser
+        .click(&format!("#chat-list a[data-chat='{trip}']"))
+        .await;
+    browser.until_text("#chat-title", "Trip to Bandung").await;
+    select_label(&browser, "#chat-folder", "Travel").await;
+    browser
+        .element(&format!("#chat-list .folder a[data-chat='{trip}']"))
+        .await;
+    let filed: Option<String> = sqlx::query_scalar(
+        "SELECT f.name FROM chats c JOIN folders f ON f.id = c.folder_id WHERE c.id = $1::uuid",
+    )
+    .bind(trip)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(filed.as_deref(), Some("Travel"));
+
+    // A tag on the chat, then the list filtered by it.
+    browser.click("#new-tag").await;
+    browser.type_into("#tag-name", "ideas").await;
+    browser.click("#tag-form button[type=submit]").await;
+    browser.click("#chat-tags button.chip").await;
+    browser
+        .element("#chat-tags button.chip[aria-pressed=true]")
+        .await;
+    browser.click("#tag-filter button.chip").await;
+    browser
+        .until(
+            "the list filtered by the tag",
+            "return [...document.querySelectorAll('#chat-list a[data-chat]')].map(a => a.dataset.chat);",
+            |v| v == &json!([trip]),
+        )
+        .await;
+    browser.click("#tag-filter button.chip").await;
+    browser
+        .element(&format!("#chat-list a[data-chat='{budget}']"))
+        .await;
+
+    // Search finds a message by its words and shows them in context; the hit opens the chat.
+    browser
+        .click(&format!("#chat-list a[data-chat='{budget}']"))
+        .await;
+    browser.until_text("#chat-title", "Budget").await;
+    browser.type_into("#search", "plantations").await;
+    browser.until_text("#search-hits", "tea plantations").await;
+    browser.click("#search-hits a").await;
+    browser.until_text("#chat-title", "Trip to Bandung").await;
+    browser.type_into("#search", "").await;
+
+    // A prompt from the library, its variables filled, starts a chat.
+    browser.click("#open-prompts").await;
+    browser.type_into("#prompt-name", "Translate").await;
+    browser
+        .type_into("#prompt-content", "Translate {text} into {language}")
+        .await;
+    browser.click("#prompt-public").await;
+    browser.click("#prompt-form button[type=submit]").await;
+    browser.until_text("#prompt-list", "Translate").await;
+    browser.type_into("#prompt-search", "nothing like it").await;
+    browser
+        .until(
+            "the search to leave no prompt",
+            "return document.querySelectorAll('#prompt-list li').length;",
+            |v| v == &json!(0),
+        )
+        .await;
+    browser.type_into("#prompt-search", "translate").await;
+    browser.click("#prompt-list button.use").await;
+    browser
+        .type_into(
+            "#prompt-variables input[data-variable=text]",
+            "selamat pagi",
+        )
+        .await;
+    browser
+        .type_into("#prompt-variables input[data-variable=language]", "English")
+        .await;
+    browser.click("#prompt-use button[type=submit]").await;
+    browser
+        .until(
+            "the filled prompt in the composer",
+            "return document.querySelector('#prompt').value;",
+            |v| v == &json!("Translate selamat pagi into English"),
+        )
+        .await;
+    app.provider.push(reply("Good morning", 1));
+    browser
+        .element("#prompt")
+        .await
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .unwrap();
+    until_stored(&app, "complete", Some("Good morning")).await;
+
+    // A team, and an invitation link for Budi.
+    browser.click("#open-teams").await;
+    browser.type_into("#team-name", "Kopi Team").await;
+    browser.type_into("#team-slug", "kopi").await;
+    browser.click("#team-form button[type=submit]").await;
+    browser
+        .until_text("#member-list", "ana <ana@example.com>")
+        .await;
+    browser.type_into("#invite-email", "budi@example.com").await;
+    browser.click("#invite-form button[type=submit]").await;
+    let link = browser
+        .element("#invite-url")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Budi, in a browser of his own, follows it: signs up, joins.
+    let budi = Browser::start().await;
+    budi.client.goto(&link).await.unwrap();
+    budi.type_into("#auth-name", "Budi").await;
+    budi.type_into("#auth-email", "budi@example.com").await;
+    budi.type_into("#auth-password", "password-of-budi").await;
+    budi.click("#auth-submit").await;
+    budi.click("#invite-accept:not([hidden]) #accept-invite")
+        .await;
+    budi.until_text("#member-list", "Budi <budi@example.com>")
+        .await;
+    let disabled = eval(
+        &budi,
+        "return [...document.querySelectorAll('#member-list select')].every(s => s.disabled);",
+    )
+    .await;
+    assert_eq!(disabled, json!(true), "a member changes no roles");
+
+    // Ana starts a team chat; Budi sees it and reads it.
+    select_label(&browser, "#scope", "Kopi Team").await;
+    app.provider.push(reply("Standup at nine.", 1));
+    app.provider.push(reply("Standup", 0)); // the title
+    browser.click("#new-chat").await;
+    browser.until_text("#chat-title", "New chat").await;
+    send(&browser, "When is the standup?").await;
+    until_stored(&app, "complete", Some("Standup at nine.")).await;
+    let team_chat: String =
+        sqlx::query_scalar("SELECT id::text FROM chats WHERE team_id IS NOT NULL")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    budi.click("#open-teams").await; // any navigation; the scope is the team since joining
+    budi.client.refresh().await.unwrap();
+    select_label(&budi, "#scope", "Kopi Team").await;
+    budi.click(&format!("#chat-list a[data-chat='{team_chat}']"))
+        .await;
+    until_last_says(
+        &budi,
+        "#messages .message.assistant .body",
+        "Standup at nine.",
+    )
+    .await;
+
+    // Budi may read and post, not share: the UI says so.
+    budi.click("#share-chat").await;
+    budi.until_text("#toast", "not allowed").await;
+    assert!(
+        eval(
+            &budi,
+            "return document.querySelector('#share-link').hidden;"
+        )
+        .await
+            == json!(true)
+    );
+    let shared: bool = sqlx::query_scalar("SELECT is_public FROM chats WHERE id = $1::uuid")
+        .bind(&team_chat)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert!(!shared);
+    budi.close().await;
     browser.close().await;
 }

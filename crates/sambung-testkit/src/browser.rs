@@ -83,16 +83,41 @@ impl Browser {
         self.client.find_all(Locator::Css(css)).await.unwrap()
     }
 
-    /// Click the element; if the page re-rendered it meanwhile (a stale reference), find it
-    /// again and retry.
+    /// Click the element; if the page re-rendered it meanwhile (a stale reference), or has
+    /// not shown it yet (not interactable), find it again and retry, for 5 s at most.
     pub async fn click(&self, css: &str) {
         for attempt in 0.. {
             match self.element(css).await.click().await {
                 Ok(_) => return,
-                Err(e) if attempt < 20 && e.to_string().contains("stale element") => {
+                Err(e)
+                    if attempt < 100
+                        && (e.to_string().contains("stale element")
+                            || e.to_string().contains("not interactable")) =>
+                {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(e) => panic!("click {css}: {e}"),
+            }
+        }
+    }
+
+    /// Replace the text of an input with `text`, retrying as [`Browser::click`] does.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        for attempt in 0.. {
+            let input = self.element(css).await;
+            match input.clear().await {
+                Ok(_) => {
+                    input.send_keys(text).await.unwrap();
+                    return;
+                }
+                Err(e)
+                    if attempt < 100
+                        && (e.to_string().contains("stale element")
+                            || e.to_string().contains("not interactable")) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("type into {css}: {e}"),
             }
         }
     }

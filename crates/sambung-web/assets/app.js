@@ -39,6 +39,11 @@ async function api(method, path, body) {
 
 const state = {
   user: null,
+  scope: "", // "" for personal chats, else a team's id
+  teams: [],
+  folders: [],
+  tags: [],
+  tagFilter: null,
   chats: [],
   models: [],
   chat: null, // the open chat
@@ -54,6 +59,8 @@ let signingUp = false;
 function showAuth() {
   $("#app").hidden = true;
   $("#auth").hidden = false;
+  // Whoever follows an invitation link signs up or in first, then joins.
+  if (pendingInvite()) setSigningUp(true);
   $("#auth-email").focus();
 }
 
@@ -91,32 +98,125 @@ $("#sign-out").addEventListener("click", async () => {
 
 // ---------------------------------------------------------------- sidebar
 
+const scoped = (path) => (state.scope ? `${path}${path.includes("?") ? "&" : "?"}team=${state.scope}` : path);
+
 async function loadChats() {
-  const page = await api("GET", "/api/v1/chats?limit=200");
+  let path = scoped("/api/v1/chats?limit=200");
+  if (state.tagFilter) path += `&tag=${state.tagFilter}`;
+  const page = await api("GET", path);
   // Pinned first (most recently pinned on top), then the rest as the server orders them.
   const pinned = page.items.filter((c) => c.pinnedAt).sort((a, b) => (a.pinnedAt < b.pinnedAt ? 1 : -1));
   state.chats = [...pinned, ...page.items.filter((c) => !c.pinnedAt)];
   renderChats();
 }
 
+async function loadFolders() {
+  state.folders = (await api("GET", scoped("/api/v1/folders?limit=200"))).items;
+  $("#folder-parent").replaceChildren(el("option", { value: "" }, "at the top"), ...state.folders.map((f) => el("option", { value: f.id }, f.name)));
+  renderChats();
+}
+
+async function loadTags() {
+  state.tags = (await api("GET", scoped("/api/v1/tags?limit=200"))).items;
+  $("#tag-filter").replaceChildren(
+    ...state.tags.map((t) =>
+      el("button", { class: "chip", type: "button", "aria-pressed": state.tagFilter === t.id ? "true" : "false", "data-tag": t.id, onclick: () => filterByTag(t.id) }, t.name),
+    ),
+  );
+}
+
+async function filterByTag(tag) {
+  state.tagFilter = state.tagFilter === tag ? null : tag;
+  await Promise.all([loadTags(), loadChats()]);
+}
+
+function chatLink(c) {
+  return el(
+    "li",
+    { class: c.pinnedAt ? "pinned" : null },
+    el("a", { href: `#/chat/${c.id}`, "aria-current": state.chat && state.chat.id === c.id ? "page" : null, "data-chat": c.id }, c.title),
+  );
+}
+
+/** Pinned chats first, then the folders as a tree with their chats, then the rest. */
 function renderChats() {
   const filter = $("#search").value.trim().toLowerCase();
-  const list = $("#chat-list");
-  list.replaceChildren(
-    ...state.chats
-      .filter((c) => !filter || c.title.toLowerCase().includes(filter))
-      .map((c) =>
-        el(
-          "li",
-          { class: c.pinnedAt ? "pinned" : null },
-          el(
-            "a",
-            { href: `#/chat/${c.id}`, "aria-current": state.chat && state.chat.id === c.id ? "page" : null, "data-chat": c.id },
-            c.title,
-          ),
-        ),
+  const shown = state.chats.filter((c) => !filter || c.title.toLowerCase().includes(filter));
+  const inFolder = (folder) => shown.filter((c) => !c.pinnedAt && c.folderId === folder);
+  const known = new Set(state.folders.map((f) => f.id));
+  const folderItem = (folder) =>
+    el(
+      "li",
+      { class: "folder", "data-folder": folder.id },
+      el(
+        "details",
+        { open: true },
+        el("summary", {}, folder.name),
+        el("ul", {}, ...state.folders.filter((f) => f.parentId === folder.id).map(folderItem), ...inFolder(folder.id).map(chatLink)),
       ),
+    );
+  $("#chat-list").replaceChildren(
+    ...shown.filter((c) => c.pinnedAt).map(chatLink),
+    ...state.folders.filter((f) => !f.parentId || !known.has(f.parentId)).map(folderItem),
+    ...shown.filter((c) => !c.pinnedAt && (!c.folderId || !known.has(c.folderId))).map(chatLink),
   );
+}
+
+$("#scope").addEventListener("change", guard(async () => {
+  state.scope = $("#scope").value;
+  state.tagFilter = null;
+  await Promise.all([loadChats(), loadFolders(), loadTags()]);
+}));
+
+$("#new-folder").addEventListener("click", () => toggleForm("#folder-form", "#folder-name"));
+$("#new-tag").addEventListener("click", () => toggleForm("#tag-form", "#tag-name"));
+
+function toggleForm(form, input) {
+  $(form).hidden = !$(form).hidden;
+  if (!$(form).hidden) $(input).focus();
+}
+
+$("#folder-form").addEventListener("submit", guard(async (event) => {
+  event.preventDefault();
+  const body = { name: $("#folder-name").value };
+  if ($("#folder-parent").value) body.parentId = $("#folder-parent").value;
+  if (state.scope) body.team = state.scope;
+  await api("POST", "/api/v1/folders", body);
+  $("#folder-name").value = "";
+  $("#folder-form").hidden = true;
+  await loadFolders();
+  if (state.chat) renderChatTools();
+}));
+
+$("#tag-form").addEventListener("submit", guard(async (event) => {
+  event.preventDefault();
+  const body = { name: $("#tag-name").value };
+  if (state.scope) body.team = state.scope;
+  await api("POST", "/api/v1/tags", body);
+  $("#tag-name").value = "";
+  $("#tag-form").hidden = true;
+  await loadTags();
+  if (state.chat) renderChatTools();
+}));
+
+/** An event handler whose failures are shown, not lost. */
+function guard(handler) {
+  return async (...args) => {
+    try {
+      await handler(...args);
+    } catch (error) {
+      toast(error);
+    }
+  };
+}
+
+function toast(error) {
+  if (error instanceof ApiError && error.status === 401) return showAuth();
+  const shown = $("#toast");
+  shown.textContent = error.message;
+  shown.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => (shown.hidden = true), 6000);
 }
 
 let searchTimer;
@@ -148,10 +248,10 @@ function context(text, words) {
   return (from > 0 ? "…" : "") + text.slice(from, from + 120) + (text.length > from + 120 ? "…" : "");
 }
 
-$("#new-chat").addEventListener("click", newChat);
+$("#new-chat").addEventListener("click", guard(newChat));
 
 async function newChat() {
-  const chat = await api("POST", "/api/v1/chats", {});
+  const chat = await api("POST", "/api/v1/chats", state.scope ? { team: state.scope } : {});
   await loadChats();
   location.hash = `#/chat/${chat.id}`;
 }
@@ -162,13 +262,12 @@ $("#toggle-sidebar").addEventListener("click", () => document.body.classList.tog
 
 async function openChat(id) {
   state.chat = await api("GET", `/api/v1/chats/${id}`);
-  $("#settings").hidden = true;
-  $("#chat").hidden = false;
-  document.body.classList.remove("sidebar-open");
+  showSection("#chat");
   $("#chat-title").textContent = state.chat.title;
   $("#pin-chat").setAttribute("aria-pressed", state.chat.pinnedAt ? "true" : "false");
   $("#share-link").hidden = true;
   renderModelPicker();
+  renderChatTools();
   renderChats();
   await loadMessages();
   const last = state.messages[state.messages.length - 1];
@@ -357,10 +456,46 @@ function setStreaming(on) {
 
 // ---------------------------------------------------------------- chat actions
 
-$("#model-picker").addEventListener("change", async () => {
+/** The open chat's folder and tags. */
+function renderChatTools() {
+  const chat = state.chat;
+  $("#chat-folder").replaceChildren(
+    el("option", { value: "" }, "none"),
+    ...state.folders.map((f) => el("option", { value: f.id, selected: chat.folderId === f.id }, f.name)),
+  );
+  const mine = new Set((chat.tags || []).map((t) => t.id));
+  $("#chat-tags").replaceChildren(
+    ...state.tags.map((t) =>
+      el("button", { class: "chip", type: "button", "aria-pressed": mine.has(t.id) ? "true" : "false", "data-tag": t.id, onclick: guard(() => toggleTag(t)) }, t.name),
+    ),
+  );
+}
+
+/** Change the open chat, keeping what the change's answer does not carry (its tags). */
+async function changeChat(changes) {
+  const changed = await api("PATCH", `/api/v1/chats/${state.chat.id}`, changes);
+  state.chat = { ...state.chat, ...changed };
+  return state.chat;
+}
+
+async function toggleTag(tag) {
+  const mine = (state.chat.tags || []).map((t) => t.id);
+  const next = mine.includes(tag.id) ? mine.filter((id) => id !== tag.id) : [...mine, tag.id];
+  await changeChat({ tags: next });
+  state.chat.tags = state.tags.filter((t) => next.includes(t.id));
+  renderChatTools();
+  await loadChats();
+}
+
+$("#chat-folder").addEventListener("change", guard(async () => {
+  await changeChat({ folderId: $("#chat-folder").value || null });
+  await loadChats();
+}));
+
+$("#model-picker").addEventListener("change", guard(async () => {
   const model = state.models.find((m) => m.id === $("#model-picker").value);
-  if (model && state.chat) state.chat = await api("PATCH", `/api/v1/chats/${state.chat.id}`, { model: model.id, provider: model.provider });
-});
+  if (model && state.chat) await changeChat({ model: model.id, provider: model.provider });
+}));
 
 function renderModelPicker() {
   const picker = $("#model-picker");
@@ -371,28 +506,76 @@ function renderModelPicker() {
   );
 }
 
-$("#pin-chat").addEventListener("click", async () => {
-  state.chat = await api("PATCH", `/api/v1/chats/${state.chat.id}`, { pinned: !state.chat.pinnedAt });
+$("#pin-chat").addEventListener("click", guard(async () => {
+  await changeChat({ pinned: !state.chat.pinnedAt });
   $("#pin-chat").setAttribute("aria-pressed", state.chat.pinnedAt ? "true" : "false");
   await loadChats();
-});
+}));
 
-$("#share-chat").addEventListener("click", async () => {
+$("#share-chat").addEventListener("click", guard(async () => {
   const link = await api("POST", `/api/v1/chats/${state.chat.id}/share`, {});
   const shown = $("#share-link");
   shown.replaceChildren("Anyone with this link can read the chat: ", el("a", { href: link.url, id: "share-url", target: "_blank", rel: "noopener" }, link.url));
   shown.hidden = false;
-});
+}));
 
 // ---------------------------------------------------------------- settings
 
 $("#open-settings").addEventListener("click", () => (location.hash = "#/settings"));
-$("#close-settings").addEventListener("click", () => history.back());
+$("#close-settings").addEventListener("click", () => (location.hash = "#/"));
 
 async function openSettings() {
-  $("#chat").hidden = true;
-  $("#settings").hidden = false;
-  await Promise.all([loadKeys(), loadModels()]);
+  showSection("#settings");
+  $("#profile-name").value = state.user.name;
+  await Promise.all([loadKeys(), loadModels(), loadSessions()]);
+}
+
+$("#profile-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  await settingsAction(async () => {
+    await api("POST", "/api/auth/update-user", { name: $("#profile-name").value });
+    state.user.name = $("#profile-name").value;
+    $("#me").textContent = state.user.name;
+    return "Profile saved.";
+  });
+});
+
+$("#password-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  await settingsAction(async () => {
+    await api("POST", "/api/auth/change-password", {
+      currentPassword: $("#password-current").value,
+      newPassword: $("#password-new").value,
+      revokeOtherSessions: true,
+    });
+    $("#password-current").value = "";
+    $("#password-new").value = "";
+    await loadSessions();
+    return "Password changed; your other sessions were signed out.";
+  });
+});
+
+async function loadSessions() {
+  const [sessions, current] = await Promise.all([api("GET", "/api/auth/list-sessions"), api("GET", "/api/auth/get-session")]);
+  $("#session-list").replaceChildren(
+    ...sessions.map((s) => {
+      const here = current && current.session.id === s.id;
+      return el(
+        "li",
+        { "data-session": s.id },
+        `${s.userAgent || "unknown browser"}, since ${new Date(s.createdAt).toLocaleString()}${here ? " (this one)" : " "}`,
+        here ? null : el("button", { class: "link", onclick: () => revokeSession(s) }, "Sign out"),
+      );
+    }),
+  );
+}
+
+async function revokeSession(session) {
+  await settingsAction(async () => {
+    await api("POST", "/api/auth/revoke-session", { token: session.token });
+    await loadSessions();
+    return "Session signed out.";
+  });
 }
 
 let keys = [];
@@ -484,6 +667,174 @@ async function settingsAction(action) {
   }
 }
 
+// ---------------------------------------------------------------- prompts
+
+let prompts = [];
+
+async function openPrompts() {
+  showSection("#prompts");
+  await loadPrompts();
+}
+
+async function loadPrompts() {
+  const words = $("#prompt-search").value.trim();
+  prompts = (await api("GET", `/api/v1/prompts?limit=100${words ? `&q=${encodeURIComponent(words)}` : ""}`)).items;
+  $("#prompt-list").replaceChildren(
+    ...prompts.map((p) => {
+      const mine = p.userId === state.user.id;
+      return el(
+        "li",
+        { "data-prompt": p.id },
+        el("strong", {}, p.name),
+        ` ${p.category}${p.isPublic ? " · public" : ""} `,
+        el("button", { class: "link use", onclick: () => choosePrompt(p) }, "Use"),
+        mine ? el("button", { class: "link", onclick: () => editPrompt(p) }, "Edit") : null,
+        mine ? el("button", { class: "link", onclick: guard(() => deletePrompt(p)) }, "Delete") : null,
+        el("p", { class: "meta" }, p.content),
+      );
+    }),
+  );
+}
+
+let promptSearchTimer;
+$("#prompt-search").addEventListener("input", () => {
+  clearTimeout(promptSearchTimer);
+  promptSearchTimer = setTimeout(guard(loadPrompts), 200);
+});
+
+let editingPrompt = null;
+
+function editPrompt(prompt) {
+  editingPrompt = prompt.id;
+  $("#prompt-form-title").textContent = `Edit ${prompt.name}`;
+  $("#prompt-name").value = prompt.name;
+  $("#prompt-content").value = prompt.content;
+  $("#prompt-category").value = prompt.category;
+  $("#prompt-public").checked = prompt.isPublic;
+  $("#prompt-name").focus();
+}
+
+async function deletePrompt(prompt) {
+  await api("DELETE", `/api/v1/prompts/${prompt.id}`);
+  await loadPrompts();
+}
+
+$("#prompt-form").addEventListener("submit", guard(async (event) => {
+  event.preventDefault();
+  const body = { name: $("#prompt-name").value, content: $("#prompt-content").value, isPublic: $("#prompt-public").checked };
+  if ($("#prompt-category").value) body.category = $("#prompt-category").value;
+  if (editingPrompt) await api("PATCH", `/api/v1/prompts/${editingPrompt}`, body);
+  else await api("POST", "/api/v1/prompts", body);
+  editingPrompt = null;
+  $("#prompt-form").reset();
+  $("#prompt-form-title").textContent = "New prompt";
+  await loadPrompts();
+}));
+
+let chosenPrompt = null;
+
+/** Ask for the prompt's {variables}, then start a chat with it filled in. */
+function choosePrompt(prompt) {
+  chosenPrompt = prompt;
+  $("#prompt-use-name").textContent = prompt.name;
+  $("#prompt-variables").replaceChildren(
+    ...prompt.variables.map((name) => el("label", {}, `${name} `, el("input", { "data-variable": name, required: true }))),
+  );
+  $("#prompt-use").hidden = false;
+  const first = $("#prompt-variables input");
+  (first || $("#prompt-use button")).focus();
+}
+
+$("#prompt-use").addEventListener("submit", guard(async (event) => {
+  event.preventDefault();
+  let text = chosenPrompt.content;
+  for (const input of document.querySelectorAll("#prompt-variables input")) {
+    text = text.split(`{${input.dataset.variable}}`).join(input.value);
+  }
+  $("#prompt-use").hidden = true;
+  await newChat();
+  $("#prompt").value = text;
+  $("#prompt").focus();
+}));
+
+// ---------------------------------------------------------------- teams
+
+async function loadTeams() {
+  state.teams = (await api("GET", "/api/v1/teams?limit=200")).items;
+  $("#scope").replaceChildren(
+    el("option", { value: "" }, "Personal"),
+    ...state.teams.map((t) => el("option", { value: t.id, selected: state.scope === t.id }, t.name)),
+  );
+}
+
+async function openTeams(id) {
+  showSection("#teams");
+  await loadTeams();
+  $("#team-list").replaceChildren(
+    ...state.teams.map((t) => el("li", {}, el("a", { href: `#/teams/${t.id}` }, t.name), ` ${t.role}`)),
+  );
+  const team = state.teams.find((t) => t.id === id);
+  $("#team-detail").hidden = !team;
+  if (team) await showTeam(team);
+}
+
+async function showTeam(team) {
+  $("#team-title").textContent = team.name;
+  const admin = team.role === "admin";
+  const members = (await api("GET", `/api/v1/teams/${team.id}/members?limit=200`)).items;
+  $("#member-list").replaceChildren(
+    ...members.map((m) => {
+      const role = el("select", { "aria-label": `Role of ${m.name}`, disabled: !admin }, ...["member", "admin"].map((r) => el("option", { value: r, selected: m.role === r }, r)));
+      role.addEventListener("change", guard(async () => {
+        await api("PATCH", `/api/v1/teams/${team.id}/members/${m.userId}`, { role: role.value });
+        await showTeam(team);
+      }));
+      return el(
+        "li",
+        { "data-member": m.userId },
+        `${m.name} <${m.email}> `,
+        role,
+        admin && m.userId !== state.user.id ? el("button", { class: "link", onclick: guard(async () => { await api("DELETE", `/api/v1/teams/${team.id}/members/${m.userId}`); await showTeam(team); }) }, "Remove") : null,
+      );
+    }),
+  );
+  $("#invite-form").dataset.team = team.id;
+  $("#invite-link").replaceChildren();
+}
+
+$("#team-form").addEventListener("submit", guard(async (event) => {
+  event.preventDefault();
+  const team = await api("POST", "/api/v1/teams", { name: $("#team-name").value, slug: $("#team-slug").value });
+  $("#team-form").reset();
+  location.hash = `#/teams/${team.id}`;
+}));
+
+$("#invite-form").addEventListener("submit", guard(async (event) => {
+  event.preventDefault();
+  const invite = await api("POST", `/api/v1/teams/${$("#invite-form").dataset.team}/invites`, {
+    email: $("#invite-email").value,
+    role: $("#invite-role").value,
+  });
+  $("#invite-email").value = "";
+  $("#invite-link").replaceChildren("Send this link: ", el("a", { id: "invite-url", href: invite.link }, invite.link));
+}));
+
+/** An invitation link (`/invites/TOKEN`) opened: offer to join, after signing in. */
+function pendingInvite() {
+  const match = location.pathname.match(/^\/invites\/([A-Za-z0-9_-]+)$/);
+  return match && match[1];
+}
+
+$("#accept-invite").addEventListener("click", guard(async () => {
+  const member = await api("POST", `/api/v1/invites/${pendingInvite()}/accept`, {});
+  history.replaceState(null, "", `/#/teams/${member.teamId}`);
+  $("#invite-accept").hidden = true;
+  state.scope = member.teamId;
+  await loadTeams();
+  await Promise.all([loadChats(), loadFolders(), loadTags()]);
+  await route();
+}));
+
 // ---------------------------------------------------------------- keyboard and routes
 
 document.addEventListener("keydown", (event) => {
@@ -499,21 +850,29 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+/** Show one of the main sections. */
+function showSection(shown) {
+  for (const section of ["#chat", "#settings", "#prompts", "#teams"]) $(section).hidden = section !== shown;
+  // On a phone, the chats are what shows when nothing else does.
+  document.body.classList.toggle("sidebar-open", shown === null);
+}
+
 async function route() {
+  if (pendingInvite()) {
+    showSection("#teams");
+    $("#invite-accept").hidden = false;
+    return openTeams(null);
+  }
   const [, view, id] = location.hash.split("/");
   if (view === "settings") return openSettings();
+  if (view === "prompts") return openPrompts();
+  if (view === "teams") return openTeams(id);
   if (view === "chat" && id) return openChat(id);
-  $("#chat").hidden = true;
-  $("#settings").hidden = true;
+  showSection(null);
   if (state.chats.length) location.hash = `#/chat/${state.chats[0].id}`;
 }
 
-window.addEventListener("hashchange", () => route().catch(showError));
-
-function showError(error) {
-  if (error instanceof ApiError && error.status === 401) return showAuth();
-  console.error(error);
-}
+window.addEventListener("hashchange", () => route().catch(toast));
 
 async function start() {
   const session = await api("GET", "/api/auth/get-session");
@@ -522,8 +881,9 @@ async function start() {
   $("#me").textContent = session.user.name;
   $("#auth").hidden = true;
   $("#app").hidden = false;
-  await Promise.all([loadChats(), loadModels()]);
+  await loadTeams();
+  await Promise.all([loadChats(), loadModels(), loadFolders(), loadTags()]);
   await route();
 }
 
-start().catch(showError);
+start().catch(toast);

@@ -98,6 +98,8 @@ impl From<Membership> for TeamOut {
 pub struct MemberOut {
     pub user_id: Uuid,
     pub team_id: Uuid,
+    pub name: String,
+    pub email: String,
     pub role: RoleName,
     pub joined_at: Timestamp,
 }
@@ -107,6 +109,8 @@ impl From<TeamMember> for MemberOut {
         MemberOut {
             user_id: m.user_id.0,
             team_id: m.team_id.0,
+            name: m.name,
+            email: m.email,
             role: m.role.into(),
             joined_at: m.joined_at.into(),
         }

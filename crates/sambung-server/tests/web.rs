@@ -604,3 +604,100 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     budi.close().await;
     browser.close().await;
 }
+
+/// The figures of the README's web UI section (printed; run with `--nocapture`): what the
+/// first load of the signed-in application costs, in Chromium's own resource timing, and the
+/// time from sending to the first character on screen over the fake provider's own time to
+/// its first token. Only the size budget is asserted; times are reported, never asserted.
+#[tokio::test]
+async fn first_load_and_first_character_measured() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    ana.post(
+        "/api/v1/models",
+        json!({"provider": "custom", "modelId": "fake", "name": "Fake", "baseUrl": app.provider.url("/v1"), "isDefault": true}),
+    )
+    .await;
+    let chat = ana
+        .post("/api/v1/chats", json!({"title": "Measured"}))
+        .await;
+    let chat = chat.body["id"].as_str().unwrap().to_owned();
+    let browser = Browser::start().await;
+    browser.client.goto(&app.url).await.unwrap();
+    sign_in(&browser, "ana@example.com", "password-of-ana").await;
+    browser
+        .client
+        .goto(&format!("{}/#/chat/{chat}", app.url))
+        .await
+        .unwrap();
+    browser.client.refresh().await.unwrap();
+    browser.until_text("#chat-title", "Measured").await;
+    let load = eval(
+        &browser,
+        "const nav = performance.getEntriesByType('navigation')[0];
+         const all = [nav, ...performance.getEntriesByType('resource')];
+         const shell = all.filter(e => e === nav || e.initiatorType !== 'fetch');
+         const api = all.filter(e => e !== nav && e.initiatorType === 'fetch');
+         const sum = (list, key) => list.reduce((n, e) => n + e[key], 0);
+         return {shellRequests: shell.length, shellCompressed: sum(shell, 'encodedBodySize'),
+                 shellUncompressed: sum(shell, 'decodedBodySize'), apiRequests: api.length,
+                 apiCompressed: sum(api, 'encodedBodySize'), loadedMs: nav.loadEventEnd};",
+    )
+    .await;
+    eprintln!("first load: {load}");
+    let shell = load["shellCompressed"].as_f64().unwrap();
+    assert!(
+        shell > 1000.0 && shell < 300.0 * 1024.0,
+        "the app's files under 300 KB compressed: {load}"
+    );
+    assert_eq!(
+        load["shellRequests"],
+        json!(3),
+        "the page, its script, its style"
+    );
+
+    // Send, and watch the page for the reply's first character.
+    let mut added = Vec::new();
+    for turn in 0..10 {
+        app.provider.push(reply("first words of the reply", 100));
+        eval(
+            &browser,
+            "window.first = null;
+             new MutationObserver((_, observer) => {
+               const streaming = document.querySelector('#messages .body.streaming');
+               if (streaming && streaming.textContent && !window.first) {
+                 window.first = performance.now();
+                 observer.disconnect();
+               }
+             }).observe(document.querySelector('#messages'), {subtree: true, childList: true, characterData: true});
+             document.querySelector('#prompt').value = 'measure';
+             window.sent = performance.now();
+             document.querySelector('#composer').requestSubmit();",
+        )
+        .await;
+        let on_screen = browser
+            .until(
+                "the first character",
+                "return window.first && window.first - window.sent;",
+                |v| v.as_f64().is_some(),
+            )
+            .await
+            .as_f64()
+            .unwrap();
+        until_stored(&app, "complete", Some("first words of the reply")).await;
+        browser.element("#send:not([hidden])").await;
+        let own = app.provider.first_piece_times()[turn].as_secs_f64() * 1000.0;
+        assert!(
+            on_screen > own,
+            "{on_screen} ms on screen, the fake's own {own} ms"
+        );
+        added.push(on_screen - own);
+    }
+    added.sort_by(f64::total_cmp);
+    eprintln!(
+        "first character on screen after the fake's first token: p50 {:.1} ms, max {:.1} ms",
+        added[added.len() / 2],
+        added[added.len() - 1]
+    );
+    browser.close().await;
+}

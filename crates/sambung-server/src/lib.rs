@@ -1,6 +1,6 @@
-//! SambungChat's HTTP server (SPEC section 7): Better Auth's email-and-password contract
+//! SambungChat's HTTP server (SPEC sections 7–9): Better Auth's email-and-password contract
 //! under `/api/auth` (`auth`), the JSON API under `/api/v1` (`api`), its OpenAPI document,
-//! and `/health`. Handlers parse, call the data layer and map its errors (`error`); every
+//! `/health`, and the web UI's pages (`web`, from `sambung-web`). Handlers parse, call the data layer and map its errors (`error`); every
 //! access rule lives in the data layer.
 
 pub mod api;

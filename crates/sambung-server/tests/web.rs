@@ -201,6 +201,13 @@ async fn journey(phone: bool) {
     browser
         .element("#messages .message.assistant button.copy")
         .await;
+    // Highlighted on the server: the keyword in a span of the highlighter's classes.
+    assert_eq!(
+        browser
+            .text("#messages pre code.language-rust span.hl-storage")
+            .await,
+        "fn"
+    );
     browser
         .until_text("#chat-title", "Greetings and code")
         .await;
@@ -523,6 +530,41 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
         .unwrap();
     until_stored(&app, "complete", Some("Good morning")).await;
 
+    // A provider's error shows where it happened: on the reply it cut short.
+    app.provider.push(Script::json(
+        401,
+        r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#,
+    ));
+    send(&browser, "This one fails").await;
+    until_stored(&app, "error", None).await;
+    until_last_says(
+        &browser,
+        "#messages .message.assistant .error",
+        "refused the API key",
+    )
+    .await;
+
+    // Keyboard: Ctrl+K goes to search, Ctrl+Alt+N starts a chat.
+    let prompt = browser.element("#prompt").await;
+    prompt
+        .send_keys(&format!("{}k", Key::Control))
+        .await
+        .unwrap();
+    browser
+        .until(
+            "the search box focused",
+            "return document.activeElement.id;",
+            |v| v == &json!("search"),
+        )
+        .await;
+    browser
+        .element("#search")
+        .await
+        .send_keys(&format!("{}{}n", Key::Control, Key::Alt))
+        .await
+        .unwrap();
+    browser.until_text("#chat-title", "New chat").await;
+
     // A team, and an invitation link for Budi.
     browser.click("#open-teams").await;
     browser.type_into("#team-name", "Kopi Team").await;
@@ -652,8 +694,8 @@ async fn first_load_and_first_character_measured() {
     );
     assert_eq!(
         load["shellRequests"],
-        json!(3),
-        "the page, its script, its style"
+        json!(4),
+        "the page, its script, its style, the code colours"
     );
 
     // Send, and watch the page for the reply's first character.

@@ -24,6 +24,10 @@ pub fn asset(name: &str) -> Option<Asset> {
             content_type: "text/css; charset=utf-8",
             body: include_str!("../assets/app.css"),
         }),
+        "highlight.css" => Some(Asset {
+            content_type: "text/css; charset=utf-8",
+            body: crate::highlight::STYLESHEET.as_str(),
+        }),
         _ => None,
     }
 }

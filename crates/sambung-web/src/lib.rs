@@ -1,8 +1,26 @@
 //! The chat web UI (SPEC section 9): the application's page, script and style compiled into
 //! the binary (`assets`), Markdown rendered on the server to HTML that can carry no markup or
-//! script of its own (`markdown`), and the public read-only page of a shared chat (`share`).
+//! script of its own (`markdown`) with code blocks highlighted (`highlight`), and the public
+//! read-only page of a shared chat (`share`).
 //! The HTTP server mounts them; this crate knows nothing of HTTP or the database.
 
 pub mod assets;
+pub mod highlight;
 pub mod markdown;
 pub mod share;
+
+/// Escape text for HTML (element content and quoted attribute values).
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}

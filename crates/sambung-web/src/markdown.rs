@@ -7,7 +7,9 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd};
+
+use crate::highlight::{self, CLASS_PREFIX};
 
 static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let tags: HashSet<&str> = [
@@ -53,8 +55,21 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         .add_tag_attributes("th", ["align"])
         .add_tag_attributes("td", ["align"])
         .add_tag_attributes("code", ["class"])
-        // `class` only as `language-NAME` on code (what a code block's fence says).
+        .add_tag_attributes("span", ["class"])
+        // `class` only as `language-NAME` on code (what a code block's fence says), and the
+        // highlighter's own classes on spans.
         .attribute_filter(|element, attribute, value| match (element, attribute) {
+            ("span", "class") => value
+                .split(' ')
+                .all(|class| {
+                    class.strip_prefix(CLASS_PREFIX).is_some_and(|rest| {
+                        !rest.is_empty()
+                            && rest
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+                    })
+                })
+                .then(|| value.into()),
             ("code", "class") => value
                 .strip_prefix("language-")
                 .filter(|name| {
@@ -73,28 +88,54 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
 pub fn to_html(text: &str) -> String {
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let mut events = Vec::new();
     let mut in_image = false;
-    // Images become their alt text: the page fetches nothing from elsewhere.
-    let events = Parser::new_ext(text, options).filter_map(|event| match event {
-        Event::Start(Tag::Image { .. }) => {
-            in_image = true;
-            None
+    // A fenced code block being collected: its language and its text so far.
+    let mut code: Option<(CowStr<'_>, String)> = None;
+    for event in Parser::new_ext(text, options) {
+        match event {
+            // Images become their alt text: the page fetches nothing from elsewhere.
+            Event::Start(Tag::Image { .. }) => in_image = true,
+            Event::End(TagEnd::Image) => in_image = false,
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(language)))
+                if !language.is_empty() =>
+            {
+                code = Some((language, String::new()));
+            }
+            Event::Text(piece) if code.is_some() => {
+                if let Some((_, collected)) = code.as_mut() {
+                    collected.push_str(&piece);
+                }
+            }
+            Event::End(TagEnd::CodeBlock) if code.is_some() => {
+                if let Some((language, collected)) = code.take() {
+                    events.push(code_block(&language, &collected));
+                }
+            }
+            // Raw HTML in a message is shown as text, not interpreted (then sanitised anyway).
+            Event::Html(html) | Event::InlineHtml(html) => events.push(Event::Text(html)),
+            Event::Text(_) | Event::Code(_) if in_image => events.push(event),
+            _ if in_image => {}
+            other => events.push(other),
         }
-        Event::End(TagEnd::Image) => {
-            in_image = false;
-            None
-        }
-        // Raw HTML in a message is shown as text, not interpreted (then sanitised anyway).
-        Event::Html(html) | Event::InlineHtml(html) => Some(Event::Text(html)),
-        other if in_image => match other {
-            Event::Text(_) | Event::Code(_) => Some(other),
-            _ => None,
-        },
-        other => Some(other),
-    });
+    }
     let mut html = String::new();
-    pulldown_cmark::html::push_html(&mut html, events);
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
     CLEANER.clean(&html).to_string()
+}
+
+/// A fenced block: highlighted when its language is known, else escaped as it is.
+fn code_block(language: &str, code: &str) -> Event<'static> {
+    let word = language.split_whitespace().next().unwrap_or_default();
+    let body = highlight::highlight(code, word).unwrap_or_else(|| crate::escape(code));
+    // The class is checked by the sanitiser: an odd fence word loses it.
+    Event::Html(
+        format!(
+            "<pre><code class=\"language-{}\">{body}</code></pre>\n",
+            crate::escape(word)
+        )
+        .into(),
+    )
 }
 
 #[cfg(test)]
@@ -113,9 +154,20 @@ mod tests {
             "{table}"
         );
         let block = to_html("```rust\nfn main() {}\n```");
+        assert!(
+            block.starts_with(
+                "<pre><code class=\"language-rust\"><span class=\"hl-source hl-rust\">"
+            ),
+            "{block}"
+        );
+        assert!(
+            block.contains("<span class=\"hl-storage hl-type hl-function hl-rust\">fn</span>"),
+            "{block}"
+        );
+        let unknown = to_html("```klingon\nqapla' <b>\n```");
         assert_eq!(
-            block,
-            "<pre><code class=\"language-rust\">fn main() {}\n</code></pre>\n"
+            unknown, "<pre><code class=\"language-klingon\">qapla' &lt;b&gt;\n</code></pre>\n",
+            "an unknown language is shown plain"
         );
         let link = to_html("[docs](https://example.com/a?b=1)");
         assert_eq!(
@@ -153,6 +205,12 @@ mod tests {
         assert!(
             !html.contains("class="),
             "an odd fence gives no class: {html}"
+        );
+        // Code that looks like markup stays text inside the highlighter's spans.
+        let html = to_html("```html\n<script>alert(1)</script><img src=x onerror=alert(1)>\n```");
+        assert!(
+            html.contains("hl-") && !html.contains("<script") && !html.contains("<img"),
+            "{html}"
         );
     }
 }

@@ -1,28 +1,12 @@
 //! The public, read-only page of a shared chat: HTML rendered on the server, no script.
 
-use crate::markdown;
+use crate::{escape, markdown};
 
 /// One message as the page shows it.
 pub struct SharedMessage<'a> {
     /// `user`, `assistant` or `system`.
     pub role: &'a str,
     pub content: &'a str,
-}
-
-/// Escape text for HTML (element content and quoted attribute values).
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
 }
 
 /// The whole page of a shared chat.
@@ -48,7 +32,8 @@ pub fn page(title: &str, model: &str, messages: &[SharedMessage<'_>]) -> String 
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"color-scheme\" content=\"light dark\">\n<meta name=\"robots\" content=\"noindex\">\n\
-         <title>{title} · SambungChat</title>\n<link rel=\"stylesheet\" href=\"/assets/app.css\">\n</head>\n\
+         <title>{title} · SambungChat</title>\n<link rel=\"stylesheet\" href=\"/assets/app.css\">\n\
+         <link rel=\"stylesheet\" href=\"/assets/highlight.css\">\n</head>\n\
          <body class=\"shared\">\n<main id=\"shared\">\n<header><h1 id=\"shared-title\">{title}</h1>{model}\
          <p class=\"meta\">A chat shared from SambungChat, read-only.</p></header>\n\
          <ol id=\"messages\">\n{items}</ol>\n</main>\n</body>\n</html>\n"

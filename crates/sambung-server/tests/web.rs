@@ -122,12 +122,8 @@ async fn journey(phone: bool) {
     }
     browser.client.goto(&app.url).await.unwrap();
 
-    // Sign up.
     browser.click("#auth-switch").await;
-    browser.type_into("#auth-name", "Ana").await;
-    browser.type_into("#auth-email", "ana@example.com").await;
-    browser.type_into("#auth-password", "password-of-ana").await;
-    browser.click("#auth-submit").await;
+    sign_up(&browser, "Ana").await;
     browser.until_text("#me", "Ana").await;
 
     // An API key: only its last four characters are ever shown.
@@ -375,6 +371,19 @@ async fn journey(phone: bool) {
     browser.close().await;
 }
 
+/// Fill the sign-up form as `name` (`name@example.com`, `password-of-name`, lower case).
+async fn sign_up(browser: &Browser, name: &str) {
+    let lower = name.to_lowercase();
+    browser.type_into("#auth-name", name).await;
+    browser
+        .type_into("#auth-email", &format!("{lower}@example.com"))
+        .await;
+    browser
+        .type_into("#auth-password", &format!("password-of-{lower}"))
+        .await;
+    browser.click("#auth-submit").await;
+}
+
 async fn sign_in(browser: &Browser, email: &str, password: &str) {
     browser.type_into("#auth-email", email).await;
     browser.type_into("#auth-password", password).await;
@@ -586,10 +595,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     // Budi, in a browser of his own, follows it: signs up, joins.
     let budi = Browser::start().await;
     budi.client.goto(&link).await.unwrap();
-    budi.type_into("#auth-name", "Budi").await;
-    budi.type_into("#auth-email", "budi@example.com").await;
-    budi.type_into("#auth-password", "password-of-budi").await;
-    budi.click("#auth-submit").await;
+    sign_up(&budi, "Budi").await;
     budi.click("#invite-accept:not([hidden]) #accept-invite")
         .await;
     budi.until_text("#member-list", "Budi <budi@example.com>")

@@ -462,6 +462,32 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     .unwrap();
     assert_eq!(filed.as_deref(), Some("Travel"));
 
+    // Folders are renamed and moved: "Travel" becomes "Trips", inside a new "Asia".
+    browser.click("#new-folder").await;
+    browser.type_into("#folder-name", "Asia").await;
+    browser.click("#folder-form button[type=submit]").await;
+    browser.until_text("#chat-list", "Asia").await;
+    browser
+        .click("#chat-list button.manage[aria-label='Edit folder Travel']")
+        .await;
+    browser.type_into("#folder-name", "Trips").await;
+    select_label(&browser, "#folder-parent", "Asia").await;
+    browser.click("#folder-form button[type=submit]").await;
+    browser
+        .until_text("#chat-list .folder .folder summary", "Trips")
+        .await;
+    browser
+        .element(&format!("#chat-list .folder .folder a[data-chat='{trip}']"))
+        .await;
+    let nested: (String, String) = sqlx::query_as(
+        "SELECT f.name, p.name FROM folders f JOIN folders p ON p.id = f.parent_id WHERE f.id = (SELECT folder_id FROM chats WHERE id = $1::uuid)",
+    )
+    .bind(trip)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(nested, ("Trips".to_owned(), "Asia".to_owned()));
+
     // A tag on the chat, then the list filtered by it.
     browser.click("#new-tag").await;
     browser.type_into("#tag-name", "ideas").await;
@@ -482,6 +508,29 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     browser
         .element(&format!("#chat-list a[data-chat='{budget}']"))
         .await;
+    // A tag renamed, then deleted: gone from the list and from the chat.
+    browser
+        .click("#tag-filter button.manage[aria-label='Edit tag ideas']")
+        .await;
+    browser.type_into("#tag-name", "plans").await;
+    browser.click("#tag-form button[type=submit]").await;
+    browser.until_text("#tag-filter", "plans").await;
+    browser
+        .click("#tag-filter button.manage[aria-label='Edit tag plans']")
+        .await;
+    browser.click("#tag-delete").await;
+    browser
+        .until(
+            "the tag gone",
+            "return document.querySelectorAll('#tag-filter button.chip, #chat-tags button.chip').length;",
+            |v| v == &json!(0),
+        )
+        .await;
+    let tagged: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_tags")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(tagged, 0);
 
     // Search finds a message by its words and shows them in context; the hit opens the chat.
     browser

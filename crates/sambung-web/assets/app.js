@@ -120,7 +120,12 @@ async function loadTags() {
   state.tags = (await api("GET", scoped("/api/v1/tags?limit=200"))).items;
   $("#tag-filter").replaceChildren(
     ...state.tags.map((t) =>
-      el("button", { class: "chip", type: "button", "aria-pressed": state.tagFilter === t.id ? "true" : "false", "data-tag": t.id, onclick: () => filterByTag(t.id) }, t.name),
+      el(
+        "span",
+        { class: "chip-group" },
+        el("button", { class: "chip", type: "button", "aria-pressed": state.tagFilter === t.id ? "true" : "false", "data-tag": t.id, onclick: () => filterByTag(t.id) }, t.name),
+        el("button", { class: "link manage", type: "button", "aria-label": `Edit tag ${t.name}`, onclick: () => editTag(t) }, "✎"),
+      ),
     ),
   );
 }
@@ -151,7 +156,12 @@ function renderChats() {
       el(
         "details",
         { open: true },
-        el("summary", {}, folder.name),
+        el(
+          "summary",
+          {},
+          folder.name,
+          el("button", { class: "link manage", type: "button", "aria-label": `Edit folder ${folder.name}`, onclick: (event) => editFolder(event, folder) }, "✎"),
+        ),
         el("ul", {}, ...state.folders.filter((f) => f.parentId === folder.id).map(folderItem), ...inFolder(folder.id).map(chatLink)),
       ),
     );
@@ -168,35 +178,81 @@ $("#scope").addEventListener("change", guard(async () => {
   await Promise.all([loadChats(), loadFolders(), loadTags()]);
 }));
 
-$("#new-folder").addEventListener("click", () => toggleForm("#folder-form", "#folder-name"));
-$("#new-tag").addEventListener("click", () => toggleForm("#tag-form", "#tag-name"));
+// The folder and tag forms add one, or (opened from one) rename, move or delete it.
+let editingFolder = null;
+let editingTag = null;
 
-function toggleForm(form, input) {
-  $(form).hidden = !$(form).hidden;
-  if (!$(form).hidden) $(input).focus();
+$("#new-folder").addEventListener("click", () => {
+  editingFolder = null;
+  openForm("#folder-form", "#folder-name", "", "Add", "#folder-delete");
+  $("#folder-parent").value = "";
+});
+$("#new-tag").addEventListener("click", () => {
+  editingTag = null;
+  openForm("#tag-form", "#tag-name", "", "Add", "#tag-delete");
+});
+
+function openForm(form, input, value, action, remove) {
+  $(form).hidden = false;
+  $(input).value = value;
+  $(`${form} button[type=submit]`).textContent = action;
+  $(remove).hidden = action === "Add";
+  $(input).focus();
+}
+
+function editFolder(event, folder) {
+  event.preventDefault(); // a click inside <summary> would fold the folder
+  editingFolder = folder;
+  openForm("#folder-form", "#folder-name", folder.name, "Save", "#folder-delete");
+  $("#folder-parent").value = folder.parentId || "";
+}
+
+function editTag(tag) {
+  editingTag = tag;
+  openForm("#tag-form", "#tag-name", tag.name, "Save", "#tag-delete");
+}
+
+async function formDone(form) {
+  $(form).hidden = true;
+  await Promise.all([loadFolders(), loadTags(), loadChats()]);
+  if (state.chat) renderChatTools();
 }
 
 $("#folder-form").addEventListener("submit", guard(async (event) => {
   event.preventDefault();
-  const body = { name: $("#folder-name").value };
-  if ($("#folder-parent").value) body.parentId = $("#folder-parent").value;
-  if (state.scope) body.team = state.scope;
-  await api("POST", "/api/v1/folders", body);
-  $("#folder-name").value = "";
-  $("#folder-form").hidden = true;
-  await loadFolders();
-  if (state.chat) renderChatTools();
+  const parentId = $("#folder-parent").value || null;
+  if (editingFolder) {
+    await api("PATCH", `/api/v1/folders/${editingFolder.id}`, { name: $("#folder-name").value, parentId });
+  } else {
+    const body = { name: $("#folder-name").value, parentId };
+    if (state.scope) body.team = state.scope;
+    await api("POST", "/api/v1/folders", body);
+  }
+  await formDone("#folder-form");
+}));
+
+$("#folder-delete").addEventListener("click", guard(async () => {
+  await api("DELETE", `/api/v1/folders/${editingFolder.id}`);
+  await formDone("#folder-form");
 }));
 
 $("#tag-form").addEventListener("submit", guard(async (event) => {
   event.preventDefault();
-  const body = { name: $("#tag-name").value };
-  if (state.scope) body.team = state.scope;
-  await api("POST", "/api/v1/tags", body);
-  $("#tag-name").value = "";
-  $("#tag-form").hidden = true;
-  await loadTags();
-  if (state.chat) renderChatTools();
+  if (editingTag) {
+    await api("PATCH", `/api/v1/tags/${editingTag.id}`, { name: $("#tag-name").value });
+  } else {
+    const body = { name: $("#tag-name").value };
+    if (state.scope) body.team = state.scope;
+    await api("POST", "/api/v1/tags", body);
+  }
+  await formDone("#tag-form");
+}));
+
+$("#tag-delete").addEventListener("click", guard(async () => {
+  await api("DELETE", `/api/v1/tags/${editingTag.id}`);
+  state.tagFilter = null;
+  if (state.chat) state.chat.tags = (state.chat.tags || []).filter((t) => t.id !== editingTag.id);
+  await formDone("#tag-form");
 }));
 
 /** An event handler whose failures are shown, not lost. */

@@ -497,6 +497,31 @@ async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
     assert_eq!(status, 409, "{body}");
     while stream.next().await.is_some() {}
 
+    // A stop sent to the second server reaches the first, which writes the reply.
+    app.provider.push(slow(200, 20));
+    let mut stream = open_stream(&ana, &chat, json!({"content": "stop me elsewhere"})).await;
+    let _ = stream.next().await;
+    let stop = ana_elsewhere
+        .post(&format!("/api/v1/chats/{chat}/generate/stop"), json!({}))
+        .await;
+    assert_eq!(
+        (stop.status, &stop.body),
+        (200, &json!({"stopping": true})),
+        "{stop:?}"
+    );
+    let mut body = String::new();
+    while let Some(piece) = stream.next().await {
+        body.push_str(&String::from_utf8_lossy(&piece.unwrap()));
+    }
+    let finish = chunks(&body).pop().unwrap();
+    assert_eq!(finish["messageMetadata"]["stopped"], true, "{finish}");
+    let stored = messages(&ana, &chat).await;
+    assert_eq!(stored.last().unwrap()["metadata"]["status"], "stopped");
+    let none = ana_elsewhere
+        .post(&format!("/api/v1/chats/{chat}/generate/stop"), json!({}))
+        .await;
+    assert_eq!(none.status, 204, "nothing runs any more");
+
     // A server that begins a turn, then dies before it ends (its lease is its connection).
     let dying = sambung_db::lease::ServerLease::acquire(app.pool())
         .await

@@ -527,7 +527,9 @@ pub struct Stopping {
     pub stopping: bool,
 }
 
-/// Stop the chat's running reply (and the provider request); what was written is kept.
+/// Stop the chat's running reply (and the provider request); what was written is kept. The
+/// reply may be written by another server on the same database: it is told through
+/// PostgreSQL (`NOTIFY`).
 #[utoipa::path(post, path = "/chats/{id}/generate/stop", tag = "generate", params(("id" = Uuid, Path)),
     responses((status = 200, body = Stopping), (status = 204, description = "nothing is running"), (status = 404, body = ErrorBody)))]
 async fn stop(
@@ -536,12 +538,39 @@ async fn stop(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
     chats::get_chat(&state.pool, me.user.id, ChatId(id)).await?;
-    match state.generations.running(&id.to_string()) {
+    let stopping = match state.generations.running(&id.to_string()) {
         Some(generation) => {
             generation.request_stop();
-            Ok(Json(Stopping { stopping: true }).into_response())
+            true
         }
-        None => Ok(StatusCode::NO_CONTENT.into_response()),
+        None => sambung_db::lease::request_stop(&state.pool, ChatId(id)).await?,
+    };
+    Ok(match stopping {
+        true => Json(Stopping { stopping }).into_response(),
+        false => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// Stop the generations other servers were asked to stop, for as long as the server runs
+/// (listening again after the database went away; a stop sent meanwhile is lost, and the
+/// caller may send it again).
+pub async fn follow_stop_requests(state: Arc<AppState>) {
+    loop {
+        if let Err(e) = listen_for_stops(&state).await {
+            tracing::warn!(error = %e, "cannot listen for stop requests; trying again");
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+}
+
+async fn listen_for_stops(state: &AppState) -> Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(&state.pool).await?;
+    listener.listen(sambung_db::lease::STOP_CHANNEL).await?;
+    loop {
+        let notification = listener.recv().await?;
+        if let Some(generation) = state.generations.running(notification.payload()) {
+            generation.request_stop();
+        }
     }
 }
 

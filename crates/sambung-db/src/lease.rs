@@ -136,27 +136,6 @@ pub async fn sweep(pool: &PgPool) -> Result<u64> {
     Ok(done.rows_affected())
 }
 
-/// The channel (`LISTEN`/`NOTIFY`) on which a stop asked of any server reaches the one
-/// writing the reply; the payload is the chat's id.
-pub const STOP_CHANNEL: &str = "sambung_stop_generation";
-
-/// Ask whichever live server writes a reply in `chat` to stop it (the caller checked that the
-/// actor may); false when none does. The notification is sent only if a live writer exists,
-/// in the same statement that looks.
-pub async fn request_stop(pool: &PgPool, chat: crate::ChatId) -> Result<bool> {
-    let alive = writer_alive();
-    let sent: Option<i32> = sqlx::query_scalar(&format!(
-        "SELECT 1 FROM (SELECT pg_notify($2, $1::text) FROM messages m
-                         WHERE m.chat_id = $1 AND m.metadata->>'status' = 'streaming' AND {alive}
-                         LIMIT 1) AS notified"
-    ))
-    .bind(chat)
-    .bind(STOP_CHANNEL)
-    .fetch_optional(pool)
-    .await?;
-    Ok(sent.is_some())
-}
-
 /// Whether a reply is being written in `chat` by a live server; the chat's replies left by a
 /// dead one are marked incomplete on the way (one statement, inside a turn's transaction).
 pub(crate) async fn chat_busy(conn: &mut PgConnection, chat: crate::ChatId) -> Result<bool> {

@@ -13,6 +13,7 @@ pub mod lease;
 pub mod models;
 mod pool;
 pub mod prompts;
+pub mod relay;
 pub mod secret;
 pub mod seed;
 pub mod tags;

@@ -119,13 +119,13 @@ impl Server {
             let state = self.state.clone();
             tokio::spawn(async move { state.lease.keep(&state.pool, LEASE_CHECK).await })
         };
-        let stops = tokio::spawn(api::generate::follow_stop_requests(self.state.clone()));
+        let relay = tokio::spawn(api::generate::listen_to_other_servers(self.state.clone()));
         let router = router(self.state);
         let served = sambung_http::serve(self.listener, router, shutdown)
             .await
             .map_err(ServerError::Serve);
         keeper.abort();
-        stops.abort();
+        relay.abort();
         served
     }
 }

@@ -85,6 +85,10 @@ pub struct AppState {
     /// This server's lease: the replies it writes carry its number, so other servers can
     /// tell when it died.
     pub lease: ServerLease,
+    /// Callers here following a reply another server writes: its relayed stream goes to them.
+    pub remote_followers: std::sync::Mutex<
+        std::collections::HashMap<String, tokio::sync::mpsc::Sender<axum::body::Bytes>>,
+    >,
 }
 
 impl AppState {
@@ -110,6 +114,7 @@ impl AppState {
             ai_timeouts: settings.ai_timeouts,
             reply_save_every: settings.reply_save_every,
             generations: Default::default(),
+            remote_followers: Default::default(),
             lease,
             pool,
             cookies: Cookies::new(

@@ -497,6 +497,40 @@ async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
     assert_eq!(status, 409, "{body}");
     while stream.next().await.is_some() {}
 
+    // The second server follows a reply the first writes, relayed from its start.
+    app.provider.push(slow(40, 10));
+    let mut stream = open_stream(&ana, &chat, json!({"content": "follow me elsewhere"})).await;
+    let _ = stream.next().await;
+    let followed = ana_elsewhere
+        .send(
+            ana_elsewhere
+                .http
+                .get(ana_elsewhere.url(&format!("/api/v1/chats/{chat}/generate/stream"))),
+        )
+        .await;
+    assert_eq!(followed.status, 200, "{followed:?}");
+    assert_eq!(
+        followed.headers["x-vercel-ai-ui-message-stream"], "v1",
+        "{followed:?}"
+    );
+    let relayed = chunks(&followed.text);
+    assert_eq!(types(&relayed)[..3], ["start", "start-step", "text-start"]);
+    assert_eq!(
+        text(&relayed),
+        (0..40).map(|i| format!("t{i} ")).collect::<String>()
+    );
+    assert_eq!(relayed.last().unwrap()["type"], "finish");
+    assert!(followed.text.ends_with("data: [DONE]\n\n"));
+    while stream.next().await.is_some() {}
+    let after = ana_elsewhere
+        .send(
+            ana_elsewhere
+                .http
+                .get(ana_elsewhere.url(&format!("/api/v1/chats/{chat}/generate/stream"))),
+        )
+        .await;
+    assert_eq!(after.status, 204, "nothing runs any more");
+
     // A stop sent to the second server reaches the first, which writes the reply.
     app.provider.push(slow(200, 20));
     let mut stream = open_stream(&ana, &chat, json!({"content": "stop me elsewhere"})).await;

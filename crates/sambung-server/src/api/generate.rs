@@ -17,6 +17,7 @@ use sambung_ai::ui_stream::{self, Chunk};
 use sambung_ai::{ApiKey, Delta, Endpoint, FinishReason, Provider, ProviderError, Role, Turn};
 use sambung_db::chats::{self, MessageRole, TurnKind};
 use sambung_db::models::{self, Model};
+use sambung_db::relay;
 use sambung_db::{ChatId, MessageId, ModelId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -543,7 +544,7 @@ async fn stop(
             generation.request_stop();
             true
         }
-        None => sambung_db::lease::request_stop(&state.pool, ChatId(id)).await?,
+        None => relay::request_stop(&state.pool, ChatId(id)).await?,
     };
     Ok(match stopping {
         true => Json(Stopping { stopping }).into_response(),
@@ -551,27 +552,127 @@ async fn stop(
     })
 }
 
-/// Stop the generations other servers were asked to stop, for as long as the server runs
-/// (listening again after the database went away; a stop sent meanwhile is lost, and the
-/// caller may send it again).
-pub async fn follow_stop_requests(state: Arc<AppState>) {
+/// What other servers on the database ask of this one, and what they relay to it, for as
+/// long as the server runs (`sambung_db::relay`); listening again after the database went
+/// away (a request sent meanwhile is lost: the caller may send it again).
+pub async fn listen_to_other_servers(state: Arc<AppState>) {
     loop {
-        if let Err(e) = listen_for_stops(&state).await {
-            tracing::warn!(error = %e, "cannot listen for stop requests; trying again");
+        if let Err(e) = listen(&state).await {
+            tracing::warn!(error = %e, "cannot listen to the other servers; trying again");
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     }
 }
 
-async fn listen_for_stops(state: &AppState) -> Result<(), sqlx::Error> {
+async fn listen(state: &Arc<AppState>) -> Result<(), sqlx::Error> {
     let mut listener = sqlx::postgres::PgListener::connect_with(&state.pool).await?;
-    listener.listen(sambung_db::lease::STOP_CHANNEL).await?;
+    listener
+        .listen_all([
+            relay::STOP_CHANNEL,
+            relay::FOLLOW_CHANNEL,
+            relay::STREAM_CHANNEL,
+        ])
+        .await?;
     loop {
         let notification = listener.recv().await?;
-        if let Some(generation) = state.generations.running(notification.payload()) {
-            generation.request_stop();
+        let payload = notification.payload();
+        match notification.channel() {
+            relay::STOP_CHANNEL => {
+                if let Some(generation) = state.generations.running(payload) {
+                    generation.request_stop();
+                }
+            }
+            relay::FOLLOW_CHANNEL => {
+                let Some((chat, follower)) = payload.split_once(' ') else {
+                    continue;
+                };
+                if let Some(generation) = state.generations.running(chat) {
+                    tokio::spawn(relay_to(state.clone(), generation, follower.to_owned()));
+                }
+            }
+            _ => {
+                let Some((follower, piece)) = payload.split_once('\n') else {
+                    continue;
+                };
+                let mut followers = state
+                    .remote_followers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if piece.is_empty() {
+                    followers.remove(follower);
+                } else if let Some(sender) = followers.get(follower) {
+                    // A follower too slow to keep 256 pieces behind loses its stream.
+                    if sender.try_send(Bytes::from(piece.to_owned())).is_err() {
+                        followers.remove(follower);
+                    }
+                }
+            }
         }
     }
+}
+
+/// Relay a generation of this server, from its start, to a follower on another server.
+async fn relay_to(state: Arc<AppState>, generation: Arc<Generation>, follower: String) {
+    let mut stream = std::pin::pin!(generation.subscribe());
+    while let Some(chunk) = stream.next().await {
+        let piece = String::from_utf8_lossy(&chunk);
+        if let Err(e) = relay::relay(&state.pool, &follower, Some(&piece)).await {
+            tracing::warn!(error = %e, "cannot relay a reply to another server");
+            return;
+        }
+    }
+    if let Err(e) = relay::relay(&state.pool, &follower, None).await {
+        tracing::warn!(error = %e, "cannot end a relayed reply");
+    }
+}
+
+/// A follower's place in [`AppState::remote_followers`], given back when its stream ends.
+struct FollowerEntry {
+    state: Arc<AppState>,
+    id: String,
+}
+
+impl Drop for FollowerEntry {
+    fn drop(&mut self) {
+        self.state
+            .remote_followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
+/// How long a server waits for the writer of a reply to start relaying it.
+const RELAY_START: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Follow a reply another server writes: ask it to relay the stream here, from its start.
+async fn follow_remote(state: &Arc<AppState>, chat: ChatId) -> ApiResult<Option<Response>> {
+    let id = sambung_config::random_token();
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(256);
+    state
+        .remote_followers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id.clone(), sender);
+    let entry = FollowerEntry {
+        state: state.clone(),
+        id: id.clone(),
+    };
+    if !relay::request_follow(&state.pool, chat, &id).await? {
+        return Ok(None);
+    }
+    let Ok(Some(first)) = tokio::time::timeout(RELAY_START, receiver.recv()).await else {
+        return Ok(None);
+    };
+    let rest = futures_util::stream::unfold((receiver, entry), |(mut receiver, entry)| async {
+        receiver
+            .recv()
+            .await
+            .map(|piece| (piece, (receiver, entry)))
+    });
+    Ok(Some(sse(
+        futures_util::stream::once(async { first }).chain(rest)
+    )))
 }
 
 /// Follow the chat's running reply from its start (204 when none runs).
@@ -586,10 +687,14 @@ async fn resume(
     follow(&state, &me, id).await
 }
 
-async fn follow(state: &AppState, me: &SignedIn, chat: Uuid) -> ApiResult<Response> {
+/// The chat's running reply from its start: this server's own, or relayed from the server
+/// writing it; 204 when none runs.
+async fn follow(state: &Arc<AppState>, me: &SignedIn, chat: Uuid) -> ApiResult<Response> {
     chats::get_chat(&state.pool, me.user.id, ChatId(chat)).await?;
-    match state.generations.running(&chat.to_string()) {
-        Some(generation) => Ok(sse(generation.subscribe())),
-        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    if let Some(generation) = state.generations.running(&chat.to_string()) {
+        return Ok(sse(generation.subscribe()));
     }
+    Ok(follow_remote(state, ChatId(chat))
+        .await?
+        .unwrap_or_else(|| StatusCode::NO_CONTENT.into_response()))
 }

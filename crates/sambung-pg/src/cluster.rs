@@ -238,7 +238,10 @@ impl Cluster {
             .ok_or_else(|| ClusterError::StartFailed {
                 log_tail: read_from(&log, log_offset).unwrap_or_default(),
             })?;
-        self.provision(&secrets, !initialized).await?;
+        // A standby is read-only: its roles and database are its primary's, replayed.
+        if !self.is_standby() {
+            self.provision(&secrets, !initialized).await?;
+        }
         tracing::info!(pid, port = self.spec.port, "PostgreSQL started");
         Ok(StartOutcome::Started { pid, initialized })
     }
@@ -555,7 +558,7 @@ impl Cluster {
         .map_err(error)
     }
 
-    fn give_to_server_user(&self, path: &Path) -> Result<(), ClusterError> {
+    pub(crate) fn give_to_server_user(&self, path: &Path) -> Result<(), ClusterError> {
         match &self.run_as {
             Some(user) => user.chown(path),
             None => Ok(()),
@@ -563,7 +566,7 @@ impl Cluster {
     }
 
     /// A command for one of the server tools, run as the server user, from the data dir.
-    fn command(&self, tool: &str) -> tokio::process::Command {
+    pub(crate) fn command(&self, tool: &str) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(self.binaries.tool(tool));
         command.current_dir(&self.spec.data_dir).kill_on_drop(true);
         // Our own connection settings must not leak into the server's tools.
@@ -586,7 +589,7 @@ impl Cluster {
         command
     }
 
-    fn tool_error(&self, tool: &str, detail: String) -> ClusterError {
+    pub(crate) fn tool_error(&self, tool: &str, detail: String) -> ClusterError {
         ClusterError::Tool {
             tool: self.binaries.tool(tool).display().to_string(),
             detail,

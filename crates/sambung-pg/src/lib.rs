@@ -9,6 +9,7 @@ mod binaries;
 mod cluster;
 pub mod fetch;
 mod os_user;
+pub mod replica;
 pub mod roles;
 
 use std::path::PathBuf;
@@ -44,6 +45,8 @@ pub enum ClusterError {
     PortInUse { port: u16 },
     #[error("{tool} failed: {detail}")]
     Tool { tool: String, detail: String },
+    #[error("{0}")]
+    Replica(String),
     #[error("PostgreSQL did not start{}", log_excerpt(.log_tail))]
     StartFailed { log_tail: String },
     #[error("PostgreSQL did not stop within {seconds} s (pid {pid})")]
@@ -94,7 +97,7 @@ impl ClusterError {
             ClusterError::ClientTooOld { server, .. } | ClusterError::ClientToolsNotFound { server } => format!("install the client tools of PostgreSQL {server} or newer (`scripts/fetch-postgres 18` brings them), or point SAMBUNG_PG_BIN at them"),
             ClusterError::Provision { .. } => "the cluster's superuser connects through the socket in the data directory with the password in cluster.secrets: if that file was lost, set a new password as the server's system user (`ALTER ROLE sambung_superuser PASSWORD …` in single-user mode) and write it there".into(),
             ClusterError::BadSecrets { path, .. } => format!("restore {} from a backup of the data directory, or remove it from a cluster whose roles sambung should set up again", path.display()),
-            ClusterError::Tool { .. } | ClusterError::Io { .. } => return None,
+            ClusterError::Tool { .. } | ClusterError::Io { .. } | ClusterError::Replica(_) => return None,
         })
     }
 }

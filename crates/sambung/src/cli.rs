@@ -88,6 +88,9 @@ pub enum DbCommand {
     Restart,
     /// Show the managed PostgreSQL cluster's server log.
     Logs(LogsArgs),
+    /// Streaming standbys of the managed cluster: make one, promote one.
+    #[command(subcommand)]
+    Replica(ReplicaCommand),
     /// Apply pending migrations, each in its own transaction, under a lock.
     Migrate,
     /// Undo the last applied migrations with their down scripts, newest first.
@@ -277,6 +280,26 @@ pub struct DropArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplicaCommand {
+    /// Make a streaming standby of the running managed cluster in DIR (pg_basebackup -R,
+    /// through a replication slot of its own) and start it; start and stop it later like the
+    /// primary, with SAMBUNG_DATA_DIR=DIR and SAMBUNG_PG_PORT=PORT.
+    Init(ReplicaInitArgs),
+    /// Promote the standby of SAMBUNG_DATA_DIR to a primary (failover), waiting until it
+    /// accepts writes.
+    Promote,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplicaInitArgs {
+    /// Where the standby's data directory goes (new or empty).
+    pub dir: std::path::PathBuf,
+    /// Its port (default: the primary's plus one).
+    #[arg(long)]
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Args)]

@@ -1049,3 +1049,126 @@ fn a_variable_that_is_not_utf8_is_an_error_naming_it() {
         "{run}"
     );
 }
+
+/// `sambung` configured for the standby in `dir` on `port` (the primary's other settings).
+fn standby_of(primary: &ScratchCluster, dir: &std::path::Path, port: u16) -> Sambung {
+    Sambung::managed(primary)
+        .env("SAMBUNG_DATA_DIR", &dir.display().to_string())
+        .env("SAMBUNG_PG_PORT", &port.to_string())
+}
+
+async fn connect_app(port: u16) -> sqlx::PgConnection {
+    <sqlx::PgConnection as sqlx::Connection>::connect(&format!(
+        "postgres://sambungchat:sambungchat@127.0.0.1:{port}/sambungchat"
+    ))
+    .await
+    .unwrap()
+}
+
+/// Wait (10 s at most) until `sql` on the connection gives `wanted`.
+async fn until_replayed(conn: &mut sqlx::PgConnection, sql: &str, wanted: i64) {
+    for _ in 0..200 {
+        let count: i64 = sqlx::query_scalar(sql).fetch_one(&mut *conn).await.unwrap();
+        if count == wanted {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{sql} never gave {wanted}");
+}
+
+#[tokio::test]
+async fn a_streaming_standby_follows_lags_when_paused_and_takes_over() {
+    let scratch = ScratchCluster::new();
+    let primary = Sambung::managed(&scratch);
+    primary.run(["db", "start"]).success();
+    let mut writes = connect_app(scratch.port()).await;
+    sqlx::query("CREATE TABLE notes (body text)")
+        .execute(&mut writes)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO notes VALUES ('before the standby')")
+        .execute(&mut writes)
+        .await
+        .unwrap();
+
+    // Refused where a cluster is, and while the primary is down; made otherwise.
+    let port = sambung_testkit::free_port();
+    let dir = scratch.work_dir().join("standby");
+    let standby = standby_of(&scratch, &dir, port);
+    let taken = primary
+        .run([
+            "db",
+            "replica",
+            "init",
+            scratch.data_dir().to_str().unwrap(),
+        ])
+        .failure();
+    assert!(taken.stderr.contains("holds a cluster already"), "{taken}");
+    let made = primary
+        .run([
+            "db",
+            "replica",
+            "init",
+            dir.to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+        ])
+        .success();
+    let slot = format!("sambung_standby_{port}");
+    assert!(made.stdout.contains(&slot), "{made}");
+    assert!(
+        made.stdout.contains(&format!(
+            "DATABASE_READ_URL=postgres://sambungchat:sambungchat@127.0.0.1:{port}/sambungchat"
+        )),
+        "{made}"
+    );
+
+    // What the primary had, and what it writes next, is read on the standby.
+    let mut reads = connect_app(port).await;
+    until_replayed(&mut reads, "SELECT count(*) FROM notes", 1).await;
+    sqlx::query("INSERT INTO notes VALUES ('after')")
+        .execute(&mut writes)
+        .await
+        .unwrap();
+    until_replayed(&mut reads, "SELECT count(*) FROM notes", 2).await;
+    let refused = sqlx::query("INSERT INTO notes VALUES ('on the standby')")
+        .execute(&mut reads)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("read-only"), "{refused}");
+
+    // Each side's status says where it stands.
+    let status = primary.run(["db", "status"]).success();
+    assert!(
+        status
+            .stdout
+            .contains(&format!("Replication: primary, slot {slot} streaming")),
+        "{status}"
+    );
+    let status = standby.run(["db", "status"]).success();
+    assert!(
+        status.stdout.contains("Replication: standby, replay"),
+        "{status}"
+    );
+    assert!(
+        status.stdout.contains("Drift not checked: a standby"),
+        "{status}"
+    );
+
+    // Failover: the primary stops, the standby is promoted and takes writes.
+    drop(writes);
+    primary.run(["db", "stop"]).success();
+    let refused = primary.run(["db", "replica", "promote"]).failure();
+    assert!(refused.stderr.contains("not running"), "{refused}");
+    let promoted = standby.run(["db", "replica", "promote"]).success();
+    assert!(promoted.stdout.contains("accepts writes"), "{promoted}");
+    sqlx::query("INSERT INTO notes VALUES ('after the failover')")
+        .execute(&mut reads)
+        .await
+        .unwrap();
+    until_replayed(&mut reads, "SELECT count(*) FROM notes", 3).await;
+    let status = standby.run(["db", "status"]).success();
+    assert!(status.stdout.contains("Replication: primary"), "{status}");
+    standby.run(["db", "stop"]).success();
+}

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sambung_config::{Config, MANAGED_DATABASE, MANAGED_PASSWORD, MANAGED_USER};
 use sambung_pg::{Cluster, ClusterSpec, StartOutcome, StopOutcome};
 
-use crate::cli::LogsArgs;
+use crate::cli::{LogsArgs, ReplicaInitArgs};
 
 /// The managed cluster as configured.
 pub fn managed_cluster(config: &Config) -> Result<Cluster, sambung_pg::ClusterError> {
@@ -110,6 +110,53 @@ pub async fn stop(config: &Config) -> anyhow::Result<()> {
         StopOutcome::Stopped { pid } => println!("PostgreSQL stopped (pid {pid})"),
         StopOutcome::NotRunning => println!("PostgreSQL is not running"),
     }
+    Ok(())
+}
+
+/// `db replica init DIR [--port P]`: a streaming standby of the running managed cluster.
+pub async fn replica_init(config: &Config, args: &ReplicaInitArgs) -> anyhow::Result<()> {
+    let primary = managed_cluster(config)?;
+    let port = match args.port {
+        Some(port) => port,
+        None => config
+            .pg_port
+            .checked_add(1)
+            .ok_or_else(|| anyhow::anyhow!("no port after {}: pass --port", config.pg_port))?,
+    };
+    let dir = std::path::absolute(&args.dir)?;
+    let standby = Cluster::new(ClusterSpec {
+        data_dir: dir.clone(),
+        port,
+        // The standby runs the primary's own version.
+        bin_dir: Some(primary.binaries().dir().to_owned()),
+        ..primary.spec().clone()
+    })?;
+    let slot = primary.make_standby(&standby).await?;
+    println!(
+        "Streaming standby of 127.0.0.1:{} started on 127.0.0.1:{port} in {}, through the replication slot {slot}",
+        config.pg_port,
+        dir.display()
+    );
+    println!(
+        "Start and stop it like the primary, with SAMBUNG_DATA_DIR={} SAMBUNG_PG_PORT={port}",
+        dir.display()
+    );
+    println!(
+        "Read from it: DATABASE_READ_URL={}",
+        standby.database_url(MANAGED_DATABASE)
+    );
+    println!("Fail over to it with `sambung db replica promote` (with the same variables).");
+    Ok(())
+}
+
+/// `db replica promote`: the standby of SAMBUNG_DATA_DIR becomes a primary.
+pub async fn replica_promote(config: &Config) -> anyhow::Result<()> {
+    let standby = managed_cluster(config)?;
+    standby.promote().await?;
+    println!(
+        "Promoted: 127.0.0.1:{} is a primary and accepts writes; point DATABASE_URL at it",
+        config.pg_port
+    );
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use sambung_config::Config;
 
-use crate::cli::{Command, DbCommand, KeysCommand};
+use crate::cli::{Command, DbCommand, KeysCommand, ReplicaCommand};
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     let config = load_config()?;
@@ -26,6 +26,12 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Db(DbCommand::Stop) => cluster::stop(&config).await,
         Command::Db(DbCommand::Restart) => cluster::restart(&config).await,
         Command::Db(DbCommand::Logs(args)) => cluster::logs(&config, &args).await,
+        Command::Db(DbCommand::Replica(ReplicaCommand::Init(args))) => {
+            cluster::replica_init(&config, &args).await
+        }
+        Command::Db(DbCommand::Replica(ReplicaCommand::Promote)) => {
+            cluster::replica_promote(&config).await
+        }
         Command::Db(DbCommand::Migrate) => schema::migrate(&config).await,
         Command::Db(DbCommand::Rollback(args)) => schema::rollback(&config, &args).await,
         Command::Db(DbCommand::Status(args)) => schema::status(&config, &args).await,

@@ -54,17 +54,26 @@ pub async fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<()> {
     let server: String = sqlx::query_scalar("SELECT version()")
         .fetch_one(&pool)
         .await?;
-    // The managed cluster's binaries, when it is the database in use.
-    let binaries = match config.database_url {
-        None => super::cluster::managed_cluster(config)
-            .ok()
-            .map(|c| c.binaries().dir().display().to_string()),
+    // The managed cluster's binaries and place in replication, when it is the database in use.
+    let managed = match config.database_url {
+        None => super::cluster::managed_cluster(config).ok(),
         Some(_) => None,
     };
+    let binaries = managed
+        .as_ref()
+        .map(|c| c.binaries().dir().display().to_string());
+    let replication = match &managed {
+        Some(cluster) => cluster.replication().await.ok(),
+        None => None,
+    };
     let admin = config.effective_database_url().connect_options();
-    let drift = sambung_schema::drift(&pool, &admin, &migrator, &status)
-        .await
-        .map_err(|e| e.to_string());
+    let drift = if replication.as_ref().is_some_and(|r| r.role == "standby") {
+        Err("a standby replays its primary's schema: check the primary".to_owned())
+    } else {
+        sambung_schema::drift(&pool, &admin, &migrator, &status)
+            .await
+            .map_err(|e| e.to_string())
+    };
     pool.close().await;
     if args.json {
         let drift = match &drift {
@@ -73,6 +82,7 @@ pub async fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<()> {
         };
         let out = serde_json::json!({
             "server": { "version": server, "binaries": binaries },
+            "replication": replication,
             "migrations": status,
             "drift": drift,
         });
@@ -82,6 +92,32 @@ pub async fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<()> {
     match &binaries {
         Some(dir) => println!("Server: {server} (managed; binaries in {dir})"),
         None => println!("Server: {server}"),
+    }
+    if let Some(replication) = &replication {
+        match replication.role {
+            "standby" => println!(
+                "Replication: standby, replay {}{}",
+                replication
+                    .replay_lag_seconds
+                    .map_or("not started yet".to_owned(), |s| format!("{s:.1} s behind")),
+                if replication.replay_paused {
+                    ", PAUSED"
+                } else {
+                    ""
+                }
+            ),
+            _ if replication.slots.is_empty() => println!("Replication: primary, no standby"),
+            _ => {
+                for slot in &replication.slots {
+                    println!(
+                        "Replication: primary, slot {} {} (keeps {} bytes of WAL for it)",
+                        slot.name,
+                        if slot.active { "streaming" } else { "INACTIVE" },
+                        slot.retained_bytes.unwrap_or(0)
+                    );
+                }
+            }
+        }
     }
     let width = status.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for migration in &status {

@@ -71,6 +71,8 @@ impl HttpTarget {
             ai_allowed_hosts,
             ai_timeouts: Default::default(),
             reply_save_every: sambung_server::REPLY_SAVE_EVERY,
+            read_replicas: Vec::new(),
+            read_max_lag: std::time::Duration::from_secs(5),
         };
         let server = Server::bind(pool.clone(), &settings)
             .await

@@ -250,10 +250,15 @@ pub struct Config {
     /// `AI_ALLOWED_HOSTS`: `host:port` pairs a model's base URL may reach besides public
     /// https addresses (a local Ollama, say).
     pub ai_allowed_hosts: Vec<String>,
+    /// `DATABASE_READ_URL`: streaming replicas (comma-separated) the server sends reads that
+    /// may lag to.
+    pub read_urls: Vec<DatabaseUrl>,
+    /// `DATABASE_READ_MAX_LAG`: seconds a replica may lag before it is skipped (default 5).
+    pub read_max_lag: Duration,
 }
 
 /// Every variable `sambung` reads.
-pub const VARIABLES: [&str; 18] = [
+pub const VARIABLES: [&str; 20] = [
     "DATABASE_URL",
     "SAMBUNG_DATA_DIR",
     "SAMBUNG_PG_PORT",
@@ -272,6 +277,8 @@ pub const VARIABLES: [&str; 18] = [
     "PUBLIC_URL",
     "TRUSTED_ORIGINS",
     "AI_ALLOWED_HOSTS",
+    "DATABASE_READ_URL",
+    "DATABASE_READ_MAX_LAG",
 ];
 
 impl Config {
@@ -449,7 +456,24 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
 
+        let read_urls = get("DATABASE_READ_URL")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(|u| {
+                        DatabaseUrl::parse(u)
+                            .map_err(|r| parse("DATABASE_READ_URL", redact_url(u), r))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let read_max_lag = Duration::from_secs(positive("DATABASE_READ_MAX_LAG", 5)?);
+
         Ok(Config {
+            read_urls,
+            read_max_lag,
             database_url,
             data_dir,
             pg_port,

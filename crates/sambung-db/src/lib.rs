@@ -21,4 +21,4 @@ pub mod teams;
 
 pub use error::{DomainError, Result};
 pub use ids::*;
-pub use pool::{connect, ConnectError};
+pub use pool::{connect, replica_lag, ConnectError};

@@ -112,3 +112,22 @@ fn explain(error: sqlx::Error, address: &str, url: &DatabaseUrl, managed: bool) 
         },
     }
 }
+
+/// How far a streaming replica is behind its primary, in seconds: 0 while it has replayed all
+/// it received; otherwise the age of the last change it replayed (`None`: nothing replayed
+/// yet). `Err` names what makes it no replica to read from.
+pub async fn replica_lag(pool: &PgPool) -> Result<Option<f64>, String> {
+    let (standby, lag): (bool, Option<f64>) = sqlx::query_as(
+        "SELECT pg_is_in_recovery(),
+                CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                     ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    if !standby {
+        // A promoted replica takes writes of its own: reading from it would mix two histories.
+        return Err("not a standby (promoted?)".into());
+    }
+    Ok(lag)
+}

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod replicas;
 mod state;
 pub mod time;
 mod web;
@@ -120,12 +121,14 @@ impl Server {
             tokio::spawn(async move { state.lease.keep(&state.pool, LEASE_CHECK).await })
         };
         let relay = tokio::spawn(api::generate::listen_to_other_servers(self.state.clone()));
+        let replicas = tokio::spawn(replicas::watch(self.state.clone()));
         let router = router(self.state);
         let served = sambung_http::serve(self.listener, router, shutdown)
             .await
             .map_err(ServerError::Serve);
         keeper.abort();
         relay.abort();
+        replicas.abort();
         served
     }
 }
@@ -185,6 +188,15 @@ struct Health {
     /// `ok`, or `unavailable` when the database does not answer.
     status: &'static str,
     database: &'static str,
+    /// Each streaming replica (`DATABASE_READ_URL`) as last checked.
+    replicas: Vec<ReplicaStatus>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct ReplicaStatus {
+    address: String,
+    #[serde(flatten)]
+    health: replicas::ReplicaHealth,
 }
 
 /// For load balancers: 200 while the database answers, else 503.
@@ -192,22 +204,35 @@ struct Health {
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
     let probe = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool);
-    match tokio::time::timeout(Duration::from_secs(2), probe).await {
-        Ok(Ok(_)) => (
-            StatusCode::OK,
-            Json(Health {
-                status: "ok",
-                database: "ok",
-            }),
-        ),
-        _ => (
+    let up = matches!(
+        tokio::time::timeout(Duration::from_secs(2), probe).await,
+        Ok(Ok(_))
+    );
+    let replicas = state
+        .replicas
+        .list
+        .iter()
+        .map(|r| ReplicaStatus {
+            address: r.address.clone(),
+            health: r.health(),
+        })
+        .collect();
+    let (status, health, database) = match up {
+        true => (StatusCode::OK, "ok", "ok"),
+        false => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "unavailable",
-                database: "unreachable",
-            }),
+            "unavailable",
+            "unreachable",
         ),
-    }
+    };
+    (
+        status,
+        Json(Health {
+            status: health,
+            database,
+            replicas,
+        }),
+    )
 }
 
 async fn no_route() -> ApiError {

@@ -33,6 +33,10 @@ pub struct ServerSettings {
     /// How often a reply's text so far is stored while it streams (what a server that dies
     /// mid-reply leaves behind); [`REPLY_SAVE_EVERY`] unless a test wants it sooner.
     pub reply_save_every: Duration,
+    /// Streaming replicas for reads that may lag (`DATABASE_READ_URL`), and how far behind
+    /// one may be before it is skipped (`DATABASE_READ_MAX_LAG`).
+    pub read_replicas: Vec<sambung_config::DatabaseUrl>,
+    pub read_max_lag: Duration,
 }
 
 pub const REPLY_SAVE_EVERY: Duration = Duration::from_secs(5);
@@ -86,12 +90,19 @@ pub struct AppState {
     /// tell when it died.
     pub lease: ServerLease,
     /// Callers here following a reply another server writes: its relayed stream goes to them.
+    pub replicas: crate::replicas::Replicas,
+    pub read_max_lag: Duration,
     pub remote_followers: std::sync::Mutex<
         std::collections::HashMap<String, tokio::sync::mpsc::Sender<axum::body::Bytes>>,
     >,
 }
 
 impl AppState {
+    /// Where a read that may lag goes: a usable replica, else the primary.
+    pub fn read_pool(&self) -> &PgPool {
+        self.replicas.pick().unwrap_or(&self.pool)
+    }
+
     pub fn new(
         pool: PgPool,
         lease: ServerLease,
@@ -115,6 +126,20 @@ impl AppState {
             reply_save_every: settings.reply_save_every,
             generations: Default::default(),
             remote_followers: Default::default(),
+            replicas: crate::replicas::Replicas::new(
+                settings
+                    .read_replicas
+                    .iter()
+                    .map(|url| {
+                        let pool = sqlx::postgres::PgPoolOptions::new()
+                            .max_connections(10)
+                            .acquire_timeout(Duration::from_secs(2))
+                            .connect_lazy_with(url.connect_options());
+                        crate::replicas::Replica::new(url.redacted(), pool)
+                    })
+                    .collect(),
+            ),
+            read_max_lag: settings.read_max_lag,
             lease,
             pool,
             cookies: Cookies::new(

@@ -65,7 +65,7 @@ async fn asset(Path(name): Path<String>) -> Response {
 
 /// A shared chat's read-only page, for anyone with the link; 404 once it is no longer shared.
 async fn shared_chat(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
-    match sambung_db::chats::get_public_chat(&state.pool, &token).await {
+    match sambung_db::chats::get_public_chat(state.read_pool(), &token).await {
         Ok((chat, messages)) => {
             let shown: Vec<SharedMessage<'_>> = messages
                 .iter()

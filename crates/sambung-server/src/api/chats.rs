@@ -164,7 +164,8 @@ async fn list_chats(
         .map(decode_cursor::<ChatCursor>)
         .transpose()?;
     query.limit = page_limit(q.limit, 50, 200)?;
-    let page = db::list_chats(&state.pool, me.user.id, &query).await?;
+    // A list may lag a little: a replica serves it when one is usable.
+    let page = db::list_chats(state.read_pool(), me.user.id, &query).await?;
     Ok(Json(Page {
         items: page
             .items
@@ -449,6 +450,6 @@ async fn search_messages(
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> ApiResult<Json<Page<MessageOut>>> {
     let limit = page_limit(q.limit, 20, 100)?;
-    let found = db::search_messages(&state.pool, me.user.id, &q.q, limit).await?;
+    let found = db::search_messages(state.read_pool(), me.user.id, &q.q, limit).await?;
     Ok(Json(Page::all(found.into_iter().map(Into::into).collect())))
 }

@@ -81,7 +81,7 @@ async fn list_prompts(
 ) -> ApiResult<Json<Page<PromptOut>>> {
     if let Some(text) = q.q.filter(|t| !t.trim().is_empty()) {
         let limit = page_limit(q.limit, 20, 100)?;
-        let found = db::search_prompts(&state.pool, me.user.id, &text, limit).await?;
+        let found = db::search_prompts(state.read_pool(), me.user.id, &text, limit).await?;
         let mine_only = q.mine == Some(true);
         return Ok(Json(Page::all(
             found
@@ -97,8 +97,14 @@ async fn list_prompts(
         .map(decode_cursor::<PromptCursor>)
         .transpose()?;
     let limit = page_limit(q.limit, 50, 100)?;
-    let page =
-        db::list_prompts(&state.pool, me.user.id, q.mine == Some(true), after, limit).await?;
+    let page = db::list_prompts(
+        state.read_pool(),
+        me.user.id,
+        q.mine == Some(true),
+        after,
+        limit,
+    )
+    .await?;
     Ok(Json(Page {
         items: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next.as_ref().map(encode_cursor),

@@ -45,7 +45,7 @@ async fn public_chat(
     State(state): State<Arc<AppState>>,
     ApiPath(token): ApiPath<String>,
 ) -> ApiResult<Json<PublicChat>> {
-    let (chat, messages) = sambung_db::chats::get_public_chat(&state.pool, &token).await?;
+    let (chat, messages) = sambung_db::chats::get_public_chat(state.read_pool(), &token).await?;
     Ok(Json(PublicChat {
         title: chat.title,
         model: chat.model,

@@ -158,6 +158,8 @@ async fn spawn_server(
             ..Default::default()
         },
         reply_save_every: std::time::Duration::from_millis(50),
+        read_replicas: Vec::new(),
+        read_max_lag: std::time::Duration::from_secs(5),
     };
     let server = Server::bind(pool.clone(), &settings).await.unwrap();
     let url = format!("http://{}", server.address());

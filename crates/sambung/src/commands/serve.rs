@@ -64,6 +64,8 @@ pub async fn bind(
         ai_allowed_hosts: allowed_hosts,
         ai_timeouts: Default::default(),
         reply_save_every: sambung_server::REPLY_SAVE_EVERY,
+        read_replicas: config.read_urls.clone(),
+        read_max_lag: config.read_max_lag,
     };
     Ok(Server::bind(pool.clone(), &settings).await?)
 }

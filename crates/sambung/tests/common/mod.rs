@@ -102,6 +102,7 @@ impl Run {
         self
     }
 
+    #[allow(dead_code)] // not every test binary uses every helper
     pub fn failure(self) -> Run {
         assert_eq!(self.code, Some(1), "expected exit code 1:\n{self}");
         self

@@ -181,5 +181,38 @@ async fn reads_that_may_lag_go_to_a_replica_unless_it_lags_or_is_down() {
     let health = api.until_replica("down").await;
     assert!(health["replicas"][0]["reason"].is_string(), "{health}");
     assert_eq!(api.chat_titles().await, ["B", "A"]);
+
+    // Failover: the primary goes, the standby is promoted, and a server pointed at it (its
+    // new DATABASE_URL) carries on with everything written before, and takes writes.
     primary.run(["db", "stop"]).success();
+    standby.run(["db", "start"]).success();
+    standby.run(["db", "replica", "promote"]).success();
+    let pool = PgPool::connect(&url(port)).await.unwrap();
+    let server = Server::bind(
+        pool,
+        &ServerSettings {
+            read_replicas: Vec::new(),
+            ..settings
+        },
+    )
+    .await
+    .unwrap();
+    api.base = format!("http://{}", server.address());
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.serve(async {
+        let _ = stopped.await;
+    }));
+    assert_eq!(
+        api.chat_titles().await,
+        ["B", "A"],
+        "the session and chats live on"
+    );
+    api.call(
+        reqwest::Method::POST,
+        "/api/v1/chats",
+        Some(json!({"title": "C"})),
+    )
+    .await;
+    assert_eq!(api.chat_titles().await, ["C", "B", "A"]);
+    standby.run(["db", "stop"]).success();
 }

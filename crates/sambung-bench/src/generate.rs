@@ -121,6 +121,7 @@ pub async fn run(
             &users,
             concurrency.max(streams),
             vec![format!("127.0.0.1:{}", fake.port)],
+            &crate::http::Topology::default(),
         )
         .await?,
     );

@@ -2,9 +2,10 @@
 //! process, on loopback), as signed-in users with their session cookies.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use sambung_config::AuthSecret;
+use sambung_config::{AuthSecret, DatabaseUrl};
 use sambung_db::{ChatId, SessionId, UserId};
 use sambung_server::auth::cookie::{Cookies, SESSION_TOKEN};
 use sambung_server::{RateLimits, Server, ServerSettings};
@@ -12,32 +13,54 @@ use sqlx::PgPool;
 
 use crate::BenchError;
 
-/// A server to send requests to and a signed-in cookie for every user the workloads act as.
+/// How the servers under test are set up.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Servers on the one database, requests taking turns among them.
+    pub servers: usize,
+    /// Streaming replicas each server reads lists and searches on (`DATABASE_READ_URL`).
+    pub read_replicas: Vec<DatabaseUrl>,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Topology {
+            servers: 1,
+            read_replicas: Vec::new(),
+        }
+    }
+}
+
+/// The servers to send requests to and a signed-in cookie for every user the workloads act
+/// as.
 pub struct HttpTarget {
     client: reqwest::Client,
-    base: String,
+    bases: Vec<String>,
+    turn: AtomicUsize,
     cookies: HashMap<UserId, String>,
     sessions: Vec<SessionId>,
     pool: PgPool,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl std::fmt::Debug for HttpTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The cookies are live sessions: never printed.
         f.debug_struct("HttpTarget")
-            .field("base", &self.base)
+            .field("bases", &self.bases)
             .finish_non_exhaustive()
     }
 }
 
 impl HttpTarget {
-    /// Start a server on `pool`'s database and open a session for each of `users`.
+    /// Start the servers of `topology` on `pool`'s database and open a session for each of
+    /// `users`.
     pub async fn start(
         pool: &PgPool,
         users: &[UserId],
         concurrency: usize,
         ai_allowed_hosts: Vec<String>,
+        topology: &Topology,
     ) -> Result<HttpTarget, BenchError> {
         let secret =
             AuthSecret::parse(&sambung_config::random_token()).map_err(BenchError::Setup)?;
@@ -71,29 +94,42 @@ impl HttpTarget {
             ai_allowed_hosts,
             ai_timeouts: Default::default(),
             reply_save_every: sambung_server::REPLY_SAVE_EVERY,
-            read_replicas: Vec::new(),
+            read_replicas: topology.read_replicas.clone(),
             read_max_lag: std::time::Duration::from_secs(5),
         };
-        let server = Server::bind(pool.clone(), &settings)
-            .await
-            .map_err(|e| BenchError::Setup(e.to_string()))?;
-        let base = format!("http://{}", server.address());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.serve(async {
-            let _ = stopped.await;
-        }));
+        let (mut bases, mut stops) = (Vec::new(), Vec::new());
+        for _ in 0..topology.servers.max(1) {
+            let server = Server::bind(pool.clone(), &settings)
+                .await
+                .map_err(|e| BenchError::Setup(e.to_string()))?;
+            bases.push(format!("http://{}", server.address()));
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            tokio::spawn(server.serve(async {
+                let _ = stopped.await;
+            }));
+            stops.push(stop);
+        }
+        if !topology.read_replicas.is_empty() {
+            wait_for_replicas(&bases[0]).await?;
+        }
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(concurrency.max(1))
             .build()
             .map_err(|e| BenchError::Setup(e.to_string()))?;
         Ok(HttpTarget {
             client,
-            base,
+            bases,
+            turn: AtomicUsize::new(0),
             cookies: by_user,
             sessions,
             pool: pool.clone(),
-            stop: Some(stop),
+            stops,
         })
+    }
+
+    /// The next server's address, taking turns.
+    fn base(&self) -> &str {
+        &self.bases[self.turn.fetch_add(1, Ordering::Relaxed) % self.bases.len()]
     }
 
     fn cookie(&self, user: UserId) -> &str {
@@ -103,10 +139,16 @@ impl HttpTarget {
             .unwrap_or_default()
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder, user: UserId) -> Result<(), BenchError> {
-        let response = request
+    /// Send `request(base)` to the next server as `user`.
+    async fn send(
+        &self,
+        request: impl FnOnce(&str) -> reqwest::RequestBuilder,
+        user: UserId,
+    ) -> Result<(), BenchError> {
+        let base = self.base();
+        let response = request(base)
             .header(reqwest::header::COOKIE, self.cookie(user))
-            .header(reqwest::header::ORIGIN, &self.base)
+            .header(reqwest::header::ORIGIN, base)
             .send()
             .await
             .map_err(|e| BenchError::Http(e.to_string()))?;
@@ -124,8 +166,7 @@ impl HttpTarget {
 
     pub async fn list_chats(&self, user: UserId) -> Result<(), BenchError> {
         self.send(
-            self.client
-                .get(format!("{}/api/v1/chats?limit=50", self.base)),
+            |base| self.client.get(format!("{base}/api/v1/chats?limit=50")),
             user,
         )
         .await
@@ -133,30 +174,31 @@ impl HttpTarget {
 
     pub async fn chat_messages(&self, user: UserId, chat: ChatId) -> Result<(), BenchError> {
         self.send(
-            self.client.get(format!(
-                "{}/api/v1/chats/{chat}/messages?limit=500",
-                self.base
-            )),
+            |base| {
+                self.client
+                    .get(format!("{base}/api/v1/chats/{chat}/messages?limit=500"))
+            },
             user,
         )
         .await
     }
 
     pub async fn append_message(&self, user: UserId, chat: ChatId) -> Result<(), BenchError> {
-        let request = self
-            .client
-            .post(format!("{}/api/v1/chats/{chat}/messages", self.base))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(r#"{"content":"benchmark message"}"#);
+        let request = |base: &str| {
+            self.client
+                .post(format!("{base}/api/v1/chats/{chat}/messages"))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(r#"{"content":"benchmark message"}"#)
+        };
         self.send(request, user).await
     }
 
     pub async fn search_messages(&self, user: UserId, word: &str) -> Result<(), BenchError> {
         self.send(
-            self.client.get(format!(
-                "{}/api/v1/search/messages?q={word}&limit=20",
-                self.base
-            )),
+            |base| {
+                self.client
+                    .get(format!("{base}/api/v1/search/messages?q={word}&limit=20"))
+            },
             user,
         )
         .await
@@ -171,11 +213,12 @@ impl HttpTarget {
     ) -> Result<(std::time::Duration, std::time::Duration), BenchError> {
         use futures_util::StreamExt as _;
         let started = std::time::Instant::now();
+        let base = self.base();
         let response = self
             .client
-            .post(format!("{}/api/v1/chats/{chat}/generate", self.base))
+            .post(format!("{base}/api/v1/chats/{chat}/generate"))
             .header(reqwest::header::COOKIE, self.cookie(user))
-            .header(reqwest::header::ORIGIN, &self.base)
+            .header(reqwest::header::ORIGIN, base)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(r#"{"content":"benchmark question"}"#)
             .send()
@@ -200,9 +243,9 @@ impl HttpTarget {
         Ok((first, started.elapsed()))
     }
 
-    /// Stop the server and end the sessions it was given.
-    pub async fn close(mut self) -> Result<(), BenchError> {
-        if let Some(stop) = self.stop.take() {
+    /// Stop the servers and end the sessions they were given.
+    pub async fn close(self) -> Result<(), BenchError> {
+        for stop in self.stops {
             let _ = stop.send(());
         }
         let ids: Vec<uuid::Uuid> = self.sessions.iter().map(|s| s.0).collect();
@@ -212,6 +255,26 @@ impl HttpTarget {
             .await?;
         Ok(())
     }
+}
+
+/// Wait (10 s at most) until the server at `base` finds its replicas usable.
+async fn wait_for_replicas(base: &str) -> Result<(), BenchError> {
+    for _ in 0..100 {
+        let health: serde_json::Value = reqwest::get(format!("{base}/health"))
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?;
+        let replicas = health["replicas"].as_array().cloned().unwrap_or_default();
+        if !replicas.is_empty() && replicas.iter().all(|r| r["status"] == "ok") {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(BenchError::Setup(
+        "the replicas in DATABASE_READ_URL are not usable (see GET /health)".into(),
+    ))
 }
 
 /// Shared by the tasks of a run.

@@ -188,10 +188,16 @@ impl Inputs {
     }
 
     /// Start the server for the `http-*` workloads, with a session for every user they act as.
-    pub async fn serve(&mut self, pool: &PgPool, concurrency: usize) -> Result<(), BenchError> {
+    pub async fn serve(
+        &mut self,
+        pool: &PgPool,
+        concurrency: usize,
+        topology: &http::Topology,
+    ) -> Result<(), BenchError> {
         let mut users = self.users.clone();
         users.extend(self.personal_chats.iter().map(|(u, _)| *u));
-        let target = http::HttpTarget::start(pool, &users, concurrency, Vec::new()).await?;
+        let target =
+            http::HttpTarget::start(pool, &users, concurrency, Vec::new(), topology).await?;
         self.http = Some(Arc::new(target));
         Ok(())
     }

@@ -145,7 +145,10 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
 
     // The http-* workloads go through a server started for them, with sessions of their own.
     let mut inputs = inputs;
-    inputs.serve(pool, 2).await.unwrap();
+    inputs
+        .serve(pool, 2, &sambung_bench::http::Topology::default())
+        .await
+        .unwrap();
     for workload in Workload::ALL {
         let modes: &[Mode] = match workload.direct() {
             Some(_) => &[Mode::Http, Mode::DataLayer],

@@ -64,6 +64,10 @@ pub struct BenchArgs {
     /// Also run each workload as hand-written SQL and report ours / baseline.
     #[arg(long)]
     pub baseline: bool,
+    /// http-*: how many servers (in this process, on the one database) the requests take
+    /// turns among; with DATABASE_READ_URL set, each reads lists and searches on the replicas.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub servers: u32,
     /// One JSON object per workload per line.
     #[arg(long)]
     pub json: bool,

@@ -39,7 +39,20 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     .await?;
     let mut inputs = Inputs::sample(&pool).await?;
     if workloads.iter().any(|w| w.direct().is_some()) {
-        inputs.serve(&pool, args.concurrency as usize).await?;
+        let topology = sambung_bench::http::Topology {
+            servers: args.servers as usize,
+            read_replicas: config.read_urls.clone(),
+        };
+        inputs
+            .serve(&pool, args.concurrency as usize, &topology)
+            .await?;
+        if !args.json && (topology.servers > 1 || !topology.read_replicas.is_empty()) {
+            println!(
+                "http-*: {} servers taking turns, reading lists and searches on {} replica(s)",
+                topology.servers,
+                topology.read_replicas.len()
+            );
+        }
     }
     let warmup = Duration::from_secs_f64((args.seconds / 5.0).clamp(0.2, 2.0));
     let concurrency = args.concurrency as usize;

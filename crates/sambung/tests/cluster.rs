@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
-use common::{connect, Run, Sambung};
+use common::{connect, Run, Sambung, Standby};
 use sambung_testkit::{free_port, ScratchCluster, TestDb};
 
 fn is_root() -> bool {
@@ -1050,13 +1050,6 @@ fn a_variable_that_is_not_utf8_is_an_error_naming_it() {
     );
 }
 
-/// `sambung` configured for the standby in `dir` on `port` (the primary's other settings).
-fn standby_of(primary: &ScratchCluster, dir: &std::path::Path, port: u16) -> Sambung {
-    Sambung::managed(primary)
-        .env("SAMBUNG_DATA_DIR", &dir.display().to_string())
-        .env("SAMBUNG_PG_PORT", &port.to_string())
-}
-
 async fn connect_app(port: u16) -> sqlx::PgConnection {
     <sqlx::PgConnection as sqlx::Connection>::connect(&format!(
         "postgres://sambungchat:sambungchat@127.0.0.1:{port}/sambungchat"
@@ -1093,9 +1086,8 @@ async fn a_streaming_standby_follows_lags_when_paused_and_takes_over() {
         .unwrap();
 
     // Refused where a cluster is, and while the primary is down; made otherwise.
-    let port = sambung_testkit::free_port();
-    let dir = scratch.work_dir().join("standby");
-    let standby = standby_of(&scratch, &dir, port);
+    let replica = Standby::of(&scratch);
+    let (port, standby) = (replica.port, &replica.sambung);
     let taken = primary
         .run([
             "db",
@@ -1105,16 +1097,7 @@ async fn a_streaming_standby_follows_lags_when_paused_and_takes_over() {
         ])
         .failure();
     assert!(taken.stderr.contains("holds a cluster already"), "{taken}");
-    let made = primary
-        .run([
-            "db",
-            "replica",
-            "init",
-            dir.to_str().unwrap(),
-            "--port",
-            &port.to_string(),
-        ])
-        .success();
+    let made = replica.init(&primary).success();
     let slot = format!("sambung_standby_{port}");
     assert!(made.stdout.contains(&slot), "{made}");
     assert!(

@@ -5,10 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::Sambung;
+use common::{Sambung, Standby};
 use sambung_config::{AuthSecret, DatabaseUrl};
 use sambung_server::{RateLimits, Server, ServerSettings, REPLY_SAVE_EVERY};
-use sambung_testkit::{free_port, ScratchCluster};
+use sambung_testkit::ScratchCluster;
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -66,21 +66,9 @@ async fn reads_that_may_lag_go_to_a_replica_unless_it_lags_or_is_down() {
     let primary = Sambung::managed(&scratch);
     primary.run(["db", "start"]).success();
     primary.run(["db", "migrate"]).success();
-    let port = free_port();
-    let dir = scratch.work_dir().join("standby");
-    primary
-        .run([
-            "db",
-            "replica",
-            "init",
-            dir.to_str().unwrap(),
-            "--port",
-            &port.to_string(),
-        ])
-        .success();
-    let standby = Sambung::managed(&scratch)
-        .env("SAMBUNG_DATA_DIR", dir.to_str().unwrap())
-        .env("SAMBUNG_PG_PORT", &port.to_string());
+    let replica = Standby::of(&scratch);
+    replica.init(&primary).success();
+    let (port, dir, standby) = (replica.port, &replica.dir, &replica.sambung);
     // The standby's superuser (to pause replay), through its socket with the cluster's secrets.
     let secrets = scratch.cluster().secrets().unwrap();
     let mut superuser = PgConnection::connect_with(

@@ -79,6 +79,40 @@ impl Sambung {
     }
 }
 
+/// A standby of a scratch cluster, in `standby/` of its directory on a free port.
+#[allow(dead_code)]
+pub struct Standby {
+    pub port: u16,
+    pub dir: PathBuf,
+    /// `sambung` configured for the standby (its data directory and port).
+    pub sambung: Sambung,
+}
+
+impl Standby {
+    #[allow(dead_code)]
+    pub fn of(scratch: &ScratchCluster) -> Standby {
+        let port = sambung_testkit::free_port();
+        let dir = scratch.work_dir().join("standby");
+        let sambung = Sambung::managed(scratch)
+            .env("SAMBUNG_DATA_DIR", &dir.display().to_string())
+            .env("SAMBUNG_PG_PORT", &port.to_string());
+        Standby { port, dir, sambung }
+    }
+
+    /// `sambung db replica init` of it, run by the primary's `sambung`.
+    #[allow(dead_code)]
+    pub fn init(&self, primary: &Sambung) -> Run {
+        primary.run([
+            "db",
+            "replica",
+            "init",
+            self.dir.to_str().unwrap(),
+            "--port",
+            &self.port.to_string(),
+        ])
+    }
+}
+
 /// What a run printed and how it ended.
 pub struct Run {
     pub code: Option<i32>,

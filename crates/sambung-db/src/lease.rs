@@ -63,13 +63,10 @@ impl ServerLease {
                 break number;
             }
         };
-        sqlx::query(&format!(
-            "UPDATE messages m SET metadata = m.metadata || {MARK}
-              WHERE m.metadata->>'status' = 'streaming' AND m.metadata->>'server' = $1"
-        ))
-        .bind(number.to_string())
-        .execute(&mut connection)
-        .await?;
+        sqlx::query(&format!("{MARK_ORPHANS} AND m.metadata->>'server' = $1"))
+            .bind(number.to_string())
+            .execute(&mut connection)
+            .await?;
         let lease = ServerLease {
             number,
             connection: Mutex::new(connection),
@@ -120,19 +117,18 @@ impl ServerLease {
     }
 }
 
-/// What an orphaned reply's metadata gets.
-const MARK: &str = "jsonb_build_object('status', 'incomplete', 'error', \
-     'the server writing this reply stopped before it ended')";
+/// Marks streaming replies incomplete; each caller adds which ones (`AND …`).
+const MARK_ORPHANS: &str = "UPDATE messages m SET metadata = m.metadata || \
+     jsonb_build_object('status', 'incomplete', 'error', \
+                        'the server writing this reply stopped before it ended') \
+     WHERE m.metadata->>'status' = 'streaming'";
 
 /// Mark incomplete every reply still `streaming` whose server is gone; how many were.
 pub async fn sweep(pool: &PgPool) -> Result<u64> {
     let alive = writer_alive();
-    let done = sqlx::query(&format!(
-        "UPDATE messages m SET metadata = m.metadata || {MARK}
-          WHERE m.metadata->>'status' = 'streaming' AND NOT {alive}"
-    ))
-    .execute(pool)
-    .await?;
+    let done = sqlx::query(&format!("{MARK_ORPHANS} AND NOT {alive}"))
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected())
 }
 
@@ -141,9 +137,7 @@ pub async fn sweep(pool: &PgPool) -> Result<u64> {
 pub(crate) async fn chat_busy(conn: &mut PgConnection, chat: crate::ChatId) -> Result<bool> {
     let alive = writer_alive();
     Ok(sqlx::query_scalar(&format!(
-        "WITH orphaned AS (
-           UPDATE messages m SET metadata = m.metadata || {MARK}
-            WHERE m.chat_id = $1 AND m.metadata->>'status' = 'streaming' AND NOT {alive})
+        "WITH orphaned AS ({MARK_ORPHANS} AND m.chat_id = $1 AND NOT {alive})
          SELECT EXISTS (SELECT 1 FROM messages m
                          WHERE m.chat_id = $1 AND m.metadata->>'status' = 'streaming' AND {alive})"
     ))

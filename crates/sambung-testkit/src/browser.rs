@@ -89,11 +89,7 @@ impl Browser {
         for attempt in 0.. {
             match self.element(css).await.click().await {
                 Ok(_) => return,
-                Err(e)
-                    if attempt < 100
-                        && (e.to_string().contains("stale element")
-                            || e.to_string().contains("not interactable")) =>
-                {
+                Err(e) if attempt < 100 && not_ready(&e) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(e) => panic!("click {css}: {e}"),
@@ -110,11 +106,7 @@ impl Browser {
                     input.send_keys(text).await.unwrap();
                     return;
                 }
-                Err(e)
-                    if attempt < 100
-                        && (e.to_string().contains("stale element")
-                            || e.to_string().contains("not interactable")) =>
-                {
+                Err(e) if attempt < 100 && not_ready(&e) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(e) => panic!("type into {css}: {e}"),
@@ -197,6 +189,12 @@ impl Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// An element re-rendered meanwhile (a stale reference) or not shown yet: worth another try.
+fn not_ready(error: &fantoccini::error::CmdError) -> bool {
+    let text = error.to_string();
+    text.contains("stale element") || text.contains("not interactable")
 }
 
 impl Drop for Browser {

@@ -9,18 +9,11 @@ pub mod highlight;
 pub mod markdown;
 pub mod share;
 
-/// Escape text for HTML (element content and quoted attribute values).
+/// Escape text for HTML (element content and quoted attribute values: `< > & " '`), as
+/// pulldown-cmark's own escaper does.
 pub fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
+    // Writing into a String cannot fail.
+    let _ = pulldown_cmark_escape::escape_html(&mut escaped, text);
     escaped
 }

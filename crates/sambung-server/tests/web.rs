@@ -580,6 +580,9 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
         )
         .await;
     app.provider.push(reply("Good morning", 1));
+    // The first reply titles the chat with a request of its own, after the reply is stored:
+    // its script is queued now, so no later script can be taken by it.
+    app.provider.push(reply("Translation", 0));
     browser
         .element("#prompt")
         .await
@@ -587,6 +590,8 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
         .await
         .unwrap();
     until_stored(&app, "complete", Some("Good morning")).await;
+    // The stream ends after the title is asked for: then the composer sends again.
+    browser.element("#send:not([hidden])").await;
 
     // A provider's error shows where it happened: on the reply it cut short.
     app.provider.push(Script::json(

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sambung_db::chats::{self, ChatQuery, ChatScope, MessageRole};
+use sambung_db::seed::{vocabulary, Frequency};
 use sambung_db::{prompts, ChatId, MessageId, UserId};
 use sambung_studio::browse::{self, Filter, FilterOp, Sort, View};
 use serde::Serialize;
@@ -21,7 +22,7 @@ use sqlx::PgPool;
 pub enum BenchError {
     #[error("no synthetic dataset in this database")]
     NoDataset,
-    #[error("unknown workload {0:?} (one of: list-chats, chat-messages, append-message, search-prompts, can-access-chat, search-messages, studio-first-page, studio-filtered-page, http-list-chats, http-chat-messages, http-append-message, http-search-messages, all)")]
+    #[error("unknown workload {0:?} (one of: list-chats, chat-messages, append-message, search-prompts[-common|-middling|-rare], can-access-chat, search-messages[-common|-middling|-rare], studio-first-page, studio-filtered-page, http-list-chats, http-chat-messages, http-append-message, http-search-messages, all)")]
     UnknownWorkload(String),
     #[error("cannot set up the HTTP workloads: {0}")]
     Setup(String),
@@ -46,9 +47,10 @@ pub enum Workload {
     ListChats,
     ChatMessages,
     AppendMessage,
-    SearchPrompts,
+    /// For words of one frequency band (the dataset's text follows Zipf's law).
+    SearchPrompts(Frequency),
     CanAccessChat,
-    SearchMessages,
+    SearchMessages(Frequency),
     /// Studio's first page of `messages` as it opens (no filter, key order).
     StudioFirstPage,
     /// Studio's page of one chat's messages, newest first (a filter and a sort).
@@ -56,17 +58,22 @@ pub enum Workload {
     HttpListChats,
     HttpChatMessages,
     HttpAppendMessage,
+    /// Words of every band in turn.
     HttpSearchMessages,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 12] = [
+    pub const ALL: [Workload; 16] = [
         Workload::ListChats,
         Workload::ChatMessages,
         Workload::AppendMessage,
-        Workload::SearchPrompts,
+        Workload::SearchPrompts(Frequency::Common),
+        Workload::SearchPrompts(Frequency::Middling),
+        Workload::SearchPrompts(Frequency::Rare),
         Workload::CanAccessChat,
-        Workload::SearchMessages,
+        Workload::SearchMessages(Frequency::Common),
+        Workload::SearchMessages(Frequency::Middling),
+        Workload::SearchMessages(Frequency::Rare),
         Workload::StudioFirstPage,
         Workload::StudioFilteredPage,
         Workload::HttpListChats,
@@ -80,9 +87,13 @@ impl Workload {
             Workload::ListChats => "list-chats",
             Workload::ChatMessages => "chat-messages",
             Workload::AppendMessage => "append-message",
-            Workload::SearchPrompts => "search-prompts",
+            Workload::SearchPrompts(Frequency::Common) => "search-prompts-common",
+            Workload::SearchPrompts(Frequency::Middling) => "search-prompts-middling",
+            Workload::SearchPrompts(Frequency::Rare) => "search-prompts-rare",
             Workload::CanAccessChat => "can-access-chat",
-            Workload::SearchMessages => "search-messages",
+            Workload::SearchMessages(Frequency::Common) => "search-messages-common",
+            Workload::SearchMessages(Frequency::Middling) => "search-messages-middling",
+            Workload::SearchMessages(Frequency::Rare) => "search-messages-rare",
             Workload::StudioFirstPage => "studio-first-page",
             Workload::StudioFilteredPage => "studio-filtered-page",
             Workload::HttpListChats => "http-list-chats",
@@ -98,21 +109,31 @@ impl Workload {
             Workload::HttpListChats => Some(Workload::ListChats),
             Workload::HttpChatMessages => Some(Workload::ChatMessages),
             Workload::HttpAppendMessage => Some(Workload::AppendMessage),
-            Workload::HttpSearchMessages => Some(Workload::SearchMessages),
+            Workload::HttpSearchMessages => Some(Workload::SearchMessages(Frequency::Common)),
             _ => None,
         }
     }
 
-    /// One workload by name, or every one for `all`.
+    /// One workload by name, the three bands of a search by its name without one
+    /// (`search-prompts`), or every workload for `all`.
     pub fn parse(name: &str) -> Result<Vec<Workload>, BenchError> {
         if name == "all" {
             return Ok(Workload::ALL.to_vec());
         }
-        Workload::ALL
+        let found: Vec<Workload> = Workload::ALL
             .into_iter()
-            .find(|w| w.name() == name)
-            .map(|w| vec![w])
-            .ok_or_else(|| BenchError::UnknownWorkload(name.to_owned()))
+            .filter(|w| {
+                w.name() == name
+                    || w.name()
+                        .strip_prefix(name)
+                        .and_then(|band| band.strip_prefix('-'))
+                        .is_some_and(|band| Frequency::ALL.iter().any(|f| f.name() == band))
+            })
+            .collect();
+        if found.is_empty() {
+            return Err(BenchError::UnknownWorkload(name.to_owned()));
+        }
+        Ok(found)
     }
 }
 
@@ -145,7 +166,8 @@ pub struct Inputs {
     pub personal_chats: Vec<(UserId, ChatId)>,
     /// (a member of its team, team chat)
     pub team_chats: Vec<(UserId, ChatId)>,
-    pub words: &'static [&'static str],
+    /// Search words of each frequency band (`Frequency as usize`).
+    pub words: [Vec<&'static str>; 3],
     /// The `messages` table as Studio sees it.
     pub messages: Arc<sambung_schema::Table>,
     /// The server the `http-*` workloads talk to, once started ([`Inputs::serve`]).
@@ -181,7 +203,7 @@ impl Inputs {
             users,
             personal_chats,
             team_chats,
-            words: sambung_db::seed::WORDS,
+            words: Frequency::ALL.map(|band| vocabulary().band(band, 50)),
             messages: Arc::new(messages),
             http: None,
         })
@@ -222,7 +244,10 @@ pub async fn run_once(
     let user = inputs.users[i % inputs.users.len()];
     let (owner, chat) = inputs.personal_chats[i % inputs.personal_chats.len()];
     let (member, team_chat) = inputs.team_chats[i % inputs.team_chats.len()];
-    let word = inputs.words[i % inputs.words.len()];
+    let word = |band: Frequency| {
+        let words = &inputs.words[band as usize];
+        words[i % words.len()]
+    };
     if let Some(direct) = workload.direct() {
         if mode != Mode::Http {
             return Box::pin(run_once(pool, inputs, direct, Mode::DataLayer, i)).await;
@@ -235,7 +260,10 @@ pub async fn run_once(
             Workload::ListChats => http.list_chats(user).await,
             Workload::ChatMessages => http.chat_messages(owner, chat).await,
             Workload::AppendMessage => http.append_message(owner, chat).await,
-            _ => http.search_messages(user, word).await,
+            _ => {
+                http.search_messages(user, word(Frequency::ALL[i % 3]))
+                    .await
+            }
         };
     }
     match (workload, mode) {
@@ -316,12 +344,13 @@ pub async fn run_once(
             }
             tx.commit().await?;
         }
-        (Workload::SearchPrompts, Mode::DataLayer) => {
-            prompts::search_prompts(pool, user, word, 20)
+        (Workload::SearchPrompts(band), Mode::DataLayer) => {
+            prompts::search_prompts(pool, user, word(band), 20)
                 .await
                 .map_err(domain)?;
         }
-        (Workload::SearchPrompts, Mode::Baseline) => {
+        (Workload::SearchPrompts(band), Mode::Baseline) => {
+            let word = word(band);
             // Written here, not taken from the data layer: ranked full-text matches of the
             // user's own and public prompts, then substring matches to fill up to 20.
             let ranked: Vec<PromptTuple> = sqlx::query_as(
@@ -378,12 +407,13 @@ pub async fn run_once(
                 }
             });
         }
-        (Workload::SearchMessages, Mode::DataLayer) => {
-            chats::search_messages(pool, user, word, 20)
+        (Workload::SearchMessages(band), Mode::DataLayer) => {
+            chats::search_messages(pool, user, word(band), 20)
                 .await
                 .map_err(domain)?;
         }
-        (Workload::SearchMessages, Mode::Baseline) => {
+        (Workload::SearchMessages(band), Mode::Baseline) => {
+            let word = word(band);
             // The chats the user reads, written out by hand, then their newest matches.
             let _: Vec<MessageTuple> = sqlx::query_as(
                 "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at FROM messages m

@@ -621,14 +621,26 @@ pub async fn chat_with_messages(
     Ok((chat, Page { items, next }))
 }
 
-/// `search_messages`' query: ($1 user, $2 words, $3 limit). It starts from the chats the user
-/// may read (a few dozen) and filters their messages on the stored `content_tsv`, which stays
-/// fast for common words too; a rare word may instead go through the GIN index.
+/// `search_messages`' query: ($1 user, $2 words, $3 limit). For each chat the user may read,
+/// its newest matches, walking the chat's messages newest first (`message_chat_id_idx`), then
+/// the newest of those. So a search costs what the user can read, never what the whole table
+/// holds, and its plan is the same for every word: prepared, it keeps it.
+///
+/// Why the match is written `(… @@ q) IS TRUE`: it keeps the GIN index out of the plan. A
+/// prepared statement switches to a generic plan after five runs, and there the planner cannot
+/// see the word and estimates a match in 0.5 % of all messages (PostgreSQL's default for `@@`);
+/// the GIN index then looks cheap, and a plan intersected it with each chat's messages. For a
+/// common word that read 380,000 index entries per chat: 1.9 s a search at scale 1, where a
+/// walk of the chats takes 2 ms for every word.
 pub const SEARCH_MESSAGES_SQL: &str =
     "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
-   FROM messages m
-  WHERE m.chat_id IN (SELECT chat_id FROM chat_permissions WHERE user_id = $1)
-    AND m.content_tsv @@ plainto_tsquery('simple', $2)
+   FROM chat_permissions p, plainto_tsquery('simple', $2) q,
+        LATERAL (SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
+                   FROM messages m
+                  WHERE m.chat_id = p.chat_id AND (m.content_tsv @@ q) IS TRUE
+                  ORDER BY m.created_at DESC, m.id DESC
+                  LIMIT $3) m
+  WHERE p.user_id = $1
   ORDER BY m.created_at DESC, m.id DESC
   LIMIT $3";
 

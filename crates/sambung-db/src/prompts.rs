@@ -205,15 +205,29 @@ pub async fn list_prompts(
     Ok(crate::chats::Page { items, next })
 }
 
-/// Ranked full-text prompt search: ($1 user, $2 words, $3 limit).
+/// How many of the most recently changed matches of each kind (the user's own, public ones)
+/// a search ranks. A common word matches most of the prompts: ranking every match read 4,400
+/// rows for each search at scale 10; a bounded set is ranked in the same time at any size.
+pub const SEARCH_CANDIDATES: i64 = 100;
+
+/// Ranked full-text prompt search: ($1 user, $2 words, $3 limit). The candidates are the
+/// newest matches of each kind, through `prompt_search_idx` for a rare word or walking
+/// `prompt_public_updated_idx` for a common one; they are ranked on the stored `search_tsv`
+/// (a match in the name weighs more than one in the content), newer first among equals.
 pub static SEARCH_PROMPTS_RANKED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
     || {
         format!(
-        "SELECT {PROMPT_COLUMNS} FROM prompts p, plainto_tsquery('simple', $2) q
-          WHERE to_tsvector('simple', p.name || ' ' || p.content) @@ q AND (p.user_id = $1 OR p.is_public)
-          ORDER BY ts_rank(to_tsvector('simple', p.name || ' ' || p.content), q) DESC, p.id
-          LIMIT $3"
-    )
+            "SELECT {PROMPT_COLUMNS} FROM (
+                 (SELECT p.* FROM prompts p
+                   WHERE p.user_id = $1 AND p.search_tsv @@ plainto_tsquery('simple', $2)
+                   ORDER BY p.updated_at DESC LIMIT {SEARCH_CANDIDATES})
+                 UNION ALL
+                 (SELECT p.* FROM prompts p
+                   WHERE p.is_public AND p.user_id <> $1 AND p.search_tsv @@ plainto_tsquery('simple', $2)
+                   ORDER BY p.updated_at DESC LIMIT {SEARCH_CANDIDATES})) p
+              ORDER BY ts_rank(p.search_tsv, plainto_tsquery('simple', $2)) DESC, p.updated_at DESC, p.id
+              LIMIT $3"
+        )
     },
 );
 
@@ -246,7 +260,11 @@ pub async fn search_prompts(
 ) -> Result<Vec<Prompt>> {
     let query = required_text("query", query, 200)?;
     let limit = limit.clamp(1, 100);
+    // Planned for each search, never prepared once: the planner must see the word to choose
+    // between the word's index (a rare word) and the walk of the newest (a common one). A
+    // prepared statement's generic plan cannot, and took the word's index for every word.
     let mut found: Vec<Prompt> = sqlx::query_as(&SEARCH_PROMPTS_RANKED_SQL)
+        .persistent(false)
         .bind(actor)
         .bind(&query)
         .bind(limit)

@@ -41,7 +41,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// list-chats, chat-messages, append-message, search-prompts, can-access-chat,
-    /// search-messages, studio-first-page, studio-filtered-page, http-list-chats,
+    /// search-messages (the two searches: for words of each frequency band, or one band with
+    /// -common, -middling or -rare), studio-first-page, studio-filtered-page, http-list-chats,
     /// http-chat-messages, http-append-message, http-search-messages, all; or generate (turns
     /// through the server against a fake provider: time to first token and memory).
     #[arg(long, default_value = "all")]

@@ -58,7 +58,7 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     let concurrency = args.concurrency as usize;
     if !args.json {
         println!(
-            "{:<16} {:>8} {:>10} {:>8} {:>8} {:>8} {:>6}{}",
+            "{:<24} {:>8} {:>10} {:>8} {:>8} {:>8} {:>6}{}",
             "workload",
             "ops",
             "ops/s",
@@ -103,7 +103,7 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
                 _ => String::new(),
             };
             println!(
-                "{:<16} {:>8} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>6}{extra}",
+                "{:<24} {:>8} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>6}{extra}",
                 ours.workload,
                 ours.ops,
                 ours.ops_per_s,

@@ -11,6 +11,9 @@ use crate::error::{DomainError, Result};
 use crate::prompts::template_variables;
 use crate::secret::hash_password;
 
+mod text;
+pub use text::{vocabulary, Frequency, Vocabulary, VOCABULARY_SIZE};
+
 /// The demo account the sample data signs in with.
 pub const DEMO_EMAIL: &str = "demo@sambung.chat";
 pub const DEMO_PASSWORD: &str = "sambung-demo";
@@ -189,126 +192,6 @@ fn row_id(kind: u64, index: u64) -> Uuid {
     Uuid::from_u64_pair(high, low)
 }
 
-/// The synthetic dataset's vocabulary (the benchmark searches for these words).
-pub const WORDS: &[&str] = &[
-    "review",
-    "code",
-    "essay",
-    "plan",
-    "summary",
-    "translate",
-    "explain",
-    "python",
-    "rust",
-    "postgres",
-    "database",
-    "query",
-    "index",
-    "table",
-    "column",
-    "write",
-    "story",
-    "poem",
-    "email",
-    "letter",
-    "report",
-    "meeting",
-    "notes",
-    "agenda",
-    "bug",
-    "fix",
-    "test",
-    "deploy",
-    "server",
-    "client",
-    "browser",
-    "network",
-    "security",
-    "password",
-    "token",
-    "session",
-    "user",
-    "team",
-    "chat",
-    "message",
-    "prompt",
-    "model",
-    "answer",
-    "question",
-    "idea",
-    "draft",
-    "outline",
-    "chapter",
-    "section",
-    "paragraph",
-    "sentence",
-    "word",
-    "grammar",
-    "style",
-    "tone",
-    "voice",
-    "audience",
-    "market",
-    "product",
-    "price",
-    "customer",
-    "support",
-    "ticket",
-    "refund",
-    "order",
-    "invoice",
-    "payment",
-    "budget",
-    "forecast",
-    "sales",
-    "growth",
-    "strategy",
-    "vision",
-    "mission",
-    "goal",
-    "task",
-    "project",
-    "deadline",
-    "schedule",
-    "calendar",
-    "travel",
-    "hotel",
-    "flight",
-    "recipe",
-    "cooking",
-    "garden",
-    "music",
-    "movie",
-    "book",
-    "game",
-    "sport",
-    "health",
-    "fitness",
-    "jakarta",
-    "bandung",
-    "nasi",
-    "goreng",
-    "kopi",
-    "selamat",
-    "pagi",
-    "terima",
-    "kasih",
-    "belajar",
-    "bahasa",
-];
-
-/// About `chars` characters of words.
-fn sentence(rng: &mut Rng, chars: usize) -> String {
-    let mut text = String::with_capacity(chars + 16);
-    while text.len() < chars {
-        if !text.is_empty() {
-            text.push(' ');
-        }
-        text.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
-    }
-    text
-}
-
 /// A value in COPY's text format.
 fn copy_text(value: &str) -> String {
     value
@@ -371,6 +254,7 @@ pub async fn seed_scale(
         });
     }
     let c = counts;
+    let words = vocabulary();
     let team_of_user = move |u: u64| (u / 10) % c.teams;
     let chat_created = |chat: u64| epoch() + chrono::Duration::seconds(chat as i64 * 37);
     let tables = vec![
@@ -438,7 +322,7 @@ pub async fn seed_scale(
                 } else {
                     "\\N".to_owned()
                 };
-                let title = copy_text(&sentence(&mut rng, 24));
+                let title = copy_text(&words.sentence(&mut rng, 24));
                 let created = chat_created(ch);
                 let updated = created + chrono::Duration::minutes(rng.below(60 * 24 * 30) as i64);
                 format!("{}\t{}\t{team}\t{folder}\t{title}\tgpt-4o\topenai\t{}\t{}\n", row_id(KIND_CHAT, ch), row_id(KIND_USER, user), ts(created), ts(updated))
@@ -461,7 +345,7 @@ pub async fn seed_scale(
                 let per_chat = (c.messages / c.chats.max(1)).max(1);
                 let chat = (m / per_chat).min(c.chats - 1);
                 let role = if m % 2 == 0 { "user" } else { "assistant" };
-                let content = copy_text(&sentence(&mut rng, 300));
+                let content = copy_text(&words.sentence(&mut rng, 300));
                 let at = chat_created(chat) + chrono::Duration::seconds((m % per_chat) as i64 * 30);
                 format!("{}\t{}\t{role}\t{content}\t{}\n", row_id(KIND_MESSAGE, m), row_id(KIND_CHAT, chat), ts(at))
             }),
@@ -471,8 +355,8 @@ pub async fn seed_scale(
             rows: c.prompts,
             row: Box::new(move |p| {
                 let mut rng = Rng::for_row(KIND_PROMPT, p);
-                let name = copy_text(&format!("Prompt {p}: {}", sentence(&mut rng, 20)));
-                let content = copy_text(&format!("{} {{input}} {}", sentence(&mut rng, 100), sentence(&mut rng, 100)));
+                let name = copy_text(&format!("Prompt {p}: {}", words.sentence(&mut rng, 20)));
+                let content = copy_text(&format!("{} {{input}} {}", words.sentence(&mut rng, 100), words.sentence(&mut rng, 100)));
                 let category = ["general", "coding", "writing", "analysis"][(p % 4) as usize];
                 let public = if p % 10 == 0 { "t" } else { "f" };
                 let at = at_row(p);

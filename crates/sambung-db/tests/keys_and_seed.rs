@@ -276,6 +276,29 @@ async fn scale_seed_gives_exact_counts_and_the_same_data_twice() {
     .await
     .unwrap();
     assert_eq!(outsiders, 0);
+    // The loader computes each message's words itself: exactly PostgreSQL's, on every row.
+    let differing: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE content_tsv IS DISTINCT FROM to_tsvector('simple', content)",
+    )
+    .fetch_one(a.pool())
+    .await
+    .unwrap();
+    assert_eq!(differing, 0);
+    // And the trigger that computes them is on again: whatever a statement writes there, a
+    // message's words follow its content.
+    let message: uuid::Uuid = sqlx::query_scalar(
+        "UPDATE messages SET content = 'edited words', content_tsv = 'forged'
+          WHERE id = (SELECT id FROM messages ORDER BY id LIMIT 1) RETURNING id",
+    )
+    .fetch_one(a.pool())
+    .await
+    .unwrap();
+    let words: String = sqlx::query_scalar("SELECT content_tsv::text FROM messages WHERE id = $1")
+        .bind(message)
+        .fetch_one(a.pool())
+        .await
+        .unwrap();
+    assert_eq!(words, "'edited':1 'words':2");
     let again = seed::seed_scale(a.pool(), 0.1, &|_| {}).await.unwrap();
     assert!(!again.loaded, "loading twice must change nothing");
     assert_eq!(counts(a.pool()).await, got);

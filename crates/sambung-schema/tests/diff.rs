@@ -533,3 +533,44 @@ async fn views_are_created_changed_and_rebuilt_around_the_columns_they_read() {
     assert!(drop_at < alter_at && alter_at < create_at, "{}", widened.up);
     assert_no_scratch_left(&admin, "a scratch database was left").await;
 }
+
+/// A stored generated column made a plain one (written by a trigger instead) keeps its values
+/// and its index; the way back makes the column again, computed, and its index with it.
+#[tokio::test]
+async fn a_generated_column_becomes_plain_and_back() {
+    let _lock = SHADOW_LOCK.lock().await;
+    let admin = TestDb::empty().await;
+    let computed = format!(
+        "{BASE}\nALTER TABLE notes ADD COLUMN body_length integer GENERATED ALWAYS AS (length(body)) STORED;\nCREATE INDEX notes_length_idx ON notes (body_length);"
+    );
+    let written = format!(
+        "{BASE}\nALTER TABLE notes ADD COLUMN body_length integer;\nCREATE INDEX notes_length_idx ON notes (body_length);\nCREATE FUNCTION measure() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.body_length := length(NEW.body); RETURN NEW; END $$;\nCREATE TRIGGER notes_measure BEFORE INSERT OR UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION measure();"
+    );
+    let migration = generated(&admin, &computed, &written, &Renames::default())
+        .await
+        .expect("a change");
+    assert!(
+        migration
+            .up
+            .contains("ALTER TABLE notes ALTER COLUMN body_length DROP EXPRESSION"),
+        "{}",
+        migration.up
+    );
+    assert!(
+        !migration.up.contains("DROP INDEX notes_length_idx"),
+        "{}",
+        migration.up
+    );
+    assert!(migration.hazards.is_empty(), "{:?}", migration.hazards);
+    // The down script (verified by generate to give the computed column back, index included).
+    assert!(
+        migration.down.contains("DROP COLUMN body_length")
+            && migration
+                .down
+                .contains("GENERATED ALWAYS AS (length(body)) STORED")
+            && migration.down.contains("CREATE INDEX notes_length_idx"),
+        "{}",
+        migration.down
+    );
+    assert_no_scratch_left(&admin, "a scratch database was left").await;
+}

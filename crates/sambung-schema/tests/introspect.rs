@@ -19,7 +19,14 @@ async fn the_schema_reads_back_with_keys_defaults_and_triggers() {
         ["pg_trgm"]
     );
     let functions: Vec<&str> = schema.functions.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(functions, ["sambung_set_updated_at", "sambung_uuid_v7"]);
+    assert_eq!(
+        functions,
+        [
+            "sambung_message_words",
+            "sambung_set_updated_at",
+            "sambung_uuid_v7"
+        ]
+    );
     assert!(
         schema.table("_sambung_migrations").is_none(),
         "bookkeeping is not schema"

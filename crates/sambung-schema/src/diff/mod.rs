@@ -484,6 +484,32 @@ impl<'a> Differ<'a> {
                 );
                 continue;
             };
+            if old.generated != new.generated {
+                match &new.generated {
+                    // The values stay; from now on they are written, not computed.
+                    None => self.push(format!(
+                        "ALTER TABLE {table} ALTER COLUMN {col} DROP EXPRESSION"
+                    )),
+                    // PostgreSQL cannot give an existing column an expression (before 17):
+                    // the column is made again, computed for every row. Its indexes went
+                    // before it (`regenerated_columns`) and are made again after.
+                    Some(_) => {
+                        self.push(format!("ALTER TABLE {table} DROP COLUMN {col}"));
+                        self.push_with(
+                            format!("ALTER TABLE {table} ADD COLUMN {}", column_definition(new)),
+                            None,
+                            vec![Lint {
+                                rule: "adding-stored-generated-column",
+                                message: format!(
+                                    "{}.{} is computed again for every existing row: the table is rewritten under an exclusive lock",
+                                    pair.new.name, new.name
+                                ),
+                            }],
+                        );
+                        continue;
+                    }
+                }
+            }
             let old_default = old
                 .default
                 .as_ref()
@@ -557,6 +583,7 @@ impl<'a> Differ<'a> {
             replace_word(&self.renamed(&pair.old.name, def), own_name, "\u{0}")
         };
         let plain = |def: &str, own_name: &str| replace_word(def, own_name, "\u{0}");
+        let regenerated = regenerated_columns(pair);
         Matches {
             constraints: match_objects(
                 constraints(pair.old).map(|c| (c.name.as_str(), renamed(&c.definition, &c.name))),
@@ -577,7 +604,17 @@ impl<'a> Differ<'a> {
                     .indexes
                     .iter()
                     .filter(|i| i.constraint.is_none())
-                    .map(|i| (i.name.as_str(), renamed(&i.definition, &i.name))),
+                    .map(|i| {
+                        let definition = renamed(&i.definition, &i.name);
+                        // An index on a column made again goes with it: never kept.
+                        let on_regenerated = regenerated
+                            .iter()
+                            .any(|column| replace_word(&definition, column, "\u{1}") != definition);
+                        (
+                            i.name.as_str(),
+                            definition + if on_regenerated { "\u{1}" } else { "" },
+                        )
+                    }),
                 pair.new
                     .indexes
                     .iter()
@@ -608,6 +645,21 @@ struct Matches {
 }
 
 /// `'a', 'b'`: enum labels as SQL literals.
+/// The (old) names of the columns of `pair` that are made again: those given a new generation
+/// expression (see `alter_columns`).
+fn regenerated_columns<'t>(pair: &Pair<'t>) -> Vec<&'t str> {
+    pair.old
+        .columns
+        .iter()
+        .filter(|old| {
+            pair.new.columns.iter().any(|new| {
+                new.name == old.name && new.generated.is_some() && new.generated != old.generated
+            })
+        })
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
 fn labels(values: &[String]) -> String {
     values
         .iter()

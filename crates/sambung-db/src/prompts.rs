@@ -262,7 +262,8 @@ pub async fn search_prompts(
     let limit = limit.clamp(1, 100);
     // Planned for each search, never prepared once: the planner must see the word to choose
     // between the word's index (a rare word) and the walk of the newest (a common one). A
-    // prepared statement's generic plan cannot, and took the word's index for every word.
+    // prepared statement's generic plan cannot: it takes the word's index for every word, and
+    // a common word then reads all its matches (30 ms at scale 10, against 1-2 ms).
     let mut found: Vec<Prompt> = sqlx::query_as(&SEARCH_PROMPTS_RANKED_SQL)
         .persistent(false)
         .bind(actor)

@@ -48,14 +48,20 @@ fn no_seq_scans(workload: &str, plan: &str) {
     }
 }
 
-#[tokio::test]
-async fn every_workload_uses_indexes_and_runs_in_both_modes() {
+/// A database with the synthetic dataset at scale 0.1, and the benchmark's inputs from it.
+async fn seeded() -> (TestDb, Inputs) {
     let db = TestDb::migrated().await;
-    let pool = db.pool();
-    sambung_db::seed::seed_scale(pool, 0.1, &|_| {})
+    sambung_db::seed::seed_scale(db.pool(), 0.1, &|_| {})
         .await
         .unwrap();
-    let inputs = Inputs::sample(pool).await.unwrap();
+    let inputs = Inputs::sample(db.pool()).await.unwrap();
+    (db, inputs)
+}
+
+#[tokio::test]
+async fn every_workload_uses_indexes_and_runs_in_both_modes() {
+    let (db, inputs) = seeded().await;
+    let pool = db.pool();
     let (owner, chat) = inputs.personal_chats[0];
     let (member, team_chat) = inputs.team_chats[0];
     let q = |id: &dyn std::fmt::Display| format!("'{id}'::uuid");
@@ -266,12 +272,8 @@ async fn prepared_plan(
 
 #[tokio::test]
 async fn prepared_searches_keep_their_plans_for_every_word() {
-    let db = TestDb::migrated().await;
+    let (db, inputs) = seeded().await;
     let pool = db.pool();
-    sambung_db::seed::seed_scale(pool, 0.1, &|_| {})
-        .await
-        .unwrap();
-    let inputs = Inputs::sample(pool).await.unwrap();
     // A burst of appends first: the statistics lag behind the table, as on a busy server.
     for (i, (owner, chat)) in inputs.personal_chats.iter().take(200).enumerate() {
         let text = format!("{} appended {i}", inputs.words[0][i % 10]);

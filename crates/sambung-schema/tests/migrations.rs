@@ -447,7 +447,7 @@ async fn message_and_prompt_search_use_an_index() {
          INSERT INTO messages (chat_id, role, content)
            SELECT c.id, 'user', s.text FROM (SELECT id, row_number() OVER () AS n FROM chats) c
              JOIN sentences s ON s.g % 50 = c.n - 1;
-         INSERT INTO prompts (user_id, name, content) SELECT u.id, 'prompt ' || s.g, s.text FROM users u, sentences s;
+         INSERT INTO prompts (user_id, name, content, is_public) SELECT u.id, 'prompt ' || s.g, s.text, true FROM users u, sentences s;
 ",
     )
     .execute(pool)
@@ -476,8 +476,8 @@ async fn message_and_prompt_search_use_an_index() {
         "{messages}"
     );
     let ranked = plan(
-        "EXPLAIN SELECT id FROM prompts WHERE to_tsvector('simple', name || ' ' || content) @@ plainto_tsquery('simple', 'xylophone')
-          ORDER BY ts_rank(to_tsvector('simple', name || ' ' || content), plainto_tsquery('simple', 'xylophone')) DESC LIMIT 20",
+        "EXPLAIN SELECT id FROM prompts WHERE is_public AND search_tsv @@ plainto_tsquery('simple', 'xylophone')
+          ORDER BY ts_rank(search_tsv, plainto_tsquery('simple', 'xylophone')) DESC LIMIT 20",
     )
     .await;
     assert!(ranked.contains("prompt_search_idx"), "{ranked}");

@@ -122,9 +122,13 @@ pub fn is_public(ip: IpAddr) -> bool {
                 return is_public_v4(v4);
             }
             let s = v6.segments();
+            let o = v6.octets();
+            // NAT64's well-known prefix and 6to4 reach the IPv4 address inside them.
             if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                let o = v6.octets();
                 return is_public_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+            }
+            if s[0] == 0x2002 {
+                return is_public_v4(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
             }
             !(v6.is_loopback()
                 || v6.is_unspecified()
@@ -133,6 +137,10 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
                 || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64 (RFC 8215)
+                || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // discard-only
+                || (s[0] == 0x2001 && s[1] == 0x0002 && s[2] == 0) // benchmarking
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo: the server would tunnel
                 || s[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible and the like
                 && v6 != Ipv6Addr::UNSPECIFIED
         }
@@ -180,6 +188,13 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1:ffff::1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::1",
+            "100::1",
+            "2001:2::1",
+            "2001:0:4136:e378::1",
             "2001:db8::1",
             "::127.0.0.1",
         ] {
@@ -190,6 +205,8 @@ mod tests {
             "8.8.8.8",
             "2606:4700:4700::1111",
             "::ffff:1.1.1.1",
+            "2002:101:101::1",
+            "64:ff9b::101:101",
         ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }

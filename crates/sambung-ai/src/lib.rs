@@ -417,7 +417,10 @@ async fn run(
             Ok(Some(chunk)) => chunk.map_err(|e| network_error(&e, endpoint.key.as_ref()))?,
         };
         first = false;
-        for event in decoder.feed(&chunk) {
+        let events = decoder
+            .feed(&chunk)
+            .map_err(|e| ProviderError::Protocol(e.to_string()))?;
+        for event in events {
             for delta in parser.event(&event)? {
                 if sender.send(Ok(delta)).await.is_err() {
                     return Ok(());

@@ -1,20 +1,43 @@
-//! The generations running in this server, one per chat at most: each keeps every chunk it
-//! has streamed so that a client that went away (or another tab) can replay it from the
-//! start and follow it live, and can be told to stop.
+//! The generations running in this server, one per chat at most. A client that went away (or
+//! another tab) can follow one again from its start, and it can be told to stop.
+//!
+//! What a generation keeps for those late followers is bounded by the reply, not by how it was
+//! streamed: consecutive text pieces are kept as one text, so a replay is the chunks before
+//! the text, the text so far as one delta, and what followed. Followers who keep up get each
+//! chunk as it comes; one that falls [`LIVE_BACKLOG`] chunks behind is dropped, never buffered
+//! for.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
+
+use crate::ui_stream::Chunk;
+
+/// How many chunks a live follower may be behind before it is dropped.
+pub const LIVE_BACKLOG: usize = 1024;
+
+/// What a replay is made of.
+enum Kept {
+    Chunk(Bytes),
+    /// Consecutive text deltas of one text part, joined.
+    Text {
+        id: String,
+        text: String,
+    },
+}
+
+struct State {
+    kept: Vec<Kept>,
+    /// `None` once the generation finished: followers end after what they were sent.
+    live: Option<broadcast::Sender<Bytes>>,
+}
 
 /// A chat's running generation.
 pub struct Generation {
-    chunks: Mutex<Vec<Bytes>>,
-    finished: AtomicBool,
-    tick: watch::Sender<u64>,
+    state: Mutex<State>,
     stop: watch::Sender<bool>,
     pub message_id: String,
 }
@@ -22,31 +45,55 @@ pub struct Generation {
 impl Generation {
     fn new(message_id: String) -> Generation {
         Generation {
-            chunks: Mutex::new(Vec::new()),
-            finished: AtomicBool::new(false),
-            tick: watch::channel(0).0,
+            state: Mutex::new(State {
+                kept: Vec::new(),
+                live: Some(broadcast::channel(LIVE_BACKLOG).0),
+            }),
             stop: watch::channel(false).0,
             message_id,
         }
     }
 
-    /// Add a chunk (already in its SSE form) for every listener, now and later.
-    pub fn push(&self, chunk: impl Into<Bytes>) {
-        self.chunks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(chunk.into());
-        self.tick.send_modify(|n| *n += 1);
+    /// Send a chunk to every follower, now and later.
+    pub fn push(&self, chunk: Chunk) {
+        self.push_encoded(chunk.to_sse().into(), Some(chunk));
     }
 
-    /// No more chunks will come.
-    pub fn finish(&self) {
-        self.finished.store(true, Ordering::SeqCst);
-        self.tick.send_modify(|n| *n += 1);
+    /// Send the stream's last line (`data: [DONE]`) and end it.
+    pub fn finish(&self, last: &'static str) {
+        self.push_encoded(Bytes::from_static(last.as_bytes()), None);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.live = None;
+    }
+
+    fn push_encoded(&self, encoded: Bytes, chunk: Option<Chunk>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.live.is_none() {
+            return;
+        }
+        match (chunk, state.kept.last_mut()) {
+            (Some(Chunk::TextDelta { id, delta }), Some(Kept::Text { id: last, text }))
+                if *last == id =>
+            {
+                text.push_str(&delta)
+            }
+            (Some(Chunk::TextDelta { id, delta }), _) => {
+                state.kept.push(Kept::Text { id, text: delta })
+            }
+            _ => state.kept.push(Kept::Chunk(encoded.clone())),
+        }
+        if let Some(live) = &state.live {
+            // No follower is not an error: the generation goes on for the database.
+            let _ = live.send(encoded);
+        }
     }
 
     pub fn is_finished(&self) -> bool {
-        self.finished.load(Ordering::SeqCst)
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .is_none()
     }
 
     /// Ask the generation to stop (its task watches [`Generation::stopped`]).
@@ -60,34 +107,38 @@ impl Generation {
         let _ = receiver.wait_for(|stop| *stop).await;
     }
 
-    fn chunk(&self, index: usize) -> Option<Bytes> {
-        self.chunks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(index)
-            .cloned()
-    }
-
-    /// Every chunk from the first, then the new ones as they come, until the end.
-    pub fn subscribe(self: &Arc<Self>) -> impl Stream<Item = Bytes> + Send + 'static {
-        let receiver = self.tick.subscribe();
-        futures_util::stream::unfold(
-            (self.clone(), 0usize, receiver),
-            |(generation, index, mut receiver)| async move {
-                loop {
-                    receiver.borrow_and_update();
-                    if let Some(chunk) = generation.chunk(index) {
-                        return Some((chunk, (generation, index + 1, receiver)));
-                    }
-                    if generation.is_finished() {
-                        return None;
-                    }
-                    if receiver.changed().await.is_err() && generation.chunk(index).is_none() {
-                        return None;
-                    }
+    /// The generation from its start (what it kept), then each chunk as it comes, until its
+    /// end; a follower that falls too far behind is ended early.
+    pub fn subscribe(&self) -> impl Stream<Item = Bytes> + Send + 'static {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let replay: Vec<Bytes> = state
+            .kept
+            .iter()
+            .map(|kept| match kept {
+                Kept::Chunk(bytes) => bytes.clone(),
+                Kept::Text { id, text } => Chunk::TextDelta {
+                    id: id.clone(),
+                    delta: text.clone(),
                 }
-            },
-        )
+                .to_sse()
+                .into(),
+            })
+            .collect();
+        let live = state.live.as_ref().map(broadcast::Sender::subscribe);
+        drop(state);
+        let replay = futures_util::stream::iter(replay);
+        let live = futures_util::stream::unfold(live, |live| async move {
+            let mut receiver = live?;
+            match receiver.recv().await {
+                Ok(chunk) => Some((chunk, Some(receiver))),
+                Err(broadcast::error::RecvError::Closed) => None,
+                Err(broadcast::error::RecvError::Lagged(behind)) => {
+                    tracing::info!(behind, "dropped a follower too slow to keep up");
+                    None
+                }
+            }
+        });
+        futures_util::StreamExt::chain(replay, live)
     }
 }
 
@@ -99,7 +150,7 @@ pub struct Registry {
 impl Registry {
     /// Register the generation of `chat`'s new reply. Whether a turn may begin is the
     /// database's decision (under a lock on the chat, across servers); an earlier generation
-    /// still sending its last chunks here is replaced, its listeners keep following it.
+    /// still sending its last chunks here is replaced, its followers keep following it.
     pub fn start(&self, chat: &str, message_id: String) -> Arc<Generation> {
         let generation = Arc::new(Generation::new(message_id));
         self.running
@@ -119,7 +170,7 @@ impl Registry {
             .cloned()
     }
 
-    /// Forget a finished generation (its listeners keep their handle).
+    /// Forget a finished generation (its followers keep their handle).
     pub fn remove(&self, chat: &str, generation: &Arc<Generation>) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         if running
@@ -144,9 +195,21 @@ mod tests {
     use futures_util::StreamExt;
 
     use super::*;
+    use crate::ui_stream::DONE;
+
+    fn delta(text: &str) -> Chunk {
+        Chunk::TextDelta {
+            id: "t".into(),
+            delta: text.into(),
+        }
+    }
+
+    fn sse(chunk: Chunk) -> Bytes {
+        chunk.to_sse().into()
+    }
 
     #[tokio::test]
-    async fn late_listeners_replay_from_the_start_and_follow_live() {
+    async fn late_followers_replay_from_the_start_and_follow_live() {
         let registry = Registry::default();
         let replaced = registry.start("chat", "m0".into());
         let generation = registry.start("chat", "m".into());
@@ -157,22 +220,54 @@ mod tests {
                 .is_some_and(|g| Arc::ptr_eq(&g, &generation)),
             "the newer generation stays when the replaced one is removed"
         );
-        generation.push("a");
+        generation.push(Chunk::StartStep);
+        generation.push(delta("a"));
         let early = generation.subscribe();
-        generation.push("b");
+        generation.push(delta("b"));
         let late = generation.subscribe();
         let pusher = {
             let generation = generation.clone();
             tokio::spawn(async move {
                 tokio::task::yield_now().await;
-                generation.push("c");
-                generation.finish();
+                generation.push(delta("c"));
+                generation.push(Chunk::FinishStep);
+                generation.finish(DONE);
             })
         };
         let (early, late): (Vec<Bytes>, Vec<Bytes>) = tokio::join!(early.collect(), late.collect());
         pusher.await.unwrap();
-        assert_eq!(early, ["a", "b", "c"]);
-        assert_eq!(late, ["a", "b", "c"]);
+        let tail = [sse(delta("c")), sse(Chunk::FinishStep), Bytes::from(DONE)];
+        let mut expected_early = vec![sse(Chunk::StartStep), sse(delta("a")), sse(delta("b"))];
+        expected_early.extend(tail.clone());
+        assert_eq!(early, expected_early);
+        let mut expected_late = vec![sse(Chunk::StartStep), sse(delta("ab"))];
+        expected_late.extend(tail);
+        assert_eq!(late, expected_late, "text so far as one piece, then live");
         assert!(registry.running("chat").is_none());
+        // After the end, a follower gets the whole reply at once.
+        let after: Vec<Bytes> = generation.subscribe().collect().await;
+        assert_eq!(after.len(), 4);
+        assert_eq!(after[1], sse(delta("abc")));
+    }
+
+    /// A reply of a million one-byte pieces keeps a million bytes for replay, not a million
+    /// chunks; a follower that stops reading is dropped once it is far behind.
+    #[tokio::test]
+    async fn what_is_kept_is_bounded_by_the_text_and_slow_followers_are_dropped() {
+        let generation = Registry::default().start("chat", "m".into());
+        let stalled = generation.subscribe();
+        for _ in 0..1_000_000 {
+            generation.push(delta("x"));
+        }
+        {
+            let state = generation.state.lock().unwrap();
+            assert_eq!(state.kept.len(), 1);
+        }
+        generation.finish(DONE);
+        let received: Vec<Bytes> = stalled.collect().await;
+        assert!(received.is_empty(), "the stalled follower was dropped");
+        let replay: Vec<Bytes> = generation.subscribe().collect().await;
+        assert_eq!(replay.len(), 2);
+        assert!(replay[0].len() > 1_000_000 && replay[0].len() < 1_000_100);
     }
 }

@@ -8,21 +8,40 @@ pub struct Event {
     pub data: String,
 }
 
-/// Feed bytes in, take whole events out.
+/// Longest line of a stream accepted (a provider's event is a line of JSON): a stream that
+/// never ends its line is an error, not a buffer that grows without end.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// A line longer than [`MAX_LINE_BYTES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a line of the stream is longer than {MAX_LINE_BYTES} bytes")]
+pub struct LineTooLong;
+
+/// Feed bytes in, take whole events out. Each byte is looked at once: what was scanned for a
+/// line's end is not scanned again when more arrives.
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     buffer: Vec<u8>,
+    /// How much of `buffer` is known to hold no line end.
+    scanned: usize,
     name: String,
     data: Vec<String>,
 }
 
 impl SseDecoder {
     /// The events completed by `bytes` (a blank line ends an event; `:` lines are comments).
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Event>, LineTooLong> {
         self.buffer.extend_from_slice(bytes);
         let mut events = Vec::new();
-        while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
-            let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
+        let mut start = 0;
+        while let Some(found) = self.buffer[start + self.scanned..]
+            .iter()
+            .position(|&b| b == b'\n')
+        {
+            let end = start + self.scanned + found;
+            self.scanned = 0;
+            let mut line: Vec<u8> = self.buffer[start..=end].to_vec();
+            start = end + 1;
             line.pop();
             if line.last() == Some(&b'\r') {
                 line.pop();
@@ -50,14 +69,20 @@ impl SseDecoder {
                 _ => {}
             }
         }
-        events
+        self.buffer.drain(..start);
+        self.scanned = self.buffer.len();
+        if self.buffer.len() > MAX_LINE_BYTES {
+            return Err(LineTooLong);
+        }
+        Ok(events)
     }
 
     /// What is left when the stream ends: an event not closed by a blank line.
     pub fn finish(&mut self) -> Option<Event> {
         let rest = std::mem::take(&mut self.buffer);
+        self.scanned = 0;
         if !rest.is_empty() {
-            let mut events = self.feed(&[&rest[..], b"\n\n"].concat());
+            let mut events = self.feed(&[&rest[..], b"\n\n"].concat()).ok()?;
             return events.pop();
         }
         if self.data.is_empty() {
@@ -82,7 +107,7 @@ mod tests {
             let mut decoder = SseDecoder::default();
             let mut events = Vec::new();
             for chunk in bytes.chunks(size) {
-                events.extend(decoder.feed(chunk));
+                events.extend(decoder.feed(chunk).unwrap());
             }
             assert_eq!(
                 events,
@@ -108,7 +133,32 @@ mod tests {
     #[test]
     fn an_unterminated_last_event_is_kept() {
         let mut decoder = SseDecoder::default();
-        assert!(decoder.feed(b"data: {\"a\":1}").is_empty());
+        assert!(decoder.feed(b"data: {\"a\":1}").unwrap().is_empty());
         assert_eq!(decoder.finish().unwrap().data, "{\"a\":1}");
+    }
+
+    /// A line that never ends: each piece is scanned once (fed a byte at a time, a scan from
+    /// the start each time would read 10¹² bytes here), and past the limit it is an error.
+    #[test]
+    fn a_line_that_never_ends_is_scanned_once_and_refused() {
+        let mut decoder = SseDecoder::default();
+        let piece = vec![b'x'; 1024];
+        let mut fed = 0;
+        let refused = loop {
+            match decoder.feed(&piece) {
+                Ok(events) => assert!(events.is_empty()),
+                Err(e) => break e,
+            }
+            fed += piece.len();
+            assert!(fed <= MAX_LINE_BYTES, "never refused");
+        };
+        assert_eq!(refused, LineTooLong);
+        let mut decoder = SseDecoder::default();
+        for _ in 0..(MAX_LINE_BYTES / 2) {
+            decoder.feed(b"y").unwrap();
+        }
+        assert_eq!(decoder.scanned, MAX_LINE_BYTES / 2);
+        let events = decoder.feed(b"\n\ndata: z\n\n").unwrap();
+        assert_eq!(events.len(), 1);
     }
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 pub use logical::{
     backup, default_backup_path, detect_format, restore, server_major, BackupReport, Format,
-    Manifest, RestoreReport,
+    Manifest, RestoreOptions, RestoreReport, RESTORE_STATEMENT_TIMEOUT,
 };
 pub use physical::{physical_backup, physical_restore};
 pub use tools::Tools;

@@ -307,6 +307,22 @@ pub struct RestoreReport {
     pub elapsed: Duration,
 }
 
+/// How a restore goes.
+#[derive(Debug, Clone, Copy)]
+pub struct RestoreOptions {
+    /// Restore over a database that holds data, or from a backup of a newer schema.
+    pub force: bool,
+    /// The newest schema version this `sambung` knows.
+    pub known_schema_version: i64,
+    /// The longest one statement of the script may run (a file could hold `pg_sleep`, or
+    /// switch the timeout off: it is set again after every statement).
+    pub statement_timeout: Duration,
+}
+
+/// The default of [`RestoreOptions::statement_timeout`]: generous for a large table's COPY,
+/// finite for a file that would hold the transaction open forever.
+pub const RESTORE_STATEMENT_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// Restore `path` into the database: everything in its schema is replaced, in one
 /// transaction, and the row counts are checked against the manifest inside that transaction,
 /// so any failure leaves the database exactly as it was.
@@ -314,9 +330,13 @@ pub async fn restore(
     pool: &PgPool,
     tools: &Tools,
     path: &Path,
-    force: bool,
-    known_schema_version: i64,
+    options: RestoreOptions,
 ) -> Result<RestoreReport, BackupError> {
+    let RestoreOptions {
+        force,
+        known_schema_version,
+        statement_timeout,
+    } = options;
     let started = Instant::now();
     let format = detect_format(path)?;
     let manifest = Manifest::read(path)?;
@@ -398,6 +418,11 @@ pub async fn restore(
     sqlx::query("SET LOCAL client_min_messages = warning")
         .execute(&mut *tx)
         .await?;
+    let limit = format!(
+        "SET LOCAL statement_timeout = {}",
+        statement_timeout.as_millis().max(1)
+    );
+    sqlx::raw_sql(&limit).execute(&mut *tx).await?;
     for object in &objects {
         // Extensions are not schema objects by name; everything else is qualified.
         let name = if object.kind == "extension" {
@@ -450,6 +475,9 @@ pub async fn restore(
                     .execute(&mut *tx)
                     .await
                     .map_err(at(line))?;
+                // Whatever the statement set (`SET statement_timeout = 0`, `RESET ALL`,
+                // `set_config` under any spelling), the next one runs under the limit.
+                sqlx::raw_sql(&limit).execute(&mut *tx).await?;
             }
             Item::CopyFromStdin { text, line } => {
                 let mut copy = tx.copy_in_raw(&text).await.map_err(at(line))?;

@@ -2,7 +2,8 @@
 //! change nothing.
 
 use sambung_backup::{
-    backup, physical_backup, physical_restore, restore, BackupError, Format, Manifest, Tools,
+    backup, physical_backup, physical_restore, restore, BackupError, Format, Manifest,
+    RestoreOptions, Tools,
 };
 use sambung_config::DatabaseUrl;
 use sambung_pg::PgBinaries;
@@ -17,6 +18,15 @@ fn known() -> i64 {
         .map(|m| m.version)
         .max()
         .unwrap()
+}
+
+/// A restore as `sambung db restore` makes it, with or without `--force`.
+fn options(force: bool) -> RestoreOptions {
+    RestoreOptions {
+        force,
+        known_schema_version: known(),
+        statement_timeout: sambung_backup::RESTORE_STATEMENT_TIMEOUT,
+    }
 }
 
 /// The client tools for the test server, as `sambung` picks them: the server's own, or the
@@ -101,8 +111,7 @@ async fn both_formats_round_trip_every_row() {
             target.pool(),
             &tools_for(&target.url()),
             &path,
-            false,
-            known(),
+            options(false),
         )
         .await
         .unwrap();
@@ -118,8 +127,10 @@ async fn both_formats_round_trip_every_row() {
         source.pool(),
         &tools,
         &dir.path().join("backup.dump"),
-        true,
-        1,
+        RestoreOptions {
+            known_schema_version: 1,
+            ..options(true)
+        },
     )
     .await
     .unwrap();
@@ -193,7 +204,7 @@ async fn bad_files_and_refusals_leave_the_database_as_it_was() {
         (&broken_sql, "rolled back"),
         (&mismatched, "rolled back"),
     ] {
-        let err = restore(target.pool(), &target_tools, path, true, known())
+        let err = restore(target.pool(), &target_tools, path, options(true))
             .await
             .expect_err(&path.display().to_string());
         let matches = match expect {
@@ -209,7 +220,7 @@ async fn bad_files_and_refusals_leave_the_database_as_it_was() {
             path.display()
         );
     }
-    let err = restore(target.pool(), &target_tools, &mismatched, true, known())
+    let err = restore(target.pool(), &target_tools, &mismatched, options(true))
         .await
         .unwrap_err();
     assert!(
@@ -219,18 +230,18 @@ async fn bad_files_and_refusals_leave_the_database_as_it_was() {
     );
 
     assert!(matches!(
-        restore(target.pool(), &target_tools, &dump, false, known()).await,
+        restore(target.pool(), &target_tools, &dump, options(false)).await,
         Err(BackupError::NotEmpty { .. })
     ));
     assert!(
-        restore(target.pool(), &target_tools, &newer, true, known())
+        restore(target.pool(), &target_tools, &newer, options(true))
             .await
             .is_ok(),
         "--force restores a newer schema"
     );
     let fresh = TestDb::empty().await;
     assert!(matches!(
-        restore(fresh.pool(), &tools_for(&fresh.url()), &newer, false, known()).await,
+        restore(fresh.pool(), &tools_for(&fresh.url()), &newer, options(false)).await,
         Err(BackupError::NewerSchema { backup: 999, known: k }) if k == known()
     ));
     assert_eq!(fingerprint(fresh.pool()).await, Vec::new());
@@ -241,7 +252,7 @@ async fn a_physical_backup_restored_into_a_new_data_directory_holds_the_same_dat
     let scratch = ScratchCluster::new();
     let cluster = scratch.cluster();
     cluster.start().await.unwrap();
-    let url = cluster.database_url("sambungchat");
+    let url = cluster.database_url("sambungchat").unwrap();
     let pool = PgPool::connect(&url).await.unwrap();
     sambung_schema::Migrator::embedded()
         .migrate(&pool)
@@ -282,7 +293,7 @@ async fn a_physical_backup_restored_into_a_new_data_directory_holds_the_same_dat
     physical_restore(&restored, &backup_dir, false)
         .await
         .unwrap();
-    let pool = PgPool::connect(&restored.database_url("sambungchat"))
+    let pool = PgPool::connect(&restored.database_url("sambungchat").unwrap())
         .await
         .unwrap();
     assert_eq!(fingerprint(&pool).await, before);
@@ -307,6 +318,39 @@ async fn a_physical_backup_restored_into_a_new_data_directory_holds_the_same_dat
                 .starts_with("pgdata.replaced-")
         });
     assert!(kept_aside, "the replaced data directory must be kept");
+}
+
+/// A file whose statement never ends (after switching the timeout off, as every dump does,
+/// then once more by another spelling) is cut off at the restore's statement timeout, and the
+/// target stays as it was.
+#[tokio::test]
+async fn a_statement_that_never_ends_is_cut_off() {
+    let target = TestDb::migrated().await;
+    sambung_db::seed::seed_sample(target.pool()).await.unwrap();
+    let tools = tools_for(&target.url());
+    let before = fingerprint(target.pool()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sleep.sql");
+    std::fs::write(
+        &path,
+        "--\n-- PostgreSQL database dump\n--\n\nSET statement_timeout = 0;\n\
+         DROP TABLE IF EXISTS public.messages CASCADE;\n\
+         SELECT pg_catalog.set_config(chr(115) || 'tatement_timeout', '0', false);\n\
+         SELECT pg_sleep(600);\n-- PostgreSQL database dump complete\n",
+    )
+    .unwrap();
+    let options = RestoreOptions {
+        statement_timeout: std::time::Duration::from_secs(1),
+        ..options(true)
+    };
+    let err = restore(target.pool(), &tools, &path, options)
+        .await
+        .expect_err("the sleep is cut off");
+    assert!(
+        matches!(&err, BackupError::RestoreFailed { detail } if detail.contains("line 8") && detail.contains("statement timeout")),
+        "{err}"
+    );
+    assert_eq!(fingerprint(target.pool()).await, before);
 }
 
 /// A plain file made to attack the restorer: each is refused before anything runs, runs no
@@ -350,7 +394,7 @@ async fn hostile_files_are_refused_before_anything_runs() {
             format!("{head}{body}-- PostgreSQL database dump complete\n"),
         )
         .unwrap();
-        let err = restore(target.pool(), &tools, &path, true, known())
+        let err = restore(target.pool(), &tools, &path, options(true))
             .await
             .expect_err(name);
         assert!(
@@ -407,8 +451,7 @@ async fn names_that_look_like_code_back_up_and_restore() {
             target.pool(),
             &tools_for(&target.url()),
             &path,
-            false,
-            known(),
+            options(false),
         )
         .await
         .unwrap();
@@ -438,8 +481,7 @@ async fn names_that_look_like_code_back_up_and_restore() {
             other.pool(),
             &tools_for(&other.url()),
             &path,
-            false,
-            known(),
+            options(false),
         )
         .await
         .unwrap_err();

@@ -96,6 +96,9 @@ impl HttpTarget {
             reply_save_every: sambung_server::REPLY_SAVE_EVERY,
             read_replicas: topology.read_replicas.clone(),
             read_max_lag: std::time::Duration::from_secs(5),
+            connections: sambung_server::ConnectionLimits::default(),
+            trusted_proxies: Vec::new(),
+            reply_limits: sambung_server::ReplyLimits::default(),
         };
         let (mut bases, mut stops) = (Vec::new(), Vec::new());
         for _ in 0..topology.servers.max(1) {

@@ -4,6 +4,7 @@
 //! shows what our layer costs. The `http-*` workloads run the same operations through the
 //! server (`http`), against the direct data-layer call as their baseline.
 
+pub mod attacks;
 pub mod generate;
 pub mod http;
 
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sambung_db::chats::{self, ChatQuery, ChatScope, MessageRole};
+use sambung_db::chats::{self, ChatQuery, ChatScope};
 use sambung_db::seed::{vocabulary, Frequency};
 use sambung_db::{prompts, ChatId, MessageId, UserId};
 use sambung_studio::browse::{self, Filter, FilterOp, Sort, View};
@@ -311,16 +312,9 @@ pub async fn run_once(
             }
         }
         (Workload::AppendMessage, Mode::DataLayer) => {
-            chats::append_message(
-                pool,
-                owner,
-                chat,
-                MessageRole::User,
-                "benchmark message",
-                None,
-            )
-            .await
-            .map_err(domain)?;
+            chats::append_message(pool, owner, chat, "benchmark message", None)
+                .await
+                .map_err(domain)?;
         }
         (Workload::AppendMessage, Mode::Baseline) => {
             // Who may post: the chat's owner for a personal chat, any member for a team chat.

@@ -90,7 +90,7 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     let messages = plan(
         pool,
         chats::MESSAGES_PAGE_SQL,
-        &[&chat, "NULL", "NULL", "1000"],
+        &[&chat, "NULL", "NULL", "1000", "4194304"],
     )
     .await;
     assert!(messages.contains("message_chat_id_idx"), "{messages}");
@@ -277,7 +277,7 @@ async fn prepared_searches_keep_their_plans_for_every_word() {
     // A burst of appends first: the statistics lag behind the table, as on a busy server.
     for (i, (owner, chat)) in inputs.personal_chats.iter().take(200).enumerate() {
         let text = format!("{} appended {i}", inputs.words[0][i % 10]);
-        chats::append_message(pool, *owner, *chat, chats::MessageRole::User, &text, None)
+        chats::append_message(pool, *owner, *chat, &text, None)
             .await
             .unwrap();
     }

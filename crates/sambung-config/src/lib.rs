@@ -14,10 +14,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use sqlx::postgres::PgConnectOptions;
 
-/// The design's credentials for the managed cluster (its `docker compose` service).
+/// The design's role for the managed cluster (its `docker compose` service); its password is
+/// random, kept with the cluster's secrets (`sambung_pg::ClusterSecrets`).
 pub const MANAGED_USER: &str = "sambungchat";
-/// Password of the managed cluster's user; the cluster only listens on 127.0.0.1.
-pub const MANAGED_PASSWORD: &str = "sambungchat";
 /// Database created in the managed cluster.
 pub const MANAGED_DATABASE: &str = "sambungchat";
 
@@ -255,10 +254,15 @@ pub struct Config {
     pub read_urls: Vec<DatabaseUrl>,
     /// `DATABASE_READ_MAX_LAG`: seconds a replica may lag before it is skipped (default 5).
     pub read_max_lag: Duration,
+    /// `TRUSTED_PROXIES`: reverse proxies (addresses or networks, comma-separated) whose
+    /// `X-Forwarded-For` names the client; none by default (the peer is the client).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `MAX_CONNECTIONS`: connections the server holds open at once (default 1024).
+    pub max_connections: usize,
 }
 
 /// Every variable `sambung` reads.
-pub const VARIABLES: [&str; 20] = [
+pub const VARIABLES: [&str; 22] = [
     "DATABASE_URL",
     "SAMBUNG_DATA_DIR",
     "SAMBUNG_PG_PORT",
@@ -279,6 +283,8 @@ pub const VARIABLES: [&str; 20] = [
     "AI_ALLOWED_HOSTS",
     "DATABASE_READ_URL",
     "DATABASE_READ_MAX_LAG",
+    "TRUSTED_PROXIES",
+    "MAX_CONNECTIONS",
 ];
 
 impl Config {
@@ -470,6 +476,28 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
         let read_max_lag = Duration::from_secs(positive("DATABASE_READ_MAX_LAG", 5)?);
+        let trusted_proxies = get("TRUSTED_PROXIES")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        p.parse::<ipnet::IpNet>()
+                            .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                            .map_err(|_| {
+                                parse(
+                                    "TRUSTED_PROXIES",
+                                    p.to_owned(),
+                                    "each entry is an address (10.0.0.2) or a network (10.0.0.0/8)"
+                                        .into(),
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let server_connections = positive("MAX_CONNECTIONS", 1024)?;
 
         Ok(Config {
             read_urls,
@@ -490,6 +518,8 @@ impl Config {
             public_url,
             trusted_origins,
             ai_allowed_hosts,
+            trusted_proxies,
+            max_connections: usize::try_from(server_connections).unwrap_or(usize::MAX),
         })
     }
 
@@ -548,22 +578,6 @@ impl Config {
             file_existed: existed,
         };
         Ok((self, outcome))
-    }
-
-    /// The URL of the managed cluster's database (its fixed, loopback-only credentials).
-    pub fn managed_database_url(&self) -> DatabaseUrl {
-        let raw = format!(
-            "postgres://{MANAGED_USER}:{MANAGED_PASSWORD}@127.0.0.1:{}/{MANAGED_DATABASE}",
-            self.pg_port
-        );
-        DatabaseUrl::parse(&raw).expect("the managed URL is well-formed")
-    }
-
-    /// The database every command talks to: `DATABASE_URL`, else the managed cluster.
-    pub fn effective_database_url(&self) -> DatabaseUrl {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| self.managed_database_url())
     }
 }
 
@@ -705,10 +719,6 @@ mod tests {
         assert_eq!(config.pool.idle_timeout, Duration::from_secs(20));
         assert_eq!(config.pool.connect_timeout, Duration::from_secs(10));
         assert!(config.encryption_key.is_none());
-        assert_eq!(
-            config.effective_database_url().as_str(),
-            "postgres://sambungchat:sambungchat@127.0.0.1:5432/sambungchat"
-        );
     }
 
     #[test]
@@ -742,10 +752,6 @@ mod tests {
             }
         );
         assert_eq!(config.encryption_key.as_ref().unwrap().as_bytes()[31], 0xff);
-        assert_eq!(
-            config.effective_database_url().as_str(),
-            "postgresql://u:p@db.example:6543/app"
-        );
     }
 
     #[test]

@@ -53,20 +53,77 @@ pub struct NewUser<'a> {
     pub password: &'a str,
 }
 
-/// An email trimmed and lower-cased, with the shape of an address.
+/// An email address in the one form it is stored and compared in, so that look-alikes of an
+/// address are the address: NFKC (full-width and compatibility characters folded), lower
+/// case, the domain in its ASCII (IDNA) form without a trailing dot. Refused: invisible and
+/// control characters, anything but letters, digits and RFC 5322's atom characters in the
+/// local part (`<script>@x.io`), and a domain that is not a host name with a dot.
 pub fn normalize_email(email: &str) -> Result<String> {
-    let email = email.trim().to_lowercase();
-    let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && !email.contains(char::is_whitespace)
-        });
-    if !valid {
-        return Err(DomainError::invalid("email", "not an email address"));
+    use unicode_normalization::UnicodeNormalization;
+    let refused = || DomainError::invalid("email", "not an email address");
+    let email: String = email.trim().nfkc().collect::<String>().to_lowercase();
+    if email.len() > 254 {
+        return Err(refused());
     }
-    Ok(email)
+    let (local, domain) = email.rsplit_once('@').ok_or_else(refused)?;
+    let atom = |c: char| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+    let local_fine = (1..=64).contains(&local.chars().count())
+        && local
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(atom));
+    if !local_fine {
+        return Err(refused());
+    }
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    if domain.is_empty()
+        || !domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || ".-".contains(c))
+    {
+        return Err(refused());
+    }
+    let domain = idna::domain_to_ascii_strict(domain).map_err(|_| refused())?;
+    let label_fine = |label: &str| {
+        (1..=63).contains(&label.len())
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if !domain.contains('.') || !domain.split('.').all(label_fine) {
+        return Err(refused());
+    }
+    Ok(format!("{local}@{domain}"))
+}
+
+/// Longest picture address accepted, and largest picture given inline as a `data:` URL.
+pub const MAX_IMAGE_URL_CHARS: usize = 2048;
+pub const MAX_IMAGE_DATA_BYTES: usize = 100 * 1024;
+
+/// A user's picture: an http(s) address, or a small PNG, JPEG, GIF or WebP as a `data:` URL;
+/// never `javascript:` or anything a page would run.
+pub fn validate_image(image: &str) -> Result<()> {
+    let refused = |reason: &str| Err(DomainError::invalid("image", reason.to_owned()));
+    if let Some(data) = image.strip_prefix("data:") {
+        let fine = ["image/png", "image/jpeg", "image/gif", "image/webp"]
+            .iter()
+            .any(|kind| data.starts_with(&format!("{kind};base64,")));
+        if !fine {
+            return refused("a data: picture must be a base64 PNG, JPEG, GIF or WebP");
+        }
+        if image.len() > MAX_IMAGE_DATA_BYTES {
+            return refused("a data: picture must be at most 100 KiB");
+        }
+        return Ok(());
+    }
+    if image.chars().count() > MAX_IMAGE_URL_CHARS {
+        return refused("at most 2048 characters");
+    }
+    match url::Url::parse(image) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(()),
+        _ => refused("an http(s) address or a data: picture"),
+    }
 }
 
 /// Create a user and their credential account (provider `credential`) in one transaction.
@@ -74,7 +131,7 @@ pub async fn sign_up(pool: &PgPool, new: NewUser<'_>) -> Result<User> {
     let name = required_text("name", new.name, 200)?;
     let email = normalize_email(new.email)?;
     validate_password(new.password)?;
-    let hash = hash_password(new.password)?;
+    let hash = hash_password(new.password).await?;
     let mut tx = pool.begin().await?;
     let user = sqlx::query_as!(
         User,
@@ -111,7 +168,7 @@ pub async fn sign_up(pool: &PgPool, new: NewUser<'_>) -> Result<User> {
 /// has matched.
 pub async fn check_password(pool: &PgPool, email: &str, password: &str) -> Result<Option<User>> {
     let Ok(email) = normalize_email(email) else {
-        verify_nothing(password);
+        verify_nothing(password).await;
         return Ok(None);
     };
     let found = sqlx::query!(
@@ -122,10 +179,10 @@ pub async fn check_password(pool: &PgPool, email: &str, password: &str) -> Resul
     .fetch_optional(pool)
     .await?;
     let Some((account, Some(hash))) = found.map(|row| (row.account, row.password)) else {
-        verify_nothing(password);
+        verify_nothing(password).await;
         return Ok(None);
     };
-    match verify_password(password, &hash) {
+    match verify_password(password, &hash).await {
         PasswordMatch::No => Ok(None),
         PasswordMatch::Yes => get_user_by_email(pool, &email).await,
         PasswordMatch::YesRehash => {
@@ -139,7 +196,7 @@ async fn set_account_password(pool: &PgPool, account: AccountId, password: &str)
     sqlx::query!(
         "UPDATE accounts SET password = $2 WHERE id = $1",
         account as AccountId,
-        hash_password(password)?,
+        hash_password(password).await?,
     )
     .execute(pool)
     .await?;
@@ -178,6 +235,9 @@ pub async fn update_user(
     image: Option<&str>,
 ) -> Result<User> {
     let name = required_text("name", name, 200)?;
+    if let Some(image) = image {
+        validate_image(image)?;
+    }
     sqlx::query_as!(
         User,
         r#"UPDATE users SET name = $2, image = $3 WHERE id = $1
@@ -191,12 +251,41 @@ pub async fn update_user(
     .ok_or(DomainError::not_found("user"))
 }
 
-/// Delete a user and, by cascade, everything they own.
+/// Delete a user and, by cascade, everything they own. Teams are their members': the teams
+/// the user was alone in go with them, the others stay (without their maker); the only admin
+/// of a team with other members is refused until they make someone else an admin.
 pub async fn delete_user(pool: &PgPool, id: UserId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let stranded = sqlx::query_scalar!(
+        r#"SELECT t.name FROM teams t
+             JOIN team_members me ON me.team_id = t.id AND me.user_id = $1 AND me.role = 'admin'
+            WHERE NOT EXISTS (SELECT 1 FROM team_members o
+                               WHERE o.team_id = t.id AND o.user_id <> $1 AND o.role = 'admin')
+              AND EXISTS (SELECT 1 FROM team_members o WHERE o.team_id = t.id AND o.user_id <> $1)
+            ORDER BY t.name"#,
+        id as UserId,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    if !stranded.is_empty() {
+        return Err(DomainError::Conflict(format!(
+            "you are the only admin of {}: make another member an admin first, so the team keeps its chats",
+            stranded.join(", ")
+        )));
+    }
+    sqlx::query!(
+        "DELETE FROM teams t WHERE EXISTS (SELECT 1 FROM team_members me WHERE me.team_id = t.id AND me.user_id = $1)
+            AND NOT EXISTS (SELECT 1 FROM team_members o WHERE o.team_id = t.id AND o.user_id <> $1)",
+        id as UserId,
+    )
+    .execute(&mut *tx)
+    .await?;
     let done = sqlx::query!("DELETE FROM users WHERE id = $1", id as UserId)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    expect_row(done, "user")
+    expect_row(done, "user")?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A sign-in method of a user (Better Auth's account); the password hash is never read out.
@@ -238,9 +327,10 @@ pub async fn change_password(pool: &PgPool, user: UserId, current: &str, new: &s
     let Some(found) = found else {
         return Err(DomainError::not_found("credential account"));
     };
-    let matched = found
-        .password
-        .is_some_and(|hash| verify_password(current, &hash) != PasswordMatch::No);
+    let matched = match &found.password {
+        Some(hash) => verify_password(current, hash).await != PasswordMatch::No,
+        None => false,
+    };
     if !matched {
         return Err(DomainError::forbidden(
             "change the password without the current one",
@@ -439,4 +529,78 @@ pub async fn consume_verification(pool: &PgPool, identifier: &str, value: &str) 
     .execute(pool)
     .await?;
     Ok(used.rows_affected() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{normalize_email, validate_image};
+
+    #[test]
+    fn look_alikes_of_an_address_are_the_address() {
+        let canonical = normalize_email("dup@x.io").unwrap();
+        for alike in [
+            "DUP@X.IO",
+            " dup@x.io ",
+            "dup@x.io.",
+            "\u{ff44}\u{ff55}\u{ff50}@x.io", // full-width
+            "dup@\u{ff58}.io",               // full-width domain
+        ] {
+            assert_eq!(normalize_email(alike).unwrap(), canonical, "{alike:?}");
+        }
+        assert_eq!(
+            normalize_email("ana@Bücher.example").unwrap(),
+            "ana@xn--bcher-kva.example"
+        );
+        assert_eq!(
+            normalize_email("o'neil+chat@mail.example").unwrap(),
+            "o'neil+chat@mail.example"
+        );
+    }
+
+    #[test]
+    fn invisible_characters_and_markup_are_not_addresses() {
+        for bad in [
+            "dup@x.io\u{200b}",
+            "d\u{200b}up@x.io",
+            "dup\u{feff}@x.io",
+            "dup@x\u{00ad}.io",
+            "du\u{202e}p@x.io",
+            "dup\u{7}@x.io",
+            "<script>@x.io",
+            "a b@x.io",
+            "\"quoted\"@x.io",
+            "a@b@x.io",
+            ".dup@x.io",
+            "dup.@x.io",
+            "d..up@x.io",
+            "dup@localhost",
+            "dup@-x.io",
+            "dup@x..io",
+            "dup@",
+            "@x.io",
+            &format!("{}@x.io", "a".repeat(65)),
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn pictures_are_web_addresses_or_small_inline_images() {
+        assert!(validate_image("https://cdn.example/me.png").is_ok());
+        assert!(validate_image("data:image/png;base64,iVBORw0KGgo=").is_ok());
+        for bad in [
+            "javascript:alert(1)".to_owned(),
+            "data:text/html;base64,PHNjcmlwdD4=".to_owned(),
+            "data:image/svg+xml;base64,PHN2Zz4=".to_owned(),
+            "file:///etc/passwd".to_owned(),
+            format!("https://x.example/{}", "a".repeat(3000)),
+            format!("data:image/png;base64,{}", "A".repeat(1 << 20)),
+        ] {
+            assert!(
+                validate_image(&bad).is_err(),
+                "{}",
+                &bad[..40.min(bad.len())]
+            );
+        }
+    }
 }

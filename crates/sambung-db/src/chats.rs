@@ -311,8 +311,16 @@ pub async fn unshare_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<
     Ok(())
 }
 
-/// A shared chat and its messages, by its public token, while it is public.
-pub async fn get_public_chat(pool: &PgPool, token: &str) -> Result<(Chat, Vec<Message>)> {
+/// A shared chat and a page of its messages, by its public token, while it is public.
+pub async fn get_public_chat(
+    pool: &PgPool,
+    token: &str,
+    after: Option<MessageCursor>,
+    limit: i64,
+) -> Result<(Chat, Page<Message, MessageCursor>)> {
+    if limit < 1 {
+        return Err(DomainError::invalid("limit", "at least 1"));
+    }
     let chat: Chat = sqlx::query_as(&format!(
         "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.public_token = $1 AND c.is_public = true"
     ))
@@ -320,8 +328,8 @@ pub async fn get_public_chat(pool: &PgPool, token: &str) -> Result<(Chat, Vec<Me
     .fetch_optional(pool)
     .await?
     .ok_or(DomainError::not_found("shared chat"))?;
-    let messages = messages_page(pool, chat.id, None, i64::MAX).await?;
-    Ok((chat, messages))
+    let page = messages_page(pool, chat.id, after, limit).await?;
+    Ok((chat, page))
 }
 
 /// Which chats a listing shows.
@@ -527,14 +535,20 @@ pub struct MessageCursor {
 /// Longest message accepted (1 MiB of text).
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
-/// Add a message to a chat and bump the chat's `updated_at`, in one statement.
+/// Largest client annotations a message may carry (serialised JSON).
+pub const MAX_ANNOTATION_BYTES: usize = 16 * 1024;
+
+/// Post a user's message in a chat without asking a model, and bump the chat's `updated_at`,
+/// in one statement. Clients only ever write user messages with plain content: the role,
+/// the status and everything else the server reads back from `metadata` are the server's.
+/// What a client wants to keep beside its message (`annotations`, a JSON object) is stored
+/// under `metadata.annotations`, a namespace the server never interprets.
 pub async fn append_message(
     pool: &PgPool,
     actor: UserId,
     chat: ChatId,
-    role: MessageRole,
     content: &str,
-    metadata: Option<serde_json::Value>,
+    annotations: Option<serde_json::Value>,
 ) -> Result<Message> {
     if content.len() > MAX_MESSAGE_BYTES {
         return Err(DomainError::invalid("content", "at most 1 MiB"));
@@ -545,9 +559,19 @@ pub async fn append_message(
             "must not contain NUL characters",
         ));
     }
-    if metadata.as_ref().is_some_and(|m| !m.is_object()) {
-        return Err(DomainError::invalid("metadata", "must be a JSON object"));
-    }
+    let metadata = match annotations {
+        None => None,
+        Some(notes) if !notes.is_object() => {
+            return Err(DomainError::invalid("annotations", "must be a JSON object"))
+        }
+        Some(notes) if notes.to_string().len() > MAX_ANNOTATION_BYTES => {
+            return Err(DomainError::invalid(
+                "annotations",
+                "at most 16 KiB of JSON",
+            ))
+        }
+        Some(notes) => Some(serde_json::json!({ "annotations": notes })),
+    };
     // Whoever may read a chat may post in it (a team chat is a conversation of its team): the
     // decision is part of the INSERT, and the chat's `updated_at` moves in the same statement,
     // so that the whole append is one round trip (a transaction around two statements took
@@ -555,8 +579,8 @@ pub async fn append_message(
     let message: Message = sqlx::query_as(
         "WITH added AS (
              INSERT INTO messages (id, chat_id, role, content, metadata)
-             SELECT $1, p.chat_id, $3, $4, $5 FROM chat_permissions p
-              WHERE p.chat_id = $2 AND p.user_id = $6
+             SELECT $1, p.chat_id, 'user', $3, $4 FROM chat_permissions p
+              WHERE p.chat_id = $2 AND p.user_id = $5
              RETURNING id, chat_id, role, content, metadata, created_at),
          bumped AS (
              UPDATE chats SET updated_at = now() WHERE id IN (SELECT chat_id FROM added))
@@ -564,7 +588,6 @@ pub async fn append_message(
     )
     .bind(MessageId::new())
     .bind(chat)
-    .bind(role)
     .bind(content)
     .bind(metadata)
     .bind(actor)
@@ -574,25 +597,57 @@ pub async fn append_message(
     Ok(message)
 }
 
-/// A chat's messages in order: ($1 chat, $2/$3 cursor, $4 limit).
-pub const MESSAGES_PAGE_SQL: &str =
-    "SELECT id, chat_id, role, content, metadata, created_at FROM messages
-  WHERE chat_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
-  ORDER BY created_at, id LIMIT $4";
+/// Most message text one page carries: a page ends at its row limit or once this much content
+/// is in it (always at least one message), so no answer or page is unbounded however long the
+/// messages are.
+pub const MAX_PAGE_CONTENT_BYTES: i64 = 4 << 20;
 
+/// A chat's messages in order: ($1 chat, $2/$3 cursor, $4 limit, $5 content budget). The
+/// budget is counted over the rows the limit takes (`octet_length` reads a stored value's
+/// size without reading the value), and the page keeps those that begin within it; `fetched`
+/// says how many the limit took, so a caller knows whether the budget cut the page short.
+pub const MESSAGES_PAGE_SQL: &str =
+    "SELECT id, chat_id, role, content, metadata, created_at, fetched FROM (
+   SELECT m.*, sum(octet_length(m.content)) OVER (ORDER BY m.created_at, m.id) - octet_length(m.content) AS before,
+          count(*) OVER () AS fetched
+     FROM (SELECT id, chat_id, role, content, metadata, created_at FROM messages
+            WHERE chat_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
+            ORDER BY created_at, id LIMIT $4) m) page
+  WHERE before < $5
+  ORDER BY created_at, id";
+
+#[derive(sqlx::FromRow)]
+struct PageRow {
+    #[sqlx(flatten)]
+    message: Message,
+    fetched: i64,
+}
+
+/// A page of a chat's messages (at most `limit`, and [`MAX_PAGE_CONTENT_BYTES`] of content)
+/// after `after`, with where the next one starts.
 async fn messages_page(
     pool: &PgPool,
     chat: ChatId,
     after: Option<MessageCursor>,
     limit: i64,
-) -> Result<Vec<Message>> {
-    Ok(sqlx::query_as(MESSAGES_PAGE_SQL)
+) -> Result<Page<Message, MessageCursor>> {
+    let rows: Vec<PageRow> = sqlx::query_as(MESSAGES_PAGE_SQL)
         .bind(chat)
         .bind(after.map(|c| c.created_at))
         .bind(after.map(|c| c.id))
         .bind(limit)
+        .bind(MAX_PAGE_CONTENT_BYTES)
         .fetch_all(pool)
-        .await?)
+        .await?;
+    let more = rows
+        .first()
+        .is_some_and(|row| row.fetched == limit || (row.fetched as usize) > rows.len());
+    let items: Vec<Message> = rows.into_iter().map(|row| row.message).collect();
+    let next = items.last().filter(|_| more).map(|m| MessageCursor {
+        created_at: m.created_at,
+        id: m.id,
+    });
+    Ok(Page { items, next })
 }
 
 /// A chat with its messages in order, a page at a time for long chats.
@@ -607,16 +662,8 @@ pub async fn chat_with_messages(
         return Err(DomainError::invalid("limit", "at least 1"));
     }
     let chat = get_chat(pool, actor, chat).await?;
-    let items = messages_page(pool, chat.id, after, limit).await?;
-    let next = (items.len() as i64 == limit)
-        .then(|| {
-            items.last().map(|m| MessageCursor {
-                created_at: m.created_at,
-                id: m.id,
-            })
-        })
-        .flatten();
-    Ok((chat, Page { items, next }))
+    let page = messages_page(pool, chat.id, after, limit).await?;
+    Ok((chat, page))
 }
 
 /// `search_messages`' query: ($1 user, $2 words, $3 limit). For each chat the user may read,
@@ -813,6 +860,8 @@ pub async fn begin_turn(
     if let Some(object) = metadata.as_object_mut() {
         object.insert("status".into(), STREAMING.into());
         object.insert("server".into(), writer.number().to_string().into());
+        // Who asked may stop the reply, besides those who may change the chat.
+        object.insert("askedBy".into(), actor.to_string().into());
     }
     let reply: Message = sqlx::query_as(&format!(
         "WITH touched AS (UPDATE chats SET updated_at = now() WHERE id = $2)
@@ -922,6 +971,30 @@ async fn delete_after(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Whether `actor` may stop the reply being written in `chat`: who asked for it, and whoever
+/// may change the chat (as regenerating needs). A chat they may not read is not found.
+pub async fn require_stop(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<()> {
+    let decision: Option<(bool, bool)> = sqlx::query_as(
+        "SELECT p.can_change,
+                EXISTS (SELECT 1 FROM messages m
+                         WHERE m.chat_id = p.chat_id AND m.role = 'assistant'
+                           AND m.metadata->>'status' = 'streaming'
+                           AND m.metadata->>'askedBy' = $2::text) AS asked
+           FROM chat_permissions p WHERE p.chat_id = $1 AND p.user_id = $2",
+    )
+    .bind(chat)
+    .bind(actor)
+    .fetch_optional(pool)
+    .await?;
+    match decision {
+        None => Err(DomainError::not_found("chat")),
+        Some((false, false)) => Err(DomainError::forbidden(
+            "stop a reply someone else asked for",
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 /// Store a reply's text and metadata (its status among them); a reply deleted meanwhile (the

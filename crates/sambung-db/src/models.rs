@@ -270,7 +270,9 @@ pub async fn delete_model(pool: &PgPool, actor: UserId, model: ModelId) -> Resul
 }
 
 /// The model a reply in `chat` uses: `requested`, else the chat's own, else the team's default
-/// (a team chat), else the actor's default. `None` when nothing is configured.
+/// (a team chat), else the actor's default. `None` when nothing is configured. A team's model
+/// (and its admin's key behind it) serves that team's chats only; a personal model serves its
+/// owner anywhere they may write.
 pub async fn model_for_chat(
     pool: &PgPool,
     actor: UserId,
@@ -278,14 +280,25 @@ pub async fn model_for_chat(
     requested: Option<ModelId>,
 ) -> Result<Option<Model>> {
     if let Some(requested) = requested {
-        return get_model(pool, actor, requested).await.map(Some);
+        let model = get_model(pool, actor, requested).await?;
+        let chat_team: Option<Option<TeamId>> =
+            sqlx::query_scalar("SELECT team_id FROM chats WHERE id = $1")
+                .bind(chat)
+                .fetch_optional(pool)
+                .await?;
+        return match model.team_id {
+            Some(team) if chat_team != Some(Some(team)) => Err(DomainError::invalid(
+                "model",
+                "a team's model answers in that team's chats only",
+            )),
+            _ => Ok(Some(model)),
+        };
     }
     let found: Option<Model> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM chats c
            JOIN chat_permissions p ON p.chat_id = c.id AND p.user_id = $2
            JOIN models m ON m.id::text = c.model
-                         AND ((m.team_id IS NULL AND m.user_id = $2)
-                           OR m.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2))
+                         AND ((m.team_id IS NULL AND m.user_id = $2) OR m.team_id = c.team_id)
           WHERE c.id = $1
          UNION ALL
          (SELECT {COLUMNS} FROM chats c JOIN models m ON m.team_id = c.team_id AND m.is_default

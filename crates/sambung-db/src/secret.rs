@@ -11,8 +11,31 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{DomainError, Result};
 
-/// Argon2id (the argon2 crate's default, OWASP's recommended parameters) as a PHC string.
-pub fn hash_password(password: &str) -> Result<String> {
+/// Password hashes being computed at once. Each costs a core for tens of milliseconds (and
+/// Argon2id's 19 MiB), so they run on the blocking pool, one per core at most: sign-ins queue
+/// behind each other, never in front of the requests every other user makes.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
+/// Run a password hash's work off the async workers, [`HASHING`] at a time.
+async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    // The semaphore is never closed; the task panics only if the hash itself does.
+    let _permit = HASHING.acquire().await;
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Argon2id (the argon2 crate's default, OWASP's recommended parameters) as a PHC string,
+/// computed off the async workers.
+pub async fn hash_password(password: &str) -> Result<String> {
+    let password = password.to_owned();
+    hashing(move || hash_password_now(&password)).await
+}
+
+fn hash_password_now(password: &str) -> Result<String> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -30,8 +53,13 @@ pub enum PasswordMatch {
 }
 
 /// Whether `password` matches `hash`: an Argon2 PHC string, or a hash imported from the
-/// original platform in Better Auth's scrypt format.
-pub fn verify_password(password: &str, hash: &str) -> PasswordMatch {
+/// original platform in Better Auth's scrypt format. Computed off the async workers.
+pub async fn verify_password(password: &str, hash: &str) -> PasswordMatch {
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    hashing(move || verify_password_now(&password, &hash)).await
+}
+
+fn verify_password_now(password: &str, hash: &str) -> PasswordMatch {
     let matched = if hash.starts_with("$argon2") {
         PasswordHash::new(hash).is_ok_and(|parsed| {
             Argon2::default()
@@ -53,10 +81,12 @@ pub fn verify_password(password: &str, hash: &str) -> PasswordMatch {
 
 /// Spend the time of one password check on nothing, so that an unknown email answers as
 /// slowly as a wrong password (no account discovery by timing).
-pub fn verify_nothing(password: &str) {
-    static DUMMY: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| hash_password("not a password of anyone").unwrap_or_default());
-    let _ = verify_password(password, &DUMMY);
+pub async fn verify_nothing(password: &str) {
+    static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        hash_password_now("not a password of anyone").unwrap_or_default()
+    });
+    let password = password.to_owned();
+    hashing(move || verify_password_now(&password, &DUMMY)).await;
 }
 
 /// Better Auth's `salthex:keyhex`: scrypt (N=16384, r=16, p=1, 64 bytes) of the
@@ -162,13 +192,45 @@ mod tests {
 
     #[test]
     fn passwords_verify_only_themselves() {
-        let hash = hash_password("correct horse").unwrap();
+        let hash = hash_password_now("correct horse").unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert_eq!(verify_password("correct horse", &hash), PasswordMatch::Yes);
-        assert_eq!(verify_password("correct hors", &hash), PasswordMatch::No);
         assert_eq!(
-            verify_password("correct horse", "not a hash"),
+            verify_password_now("correct horse", &hash),
+            PasswordMatch::Yes
+        );
+        assert_eq!(
+            verify_password_now("correct hors", &hash),
             PasswordMatch::No
+        );
+        assert_eq!(
+            verify_password_now("correct horse", "not a hash"),
+            PasswordMatch::No
+        );
+    }
+
+    /// Hashing must leave the async workers free: on a runtime of one thread, a task that is
+    /// ready runs while a password is checked (with the hash computed in the async fn, the
+    /// check finished before anything else ran: 120 sign-ins stalled every other request).
+    #[tokio::test(flavor = "current_thread")]
+    async fn hashing_leaves_the_async_workers_free() {
+        let hash = hash_password("correct horse").await.unwrap();
+        let order = std::sync::Mutex::new(Vec::new());
+        tokio::join!(
+            async {
+                order.lock().unwrap().push("checking");
+                verify_password("correct horse", &hash).await;
+                order.lock().unwrap().push("checked");
+            },
+            async {
+                while order.lock().unwrap().is_empty() {
+                    tokio::task::yield_now().await;
+                }
+                order.lock().unwrap().push("other task ran");
+            },
+        );
+        assert_eq!(
+            *order.lock().unwrap(),
+            ["checking", "other task ran", "checked"]
         );
     }
 
@@ -180,18 +242,18 @@ mod tests {
     fn better_auth_scrypt_hashes_verify_and_ask_for_a_rehash() {
         // Full-width letters: the same password once NFKC-normalised.
         assert_eq!(
-            verify_password(
+            verify_password_now(
                 "\u{ff50}\u{ff41}\u{ff53}\u{ff53}word-\u{fc}n\u{ef}code",
                 BETTER_AUTH_HASH
             ),
             PasswordMatch::YesRehash
         );
         assert_eq!(
-            verify_password("password-ünïcode", BETTER_AUTH_HASH),
+            verify_password_now("password-ünïcode", BETTER_AUTH_HASH),
             PasswordMatch::YesRehash
         );
         assert_eq!(
-            verify_password("password-unicode", BETTER_AUTH_HASH),
+            verify_password_now("password-unicode", BETTER_AUTH_HASH),
             PasswordMatch::No
         );
         let (salt, key) = BETTER_AUTH_HASH.split_once(':').unwrap();
@@ -202,7 +264,7 @@ mod tests {
             salt.to_owned(),
         ] {
             assert_eq!(
-                verify_password("password-ünïcode", &broken),
+                verify_password_now("password-ünïcode", &broken),
                 PasswordMatch::No,
                 "{broken}"
             );

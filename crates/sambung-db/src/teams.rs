@@ -61,7 +61,8 @@ pub struct Team {
     pub name: String,
     pub slug: String,
     pub description: Option<String>,
-    pub created_by: UserId,
+    /// Who made it; `None` once their account is gone (the team stays its members').
+    pub created_by: Option<UserId>,
     pub settings: serde_json::Value,
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -114,6 +115,34 @@ pub fn validate_slug(slug: &str) -> Result<()> {
     Ok(())
 }
 
+/// What a slug that cannot be had is told: the same whether another team has it now or had
+/// it before (its old links lead there), so that nobody can take over a team's old address.
+fn slug_unavailable(slug: &str) -> DomainError {
+    DomainError::Conflict(format!(
+        "the address {slug:?} is not available: choose another"
+    ))
+}
+
+/// A slug another team had before is kept for it: its old links must not lead elsewhere.
+async fn require_slug_unclaimed(
+    conn: &mut PgConnection,
+    slug: &str,
+    team: Option<TeamId>,
+) -> Result<()> {
+    let claimed = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM slug_redirects
+                           WHERE old_slug = $1 AND team_id IS DISTINCT FROM $2) AS "claimed!""#,
+        slug,
+        team as Option<TeamId>,
+    )
+    .fetch_one(conn)
+    .await?;
+    match claimed {
+        true => Err(slug_unavailable(slug)),
+        false => Ok(()),
+    }
+}
+
 /// Create a team; its creator becomes its admin in the same transaction.
 pub async fn create_team(
     pool: &PgPool,
@@ -125,6 +154,7 @@ pub async fn create_team(
     let name = required_text("name", name, 100)?;
     validate_slug(slug)?;
     let mut tx = pool.begin().await?;
+    require_slug_unclaimed(&mut tx, slug, None).await?;
     let team = sqlx::query_as!(
         Team,
         r#"INSERT INTO teams (id, name, slug, description, created_by) VALUES ($1, $2, $3, $4, $5)
@@ -138,7 +168,10 @@ pub async fn create_team(
     )
     .fetch_one(&mut *tx)
     .await
-    .map_err(|e| conflict_on(e, "team_slug_idx", format!("the slug {slug:?} is taken")))?;
+    .map_err(|e| match conflict_on(e, "team_slug_idx", "") {
+        DomainError::Conflict(_) => slug_unavailable(slug),
+        other => other,
+    })?;
     sqlx::query!(
         "INSERT INTO team_members (id, team_id, user_id, role) VALUES ($1, $2, $3, 'admin')",
         TeamMemberId::new() as TeamMemberId,
@@ -198,7 +231,7 @@ pub async fn find_team_by_slug(pool: &PgPool, slug: &str) -> Result<Option<Team>
     Ok(sqlx::query_as!(
         Team,
         r#"SELECT id AS "id!: TeamId", name AS "name!", slug AS "slug!", description,
-                  created_by AS "created_by!: UserId", settings AS "settings!",
+                  created_by AS "created_by: UserId", settings AS "settings!",
                   metadata AS "metadata!", created_at AS "created_at!", updated_at AS "updated_at!"
              FROM teams WHERE slug = $1
            UNION ALL
@@ -287,6 +320,7 @@ pub async fn change_slug(
     if old_slug == new_slug {
         return Err(DomainError::invalid("slug", "is the current slug"));
     }
+    require_slug_unclaimed(&mut tx, new_slug, Some(team)).await?;
     let updated = sqlx::query_as!(
         Team,
         r#"UPDATE teams SET slug = $2 WHERE id = $1
@@ -297,12 +331,9 @@ pub async fn change_slug(
     )
     .fetch_one(&mut *tx)
     .await
-    .map_err(|e| {
-        conflict_on(
-            e,
-            "team_slug_idx",
-            format!("the slug {new_slug:?} is taken"),
-        )
+    .map_err(|e| match conflict_on(e, "team_slug_idx", "") {
+        DomainError::Conflict(_) => slug_unavailable(new_slug),
+        other => other,
     })?;
     sqlx::query!(
         "INSERT INTO slug_redirects (old_slug, new_slug, team_id) VALUES ($1, $2, $3)",

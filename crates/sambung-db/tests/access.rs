@@ -126,16 +126,9 @@ impl World {
         )
         .await
         .unwrap();
-        chats::append_message(
-            pool,
-            self.owner,
-            chat.id,
-            chats::MessageRole::User,
-            "Hello, AI!",
-            None,
-        )
-        .await
-        .unwrap();
+        chats::append_message(pool, self.owner, chat.id, "Hello, AI!", None)
+            .await
+            .unwrap();
         let token = match kind {
             Kind::Public => Some(chats::share_chat(pool, self.owner, chat.id).await.unwrap()),
             Kind::Revoked => {
@@ -160,35 +153,32 @@ async fn attempt(
     token: Option<&str>,
     action: Action,
 ) -> bool {
-    let result = match (action, token) {
-        (Action::Read, Some(token)) => {
-            chats::get_public_chat(pool, token)
+    let result =
+        match (action, token) {
+            (Action::Read, Some(token)) => chats::get_public_chat(pool, token, None, 100)
                 .await
-                .map(|(c, messages)| {
+                .map(|(c, page)| {
                     assert_eq!(c.id, chat);
-                    assert_eq!(messages.len(), 1);
-                })
-        }
-        (Action::Read, None) => chats::get_chat(pool, actor, chat).await.map(drop),
-        (Action::Append, _) => {
-            chats::append_message(pool, actor, chat, chats::MessageRole::User, "Me too", None)
+                    assert_eq!(page.items.len(), 1);
+                }),
+            (Action::Read, None) => chats::get_chat(pool, actor, chat).await.map(drop),
+            (Action::Append, _) => chats::append_message(pool, actor, chat, "Me too", None)
                 .await
-                .map(drop)
-        }
-        (Action::Change, _) => chats::update_chat(
-            pool,
-            actor,
-            chat,
-            ChatChanges {
-                title: Some("Renamed"),
-                ..Default::default()
-            },
-        )
-        .await
-        .map(drop),
-        (Action::Delete, _) => chats::delete_chat(pool, actor, chat).await,
-        (Action::Share, _) => chats::share_chat(pool, actor, chat).await.map(drop),
-    };
+                .map(drop),
+            (Action::Change, _) => chats::update_chat(
+                pool,
+                actor,
+                chat,
+                ChatChanges {
+                    title: Some("Renamed"),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map(drop),
+            (Action::Delete, _) => chats::delete_chat(pool, actor, chat).await,
+            (Action::Share, _) => chats::share_chat(pool, actor, chat).await.map(drop),
+        };
     match result {
         Ok(()) => true,
         Err(DomainError::NotFound { .. }) => false,
@@ -281,8 +271,10 @@ async fn a_refused_change_changes_nothing_and_resharing_revokes_the_old_token() 
     let second = chats::share_chat(pool, world.owner, chat).await.unwrap();
     assert_ne!(first, second);
     assert!(matches!(
-        chats::get_public_chat(pool, &first).await,
+        chats::get_public_chat(pool, &first, None, 100).await,
         Err(DomainError::NotFound { .. })
     ));
-    assert!(chats::get_public_chat(pool, &second).await.is_ok());
+    assert!(chats::get_public_chat(pool, &second, None, 100)
+        .await
+        .is_ok());
 }

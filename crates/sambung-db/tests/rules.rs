@@ -122,7 +122,7 @@ async fn teams_slugs_redirects_and_the_last_admin() {
     );
     conflict(
         teams::create_team(pool, budi, "Other", "core", None).await,
-        "taken",
+        "not available",
     );
 
     let renamed = teams::change_slug(pool, ana, team.id, "core-team")
@@ -150,26 +150,36 @@ async fn teams_slugs_redirects_and_the_last_admin() {
         .await
         .unwrap()
         .is_none());
-    // A new team may take the freed slug; the live slug then wins over the redirect.
-    let newer = teams::create_team(pool, budi, "New Core", "core", None)
+    // The old slug stays the team's: another team can take it neither new nor by a change,
+    // so its old links cannot lead elsewhere (and both are told alike, as for a taken slug).
+    conflict(
+        teams::create_team(pool, budi, "New Core", "core", None).await,
+        "not available",
+    );
+    let budis = teams::create_team(pool, budi, "Budi's", "budis", None)
         .await
         .unwrap();
-    assert_eq!(
-        teams::find_team_by_slug(pool, "core")
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        newer.id
+    conflict(
+        teams::change_slug(pool, budi, budis.id, "core").await,
+        "not available",
+    );
+    conflict(
+        teams::change_slug(pool, budi, budis.id, "core-team").await,
+        "not available",
     );
     invalid(
         teams::change_slug(pool, ana, team.id, "Bad Slug").await,
         "slug",
     );
-    conflict(
-        teams::change_slug(pool, ana, team.id, "core").await,
-        "taken",
-    );
+    // Its own old slug the team may take back.
+    let back = teams::change_slug(pool, ana, team.id, "core")
+        .await
+        .unwrap();
+    assert_eq!(back.slug, "core");
+    let again = teams::change_slug(pool, ana, team.id, "core-team")
+        .await
+        .unwrap();
+    assert_eq!(again.slug, "core-team");
 
     // The last admin can neither leave nor be demoted.
     conflict(
@@ -219,6 +229,67 @@ async fn teams_slugs_redirects_and_the_last_admin() {
         ),
         "ana left"
     );
+}
+
+/// A team is its members': deleting its maker's account (after they handed it over) keeps the
+/// team and its chats; the only admin of a team with other members is refused until they
+/// make someone else an admin; a team nobody else is in goes with its only member.
+#[tokio::test]
+async fn teams_outlive_their_makers() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let budi = user(pool, "budi@example.com").await;
+    let team = teams::create_team(pool, ana, "Core", "core", None)
+        .await
+        .unwrap();
+    let invite = teams::invite(
+        pool,
+        ana,
+        team.id,
+        "budi@example.com",
+        Role::Member,
+        teams::default_invite_lifetime(),
+    )
+    .await
+    .unwrap();
+    teams::accept_invite(pool, budi, &invite.token)
+        .await
+        .unwrap();
+    let team_chat = chats::create_chat(
+        pool,
+        budi,
+        NewChat {
+            team_id: Some(team.id),
+            ..chat("plans")
+        },
+    )
+    .await
+    .unwrap();
+    let alone = teams::create_team(pool, ana, "Solo", "solo", None)
+        .await
+        .unwrap();
+
+    conflict(auth::delete_user(pool, ana).await, "only admin of Core");
+    teams::get_team(pool, ana, team.id)
+        .await
+        .expect("nothing was deleted");
+
+    teams::set_role(pool, ana, team.id, budi, Role::Admin)
+        .await
+        .unwrap();
+    auth::delete_user(pool, ana).await.unwrap();
+    let kept = teams::get_team(pool, budi, team.id).await.unwrap();
+    assert_eq!(kept.created_by, None, "the team outlives its maker");
+    chats::get_chat(pool, budi, team_chat.id)
+        .await
+        .expect("and keeps its chats");
+    let solo: i64 = sqlx::query_scalar("SELECT count(*) FROM teams WHERE id = $1")
+        .bind(alone.id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(solo, 0, "a team of one goes with its member");
 }
 
 #[tokio::test]
@@ -536,7 +607,7 @@ async fn listing_chats_pages_by_keyset_with_filters_and_counts() {
         .await
         .unwrap();
         for _ in 0..i {
-            chats::append_message(pool, ana, c.id, MessageRole::User, "hi", None)
+            chats::append_message(pool, ana, c.id, "hi", None)
                 .await
                 .unwrap();
         }
@@ -682,28 +753,33 @@ async fn listing_chats_pages_by_keyset_with_filters_and_counts() {
     // A chat's messages, in order, page by page; appending bumps the chat.
     let long = created[6];
     let before = chats::get_chat(pool, ana, long).await.unwrap().updated_at;
-    chats::append_message(
+    // What a client posts is a user message; what it adds is kept as annotations, never
+    // where the server reads a reply's status or model.
+    let posted = chats::append_message(
         pool,
         ana,
         long,
-        MessageRole::Assistant,
         "last",
-        Some(serde_json::json!({"model": "gpt-4", "tokens": 3, "finishReason": "stop"})),
+        Some(serde_json::json!({"status": "streaming", "server": "1", "pinnedBy": "ana"})),
     )
     .await
     .unwrap();
+    assert_eq!(posted.role, MessageRole::User);
+    assert_eq!(
+        posted.metadata,
+        Some(
+            serde_json::json!({"annotations": {"status": "streaming", "server": "1", "pinnedBy": "ana"}})
+        )
+    );
     assert!(chats::get_chat(pool, ana, long).await.unwrap().updated_at > before);
     invalid(
-        chats::append_message(
-            pool,
-            ana,
-            long,
-            MessageRole::User,
-            "x",
-            Some(serde_json::json!("str")),
-        )
-        .await,
-        "metadata",
+        chats::append_message(pool, ana, long, "x", Some(serde_json::json!("str"))).await,
+        "annotations",
+    );
+    let huge = serde_json::json!({ "note": "x".repeat(chats::MAX_ANNOTATION_BYTES) });
+    invalid(
+        chats::append_message(pool, ana, long, "x", Some(huge)).await,
+        "annotations",
     );
     let (_, first) = chats::chat_with_messages(pool, ana, long, None, 4)
         .await
@@ -713,7 +789,25 @@ async fn listing_chats_pages_by_keyset_with_filters_and_counts() {
         .unwrap();
     assert_eq!(first.items.len() + second.items.len(), 7);
     assert_eq!(second.items.last().unwrap().content, "last");
-    assert_eq!(second.items.last().unwrap().role, MessageRole::Assistant);
+    assert_eq!(second.items.last().unwrap().role, MessageRole::User);
+    assert!(second.next.is_none(), "the last page says so");
+    // However long the messages, a page holds at most MAX_PAGE_CONTENT_BYTES of text (those
+    // that begin within it): 40 messages of 1 MiB come four to a page.
+    let big = chats::create_chat(pool, ana, chat("big")).await.unwrap();
+    let mebibyte = "m".repeat(chats::MAX_MESSAGE_BYTES);
+    for _ in 0..6 {
+        chats::append_message(pool, ana, big.id, &mebibyte, None)
+            .await
+            .unwrap();
+    }
+    let (_, page) = chats::chat_with_messages(pool, ana, big.id, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 4);
+    let (_, rest) = chats::chat_with_messages(pool, ana, big.id, page.next, 100)
+        .await
+        .unwrap();
+    assert_eq!((rest.items.len(), rest.next), (2, None));
     assert!(matches!(
         chats::chat_with_messages(pool, budi, long, None, 4).await,
         Err(DomainError::NotFound { .. })
@@ -888,36 +982,15 @@ async fn message_search_covers_only_readable_chats() {
     .await
     .unwrap();
     let budis = chats::create_chat(pool, budi, chat("budi")).await.unwrap();
-    chats::append_message(
-        pool,
-        ana,
-        mine.id,
-        MessageRole::User,
-        "nasi goreng recipe please",
-        None,
-    )
-    .await
-    .unwrap();
-    chats::append_message(
-        pool,
-        ana,
-        team_chat.id,
-        MessageRole::User,
-        "team nasi goreng lunch",
-        None,
-    )
-    .await
-    .unwrap();
-    chats::append_message(
-        pool,
-        budi,
-        budis.id,
-        MessageRole::User,
-        "secret nasi goreng",
-        None,
-    )
-    .await
-    .unwrap();
+    chats::append_message(pool, ana, mine.id, "nasi goreng recipe please", None)
+        .await
+        .unwrap();
+    chats::append_message(pool, ana, team_chat.id, "team nasi goreng lunch", None)
+        .await
+        .unwrap();
+    chats::append_message(pool, budi, budis.id, "secret nasi goreng", None)
+        .await
+        .unwrap();
     let found = chats::search_messages(pool, ana, "nasi goreng", 20)
         .await
         .unwrap();
@@ -1245,7 +1318,7 @@ async fn a_turns_preview_is_the_conversation_it_stores_unless_the_chat_changed_m
     let preview = chats::preview_turn(pool, ana, c.id, &TurnKind::Ask { content: "three" })
         .await
         .unwrap();
-    chats::append_message(pool, ana, c.id, MessageRole::User, "meanwhile", None)
+    chats::append_message(pool, ana, c.id, "meanwhile", None)
         .await
         .unwrap();
     let stored = chats::begin_turn(

@@ -35,9 +35,10 @@ pub struct ClusterSpec {
     /// `SAMBUNG_PG_USER`: who runs the server when we are root (default `postgres`).
     pub os_user: Option<String>,
     /// The application role (no superuser), its password, and the database `start` creates
-    /// for it. The cluster's own roles are in [`crate::roles`].
+    /// for it. The cluster's own roles are in [`crate::roles`]. The password is random and
+    /// kept with the cluster's secrets, unless a fixed one is given (throwaway clusters).
     pub app_user: String,
-    pub app_password: String,
+    pub app_password: Option<String>,
     pub database: String,
     /// A throwaway cluster (tests): no fsync, since its data is never kept.
     pub throwaway: bool,
@@ -108,22 +109,40 @@ impl Cluster {
         self.spec.data_dir.join("postgresql.log")
     }
 
+    /// The application role's password: the spec's, else the one in the cluster's secrets.
+    pub fn app_password(&self) -> Result<String, ClusterError> {
+        if let Some(fixed) = &self.spec.app_password {
+            return Ok(fixed.clone());
+        }
+        self.secrets()?
+            .app_password
+            .ok_or_else(|| ClusterError::BadSecrets {
+                path: ClusterSecrets::path(&self.pgdata()),
+                missing: "the application role's password (start the cluster to make it)".into(),
+            })
+    }
+
     /// Connect options of the application role for `database`, over TCP on 127.0.0.1.
-    pub fn connect_options(&self, database: &str) -> PgConnectOptions {
-        PgConnectOptions::new()
+    pub fn connect_options(&self, database: &str) -> Result<PgConnectOptions, ClusterError> {
+        Ok(PgConnectOptions::new()
             .host("127.0.0.1")
             .port(self.spec.port)
             .username(&self.spec.app_user)
-            .password(&self.spec.app_password)
-            .database(database)
+            .password(&self.app_password()?)
+            .database(database))
     }
 
-    /// A `postgres://` URL of the application role for `database`.
-    pub fn database_url(&self, database: &str) -> String {
-        format!(
+    /// A `postgres://` URL of the application role for `database` (its password in it, so
+    /// only for whoever may read the cluster's secrets).
+    pub fn database_url(&self, database: &str) -> Result<String, ClusterError> {
+        // Our passwords are URL-safe base64: nothing to escape.
+        Ok(format!(
             "postgres://{}:{}@127.0.0.1:{}/{}",
-            self.spec.app_user, self.spec.app_password, self.spec.port, database
-        )
+            self.spec.app_user,
+            self.app_password()?,
+            self.spec.port,
+            database
+        ))
     }
 
     /// The cluster's own secrets, once `start` made them.
@@ -181,20 +200,24 @@ impl Cluster {
         self.ensure_data_dir()?;
         let _lock = self.lock().await?;
         if let Some(pid) = self.running_pid() {
+            // A cluster an earlier sambung started may still take the design's public
+            // password: it gets its own now, without waiting for a restart.
+            if !self.is_standby() {
+                if let Some(secrets) = self.secrets_with_app_password()? {
+                    self.provision(&secrets, true).await?;
+                }
+            }
             return Ok(StartOutcome::AlreadyRunning {
                 pid,
                 port: self.running_port(),
             });
         }
         let initialized = self.ensure_initialized().await?;
-        // A cluster made by an earlier sambung has no secrets yet: it is upgraded below.
-        let secrets = match ClusterSecrets::read(&self.pgdata())? {
-            Some(secrets) => secrets,
-            None => {
-                let secrets = ClusterSecrets::generate();
-                self.give_to_server_user(&secrets.write(&self.pgdata())?)?;
-                secrets
-            }
+        // A cluster made by an earlier sambung has no secrets, or no application password,
+        // yet: they are made here and the roles set up with them below.
+        let secrets = match self.secrets_with_app_password()? {
+            Some(upgraded) => upgraded,
+            None => self.secrets()?,
         };
         self.wait_for_orphans().await;
         self.remove_stale_lock_files()?;
@@ -208,6 +231,10 @@ impl Cluster {
                 user.chown(&log)?;
             }
         }
+        // The log holds what PostgreSQL reports of failed statements: emails from unique
+        // violations, say. Only the server's user reads it (a log made earlier too).
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600))
+            .map_err(io_error("set permissions on", &log))?;
         let log_offset = log.metadata().map_or(0, |m| m.len());
         let output = self
             .command("pg_ctl")
@@ -244,6 +271,22 @@ impl Cluster {
         }
         tracing::info!(pid, port = self.spec.port, "PostgreSQL started");
         Ok(StartOutcome::Started { pid, initialized })
+    }
+
+    /// The cluster's secrets when they had to be made or completed (an application password
+    /// where an earlier `sambung` kept the design's public one), written back; `None` when
+    /// they were complete already.
+    fn secrets_with_app_password(&self) -> Result<Option<ClusterSecrets>, ClusterError> {
+        let secrets = match ClusterSecrets::read(&self.pgdata())? {
+            Some(secrets) if secrets.app_password.is_some() => return Ok(None),
+            Some(old) => ClusterSecrets {
+                app_password: ClusterSecrets::generate().app_password,
+                ..old
+            },
+            None => ClusterSecrets::generate(),
+        };
+        self.give_to_server_user(&secrets.write(&self.pgdata())?)?;
+        Ok(Some(secrets))
     }
 
     /// Fast shutdown (`pg_ctl stop -m fast`: open sessions are ended), waiting until it is done.
@@ -534,14 +577,30 @@ impl Cluster {
         had_cluster: bool,
     ) -> Result<(), ClusterError> {
         let error = |source| ClusterError::Provision { source };
-        let app = self.connect_options("postgres");
+        let app_password = match (&self.spec.app_password, &secrets.app_password) {
+            (Some(fixed), _) | (None, Some(fixed)) => fixed.clone(),
+            (None, None) => {
+                return Err(ClusterError::BadSecrets {
+                    path: ClusterSecrets::path(&self.pgdata()),
+                    missing: "the application role's password".into(),
+                })
+            }
+        };
         let superuser = self.superuser_options(secrets);
-        if had_cluster && roles::app_is_bootstrap_superuser(&app).await == Some(true) {
+        // A cluster of the earliest sambung: its application role, the bootstrap superuser,
+        // still has the design's password.
+        let legacy = PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(self.spec.port)
+            .username(&self.spec.app_user)
+            .password(roles::LEGACY_APP_PASSWORD)
+            .database("postgres");
+        if had_cluster && roles::app_is_bootstrap_superuser(&legacy).await == Some(true) {
             roles::upgrade_legacy(
-                &app,
+                &legacy,
                 &superuser,
                 &self.spec.app_user,
-                &self.spec.app_password,
+                &app_password,
                 secrets,
             )
             .await
@@ -550,7 +609,7 @@ impl Cluster {
         roles::provision(&roles::Provisioning {
             superuser,
             app_user: &self.spec.app_user,
-            app_password: &self.spec.app_password,
+            app_password: &app_password,
             database: &self.spec.database,
             secrets,
         })

@@ -137,7 +137,7 @@ impl Cluster {
     /// Where the running cluster stands in replication (asked as the application role).
     pub async fn replication(&self) -> Result<Replication, ClusterError> {
         let error = |e: sqlx::Error| ClusterError::Replica(format!("cannot ask the server: {e}"));
-        let mut conn = PgConnection::connect_with(&self.connect_options("postgres"))
+        let mut conn = PgConnection::connect_with(&self.connect_options("postgres")?)
             .await
             .map_err(error)?;
         let (standby, lag, paused): (bool, Option<f64>, bool) = sqlx::query_as(

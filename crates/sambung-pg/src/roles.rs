@@ -29,12 +29,18 @@ use crate::ClusterError;
 pub const SUPERUSER: &str = "sambung_superuser";
 /// The role physical backups connect as.
 pub const REPLICATION_USER: &str = "sambung_replication";
+/// The application role's password in the design (and in clusters of earlier `sambung`s,
+/// until their next start gives them a random one).
+pub const LEGACY_APP_PASSWORD: &str = "sambungchat";
 
-/// Passwords of the cluster's own roles, kept beside the cluster, readable by its owner only.
+/// Passwords of the cluster's roles, kept beside the cluster, readable by its owner only.
 #[derive(Clone)]
 pub struct ClusterSecrets {
     pub superuser_password: String,
     pub replication_password: String,
+    /// The application role's: random since the design's public default let any local user
+    /// in. `None` in a file written by an earlier `sambung` (the next start makes one).
+    pub app_password: Option<String>,
 }
 
 impl std::fmt::Debug for ClusterSecrets {
@@ -53,6 +59,7 @@ impl ClusterSecrets {
         ClusterSecrets {
             superuser_password: random_password(),
             replication_password: random_password(),
+            app_password: Some(random_password()),
         }
     }
 
@@ -76,6 +83,7 @@ impl ClusterSecrets {
         Ok(Some(ClusterSecrets {
             superuser_password: value("superuser")?,
             replication_password: value("replication")?,
+            app_password: value("app").ok(),
         }))
     }
 
@@ -94,10 +102,14 @@ impl ClusterSecrets {
             .map_err(io_error("set permissions on", &temp))?;
         write!(
             file,
-            "# Passwords of the cluster's own roles, written by sambung: keep private.\n\
+            "# Passwords of the cluster's roles, written by sambung: keep private.\n\
              superuser={}\nreplication={}\n",
             self.superuser_password, self.replication_password
         )
+        .and_then(|()| match &self.app_password {
+            Some(app) => writeln!(file, "app={app}"),
+            None => Ok(()),
+        })
         .and_then(|()| file.sync_all())
         .map_err(io_error("write", &temp))?;
         std::fs::rename(&temp, &path).map_err(io_error("write", &path))?;
@@ -217,7 +229,7 @@ async fn ensure_role(
             .fetch_one(&mut *conn)
             .await?;
     let verb = if exists { "ALTER" } else { "CREATE" };
-    // Passwords are ours (hex) or the design's constant; quoted as literals all the same.
+    // Passwords are ours (random) or a test's constant; quoted as literals all the same.
     conn.execute(
         format!(
             "{verb} ROLE {} {attributes} PASSWORD {}",

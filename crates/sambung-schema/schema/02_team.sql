@@ -5,7 +5,8 @@ CREATE TABLE teams (
   name        text        NOT NULL,
   slug        text        NOT NULL,
   description text,
-  created_by  uuid        NOT NULL,
+  -- Who made the team; the team is its members', so it outlives its maker's account.
+  created_by  uuid,
   settings    jsonb       NOT NULL DEFAULT '{}',
   metadata    jsonb       NOT NULL DEFAULT '{}',
   created_at  timestamptz NOT NULL DEFAULT now(),
@@ -13,7 +14,7 @@ CREATE TABLE teams (
   CONSTRAINT teams_pkey PRIMARY KEY (id),
   -- The design's team_slug_idx, made the unique index it has to be anyway.
   CONSTRAINT team_slug_idx UNIQUE (slug),
-  CONSTRAINT teams_created_by_fkey FOREIGN KEY (created_by) REFERENCES users (id) ON DELETE CASCADE,
+  CONSTRAINT teams_created_by_fkey FOREIGN KEY (created_by) REFERENCES users (id) ON DELETE SET NULL,
   -- 3-48 chars of a-z, 0-9 and single inner hyphens; reserved words are refused by the data layer.
   CONSTRAINT team_slug_format CHECK (
     char_length(slug) BETWEEN 3 AND 48 AND slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$'

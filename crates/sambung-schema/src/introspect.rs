@@ -294,6 +294,9 @@ pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> 
                 on_update: referential_action(&row.on_update),
                 definition: constraint.definition,
             }),
+            // PostgreSQL 18 names each NOT NULL as a constraint of its own: it is the column's
+            // nullability, read above, and the same schema on 15 has none.
+            "n" => {}
             // Exclusion and other constraints show as checks with their definition.
             _ => table.checks.push(constraint),
         }

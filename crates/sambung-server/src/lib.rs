@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod render;
 pub mod replicas;
 mod state;
 pub mod time;
@@ -17,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, State};
 use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -28,13 +29,15 @@ use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use state::{AppState, RateLimits, ServerSettings, REPLY_SAVE_EVERY};
+pub use sambung_http::Limits as ConnectionLimits;
+pub use state::{AppState, RateLimits, ReplyLimits, ServerSettings, REPLY_SAVE_EVERY};
 
 use crate::error::ApiError;
 
@@ -74,6 +77,7 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     address: SocketAddr,
+    limits: sambung_http::Limits,
 }
 
 impl Server {
@@ -99,6 +103,7 @@ impl Server {
             listener,
             state,
             address,
+            limits: settings.connections,
         })
     }
 
@@ -123,7 +128,8 @@ impl Server {
         let relay = tokio::spawn(api::generate::listen_to_other_servers(self.state.clone()));
         let replicas = tokio::spawn(replicas::watch(self.state.clone()));
         let router = router(self.state);
-        let served = sambung_http::serve(self.listener, router, shutdown)
+        let limits = self.limits;
+        let served = sambung_http::serve(self.listener, router, limits, shutdown)
             .await
             .map_err(ServerError::Serve);
         keeper.abort();
@@ -247,6 +253,9 @@ async fn wrong_method() -> ApiError {
     )
 }
 
+/// How long a request body may pause between two of its pieces.
+const BODY_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole application: routes, then (inside out) the session, origin check, rate limits,
@@ -271,11 +280,22 @@ pub fn router(state: Arc<AppState>) -> Router {
             auth::rate_limit,
         ))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        // A body that stops arriving ends the request instead of holding its handler.
+        .layer(RequestBodyTimeoutLayer::new(BODY_STALL_TIMEOUT))
         .with_state(state);
     api.layer(CompressionLayer::new())
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -285,12 +305,24 @@ pub fn router(state: Arc<AppState>) -> Router {
                         .and_then(|id| id.header_value().to_str().ok())
                         .unwrap_or("-")
                         .to_owned();
-                    // The path only: a query may hold search words, which stay out of logs.
-                    tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
+                    // The route, not the path: paths carry share and invitation tokens, and a
+                    // query may hold search words; neither belongs in a log.
+                    let route = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("(no route)", MatchedPath::as_str)
+                        .to_owned();
+                    tracing::info_span!("request", id, method = %request.method(), route)
                 })
-                .on_response(|response: &Response, latency: Duration, _: &tracing::Span| {
-                    tracing::info!(status = response.status().as_u16(), ms = latency.as_secs_f64() * 1000.0, "served");
-                }),
+                .on_response(
+                    |response: &Response, latency: Duration, _: &tracing::Span| {
+                        tracing::info!(
+                            status = response.status().as_u16(),
+                            ms = latency.as_secs_f64() * 1000.0,
+                            "served"
+                        );
+                    },
+                ),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))

@@ -37,9 +37,37 @@ pub struct ServerSettings {
     /// one may be before it is skipped (`DATABASE_READ_MAX_LAG`).
     pub read_replicas: Vec<sambung_config::DatabaseUrl>,
     pub read_max_lag: Duration,
+    /// How many connections the server holds open at once.
+    pub connections: sambung_http::Limits,
+    /// Where a reply is cut off.
+    pub reply_limits: ReplyLimits,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub const REPLY_SAVE_EVERY: Duration = Duration::from_secs(5);
+
+/// Where a reply is cut off, whatever the provider does: it ends with `finishReason: "length"`
+/// and its text so far (`metadata.capped` says which limit).
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyLimits {
+    /// Bytes of text: as much as a user's message may hold.
+    pub max_bytes: usize,
+    /// How long a reply may stream.
+    pub max_duration: Duration,
+    /// Pieces of text the provider streams (about a token each).
+    pub max_pieces: u32,
+}
+
+impl Default for ReplyLimits {
+    fn default() -> Self {
+        ReplyLimits {
+            max_bytes: sambung_db::chats::MAX_MESSAGE_BYTES,
+            max_duration: Duration::from_secs(15 * 60),
+            max_pieces: 65_536,
+        }
+    }
+}
 
 /// Requests allowed per client address and window (SPEC section 7).
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +77,10 @@ pub struct RateLimits {
     pub sensitive: u32,
     /// Every other request.
     pub general: u32,
+    /// Wrong passwords an account may be sent within `failure_window`; then its sign-ins are
+    /// refused until the window ends, from every address.
+    pub failed_sign_ins: u32,
+    pub failure_window: Duration,
 }
 
 impl Default for RateLimits {
@@ -57,6 +89,8 @@ impl Default for RateLimits {
             window: Duration::from_secs(10),
             sensitive: 3,
             general: 100,
+            failed_sign_ins: 10,
+            failure_window: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -68,6 +102,8 @@ impl RateLimits {
             window: Duration::from_secs(10),
             sensitive: u32::MAX,
             general: u32::MAX,
+            failed_sign_ins: u32::MAX,
+            failure_window: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -80,10 +116,14 @@ pub struct AppState {
     pub origins: Vec<String>,
     pub public_url: String,
     pub limiter: RateLimiter,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where provider requests may go.
     pub guard: sambung_ai::Guard,
     pub ai_timeouts: sambung_ai::Timeouts,
     pub reply_save_every: Duration,
+    pub reply_limits: ReplyLimits,
+    /// Messages rendered to HTML, once each, off the async workers.
+    pub renderer: crate::render::Renderer,
     /// The replies being generated in this server.
     pub generations: sambung_ai::registry::Registry,
     /// This server's lease: the replies it writes carry its number, so other servers can
@@ -113,18 +153,25 @@ impl AppState {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}:{bound_port}", shown_host(&settings.host)));
-        let mut origins = vec![public_url.clone()];
+        let mut origins: Vec<String> = vec![public_url.clone()];
         // Served on loopback, the browser may say localhost or 127.0.0.1: both are this server.
         if settings.public_url.is_none() && is_loopback(&settings.host) {
             origins.push(format!("http://localhost:{bound_port}"));
             origins.push(format!("http://127.0.0.1:{bound_port}"));
         }
         origins.extend(settings.trusted_origins.iter().cloned());
+        // Compared as browsers send them: `scheme://host[:port]`, nothing more.
+        let origins = origins
+            .iter()
+            .map(|o| crate::auth::url_origin(o).unwrap_or_else(|| o.clone()))
+            .collect();
         Ok(AppState {
             guard: sambung_ai::Guard::new(&settings.ai_allowed_hosts)?,
             ai_timeouts: settings.ai_timeouts,
             reply_save_every: settings.reply_save_every,
+            reply_limits: settings.reply_limits,
             generations: Default::default(),
+            renderer: Default::default(),
             remote_followers: Default::default(),
             replicas: crate::replicas::Replicas::new(
                 settings
@@ -153,6 +200,7 @@ impl AppState {
             origins,
             public_url,
             limiter: RateLimiter::new(settings.rate_limits),
+            trusted_proxies: settings.trusted_proxies.clone(),
         })
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,7 +24,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/share/{token}", get(shared_chat))
 }
 
-fn page(status: StatusCode, content_type: &'static str, body: String) -> Response {
+fn page_response(status: StatusCode, content_type: &'static str, body: String) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -40,7 +40,7 @@ fn page(status: StatusCode, content_type: &'static str, body: String) -> Respons
 }
 
 fn serve(asset: Asset) -> Response {
-    let mut response = page(StatusCode::OK, asset.content_type, asset.body.to_owned());
+    let mut response = page_response(StatusCode::OK, asset.content_type, asset.body.to_owned());
     // Small files: the browser asks again each time and gets them compressed.
     response
         .headers_mut()
@@ -55,7 +55,7 @@ async fn index() -> Response {
 async fn asset(Path(name): Path<String>) -> Response {
     match assets::asset(&name) {
         Some(asset) => serve(asset),
-        None => page(
+        None => page_response(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
             "no such file".into(),
@@ -63,31 +63,62 @@ async fn asset(Path(name): Path<String>) -> Response {
     }
 }
 
-/// A shared chat's read-only page, for anyone with the link; 404 once it is no longer shared.
-async fn shared_chat(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
-    match sambung_db::chats::get_public_chat(state.read_pool(), &token).await {
-        Ok((chat, messages)) => {
-            let shown: Vec<SharedMessage<'_>> = messages
+#[derive(Debug, serde::Deserialize)]
+struct SharePageQuery {
+    /// Where the previous page ended.
+    after: Option<String>,
+}
+
+/// How many messages a page of a shared chat shows (fewer when they are long).
+const SHARED_PAGE_MESSAGES: i64 = 50;
+
+/// A shared chat's read-only page, for anyone with the link, a page of messages at a time;
+/// 404 once it is no longer shared.
+async fn shared_chat(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    Query(query): Query<SharePageQuery>,
+) -> Response {
+    let after = query
+        .after
+        .as_deref()
+        .and_then(|cursor| crate::api::decode_cursor(cursor).ok());
+    let read =
+        sambung_db::chats::get_public_chat(state.read_pool(), &token, after, SHARED_PAGE_MESSAGES)
+            .await;
+    match read {
+        Ok((chat, page)) => {
+            let html = state
+                .renderer
+                .html_of_each(page.items.iter().map(|m| m.content.as_str()))
+                .await;
+            let shown: Vec<SharedMessage<'_>> = page
+                .items
                 .iter()
-                .map(|m| SharedMessage {
+                .zip(&html)
+                .map(|(m, html)| SharedMessage {
                     role: m.role.as_str(),
-                    content: &m.content,
+                    html,
                 })
                 .collect();
-            page(
+            let later = page
+                .next
+                .as_ref()
+                .map(|next| format!("/share/{token}?after={}", crate::api::encode_cursor(next)));
+            page_response(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
-                share::page(&chat.title, &chat.model, &shown),
+                share::page(&chat.title, &chat.model, &shown, later.as_deref()),
             )
         }
-        Err(sambung_db::DomainError::NotFound { .. }) => page(
+        Err(sambung_db::DomainError::NotFound { .. }) => page_response(
             StatusCode::NOT_FOUND,
             "text/html; charset=utf-8",
             share::not_shared(),
         ),
         Err(e) => {
             tracing::error!(error = %e, "cannot read a shared chat");
-            page(
+            page_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "text/plain; charset=utf-8",
                 "the chat cannot be read now".into(),

@@ -174,7 +174,7 @@ async fn messages_page_in_order_and_search_finds_only_readable_ones() {
     ok(
         ana.post(
             &format!("/api/v1/chats/{id}/messages"),
-            json!({"role": "assistant", "content": "jawaban", "metadata": {"model": "gpt-4"}}),
+            json!({"role": "user", "content": "jawaban", "annotations": {"mood": "curious"}}),
         )
         .await,
         201,
@@ -211,7 +211,10 @@ async fn messages_page_in_order_and_search_finds_only_readable_ones() {
         ]
     );
     assert!(second["nextCursor"].is_null());
-    assert_eq!(second["items"][1]["metadata"]["model"], "gpt-4");
+    assert_eq!(
+        second["items"][1]["metadata"],
+        json!({"annotations": {"mood": "curious"}})
+    );
 
     let found = ok(
         ana.get("/api/v1/search/messages?q=kelapa&limit=3").await,

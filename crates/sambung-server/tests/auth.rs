@@ -538,6 +538,7 @@ async fn sign_in_is_rate_limited_per_client_with_a_retry_after() {
         window: Duration::from_secs(10),
         sensitive: 3,
         general: 100,
+        ..RateLimits::default()
     })
     .await;
     let client = app.anonymous();

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, TestApp, User};
+use common::{TestApp, User};
 use futures_util::StreamExt;
 use sambung_ai::fake::Script;
 use serde_json::{json, Value};
@@ -125,44 +125,6 @@ fn text(chunks: &[Value]) -> String {
         .collect()
 }
 
-/// A user with an API key, a model at the fake provider and a chat.
-async fn setup(app: &TestApp) -> (User, String) {
-    let ana = app.user("ana").await;
-    let key = ana
-        .post(
-            "/api/v1/api-keys",
-            json!({"provider": "openai", "key": "sk-fake-KEYVALUE-0001"}),
-        )
-        .await;
-    let model = ana
-        .post(
-            "/api/v1/models",
-            json!({"provider": "openai", "modelId": "gpt-test", "name": "Test", "baseUrl": app.provider.url("/v1"),
-                   "apiKeyId": key.body["id"], "settings": {"system": "Be brief.", "temperature": 0.3}, "isDefault": true}),
-        )
-        .await;
-    assert_eq!(model.status, 201, "{model:?}");
-    let chat = ana.post("/api/v1/chats", json!({})).await;
-    (ana, chat.body["id"].as_str().unwrap().to_owned())
-}
-
-async fn generate(
-    client: &Client,
-    chat: &str,
-    body: Value,
-) -> (u16, String, reqwest::header::HeaderMap) {
-    let response = client
-        .http
-        .post(client.url(&format!("/api/v1/chats/{chat}/generate")))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, response.text().await.unwrap(), headers)
-}
-
 /// A turn's stream, read piece by piece (to stop, leave or interleave midway).
 async fn open_stream(
     user: &User,
@@ -190,10 +152,11 @@ async fn messages(user: &User, chat: &str) -> Vec<Value> {
 #[tokio::test]
 async fn a_reply_streams_as_the_ai_sdk_expects_and_is_stored() {
     let app = TestApp::start().await;
-    let (ana, chat) = setup(&app).await;
+    let (ana, chat) = app.user_with_model("ana").await;
     app.provider.push(Script::sse(OPENAI, 7));
-    let (status, body, headers) =
-        generate(&ana, &chat, json!({"content": "Halo, siapa kamu?"})).await;
+    let (status, body, headers) = ana
+        .generate(&chat, json!({"content": "Halo, siapa kamu?"}))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["content-type"], "text/event-stream");
     assert_eq!(headers["x-vercel-ai-ui-message-stream"], "v1");
@@ -267,18 +230,18 @@ async fn a_reply_streams_as_the_ai_sdk_expects_and_is_stored() {
 #[tokio::test]
 async fn the_first_reply_titles_the_chat_by_asking_its_model() {
     let app = TestApp::start().await;
-    let (ana, chat) = setup(&app).await;
+    let (ana, chat) = app.user_with_model("ana").await;
     app.provider.push(Script::sse(OPENAI, 4096));
     app.provider.push(Script::sse(
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\\\"Kopi pagi\\\"\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
         4096,
     ));
-    let (status, _, _) = generate(
-        &ana,
-        &chat,
-        json!({"content": "Apa kopi terbaik untuk pagi hari?"}),
-    )
-    .await;
+    let (status, _, _) = ana
+        .generate(
+            &chat,
+            json!({"content": "Apa kopi terbaik untuk pagi hari?"}),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         ana.get(&format!("/api/v1/chats/{chat}")).await.body["title"],
@@ -292,17 +255,17 @@ async fn the_first_reply_titles_the_chat_by_asking_its_model() {
         .contains("Apa kopi terbaik"));
     // Only the first reply names the chat.
     app.provider.push(Script::sse(OPENAI, 4096));
-    generate(&ana, &chat, json!({"content": "Lagi"})).await;
+    ana.generate(&chat, json!({"content": "Lagi"})).await;
     assert_eq!(app.provider.requests().len(), 3);
 }
 
 #[tokio::test]
 async fn a_provider_error_keeps_the_partial_text_and_is_recorded() {
     let app = TestApp::start().await;
-    let (ana, chat) = setup(&app).await;
+    let (ana, chat) = app.user_with_model("ana").await;
     let cut = &OPENAI[..OPENAI.find("apa kabar").unwrap() + 30];
     app.provider.push(Script::sse(cut, 4096));
-    let (status, body, _) = generate(&ana, &chat, json!({"content": "Halo?"})).await;
+    let (status, body, _) = ana.generate(&chat, json!({"content": "Halo?"})).await;
     assert_eq!(status, 200);
     let chunks = chunks(&body);
     assert_eq!(
@@ -336,7 +299,7 @@ async fn a_provider_error_keeps_the_partial_text_and_is_recorded() {
         401,
         r#"{"error":{"message":"Incorrect API key provided: sk-fake-KEYVALUE-0001"}}"#,
     ));
-    let (_, body, _) = generate(&ana, &chat, json!({"content": "Lagi?"})).await;
+    let (_, body, _) = ana.generate(&chat, json!({"content": "Lagi?"})).await;
     assert!(body.contains("refused the API key"), "{body}");
     assert!(!body.contains("KEYVALUE"), "{body}");
 }
@@ -344,10 +307,10 @@ async fn a_provider_error_keeps_the_partial_text_and_is_recorded() {
 #[tokio::test]
 async fn stop_ends_the_reply_and_the_provider_request_keeping_what_was_written() {
     let app = TestApp::start().await;
-    let (ana, chat) = setup(&app).await;
+    let (ana, chat) = app.user_with_model("ana").await;
     app.provider
         .push(Script::sse(&slow_reply(200), 4096).paced(Duration::from_millis(1)));
-    let (_, _, _) = generate(&ana, &chat, json!({"content": "first"})).await;
+    let (_, _, _) = ana.generate(&chat, json!({"content": "first"})).await;
     app.provider.push(slow(200, 20));
     let mut stream = open_stream(&ana, &chat, json!({"content": "long one"})).await;
     let mut seen = String::new();
@@ -386,7 +349,7 @@ async fn stop_ends_the_reply_and_the_provider_request_keeping_what_was_written()
 #[tokio::test]
 async fn a_reply_goes_on_without_its_client_and_can_be_followed_again_from_the_start() {
     let app = TestApp::start().await;
-    let (ana, chat) = setup(&app).await;
+    let (ana, chat) = app.user_with_model("ana").await;
     app.provider.push(slow(60, 20));
     let mut stream = open_stream(&ana, &chat, json!({"content": "go"})).await;
     let _ = stream.next().await;
@@ -440,16 +403,16 @@ async fn a_reply_goes_on_without_its_client_and_can_be_followed_again_from_the_s
 #[tokio::test]
 async fn one_turn_at_a_time_then_regenerate_and_edit_replace_what_followed() {
     let app = TestApp::start().await;
-    let (ana, chat) = setup(&app).await;
+    let (ana, chat) = app.user_with_model("ana").await;
     app.provider.push(slow(20, 10));
     let mut stream = open_stream(&ana, &chat, json!({"content": "one"})).await;
     let _ = stream.next().await;
-    let (status, body, _) = generate(&ana, &chat, json!({"content": "two"})).await;
+    let (status, body, _) = ana.generate(&chat, json!({"content": "two"})).await;
     assert_eq!(status, 409, "{body}");
     while stream.next().await.is_some() {}
 
     app.provider.push(Script::sse(OPENAI, 4096));
-    let (status, body, _) = generate(&ana, &chat, json!({"regenerate": true})).await;
+    let (status, body, _) = ana.generate(&chat, json!({"regenerate": true})).await;
     assert_eq!(status, 200, "{body}");
     let stored = messages(&ana, &chat).await;
     assert_eq!(
@@ -470,12 +433,12 @@ async fn one_turn_at_a_time_then_regenerate_and_edit_replace_what_followed() {
 
     app.provider.push(Script::sse(OPENAI, 4096));
     let user_message = stored[0]["id"].as_str().unwrap();
-    let (status, _, _) = generate(
-        &ana,
-        &chat,
-        json!({"edit": user_message, "content": "one, edited"}),
-    )
-    .await;
+    let (status, _, _) = ana
+        .generate(
+            &chat,
+            json!({"edit": user_message, "content": "one, edited"}),
+        )
+        .await;
     assert_eq!(status, 200);
     let stored = messages(&ana, &chat).await;
     assert_eq!(stored.len(), 2);
@@ -486,14 +449,16 @@ async fn one_turn_at_a_time_then_regenerate_and_edit_replace_what_followed() {
 #[tokio::test]
 async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
     let app = TestApp::start().await;
-    let (ana, chat) = setup(&app).await;
+    let (ana, chat) = app.user_with_model("ana").await;
     let other = app.another_server().await;
     let ana_elsewhere = app.bearer_client(&other.url, &ana.token);
     app.provider.push(slow(20, 10));
     let mut stream = open_stream(&ana, &chat, json!({"content": "long"})).await;
     let _ = stream.next().await;
     // The first server is writing a reply: the second refuses a turn in that chat too.
-    let (status, body, _) = generate(&ana_elsewhere, &chat, json!({"content": "me too"})).await;
+    let (status, body, _) = ana_elsewhere
+        .generate(&chat, json!({"content": "me too"}))
+        .await;
     assert_eq!(status, 409, "{body}");
     while stream.next().await.is_some() {}
 
@@ -574,7 +539,9 @@ async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
     .await
     .unwrap()
     .reply;
-    let (status, _, _) = generate(&ana_elsewhere, &chat, json!({"content": "again"})).await;
+    let (status, _, _) = ana_elsewhere
+        .generate(&chat, json!({"content": "again"}))
+        .await;
     assert_eq!(status, 409, "its writer is alive");
     drop(dying);
 
@@ -583,7 +550,9 @@ async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
     app.provider.push(Script::sse(OPENAI, 4096));
     let mut answered = None;
     for _ in 0..100 {
-        let (status, body, _) = generate(&ana_elsewhere, &chat, json!({"content": "again"})).await;
+        let (status, body, _) = ana_elsewhere
+            .generate(&chat, json!({"content": "again"}))
+            .await;
         if status != 409 {
             answered = Some((status, body));
             break;
@@ -614,14 +583,17 @@ async fn refusals_no_model_unsafe_base_urls_foreign_keys_and_chats() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (status, body, _) = generate(&bo, &chat, json!({"content": "hi"})).await;
+    let (status, body, _) = bo.generate(&chat, json!({"content": "hi"})).await;
     assert_eq!(status, 400);
     assert!(body.contains("NO_MODEL"), "{body}");
+    // Refused when saved (a model that could never be used is not kept) ...
     for base in [
-        "http://127.0.0.1:5432/v1".to_owned(),
-        "https://169.254.169.254/latest".to_owned(),
-        "https://localhost/v1".to_owned(),
-        "http://10.0.0.1/v1".to_owned(),
+        "http://127.0.0.1:5432/v1",
+        "https://169.254.169.254/latest",
+        "https://localhost/v1",
+        "http://10.0.0.1/v1",
+        "https://[64:ff9b:1::a00:1]/v1",
+        "https://[::ffff:127.0.0.1]/v1",
     ] {
         let model = bo
             .post(
@@ -629,19 +601,33 @@ async fn refusals_no_model_unsafe_base_urls_foreign_keys_and_chats() {
                 json!({"provider": "custom", "modelId": "m", "baseUrl": base, "isDefault": true}),
             )
             .await;
-        assert_eq!(model.status, 201, "{model:?}");
-        let (status, body, _) = generate(
-            &bo,
-            &chat,
-            json!({"content": "hi", "model": model.body["id"]}),
+        assert_eq!(
+            (model.status, model.code(), model.body["field"].as_str()),
+            (400, "BASE_URL_NOT_ALLOWED", Some("baseUrl")),
+            "{base}: {model:?}"
+        );
+    }
+    assert_eq!(bo.get("/api/v1/models").await.body["items"], json!([]));
+    // ... and when used, should one be in the database all the same (stored by an earlier
+    // version, or its host's address changed since).
+    for base in ["http://127.0.0.1:5432/v1", "https://169.254.169.254/latest"] {
+        let model: uuid::Uuid = sqlx::query_scalar(
+            "INSERT INTO models (user_id, provider, model_id, name, base_url) VALUES ($1, 'custom', 'm', 'm', $2) RETURNING id",
         )
-        .await;
+        .bind(bo.id)
+        .bind(base)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+        let (status, body, _) = bo
+            .generate(&chat, json!({"content": "hi", "model": model}))
+            .await;
         assert_eq!(status, 400, "{base}: {body}");
         assert!(body.contains("BASE_URL_NOT_ALLOWED"), "{base}: {body}");
     }
     assert_eq!(messages(&bo, &chat).await.len(), 0, "nothing was stored");
     // A key of someone else's cannot be attached: checked by the database.
-    let (ana, anas_chat) = setup(&app).await;
+    let (ana, anas_chat) = app.user_with_model("ana").await;
     let anas_key = ana.get("/api/v1/api-keys").await.body["items"][0]["id"].clone();
     let stolen = bo
         .post(
@@ -654,17 +640,19 @@ async fn refusals_no_model_unsafe_base_urls_foreign_keys_and_chats() {
         (400, Some("apiKeyId"))
     );
     // Someone else's chat is not found, and their model cannot be used.
-    let (status, _, _) = generate(&bo, &anas_chat, json!({"content": "hi"})).await;
+    let (status, _, _) = bo.generate(&anas_chat, json!({"content": "hi"})).await;
     assert_eq!(status, 404);
     let anas_model = ana.get("/api/v1/models").await.body["items"][0]["id"].clone();
-    let (status, _, _) = generate(&bo, &chat, json!({"content": "hi", "model": anas_model})).await;
+    let (status, _, _) = bo
+        .generate(&chat, json!({"content": "hi", "model": anas_model}))
+        .await;
     assert_eq!(status, 404);
 }
 
 #[tokio::test]
 async fn team_models_are_configured_by_admins_and_used_by_members() {
     let app = TestApp::start().await;
-    let (admin, _) = setup(&app).await;
+    let (admin, _) = app.user_with_model("ana").await;
     let member = app.user("member").await;
     let team = admin
         .post("/api/v1/teams", json!({"name": "Kopi", "slug": "kopi"}))
@@ -710,7 +698,9 @@ async fn team_models_are_configured_by_admins_and_used_by_members() {
         .unwrap()
         .to_owned();
     app.provider.push(Script::sse(OPENAI, 4096));
-    let (status, body, _) = generate(&member, &chat, json!({"content": "team question"})).await;
+    let (status, body, _) = member
+        .generate(&chat, json!({"content": "team question"}))
+        .await;
     assert_eq!(status, 200, "{body}");
     let sent = last_request(&app);
     assert_eq!(
@@ -729,4 +719,29 @@ async fn team_models_are_configured_by_admins_and_used_by_members() {
         ))
         .await;
     assert_eq!(available.body["models"], json!(["gpt-other", "gpt-team"]));
+    // The team's model (and the admin's key behind it) answers in the team's chats only:
+    // not in a member's personal chat, asked for or not.
+    let personal = member.post("/api/v1/chats", json!({})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let requests = app.provider.requests().len();
+    let (status, body, _) = member
+        .generate(
+            &personal,
+            json!({"content": "on the team's key?", "model": model.body["id"]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("team's chats only"), "{body}");
+    let (status, body, _) = member
+        .generate(&personal, json!({"content": "on the team's key?"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("NO_MODEL"), "{body}");
+    assert_eq!(
+        app.provider.requests().len(),
+        requests,
+        "the provider was not called"
+    );
 }

@@ -1,4 +1,5 @@
-//! A raw API key never leaves the server: not in an answer, an error or a log line. (A test
+//! A raw API key never leaves the server: not in an answer, an error or a log line; and the
+//! access log names routes, never the share and invitation tokens in their paths. (A test
 //! binary of its own: the log capture is this process's only subscriber.)
 
 mod common;
@@ -33,6 +34,7 @@ async fn a_raw_api_key_never_leaves_the_server() {
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+        .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
     tracing::subscriber::set_global_default(subscriber).unwrap();
@@ -133,6 +135,54 @@ async fn a_raw_api_key_never_leaves_the_server() {
     let openapi = ok(ana.get("/api/v1/openapi.json").await, 200);
     assert!(openapi["openapi"].is_string());
 
+    // Tokens in paths: a share link read by anyone, an invitation accepted.
+    let share = ok(
+        ana.post(
+            &format!("/api/v1/chats/{}/share", chat["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await,
+        200,
+    );
+    let share_token = share["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.anonymous()
+            .get(&format!("/share/{share_token}"))
+            .await
+            .status,
+        200
+    );
+    ok(
+        app.anonymous()
+            .get(&format!("/api/v1/public/chats/{share_token}"))
+            .await,
+        200,
+    );
+    ok(
+        ana.post("/api/v1/teams", json!({"name": "Kopi", "slug": "kopi"}))
+            .await,
+        201,
+    );
+    let bo = app.user("bo").await;
+    let invite = ok(
+        ana.post("/api/v1/teams/kopi/invites", json!({"email": bo.email}))
+            .await,
+        201,
+    );
+    let invite_token = invite["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.anonymous()
+            .get(&format!("/invites/{invite_token}"))
+            .await
+            .status,
+        200
+    );
+    ok(
+        bo.post(&format!("/api/v1/invites/{invite_token}/accept"), json!({}))
+            .await,
+        200,
+    );
+
     let seen = app.seen.lock().unwrap().join("\n");
     assert!(
         !seen.contains(RAW) && !seen.contains("UNMISTAKABLE"),
@@ -144,6 +194,17 @@ async fn a_raw_api_key_never_leaves_the_server() {
         "the access log was captured: {logged}"
     );
     assert!(!logged.contains("UNMISTAKABLE"), "a log line held the key");
+    for token in [&share_token, &invite_token] {
+        assert!(
+            !logged.contains(token.as_str()),
+            "a log line held a token {token}"
+        );
+    }
+    assert!(
+        logged.contains("route=\"/share/{token}\"")
+            && logged.contains("route=\"/api/v1/invites/{token}/accept\""),
+        "the access log names routes"
+    );
     let stored: Vec<u8> = sqlx::query_scalar("SELECT encrypted_key FROM api_keys")
         .fetch_one(app.pool())
         .await

@@ -167,6 +167,9 @@ async fn run_statement(
              or COPY to and from a file on the database server",
         ));
     }
+    if read_only && takes_locks(statement) {
+        return Err(ApiError::read_only_locks());
+    }
     let started = Instant::now();
     let prepared = conn.prepare(statement).await?;
     let columns: Vec<String> = prepared
@@ -289,6 +292,48 @@ fn first_word(statement: &str) -> String {
         .find(|w| !w.is_empty())
         .unwrap_or_default()
         .to_ascii_lowercase()
+}
+
+/// Whether a statement takes locks of its own: `LOCK` (which PostgreSQL allows in a read-only
+/// transaction, up to ACCESS EXCLUSIVE: the application would wait behind it) or an advisory
+/// lock (the migrator's among them). Comments are skipped first, so none can hide a `LOCK`;
+/// the word `advisory` anywhere outside them is refused, even inside a string.
+fn takes_locks(statement: &str) -> bool {
+    let mut code = String::with_capacity(statement.len());
+    let mut rest = statement;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.find('\n').map_or("", |end| &after[end..]);
+        } else if rest.starts_with("/*") {
+            // Block comments nest in PostgreSQL.
+            let (mut depth, mut at) = (0usize, 0);
+            let bytes = rest.as_bytes();
+            while at < bytes.len() {
+                if bytes[at..].starts_with(b"/*") {
+                    depth += 1;
+                    at += 2;
+                } else if bytes[at..].starts_with(b"*/") {
+                    depth -= 1;
+                    at += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    at += 1;
+                }
+            }
+            code.push(' ');
+            rest = rest.get(at..).unwrap_or("");
+        } else {
+            let c = rest.chars().next().unwrap_or(' ');
+            code.push(c.to_ascii_lowercase());
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    let first = code
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find(|w| !w.is_empty());
+    first == Some("lock") || code.contains("advisory")
 }
 
 fn streams_copy_data(statement: &str) -> bool {

@@ -68,6 +68,13 @@ impl ApiError {
         )
     }
 
+    pub fn read_only_locks() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Studio was started with --read-only: LOCK and advisory locks are refused (they would hold up the application)",
+        )
+    }
+
     pub fn read_only_run_ended() -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,

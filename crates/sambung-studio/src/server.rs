@@ -24,6 +24,9 @@ use crate::edit::{self, CellRef, CellUpdate, NewRow, RowKeys};
 use crate::error::ApiError;
 use crate::guard::{self, Guard};
 
+/// How long Studio's statements wait for a lock the application holds.
+const LOCK_TIMEOUT: &str = "5s";
+
 /// How Studio is served.
 #[derive(Debug, Clone)]
 pub struct StudioSettings {
@@ -130,10 +133,14 @@ impl Studio {
                 source,
             })?;
         let address = listener.local_addr().map_err(StudioError::Serve)?;
-        let mut options = database.application_name("sambung studio").options([(
-            "statement_timeout",
-            console::timeout_setting(settings.statement_timeout),
-        )]);
+        // Studio never waits long for a lock the application holds (its edits fail instead).
+        let mut options = database.application_name("sambung studio").options([
+            (
+                "statement_timeout",
+                console::timeout_setting(settings.statement_timeout),
+            ),
+            ("lock_timeout", LOCK_TIMEOUT.into()),
+        ]);
         if settings.read_only {
             options = options.options([("default_transaction_read_only", "on")]);
         }
@@ -189,9 +196,14 @@ impl Studio {
     ) -> Result<(), StudioError> {
         let pool = self.state.pool.clone();
         let router = router(self.state);
-        let served = sambung_http::serve(self.listener, router, shutdown)
-            .await
-            .map_err(StudioError::Serve);
+        let served = sambung_http::serve(
+            self.listener,
+            router,
+            sambung_http::Limits::default(),
+            shutdown,
+        )
+        .await
+        .map_err(StudioError::Serve);
         pool.close().await;
         served
     }

@@ -729,10 +729,25 @@ async fn read_only_studio_refuses_every_write() {
         // ...and what would lift Studio's own limits for the rest of the run.
         "SET statement_timeout = 0; SELECT pg_sleep(5)",
         "SELECT set_config('statement_timeout', '0', false); SELECT pg_sleep(5)",
+        // PostgreSQL lets a read-only transaction LOCK a table, even ACCESS EXCLUSIVE: the
+        // application would wait behind it for the statement timeout.
+        "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(5)",
+        "/* a comment */ lock messages; SELECT pg_sleep(5)",
+        "-- a line\n LoCk TABLE ONLY chats IN SHARE MODE",
+        "SELECT pg_advisory_lock(1)",
+        "SELECT pg_catalog.pg_try_advisory_xact_lock(42)",
     ] {
         let run = running.sql(script).await.ok();
         assert!(!run["error"].is_null(), "{script} ran: {run}");
     }
+    let refused = running.sql("LOCK messages").await.ok();
+    assert!(
+        refused["error"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("LOCK and advisory locks"),
+        "{refused}"
+    );
     assert!(!std::path::Path::new("/tmp/sambung-studio-pwned").exists());
     assert_eq!(chat_titles(&running).await, before);
     let sneaky: bool = sqlx::query_scalar("SELECT to_regclass('sneaky') IS NOT NULL")

@@ -92,7 +92,9 @@ async fn server() -> &'static Server {
                 )
             });
             Server {
-                admin: cluster.connect_options(ADMIN_DATABASE),
+                admin: cluster
+                    .connect_options(ADMIN_DATABASE)
+                    .expect("the test cluster's password is fixed"),
             }
         })
         .await
@@ -118,7 +120,7 @@ async fn start_throwaway_cluster() -> Result<Cluster, ClusterError> {
             cache_dir: None,
             os_user: std::env::var("SAMBUNG_PG_USER").ok(),
             app_user: USER.into(),
-            app_password: PASSWORD.into(),
+            app_password: Some(PASSWORD.into()),
             database: ADMIN_DATABASE.into(),
             throwaway: true,
         };
@@ -377,6 +379,14 @@ impl ScratchCluster {
     }
 
     /// The `sambung` cluster of this directory (to inspect it or stop it).
+    /// The application role's URL for `database`, its password read from the cluster's
+    /// secrets (once `sambung db start` made them).
+    pub fn app_url(&self, database: &str) -> String {
+        self.cluster()
+            .database_url(database)
+            .expect("the scratch cluster was started, so its secrets exist")
+    }
+
     pub fn cluster(&self) -> Cluster {
         Cluster::new(ClusterSpec {
             data_dir: self.data_dir(),
@@ -386,7 +396,8 @@ impl ScratchCluster {
             cache_dir: None,
             os_user: std::env::var("SAMBUNG_PG_USER").ok(),
             app_user: "sambungchat".into(),
-            app_password: "sambungchat".into(),
+            // As the managed cluster: a random password in its secrets.
+            app_password: None,
             database: "sambungchat".into(),
             throwaway: true,
         })

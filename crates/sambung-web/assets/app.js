@@ -340,8 +340,18 @@ async function openChat(id) {
 }
 
 async function loadMessages() {
-  const page = await api("GET", `/api/v1/chats/${state.chat.id}/messages?limit=500&html=true`);
-  state.messages = page.items;
+  // Pages hold at most 500 messages and 4 MiB of text: a long chat comes in several.
+  const chat = state.chat.id;
+  let messages = [];
+  let cursor = null;
+  do {
+    const after = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+    const page = await api("GET", `/api/v1/chats/${chat}/messages?limit=500&html=true${after}`);
+    if (!state.chat || state.chat.id !== chat) return; // another chat was opened meanwhile
+    messages = messages.concat(page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  state.messages = messages;
   renderMessages();
 }
 

@@ -3,7 +3,13 @@
 //! inject script, styles, event handlers, frames or forms; links keep `http`, `https` and
 //! `mailto` only and open with `rel="noopener noreferrer nofollow"`; images are dropped
 //! (nothing is fetched from another site), their alt text kept.
+//!
+//! Parsing and sanitising cost grows with the square of how deeply blocks nest, so what is
+//! rendered is bounded first: block containers nest at most [`MAX_NESTING`] deep (a deeper
+//! quote or list marker is shown as text), and only the first [`MAX_MARKDOWN_BYTES`] of a
+//! message are Markdown (the rest is shown as plain text).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
@@ -84,8 +90,109 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     builder
 });
 
-/// `text` (a message, Markdown) as sanitised HTML.
+/// Deepest nesting of block containers (quotes, list items) rendered as such; a deeper marker
+/// is shown as text.
+pub const MAX_NESTING: usize = 16;
+/// How much of a message is rendered as Markdown; what follows is shown as plain text.
+pub const MAX_MARKDOWN_BYTES: usize = 256 * 1024;
+
+/// `text` (a message, Markdown) as sanitised HTML, in time and memory bounded by its length.
 pub fn to_html(text: &str) -> String {
+    let (markdown, rest) = split_at_budget(text);
+    let mut html = render(&bound_nesting(markdown));
+    if !rest.is_empty() {
+        html.push_str("<pre class=\"overflow\">");
+        html.push_str(&crate::escape(rest));
+        html.push_str("</pre>\n");
+    }
+    html
+}
+
+/// The first [`MAX_MARKDOWN_BYTES`] of `text`, cut after a line when there is one, and the rest.
+fn split_at_budget(text: &str) -> (&str, &str) {
+    if text.len() <= MAX_MARKDOWN_BYTES {
+        return (text, "");
+    }
+    let mut cut = MAX_MARKDOWN_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let cut = text[..cut].rfind('\n').map_or(cut, |newline| newline + 1);
+    text.split_at(cut)
+}
+
+/// The length of the block-container marker at the start of `line` (`>`, a bullet, or an
+/// ordered item's `1.`/`1)`), and where its delimiter is, when there is one.
+fn container_marker(line: &[u8]) -> Option<(usize, usize)> {
+    let ends_marker = |at: usize| line.get(at).is_none_or(|b| matches!(b, b' ' | b'\t'));
+    match line.first()? {
+        b'>' => Some((1, 0)),
+        b'-' | b'+' | b'*' if ends_marker(1) => Some((1, 0)),
+        b'0'..=b'9' => {
+            let digits = line
+                .iter()
+                .take(10)
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            let delimiter = matches!(line.get(digits), Some(b'.' | b')'));
+            (digits <= 9 && delimiter && ends_marker(digits + 1)).then_some((digits + 1, digits))
+        }
+        _ => None,
+    }
+}
+
+/// `text` with every block-container marker nested deeper than [`MAX_NESTING`] on its line
+/// escaped (`\>`, `\-`, `1\.`), so that it is text; lines inside fenced code are left alone.
+fn bound_nesting(text: &str) -> Cow<'_, str> {
+    let mut out: Option<String> = None;
+    let mut fence: Option<(u8, usize)> = None;
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let bytes = line.as_bytes();
+        let (mut at, mut depth, mut escape_at) = (0, 0, None);
+        loop {
+            at += bytes[at..]
+                .iter()
+                .take_while(|b| matches!(b, b' ' | b'\t'))
+                .count();
+            let Some((length, delimiter)) = container_marker(&bytes[at..]) else {
+                break;
+            };
+            depth += 1;
+            if depth > MAX_NESTING {
+                escape_at = Some(at + delimiter);
+                break;
+            }
+            at += length;
+        }
+        let rest = &bytes[at..];
+        let fence_run = |c: u8| rest.iter().take_while(|b| **b == c).count();
+        match fence {
+            Some((c, n)) if fence_run(c) >= n => fence = None,
+            Some(_) => escape_at = None,
+            None => {
+                for c in [b'`', b'~'] {
+                    if fence_run(c) >= 3 {
+                        fence = Some((c, fence_run(c)));
+                    }
+                }
+            }
+        }
+        if let Some(escape_at) = escape_at.filter(|_| fence.is_none()) {
+            let out = out.get_or_insert_with(|| text[..start].to_owned());
+            out.push_str(&line[..escape_at]);
+            out.push('\\');
+            out.push_str(&line[escape_at..]);
+        } else if let Some(out) = out.as_mut() {
+            out.push_str(line);
+        }
+        start += line.len();
+    }
+    out.map_or(Cow::Borrowed(text), Cow::Owned)
+}
+
+/// Markdown to sanitised HTML, unbounded: [`to_html`] bounds its input first.
+fn render(text: &str) -> String {
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut events = Vec::new();
@@ -140,7 +247,7 @@ fn code_block(language: &str, code: &str) -> Event<'static> {
 
 #[cfg(test)]
 mod tests {
-    use super::to_html;
+    use super::{to_html, MAX_MARKDOWN_BYTES, MAX_NESTING};
 
     #[test]
     fn markdown_renders() {
@@ -212,5 +319,45 @@ mod tests {
             html.contains("hl-") && !html.contains("<script") && !html.contains("<img"),
             "{html}"
         );
+    }
+
+    /// Nesting costs the square of its depth to parse and sanitise: 100,000 quote markers
+    /// took minutes. Past the bound, markers are text.
+    #[test]
+    fn nesting_is_bounded_and_the_rest_is_text() {
+        let html = to_html(&(">".repeat(100_000) + " deep"));
+        assert_eq!(
+            html.matches("<blockquote>").count(),
+            MAX_NESTING,
+            "{}",
+            &html[..300]
+        );
+        assert!(html.contains(&format!(
+            "{}&gt; deep",
+            "&gt;".repeat(100_000 - MAX_NESTING - 1)
+        )));
+        let html = to_html(&("- ".repeat(8_000) + "x"));
+        assert_eq!(html.matches("<ul>").count(), MAX_NESTING);
+        let html = to_html(&("1. ".repeat(100) + "x"));
+        assert_eq!(html.matches("<ol>").count(), MAX_NESTING);
+        assert!(html.contains("1. 1. 1."), "{html}");
+        // Within the bound nothing changes, and code keeps its markers.
+        assert_eq!(
+            to_html("> > a"),
+            "<blockquote>\n<blockquote>\n<p>a</p>\n</blockquote>\n</blockquote>\n"
+        );
+        let code = format!("```\n{}\n```", "> ".repeat(40));
+        assert!(!to_html(&code).contains('\\'), "{}", to_html(&code));
+    }
+
+    #[test]
+    fn only_the_first_part_of_a_huge_message_is_markdown() {
+        let line = "**bold** <b> text\n";
+        let text = line.repeat(MAX_MARKDOWN_BYTES / line.len() + 100);
+        let html = to_html(&text);
+        let (markdown, rest) = html.split_once("<pre class=\"overflow\">").unwrap();
+        assert!(markdown.ends_with("</p>\n"), "cut after a whole line");
+        assert_eq!(rest.matches("**bold** &lt;b&gt; text").count(), 100);
+        assert!(!rest.contains("<strong>"));
     }
 }

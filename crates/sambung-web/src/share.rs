@@ -1,16 +1,23 @@
-//! The public, read-only page of a shared chat: HTML rendered on the server, no script.
+//! The public, read-only page of a shared chat: HTML rendered on the server, no script, a
+//! page of messages at a time.
 
-use crate::{escape, markdown};
+use crate::escape;
 
 /// One message as the page shows it.
 pub struct SharedMessage<'a> {
     /// `user`, `assistant` or `system`.
     pub role: &'a str,
-    pub content: &'a str,
+    /// The message rendered by [`crate::markdown::to_html`].
+    pub html: &'a str,
 }
 
-/// The whole page of a shared chat.
-pub fn page(title: &str, model: &str, messages: &[SharedMessage<'_>]) -> String {
+/// One page of a shared chat; `later`: the address of the next page, when there is one.
+pub fn page(
+    title: &str,
+    model: &str,
+    messages: &[SharedMessage<'_>],
+    later: Option<&str>,
+) -> String {
     let mut items = String::new();
     for message in messages {
         let role = match message.role {
@@ -19,7 +26,13 @@ pub fn page(title: &str, model: &str, messages: &[SharedMessage<'_>]) -> String 
         };
         items.push_str(&format!(
             "<li class=\"message {role}\"><div class=\"body\">{}</div></li>\n",
-            markdown::to_html(message.content)
+            message.html
+        ));
+    }
+    if let Some(later) = later {
+        items.push_str(&format!(
+            "<li class=\"later\"><a href=\"{}\">Later messages</a></li>\n",
+            escape(later)
         ));
     }
     let title = escape(title);

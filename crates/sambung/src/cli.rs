@@ -44,7 +44,10 @@ pub struct BenchArgs {
     /// search-messages (the two searches: for words of each frequency band, or one band with
     /// -common, -middling or -rare), studio-first-page, studio-filtered-page, http-list-chats,
     /// http-chat-messages, http-append-message, http-search-messages, all; or generate (turns
-    /// through the server against a fake provider: time to first token and memory).
+    /// through the server against a fake provider: time to first token and memory); or
+    /// attacks (`/health` while each hostile client runs; `attacks:NAME` for one of none,
+    /// deep-markdown, sign-in-storm, endless-reply, endless-line, slow-readers, idle-sockets,
+    /// huge-headers).
     #[arg(long, default_value = "all")]
     pub workload: String,
     /// generate: how many turns to time.
@@ -197,6 +200,10 @@ pub struct RestoreArgs {
     /// Instead: make this physical backup the managed cluster's data directory and start it.
     #[arg(long, value_name = "DIR", conflicts_with = "path")]
     pub physical: Option<std::path::PathBuf>,
+    /// Longest one statement of the file may run, in seconds (a file that would hold the
+    /// restore's transaction open is cut off; the database stays as it was).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub statement_timeout: u64,
 }
 
 #[derive(Debug, Args)]

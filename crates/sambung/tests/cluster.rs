@@ -23,10 +23,7 @@ async fn start_stop_restart_and_logs() {
         started.stdout.contains("Initialised a new PostgreSQL"),
         "{started}"
     );
-    let url = format!(
-        "postgres://sambungchat:sambungchat@127.0.0.1:{}/sambungchat",
-        scratch.port()
-    );
+    let url = scratch.app_url("sambungchat");
     assert!(
         started.stdout.contains(&format!("DATABASE_URL={url}")),
         "{started}"
@@ -46,11 +43,22 @@ async fn start_stop_restart_and_logs() {
         .await
         .unwrap();
     assert_eq!(listen, "127.0.0.1");
-    let wrong_password = url.replace(":sambungchat@", ":wrong@");
-    assert!(
-        connect(&wrong_password).await.is_err(),
-        "a wrong password was accepted"
-    );
+    let port = scratch.port();
+    for wrong in ["wrong", "sambungchat"] {
+        // The design's default password least of all: any local user knew it.
+        let wrong_password = format!("postgres://sambungchat:{wrong}@127.0.0.1:{port}/sambungchat");
+        assert!(
+            connect(&wrong_password).await.is_err(),
+            "the password {wrong} was accepted"
+        );
+    }
+    // The password is the cluster's secret, and its log (emails from failed statements)
+    // is the server user's alone.
+    use std::os::unix::fs::PermissionsExt as _;
+    for private in [cluster.pgdata().join("sambung.secrets"), cluster.log_path()] {
+        let mode = std::fs::metadata(&private).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", private.display());
+    }
 
     let again = sambung.run(["db", "start"]).success();
     assert!(again.stdout.contains("already running"), "{again}");
@@ -141,10 +149,7 @@ async fn start_recovers_from_a_stale_pid_file_after_sigkill() {
         restarted.stdout.contains("PostgreSQL started"),
         "{restarted}"
     );
-    let url = format!(
-        "postgres://sambungchat:sambungchat@127.0.0.1:{}/sambungchat",
-        scratch.port()
-    );
+    let url = scratch.app_url("sambungchat");
     connect(&url)
         .await
         .expect("connectable after recovering from the crash");
@@ -357,10 +362,7 @@ async fn a_refused_managed_connection_suggests_db_start() {
     sambung.run(["db", "start"]).success();
     sambung.run(["db", "stop"]).success();
     // The cluster exists but is stopped: point a DATABASE_URL-less command at it.
-    let url = format!(
-        "postgres://sambungchat:sambungchat@127.0.0.1:{}/sambungchat",
-        scratch.port()
-    );
+    let url = scratch.app_url("sambungchat");
     let pool = sambung_db::connect(
         &sambung_config::DatabaseUrl::parse(&url).unwrap(),
         &sambung_config::PoolConfig::default(),
@@ -653,10 +655,7 @@ async fn the_application_role_is_no_superuser() {
     let scratch = ScratchCluster::new();
     let sambung = Sambung::managed(&scratch);
     sambung.run(["db", "start"]).success();
-    let url = format!(
-        "postgres://sambungchat:sambungchat@127.0.0.1:{}/sambungchat",
-        scratch.port()
-    );
+    let url = scratch.app_url("sambungchat");
     assert_eq!(role_flags(&url).await, (false, true, false));
     let migrated = sambung.run(["db", "migrate"]).success();
     assert!(!migrated.stderr.contains("superuser"), "{migrated}");
@@ -753,6 +752,7 @@ async fn a_cluster_made_by_an_earlier_sambung_moves_to_least_privilege() {
             log.to_str().unwrap(),
         ],
     );
+    // The design's password, which the earliest sambung kept.
     let admin = format!(
         "postgres://sambungchat:sambungchat@127.0.0.1:{}/postgres",
         scratch.port()
@@ -783,6 +783,11 @@ async fn a_cluster_made_by_an_earlier_sambung_moves_to_least_privilege() {
 
     let sambung = Sambung::managed(&scratch);
     sambung.run(["db", "start"]).success();
+    assert!(
+        connect(&url).await.is_err(),
+        "the design's password is refused once upgraded"
+    );
+    let url = scratch.app_url("sambungchat");
     assert_eq!(role_flags(&url).await, (false, true, false));
     let mut conn = connect(&url).await.unwrap();
     let bootstrap: String = sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE oid = 10")
@@ -821,6 +826,52 @@ async fn a_cluster_made_by_an_earlier_sambung_moves_to_least_privilege() {
     sambung.run(["db", "stop"]).success();
 }
 
+/// A cluster an earlier sambung made kept the design's public password for the application
+/// role (any local user could connect with it): the next `db start` gives it a random one,
+/// even while it runs, and says the new `DATABASE_URL`.
+#[tokio::test]
+async fn the_designs_public_password_is_replaced_at_the_next_start() {
+    let scratch = ScratchCluster::new();
+    let sambung = Sambung::managed(&scratch);
+    sambung.run(["db", "start"]).success();
+    let cluster = scratch.cluster();
+    // As an earlier sambung left it: no application password in the secrets, the design's
+    // password on the role.
+    let current = scratch.app_url("sambungchat");
+    let secrets_path = cluster.pgdata().join("sambung.secrets");
+    let text = std::fs::read_to_string(&secrets_path).unwrap();
+    let old: String = text
+        .lines()
+        .filter(|l| !l.starts_with("app="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&secrets_path, old).unwrap();
+    let mut conn = connect(&current).await.unwrap();
+    sqlx::raw_sql("ALTER ROLE sambungchat PASSWORD 'sambungchat'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let design = format!(
+        "postgres://sambungchat:sambungchat@127.0.0.1:{}/sambungchat",
+        scratch.port()
+    );
+    connect(&design).await.expect("the old arrangement");
+
+    let again = sambung.run(["db", "start"]).success();
+    assert!(again.stdout.contains("already running"), "{again}");
+    assert!(
+        connect(&design).await.is_err(),
+        "the design's password still works"
+    );
+    let url = scratch.app_url("sambungchat");
+    assert!(
+        again.stdout.contains(&format!("DATABASE_URL={url}")),
+        "{again}"
+    );
+    connect(&url).await.expect("the new password works");
+    sambung.run(["db", "stop"]).success();
+}
+
 /// A server that died and was not reaped yet (a zombie keeps its pid and name) is not
 /// "running": `db start` right after starts a new one instead of saying it already runs.
 #[tokio::test]
@@ -843,10 +894,7 @@ async fn a_dead_unreaped_server_is_not_running_and_start_recovers() {
         server.uid(user.uid).gid(user.gid);
     }
     let mut server = server.spawn().unwrap();
-    let url = format!(
-        "postgres://sambungchat:sambungchat@127.0.0.1:{}/sambungchat",
-        scratch.port()
-    );
+    let url = scratch.app_url("sambungchat");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while connect(&url).await.is_err() {
         assert!(
@@ -1005,10 +1053,7 @@ async fn without_any_postgresql_db_start_fetches_18_and_checks_it() {
             && started.stdout.contains("(PostgreSQL) 18."),
         "{started}"
     );
-    let url = format!(
-        "postgres://sambungchat:sambungchat@127.0.0.1:{}/sambungchat",
-        scratch.port()
-    );
+    let url = scratch.app_url("sambungchat");
     let version: String = sqlx::query_scalar("SHOW server_version")
         .fetch_one(&mut connect(&url).await.unwrap())
         .await
@@ -1050,12 +1095,15 @@ fn a_variable_that_is_not_utf8_is_an_error_naming_it() {
     );
 }
 
-async fn connect_app(port: u16) -> sqlx::PgConnection {
-    <sqlx::PgConnection as sqlx::Connection>::connect(&format!(
-        "postgres://sambungchat:sambungchat@127.0.0.1:{port}/sambungchat"
-    ))
-    .await
-    .unwrap()
+/// The application role of `scratch`'s cluster (or of its standby at `port`: a standby is a
+/// copy of its primary, secrets included).
+async fn connect_app(scratch: &ScratchCluster, port: u16) -> sqlx::PgConnection {
+    let url = scratch
+        .app_url("sambungchat")
+        .replace(&format!(":{}/", scratch.port()), &format!(":{port}/"));
+    <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap()
 }
 
 /// Wait (10 s at most) until `sql` on the connection gives `wanted`.
@@ -1075,7 +1123,7 @@ async fn a_streaming_standby_follows_lags_when_paused_and_takes_over() {
     let scratch = ScratchCluster::new();
     let primary = Sambung::managed(&scratch);
     primary.run(["db", "start"]).success();
-    let mut writes = connect_app(scratch.port()).await;
+    let mut writes = connect_app(&scratch, scratch.port()).await;
     sqlx::query("CREATE TABLE notes (body text)")
         .execute(&mut writes)
         .await
@@ -1102,13 +1150,16 @@ async fn a_streaming_standby_follows_lags_when_paused_and_takes_over() {
     assert!(made.stdout.contains(&slot), "{made}");
     assert!(
         made.stdout.contains(&format!(
-            "DATABASE_READ_URL=postgres://sambungchat:sambungchat@127.0.0.1:{port}/sambungchat"
+            "DATABASE_READ_URL={}",
+            scratch
+                .app_url("sambungchat")
+                .replace(&format!(":{}/", scratch.port()), &format!(":{port}/"))
         )),
         "{made}"
     );
 
     // What the primary had, and what it writes next, is read on the standby.
-    let mut reads = connect_app(port).await;
+    let mut reads = connect_app(&scratch, port).await;
     until_replayed(&mut reads, "SELECT count(*) FROM notes", 1).await;
     sqlx::query("INSERT INTO notes VALUES ('after')")
         .execute(&mut writes)

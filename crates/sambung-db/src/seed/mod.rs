@@ -63,7 +63,7 @@ pub async fn seed_sample(pool: &PgPool) -> Result<SampleSeed> {
         sqlx::query("INSERT INTO users (id, name, email, email_verified) VALUES ($1, 'Demo User', $2, true), ($3, 'Teammate', 'teammate@sambung.chat', true) ON CONFLICT DO NOTHING")
             .bind(demo).bind(DEMO_EMAIL).bind(teammate),
         sqlx::query("INSERT INTO accounts (user_id, account_id, provider_id, password) VALUES ($1, $1::text, 'credential', $2) ON CONFLICT DO NOTHING")
-            .bind(demo).bind(hash_password(DEMO_PASSWORD)?),
+            .bind(demo).bind(hash_password(DEMO_PASSWORD).await?),
         sqlx::query("INSERT INTO teams (id, name, slug, description, created_by) VALUES ($1, 'Demo Team', 'demo-team', 'A team to try shared chats with', $2) ON CONFLICT DO NOTHING")
             .bind(team).bind(demo),
         sqlx::query("INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, 'admin'), ($1, $3, 'member') ON CONFLICT DO NOTHING")

@@ -113,12 +113,17 @@ pub struct MessageOut {
 
 impl From<Message> for MessageOut {
     fn from(m: Message) -> Self {
+        let mut metadata = m.metadata;
+        // Which server writes a reply is the servers' business (`sambung_db::lease`).
+        if let Some(object) = metadata.as_mut().and_then(|m| m.as_object_mut()) {
+            object.remove("server");
+        }
         MessageOut {
             id: m.id.0,
             chat_id: m.chat_id.0,
             role: m.role.into(),
             content: m.content,
-            metadata: m.metadata,
+            metadata,
             created_at: m.created_at.into(),
             html: None,
         }
@@ -127,6 +132,7 @@ impl From<Message> for MessageOut {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ChatListQuery {
     /// A team's chats instead of the user's personal ones.
     pub team: Option<Uuid>,
@@ -214,13 +220,17 @@ async fn create_chat(
     Ok((StatusCode::CREATED, Json(ChatOut::new(chat, Some(0)))))
 }
 
+/// How many messages `GET /chats/{id}` carries (fewer when they are long: a page holds at most
+/// `MAX_PAGE_CONTENT_BYTES` of text); the rest come from `GET /chats/{id}/messages`.
+const FIRST_PAGE_MESSAGES: i64 = 100;
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatDetail {
     #[serde(flatten)]
     pub chat: ChatOut,
     pub tags: Vec<TagOut>,
-    /// The first page of messages, oldest first.
+    /// The first page of messages, oldest first (at most 100, and at most 4 MiB of text).
     pub messages: Vec<MessageOut>,
     /// Where `GET /chats/{id}/messages?cursor=` goes on.
     pub next_cursor: Option<String>,
@@ -234,8 +244,14 @@ async fn get_chat(
     me: SignedIn,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<ChatDetail>> {
-    let (chat, page) =
-        db::chat_with_messages(&state.pool, me.user.id, ChatId(id), None, 500).await?;
+    let (chat, page) = db::chat_with_messages(
+        &state.pool,
+        me.user.id,
+        ChatId(id),
+        None,
+        FIRST_PAGE_MESSAGES,
+    )
+    .await?;
     let tags = tags::chat_tags(&state.pool, me.user.id, chat.id).await?;
     Ok(Json(detail(chat, tags, page.items, page.next)))
 }
@@ -358,6 +374,7 @@ async fn unshare_chat(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
     pub cursor: Option<String>,
     /// 1 to 500 (default 100).
@@ -366,7 +383,7 @@ pub struct MessagesQuery {
     pub html: Option<bool>,
 }
 
-/// A chat's messages, oldest first, a page at a time.
+/// A chat's messages, oldest first, a page at a time (at most `limit`, and 4 MiB of text).
 #[utoipa::path(get, path = "/chats/{id}/messages", tag = "messages", params(("id" = Uuid, Path), MessagesQuery),
     responses((status = 200, body = Page<MessageOut>), (status = 404, body = ErrorBody)))]
 async fn list_messages(
@@ -383,30 +400,52 @@ async fn list_messages(
     let limit = page_limit(q.limit, 100, 500)?;
     let (_, page) =
         db::chat_with_messages(&state.pool, me.user.id, ChatId(id), after, limit).await?;
-    let rendered = q.html == Some(true);
+    let mut html = match q.html == Some(true) {
+        true => state
+            .renderer
+            .html_of_each(page.items.iter().map(|m| m.content.as_str()))
+            .await
+            .into_iter()
+            .map(|h| Some(h.to_string()))
+            .collect(),
+        false => Vec::new(),
+    }
+    .into_iter();
     Ok(Json(Page {
         items: page
             .items
             .into_iter()
-            .map(|m| {
-                let html = rendered.then(|| sambung_web::markdown::to_html(&m.content));
-                MessageOut { html, ..m.into() }
+            .map(|m| MessageOut {
+                html: html.next().flatten(),
+                ..m.into()
             })
             .collect(),
         next_cursor: page.next.as_ref().map(encode_cursor),
     }))
 }
 
+/// A message a user posts. Only user messages can be posted: the role, status and every other
+/// field the server reads back are the server's own.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
-    /// `user` when left out.
-    pub role: Option<Role>,
+    /// `user`, the only role a client may post (left out, it is `user` too).
+    pub role: Option<PostedRole>,
     pub content: String,
-    pub metadata: Option<serde_json::Value>,
+    /// Whatever the client wants to keep beside the message (a JSON object of at most 16 KiB),
+    /// stored as `metadata.annotations` and never interpreted by the server.
+    pub annotations: Option<serde_json::Value>,
 }
 
-/// Add a message to a chat without calling a model (who may read the chat may post in it).
+/// The role of a posted message.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PostedRole {
+    User,
+}
+
+/// Post a user message in a chat without calling a model (who may read the chat may post in
+/// it).
 #[utoipa::path(post, path = "/chats/{id}/messages", tag = "messages", params(("id" = Uuid, Path)), request_body = NewMessage,
     responses((status = 201, body = MessageOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn append_message(
@@ -415,18 +454,12 @@ async fn append_message(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<NewMessage>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
-    let role = match body.role.unwrap_or(Role::User) {
-        Role::User => MessageRole::User,
-        Role::Assistant => MessageRole::Assistant,
-        Role::System => MessageRole::System,
-    };
     let message = db::append_message(
         &state.pool,
         me.user.id,
         ChatId(id),
-        role,
         &body.content,
-        body.metadata,
+        body.annotations,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(message.into())))
@@ -434,6 +467,7 @@ async fn append_message(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// The words to find.
     pub q: String,

@@ -57,6 +57,7 @@ impl From<Folder> for FolderOut {
 /// `?team=`: a team's instead of the user's own; `?cursor=&limit=` page through.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ScopeQuery {
     pub team: Option<Uuid>,
     pub cursor: Option<String>,

@@ -344,32 +344,48 @@ async fn run_turn(
     let reply = turn.reply.id;
     let text_id = format!("text-{reply}");
     let base_metadata = json!({"model": model.model_id, "provider": model.provider});
-    generation.push(
-        Chunk::Start {
-            message_id: reply.to_string(),
-            message_metadata: Some(base_metadata),
-        }
-        .to_sse(),
-    );
-    generation.push(Chunk::StartStep.to_sse());
-    generation.push(
-        Chunk::TextStart {
-            id: text_id.clone(),
-        }
-        .to_sse(),
-    );
+    generation.push(Chunk::Start {
+        message_id: reply.to_string(),
+        message_metadata: Some(base_metadata),
+    });
+    generation.push(Chunk::StartStep);
+    generation.push(Chunk::TextStart {
+        id: text_id.clone(),
+    });
     let (mut text, mut first_token, mut usage, mut finish) =
         (String::new(), None, (None, None), None);
-    let (mut error, mut stopped) = (None, false);
-    let mut saved = (Instant::now(), 0);
+    let (mut error, mut stopped, mut capped) = (None, false, None);
+    let (mut saved, mut pieces) = ((Instant::now(), 0), 0u32);
+    let limits = state.reply_limits;
+    let out_of_time = tokio::time::sleep(limits.max_duration);
+    tokio::pin!(out_of_time);
     loop {
         tokio::select! {
             item = receiver.recv() => match item {
                 None => break,
-                Some(Ok(Delta::Text(delta))) => {
+                Some(Ok(Delta::Text(mut delta))) => {
                     first_token.get_or_insert_with(|| started.elapsed());
+                    // A reply ends at its caps (a provider that never stops is cut off), with
+                    // what fits kept, as a model that ran out of tokens would end it.
+                    if text.len() + delta.len() > limits.max_bytes {
+                        let mut fits = limits.max_bytes - text.len();
+                        while !delta.is_char_boundary(fits) {
+                            fits -= 1;
+                        }
+                        delta.truncate(fits);
+                        capped = Some("bytes");
+                    }
+                    pieces += 1;
+                    if pieces >= limits.max_pieces {
+                        capped.get_or_insert("tokens");
+                    }
                     text.push_str(&delta);
-                    generation.push(Chunk::TextDelta { id: text_id.clone(), delta }.to_sse());
+                    if !delta.is_empty() {
+                        generation.push(Chunk::TextDelta { id: text_id.clone(), delta });
+                    }
+                    if capped.is_some() {
+                        break;
+                    }
                     if saved.0.elapsed() >= state.reply_save_every && saved.1 < text.len() {
                         if let Err(e) = chats::save_partial_reply(&state.pool, reply, &text).await {
                             tracing::warn!(error = %e, "cannot store a partial reply");
@@ -388,14 +404,19 @@ async fn run_turn(
                 stopped = true;
                 break;
             }
+            () = &mut out_of_time => {
+                capped = Some("duration");
+                break;
+            }
         }
     }
     // Dropping the receiver ends the provider request.
     drop(receiver);
-    let finish_reason = match (&error, stopped) {
-        (Some(_), _) => FinishReason::Error,
-        (None, true) => FinishReason::Other,
-        (None, false) => finish.unwrap_or(FinishReason::Stop),
+    let finish_reason = match (&error, stopped, capped) {
+        (Some(_), _, _) => FinishReason::Error,
+        (None, true, _) => FinishReason::Other,
+        (None, false, Some(_)) => FinishReason::Length,
+        (None, false, None) => finish.unwrap_or(FinishReason::Stop),
     };
     let status = match (&error, stopped) {
         (Some(_), _) => "error",
@@ -411,6 +432,9 @@ async fn run_turn(
         "ttftMs": first_token.map(|t| t.as_millis() as u64),
         "durationMs": started.elapsed().as_millis() as u64,
     });
+    if let Some(limit) = capped {
+        metadata["capped"] = limit.into();
+    }
     let mut stored = metadata.clone();
     stored["status"] = status.into();
     if let Some(e) = &error {
@@ -435,28 +459,21 @@ async fn run_turn(
             }
         }
     }
-    generation.push(Chunk::TextEnd { id: text_id }.to_sse());
-    generation.push(Chunk::FinishStep.to_sse());
+    generation.push(Chunk::TextEnd { id: text_id });
+    generation.push(Chunk::FinishStep);
     if let Some(e) = &error {
-        generation.push(
-            Chunk::Error {
-                error_text: e.to_string(),
-            }
-            .to_sse(),
-        );
+        generation.push(Chunk::Error {
+            error_text: e.to_string(),
+        });
     }
     if stopped {
         metadata["stopped"] = true.into();
     }
-    generation.push(
-        Chunk::Finish {
-            finish_reason,
-            message_metadata: Some(metadata),
-        }
-        .to_sse(),
-    );
-    generation.push(ui_stream::DONE);
-    generation.finish();
+    generation.push(Chunk::Finish {
+        finish_reason,
+        message_metadata: Some(metadata),
+    });
+    generation.finish(ui_stream::DONE);
     state
         .generations
         .remove(&turn.chat.id.to_string(), &generation);
@@ -528,17 +545,18 @@ pub struct Stopping {
     pub stopping: bool,
 }
 
-/// Stop the chat's running reply (and the provider request); what was written is kept. The
+/// Stop the chat's running reply (and the provider request); what was written is kept. Who
+/// asked for the reply may stop it, and whoever may change the chat. The
 /// reply may be written by another server on the same database: it is told through
 /// PostgreSQL (`NOTIFY`).
 #[utoipa::path(post, path = "/chats/{id}/generate/stop", tag = "generate", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Stopping), (status = 204, description = "nothing is running"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Stopping), (status = 204, description = "nothing is running"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn stop(
     State(state): Shared,
     me: SignedIn,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
-    chats::get_chat(&state.pool, me.user.id, ChatId(id)).await?;
+    chats::require_stop(&state.pool, me.user.id, ChatId(id)).await?;
     let stopping = match state.generations.running(&id.to_string()) {
         Some(generation) => {
             generation.request_stop();

@@ -85,6 +85,7 @@ impl<T: ToSchema> Page<T> {
 /// `?cursor=&limit=` of a list.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub cursor: Option<String>,
     /// 1 to 500 (default 100).

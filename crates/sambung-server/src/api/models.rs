@@ -142,6 +142,7 @@ async fn create_model(
     me: SignedIn,
     ApiJson(body): ApiJson<ModelBody>,
 ) -> ApiResult<(StatusCode, Json<ModelOut>)> {
+    check_base_url(&state, body.base_url.as_deref()).await?;
     let model = db::create_model(
         &state.pool,
         me.user.id,
@@ -150,6 +151,22 @@ async fn create_model(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(model.into())))
+}
+
+/// A base URL is refused when it is saved, by the guard every request to it passes later
+/// (https to a public address, or a host the operator allowed): a model that could never be
+/// used is not kept.
+async fn check_base_url(state: &AppState, base_url: Option<&str>) -> ApiResult<()> {
+    let Some(text) = base_url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(());
+    };
+    let url = url::Url::parse(text)
+        .map_err(|e| ApiError::invalid("baseUrl", format!("invalid baseUrl: not a URL ({e})")))?;
+    state.guard.check(&url).await.map_err(|e| ApiError {
+        field: Some("baseUrl".into()),
+        ..super::generate::provider_error(e)
+    })?;
+    Ok(())
 }
 
 /// Change a model (all its fields; `team` cannot change).
@@ -167,6 +184,7 @@ async fn update_model(
             "team: a model stays in its scope",
         ));
     }
+    check_base_url(&state, body.base_url.as_deref()).await?;
     Ok(Json(
         db::update_model(&state.pool, me.user.id, ModelId(id), body.fields()?)
             .await?

@@ -61,6 +61,7 @@ impl From<Prompt> for PromptOut {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PromptQuery {
     /// Search names and contents (best matches first; one page).
     pub q: Option<String>,

@@ -64,7 +64,8 @@ pub struct TeamOut {
     pub name: String,
     pub slug: String,
     pub description: Option<String>,
-    pub created_by: Uuid,
+    /// Who made the team; `null` once their account is gone.
+    pub created_by: Option<Uuid>,
     /// The signed-in user's role, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<RoleName>,
@@ -79,7 +80,7 @@ impl TeamOut {
             name: t.name,
             slug: t.slug,
             description: t.description,
-            created_by: t.created_by.0,
+            created_by: t.created_by.map(|u| u.0),
             role: role.map(Into::into),
             created_at: t.created_at.into(),
             updated_at: t.updated_at.into(),

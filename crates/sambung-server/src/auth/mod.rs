@@ -219,27 +219,55 @@ pub async fn origin_check(
     next.run(request).await
 }
 
-/// `scheme://host[:port]` of a URL, default ports left out (as browsers send `Origin`).
-fn url_origin(text: &str) -> Option<String> {
-    let (scheme, rest) = text.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
-    if authority.is_empty()
-        || authority.contains('@')
-        || !matches!(scheme.as_str(), "http" | "https")
-    {
-        return None;
-    }
-    let authority = match (scheme.as_str(), authority.rsplit_once(':')) {
-        ("http", Some((host, "80"))) | ("https", Some((host, "443"))) => host.to_owned(),
-        _ => authority,
-    };
-    Some(format!("{scheme}://{authority}"))
+/// `scheme://host[:port]` of an http(s) URL, default ports left out (as browsers send
+/// `Origin`); `None` for anything else, or a URL with credentials in it.
+pub fn url_origin(text: &str) -> Option<String> {
+    let url = url::Url::parse(text).ok()?;
+    let fine = matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.host().is_some();
+    fine.then(|| url.origin().ascii_serialization())
 }
 
-/// Rate limits per client address (SPEC section 7) on the sign-in contract's routes, as
-/// Better Auth limits its own: 429 with `X-Retry-After`. The JSON API behind a session is
-/// not limited here (a page load makes many requests; abuse of it is a signed-in user's).
+/// The address of the client a request comes from (see [`rate_limit::client_address`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<Arc<AppState>> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientIp(peer.map(|peer| {
+            rate_limit::client_address(peer, &parts.headers, &state.trusted_proxies)
+        })))
+    }
+}
+
+/// The answer to a request over a limit: 429 with `X-Retry-After` (Better Auth's shape).
+pub fn too_many_requests(wait_seconds: u64) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TOO_MANY_REQUESTS",
+        "Too many requests. Please try again later.",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert("X-Retry-After", HeaderValue::from(wait_seconds));
+    response
+}
+
+/// Rate limits per client (SPEC section 7) on the sign-in contract's routes, as Better Auth
+/// limits its own: 429 with `X-Retry-After`. The JSON API behind a session is not limited
+/// here (a page load makes many requests; abuse of it is a signed-in user's).
 pub async fn rate_limit(
     State(state): State<Arc<AppState>>,
     request: Request,
@@ -248,22 +276,14 @@ pub async fn rate_limit(
     if !request.uri().path().starts_with("/api/auth/") {
         return next.run(request).await;
     }
-    let client = request
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    if let Some(client) = client {
+    if let Some(peer) = peer {
+        let client = rate_limit::client_address(peer, request.headers(), &state.trusted_proxies);
         if let Err(wait) = state.limiter.check(client, request.uri().path()) {
-            let mut response = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOO_MANY_REQUESTS",
-                "Too many requests. Please try again later.",
-            )
-            .into_response();
-            response
-                .headers_mut()
-                .insert("X-Retry-After", HeaderValue::from(wait));
-            return response;
+            return too_many_requests(wait);
         }
     }
     next.run(request).await

@@ -1,10 +1,9 @@
 //! Better Auth's email-and-password endpoints under `/api/auth`, with its bodies, answers,
 //! cookies and error codes (`BASE_ERROR_CODES`), so its own client works unchanged.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,7 +17,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::cookie::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
-use super::{MaybeSignedIn, SignedIn, SESSION_LIFETIME, SHORT_SESSION_LIFETIME};
+use super::{ClientIp, MaybeSignedIn, SignedIn, SESSION_LIFETIME, SHORT_SESSION_LIFETIME};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, OptionalJson};
 use crate::state::AppState;
@@ -157,6 +156,33 @@ fn check_new_password(password: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// A `callbackURL` must lead back to this site: resolved against the public URL as a browser
+/// resolves it, it must have our origin (or a trusted one). Backslashes, whitespace and
+/// control characters are refused outright: browsers read `/\\evil.test` and `/\t/evil.test`
+/// as addresses on evil.test.
+pub fn check_callback_url(state: &AppState, url: &str) -> ApiResult<()> {
+    let refused = || {
+        auth_error(
+            StatusCode::FORBIDDEN,
+            "INVALID_CALLBACK_URL",
+            "Invalid callbackURL",
+        )
+    };
+    if url
+        .chars()
+        .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+    {
+        return Err(refused());
+    }
+    let base = url::Url::parse(&state.public_url).map_err(|_| refused())?;
+    let resolved = base.join(url).map_err(|_| refused())?;
+    let origin = resolved.origin().ascii_serialization();
+    match state.origins.contains(&origin) {
+        true => Ok(()),
+        false => Err(refused()),
+    }
+}
+
 fn invalid_email() -> ApiError {
     auth_error(StatusCode::BAD_REQUEST, "INVALID_EMAIL", "Invalid email")
 }
@@ -166,7 +192,7 @@ async fn open_session(
     state: &AppState,
     user: &User,
     remember: bool,
-    peer: Option<SocketAddr>,
+    client: ClientIp,
     headers: &HeaderMap,
 ) -> ApiResult<(String, Vec<HeaderValue>)> {
     let lifetime = if remember {
@@ -174,7 +200,7 @@ async fn open_session(
     } else {
         SHORT_SESSION_LIFETIME
     };
-    let ip = peer.map(|p| p.ip().to_string());
+    let ip = client.0.map(|ip| ip.to_string());
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -216,10 +242,6 @@ fn expired_cookies(state: &AppState) -> Vec<HeaderValue> {
         .collect()
 }
 
-fn peer_of(connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>) -> Option<SocketAddr> {
-    connect.map(|c| c.0 .0)
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignUpBody {
@@ -237,7 +259,7 @@ pub struct SignUpBody {
     responses((status = 200, body = TokenAndUser), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn sign_up(
     State(state): Shared,
-    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SignUpBody>,
 ) -> ApiResult<Response> {
@@ -245,6 +267,13 @@ async fn sign_up(
         return Err(invalid_email());
     }
     check_new_password(&body.password)?;
+    if let Some(url) = &body.callback_url {
+        check_callback_url(&state, url)?;
+    }
+    // Checked before anything is stored: a refused picture must not leave an account behind.
+    if let Some(image) = body.image.as_deref() {
+        db::validate_image(image)?;
+    }
     let user = db::sign_up(
         &state.pool,
         db::NewUser {
@@ -267,8 +296,7 @@ async fn sign_up(
         None => user,
     };
     let remember = body.remember_me != Some(false);
-    let (token, cookies) =
-        open_session(&state, &user, remember, peer_of(connect), &headers).await?;
+    let (token, cookies) = open_session(&state, &user, remember, client, &headers).await?;
     Ok(with_cookies(
         Json(TokenAndUser {
             token: Some(token),
@@ -294,7 +322,7 @@ pub struct SignInBody {
     responses((status = 200, body = SignInAnswer), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn sign_in(
     State(state): Shared,
-    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> ApiResult<Response> {
@@ -302,32 +330,24 @@ async fn sign_in(
         return Err(invalid_email());
     }
     if let Some(url) = &body.callback_url {
-        // Only a path on this site, or our own origin: never an open redirect.
-        let ours = url.starts_with('/') && !url.starts_with("//")
-            || state
-                .origins
-                .iter()
-                .any(|o| url == o || url.starts_with(&format!("{o}/")));
-        if !ours {
-            return Err(auth_error(
-                StatusCode::FORBIDDEN,
-                "INVALID_CALLBACK_URL",
-                "Invalid callbackURL",
-            ));
-        }
+        check_callback_url(&state, url)?;
     }
-    let user = db::check_password(&state.pool, &body.email, &body.password)
-        .await?
-        .ok_or_else(|| {
-            auth_error(
-                StatusCode::UNAUTHORIZED,
-                "INVALID_EMAIL_OR_PASSWORD",
-                "Invalid email or password",
-            )
-        })?;
+    // Passwords are guessed from many addresses as easily as from one: an account that had
+    // too many wrong ones lately is refused whoever asks.
+    let account = db::normalize_email(&body.email).map_err(|_| invalid_email())?;
+    if let Err(wait) = state.limiter.may_try_password(&account) {
+        return Ok(super::too_many_requests(wait));
+    }
+    let Some(user) = db::check_password(&state.pool, &body.email, &body.password).await? else {
+        state.limiter.failed_password(&account);
+        return Err(auth_error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_EMAIL_OR_PASSWORD",
+            "Invalid email or password",
+        ));
+    };
     let remember = body.remember_me != Some(false);
-    let (token, cookies) =
-        open_session(&state, &user, remember, peer_of(connect), &headers).await?;
+    let (token, cookies) = open_session(&state, &user, remember, client, &headers).await?;
     Ok(with_cookies(
         Json(SignInAnswer {
             redirect: body.callback_url.is_some(),
@@ -463,7 +483,7 @@ pub struct ChangePasswordBody {
     responses((status = 200, body = TokenAndUser), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn change_password(
     State(state): Shared,
-    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientIp,
     headers: HeaderMap,
     signed_in: SignedIn,
     ApiJson(body): ApiJson<ChangePasswordBody>,
@@ -492,14 +512,8 @@ async fn change_password(
     })?;
     if body.revoke_other_sessions == Some(true) {
         db::revoke_other_sessions(&state.pool, user.id, None).await?;
-        let (token, cookies) = open_session(
-            &state,
-            &user,
-            !signed_in.dont_remember,
-            peer_of(connect),
-            &headers,
-        )
-        .await?;
+        let (token, cookies) =
+            open_session(&state, &user, !signed_in.dont_remember, client, &headers).await?;
         return Ok(with_cookies(
             Json(TokenAndUser {
                 token: Some(token),

@@ -36,9 +36,14 @@ impl TestApp {
     }
 
     pub async fn with_limits(rate_limits: RateLimits) -> TestApp {
+        Self::with_settings(|settings| settings.rate_limits = rate_limits).await
+    }
+
+    /// A server whose settings `tweak` changes from the tests' usual ones.
+    pub async fn with_settings(tweak: impl FnOnce(&mut ServerSettings)) -> TestApp {
         let db = TestDb::migrated().await;
         let provider = FakeProvider::start().await.unwrap();
-        let (url, stop) = spawn_server(db.pool(), &provider, rate_limits).await;
+        let (url, stop) = spawn_server(db.pool(), &provider, tweak).await;
         TestApp {
             db,
             provider,
@@ -50,7 +55,7 @@ impl TestApp {
 
     /// A second server on this app's database (as behind a load balancer), until dropped.
     pub async fn another_server(&self) -> OtherServer {
-        let (url, stop) = spawn_server(self.pool(), &self.provider, RateLimits::unlimited()).await;
+        let (url, stop) = spawn_server(self.pool(), &self.provider, |_| {}).await;
         OtherServer { url, _stop: stop }
     }
 
@@ -117,6 +122,28 @@ impl TestApp {
         }
     }
 
+    /// A user with an API key, a default model at the fake provider (system prompt "Be
+    /// brief.", temperature 0.3) and a chat of theirs.
+    pub async fn user_with_model(&self, name: &str) -> (User, String) {
+        let user = self.user(name).await;
+        let key = user
+            .post(
+                "/api/v1/api-keys",
+                json!({"provider": "openai", "key": "sk-fake-KEYVALUE-0001"}),
+            )
+            .await;
+        let model = user
+            .post(
+                "/api/v1/models",
+                json!({"provider": "openai", "modelId": "gpt-test", "name": "Test", "baseUrl": self.provider.url("/v1"),
+                       "apiKeyId": key.body["id"], "settings": {"system": "Be brief.", "temperature": 0.3}, "isDefault": true}),
+            )
+            .await;
+        assert_eq!(model.status, 201, "{model:?}");
+        let chat = user.post("/api/v1/chats", json!({})).await;
+        (user, chat.body["id"].as_str().unwrap().to_owned())
+    }
+
     /// How many rows each table holds: bad input must change none of them.
     pub async fn row_counts(&self) -> Vec<(String, i64)> {
         let tables: Vec<String> = sqlx::query_scalar(
@@ -137,20 +164,21 @@ impl TestApp {
     }
 }
 
-/// A server on `pool` that may reach `provider`; it stops when the sender is dropped.
+/// A server on `pool` that may reach `provider`, with the tests' settings changed by `tweak`;
+/// it stops when the sender is dropped.
 async fn spawn_server(
     pool: &PgPool,
     provider: &FakeProvider,
-    rate_limits: RateLimits,
+    tweak: impl FnOnce(&mut ServerSettings),
 ) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let settings = ServerSettings {
+    let mut settings = ServerSettings {
         host: "127.0.0.1".into(),
         port: 0,
         auth_secret: AuthSecret::parse(AUTH_SECRET).unwrap(),
         encryption_key: Some(EncryptionKey::parse(&"ab".repeat(32)).unwrap()),
         public_url: None,
         trusted_origins: vec!["http://trusted.example".into()],
-        rate_limits,
+        rate_limits: RateLimits::unlimited(),
         ai_allowed_hosts: vec![format!("127.0.0.1:{}", provider.port)],
         ai_timeouts: sambung_ai::Timeouts {
             idle: std::time::Duration::from_millis(800),
@@ -160,7 +188,11 @@ async fn spawn_server(
         reply_save_every: std::time::Duration::from_millis(50),
         read_replicas: Vec::new(),
         read_max_lag: std::time::Duration::from_secs(5),
+        connections: sambung_server::ConnectionLimits::default(),
+        trusted_proxies: Vec::new(),
+        reply_limits: sambung_server::ReplyLimits::default(),
     };
+    tweak(&mut settings);
     let server = Server::bind(pool.clone(), &settings).await.unwrap();
     let url = format!("http://{}", server.address());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -270,6 +302,25 @@ impl Client {
 
     pub async fn patch(&self, path: &str, body: Value) -> Reply {
         self.send(self.http.patch(self.url(path)).json(&body)).await
+    }
+
+    /// A turn in `chat` (`POST /api/v1/chats/{chat}/generate`): its status, whole body (the
+    /// stream, read to its end) and headers.
+    pub async fn generate(
+        &self,
+        chat: &str,
+        body: Value,
+    ) -> (u16, String, reqwest::header::HeaderMap) {
+        let response = self
+            .http
+            .post(self.url(&format!("/api/v1/chats/{chat}/generate")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, response.text().await.unwrap(), headers)
     }
 
     /// `POST /api/auth/sign-in/email` with `body`.

@@ -37,14 +37,15 @@ async fn tools(config: &Config, pool: &PgPool) -> anyhow::Result<Tools> {
     Ok(Tools::new(
         &binaries,
         server,
-        config.effective_database_url().libpq_env(),
+        super::cluster::database_url(config)?.libpq_env(),
     )?)
 }
 
 /// Physical backups are of the managed cluster's files.
 fn managed_only(config: &Config) -> anyhow::Result<sambung_pg::Cluster> {
     if let Some(url) = &config.database_url {
-        if url.as_str() != config.managed_database_url().as_str() {
+        let managed = super::cluster::managed_database_url(config).ok();
+        if managed.is_none_or(|managed| url.as_str() != managed.as_str()) {
             anyhow::bail!("physical backups copy the managed cluster's files; DATABASE_URL points elsewhere ({})\nhint: use a logical backup (without --physical), or unset DATABASE_URL", url.redacted());
         }
     }
@@ -119,7 +120,12 @@ pub async fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> 
         .map(|m| m.version)
         .max()
         .unwrap_or(0);
-    let report = sambung_backup::restore(&pool, &tools, path, args.force, known).await?;
+    let options = sambung_backup::RestoreOptions {
+        force: args.force,
+        known_schema_version: known,
+        statement_timeout: std::time::Duration::from_secs(args.statement_timeout),
+    };
+    let report = sambung_backup::restore(&pool, &tools, path, options).await?;
     pool.close().await;
     let rows: i64 = report.tables.values().sum();
     println!(

@@ -26,13 +26,16 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     if args.workload == "generate" {
         return generate(config, args).await;
     }
+    if let Some(attack) = args.workload.strip_prefix("attacks") {
+        return attacks(config, args, attack.strip_prefix(':')).await;
+    }
     let workloads = Workload::parse(&args.workload)?;
     let pool_config = PoolConfig {
         max_connections: args.concurrency,
         ..config.pool.clone()
     };
     let pool = sambung_db::connect(
-        &config.effective_database_url(),
+        &super::cluster::database_url(config)?,
         &pool_config,
         config.database_url.is_none(),
     )
@@ -119,6 +122,38 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--workload attacks[:NAME]`: `/health` while each hostile client of issue 25 attacks a
+/// server with the production limits.
+async fn attacks(config: &Config, args: &BenchArgs, only: Option<&str>) -> anyhow::Result<()> {
+    let database = super::cluster::database_url(config)?;
+    let sambung = std::env::current_exe()?;
+    let reports =
+        sambung_bench::attacks::run(&sambung, database.as_str(), only, args.seconds).await?;
+    if !args.json {
+        println!(
+            "{:<16} {:>8} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            "attack", "samples", "p50 ms", "p95 ms", "max ms", ">100 ms", "server MB"
+        );
+    }
+    for report in reports {
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!(
+                "{:<16} {:>8} {:>10.2} {:>10.2} {:>10.2} {:>10} {:>8.0}",
+                report.attack,
+                report.health_samples,
+                report.health_p50_ms,
+                report.health_p95_ms,
+                report.health_max_ms,
+                report.health_over_100ms,
+                report.server_rss_mb
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `--workload generate`: turns through the server against the built-in fake provider.
 async fn generate(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     let pool_config = PoolConfig {
@@ -126,7 +161,7 @@ async fn generate(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
         ..config.pool.clone()
     };
     let pool = sambung_db::connect(
-        &config.effective_database_url(),
+        &super::cluster::database_url(config)?,
         &pool_config,
         config.database_url.is_none(),
     )

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use sambung_config::{Config, MANAGED_DATABASE, MANAGED_PASSWORD, MANAGED_USER};
+use sambung_config::{Config, DatabaseUrl, MANAGED_DATABASE, MANAGED_USER};
 use sambung_pg::{Cluster, ClusterSpec, StartOutcome, StopOutcome};
 
 use crate::cli::{LogsArgs, ReplicaInitArgs};
@@ -18,10 +18,26 @@ pub fn managed_cluster(config: &Config) -> Result<Cluster, sambung_pg::ClusterEr
         cache_dir: Some(config.pg_cache.clone()),
         os_user: config.pg_os_user.clone(),
         app_user: MANAGED_USER.into(),
-        app_password: MANAGED_PASSWORD.into(),
+        app_password: None,
         database: MANAGED_DATABASE.into(),
         throwaway: false,
     })
+}
+
+/// The URL of the managed cluster's database, with the application role's random password
+/// from the cluster's secrets.
+pub fn managed_database_url(config: &Config) -> anyhow::Result<DatabaseUrl> {
+    let url = managed_cluster(config)?.database_url(MANAGED_DATABASE)?;
+    DatabaseUrl::parse(&url)
+        .map_err(|reason| anyhow::anyhow!("the managed cluster's URL: {reason}"))
+}
+
+/// The database every command talks to: `DATABASE_URL`, else the managed cluster.
+pub fn database_url(config: &Config) -> anyhow::Result<DatabaseUrl> {
+    match &config.database_url {
+        Some(url) => Ok(url.clone()),
+        None => managed_database_url(config),
+    }
 }
 
 /// The managed cluster for starting it: when no PostgreSQL is found anywhere, fetch
@@ -100,7 +116,7 @@ pub async fn start_cluster(config: &Config, cluster: &Cluster) -> anyhow::Result
         cluster.binaries().version(),
         cluster.binaries().dir().display()
     );
-    println!("DATABASE_URL={}", config.managed_database_url().as_str());
+    println!("DATABASE_URL={}", managed_database_url(config)?.as_str());
     Ok(())
 }
 
@@ -143,7 +159,7 @@ pub async fn replica_init(config: &Config, args: &ReplicaInitArgs) -> anyhow::Re
     );
     println!(
         "Read from it: DATABASE_READ_URL={}",
-        standby.database_url(MANAGED_DATABASE)
+        standby.database_url(MANAGED_DATABASE)?
     );
     println!("Fail over to it with `sambung db replica promote` (with the same variables).");
     Ok(())
@@ -198,7 +214,8 @@ pub async fn logs(config: &Config, args: &LogsArgs) -> anyhow::Result<()> {
 /// commands will use another server.
 fn note_external_url(config: &Config) {
     if let Some(url) = &config.database_url {
-        if url.as_str() != config.managed_database_url().as_str() {
+        let managed = managed_database_url(config).ok();
+        if managed.is_none_or(|managed| url.as_str() != managed.as_str()) {
             println!(
                 "note: DATABASE_URL is set, so the other commands use {} instead of this cluster",
                 url.redacted()

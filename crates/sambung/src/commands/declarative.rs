@@ -26,7 +26,7 @@ fn source_tree(args: &SourceArgs) -> anyhow::Result<SourceTree> {
 pub async fn generate(config: &Config, args: &GenerateArgs) -> anyhow::Result<()> {
     let tree = source_tree(&args.source)?;
     let existing = tree.migrations()?;
-    let admin = config.effective_database_url().connect_options();
+    let admin = super::cluster::database_url(config)?.connect_options();
     connect(config).await?.close().await; // a clear error when the server is not there
     let shadows = Shadows::build(&admin, &tree).await?;
     let renames = resolve_renames(
@@ -56,7 +56,7 @@ pub async fn generate(config: &Config, args: &GenerateArgs) -> anyhow::Result<()
 
 pub async fn check(config: &Config, args: &SourceArgs) -> anyhow::Result<()> {
     let tree = source_tree(args)?;
-    let admin = config.effective_database_url().connect_options();
+    let admin = super::cluster::database_url(config)?.connect_options();
     connect(config).await?.close().await;
     let shadows = Shadows::build(&admin, &tree).await?;
     let differences =
@@ -77,7 +77,7 @@ pub async fn check(config: &Config, args: &SourceArgs) -> anyhow::Result<()> {
 
 pub async fn push(config: &Config, args: &PushArgs) -> anyhow::Result<()> {
     let files = schema_files(args.schema_dir.clone())?;
-    let admin = config.effective_database_url().connect_options();
+    let admin = super::cluster::database_url(config)?.connect_options();
     let pool = connect(config).await?;
     let declared = sambung_schema::declared_schema(&admin, &files).await?;
     let live = sambung_schema::live_schema(&pool).await?;

@@ -70,7 +70,7 @@ async fn interruptible(
 
 /// A pool for the configured database: `DATABASE_URL`, else the managed cluster.
 pub async fn connect(config: &Config) -> anyhow::Result<sqlx::PgPool> {
-    let url = config.effective_database_url();
+    let url = cluster::database_url(config)?;
     let pool = sambung_db::connect(&url, &config.pool, config.database_url.is_none()).await?;
     warn_if_superuser(&pool).await;
     Ok(pool)

@@ -66,7 +66,7 @@ pub async fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<()> {
         Some(cluster) => cluster.replication().await.ok(),
         None => None,
     };
-    let admin = config.effective_database_url().connect_options();
+    let admin = super::cluster::database_url(config)?.connect_options();
     let drift = if replication.as_ref().is_some_and(|r| r.role == "standby") {
         Err("a standby replays its primary's schema: check the primary".to_owned())
     } else {
@@ -174,7 +174,7 @@ pub async fn show(config: &Config, args: &SchemaArgs) -> anyhow::Result<()> {
 }
 
 pub async fn drop(config: &Config, args: &DropArgs) -> anyhow::Result<()> {
-    let url = config.effective_database_url();
+    let url = super::cluster::database_url(config)?;
     let database = url
         .connect_options()
         .get_database()

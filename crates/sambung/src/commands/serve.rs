@@ -66,6 +66,11 @@ pub async fn bind(
         reply_save_every: sambung_server::REPLY_SAVE_EVERY,
         read_replicas: config.read_urls.clone(),
         read_max_lag: config.read_max_lag,
+        connections: sambung_server::ConnectionLimits {
+            max_connections: config.max_connections,
+        },
+        trusted_proxies: config.trusted_proxies.clone(),
+        reply_limits: sambung_server::ReplyLimits::default(),
     };
     Ok(Server::bind(pool.clone(), &settings).await?)
 }

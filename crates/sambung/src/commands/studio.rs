@@ -21,7 +21,11 @@ pub async fn run(config: &Config, args: &StudioArgs) -> anyhow::Result<()> {
 
 /// Bind Studio, print its URL and serve it until Ctrl-C.
 pub async fn serve(config: &Config, settings: &StudioSettings) -> anyhow::Result<()> {
-    let studio = Studio::bind(config.effective_database_url().connect_options(), settings).await?;
+    let studio = Studio::bind(
+        super::cluster::database_url(config)?.connect_options(),
+        settings,
+    )
+    .await?;
     if !studio.address().ip().is_loopback() {
         eprintln!(
             "warning: Studio listens on {}: whoever reaches it with the URL can change every \

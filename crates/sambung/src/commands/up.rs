@@ -13,7 +13,7 @@ pub async fn run(config: &Config, args: &UpArgs) -> anyhow::Result<()> {
         let cluster = cluster::managed_cluster_to_start(config).await?;
         cluster::start_cluster(config, &cluster).await?;
     }
-    let url = config.effective_database_url();
+    let url = super::cluster::database_url(config)?;
     let pool = super::connect(config).await?;
     let version: String = sqlx::query_scalar("SHOW server_version")
         .fetch_one(&pool)
@@ -26,7 +26,8 @@ pub async fn run(config: &Config, args: &UpArgs) -> anyhow::Result<()> {
     }
     println!();
     println!("SambungChat's database is ready. Connect with:");
-    // The managed cluster's credentials are public (loopback only); an external URL's are not.
+    // The managed cluster's password is its operator's (from the cluster's secrets, which only
+    // they may read); an external URL's is not shown.
     let shown = if managed {
         url.as_str().to_owned()
     } else {

@@ -7,12 +7,52 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::{json, sse, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role};
+use crate::{
+    json, sse, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role, WireFormat,
+};
+
+pub(crate) struct Anthropic;
+
+impl WireFormat for Anthropic {
+    fn request(
+        &self,
+        endpoint: &Endpoint,
+        request: &Request,
+    ) -> Result<(Url, HeaderMap, Value), ProviderError> {
+        messages_request(endpoint, request)
+    }
+
+    fn event(&self, parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
+        messages_event(parser, event)
+    }
+
+    fn ended(&self, parser: &Parser) -> Result<(), ProviderError> {
+        match parser.done {
+            true => Ok(()),
+            false => Err(ProviderError::Protocol(
+                "the stream ended before message_stop".into(),
+            )),
+        }
+    }
+
+    /// `GET /v1/models`: `{data: [{id}]}`.
+    fn models(&self, endpoint: &Endpoint) -> Result<(Url, HeaderMap), ProviderError> {
+        let (url, headers, _) = messages_request(endpoint, &Request::default())?;
+        let url = url
+            .join("models")
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        Ok((url, headers))
+    }
+
+    fn model_names(&self, listing: &Value) -> Vec<String> {
+        crate::ids_in_data(listing)
+    }
+}
 
 /// Anthropic requires `max_tokens`; this is used when the model's settings give none.
 const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-pub(crate) fn request(
+fn messages_request(
     endpoint: &Endpoint,
     request: &Request,
 ) -> Result<(Url, HeaderMap, Value), ProviderError> {
@@ -62,7 +102,7 @@ pub(crate) fn request(
     Ok((url, headers, body))
 }
 
-pub(crate) fn event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
+fn messages_event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
     let name = event.name.as_str();
     if name == "ping" || event.data.trim().is_empty() {
         return Ok(Vec::new());

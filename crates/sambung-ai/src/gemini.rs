@@ -6,9 +6,66 @@ use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::{json, sse, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role};
+use crate::{
+    json, sse, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role, WireFormat,
+};
 
-pub(crate) fn request(
+pub(crate) struct Gemini;
+
+impl WireFormat for Gemini {
+    fn request(
+        &self,
+        endpoint: &Endpoint,
+        request: &Request,
+    ) -> Result<(Url, HeaderMap, Value), ProviderError> {
+        generate_request(endpoint, request)
+    }
+
+    fn event(&self, parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
+        generate_event(parser, event)
+    }
+
+    /// Gemini's stream has no end marker: it just ends.
+    fn ended(&self, _: &Parser) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// `GET /v1beta/models`: `{models: [{name: "models/…"}]}`.
+    fn models(&self, endpoint: &Endpoint) -> Result<(Url, HeaderMap), ProviderError> {
+        let probe = Request {
+            model: "probe".into(),
+            ..Request::default()
+        };
+        let (_, headers, _) = generate_request(endpoint, &probe)?;
+        let url = endpoint
+            .base_url
+            .join(&format!("{}models?pageSize=1000", version_prefix(endpoint)))
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        Ok((url, headers))
+    }
+
+    fn model_names(&self, listing: &Value) -> Vec<String> {
+        listing
+            .get("models")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("name").and_then(Value::as_str))
+            .map(|name| name.trim_start_matches("models/").to_owned())
+            .collect()
+    }
+}
+
+/// `v1beta/` unless the base URL ends with it already.
+fn version_prefix(endpoint: &Endpoint) -> &'static str {
+    if endpoint.base_url.path().ends_with("/v1beta/") {
+        ""
+    } else {
+        "v1beta/"
+    }
+}
+
+fn generate_request(
     endpoint: &Endpoint,
     request: &Request,
 ) -> Result<(Url, HeaderMap, Value), ProviderError> {
@@ -18,11 +75,7 @@ pub(crate) fn request(
             "a Gemini model id is a plain name like gemini-2.0-flash".into(),
         ));
     }
-    let prefix = if endpoint.base_url.path().ends_with("/v1beta/") {
-        ""
-    } else {
-        "v1beta/"
-    };
+    let prefix = version_prefix(endpoint);
     let url = endpoint
         .base_url
         .join(&format!(
@@ -64,7 +117,7 @@ pub(crate) fn request(
     Ok((url, headers, body))
 }
 
-pub(crate) fn event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
+fn generate_event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
     if event.data.trim().is_empty() {
         return Ok(Vec::new());
     }

@@ -1,18 +1,17 @@
 //! AI providers behind one interface: a chat completion streamed as text deltas, usage and a
-//! finish reason, from the OpenAI-compatible API (OpenAI, Groq, OpenRouter, Ollama's `/v1`,
-//! any custom base URL), Anthropic's Messages API or Google Gemini. Every request goes
-//! through the SSRF guard (`guard`); keys live only in memory for the request and never reach
-//! a log, an error or an answer. Also the AI SDK's UI message stream (`ui_stream`) and the
-//! registry of running generations (`registry`). No HTTP server code.
+//! finish reason. Each wire format is a file implementing [`WireFormat`]: `openai.rs` (the
+//! OpenAI-compatible API of OpenAI, Groq, OpenRouter, Ollama's `/v1` and any custom base
+//! URL), `anthropic.rs` (the Messages API), `gemini.rs`; which provider speaks which is
+//! `sambung-providers`' list. Every request goes through the SSRF guard (`guard`); keys live
+//! only in memory for the request and never reach a log, an error or an answer. No HTTP
+//! server code, no chat: the turn is `sambung-chat`'s.
 
 mod anthropic;
 pub mod fake;
 mod gemini;
 pub mod guard;
 mod openai;
-pub mod registry;
 pub mod sse;
-pub mod ui_stream;
 
 use std::fmt;
 use std::time::Duration;
@@ -24,79 +23,49 @@ use url::Url;
 
 pub use guard::Guard;
 
-/// Which wire format a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wire {
-    OpenAiCompatible,
-    Anthropic,
-    Gemini,
+pub use sambung_providers::{Provider, Wire};
+
+/// One wire format, in a file of its own: how a request is written, how its stream is read,
+/// how the provider lists its models.
+pub(crate) trait WireFormat: Sync {
+    /// The URL, headers and JSON body of a streamed completion.
+    fn request(
+        &self,
+        endpoint: &Endpoint,
+        request: &Request,
+    ) -> Result<(Url, reqwest::header::HeaderMap, serde_json::Value), ProviderError>;
+    /// The deltas in one event of the stream.
+    fn event(&self, parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError>;
+    /// Whether the stream, now ended, ended as the format ends one.
+    fn ended(&self, parser: &Parser) -> Result<(), ProviderError>;
+    /// Where and how to ask for the provider's models.
+    fn models(
+        &self,
+        endpoint: &Endpoint,
+    ) -> Result<(Url, reqwest::header::HeaderMap), ProviderError>;
+    /// The model names in the provider's answer to [`WireFormat::models`].
+    fn model_names(&self, listing: &serde_json::Value) -> Vec<String>;
 }
 
-/// A provider SambungChat knows, with its wire format and default base URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    Openai,
-    Anthropic,
-    Google,
-    Groq,
-    Ollama,
-    Openrouter,
-    Custom,
+/// The file that speaks `wire`: the one place a new format is added.
+fn format(wire: Wire) -> &'static dyn WireFormat {
+    match wire {
+        Wire::OpenAiCompatible => &openai::OpenAiCompatible,
+        Wire::Anthropic => &anthropic::Anthropic,
+        Wire::Gemini => &gemini::Gemini,
+    }
 }
 
-impl Provider {
-    pub const ALL: [Provider; 7] = [
-        Provider::Openai,
-        Provider::Anthropic,
-        Provider::Google,
-        Provider::Groq,
-        Provider::Ollama,
-        Provider::Openrouter,
-        Provider::Custom,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Openai => "openai",
-            Provider::Anthropic => "anthropic",
-            Provider::Google => "google",
-            Provider::Groq => "groq",
-            Provider::Ollama => "ollama",
-            Provider::Openrouter => "openrouter",
-            Provider::Custom => "custom",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Provider> {
-        Provider::ALL.into_iter().find(|p| p.as_str() == text)
-    }
-
-    pub fn wire(self) -> Wire {
-        match self {
-            Provider::Anthropic => Wire::Anthropic,
-            Provider::Google => Wire::Gemini,
-            _ => Wire::OpenAiCompatible,
-        }
-    }
-
-    /// The base URL when the model names none (`custom` has none).
-    pub fn default_base_url(self) -> Option<&'static str> {
-        match self {
-            Provider::Openai => Some("https://api.openai.com/v1"),
-            Provider::Anthropic => Some("https://api.anthropic.com"),
-            Provider::Google => Some("https://generativelanguage.googleapis.com"),
-            Provider::Groq => Some("https://api.groq.com/openai/v1"),
-            Provider::Ollama => Some("http://127.0.0.1:11434/v1"),
-            Provider::Openrouter => Some("https://openrouter.ai/api/v1"),
-            Provider::Custom => None,
-        }
-    }
-
-    /// Whether calls need an API key (Ollama and custom endpoints may run without).
-    pub fn needs_key(self) -> bool {
-        !matches!(self, Provider::Ollama | Provider::Custom)
-    }
+/// `data[].id` of a listing (OpenAI's and Anthropic's shape).
+fn ids_in_data(listing: &serde_json::Value) -> Vec<String> {
+    listing
+        .get("data")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("id").and_then(serde_json::Value::as_str))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// An API key, kept out of every `Debug` and `Display`.
@@ -348,11 +317,7 @@ async fn run(
     timeouts: Timeouts,
     sender: &mpsc::Sender<Result<Delta, ProviderError>>,
 ) -> Result<(), ProviderError> {
-    let (url, headers, body) = match endpoint.provider.wire() {
-        Wire::OpenAiCompatible => openai::request(endpoint, request)?,
-        Wire::Anthropic => anthropic::request(endpoint, request)?,
-        Wire::Gemini => gemini::request(endpoint, request)?,
-    };
+    let (url, headers, body) = format(endpoint.provider.wire()).request(endpoint, request)?;
     let checked = guard.check(&url).await?;
     let client = client_for(&checked, timeouts)?;
     let mut attempt = 0;
@@ -504,7 +469,7 @@ impl WithoutUrl for reqwest::Error {
 }
 
 /// Turns one wire format's events into deltas.
-struct Parser {
+pub(crate) struct Parser {
     wire: Wire,
     done: bool,
     finish: Option<FinishReason>,
@@ -522,25 +487,12 @@ impl Parser {
     }
 
     fn event(&mut self, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
-        match self.wire {
-            Wire::OpenAiCompatible => openai::event(self, event),
-            Wire::Anthropic => anthropic::event(self, event),
-            Wire::Gemini => gemini::event(self, event),
-        }
+        format(self.wire).event(self, event)
     }
 
     /// After the stream: usage and finish reason, once each.
     fn end(&mut self) -> Result<Vec<Delta>, ProviderError> {
-        if self.wire == Wire::Anthropic && !self.done {
-            return Err(ProviderError::Protocol(
-                "the stream ended before message_stop".into(),
-            ));
-        }
-        if self.wire == Wire::OpenAiCompatible && !self.done && self.finish.is_none() {
-            return Err(ProviderError::Protocol(
-                "the stream ended before it finished".into(),
-            ));
-        }
+        format(self.wire).ended(self)?;
         let mut out = Vec::new();
         if self.usage != (None, None) {
             out.push(Delta::Usage {
@@ -565,43 +517,8 @@ pub async fn list_models(
     endpoint: &Endpoint,
     timeouts: Timeouts,
 ) -> Result<Vec<String>, ProviderError> {
-    let (url, headers) = match endpoint.provider.wire() {
-        Wire::OpenAiCompatible => {
-            let (_, headers, _) = openai::request(endpoint, &Request::default())?;
-            (
-                endpoint
-                    .base_url
-                    .join("models")
-                    .map_err(|e| ProviderError::Config(e.to_string()))?,
-                headers,
-            )
-        }
-        Wire::Anthropic => {
-            let (url, headers, _) = anthropic::request(endpoint, &Request::default())?;
-            (
-                url.join("models")
-                    .map_err(|e| ProviderError::Config(e.to_string()))?,
-                headers,
-            )
-        }
-        Wire::Gemini => {
-            let probe = Request {
-                model: "probe".into(),
-                ..Request::default()
-            };
-            let (_, headers, _) = gemini::request(endpoint, &probe)?;
-            let prefix = if endpoint.base_url.path().ends_with("/v1beta/") {
-                ""
-            } else {
-                "v1beta/"
-            };
-            let url = endpoint
-                .base_url
-                .join(&format!("{prefix}models?pageSize=1000"))
-                .map_err(|e| ProviderError::Config(e.to_string()))?;
-            (url, headers)
-        }
-    };
+    let wire = format(endpoint.provider.wire());
+    let (url, headers) = wire.models(endpoint)?;
     let checked = guard.check(&url).await?;
     let client = client_for(&checked, timeouts)?;
     let response =
@@ -617,28 +534,7 @@ pub async fn list_models(
     if !(200..300).contains(&status) {
         return Err(status_error(status, &body, endpoint.key.as_ref()));
     }
-    let value = json(&body)?;
-    let mut names: Vec<String> = match endpoint.provider.wire() {
-        Wire::Gemini => value
-            .get("models")
-            .and_then(serde_json::Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m.get("name").and_then(serde_json::Value::as_str))
-            .map(|name| name.trim_start_matches("models/").to_owned())
-            .collect(),
-        _ => value
-            .get("data")
-            .and_then(serde_json::Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|m| {
-                m.get("id")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned)
-            })
-            .collect(),
-    };
+    let mut names = wire.model_names(&json(&body)?);
     names.sort();
     names.dedup();
     Ok(names)
@@ -655,11 +551,7 @@ pub async fn preflight(
         model: model.to_owned(),
         ..Request::default()
     };
-    let (url, _, _) = match endpoint.provider.wire() {
-        Wire::OpenAiCompatible => openai::request(endpoint, &probe)?,
-        Wire::Anthropic => anthropic::request(endpoint, &probe)?,
-        Wire::Gemini => gemini::request(endpoint, &probe)?,
-    };
+    let (url, _, _) = format(endpoint.provider.wire()).request(endpoint, &probe)?;
     guard.check(&url).await.map(drop)
 }
 

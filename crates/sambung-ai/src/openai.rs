@@ -7,9 +7,50 @@ use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::{json, sse, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role};
+use crate::{
+    json, sse, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role, WireFormat,
+};
 
-pub(crate) fn request(
+pub(crate) struct OpenAiCompatible;
+
+impl WireFormat for OpenAiCompatible {
+    fn request(
+        &self,
+        endpoint: &Endpoint,
+        request: &Request,
+    ) -> Result<(Url, HeaderMap, Value), ProviderError> {
+        chat_request(endpoint, request)
+    }
+
+    fn event(&self, parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
+        chat_event(parser, event)
+    }
+
+    fn ended(&self, parser: &Parser) -> Result<(), ProviderError> {
+        match parser.done || parser.finish.is_some() {
+            true => Ok(()),
+            false => Err(ProviderError::Protocol(
+                "the stream ended before it finished".into(),
+            )),
+        }
+    }
+
+    /// `GET {base}models` (Ollama's `/v1` too): `{data: [{id}]}`.
+    fn models(&self, endpoint: &Endpoint) -> Result<(Url, HeaderMap), ProviderError> {
+        let (_, headers, _) = chat_request(endpoint, &Request::default())?;
+        let url = endpoint
+            .base_url
+            .join("models")
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        Ok((url, headers))
+    }
+
+    fn model_names(&self, listing: &Value) -> Vec<String> {
+        crate::ids_in_data(listing)
+    }
+}
+
+fn chat_request(
     endpoint: &Endpoint,
     request: &Request,
 ) -> Result<(Url, HeaderMap, Value), ProviderError> {
@@ -50,7 +91,7 @@ pub(crate) fn request(
     Ok((url, headers, body))
 }
 
-pub(crate) fn event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
+fn chat_event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
     if event.data.trim() == "[DONE]" {
         parser.done = true;
         return Ok(Vec::new());

@@ -63,8 +63,8 @@ pub enum BackupError {
     Database(#[from] sqlx::Error),
 }
 
-impl BackupError {
-    pub fn hint(&self) -> Option<String> {
+impl sambung_config::Hint for BackupError {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             BackupError::ToolTooOld { .. } => "install the PostgreSQL client tools of the server's version or newer, and point SAMBUNG_PG_BIN at them".into(),
             BackupError::NotEmpty { .. } => "restore into an empty database, or pass --force to replace everything in it".into(),

@@ -143,16 +143,7 @@ pub async fn backup(
         .await?;
         tables.insert(table, rows);
     }
-    let schema_version: Option<i64> = if tables.contains_key(sambung_schema::MIGRATIONS_TABLE) {
-        sqlx::query_scalar(&format!(
-            "SELECT max(version) FROM {}",
-            sambung_schema::MIGRATIONS_TABLE
-        ))
-        .fetch_one(&mut *tx)
-        .await?
-    } else {
-        None
-    };
+    let schema_version = sambung_schema::Migrator::applied_version(&mut tx).await?;
     let database: String = sqlx::query_scalar("SELECT current_database()::text")
         .fetch_one(&mut *tx)
         .await?;

@@ -12,12 +12,7 @@ use sqlx::PgPool;
 
 /// The newest schema version this build knows.
 fn known() -> i64 {
-    sambung_schema::Migrator::embedded()
-        .migrations()
-        .iter()
-        .map(|m| m.version)
-        .max()
-        .unwrap()
+    sambung_schema::Migrator::embedded().latest_version()
 }
 
 /// A restore as `sambung db restore` makes it, with or without `--force`.

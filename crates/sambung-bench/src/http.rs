@@ -84,21 +84,10 @@ impl HttpTarget {
             by_user.insert(user, cookies.pair(SESSION_TOKEN, &token));
         }
         let settings = ServerSettings {
-            host: "127.0.0.1".into(),
-            port: 0,
-            auth_secret: secret,
-            encryption_key: None,
-            public_url: None,
-            trusted_origins: Vec::new(),
             rate_limits: RateLimits::unlimited(),
             ai_allowed_hosts,
-            ai_timeouts: Default::default(),
-            reply_save_every: sambung_server::REPLY_SAVE_EVERY,
             read_replicas: topology.read_replicas.clone(),
-            read_max_lag: std::time::Duration::from_secs(5),
-            connections: sambung_server::ConnectionLimits::default(),
-            trusted_proxies: Vec::new(),
-            reply_limits: sambung_server::ReplyLimits::default(),
+            ..ServerSettings::new(secret)
         };
         let (mut bases, mut stops) = (Vec::new(), Vec::new());
         for _ in 0..topology.servers.max(1) {

@@ -33,8 +33,8 @@ pub enum BenchError {
     Database(#[from] sqlx::Error),
 }
 
-impl BenchError {
-    pub fn hint(&self) -> Option<String> {
+impl sambung_config::Hint for BenchError {
+    fn hint(&self) -> Option<String> {
         match self {
             BenchError::NoDataset => Some("load one first: `sambung db seed --scale 1`".into()),
             _ => None,

@@ -2,6 +2,7 @@
 //! prompts through an index, never a sequential scan; and every workload runs without errors
 //! through both code paths.
 
+use sambung_config::Hint as _;
 use std::time::Duration;
 
 use sambung_bench::{compare, run_once, Inputs, Mode, Run, Workload};

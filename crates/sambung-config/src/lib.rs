@@ -14,6 +14,14 @@ use std::time::Duration;
 use base64::Engine as _;
 use sqlx::postgres::PgConnectOptions;
 
+/// What the person at the command line can do about an error: every error type a command
+/// can end with implements it, and `sambung` prints the first hint of an error's chain under
+/// its one-line message.
+pub trait Hint {
+    /// A next step, or `None` when the message says all there is.
+    fn hint(&self) -> Option<String>;
+}
+
 /// The design's role for the managed cluster (its `docker compose` service); its password is
 /// random, kept with the cluster's secrets (`sambung_pg::ClusterSecrets`).
 pub const MANAGED_USER: &str = "sambungchat";
@@ -38,9 +46,8 @@ pub enum ConfigError {
     },
 }
 
-impl ConfigError {
-    /// A next step for the user, printed under the error.
-    pub fn hint(&self) -> Option<String> {
+impl crate::Hint for ConfigError {
+    fn hint(&self) -> Option<String> {
         match self {
             ConfigError::Invalid { variable, .. } | ConfigError::NotUnicode { variable, .. } => Some(format!(
                 "fix or unset {variable} in the environment or in .env (see the README's configuration table)"

@@ -9,9 +9,9 @@ use crate::error::{expect_row, required_text, DomainError, Result};
 use crate::ids::{ApiKeyId, UserId};
 use crate::secret::Cipher;
 
-/// The providers a key (and a model) may be for: the AI crate's list, which the schema's
-/// CHECK constraints repeat.
-pub use sambung_ai::Provider;
+/// The providers a key (and a model) may be for: `sambung-providers`' list, which the schema's
+/// CHECK constraints repeat (a schema test holds them to it).
+pub use sambung_providers::Provider;
 
 /// A provider by name, or an error naming the field.
 pub fn provider(text: &str) -> Result<Provider> {

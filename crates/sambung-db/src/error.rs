@@ -25,19 +25,28 @@ pub enum DomainError {
 }
 
 impl DomainError {
-    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         DomainError::Invalid {
             field,
             reason: reason.into(),
         }
     }
 
-    pub(crate) fn not_found(entity: &'static str) -> Self {
+    pub fn not_found(entity: &'static str) -> Self {
         DomainError::NotFound { entity }
     }
 
-    pub(crate) fn forbidden(action: &'static str) -> Self {
+    pub fn forbidden(action: &'static str) -> Self {
         DomainError::Forbidden { action }
+    }
+}
+
+impl sambung_config::Hint for DomainError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            DomainError::Decrypt => Some("ENCRYPTION_KEY must be the key the API keys were encrypted with; nothing was changed".into()),
+            _ => None,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::api_keys::{provider, reveal_api_key, Provider};
 use crate::error::{required_text, DomainError, Result};
 use crate::ids::{ApiKeyId, ChatId, ModelId, TeamId, UserId};
 use crate::secret::Cipher;
-use crate::teams::{role_of, Role};
+use crate::teams::{require_admin, role_of};
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Model {
@@ -105,22 +105,16 @@ fn key_refused(error: sqlx::Error) -> DomainError {
     }
 }
 
-/// Who may change a model in `team` (or a personal one): its owner, or the team's admins.
+/// Who may configure a model in `team` (or a personal one): its owner, or the team's admins.
 async fn require_configure(
     conn: &mut PgConnection,
     actor: UserId,
     team: Option<TeamId>,
 ) -> Result<()> {
-    if let Some(team) = team {
-        match role_of(conn, team, actor).await? {
-            Some(Role::Admin) => {}
-            Some(Role::Member) => {
-                return Err(DomainError::forbidden("configure the team's models"))
-            }
-            None => return Err(DomainError::not_found("team")),
-        }
+    match team {
+        Some(team) => require_admin(conn, team, actor, "configure the team's models").await,
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Who may change `model`: its owner (personal), or its team's admins.
@@ -192,8 +186,7 @@ pub async fn create_model(
 pub async fn get_model(pool: &PgPool, actor: UserId, model: ModelId) -> Result<Model> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM models m
-          WHERE m.id = $1 AND ((m.team_id IS NULL AND m.user_id = $2)
-             OR m.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2))"
+          WHERE m.id = $1 AND sambung_usable_by(m.user_id, m.team_id, $2)"
     ))
     .bind(model)
     .bind(actor)

@@ -24,9 +24,8 @@ pub enum ConnectError {
     Other { address: String, message: String },
 }
 
-impl ConnectError {
-    /// A next step for the user, printed under the error.
-    pub fn hint(&self) -> Option<String> {
+impl sambung_config::Hint for ConnectError {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             ConnectError::Refused { managed: true, .. } => {
                 "is it running? try `sambung db start`".into()

@@ -119,11 +119,7 @@ fn verify_better_auth_scrypt(password: &str, hash: &str) -> bool {
         return false;
     }
     // Constant time: every byte is compared whatever the first difference.
-    derived
-        .iter()
-        .zip(&expected)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(&derived[..], &expected[..]))
 }
 
 pub use sambung_config::random_token;

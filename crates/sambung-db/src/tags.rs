@@ -142,8 +142,7 @@ pub async fn chat_tags(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<Vec
 /// Delete a tag of the actor's own, or of a team they belong to.
 pub async fn delete_tag(pool: &PgPool, actor: UserId, tag: TagId) -> Result<()> {
     let done = sqlx::query!(
-        "DELETE FROM tags t WHERE t.id = $1 AND (t.user_id = $2
-            OR t.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2))",
+        "DELETE FROM tags t WHERE t.id = $1 AND sambung_usable_by(t.user_id, t.team_id, $2)",
         tag as TagId,
         actor as UserId,
     )
@@ -240,8 +239,7 @@ pub async fn update_tag(
         Tag,
         r#"UPDATE tags t SET name = coalesce($3, t.name),
                   color = CASE WHEN $5 THEN $4 ELSE t.color END
-            WHERE t.id = $1 AND (t.user_id = $2
-               OR t.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2))
+            WHERE t.id = $1 AND sambung_usable_by(t.user_id, t.team_id, $2)
            RETURNING id AS "id: TagId", name, color, user_id AS "user_id: UserId",
                      team_id AS "team_id: TeamId", created_at"#,
         tag as TagId,

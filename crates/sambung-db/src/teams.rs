@@ -196,7 +196,9 @@ pub async fn role_of(conn: &mut PgConnection, team: TeamId, user: UserId) -> Res
     Ok(role.as_deref().map(Role::parse))
 }
 
-async fn require_admin(
+/// The acting user must be an admin of `team` to `action`: a member is refused (403), an
+/// outsider does not see the team (404).
+pub(crate) async fn require_admin(
     conn: &mut PgConnection,
     team: TeamId,
     actor: UserId,

@@ -7,6 +7,11 @@
 //! - at most [`Limits::max_connections`] connections are open at once; one more is answered
 //!   503 and closed;
 //! - shutdown waits for requests in flight, for a while.
+//!
+//! Also the rest of the edge both servers share ([`edge`]): cookies, constant-time secrets,
+//! origins, security headers, database errors as statuses.
+
+pub mod edge;
 
 use std::future::Future;
 use std::net::SocketAddr;

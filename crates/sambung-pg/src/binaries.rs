@@ -321,6 +321,7 @@ fn parse_major_version(text: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sambung_config::Hint as _;
     use std::os::unix::fs::PermissionsExt;
 
     /// A directory of fake tools whose `postgres --version` prints `version`.

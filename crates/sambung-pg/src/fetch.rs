@@ -39,6 +39,15 @@ pub enum FetchError {
     },
 }
 
+impl sambung_config::Hint for FetchError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            FetchError::HashMismatch { .. } => "nothing was installed; try again, or install Debian's server (`apt-get install postgresql`)".into(),
+            _ => "check the network, or install Debian's server (`apt-get install postgresql`), or run `scripts/fetch-postgres 18`".into(),
+        })
+    }
+}
+
 /// A file of the index's JSON simple API (PEP 691).
 #[derive(Debug, Deserialize)]
 struct IndexFile {

@@ -79,9 +79,8 @@ fn log_excerpt(tail: &str) -> String {
     }
 }
 
-impl ClusterError {
-    /// A next step for the user, printed under the error.
-    pub fn hint(&self) -> Option<String> {
+impl sambung_config::Hint for ClusterError {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             ClusterError::BinariesNotFound { .. } => "install the PostgreSQL server (Debian/Ubuntu: `apt-get install postgresql`), set SAMBUNG_PG_BIN to its bin directory, or set DATABASE_URL to use another PostgreSQL".into(),
             ClusterError::BadBinDir { .. } => "point SAMBUNG_PG_BIN at the directory holding `postgres` and `initdb` (e.g. /usr/lib/postgresql/15/bin), or unset it to search automatically".into(),

@@ -18,7 +18,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use sambung_sql::quote_ident;
+use sambung_sql::{quote_ident, quote_literal};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Executor};
 
@@ -240,10 +240,6 @@ async fn ensure_role(
     )
     .await?;
     Ok(())
-}
-
-fn quote_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }
 
 /// Give `database` and everything in it that the superuser owns to the application role.

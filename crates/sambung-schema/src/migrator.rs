@@ -75,9 +75,8 @@ pub enum MigrateError {
     Database(#[from] sqlx::Error),
 }
 
-impl MigrateError {
-    /// A next step for the user, printed under the error.
-    pub fn hint(&self) -> Option<String> {
+impl sambung_config::Hint for MigrateError {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             MigrateError::Modified { .. } => "an applied migration must never change: restore its file and put the change in a new migration (`sambung db status` lists what differs)".into(),
             MigrateError::Unknown { .. } => "this database was migrated by a newer sambung; run that version, or roll back with it".into(),
@@ -170,6 +169,28 @@ impl Migrator {
 
     pub fn migrations(&self) -> &[Migration] {
         &self.migrations
+    }
+
+    /// The version of the newest migration: the schema this binary builds (0 for none).
+    pub fn latest_version(&self) -> i64 {
+        self.migrations.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// The version of the newest migration applied to the database `conn` is in; `None` when
+    /// none was (or it has no migrations table).
+    pub async fn applied_version(
+        conn: &mut sqlx::PgConnection,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(MIGRATIONS_TABLE)
+            .fetch_one(&mut *conn)
+            .await?;
+        if !exists {
+            return Ok(None);
+        }
+        sqlx::query_scalar(&format!("SELECT max(version) FROM {MIGRATIONS_TABLE}"))
+            .fetch_one(conn)
+            .await
     }
 
     /// Apply every pending migration in order. Refuses to start when an applied migration was

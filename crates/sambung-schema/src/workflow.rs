@@ -38,8 +38,8 @@ pub enum WorkflowError {
     Database(#[from] sqlx::Error),
 }
 
-impl WorkflowError {
-    pub fn hint(&self) -> Option<String> {
+impl sambung_config::Hint for WorkflowError {
+    fn hint(&self) -> Option<String> {
         match self {
             WorkflowError::Source { .. } => Some("run from the repository root, or pass --schema-dir and --migrations-dir".into()),
             WorkflowError::Scratch(_) => Some("generate, push and check apply both sides to scratch databases: the database user needs CREATEDB".into()),

@@ -111,38 +111,75 @@ impl From<DomainError> for ApiError {
     }
 }
 
+/// A provider's error: the URL refused or the model misconfigured is the user's to fix (400);
+/// the provider failing is a bad gateway (502) with a code saying how.
+impl From<sambung_ai::ProviderError> for ApiError {
+    fn from(error: sambung_ai::ProviderError) -> Self {
+        use sambung_ai::ProviderError as P;
+        let code = match &error {
+            P::Blocked(_) => "BASE_URL_NOT_ALLOWED",
+            P::Config(_) => "MODEL_MISCONFIGURED",
+            P::InvalidKey => "PROVIDER_INVALID_KEY",
+            P::RateLimited => "PROVIDER_RATE_LIMITED",
+            P::ModelNotFound => "PROVIDER_MODEL_NOT_FOUND",
+            P::Overloaded => "PROVIDER_OVERLOADED",
+            P::Timeout(_) => "PROVIDER_TIMEOUT",
+            P::Network(_) => "PROVIDER_UNREACHABLE",
+            P::Http { .. } | P::Protocol(_) => "PROVIDER_ERROR",
+        };
+        let status = match error {
+            P::Blocked(_) | P::Config(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        ApiError::new(status, code, error.to_string())
+    }
+}
+
+impl From<sambung_chat::TurnError> for ApiError {
+    fn from(error: sambung_chat::TurnError) -> Self {
+        use sambung_chat::TurnError as T;
+        match error {
+            T::Domain(e) => e.into(),
+            T::Provider(e) => e.into(),
+            T::NoModel => ApiError::new(StatusCode::BAD_REQUEST, "NO_MODEL", error.to_string()),
+            T::NoEncryptionKey => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ENCRYPTION_KEY_MISSING",
+                error.to_string(),
+            ),
+        }
+    }
+}
+
 /// Database errors that bad input can still provoke get a 4xx; anything else is logged and
 /// answered without details.
 fn database_error(error: sqlx::Error) -> ApiError {
-    if let sqlx::Error::Database(db) = &error {
-        match db.code().as_deref() {
-            Some(code) if code.starts_with("23") => {
-                return ApiError::new(
-                    StatusCode::CONFLICT,
-                    "CONFLICT",
-                    "the change conflicts with existing data",
-                )
-            }
-            Some(code) if code.starts_with("22") => {
-                return ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "VALIDATION_ERROR",
-                    "a value is out of range or malformed",
-                )
-            }
-            _ => {}
+    use sambung_http::edge::DatabaseRefusal;
+    match DatabaseRefusal::of(&error) {
+        DatabaseRefusal::Conflict => ApiError::new(
+            StatusCode::CONFLICT,
+            "CONFLICT",
+            "the change conflicts with existing data",
+        ),
+        DatabaseRefusal::Invalid => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "a value is out of range or malformed",
+        ),
+        DatabaseRefusal::Unavailable => {
+            tracing::error!(error = %error, "database unavailable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "DATABASE_UNAVAILABLE",
+                "the database is unavailable, try again shortly",
+            )
+        }
+        // The app's own statements are never read-only or wrong: a bug, logged.
+        DatabaseRefusal::ReadOnly | DatabaseRefusal::Other => {
+            tracing::error!(error = %error, "database error");
+            ApiError::internal()
         }
     }
-    if matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) {
-        tracing::error!(error = %error, "database unavailable");
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "DATABASE_UNAVAILABLE",
-            "the database is unavailable, try again shortly",
-        );
-    }
-    tracing::error!(error = %error, "database error");
-    ApiError::internal()
 }
 
 impl IntoResponse for ApiError {

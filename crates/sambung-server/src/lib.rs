@@ -19,7 +19,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, State};
-use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
+use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde::Serialize;
@@ -28,7 +28,6 @@ use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -36,8 +35,9 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use sambung_chat::{ReplyLimits, REPLY_SAVE_EVERY};
 pub use sambung_http::Limits as ConnectionLimits;
-pub use state::{AppState, RateLimits, ReplyLimits, ServerSettings, REPLY_SAVE_EVERY};
+pub use state::{AppState, RateLimits, ServerSettings};
 
 use crate::error::ApiError;
 
@@ -57,8 +57,8 @@ pub enum ServerError {
     Lease(sambung_db::DomainError),
 }
 
-impl ServerError {
-    pub fn hint(&self) -> Option<String> {
+impl sambung_config::Hint for ServerError {
+    fn hint(&self) -> Option<String> {
         match self {
             ServerError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
                 Some("another program uses that port: pick another with --port".into())
@@ -67,10 +67,6 @@ impl ServerError {
         }
     }
 }
-
-/// How often the server checks its lease's connection and marks the replies of servers that
-/// died incomplete.
-const LEASE_CHECK: Duration = Duration::from_secs(30);
 
 /// A bound server, ready to serve.
 pub struct Server {
@@ -93,12 +89,25 @@ impl Server {
         let address = listener
             .local_addr()
             .map_err(|source| ServerError::Bind { address, source })?;
-        let lease = sambung_db::lease::ServerLease::acquire(&pool)
-            .await
-            .map_err(ServerError::Lease)?;
-        let state = Arc::new(
-            AppState::new(pool, lease, settings, address.port()).map_err(ServerError::Settings)?,
-        );
+        let guard =
+            sambung_ai::Guard::new(&settings.ai_allowed_hosts).map_err(ServerError::Settings)?;
+        let cipher = settings
+            .encryption_key
+            .as_ref()
+            .map(|key| sambung_db::secret::Cipher::new(key.as_bytes()));
+        let turns = sambung_chat::Turns::new(
+            pool.clone(),
+            cipher,
+            sambung_chat::TurnSettings {
+                guard,
+                timeouts: settings.ai_timeouts,
+                save_every: settings.reply_save_every,
+                limits: settings.reply_limits,
+            },
+        )
+        .await
+        .map_err(ServerError::Lease)?;
+        let state = Arc::new(AppState::new(pool, turns, settings, address.port()));
         Ok(Server {
             listener,
             state,
@@ -121,19 +130,14 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let keeper = {
-            let state = self.state.clone();
-            tokio::spawn(async move { state.lease.keep(&state.pool, LEASE_CHECK).await })
-        };
-        let relay = tokio::spawn(api::generate::listen_to_other_servers(self.state.clone()));
+        let other_servers = tokio::spawn(self.state.turns.clone().serve_other_servers());
         let replicas = tokio::spawn(replicas::watch(self.state.clone()));
         let router = router(self.state);
         let limits = self.limits;
         let served = sambung_http::serve(self.listener, router, limits, shutdown)
             .await
             .map_err(ServerError::Serve);
-        keeper.abort();
-        relay.abort();
+        other_servers.abort();
         replicas.abort();
         served
     }
@@ -284,18 +288,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(RequestBodyTimeoutLayer::new(BODY_STALL_TIMEOUT))
         .with_state(state);
     api.layer(CompressionLayer::new())
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
+        // Pages add their Content Security Policy themselves (`web`).
+        .layer(axum::middleware::map_response(|response: Response| async {
+            sambung_http::edge::with_security_headers(response, None)
+        }))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {

@@ -1,10 +1,11 @@
 //! What every handler shares: the pool, the cookie signer, the API-key cipher, the origins
-//! allowed to write with a cookie, and the rate limiter.
+//! allowed to write with a cookie, the rate limiter, the renderer and the turns.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use sambung_chat::{ReplyLimits, Turns};
 use sambung_config::{AuthSecret, EncryptionKey};
-use sambung_db::lease::ServerLease;
 use sambung_db::secret::Cipher;
 use sqlx::PgPool;
 
@@ -31,7 +32,7 @@ pub struct ServerSettings {
     /// Limits of provider calls.
     pub ai_timeouts: sambung_ai::Timeouts,
     /// How often a reply's text so far is stored while it streams (what a server that dies
-    /// mid-reply leaves behind); [`REPLY_SAVE_EVERY`] unless a test wants it sooner.
+    /// mid-reply leaves behind); [`sambung_chat::REPLY_SAVE_EVERY`] unless a test wants it sooner.
     pub reply_save_every: Duration,
     /// Streaming replicas for reads that may lag (`DATABASE_READ_URL`), and how far behind
     /// one may be before it is skipped (`DATABASE_READ_MAX_LAG`).
@@ -45,26 +46,50 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
-pub const REPLY_SAVE_EVERY: Duration = Duration::from_secs(5);
+impl ServerSettings {
+    /// A server on 127.0.0.1 (any free port) signing with `auth_secret`, with every other
+    /// setting at its default: what the binary, the benchmarks and the tests start from.
+    pub fn new(auth_secret: AuthSecret) -> ServerSettings {
+        ServerSettings {
+            host: "127.0.0.1".into(),
+            port: 0,
+            auth_secret,
+            encryption_key: None,
+            public_url: None,
+            trusted_origins: Vec::new(),
+            rate_limits: RateLimits::default(),
+            ai_allowed_hosts: Vec::new(),
+            ai_timeouts: Default::default(),
+            reply_save_every: sambung_chat::REPLY_SAVE_EVERY,
+            read_replicas: Vec::new(),
+            read_max_lag: Duration::from_secs(5),
+            connections: Default::default(),
+            reply_limits: Default::default(),
+            trusted_proxies: Vec::new(),
+        }
+    }
 
-/// Where a reply is cut off, whatever the provider does: it ends with `finishReason: "length"`
-/// and its text so far (`metadata.capped` says which limit).
-#[derive(Debug, Clone, Copy)]
-pub struct ReplyLimits {
-    /// Bytes of text: as much as a user's message may hold.
-    pub max_bytes: usize,
-    /// How long a reply may stream.
-    pub max_duration: Duration,
-    /// Pieces of text the provider streams (about a token each).
-    pub max_pieces: u32,
-}
-
-impl Default for ReplyLimits {
-    fn default() -> Self {
-        ReplyLimits {
-            max_bytes: sambung_db::chats::MAX_MESSAGE_BYTES,
-            max_duration: Duration::from_secs(15 * 60),
-            max_pieces: 65_536,
+    /// The settings the configuration gives (`AUTH_SECRET` must be filled in already).
+    pub fn from_config(
+        config: &sambung_config::Config,
+        auth_secret: AuthSecret,
+        host: &str,
+        port: u16,
+    ) -> ServerSettings {
+        ServerSettings {
+            host: host.to_owned(),
+            port,
+            encryption_key: config.encryption_key.clone(),
+            public_url: config.public_url.clone(),
+            trusted_origins: config.trusted_origins.clone(),
+            ai_allowed_hosts: config.ai_allowed_hosts.clone(),
+            read_replicas: config.read_urls.clone(),
+            read_max_lag: config.read_max_lag,
+            connections: sambung_http::Limits {
+                max_connections: config.max_connections,
+            },
+            trusted_proxies: config.trusted_proxies.clone(),
+            ..ServerSettings::new(auth_secret)
         }
     }
 }
@@ -117,24 +142,13 @@ pub struct AppState {
     pub public_url: String,
     pub limiter: RateLimiter,
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Where provider requests may go.
-    pub guard: sambung_ai::Guard,
-    pub ai_timeouts: sambung_ai::Timeouts,
-    pub reply_save_every: Duration,
-    pub reply_limits: ReplyLimits,
     /// Messages rendered to HTML, once each, off the async workers.
     pub renderer: crate::render::Renderer,
-    /// The replies being generated in this server.
-    pub generations: sambung_ai::registry::Registry,
-    /// This server's lease: the replies it writes carry its number, so other servers can
-    /// tell when it died.
-    pub lease: ServerLease,
-    /// Callers here following a reply another server writes: its relayed stream goes to them.
+    /// The chat turns this server writes and follows (and the providers' guard and keys).
+    pub turns: Arc<Turns>,
+    /// Streaming replicas for reads that may lag.
     pub replicas: crate::replicas::Replicas,
     pub read_max_lag: Duration,
-    pub remote_followers: std::sync::Mutex<
-        std::collections::HashMap<String, tokio::sync::mpsc::Sender<axum::body::Bytes>>,
-    >,
 }
 
 impl AppState {
@@ -145,10 +159,10 @@ impl AppState {
 
     pub fn new(
         pool: PgPool,
-        lease: ServerLease,
+        turns: Arc<Turns>,
         settings: &ServerSettings,
         bound_port: u16,
-    ) -> Result<AppState, String> {
+    ) -> AppState {
         let public_url = settings
             .public_url
             .clone()
@@ -163,16 +177,11 @@ impl AppState {
         // Compared as browsers send them: `scheme://host[:port]`, nothing more.
         let origins = origins
             .iter()
-            .map(|o| crate::auth::url_origin(o).unwrap_or_else(|| o.clone()))
+            .map(|o| sambung_http::edge::url_origin(o).unwrap_or_else(|| o.clone()))
             .collect();
-        Ok(AppState {
-            guard: sambung_ai::Guard::new(&settings.ai_allowed_hosts)?,
-            ai_timeouts: settings.ai_timeouts,
-            reply_save_every: settings.reply_save_every,
-            reply_limits: settings.reply_limits,
-            generations: Default::default(),
+        AppState {
+            turns,
             renderer: Default::default(),
-            remote_followers: Default::default(),
             replicas: crate::replicas::Replicas::new(
                 settings
                     .read_replicas
@@ -187,7 +196,6 @@ impl AppState {
                     .collect(),
             ),
             read_max_lag: settings.read_max_lag,
-            lease,
             pool,
             cookies: Cookies::new(
                 settings.auth_secret.clone(),
@@ -201,7 +209,7 @@ impl AppState {
             public_url,
             limiter: RateLimiter::new(settings.rate_limits),
             trusted_proxies: settings.trusted_proxies.clone(),
-        })
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! access log names routes, never the share and invitation tokens in their paths. (A test
 //! binary of its own: the log capture is this process's only subscriber.)
 
+#[path = "server/common/mod.rs"]
 mod common;
 
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,7 @@
 //! SQL text done safely, for every crate that writes SQL: [`quote_ident`] quotes a name
-//! whenever PostgreSQL could read it as anything else, [`escape_like`] makes user text a
-//! literal `LIKE` pattern, and [`split`] cuts scripts into statements (for the migrator, the
+//! whenever PostgreSQL could read it as anything else, [`quote_literal`] makes a string
+//! constant of any text (where a statement cannot take a parameter: DDL), [`escape_like`]
+//! makes user text a literal `LIKE` pattern, and [`split`] cuts scripts into statements (for the migrator, the
 //! Studio console and restores).
 
 mod keywords;
@@ -29,6 +30,13 @@ pub fn quote_ident(name: &str) -> String {
 /// `name` qualified by `schema`, both quoted as needed.
 pub fn qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(name))
+}
+
+/// `value` as a string constant: single-quoted, its quotes doubled. (With
+/// `standard_conforming_strings`, on since PostgreSQL 9.1, backslashes are plain characters.)
+/// Only where a parameter cannot go: `ALTER ROLE … PASSWORD`, a default in DDL.
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
 }
 
 /// Escape `%`, `_` and the escape character itself, so that `text` matches only itself in a

@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use sambung_http::edge::DatabaseRefusal;
 use serde::Serialize;
 use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
 use sqlx::PgPool;
@@ -114,15 +115,13 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> ApiError {
+        let refusal = DatabaseRefusal::of(&error);
         let Some(pg) = error
             .as_database_error()
             .and_then(|e| e.try_downcast_ref::<PgDatabaseError>())
         else {
-            return match error {
-                sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed => ApiError::new(
+            return match refusal {
+                DatabaseRefusal::Unavailable => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!("The database could not be reached: {error}"),
                 ),
@@ -163,13 +162,8 @@ impl From<sqlx::Error> for ApiError {
             "42601" => format!("Syntax error: {message}"),
             _ => message.to_owned(),
         };
-        let status = if code.starts_with("23") || code == "40001" {
-            StatusCode::CONFLICT
-        } else if code == "25006" {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::BAD_REQUEST
-        };
+        // Whatever else fails is the user's own SQL (the console, a filter): 400.
+        let status = refusal.status().unwrap_or(StatusCode::BAD_REQUEST);
         ApiError {
             status,
             error: plain,

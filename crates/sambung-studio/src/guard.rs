@@ -10,6 +10,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use sambung_http::edge;
+
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -61,28 +63,14 @@ impl Guard {
     }
 
     fn token_matches(&self, candidate: &str) -> bool {
-        // Constant time: how much of a guess is right must not show in the response time.
-        candidate.len() == self.token.len()
-            && candidate
-                .bytes()
-                .zip(self.token.bytes())
-                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-                == 0
+        edge::secrets_equal(candidate, &self.token)
     }
 
-    fn presented_token<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+    fn presented_token(&self, headers: &HeaderMap) -> Option<String> {
         if let Some(token) = headers.get("x-studio-token") {
-            return token.to_str().ok();
+            return token.to_str().ok().map(str::to_owned);
         }
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|cookies| cookies.split(';'))
-            .find_map(|cookie| {
-                let (name, value) = cookie.trim().split_once('=')?;
-                (name == self.cookie).then_some(value)
-            })
+        edge::request_cookie(headers, &self.cookie)
     }
 }
 
@@ -143,7 +131,7 @@ async fn admit(state: &AppState, request: Request, next: Next) -> Response {
                 "Studio needs its access token: open the URL `sambung db studio` printed",
             )
         }
-        Some(token) if !guard.token_matches(token) => {
+        Some(token) if !guard.token_matches(&token) => {
             return refuse(StatusCode::UNAUTHORIZED, WRONG_TOKEN)
         }
         Some(_) => {}
@@ -186,22 +174,13 @@ fn cross_site_write(headers: &HeaderMap, host: &str) -> Option<&'static str> {
     None
 }
 
-fn with_security_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::CACHE_CONTROL, "no-store"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    response
+/// Studio's pages load only its own script, style and API.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+fn with_security_headers(response: Response) -> Response {
+    edge::with_security_headers(response, Some(CONTENT_SECURITY_POLICY))
 }
 
 #[cfg(test)]

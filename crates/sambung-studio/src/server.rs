@@ -63,8 +63,8 @@ pub enum StudioError {
     Serve(#[source] std::io::Error),
 }
 
-impl StudioError {
-    pub fn hint(&self) -> Option<String> {
+impl sambung_config::Hint for StudioError {
+    fn hint(&self) -> Option<String> {
         match self {
             StudioError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
                 Some("is another Studio running there? choose another port with --port".into())

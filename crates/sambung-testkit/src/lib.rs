@@ -10,6 +10,7 @@
 
 pub mod browser;
 
+use sambung_config::Hint as _;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};

@@ -593,7 +593,7 @@ $("#close-settings").addEventListener("click", () => (location.hash = "#/"));
 async function openSettings() {
   showSection("#settings");
   $("#profile-name").value = state.user.name;
-  await Promise.all([loadKeys(), loadModels(), loadSessions()]);
+  await Promise.all([loadProviders(), loadKeys(), loadModels(), loadSessions()]);
 }
 
 $("#profile-form").addEventListener("submit", async (event) => {
@@ -645,6 +645,15 @@ async function revokeSession(session) {
 }
 
 let keys = [];
+
+// The providers come from the server, the one list of them (`sambung-providers`).
+async function loadProviders() {
+  if ($("#key-provider").options.length) return;
+  const providers = await api("GET", "/api/v1/providers");
+  for (const select of [$("#key-provider"), $("#model-provider")]) {
+    select.replaceChildren(...providers.map((p) => el("option", { value: p.name }, p.label)));
+  }
+}
 
 async function loadKeys() {
   keys = (await api("GET", "/api/v1/api-keys")).items;

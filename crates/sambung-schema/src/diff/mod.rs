@@ -663,13 +663,9 @@ fn regenerated_columns<'t>(pair: &Pair<'t>) -> Vec<&'t str> {
 fn labels(values: &[String]) -> String {
     values
         .iter()
-        .map(|v| literal(v))
+        .map(|v| sambung_sql::quote_literal(v))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }
 
 fn kept_old(matched: &[(String, String)], name: &str) -> bool {

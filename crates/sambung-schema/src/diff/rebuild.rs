@@ -3,7 +3,7 @@
 use sambung_sql::quote_ident;
 
 use super::renames::mentions_word;
-use super::{labels, literal, Differ, Hazard, Lint};
+use super::{labels, Differ, Hazard, Lint};
 use crate::introspect::{Column, EnumType, Table, View};
 
 impl<'a> Differ<'a> {
@@ -92,11 +92,11 @@ impl<'a> Differ<'a> {
                         .iter()
                         .find(|v| old.values.contains(v))
                     {
-                        Some(next) => format!(" BEFORE {}", literal(next)),
+                        Some(next) => format!(" BEFORE {}", sambung_sql::quote_literal(next)),
                         None => String::new(),
                     };
                     self.push_with(
-                        format!("ALTER TYPE {} ADD VALUE {}{place}", quote_ident(&new.name), literal(value)),
+                        format!("ALTER TYPE {} ADD VALUE {}{place}", quote_ident(&new.name), sambung_sql::quote_literal(value)),
                         None,
                         vec![Lint {
                             rule: "enum-value-in-same-transaction",

@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyOut {
     pub id: Uuid,
+    #[schema(schema_with = super::providers::provider_schema)]
     pub provider: String,
     pub name: String,
     /// The key's last 4 characters: all that is ever shown of it.
@@ -73,7 +74,7 @@ async fn list_keys(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
-    /// `openai`, `anthropic`, `google`, `groq` or `ollama`.
+    #[schema(schema_with = super::providers::provider_schema)]
     pub provider: String,
     pub name: Option<String>,
     pub key: String,

@@ -210,7 +210,7 @@ async fn create_chat(
         db::NewChat {
             team_id: body.team.map(TeamId),
             folder_id: body.folder_id.map(FolderId),
-            title: body.title.as_deref().unwrap_or("New chat"),
+            title: body.title.as_deref().unwrap_or(db::NEW_CHAT_TITLE),
             model: body.model.as_deref().unwrap_or("default"),
             provider: body.provider.as_deref().unwrap_or("default"),
             settings: body.settings,

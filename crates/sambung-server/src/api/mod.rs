@@ -8,6 +8,7 @@ pub mod generate;
 pub mod me;
 pub mod models;
 pub mod prompts;
+pub mod providers;
 pub mod public;
 pub mod tags;
 pub mod teams;
@@ -35,6 +36,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .merge(prompts::router())
         .merge(api_keys::router())
         .merge(models::router())
+        .merge(providers::router())
         .merge(generate::router())
         .merge(public::router())
 }

@@ -52,7 +52,7 @@ pub struct ModelOut {
     pub id: Uuid,
     pub user_id: Uuid,
     pub team_id: Option<Uuid>,
-    /// `openai`, `anthropic`, `google`, `groq`, `ollama`, `openrouter` or `custom`.
+    #[schema(schema_with = super::providers::provider_schema)]
     pub provider: String,
     /// The provider's name for the model (`gpt-4o`, `claude-sonnet-4`...).
     pub model_id: String,
@@ -88,6 +88,7 @@ impl From<Model> for ModelOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ModelBody {
+    #[schema(schema_with = super::providers::provider_schema)]
     pub provider: String,
     pub model_id: String,
     /// Shown in the model picker; the model id when left out.
@@ -162,10 +163,15 @@ async fn check_base_url(state: &AppState, base_url: Option<&str>) -> ApiResult<(
     };
     let url = url::Url::parse(text)
         .map_err(|e| ApiError::invalid("baseUrl", format!("invalid baseUrl: not a URL ({e})")))?;
-    state.guard.check(&url).await.map_err(|e| ApiError {
-        field: Some("baseUrl".into()),
-        ..super::generate::provider_error(e)
-    })?;
+    state
+        .turns
+        .guard()
+        .check(&url)
+        .await
+        .map_err(|e| ApiError {
+            field: Some("baseUrl".into()),
+            ..ApiError::from(e)
+        })?;
     Ok(())
 }
 
@@ -220,9 +226,9 @@ async fn available_models(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Available>> {
     let model = db::get_model(&state.pool, me.user.id, ModelId(id)).await?;
-    let endpoint = crate::api::generate::endpoint_for(&state, &model).await?;
-    let models = sambung_ai::list_models(&state.guard, &endpoint, state.ai_timeouts)
+    let endpoint = state.turns.endpoint_for(&model).await?;
+    let models = sambung_ai::list_models(state.turns.guard(), &endpoint, state.turns.timeouts())
         .await
-        .map_err(crate::api::generate::provider_error)?;
+        .map_err(ApiError::from)?;
     Ok(Json(Available { models }))
 }

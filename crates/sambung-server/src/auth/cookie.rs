@@ -2,7 +2,7 @@
 //! standard base64 (44 characters) of HMAC-SHA256(AUTH_SECRET, TOKEN), the whole
 //! percent-encoded like JavaScript's `encodeURIComponent`.
 
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -108,22 +108,10 @@ impl Cookies {
     /// The verified value of the signed cookie `base` the request carries.
     pub fn read(&self, headers: &HeaderMap, base: &str) -> Option<String> {
         let name = self.name(base);
-        let raw = request_cookie(headers, &name)?;
+        let raw = sambung_http::edge::request_cookie(headers, &name)?;
         let decoded = percent_decode_str(&raw).decode_utf8().ok()?;
         self.verify(&decoded).map(str::to_owned)
     }
-}
-
-/// The first cookie called `name` in the request's `Cookie` headers (undecoded).
-pub fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(key, _)| key.trim() == name)
-        .map(|(_, value)| value.trim().trim_matches('"').to_owned())
 }
 
 #[cfg(test)]
@@ -169,7 +157,7 @@ mod tests {
         let value = &text["sambungchat-auth.session_token=".len()..text.find(';').unwrap()];
         let mut headers = HeaderMap::new();
         headers.insert(
-            header::COOKIE,
+            axum::http::header::COOKIE,
             HeaderValue::from_str(&format!("a=b; {SESSION_TOKEN}={value}")).unwrap(),
         );
         assert_eq!(

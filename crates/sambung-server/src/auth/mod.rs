@@ -210,24 +210,13 @@ pub async fn origin_check(
         )
         .into_response();
     }
-    let origin = url_origin(claimed);
+    let origin = sambung_http::edge::url_origin(claimed);
     if !origin.is_some_and(|o| state.origins.contains(&o)) {
         tracing::warn!(origin = claimed, "refused a write from a foreign origin");
         return ApiError::new(StatusCode::FORBIDDEN, "INVALID_ORIGIN", "Invalid origin")
             .into_response();
     }
     next.run(request).await
-}
-
-/// `scheme://host[:port]` of an http(s) URL, default ports left out (as browsers send
-/// `Origin`); `None` for anything else, or a URL with credentials in it.
-pub fn url_origin(text: &str) -> Option<String> {
-    let url = url::Url::parse(text).ok()?;
-    let fine = matches!(url.scheme(), "http" | "https")
-        && url.username().is_empty()
-        && url.password().is_none()
-        && url.host().is_some();
-    fine.then(|| url.origin().ascii_serialization())
 }
 
 /// The address of the client a request comes from (see [`rate_limit::client_address`]).
@@ -287,28 +276,4 @@ pub async fn rate_limit(
         }
     }
     next.run(request).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::url_origin;
-
-    #[test]
-    fn origins_compare_as_browsers_send_them() {
-        assert_eq!(
-            url_origin("http://localhost:3000").as_deref(),
-            Some("http://localhost:3000")
-        );
-        assert_eq!(
-            url_origin("https://Chat.Example.com:443/x?y").as_deref(),
-            Some("https://chat.example.com")
-        );
-        assert_eq!(
-            url_origin("http://a.example/path").as_deref(),
-            Some("http://a.example")
-        );
-        assert_eq!(url_origin("http://evil@a.example"), None);
-        assert_eq!(url_origin("javascript:alert(1)"), None);
-        assert_eq!(url_origin("ftp://a.example"), None);
-    }
 }

@@ -114,15 +114,9 @@ pub async fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> 
         .ok_or_else(|| anyhow::anyhow!("give the backup file to restore"))?;
     let pool = connect(config).await?;
     let tools = tools(config, &pool).await?;
-    let known = sambung_schema::Migrator::embedded()
-        .migrations()
-        .iter()
-        .map(|m| m.version)
-        .max()
-        .unwrap_or(0);
     let options = sambung_backup::RestoreOptions {
         force: args.force,
-        known_schema_version: known,
+        known_schema_version: sambung_schema::Migrator::embedded().latest_version(),
         statement_timeout: std::time::Duration::from_secs(args.statement_timeout),
     };
     let report = sambung_backup::restore(&pool, &tools, path, options).await?;

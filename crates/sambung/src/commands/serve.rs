@@ -1,10 +1,10 @@
-//! `sambung serve`: the HTTP API and sign-in (and later the web UI) until Ctrl-C.
+//! `sambung serve`: the HTTP API, sign-in and the web UI until Ctrl-C.
 
 use std::time::Duration;
 
 use anyhow::bail;
 use sambung_config::Config;
-use sambung_server::{RateLimits, Server, ServerSettings};
+use sambung_server::{Server, ServerSettings};
 use sqlx::PgPool;
 
 use crate::cli::ServeArgs;
@@ -47,31 +47,13 @@ pub async fn bind(
             secrets.path.display()
         );
     }
-    let mut allowed_hosts = config.ai_allowed_hosts.clone();
+    let auth_secret = config.auth_secret.clone().expect("filled in above");
+    let mut settings = ServerSettings::from_config(&config, auth_secret, host, port);
     if allow_local_ollama {
         // `up` is a local set-up: a model on this machine's Ollama should just work.
-        allowed_hosts.push("127.0.0.1:11434".into());
-        allowed_hosts.push("localhost:11434".into());
+        settings.ai_allowed_hosts.push("127.0.0.1:11434".into());
+        settings.ai_allowed_hosts.push("localhost:11434".into());
     }
-    let settings = ServerSettings {
-        host: host.to_owned(),
-        port,
-        auth_secret: config.auth_secret.clone().expect("filled in above"),
-        encryption_key: config.encryption_key.clone(),
-        public_url: config.public_url.clone(),
-        trusted_origins: config.trusted_origins.clone(),
-        rate_limits: RateLimits::default(),
-        ai_allowed_hosts: allowed_hosts,
-        ai_timeouts: Default::default(),
-        reply_save_every: sambung_server::REPLY_SAVE_EVERY,
-        read_replicas: config.read_urls.clone(),
-        read_max_lag: config.read_max_lag,
-        connections: sambung_server::ConnectionLimits {
-            max_connections: config.max_connections,
-        },
-        trusted_proxies: config.trusted_proxies.clone(),
-        reply_limits: sambung_server::ReplyLimits::default(),
-    };
     Ok(Server::bind(pool.clone(), &settings).await?)
 }
 

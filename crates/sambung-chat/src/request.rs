@@ -1,0 +1,127 @@
+//! What a turn sends: where (the model's endpoint, its key decrypted for the call only) and
+//! what (the conversation so far, with the model's settings), and the short request that
+//! names a new chat.
+
+use sambung_ai::{ApiKey, Endpoint, Provider, Request, Role, Turn};
+use sambung_db::chats::{Message, MessageRole};
+use sambung_db::models::{self, Model};
+
+use crate::{TurnError, Turns};
+
+impl Turns {
+    /// Where a model's requests go, with its key decrypted (in memory for this call only).
+    pub async fn endpoint_for(&self, model: &Model) -> Result<Endpoint, TurnError> {
+        let provider = Provider::parse(&model.provider).ok_or_else(|| {
+            TurnError::Provider(sambung_ai::ProviderError::Config("unknown provider".into()))
+        })?;
+        let key = match model.api_key_id {
+            Some(_) => {
+                let cipher = self.cipher.as_ref().ok_or(TurnError::NoEncryptionKey)?;
+                models::model_key(&self.pool, cipher, model)
+                    .await?
+                    .map(ApiKey::new)
+            }
+            None => None,
+        };
+        Ok(Endpoint::new(provider, model.base_url.as_deref(), key)?)
+    }
+}
+
+/// The provider request for a turn: the model's settings and the conversation so far (system
+/// messages join the model's system prompt; empty replies are left out).
+pub fn for_turn(model: &Model, history: &[Message]) -> Request {
+    let settings = &model.settings;
+    let mut system: Vec<String> = settings
+        .get("system")
+        .and_then(|s| s.as_str())
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    let mut turns = Vec::new();
+    for message in history {
+        match message.role {
+            MessageRole::System => system.push(message.content.clone()),
+            MessageRole::User => turns.push(Turn {
+                role: Role::User,
+                content: message.content.clone(),
+            }),
+            MessageRole::Assistant if !message.content.is_empty() => turns.push(Turn {
+                role: Role::Assistant,
+                content: message.content.clone(),
+            }),
+            MessageRole::Assistant => {}
+        }
+    }
+    Request {
+        model: model.model_id.clone(),
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        turns,
+        temperature: settings.get("temperature").and_then(|v| v.as_f64()),
+        max_tokens: settings
+            .get("maxTokens")
+            .and_then(|v| v.as_u64())
+            .map(|m| m.min(u64::from(u32::MAX)) as u32),
+        top_p: settings.get("topP").and_then(|v| v.as_f64()),
+    }
+}
+
+/// The request that names a chat from its first question.
+pub fn for_title(model: &Model, question: &str) -> Request {
+    Request {
+        model: model.model_id.clone(),
+        system: Some(
+            "You name chats. Answer with a title of at most six words, nothing else.".into(),
+        ),
+        turns: vec![Turn {
+            role: Role::User,
+            content: format!(
+                "Name a chat that begins with this message:\n\n{}",
+                question.chars().take(2000).collect::<String>()
+            ),
+        }],
+        temperature: Some(0.2),
+        max_tokens: Some(24),
+        top_p: None,
+    }
+}
+
+/// A model's answer to [`for_title`] as a title: its first line without quotes or markup, at
+/// most 60 characters.
+pub fn title_from(answer: &str) -> Option<String> {
+    let title = answer
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_matches(|c: char| matches!(c, '"' | '\'' | '*' | '#') || c.is_whitespace());
+    (!title.is_empty()).then(|| title.chars().take(60).collect())
+}
+
+/// The first words of a question, as a title when the model gives none.
+pub fn first_words(question: &str) -> String {
+    let words: String = question
+        .split_whitespace()
+        .take(8)
+        .collect::<Vec<_>>()
+        .join(" ");
+    words.chars().take(60).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_one_short_line() {
+        assert_eq!(
+            title_from("\"Kopi pagi\"\nmore").as_deref(),
+            Some("Kopi pagi")
+        );
+        assert_eq!(title_from("## **Resep**").as_deref(), Some("Resep"));
+        assert_eq!(title_from("  \n"), None);
+        assert_eq!(title_from(&"x".repeat(100)).unwrap().chars().count(), 60);
+        assert_eq!(
+            first_words("Halo,   siapa kamu? Aku ingin bertanya tentang kopi pagi ini"),
+            "Halo, siapa kamu? Aku ingin bertanya tentang kopi"
+        );
+    }
+}

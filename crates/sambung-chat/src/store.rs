@@ -1,0 +1,348 @@
+//! What a turn keeps in the database: the question and the reply's placeholder stored in one
+//! transaction (under a lock on the chat, so two servers agree on one turn at a time), the
+//! conversation as the provider will get it, the reply's text saved as it streams and at its
+//! end, the first reply's title, and who may stop a reply.
+
+use chrono::{DateTime, Utc};
+use sambung_db::chats::{
+    Chat, Message, MessageRole, CHAT_COLUMNS, MAX_MESSAGE_BYTES, MAX_TITLE_CHARS, NEW_CHAT_TITLE,
+};
+use sambung_db::{ChatId, DomainError, MessageId, Result, UserId};
+use sqlx::{PgConnection, PgPool};
+
+use crate::lease::{self, ServerLease};
+use crate::ReplyStatus;
+
+/// What a turn does with the conversation before the reply.
+#[derive(Debug, Clone)]
+pub enum TurnKind<'a> {
+    /// A new user message.
+    Ask { content: &'a str },
+    /// Answer the last user message again: the reply after it is deleted.
+    Regenerate,
+    /// Change a user message: everything after it is deleted, then it is answered.
+    Edit {
+        message: MessageId,
+        content: &'a str,
+    },
+}
+
+/// A turn begun: the conversation to send (oldest first) and the reply's placeholder.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    pub chat: Chat,
+    pub history: Vec<Message>,
+    pub reply: Message,
+}
+
+/// A turn stored in a transaction not yet committed: the server may start the provider
+/// request first and commit while it travels (a failed commit cancels the request).
+pub struct PendingTurn {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    pub turn: Turn,
+}
+
+impl PendingTurn {
+    pub async fn commit(self) -> Result<Turn> {
+        self.tx.commit().await?;
+        Ok(self.turn)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LockedChat {
+    #[sqlx(flatten)]
+    chat: Chat,
+    can_change: bool,
+}
+
+const MESSAGE_COLUMNS: &str = "id, chat_id, role, content, metadata, created_at";
+
+/// A question (asked or edited) must have words, at most 1 MiB, no NUL characters.
+fn check_turn_content(kind: &TurnKind<'_>) -> Result<()> {
+    if let TurnKind::Ask { content } | TurnKind::Edit { content, .. } = *kind {
+        if content.trim().is_empty() {
+            return Err(DomainError::invalid("content", "must not be empty"));
+        }
+        if content.len() > MAX_MESSAGE_BYTES || content.contains('\0') {
+            return Err(DomainError::invalid(
+                "content",
+                "at most 1 MiB, no NUL characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Begin a turn in one transaction: the user message (asked, or edited), the earlier reply
+/// removed (regenerate, edit), and an empty assistant reply marked `streaming` by `writer`
+/// with `metadata`. Asking needs what posting needs (reading the chat); regenerating and
+/// editing change the conversation, so they need the right to change the chat. The chat's
+/// row is locked first, so two servers on one database agree on one turn at a time.
+pub async fn begin_turn(
+    pool: &PgPool,
+    writer: &ServerLease,
+    actor: UserId,
+    chat: ChatId,
+    kind: TurnKind<'_>,
+    metadata: serde_json::Value,
+) -> Result<PendingTurn> {
+    check_turn_content(&kind)?;
+    let mut tx = pool.begin().await?;
+    // The access decision and the lock in one statement (a turn's every round trip delays
+    // the first token).
+    let locked: Option<LockedChat> = sqlx::query_as(&format!(
+        "SELECT {CHAT_COLUMNS}, p.can_change FROM chats c
+           JOIN chat_permissions p ON p.chat_id = c.id AND p.user_id = $2
+          WHERE c.id = $1 FOR UPDATE OF c"
+    ))
+    .bind(chat)
+    .bind(actor)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let locked = locked.ok_or(DomainError::not_found("chat"))?;
+    if !matches!(kind, TurnKind::Ask { .. }) && !locked.can_change {
+        return Err(DomainError::forbidden("regenerate or edit in this chat"));
+    }
+    // A reply being written by a live server (this one or another) blocks a new turn; one
+    // whose server died is marked incomplete instead.
+    if lease::chat_busy(&mut tx, chat).await? {
+        return Err(DomainError::Conflict(
+            "a reply is being generated in this chat already".into(),
+        ));
+    }
+    let history: Vec<Message> = match kind {
+        TurnKind::Ask { content } => {
+            // The question stored and the conversation read in one statement; the new row
+            // comes from RETURNING (the statement's own snapshot cannot see it).
+            sqlx::query_as(&format!(
+                "WITH asked AS (
+                   INSERT INTO messages (id, chat_id, role, content) VALUES ($1, $2, 'user', $3)
+                   RETURNING {MESSAGE_COLUMNS})
+                 SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = $2
+                 UNION ALL SELECT {MESSAGE_COLUMNS} FROM asked
+                 ORDER BY created_at, id"
+            ))
+            .bind(MessageId::new())
+            .bind(chat)
+            .bind(content)
+            .fetch_all(&mut *tx)
+            .await?
+        }
+        TurnKind::Regenerate => {
+            let last_user: Option<(DateTime<Utc>, MessageId)> = sqlx::query_as(
+                "SELECT created_at, id FROM messages WHERE chat_id = $1 AND role = 'user'
+                  ORDER BY created_at DESC, id DESC LIMIT 1",
+            )
+            .bind(chat)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (at, id) = last_user.ok_or_else(|| {
+                DomainError::invalid("regenerate", "there is no message to answer")
+            })?;
+            delete_after(&mut tx, chat, at, id).await?;
+            conversation(&mut tx, chat).await?
+        }
+        TurnKind::Edit { message, content } => {
+            let edited: Option<(DateTime<Utc>, MessageId)> = sqlx::query_as(
+                "UPDATE messages SET content = $3 WHERE id = $1 AND chat_id = $2 AND role = 'user'
+                 RETURNING created_at, id",
+            )
+            .bind(message)
+            .bind(chat)
+            .bind(content)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (at, id) = edited
+                .ok_or_else(|| DomainError::invalid("edit", "no such user message in this chat"))?;
+            delete_after(&mut tx, chat, at, id).await?;
+            conversation(&mut tx, chat).await?
+        }
+    };
+    let mut metadata = metadata;
+    if let Some(object) = metadata.as_object_mut() {
+        object.insert("status".into(), ReplyStatus::Streaming.as_str().into());
+        object.insert("server".into(), writer.number().to_string().into());
+        // Who asked may stop the reply, besides those who may change the chat.
+        object.insert("askedBy".into(), actor.to_string().into());
+    }
+    let reply: Message = sqlx::query_as(&format!(
+        "WITH touched AS (UPDATE chats SET updated_at = now() WHERE id = $2)
+         INSERT INTO messages (id, chat_id, role, content, metadata) VALUES ($1, $2, 'assistant', '', $3)
+         RETURNING {MESSAGE_COLUMNS}"
+    ))
+    .bind(MessageId::new())
+    .bind(chat)
+    .bind(metadata)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(PendingTurn {
+        tx,
+        turn: Turn {
+            chat: locked.chat,
+            history,
+            reply,
+        },
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct PreviewRow {
+    #[sqlx(flatten)]
+    message: Message,
+    busy: bool,
+}
+
+/// The conversation a turn would send to the provider, worked out before its transaction
+/// from a plain read, so the provider request can leave while the turn is stored
+/// ([`begin_turn`] returns the conversation as stored: a caller compares the two). Empty for a
+/// chat `actor` may not read; a conflict while a live server writes a reply in it (checked
+/// again under the chat's lock); the same input errors as [`begin_turn`].
+pub async fn preview_turn(
+    pool: &PgPool,
+    actor: UserId,
+    chat: ChatId,
+    kind: &TurnKind<'_>,
+) -> Result<Vec<Message>> {
+    check_turn_content(kind)?;
+    let alive = lease::writer_alive();
+    let rows: Vec<PreviewRow> = sqlx::query_as(&format!(
+        "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at,
+                COALESCE(m.metadata->>'status' = $3 AND {alive}, false) AS busy
+           FROM messages m
+          WHERE m.chat_id = $1
+            AND EXISTS (SELECT 1 FROM chat_permissions p WHERE p.chat_id = $1 AND p.user_id = $2)
+          ORDER BY m.created_at, m.id"
+    ))
+    .bind(chat)
+    .bind(actor)
+    .bind(ReplyStatus::Streaming.as_str())
+    .fetch_all(pool)
+    .await?;
+    if rows.iter().any(|row| row.busy) {
+        return Err(DomainError::Conflict(
+            "a reply is being generated in this chat already".into(),
+        ));
+    }
+    let mut history: Vec<Message> = rows.into_iter().map(|row| row.message).collect();
+    match *kind {
+        TurnKind::Ask { content } => history.push(Message {
+            id: MessageId::new(),
+            chat_id: chat,
+            role: MessageRole::User,
+            content: content.to_owned(),
+            metadata: None,
+            created_at: Utc::now(),
+        }),
+        TurnKind::Regenerate => {
+            let last_user = history.iter().rposition(|m| m.role == MessageRole::User);
+            let last_user = last_user.ok_or_else(|| {
+                DomainError::invalid("regenerate", "there is no message to answer")
+            })?;
+            history.truncate(last_user + 1);
+        }
+        TurnKind::Edit { message, content } => {
+            let edited = history
+                .iter()
+                .position(|m| m.id == message && m.role == MessageRole::User)
+                .ok_or_else(|| DomainError::invalid("edit", "no such user message in this chat"))?;
+            history.truncate(edited + 1);
+            history[edited].content = content.to_owned();
+        }
+    }
+    Ok(history)
+}
+
+async fn conversation(conn: &mut PgConnection, chat: ChatId) -> Result<Vec<Message>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(chat)
+    .fetch_all(conn)
+    .await?)
+}
+
+async fn delete_after(
+    conn: &mut PgConnection,
+    chat: ChatId,
+    at: DateTime<Utc>,
+    id: MessageId,
+) -> Result<()> {
+    sqlx::query("DELETE FROM messages WHERE chat_id = $1 AND (created_at, id) > ($2, $3)")
+        .bind(chat)
+        .bind(at)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether `actor` may stop the reply being written in `chat`: who asked for it, and whoever
+/// may change the chat (as regenerating needs). A chat they may not read is not found.
+pub async fn require_stop(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<()> {
+    let decision: Option<(bool, bool)> = sqlx::query_as(
+        "SELECT p.can_change,
+                EXISTS (SELECT 1 FROM messages m
+                         WHERE m.chat_id = p.chat_id AND m.role = 'assistant'
+                           AND m.metadata->>'status' = $3
+                           AND m.metadata->>'askedBy' = $2::text) AS asked
+           FROM chat_permissions p WHERE p.chat_id = $1 AND p.user_id = $2",
+    )
+    .bind(chat)
+    .bind(actor)
+    .bind(ReplyStatus::Streaming.as_str())
+    .fetch_optional(pool)
+    .await?;
+    match decision {
+        None => Err(DomainError::not_found("chat")),
+        Some((false, false)) => Err(DomainError::forbidden(
+            "stop a reply someone else asked for",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Store a reply's text and metadata (its status among them); a reply deleted meanwhile (the
+/// chat was deleted) is not an error.
+pub async fn finish_turn(
+    pool: &PgPool,
+    reply: MessageId,
+    content: &str,
+    metadata: serde_json::Value,
+) -> Result<()> {
+    let content = content.replace('\0', "");
+    sqlx::query("UPDATE messages SET content = $2, metadata = $3 WHERE id = $1")
+        .bind(reply)
+        .bind(content)
+        .bind(metadata)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Store the text of a reply still being written, so a server that dies mid-reply leaves what
+/// it had; a reply that ended meanwhile is left as it is.
+pub async fn save_partial_reply(pool: &PgPool, reply: MessageId, content: &str) -> Result<()> {
+    sqlx::query("UPDATE messages SET content = $2 WHERE id = $1 AND metadata->>'status' = $3")
+        .bind(reply)
+        .bind(content.replace('\0', ""))
+        .bind(ReplyStatus::Streaming.as_str())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Give a chat still called [`NEW_CHAT_TITLE`] a title.
+pub async fn title_new_chat(pool: &PgPool, chat: ChatId, title: &str) -> Result<()> {
+    let title: String = title.chars().take(MAX_TITLE_CHARS).collect();
+    if title.trim().is_empty() {
+        return Ok(());
+    }
+    sqlx::query("UPDATE chats SET title = $2 WHERE id = $1 AND title = $3")
+        .bind(chat)
+        .bind(title.trim())
+        .bind(NEW_CHAT_TITLE)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! A turn, top to bottom: refused early or begun (the question stored, the provider called
+//! while it is), the reply streamed to its followers and saved now and then, ended at the
+//! provider's end, a stop or a cap, stored with its metadata, and the first reply's chat
+//! named.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use sambung_ai::{Delta, FinishReason, ProviderError};
+use sambung_db::chats::{MessageRole, NEW_CHAT_TITLE};
+use sambung_db::models::{self, Model};
+use sambung_db::{ChatId, ModelId, UserId};
+use serde_json::json;
+use tokio::sync::mpsc::Receiver;
+
+use crate::registry::Generation;
+use crate::ui_stream::{Chunk, DONE};
+use crate::{request, store, ReplyStatus, TurnError, TurnKind, Turns};
+
+/// A reply as Server-Sent Events of the AI SDK's UI message stream.
+pub type ReplyStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
+
+impl Turns {
+    /// Begin a turn in `chat` and answer with its stream. Everything a turn can be refused for
+    /// is checked before the provider is called.
+    pub async fn start(
+        self: &Arc<Self>,
+        actor: UserId,
+        chat: ChatId,
+        kind: TurnKind<'_>,
+        model: Option<ModelId>,
+    ) -> Result<ReplyStream, TurnError> {
+        // The chat's access, its model and the conversation to send are read at once (one
+        // round trip's wait, not three); the access is answered first, so nothing about
+        // models or input is said of a chat one may not read.
+        let pool = &self.pool;
+        let (readable, model, preview) = tokio::join!(
+            sambung_db::chats::get_chat(pool, actor, chat),
+            models::model_for_chat(pool, actor, chat, model),
+            store::preview_turn(pool, actor, chat, &kind),
+        );
+        readable?;
+        let model = model?.ok_or(TurnError::NoModel)?;
+        let endpoint = self.endpoint_for(&model).await?;
+        sambung_ai::preflight(self.guard(), &endpoint, &model.model_id).await?;
+        // The provider request leaves now and the turn is stored while it travels (a
+        // provider's first token takes far longer than that). Should storing fail (a turn
+        // begun elsewhere meanwhile), dropping the receiver cancels the request; should the
+        // conversation have changed meanwhile, it is sent again as stored.
+        let sent = request::for_turn(&model, &preview?);
+        let call = |request| {
+            let receiver = sambung_ai::stream(
+                self.guard().clone(),
+                endpoint.clone(),
+                request,
+                self.settings.timeouts,
+            );
+            (receiver, Instant::now())
+        };
+        let (mut receiver, mut started) = call(sent.clone());
+        let metadata = json!({"model": model.model_id, "provider": model.provider});
+        let pending = store::begin_turn(pool, &self.lease, actor, chat, kind, metadata).await?;
+        let stored = request::for_turn(&model, &pending.turn.history);
+        if stored != sent {
+            (receiver, started) = call(stored);
+        }
+        let turn = pending.commit().await?;
+        let generation = self
+            .generations
+            .start(&chat.to_string(), turn.reply.id.to_string());
+        let followed = Box::pin(generation.subscribe());
+        tokio::spawn(self.clone().run(generation, turn, model, receiver, started));
+        Ok(followed)
+    }
+
+    /// Run a turn to its end: stream the provider's reply to every follower, store it, name
+    /// a new chat, end the stream.
+    async fn run(
+        self: Arc<Self>,
+        generation: Arc<Generation>,
+        turn: store::Turn,
+        model: Model,
+        receiver: Receiver<Result<Delta, ProviderError>>,
+        started: Instant,
+    ) {
+        let text_id = format!("text-{}", turn.reply.id);
+        generation.push(Chunk::Start {
+            message_id: turn.reply.id.to_string(),
+            message_metadata: Some(json!({"model": model.model_id, "provider": model.provider})),
+        });
+        generation.push(Chunk::StartStep);
+        generation.push(Chunk::TextStart {
+            id: text_id.clone(),
+        });
+        let reply = self
+            .stream_reply(&generation, &turn, &text_id, receiver, started)
+            .await;
+        let metadata = reply.metadata(&model, started);
+        let mut stored = metadata.clone();
+        stored["status"] = reply.status().as_str().into();
+        if let Some(e) = &reply.error {
+            stored["error"] = e.to_string().into();
+        }
+        if let Err(e) = store::finish_turn(&self.pool, turn.reply.id, &reply.text, stored).await {
+            tracing::error!(error = %e, "cannot store a reply");
+        }
+        // The reply ends for its followers now; the chat's title follows in the background.
+        generation.push(Chunk::TextEnd { id: text_id });
+        generation.push(Chunk::FinishStep);
+        if let Some(e) = &reply.error {
+            generation.push(Chunk::Error {
+                error_text: e.to_string(),
+            });
+        }
+        generation.push(Chunk::Finish {
+            finish_reason: reply.finish_reason(),
+            message_metadata: Some(metadata),
+        });
+        generation.finish(DONE);
+        self.generations
+            .remove(&turn.chat.id.to_string(), &generation);
+        if turn.chat.title == NEW_CHAT_TITLE && reply.status() == ReplyStatus::Complete {
+            self.name_chat(&turn, &model).await;
+        }
+    }
+
+    /// The provider's reply, piece by piece to the followers, saved every
+    /// [`crate::TurnSettings::save_every`], until it ends, is stopped or reaches a cap.
+    async fn stream_reply(
+        &self,
+        generation: &Generation,
+        turn: &store::Turn,
+        text_id: &str,
+        mut receiver: Receiver<Result<Delta, ProviderError>>,
+        started: Instant,
+    ) -> Reply {
+        let limits = self.settings.limits;
+        let mut reply = Reply::default();
+        let (mut saved_at, mut saved_bytes, mut pieces) = (Instant::now(), 0, 0u32);
+        let out_of_time = tokio::time::sleep(limits.max_duration);
+        tokio::pin!(out_of_time);
+        loop {
+            tokio::select! {
+                item = receiver.recv() => match item {
+                    None => break,
+                    Some(Ok(Delta::Text(mut delta))) => {
+                        reply.first_token.get_or_insert_with(|| started.elapsed());
+                        // A reply ends at its caps (a provider that never stops is cut off),
+                        // what fits kept, as a model that ran out of tokens would end it.
+                        if reply.text.len() + delta.len() > limits.max_bytes {
+                            let mut fits = limits.max_bytes - reply.text.len();
+                            while !delta.is_char_boundary(fits) {
+                                fits -= 1;
+                            }
+                            delta.truncate(fits);
+                            reply.capped = Some("bytes");
+                        }
+                        pieces += 1;
+                        if pieces >= limits.max_pieces {
+                            reply.capped.get_or_insert("tokens");
+                        }
+                        reply.text.push_str(&delta);
+                        if !delta.is_empty() {
+                            generation.push(Chunk::TextDelta { id: text_id.to_owned(), delta });
+                        }
+                        if reply.capped.is_some() {
+                            break;
+                        }
+                        if saved_at.elapsed() >= self.settings.save_every && saved_bytes < reply.text.len() {
+                            if let Err(e) = store::save_partial_reply(&self.pool, turn.reply.id, &reply.text).await {
+                                tracing::warn!(error = %e, "cannot store a partial reply");
+                            }
+                            (saved_at, saved_bytes) = (Instant::now(), reply.text.len());
+                        }
+                    }
+                    Some(Ok(Delta::Usage { input, output })) => reply.usage = (input, output),
+                    Some(Ok(Delta::Finish(reason))) => reply.finish = Some(reason),
+                    Some(Err(e)) => {
+                        reply.error = Some(e);
+                        break;
+                    }
+                },
+                () = generation.stopped() => {
+                    reply.stopped = true;
+                    break;
+                }
+                () = &mut out_of_time => {
+                    reply.capped = Some("duration");
+                    break;
+                }
+            }
+        }
+        // Dropping the receiver ends the provider request.
+        reply
+    }
+
+    /// Give a new chat a title: asked of its own model (10 seconds at most), else its first
+    /// words.
+    async fn name_chat(&self, turn: &store::Turn, model: &Model) {
+        let Some(question) = turn
+            .history
+            .iter()
+            .rev()
+            .find(|m| m.role == MessageRole::User)
+        else {
+            return;
+        };
+        let title = match self.ask_title(model, &question.content).await {
+            Some(title) => title,
+            None => request::first_words(&question.content),
+        };
+        if let Err(e) = store::title_new_chat(&self.pool, turn.chat.id, &title).await {
+            tracing::warn!(error = %e, "cannot title a chat");
+        }
+    }
+
+    async fn ask_title(&self, model: &Model, question: &str) -> Option<String> {
+        const LIMIT: Duration = Duration::from_secs(10);
+        let endpoint = self.endpoint_for(model).await.ok()?;
+        let timeouts = sambung_ai::Timeouts {
+            retries: 0,
+            first_byte: LIMIT,
+            idle: LIMIT,
+            ..self.settings.timeouts
+        };
+        let mut receiver = sambung_ai::stream(
+            self.guard().clone(),
+            endpoint,
+            request::for_title(model, question),
+            timeouts,
+        );
+        let mut answer = String::new();
+        let collect = async {
+            while let Some(item) = receiver.recv().await {
+                match item {
+                    Ok(Delta::Text(text)) => answer.push_str(&text),
+                    Ok(_) => {}
+                    Err(_) => return false,
+                }
+            }
+            true
+        };
+        let finished = tokio::time::timeout(LIMIT, collect).await.unwrap_or(false);
+        finished.then(|| request::title_from(&answer)).flatten()
+    }
+}
+
+/// A reply as it ended.
+#[derive(Default)]
+struct Reply {
+    text: String,
+    first_token: Option<Duration>,
+    usage: (Option<u64>, Option<u64>),
+    /// As the provider said.
+    finish: Option<FinishReason>,
+    error: Option<ProviderError>,
+    stopped: bool,
+    /// The limit it reached: `bytes`, `tokens` or `duration`.
+    capped: Option<&'static str>,
+}
+
+impl Reply {
+    fn status(&self) -> ReplyStatus {
+        match (&self.error, self.stopped) {
+            (Some(_), _) => ReplyStatus::Error,
+            (None, true) => ReplyStatus::Stopped,
+            (None, false) => ReplyStatus::Complete,
+        }
+    }
+
+    fn finish_reason(&self) -> FinishReason {
+        match (&self.error, self.stopped, self.capped) {
+            (Some(_), _, _) => FinishReason::Error,
+            (None, true, _) => FinishReason::Other,
+            (None, false, Some(_)) => FinishReason::Length,
+            (None, false, None) => self.finish.unwrap_or(FinishReason::Stop),
+        }
+    }
+
+    /// What the reply's message keeps, and its followers get at the end.
+    fn metadata(&self, model: &Model, started: Instant) -> serde_json::Value {
+        let mut metadata = json!({
+            "model": model.model_id,
+            "provider": model.provider,
+            "inputTokens": self.usage.0,
+            "outputTokens": self.usage.1,
+            "finishReason": self.finish_reason(),
+            "ttftMs": self.first_token.map(|t| t.as_millis() as u64),
+            "durationMs": started.elapsed().as_millis() as u64,
+        });
+        if let Some(limit) = self.capped {
+            metadata["capped"] = limit.into();
+        }
+        if self.stopped {
+            metadata["stopped"] = true.into();
+        }
+        metadata
+    }
+}

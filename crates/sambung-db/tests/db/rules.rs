@@ -1,0 +1,1161 @@
+//! Every rule of SPEC section 4 through the data layer, with the inputs it must refuse.
+
+use chrono::Duration;
+use sambung_db::auth::{self, NewUser};
+use sambung_db::chats::{
+    self, ChatChanges, ChatCursor, ChatQuery, ChatScope, MessageRole, NewChat,
+};
+use sambung_db::folders::{self, Scope};
+use sambung_db::prompts::{self, NewPrompt};
+use sambung_db::tags::{self, TagScope};
+use sambung_db::teams::{self, Role};
+use sambung_db::{DomainError, UserId};
+use sambung_testkit::TestDb;
+use sqlx::PgPool;
+
+async fn user(pool: &PgPool, email: &str) -> UserId {
+    sambung_testkit::insert_user(pool, email).await.into()
+}
+
+fn chat<'a>(title: &'a str) -> NewChat<'a> {
+    NewChat {
+        title,
+        model: "gpt-4",
+        provider: "openai",
+        ..NewChat::default()
+    }
+}
+
+fn invalid(result: Result<impl std::fmt::Debug, DomainError>, field: &str) {
+    match result {
+        Err(DomainError::Invalid { field: f, .. }) if f == field => {}
+        other => panic!("expected invalid {field}, got {other:?}"),
+    }
+}
+
+fn conflict<T: std::fmt::Debug>(result: Result<T, DomainError>, words: &str) {
+    match result {
+        Err(DomainError::Conflict(message)) if message.contains(words) => {}
+        other => panic!("expected a conflict about {words:?}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn chat_titles_are_checked_and_stored_verbatim() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    invalid(chats::create_chat(pool, ana, chat("")).await, "title");
+    invalid(chats::create_chat(pool, ana, chat("   \t ")).await, "title");
+    invalid(
+        chats::create_chat(pool, ana, chat(&"x".repeat(201))).await,
+        "title",
+    );
+    invalid(
+        chats::create_chat(pool, ana, chat("nul\0byte")).await,
+        "title",
+    );
+    invalid(
+        chats::create_chat(
+            pool,
+            ana,
+            NewChat {
+                settings: Some(serde_json::json!([1])),
+                ..chat("ok")
+            },
+        )
+        .await,
+        "settings",
+    );
+    for title in [
+        "Selamat pagi 👋 — ñandú 中文",
+        "'; DROP TABLE chats; --",
+        "100% of _all_ \\ chats",
+        &"é".repeat(200),
+    ] {
+        let created = chats::create_chat(pool, ana, chat(title)).await.unwrap();
+        assert_eq!(
+            chats::get_chat(pool, ana, created.id).await.unwrap().title,
+            title.trim()
+        );
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM chats")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 4, "refused chats must not be stored");
+}
+
+#[tokio::test]
+async fn teams_slugs_redirects_and_the_last_admin() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let budi = user(pool, "budi@example.com").await;
+    for bad in [
+        "ab",
+        "Core",
+        "-core",
+        "core-",
+        "co--re",
+        "api",
+        "settings",
+        "admin",
+        "new",
+        "c o r e",
+        "core'; --",
+    ] {
+        invalid(
+            teams::create_team(pool, ana, "Core", bad, None).await,
+            "slug",
+        );
+    }
+    let team = teams::create_team(pool, ana, "Core", "core", None)
+        .await
+        .unwrap();
+    let members = teams::list_members(pool, ana, team.id).await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        (members[0].user_id, members[0].role),
+        (ana, Role::Admin),
+        "the creator becomes admin"
+    );
+    conflict(
+        teams::create_team(pool, budi, "Other", "core", None).await,
+        "not available",
+    );
+
+    let renamed = teams::change_slug(pool, ana, team.id, "core-team")
+        .await
+        .unwrap();
+    assert_eq!(renamed.slug, "core-team");
+    assert_eq!(
+        teams::find_team_by_slug(pool, "core")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        team.id,
+        "old slug redirects"
+    );
+    assert_eq!(
+        teams::find_team_by_slug(pool, "core-team")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        team.id
+    );
+    assert!(teams::find_team_by_slug(pool, "nope")
+        .await
+        .unwrap()
+        .is_none());
+    // The old slug stays the team's: another team can take it neither new nor by a change,
+    // so its old links cannot lead elsewhere (and both are told alike, as for a taken slug).
+    conflict(
+        teams::create_team(pool, budi, "New Core", "core", None).await,
+        "not available",
+    );
+    let budis = teams::create_team(pool, budi, "Budi's", "budis", None)
+        .await
+        .unwrap();
+    conflict(
+        teams::change_slug(pool, budi, budis.id, "core").await,
+        "not available",
+    );
+    conflict(
+        teams::change_slug(pool, budi, budis.id, "core-team").await,
+        "not available",
+    );
+    invalid(
+        teams::change_slug(pool, ana, team.id, "Bad Slug").await,
+        "slug",
+    );
+    // Its own old slug the team may take back.
+    let back = teams::change_slug(pool, ana, team.id, "core")
+        .await
+        .unwrap();
+    assert_eq!(back.slug, "core");
+    let again = teams::change_slug(pool, ana, team.id, "core-team")
+        .await
+        .unwrap();
+    assert_eq!(again.slug, "core-team");
+
+    // The last admin can neither leave nor be demoted.
+    conflict(
+        teams::remove_member(pool, ana, team.id, ana).await,
+        "at least one admin",
+    );
+    conflict(
+        teams::set_role(pool, ana, team.id, ana, Role::Member).await,
+        "at least one admin",
+    );
+    let invite = teams::invite(
+        pool,
+        ana,
+        team.id,
+        "BUDI@example.com ",
+        Role::Member,
+        teams::default_invite_lifetime(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(invite.email, "budi@example.com");
+    teams::accept_invite(pool, budi, &invite.token)
+        .await
+        .unwrap();
+    assert!(matches!(
+        teams::set_role(pool, budi, team.id, budi, Role::Admin).await,
+        Err(DomainError::Forbidden { .. })
+    ));
+    assert!(matches!(
+        teams::remove_member(pool, budi, team.id, ana).await,
+        Err(DomainError::Forbidden { .. })
+    ));
+    teams::set_role(pool, ana, team.id, budi, Role::Admin)
+        .await
+        .unwrap();
+    teams::remove_member(pool, ana, team.id, ana)
+        .await
+        .expect("another admin remains, so ana may leave");
+    conflict(
+        teams::remove_member(pool, budi, team.id, budi).await,
+        "at least one admin",
+    );
+    assert!(
+        matches!(
+            teams::get_team(pool, ana, team.id).await,
+            Err(DomainError::NotFound { .. })
+        ),
+        "ana left"
+    );
+}
+
+/// A team is its members': deleting its maker's account (after they handed it over) keeps the
+/// team and its chats; the only admin of a team with other members is refused until they
+/// make someone else an admin; a team nobody else is in goes with its only member.
+#[tokio::test]
+async fn teams_outlive_their_makers() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let budi = user(pool, "budi@example.com").await;
+    let team = teams::create_team(pool, ana, "Core", "core", None)
+        .await
+        .unwrap();
+    let invite = teams::invite(
+        pool,
+        ana,
+        team.id,
+        "budi@example.com",
+        Role::Member,
+        teams::default_invite_lifetime(),
+    )
+    .await
+    .unwrap();
+    teams::accept_invite(pool, budi, &invite.token)
+        .await
+        .unwrap();
+    let team_chat = chats::create_chat(
+        pool,
+        budi,
+        NewChat {
+            team_id: Some(team.id),
+            ..chat("plans")
+        },
+    )
+    .await
+    .unwrap();
+    let alone = teams::create_team(pool, ana, "Solo", "solo", None)
+        .await
+        .unwrap();
+
+    conflict(auth::delete_user(pool, ana).await, "only admin of Core");
+    teams::get_team(pool, ana, team.id)
+        .await
+        .expect("nothing was deleted");
+
+    teams::set_role(pool, ana, team.id, budi, Role::Admin)
+        .await
+        .unwrap();
+    auth::delete_user(pool, ana).await.unwrap();
+    let kept = teams::get_team(pool, budi, team.id).await.unwrap();
+    assert_eq!(kept.created_by, None, "the team outlives its maker");
+    chats::get_chat(pool, budi, team_chat.id)
+        .await
+        .expect("and keeps its chats");
+    let solo: i64 = sqlx::query_scalar("SELECT count(*) FROM teams WHERE id = $1")
+        .bind(alone.id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(solo, 0, "a team of one goes with its member");
+}
+
+#[tokio::test]
+async fn invites_are_single_use_expire_and_belong_to_one_email() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let admin = user(pool, "admin@example.com").await;
+    let cita = user(pool, "cita@example.com").await;
+    let dodi = user(pool, "dodi@example.com").await;
+    let team = teams::create_team(pool, admin, "Team", "team-x", None)
+        .await
+        .unwrap();
+    let invite = teams::invite(
+        pool,
+        admin,
+        team.id,
+        "cita@example.com",
+        Role::Member,
+        teams::default_invite_lifetime(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(invite.token.len(), 43);
+    let week = invite.expires_at - chrono::Utc::now();
+    assert!(
+        week > Duration::days(6) && week <= Duration::days(7),
+        "default expiry is 7 days"
+    );
+
+    assert!(
+        matches!(
+            teams::accept_invite(pool, dodi, &invite.token).await,
+            Err(DomainError::Forbidden { .. })
+        ),
+        "someone else's invite"
+    );
+    assert!(matches!(
+        teams::accept_invite(pool, cita, "guessed-token").await,
+        Err(DomainError::NotFound { .. })
+    ));
+    let member = teams::accept_invite(pool, cita, &invite.token)
+        .await
+        .unwrap();
+    assert_eq!((member.user_id, member.role), (cita, Role::Member));
+    conflict(
+        teams::accept_invite(pool, cita, &invite.token).await,
+        "used already",
+    );
+
+    let expired = teams::invite(
+        pool,
+        admin,
+        team.id,
+        "dodi@example.com",
+        Role::Admin,
+        Duration::seconds(-1),
+    )
+    .await
+    .unwrap();
+    conflict(
+        teams::accept_invite(pool, dodi, &expired.token).await,
+        "expired",
+    );
+    assert_eq!(
+        teams::list_members(pool, admin, team.id)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "a refused invite adds nobody"
+    );
+    let accepted: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT accepted_at FROM team_invites WHERE id = $1")
+            .bind(expired.id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert!(accepted.is_none());
+    assert!(
+        matches!(
+            teams::invite(
+                pool,
+                cita,
+                team.id,
+                "x@example.com",
+                Role::Member,
+                Duration::days(1)
+            )
+            .await,
+            Err(DomainError::Forbidden { .. })
+        ),
+        "members cannot invite"
+    );
+    invalid(
+        teams::invite(
+            pool,
+            admin,
+            team.id,
+            "not-an-email",
+            Role::Member,
+            Duration::days(1),
+        )
+        .await,
+        "email",
+    );
+}
+
+#[tokio::test]
+async fn folders_nest_within_one_scope_without_cycles() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let budi = user(pool, "budi@example.com").await;
+    let team = teams::create_team(pool, ana, "T", "tim", None)
+        .await
+        .unwrap();
+    let a = folders::create_folder(pool, ana, Scope::Personal(ana), "A", None)
+        .await
+        .unwrap();
+    let b = folders::create_folder(pool, ana, Scope::Personal(ana), "B", Some(a.id))
+        .await
+        .unwrap();
+    let c = folders::create_folder(pool, ana, Scope::Personal(ana), "C", Some(b.id))
+        .await
+        .unwrap();
+    invalid(
+        folders::move_folder(pool, ana, a.id, Some(c.id)).await,
+        "parent_id",
+    );
+    invalid(
+        folders::move_folder(pool, ana, a.id, Some(a.id)).await,
+        "parent_id",
+    );
+    let team_folder = folders::create_folder(pool, ana, Scope::Team(team.id), "Shared", None)
+        .await
+        .unwrap();
+    invalid(
+        folders::create_folder(pool, ana, Scope::Team(team.id), "X", Some(a.id)).await,
+        "parent_id",
+    );
+    invalid(
+        folders::move_folder(pool, ana, c.id, Some(team_folder.id)).await,
+        "parent_id",
+    );
+    assert!(
+        matches!(
+            folders::create_folder(pool, budi, Scope::Team(team.id), "X", None).await,
+            Err(DomainError::NotFound { .. })
+        ),
+        "non-member"
+    );
+    assert!(matches!(
+        folders::create_folder(pool, budi, Scope::Personal(ana), "X", None).await,
+        Err(DomainError::NotFound { .. })
+    ));
+    assert!(matches!(
+        folders::get_folder(pool, budi, a.id).await,
+        Err(DomainError::NotFound { .. })
+    ));
+    invalid(
+        folders::create_folder(pool, ana, Scope::Personal(ana), " ", None).await,
+        "name",
+    );
+    folders::move_folder(pool, ana, c.id, None).await.unwrap();
+    folders::move_folder(pool, ana, a.id, Some(c.id))
+        .await
+        .expect("no cycle once c left the tree");
+
+    // A chat's folder and tags must fit its scope.
+    invalid(
+        chats::create_chat(
+            pool,
+            ana,
+            NewChat {
+                folder_id: Some(team_folder.id),
+                ..chat("personal")
+            },
+        )
+        .await,
+        "folder_id",
+    );
+    invalid(
+        chats::create_chat(
+            pool,
+            budi,
+            NewChat {
+                folder_id: Some(a.id),
+                ..chat("not yours")
+            },
+        )
+        .await,
+        "folder_id",
+    );
+    let team_chat = chats::create_chat(
+        pool,
+        ana,
+        NewChat {
+            team_id: Some(team.id),
+            folder_id: Some(team_folder.id),
+            ..chat("team")
+        },
+    )
+    .await
+    .unwrap();
+    invalid(
+        chats::update_chat(
+            pool,
+            ana,
+            team_chat.id,
+            ChatChanges {
+                folder_id: Some(Some(a.id)),
+                ..Default::default()
+            },
+        )
+        .await,
+        "folder_id",
+    );
+    assert!(matches!(
+        chats::create_chat(
+            pool,
+            budi,
+            NewChat {
+                team_id: Some(team.id),
+                ..chat("x")
+            }
+        )
+        .await,
+        Err(DomainError::NotFound { .. })
+    ));
+
+    let public = tags::create_tag(pool, None, TagScope::Public, "important", Some("#FF5733"))
+        .await
+        .unwrap();
+    assert_eq!(public.color.as_deref(), Some("#ff5733"));
+    let mine = tags::create_tag(pool, Some(ana), TagScope::Personal(ana), "mine", None)
+        .await
+        .unwrap();
+    let ours = tags::create_tag(pool, Some(ana), TagScope::Team(team.id), "ours", None)
+        .await
+        .unwrap();
+    let budis = tags::create_tag(pool, Some(budi), TagScope::Personal(budi), "budi's", None)
+        .await
+        .unwrap();
+    invalid(
+        tags::create_tag(pool, Some(ana), TagScope::Personal(ana), "bad", Some("red")).await,
+        "color",
+    );
+    assert!(
+        tags::create_tag(pool, Some(ana), TagScope::Public, "public by a user", None)
+            .await
+            .is_err()
+    );
+    assert!(
+        tags::create_tag(pool, Some(budi), TagScope::Team(team.id), "x", None)
+            .await
+            .is_err()
+    );
+    let personal_chat = chats::create_chat(pool, ana, chat("mine")).await.unwrap();
+    tags::tag_chat(pool, ana, personal_chat.id, public.id)
+        .await
+        .unwrap();
+    tags::tag_chat(pool, ana, personal_chat.id, mine.id)
+        .await
+        .unwrap();
+    tags::tag_chat(pool, ana, team_chat.id, ours.id)
+        .await
+        .unwrap();
+    tags::tag_chat(pool, ana, team_chat.id, public.id)
+        .await
+        .unwrap();
+    invalid(
+        tags::tag_chat(pool, ana, personal_chat.id, ours.id).await,
+        "tag_id",
+    );
+    invalid(
+        tags::tag_chat(pool, ana, team_chat.id, mine.id).await,
+        "tag_id",
+    );
+    invalid(
+        tags::tag_chat(pool, ana, personal_chat.id, budis.id).await,
+        "tag_id",
+    );
+    let on_chat: Vec<String> = tags::chat_tags(pool, ana, personal_chat.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(on_chat, ["important", "mine"]);
+}
+
+#[tokio::test]
+async fn listing_chats_pages_by_keyset_with_filters_and_counts() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let budi = user(pool, "budi@example.com").await;
+    let folder = folders::create_folder(pool, ana, Scope::Personal(ana), "Work", None)
+        .await
+        .unwrap();
+    let tag = tags::create_tag(pool, Some(ana), TagScope::Personal(ana), "t", None)
+        .await
+        .unwrap();
+    let mut created = Vec::new();
+    for i in 0..7 {
+        let folder_id = (i % 2 == 0).then_some(folder.id);
+        let c = chats::create_chat(
+            pool,
+            ana,
+            NewChat {
+                folder_id,
+                ..chat(&format!("chat {i}"))
+            },
+        )
+        .await
+        .unwrap();
+        for _ in 0..i {
+            chats::append_message(pool, ana, c.id, "hi", None)
+                .await
+                .unwrap();
+        }
+        if i % 3 == 0 {
+            tags::tag_chat(pool, ana, c.id, tag.id).await.unwrap();
+        }
+        created.push(c.id);
+    }
+    chats::create_chat(pool, budi, chat("not ana's"))
+        .await
+        .unwrap();
+
+    let mut query = ChatQuery {
+        limit: 3,
+        ..ChatQuery::new(ChatScope::Personal)
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = chats::list_chats(pool, ana, &query).await.unwrap();
+        seen.extend(
+            page.items
+                .iter()
+                .map(|s| (s.chat.id, s.message_count, s.chat.updated_at)),
+        );
+        match page.next {
+            Some(cursor) => query.after = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7, "every chat once: {seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].2 >= w[1].2), "newest first");
+    for (i, id) in created.iter().enumerate() {
+        let (_, count, _) = seen.iter().find(|(c, _, _)| c == id).unwrap();
+        assert_eq!(*count, i as i64, "message count of chat {i}");
+    }
+    // How many of ana's personal chats a query with these filters lists.
+    let listed = |filters: ChatQuery| async move {
+        chats::list_chats(pool, ana, &filters)
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+    let personal = || ChatQuery::new(ChatScope::Personal);
+    let in_folder = listed(ChatQuery {
+        folder_id: Some(folder.id),
+        ..personal()
+    })
+    .await;
+    assert_eq!(in_folder, 4);
+    let tagged = listed(ChatQuery {
+        tag_id: Some(tag.id),
+        ..personal()
+    })
+    .await;
+    assert_eq!(tagged, 3);
+    let future = listed(ChatQuery {
+        updated_after: Some(chrono::Utc::now() + Duration::hours(1)),
+        ..personal()
+    })
+    .await;
+    assert_eq!(future, 0);
+    let newest = seen[0].2;
+    let before_newest = listed(ChatQuery {
+        updated_before: Some(newest),
+        ..personal()
+    })
+    .await;
+    assert_eq!(before_newest, 6, "updated_before excludes the newest chat");
+    let window = listed(ChatQuery {
+        updated_after: Some(seen[3].2),
+        updated_before: Some(newest),
+        folder_id: Some(folder.id),
+        ..personal()
+    })
+    .await;
+    let expected = seen[1..=3]
+        .iter()
+        .filter(|(id, _, _)| {
+            created
+                .iter()
+                .position(|c| c == id)
+                .is_some_and(|i| i % 2 == 0)
+        })
+        .count();
+    assert_eq!(window, expected, "date window and folder together");
+
+    // A team's listing: its members see the team's chats (and only those), others nothing.
+    let team = teams::create_team(pool, ana, "Crew", "crew-list", None)
+        .await
+        .unwrap();
+    let outsider = user(pool, "outsider@example.com").await;
+    let team_chat = chats::create_chat(
+        pool,
+        ana,
+        NewChat {
+            team_id: Some(team.id),
+            ..chat("team talk")
+        },
+    )
+    .await
+    .unwrap();
+    let team_page = chats::list_chats(pool, ana, &ChatQuery::new(ChatScope::Team(team.id)))
+        .await
+        .unwrap();
+    assert_eq!(
+        team_page
+            .items
+            .iter()
+            .map(|s| s.chat.id)
+            .collect::<Vec<_>>(),
+        vec![team_chat.id]
+    );
+    assert!(matches!(
+        chats::list_chats(pool, outsider, &ChatQuery::new(ChatScope::Team(team.id))).await,
+        Err(DomainError::NotFound { .. })
+    ));
+    assert_eq!(listed(personal()).await, 7, "a team chat is not personal");
+
+    let cursor = ChatCursor {
+        updated_at: seen[0].2,
+        id: seen[0].0,
+    };
+    let after_first = listed(ChatQuery {
+        after: Some(cursor),
+        ..personal()
+    })
+    .await;
+    assert_eq!(after_first, 6);
+    invalid(
+        chats::list_chats(
+            pool,
+            ana,
+            &ChatQuery {
+                limit: 0,
+                ..personal()
+            },
+        )
+        .await,
+        "limit",
+    );
+
+    // A chat's messages, in order, page by page; appending bumps the chat.
+    let long = created[6];
+    let before = chats::get_chat(pool, ana, long).await.unwrap().updated_at;
+    // What a client posts is a user message; what it adds is kept as annotations, never
+    // where the server reads a reply's status or model.
+    let posted = chats::append_message(
+        pool,
+        ana,
+        long,
+        "last",
+        Some(serde_json::json!({"status": "streaming", "server": "1", "pinnedBy": "ana"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(posted.role, MessageRole::User);
+    assert_eq!(
+        posted.metadata,
+        Some(
+            serde_json::json!({"annotations": {"status": "streaming", "server": "1", "pinnedBy": "ana"}})
+        )
+    );
+    assert!(chats::get_chat(pool, ana, long).await.unwrap().updated_at > before);
+    invalid(
+        chats::append_message(pool, ana, long, "x", Some(serde_json::json!("str"))).await,
+        "annotations",
+    );
+    let huge = serde_json::json!({ "note": "x".repeat(chats::MAX_ANNOTATION_BYTES) });
+    invalid(
+        chats::append_message(pool, ana, long, "x", Some(huge)).await,
+        "annotations",
+    );
+    let (_, first) = chats::chat_with_messages(pool, ana, long, None, 4)
+        .await
+        .unwrap();
+    let (_, second) = chats::chat_with_messages(pool, ana, long, first.next, 4)
+        .await
+        .unwrap();
+    assert_eq!(first.items.len() + second.items.len(), 7);
+    assert_eq!(second.items.last().unwrap().content, "last");
+    assert_eq!(second.items.last().unwrap().role, MessageRole::User);
+    assert!(second.next.is_none(), "the last page says so");
+    // However long the messages, a page holds at most MAX_PAGE_CONTENT_BYTES of text (those
+    // that begin within it): 40 messages of 1 MiB come four to a page.
+    let big = chats::create_chat(pool, ana, chat("big")).await.unwrap();
+    let mebibyte = "m".repeat(chats::MAX_MESSAGE_BYTES);
+    for _ in 0..6 {
+        chats::append_message(pool, ana, big.id, &mebibyte, None)
+            .await
+            .unwrap();
+    }
+    let (_, page) = chats::chat_with_messages(pool, ana, big.id, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 4);
+    let (_, rest) = chats::chat_with_messages(pool, ana, big.id, page.next, 100)
+        .await
+        .unwrap();
+    assert_eq!((rest.items.len(), rest.next), (2, None));
+    assert!(matches!(
+        chats::chat_with_messages(pool, budi, long, None, 4).await,
+        Err(DomainError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn prompt_variables_and_search() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let budi = user(pool, "budi@example.com").await;
+    let review = prompts::create_prompt(
+        pool,
+        ana,
+        NewPrompt {
+            name: "Code Review",
+            content: "Review this code:\n```\n{code}\n```",
+            category: Some("coding"),
+            is_public: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(review.variables.0, ["code"]);
+    prompts::create_prompt(
+        pool,
+        ana,
+        NewPrompt {
+            name: "Translate",
+            content: "Translate {text} into {language}",
+            category: None,
+            is_public: true,
+        },
+    )
+    .await
+    .unwrap();
+    prompts::create_prompt(
+        pool,
+        budi,
+        NewPrompt {
+            name: "Budi's secret review",
+            content: "review {x}",
+            category: None,
+            is_public: false,
+        },
+    )
+    .await
+    .unwrap();
+    prompts::create_prompt(
+        pool,
+        budi,
+        NewPrompt {
+            name: "Codebase tour",
+            content: "Walk through {repo}",
+            category: None,
+            is_public: true,
+        },
+    )
+    .await
+    .unwrap();
+    invalid(
+        prompts::create_prompt(
+            pool,
+            ana,
+            NewPrompt {
+                name: "",
+                content: "x",
+                category: None,
+                is_public: false,
+            },
+        )
+        .await,
+        "name",
+    );
+
+    let names = |found: Vec<prompts::Prompt>| found.into_iter().map(|p| p.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(
+            prompts::search_prompts(pool, ana, "review", 20)
+                .await
+                .unwrap()
+        ),
+        ["Code Review"],
+        "budi's private prompt stays private"
+    );
+    // "code" is a word of Code Review; "Codebase" only contains it: ranked first, then substring.
+    assert_eq!(
+        names(
+            prompts::search_prompts(pool, ana, "code", 20)
+                .await
+                .unwrap()
+        ),
+        ["Code Review", "Codebase tour"]
+    );
+    assert_eq!(
+        names(
+            prompts::search_prompts(pool, budi, "language", 20)
+                .await
+                .unwrap()
+        ),
+        ["Translate"]
+    );
+    assert!(
+        prompts::search_prompts(pool, ana, "100%_", 20)
+            .await
+            .unwrap()
+            .is_empty(),
+        "LIKE wildcards are literal"
+    );
+    let updated = prompts::update_prompt(
+        pool,
+        ana,
+        review.id,
+        NewPrompt {
+            name: "Code Review",
+            content: "Review {code} in {lang}",
+            category: Some("coding"),
+            is_public: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(updated.variables.0, ["code", "lang"]);
+    assert!(
+        matches!(
+            prompts::update_prompt(
+                pool,
+                budi,
+                review.id,
+                NewPrompt {
+                    name: "x",
+                    content: "y",
+                    category: None,
+                    is_public: true
+                }
+            )
+            .await,
+            Err(DomainError::Forbidden { .. })
+        ),
+        "someone else's public prompt is seen, not changed"
+    );
+    assert!(matches!(
+        prompts::delete_prompt(pool, budi, review.id).await,
+        Err(DomainError::Forbidden { .. })
+    ));
+    assert_eq!(
+        prompts::get_prompt(pool, budi, review.id).await.unwrap().id,
+        review.id,
+        "public now"
+    );
+}
+
+#[tokio::test]
+async fn message_search_covers_only_readable_chats() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let budi = user(pool, "budi@example.com").await;
+    let team = teams::create_team(pool, ana, "T", "tim", None)
+        .await
+        .unwrap();
+    let mine = chats::create_chat(pool, ana, chat("mine")).await.unwrap();
+    let team_chat = chats::create_chat(
+        pool,
+        ana,
+        NewChat {
+            team_id: Some(team.id),
+            ..chat("team")
+        },
+    )
+    .await
+    .unwrap();
+    let budis = chats::create_chat(pool, budi, chat("budi")).await.unwrap();
+    chats::append_message(pool, ana, mine.id, "nasi goreng recipe please", None)
+        .await
+        .unwrap();
+    chats::append_message(pool, ana, team_chat.id, "team nasi goreng lunch", None)
+        .await
+        .unwrap();
+    chats::append_message(pool, budi, budis.id, "secret nasi goreng", None)
+        .await
+        .unwrap();
+    let found = chats::search_messages(pool, ana, "nasi goreng", 20)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].content, "team nasi goreng lunch", "newest first");
+    assert_eq!(
+        chats::search_messages(pool, budi, "goreng", 20)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    invalid(chats::search_messages(pool, ana, "  ", 20).await, "query");
+}
+
+#[tokio::test]
+async fn sign_up_passwords_sessions_and_verifications() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = auth::sign_up(
+        pool,
+        NewUser {
+            name: "Ana",
+            email: "  Ana@Example.COM ",
+            password: "long enough",
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(ana.email, "ana@example.com");
+    conflict(
+        auth::sign_up(
+            pool,
+            NewUser {
+                name: "Again",
+                email: "ANA@example.com",
+                password: "long enough",
+            },
+        )
+        .await,
+        "exists already",
+    );
+    invalid(
+        auth::sign_up(
+            pool,
+            NewUser {
+                name: "B",
+                email: "b@example.com",
+                password: "short",
+            },
+        )
+        .await,
+        "password",
+    );
+    invalid(
+        auth::sign_up(
+            pool,
+            NewUser {
+                name: "B",
+                email: "no at sign",
+                password: "long enough",
+            },
+        )
+        .await,
+        "email",
+    );
+    let stored: String = sqlx::query_scalar(
+        "SELECT password FROM accounts WHERE user_id = $1 AND provider_id = 'credential'",
+    )
+    .bind(ana.id)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(stored.starts_with("$argon2id$") && !stored.contains("long enough"));
+    assert_eq!(
+        auth::check_password(pool, "ana@EXAMPLE.com", "long enough")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        ana.id
+    );
+    assert!(
+        auth::check_password(pool, "ana@example.com", "wrong password")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        auth::check_password(pool, "nobody@example.com", "long enough")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let (session, token) = auth::create_session(
+        pool,
+        ana.id,
+        Duration::days(30),
+        Some("127.0.0.1"),
+        Some("test"),
+    )
+    .await
+    .unwrap();
+    let raw_stored: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE token_hash = $1")
+        .bind(&token)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(raw_stored, 0, "the raw token must never be stored");
+    assert_eq!(
+        auth::authenticate(pool, &token)
+            .await
+            .unwrap()
+            .unwrap()
+            .1
+            .id,
+        ana.id
+    );
+    assert!(auth::authenticate(pool, "forged").await.unwrap().is_none());
+    let (_, expired_token) = auth::create_session(pool, ana.id, Duration::seconds(-1), None, None)
+        .await
+        .unwrap();
+    assert!(auth::authenticate(pool, &expired_token)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(auth::list_sessions(pool, ana.id).await.unwrap().len(), 1);
+    assert_eq!(auth::purge_expired_sessions(pool).await.unwrap(), 1);
+    let budi = user(pool, "budi@example.com").await;
+    assert!(matches!(
+        auth::revoke_session(pool, budi, session.id).await,
+        Err(DomainError::NotFound { .. })
+    ));
+    auth::revoke_session(pool, ana.id, session.id)
+        .await
+        .unwrap();
+    assert!(auth::authenticate(pool, &token).await.unwrap().is_none());
+
+    auth::create_verification(pool, "ana@example.com", "123456", Duration::minutes(10))
+        .await
+        .unwrap();
+    assert!(
+        !auth::consume_verification(pool, "ana@example.com", "654321")
+            .await
+            .unwrap()
+    );
+    assert!(
+        auth::consume_verification(pool, "ana@example.com", "123456")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !auth::consume_verification(pool, "ana@example.com", "123456")
+            .await
+            .unwrap(),
+        "used once"
+    );
+    auth::create_verification(pool, "ana@example.com", "999", Duration::seconds(-1))
+        .await
+        .unwrap();
+    assert!(
+        !auth::consume_verification(pool, "ana@example.com", "999")
+            .await
+            .unwrap(),
+        "expired"
+    );
+}

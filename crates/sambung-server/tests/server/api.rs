@@ -1,0 +1,614 @@
+//! The JSON API's behaviour over HTTP: keyset pages, filters, pins, folders and tags on
+//! chats, invites, sharing, search, prompts, API keys, health and the OpenAPI document.
+
+use crate::common;
+
+use std::collections::BTreeSet;
+
+use common::TestApp;
+use serde_json::{json, Value};
+
+fn ok(reply: common::Reply, status: u16) -> Value {
+    assert_eq!(reply.status, status, "{reply:?}");
+    reply.body
+}
+
+#[tokio::test]
+async fn chat_lists_page_by_keyset_and_filter() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let folder = ok(
+        ana.post("/api/v1/folders", json!({"name": "Work"})).await,
+        201,
+    );
+    let tag = ok(
+        ana.post(
+            "/api/v1/tags",
+            json!({"name": "urgent", "color": "#FF0000"}),
+        )
+        .await,
+        201,
+    );
+    assert_eq!(tag["color"], "#ff0000");
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let chat = ok(
+            ana.post(
+                "/api/v1/chats",
+                json!({"title": format!("Chat number {i}")}),
+            )
+            .await,
+            201,
+        );
+        ids.push(chat["id"].as_str().unwrap().to_owned());
+    }
+    // Newest first, three at a time, every chat once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/chats?limit=3&cursor={c}"),
+            None => "/api/v1/chats?limit=3".into(),
+        };
+        let page = ok(ana.get(&path).await, 200);
+        for chat in page["items"].as_array().unwrap() {
+            seen.push(chat["id"].as_str().unwrap().to_owned());
+            assert_eq!(chat["messageCount"], 0);
+        }
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    ids.reverse();
+    assert_eq!(seen, ids);
+
+    // File one, tag one, pin one; each filter finds exactly it.
+    let (filed, tagged, pinned) = (&ids[1], &ids[2], &ids[3]);
+    ok(
+        ana.patch(
+            &format!("/api/v1/chats/{filed}"),
+            json!({"folderId": folder["id"]}),
+        )
+        .await,
+        200,
+    );
+    ok(
+        ana.patch(
+            &format!("/api/v1/chats/{tagged}"),
+            json!({"tags": [tag["id"]]}),
+        )
+        .await,
+        200,
+    );
+    let pin = ok(
+        ana.patch(&format!("/api/v1/chats/{pinned}"), json!({"pinned": true}))
+            .await,
+        200,
+    );
+    assert!(pin["pinnedAt"].is_string());
+    for (query, want) in [
+        (format!("folder={}", folder["id"].as_str().unwrap()), filed),
+        (format!("tag={}", tag["id"].as_str().unwrap()), tagged),
+        ("pinned=true".to_owned(), pinned),
+        ("q=NUMBER%204".to_owned(), &ids[2]),
+    ] {
+        let page = ok(ana.get(&format!("/api/v1/chats?{query}")).await, 200);
+        let found: Vec<&str> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(found, [want.as_str()], "{query}");
+    }
+    let detail = ok(ana.get(&format!("/api/v1/chats/{tagged}")).await, 200);
+    assert_eq!(detail["tags"][0]["name"], "urgent");
+    // Out of the folder, untagged, unpinned.
+    ok(
+        ana.patch(&format!("/api/v1/chats/{filed}"), json!({"folderId": null}))
+            .await,
+        200,
+    );
+    ok(
+        ana.patch(&format!("/api/v1/chats/{tagged}"), json!({"tags": []}))
+            .await,
+        200,
+    );
+    let unpinned = ok(
+        ana.patch(&format!("/api/v1/chats/{pinned}"), json!({"pinned": false}))
+            .await,
+        200,
+    );
+    assert!(unpinned["pinnedAt"].is_null());
+    assert_eq!(
+        ok(
+            ana.get(&format!(
+                "/api/v1/chats?folder={}",
+                folder["id"].as_str().unwrap()
+            ))
+            .await,
+            200
+        )["items"],
+        json!([])
+    );
+    // A folder or tag of someone else is refused, naming the field.
+    let bo = app.user("bo").await;
+    let bos_tag = ok(bo.post("/api/v1/tags", json!({"name": "bo's"})).await, 201);
+    let refused = ana
+        .patch(
+            &format!("/api/v1/chats/{tagged}"),
+            json!({"tags": [bos_tag["id"]]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            refused.status,
+            refused.code(),
+            refused.body["field"].as_str()
+        ),
+        (400, "VALIDATION_ERROR", Some("tags"))
+    );
+}
+
+#[tokio::test]
+async fn messages_page_in_order_and_search_finds_only_readable_ones() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let chat = ok(
+        ana.post("/api/v1/chats", json!({"title": "Pantun"})).await,
+        201,
+    );
+    let id = chat["id"].as_str().unwrap();
+    for i in 0..5 {
+        ok(
+            ana.post(
+                &format!("/api/v1/chats/{id}/messages"),
+                json!({"content": format!("kelapa muda {i}")}),
+            )
+            .await,
+            201,
+        );
+    }
+    ok(
+        ana.post(
+            &format!("/api/v1/chats/{id}/messages"),
+            json!({"role": "user", "content": "jawaban", "annotations": {"mood": "curious"}}),
+        )
+        .await,
+        201,
+    );
+    let first = ok(
+        ana.get(&format!("/api/v1/chats/{id}/messages?limit=4"))
+            .await,
+        200,
+    );
+    let second = ok(
+        ana.get(&format!(
+            "/api/v1/chats/{id}/messages?limit=4&cursor={}",
+            first["nextCursor"].as_str().unwrap()
+        ))
+        .await,
+        200,
+    );
+    let contents: Vec<&str> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["items"].as_array().unwrap())
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        contents,
+        [
+            "kelapa muda 0",
+            "kelapa muda 1",
+            "kelapa muda 2",
+            "kelapa muda 3",
+            "kelapa muda 4",
+            "jawaban"
+        ]
+    );
+    assert!(second["nextCursor"].is_null());
+    assert_eq!(
+        second["items"][1]["metadata"],
+        json!({"annotations": {"mood": "curious"}})
+    );
+
+    let found = ok(
+        ana.get("/api/v1/search/messages?q=kelapa&limit=3").await,
+        200,
+    );
+    assert_eq!(found["items"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        found["items"][0]["content"], "kelapa muda 4",
+        "newest first"
+    );
+    assert_eq!(
+        ok(bo.get("/api/v1/search/messages?q=kelapa").await, 200)["items"],
+        json!([])
+    );
+    let listed = ok(ana.get("/api/v1/chats").await, 200);
+    assert_eq!(listed["items"][0]["messageCount"], 6);
+}
+
+#[tokio::test]
+async fn sharing_gives_a_public_page_until_it_is_revoked() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let chat = ok(
+        ana.post("/api/v1/chats", json!({"title": "Shared"})).await,
+        201,
+    );
+    let id = chat["id"].as_str().unwrap();
+    ok(
+        ana.post(
+            &format!("/api/v1/chats/{id}/messages"),
+            json!({"content": "for everyone"}),
+        )
+        .await,
+        201,
+    );
+    let shared = ok(
+        ana.post(&format!("/api/v1/chats/{id}/share"), json!({}))
+            .await,
+        200,
+    );
+    let token = shared["token"].as_str().unwrap();
+    assert!(shared["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/share/{token}")));
+    let stranger = app.client_with_origin(None);
+    let page = ok(
+        stranger.get(&format!("/api/v1/public/chats/{token}")).await,
+        200,
+    );
+    assert_eq!(page["title"], "Shared");
+    assert_eq!(page["messages"][0]["content"], "for everyone");
+    assert!(
+        page.get("userId").is_none() && page.get("id").is_none(),
+        "no owner or ids: {page}"
+    );
+    assert_eq!(
+        ana.delete(&format!("/api/v1/chats/{id}/share"))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        stranger
+            .get(&format!("/api/v1/public/chats/{token}"))
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn invites_give_a_link_and_only_the_invited_email_may_accept() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let cy = app.user("cy").await;
+    let team = ok(
+        ana.post("/api/v1/teams", json!({"name": "Kopi", "slug": "kopi"}))
+            .await,
+        201,
+    );
+    assert_eq!(team["role"], "admin");
+    let invite = ok(
+        ana.post(
+            "/api/v1/teams/kopi/invites",
+            json!({"email": "BO@example.com", "role": "member"}),
+        )
+        .await,
+        201,
+    );
+    let token = invite["token"].as_str().unwrap();
+    assert_eq!(invite["link"], format!("{}/invites/{token}", app.url));
+    let wrong = cy
+        .post(&format!("/api/v1/invites/{token}/accept"), json!({}))
+        .await;
+    assert!(matches!(wrong.status, 403 | 404 | 409), "{wrong:?}");
+    let joined = ok(
+        bo.post(&format!("/api/v1/invites/{token}/accept"), json!({}))
+            .await,
+        200,
+    );
+    assert_eq!(joined["role"], "member");
+    let again = bo
+        .post(&format!("/api/v1/invites/{token}/accept"), json!({}))
+        .await;
+    assert!(again.status >= 400 && again.status < 500, "{again:?}");
+    let members = ok(ana.get("/api/v1/teams/kopi/members").await, 200);
+    assert_eq!(members["items"].as_array().unwrap().len(), 2);
+    // The last admin cannot leave or be demoted.
+    let demote = ana
+        .patch(
+            &format!("/api/v1/teams/kopi/members/{}", ana.id),
+            json!({"role": "member"}),
+        )
+        .await;
+    assert_eq!((demote.status, demote.code()), (409, "CONFLICT"));
+    // A member may leave by themselves.
+    assert_eq!(
+        bo.delete(&format!("/api/v1/teams/kopi/members/{}", bo.id))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(bo.get("/api/v1/teams/kopi").await.status, 404);
+}
+
+#[tokio::test]
+async fn prompts_list_search_and_change() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+    let public = ok(bo.post("/api/v1/prompts", json!({"name": "Translate", "content": "Translate {text} into {language}", "isPublic": true})).await, 201);
+    assert_eq!(public["variables"], json!(["text", "language"]));
+    ok(
+        bo.post(
+            "/api/v1/prompts",
+            json!({"name": "Secret", "content": "bo only"}),
+        )
+        .await,
+        201,
+    );
+    for i in 0..3 {
+        ok(ana.post("/api/v1/prompts", json!({"name": format!("Review {i}"), "content": "Review this {code}", "category": "coding"})).await, 201);
+    }
+    let all = ok(ana.get("/api/v1/prompts?limit=2").await, 200);
+    let rest = ok(
+        ana.get(&format!(
+            "/api/v1/prompts?limit=2&cursor={}",
+            all["nextCursor"].as_str().unwrap()
+        ))
+        .await,
+        200,
+    );
+    let names: BTreeSet<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["items"].as_array().unwrap())
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["Review 0", "Review 1", "Review 2", "Translate"])
+    );
+    let mine = ok(ana.get("/api/v1/prompts?mine=true").await, 200);
+    assert_eq!(mine["items"].as_array().unwrap().len(), 3);
+    let found = ok(ana.get("/api/v1/prompts?q=translate").await, 200);
+    assert_eq!(found["items"][0]["name"], "Translate");
+    assert_eq!(
+        ok(ana.get("/api/v1/prompts?q=secret").await, 200)["items"],
+        json!([])
+    );
+    let id = mine["items"][0]["id"].as_str().unwrap();
+    let changed = ok(
+        ana.patch(
+            &format!("/api/v1/prompts/{id}"),
+            json!({"content": "Explain {topic}"}),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(changed["variables"], json!(["topic"]));
+    assert_eq!(changed["category"], "coding", "unchanged fields stay");
+}
+
+#[tokio::test]
+async fn health_answers_for_load_balancers() {
+    let app = TestApp::start().await;
+    let client = app.client_with_origin(None);
+    let health = ok(client.get("/health").await, 200);
+    assert_eq!(health["status"], "ok");
+    let reply = client.get("/health").await;
+    assert!(reply.headers.contains_key("x-request-id"));
+    // A request id the client sends comes back (for tracing across a proxy).
+    let request = client
+        .http
+        .get(client.url("/health"))
+        .header("x-request-id", "lb-probe-42");
+    assert_eq!(
+        client.send(request).await.headers["x-request-id"],
+        "lb-probe-42"
+    );
+}
+
+/// SPEC sections 7 and 8's endpoints, written out from the SPEC (not from the code).
+const SPEC_ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/auth/sign-up/email"),
+    ("post", "/api/auth/sign-in/email"),
+    ("post", "/api/auth/sign-out"),
+    ("get", "/api/auth/get-session"),
+    ("get", "/api/auth/list-sessions"),
+    ("post", "/api/auth/revoke-session"),
+    ("post", "/api/auth/revoke-other-sessions"),
+    ("post", "/api/auth/change-password"),
+    ("post", "/api/auth/update-user"),
+    ("post", "/api/auth/delete-user"),
+    ("get", "/api/v1/me"),
+    ("get", "/api/v1/teams"),
+    ("post", "/api/v1/teams"),
+    ("get", "/api/v1/teams/{team}"),
+    ("patch", "/api/v1/teams/{team}"),
+    ("delete", "/api/v1/teams/{team}"),
+    ("get", "/api/v1/teams/{team}/members"),
+    ("patch", "/api/v1/teams/{team}/members/{user}"),
+    ("delete", "/api/v1/teams/{team}/members/{user}"),
+    ("post", "/api/v1/teams/{team}/invites"),
+    ("post", "/api/v1/invites/{token}/accept"),
+    ("get", "/api/v1/folders"),
+    ("post", "/api/v1/folders"),
+    ("patch", "/api/v1/folders/{id}"),
+    ("delete", "/api/v1/folders/{id}"),
+    ("get", "/api/v1/tags"),
+    ("post", "/api/v1/tags"),
+    ("patch", "/api/v1/tags/{id}"),
+    ("delete", "/api/v1/tags/{id}"),
+    ("get", "/api/v1/chats"),
+    ("post", "/api/v1/chats"),
+    ("get", "/api/v1/chats/{id}"),
+    ("patch", "/api/v1/chats/{id}"),
+    ("delete", "/api/v1/chats/{id}"),
+    ("post", "/api/v1/chats/{id}/share"),
+    ("delete", "/api/v1/chats/{id}/share"),
+    ("get", "/api/v1/chats/{id}/messages"),
+    ("post", "/api/v1/chats/{id}/messages"),
+    ("get", "/api/v1/search/messages"),
+    ("get", "/api/v1/prompts"),
+    ("post", "/api/v1/prompts"),
+    ("get", "/api/v1/prompts/{id}"),
+    ("patch", "/api/v1/prompts/{id}"),
+    ("delete", "/api/v1/prompts/{id}"),
+    ("get", "/api/v1/api-keys"),
+    ("post", "/api/v1/api-keys"),
+    ("patch", "/api/v1/api-keys/{id}"),
+    ("delete", "/api/v1/api-keys/{id}"),
+    ("get", "/api/v1/public/chats/{token}"),
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/models"),
+    ("post", "/api/v1/models"),
+    ("patch", "/api/v1/models/{id}"),
+    ("delete", "/api/v1/models/{id}"),
+    ("get", "/api/v1/models/{id}/available"),
+    ("post", "/api/v1/chats/{id}/generate"),
+    ("post", "/api/v1/chats/{id}/generate/stop"),
+    ("get", "/api/v1/chats/{id}/generate/stream"),
+    ("post", "/api/chat"),
+    ("get", "/api/chat/{id}/stream"),
+    ("get", "/health"),
+];
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_every_listed_route_exists() {
+    let app = TestApp::start().await;
+    let client = app.client_with_origin(None);
+    let document = ok(client.get("/api/v1/openapi.json").await, 200);
+    assert!(
+        document["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        document["openapi"]
+    );
+    let mut documented = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "patch", "put", "delete"].contains(&method.as_str()) {
+                documented.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    let missing: Vec<_> = SPEC_ROUTES
+        .iter()
+        .filter(|(m, p)| !documented.contains(&(m.to_string(), p.to_string())))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "SPEC routes not documented: {missing:?}"
+    );
+    // Every documented route is served: the router answers it (any status but its own
+    // "no such endpoint" or "wrong method").
+    for (method, path) in &documented {
+        let concrete = path
+            .replace("{id}", "00000000-0000-7000-8000-000000000000")
+            .replace("{user}", "00000000-0000-7000-8000-000000000000")
+            .replace("{team}", "some-team")
+            .replace("{token}", "some-token");
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let reply = client
+            .send(client.http.request(method.clone(), client.url(&concrete)))
+            .await;
+        assert!(
+            !matches!(reply.code(), "ROUTE_NOT_FOUND" | "METHOD_NOT_ALLOWED")
+                && reply.status != 405,
+            "{method} {path} is documented but not served: {reply:?}"
+        );
+    }
+    // A large answer is compressed for a client that accepts it.
+    let gzipped = client
+        .send(
+            client
+                .http
+                .get(client.url("/api/v1/openapi.json"))
+                .header("accept-encoding", "gzip"),
+        )
+        .await;
+    assert_eq!(gzipped.headers["content-encoding"], "gzip");
+    assert!(gzipped.body.is_null(), "the body is gzip, not JSON text");
+    // And the router serves nothing the document does not list.
+    let undocumented = client.get("/api/v1/not-a-thing").await;
+    assert_eq!(
+        (undocumented.status, undocumented.code()),
+        (404, "ROUTE_NOT_FOUND")
+    );
+    let wrong_method = client
+        .send(client.http.put(client.url("/api/v1/chats")))
+        .await;
+    assert_eq!(
+        (wrong_method.status, wrong_method.code()),
+        (405, "METHOD_NOT_ALLOWED")
+    );
+    // Request bodies name their fields as the API spells them.
+    let new_chat = &document["components"]["schemas"]["NewChat"]["properties"];
+    assert!(new_chat.get("folderId").is_some(), "{new_chat}");
+}
+
+#[tokio::test]
+async fn short_lists_page_by_key_too() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    for name in ["delta", "alpha", "echo", "charlie", "bravo"] {
+        ok(
+            ana.post("/api/v1/folders", json!({"name": name})).await,
+            201,
+        );
+        ok(ana.post("/api/v1/tags", json!({"name": name})).await, 201);
+    }
+    for list in ["folders", "tags"] {
+        let first = ok(ana.get(&format!("/api/v1/{list}?limit=2")).await, 200);
+        let names = |page: &Value| -> Vec<String> {
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(names(&first), ["alpha", "bravo"]);
+        // "alpha" goes away between pages: nothing is skipped or repeated.
+        let alpha = first["items"][0]["id"].as_str().unwrap();
+        assert_eq!(
+            ana.delete(&format!("/api/v1/{list}/{alpha}")).await.status,
+            204
+        );
+        let second = ok(
+            ana.get(&format!(
+                "/api/v1/{list}?limit=2&cursor={}",
+                first["nextCursor"].as_str().unwrap()
+            ))
+            .await,
+            200,
+        );
+        assert_eq!(names(&second), ["charlie", "delta"]);
+        let third = ok(
+            ana.get(&format!(
+                "/api/v1/{list}?limit=2&cursor={}",
+                second["nextCursor"].as_str().unwrap()
+            ))
+            .await,
+            200,
+        );
+        assert_eq!(names(&third), ["echo"]);
+        assert!(third["nextCursor"].is_null());
+    }
+    assert_eq!(ana.get("/api/v1/teams?limit=0").await.status, 400);
+    assert_eq!(
+        ana.get("/api/v1/api-keys?cursor=nonsense").await.code(),
+        "VALIDATION_ERROR"
+    );
+}

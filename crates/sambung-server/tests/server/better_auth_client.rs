@@ -1,0 +1,27 @@
+//! Better Auth's own client (`better-auth/client`, pinned in `better-auth-client/`) against
+//! the server: the contract as its users' code sees it. Needs Node.js and npm (scripts/test
+//! installs them); the package is installed from npm into the build directory, never into
+//! the source tree.
+
+use crate::common;
+
+use common::TestApp;
+
+#[tokio::test]
+async fn better_auths_own_client_works_unchanged() {
+    let dir = tokio::task::spawn_blocking(|| common::npm::installed("better-auth-client"))
+        .await
+        .unwrap();
+    let app = TestApp::start().await;
+    let output = tokio::process::Command::new("node")
+        .arg("check.mjs")
+        .arg(&app.url)
+        .current_dir(&dir)
+        .output()
+        .await
+        .expect("node must be installed (scripts/test installs it)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("every step as expected"), "{stdout}");
+}

@@ -1,0 +1,805 @@
+//! The chat web UI in a real headless Chromium against a fake provider on loopback: what a
+//! user does, click by click, checked in the page's DOM and in the database.
+
+use crate::common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::TestApp;
+use fantoccini::key::Key;
+use sambung_ai::fake::Script;
+use sambung_testkit::browser::Browser;
+use serde_json::{json, Value};
+
+/// Screenshots go under the build directory: `scripts/refresh-screenshots` copies them into
+/// `docs/` for the README.
+fn screenshot_path(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("screenshots")
+        .join(file)
+}
+
+/// An OpenAI-compatible streamed reply of `text`, in events of a few characters each.
+fn reply(text: &str, pace_ms: u64) -> Script {
+    let mut body = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for piece in chars.chunks(4) {
+        let delta: String = piece.iter().collect();
+        body.push_str(&format!(
+            "data: {}\n\n",
+            json!({"choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": null}]})
+        ));
+    }
+    body.push_str("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":7}}\n\ndata: [DONE]\n\n");
+    let events = body.split_inclusive("\n\n").count();
+    let mut script = Script::sse(&body, 1).paced(Duration::from_millis(pace_ms));
+    script.pieces = body
+        .split_inclusive("\n\n")
+        .map(|event| event.as_bytes().to_vec())
+        .collect();
+    assert_eq!(script.pieces.len(), events);
+    script
+}
+
+async fn send(browser: &Browser, text: &str) {
+    browser.type_into("#prompt", text).await;
+    browser
+        .element("#prompt")
+        .await
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .unwrap();
+}
+
+/// Wait until the last element matching `css` says `wanted`.
+async fn until_last_says(browser: &Browser, css: &str, wanted: &str) {
+    let script = format!(
+        "const all = document.querySelectorAll({}); return all.length ? all[all.length - 1].innerText : null;",
+        serde_json::to_string(css).unwrap()
+    );
+    browser
+        .until(&format!("the last {css} to say {wanted:?}"), &script, |v| {
+            v.as_str().is_some_and(|t| t.contains(wanted))
+        })
+        .await;
+}
+
+/// Click the last element matching `css`.
+async fn click_last(browser: &Browser, css: &str) {
+    browser.element(css).await;
+    let script = format!(
+        "const all = document.querySelectorAll({}); all[all.length - 1].click();",
+        serde_json::to_string(css).unwrap()
+    );
+    eval(browser, &script).await;
+}
+
+/// The page's value of a script expression.
+async fn eval(browser: &Browser, script: &str) -> Value {
+    browser.client.execute(script, vec![]).await.unwrap()
+}
+
+async fn replies(app: &TestApp) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT content, metadata->>'status' FROM messages WHERE role = 'assistant' ORDER BY created_at, id",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap()
+}
+
+/// Wait until the last reply stored has this status (and this text, when given).
+async fn until_stored(app: &TestApp, status: &str, text: Option<&str>) -> String {
+    for _ in 0..200 {
+        if let Some((content, stored)) = replies(app).await.pop() {
+            if stored == status && text.is_none_or(|t| t == content) {
+                return content;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no reply {status}: {:?}", replies(app).await);
+}
+
+#[tokio::test]
+async fn a_user_signs_up_configures_a_model_and_chats_in_chromium() {
+    journey(false).await;
+}
+
+#[tokio::test]
+async fn the_same_journey_at_a_phones_width() {
+    journey(true).await;
+}
+
+/// Sign up, configure, chat, stop, regenerate, edit, reload, pin, share, sign out: on a
+/// desktop's window or a phone's (390 pixels wide, where the chats hide behind a button).
+async fn journey(phone: bool) {
+    let app = TestApp::start().await;
+    let browser = Browser::start().await;
+    if phone {
+        browser.client.set_window_size(390, 844).await.unwrap();
+    }
+    browser.client.goto(&app.url).await.unwrap();
+
+    browser.click("#auth-switch").await;
+    sign_up(&browser, "Ana").await;
+    browser.until_text("#me", "Ana").await;
+
+    // An API key: only its last four characters are ever shown.
+    browser.click("#open-settings").await;
+    browser.type_into("#key-name", "Work").await;
+    browser
+        .type_into("#key-value", "sk-fake-SECRETVALUE-9876")
+        .await;
+    browser.click("#key-form button[type=submit]").await;
+    browser.until_text("#key-list", "••••9876").await;
+    let page_text = eval(
+        &browser,
+        "return document.body.innerText + document.body.innerHTML;",
+    )
+    .await;
+    assert!(
+        !page_text.as_str().unwrap().contains("SECRETVALUE"),
+        "the key is never shown"
+    );
+
+    // A model at the fake provider, with that key; "Test connection" lists what it offers.
+    browser
+        .element("#model-provider")
+        .await
+        .select_by_value("openai")
+        .await
+        .unwrap();
+    browser.type_into("#model-id", "gpt-test").await;
+    browser.type_into("#model-name", "Fake GPT").await;
+    browser
+        .type_into("#model-base", &app.provider.url("/v1"))
+        .await;
+    browser
+        .element("#model-key")
+        .await
+        .select_by_index(1)
+        .await
+        .unwrap();
+    browser.click("#model-default").await;
+    browser.click("#model-form button[type=submit]").await;
+    browser.until_text("#model-list", "Fake GPT").await;
+    app.provider.push(Script::json(
+        200,
+        r#"{"object":"list","data":[{"id":"gpt-test","object":"model"},{"id":"gpt-other","object":"model"}]}"#,
+    ));
+    browser.click("#model-list li button:first-of-type").await;
+    browser
+        .until_text("#settings-status", "connected, 2 models offered")
+        .await;
+
+    // A new chat; the reply streams in, then shows rendered, with its tokens and times.
+    browser.click("#close-settings").await;
+    browser.click("#new-chat").await;
+    browser.until_text("#model-picker", "Fake GPT").await;
+    app.provider.push(reply(
+        "Here is **bold** and code:\n\n```rust\nfn main() {}\n```\n",
+        5,
+    ));
+    app.provider.push(reply("Greetings and code", 0)); // the title
+    send(&browser, "Halo").await;
+    browser
+        .element("#messages .message.assistant .body strong")
+        .await;
+    browser
+        .until_text("#messages .message.assistant .meta", "12 → 7 tokens")
+        .await;
+    assert_eq!(
+        browser.text("#messages pre code.language-rust").await,
+        "fn main() {}"
+    );
+    browser
+        .element("#messages .message.assistant button.copy")
+        .await;
+    // Highlighted on the server: the keyword in a span of the highlighter's classes.
+    assert_eq!(
+        browser
+            .text("#messages pre code.language-rust span.hl-storage")
+            .await,
+        "fn"
+    );
+    browser
+        .until_text("#chat-title", "Greetings and code")
+        .await;
+    until_stored(
+        &app,
+        "complete",
+        Some("Here is **bold** and code:\n\n```rust\nfn main() {}\n```\n"),
+    )
+    .await;
+    let sent = app.provider.requests();
+    assert!(
+        sent.iter()
+            .any(|r| r.contains("Bearer sk-fake-SECRETVALUE-9876")),
+        "the provider got the key"
+    );
+
+    // A hostile message, from the user and echoed by the model, renders inert.
+    let hostile = "<img src=x onerror=\"window.pwned=1\"><script>window.pwned=2</script> [link](javascript:window.pwned=3)";
+    app.provider.push(reply(hostile, 1));
+    send(&browser, hostile).await;
+    until_stored(&app, "complete", Some(hostile)).await;
+    until_last_says(&browser, "#messages .message.user .body", "onerror").await;
+    browser.until(
+        "the hostile reply rendered",
+        "return document.querySelectorAll('#messages .message.assistant .body:not(.streaming)').length;",
+        |v| v.as_u64() == Some(2),
+    )
+    .await;
+    let injected = eval(
+        &browser,
+        "return [document.querySelectorAll('#messages img, #messages script, #messages [onerror], #messages a[href^=\"javascript\"]').length, window.pwned === undefined];",
+    )
+    .await;
+    assert_eq!(injected, json!([0, true]), "nothing injected");
+
+    // Stop with Esc: what was written stays.
+    app.provider.push(reply(&"word ".repeat(200), 20));
+    send(&browser, "Tell me a long story").await;
+    browser
+        .until_text("#messages .body.streaming", "word")
+        .await;
+    browser
+        .element("#prompt")
+        .await
+        .send_keys(&Key::Escape.to_string())
+        .await
+        .unwrap();
+    let stopped = until_stored(&app, "stopped", None).await;
+    assert!(
+        stopped.starts_with("word") && stopped.len() < 1000,
+        "{stopped}"
+    );
+    browser
+        .until(
+            "the stop button to go",
+            "return document.querySelector('#stop').hidden;",
+            |v| v == &json!(true),
+        )
+        .await;
+
+    // Regenerate replaces the last reply.
+    app.provider.push(reply("A shorter story.", 1));
+    browser.click("#messages button.regenerate").await;
+    until_stored(&app, "complete", Some("A shorter story.")).await;
+    until_last_says(
+        &browser,
+        "#messages .message.assistant .body",
+        "A shorter story.",
+    )
+    .await;
+
+    // Edit and resend: the question changes, what followed is replaced.
+    app.provider.push(reply("About cats, then.", 1));
+    click_last(&browser, "#messages .message.user button.edit").await;
+    browser.type_into("#prompt", "Tell me about cats").await;
+    browser.click("#send").await;
+    until_stored(&app, "complete", Some("About cats, then.")).await;
+    until_last_says(
+        &browser,
+        "#messages .message.user .body",
+        "Tell me about cats",
+    )
+    .await;
+
+    // A reload in the middle of a reply follows it again.
+    app.provider.push(reply(&"slowly ".repeat(40), 40));
+    send(&browser, "Once more, slowly").await;
+    browser
+        .until_text("#messages .body.streaming", "slowly")
+        .await;
+    browser.client.refresh().await.unwrap();
+    browser
+        .until_text("#messages .body.streaming", "slowly")
+        .await;
+    let full = "slowly ".repeat(40);
+    until_stored(&app, "complete", Some(&full)).await;
+    until_last_says(
+        &browser,
+        "#messages .message.assistant .body:not(.streaming)",
+        full.trim(),
+    )
+    .await;
+    browser
+        .screenshot(screenshot_path(if phone {
+            "web-phone-chat.png"
+        } else {
+            "web-chat.png"
+        }))
+        .await;
+
+    // Pin it; share it and read the public page signed out.
+    browser.click("#pin-chat").await;
+    browser.element("#chat-list li.pinned").await;
+    browser.click("#share-chat").await;
+    let link = browser
+        .element("#share-url")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let public = reqwest::get(&link).await.unwrap();
+    assert_eq!(public.status(), 200);
+    assert!(public.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    let html = public.text().await.unwrap();
+    assert!(
+        html.contains("About cats, then.") && !html.contains("<script>"),
+        "{html}"
+    );
+    assert!(!html.contains("<img"), "{html}");
+
+    // At a phone's width the chats hide behind a button.
+    if !phone {
+        browser.client.set_window_size(390, 844).await.unwrap();
+    }
+    let hidden = eval(
+        &browser,
+        "return getComputedStyle(document.querySelector('#sidebar')).display;",
+    )
+    .await;
+    assert_eq!(hidden, json!("none"));
+    browser.click("#toggle-sidebar").await;
+    let shown = eval(
+        &browser,
+        "return getComputedStyle(document.querySelector('#sidebar')).display;",
+    )
+    .await;
+    assert_eq!(shown, json!("flex"));
+    browser
+        .screenshot(screenshot_path("web-phone-chats.png"))
+        .await;
+
+    // Signing out shows the sign-in form again.
+    browser.click("#sign-out").await;
+    browser
+        .until(
+            "the sign-in form",
+            "return !document.querySelector('#auth').hidden;",
+            |v| v == &json!(true),
+        )
+        .await;
+    browser.close().await;
+}
+
+/// Fill the sign-up form as `name` (`name@example.com`, `password-of-name`, lower case).
+async fn sign_up(browser: &Browser, name: &str) {
+    let lower = name.to_lowercase();
+    browser.type_into("#auth-name", name).await;
+    browser
+        .type_into("#auth-email", &format!("{lower}@example.com"))
+        .await;
+    browser
+        .type_into("#auth-password", &format!("password-of-{lower}"))
+        .await;
+    browser.click("#auth-submit").await;
+}
+
+async fn sign_in(browser: &Browser, email: &str, password: &str) {
+    browser.type_into("#auth-email", email).await;
+    browser.type_into("#auth-password", password).await;
+    browser.click("#auth-submit").await;
+    browser.element("#app:not([hidden])").await;
+}
+
+/// Choose an option by its text; if the page re-rendered the list meanwhile, find it again.
+async fn select_label(browser: &Browser, css: &str, label: &str) {
+    for attempt in 0.. {
+        match browser.element(css).await.select_by_label(label).await {
+            Ok(_) => return,
+            Err(e) if attempt < 20 && e.to_string().contains("stale element") => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("choose {label} in {css}: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let model = ana
+        .post(
+            "/api/v1/models",
+            json!({"provider": "custom", "modelId": "fake", "name": "Fake", "baseUrl": app.provider.url("/v1"), "isDefault": true}),
+        )
+        .await;
+    assert_eq!(model.status, 201, "{model:?}");
+    let mut chats = Vec::new();
+    for (title, said) in [
+        (
+            "Trip to Bandung",
+            "we should visit the tea plantations near Lembang",
+        ),
+        ("Budget", "rent, food and the internet bill"),
+    ] {
+        let chat = ana.post("/api/v1/chats", json!({"title": title})).await;
+        let id = chat.body["id"].as_str().unwrap().to_owned();
+        ana.post(
+            &format!("/api/v1/chats/{id}/messages"),
+            json!({"content": said}),
+        )
+        .await;
+        chats.push(id);
+    }
+    let (trip, budget) = (&chats[0], &chats[1]);
+
+    let browser = Browser::start().await;
+    browser.client.goto(&app.url).await.unwrap();
+    sign_in(&browser, "ana@example.com", "password-of-ana").await;
+
+    // A folder, and a chat filed in it: the sidebar shows it inside.
+    browser.click("#new-folder").await;
+    browser.type_into("#folder-name", "Travel").await;
+    browser.click("#folder-form button[type=submit]").await;
+    browser
+        .until_text("#chat-list .folder summary", "Travel")
+        .await;
+    browser
+        .click(&format!("#chat-list a[data-chat='{trip}']"))
+        .await;
+    browser.until_text("#chat-title", "Trip to Bandung").await;
+    select_label(&browser, "#chat-folder", "Travel").await;
+    browser
+        .element(&format!("#chat-list .folder a[data-chat='{trip}']"))
+        .await;
+    let filed: Option<String> = sqlx::query_scalar(
+        "SELECT f.name FROM chats c JOIN folders f ON f.id = c.folder_id WHERE c.id = $1::uuid",
+    )
+    .bind(trip)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(filed.as_deref(), Some("Travel"));
+
+    // Folders are renamed and moved: "Travel" becomes "Trips", inside a new "Asia".
+    browser.click("#new-folder").await;
+    browser.type_into("#folder-name", "Asia").await;
+    browser.click("#folder-form button[type=submit]").await;
+    browser.until_text("#chat-list", "Asia").await;
+    browser
+        .click("#chat-list button.manage[aria-label='Edit folder Travel']")
+        .await;
+    browser.type_into("#folder-name", "Trips").await;
+    select_label(&browser, "#folder-parent", "Asia").await;
+    browser.click("#folder-form button[type=submit]").await;
+    browser
+        .until_text("#chat-list .folder .folder summary", "Trips")
+        .await;
+    browser
+        .element(&format!("#chat-list .folder .folder a[data-chat='{trip}']"))
+        .await;
+    let nested: (String, String) = sqlx::query_as(
+        "SELECT f.name, p.name FROM folders f JOIN folders p ON p.id = f.parent_id WHERE f.id = (SELECT folder_id FROM chats WHERE id = $1::uuid)",
+    )
+    .bind(trip)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(nested, ("Trips".to_owned(), "Asia".to_owned()));
+
+    // A tag on the chat, then the list filtered by it.
+    browser.click("#new-tag").await;
+    browser.type_into("#tag-name", "ideas").await;
+    browser.click("#tag-form button[type=submit]").await;
+    browser.click("#chat-tags button.chip").await;
+    browser
+        .element("#chat-tags button.chip[aria-pressed=true]")
+        .await;
+    browser.click("#tag-filter button.chip").await;
+    browser
+        .until(
+            "the list filtered by the tag",
+            "return [...document.querySelectorAll('#chat-list a[data-chat]')].map(a => a.dataset.chat);",
+            |v| v == &json!([trip]),
+        )
+        .await;
+    browser.click("#tag-filter button.chip").await;
+    browser
+        .element(&format!("#chat-list a[data-chat='{budget}']"))
+        .await;
+    // A tag renamed, then deleted: gone from the list and from the chat.
+    browser
+        .click("#tag-filter button.manage[aria-label='Edit tag ideas']")
+        .await;
+    browser.type_into("#tag-name", "plans").await;
+    browser.click("#tag-form button[type=submit]").await;
+    browser.until_text("#tag-filter", "plans").await;
+    browser
+        .click("#tag-filter button.manage[aria-label='Edit tag plans']")
+        .await;
+    browser.click("#tag-delete").await;
+    browser
+        .until(
+            "the tag gone",
+            "return document.querySelectorAll('#tag-filter button.chip, #chat-tags button.chip').length;",
+            |v| v == &json!(0),
+        )
+        .await;
+    let tagged: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_tags")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(tagged, 0);
+
+    // Search finds a message by its words and shows them in context; the hit opens the chat.
+    browser
+        .click(&format!("#chat-list a[data-chat='{budget}']"))
+        .await;
+    browser.until_text("#chat-title", "Budget").await;
+    browser.type_into("#search", "plantations").await;
+    browser.until_text("#search-hits", "tea plantations").await;
+    browser.click("#search-hits a").await;
+    browser.until_text("#chat-title", "Trip to Bandung").await;
+    browser.type_into("#search", "").await;
+
+    // A prompt from the library, its variables filled, starts a chat.
+    browser.click("#open-prompts").await;
+    browser.type_into("#prompt-name", "Translate").await;
+    browser
+        .type_into("#prompt-content", "Translate {text} into {language}")
+        .await;
+    browser.click("#prompt-public").await;
+    browser.click("#prompt-form button[type=submit]").await;
+    browser.until_text("#prompt-list", "Translate").await;
+    browser.type_into("#prompt-search", "nothing like it").await;
+    browser
+        .until(
+            "the search to leave no prompt",
+            "return document.querySelectorAll('#prompt-list li').length;",
+            |v| v == &json!(0),
+        )
+        .await;
+    browser.type_into("#prompt-search", "translate").await;
+    browser.click("#prompt-list button.use").await;
+    browser
+        .type_into(
+            "#prompt-variables input[data-variable=text]",
+            "selamat pagi",
+        )
+        .await;
+    browser
+        .type_into("#prompt-variables input[data-variable=language]", "English")
+        .await;
+    browser.click("#prompt-use button[type=submit]").await;
+    browser
+        .until(
+            "the filled prompt in the composer",
+            "return document.querySelector('#prompt').value;",
+            |v| v == &json!("Translate selamat pagi into English"),
+        )
+        .await;
+    app.provider.push(reply("Good morning", 1));
+    // The first reply titles the chat with a request of its own, after the reply is stored:
+    // its script is queued now, so no later script can be taken by it.
+    app.provider.push(reply("Translation", 0));
+    browser
+        .element("#prompt")
+        .await
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .unwrap();
+    until_stored(&app, "complete", Some("Good morning")).await;
+    // The stream ends after the title is asked for: then the composer sends again.
+    browser.element("#send:not([hidden])").await;
+
+    // A provider's error shows where it happened: on the reply it cut short.
+    app.provider.push(Script::json(
+        401,
+        r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#,
+    ));
+    send(&browser, "This one fails").await;
+    until_stored(&app, "error", None).await;
+    until_last_says(
+        &browser,
+        "#messages .message.assistant .error",
+        "refused the API key",
+    )
+    .await;
+
+    // Keyboard: Ctrl+K goes to search, Ctrl+Alt+N starts a chat.
+    let prompt = browser.element("#prompt").await;
+    prompt
+        .send_keys(&format!("{}k", Key::Control))
+        .await
+        .unwrap();
+    browser
+        .until(
+            "the search box focused",
+            "return document.activeElement.id;",
+            |v| v == &json!("search"),
+        )
+        .await;
+    browser
+        .element("#search")
+        .await
+        .send_keys(&format!("{}{}n", Key::Control, Key::Alt))
+        .await
+        .unwrap();
+    browser.until_text("#chat-title", "New chat").await;
+
+    // A team, and an invitation link for Budi.
+    browser.click("#open-teams").await;
+    browser.type_into("#team-name", "Kopi Team").await;
+    browser.type_into("#team-slug", "kopi").await;
+    browser.click("#team-form button[type=submit]").await;
+    browser
+        .until_text("#member-list", "ana <ana@example.com>")
+        .await;
+    browser.type_into("#invite-email", "budi@example.com").await;
+    browser.click("#invite-form button[type=submit]").await;
+    let link = browser
+        .element("#invite-url")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Budi, in a browser of his own, follows it: signs up, joins.
+    let budi = Browser::start().await;
+    budi.client.goto(&link).await.unwrap();
+    sign_up(&budi, "Budi").await;
+    budi.click("#invite-accept:not([hidden]) #accept-invite")
+        .await;
+    budi.until_text("#member-list", "Budi <budi@example.com>")
+        .await;
+    let disabled = eval(
+        &budi,
+        "return [...document.querySelectorAll('#member-list select')].every(s => s.disabled);",
+    )
+    .await;
+    assert_eq!(disabled, json!(true), "a member changes no roles");
+
+    // Ana starts a team chat; Budi sees it and reads it.
+    select_label(&browser, "#scope", "Kopi Team").await;
+    app.provider.push(reply("Standup at nine.", 1));
+    app.provider.push(reply("Standup", 0)); // the title
+    browser.click("#new-chat").await;
+    browser.until_text("#chat-title", "New chat").await;
+    send(&browser, "When is the standup?").await;
+    until_stored(&app, "complete", Some("Standup at nine.")).await;
+    let team_chat: String =
+        sqlx::query_scalar("SELECT id::text FROM chats WHERE team_id IS NOT NULL")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    budi.click("#open-teams").await; // any navigation; the scope is the team since joining
+    budi.client.refresh().await.unwrap();
+    select_label(&budi, "#scope", "Kopi Team").await;
+    budi.click(&format!("#chat-list a[data-chat='{team_chat}']"))
+        .await;
+    until_last_says(
+        &budi,
+        "#messages .message.assistant .body",
+        "Standup at nine.",
+    )
+    .await;
+
+    // Budi may read and post, not share: the UI says so.
+    budi.click("#share-chat").await;
+    budi.until_text("#toast", "not allowed").await;
+    assert!(
+        eval(
+            &budi,
+            "return document.querySelector('#share-link').hidden;"
+        )
+        .await
+            == json!(true)
+    );
+    let shared: bool = sqlx::query_scalar("SELECT is_public FROM chats WHERE id = $1::uuid")
+        .bind(&team_chat)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert!(!shared);
+    budi.close().await;
+    browser.close().await;
+}
+
+/// The figures of the README's web UI section (printed; run with `--nocapture`): what the
+/// first load of the signed-in application costs, in Chromium's own resource timing, and the
+/// time from sending to the first character on screen over the fake provider's own time to
+/// its first token. Only the size budget is asserted; times are reported, never asserted.
+#[tokio::test]
+async fn first_load_and_first_character_measured() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    ana.post(
+        "/api/v1/models",
+        json!({"provider": "custom", "modelId": "fake", "name": "Fake", "baseUrl": app.provider.url("/v1"), "isDefault": true}),
+    )
+    .await;
+    let chat = ana
+        .post("/api/v1/chats", json!({"title": "Measured"}))
+        .await;
+    let chat = chat.body["id"].as_str().unwrap().to_owned();
+    let browser = Browser::start().await;
+    browser.client.goto(&app.url).await.unwrap();
+    sign_in(&browser, "ana@example.com", "password-of-ana").await;
+    browser
+        .client
+        .goto(&format!("{}/#/chat/{chat}", app.url))
+        .await
+        .unwrap();
+    browser.client.refresh().await.unwrap();
+    browser.until_text("#chat-title", "Measured").await;
+    let load = eval(
+        &browser,
+        "const nav = performance.getEntriesByType('navigation')[0];
+         const all = [nav, ...performance.getEntriesByType('resource')];
+         const shell = all.filter(e => e === nav || e.initiatorType !== 'fetch');
+         const api = all.filter(e => e !== nav && e.initiatorType === 'fetch');
+         const sum = (list, key) => list.reduce((n, e) => n + e[key], 0);
+         return {shellRequests: shell.length, shellCompressed: sum(shell, 'encodedBodySize'),
+                 shellUncompressed: sum(shell, 'decodedBodySize'), apiRequests: api.length,
+                 apiCompressed: sum(api, 'encodedBodySize'), loadedMs: nav.loadEventEnd};",
+    )
+    .await;
+    eprintln!("first load: {load}");
+    let shell = load["shellCompressed"].as_f64().unwrap();
+    assert!(
+        shell > 1000.0 && shell < 300.0 * 1024.0,
+        "the app's files under 300 KB compressed: {load}"
+    );
+    assert_eq!(
+        load["shellRequests"],
+        json!(4),
+        "the page, its script, its style, the code colours"
+    );
+
+    // Send, and watch the page for the reply's first character.
+    let mut added = Vec::new();
+    for turn in 0..10 {
+        app.provider.push(reply("first words of the reply", 100));
+        eval(
+            &browser,
+            "window.first = null;
+             new MutationObserver((_, observer) => {
+               const streaming = document.querySelector('#messages .body.streaming');
+               if (streaming && streaming.textContent && !window.first) {
+                 window.first = performance.now();
+                 observer.disconnect();
+               }
+             }).observe(document.querySelector('#messages'), {subtree: true, childList: true, characterData: true});
+             document.querySelector('#prompt').value = 'measure';
+             window.sent = performance.now();
+             document.querySelector('#composer').requestSubmit();",
+        )
+        .await;
+        let on_screen = browser
+            .until(
+                "the first character",
+                "return window.first && window.first - window.sent;",
+                |v| v.as_f64().is_some(),
+            )
+            .await
+            .as_f64()
+            .unwrap();
+        until_stored(&app, "complete", Some("first words of the reply")).await;
+        browser.element("#send:not([hidden])").await;
+        let own = app.provider.first_piece_times()[turn].as_secs_f64() * 1000.0;
+        assert!(
+            on_screen > own,
+            "{on_screen} ms on screen, the fake's own {own} ms"
+        );
+        added.push(on_screen - own);
+    }
+    added.sort_by(f64::total_cmp);
+    eprintln!(
+        "first character on screen after the fake's first token: p50 {:.1} ms, max {:.1} ms",
+        added[added.len() / 2],
+        added[added.len() - 1]
+    );
+    browser.close().await;
+}

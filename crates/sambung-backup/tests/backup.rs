@@ -134,6 +134,7 @@ async fn both_formats_round_trip_every_row() {
 
 #[tokio::test]
 async fn bad_files_and_refusals_leave_the_database_as_it_was() {
+    let mut steps = sambung_testkit::Steps::new();
     let source = seeded().await;
     let dir = tempfile::tempdir().unwrap();
     let tools = tools_for(&source.url());
@@ -147,6 +148,7 @@ async fn bad_files_and_refusals_leave_the_database_as_it_was() {
         .unwrap();
 
     // The target holds data of its own, which every failed restore must keep.
+    steps.at("The target holds data of its own, which every failed restore must keep");
     let target = TestDb::migrated().await;
     sambung_db::seed::seed_sample(target.pool()).await.unwrap();
     let target_tools = tools_for(&target.url());
@@ -169,11 +171,13 @@ async fn bad_files_and_refusals_leave_the_database_as_it_was() {
     let text = std::fs::read_to_string(&sql).unwrap();
     let truncated_sql = write("truncated.sql", &text.as_bytes()[..text.len() / 2]);
     // A plain dump that is complete but whose data breaks a constraint midway.
+    steps.at("A plain dump that is complete but whose data breaks a constraint midway");
     let broken_sql = write(
         "broken.sql",
         text.replacen("\tuser\t", "\tnot-a-role\t", 1).as_bytes(),
     );
     // A manifest whose counts do not match what the file holds.
+    steps.at("A manifest whose counts do not match what the file holds");
     let mismatched = write("mismatched.dump", &bytes);
     let mut manifest = Manifest::read(&dump).unwrap().unwrap();
     *manifest.tables.get_mut("messages").unwrap() += 1;

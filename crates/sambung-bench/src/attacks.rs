@@ -95,15 +95,7 @@ impl Target {
     fn rss_mb(&self) -> f64 {
         self.child
             .id()
-            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-            .map_or(0.0, |kb| kb / 1024.0)
+            .map_or(0.0, |pid| crate::generate::rss_mb_of(&pid.to_string()))
     }
 }
 

@@ -49,7 +49,12 @@ fn reply(tokens: usize, pace: Duration) -> Script {
 
 /// Resident memory of this process, in MiB (Linux).
 fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    rss_mb_of("self")
+}
+
+/// Resident memory of the process `pid` (`self` for this one), in MiB (Linux).
+pub(crate) fn rss_mb_of(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
             status

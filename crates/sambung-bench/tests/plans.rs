@@ -61,6 +61,7 @@ async fn seeded() -> (TestDb, Inputs) {
 
 #[tokio::test]
 async fn every_workload_uses_indexes_and_runs_in_both_modes() {
+    let mut steps = sambung_testkit::Steps::new();
     let (db, inputs) = seeded().await;
     let pool = db.pool();
     let (owner, chat) = inputs.personal_chats[0];
@@ -79,6 +80,7 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     );
     no_seq_scans("list-chats", &list);
     // A team's listing: its chats through the team index.
+    steps.at("A team's listing");
     let team: String =
         sqlx::query_scalar("SELECT team_id::text FROM chats WHERE team_id IS NOT NULL LIMIT 1")
             .fetch_one(pool)
@@ -125,6 +127,7 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     no_seq_scans("search-prompts (substring)", &substring);
 
     // Studio's pages: the first one walks the primary key, a chat's messages its index.
+    steps.at("Studio's pages");
     let first_page = studio_plan(pool, &inputs, View::default()).await;
     assert!(
         first_page.contains("Index Scan using messages_pkey"),
@@ -152,6 +155,9 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     no_seq_scans("studio-filtered-page", &one_chat);
 
     // The http-* workloads go through a server started for them, with sessions of their own.
+    steps.at(
+        "The http-* workloads go through a server started for them, with sessions of their own",
+    );
     let mut inputs = inputs;
     inputs
         .serve(pool, 2, &sambung_bench::http::Topology::default())
@@ -183,6 +189,7 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     }
     inputs.close().await.unwrap();
     // Turns through the server against the built-in fake provider.
+    steps.at("Turns through the server against the built-in fake provider");
     let report = sambung_bench::generate::run(
         pool,
         &inputs.personal_chats,
@@ -200,6 +207,7 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     );
     // The fake's own time includes its 5 ms pace; every turn's first token at the client comes
     // after the fake's, so each percentile of the difference is positive.
+    steps.at("The fake's own time includes its 5 ms pace");
     assert!(report.provider_first_token_p50_ms >= 5.0, "{report:?}");
     assert!(
         report.added_first_token_p50_ms > 0.0 && report.added_first_token_p95_ms > 0.0,

@@ -31,6 +31,7 @@ impl std::io::Write for Logs {
 
 #[tokio::test]
 async fn a_raw_api_key_never_leaves_the_server() {
+    let mut steps = sambung_testkit::Steps::new();
     let logs = Logs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -54,6 +55,7 @@ async fn a_raw_api_key_never_leaves_the_server() {
     assert_eq!(key["last4"], "8e7d");
     let id = key["id"].as_str().unwrap();
     // Every way of getting it wrong with the key in the body.
+    steps.at("Every way of getting it wrong with the key in the body");
     for body in [
         json!({"provider": "openai", "key": RAW, "extra": 1}),
         json!({"provider": "nobody", "key": RAW}),
@@ -84,6 +86,7 @@ async fn a_raw_api_key_never_leaves_the_server() {
     let listed = ok(ana.get("/api/v1/api-keys").await, 200);
     assert_eq!(listed["items"][0]["name"], "renamed");
     // Used for a turn, refused by the provider with a message that echoes it, and listed.
+    steps.at("Used for a turn, refused by the provider with a message that echoes it, and listed");
     let model = ok(
         ana.post("/api/v1/models", json!({"provider": "openai", "modelId": "m", "baseUrl": app.provider.url("/v1"), "apiKeyId": id, "isDefault": true}))
             .await,
@@ -137,6 +140,7 @@ async fn a_raw_api_key_never_leaves_the_server() {
     assert!(openapi["openapi"].is_string());
 
     // Tokens in paths: a share link read by anyone, an invitation accepted.
+    steps.at("Tokens in paths");
     let share = ok(
         ana.post(
             &format!("/api/v1/chats/{}/share", chat["id"].as_str().unwrap()),

@@ -9,6 +9,9 @@
 //! (a signal, an abort). `browser` drives a real headless Chromium for the UIs' tests.
 
 pub mod browser;
+mod steps;
+
+pub use steps::Steps;
 
 use sambung_config::Hint as _;
 use std::os::unix::fs::PermissionsExt;

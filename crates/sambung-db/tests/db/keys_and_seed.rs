@@ -18,6 +18,7 @@ async fn live_schema(pool: &sqlx::PgPool) -> sambung_schema::Schema {
 
 #[tokio::test]
 async fn api_keys_are_sealed_shown_by_last4_and_rotated_all_or_nothing() {
+    let mut steps = sambung_testkit::Steps::new();
     let db = TestDb::migrated().await;
     let pool = db.pool();
     let ana = user(pool, "ana@example.com").await;
@@ -72,6 +73,7 @@ async fn api_keys_are_sealed_shown_by_last4_and_rotated_all_or_nothing() {
     );
 
     // A wrong current key: refused, nothing rewritten.
+    steps.at("A wrong current key");
     let new = Cipher::new(&[2; 32]);
     assert!(matches!(
         api_keys::rotate_master_key(pool, &Cipher::new(&[9; 32]), &new).await,
@@ -103,6 +105,7 @@ async fn api_keys_are_sealed_shown_by_last4_and_rotated_all_or_nothing() {
     );
 
     // A tampered row, or one moved to another row, does not open.
+    steps.at("A tampered row, or one moved to another row, does not open");
     sqlx::query("UPDATE api_keys SET encrypted_key = set_byte(encrypted_key, 20, get_byte(encrypted_key, 20) # 1) WHERE id = $1")
         .bind(key.id)
         .execute(pool)

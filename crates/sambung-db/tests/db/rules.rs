@@ -88,6 +88,7 @@ async fn chat_titles_are_checked_and_stored_verbatim() {
 
 #[tokio::test]
 async fn teams_slugs_redirects_and_the_last_admin() {
+    let mut steps = sambung_testkit::Steps::new();
     let db = TestDb::migrated().await;
     let pool = db.pool();
     let ana = user(pool, "ana@example.com").await;
@@ -152,6 +153,7 @@ async fn teams_slugs_redirects_and_the_last_admin() {
         .is_none());
     // The old slug stays the team's: another team can take it neither new nor by a change,
     // so its old links cannot lead elsewhere (and both are told alike, as for a taken slug).
+    steps.at("The old slug stays the team's");
     conflict(
         teams::create_team(pool, budi, "New Core", "core", None).await,
         "not available",
@@ -172,6 +174,7 @@ async fn teams_slugs_redirects_and_the_last_admin() {
         "slug",
     );
     // Its own old slug the team may take back.
+    steps.at("Its own old slug the team may take back");
     let back = teams::change_slug(pool, ana, team.id, "core")
         .await
         .unwrap();
@@ -182,6 +185,7 @@ async fn teams_slugs_redirects_and_the_last_admin() {
     assert_eq!(again.slug, "core-team");
 
     // The last admin can neither leave nor be demoted.
+    steps.at("The last admin can neither leave nor be demoted");
     conflict(
         teams::remove_member(pool, ana, team.id, ana).await,
         "at least one admin",
@@ -399,6 +403,7 @@ async fn invites_are_single_use_expire_and_belong_to_one_email() {
 
 #[tokio::test]
 async fn folders_nest_within_one_scope_without_cycles() {
+    let mut steps = sambung_testkit::Steps::new();
     let db = TestDb::migrated().await;
     let pool = db.pool();
     let ana = user(pool, "ana@example.com").await;
@@ -459,6 +464,7 @@ async fn folders_nest_within_one_scope_without_cycles() {
         .expect("no cycle once c left the tree");
 
     // A chat's folder and tags must fit its scope.
+    steps.at("A chat's folder and tags must fit its scope");
     invalid(
         chats::create_chat(
             pool,
@@ -583,6 +589,7 @@ async fn folders_nest_within_one_scope_without_cycles() {
 
 #[tokio::test]
 async fn listing_chats_pages_by_keyset_with_filters_and_counts() {
+    let mut steps = sambung_testkit::Steps::new();
     let db = TestDb::migrated().await;
     let pool = db.pool();
     let ana = user(pool, "ana@example.com").await;
@@ -644,6 +651,7 @@ async fn listing_chats_pages_by_keyset_with_filters_and_counts() {
         assert_eq!(*count, i as i64, "message count of chat {i}");
     }
     // How many of ana's personal chats a query with these filters lists.
+    steps.at("How many of ana's personal chats a query with these filters lists");
     let listed = |filters: ChatQuery| async move {
         chats::list_chats(pool, ana, &filters)
             .await
@@ -696,6 +704,7 @@ async fn listing_chats_pages_by_keyset_with_filters_and_counts() {
     assert_eq!(window, expected, "date window and folder together");
 
     // A team's listing: its members see the team's chats (and only those), others nothing.
+    steps.at("A team's listing");
     let team = teams::create_team(pool, ana, "Crew", "crew-list", None)
         .await
         .unwrap();
@@ -751,10 +760,12 @@ async fn listing_chats_pages_by_keyset_with_filters_and_counts() {
     );
 
     // A chat's messages, in order, page by page; appending bumps the chat.
+    steps.at("A chat's messages, in order, page by page");
     let long = created[6];
     let before = chats::get_chat(pool, ana, long).await.unwrap().updated_at;
     // What a client posts is a user message; what it adds is kept as annotations, never
     // where the server reads a reply's status or model.
+    steps.at("What a client posts is a user message");
     let posted = chats::append_message(
         pool,
         ana,
@@ -793,6 +804,7 @@ async fn listing_chats_pages_by_keyset_with_filters_and_counts() {
     assert!(second.next.is_none(), "the last page says so");
     // However long the messages, a page holds at most MAX_PAGE_CONTENT_BYTES of text (those
     // that begin within it): 40 messages of 1 MiB come four to a page.
+    steps.at("However long the messages, a page holds at most MAX_PAGE_CONTENT_BYTES of text (those that begin ...");
     let big = chats::create_chat(pool, ana, chat("big")).await.unwrap();
     let mebibyte = "m".repeat(chats::MAX_MESSAGE_BYTES);
     for _ in 0..6 {
@@ -816,6 +828,7 @@ async fn listing_chats_pages_by_keyset_with_filters_and_counts() {
 
 #[tokio::test]
 async fn prompt_variables_and_search() {
+    let mut steps = sambung_testkit::Steps::new();
     let db = TestDb::migrated().await;
     let pool = db.pool();
     let ana = user(pool, "ana@example.com").await;
@@ -895,6 +908,7 @@ async fn prompt_variables_and_search() {
         "budi's private prompt stays private"
     );
     // "code" is a word of Code Review; "Codebase" only contains it: ranked first, then substring.
+    steps.at("\"code\" is a word of Code Review");
     assert_eq!(
         names(
             prompts::search_prompts(pool, ana, "code", 20)

@@ -188,11 +188,16 @@ fn cases() -> Vec<Case> {
 async fn every_edit_generates_a_verified_migration() {
     let _lock = SHADOW_LOCK.lock().await;
     let admin = TestDb::empty().await;
-    for case in cases() {
+    for (number, case) in cases().into_iter().enumerate() {
         let migration = generated(&admin, BASE, &case.target, &case.renames)
             .await
             .unwrap_or_else(|| panic!("{}: no changes found", case.name));
         assert_eq!(migration.name, "0002_edit");
+        // The whole migration, up and down, as a snapshot to review when the differ changes.
+        insta::assert_snapshot!(
+            format!("{number:02} {}", case.name),
+            format!("{}\n-- down --\n{}", migration.up, migration.down)
+        );
         assert!(
             migration.up.contains(case.expect_sql),
             "{}: up lacks {:?}:\n{}",

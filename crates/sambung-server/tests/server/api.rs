@@ -15,6 +15,7 @@ fn ok(reply: common::Reply, status: u16) -> Value {
 
 #[tokio::test]
 async fn chat_lists_page_by_keyset_and_filter() {
+    let mut steps = sambung_testkit::Steps::new();
     let app = TestApp::start().await;
     let ana = app.user("ana").await;
     let folder = ok(
@@ -43,6 +44,7 @@ async fn chat_lists_page_by_keyset_and_filter() {
         ids.push(chat["id"].as_str().unwrap().to_owned());
     }
     // Newest first, three at a time, every chat once.
+    steps.at("Newest first, three at a time, every chat once");
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -64,6 +66,7 @@ async fn chat_lists_page_by_keyset_and_filter() {
     assert_eq!(seen, ids);
 
     // File one, tag one, pin one; each filter finds exactly it.
+    steps.at("File one, tag one, pin one");
     let (filed, tagged, pinned) = (&ids[1], &ids[2], &ids[3]);
     ok(
         ana.patch(
@@ -105,6 +108,7 @@ async fn chat_lists_page_by_keyset_and_filter() {
     let detail = ok(ana.get(&format!("/api/v1/chats/{tagged}")).await, 200);
     assert_eq!(detail["tags"][0]["name"], "urgent");
     // Out of the folder, untagged, unpinned.
+    steps.at("Out of the folder, untagged, unpinned");
     ok(
         ana.patch(&format!("/api/v1/chats/{filed}"), json!({"folderId": null}))
             .await,
@@ -133,6 +137,7 @@ async fn chat_lists_page_by_keyset_and_filter() {
         json!([])
     );
     // A folder or tag of someone else is refused, naming the field.
+    steps.at("A folder or tag of someone else is refused, naming the field");
     let bo = app.user("bo").await;
     let bos_tag = ok(bo.post("/api/v1/tags", json!({"name": "bo's"})).await, 201);
     let refused = ana
@@ -490,6 +495,8 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_exists() 
     let app = TestApp::start().await;
     let client = app.client_with_origin(None);
     let document = ok(client.get("/api/v1/openapi.json").await, 200);
+    // The whole document, as a snapshot to review when a route or a type changes.
+    insta::assert_json_snapshot!("openapi", document);
     assert!(
         document["openapi"].as_str().unwrap().starts_with("3.1"),
         "{}",
@@ -611,4 +618,54 @@ async fn short_lists_page_by_key_too() {
         ana.get("/api/v1/api-keys?cursor=nonsense").await.code(),
         "VALIDATION_ERROR"
     );
+}
+
+/// The error answers a client meets most, whole, as a snapshot to review when one changes.
+#[tokio::test]
+async fn error_answers_keep_their_shape() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let anonymous = app.anonymous();
+    let nil = "00000000-0000-7000-8000-000000000000";
+    let mut answers = Vec::new();
+    for (label, reply) in [
+        ("no session", anonymous.get("/api/v1/me").await),
+        ("no such endpoint", ana.get("/api/v1/nothing-here").await),
+        ("wrong method", ana.delete("/api/v1/me").await),
+        (
+            "a chat one may not see",
+            ana.get(&format!("/api/v1/chats/{nil}")).await,
+        ),
+        (
+            "an unknown field",
+            ana.post("/api/v1/chats", json!({"titel": "x"})).await,
+        ),
+        (
+            "a wrong type",
+            ana.post("/api/v1/chats", json!({"title": 5})).await,
+        ),
+        (
+            "broken JSON",
+            ana.raw(
+                reqwest::Method::POST,
+                "/api/v1/chats",
+                Some("application/json"),
+                b"{".to_vec(),
+            )
+            .await,
+        ),
+        (
+            "a bad cursor",
+            ana.get("/api/v1/chats?cursor=nonsense").await,
+        ),
+        (
+            "a wrong password",
+            anonymous
+                .sign_in(json!({"email": ana.email, "password": "not-the-password"}))
+                .await,
+        ),
+    ] {
+        answers.push(json!({"case": label, "status": reply.status, "body": reply.body}));
+    }
+    insta::assert_json_snapshot!("error answers", answers);
 }

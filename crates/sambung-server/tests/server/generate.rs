@@ -453,6 +453,7 @@ async fn one_turn_at_a_time_then_regenerate_and_edit_replace_what_followed() {
 
 #[tokio::test]
 async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
+    let mut steps = sambung_testkit::Steps::new();
     let app = TestApp::start().await;
     let (ana, chat) = app.user_with_model("ana").await;
     let other = app.another_server().await;
@@ -461,6 +462,7 @@ async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
     let mut stream = open_stream(&ana, &chat, json!({"content": "long"})).await;
     let _ = stream.next().await;
     // The first server is writing a reply: the second refuses a turn in that chat too.
+    steps.at("The first server is writing a reply");
     let (status, body, _) = ana_elsewhere
         .generate(&chat, json!({"content": "me too"}))
         .await;
@@ -468,6 +470,7 @@ async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
     while stream.next().await.is_some() {}
 
     // The second server follows a reply the first writes, relayed from its start.
+    steps.at("The second server follows a reply the first writes, relayed from its start");
     app.provider.push(slow(40, 10));
     let mut stream = open_stream(&ana, &chat, json!({"content": "follow me elsewhere"})).await;
     let _ = stream.next().await;
@@ -502,6 +505,7 @@ async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
     assert_eq!(after.status, 204, "nothing runs any more");
 
     // A stop sent to the second server reaches the first, which writes the reply.
+    steps.at("A stop sent to the second server reaches the first, which writes the reply");
     app.provider.push(slow(200, 20));
     let mut stream = open_stream(&ana, &chat, json!({"content": "stop me elsewhere"})).await;
     let _ = stream.next().await;
@@ -527,6 +531,7 @@ async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
     assert_eq!(none.status, 204, "nothing runs any more");
 
     // A server that begins a turn, then dies before it ends (its lease is its connection).
+    steps.at("A server that begins a turn, then dies before it ends (its lease is its connection)");
     let dying = sambung_chat::lease::ServerLease::acquire(app.pool())
         .await
         .unwrap();
@@ -552,6 +557,7 @@ async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
 
     // Either server tells once the lease is gone: the reply is marked incomplete and the
     // chat is free again.
+    steps.at("Either server tells once the lease is gone");
     app.provider.push(Script::sse(OPENAI, 4096));
     let mut answered = None;
     for _ in 0..100 {
@@ -664,18 +670,7 @@ async fn team_models_are_configured_by_admins_and_used_by_members() {
         .await
         .body["id"]
         .clone();
-    let invite = admin
-        .post("/api/v1/teams/kopi/invites", json!({"email": member.email}))
-        .await;
-    member
-        .post(
-            &format!(
-                "/api/v1/invites/{}/accept",
-                invite.body["token"].as_str().unwrap()
-            ),
-            json!({}),
-        )
-        .await;
+    app.join_team(&admin, "kopi", &member).await;
     let key = admin.get("/api/v1/api-keys").await.body["items"][0]["id"].clone();
     let refused = member
         .post(

@@ -450,21 +450,7 @@ async fn only_the_asker_or_who_may_change_the_chat_stops_a_reply() {
     let mut members = Vec::new();
     for name in ["bo", "cy"] {
         let member = app.user(name).await;
-        let invite = ana
-            .post("/api/v1/teams/kopi/invites", json!({"email": member.email}))
-            .await;
-        ok(
-            member
-                .post(
-                    &format!(
-                        "/api/v1/invites/{}/accept",
-                        invite.body["token"].as_str().unwrap()
-                    ),
-                    json!({}),
-                )
-                .await,
-            200,
-        );
+        app.join_team(&ana, "kopi", &member).await;
         members.push(member);
     }
     let key = ana.get("/api/v1/api-keys").await.body["items"][0]["id"].clone();

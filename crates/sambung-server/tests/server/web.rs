@@ -115,6 +115,7 @@ async fn the_same_journey_at_a_phones_width() {
 /// Sign up, configure, chat, stop, regenerate, edit, reload, pin, share, sign out: on a
 /// desktop's window or a phone's (390 pixels wide, where the chats hide behind a button).
 async fn journey(phone: bool) {
+    let mut steps = sambung_testkit::Steps::new();
     let app = TestApp::start().await;
     let browser = Browser::start().await;
     if phone {
@@ -127,6 +128,7 @@ async fn journey(phone: bool) {
     browser.until_text("#me", "Ana").await;
 
     // An API key: only its last four characters are ever shown.
+    steps.at("An API key");
     browser.click("#open-settings").await;
     browser.type_into("#key-name", "Work").await;
     browser
@@ -145,6 +147,7 @@ async fn journey(phone: bool) {
     );
 
     // A model at the fake provider, with that key; "Test connection" lists what it offers.
+    steps.at("A model at the fake provider, with that key");
     browser
         .element("#model-provider")
         .await
@@ -175,6 +178,7 @@ async fn journey(phone: bool) {
         .await;
 
     // A new chat; the reply streams in, then shows rendered, with its tokens and times.
+    steps.at("A new chat");
     browser.click("#close-settings").await;
     browser.click("#new-chat").await;
     browser.until_text("#model-picker", "Fake GPT").await;
@@ -198,6 +202,7 @@ async fn journey(phone: bool) {
         .element("#messages .message.assistant button.copy")
         .await;
     // Highlighted on the server: the keyword in a span of the highlighter's classes.
+    steps.at("Highlighted on the server");
     assert_eq!(
         browser
             .text("#messages pre code.language-rust span.hl-storage")
@@ -221,6 +226,7 @@ async fn journey(phone: bool) {
     );
 
     // A hostile message, from the user and echoed by the model, renders inert.
+    steps.at("A hostile message, from the user and echoed by the model, renders inert");
     let hostile = "<img src=x onerror=\"window.pwned=1\"><script>window.pwned=2</script> [link](javascript:window.pwned=3)";
     app.provider.push(reply(hostile, 1));
     send(&browser, hostile).await;
@@ -240,6 +246,7 @@ async fn journey(phone: bool) {
     assert_eq!(injected, json!([0, true]), "nothing injected");
 
     // Stop with Esc: what was written stays.
+    steps.at("Stop with Esc");
     app.provider.push(reply(&"word ".repeat(200), 20));
     send(&browser, "Tell me a long story").await;
     browser
@@ -265,6 +272,7 @@ async fn journey(phone: bool) {
         .await;
 
     // Regenerate replaces the last reply.
+    steps.at("Regenerate replaces the last reply");
     app.provider.push(reply("A shorter story.", 1));
     browser.click("#messages button.regenerate").await;
     until_stored(&app, "complete", Some("A shorter story.")).await;
@@ -276,6 +284,7 @@ async fn journey(phone: bool) {
     .await;
 
     // Edit and resend: the question changes, what followed is replaced.
+    steps.at("Edit and resend");
     app.provider.push(reply("About cats, then.", 1));
     click_last(&browser, "#messages .message.user button.edit").await;
     browser.type_into("#prompt", "Tell me about cats").await;
@@ -289,6 +298,7 @@ async fn journey(phone: bool) {
     .await;
 
     // A reload in the middle of a reply follows it again.
+    steps.at("A reload in the middle of a reply follows it again");
     app.provider.push(reply(&"slowly ".repeat(40), 40));
     send(&browser, "Once more, slowly").await;
     browser
@@ -315,6 +325,7 @@ async fn journey(phone: bool) {
         .await;
 
     // Pin it; share it and read the public page signed out.
+    steps.at("Pin it");
     browser.click("#pin-chat").await;
     browser.element("#chat-list li.pinned").await;
     browser.click("#share-chat").await;
@@ -339,6 +350,7 @@ async fn journey(phone: bool) {
     assert!(!html.contains("<img"), "{html}");
 
     // At a phone's width the chats hide behind a button.
+    steps.at("At a phone's width the chats hide behind a button");
     if !phone {
         browser.client.set_window_size(390, 844).await.unwrap();
     }
@@ -360,6 +372,7 @@ async fn journey(phone: bool) {
         .await;
 
     // Signing out shows the sign-in form again.
+    steps.at("Signing out shows the sign-in form again");
     browser.click("#sign-out").await;
     browser
         .until(
@@ -406,6 +419,7 @@ async fn select_label(browser: &Browser, css: &str, label: &str) {
 
 #[tokio::test]
 async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
+    let mut steps = sambung_testkit::Steps::new();
     let app = TestApp::start().await;
     let ana = app.user("ana").await;
     let model = ana
@@ -439,6 +453,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     sign_in(&browser, "ana@example.com", "password-of-ana").await;
 
     // A folder, and a chat filed in it: the sidebar shows it inside.
+    steps.at("A folder, and a chat filed in it");
     browser.click("#new-folder").await;
     browser.type_into("#folder-name", "Travel").await;
     browser.click("#folder-form button[type=submit]").await;
@@ -463,6 +478,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     assert_eq!(filed.as_deref(), Some("Travel"));
 
     // Folders are renamed and moved: "Travel" becomes "Trips", inside a new "Asia".
+    steps.at("Folders are renamed and moved");
     browser.click("#new-folder").await;
     browser.type_into("#folder-name", "Asia").await;
     browser.click("#folder-form button[type=submit]").await;
@@ -489,6 +505,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     assert_eq!(nested, ("Trips".to_owned(), "Asia".to_owned()));
 
     // A tag on the chat, then the list filtered by it.
+    steps.at("A tag on the chat, then the list filtered by it");
     browser.click("#new-tag").await;
     browser.type_into("#tag-name", "ideas").await;
     browser.click("#tag-form button[type=submit]").await;
@@ -509,6 +526,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
         .element(&format!("#chat-list a[data-chat='{budget}']"))
         .await;
     // A tag renamed, then deleted: gone from the list and from the chat.
+    steps.at("A tag renamed, then deleted");
     browser
         .click("#tag-filter button.manage[aria-label='Edit tag ideas']")
         .await;
@@ -533,6 +551,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     assert_eq!(tagged, 0);
 
     // Search finds a message by its words and shows them in context; the hit opens the chat.
+    steps.at("Search finds a message by its words and shows them in context");
     browser
         .click(&format!("#chat-list a[data-chat='{budget}']"))
         .await;
@@ -544,6 +563,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     browser.type_into("#search", "").await;
 
     // A prompt from the library, its variables filled, starts a chat.
+    steps.at("A prompt from the library, its variables filled, starts a chat");
     browser.click("#open-prompts").await;
     browser.type_into("#prompt-name", "Translate").await;
     browser
@@ -582,6 +602,8 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     app.provider.push(reply("Good morning", 1));
     // The first reply titles the chat with a request of its own, after the reply is stored:
     // its script is queued now, so no later script can be taken by it.
+    steps
+        .at("The first reply titles the chat with a request of its own, after the reply is stored");
     app.provider.push(reply("Translation", 0));
     browser
         .element("#prompt")
@@ -591,9 +613,11 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
         .unwrap();
     until_stored(&app, "complete", Some("Good morning")).await;
     // The stream ends after the title is asked for: then the composer sends again.
+    steps.at("The stream ends after the title is asked for");
     browser.element("#send:not([hidden])").await;
 
     // A provider's error shows where it happened: on the reply it cut short.
+    steps.at("A provider's error shows where it happened");
     app.provider.push(Script::json(
         401,
         r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#,
@@ -608,6 +632,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     .await;
 
     // Keyboard: Ctrl+K goes to search, Ctrl+Alt+N starts a chat.
+    steps.at("Keyboard");
     let prompt = browser.element("#prompt").await;
     prompt
         .send_keys(&format!("{}k", Key::Control))
@@ -629,6 +654,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     browser.until_text("#chat-title", "New chat").await;
 
     // A team, and an invitation link for Budi.
+    steps.at("A team, and an invitation link for Budi");
     browser.click("#open-teams").await;
     browser.type_into("#team-name", "Kopi Team").await;
     browser.type_into("#team-slug", "kopi").await;
@@ -647,6 +673,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
         .unwrap();
 
     // Budi, in a browser of his own, follows it: signs up, joins.
+    steps.at("Budi, in a browser of his own, follows it");
     let budi = Browser::start().await;
     budi.client.goto(&link).await.unwrap();
     sign_up(&budi, "Budi").await;
@@ -662,6 +689,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     assert_eq!(disabled, json!(true), "a member changes no roles");
 
     // Ana starts a team chat; Budi sees it and reads it.
+    steps.at("Ana starts a team chat");
     select_label(&browser, "#scope", "Kopi Team").await;
     app.provider.push(reply("Standup at nine.", 1));
     app.provider.push(reply("Standup", 0)); // the title
@@ -687,6 +715,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     .await;
 
     // Budi may read and post, not share: the UI says so.
+    steps.at("Budi may read and post, not share");
     budi.click("#share-chat").await;
     budi.until_text("#toast", "not allowed").await;
     assert!(

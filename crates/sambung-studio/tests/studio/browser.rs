@@ -101,6 +101,7 @@ async fn fetch_in_page(browser: &Browser, link: &str, body: &str) -> Value {
 
 #[tokio::test]
 async fn a_user_browses_edits_queries_and_exports_in_chromium() {
+    let mut steps = sambung_testkit::Steps::new();
     let running = common::start(false).await;
     sqlx::query(
         "INSERT INTO messages (chat_id, role, content, metadata)
@@ -116,6 +117,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     let browser = Browser::start().await;
     browser.client.goto(&running.url).await.unwrap();
     // The token went into a cookie and out of the address bar.
+    steps.at("The token went into a cookie and out of the address bar");
     let address = browser.client.current_url().await.unwrap();
     assert!(!address.as_str().contains("token"), "{address}");
     browser
@@ -129,6 +131,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     assert_eq!(chats_count, "2");
 
     // Browse: 63 messages in pages of 50.
+    steps.at("Browse");
     open_table(&browser, "messages").await;
     assert_eq!(column_texts(&browser, "content").await.len(), 50);
     browser.click("#page-next").await;
@@ -137,6 +140,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     browser.until_text("#page-info", "Rows 1–50").await;
 
     // NULL is shown as NULL; JSON is pretty-printed.
+    steps.at("NULL is shown as NULL");
     let metadata = column_texts(&browser, "metadata").await;
     assert!(metadata.iter().any(|m| m == "NULL"), "{metadata:?}");
     assert!(
@@ -145,6 +149,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     );
 
     // Sort by content, then the other way.
+    steps.at("Sort by content, then the other way");
     browser.click("#grid th[data-column=content]").await;
     browser
         .until_text("#grid th[data-column=content]", "▲")
@@ -163,6 +168,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     browser.screenshot(docs("studio-data.png")).await;
 
     // Filter: assistants only.
+    steps.at("Filter");
     add_filter(&browser, "role", "eq", "assistant").await;
     browser.until_text("#filters", "role = \"assistant\"").await;
     let assistants: i64 =
@@ -186,6 +192,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
         .all(|r| r == "assistant"));
 
     // Export what is shown: the link carries the view; the browser's cookie opens it.
+    steps.at("Export what is shown");
     browser.click("#export-csv").await;
     let csv = browser.downloaded("messages.csv").await;
     assert!(
@@ -202,6 +209,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     assert_eq!(json_export[0]["content"], "message 60");
 
     // Follow a foreign key: the message's chat opens, that row only.
+    steps.at("Follow a foreign key");
     browser
         .click("#grid tbody tr[data-row='0'] td[data-column=chat_id] a.fk")
         .await;
@@ -211,6 +219,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     assert_eq!(column_texts(&browser, "title").await, ["Sample Chat"]);
 
     // Edit a cell.
+    steps.at("Edit a cell");
     edit_first_row(&browser, "title", "Edited in Chromium").await;
     browser
         .until_text(
@@ -224,6 +233,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     );
 
     // A CHECK violation is explained next to the cell; nothing changes.
+    steps.at("A CHECK violation is explained next to the cell");
     edit_first_row(&browser, "title", "   ").await;
     let explained = browser
         .until_text(".editor .error", "chats_title_not_blank")
@@ -236,6 +246,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     );
 
     // Insert a row: only name and color given, the rest defaults.
+    steps.at("Insert a row");
     open_table(&browser, "tags").await;
     browser.click("#insert-open").await;
     browser
@@ -258,6 +269,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     );
 
     // Delete it, after saying yes.
+    steps.at("Delete it, after saying yes");
     add_filter(&browser, "name", "eq", "from-chromium").await;
     browser.until_text("#page-info", "Rows 1–1").await;
     browser
@@ -279,6 +291,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     );
 
     // A long value: the page holds its start, the editor all of it.
+    steps.at("A long value");
     sqlx::query("UPDATE prompts SET content = repeat('long ', 300)")
         .execute(running.db.pool())
         .await
@@ -299,6 +312,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     browser.click(".editor button.cancel").await;
 
     // The SQL console: a SELECT, an UPDATE and a failing statement.
+    steps.at("The SQL console");
     browser.click("#tab-sql").await;
     browser
         .element("#sql-input")
@@ -340,6 +354,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     );
 
     // The schema: every table drawn, an edge per foreign key, details below.
+    steps.at("The schema");
     browser.click("#tab-schema").await;
     browser.element("#er-diagram").await;
     let (tables, foreign_keys): (i64, i64) = sqlx::query_as(
@@ -367,6 +382,7 @@ async fn a_user_browses_edits_queries_and_exports_in_chromium() {
     browser.screenshot(docs("studio-schema.png")).await;
 
     // Every page request carried the cookie, and nothing failed in the page.
+    steps.at("Every page request carried the cookie, and nothing failed in the page");
     let problems: Value = browser
         .client
         .execute(

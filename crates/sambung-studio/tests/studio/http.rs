@@ -56,6 +56,7 @@ async fn all_pages(running: &common::Running, table: &str, mut view: Value) -> V
 
 #[tokio::test]
 async fn only_token_holders_on_its_own_host_get_in_and_writes_must_be_same_site() {
+    let mut steps = sambung_testkit::Steps::new();
     let running = common::start(false).await;
     let client = running.raw_client();
     let tables = format!("{}/api/tables", running.base);
@@ -75,10 +76,12 @@ async fn only_token_holders_on_its_own_host_get_in_and_writes_must_be_same_site(
     assert!(wrong_link.headers().get("set-cookie").is_none());
 
     // Refusals carry the security headers too.
+    steps.at("Refusals carry the security headers too");
     let refused = client.get(&tables).send().await.unwrap();
     assert_eq!(refused.headers()["x-frame-options"], "DENY");
     assert!(refused.headers().contains_key("content-security-policy"));
     // The token's redirect never leads to another site.
+    steps.at("The token's redirect never leads to another site");
     for path in ["//evil.example/", "/\\evil.example/"] {
         let visit = client
             .get(format!("{}{path}?token={}", running.base, running.token))
@@ -94,6 +97,7 @@ async fn only_token_holders_on_its_own_host_get_in_and_writes_must_be_same_site(
     }
 
     // The printed URL trades its token for a cookie and sends the browser to a clean URL.
+    steps.at("The printed URL trades its token for a cookie and sends the browser to a clean URL");
     let first_visit = client.get(&running.url).send().await.unwrap();
     assert_eq!(first_visit.status(), StatusCode::SEE_OTHER);
     assert_eq!(first_visit.headers()["location"], "/");
@@ -116,6 +120,7 @@ async fn only_token_holders_on_its_own_host_get_in_and_writes_must_be_same_site(
     assert_eq!(status(with_cookie).await, StatusCode::OK);
 
     // DNS rebinding: a foreign name for this address is refused, token or not.
+    steps.at("DNS rebinding");
     for (host, expected) in [
         ("attacker.example", StatusCode::MISDIRECTED_REQUEST),
         ("localhost", StatusCode::OK),
@@ -128,6 +133,7 @@ async fn only_token_holders_on_its_own_host_get_in_and_writes_must_be_same_site(
     }
 
     // Cross-site writes, even carrying the cookie, change nothing.
+    steps.at("Cross-site writes, even carrying the cookie, change nothing");
     let before = chat_titles(&running).await;
     let write = json!({ "sql": "UPDATE chats SET title = 'pwned'" });
     let post = || {
@@ -149,6 +155,7 @@ async fn only_token_holders_on_its_own_host_get_in_and_writes_must_be_same_site(
     assert_eq!(chat_titles(&running).await, before);
 
     // The page is self-contained: it loads nothing from anywhere else, and says so in its CSP.
+    steps.at("The page is self-contained");
     let page = running.request(Method::GET, "/").send().await.unwrap();
     let csp = page.headers()["content-security-policy"]
         .to_str()
@@ -174,6 +181,7 @@ async fn only_token_holders_on_its_own_host_get_in_and_writes_must_be_same_site(
 
 #[tokio::test]
 async fn keyset_pages_cover_every_row_once_in_any_sort_and_filters_match_sql() {
+    let mut steps = sambung_testkit::Steps::new();
     let running = common::start(false).await;
     add_messages(&running).await;
     let pool = running.db.pool();
@@ -273,6 +281,7 @@ async fn keyset_pages_cover_every_row_once_in_any_sort_and_filters_match_sql() {
     }
 
     // NULL and the empty string are different values, on the page and in filters.
+    steps.at("NULL and the empty string are different values, on the page and in filters");
     let empty = running
         .rows(
             "messages",
@@ -304,6 +313,7 @@ async fn keyset_pages_cover_every_row_once_in_any_sort_and_filters_match_sql() {
     assert_eq!(nulls["rows"][0][metadata], Value::Null);
 
     // Composite primary keys page too.
+    steps.at("Composite primary keys page too");
     let chat_tags = running.rows("chat_tags", json!({ "limit": 1 })).await.ok();
     assert_eq!(chat_tags["keys"][0].as_array().unwrap().len(), 2);
     let all: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_tags")
@@ -403,6 +413,7 @@ async fn hostile_filters_and_sorts_get_clear_errors_and_never_run_as_sql() {
 
 #[tokio::test]
 async fn edits_apply_only_over_what_the_user_saw_and_explain_refusals() {
+    let mut steps = sambung_testkit::Steps::new();
     let running = common::start(false).await;
     let pool = running.db.pool();
     let (chat_id, title): (String, String) =
@@ -427,6 +438,7 @@ async fn edits_apply_only_over_what_the_user_saw_and_explain_refusals() {
         .contains(&json!("Renamed")));
 
     // Someone else changed it meanwhile: the user's stale view loses, nothing is overwritten.
+    steps.at("Someone else changed it meanwhile");
     sqlx::query("UPDATE chats SET title = 'Changed elsewhere' WHERE id = $1::uuid")
         .bind(&chat_id)
         .execute(pool)
@@ -446,6 +458,7 @@ async fn edits_apply_only_over_what_the_user_saw_and_explain_refusals() {
         .contains(&"Changed elsewhere".to_owned()));
 
     // NULL seen and NULL set are told apart from the empty string.
+    steps.at("NULL seen and NULL set are told apart from the empty string");
     let nulled = running
         .json(
             Method::PATCH,
@@ -471,6 +484,7 @@ async fn edits_apply_only_over_what_the_user_saw_and_explain_refusals() {
     assert_eq!(stale_null.status, StatusCode::CONFLICT);
 
     // PostgreSQL's refusals, in plain words, naming what caused them.
+    steps.at("PostgreSQL's refusals, in plain words, naming what caused them");
     let check = running
         .json(
             Method::PATCH,
@@ -494,6 +508,7 @@ async fn edits_apply_only_over_what_the_user_saw_and_explain_refusals() {
         )
         .await;
     // (folder_id is not NULL in the sample: the type error still comes first.)
+    steps.at("(folder_id is not NULL in the sample");
     assert_eq!(bad_uuid.status, StatusCode::BAD_REQUEST);
     assert!(
         bad_uuid.body["error"]
@@ -536,6 +551,7 @@ async fn edits_apply_only_over_what_the_user_saw_and_explain_refusals() {
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 
     // Insert with defaults; a missing required column is named.
+    steps.at("Insert with defaults");
     let tag = running
         .json(
             Method::POST,
@@ -565,6 +581,7 @@ async fn edits_apply_only_over_what_the_user_saw_and_explain_refusals() {
     assert!(unknown.contains("has no column"), "{unknown}");
 
     // A composite key: insert into chat_tags and delete by both columns.
+    steps.at("A composite key");
     let link = running
         .json(
             Method::POST,
@@ -584,6 +601,7 @@ async fn edits_apply_only_over_what_the_user_saw_and_explain_refusals() {
         .ok();
     assert_eq!(deleted["deleted"], 1);
     // Delete is all or nothing: a bad key in the batch keeps the good one.
+    steps.at("Delete is all or nothing");
     let batch = running
         .json(
             Method::DELETE,

@@ -474,6 +474,7 @@ fn http_request(port: u16, method: &str, path: &str, json: &str) -> String {
 
 #[test]
 fn up_serves_the_app_and_studio_until_interrupted() {
+    let mut steps = sambung_testkit::Steps::new();
     use std::io::{BufRead, BufReader, Read};
     let scratch = ScratchCluster::new();
     let port = free_port();
@@ -528,6 +529,7 @@ fn up_serves_the_app_and_studio_until_interrupted() {
     );
     assert!(url.starts_with("/?token="), "{url}");
     // The printed demo login works against the app.
+    steps.at("The printed demo login works against the app");
     let health = http_get(app_port, "/health");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     let sign_in = http_request(
@@ -551,6 +553,7 @@ fn up_serves_the_app_and_studio_until_interrupted() {
     assert!(no_token.starts_with("HTTP/1.1 401"), "{no_token}");
 
     // A second Studio on the same port explains itself.
+    steps.at("A second Studio on the same port explains itself");
     let taken = Sambung::managed(&scratch)
         .run(["db", "studio", "--port", &port.to_string()])
         .failure();
@@ -704,6 +707,7 @@ async fn the_application_role_is_no_superuser() {
 /// belongs to the application role.
 #[tokio::test]
 async fn a_cluster_made_by_an_earlier_sambung_moves_to_least_privilege() {
+    let mut steps = sambung_testkit::Steps::new();
     let scratch = ScratchCluster::new();
     let cluster = scratch.cluster();
     let pgdata = cluster.pgdata();
@@ -718,6 +722,7 @@ async fn a_cluster_made_by_an_earlier_sambung_moves_to_least_privilege() {
         user.chown(&password_file).unwrap();
     }
     // What `sambung db start` did before: the design's user as the bootstrap superuser.
+    steps.at("What `sambung db start` did before");
     run_server_tool(
         &cluster,
         "initdb",
@@ -754,6 +759,7 @@ async fn a_cluster_made_by_an_earlier_sambung_moves_to_least_privilege() {
         ],
     );
     // The design's password, which the earliest sambung kept.
+    steps.at("The design's password, which the earliest sambung kept");
     let admin = format!(
         "postgres://sambungchat:sambungchat@127.0.0.1:{}/postgres",
         scratch.port()
@@ -818,6 +824,7 @@ async fn a_cluster_made_by_an_earlier_sambung_moves_to_least_privilege() {
         .unwrap();
     assert_eq!(users, 2);
     // Day-to-day work as the new application role: the whole schema down and up again.
+    steps.at("Day-to-day work as the new application role");
     sambung.run(["db", "rollback", "--steps", "99"]).success();
     sambung.run(["db", "migrate"]).success();
     sambung.run(["db", "seed"]).success();

@@ -62,6 +62,7 @@ impl Api {
 
 #[tokio::test]
 async fn reads_that_may_lag_go_to_a_replica_unless_it_lags_or_is_down() {
+    let mut steps = sambung_testkit::Steps::new();
     let scratch = ScratchCluster::new();
     let primary = Sambung::managed(&scratch);
     primary.run(["db", "start"]).success();
@@ -70,6 +71,9 @@ async fn reads_that_may_lag_go_to_a_replica_unless_it_lags_or_is_down() {
     replica.init(&primary).success();
     let (port, dir, standby) = (replica.port, &replica.dir, &replica.sambung);
     // The standby's superuser (to pause replay), through its socket with the cluster's secrets.
+    steps.at(
+        "The standby's superuser (to pause replay), through its socket with the cluster's secrets",
+    );
     let secrets = scratch.cluster().secrets().unwrap();
     let mut superuser = PgConnection::connect_with(
         &PgConnectOptions::new()
@@ -83,6 +87,7 @@ async fn reads_that_may_lag_go_to_a_replica_unless_it_lags_or_is_down() {
     .unwrap();
 
     // The standby is a copy of the primary: the same roles and passwords.
+    steps.at("The standby is a copy of the primary");
     let primary_url = scratch.app_url("sambungchat");
     let url =
         |port: u16| primary_url.replace(&format!(":{}/", scratch.port()), &format!(":{port}/"));
@@ -124,6 +129,7 @@ async fn reads_that_may_lag_go_to_a_replica_unless_it_lags_or_is_down() {
     )
     .await;
     // Replayed soon: the list (read on the replica) shows it.
+    steps.at("Replayed soon");
     for _ in 0..100 {
         if api.chat_titles().await == ["A"] {
             break;
@@ -134,6 +140,7 @@ async fn reads_that_may_lag_go_to_a_replica_unless_it_lags_or_is_down() {
 
     // Replay paused: a new chat is on the primary only, and the list, still read on the
     // replica (not lagging long enough yet), lacks it: reads do go to the replica.
+    steps.at("Replay paused");
     sqlx::query("SELECT pg_wal_replay_pause()")
         .execute(&mut superuser)
         .await
@@ -146,6 +153,7 @@ async fn reads_that_may_lag_go_to_a_replica_unless_it_lags_or_is_down() {
     .await;
     assert_eq!(api.chat_titles().await, ["A"], "read on the replica");
     // Once it lags past DATABASE_READ_MAX_LAG, it is skipped: the primary answers.
+    steps.at("Once it lags past DATABASE_READ_MAX_LAG, it is skipped");
     api.until_replica("lagging").await;
     assert_eq!(api.chat_titles().await, ["B", "A"], "read on the primary");
     sqlx::query("SELECT pg_wal_replay_resume()")
@@ -156,6 +164,7 @@ async fn reads_that_may_lag_go_to_a_replica_unless_it_lags_or_is_down() {
     assert_eq!(api.chat_titles().await, ["B", "A"], "the replica caught up");
 
     // The replica stops: it is down, and the primary answers.
+    steps.at("The replica stops");
     drop(superuser);
     standby.run(["db", "stop"]).success();
     let health = api.until_replica("down").await;
@@ -164,6 +173,7 @@ async fn reads_that_may_lag_go_to_a_replica_unless_it_lags_or_is_down() {
 
     // Failover: the primary goes, the standby is promoted, and a server pointed at it (its
     // new DATABASE_URL) carries on with everything written before, and takes writes.
+    steps.at("Failover");
     primary.run(["db", "stop"]).success();
     standby.run(["db", "start"]).success();
     standby.run(["db", "replica", "promote"]).success();

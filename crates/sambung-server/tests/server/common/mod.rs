@@ -147,6 +147,26 @@ impl TestApp {
         (user, chat.body["id"].as_str().unwrap().to_owned())
     }
 
+    /// `member` joins the team `slug` by an invitation `admin` (one of its admins) makes.
+    pub async fn join_team(&self, admin: &Client, slug: &str, member: &User) {
+        let invite = admin
+            .post(
+                &format!("/api/v1/teams/{slug}/invites"),
+                json!({"email": member.email}),
+            )
+            .await;
+        let accepted = member
+            .post(
+                &format!(
+                    "/api/v1/invites/{}/accept",
+                    invite.body["token"].as_str().unwrap()
+                ),
+                json!({}),
+            )
+            .await;
+        assert_eq!(accepted.status, 200, "{accepted:?}");
+    }
+
     /// How many rows each table holds: bad input must change none of them.
     pub async fn row_counts(&self) -> Vec<(String, i64)> {
         let tables: Vec<String> = sqlx::query_scalar(

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use sambung_db::{ChatId, Result};
+use sambung_db::{ChatId, Result, UserId};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::Mutex;
 
@@ -146,22 +146,30 @@ pub async fn sweep(pool: &PgPool) -> Result<u64> {
     mark_orphans(&mut *pool.acquire().await?, Orphans::WhoseServerIsGone).await
 }
 
-/// Whether a reply is being written in `chat` by a live server; the chat's replies left by a
-/// dead one are marked incomplete on the way (one statement, inside a turn's transaction).
-pub(crate) async fn chat_busy(conn: &mut PgConnection, chat: ChatId) -> Result<bool> {
+/// Whether a reply is being written in `chat` by a live server, and how many replies `actor`
+/// asked for are being written by live servers anywhere; the chat's replies left by a dead
+/// server are marked incomplete on the way (one statement, inside a turn's transaction).
+pub(crate) async fn chat_busy(
+    conn: &mut PgConnection,
+    chat: ChatId,
+    actor: UserId,
+) -> Result<(bool, i64)> {
     let alive = writer_alive();
-    Ok(sqlx::query_scalar(&format!(
+    Ok(sqlx::query_as(&format!(
         "WITH orphaned AS (
            UPDATE messages m SET metadata = m.metadata ||
                   jsonb_build_object('status', $3::text, 'error',
                                      'the server writing this reply stopped before it ended')
             WHERE m.metadata->>'status' = $2 AND m.chat_id = $1 AND NOT {alive})
          SELECT EXISTS (SELECT 1 FROM messages m
-                         WHERE m.chat_id = $1 AND m.metadata->>'status' = $2 AND {alive})"
+                         WHERE m.chat_id = $1 AND m.metadata->>'status' = $2 AND {alive}),
+                (SELECT count(*) FROM messages m
+                  WHERE m.metadata->>'status' = $2 AND m.metadata->>'askedBy' = $4::text AND {alive})"
     ))
     .bind(chat)
     .bind(ReplyStatus::Streaming.as_str())
     .bind(ReplyStatus::Incomplete.as_str())
+    .bind(actor)
     .fetch_one(conn)
     .await?)
 }

@@ -83,6 +83,20 @@ impl Default for ReplyLimits {
     }
 }
 
+impl ReplyLimits {
+    /// These limits, narrowed by the caps the instance's admins set.
+    pub fn within(self, caps: &sambung_db::quotas::ReplyCaps) -> ReplyLimits {
+        let clamp = |cap: Option<i64>, max: u64| cap.map_or(max, |c| (c.max(1) as u64).min(max));
+        ReplyLimits {
+            max_bytes: clamp(caps.max_bytes, self.max_bytes as u64) as usize,
+            max_duration: caps.max_seconds.map_or(self.max_duration, |s| {
+                self.max_duration.min(Duration::from_secs(s.max(1) as u64))
+            }),
+            max_pieces: clamp(caps.max_output_tokens, u64::from(self.max_pieces)) as u32,
+        }
+    }
+}
+
 /// How often a reply's text so far is stored while it streams (what a server that dies
 /// mid-reply leaves behind).
 pub const REPLY_SAVE_EVERY: Duration = Duration::from_secs(5);
@@ -111,6 +125,10 @@ pub enum TurnError {
     Provider(#[from] ProviderError),
     #[error("the server cannot read API keys (ENCRYPTION_KEY is not set)")]
     NoEncryptionKey,
+    #[error(
+        "the instance's admins turned personal API keys off: pick one of the instance's models"
+    )]
+    PersonalKeysOff,
 }
 
 /// The turns of this server: those it writes, and those it follows for its callers.

@@ -9,27 +9,51 @@ use sambung_db::models::{self, Model};
 use crate::{TurnError, Turns};
 
 impl Turns {
-    /// Where a model's requests go, with its key decrypted (in memory for this call only).
+    /// Where a model's requests go, with its key decrypted (in memory for this call only): a
+    /// user's or team's model, its own base URL and key; an instance model, its connection's.
     pub async fn endpoint_for(&self, model: &Model) -> Result<Endpoint, TurnError> {
-        let provider = Provider::parse(&model.provider).ok_or_else(|| {
+        let found = models::model_endpoint(&self.pool, self.cipher.as_ref(), model).await;
+        self.endpoint(&model.provider, found)
+    }
+
+    /// Where a connection's requests go (listing what it offers), its key decrypted.
+    pub async fn connection_endpoint(
+        &self,
+        connection: &sambung_db::connections::Connection,
+    ) -> Result<Endpoint, TurnError> {
+        let found = sambung_db::connections::reveal_connection(
+            &self.pool,
+            self.cipher.as_ref(),
+            connection.id,
+        )
+        .await;
+        self.endpoint(&connection.provider, found)
+    }
+
+    fn endpoint(
+        &self,
+        provider: &str,
+        found: Result<(Option<String>, Option<String>), sambung_db::DomainError>,
+    ) -> Result<Endpoint, TurnError> {
+        let provider = Provider::parse(provider).ok_or_else(|| {
             TurnError::Provider(sambung_ai::ProviderError::Config("unknown provider".into()))
         })?;
-        let key = match model.api_key_id {
-            Some(_) => {
-                let cipher = self.cipher.as_ref().ok_or(TurnError::NoEncryptionKey)?;
-                models::model_key(&self.pool, cipher, model)
-                    .await?
-                    .map(ApiKey::new)
-            }
-            None => None,
-        };
-        Ok(Endpoint::new(provider, model.base_url.as_deref(), key)?)
+        let (base_url, key) = found.map_err(|e| match (e, &self.cipher) {
+            (sambung_db::DomainError::Decrypt, None) => TurnError::NoEncryptionKey,
+            (e, _) => e.into(),
+        })?;
+        Ok(Endpoint::new(
+            provider,
+            base_url.as_deref(),
+            key.map(ApiKey::new),
+        )?)
     }
 }
 
 /// The provider request for a turn: the model's settings and the conversation so far (system
-/// messages join the model's system prompt; empty replies are left out).
-pub fn for_turn(model: &Model, history: &[Message]) -> Request {
+/// messages join the model's system prompt; empty replies are left out), asking for at most
+/// `max_output` tokens when the instance caps replies.
+pub fn for_turn(model: &Model, history: &[Message], max_output: Option<u32>) -> Request {
     let settings = &model.settings;
     let mut system: Vec<String> = settings
         .get("system")
@@ -60,7 +84,10 @@ pub fn for_turn(model: &Model, history: &[Message]) -> Request {
         max_tokens: settings
             .get("maxTokens")
             .and_then(|v| v.as_u64())
-            .map(|m| m.min(u64::from(u32::MAX)) as u32),
+            .map(|m| m.min(u64::from(u32::MAX)) as u32)
+            .into_iter()
+            .chain(max_output)
+            .min(),
         top_p: settings.get("topP").and_then(|v| v.as_f64()),
     }
 }
@@ -94,6 +121,15 @@ pub fn title_from(answer: &str) -> Option<String> {
         .unwrap_or("")
         .trim_matches(|c: char| matches!(c, '"' | '\'' | '*' | '#') || c.is_whitespace());
     (!title.is_empty()).then(|| title.chars().take(60).collect())
+}
+
+/// About how many tokens a conversation is, for a provider that does not say (four bytes a
+/// token, as tokenizers of English average): quotas count it rather than nothing.
+pub fn estimate_tokens(history: &[Message]) -> u64 {
+    history
+        .iter()
+        .map(|m| (m.content.len() as u64).div_ceil(4))
+        .sum()
 }
 
 /// The first words of a question, as a title when the model gives none.

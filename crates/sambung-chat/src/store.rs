@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use sambung_db::chats::{
     Chat, Message, MessageRole, CHAT_COLUMNS, MAX_MESSAGE_BYTES, MAX_TITLE_CHARS, NEW_CHAT_TITLE,
 };
-use sambung_db::{ChatId, DomainError, MessageId, Result, UserId};
+use sambung_db::models::Model;
+use sambung_db::{ChatId, DomainError, MessageId, Result, TeamId, UserId};
 use sqlx::{PgConnection, PgPool};
 
 use crate::lease::{self, ServerLease};
@@ -58,6 +59,10 @@ struct LockedChat {
 
 const MESSAGE_COLUMNS: &str = "id, chat_id, role, content, metadata, created_at";
 
+/// The advisory lock space of a user's turns ("TURN"): beginning a turn holds its user's lock,
+/// so two servers count the user's running replies one after the other.
+const TURNS_LOCK_SPACE: i32 = 0x5455_524e;
+
 /// A question (asked or edited) must have words, at most 1 MiB, no NUL characters.
 fn check_turn_content(kind: &TurnKind<'_>) -> Result<()> {
     if let TurnKind::Ask { content } | TurnKind::Edit { content, .. } = *kind {
@@ -78,7 +83,9 @@ fn check_turn_content(kind: &TurnKind<'_>) -> Result<()> {
 /// removed (regenerate, edit), and an empty assistant reply marked `streaming` by `writer`
 /// with `metadata`. Asking needs what posting needs (reading the chat); regenerating and
 /// editing change the conversation, so they need the right to change the chat. The chat's
-/// row is locked first, so two servers on one database agree on one turn at a time.
+/// row is locked first, so two servers on one database agree on one turn at a time; so is
+/// the actor's count of running replies, held to `running_limit` on every server.
+#[allow(clippy::too_many_arguments)]
 pub async fn begin_turn(
     pool: &PgPool,
     writer: &ServerLease,
@@ -86,14 +93,16 @@ pub async fn begin_turn(
     chat: ChatId,
     kind: TurnKind<'_>,
     metadata: serde_json::Value,
+    running_limit: Option<i64>,
 ) -> Result<PendingTurn> {
     check_turn_content(&kind)?;
     let mut tx = pool.begin().await?;
-    // The access decision and the lock in one statement (a turn's every round trip delays
-    // the first token).
+    // The access decision and the locks in one statement (a turn's every round trip delays
+    // the first token): the actor's turns first, then the chat, always in that order.
     let locked: Option<LockedChat> = sqlx::query_as(&format!(
         "SELECT {CHAT_COLUMNS}, p.can_change FROM chats c
            JOIN chat_permissions p ON p.chat_id = c.id AND p.user_id = $2
+           CROSS JOIN LATERAL (SELECT pg_advisory_xact_lock({TURNS_LOCK_SPACE}, hashtext($2::text))) turns
           WHERE c.id = $1 FOR UPDATE OF c"
     ))
     .bind(chat)
@@ -105,12 +114,14 @@ pub async fn begin_turn(
         return Err(DomainError::forbidden("regenerate or edit in this chat"));
     }
     // A reply being written by a live server (this one or another) blocks a new turn; one
-    // whose server died is marked incomplete instead.
-    if lease::chat_busy(&mut tx, chat).await? {
+    // whose server died is marked incomplete instead. So do too many replies of the actor.
+    let (busy, running) = lease::chat_busy(&mut tx, chat, actor).await?;
+    if busy {
         return Err(DomainError::Conflict(
             "a reply is being generated in this chat already".into(),
         ));
     }
+    sambung_db::quotas::running_over(running_limit, running)?;
     let history: Vec<Message> = match kind {
         TurnKind::Ask { content } => {
             // The question stored and the conversation read in one statement; the new row
@@ -302,21 +313,64 @@ pub async fn require_stop(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<
     }
 }
 
-/// Store a reply's text and metadata (its status among them); a reply deleted meanwhile (the
-/// chat was deleted) is not an error.
+/// What a reply used: counted into the day's usage as it is stored.
+#[derive(Debug, Clone)]
+pub struct Usage<'a> {
+    /// Who asked.
+    pub user: UserId,
+    /// The chat's team (none: a personal chat).
+    pub team: Option<TeamId>,
+    pub model: &'a Model,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub duration: std::time::Duration,
+}
+
+/// The team of a personal chat in `usage_daily` (part of its key, so never null).
+const PERSONAL: uuid::Uuid = uuid::Uuid::nil();
+
+/// Store a reply's text and metadata (its status among them), and add what it used to the
+/// day's usage, in one statement (no round trip more on the turn's path). A reply deleted
+/// meanwhile (the chat was deleted) is not an error; what it used still counts.
 pub async fn finish_turn(
     pool: &PgPool,
     reply: MessageId,
     content: &str,
     metadata: serde_json::Value,
+    usage: &Usage<'_>,
 ) -> Result<()> {
     let content = content.replace('\0', "");
-    sqlx::query("UPDATE messages SET content = $2, metadata = $3 WHERE id = $1")
-        .bind(reply)
-        .bind(content)
-        .bind(metadata)
-        .execute(pool)
-        .await?;
+    let tokens = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let model = usage.model;
+    sqlx::query(
+        "WITH stored AS (UPDATE messages SET content = $2, metadata = $3 WHERE id = $1)
+         INSERT INTO usage_daily AS u (day, user_id, team_id, model, provider, connection_id,
+                                       requests, input_tokens, output_tokens, duration_ms, cost)
+         VALUES ((now() AT TIME ZONE 'UTC')::date, $4, $5, $6, $7, $8, 1, $9, $10, $11,
+                 ($9 * coalesce($12::float8, 0) + $10 * coalesce($13::float8, 0))::numeric / 1000000)
+         ON CONFLICT (day, user_id, team_id, model, provider) DO UPDATE
+            SET requests = u.requests + 1,
+                input_tokens = u.input_tokens + EXCLUDED.input_tokens,
+                output_tokens = u.output_tokens + EXCLUDED.output_tokens,
+                duration_ms = u.duration_ms + EXCLUDED.duration_ms,
+                cost = u.cost + EXCLUDED.cost,
+                connection_id = coalesce(EXCLUDED.connection_id, u.connection_id)",
+    )
+    .bind(reply)
+    .bind(content)
+    .bind(metadata)
+    .bind(usage.user)
+    .bind(usage.team.map_or(PERSONAL, |t| t.0))
+    .bind(&model.model_id)
+    .bind(&model.provider)
+    .bind(model.connection_id)
+    .bind(tokens(usage.input_tokens))
+    .bind(tokens(usage.output_tokens))
+    .bind(i64::try_from(usage.duration.as_millis()).unwrap_or(i64::MAX))
+    .bind(model.input_price)
+    .bind(model.output_price)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

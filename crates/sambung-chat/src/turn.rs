@@ -12,13 +12,13 @@ use futures_util::Stream;
 use sambung_ai::{Delta, FinishReason, ProviderError};
 use sambung_db::chats::{MessageRole, NEW_CHAT_TITLE};
 use sambung_db::models::{self, Model};
-use sambung_db::{ChatId, ModelId, UserId};
+use sambung_db::{quotas, ChatId, ModelId, TeamId, UserId};
 use serde_json::json;
 use tokio::sync::mpsc::Receiver;
 
 use crate::registry::Generation;
 use crate::ui_stream::{Chunk, DONE};
-use crate::{request, store, ReplyStatus, TurnError, TurnKind, Turns};
+use crate::{request, store, ReplyLimits, ReplyStatus, TurnError, TurnKind, Turns};
 
 /// A reply as Server-Sent Events of the AI SDK's UI message stream.
 pub type ReplyStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
@@ -33,24 +33,35 @@ impl Turns {
         kind: TurnKind<'_>,
         model: Option<ModelId>,
     ) -> Result<ReplyStream, TurnError> {
-        // The chat's access, its model and the conversation to send are read at once (one
-        // round trip's wait, not three); the access is answered first, so nothing about
-        // models or input is said of a chat one may not read.
+        // The chat's access, its model, the conversation to send and the quotas are read at
+        // once (one round trip's wait, not four); the access is answered first, so nothing
+        // about models, quotas or input is said of a chat one may not read.
         let pool = &self.pool;
-        let (readable, model, preview) = tokio::join!(
+        let (readable, model, preview, allowance) = tokio::join!(
             sambung_db::chats::get_chat(pool, actor, chat),
             models::model_for_chat(pool, actor, chat, model),
             store::preview_turn(pool, actor, chat, &kind),
+            quotas::check_turn(pool, actor, chat),
         );
-        readable?;
+        let team = readable?.team_id;
+        let allowance = allowance?;
         let model = model?.ok_or(TurnError::NoModel)?;
+        if !allowance.personal_keys && model.api_key_id.is_some() {
+            return Err(TurnError::PersonalKeysOff);
+        }
+        let limits = self.settings.limits.within(&allowance.reply);
         let endpoint = self.endpoint_for(&model).await?;
         sambung_ai::preflight(self.guard(), &endpoint, &model.model_id).await?;
         // The provider request leaves now and the turn is stored while it travels (a
         // provider's first token takes far longer than that). Should storing fail (a turn
-        // begun elsewhere meanwhile), dropping the receiver cancels the request; should the
-        // conversation have changed meanwhile, it is sent again as stored.
-        let sent = request::for_turn(&model, &preview?);
+        // begun elsewhere meanwhile, too many replies running), dropping the receiver cancels
+        // the request; should the conversation have changed meanwhile, it is sent again as
+        // stored.
+        let max_output = allowance
+            .reply
+            .max_output_tokens
+            .map(|cap| cap.clamp(1, i64::from(u32::MAX)) as u32);
+        let sent = request::for_turn(&model, &preview?, max_output);
         let call = |request| {
             let receiver = sambung_ai::stream(
                 self.guard().clone(),
@@ -62,8 +73,17 @@ impl Turns {
         };
         let (mut receiver, mut started) = call(sent.clone());
         let metadata = json!({"model": model.model_id, "provider": model.provider});
-        let pending = store::begin_turn(pool, &self.lease, actor, chat, kind, metadata).await?;
-        let stored = request::for_turn(&model, &pending.turn.history);
+        let pending = store::begin_turn(
+            pool,
+            &self.lease,
+            actor,
+            chat,
+            kind,
+            metadata,
+            allowance.running_generations,
+        )
+        .await?;
+        let stored = request::for_turn(&model, &pending.turn.history, max_output);
         if stored != sent {
             (receiver, started) = call(stored);
         }
@@ -72,7 +92,16 @@ impl Turns {
             .generations
             .start(&chat.to_string(), turn.reply.id.to_string());
         let followed = Box::pin(generation.subscribe());
-        tokio::spawn(self.clone().run(generation, turn, model, receiver, started));
+        let context = TurnContext {
+            actor,
+            team,
+            model,
+            limits,
+        };
+        tokio::spawn(
+            self.clone()
+                .run(generation, turn, context, receiver, started),
+        );
         Ok(followed)
     }
 
@@ -82,10 +111,11 @@ impl Turns {
         self: Arc<Self>,
         generation: Arc<Generation>,
         turn: store::Turn,
-        model: Model,
+        context: TurnContext,
         receiver: Receiver<Result<Delta, ProviderError>>,
         started: Instant,
     ) {
+        let model = &context.model;
         let text_id = format!("text-{}", turn.reply.id);
         generation.push(Chunk::Start {
             message_id: turn.reply.id.to_string(),
@@ -96,15 +126,35 @@ impl Turns {
             id: text_id.clone(),
         });
         let reply = self
-            .stream_reply(&generation, &turn, &text_id, receiver, started)
+            .stream_reply(
+                &generation,
+                &turn,
+                &text_id,
+                receiver,
+                started,
+                context.limits,
+            )
             .await;
-        let metadata = reply.metadata(&model, started);
+        let metadata = reply.metadata(model, started);
         let mut stored = metadata.clone();
         stored["status"] = reply.status().as_str().into();
         if let Some(e) = &reply.error {
             stored["error"] = e.to_string().into();
         }
-        if let Err(e) = store::finish_turn(&self.pool, turn.reply.id, &reply.text, stored).await {
+        let usage = store::Usage {
+            user: context.actor,
+            team: context.team,
+            model,
+            input_tokens: reply
+                .usage
+                .0
+                .unwrap_or_else(|| request::estimate_tokens(&turn.history)),
+            output_tokens: reply.usage.1.unwrap_or(u64::from(reply.pieces)),
+            duration: started.elapsed(),
+        };
+        if let Err(e) =
+            store::finish_turn(&self.pool, turn.reply.id, &reply.text, stored, &usage).await
+        {
             tracing::error!(error = %e, "cannot store a reply");
         }
         // The reply ends for its followers now; the chat's title follows in the background.
@@ -123,7 +173,7 @@ impl Turns {
         self.generations
             .remove(&turn.chat.id.to_string(), &generation);
         if turn.chat.title == NEW_CHAT_TITLE && reply.status() == ReplyStatus::Complete {
-            self.name_chat(&turn, &model).await;
+            self.name_chat(&turn, model).await;
         }
     }
 
@@ -136,10 +186,10 @@ impl Turns {
         text_id: &str,
         mut receiver: Receiver<Result<Delta, ProviderError>>,
         started: Instant,
+        limits: ReplyLimits,
     ) -> Reply {
-        let limits = self.settings.limits;
         let mut reply = Reply::default();
-        let (mut saved_at, mut saved_bytes, mut pieces) = (Instant::now(), 0, 0u32);
+        let (mut saved_at, mut saved_bytes) = (Instant::now(), 0);
         let out_of_time = tokio::time::sleep(limits.max_duration);
         tokio::pin!(out_of_time);
         loop {
@@ -158,8 +208,8 @@ impl Turns {
                             delta.truncate(fits);
                             reply.capped = Some("bytes");
                         }
-                        pieces += 1;
-                        if pieces >= limits.max_pieces {
+                        reply.pieces += 1;
+                        if reply.pieces >= limits.max_pieces {
                             reply.capped.get_or_insert("tokens");
                         }
                         reply.text.push_str(&delta);
@@ -248,10 +298,20 @@ impl Turns {
     }
 }
 
+/// Who asked, in which chat, of which model, within which caps.
+struct TurnContext {
+    actor: UserId,
+    team: Option<TeamId>,
+    model: Model,
+    limits: ReplyLimits,
+}
+
 /// A reply as it ended.
 #[derive(Default)]
 struct Reply {
     text: String,
+    /// Pieces of text the provider streamed (about a token each).
+    pieces: u32,
     first_token: Option<Duration>,
     usage: (Option<u64>, Option<u64>),
     /// As the provider said.

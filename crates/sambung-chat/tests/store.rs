@@ -40,6 +40,7 @@ async fn replies_whose_server_died_are_marked_incomplete_by_the_others() {
         busy_chat.id,
         ask.clone(),
         serde_json::json!({}),
+        None,
     )
     .await
     .unwrap()
@@ -66,6 +67,7 @@ async fn replies_whose_server_died_are_marked_incomplete_by_the_others() {
             busy_chat.id,
             ask.clone(),
             serde_json::json!({}),
+            None,
         )
         .await
         .map(|_| ()),
@@ -107,12 +109,20 @@ async fn replies_whose_server_died_are_marked_incomplete_by_the_others() {
     }
     assert_eq!(swept, 1);
     assert_eq!(status(turn.reply.id).await, "incomplete");
-    store::begin_turn(pool, &second, ana, busy_chat.id, ask, serde_json::json!({}))
-        .await
-        .unwrap()
-        .commit()
-        .await
-        .unwrap();
+    store::begin_turn(
+        pool,
+        &second,
+        ana,
+        busy_chat.id,
+        ask,
+        serde_json::json!({}),
+        None,
+    )
+    .await
+    .unwrap()
+    .commit()
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -125,6 +135,23 @@ async fn a_turns_preview_is_the_conversation_it_stores_unless_the_chat_changed_m
     let c = chats::create_chat(pool, ana, chat("preview"))
         .await
         .unwrap();
+    let model = sambung_db::models::create_model(
+        pool,
+        ana,
+        None,
+        sambung_db::models::ModelFields {
+            provider: "openai",
+            model_id: "gpt-4",
+            name: "GPT-4",
+            base_url: None,
+            api_key_id: None,
+            settings: serde_json::json!({}),
+            is_default: false,
+        },
+    )
+    .await
+    .unwrap();
+    let model = &model;
     let said = |history: &[Message]| -> Vec<(MessageRole, String)> {
         history
             .iter()
@@ -135,9 +162,10 @@ async fn a_turns_preview_is_the_conversation_it_stores_unless_the_chat_changed_m
         let lease = &lease;
         async move {
             let preview = store::preview_turn(pool, ana, c.id, &kind).await.unwrap();
-            let stored = store::begin_turn(pool, lease, ana, c.id, kind, serde_json::json!({}))
-                .await
-                .unwrap();
+            let stored =
+                store::begin_turn(pool, lease, ana, c.id, kind, serde_json::json!({}), None)
+                    .await
+                    .unwrap();
             let history = stored.turn.history.clone();
             let reply = stored.turn.reply.id;
             stored.commit().await.unwrap();
@@ -146,6 +174,14 @@ async fn a_turns_preview_is_the_conversation_it_stores_unless_the_chat_changed_m
                 reply,
                 "answer",
                 serde_json::json!({"status": "complete"}),
+                &store::Usage {
+                    user: ana,
+                    team: None,
+                    model,
+                    input_tokens: 10,
+                    output_tokens: 5,
+                    duration: std::time::Duration::from_millis(30),
+                },
             )
             .await
             .unwrap();
@@ -187,6 +223,7 @@ async fn a_turns_preview_is_the_conversation_it_stores_unless_the_chat_changed_m
         c.id,
         TurnKind::Ask { content: "three" },
         serde_json::json!({}),
+        None,
     )
     .await
     .unwrap();

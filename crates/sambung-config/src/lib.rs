@@ -266,10 +266,38 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `MAX_CONNECTIONS`: connections the server holds open at once (default 1024).
     pub max_connections: usize,
+    /// `SIGNUP`: who may sign up (`open`, `approval`, `invite`, `closed`); set, it wins over
+    /// the admins' setting.
+    pub signup: Option<String>,
+    /// `SMTP_URL`: the mail server (`smtp://user:password@host:587`, `smtps://host:465`);
+    /// without one, links meant to be mailed are shown to admins.
+    pub smtp_url: Option<SmtpUrl>,
+    /// `MAIL_FROM`: who mail comes from (`SambungChat <chat@example.org>`); needed with
+    /// `SMTP_URL`.
+    pub mail_from: Option<String>,
+}
+
+/// The sign-up policies `SIGNUP` may name.
+pub const SIGNUP_POLICIES: [&str; 4] = ["open", "approval", "invite", "closed"];
+
+/// A mail server's URL, which may hold its password: never printed whole.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl(String);
+
+impl SmtpUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
 }
 
 /// Every variable `sambung` reads.
-pub const VARIABLES: [&str; 22] = [
+pub const VARIABLES: [&str; 25] = [
     "DATABASE_URL",
     "SAMBUNG_DATA_DIR",
     "SAMBUNG_PG_PORT",
@@ -292,6 +320,9 @@ pub const VARIABLES: [&str; 22] = [
     "DATABASE_READ_MAX_LAG",
     "TRUSTED_PROXIES",
     "MAX_CONNECTIONS",
+    "SIGNUP",
+    "SMTP_URL",
+    "MAIL_FROM",
 ];
 
 impl Config {
@@ -505,6 +536,43 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
         let server_connections = positive("MAX_CONNECTIONS", 1024)?;
+        let signup = get("SIGNUP")
+            .map(|v| {
+                let policy = v.trim().to_ascii_lowercase();
+                match SIGNUP_POLICIES.contains(&policy.as_str()) {
+                    true => Ok(policy),
+                    false => Err(parse(
+                        "SIGNUP",
+                        v,
+                        format!("must be one of {}", SIGNUP_POLICIES.join(", ")),
+                    )),
+                }
+            })
+            .transpose()?;
+        let smtp_url = get("SMTP_URL")
+            .map(|v| {
+                let v = v.trim().to_owned();
+                match url::Url::parse(&v) {
+                    Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some() => {
+                        Ok(SmtpUrl(v))
+                    }
+                    _ => Err(parse(
+                        "SMTP_URL",
+                        redact_url(&v),
+                        "expected smtp://[user:password@]host[:port] or smtps://...".into(),
+                    )),
+                }
+            })
+            .transpose()?;
+        let mail_from = get("MAIL_FROM").map(|v| v.trim().to_owned());
+        if smtp_url.is_some() && mail_from.is_none() {
+            return Err(parse(
+                "MAIL_FROM",
+                String::new(),
+                "set it with SMTP_URL: the address mail comes from (SambungChat <chat@example.org>)"
+                    .into(),
+            ));
+        }
 
         Ok(Config {
             read_urls,
@@ -527,6 +595,9 @@ impl Config {
             ai_allowed_hosts,
             trusted_proxies,
             max_connections: usize::try_from(server_connections).unwrap_or(usize::MAX),
+            signup,
+            smtp_url,
+            mail_from,
         })
     }
 

@@ -23,6 +23,24 @@ pub fn provider(text: &str) -> Result<Provider> {
     })
 }
 
+/// A provider key as given: trimmed, 8 to 1024 characters.
+pub(crate) fn validate_key(plaintext: &str) -> Result<&str> {
+    let plaintext = plaintext.trim();
+    if plaintext.len() < 8 || plaintext.len() > 1024 || plaintext.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            "key",
+            "8 to 1024 characters, no control characters",
+        ));
+    }
+    Ok(plaintext)
+}
+
+/// What is shown of a key: its last four characters.
+pub(crate) fn key_last4(plaintext: &str) -> String {
+    let chars: Vec<char> = plaintext.chars().collect();
+    chars[chars.len().saturating_sub(4)..].iter().collect()
+}
+
 /// What may be shown of a stored key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ApiKey {
@@ -46,19 +64,9 @@ pub async fn add_api_key(
     plaintext: &str,
 ) -> Result<ApiKey> {
     let name = required_text("name", name, 100)?;
-    let plaintext = plaintext.trim();
-    if plaintext.len() < 8 || plaintext.len() > 1024 {
-        return Err(DomainError::invalid("key", "8 to 1024 characters"));
-    }
+    let plaintext = validate_key(plaintext)?;
     let id = ApiKeyId::new();
-    let last4: String = plaintext
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let last4 = key_last4(plaintext);
     Ok(sqlx::query_as!(
         ApiKey,
         r#"INSERT INTO api_keys (id, user_id, provider, encrypted_key, key_last4, name)
@@ -150,8 +158,9 @@ pub async fn reveal_api_key(
     String::from_utf8(plaintext).map_err(|_| DomainError::Decrypt)
 }
 
-/// Re-encrypt every stored key from `old` to `new` in one transaction, bumping each
-/// `key_version`. Any key that `old` cannot open stops it all, and nothing is written.
+/// Re-encrypt every stored key (users' keys and the instance's connections) from `old` to
+/// `new` in one transaction, bumping each `key_version`. Any key that `old` cannot open stops
+/// it all, and nothing is written. Returns how many keys were sealed again.
 pub async fn rotate_master_key(pool: &PgPool, old: &Cipher, new: &Cipher) -> Result<u64> {
     let mut tx = pool.begin().await?;
     let rows = sqlx::query!(
@@ -169,6 +178,7 @@ pub async fn rotate_master_key(pool: &PgPool, old: &Cipher, new: &Cipher) -> Res
         .execute(&mut *tx)
         .await?;
     }
+    let connections = crate::connections::rotate_connection_keys(&mut tx, old, new).await?;
     tx.commit().await?;
-    Ok(rows.len() as u64)
+    Ok(rows.len() as u64 + connections)
 }

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use crate::error::{conflict_on, expect_row, required_text, DomainError, Result};
 use crate::ids::{AccountId, SessionId, UserId, VerificationId};
+use crate::instance::{InstanceSettings, SignupPolicy};
 use crate::secret::{
     hash_password, random_token, token_hash, verify_nothing, verify_password, PasswordMatch,
 };
@@ -43,6 +44,27 @@ pub struct User {
     pub image: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The instance role: `user` or `admin` (a comma-separated list in Better Auth's model).
+    pub role: String,
+    pub banned: bool,
+    pub ban_reason: Option<String>,
+    pub ban_expires: Option<DateTime<Utc>>,
+    /// False while an account waits for an admin (the `approval` sign-up policy).
+    pub approved: bool,
+}
+
+/// The instance role that administers it.
+pub const ADMIN_ROLE: &str = "admin";
+
+impl User {
+    pub fn is_admin(&self) -> bool {
+        self.role.split(',').any(|role| role == ADMIN_ROLE)
+    }
+
+    /// Banned now: a ban without an end, or one that has not ended yet.
+    pub fn is_banned(&self) -> bool {
+        self.banned && self.ban_expires.is_none_or(|end| end > Utc::now())
+    }
 }
 
 /// What sign-up needs.
@@ -126,20 +148,76 @@ pub fn validate_image(image: &str) -> Result<()> {
     }
 }
 
-/// Create a user and their credential account (provider `credential`) in one transaction.
-pub async fn sign_up(pool: &PgPool, new: NewUser<'_>) -> Result<User> {
+/// What decides whether sign-up may make an account: the instance's policy and allowed
+/// domains, and the invitation the person brings (an instance invitation, used up by the
+/// sign-up; or a team invitation for their address, which they accept once signed up).
+#[derive(Debug, Clone, Copy)]
+pub struct SignupGate<'a> {
+    pub policy: SignupPolicy,
+    pub settings: &'a InstanceSettings,
+    pub invitation: Option<&'a str>,
+}
+
+/// The emails of the sample data's accounts (`seed`): an instance holding only them has no
+/// people yet.
+pub const SAMPLE_EMAILS: [&str; 2] = ["demo@sambung.chat", "teammate@sambung.chat"];
+
+/// Create a user and their credential account (provider `credential`) in one transaction,
+/// if `gate` lets them in ([`DomainError::SignupRefused`] otherwise):
+/// - the first account of an instance that has no admin and no people yet (the sample data's
+///   accounts do not count) is its admin, under any policy but `closed` (decided under a
+///   lock, so two first sign-ups cannot both become it);
+/// - an invitation lets its holder in under any policy, whatever their domain;
+/// - else `open` lets in, `approval` lets in an account that waits for an admin, `invite`
+///   and `closed` refuse; the allowed domains apply to both `open` and `approval`.
+pub async fn sign_up(pool: &PgPool, new: NewUser<'_>, gate: SignupGate<'_>) -> Result<User> {
     let name = required_text("name", new.name, 200)?;
     let email = normalize_email(new.email)?;
     validate_password(new.password)?;
     let hash = hash_password(new.password).await?;
+    let id = UserId::new();
     let mut tx = pool.begin().await?;
+    let first = gate.policy != SignupPolicy::Closed && claim_first_account(&mut tx).await?;
+    let invited = match gate.invitation.filter(|_| !first) {
+        Some(token) => {
+            // The user row must exist before an instance invitation can name it: checked
+            // here, used up below.
+            invitation_open(&mut tx, token, &email).await?
+        }
+        None => false,
+    };
+    let (role, approved) = match (first, invited, gate.policy) {
+        (true, _, _) => (ADMIN_ROLE, true),
+        (false, true, _) => ("user", true),
+        (false, false, SignupPolicy::Invite) => return Err(DomainError::SignupRefused(
+            "sign-up is by invitation only: ask an admin of this instance for an invitation link"
+                .into(),
+        )),
+        (false, false, SignupPolicy::Closed) => {
+            return Err(DomainError::SignupRefused(
+                "sign-up is closed: an admin of this instance makes accounts".into(),
+            ))
+        }
+        (false, false, policy) => {
+            if !gate.settings.domain_allowed(&email) {
+                return Err(DomainError::SignupRefused(format!(
+                    "sign-up is open to addresses at {} only",
+                    gate.settings.allowed_email_domains.join(", ")
+                )));
+            }
+            ("user", policy == SignupPolicy::Open)
+        }
+    };
     let user = sqlx::query_as!(
         User,
-        r#"INSERT INTO users (id, name, email) VALUES ($1, $2, $3)
-           RETURNING id AS "id: UserId", name, email, email_verified, image, created_at, updated_at"#,
-        UserId::new() as UserId,
+        r#"INSERT INTO users (id, name, email, role, approved) VALUES ($1, $2, $3, $4, $5)
+           RETURNING id AS "id: UserId", name, email, email_verified, image, created_at, updated_at,
+                     role, banned, ban_reason, ban_expires, approved"#,
+        id as UserId,
         name,
         email,
+        role,
+        approved,
     )
     .fetch_one(&mut *tx)
     .await
@@ -159,9 +237,54 @@ pub async fn sign_up(pool: &PgPool, new: NewUser<'_>) -> Result<User> {
     )
     .execute(&mut *tx)
     .await?;
+    if invited {
+        if let Some(token) = gate.invitation {
+            // A team invitation is accepted once signed up; an instance invitation is used up
+            // now (a second sign-up with it waits for this one, then finds it used).
+            crate::instance::use_invite(&mut tx, token, user.id, &user.email).await?;
+        }
+    }
     tx.commit().await?;
     Ok(user)
 }
+
+/// Whether `token` is an open invitation for `email`: an instance invitation (for anyone, or
+/// for this address) or a team invitation for this address.
+async fn invitation_open(tx: &mut sqlx::PgConnection, token: &str, email: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM instance_invites
+                           WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+                             AND (email IS NULL OR email = $3)
+                           FOR UPDATE)
+               OR EXISTS (SELECT 1 FROM team_invites
+                           WHERE token = $2 AND email = $3 AND accepted_at IS NULL
+                             AND expires_at > now()) AS "open!""#,
+        token_hash(token),
+        token,
+        email,
+    )
+    .fetch_one(tx)
+    .await?)
+}
+
+/// Whether the account being made (in `tx`) is the instance's first: no admin, and no account
+/// but the sample data's. Serialised by a transaction-level advisory lock.
+pub(crate) async fn claim_first_account(tx: &mut sqlx::PgConnection) -> Result<bool> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(FIRST_ACCOUNT_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    Ok(sqlx::query_scalar!(
+        r#"SELECT NOT EXISTS (SELECT 1 FROM users
+                               WHERE role ~ '(^|,)admin(,|$)' OR email <> ALL($1)) AS "first!""#,
+        &SAMPLE_EMAILS.map(str::to_owned)[..],
+    )
+    .fetch_one(tx)
+    .await?)
+}
+
+/// The advisory lock that makes "the first account" one account ("SBNGADMN").
+const FIRST_ACCOUNT_LOCK: i64 = 0x5342_4e47_4144_4d4e;
 
 /// The user with this email and password, if they match. An unknown email costs the time of
 /// a wrong password. A hash imported from Better Auth (scrypt) is replaced by Argon2id once it
@@ -206,7 +329,8 @@ async fn set_account_password(pool: &PgPool, account: AccountId, password: &str)
 pub async fn get_user(pool: &PgPool, id: UserId) -> Result<User> {
     sqlx::query_as!(
         User,
-        r#"SELECT id AS "id: UserId", name, email, email_verified, image, created_at, updated_at
+        r#"SELECT id AS "id: UserId", name, email, email_verified, image, created_at, updated_at,
+                  role, banned, ban_reason, ban_expires, approved
              FROM users WHERE id = $1"#,
         id as UserId,
     )
@@ -219,7 +343,8 @@ pub async fn get_user_by_email(pool: &PgPool, email: &str) -> Result<Option<User
     let email = normalize_email(email)?;
     Ok(sqlx::query_as!(
         User,
-        r#"SELECT id AS "id: UserId", name, email, email_verified, image, created_at, updated_at
+        r#"SELECT id AS "id: UserId", name, email, email_verified, image, created_at, updated_at,
+                  role, banned, ban_reason, ban_expires, approved
              FROM users WHERE email = $1"#,
         email,
     )
@@ -241,7 +366,8 @@ pub async fn update_user(
     sqlx::query_as!(
         User,
         r#"UPDATE users SET name = $2, image = $3 WHERE id = $1
-           RETURNING id AS "id: UserId", name, email, email_verified, image, created_at, updated_at"#,
+           RETURNING id AS "id: UserId", name, email, email_verified, image, created_at, updated_at,
+                     role, banned, ban_reason, ban_expires, approved"#,
         id as UserId,
         name,
         image,
@@ -256,6 +382,13 @@ pub async fn update_user(
 /// of a team with other members is refused until they make someone else an admin.
 pub async fn delete_user(pool: &PgPool, id: UserId) -> Result<()> {
     let mut tx = pool.begin().await?;
+    delete_user_in(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`delete_user`] in the caller's transaction.
+pub(crate) async fn delete_user_in(tx: &mut sqlx::PgConnection, id: UserId) -> Result<()> {
     let stranded = sqlx::query_scalar!(
         r#"SELECT t.name FROM teams t
              JOIN team_members me ON me.team_id = t.id AND me.user_id = $1 AND me.role = 'admin'
@@ -283,9 +416,7 @@ pub async fn delete_user(pool: &PgPool, id: UserId) -> Result<()> {
     let done = sqlx::query!("DELETE FROM users WHERE id = $1", id as UserId)
         .execute(&mut *tx)
         .await?;
-    expect_row(done, "user")?;
-    tx.commit().await?;
-    Ok(())
+    expect_row(done, "user")
 }
 
 /// A sign-in method of a user (Better Auth's account); the password hash is never read out.
@@ -348,9 +479,12 @@ pub struct Session {
     pub user_agent: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The admin acting as the user in this session, when one is.
+    pub impersonated_by: Option<UserId>,
 }
 
-/// A new session and its token: the token is returned this once and stored only hashed.
+/// A new session and its token: the token is returned this once and stored only hashed. A
+/// banned user gets none ([`DomainError::Banned`]); a ban that has ended is lifted here.
 pub async fn create_session(
     pool: &PgPool,
     user: UserId,
@@ -358,34 +492,68 @@ pub async fn create_session(
     ip_address: Option<&str>,
     user_agent: Option<&str>,
 ) -> Result<(Session, String)> {
+    open_session(pool, user, lifetime, ip_address, user_agent, None).await
+}
+
+/// [`create_session`], for `impersonated_by` when an admin acts as the user.
+pub(crate) async fn open_session(
+    pool: &PgPool,
+    user: UserId,
+    lifetime: Duration,
+    ip_address: Option<&str>,
+    user_agent: Option<&str>,
+    impersonated_by: Option<UserId>,
+) -> Result<(Session, String)> {
+    let ban = sqlx::query!(
+        r#"WITH lifted AS (
+             UPDATE users SET banned = false, ban_reason = NULL, ban_expires = NULL
+              WHERE id = $1 AND banned AND ban_expires <= now())
+           SELECT banned AND (ban_expires IS NULL OR ban_expires > now()) AS "banned!", ban_reason
+             FROM users WHERE id = $1"#,
+        user as UserId,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("user"))?;
+    if ban.banned {
+        return Err(DomainError::Banned {
+            reason: ban.ban_reason,
+        });
+    }
     let token = random_token();
     let session = sqlx::query_as!(
         Session,
-        r#"INSERT INTO sessions (id, user_id, token_hash, expires_at, ip_address, user_agent)
-           VALUES ($1, $2, $3, now() + $4, $5, $6)
+        r#"INSERT INTO sessions (id, user_id, token_hash, expires_at, ip_address, user_agent, impersonated_by)
+           VALUES ($1, $2, $3, now() + $4, $5, $6, $7)
            RETURNING id AS "id: SessionId", user_id AS "user_id: UserId", expires_at,
-                     ip_address, user_agent, created_at, updated_at"#,
+                     ip_address, user_agent, created_at, updated_at,
+                     impersonated_by AS "impersonated_by: UserId""#,
         SessionId::new() as SessionId,
         user as UserId,
         token_hash(&token),
         lifetime as _,
         ip_address,
         user_agent,
+        impersonated_by as Option<UserId>,
     )
     .fetch_one(pool)
     .await?;
     Ok((session, token))
 }
 
-/// The session and user a token belongs to, while the session has not expired (one query).
+/// The session and user a token belongs to, while the session has not expired and the user
+/// is not banned (one query).
 pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<(Session, User)>> {
     let row = sqlx::query!(
         r#"SELECT s.id AS "id: SessionId", s.expires_at, s.ip_address, s.user_agent,
-                  s.created_at, s.updated_at, u.id AS "user_id: UserId", u.name, u.email,
+                  s.created_at, s.updated_at, s.impersonated_by AS "impersonated_by: UserId",
+                  u.id AS "user_id: UserId", u.name, u.email,
                   u.email_verified, u.image, u.created_at AS user_created_at,
-                  u.updated_at AS user_updated_at
+                  u.updated_at AS user_updated_at, u.role, u.banned, u.ban_reason, u.ban_expires,
+                  u.approved
              FROM sessions s JOIN users u ON u.id = s.user_id
-            WHERE s.token_hash = $1 AND s.expires_at > now()"#,
+            WHERE s.token_hash = $1 AND s.expires_at > now()
+              AND NOT (u.banned AND (u.ban_expires IS NULL OR u.ban_expires > now()))"#,
         token_hash(token),
     )
     .fetch_optional(pool)
@@ -399,6 +567,7 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<(Session,
             user_agent: r.user_agent,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            impersonated_by: r.impersonated_by,
         };
         let user = User {
             id: r.user_id,
@@ -408,6 +577,11 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<(Session,
             image: r.image,
             created_at: r.user_created_at,
             updated_at: r.user_updated_at,
+            role: r.role,
+            banned: r.banned,
+            ban_reason: r.ban_reason,
+            ban_expires: r.ban_expires,
+            approved: r.approved,
         };
         (session, user)
     }))
@@ -423,7 +597,7 @@ pub async fn extend_session(
         Session,
         r#"UPDATE sessions SET expires_at = now() + $2 WHERE id = $1 AND expires_at > now()
            RETURNING id AS "id: SessionId", user_id AS "user_id: UserId", expires_at, ip_address,
-                     user_agent, created_at, updated_at"#,
+                     user_agent, created_at, updated_at, impersonated_by AS "impersonated_by: UserId""#,
         session as SessionId,
         lifetime as _,
     )
@@ -432,13 +606,14 @@ pub async fn extend_session(
     .ok_or(DomainError::not_found("session"))
 }
 
-/// A user's sessions that have not expired, newest first.
+/// A user's sessions that have not expired, newest first (an admin's impersonation is not
+/// the user's to see or end).
 pub async fn list_sessions(pool: &PgPool, user: UserId) -> Result<Vec<Session>> {
     Ok(sqlx::query_as!(
         Session,
         r#"SELECT id AS "id: SessionId", user_id AS "user_id: UserId", expires_at, ip_address,
-                  user_agent, created_at, updated_at
-             FROM sessions WHERE user_id = $1 AND expires_at > now()
+                  user_agent, created_at, updated_at, impersonated_by AS "impersonated_by: UserId"
+             FROM sessions WHERE user_id = $1 AND expires_at > now() AND impersonated_by IS NULL
             ORDER BY created_at DESC, id DESC"#,
         user as UserId,
     )
@@ -529,6 +704,142 @@ pub async fn consume_verification(pool: &PgPool, identifier: &str, value: &str) 
     .execute(pool)
     .await?;
     Ok(used.rows_affected() > 0)
+}
+
+/// What a one-time link is for: its token is stored hashed in `verifications`, under an
+/// identifier naming the purpose and the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// Choose a new password (`/reset-password`); an hour.
+    ResetPassword,
+    /// Prove an email address is one's own (`/verify-email`); a day.
+    VerifyEmail,
+}
+
+impl LinkPurpose {
+    fn prefix(self) -> &'static str {
+        match self {
+            LinkPurpose::ResetPassword => "reset-password:",
+            LinkPurpose::VerifyEmail => "verify-email:",
+        }
+    }
+
+    /// How long a link lasts.
+    pub fn lifetime(self) -> Duration {
+        match self {
+            LinkPurpose::ResetPassword => Duration::hours(1),
+            LinkPurpose::VerifyEmail => Duration::days(1),
+        }
+    }
+}
+
+/// A new one-time token for `user`; the earlier ones of the same purpose stop working.
+pub async fn issue_link_token(pool: &PgPool, purpose: LinkPurpose, user: UserId) -> Result<String> {
+    let token = random_token();
+    let identifier = format!("{}{user}", purpose.prefix());
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        "DELETE FROM verifications WHERE identifier = $1",
+        identifier
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO verifications (id, identifier, value, expires_at) VALUES ($1, $2, $3, now() + $4)",
+        VerificationId::new() as VerificationId,
+        identifier,
+        token_hash(&token),
+        purpose.lifetime() as _,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+fn link_user(identifier: &str, purpose: LinkPurpose) -> Option<UserId> {
+    identifier
+        .strip_prefix(purpose.prefix())?
+        .parse::<uuid::Uuid>()
+        .ok()
+        .map(UserId)
+}
+
+/// The user a one-time token is for, while it is valid (it stays valid).
+pub async fn link_token_user(
+    pool: &PgPool,
+    purpose: LinkPurpose,
+    token: &str,
+) -> Result<Option<UserId>> {
+    let identifier = sqlx::query_scalar!(
+        "SELECT identifier FROM verifications WHERE value = $1 AND expires_at > now()",
+        token_hash(token),
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(identifier.and_then(|i| link_user(&i, purpose)))
+}
+
+/// Use a one-time token up in `tx`: the user it was for, or an error naming the token.
+async fn use_link_token(
+    tx: &mut sqlx::PgConnection,
+    purpose: LinkPurpose,
+    token: &str,
+) -> Result<UserId> {
+    let identifier = sqlx::query_scalar!(
+        "DELETE FROM verifications WHERE value = $1 AND expires_at > now() AND starts_with(identifier, $2)
+         RETURNING identifier",
+        token_hash(token),
+        purpose.prefix(),
+    )
+    .fetch_optional(tx)
+    .await?;
+    identifier
+        .and_then(|i| link_user(&i, purpose))
+        .ok_or_else(|| {
+            DomainError::invalid(
+                "token",
+                "the link is unknown, used or expired: ask for a new one",
+            )
+        })
+}
+
+/// Set a new password with a reset token (used up), and end every session of the account: who
+/// resets a password may fear someone else knows the old one. Returns the user.
+pub async fn reset_password(pool: &PgPool, token: &str, new_password: &str) -> Result<User> {
+    validate_password(new_password)?;
+    let hash = hash_password(new_password).await?;
+    let mut tx = pool.begin().await?;
+    let user = use_link_token(&mut tx, LinkPurpose::ResetPassword, token).await?;
+    sqlx::query!(
+        "WITH updated AS (UPDATE accounts SET password = $2
+                           WHERE user_id = $1 AND provider_id = 'credential' RETURNING id)
+         INSERT INTO accounts (user_id, account_id, provider_id, password)
+         SELECT $1, $1::text, 'credential', $2 WHERE NOT EXISTS (SELECT 1 FROM updated)",
+        user as UserId,
+        hash,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!("DELETE FROM sessions WHERE user_id = $1", user as UserId)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    get_user(pool, user).await
+}
+
+/// Mark an email verified with its token (used up); returns the user.
+pub async fn verify_email(pool: &PgPool, token: &str) -> Result<User> {
+    let mut tx = pool.begin().await?;
+    let user = use_link_token(&mut tx, LinkPurpose::VerifyEmail, token).await?;
+    sqlx::query!(
+        "UPDATE users SET email_verified = true WHERE id = $1",
+        user as UserId
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    get_user(pool, user).await
 }
 
 #[cfg(test)]

@@ -15,6 +15,23 @@ pub enum DomainError {
     /// An input is unacceptable; `field` names it.
     #[error("invalid {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// The change would leave the instance without an admin who can sign in.
+    #[error("the instance keeps at least one admin: make someone else an admin before you {action} the last one")]
+    LastAdmin { action: &'static str },
+    /// Sign-up is not open to this person (the instance's policy, its domains); why.
+    #[error("{0}")]
+    SignupRefused(String),
+    /// The user is banned (a session is refused them).
+    #[error("banned{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Banned { reason: Option<String> },
+    /// A quota an admin set is used up: which (`limit`, as the settings name it), how much it
+    /// allows, and when it allows again (none: when a running reply ends).
+    #[error("{}", quota_message(limit, *allowed, resets_at))]
+    QuotaExceeded {
+        limit: &'static str,
+        allowed: i64,
+        resets_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Decryption failed: the wrong `ENCRYPTION_KEY`, or tampered ciphertext.
     #[error(
         "cannot decrypt API keys: the encryption key is wrong or the stored key was tampered with"
@@ -22,6 +39,28 @@ pub enum DomainError {
     Decrypt,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+fn quota_message(
+    limit: &str,
+    allowed: i64,
+    resets_at: &Option<chrono::DateTime<chrono::Utc>>,
+) -> String {
+    let what = match limit {
+        "userTokensPerDay" => format!("your {allowed} tokens a day"),
+        "userRequestsPerDay" => format!("your {allowed} requests a day"),
+        "teamTokensPerDay" => format!("this team's {allowed} tokens a day"),
+        "teamRequestsPerDay" => format!("this team's {allowed} requests a day"),
+        "runningGenerations" => format!("{allowed} replies at once"),
+        other => format!("the limit {other} ({allowed})"),
+    };
+    match resets_at {
+        Some(at) => format!(
+            "quota exceeded: {what} are used up; it resets at {} UTC",
+            at.format("%Y-%m-%d %H:%M")
+        ),
+        None => format!("quota exceeded: {what}; wait for one of your replies to end"),
+    }
 }
 
 impl DomainError {

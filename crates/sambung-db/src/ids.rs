@@ -56,4 +56,9 @@ typed_id!(
     PromptId,
     ApiKeyId,
     ModelId,
+    ConnectionId,
+    InstanceInviteId,
+    QuotaId,
+    AuditEventId,
+    MailId,
 );

@@ -5,19 +5,26 @@
 //! in `.sqlx`); those assembled at run time (filters, keyset pages) are exercised by the tests
 //! against the real schema.
 
+pub mod admin;
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod chats;
+pub mod connections;
 mod error;
 pub mod folders;
 mod ids;
+pub mod instance;
+pub mod mail;
 pub mod models;
 mod pool;
 pub mod prompts;
+pub mod quotas;
 pub mod secret;
 pub mod seed;
 pub mod tags;
 pub mod teams;
+pub mod usage;
 
 pub use error::{DomainError, Result};
 pub use ids::*;

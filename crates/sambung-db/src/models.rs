@@ -1,23 +1,28 @@
-//! Configured AI models (SPEC section 8): a user's own, or a team's (configured by its
-//! admins, used by every member). A model's API key is its owner's: the database checks it
-//! (foreign key on `(api_key_id, user_id)`); the plaintext comes out only to call the
-//! provider.
+//! Configured AI models (SPEC sections 8 and 12): a user's own, a team's (configured by its
+//! admins, used by every member), or the instance's (on one of its connections, configured by
+//! the instance's admins, for everyone or for chosen teams). A user's or team's model uses its
+//! owner's own API key (the database checks it: foreign key on `(api_key_id, user_id)`); an
+//! instance model, its connection's. The plaintext comes out only to call the provider.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
 use crate::api_keys::{provider, reveal_api_key, Provider};
+use crate::connections::{connection_provider, reveal_connection};
 use crate::error::{required_text, DomainError, Result};
-use crate::ids::{ApiKeyId, ChatId, ModelId, TeamId, UserId};
+use crate::ids::{ApiKeyId, ChatId, ConnectionId, ModelId, TeamId, UserId};
 use crate::secret::Cipher;
 use crate::teams::{require_admin, role_of};
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Model {
     pub id: ModelId,
-    pub user_id: UserId,
+    /// Who configured it; none for the instance's models.
+    pub user_id: Option<UserId>,
     pub team_id: Option<TeamId>,
+    /// An instance model's connection.
+    pub connection_id: Option<ConnectionId>,
     pub provider: String,
     pub model_id: String,
     pub name: String,
@@ -25,11 +30,50 @@ pub struct Model {
     pub api_key_id: Option<ApiKeyId>,
     pub settings: serde_json::Value,
     pub is_default: bool,
+    /// What a million input and output tokens cost (usage shows cost when set).
+    pub input_price: Option<f64>,
+    pub output_price: Option<f64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "m.id, m.user_id, m.team_id, m.provider, m.model_id, m.name, m.base_url, m.api_key_id, m.settings, m.is_default, m.created_at, m.updated_at";
+/// Whose a model is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelScope {
+    Instance,
+    Team,
+    Personal,
+}
+
+impl ModelScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelScope::Instance => "instance",
+            ModelScope::Team => "team",
+            ModelScope::Personal => "personal",
+        }
+    }
+}
+
+impl Model {
+    pub fn scope(&self) -> ModelScope {
+        match (self.connection_id, self.team_id) {
+            (Some(_), _) => ModelScope::Instance,
+            (None, Some(_)) => ModelScope::Team,
+            (None, None) => ModelScope::Personal,
+        }
+    }
+}
+
+const COLUMNS: &str = "m.id, m.user_id, m.team_id, m.connection_id, m.provider, m.model_id, m.name, m.base_url, m.api_key_id, m.settings, m.is_default, m.input_price::float8 AS input_price, m.output_price::float8 AS output_price, m.created_at, m.updated_at";
+
+/// An instance model serves `actor` somewhere: it is for everyone, or for a team of theirs
+/// (`$2` is the actor).
+const INSTANCE_MODEL_USABLE: &str = "(m.connection_id IS NOT NULL AND (
+      NOT EXISTS (SELECT 1 FROM model_teams mt WHERE mt.model_id = m.id)
+      OR EXISTS (SELECT 1 FROM model_teams mt JOIN team_members tm ON tm.team_id = mt.team_id
+                  WHERE mt.model_id = m.id AND tm.user_id = $2)))";
 
 /// A model's fields as given by its owner.
 #[derive(Debug, Clone)]
@@ -43,13 +87,13 @@ pub struct ModelFields<'a> {
     pub is_default: bool,
 }
 
-/// Check the fields: a known provider, names, a base URL that is an http(s) URL (the SSRF
-/// guard judges it when it is used), settings of the known shape.
-fn validate(fields: &ModelFields<'_>) -> Result<(String, String, Option<String>)> {
-    let provider = provider(fields.provider)?;
-    let model_id = required_text("model_id", fields.model_id, 200)?;
-    let name = required_text("name", fields.name, 100)?;
-    let base_url = match fields.base_url.map(str::trim).filter(|u| !u.is_empty()) {
+/// A base URL as given: none (the provider's own; a custom provider needs one), or an http(s)
+/// URL with a host (the SSRF guard judges it when it is used).
+pub(crate) fn validate_base_url(
+    provider: Provider,
+    base_url: Option<&str>,
+) -> Result<Option<String>> {
+    match base_url.map(str::trim).filter(|u| !u.is_empty()) {
         Some(url) => {
             let parsed = url::Url::parse(url)
                 .map_err(|e| DomainError::invalid("base_url", format!("not a URL: {e}")))?;
@@ -59,18 +103,34 @@ fn validate(fields: &ModelFields<'_>) -> Result<(String, String, Option<String>)
                     "an http(s) URL with a host",
                 ));
             }
-            Some(url.to_owned())
+            Ok(Some(url.to_owned()))
         }
-        None if provider == Provider::Custom => {
-            return Err(DomainError::invalid(
-                "base_url",
-                "a custom provider needs one",
-            ))
-        }
-        None => None,
-    };
-    let settings = fields
-        .settings
+        None if provider == Provider::Custom => Err(DomainError::invalid(
+            "base_url",
+            "a custom provider needs one",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Check the fields: a known provider, names, a base URL, settings of the known shape.
+fn validate(fields: &ModelFields<'_>) -> Result<(String, String, Option<String>)> {
+    let provider = provider(fields.provider)?;
+    let base_url = validate_base_url(provider, fields.base_url)?;
+    let (model_id, name) = validate_model(fields.model_id, fields.name, &fields.settings)?;
+    Ok((model_id, name, base_url))
+}
+
+/// A model's name at its provider, its name here, and its settings (a JSON object of known
+/// settings in range).
+fn validate_model(
+    model_id: &str,
+    name: &str,
+    settings: &serde_json::Value,
+) -> Result<(String, String)> {
+    let model_id = required_text("model_id", model_id, 200)?;
+    let name = required_text("name", name, 100)?;
+    let settings = settings
         .as_object()
         .ok_or_else(|| DomainError::invalid("settings", "must be a JSON object"))?;
     for (key, value) in settings {
@@ -93,7 +153,7 @@ fn validate(fields: &ModelFields<'_>) -> Result<(String, String, Option<String>)
             ));
         }
     }
-    Ok((model_id, name, base_url))
+    Ok((model_id, name))
 }
 
 fn key_refused(error: sqlx::Error) -> DomainError {
@@ -117,12 +177,18 @@ async fn require_configure(
     }
 }
 
-/// Who may change `model`: its owner (personal), or its team's admins.
+/// Who may change `model` here: its owner (personal), or its team's admins. The instance's
+/// models are changed by the instance's admins ([`update_instance_model`]).
 async fn require_change(conn: &mut PgConnection, actor: UserId, model: &Model) -> Result<()> {
-    match model.team_id {
-        Some(team) => require_configure(conn, actor, Some(team)).await,
-        None if model.user_id != actor => Err(DomainError::not_found("model")),
-        None => Ok(()),
+    match model.scope() {
+        ModelScope::Instance => Err(DomainError::forbidden(
+            "change the instance's models (its admins do, under Admin)",
+        )),
+        ModelScope::Team => require_configure(conn, actor, model.team_id).await,
+        ModelScope::Personal if model.user_id != Some(actor) => {
+            Err(DomainError::not_found("model"))
+        }
+        ModelScope::Personal => Ok(()),
     }
 }
 
@@ -182,11 +248,12 @@ pub async fn create_model(
     Ok(model)
 }
 
-/// A model the actor may use: their own personal one, or one of a team they belong to.
+/// A model the actor may use: their own personal one, one of a team they belong to, or an
+/// instance model for everyone or for a team of theirs.
 pub async fn get_model(pool: &PgPool, actor: UserId, model: ModelId) -> Result<Model> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM models m
-          WHERE m.id = $1 AND sambung_usable_by(m.user_id, m.team_id, $2)"
+          WHERE m.id = $1 AND (sambung_usable_by(m.user_id, m.team_id, $2) OR {INSTANCE_MODEL_USABLE})"
     ))
     .bind(model)
     .bind(actor)
@@ -210,6 +277,32 @@ pub async fn list_models(pool: &PgPool, actor: UserId, team: Option<TeamId>) -> 
     ))
     .bind(actor)
     .bind(team)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Every model `actor` may pick for a chat of `team` (none: a personal chat): the instance's
+/// that serve it, the team's, and their own; in that order, defaults first, by name.
+pub async fn list_usable_models(
+    pool: &PgPool,
+    actor: UserId,
+    team: Option<TeamId>,
+) -> Result<Vec<Model>> {
+    let mut conn = pool.acquire().await?;
+    if let Some(team) = team {
+        if role_of(&mut conn, team, actor).await?.is_none() {
+            return Err(DomainError::not_found("team"));
+        }
+    }
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM models m
+          WHERE (m.connection_id IS NOT NULL AND sambung_instance_model_serves(m.id, $1, $2))
+             OR ($1::uuid IS NOT NULL AND m.team_id = $1)
+             OR (m.team_id IS NULL AND m.user_id = $2)
+          ORDER BY m.connection_id IS NULL, m.team_id IS NULL, m.is_default DESC, m.name, m.id"
+    ))
+    .bind(team)
+    .bind(actor)
     .fetch_all(&mut *conn)
     .await?)
 }
@@ -279,11 +372,20 @@ pub async fn model_for_chat(
                 .bind(chat)
                 .fetch_optional(pool)
                 .await?;
-        return match model.team_id {
-            Some(team) if chat_team != Some(Some(team)) => Err(DomainError::invalid(
+        let chat_team = chat_team.flatten();
+        return match model.scope() {
+            ModelScope::Team if chat_team != model.team_id => Err(DomainError::invalid(
                 "model",
                 "a team's model answers in that team's chats only",
             )),
+            ModelScope::Instance
+                if !instance_model_serves(pool, &model, chat_team, actor).await? =>
+            {
+                Err(DomainError::invalid(
+                    "model",
+                    "this model of the instance answers in its teams' chats only",
+                ))
+            }
             _ => Ok(Some(model)),
         };
     }
@@ -291,13 +393,18 @@ pub async fn model_for_chat(
         "SELECT {COLUMNS} FROM chats c
            JOIN chat_permissions p ON p.chat_id = c.id AND p.user_id = $2
            JOIN models m ON m.id::text = c.model
-                         AND ((m.team_id IS NULL AND m.user_id = $2) OR m.team_id = c.team_id)
+                         AND ((m.team_id IS NULL AND m.user_id = $2) OR m.team_id = c.team_id
+                              OR (m.connection_id IS NOT NULL
+                                  AND sambung_instance_model_serves(m.id, c.team_id, $2)))
           WHERE c.id = $1
          UNION ALL
          (SELECT {COLUMNS} FROM chats c JOIN models m ON m.team_id = c.team_id AND m.is_default
            WHERE c.id = $1)
          UNION ALL
          (SELECT {COLUMNS} FROM models m WHERE m.user_id = $2 AND m.team_id IS NULL AND m.is_default)
+         UNION ALL
+         (SELECT {COLUMNS} FROM chats c JOIN models m ON m.connection_id IS NOT NULL AND m.is_default
+           WHERE c.id = $1 AND sambung_instance_model_serves(m.id, c.team_id, $2))
          LIMIT 1"
     ))
     .bind(chat)
@@ -307,13 +414,200 @@ pub async fn model_for_chat(
     Ok(found)
 }
 
-/// The plaintext of a model's API key (its owner's), for calling the provider; `None` when
-/// it has none. Never show or log it.
-pub async fn model_key(pool: &PgPool, cipher: &Cipher, model: &Model) -> Result<Option<String>> {
-    match model.api_key_id {
-        Some(key) => reveal_api_key(pool, cipher, model.user_id, key)
-            .await
-            .map(Some),
-        None => Ok(None),
+/// Whether the instance model `model` serves a chat of `team` for `actor`.
+async fn instance_model_serves(
+    pool: &PgPool,
+    model: &Model,
+    team: Option<TeamId>,
+    actor: UserId,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT sambung_instance_model_serves($1, $2, $3) AS "serves!""#,
+        model.id as ModelId,
+        team as Option<TeamId>,
+        actor as UserId,
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Where to call a model's provider, and the plaintext of its key (for the provider request
+/// only; never show or log it): a user's or team's model, its base URL and its owner's key; an
+/// instance model, its connection's. Without `cipher`, a model with a key cannot be called
+/// ([`DomainError::Decrypt`]).
+pub async fn model_endpoint(
+    pool: &PgPool,
+    cipher: Option<&Cipher>,
+    model: &Model,
+) -> Result<(Option<String>, Option<String>)> {
+    if let Some(connection) = model.connection_id {
+        return reveal_connection(pool, cipher, connection).await;
     }
+    let key = match (model.api_key_id, model.user_id, cipher) {
+        (Some(key), Some(owner), Some(cipher)) => {
+            Some(reveal_api_key(pool, cipher, owner, key).await?)
+        }
+        (Some(_), _, _) => return Err(DomainError::Decrypt),
+        (None, _, _) => None,
+    };
+    Ok((model.base_url.clone(), key))
+}
+
+/// An instance model as its admins give it: on a connection, for everyone (no teams) or for
+/// chosen teams, with optional prices per million tokens.
+#[derive(Debug, Clone)]
+pub struct InstanceModelFields<'a> {
+    pub connection: ConnectionId,
+    pub model_id: &'a str,
+    pub name: &'a str,
+    pub settings: serde_json::Value,
+    pub is_default: bool,
+    pub teams: Vec<TeamId>,
+    pub input_price: Option<f64>,
+    pub output_price: Option<f64>,
+}
+
+/// An instance model and the teams it is for (none: everyone).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct InstanceModel {
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub model: Model,
+    pub teams: Vec<TeamId>,
+}
+
+fn validate_price(field: &'static str, price: Option<f64>) -> Result<()> {
+    match price {
+        Some(p) if !(p.is_finite() && (0.0..=100_000_000.0).contains(&p)) => Err(
+            DomainError::invalid(field, "a price per million tokens, 0 or more"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Write an instance model's fields (new when `existing` is none) and its teams, in one
+/// transaction; the instance has one default model at most.
+async fn write_instance_model(
+    pool: &PgPool,
+    existing: Option<ModelId>,
+    fields: InstanceModelFields<'_>,
+) -> Result<InstanceModel> {
+    let (model_id, name) = validate_model(fields.model_id, fields.name, &fields.settings)?;
+    validate_price("input_price", fields.input_price)?;
+    validate_price("output_price", fields.output_price)?;
+    if fields.teams.len() > 1000 {
+        return Err(DomainError::invalid("teams", "at most 1000"));
+    }
+    let mut tx = pool.begin().await?;
+    let provider = connection_provider(&mut tx, fields.connection).await?;
+    if fields.is_default {
+        sqlx::query!(
+            "UPDATE models SET is_default = false WHERE is_default AND connection_id IS NOT NULL"
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let id = existing.unwrap_or_default();
+    let written = sqlx::query_scalar!(
+        r#"INSERT INTO models (id, connection_id, provider, model_id, name, settings, is_default,
+                               input_price, output_price)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::float8::numeric, $9::float8::numeric)
+           ON CONFLICT (id) DO UPDATE SET connection_id = EXCLUDED.connection_id,
+                  provider = EXCLUDED.provider, model_id = EXCLUDED.model_id, name = EXCLUDED.name,
+                  settings = EXCLUDED.settings, is_default = EXCLUDED.is_default,
+                  input_price = EXCLUDED.input_price, output_price = EXCLUDED.output_price
+            WHERE models.connection_id IS NOT NULL
+           RETURNING id AS "id: ModelId""#,
+        id as ModelId,
+        fields.connection as ConnectionId,
+        provider.as_str(),
+        model_id,
+        name,
+        &fields.settings,
+        fields.is_default,
+        fields.input_price,
+        fields.output_price,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let id = written.ok_or(DomainError::not_found("model"))?;
+    sqlx::query!("DELETE FROM model_teams WHERE model_id = $1", id as ModelId)
+        .execute(&mut *tx)
+        .await?;
+    let mut teams: Vec<uuid::Uuid> = fields.teams.iter().map(|t| t.0).collect();
+    teams.sort_unstable();
+    teams.dedup();
+    let linked = sqlx::query!(
+        "INSERT INTO model_teams (model_id, team_id) SELECT $1, t.id FROM teams t WHERE t.id = ANY($2)",
+        id as ModelId,
+        &teams,
+    )
+    .execute(&mut *tx)
+    .await?;
+    if linked.rows_affected() != teams.len() as u64 {
+        return Err(DomainError::invalid("teams", "no such team"));
+    }
+    let model = instance_models(&mut tx, Some(id)).await?.pop();
+    tx.commit().await?;
+    model.ok_or(DomainError::not_found("model"))
+}
+
+/// Add a model of the instance.
+pub async fn create_instance_model(
+    pool: &PgPool,
+    fields: InstanceModelFields<'_>,
+) -> Result<InstanceModel> {
+    write_instance_model(pool, None, fields).await
+}
+
+/// Replace an instance model's fields and teams.
+pub async fn update_instance_model(
+    pool: &PgPool,
+    model: ModelId,
+    fields: InstanceModelFields<'_>,
+) -> Result<InstanceModel> {
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM models WHERE id = $1 AND connection_id IS NOT NULL) AS "exists!""#,
+        model as ModelId
+    )
+    .fetch_one(pool)
+    .await?;
+    if !exists {
+        return Err(DomainError::not_found("model"));
+    }
+    write_instance_model(pool, Some(model), fields).await
+}
+
+/// Remove an instance model.
+pub async fn delete_instance_model(pool: &PgPool, model: ModelId) -> Result<()> {
+    let done = sqlx::query!(
+        "DELETE FROM models WHERE id = $1 AND connection_id IS NOT NULL",
+        model as ModelId
+    )
+    .execute(pool)
+    .await?;
+    crate::error::expect_row(done, "model")
+}
+
+/// The instance's models (or one), default first, by name, with their teams.
+async fn instance_models(
+    conn: &mut PgConnection,
+    only: Option<ModelId>,
+) -> Result<Vec<InstanceModel>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS},
+                coalesce((SELECT array_agg(mt.team_id ORDER BY mt.team_id) FROM model_teams mt
+                           WHERE mt.model_id = m.id), '{{}}') AS teams
+           FROM models m
+          WHERE m.connection_id IS NOT NULL AND ($1::uuid IS NULL OR m.id = $1)
+          ORDER BY m.is_default DESC, m.name, m.id"
+    ))
+    .bind(only)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Every model of the instance, with its teams.
+pub async fn list_instance_models(pool: &PgPool) -> Result<Vec<InstanceModel>> {
+    instance_models(&mut *pool.acquire().await?, None).await
 }

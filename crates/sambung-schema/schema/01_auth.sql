@@ -9,10 +9,22 @@ CREATE TABLE users (
   image          text,
   created_at     timestamptz NOT NULL DEFAULT now(),
   updated_at     timestamptz NOT NULL DEFAULT now(),
+  -- Better Auth's admin plugin: the instance role (`user`, `admin`; Better Auth allows a
+  -- comma-separated list), and a ban with its reason and end (none: until lifted).
+  role           text        NOT NULL DEFAULT 'user',
+  banned         boolean     NOT NULL DEFAULT false,
+  ban_reason     text,
+  ban_expires    timestamptz,
+  -- Whether an admin let the account in (the `approval` sign-up policy); true otherwise.
+  approved       boolean     NOT NULL DEFAULT true,
   CONSTRAINT users_pkey PRIMARY KEY (id),
   CONSTRAINT users_email_key UNIQUE (email),
-  CONSTRAINT users_email_normalised CHECK (email = lower(btrim(email)) AND email LIKE '_%@_%')
+  CONSTRAINT users_email_normalised CHECK (email = lower(btrim(email)) AND email LIKE '_%@_%'),
+  CONSTRAINT users_role_format CHECK (role ~ '^[a-z][a-z0-9_-]{0,31}(,[a-z][a-z0-9_-]{0,31}){0,7}$')
 );
+
+-- The admins, found at once (the last-admin rule, the first account).
+CREATE INDEX user_admin_idx ON users (id) WHERE role ~ '(^|,)admin(,|$)';
 
 CREATE TRIGGER users_set_updated_at BEFORE UPDATE ON users
   FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();
@@ -27,13 +39,17 @@ CREATE TABLE sessions (
   user_agent text,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
+  -- The admin acting as this session's user (Better Auth's impersonation); ends with them.
+  impersonated_by uuid,
   CONSTRAINT sessions_pkey PRIMARY KEY (id),
   CONSTRAINT sessions_token_hash_key UNIQUE (token_hash),
-  CONSTRAINT sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+  CONSTRAINT sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
+  CONSTRAINT sessions_impersonated_by_fkey FOREIGN KEY (impersonated_by) REFERENCES users (id) ON DELETE CASCADE
 );
 
 CREATE INDEX session_user_id_idx ON sessions (user_id);
 CREATE INDEX session_expires_at_idx ON sessions (expires_at);
+CREATE INDEX session_impersonated_by_idx ON sessions (impersonated_by) WHERE impersonated_by IS NOT NULL;
 
 CREATE TRIGGER sessions_set_updated_at BEFORE UPDATE ON sessions
   FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();
@@ -75,6 +91,8 @@ CREATE TABLE verifications (
 );
 
 CREATE INDEX verification_identifier_idx ON verifications (identifier);
+-- A one-time link's token is looked up by its hash.
+CREATE INDEX verification_value_idx ON verifications (value);
 
 CREATE TRIGGER verifications_set_updated_at BEFORE UPDATE ON verifications
   FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();

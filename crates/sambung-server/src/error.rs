@@ -17,6 +17,8 @@ pub struct ApiError {
     pub code: Cow<'static, str>,
     pub message: String,
     pub field: Option<String>,
+    /// More about the error, in the body beside `code` (a quota's `limit` and `resetsAt`).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The body of every error answer.
@@ -28,6 +30,11 @@ pub struct ErrorBody {
     /// The request field at fault, in the request's own spelling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// More about some errors: `QUOTA_EXCEEDED` says which `limit`, how much it `allowed`,
+    /// and when it `resetsAt`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -37,6 +44,7 @@ impl ApiError {
             code: Cow::Borrowed(code),
             message: message.into(),
             field: None,
+            details: None,
         }
     }
 
@@ -60,6 +68,10 @@ impl ApiError {
         )
     }
 }
+
+/// What a banned user is told when they try to sign in (Better Auth's `bannedUserMessage`).
+pub const BANNED_MESSAGE: &str =
+    "You have been banned from this application. Please contact support if you believe this is an error.";
 
 /// `folder_id` → `folderId`: fields are named as the request spells them.
 pub fn camel_case(field: &str) -> String {
@@ -98,6 +110,40 @@ impl From<DomainError> for ApiError {
                 camel_case(field),
                 format!("invalid {}: {reason}", camel_case(field)),
             ),
+            error @ DomainError::LastAdmin { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "LAST_ADMIN", error.to_string())
+            }
+            DomainError::SignupRefused(reason) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "EMAIL_PASSWORD_SIGN_UP_DISABLED",
+                format!("Email and password sign up is not enabled: {reason}"),
+            ),
+            DomainError::Banned { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "BANNED_USER", BANNED_MESSAGE)
+            }
+            ref quota @ DomainError::QuotaExceeded {
+                limit,
+                allowed,
+                resets_at,
+            } => {
+                let mut details = serde_json::Map::new();
+                details.insert("limit".into(), limit.into());
+                details.insert("allowed".into(), allowed.into());
+                details.insert(
+                    "resetsAt".into(),
+                    resets_at.map_or(serde_json::Value::Null, |at| {
+                        serde_json::to_value(crate::time::Timestamp::from(at)).unwrap_or_default()
+                    }),
+                );
+                ApiError {
+                    details: Some(details),
+                    ..ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "QUOTA_EXCEEDED",
+                        quota.to_string(),
+                    )
+                }
+            }
             DomainError::Decrypt => {
                 tracing::error!("{}", DomainError::Decrypt);
                 ApiError::new(
@@ -147,6 +193,11 @@ impl From<sambung_chat::TurnError> for ApiError {
                 "ENCRYPTION_KEY_MISSING",
                 error.to_string(),
             ),
+            T::PersonalKeysOff => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "PERSONAL_KEYS_DISABLED",
+                error.to_string(),
+            ),
         }
     }
 }
@@ -188,6 +239,7 @@ impl IntoResponse for ApiError {
             code: self.code.into_owned(),
             message: self.message,
             field: self.field,
+            details: self.details,
         };
         (self.status, axum::Json(body)).into_response()
     }

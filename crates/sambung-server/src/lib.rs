@@ -4,9 +4,11 @@
 //! access rule lives in the data layer.
 
 pub mod api;
+mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
+mod mail;
 pub mod render;
 pub mod replicas;
 mod state;
@@ -132,6 +134,7 @@ impl Server {
     ) -> Result<(), ServerError> {
         let other_servers = tokio::spawn(self.state.turns.clone().serve_other_servers());
         let replicas = tokio::spawn(replicas::watch(self.state.clone()));
+        let housekeeping = tokio::spawn(keep_house(self.state.clone()));
         let router = router(self.state);
         let limits = self.limits;
         let served = sambung_http::serve(self.listener, router, limits, shutdown)
@@ -139,7 +142,44 @@ impl Server {
             .map_err(ServerError::Serve);
         other_servers.abort();
         replicas.abort();
+        housekeeping.abort();
         served
+    }
+}
+
+/// How often old rows go: expired sessions, audit events past their retention, old mail.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// Forget what is past keeping, now and every [`HOUSEKEEPING_EVERY`] (every server does it;
+/// the deletes are idempotent).
+async fn keep_house(state: Arc<AppState>) {
+    let mut ticks = tokio::time::interval(HOUSEKEEPING_EVERY);
+    loop {
+        ticks.tick().await;
+        let pool = &state.pool;
+        let retention = match state.instance_settings().await {
+            Ok(settings) => settings.audit_retention_days,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the settings for housekeeping");
+                continue;
+            }
+        };
+        let (sessions, events, mail) = tokio::join!(
+            sambung_db::auth::purge_expired_sessions(pool),
+            sambung_db::audit::purge(pool, retention),
+            sambung_db::mail::purge(pool),
+        );
+        for (what, done) in [
+            ("sessions", sessions),
+            ("audit events", events),
+            ("mail", mail),
+        ] {
+            match done {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(count = n, what, "forgot what is past keeping"),
+                Err(e) => tracing::warn!(error = %e, what, "housekeeping failed"),
+            }
+        }
     }
 }
 
@@ -271,6 +311,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(web::router())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn(auth::approval_gate))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::session_layer,

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use sambung_chat::{ReplyLimits, Turns};
 use sambung_config::{AuthSecret, EncryptionKey};
+use sambung_db::instance::SignupPolicy;
 use sambung_db::secret::Cipher;
+use sambung_mail::Mailer;
 use sqlx::PgPool;
 
 use crate::auth::cookie::Cookies;
@@ -44,6 +46,13 @@ pub struct ServerSettings {
     pub reply_limits: ReplyLimits,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Who may sign up, when the environment says (`SIGNUP`); it wins over the admins'
+    /// setting.
+    pub signup: Option<SignupPolicy>,
+    /// Where mail goes (`SMTP_URL`, `MAIL_FROM`); nowhere by default.
+    pub mailer: Mailer,
+    /// A local Ollama `sambung up` found (its base URL), offered on the setup page.
+    pub detected_ollama: Option<String>,
 }
 
 impl ServerSettings {
@@ -66,17 +75,27 @@ impl ServerSettings {
             connections: Default::default(),
             reply_limits: Default::default(),
             trusted_proxies: Vec::new(),
+            signup: None,
+            mailer: Mailer::none(),
+            detected_ollama: None,
         }
     }
 
-    /// The settings the configuration gives (`AUTH_SECRET` must be filled in already).
+    /// The settings the configuration gives (`AUTH_SECRET` must be filled in already); a
+    /// mail server that cannot be set up is an error.
     pub fn from_config(
         config: &sambung_config::Config,
         auth_secret: AuthSecret,
         host: &str,
         port: u16,
-    ) -> ServerSettings {
-        ServerSettings {
+    ) -> Result<ServerSettings, sambung_mail::MailError> {
+        let mailer = match (&config.smtp_url, &config.mail_from) {
+            (Some(url), Some(from)) => Mailer::smtp(url.as_str(), from)?,
+            _ => Mailer::none(),
+        };
+        Ok(ServerSettings {
+            signup: config.signup.as_deref().and_then(SignupPolicy::parse),
+            mailer,
             host: host.to_owned(),
             port,
             encryption_key: config.encryption_key.clone(),
@@ -90,7 +109,7 @@ impl ServerSettings {
             },
             trusted_proxies: config.trusted_proxies.clone(),
             ..ServerSettings::new(auth_secret)
-        }
+        })
     }
 }
 
@@ -149,6 +168,10 @@ pub struct AppState {
     /// Streaming replicas for reads that may lag.
     pub replicas: crate::replicas::Replicas,
     pub read_max_lag: Duration,
+    /// `SIGNUP`, when set: it wins over the admins' setting.
+    pub signup_override: Option<SignupPolicy>,
+    pub mailer: Mailer,
+    pub detected_ollama: Option<String>,
 }
 
 impl AppState {
@@ -209,7 +232,37 @@ impl AppState {
             public_url,
             limiter: RateLimiter::new(settings.rate_limits),
             trusted_proxies: settings.trusted_proxies.clone(),
+            signup_override: settings.signup,
+            mailer: settings.mailer.clone(),
+            detected_ollama: settings.detected_ollama.clone(),
         }
+    }
+
+    /// The instance's settings, with the sign-up policy the environment sets winning.
+    pub async fn instance_settings(
+        &self,
+    ) -> Result<sambung_db::instance::InstanceSettings, sambung_db::DomainError> {
+        let mut settings = sambung_db::instance::settings(&self.pool).await?;
+        if let Some(policy) = self.signup_override {
+            settings.signup = policy;
+        }
+        Ok(settings)
+    }
+
+    /// The cipher that seals API keys, or 503 `ENCRYPTION_KEY_MISSING` without one.
+    pub fn require_cipher(&self) -> crate::error::ApiResult<&Cipher> {
+        self.cipher.as_ref().ok_or_else(|| {
+            crate::error::ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "ENCRYPTION_KEY_MISSING",
+                "the server has no ENCRYPTION_KEY to store API keys with",
+            )
+        })
+    }
+
+    /// A link to a page of the web UI (`#/path`), as mail and admins pass it on.
+    pub fn page_link(&self, page: &str) -> String {
+        format!("{}/#/{page}", self.public_url.trim_end_matches('/'))
     }
 }
 

@@ -30,12 +30,57 @@ pub enum Command {
     /// Manage the master key that encrypts provider API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Administer accounts from this machine (when no admin can sign in).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Serve SambungChat: sign-in (Better Auth's contract) and the JSON API, until Ctrl-C.
     /// Applies pending migrations first.
     Serve(ServeArgs),
     /// Measure SPEC section 6's workloads and Studio's pages on a seeded database
     /// (`db seed --scale N` first).
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Make an account (the first account of an instance is its admin). The password is read
+    /// from standard input (one line) unless --no-password.
+    CreateUser(CreateUserArgs),
+    /// Make an account an admin, or an ordinary user again (the last admin stays one).
+    SetRole(SetRoleArgs),
+    /// Print a one-time link (valid an hour) that lets the account choose a new password.
+    ResetPassword(ResetPasswordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateUserArgs {
+    #[arg(long)]
+    pub email: String,
+    /// Shown in the app (default: the part of the email before @).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// `user` (default) or `admin`.
+    #[arg(long, default_value = "user")]
+    pub role: String,
+    /// Make it without a password (it gets one with `admin reset-password`).
+    #[arg(long)]
+    pub no_password: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetRoleArgs {
+    pub email: String,
+    /// `admin` or `user`.
+    pub role: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetPasswordArgs {
+    pub email: String,
+    /// The address browsers reach the server at (default: PUBLIC_URL, else
+    /// http://localhost:3000).
+    #[arg(long)]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]

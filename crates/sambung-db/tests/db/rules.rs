@@ -1024,6 +1024,12 @@ async fn message_search_covers_only_readable_chats() {
 async fn sign_up_passwords_sessions_and_verifications() {
     let db = TestDb::migrated().await;
     let pool = db.pool();
+    let settings = sambung_db::instance::InstanceSettings::default();
+    let open = auth::SignupGate {
+        policy: sambung_db::instance::SignupPolicy::Open,
+        settings: &settings,
+        invitation: None,
+    };
     let ana = auth::sign_up(
         pool,
         NewUser {
@@ -1031,6 +1037,7 @@ async fn sign_up_passwords_sessions_and_verifications() {
             email: "  Ana@Example.COM ",
             password: "long enough",
         },
+        open,
     )
     .await
     .unwrap();
@@ -1043,6 +1050,7 @@ async fn sign_up_passwords_sessions_and_verifications() {
                 email: "ANA@example.com",
                 password: "long enough",
             },
+            open,
         )
         .await,
         "exists already",
@@ -1055,6 +1063,7 @@ async fn sign_up_passwords_sessions_and_verifications() {
                 email: "b@example.com",
                 password: "short",
             },
+            open,
         )
         .await,
         "password",
@@ -1067,6 +1076,7 @@ async fn sign_up_passwords_sessions_and_verifications() {
                 email: "no at sign",
                 password: "long enough",
             },
+            open,
         )
         .await,
         "email",

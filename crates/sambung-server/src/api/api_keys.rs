@@ -6,15 +6,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use sambung_db::api_keys::{self as db, ApiKey};
+use sambung_db::audit::Action;
 use sambung_db::ApiKeyId;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{ListQuery, Page};
-use crate::auth::SignedIn;
+use crate::audit::{self, Actor};
+use crate::auth::{ClientIp, SignedIn};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
@@ -96,18 +99,29 @@ impl std::fmt::Debug for NewApiKey {
 async fn add_key(
     State(state): Shared,
     me: SignedIn,
+    client: ClientIp,
     ApiJson(body): ApiJson<NewApiKey>,
 ) -> ApiResult<(StatusCode, Json<ApiKeyOut>)> {
-    let cipher = state.cipher.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ENCRYPTION_KEY_MISSING",
-            "the server has no ENCRYPTION_KEY to store API keys with",
-        )
-    })?;
+    let cipher = state.require_cipher()?;
+    if !state.instance_settings().await?.personal_keys {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "PERSONAL_KEYS_DISABLED",
+            "the instance's admins turned personal API keys off: use the instance's models",
+        ));
+    }
     let provider = db::provider(&body.provider)?;
     let name = body.name.as_deref().unwrap_or(provider.as_str());
     let key = db::add_api_key(&state.pool, cipher, me.user.id, provider, name, &body.key).await?;
+    audit::record(
+        &state,
+        Actor::Session(&me),
+        client,
+        Action::KeyAdded,
+        Some(("api-key", key.id.to_string())),
+        json!({"provider": key.provider, "name": key.name, "last4": key.key_last4}),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(key.into())))
 }
 
@@ -139,8 +153,18 @@ async fn rename_key(
 async fn delete_key(
     State(state): Shared,
     me: SignedIn,
+    client: ClientIp,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     db::delete_api_key(&state.pool, me.user.id, ApiKeyId(id)).await?;
+    audit::record(
+        &state,
+        Actor::Session(&me),
+        client,
+        Action::KeyRemoved,
+        Some(("api-key", id.to_string())),
+        json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

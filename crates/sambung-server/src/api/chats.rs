@@ -351,9 +351,19 @@ pub struct ShareLink {
 async fn share_chat(
     State(state): Shared,
     me: SignedIn,
+    client: crate::auth::ClientIp,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<ShareLink>> {
     let token = db::share_chat(&state.pool, me.user.id, ChatId(id)).await?;
+    crate::audit::record(
+        &state,
+        crate::audit::Actor::Session(&me),
+        client,
+        sambung_db::audit::Action::ChatShared,
+        Some(("chat", id.to_string())),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(Json(ShareLink {
         url: format!("{}/share/{token}", state.public_url),
         token,
@@ -366,9 +376,19 @@ async fn share_chat(
 async fn unshare_chat(
     State(state): Shared,
     me: SignedIn,
+    client: crate::auth::ClientIp,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     db::unshare_chat(&state.pool, me.user.id, ChatId(id)).await?;
+    crate::audit::record(
+        &state,
+        crate::audit::Actor::Session(&me),
+        client,
+        sambung_db::audit::Action::ChatUnshared,
+        Some(("chat", id.to_string())),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,10 +1,12 @@
 //! The JSON API under `/api/v1`, one module per resource: each handler parses, calls the data
 //! layer (where every access rule lives) and maps its errors (`crate::error`).
 
+pub mod admin;
 pub mod api_keys;
 pub mod chats;
 pub mod folders;
 pub mod generate;
+pub mod instance;
 pub mod me;
 pub mod models;
 pub mod prompts;
@@ -12,6 +14,7 @@ pub mod providers;
 pub mod public;
 pub mod tags;
 pub mod teams;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -39,6 +42,9 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .merge(providers::router())
         .merge(generate::router())
         .merge(public::router())
+        .merge(instance::router())
+        .merge(usage::router())
+        .merge(admin::router())
 }
 
 /// One page of a list and the cursor of the next (`null` on the last page).

@@ -1,5 +1,5 @@
-//! Configured AI models: a user's own, or a team's (its admins configure them), and what a
-//! provider offers, asked live.
+//! Configured AI models: a user's own, or a team's (its admins configure them), the ones a
+//! user may pick (the instance's too), and what a provider offers, asked live.
 
 use std::sync::Arc;
 
@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(list_models, create_model))
         .routes(routes!(update_model, delete_model))
+        .routes(routes!(usable_models))
         .routes(routes!(available_models))
 }
 
@@ -50,8 +51,13 @@ pub struct ModelSettings {
 #[serde(rename_all = "camelCase")]
 pub struct ModelOut {
     pub id: Uuid,
-    pub user_id: Uuid,
+    /// `instance` (set up by the instance's admins), `team` or `personal`.
+    pub scope: &'static str,
+    /// Who configured it; none for the instance's models.
+    pub user_id: Option<Uuid>,
     pub team_id: Option<Uuid>,
+    /// An instance model's connection.
+    pub connection_id: Option<Uuid>,
     #[schema(schema_with = super::providers::provider_schema)]
     pub provider: String,
     /// The provider's name for the model (`gpt-4o`, `claude-sonnet-4`...).
@@ -62,6 +68,9 @@ pub struct ModelOut {
     #[schema(value_type = ModelSettings)]
     pub settings: serde_json::Value,
     pub is_default: bool,
+    /// What a million input and output tokens cost (usage shows cost when set).
+    pub input_price: Option<f64>,
+    pub output_price: Option<f64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -70,8 +79,10 @@ impl From<Model> for ModelOut {
     fn from(m: Model) -> Self {
         ModelOut {
             id: m.id.0,
-            user_id: m.user_id.0,
+            scope: m.scope().as_str(),
+            user_id: m.user_id.map(|u| u.0),
             team_id: m.team_id.map(|t| t.0),
+            connection_id: m.connection_id.map(|c| c.0),
             provider: m.provider,
             model_id: m.model_id,
             name: m.name,
@@ -79,6 +90,8 @@ impl From<Model> for ModelOut {
             api_key_id: m.api_key_id.map(|k| k.0),
             settings: m.settings,
             is_default: m.is_default,
+            input_price: m.input_price,
+            output_price: m.output_price,
             created_at: m.created_at.into(),
             updated_at: m.updated_at.into(),
         }
@@ -135,6 +148,21 @@ async fn list_models(
     Ok(Json(Page::after_key(models, key, &q.list())?))
 }
 
+/// Every model the user may pick for a chat of `?team=` (none: a personal chat): the
+/// instance's that serve it, the team's, their own; in that order, defaults first.
+#[utoipa::path(get, path = "/models/usable", tag = "models", params(ScopeQuery),
+    responses((status = 200, body = Page<ModelOut>), (status = 404, body = ErrorBody)))]
+async fn usable_models(
+    State(state): Shared,
+    me: SignedIn,
+    ApiQuery(q): ApiQuery<ScopeQuery>,
+) -> ApiResult<Json<Page<ModelOut>>> {
+    let models = db::list_usable_models(&state.pool, me.user.id, q.team.map(TeamId)).await?;
+    Ok(Json(Page::all(
+        models.into_iter().map(ModelOut::from).collect(),
+    )))
+}
+
 /// Configure a model (for a team: its admins).
 #[utoipa::path(post, path = "/models", tag = "models", request_body = ModelBody,
     responses((status = 201, body = ModelOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -157,7 +185,7 @@ async fn create_model(
 /// A base URL is refused when it is saved, by the guard every request to it passes later
 /// (https to a public address, or a host the operator allowed): a model that could never be
 /// used is not kept.
-async fn check_base_url(state: &AppState, base_url: Option<&str>) -> ApiResult<()> {
+pub(crate) async fn check_base_url(state: &AppState, base_url: Option<&str>) -> ApiResult<()> {
     let Some(text) = base_url.map(str::trim).filter(|u| !u.is_empty()) else {
         return Ok(());
     };

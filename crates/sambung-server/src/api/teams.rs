@@ -259,18 +259,22 @@ pub struct MemberChanges {
 async fn update_member(
     State(state): Shared,
     me: SignedIn,
+    client: crate::auth::ClientIp,
     ApiPath((team, user)): ApiPath<(String, Uuid)>,
     ApiJson(body): ApiJson<MemberChanges>,
 ) -> ApiResult<StatusCode> {
     let team = db::find_team(&state.pool, me.user.id, &team).await?;
-    db::set_role(
-        &state.pool,
-        me.user.id,
-        team.id,
-        UserId(user),
-        body.role.into(),
+    let role: db::Role = body.role.into();
+    db::set_role(&state.pool, me.user.id, team.id, UserId(user), role).await?;
+    crate::audit::record(
+        &state,
+        crate::audit::Actor::Session(&me),
+        client,
+        sambung_db::audit::Action::TeamRoleChanged,
+        Some(("user", user.to_string())),
+        serde_json::json!({"team": team.id.to_string(), "role": role.as_str()}),
     )
-    .await?;
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -306,6 +310,9 @@ pub struct InviteOut {
     /// The link to send the invitee.
     pub link: String,
     pub expires_at: Timestamp,
+    /// `sent` when the mail server took the invitation, `unsent` without one (pass the link
+    /// on), `failed` when it refused it.
+    pub mail: &'static str,
 }
 
 impl InviteOut {
@@ -318,6 +325,7 @@ impl InviteOut {
             link: format!("{public_url}/invites/{}", i.token),
             token: i.token,
             expires_at: i.expires_at.into(),
+            mail: "unsent",
         }
     }
 }
@@ -342,10 +350,24 @@ async fn create_invite(
         db::default_invite_lifetime(),
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(InviteOut::new(invite, &state.public_url)),
-    ))
+    let mut out = InviteOut::new(invite, &state.public_url);
+    let mail = sambung_mail::invitation(
+        &out.email,
+        &crate::mail::instance_name(&state),
+        &me.user.name,
+        &format!("the team {}", team.name),
+        &out.link,
+    );
+    out.mail = crate::mail::deliver(
+        &state,
+        sambung_db::mail::MailKind::TeamInvite,
+        &mail,
+        &out.link,
+        Some(out.expires_at.0),
+    )
+    .await
+    .as_str();
+    Ok((StatusCode::CREATED, Json(out)))
 }
 
 /// Accept an invite: it must be for the signed-in user's email, unexpired and unused.

@@ -13,6 +13,8 @@ use sha2::Sha256;
 pub const SESSION_TOKEN: &str = "sambungchat-auth.session_token";
 pub const SESSION_DATA: &str = "sambungchat-auth.session_data";
 pub const DONT_REMEMBER: &str = "sambungchat-auth.dont_remember";
+/// The admin's own session while they act as a user: `token:dont_remember`.
+pub const ADMIN_SESSION: &str = "sambungchat-auth.admin_session";
 
 /// What `encodeURIComponent` leaves alone.
 const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC

@@ -1,6 +1,7 @@
 //! Authentication: Better Auth's email-and-password contract (`routes`), its signed cookies
 //! (`cookie`), the signed-in user of a request, origin checks and rate limits.
 
+pub mod admin;
 pub mod cookie;
 pub mod rate_limit;
 pub mod routes;
@@ -75,7 +76,8 @@ pub async fn session_layer(
                         .read(request.headers(), DONT_REMEMBER)
                         .is_some();
                 let due = session.expires_at - SESSION_LIFETIME + SESSION_UPDATE_AGE <= Utc::now();
-                if due && !dont_remember {
+                // An admin acting as a user does so for its hour, never longer.
+                if due && !dont_remember && session.impersonated_by.is_none() {
                     match sambung_db::auth::extend_session(
                         &state.pool,
                         session.id,
@@ -276,4 +278,50 @@ pub async fn rate_limit(
         }
     }
     next.run(request).await
+}
+
+/// An account that waits for an admin's approval (the `approval` sign-up policy) can do
+/// nothing but see itself and the instance, and sign out: every other request of the API
+/// answers 403 `ACCOUNT_NOT_APPROVED`, saying so. (Runs inside the session layer.)
+pub async fn approval_gate(request: Request, next: Next) -> Response {
+    let waiting = request
+        .extensions()
+        .get::<SignedIn>()
+        .is_some_and(|s| !s.user.approved);
+    let path = request.uri().path();
+    let open = path.starts_with("/api/auth/")
+        || matches!(
+            path,
+            "/api/v1/me" | "/api/v1/instance" | "/api/v1/openapi.json"
+        )
+        || !path.starts_with("/api/");
+    if waiting && !open {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ACCOUNT_NOT_APPROVED",
+            "Your account waits for an admin of this instance to approve it; you can use it once they have.",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// The signed-in user, who must be an admin of the instance (and not an admin acting as
+/// someone else: then they are that someone).
+pub struct InstanceAdmin(pub SignedIn);
+
+impl<S: Send + Sync> FromRequestParts<S> for InstanceAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let signed_in = SignedIn::from_request_parts(parts, state).await?;
+        if !signed_in.user.is_admin() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "ADMIN_ONLY",
+                "only the instance's admins may do this",
+            ));
+        }
+        Ok(InstanceAdmin(signed_in))
+    }
 }

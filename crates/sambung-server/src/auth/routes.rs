@@ -8,9 +8,12 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
+use sambung_db::audit::Action;
 use sambung_db::auth::{self as db, Session, User, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+use sambung_db::mail::MailKind;
 use sambung_db::{DomainError, SessionId};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,6 +21,7 @@ use uuid::Uuid;
 
 use super::cookie::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
 use super::{ClientIp, MaybeSignedIn, SignedIn, SESSION_LIFETIME, SHORT_SESSION_LIFETIME};
+use crate::audit::{self, Actor};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, OptionalJson};
 use crate::state::AppState;
@@ -38,10 +42,17 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(change_password))
         .routes(routes!(update_user))
         .routes(routes!(delete_user))
+        .routes(routes!(request_password_reset))
+        .routes(routes!(reset_password_link))
+        .routes(routes!(reset_password))
+        .routes(routes!(send_verification_email))
+        .routes(routes!(verify_email))
         .routes(routes!(ok))
+        .merge(super::admin::router())
 }
 
-/// A user as Better Auth shows one.
+/// A user as Better Auth shows one (with its admin plugin's fields, and whether an admin
+/// approved the account).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserOut {
@@ -52,6 +63,13 @@ pub struct UserOut {
     pub image: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// `user` or `admin`.
+    pub role: String,
+    pub banned: bool,
+    pub ban_reason: Option<String>,
+    pub ban_expires: Option<Timestamp>,
+    /// False while the account waits for an admin (the `approval` sign-up policy).
+    pub approved: bool,
 }
 
 impl From<User> for UserOut {
@@ -64,6 +82,11 @@ impl From<User> for UserOut {
             image: u.image,
             created_at: u.created_at.into(),
             updated_at: u.updated_at.into(),
+            role: u.role,
+            banned: u.banned,
+            ban_reason: u.ban_reason,
+            ban_expires: u.ban_expires.map(Timestamp::from),
+            approved: u.approved,
         }
     }
 }
@@ -81,10 +104,12 @@ pub struct SessionOut {
     pub updated_at: Timestamp,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    /// The admin acting as the user in this session.
+    pub impersonated_by: Option<Uuid>,
 }
 
 impl SessionOut {
-    fn new(s: Session, token: String) -> Self {
+    pub fn new(s: Session, token: String) -> Self {
         SessionOut {
             id: s.id.0,
             token,
@@ -94,6 +119,7 @@ impl SessionOut {
             updated_at: s.updated_at.into(),
             ip_address: s.ip_address,
             user_agent: s.user_agent,
+            impersonated_by: s.impersonated_by.map(|a| a.0),
         }
     }
 }
@@ -227,7 +253,7 @@ async fn open_session(
     Ok((token, cookies))
 }
 
-fn with_cookies(body: impl IntoResponse, cookies: Vec<HeaderValue>) -> Response {
+pub(crate) fn with_cookies(body: impl IntoResponse, cookies: Vec<HeaderValue>) -> Response {
     let mut response = body.into_response();
     for cookie in cookies {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -252,9 +278,14 @@ pub struct SignUpBody {
     #[serde(rename = "callbackURL")]
     pub callback_url: Option<String>,
     pub remember_me: Option<bool>,
+    /// An invitation token: an admin's invitation to the instance, or a team's invitation for
+    /// this address. It lets its holder in whatever the sign-up policy.
+    pub invitation: Option<String>,
 }
 
-/// Create an account and sign in.
+/// Create an account and sign in, as the instance's sign-up policy allows (the first account
+/// is its admin; a refused sign-up answers `EMAIL_PASSWORD_SIGN_UP_DISABLED`, saying why).
+/// When emails must be verified, no session is made: a verification mail goes out instead.
 #[utoipa::path(post, path = "/sign-up/email", tag = "auth", request_body = SignUpBody,
     responses((status = 200, body = TokenAndUser), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn sign_up(
@@ -274,12 +305,18 @@ async fn sign_up(
     if let Some(image) = body.image.as_deref() {
         db::validate_image(image)?;
     }
+    let settings = state.instance_settings().await?;
     let user = db::sign_up(
         &state.pool,
         db::NewUser {
             name: &body.name,
             email: &body.email,
             password: &body.password,
+        },
+        db::SignupGate {
+            policy: settings.signup,
+            settings: &settings,
+            invitation: body.invitation.as_deref(),
         },
     )
     .await
@@ -295,6 +332,23 @@ async fn sign_up(
         Some(image) => db::update_user(&state.pool, user.id, &user.name, Some(image)).await?,
         None => user,
     };
+    audit::record(
+        &state,
+        Actor::User(&user),
+        client,
+        Action::SignUp,
+        Some(("user", user.id.to_string())),
+        json!({"role": user.role, "approved": user.approved}),
+    )
+    .await;
+    if settings.email_verification && !user.is_admin() {
+        send_verification(&state, &user, body.callback_url.as_deref()).await?;
+        return Ok(Json(TokenAndUser {
+            token: None,
+            user: user.into(),
+        })
+        .into_response());
+    }
     let remember = body.remember_me != Some(false);
     let (token, cookies) = open_session(&state, &user, remember, client, &headers).await?;
     Ok(with_cookies(
@@ -340,14 +394,43 @@ async fn sign_in(
     }
     let Some(user) = db::check_password(&state.pool, &body.email, &body.password).await? else {
         state.limiter.failed_password(&account);
+        audit::record(
+            &state,
+            Actor::Nobody,
+            client,
+            Action::SignInFailed,
+            None,
+            json!({"email": account}),
+        )
+        .await;
         return Err(auth_error(
             StatusCode::UNAUTHORIZED,
             "INVALID_EMAIL_OR_PASSWORD",
             "Invalid email or password",
         ));
     };
+    if !user.email_verified
+        && !user.is_admin()
+        && state.instance_settings().await?.email_verification
+    {
+        return Err(auth_error(
+            StatusCode::FORBIDDEN,
+            "EMAIL_NOT_VERIFIED",
+            "Email not verified",
+        ));
+    }
+    refuse_printed_demo_password(&state, &user, &body.password)?;
     let remember = body.remember_me != Some(false);
     let (token, cookies) = open_session(&state, &user, remember, client, &headers).await?;
+    audit::record(
+        &state,
+        Actor::User(&user),
+        client,
+        Action::SignIn,
+        Some(("user", user.id.to_string())),
+        json!({}),
+    )
+    .await;
     Ok(with_cookies(
         Json(SignInAnswer {
             redirect: body.callback_url.is_some(),
@@ -363,6 +446,7 @@ async fn sign_in(
 #[utoipa::path(post, path = "/sign-out", tag = "auth", responses((status = 200, body = Success)))]
 async fn sign_out(
     State(state): Shared,
+    client: ClientIp,
     MaybeSignedIn(signed_in): MaybeSignedIn,
 ) -> ApiResult<Response> {
     if let Some(signed_in) = signed_in {
@@ -370,6 +454,15 @@ async fn sign_out(
             Ok(()) | Err(DomainError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
+        audit::record(
+            &state,
+            Actor::Session(&signed_in),
+            client,
+            Action::SignOut,
+            None,
+            json!({}),
+        )
+        .await;
     }
     Ok(with_cookies(
         Json(Success {
@@ -617,6 +710,355 @@ async fn delete_user(
         }),
         expired_cookies(&state),
     ))
+}
+
+/// A server others can reach refuses the sample data's accounts while they keep the password
+/// `sambung up` printed: anyone who read it could sign in.
+fn refuse_printed_demo_password(state: &AppState, user: &User, password: &str) -> ApiResult<()> {
+    let sample = db::SAMPLE_EMAILS.contains(&user.email.as_str());
+    let reachable = url::Url::parse(&state.public_url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+        .is_some_and(|host| match host {
+            url::Host::Domain(name) => name != "localhost",
+            url::Host::Ipv4(ip) => !ip.is_loopback(),
+            url::Host::Ipv6(ip) => !ip.is_loopback(),
+        });
+    if sample && reachable && password == sambung_db::seed::DEMO_PASSWORD {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "DEMO_PASSWORD_REFUSED",
+            "This sample account still has the password `sambung up` printed, and this server is \
+             reachable beyond this machine (PUBLIC_URL), so it is refused: set another password \
+             (sambung admin reset-password EMAIL) or remove the account.",
+        ));
+    }
+    Ok(())
+}
+
+/// A link in mail to `path` under `/api/auth`, carrying `callbackURL` when there is one.
+fn auth_link(state: &AppState, path: &str, callback: Option<&str>) -> String {
+    let mut link = format!("{}/api/auth/{path}", state.public_url.trim_end_matches('/'));
+    if let Some(callback) = callback {
+        link.push_str("?callbackURL=");
+        link.extend(url::form_urlencoded::byte_serialize(callback.as_bytes()));
+    }
+    link
+}
+
+/// Send `user` a link that verifies their address (noted in the outbox, shown to admins
+/// without a mail server).
+async fn send_verification(state: &AppState, user: &User, callback: Option<&str>) -> ApiResult<()> {
+    let purpose = db::LinkPurpose::VerifyEmail;
+    let token = db::issue_link_token(&state.pool, purpose, user.id).await?;
+    let mut link = auth_link(state, "verify-email", None);
+    link.push_str("?token=");
+    link.push_str(&token);
+    if let Some(callback) = callback {
+        link.push_str("&callbackURL=");
+        link.extend(url::form_urlencoded::byte_serialize(callback.as_bytes()));
+    }
+    let mail = sambung_mail::verify_email(&user.email, &crate::mail::instance_name(state), &link);
+    crate::mail::deliver(
+        state,
+        MailKind::VerifyEmail,
+        &mail,
+        &link,
+        Some(Utc::now() + purpose.lifetime()),
+    )
+    .await;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestResetBody {
+    pub email: String,
+    /// Where the link leads (the page that asks for the new password); on this site.
+    pub redirect_to: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetRequested {
+    pub status: bool,
+    pub message: String,
+}
+
+/// Mail a password reset link (valid an hour, once). The answer is the same whether the
+/// address has an account or not, and comes as fast: the mail goes out afterwards.
+#[utoipa::path(post, path = "/request-password-reset", tag = "auth", request_body = RequestResetBody,
+    responses((status = 200, body = ResetRequested), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn request_password_reset(
+    State(state): Shared,
+    client: ClientIp,
+    ApiJson(body): ApiJson<RequestResetBody>,
+) -> ApiResult<Json<ResetRequested>> {
+    let email = db::normalize_email(&body.email).map_err(|_| invalid_email())?;
+    if let Some(url) = &body.redirect_to {
+        check_callback_url(&state, url).map_err(|_| {
+            auth_error(
+                StatusCode::FORBIDDEN,
+                "INVALID_REDIRECT_URL",
+                "Invalid redirectURL",
+            )
+        })?;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let user = match db::get_user_by_email(&state.pool, &email).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look up an account for a password reset");
+                return;
+            }
+        };
+        let purpose = db::LinkPurpose::ResetPassword;
+        let token = match db::issue_link_token(&state.pool, purpose, user.id).await {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot make a password reset link");
+                return;
+            }
+        };
+        let link = format!(
+            "{}/api/auth/reset-password/{token}?callbackURL={}",
+            state.public_url.trim_end_matches('/'),
+            url::form_urlencoded::byte_serialize(
+                body.redirect_to
+                    .as_deref()
+                    .unwrap_or("/#/reset-password")
+                    .as_bytes()
+            )
+            .collect::<String>(),
+        );
+        let mail = sambung_mail::reset_password(
+            &user.email,
+            &crate::mail::instance_name(&state),
+            &link,
+            purpose.lifetime().num_minutes(),
+        );
+        crate::mail::deliver(
+            &state,
+            MailKind::ResetPassword,
+            &mail,
+            &link,
+            Some(Utc::now() + purpose.lifetime()),
+        )
+        .await;
+        audit::record(
+            &state,
+            Actor::Nobody,
+            client,
+            Action::PasswordResetRequested,
+            Some(("user", user.id.to_string())),
+            json!({"email": user.email}),
+        )
+        .await;
+    });
+    Ok(Json(ResetRequested {
+        status: true,
+        message: "If this email exists in our system, check your email for the reset link".into(),
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackQuery {
+    #[serde(rename = "callbackURL")]
+    #[param(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+}
+
+/// `callbackURL` resolved against this site with `key=value` added to its query (for the web
+/// UI's `#/page` addresses, to the query in the fragment, which the page reads).
+fn callback_with(state: &AppState, callback: &str, key: &str, value: &str) -> String {
+    let base = url::Url::parse(&state.public_url).ok();
+    let Some(mut url) = base.and_then(|b| b.join(callback).ok()) else {
+        return state.public_url.clone();
+    };
+    match url.fragment().map(str::to_owned) {
+        Some(fragment) if fragment.starts_with('/') => {
+            let separator = if fragment.contains('?') { '&' } else { '?' };
+            url.set_fragment(Some(&format!("{fragment}{separator}{key}={value}")));
+        }
+        _ => {
+            url.query_pairs_mut().append_pair(key, value);
+        }
+    }
+    url.to_string()
+}
+
+fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Where a mailed reset link leads: the `callbackURL` page with `?token=`, or with
+/// `?error=INVALID_TOKEN` when the link is unknown, used or expired.
+#[utoipa::path(get, path = "/reset-password/{token}", tag = "auth",
+    params(("token" = String, Path), CallbackQuery),
+    responses((status = 302, description = "To callbackURL with token= or error=INVALID_TOKEN"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn reset_password_link(
+    State(state): Shared,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<CallbackQuery>,
+) -> ApiResult<Response> {
+    let Some(callback) = q.callback_url else {
+        return Err(ApiError::invalid(
+            "callbackURL",
+            "[query.callbackURL] a page to lead to",
+        ));
+    };
+    check_callback_url(&state, &callback)?;
+    let valid = db::link_token_user(&state.pool, db::LinkPurpose::ResetPassword, &token)
+        .await?
+        .is_some();
+    let location = match valid {
+        true => callback_with(
+            &state,
+            &callback,
+            "token",
+            &url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>(),
+        ),
+        false => callback_with(&state, &callback, "error", "INVALID_TOKEN"),
+    };
+    Ok(redirect(&location))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetPasswordBody {
+    pub new_password: String,
+    pub token: Option<String>,
+}
+
+fn invalid_token() -> ApiError {
+    auth_error(StatusCode::BAD_REQUEST, "INVALID_TOKEN", "Invalid token")
+}
+
+/// Set a new password with a reset link's token (used up); every session of the account
+/// ends.
+#[utoipa::path(post, path = "/reset-password", tag = "auth", request_body = ResetPasswordBody,
+    responses((status = 200, body = Status), (status = 400, body = ErrorBody)))]
+async fn reset_password(
+    State(state): Shared,
+    client: ClientIp,
+    ApiJson(body): ApiJson<ResetPasswordBody>,
+) -> ApiResult<Json<Status>> {
+    let token = body
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(invalid_token)?;
+    check_new_password(&body.new_password)?;
+    let user = db::reset_password(&state.pool, &token, &body.new_password)
+        .await
+        .map_err(|e| match e {
+            DomainError::Invalid { field: "token", .. } => invalid_token(),
+            other => other.into(),
+        })?;
+    audit::record(
+        &state,
+        Actor::User(&user),
+        client,
+        Action::PasswordReset,
+        Some(("user", user.id.to_string())),
+        json!({}),
+    )
+    .await;
+    Ok(Json(Status { status: true }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendVerificationBody {
+    pub email: String,
+    #[serde(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+}
+
+/// Mail a link that verifies an address (again). The answer is the same whatever the address.
+#[utoipa::path(post, path = "/send-verification-email", tag = "auth", request_body = SendVerificationBody,
+    responses((status = 200, body = Status), (status = 400, body = ErrorBody)))]
+async fn send_verification_email(
+    State(state): Shared,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    ApiJson(body): ApiJson<SendVerificationBody>,
+) -> ApiResult<Json<Status>> {
+    let email = db::normalize_email(&body.email).map_err(|_| invalid_email())?;
+    if let Some(url) = &body.callback_url {
+        check_callback_url(&state, url)?;
+    }
+    if let Some(signed_in) = &signed_in {
+        if signed_in.user.email != email {
+            return Err(auth_error(
+                StatusCode::BAD_REQUEST,
+                "EMAIL_MISMATCH",
+                "Email mismatch",
+            ));
+        }
+    }
+    if let Some(user) = db::get_user_by_email(&state.pool, &email).await? {
+        if !user.email_verified {
+            send_verification(&state, &user, body.callback_url.as_deref()).await?;
+        }
+    }
+    Ok(Json(Status { status: true }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyQuery {
+    pub token: String,
+    #[serde(rename = "callbackURL")]
+    #[param(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+}
+
+/// Verify an address with a mailed link's token: to `callbackURL` (with `?error=` when the
+/// link is unknown, used or expired), or `{status}` without one.
+#[utoipa::path(get, path = "/verify-email", tag = "auth", params(VerifyQuery),
+    responses((status = 200, body = Status), (status = 302, description = "To callbackURL"), (status = 400, body = ErrorBody)))]
+async fn verify_email(
+    State(state): Shared,
+    client: ClientIp,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<VerifyQuery>,
+) -> ApiResult<Response> {
+    if let Some(callback) = &q.callback_url {
+        check_callback_url(&state, callback)?;
+    }
+    let verified = db::verify_email(&state.pool, &q.token).await;
+    match (&verified, &q.callback_url) {
+        (Ok(user), _) => {
+            audit::record(
+                &state,
+                Actor::User(user),
+                client,
+                Action::EmailVerified,
+                Some(("user", user.id.to_string())),
+                json!({}),
+            )
+            .await;
+        }
+        (Err(DomainError::Invalid { field: "token", .. }), Some(callback)) => {
+            return Ok(redirect(&callback_with(
+                &state,
+                callback,
+                "error",
+                "invalid_token",
+            )));
+        }
+        (Err(DomainError::Invalid { field: "token", .. }), None) => return Err(invalid_token()),
+        (Err(_), _) => {}
+    }
+    verified?;
+    Ok(match q.callback_url {
+        Some(callback) => redirect(&callback_with(&state, &callback, "verified", "true")),
+        None => Json(Status { status: true }).into_response(),
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -542,6 +542,7 @@ async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
         sambung_db::ChatId(chat.parse().unwrap()),
         sambung_chat::TurnKind::Ask { content: "lost" },
         json!({"model": "gpt-test", "provider": "openai"}),
+        None,
     )
     .await
     .unwrap()

@@ -1,5 +1,6 @@
 //! What each command does, wiring configuration, the cluster and the data layer together.
 
+mod admin;
 mod backup;
 mod bench;
 mod cluster;
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use sambung_config::Config;
 
-use crate::cli::{Command, DbCommand, KeysCommand, ReplicaCommand};
+use crate::cli::{AdminCommand, Command, DbCommand, KeysCommand, ReplicaCommand};
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     let config = load_config()?;
@@ -52,6 +53,11 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Db(DbCommand::Studio(args)) => studio::run(&config, &args).await,
         Command::Keys(KeysCommand::Generate) => keys::generate(),
         Command::Keys(KeysCommand::Rotate) => keys::rotate(&config).await,
+        Command::Admin(AdminCommand::CreateUser(args)) => admin::create_user(&config, &args).await,
+        Command::Admin(AdminCommand::SetRole(args)) => admin::set_role(&config, &args).await,
+        Command::Admin(AdminCommand::ResetPassword(args)) => {
+            admin::reset_password(&config, &args).await
+        }
         Command::Serve(args) => serve::run(&config, &args).await,
         Command::Bench(args) => bench::run(&config, &args).await,
     }

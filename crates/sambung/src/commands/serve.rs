@@ -29,9 +29,12 @@ pub async fn bind(
     allow_local_ollama: bool,
 ) -> anyhow::Result<Server> {
     if config.lacks_encryption_key()? {
-        let sealed: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
-            .fetch_one(pool)
-            .await?;
+        let sealed: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM api_keys)
+                  + (SELECT count(*) FROM connections WHERE encrypted_key IS NOT NULL)",
+        )
+        .fetch_one(pool)
+        .await?;
         if sealed > 0 {
             bail!(
                 "the database holds {sealed} API keys sealed under an ENCRYPTION_KEY this server does not have \
@@ -48,13 +51,40 @@ pub async fn bind(
         );
     }
     let auth_secret = config.auth_secret.clone().expect("filled in above");
-    let mut settings = ServerSettings::from_config(&config, auth_secret, host, port);
+    let mut settings = ServerSettings::from_config(&config, auth_secret, host, port)?;
     if allow_local_ollama {
         // `up` is a local set-up: a model on this machine's Ollama should just work.
         settings.ai_allowed_hosts.push("127.0.0.1:11434".into());
         settings.ai_allowed_hosts.push("localhost:11434".into());
+        if let Some(models) = local_ollama().await {
+            match models.is_empty() {
+                true => println!(
+                    "Found Ollama at {OLLAMA}, without models yet (`ollama pull llama3.2` gets one)"
+                ),
+                false => println!("Found Ollama at {OLLAMA} with {}", models.join(", ")),
+            }
+            settings.detected_ollama = Some(OLLAMA.into());
+        }
     }
     Ok(Server::bind(pool.clone(), &settings).await?)
+}
+
+/// Where a local Ollama answers (its OpenAI-compatible API).
+const OLLAMA: &str = "http://127.0.0.1:11434/v1";
+
+/// The models of an Ollama running on this machine, if one answers within a second.
+async fn local_ollama() -> Option<Vec<String>> {
+    let guard = sambung_ai::Guard::new(&["127.0.0.1:11434".to_owned()]).ok()?;
+    let endpoint =
+        sambung_ai::Endpoint::new(sambung_ai::Provider::Ollama, Some(OLLAMA), None).ok()?;
+    let quick = sambung_ai::Timeouts {
+        connect: Duration::from_secs(1),
+        first_byte: Duration::from_secs(2),
+        idle: Duration::from_secs(2),
+        retries: 0,
+        ..Default::default()
+    };
+    sambung_ai::list_models(&guard, &endpoint, quick).await.ok()
 }
 
 /// Resolves at the first Ctrl-C.

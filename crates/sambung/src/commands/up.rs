@@ -43,14 +43,39 @@ pub async fn run(config: &Config, args: &UpArgs) -> anyhow::Result<()> {
     }
     println!();
     let server = super::serve::bind(config, &pool, "127.0.0.1", args.port, true).await?;
-    println!("SambungChat is serving at {}", server.public_url());
+    let url = server.public_url().to_owned();
+    println!("SambungChat is serving at {url}");
+    println!();
+    let admins = sambung_db::admin::count_admins(&pool).await?;
+    let models = sambung_db::models::list_instance_models(&pool).await?.len();
+    println!("Next:");
+    if admins == 0 {
+        println!(
+            "  1. Open {url} and create your account: the first account is this instance's admin."
+        );
+        println!("  2. The setup page then asks for a connection (OpenAI-compatible with a key, Anthropic,");
+        println!(
+            "     Gemini, or a local Ollama) and its models; everyone chats on them without a key."
+        );
+        println!("  3. Others sign up, and you approve them under Admin (or change who may sign up there).");
+    } else if models == 0 {
+        println!(
+            "  Sign in as an admin at {url}: Admin, Connections adds the models everyone uses."
+        );
+    } else {
+        println!("  Open {url} and sign in.");
+    }
     let demo = seed::DEMO_EMAIL;
     if sambung_db::auth::check_password(&pool, demo, seed::DEMO_PASSWORD)
         .await?
         .is_some()
     {
-        println!("Sign in as {demo} with password {}", seed::DEMO_PASSWORD);
+        println!(
+            "  To look around first: the sample account {demo}, password {} (an ordinary user).",
+            seed::DEMO_PASSWORD
+        );
     }
+    println!("  Forgot a password and no mail server? `sambung admin reset-password EMAIL` prints a link.");
     let served = super::serve::until_interrupted(server.serve(super::serve::stopped()));
     if args.no_studio {
         return served.await;

@@ -205,6 +205,8 @@ async fn spawn_server(
             ..Default::default()
         },
         reply_save_every: std::time::Duration::from_millis(50),
+        // Tests sign many people up; those about who may sign up set their own policy.
+        signup: Some(sambung_db::instance::SignupPolicy::Open),
         ..ServerSettings::new(AuthSecret::parse(AUTH_SECRET).unwrap())
     };
     tweak(&mut settings);

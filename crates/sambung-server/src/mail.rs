@@ -1,0 +1,50 @@
+//! Sending the instance's mail from a request: through the mail server when there is one,
+//! noted in the outbox either way; without one (or when it fails), the link stays in the
+//! outbox for an admin to pass on.
+
+use chrono::{DateTime, Utc};
+use sambung_db::mail::{self as outbox, Delivery, MailKind};
+use sambung_mail::Mail;
+
+use crate::state::AppState;
+
+/// Send `mail` (which carries `link`, valid until `expires_at`) and note what became of it.
+pub async fn deliver(
+    state: &AppState,
+    kind: MailKind,
+    mail: &Mail,
+    link: &str,
+    expires_at: Option<DateTime<Utc>>,
+) -> Delivery {
+    let delivery = match state.mailer.send(mail).await {
+        Ok(true) => Delivery::Sent,
+        Ok(false) => Delivery::Unsent,
+        Err(e) => {
+            tracing::warn!(error = %e, kind = kind.as_str(), "a mail was not sent");
+            Delivery::Failed(e.to_string())
+        }
+    };
+    if let Err(e) = outbox::record(
+        &state.pool,
+        &mail.to,
+        kind,
+        &mail.subject,
+        link,
+        expires_at,
+        &delivery,
+    )
+    .await
+    {
+        tracing::error!(error = %e, "cannot note a mail in the outbox");
+    }
+    delivery
+}
+
+/// The instance's name in mail: its public address's host.
+pub fn instance_name(state: &AppState) -> String {
+    url::Url::parse(&state.public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .map(|host| format!("SambungChat at {host}"))
+        .unwrap_or_else(|| "SambungChat".into())
+}

@@ -174,10 +174,13 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
+/// The most events one listing returns.
+pub const MAX_PAGE: i64 = 1000;
+
 /// The events `query` picks.
 pub async fn list(pool: &PgPool, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
-    if !(1..=500).contains(&query.limit) {
-        return Err(DomainError::invalid("limit", "1 to 500"));
+    if !(1..=MAX_PAGE).contains(&query.limit) {
+        return Err(DomainError::invalid("limit", format!("1 to {MAX_PAGE}")));
     }
     let mut sql: QueryBuilder<'_, Postgres> = QueryBuilder::new(
         "SELECT id, at, actor_id, actor_email, action, target_type, target_id, ip_address, detail

@@ -85,7 +85,7 @@ pub async fn usage(
     };
     let order = match group_by {
         GroupBy::Day => "key",
-        _ => "input_tokens + output_tokens DESC, key",
+        _ => "sum(u.input_tokens + u.output_tokens) DESC, key",
     };
     Ok(sqlx::query_as(&format!(
         "SELECT {key} AS key, min({label}) AS label, sum(u.requests)::bigint AS requests,

@@ -7,14 +7,14 @@ use crate::common;
 
 use common::TestApp;
 
-#[tokio::test]
-async fn better_auths_own_client_works_unchanged() {
+/// Run one of the client's scripts (in `better-auth-client/`) against a fresh server.
+async fn run_check(script: &str, expect: &str) {
     let dir = tokio::task::spawn_blocking(|| common::npm::installed("better-auth-client"))
         .await
         .unwrap();
     let app = TestApp::start().await;
     let output = tokio::process::Command::new("node")
-        .arg("check.mjs")
+        .arg(script)
         .arg(&app.url)
         .current_dir(&dir)
         .output()
@@ -23,5 +23,15 @@ async fn better_auths_own_client_works_unchanged() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("every step as expected"), "{stdout}");
+    assert!(stdout.contains(expect), "{stdout}");
+}
+
+#[tokio::test]
+async fn better_auths_own_client_works_unchanged() {
+    run_check("check.mjs", "every step as expected").await;
+}
+
+#[tokio::test]
+async fn better_auths_admin_client_works_unchanged() {
+    run_check("admin.mjs", "admin: every step as expected").await;
 }

@@ -10,4 +10,5 @@ mod better_auth_client;
 mod common;
 mod generate;
 mod hardening;
+mod instance;
 mod web;

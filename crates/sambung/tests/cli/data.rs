@@ -92,13 +92,26 @@ async fn keys_rotate_re_encrypts_and_a_wrong_key_changes_nothing() {
         "sk-test-0123456789"
     );
 
+    // The instance's connections are sealed under the same key, and rotated with it.
+    let connection = sambung_db::connections::add_connection(
+        pool,
+        user,
+        sambung_db::connections::ConnectionFields {
+            name: "Shared",
+            provider: "openai",
+            base_url: None,
+        },
+        Some((&Cipher::new(&old), "sk-instance-0123456789")),
+    )
+    .await
+    .unwrap();
     let rotated = Sambung::with_database(&db.url())
         .env("ENCRYPTION_KEY", &b64(&old))
         .env("NEW_ENCRYPTION_KEY", &new_key)
         .run(["keys", "rotate"])
         .success();
     assert!(
-        rotated.stdout.contains("Re-encrypted 1 API keys"),
+        rotated.stdout.contains("Re-encrypted 2 API keys"),
         "{rotated}"
     );
     let new: [u8; 32] = new.try_into().unwrap();
@@ -107,6 +120,106 @@ async fn keys_rotate_re_encrypts_and_a_wrong_key_changes_nothing() {
             .await
             .unwrap(),
         "sk-test-0123456789"
+    );
+    let (_, key) =
+        sambung_db::connections::reveal_connection(pool, Some(&Cipher::new(&new)), connection.id)
+            .await
+            .unwrap();
+    assert_eq!(key.as_deref(), Some("sk-instance-0123456789"));
+}
+
+#[tokio::test]
+async fn the_operator_administers_accounts_when_no_admin_can_sign_in() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    sambung_db::seed::seed_sample(pool).await.unwrap();
+    let sambung = Sambung::with_database(&db.url());
+    let create = |email: &str, stdin: &str| {
+        let mut child = sambung
+            .command(["admin", "create-user", "--email", email])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        common::Run::from_output(child.wait_with_output().unwrap())
+    };
+    // The sample accounts are not people: the first account made is the admin.
+    let made = create("Root@Example.com", "a-long-password\n").success();
+    assert!(made.stdout.contains("root@example.com (admin)"), "{made}");
+    let short = create("second@example.com", "short\n").failure();
+    assert!(short.stderr.contains("password"), "{short}");
+    let second = create("second@example.com", "another-password\n").success();
+    assert!(second.stdout.contains("(user)"), "{second}");
+    let taken = create("second@example.com", "another-password\n").failure();
+    assert!(taken.stderr.contains("exists"), "{taken}");
+
+    let last = sambung
+        .run(["admin", "set-role", "root@example.com", "user"])
+        .failure();
+    assert!(last.stderr.contains("at least one admin"), "{last}");
+    let wizard = sambung
+        .run(["admin", "set-role", "second@example.com", "wizard"])
+        .failure();
+    assert!(wizard.stderr.contains("role"), "{wizard}");
+    let nobody = sambung
+        .run(["admin", "set-role", "nobody@example.com", "admin"])
+        .failure();
+    assert!(nobody.stderr.contains("no account"), "{nobody}");
+    sambung
+        .run(["admin", "set-role", "second@example.com", "admin"])
+        .success();
+    sambung
+        .run(["admin", "set-role", "root@example.com", "user"])
+        .success();
+
+    let reset = sambung
+        .run([
+            "admin",
+            "reset-password",
+            "root@example.com",
+            "--url",
+            "https://chat.example.org",
+        ])
+        .success();
+    let link = reset.stdout.trim();
+    assert!(
+        link.starts_with("https://chat.example.org/api/auth/reset-password/"),
+        "{reset}"
+    );
+    let token = link
+        .trim_start_matches("https://chat.example.org/api/auth/reset-password/")
+        .split('?')
+        .next()
+        .unwrap();
+    let user = sambung_db::auth::reset_password(pool, token, "chosen-at-last")
+        .await
+        .unwrap();
+    assert_eq!(user.email, "root@example.com");
+    assert!(
+        sambung_db::auth::check_password(pool, "root@example.com", "chosen-at-last")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_events ORDER BY at")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert!(
+        actions.contains(&"admin.role-changed".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"admin.user-created".to_owned()),
+        "{actions:?}"
     );
 }
 

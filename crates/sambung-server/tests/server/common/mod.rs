@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses its own part of the harness
 
 pub mod npm;
+pub mod smtp;
 
 use std::sync::{Arc, Mutex};
 

@@ -6,6 +6,9 @@ use std::process::Command;
 
 /// `tests/NAME` copied under the target directory with its packages installed.
 pub fn installed(name: &str) -> PathBuf {
+    // Two tests of one package must not install it into one directory at once.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join(name);

@@ -2,40 +2,7 @@
 // elsewhere. Text from users and models is only ever set as text; the one exception is a
 // message's HTML, which the server renders from Markdown and sanitises (sambung-web).
 
-const $ = (css) => document.querySelector(css);
-
-/** Build an element: `el("li", {class: "x"}, "text", child)`; strings become text nodes. */
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (value === true) node.setAttribute(name, "");
-    else if (value !== false && value != null) node.setAttribute(name, value);
-  }
-  for (const child of children) if (child != null) node.append(child);
-  return node;
-}
-
-class ApiError extends Error {
-  constructor(status, body) {
-    super((body && body.message) || `the server answered ${status}`);
-    this.status = status;
-    this.code = body && body.code;
-  }
-}
-
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (response.status === 204) return null;
-  const text = await response.text();
-  const parsed = text ? JSON.parse(text) : null;
-  if (!response.ok) throw new ApiError(response.status, parsed);
-  return parsed;
-}
+import { $, el, api, ApiError, within } from "./ui.js";
 
 const state = {
   user: null,
@@ -50,18 +17,52 @@ const state = {
   messages: [],
   editing: null, // the id of the user message being edited
   streaming: false,
+  instance: null, // GET /api/v1/instance
+  session: null,
 };
 
 // ---------------------------------------------------------------- sign-in
 
 let signingUp = false;
 
+/** The query of the page's address after `#/page?` (reset links, invitations). */
+function hashQuery() {
+  const at = location.hash.indexOf("?");
+  return new URLSearchParams(at >= 0 ? location.hash.slice(at + 1) : "");
+}
+
 function showAuth() {
   $("#app").hidden = true;
+  $("#pending").hidden = true;
   $("#auth").hidden = false;
+  const [, view] = location.hash.split(/[/?]/);
+  const query = hashQuery();
+  showAuthForm(view === "reset-password" ? "#reset-form" : "#auth-form");
+  if (view === "reset-password") {
+    if (query.get("error")) {
+      $("#reset-status").textContent = "This link is unknown, used or expired: ask for a new one below.";
+      $("#reset-status").classList.add("error");
+      showAuthForm("#forgot-form");
+      $("#forgot-status").textContent = $("#reset-status").textContent;
+      $("#forgot-status").classList.add("error");
+    }
+    return;
+  }
   // Whoever follows an invitation link signs up or in first, then joins.
-  if (pendingInvite()) setSigningUp(true);
+  if (pendingInvite() || (view === "signup" && query.get("invitation"))) setSigningUp(true);
+  if (query.get("verified") === "true") note("Your email is confirmed: sign in.");
+  if (query.get("error") === "invalid_token") $("#auth-error").textContent = "That confirmation link is unknown, used or expired: sign in to get a new one.";
   $("#auth-email").focus();
+}
+
+/** Show one of the sign-in page's forms. */
+function showAuthForm(form) {
+  for (const f of ["#auth-form", "#forgot-form", "#reset-form"]) $(f).hidden = f !== form;
+}
+
+function note(text) {
+  $("#auth-note").textContent = text;
+  $("#auth-note").hidden = !text;
 }
 
 function setSigningUp(up) {
@@ -79,15 +80,87 @@ $("#auth-switch").addEventListener("click", () => setSigningUp(!signingUp));
 $("#auth-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const body = { email: $("#auth-email").value, password: $("#auth-password").value };
-  if (signingUp) body.name = $("#auth-name").value || body.email.split("@")[0];
+  if (signingUp) {
+    body.name = $("#auth-name").value || body.email.split("@")[0];
+    const invitation = hashQuery().get("invitation") || pendingInvite();
+    if (invitation) body.invitation = invitation;
+    body.callbackURL = "/#/?verified=true";
+  }
+  $("#auth-error").textContent = "";
+  $("#auth-resend").hidden = true;
+  note("");
   try {
-    await api("POST", signingUp ? "/api/auth/sign-up/email" : "/api/auth/sign-in/email", body);
+    const answer = await api("POST", signingUp ? "/api/auth/sign-up/email" : "/api/auth/sign-in/email", body);
     $("#auth-password").value = "";
+    if (signingUp && !answer.token) {
+      setSigningUp(false);
+      note(`We mailed ${body.email} a link: open it to confirm your address, then sign in.`);
+      return;
+    }
+    if (location.hash.startsWith("#/signup")) history.replaceState(null, "", "/#/");
     await start();
+  } catch (error) {
+    // What was typed stays; the error says what to do.
+    $("#auth-error").textContent = error.message;
+    $("#auth-resend").hidden = error.code !== "EMAIL_NOT_VERIFIED";
+  }
+});
+
+$("#auth-resend").addEventListener("click", async () => {
+  try {
+    await api("POST", "/api/auth/send-verification-email", { email: $("#auth-email").value, callbackURL: "/#/?verified=true" });
+    note("Sent again: check your mail.");
   } catch (error) {
     $("#auth-error").textContent = error.message;
   }
 });
+
+$("#auth-forgot").addEventListener("click", () => {
+  $("#forgot-email").value = $("#auth-email").value;
+  showAuthForm("#forgot-form");
+  $("#forgot-email").focus();
+});
+for (const back of ["#forgot-back", "#reset-back"]) {
+  $(back).addEventListener("click", () => {
+    history.replaceState(null, "", "/#/");
+    showAuthForm("#auth-form");
+  });
+}
+
+$("#forgot-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  await within($("#forgot-status"), async () => {
+    const answer = await api("POST", "/api/auth/request-password-reset", { email: $("#forgot-email").value, redirectTo: "/#/reset-password" });
+    return answer.message;
+  });
+});
+
+$("#reset-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const done = await within($("#reset-status"), async () => {
+    await api("POST", "/api/auth/reset-password", { newPassword: $("#reset-password").value, token: hashQuery().get("token") });
+    return "";
+  });
+  if (done) {
+    $("#reset-password").value = "";
+    history.replaceState(null, "", "/#/");
+    showAuthForm("#auth-form");
+    note("Your password is changed (and every session signed out): sign in with it.");
+  }
+});
+
+$("#pending-check").addEventListener("click", () => start().catch(toast));
+$("#pending-sign-out").addEventListener("click", async () => {
+  await api("POST", "/api/auth/sign-out", {});
+  location.hash = "";
+  showAuth();
+});
+
+$("#acting-stop").addEventListener("click", guard(async () => {
+  await api("POST", "/api/auth/admin/stop-impersonating", {});
+  location.hash = "#/admin/people";
+  location.reload();
+}));
 
 $("#sign-out").addEventListener("click", async () => {
   await api("POST", "/api/auth/sign-out", {});
@@ -175,7 +248,7 @@ function renderChats() {
 $("#scope").addEventListener("change", guard(async () => {
   state.scope = $("#scope").value;
   state.tagFilter = null;
-  await Promise.all([loadChats(), loadFolders(), loadTags()]);
+  await Promise.all([loadChats(), loadFolders(), loadTags(), loadUsable()]);
 }));
 
 // The folder and tag forms add one, or (opened from one) rename, move or delete it.
@@ -461,8 +534,10 @@ async function generate(body) {
   });
   if (!response.ok) {
     const error = await response.json().catch(() => ({}));
-    $("#messages").append(el("li", { class: "message assistant failed" }, el("p", { class: "error", role: "alert" }, error.message || `the server answered ${response.status}`)));
     await loadMessages();
+    // Refused (a quota, a model missing): the question comes back to the composer, unsent.
+    if (body.content && !body.regenerate && !$("#prompt").value) $("#prompt").value = body.content;
+    $("#messages").append(el("li", { class: "message assistant failed" }, el("p", { class: "error", role: "alert" }, error.message || `the server answered ${response.status}`)));
     return;
   }
   await follow(response);
@@ -559,16 +634,32 @@ $("#chat-folder").addEventListener("change", guard(async () => {
 }));
 
 $("#model-picker").addEventListener("change", guard(async () => {
-  const model = state.models.find((m) => m.id === $("#model-picker").value);
+  const model = state.usable.find((m) => m.id === $("#model-picker").value);
   if (model && state.chat) await changeChat({ model: model.id, provider: model.provider });
 }));
 
+/** The models one may pick in this scope: the instance's, the team's, one's own. */
+async function loadUsable() {
+  state.usable = (await api("GET", scoped("/api/v1/models/usable"))).items;
+  renderModelPicker();
+}
+
+const SCOPES = [["instance", "Everyone's"], ["team", "The team's"], ["personal", "Yours"]];
+
 function renderModelPicker() {
   const picker = $("#model-picker");
-  const chosen = state.models.find((m) => state.chat && m.id === state.chat.model) || state.models.find((m) => m.isDefault);
+  const usable = state.usable || [];
+  const defaults = ["team", "personal", "instance"].map((scope) => usable.find((m) => m.scope === scope && m.isDefault));
+  const chosen = usable.find((m) => state.chat && m.id === state.chat.model) || defaults.find(Boolean) || usable[0];
+  const admin = state.user && state.user.role.split(",").includes("admin");
   picker.replaceChildren(
-    ...(state.models.length ? [] : [el("option", { value: "" }, "No model: add one in Settings")]),
-    ...state.models.map((m) => el("option", { value: m.id, selected: chosen && chosen.id === m.id }, m.name)),
+    ...(usable.length ? [] : [el("option", { value: "" }, admin ? "No model yet: add one under Admin" : "No model yet: ask an admin, or add one in Settings")]),
+    ...SCOPES.map(([scope, label]) => {
+      const models = usable.filter((m) => m.scope === scope);
+      return models.length
+        ? el("optgroup", { label }, ...models.map((m) => el("option", { value: m.id, selected: chosen && chosen.id === m.id }, m.name)))
+        : null;
+    }),
   );
 }
 
@@ -593,6 +684,9 @@ $("#close-settings").addEventListener("click", () => (location.hash = "#/"));
 async function openSettings() {
   showSection("#settings");
   $("#profile-name").value = state.user.name;
+  const keysOff = state.instance && !state.instance.personalKeys;
+  $("#keys-off").hidden = !keysOff;
+  $("#key-form").hidden = keysOff;
   await Promise.all([loadProviders(), loadKeys(), loadModels(), loadSessions()]);
 }
 
@@ -698,7 +792,7 @@ async function loadModels() {
       ),
     ),
   );
-  renderModelPicker();
+  await loadUsable();
 }
 
 async function testModel(model) {
@@ -927,7 +1021,7 @@ document.addEventListener("keydown", (event) => {
 
 /** Show one of the main sections. */
 function showSection(shown) {
-  for (const section of ["#chat", "#settings", "#prompts", "#teams"]) $(section).hidden = section !== shown;
+  for (const section of ["#chat", "#settings", "#prompts", "#teams", "#usage", "#admin"]) $(section).hidden = section !== shown;
   // On a phone, the chats are what shows when nothing else does.
   document.body.classList.toggle("sidebar-open", shown === null);
 }
@@ -938,7 +1032,16 @@ async function route() {
     $("#invite-accept").hidden = false;
     return openTeams(null);
   }
-  const [, view, id] = location.hash.split("/");
+  const [, view, id] = location.hash.split("?")[0].split("/");
+  // The instance's pages load their script when first opened.
+  if (view === "usage") {
+    showSection("#usage");
+    return (await import("./admin.js")).openUsage(state.user);
+  }
+  if (view === "admin") {
+    showSection("#admin");
+    return (await import("./admin.js")).openAdmin(id || "people", { user: state.user, instance: state.instance });
+  }
   if (view === "settings") return openSettings();
   if (view === "prompts") return openPrompts();
   if (view === "teams") return openTeams(id);
@@ -952,12 +1055,28 @@ window.addEventListener("hashchange", () => route().catch(toast));
 async function start() {
   const session = await api("GET", "/api/auth/get-session");
   if (!session) return showAuth();
+  state.session = session.session;
   state.user = session.user;
-  $("#me").textContent = session.user.name;
   $("#auth").hidden = true;
+  if (!session.user.approved) {
+    $("#app").hidden = true;
+    $("#pending").hidden = false;
+    $("#pending-status").textContent = `Signed in as ${session.user.email}.`;
+    return;
+  }
+  $("#pending").hidden = true;
+  state.instance = await api("GET", "/api/v1/instance");
+  $("#me").textContent = session.user.name;
   $("#app").hidden = false;
+  const admin = session.user.role.split(",").includes("admin");
+  $("#open-admin").hidden = !admin;
+  $("#acting-banner").hidden = !session.session.impersonatedBy;
+  $("#acting-name").textContent = `${session.user.name} <${session.user.email}>`;
   await loadTeams();
-  await Promise.all([loadChats(), loadModels(), loadFolders(), loadTags()]);
+  await Promise.all([loadChats(), loadUsable(), loadFolders(), loadTags()]);
+  // A new instance's first admin is offered the setup of a connection.
+  const [, view] = location.hash.split("/");
+  if (admin && state.instance.needsSetup && !view) location.hash = "#/admin/setup";
   await route();
 }
 

@@ -20,6 +20,14 @@ pub fn asset(name: &str) -> Option<Asset> {
             content_type: "text/javascript; charset=utf-8",
             body: include_str!("../assets/app.js"),
         }),
+        "ui.js" => Some(Asset {
+            content_type: "text/javascript; charset=utf-8",
+            body: include_str!("../assets/ui.js"),
+        }),
+        "admin.js" => Some(Asset {
+            content_type: "text/javascript; charset=utf-8",
+            body: include_str!("../assets/admin.js"),
+        }),
         "app.css" => Some(Asset {
             content_type: "text/css; charset=utf-8",
             body: include_str!("../assets/app.css"),

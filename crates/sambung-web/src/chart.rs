@@ -36,6 +36,7 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[Bar]) -> String {
     let span = width - label_width - value_width - 10.0;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"{title}\" font-family=\"system-ui, sans-serif\" font-size=\"12\" fill=\"currentColor\">\
+         <style>svg{{color:#1d1f23}}@media (prefers-color-scheme: dark){{svg{{color:#e6e7ea}}}}</style>\
          <title>{title}</title>\
          <text x=\"0\" y=\"18\" font-size=\"14\" font-weight=\"600\">{title}</text>",
         title = escape(title),

@@ -117,6 +117,8 @@ async fn the_same_journey_at_a_phones_width() {
 async fn journey(phone: bool) {
     let mut steps = sambung_testkit::Steps::new();
     let app = TestApp::start().await;
+    // The instance's admin is someone else: Ana is one of its people.
+    app.user("owner").await;
     let browser = Browser::start().await;
     if phone {
         browser.client.set_window_size(390, 844).await.unwrap();
@@ -783,8 +785,8 @@ async fn first_load_and_first_character_measured() {
     );
     assert_eq!(
         load["shellRequests"],
-        json!(4),
-        "the page, its script, its style, the code colours"
+        json!(5),
+        "the page, its script and its shared module, its style, the code colours (the admin's script comes when its pages are opened)"
     );
 
     // Send, and watch the page for the reply's first character.
@@ -831,4 +833,172 @@ async fn first_load_and_first_character_measured() {
         added[added.len() - 1]
     );
     browser.close().await;
+}
+
+/// SPEC section 12's newcomer, in two browsers: the first account sets the instance up (a
+/// connection, its model, a quota), a second person signs up under approval and waits, is
+/// approved, chats on the shared model without a key, hits the quota and reads why (the
+/// question kept), forgets the password and gets it back by a mail from a real SMTP server;
+/// the admin sees it all in the usage page and the audit log.
+#[tokio::test]
+async fn an_instance_is_set_up_and_used_by_its_people_in_chromium() {
+    let mut steps = sambung_testkit::Steps::new();
+    let smtp = common::smtp::SmtpServer::start().await;
+    let smtp_url = smtp.url();
+    let app = TestApp::with_settings(move |s| {
+        s.signup = None;
+        s.mailer = sambung_mail::Mailer::smtp(&smtp_url, "SambungChat <chat@example.org>").unwrap();
+    })
+    .await;
+    let boss = Browser::start().await;
+    let ana = Browser::start().await;
+
+    steps.at("the first account is the admin, and is offered the setup of a connection");
+    boss.client.goto(&app.url).await.unwrap();
+    boss.click("#auth-switch").await;
+    sign_up(&boss, "Boss").await;
+    boss.until_text("#admin-setup h3", "Welcome").await;
+    boss.element("#setup-provider option[value=custom]").await;
+    boss.element("#setup-provider")
+        .await
+        .select_by_value("custom")
+        .await
+        .unwrap();
+    boss.type_into("#setup-name", "Office AI").await;
+    boss.type_into("#setup-base", &app.provider.url("/v1"))
+        .await;
+    boss.type_into("#setup-key", "sk-office-SECRET-4321").await;
+    app.provider.push(Script::json(
+        200,
+        r#"{"object":"list","data":[{"id":"gpt-test","object":"model"},{"id":"gpt-big","object":"model"}]}"#,
+    ));
+    boss.click("#setup-form button[type=submit]").await;
+    boss.until_text("#setup-offered", "gpt-big").await;
+    boss.screenshot(screenshot_path("admin-setup.png")).await;
+    eval(
+        &boss,
+        "for (const box of document.querySelectorAll('#setup-offered input[type=checkbox]')) box.checked = box.value === 'gpt-test';",
+    )
+    .await;
+    click_last(&boss, "#setup-offered button").await;
+    boss.until_text("#setup-offered", "everyone can chat").await;
+
+    steps.at("a quota: one reply a day per person");
+    boss.client
+        .goto(&format!("{}/#/admin/settings", app.url))
+        .await
+        .unwrap();
+    boss.type_into("#quota-defaults input[data-quota=userRequestsPerDay]", "1")
+        .await;
+    boss.click("#settings-form button[type=submit]").await;
+    boss.until_text("#settings-form-status", "Settings saved")
+        .await;
+
+    steps.at("a second person signs up and waits for approval, at a phone's width");
+    ana.client.set_window_size(390, 844).await.unwrap();
+    ana.client.goto(&app.url).await.unwrap();
+    ana.click("#auth-switch").await;
+    sign_up(&ana, "Ana").await;
+    ana.until("the waiting page to show", "return document.querySelector('#pending').hidden === false && document.querySelector('#auth').hidden;", |v| v == &json!(true))
+        .await;
+    ana.until_text("#pending-title", "waits for approval").await;
+    ana.screenshot(screenshot_path("pending-phone.png")).await;
+
+    steps.at("the admin approves her");
+    boss.client
+        .goto(&format!("{}/#/admin/people", app.url))
+        .await
+        .unwrap();
+    boss.until_text("#people-list", "waiting for approval")
+        .await;
+    boss.screenshot(screenshot_path("admin-people.png")).await;
+    click_last(&boss, "#people-list li.waiting button:not(.link)").await;
+    boss.until_text("#people-status", "can use the instance now")
+        .await;
+
+    steps.at("she chats on the shared model without a key of her own");
+    ana.click("#pending-check").await;
+    ana.element("#new-chat").await;
+    eval(&ana, "document.querySelector('#new-chat').click();").await;
+    ana.until_text("#model-picker", "gpt-test").await;
+    let group = eval(
+        &ana,
+        "return document.querySelector('#model-picker optgroup').label;",
+    )
+    .await;
+    assert_eq!(group, "Everyone's");
+    app.provider.push(reply("Hello from the office model.", 2));
+    app.provider.push(reply("Office hello", 0)); // the title
+    send(&ana, "Halo").await;
+    until_last_says(&ana, "#messages .message.assistant .body", "office model").await;
+    let sent = app.provider.requests();
+    assert!(sent
+        .iter()
+        .any(|r| r.contains("Bearer sk-office-SECRET-4321")));
+
+    steps.at("the quota is used up: she reads why and when, her question kept");
+    until_stored(&app, "complete", None).await;
+    send(&ana, "One more question").await;
+    until_last_says(&ana, "#messages .message.failed", "quota exceeded").await;
+    until_last_says(&ana, "#messages .message.failed", "resets at").await;
+    let kept = eval(&ana, "return document.querySelector('#prompt').value;").await;
+    assert_eq!(kept, "One more question");
+    ana.screenshot(screenshot_path("quota-phone.png")).await;
+
+    steps.at("she forgets her password and gets it back by mail");
+    eval(&ana, "document.querySelector('#sign-out').click();").await;
+    ana.element("#auth-forgot").await;
+    ana.click("#auth-forgot").await;
+    ana.type_into("#forgot-email", "ana@example.com").await;
+    ana.click("#forgot-form button[type=submit]").await;
+    ana.until_text("#forgot-status", "check your email").await;
+    let mail = smtp.mail_to("ana@example.com").await;
+    ana.client
+        .goto(&common::smtp::link_in(&mail))
+        .await
+        .unwrap();
+    ana.until_text("#reset-title", "Choose a new password")
+        .await;
+    ana.type_into("#reset-password", "a-brand-new-one").await;
+    ana.click("#reset-form button[type=submit]").await;
+    ana.until_text("#auth-note", "Your password is changed")
+        .await;
+    sign_in(&ana, "ana@example.com", "a-brand-new-one").await;
+    ana.until_text("#me", "Ana").await;
+
+    steps.at("the admin sees it in the usage page and the audit log");
+    boss.client
+        .goto(&format!("{}/#/usage", app.url))
+        .await
+        .unwrap();
+    boss.element("#usage-group")
+        .await
+        .select_by_value("user")
+        .await
+        .unwrap();
+    boss.until_text("#usage-table", "ana@example.com").await;
+    let drawn = eval(
+        &boss,
+        "const img = document.querySelector('#usage-chart'); return img.complete && img.naturalWidth;",
+    )
+    .await;
+    assert!(
+        drawn.as_u64().is_some_and(|w| w > 0),
+        "the chart was drawn: {drawn}"
+    );
+    boss.screenshot(screenshot_path("usage.png")).await;
+    boss.client
+        .goto(&format!("{}/#/admin/audit", app.url))
+        .await
+        .unwrap();
+    boss.until_text("#audit-table", "user.password-reset").await;
+    boss.until_text("#audit-table", "admin.user-approved").await;
+    boss.screenshot(screenshot_path("admin-audit.png")).await;
+    let page = eval(&boss, "return document.body.innerHTML;").await;
+    assert!(
+        !page.as_str().unwrap().contains("SECRET-4321"),
+        "the key is never shown"
+    );
+    boss.close().await;
+    ana.close().await;
 }

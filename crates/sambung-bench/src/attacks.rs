@@ -41,64 +41,6 @@ pub const ATTACKS: [&str; 8] = [
     "huge-headers",
 ];
 
-/// The server under attack: `sambung serve` in a process of its own (so that its memory and
-/// CPU are its own), with the production limits; the loopback is its trusted proxy, so each
-/// attacker can claim an address of its own.
-struct Target {
-    base: String,
-    child: tokio::process::Child,
-    _data_dir: tempfile::TempDir,
-}
-
-impl Target {
-    async fn spawn(
-        sambung: &std::path::Path,
-        database_url: &str,
-        provider_port: u16,
-    ) -> Result<Target, BenchError> {
-        use tokio::io::AsyncBufReadExt as _;
-        let data_dir = tempfile::tempdir().map_err(setup)?;
-        let mut child = tokio::process::Command::new(sambung)
-            .args(["serve", "--port", "0"])
-            .env("DATABASE_URL", database_url)
-            .env("SAMBUNG_DATA_DIR", data_dir.path())
-            .env("TRUSTED_PROXIES", "127.0.0.1")
-            .env("AI_ALLOWED_HOSTS", format!("127.0.0.1:{provider_port}"))
-            .env_remove("PUBLIC_URL")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| setup(format!("cannot start {}: {e}", sambung.display())))?;
-        let stdout = child.stdout.take().ok_or_else(|| setup("no stdout"))?;
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let base = loop {
-            match tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await {
-                Ok(Ok(Some(line))) => {
-                    if let Some(url) = line.strip_prefix("SambungChat is serving at ") {
-                        break url.trim().to_owned();
-                    }
-                }
-                _ => return Err(setup("`sambung serve` did not start")),
-            }
-        };
-        // What else it prints is not needed; its pipe must not fill up.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Target {
-            base,
-            child,
-            _data_dir: data_dir,
-        })
-    }
-
-    /// The server process's resident memory, in MiB.
-    fn rss_mb(&self) -> f64 {
-        self.child
-            .id()
-            .map_or(0.0, |pid| crate::generate::rss_mb_of(&pid.to_string()))
-    }
-}
-
 fn setup(error: impl std::fmt::Display) -> BenchError {
     BenchError::Setup(error.to_string())
 }
@@ -388,14 +330,6 @@ async fn settle(database_url: &str) -> Result<(), BenchError> {
     Ok(())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
-}
-
 /// Run every attack (or the one named) for `seconds` each against `sambung serve` (the binary
 /// at `sambung`) on the database at `database_url`, sampling `/health` meanwhile.
 pub async fn run(
@@ -409,7 +343,14 @@ pub async fn run(
         .await
         .map_err(setup)?
         .always(stream_of("ok ", 1, 3, Duration::ZERO));
-    let target = Target::spawn(sambung, database_url, provider.port).await?;
+    let target = crate::served::Served::spawn(
+        sambung,
+        database_url,
+        provider.port,
+        // The loopback is its trusted proxy: each attacker claims an address of its own.
+        &[("TRUSTED_PROXIES", "127.0.0.1")],
+    )
+    .await?;
     let base = target.base.clone();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -456,8 +397,8 @@ pub async fn run(
         reports.push(AttackReport {
             attack,
             health_samples: samples.len() + failed,
-            health_p50_ms: percentile(&samples, 0.50),
-            health_p95_ms: percentile(&samples, 0.95),
+            health_p50_ms: crate::percentile(&samples, 0.50).unwrap_or(0.0),
+            health_p95_ms: crate::percentile(&samples, 0.95).unwrap_or(0.0),
             health_max_ms: samples.last().copied().unwrap_or(0.0),
             health_over_100ms: failed + samples.iter().filter(|ms| **ms > 100.0).count(),
             server_rss_mb: target.rss_mb(),

@@ -66,14 +66,6 @@ pub(crate) fn rss_mb_of(pid: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index].as_secs_f64() * 1000.0
-}
-
 /// Run `turns` turns at `concurrency` (each on a chat of its own at a time) to measure the
 /// first token, then `streams` at once to measure memory.
 pub async fn run(
@@ -208,10 +200,12 @@ async fn measure(
     Ok(GenerateReport {
         turns: firsts.len(),
         concurrency,
-        provider_first_token_p50_ms: percentile(&own, 0.50),
-        provider_first_token_p95_ms: percentile(&own, 0.95),
-        added_first_token_p50_ms: percentile(&firsts, 0.50) - percentile(&own, 0.50),
-        added_first_token_p95_ms: percentile(&firsts, 0.95) - percentile(&own, 0.95),
+        provider_first_token_p50_ms: crate::percentile_ms(&own, 0.50),
+        provider_first_token_p95_ms: crate::percentile_ms(&own, 0.95),
+        added_first_token_p50_ms: crate::percentile_ms(&firsts, 0.50)
+            - crate::percentile_ms(&own, 0.50),
+        added_first_token_p95_ms: crate::percentile_ms(&firsts, 0.95)
+            - crate::percentile_ms(&own, 0.95),
         streams,
         rss_before_mb: rss_before,
         rss_peak_mb: peak,

@@ -7,6 +7,8 @@
 pub mod attacks;
 pub mod generate;
 pub mod http;
+pub mod people;
+mod served;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -604,14 +606,7 @@ impl Sample {
     fn stats(mut self, workload: Workload, mode: Mode) -> Stats {
         self.latencies.sort_unstable();
         let latencies = &self.latencies;
-        let percentile = |p: f64| -> f64 {
-            if latencies.is_empty() {
-                return 0.0;
-            }
-            let index =
-                ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-            latencies[index].as_secs_f64() * 1000.0
-        };
+        let percentile = |p: f64| percentile_ms(latencies, p);
         let ops = latencies.len() as u64;
         Stats {
             workload: workload.name(),
@@ -676,4 +671,15 @@ async fn sample(
         errors,
         seconds: started.elapsed().as_secs_f64(),
     }
+}
+
+/// The `p`-th percentile of sorted samples (nearest rank); none of none.
+pub(crate) fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len().max(1)) - 1;
+    sorted.get(index).copied()
+}
+
+/// [`percentile`] of sorted durations, in milliseconds (0 of none).
+pub(crate) fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    percentile(sorted, p).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }

@@ -621,7 +621,6 @@ impl Config {
             path: path.clone(),
             reason: e.to_string(),
         };
-        let existed = path.exists();
         let mut stored = read_dotenv(&path)?;
         let mut generated = Vec::new();
         if self.auth_secret.is_none() && !stored.contains_key("AUTH_SECRET") {
@@ -653,7 +652,7 @@ impl Config {
         let outcome = FirstRunSecrets {
             path,
             generated_encryption_key: generated.contains(&"ENCRYPTION_KEY"),
-            file_existed: existed,
+            generated,
         };
         Ok((self, outcome))
     }
@@ -665,7 +664,9 @@ pub struct FirstRunSecrets {
     pub path: PathBuf,
     /// A new `ENCRYPTION_KEY` was made: keys stored under an earlier one cannot be read.
     pub generated_encryption_key: bool,
-    pub file_existed: bool,
+    /// The secrets made and written to the file this time (none when the environment or the
+    /// file had both).
+    pub generated: Vec<&'static str>,
 }
 
 /// The secret that signs session cookies (`AUTH_SECRET`): at least 32 characters. Never printed.
@@ -999,7 +1000,7 @@ mod tests {
         let config = resolve(&[("SAMBUNG_DATA_DIR", &data)]).unwrap();
         assert!(config.lacks_encryption_key().unwrap());
         let (first, outcome) = config.clone().with_first_run_secrets().unwrap();
-        assert!(!outcome.file_existed && outcome.generated_encryption_key);
+        assert!(outcome.generated.len() == 2 && outcome.generated_encryption_key);
         let mode = std::fs::metadata(config.secrets_file())
             .unwrap()
             .permissions()
@@ -1007,7 +1008,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         assert!(!config.clone().lacks_encryption_key().unwrap());
         let (second, outcome) = config.with_first_run_secrets().unwrap();
-        assert!(outcome.file_existed && !outcome.generated_encryption_key);
+        assert!(outcome.generated.is_empty() && !outcome.generated_encryption_key);
         assert_eq!(first.auth_secret, second.auth_secret);
         assert_eq!(first.encryption_key, second.encryption_key);
 

@@ -425,6 +425,13 @@ pub async fn update_user(
             .execute(&mut *tx)
             .await?;
     }
+    // Who is no admin any more (or banned) acts as nobody else.
+    if banned || !user.is_admin() {
+        sqlx::query("DELETE FROM sessions WHERE impersonated_by = $1")
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(user)
 }

@@ -46,17 +46,22 @@ fn quota_message(
     allowed: i64,
     resets_at: &Option<chrono::DateTime<chrono::Utc>>,
 ) -> String {
+    let counted = |one: &str, many: &str| {
+        let noun = if allowed == 1 { one } else { many };
+        format!("{allowed} {noun}")
+    };
     let what = match limit {
-        "userTokensPerDay" => format!("your {allowed} tokens a day"),
-        "userRequestsPerDay" => format!("your {allowed} requests a day"),
-        "teamTokensPerDay" => format!("this team's {allowed} tokens a day"),
-        "teamRequestsPerDay" => format!("this team's {allowed} requests a day"),
-        "runningGenerations" => format!("{allowed} replies at once"),
+        "userTokensPerDay" => format!("your {} a day", counted("token", "tokens")),
+        "userRequestsPerDay" => format!("your {} a day", counted("reply", "replies")),
+        "teamTokensPerDay" => format!("this team's {} a day", counted("token", "tokens")),
+        "teamRequestsPerDay" => format!("this team's {} a day", counted("reply", "replies")),
+        "runningGenerations" => format!("{} at once", counted("reply", "replies")),
         other => format!("the limit {other} ({allowed})"),
     };
     match resets_at {
         Some(at) => format!(
-            "quota exceeded: {what} are used up; it resets at {} UTC",
+            "quota exceeded: {what} {} used up; it resets at {} UTC",
+            if allowed == 1 { "is" } else { "are" },
             at.format("%Y-%m-%d %H:%M")
         ),
         None => format!("quota exceeded: {what}; wait for one of your replies to end"),

@@ -99,6 +99,26 @@ pub async fn record(
     Ok(())
 }
 
+/// Whether a mail of `kind` went (or was kept) for `recipient` within the last `seconds`: one
+/// address is sent one such mail a minute at most, however many clients ask.
+pub async fn recently_sent(
+    pool: &PgPool,
+    recipient: &str,
+    kind: MailKind,
+    seconds: i32,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM mail_outbox
+                           WHERE recipient = $1 AND kind = $2
+                             AND created_at > now() - make_interval(secs => $3)) AS "sent!""#,
+        recipient,
+        kind.as_str(),
+        f64::from(seconds),
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 /// The latest mail, newest first; links only while they are valid.
 pub async fn list(pool: &PgPool, limit: i64) -> Result<Vec<OutboxMail>> {
     Ok(sqlx::query_as!(

@@ -146,3 +146,5 @@ CREATE TABLE mail_outbox (
 );
 
 CREATE INDEX mail_outbox_created_at_idx ON mail_outbox (created_at DESC, id DESC);
+-- One mail a minute per address and kind (`recently_sent`).
+CREATE INDEX mail_outbox_recipient_idx ON mail_outbox (recipient, kind, created_at DESC);

@@ -2,7 +2,7 @@
 // setup of a first connection, connections and models, people (approval, roles, bans,
 // impersonation, invitations), settings and quotas, the audit log and the mail outbox.
 
-import { $, el, api, within, when } from "./ui.js";
+import { $, el, api, within, when, count } from "./ui.js";
 
 const PROVIDER_HINTS = {
   openai: "Your OpenAI key (sk-...)",
@@ -36,8 +36,8 @@ export async function openUsage(user) {
     $("#usage-chart").alt = `${$("#usage-metric").value} by ${usage.groupBy}`;
     const sum = (key) => usage.groups.reduce((total, g) => total + g[key], 0);
     $("#usage-total").textContent =
-      `${usage.groups.length ? "" : "Nothing used in this period. "}${sum("requests")} replies, ` +
-      `${(sum("inputTokens") + sum("outputTokens")).toLocaleString()} tokens, cost ${sum("cost").toFixed(4)}`;
+      `${usage.groups.length ? "" : "Nothing used in this period. "}${count(sum("requests"), "reply", "replies")}, ` +
+      `${count(sum("inputTokens") + sum("outputTokens"), "token", "tokens")}, cost ${sum("cost").toFixed(4)}`;
     $("#usage-table").replaceChildren(
       el("tr", {}, ...["", "Replies", "Input tokens", "Output tokens", "Time (s)", "Cost"].map((h) => el("th", { scope: "col" }, h))),
       ...usage.groups.map((g) =>
@@ -108,24 +108,31 @@ async function openSetup(context) {
     event.preventDefault();
     await within($("#setup-status"), async () => {
       const body = { provider: $("#setup-provider").value, name: $("#setup-name").value || undefined };
+      if (body.provider === "custom" && !$("#setup-base").value) {
+        $("#setup-base").focus();
+        throw new Error("A custom provider needs its base URL: the address of its OpenAI-compatible API, e.g. http://gpu-box:8000/v1.");
+      }
       if ($("#setup-base").value) body.baseUrl = $("#setup-base").value;
       if ($("#setup-key").value) body.key = $("#setup-key").value;
       const connection = await api("POST", "/api/v1/admin/connections", body);
       $("#setup-key").value = "";
-      await offerModels(connection, $("#setup-offered"), $("#setup-status"), true);
+      await offerModels(connection, $("#setup-offered"), true);
       return `Connected to ${connection.name}. Pick the models everyone may use.`;
     });
   };
 }
 
 /** What a connection offers, as boxes to tick, and a button that adds the ticked ones. */
-async function offerModels(connection, into, status, first) {
+async function offerModels(connection, into, first) {
   let offered = [];
+  // Why the list is empty goes next to the list, not over the connection's own status.
+  const listing = el("p", { class: "note" });
   try {
     offered = (await api("GET", `/api/v1/admin/connections/${connection.id}/models`)).models;
+    if (!offered.length) listing.textContent = "The provider listed no models: type a model's name below.";
   } catch (error) {
-    status.textContent = `Connected, but the provider did not list its models (${error.message}): type a model's name below.`;
-    status.classList.add("error");
+    listing.textContent = `The provider did not list its models (${error.message}): type a model's name below.`;
+    listing.classList.add("error");
   }
   const boxes = offered.slice(0, 200).map((id, i) =>
     el("label", { class: "choice" }, el("input", { type: "checkbox", value: id, checked: first && i === 0 }), ` ${id}`),
@@ -145,13 +152,20 @@ async function offerModels(connection, into, status, first) {
           for (const [i, modelId] of chosen.entries()) {
             await api("POST", "/api/v1/admin/models", { connectionId: connection.id, modelId, isDefault: !existing.length && i === 0 });
           }
-          into.append(el("p", {}, el("a", { href: "#/", class: "button" }, "Start chatting")));
+          // Added once: a second click would add them again.
+          add.disabled = true;
+          for (const box of into.querySelectorAll("input")) box.disabled = true;
+          document.dispatchEvent(new CustomEvent("sambung:models-changed"));
+          if (first) {
+            $("#setup-skip").hidden = true;
+            into.append(el("p", {}, el("a", { href: "#/new", class: "button" }, "Start chatting")));
+          }
           return `Added ${chosen.join(", ")}: everyone can chat with ${chosen.length === 1 ? "it" : "them"} now.`;
         }),
     },
     "Add the chosen models",
   );
-  into.replaceChildren(el("h3", {}, `Models of ${connection.name}`), el("div", { class: "choices" }, ...boxes), typed, " ", add, done);
+  into.replaceChildren(el("h3", {}, `Models of ${connection.name}`), listing, el("div", { class: "choices" }, ...boxes), typed, " ", add, done);
   into.hidden = false;
 }
 
@@ -168,7 +182,7 @@ async function openModels(context) {
           "li",
           { "data-connection": c.id },
           `${c.name} (${c.provider}${c.baseUrl ? `, ${c.baseUrl}` : ""})${c.keyLast4 ? ` key ••••${c.keyLast4}` : ""} `,
-          el("button", { class: "link", onclick: () => offerModels(c, $("#connection-offered"), $("#connection-status"), false) }, "Add models"),
+          el("button", { class: "link", onclick: () => offerModels(c, $("#connection-offered"), false) }, "Add models"),
           " ",
           el("button", {
             class: "link",
@@ -200,6 +214,7 @@ async function openModels(context) {
               within($("#model-status"), async () => {
                 await api("DELETE", `/api/v1/admin/models/${m.id}`);
                 await load();
+                document.dispatchEvent(new CustomEvent("sambung:models-changed"));
                 return `${m.name} removed.`;
               }),
           }, "Remove"),
@@ -222,6 +237,9 @@ async function openModels(context) {
     for (const option of $("#model-edit-teams").options) option.selected = m.teams.includes(option.value);
     $("#model-edit-name").focus();
   };
+  $("#model-edit-cancel").onclick = () => {
+    $("#model-edit").hidden = true;
+  };
   $("#model-edit").onsubmit = async (event) => {
     event.preventDefault();
     const form = $("#model-edit");
@@ -238,6 +256,7 @@ async function openModels(context) {
       });
       form.hidden = true;
       await load();
+      document.dispatchEvent(new CustomEvent("sambung:models-changed"));
       return "Model saved.";
     });
   };
@@ -252,7 +271,7 @@ async function openModels(context) {
       $("#connection-key").value = "";
       $("#connection-name").value = "";
       await load();
-      await offerModels(connection, $("#connection-offered"), $("#connection-status"), false);
+      await offerModels(connection, $("#connection-offered"), false);
       return `${connection.name} added.`;
     });
   };
@@ -425,7 +444,7 @@ async function openSettingsPanel() {
     const quotas = (await api("GET", "/api/v1/admin/quotas")).items;
     $("#quota-list").replaceChildren(
       ...quotas.map((q) =>
-        el("li", {}, `${q.subject}: ${q.tokensPerDay ?? "default"} tokens, ${q.requestsPerDay ?? "default"} replies a day${q.userId ? `, ${q.runningGenerations ?? "default"} at once` : ""}`),
+        el("li", {}, `${q.subject}: ${q.tokensPerDay ?? "default"} tokens, ${q.requestsPerDay ?? "default"} ${q.requestsPerDay === 1 ? "reply" : "replies"} a day${q.userId ? `, ${q.runningGenerations ?? "default"} at once` : ""}`),
       ),
     );
   };
@@ -494,8 +513,19 @@ async function openMail() {
         {},
         `${when(m.createdAt)} · ${m.kind} to ${m.recipient} · ${m.status}${m.error ? ` (${m.error})` : ""} `,
         m.link ? el("a", { href: m.link }, "the link to pass on") : null,
+        m.link ? el("button", { class: "link", onclick: (event) => copyLink(m.link, event.target) }, "Copy") : null,
       ),
     ),
   );
   $("#mail-empty").hidden = mail.length > 0;
+}
+
+/** Put a link on the clipboard, and say so on the button that did it. */
+async function copyLink(link, button) {
+  try {
+    await navigator.clipboard.writeText(new URL(link, location.href).href);
+    button.textContent = "Copied";
+  } catch {
+    button.textContent = "Select the link and copy it";
+  }
 }

@@ -72,6 +72,9 @@ function setSigningUp(up) {
   $("#auth-submit").textContent = up ? "Create account" : "Sign in";
   $("#auth-switch").textContent = up ? "Have an account? Sign in" : "New here? Create an account";
   $("#auth-password").autocomplete = up ? "new-password" : "current-password";
+  // A new password has a minimum; an existing one is whatever it is.
+  $("#auth-password").minLength = up ? 8 : -1;
+  if (!up) $("#auth-password").removeAttribute("minlength");
   $("#auth-error").textContent = "";
 }
 
@@ -149,7 +152,10 @@ $("#reset-form").addEventListener("submit", async (event) => {
   }
 });
 
-$("#pending-check").addEventListener("click", () => start().catch(toast));
+$("#pending-check").addEventListener("click", async () => {
+  await start().catch(toast);
+  if (!$("#pending").hidden) $("#pending-status").textContent += ` Still waiting (checked at ${new Date().toLocaleTimeString()}).`;
+});
 $("#pending-sign-out").addEventListener("click", async () => {
   await api("POST", "/api/auth/sign-out", {});
   location.hash = "";
@@ -386,6 +392,13 @@ async function newChat() {
 }
 
 $("#toggle-sidebar").addEventListener("click", () => document.body.classList.toggle("sidebar-open"));
+// On a phone the chats cover the page: choosing one (even the open one) uncovers it.
+$("#chat-list").addEventListener("click", (event) => {
+  if (event.target.closest("a[data-chat]")) document.body.classList.remove("sidebar-open");
+});
+$("#empty-new-chat").addEventListener("click", guard(newChat));
+// The admin pages changed the instance's models: the picker shows them at once.
+document.addEventListener("sambung:models-changed", () => loadUsable().catch(toast));
 
 // ---------------------------------------------------------------- the chat
 
@@ -1010,6 +1023,8 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && state.streaming) {
     event.preventDefault();
     stop();
+  } else if (event.key === "Escape" && document.body.classList.contains("sidebar-open") && state.chat) {
+    document.body.classList.remove("sidebar-open");
   } else if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k") {
     event.preventDefault();
     $("#search").focus();
@@ -1021,9 +1036,8 @@ document.addEventListener("keydown", (event) => {
 
 /** Show one of the main sections. */
 function showSection(shown) {
-  for (const section of ["#chat", "#settings", "#prompts", "#teams", "#usage", "#admin"]) $(section).hidden = section !== shown;
-  // On a phone, the chats are what shows when nothing else does.
-  document.body.classList.toggle("sidebar-open", shown === null);
+  for (const section of ["#chat", "#settings", "#prompts", "#teams", "#usage", "#admin", "#empty"]) $(section).hidden = section !== shown;
+  document.body.classList.remove("sidebar-open");
 }
 
 async function route() {
@@ -1046,8 +1060,18 @@ async function route() {
   if (view === "prompts") return openPrompts();
   if (view === "teams") return openTeams(id);
   if (view === "chat" && id) return openChat(id);
-  showSection(null);
-  if (state.chats.length) location.hash = `#/chat/${state.chats[0].id}`;
+  if (view === "new") {
+    // Back from the new chat goes where the link was, not to another new chat.
+    history.replaceState(null, "", "#/");
+    return newChat();
+  }
+  if (state.chats.length) {
+    location.hash = `#/chat/${state.chats[0].id}`;
+    return;
+  }
+  showSection("#empty");
+  // On a phone, the chats are what shows when there is no chat to show.
+  document.body.classList.add("sidebar-open");
 }
 
 window.addEventListener("hashchange", () => route().catch(toast));

@@ -53,9 +53,14 @@ export async function within(status, action) {
   } catch (error) {
     status.textContent = error.message;
     status.classList.add("error");
+    // The error shows where it happened, even when that is below the fold.
+    status.scrollIntoView({ block: "nearest" });
     return false;
   }
 }
+
+/** `n` and its noun, as people say it: "1 reply", "3 replies". */
+export const count = (n, one, many) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
 
 /** A date for people. */
 export const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");

@@ -92,9 +92,14 @@ pub struct BenchArgs {
     /// through the server against a fake provider: time to first token and memory); or
     /// attacks (`/health` while each hostile client runs; `attacks:NAME` for one of none,
     /// deep-markdown, sign-in-storm, endless-reply, endless-line, slow-readers, idle-sockets,
-    /// huge-headers).
+    /// huge-headers); or people (--users N simulated people on `sambung serve`, --servers 1
+    /// or 2: page latency, time added to the first token, memory per person).
     #[arg(long, default_value = "all")]
     pub workload: String,
+    /// people: how many simulated people (several, comma-separated, run one after another:
+    /// `50,100,200`).
+    #[arg(long, default_value = "50")]
+    pub users: String,
     /// generate: how many turns to time.
     #[arg(long, default_value_t = 200)]
     pub turns: usize,

@@ -225,6 +225,8 @@ CREATE TRIGGER instance_settings_set_updated_at BEFORE UPDATE ON instance_settin
 
 CREATE INDEX mail_outbox_created_at_idx ON public.mail_outbox USING btree (created_at DESC, id DESC);
 
+CREATE INDEX mail_outbox_recipient_idx ON public.mail_outbox USING btree (recipient, kind, created_at DESC);
+
 CREATE INDEX model_team_team_id_idx ON public.model_teams USING btree (team_id);
 
 CREATE INDEX model_connection_id_idx ON public.models USING btree (connection_id) WHERE (connection_id IS NOT NULL);

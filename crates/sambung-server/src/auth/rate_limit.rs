@@ -26,10 +26,13 @@ pub struct RateLimiter {
 }
 
 /// Paths with the strict limit, each counted on its own.
-const SENSITIVE: [&str; 3] = [
+const SENSITIVE: [&str; 5] = [
     "/api/auth/sign-in/email",
     "/api/auth/sign-up/email",
     "/api/auth/change-password",
+    // Each sends a mail: a client may not make the server a mail cannon.
+    "/api/auth/request-password-reset",
+    "/api/auth/send-verification-email",
 ];
 
 /// Entries kept before expired ones are swept (bounds the memory an attacker can fill).

@@ -813,6 +813,17 @@ async fn request_password_reset(
                 return;
             }
         };
+        // One reset mail a minute per address, however many clients ask.
+        match sambung_db::mail::recently_sent(&state.pool, &user.email, MailKind::ResetPassword, 60)
+            .await
+        {
+            Ok(false) => {}
+            Ok(true) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                return;
+            }
+        }
         let purpose = db::LinkPurpose::ResetPassword;
         let token = match db::issue_link_token(&state.pool, purpose, user.id).await {
             Ok(token) => token,
@@ -1002,7 +1013,10 @@ async fn send_verification_email(
         }
     }
     if let Some(user) = db::get_user_by_email(&state.pool, &email).await? {
-        if !user.email_verified {
+        let recent =
+            sambung_db::mail::recently_sent(&state.pool, &user.email, MailKind::VerifyEmail, 60)
+                .await?;
+        if !user.email_verified && !recent {
             send_verification(&state, &user, body.callback_url.as_deref()).await?;
         }
     }

@@ -478,10 +478,13 @@ async fn everyone_chats_on_the_instances_model_within_the_quotas() {
     assert_eq!(refused["allowed"], 1);
     let resets = refused["resetsAt"].as_str().unwrap();
     assert!(resets.ends_with("T00:00:00.000Z"), "{resets}");
-    assert!(refused["message"]
-        .as_str()
-        .unwrap()
-        .contains("requests a day"));
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("your 1 reply a day is used up"),
+        "{refused}"
+    );
     assert_eq!(
         app.provider.requests().len(),
         calls,
@@ -722,6 +725,23 @@ async fn a_forgotten_password_and_an_unverified_address_come_back_by_mail() {
     assert_eq!(refused.status, 403);
     let mail = smtp.mail_to("ana@example.com").await;
     assert!(mail.contains("Subject: Reset your password"), "{mail}");
+    // Asked again at once (from anywhere): one mail a minute per address, not a mail cannon.
+    ok(
+        app.anonymous()
+            .post(
+                "/api/auth/request-password-reset",
+                json!({"email": "ana@example.com"}),
+            )
+            .await,
+        200,
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let to_ana = smtp
+        .received()
+        .iter()
+        .filter(|m| m.contains("To: ana@example.com"))
+        .count();
+    assert_eq!(to_ana, 1, "a second reset mail within the minute");
     let link = link_in(&mail);
     assert!(
         link.starts_with(&format!("{}/api/auth/reset-password/", app.url)),
@@ -1125,6 +1145,50 @@ async fn admin_routes_refuse_everyone_but_admins() {
         )
         .await;
     assert_eq!(refused.status, 403, "Boss is no admin now");
+
+    // An admin demoted while acting as someone stops acting as them.
+    let carl = app.user("carl").await;
+    ok(
+        ana.post(
+            "/api/auth/admin/set-role",
+            json!({"userId": boss.id, "role": "admin"}),
+        )
+        .await,
+        200,
+    );
+    let acting = app.anonymous();
+    ok(
+        acting
+            .sign_in(json!({"email": boss.email, "password": boss.password}))
+            .await,
+        200,
+    );
+    ok(
+        acting
+            .post(
+                "/api/auth/admin/impersonate-user",
+                json!({"userId": carl.id}),
+            )
+            .await,
+        200,
+    );
+    assert_eq!(
+        ok(acting.get("/api/v1/me").await, 200)["email"],
+        "carl@example.com"
+    );
+    ok(
+        ana.post(
+            "/api/auth/admin/set-role",
+            json!({"userId": boss.id, "role": "user"}),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(
+        acting.get("/api/v1/me").await.status,
+        401,
+        "the acting session ended with the role"
+    );
 }
 
 #[tokio::test]

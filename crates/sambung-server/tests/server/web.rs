@@ -882,6 +882,20 @@ async fn an_instance_is_set_up_and_used_by_its_people_in_chromium() {
     .await;
     click_last(&boss, "#setup-offered button").await;
     boss.until_text("#setup-offered", "everyone can chat").await;
+    let added_once = eval(
+        &boss,
+        "return document.querySelector('#setup-offered button').disabled;",
+    )
+    .await;
+    assert_eq!(added_once, json!(true), "the models cannot be added twice");
+
+    steps.at("Start chatting opens a new chat on the model just added");
+    boss.click("#setup-offered a.button").await;
+    boss.until("a new chat", "return location.hash;", |hash| {
+        hash.as_str().is_some_and(|h| h.starts_with("#/chat/"))
+    })
+    .await;
+    boss.until_text("#model-picker", "gpt-test").await;
 
     steps.at("a quota: one reply a day per person");
     boss.client

@@ -29,6 +29,9 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(attack) = args.workload.strip_prefix("attacks") {
         return attacks(config, args, attack.strip_prefix(':')).await;
     }
+    if args.workload == "people" {
+        return people(config, args).await;
+    }
     let workloads = Workload::parse(&args.workload)?;
     let pool_config = PoolConfig {
         max_connections: args.concurrency,
@@ -188,6 +191,70 @@ async fn generate(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
             "{} replies streaming at once: memory {:.0} MB before, {:.0} MB at the peak (+{:.0} MB), {:.0} MB after; {} errors",
             report.streams, report.rss_before_mb, report.rss_peak_mb, report.rss_peak_mb - report.rss_before_mb, report.rss_after_mb, report.errors
         );
+    }
+    Ok(())
+}
+
+/// `--workload people --users N[,N...]`: N simulated people on `sambung serve` (`--servers`
+/// of them on one database), one run per N.
+async fn people(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
+    let counts = args
+        .users
+        .split(',')
+        .map(|n| n.trim().parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
+        .filter(|c| !c.is_empty() && c.iter().all(|n| (1..=100_000).contains(n)))
+        .ok_or_else(|| anyhow::anyhow!("--users takes counts from 1 to 100000, comma-separated"))?;
+    let database = super::cluster::database_url(config)?;
+    let sambung = std::env::current_exe()?;
+    if !args.json {
+        println!(
+            "{:>6} {:>7} {:>8} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>7} {:>10} {:>10}  served",
+            "people",
+            "servers",
+            "pages",
+            "p50 ms",
+            "p95 ms",
+            "max ms",
+            "replies",
+            "+1st p50",
+            "+1st p95",
+            "errors",
+            "server MB",
+            "KB/person"
+        );
+    }
+    for users in counts {
+        let report = sambung_bench::people::run(
+            &sambung,
+            database.as_str(),
+            users,
+            args.servers as usize,
+            args.seconds,
+            sambung_bench::people::Pace::default(),
+        )
+        .await?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!(
+                "{:>6} {:>7} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9} {:>11.1} {:>11.1} {:>7} {:>10.1} {:>10.0}  {}",
+                report.users,
+                report.servers,
+                report.page_requests,
+                report.page_p50_ms,
+                report.page_p95_ms,
+                report.page_max_ms,
+                report.questions,
+                report.first_token_added_p50_ms,
+                report.first_token_added_p95_ms,
+                report.errors,
+                report.server_rss_mb,
+                report.rss_per_person_kb,
+                if report.served { "yes" } else { "no" }
+            );
+        }
     }
     Ok(())
 }

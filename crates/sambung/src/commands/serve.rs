@@ -44,9 +44,10 @@ pub async fn bind(
         }
     }
     let (config, secrets) = config.clone().with_first_run_secrets()?;
-    if !secrets.file_existed {
+    if !secrets.generated.is_empty() {
         println!(
-            "Generated AUTH_SECRET and ENCRYPTION_KEY into {} (keep it private, back it up)",
+            "Generated {} into {} (keep it private, back it up)",
+            secrets.generated.join(" and "),
             secrets.path.display()
         );
     }

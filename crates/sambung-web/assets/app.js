@@ -403,6 +403,8 @@ document.addEventListener("sambung:models-changed", () => loadUsable().catch(toa
 // ---------------------------------------------------------------- the chat
 
 async function openChat(id) {
+  // An edit belongs to its chat: another chat's composer never resends into this one.
+  if (state.editing && (!state.chat || state.chat.id !== id)) endEdit(true);
   state.chat = await api("GET", `/api/v1/chats/${id}`);
   showSection("#chat");
   $("#chat-title").textContent = state.chat.title;
@@ -492,11 +494,28 @@ function addCopyButtons(body) {
 }
 
 function startEdit(message) {
+  // What was being typed comes back when the edit is cancelled.
+  if (!state.editing) state.draftBeforeEdit = $("#prompt").value;
   state.editing = message.id;
   $("#prompt").value = message.content;
   $("#send").textContent = "Resend";
+  $("#cancel-edit").hidden = false;
   $("#prompt").focus();
 }
+
+/** Leave edit mode; `restore` puts back what was typed before it began. */
+function endEdit(restore) {
+  if (restore && state.editing) $("#prompt").value = state.draftBeforeEdit ?? "";
+  state.editing = null;
+  state.draftBeforeEdit = null;
+  $("#send").textContent = "Send";
+  $("#cancel-edit").hidden = true;
+}
+
+$("#cancel-edit").addEventListener("click", () => {
+  endEdit(true);
+  $("#prompt").focus();
+});
 
 async function regenerate() {
   await generate({ regenerate: true });
@@ -508,8 +527,7 @@ $("#composer").addEventListener("submit", async (event) => {
   if (!content.trim() || state.streaming) return;
   const body = state.editing ? { edit: state.editing, content } : { content };
   $("#prompt").value = "";
-  state.editing = null;
-  $("#send").textContent = "Send";
+  endEdit(false);
   await generate(body);
 });
 
@@ -517,6 +535,10 @@ $("#prompt").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     $("#composer").requestSubmit();
+  } else if (event.key === "Escape" && state.editing) {
+    event.preventDefault();
+    event.stopPropagation();
+    endEdit(true);
   }
 });
 

@@ -285,6 +285,49 @@ async fn journey(phone: bool) {
     )
     .await;
 
+    steps.at("an edit is cancelled by Esc or Cancel, and gives back what was being typed");
+    browser.type_into("#prompt", "a draft of mine").await;
+    click_last(&browser, "#messages .message.user button.edit").await;
+    browser.until_text("#send", "Resend").await;
+    eval(
+        &browser,
+        "document.querySelector('#prompt').dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true}));",
+    )
+    .await;
+    browser.until_text("#send", "Send").await;
+    let composer = eval(
+        &browser,
+        "return [document.querySelector('#prompt').value, document.querySelector('#cancel-edit').hidden];",
+    )
+    .await;
+    assert_eq!(composer, json!(["a draft of mine", true]));
+    click_last(&browser, "#messages .message.user button.edit").await;
+    browser.click("#cancel-edit").await;
+    browser.until_text("#send", "Send").await;
+    let draft = eval(&browser, "return document.querySelector('#prompt').value;").await;
+    assert_eq!(draft, json!("a draft of mine"));
+
+    steps.at("an edit left open does not follow into a new chat");
+    let this_chat = eval(&browser, "return location.hash;").await;
+    click_last(&browser, "#messages .message.user button.edit").await;
+    browser.until_text("#send", "Resend").await;
+    // At a phone's width the button is in the closed chat list: clicked as its shortcut would.
+    eval(&browser, "document.querySelector('#new-chat').click();").await;
+    browser
+        .until("the new chat", "return location.hash;", |hash| {
+            hash != &this_chat
+        })
+        .await;
+    browser.until_text("#send", "Send").await;
+    let draft = eval(&browser, "return document.querySelector('#prompt').value;").await;
+    assert_eq!(
+        draft,
+        json!("a draft of mine"),
+        "the edited text stayed behind"
+    );
+    eval(&browser, &format!("location.hash = {this_chat};")).await;
+    browser.element("#messages .message.user button.edit").await;
+
     // Edit and resend: the question changes, what followed is replaced.
     steps.at("Edit and resend");
     app.provider.push(reply("About cats, then.", 1));

@@ -97,18 +97,101 @@ fn role_grants(role: &str, permissions: &[(String, Vec<String>, bool)]) -> bool 
     })
 }
 
-/// The signed-in user's permission `resource:action`, else 403 with the plugin's `code`.
-fn require(
-    me: &SignedIn,
-    resource: &str,
-    action: &str,
+/// A permission an admin route needs, and the plugin's code and message when it is missing.
+struct Needed {
+    resource: &'static str,
+    action: &'static str,
     code: &'static str,
     message: &'static str,
-) -> ApiResult<()> {
-    let asked = [(resource.to_owned(), vec![action.to_owned()], false)];
+}
+
+const LIST_USERS: Needed = Needed {
+    resource: "user",
+    action: "list",
+    code: "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS",
+    message: "You are not allowed to list users",
+};
+const GET_USER: Needed = Needed {
+    resource: "user",
+    action: "get",
+    code: "YOU_ARE_NOT_ALLOWED_TO_GET_USER",
+    message: "You are not allowed to get user",
+};
+const CREATE_USERS: Needed = Needed {
+    resource: "user",
+    action: "create",
+    code: "YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS",
+    message: "You are not allowed to create users",
+};
+const CHANGE_USERS_ROLE: Needed = Needed {
+    resource: "user",
+    action: "set-role",
+    code: "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE",
+    message: "You are not allowed to change users role",
+};
+const BAN_USERS: Needed = Needed {
+    resource: "user",
+    action: "ban",
+    code: "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS",
+    message: "You are not allowed to ban users",
+};
+const UPDATE_USERS: Needed = Needed {
+    resource: "user",
+    action: "update",
+    code: "YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS",
+    message: "You are not allowed to update users",
+};
+const SET_USERS_EMAIL: Needed = Needed {
+    resource: "user",
+    action: "set-email",
+    code: "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_EMAIL",
+    message: "You are not allowed to update users email",
+};
+const LIST_USERS_SESSIONS: Needed = Needed {
+    resource: "session",
+    action: "list",
+    code: "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS",
+    message: "You are not allowed to list users sessions",
+};
+const REVOKE_USERS_SESSIONS: Needed = Needed {
+    resource: "session",
+    action: "revoke",
+    code: "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS",
+    message: "You are not allowed to revoke users sessions",
+};
+const SET_USERS_PASSWORD: Needed = Needed {
+    resource: "user",
+    action: "set-password",
+    code: "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD",
+    message: "You are not allowed to set users password",
+};
+const DELETE_USERS: Needed = Needed {
+    resource: "user",
+    action: "delete",
+    code: "YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS",
+    message: "You are not allowed to delete users",
+};
+const IMPERSONATE_USERS: Needed = Needed {
+    resource: "user",
+    action: "impersonate",
+    code: "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS",
+    message: "You are not allowed to impersonate users",
+};
+
+/// The signed-in user's permission `needed`, else 403 with the plugin's code for it.
+fn require(me: &SignedIn, needed: &Needed) -> ApiResult<()> {
+    let asked = [(
+        needed.resource.to_owned(),
+        vec![needed.action.to_owned()],
+        false,
+    )];
     match role_grants(&me.user.role, &asked) {
         true => Ok(()),
-        false => Err(ApiError::new(StatusCode::FORBIDDEN, code, message)),
+        false => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            needed.code,
+            needed.message,
+        )),
     }
 }
 
@@ -317,13 +400,7 @@ async fn list_users(
     me: SignedIn,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<UserList>> {
-    require(
-        &me,
-        "user",
-        "list",
-        "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS",
-        "You are not allowed to list users",
-    )?;
+    require(&me, &LIST_USERS)?;
     let query = user_query(raw.as_deref())?;
     let pairs: Vec<(String, String)> =
         url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
@@ -367,13 +444,7 @@ async fn get_user(
     me: SignedIn,
     crate::extract::ApiQuery(q): crate::extract::ApiQuery<GetUserQuery>,
 ) -> ApiResult<Json<UserOut>> {
-    require(
-        &me,
-        "user",
-        "get",
-        "YOU_ARE_NOT_ALLOWED_TO_GET_USER",
-        "You are not allowed to get user",
-    )?;
+    require(&me, &GET_USER)?;
     let id = UserIdIn::Text(q.id).existing()?;
     let user = db::get_user(&state.pool, id).await.map_err(admin_error)?;
     Ok(Json(user.into()))
@@ -401,24 +472,12 @@ async fn create_user(
     client: ClientIp,
     ApiJson(body): ApiJson<CreateUserBody>,
 ) -> ApiResult<Json<UserAnswer>> {
-    require(
-        &me,
-        "user",
-        "create",
-        "YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS",
-        "You are not allowed to create users",
-    )?;
+    require(&me, &CREATE_USERS)?;
     let mut data = body.data.unwrap_or_default();
     let requested_role = body.role.or_else(|| data.remove("role"));
     let role = match &requested_role {
         Some(role) => {
-            require(
-                &me,
-                "user",
-                "set-role",
-                "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE",
-                "You are not allowed to change users role",
-            )?;
+            require(&me, &CHANGE_USERS_ROLE)?;
             Some(checked_role(role)?)
         }
         None => None,
@@ -427,13 +486,7 @@ async fn create_user(
         .iter()
         .any(|k| data.contains_key(*k))
     {
-        require(
-            &me,
-            "user",
-            "ban",
-            "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS",
-            "You are not allowed to ban users",
-        )?;
+        require(&me, &BAN_USERS)?;
     }
     if db::normalize_email(&body.email).is_err() {
         return Err(bad_request("INVALID_EMAIL", "Invalid email"));
@@ -571,13 +624,7 @@ async fn update_user(
     client: ClientIp,
     ApiJson(body): ApiJson<UpdateUserBody>,
 ) -> ApiResult<Json<UserOut>> {
-    require(
-        &me,
-        "user",
-        "update",
-        "YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS",
-        "You are not allowed to update users",
-    )?;
+    require(&me, &UPDATE_USERS)?;
     let data = body.data;
     if data.is_empty() {
         return Err(bad_request("NO_DATA_TO_UPDATE", "No data to update"));
@@ -595,35 +642,17 @@ async fn update_user(
         ));
     }
     if data.contains_key("role") {
-        require(
-            &me,
-            "user",
-            "set-role",
-            "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE",
-            "You are not allowed to change users role",
-        )?;
+        require(&me, &CHANGE_USERS_ROLE)?;
         role_text(&data["role"])?;
     }
     if ["banned", "banReason", "banExpires"]
         .iter()
         .any(|k| data.contains_key(*k))
     {
-        require(
-            &me,
-            "user",
-            "ban",
-            "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS",
-            "You are not allowed to ban users",
-        )?;
+        require(&me, &BAN_USERS)?;
     }
     if data.contains_key("email") || data.contains_key("emailVerified") {
-        require(
-            &me,
-            "user",
-            "set-email",
-            "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_EMAIL",
-            "You are not allowed to update users email",
-        )?;
+        require(&me, &SET_USERS_EMAIL)?;
         if let Some(email) = data.get("email") {
             if email
                 .as_str()
@@ -645,6 +674,24 @@ async fn update_user(
         .map_err(admin_error)?;
     audit_changes(&state, &me, client, &before, &user).await;
     Ok(Json(user.into()))
+}
+
+/// An admin's change to an account, audited as what it changed.
+async fn change_user(
+    state: &AppState,
+    me: &SignedIn,
+    client: ClientIp,
+    target: UserId,
+    changes: UserChanges,
+) -> ApiResult<User> {
+    let before = db::get_user(&state.pool, target)
+        .await
+        .map_err(admin_error)?;
+    let user = admin::update_user(&state.pool, me.user.id, target, changes)
+        .await
+        .map_err(admin_error)?;
+    audit_changes(state, me, client, &before, &user).await;
+    Ok(user)
 }
 
 /// Audit what an admin changed of an account: its role, its ban, its approval, the rest.
@@ -717,30 +764,14 @@ async fn set_role(
     client: ClientIp,
     ApiJson(body): ApiJson<SetRoleBody>,
 ) -> ApiResult<Json<UserAnswer>> {
-    require(
-        &me,
-        "user",
-        "set-role",
-        "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE",
-        "You are not allowed to change users role",
-    )?;
+    require(&me, &CHANGE_USERS_ROLE)?;
     let role = checked_role(&body.role)?;
     let target = body.user_id.existing()?;
-    let before = db::get_user(&state.pool, target)
-        .await
-        .map_err(admin_error)?;
-    let user = admin::update_user(
-        &state.pool,
-        me.user.id,
-        target,
-        UserChanges {
-            role: Some(role),
-            ..UserChanges::default()
-        },
-    )
-    .await
-    .map_err(admin_error)?;
-    audit_changes(&state, &me, client, &before, &user).await;
+    let changes = UserChanges {
+        role: Some(role),
+        ..UserChanges::default()
+    };
+    let user = change_user(&state, &me, client, target, changes).await?;
     Ok(Json(UserAnswer { user: user.into() }))
 }
 
@@ -763,13 +794,7 @@ async fn ban_user(
     client: ClientIp,
     ApiJson(body): ApiJson<BanBody>,
 ) -> ApiResult<Json<UserAnswer>> {
-    require(
-        &me,
-        "user",
-        "ban",
-        "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS",
-        "You are not allowed to ban users",
-    )?;
+    require(&me, &BAN_USERS)?;
     let target = body.user_id.existing()?;
     let before = db::get_user(&state.pool, target)
         .await
@@ -811,29 +836,13 @@ async fn unban_user(
     client: ClientIp,
     ApiJson(body): ApiJson<UserIdBody>,
 ) -> ApiResult<Json<UserAnswer>> {
-    require(
-        &me,
-        "user",
-        "ban",
-        "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS",
-        "You are not allowed to ban users",
-    )?;
+    require(&me, &BAN_USERS)?;
     let target = body.user_id.existing()?;
-    let before = db::get_user(&state.pool, target)
-        .await
-        .map_err(admin_error)?;
-    let user = admin::update_user(
-        &state.pool,
-        me.user.id,
-        target,
-        UserChanges {
-            ban: Some(None),
-            ..UserChanges::default()
-        },
-    )
-    .await
-    .map_err(admin_error)?;
-    audit_changes(&state, &me, client, &before, &user).await;
+    let changes = UserChanges {
+        ban: Some(None),
+        ..UserChanges::default()
+    };
+    let user = change_user(&state, &me, client, target, changes).await?;
     Ok(Json(UserAnswer { user: user.into() }))
 }
 
@@ -850,25 +859,13 @@ async fn list_user_sessions(
     me: SignedIn,
     ApiJson(body): ApiJson<UserIdBody>,
 ) -> ApiResult<Json<SessionList>> {
-    require(
-        &me,
-        "session",
-        "list",
-        "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS",
-        "You are not allowed to list users sessions",
-    )?;
+    require(&me, &LIST_USERS_SESSIONS)?;
     let sessions = match body.user_id.user() {
         Some(user) => admin::list_user_sessions(&state.pool, user).await?,
         None => Vec::new(),
     };
     Ok(Json(SessionList {
-        sessions: sessions
-            .into_iter()
-            .map(|s| {
-                let id = s.id.to_string();
-                SessionOut::new(s, id)
-            })
-            .collect(),
+        sessions: sessions.into_iter().map(SessionOut::listed).collect(),
     }))
 }
 
@@ -888,13 +885,7 @@ async fn revoke_user_session(
     client: ClientIp,
     ApiJson(body): ApiJson<RevokeSessionBody>,
 ) -> ApiResult<Json<Success>> {
-    require(
-        &me,
-        "session",
-        "revoke",
-        "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS",
-        "You are not allowed to revoke users sessions",
-    )?;
+    require(&me, &REVOKE_USERS_SESSIONS)?;
     if let Some(owner) = admin::revoke_session(&state.pool, &body.session_token).await? {
         audit::record(
             &state,
@@ -921,13 +912,7 @@ async fn revoke_user_sessions(
     client: ClientIp,
     ApiJson(body): ApiJson<UserIdBody>,
 ) -> ApiResult<Json<Success>> {
-    require(
-        &me,
-        "session",
-        "revoke",
-        "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS",
-        "You are not allowed to revoke users sessions",
-    )?;
+    require(&me, &REVOKE_USERS_SESSIONS)?;
     if let Some(user) = body.user_id.user() {
         let ended = admin::revoke_user_sessions(&state.pool, user).await?;
         audit::record(
@@ -974,13 +959,7 @@ async fn set_user_password(
             "[body.newPassword] newPassword cannot be empty",
         ));
     }
-    require(
-        &me,
-        "user",
-        "set-password",
-        "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD",
-        "You are not allowed to set users password",
-    )?;
+    require(&me, &SET_USERS_PASSWORD)?;
     let length = body.new_password.chars().count();
     if length < MIN_PASSWORD_LEN {
         return Err(bad_request("PASSWORD_TOO_SHORT", "Password too short"));
@@ -1013,13 +992,7 @@ async fn remove_user(
     client: ClientIp,
     ApiJson(body): ApiJson<UserIdBody>,
 ) -> ApiResult<Json<Success>> {
-    require(
-        &me,
-        "user",
-        "delete",
-        "YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS",
-        "You are not allowed to delete users",
-    )?;
+    require(&me, &DELETE_USERS)?;
     if body.user_id.user() == Some(me.user.id) {
         return Err(bad_request(
             "YOU_CANNOT_REMOVE_YOURSELF",
@@ -1071,13 +1044,7 @@ async fn impersonate_user(
     headers: HeaderMap,
     ApiJson(body): ApiJson<UserIdBody>,
 ) -> ApiResult<Response> {
-    require(
-        &me,
-        "user",
-        "impersonate",
-        "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS",
-        "You are not allowed to impersonate users",
-    )?;
+    require(&me, &IMPERSONATE_USERS)?;
     let target = body.user_id.existing()?;
     let agent = headers
         .get(header::USER_AGENT)

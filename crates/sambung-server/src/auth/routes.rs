@@ -122,6 +122,12 @@ impl SessionOut {
             impersonated_by: s.impersonated_by.map(|a| a.0),
         }
     }
+
+    /// A session as listings show it: its id stands for the token, which is never kept.
+    pub fn listed(s: Session) -> Self {
+        let id = s.id.to_string();
+        SessionOut::new(s, id)
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -506,15 +512,7 @@ async fn list_sessions(
     signed_in: SignedIn,
 ) -> ApiResult<Json<Vec<SessionOut>>> {
     let sessions = db::list_sessions(&state.pool, signed_in.user.id).await?;
-    Ok(Json(
-        sessions
-            .into_iter()
-            .map(|s| {
-                let id = s.id.to_string();
-                SessionOut::new(s, id)
-            })
-            .collect(),
-    ))
+    Ok(Json(sessions.into_iter().map(SessionOut::listed).collect()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

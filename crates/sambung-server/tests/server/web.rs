@@ -449,12 +449,17 @@ async fn sign_in(browser: &Browser, email: &str, password: &str) {
     browser.element("#app:not([hidden])").await;
 }
 
-/// Choose an option by its text; if the page re-rendered the list meanwhile, find it again.
+/// Choose an option by its text; if the page re-rendered the list meanwhile, or has not
+/// listed the option yet (the list loads after the page), find it again.
 async fn select_label(browser: &Browser, css: &str, label: &str) {
     for attempt in 0.. {
         match browser.element(css).await.select_by_label(label).await {
             Ok(_) => return,
-            Err(e) if attempt < 20 && e.to_string().contains("stale element") => {
+            Err(e)
+                if attempt < 200
+                    && (e.to_string().contains("stale element")
+                        || e.to_string().contains("no such element")) =>
+            {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(e) => panic!("choose {label} in {css}: {e}"),

@@ -19,7 +19,17 @@ pub struct Browser {
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 impl Browser {
+    /// Chromium in the light theme.
     pub async fn start() -> Browser {
+        Browser::launch(false).await
+    }
+
+    /// Chromium in the dark theme (`prefers-color-scheme: dark`).
+    pub async fn start_dark() -> Browser {
+        Browser::launch(true).await
+    }
+
+    async fn launch(dark: bool) -> Browser {
         let dir = tempfile::Builder::new()
             .prefix("sambung-test-chromium-")
             .tempdir()
@@ -47,6 +57,8 @@ impl Browser {
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--no-first-run", "--window-size=1400,900",
                     format!("--user-data-dir={}", profile.display()),
+                    // Headless Chromium is light unless told otherwise.
+                    if dark { "--force-dark-mode" } else { "--no-default-browser-check" },
                 ],
                 "prefs": {
                     "download.default_directory": downloads.display().to_string(),

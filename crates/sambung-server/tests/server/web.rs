@@ -899,7 +899,8 @@ async fn an_instance_is_set_up_and_used_by_its_people_in_chromium() {
     })
     .await;
     let boss = Browser::start().await;
-    let ana = Browser::start().await;
+    // The second person uses a phone in the dark theme.
+    let ana = Browser::start_dark().await;
 
     steps.at("the first account is the admin, and is offered the setup of a connection");
     boss.client.goto(&app.url).await.unwrap();

@@ -1,5 +1,5 @@
 //! What a turn sends: where (the model's endpoint, its key decrypted for the call only) and
-//! what (the conversation so far, with the model's settings), and the short request that
+//! what (the conversation so far, with the chat's and the model's settings), and the short request that
 //! names a new chat.
 
 use sambung_ai::{ApiKey, Endpoint, Provider, Request, Role, Turn};
@@ -50,14 +50,25 @@ impl Turns {
     }
 }
 
-/// The provider request for a turn: the model's settings and the conversation so far (system
-/// messages join the model's system prompt; empty replies are left out), asking for at most
+/// The provider request for a turn: the chat's own settings over its model's (the chat's
+/// `systemPrompt` in place of the model's `system`), and the conversation so far (system
+/// messages join the system prompt; empty replies are left out), asking for at most
 /// `max_output` tokens when the instance caps replies.
-pub fn for_turn(model: &Model, history: &[Message], max_output: Option<u32>) -> Request {
-    let settings = &model.settings;
-    let mut system: Vec<String> = settings
-        .get("system")
+pub fn for_turn(
+    model: &Model,
+    chat_settings: &serde_json::Value,
+    history: &[Message],
+    max_output: Option<u32>,
+) -> Request {
+    let setting = |chat_key: &str, model_key: &str| {
+        chat_settings
+            .get(chat_key)
+            .filter(|v| !v.is_null())
+            .or_else(|| model.settings.get(model_key))
+    };
+    let mut system: Vec<String> = setting("systemPrompt", "system")
         .and_then(|s| s.as_str())
+        .filter(|s| !s.trim().is_empty())
         .map(str::to_owned)
         .into_iter()
         .collect();
@@ -80,15 +91,14 @@ pub fn for_turn(model: &Model, history: &[Message], max_output: Option<u32>) -> 
         model: model.model_id.clone(),
         system: (!system.is_empty()).then(|| system.join("\n\n")),
         turns,
-        temperature: settings.get("temperature").and_then(|v| v.as_f64()),
-        max_tokens: settings
-            .get("maxTokens")
+        temperature: setting("temperature", "temperature").and_then(|v| v.as_f64()),
+        max_tokens: setting("maxTokens", "maxTokens")
             .and_then(|v| v.as_u64())
             .map(|m| m.min(u64::from(u32::MAX)) as u32)
             .into_iter()
             .chain(max_output)
             .min(),
-        top_p: settings.get("topP").and_then(|v| v.as_f64()),
+        top_p: setting("topP", "topP").and_then(|v| v.as_f64()),
     }
 }
 

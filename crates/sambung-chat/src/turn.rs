@@ -43,7 +43,8 @@ impl Turns {
             store::preview_turn(pool, actor, chat, &kind),
             quotas::check_turn(pool, actor, chat),
         );
-        let team = readable?.team_id;
+        let readable = readable?;
+        let team = readable.team_id;
         let allowance = allowance?;
         let model = model?.ok_or(TurnError::NoModel)?;
         if !allowance.personal_keys && model.api_key_id.is_some() {
@@ -61,7 +62,7 @@ impl Turns {
             .reply
             .max_output_tokens
             .map(|cap| cap.clamp(1, i64::from(u32::MAX)) as u32);
-        let sent = request::for_turn(&model, &preview?, max_output);
+        let sent = request::for_turn(&model, &readable.settings, &preview?, max_output);
         let call = |request| {
             let receiver = sambung_ai::stream(
                 self.guard().clone(),
@@ -83,7 +84,12 @@ impl Turns {
             allowance.running_generations,
         )
         .await?;
-        let stored = request::for_turn(&model, &pending.turn.history, max_output);
+        let stored = request::for_turn(
+            &model,
+            &readable.settings,
+            &pending.turn.history,
+            max_output,
+        );
         if stored != sent {
             (receiver, started) = call(stored);
         }

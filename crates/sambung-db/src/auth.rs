@@ -377,6 +377,64 @@ pub async fn update_user(
     .ok_or(DomainError::not_found("user"))
 }
 
+/// How a user wants the UI: its theme (`system`, `light`, `dark`) and language (`en`, `id`;
+/// none: the browser's).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Preferences {
+    pub theme: String,
+    pub locale: Option<String>,
+}
+
+/// The themes and languages a user may choose.
+pub const THEMES: &[&str] = &["system", "light", "dark"];
+pub const LOCALES: &[&str] = &["en", "id"];
+
+pub async fn preferences(pool: &PgPool, user: UserId) -> Result<Preferences> {
+    sqlx::query_as!(
+        Preferences,
+        "SELECT theme, locale FROM users WHERE id = $1",
+        user as UserId
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("user"))
+}
+
+/// Change a user's preferences: `theme` when given, `locale` when given (`Some(None)`: the
+/// browser's again).
+pub async fn set_preferences(
+    pool: &PgPool,
+    user: UserId,
+    theme: Option<&str>,
+    locale: Option<Option<&str>>,
+) -> Result<Preferences> {
+    if let Some(theme) = theme.filter(|t| !THEMES.contains(t)) {
+        return Err(DomainError::invalid(
+            "theme",
+            format!("{theme:?} is not one of system, light, dark"),
+        ));
+    }
+    if let Some(locale) = locale.flatten().filter(|l| !LOCALES.contains(l)) {
+        return Err(DomainError::invalid(
+            "locale",
+            format!("{locale:?} is not one of en, id"),
+        ));
+    }
+    sqlx::query_as!(
+        Preferences,
+        "UPDATE users SET theme = coalesce($2, theme),
+                locale = CASE WHEN $3 THEN $4 ELSE locale END
+          WHERE id = $1 RETURNING theme, locale",
+        user as UserId,
+        theme,
+        locale.is_some(),
+        locale.flatten(),
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("user"))
+}
+
 /// Delete a user and, by cascade, everything they own. Teams are their members': the teams
 /// the user was alone in go with them, the others stay (without their maker); the only admin
 /// of a team with other members is refused until they make someone else an admin.

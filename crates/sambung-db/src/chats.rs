@@ -33,12 +33,13 @@ pub struct Chat {
     pub public_token: Option<String>,
     pub is_public: bool,
     pub pinned_at: Option<DateTime<Utc>>,
+    pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 /// A chat's columns, as [`Chat`] reads them, for queries on `chats c`.
-pub const CHAT_COLUMNS: &str = "c.id, c.user_id, c.team_id, c.folder_id, c.title, c.model, c.provider, c.settings, c.metadata, c.public_token, c.is_public, c.pinned_at, c.created_at, c.updated_at";
+pub const CHAT_COLUMNS: &str = "c.id, c.user_id, c.team_id, c.folder_id, c.title, c.model, c.provider, c.settings, c.metadata, c.public_token, c.is_public, c.pinned_at, c.archived_at, c.created_at, c.updated_at";
 
 /// A new chat: personal when `team_id` is `None`.
 #[derive(Debug, Clone, Default)]
@@ -48,8 +49,13 @@ pub struct NewChat<'a> {
     pub title: &'a str,
     pub model: &'a str,
     pub provider: &'a str,
-    /// `{temperature, maxTokens, systemPrompt}`; `{}` when `None`.
+    /// `{systemPrompt, temperature, maxTokens, topP}`, over the model's; `{}` when `None`.
     pub settings: Option<serde_json::Value>,
+}
+
+/// A chat's own settings checked: those of a model, the system prompt as `systemPrompt`.
+fn check_chat_settings(settings: &serde_json::Value) -> Result<()> {
+    crate::models::check_generation_settings(settings, "systemPrompt")
 }
 
 /// The access decision: ($1 chat, $2 user) → whether the user may change the chat, no row when
@@ -163,9 +169,7 @@ fn validate_chat_text(
 pub async fn create_chat(pool: &PgPool, actor: UserId, new: NewChat<'_>) -> Result<Chat> {
     let (title, model, provider) = validate_chat_text(new.title, new.model, new.provider)?;
     let settings = new.settings.unwrap_or_else(|| serde_json::json!({}));
-    if !settings.is_object() {
-        return Err(DomainError::invalid("settings", "must be a JSON object"));
-    }
+    check_chat_settings(&settings)?;
     let mut tx = pool.begin().await?;
     if let Some(team) = new.team_id {
         if !is_member(&mut tx, actor, team).await? {
@@ -226,6 +230,10 @@ pub struct ChatChanges<'a> {
     pub pinned: Option<bool>,
     /// The model (and its provider) new replies use.
     pub model: Option<(&'a str, &'a str)>,
+    /// Its own settings (all of them), over the model's.
+    pub settings: Option<serde_json::Value>,
+    /// Archive it (out of the list, kept) or bring it back.
+    pub archived: Option<bool>,
 }
 
 /// Change a chat (its creator, or an admin of its team).
@@ -258,8 +266,21 @@ pub async fn update_chat(
         Some(false) => None,
         None => current.pinned_at,
     };
+    let settings = match changes.settings {
+        Some(settings) => {
+            check_chat_settings(&settings)?;
+            settings
+        }
+        None => current.settings.clone(),
+    };
+    let archived_at = match changes.archived {
+        Some(true) => Some(current.archived_at.unwrap_or_else(Utc::now)),
+        Some(false) => None,
+        None => current.archived_at,
+    };
     let updated = sqlx::query_as(&format!(
-        "UPDATE chats AS c SET title = $2, folder_id = $3, model = $4, provider = $5, pinned_at = $6
+        "UPDATE chats AS c SET title = $2, folder_id = $3, model = $4, provider = $5, pinned_at = $6,
+                settings = $7, archived_at = $8
           WHERE c.id = $1 RETURNING {CHAT_COLUMNS}"
     ))
     .bind(chat)
@@ -268,6 +289,8 @@ pub async fn update_chat(
     .bind(model)
     .bind(provider)
     .bind(pinned_at)
+    .bind(settings)
+    .bind(archived_at)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -360,6 +383,8 @@ pub struct ChatQuery {
     pub tag_id: Option<TagId>,
     /// Only pinned chats (`true`) or only the others (`false`).
     pub pinned: Option<bool>,
+    /// Only archived chats (`true`) or only the others (`false`).
+    pub archived: Option<bool>,
     /// Only chats whose title contains this text (case-insensitive).
     pub title_contains: Option<String>,
     pub updated_after: Option<DateTime<Utc>>,
@@ -375,6 +400,7 @@ impl ChatQuery {
             folder_id: None,
             tag_id: None,
             pinned: None,
+            archived: None,
             title_contains: None,
             updated_after: None,
             updated_before: None,
@@ -426,6 +452,11 @@ fn list_chats_builder<'q>(
     match query.pinned {
         Some(true) => sql.push(" AND c.pinned_at IS NOT NULL"),
         Some(false) => sql.push(" AND c.pinned_at IS NULL"),
+        None => &mut sql,
+    };
+    match query.archived {
+        Some(true) => sql.push(" AND c.archived_at IS NOT NULL"),
+        Some(false) => sql.push(" AND c.archived_at IS NULL"),
         None => &mut sql,
     };
     if let Some(text) = &query.title_contains {

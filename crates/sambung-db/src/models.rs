@@ -130,6 +130,17 @@ fn validate_model(
 ) -> Result<(String, String)> {
     let model_id = required_text("model_id", model_id, 200)?;
     let name = required_text("name", name, 100)?;
+    check_generation_settings(settings, "system")?;
+    Ok((model_id, name))
+}
+
+/// Settings of how replies are generated (a model's, or a chat's own that override them): a
+/// JSON object of known settings in range; the system prompt under `system_key` (`system` for
+/// models, `systemPrompt` for chats, as the seed's design names them).
+pub(crate) fn check_generation_settings(
+    settings: &serde_json::Value,
+    system_key: &str,
+) -> Result<()> {
     let settings = settings
         .as_object()
         .ok_or_else(|| DomainError::invalid("settings", "must be a JSON object"))?;
@@ -138,7 +149,7 @@ fn validate_model(
             "temperature" => value.as_f64().is_some_and(|t| (0.0..=2.0).contains(&t)),
             "topP" => value.as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)),
             "maxTokens" => value.as_u64().is_some_and(|m| (1..=1_000_000).contains(&m)),
-            "system" => value.as_str().is_some_and(|s| s.len() <= 100_000),
+            key if key == system_key => value.as_str().is_some_and(|s| s.len() <= 100_000),
             _ => {
                 return Err(DomainError::invalid(
                     "settings",
@@ -153,7 +164,7 @@ fn validate_model(
             ));
         }
     }
-    Ok((model_id, name))
+    Ok(())
 }
 
 fn key_refused(error: sqlx::Error) -> DomainError {

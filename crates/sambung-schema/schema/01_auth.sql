@@ -17,9 +17,15 @@ CREATE TABLE users (
   ban_expires    timestamptz,
   -- Whether an admin let the account in (the `approval` sign-up policy); true otherwise.
   approved       boolean     NOT NULL DEFAULT true,
+  -- The UI's theme the user chose (`system` follows the device), and their language (none:
+  -- the browser's Accept-Language decides).
+  theme          text        NOT NULL DEFAULT 'system',
+  locale         text,
   CONSTRAINT users_pkey PRIMARY KEY (id),
   CONSTRAINT users_email_key UNIQUE (email),
   CONSTRAINT users_email_normalised CHECK (email = lower(btrim(email)) AND email LIKE '_%@_%'),
+  CONSTRAINT users_theme_known CHECK (theme IN ('system', 'light', 'dark')),
+  CONSTRAINT users_locale_known CHECK (locale IN ('en', 'id')),
   CONSTRAINT users_role_format CHECK (role ~ '^[a-z][a-z0-9_-]{0,31}(,[a-z][a-z0-9_-]{0,31}){0,7}$')
 );
 

@@ -16,6 +16,8 @@ CREATE TABLE chats (
   updated_at   timestamptz NOT NULL DEFAULT now(),
   -- Set when the user pins the chat to the top of their list.
   pinned_at    timestamptz,
+  -- Set when the user archives the chat: out of the list, kept, found by search.
+  archived_at  timestamptz,
   CONSTRAINT chats_pkey PRIMARY KEY (id),
   CONSTRAINT chats_public_token_key UNIQUE (public_token),
   CONSTRAINT chats_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,

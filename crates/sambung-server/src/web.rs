@@ -95,6 +95,11 @@ async fn shared_chat(
                 .map(|(m, html)| SharedMessage {
                     role: m.role.as_str(),
                     html,
+                    model: m
+                        .metadata
+                        .as_ref()
+                        .and_then(|meta| meta.get("model"))
+                        .and_then(|model| model.as_str()),
                 })
                 .collect();
             let later = page
@@ -104,7 +109,7 @@ async fn shared_chat(
             page_response(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
-                share::page(&chat.title, &chat.model, &shown, later.as_deref()),
+                share::page(&chat.title, &shown, later.as_deref()),
             )
         }
         Err(sambung_db::DomainError::NotFound { .. }) => page_response(

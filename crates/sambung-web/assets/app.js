@@ -21,6 +21,27 @@ const state = {
   session: null,
 };
 
+// ---------------------------------------------------------------- theme
+
+/** The theme the user chose (`system` follows the device): kept on the server, and in this
+ * browser so that the next page opens in it at once. */
+function applyTheme(theme) {
+  if (theme === "light" || theme === "dark") document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+  localStorage.setItem("sambung.theme", theme);
+  $("#theme").value = theme;
+}
+applyTheme(localStorage.getItem("sambung.theme") || "system");
+
+$("#theme").addEventListener("change", async () => {
+  const theme = $("#theme").value;
+  applyTheme(theme);
+  await within($("#theme-status"), async () => {
+    await api("PATCH", "/api/v1/me/preferences", { theme });
+    return "Saved.";
+  });
+});
+
 // ---------------------------------------------------------------- sign-in
 
 let signingUp = false;
@@ -179,15 +200,58 @@ $("#sign-out").addEventListener("click", async () => {
 
 const scoped = (path) => (state.scope ? `${path}${path.includes("?") ? "&" : "?"}team=${state.scope}` : path);
 
-async function loadChats() {
-  let path = scoped("/api/v1/chats?limit=200");
+/** The chat list's filters as a query: scope, tag, archived, the title searched. */
+function chatQuery(extra) {
+  let path = scoped(`/api/v1/chats?${extra}`);
   if (state.tagFilter) path += `&tag=${state.tagFilter}`;
-  const page = await api("GET", path);
+  if (state.archived) path += "&archived=true";
+  const words = $("#search").value.trim();
+  if (words) path += `&q=${encodeURIComponent(words)}`;
+  return path;
+}
+
+/** The chat list from its top: the pinned chats, then the first page of the rest (more come
+ * as the list scrolls to its end). */
+async function loadChats() {
+  const asked = (loadChats.asked = (loadChats.asked || 0) + 1);
+  const [pinned, page] = await Promise.all([
+    state.archived ? { items: [] } : api("GET", chatQuery("pinned=true&limit=200")),
+    api("GET", chatQuery(state.archived ? "limit=50" : "pinned=false&limit=50")),
+  ]);
+  if (asked !== loadChats.asked) return; // a newer search or filter answered first
   // Pinned first (most recently pinned on top), then the rest as the server orders them.
-  const pinned = page.items.filter((c) => c.pinnedAt).sort((a, b) => (a.pinnedAt < b.pinnedAt ? 1 : -1));
-  state.chats = [...pinned, ...page.items.filter((c) => !c.pinnedAt)];
+  const pins = pinned.items.sort((a, b) => (a.pinnedAt < b.pinnedAt ? 1 : -1));
+  state.chats = [...pins, ...page.items];
+  state.chatsCursor = page.nextCursor;
   renderChats();
 }
+
+/** The next page of the chat list, when its end scrolls into view. */
+async function loadMoreChats() {
+  const cursor = state.chatsCursor;
+  if (!cursor || loadMoreChats.busy) return;
+  loadMoreChats.busy = true;
+  try {
+    const page = await api("GET", chatQuery(`${state.archived ? "" : "pinned=false&"}limit=50&cursor=${encodeURIComponent(cursor)}`));
+    if (state.chatsCursor !== cursor) return; // the list was loaded again meanwhile
+    state.chats = [...state.chats, ...page.items];
+    state.chatsCursor = page.nextCursor;
+    renderChats();
+  } finally {
+    loadMoreChats.busy = false;
+  }
+}
+
+const moreChats = new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting)) loadMoreChats().catch(toast);
+});
+
+$("#show-archived").addEventListener("click", guard(async () => {
+  state.archived = !state.archived;
+  $("#show-archived").setAttribute("aria-pressed", String(state.archived));
+  $("#show-archived").textContent = state.archived ? "Back to chats" : "Archived chats";
+  await loadChats();
+}));
 
 async function loadFolders() {
   state.folders = (await api("GET", scoped("/api/v1/folders?limit=200"))).items;
@@ -203,7 +267,8 @@ async function loadTags() {
         "span",
         { class: "chip-group" },
         el("button", { class: "chip", type: "button", "aria-pressed": state.tagFilter === t.id ? "true" : "false", "data-tag": t.id, onclick: () => filterByTag(t.id) }, t.name),
-        el("button", { class: "link manage", type: "button", "aria-label": `Edit tag ${t.name}`, onclick: () => editTag(t) }, "✎"),
+        // A public tag (no owner) is the instance's: it is used here, not changed.
+        t.userId || t.teamId ? el("button", { class: "link manage", type: "button", "aria-label": `Edit tag ${t.name}`, onclick: () => editTag(t) }, "✎") : null,
       ),
     ),
   );
@@ -224,8 +289,7 @@ function chatLink(c) {
 
 /** Pinned chats first, then the folders as a tree with their chats, then the rest. */
 function renderChats() {
-  const filter = $("#search").value.trim().toLowerCase();
-  const shown = state.chats.filter((c) => !filter || c.title.toLowerCase().includes(filter));
+  const shown = state.chats;
   const inFolder = (folder) => shown.filter((c) => !c.pinnedAt && c.folderId === folder);
   const known = new Set(state.folders.map((f) => f.id));
   const folderItem = (folder) =>
@@ -249,6 +313,15 @@ function renderChats() {
     ...state.folders.filter((f) => !f.parentId || !known.has(f.parentId)).map(folderItem),
     ...shown.filter((c) => !c.pinnedAt && (!c.folderId || !known.has(c.folderId))).map(chatLink),
   );
+  moreChats.disconnect();
+  if (state.chatsCursor) {
+    const end = el("li", { class: "more", "aria-hidden": "true" }, "…");
+    $("#chat-list").append(end);
+    moreChats.observe(end);
+  }
+  if (!state.chats.length && ($("#search").value.trim() || state.archived)) {
+    $("#chat-list").append(el("li", { class: "note" }, state.archived ? "No archived chats." : "No chat has that in its title."));
+  }
 }
 
 $("#scope").addEventListener("change", guard(async () => {
@@ -356,9 +429,8 @@ function toast(error) {
 
 let searchTimer;
 $("#search").addEventListener("input", () => {
-  renderChats();
   clearTimeout(searchTimer);
-  searchTimer = setTimeout(searchMessages, 200);
+  searchTimer = setTimeout(() => Promise.all([loadChats(), searchMessages()]).catch(toast), 200);
 });
 
 async function searchMessages() {
@@ -383,12 +455,37 @@ function context(text, words) {
   return (from > 0 ? "…" : "") + text.slice(from, from + 120) + (text.length > from + 120 ? "…" : "");
 }
 
-$("#new-chat").addEventListener("click", guard(newChat));
+$("#new-chat").addEventListener("click", newChat);
 
-async function newChat() {
+/** "+ New chat": an empty composer; the chat is stored with its first message. */
+function newChat() {
+  if (location.hash === "#/new") openDraft();
+  else location.hash = "#/new";
+}
+
+function openDraft() {
+  if (state.editing) endEdit(true);
+  state.chat = null;
+  state.messages = [];
+  showSection("#chat");
+  $("#chat-title").textContent = "New chat";
+  $("#share-link").hidden = true;
+  renderChatHeader();
+  renderModelPicker();
+  renderChats();
+  renderMessages();
+  $("#prompt").value = drafts.get("new") ?? "";
+  $("#prompt").focus();
+}
+
+/** Store the draft as a chat (in the scope shown), for its first message. */
+async function storeDraft() {
   const chat = await api("POST", "/api/v1/chats", state.scope ? { team: state.scope } : {});
-  await loadChats();
-  location.hash = `#/chat/${chat.id}`;
+  state.chat = { ...chat, tags: [] };
+  history.replaceState(null, "", `#/chat/${chat.id}`);
+  drafts.delete("new");
+  renderChatHeader();
+  return chat;
 }
 
 $("#toggle-sidebar").addEventListener("click", () => document.body.classList.toggle("sidebar-open"));
@@ -396,7 +493,7 @@ $("#toggle-sidebar").addEventListener("click", () => document.body.classList.tog
 $("#chat-list").addEventListener("click", (event) => {
   if (event.target.closest("a[data-chat]")) document.body.classList.remove("sidebar-open");
 });
-$("#empty-new-chat").addEventListener("click", guard(newChat));
+$("#empty-new-chat").addEventListener("click", newChat);
 // The admin pages changed the instance's models: the picker shows them at once.
 document.addEventListener("sambung:models-changed", () => loadUsable().catch(toast));
 
@@ -405,11 +502,13 @@ document.addEventListener("sambung:models-changed", () => loadUsable().catch(toa
 async function openChat(id) {
   // An edit belongs to its chat: another chat's composer never resends into this one.
   if (state.editing && (!state.chat || state.chat.id !== id)) endEdit(true);
+  const switching = !state.chat || state.chat.id !== id;
   state.chat = await api("GET", `/api/v1/chats/${id}`);
   showSection("#chat");
   $("#chat-title").textContent = state.chat.title;
-  $("#pin-chat").setAttribute("aria-pressed", state.chat.pinnedAt ? "true" : "false");
   $("#share-link").hidden = true;
+  if (switching) $("#prompt").value = drafts.get(id) ?? "";
+  renderChatHeader();
   renderModelPicker();
   renderChatTools();
   renderChats();
@@ -526,9 +625,23 @@ $("#composer").addEventListener("submit", async (event) => {
   const content = $("#prompt").value;
   if (!content.trim() || state.streaming) return;
   const body = state.editing ? { edit: state.editing, content } : { content };
+  try {
+    if (!state.chat) await storeDraft();
+  } catch (error) {
+    return refused(content, error.body || {}, error.status);
+  }
   $("#prompt").value = "";
+  drafts.delete(state.chat.id);
   endEdit(false);
   await generate(body);
+});
+
+/** What was typed, kept in each chat's composer (and the new chat's) while another is open. */
+const drafts = new Map();
+$("#prompt").addEventListener("input", () => {
+  const key = state.chat ? state.chat.id : "new";
+  if ($("#prompt").value) drafts.set(key, $("#prompt").value);
+  else drafts.delete(key);
 });
 
 $("#prompt").addEventListener("keydown", (event) => {
@@ -569,13 +682,40 @@ async function generate(body) {
   });
   if (!response.ok) {
     const error = await response.json().catch(() => ({}));
-    await loadMessages();
-    // Refused (a quota, a model missing): the question comes back to the composer, unsent.
-    if (body.content && !body.regenerate && !$("#prompt").value) $("#prompt").value = body.content;
-    $("#messages").append(el("li", { class: "message assistant failed" }, el("p", { class: "error", role: "alert" }, error.message || `the server answered ${response.status}`)));
-    return;
+    // A chat stored for this first message and refused is no chat: nothing empty is left.
+    if (chat.messageCount === 0 && !state.messages.some((m) => m.id !== "pending")) {
+      await api("DELETE", `/api/v1/chats/${chat.id}`).catch(() => {});
+      state.chat = null;
+      history.replaceState(null, "", "#/new");
+      state.messages = [];
+      renderChatHeader();
+      renderMessages();
+    } else {
+      await loadMessages();
+    }
+    return refused(body.regenerate ? null : body.content, error, response.status);
   }
   await follow(response);
+}
+
+/** A send the server refused: the question goes back to the composer, unsent, and the reason
+ * shows where the reply would have been, with the way to fix it. */
+function refused(content, error, status) {
+  if (content && !$("#prompt").value) $("#prompt").value = content;
+  const fix = {
+    NO_MODEL: ["#/settings", "Add a model in Settings"],
+    PERSONAL_KEYS_DISABLED: ["#/settings", "Choose one of the instance's models"],
+  }[error.code];
+  $("#messages").append(
+    el(
+      "li",
+      { class: "message assistant failed" },
+      el("p", { class: "error", role: "alert" }, error.message || `the server answered ${status}`),
+      fix ? el("a", { href: fix[0], class: "fix" }, fix[1]) : null,
+    ),
+  );
+  $("#messages").lastElementChild.scrollIntoView({ block: "end" });
+  $("#prompt").focus();
 }
 
 /** Show a reply's UI message stream as it arrives, then the stored, rendered reply. */
@@ -618,9 +758,25 @@ async function follow(response) {
   }
   if (state.chat === chat) {
     await loadMessages();
-    await loadChats(); // the first reply titles the chat
-    const fresh = state.chats.find((c) => c.id === chat.id);
-    if (fresh) $("#chat-title").textContent = fresh.title;
+    if (chat.title === "New chat") awaitTitle(chat.id).catch(toast);
+    else await loadChats();
+  }
+}
+
+/** The first reply names its chat in the background (a model may take seconds): the list
+ * and the header show the name when it comes. */
+async function awaitTitle(id) {
+  for (const wait of [0, 500, 1000, 2000, 3000, 5000]) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    await loadChats();
+    const fresh = state.chats.find((c) => c.id === id);
+    if (fresh && fresh.title !== "New chat") {
+      if (state.chat && state.chat.id === id) {
+        state.chat.title = fresh.title;
+        $("#chat-title").textContent = fresh.title;
+      }
+      return;
+    }
   }
 }
 
@@ -631,6 +787,156 @@ function setStreaming(on) {
 }
 
 // ---------------------------------------------------------------- chat actions
+
+/** What the header offers: a new chat (not stored yet) has no pin, share or menu. */
+function renderChatHeader() {
+  const chat = state.chat;
+  for (const id of ["#pin-chat", "#share-chat", "#chat-menu-button"]) $(id).hidden = !chat;
+  $(".chat-tools").hidden = !chat;
+  closeChatMenu();
+  $("#chat-settings").hidden = true;
+  endRename(false);
+  if (!chat) return;
+  $("#pin-chat").setAttribute("aria-pressed", chat.pinnedAt ? "true" : "false");
+  $("#archive-chat").textContent = chat.archivedAt ? "Unarchive" : "Archive";
+}
+
+function closeChatMenu() {
+  $("#chat-menu").hidden = true;
+  $("#chat-menu-button").setAttribute("aria-expanded", "false");
+}
+
+$("#chat-menu-button").addEventListener("click", () => {
+  const open = $("#chat-menu").hidden;
+  $("#chat-menu").hidden = !open;
+  $("#chat-menu-button").setAttribute("aria-expanded", String(open));
+  if (open) $("#chat-menu button").focus();
+});
+$("#chat-menu").addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    event.stopPropagation();
+    closeChatMenu();
+    $("#chat-menu-button").focus();
+  }
+});
+document.addEventListener("click", (event) => {
+  if (!event.target.closest(".menu")) closeChatMenu();
+});
+
+$("#rename-chat").addEventListener("click", () => {
+  closeChatMenu();
+  $("#chat-title").hidden = true;
+  $("#rename-form").hidden = false;
+  $("#rename-title").value = state.chat.title;
+  $("#rename-title").select();
+  $("#rename-title").focus();
+});
+
+/** Leave renaming; `save` keeps the title typed. */
+async function endRename(save) {
+  if ($("#rename-form").hidden) return;
+  const title = $("#rename-title").value.trim();
+  $("#rename-form").hidden = true;
+  $("#chat-title").hidden = false;
+  if (!save || !title || title === state.chat.title) return;
+  await changeChat({ title });
+  $("#chat-title").textContent = state.chat.title;
+  await loadChats();
+}
+
+$("#rename-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  guard(() => endRename(true))();
+});
+$("#rename-title").addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    event.preventDefault();
+    event.stopPropagation();
+    endRename(false);
+  }
+});
+// Leaving the field saves what it says; an emptied field stays open to be filled.
+$("#rename-title").addEventListener("blur", () => {
+  if ($("#rename-title").value.trim()) guard(() => endRename(true))();
+});
+
+$("#archive-chat").addEventListener("click", guard(async () => {
+  closeChatMenu();
+  const chat = state.chat;
+  const archived = !chat.archivedAt;
+  await changeChat({ archived });
+  await loadChats();
+  if (archived) {
+    notice(`“${chat.title}” archived: find it under Archived chats.`, async () => {
+      await api("PATCH", `/api/v1/chats/${chat.id}`, { archived: false });
+      await loadChats();
+    });
+    location.hash = "#/";
+  } else {
+    renderChatHeader();
+  }
+}));
+
+$("#delete-chat").addEventListener("click", () => {
+  closeChatMenu();
+  $("#delete-question").textContent = `Delete “${state.chat.title}” and all its messages? This cannot be undone.`;
+  $("#delete-dialog").returnValue = "";
+  $("#delete-dialog").showModal();
+});
+$("#delete-dialog").addEventListener("close", guard(async () => {
+  if ($("#delete-dialog").returnValue !== "delete" || !state.chat) return;
+  const chat = state.chat;
+  await api("DELETE", `/api/v1/chats/${chat.id}`);
+  drafts.delete(chat.id);
+  state.chat = null;
+  await loadChats();
+  location.hash = "#/";
+}));
+
+/** A short message at the foot of the page, with an Undo for what was just done. */
+function notice(text, undo) {
+  $("#notice-text").textContent = text;
+  $("#notice").hidden = false;
+  $("#notice-undo").hidden = !undo;
+  $("#notice-undo").onclick = guard(async () => {
+    $("#notice").hidden = true;
+    await undo();
+  });
+  clearTimeout(notice.timer);
+  notice.timer = setTimeout(() => ($("#notice").hidden = true), 10000);
+}
+
+// A chat's own instructions and parameters, over its model's.
+const CHAT_SETTINGS = [["#chat-temperature", "temperature"], ["#chat-max-tokens", "maxTokens"], ["#chat-top-p", "topP"]];
+
+$("#open-chat-settings").addEventListener("click", guard(async () => {
+  closeChatMenu();
+  const settings = state.chat.settings || {};
+  $("#chat-system").value = settings.systemPrompt ?? "";
+  for (const [input, key] of CHAT_SETTINGS) $(input).value = settings[key] ?? "";
+  $("#chat-settings-status").textContent = "";
+  $("#chat-settings").hidden = false;
+  $("#chat-system").focus();
+  const prompts = (await api("GET", "/api/v1/prompts?limit=200")).items;
+  $("#chat-system-prompt").replaceChildren(
+    el("option", { value: "" }, prompts.length ? "Choose one…" : "No saved prompts yet"),
+    ...prompts.map((p) => el("option", { value: p.content }, p.name)),
+  );
+}));
+$("#chat-system-prompt").addEventListener("change", () => {
+  if ($("#chat-system-prompt").value) $("#chat-system").value = $("#chat-system-prompt").value;
+});
+$("#close-chat-settings").addEventListener("click", () => ($("#chat-settings").hidden = true));
+$("#chat-settings").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const settings = {};
+  if ($("#chat-system").value.trim()) settings.systemPrompt = $("#chat-system").value;
+  for (const [input, key] of CHAT_SETTINGS) if ($(input).value !== "") settings[key] = Number($(input).value);
+  await within($("#chat-settings-status"), async () => {
+    await changeChat({ settings });
+    return "Saved: the next reply follows them.";
+  });
+});
 
 /** The open chat's folder and tags. */
 function renderChatTools() {
@@ -956,9 +1262,9 @@ $("#prompt-use").addEventListener("submit", guard(async (event) => {
     text = text.split(`{${input.dataset.variable}}`).join(input.value);
   }
   $("#prompt-use").hidden = true;
-  await newChat();
-  $("#prompt").value = text;
-  $("#prompt").focus();
+  // The new chat's composer opens with the prompt, ready to send.
+  drafts.set("new", text);
+  newChat();
 }));
 
 // ---------------------------------------------------------------- teams
@@ -1006,10 +1312,24 @@ async function showTeam(team) {
   $("#invite-link").replaceChildren();
 }
 
+// The address follows the name until it is typed by hand: "Tim Jakarta" → "tim-jakarta".
+$("#team-name").addEventListener("input", () => {
+  const slug = $("#team-slug");
+  if (slug.dataset.typed) return;
+  slug.value = $("#team-name")
+    .value.normalize("NFKD")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 40);
+});
+$("#team-slug").addEventListener("input", () => ($("#team-slug").dataset.typed = "yes"));
+
 $("#team-form").addEventListener("submit", guard(async (event) => {
   event.preventDefault();
   const team = await api("POST", "/api/v1/teams", { name: $("#team-name").value, slug: $("#team-slug").value });
   $("#team-form").reset();
+  delete $("#team-slug").dataset.typed;
   location.hash = `#/teams/${team.id}`;
 }));
 
@@ -1082,11 +1402,7 @@ async function route() {
   if (view === "prompts") return openPrompts();
   if (view === "teams") return openTeams(id);
   if (view === "chat" && id) return openChat(id);
-  if (view === "new") {
-    // Back from the new chat goes where the link was, not to another new chat.
-    history.replaceState(null, "", "#/");
-    return newChat();
-  }
+  if (view === "new") return openDraft();
   if (state.chats.length) {
     location.hash = `#/chat/${state.chats[0].id}`;
     return;
@@ -1119,7 +1435,8 @@ async function start() {
   $("#acting-banner").hidden = !session.session.impersonatedBy;
   $("#acting-name").textContent = `${session.user.name} <${session.user.email}>`;
   await loadTeams();
-  await Promise.all([loadChats(), loadUsable(), loadFolders(), loadTags()]);
+  const [preferences] = await Promise.all([api("GET", "/api/v1/me/preferences"), loadChats(), loadUsable(), loadFolders(), loadTags()]);
+  applyTheme(preferences.theme);
   // A new instance's first admin is offered the setup of a connection.
   const [, view] = location.hash.split("/");
   if (admin && state.instance.needsSetup && !view) location.hash = "#/admin/setup";

@@ -8,6 +8,7 @@ pub mod assets;
 pub mod chart;
 pub mod highlight;
 pub mod markdown;
+pub mod math;
 pub mod share;
 
 /// Escape text for HTML (element content and quoted attribute values: `< > & " '`), as

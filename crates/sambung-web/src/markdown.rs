@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd};
 
 use crate::highlight::{self, CLASS_PREFIX};
+use crate::math;
 
 static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let tags: HashSet<&str> = [
@@ -49,6 +50,7 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         "span",
     ]
     .into_iter()
+    .chain(math::MATHML_TAGS.iter().copied())
     .collect();
     let mut builder = ammonia::Builder::default();
     builder
@@ -87,6 +89,9 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
                 .map(|_| value.into()),
             _ => Some(value.into()),
         });
+    for tag in math::MATHML_TAGS {
+        builder.add_tag_attributes(tag, math::MATHML_ATTRIBUTES.iter().copied());
+    }
     builder
 });
 
@@ -193,13 +198,16 @@ fn bound_nesting(text: &str) -> Cow<'_, str> {
 
 /// Markdown to sanitised HTML, unbounded: [`to_html`] bounds its input first.
 fn render(text: &str) -> String {
-    let options =
-        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_MATH;
+    let text = math::tex_delimiters(text, options);
     let mut events = Vec::new();
     let mut in_image = false;
     // A fenced code block being collected: its language and its text so far.
     let mut code: Option<(CowStr<'_>, String)> = None;
-    for event in Parser::new_ext(text, options) {
+    for event in Parser::new_ext(&text, options) {
         match event {
             // Images become their alt text: the page fetches nothing from elsewhere.
             Event::Start(Tag::Image { .. }) => in_image = true,
@@ -219,6 +227,10 @@ fn render(text: &str) -> String {
                     events.push(code_block(&language, &collected));
                 }
             }
+            Event::InlineMath(tex) => {
+                events.push(Event::InlineHtml(math::to_mathml(&tex, false).into()))
+            }
+            Event::DisplayMath(tex) => events.push(Event::Html(math::to_mathml(&tex, true).into())),
             // Raw HTML in a message is shown as text, not interpreted (then sanitised anyway).
             Event::Html(html) | Event::InlineHtml(html) => events.push(Event::Text(html)),
             Event::Text(_) | Event::Code(_) if in_image => events.push(event),
@@ -348,6 +360,40 @@ mod tests {
         );
         let code = format!("```\n{}\n```", "> ".repeat(40));
         assert!(!to_html(&code).contains('\\'), "{}", to_html(&code));
+    }
+
+    #[test]
+    fn math_renders_as_mathml_through_the_sanitiser() {
+        let html = to_html("Energy: $E=mc^2$, and\n\n$$\\int_0^1 x^2\\,dx$$\n");
+        assert!(html.contains("<math"), "{html}");
+        assert!(html.contains("<msup>"), "{html}");
+        assert!(html.contains("display=\"block\""), "{html}");
+        // TeX's escapes reach the formula: the thin space is kept in its source.
+        assert!(html.contains("x^2\\,dx</annotation>"), "{html}");
+        let html = to_html("between \\(a+b\\) and \\[c\\]");
+        assert_eq!(html.matches("<math").count(), 2, "{html}");
+        // Currency is not math.
+        assert_eq!(
+            to_html("It costs $5 and $10."),
+            "<p>It costs $5 and $10.</p>\n"
+        );
+        // Invalid TeX is code, never an error.
+        assert_eq!(
+            to_html("$x^^2 \\frac{1}$"),
+            "<p><code class=\"language-tex\">x^^2 \\frac{1}</code></p>\n"
+        );
+        // Math cannot carry markup or script; raw MathML is text.
+        for hostile in [
+            "$\\text{<script>alert(1)</script>}$",
+            "$\\href{javascript:alert(1)}{x}$",
+            "<math><mtext><img src=x onerror=alert(1)></mtext></math>",
+            "$\\color{red}{x} \\style{background:url(x)}{y}$",
+        ] {
+            let html = to_html(hostile);
+            for bad in ["<script", "<img", "href=", "style=", "onerror=\""] {
+                assert!(!html.contains(bad), "{hostile} gave {html}");
+            }
+        }
     }
 
     #[test]

@@ -9,23 +9,25 @@ pub struct SharedMessage<'a> {
     pub role: &'a str,
     /// The message rendered by [`crate::markdown::to_html`].
     pub html: &'a str,
+    /// The model that wrote a reply, as its metadata names it.
+    pub model: Option<&'a str>,
 }
 
 /// One page of a shared chat; `later`: the address of the next page, when there is one.
-pub fn page(
-    title: &str,
-    model: &str,
-    messages: &[SharedMessage<'_>],
-    later: Option<&str>,
-) -> String {
+pub fn page(title: &str, messages: &[SharedMessage<'_>], later: Option<&str>) -> String {
     let mut items = String::new();
     for message in messages {
         let role = match message.role {
             "user" | "assistant" | "system" => message.role,
             _ => "system",
         };
+        let model = message
+            .model
+            .filter(|m| !m.is_empty())
+            .map(|m| format!("<p class=\"meta\">{}</p>", escape(m)))
+            .unwrap_or_default();
         items.push_str(&format!(
-            "<li class=\"message {role}\"><div class=\"body\">{}</div></li>\n",
+            "<li class=\"message {role}\"><div class=\"body\">{}</div>{model}</li>\n",
             message.html
         ));
     }
@@ -36,18 +38,13 @@ pub fn page(
         ));
     }
     let title = escape(title);
-    let model = if model.is_empty() {
-        String::new()
-    } else {
-        format!("<p class=\"meta\">{}</p>", escape(model))
-    };
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"color-scheme\" content=\"light dark\">\n<meta name=\"robots\" content=\"noindex\">\n\
          <title>{title} · SambungChat</title>\n<link rel=\"stylesheet\" href=\"/assets/app.css\">\n\
          <link rel=\"stylesheet\" href=\"/assets/highlight.css\">\n</head>\n\
-         <body class=\"shared\">\n<main id=\"shared\">\n<header><h1 id=\"shared-title\">{title}</h1>{model}\
+         <body class=\"shared\">\n<main id=\"shared\">\n<header><h1 id=\"shared-title\">{title}</h1>\
          <p class=\"meta\">A chat shared from SambungChat, read-only.</p></header>\n\
          <ol id=\"messages\">\n{items}</ol>\n</main>\n</body>\n</html>\n"
     )

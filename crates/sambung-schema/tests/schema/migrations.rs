@@ -295,7 +295,7 @@ async fn a_migration_blocked_by_a_long_transaction_times_out_clearly() {
 
     let migrator = with_extra(vec![migration(
         "9001_alter_users",
-        "ALTER TABLE users ADD COLUMN locale text;",
+        "ALTER TABLE users ADD COLUMN timezone text;",
         "",
     )])
     .with_lock_timeout(Duration::from_millis(300));

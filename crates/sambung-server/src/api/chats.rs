@@ -51,6 +51,7 @@ pub struct ChatOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_token: Option<String>,
     pub pinned_at: Option<Timestamp>,
+    pub archived_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_count: Option<i64>,
     pub created_at: Timestamp,
@@ -71,6 +72,7 @@ impl ChatOut {
             is_public: c.is_public,
             public_token: c.public_token,
             pinned_at: c.pinned_at.map(Into::into),
+            archived_at: c.archived_at.map(Into::into),
             message_count,
             created_at: c.created_at.into(),
             updated_at: c.updated_at.into(),
@@ -140,6 +142,8 @@ pub struct ChatListQuery {
     pub tag: Option<Uuid>,
     /// Only pinned chats (`true`) or only the others (`false`).
     pub pinned: Option<bool>,
+    /// Archived chats instead of the others (`false` unless asked).
+    pub archived: Option<bool>,
     /// Text the title contains.
     pub q: Option<String>,
     pub cursor: Option<String>,
@@ -163,6 +167,7 @@ async fn list_chats(
     query.folder_id = q.folder.map(FolderId);
     query.tag_id = q.tag.map(TagId);
     query.pinned = q.pinned;
+    query.archived = Some(q.archived.unwrap_or(false));
     query.title_contains = q.q.filter(|t| !t.trim().is_empty());
     query.after = q
         .cursor
@@ -192,7 +197,7 @@ pub struct NewChat {
     /// A team chat (members may start them).
     pub team: Option<Uuid>,
     pub folder_id: Option<Uuid>,
-    /// `{temperature, maxTokens, systemPrompt}`.
+    /// `{systemPrompt, temperature, maxTokens, topP}`: the chat's own, over its model's.
     pub settings: Option<serde_json::Value>,
 }
 
@@ -284,6 +289,11 @@ pub struct ChatChanges {
     /// The model new replies use (with `provider`).
     pub model: Option<String>,
     pub provider: Option<String>,
+    /// The chat's own `{systemPrompt, temperature, maxTokens, topP}` (all of them; `{}` for
+    /// none), over its model's.
+    pub settings: Option<serde_json::Value>,
+    /// Archive the chat (out of the list, kept, found by search) or bring it back.
+    pub archived: Option<bool>,
 }
 
 /// Change a chat (its creator, or an admin of its team).
@@ -315,6 +325,8 @@ async fn update_chat(
             folder_id: body.folder_id.map(|f| f.map(FolderId)),
             pinned: body.pinned,
             model,
+            settings: body.settings,
+            archived: body.archived,
         },
     )
     .await?;

@@ -669,3 +669,113 @@ async fn error_answers_keep_their_shape() {
     }
     insta::assert_json_snapshot!("error answers", answers);
 }
+
+#[tokio::test]
+async fn archived_chats_leave_the_list_and_come_back() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let mut ids = Vec::new();
+    for title in ["Resep rendang", "Rencana liburan", "Pajak 2026"] {
+        let chat = ok(
+            ana.post("/api/v1/chats", json!({"title": title})).await,
+            201,
+        );
+        assert_eq!(chat["archivedAt"], Value::Null);
+        ids.push(chat["id"].as_str().unwrap().to_owned());
+    }
+    let titles = |page: Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let archived = ok(
+        ana.patch(
+            &format!("/api/v1/chats/{}", ids[1]),
+            json!({"archived": true}),
+        )
+        .await,
+        200,
+    );
+    assert!(archived["archivedAt"].is_string(), "{archived}");
+    assert_eq!(
+        titles(ok(ana.get("/api/v1/chats").await, 200)),
+        ["Pajak 2026", "Resep rendang"]
+    );
+    assert_eq!(
+        titles(ok(ana.get("/api/v1/chats?archived=true").await, 200)),
+        ["Rencana liburan"]
+    );
+    // Titles are searched on the server, among the chats the list shows.
+    assert_eq!(
+        titles(ok(ana.get("/api/v1/chats?q=re").await, 200)),
+        ["Resep rendang"]
+    );
+    assert_eq!(
+        titles(ok(ana.get("/api/v1/chats?q=re&archived=true").await, 200)),
+        ["Rencana liburan"]
+    );
+    // Another user cannot archive it.
+    let budi = app.user("budi").await;
+    let refused = budi
+        .patch(
+            &format!("/api/v1/chats/{}", ids[0]),
+            json!({"archived": true}),
+        )
+        .await;
+    assert_eq!(refused.status, 404, "{refused:?}");
+    ok(
+        ana.patch(
+            &format!("/api/v1/chats/{}", ids[1]),
+            json!({"archived": false}),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(titles(ok(ana.get("/api/v1/chats").await, 200)).len(), 3);
+}
+
+#[tokio::test]
+async fn preferences_are_kept_per_user_and_checked() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    assert_eq!(
+        ok(ana.get("/api/v1/me/preferences").await, 200),
+        json!({"theme": "system", "locale": null})
+    );
+    assert_eq!(
+        ok(
+            ana.patch(
+                "/api/v1/me/preferences",
+                json!({"theme": "dark", "locale": "id"})
+            )
+            .await,
+            200
+        ),
+        json!({"theme": "dark", "locale": "id"})
+    );
+    for bad in [
+        json!({"theme": "neon"}),
+        json!({"locale": "xx"}),
+        json!({"colour": "red"}),
+    ] {
+        let refused = ana.patch("/api/v1/me/preferences", bad.clone()).await;
+        assert_eq!(refused.status, 400, "{bad}: {refused:?}");
+    }
+    assert_eq!(
+        ok(
+            ana.patch("/api/v1/me/preferences", json!({"locale": null}))
+                .await,
+            200
+        ),
+        json!({"theme": "dark", "locale": null})
+    );
+    // Each user's own.
+    let budi = app.user("budi").await;
+    assert_eq!(
+        ok(budi.get("/api/v1/me/preferences").await, 200)["theme"],
+        "system"
+    );
+}

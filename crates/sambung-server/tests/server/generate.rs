@@ -746,3 +746,105 @@ async fn team_models_are_configured_by_admins_and_used_by_members() {
         "the provider was not called"
     );
 }
+
+/// A chat's own system prompt and parameters (SPEC 17) override its model's, and reach the
+/// provider in each wire format's own fields.
+#[tokio::test]
+async fn a_chats_own_instructions_override_its_models_in_every_wire_format() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let chat = ana
+        .post("/api/v1/chats", json!({"title": "Bahasa"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/chats/{chat}");
+    // Bad settings are refused with the reason, and change nothing.
+    for (bad, reason) in [
+        (json!({"temperature": 3}), "temperature is out of range"),
+        (json!({"maxTokens": 0}), "maxTokens is out of range"),
+        (json!({"system": "the model's key"}), "unknown setting"),
+        (json!("be nice"), "must be a JSON object"),
+    ] {
+        let refused = ana.patch(&path, json!({"settings": bad})).await;
+        assert_eq!(refused.status, 400, "{refused:?}");
+        assert!(
+            refused.body["message"].as_str().unwrap().contains(reason),
+            "{refused:?}"
+        );
+    }
+    let own = json!({"systemPrompt": "Jawab dalam bahasa Indonesia.", "temperature": 0.1, "maxTokens": 50, "topP": 0.5});
+    let changed = ana.patch(&path, json!({"settings": own})).await;
+    assert_eq!(changed.body["settings"], own, "{changed:?}");
+
+    let mut model_id = Value::Null;
+    for provider in ["openai", "anthropic", "google"] {
+        let key = ana
+            .post(
+                "/api/v1/api-keys",
+                json!({"provider": provider, "key": "sk-fake-KEYVALUE-0002"}),
+            )
+            .await;
+        let model = ana
+            .post(
+                "/api/v1/models",
+                json!({"provider": provider, "modelId": format!("{provider}-model"), "name": provider,
+                       "baseUrl": app.provider.url("/v1"), "apiKeyId": key.body["id"],
+                       "settings": {"system": "The model's own.", "temperature": 0.9, "topP": 0.9}}),
+            )
+            .await;
+        assert_eq!(model.status, 201, "{model:?}");
+        model_id = model.body["id"].clone();
+        // The reply's format does not matter here: what was sent does.
+        app.provider.push(Script::json(500, "{}"));
+        ana.generate(&chat, json!({"content": "Halo", "model": model.body["id"]}))
+            .await;
+        let sent = last_request(&app);
+        let text = sent.to_string();
+        assert!(!text.contains("The model's own."), "{provider}: {sent}");
+        let (system, temperature, max_tokens, top_p) = match provider {
+            "openai" => (
+                &sent["messages"][0]["content"],
+                &sent["temperature"],
+                &sent["max_tokens"],
+                &sent["top_p"],
+            ),
+            "anthropic" => (
+                &sent["system"],
+                &sent["temperature"],
+                &sent["max_tokens"],
+                &sent["top_p"],
+            ),
+            _ => (
+                &sent["systemInstruction"]["parts"][0]["text"],
+                &sent["generationConfig"]["temperature"],
+                &sent["generationConfig"]["maxOutputTokens"],
+                &sent["generationConfig"]["topP"],
+            ),
+        };
+        assert_eq!(
+            (system, temperature, max_tokens, top_p),
+            (
+                &json!("Jawab dalam bahasa Indonesia."),
+                &json!(0.1),
+                &json!(50),
+                &json!(0.5)
+            ),
+            "{provider}: {sent}"
+        );
+    }
+
+    // Without its own settings, the chat's model's apply again.
+    ana.patch(&path, json!({"settings": {}})).await;
+    app.provider.push(Script::json(500, "{}"));
+    ana.generate(&chat, json!({"content": "Lagi", "model": model_id}))
+        .await;
+    let sent = last_request(&app);
+    assert_eq!(
+        sent["systemInstruction"]["parts"][0]["text"],
+        "The model's own."
+    );
+    assert_eq!(sent["generationConfig"]["temperature"], 0.9);
+}

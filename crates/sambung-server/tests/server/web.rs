@@ -320,13 +320,17 @@ async fn journey(phone: bool) {
         .await;
     browser.until_text("#send", "Send").await;
     let draft = eval(&browser, "return document.querySelector('#prompt').value;").await;
-    assert_eq!(
-        draft,
-        json!("a draft of mine"),
-        "the edited text stayed behind"
-    );
+    assert_eq!(draft, json!(""), "the new chat's composer is its own");
     eval(&browser, &format!("location.hash = {this_chat};")).await;
     browser.element("#messages .message.user button.edit").await;
+    // What was being typed there is kept with its chat, the edit's text gone.
+    browser
+        .until(
+            "the chat's own draft",
+            "return document.querySelector('#prompt').value;",
+            |v| v == &json!("a draft of mine"),
+        )
+        .await;
 
     // Edit and resend: the question changes, what followed is replaced.
     steps.at("Edit and resend");
@@ -393,6 +397,11 @@ async fn journey(phone: bool) {
         "{html}"
     );
     assert!(!html.contains("<img"), "{html}");
+    // Each reply names its model; the chat's stored placeholder ("default") is not shown.
+    assert!(
+        html.contains("<p class=\"meta\">gpt-test</p>") && !html.contains("default"),
+        "{html}"
+    );
 
     // At a phone's width the chats hide behind a button.
     steps.at("At a phone's width the chats hide behind a button");
@@ -505,6 +514,12 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     // A folder, and a chat filed in it: the sidebar shows it inside.
     steps.at("A folder, and a chat filed in it");
     browser.click("#new-folder").await;
+    let overflow = eval(
+        &browser,
+        "const form = document.querySelector('#folder-form'); return form.scrollWidth <= form.clientWidth && form.getBoundingClientRect().right <= document.querySelector('#sidebar').getBoundingClientRect().right;",
+    )
+    .await;
+    assert_eq!(overflow, json!(true), "the folder form fits the sidebar");
     browser.type_into("#folder-name", "Travel").await;
     browser.click("#folder-form button[type=submit]").await;
     browser
@@ -707,6 +722,24 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     steps.at("A team, and an invitation link for Budi");
     browser.click("#open-teams").await;
     browser.type_into("#team-name", "Kopi Team").await;
+    let suggested = eval(
+        &browser,
+        "return document.querySelector('#team-slug').value;",
+    )
+    .await;
+    assert_eq!(
+        suggested,
+        json!("kopi-team"),
+        "the address follows the name"
+    );
+    // The address's pattern compiles in Chromium (a bare `-` in a class did not, and the
+    // browser then checked nothing).
+    let checked = eval(
+        &browser,
+        "const slug = document.querySelector('#team-slug'); slug.value = 'Kopi Tim!'; const bad = slug.checkValidity(); slug.value = 'kopi-tim'; return [bad, slug.checkValidity()];",
+    )
+    .await;
+    assert_eq!(checked, json!([false, true]));
     browser.type_into("#team-slug", "kopi").await;
     browser.click("#team-form button[type=submit]").await;
     browser
@@ -941,7 +974,7 @@ async fn an_instance_is_set_up_and_used_by_its_people_in_chromium() {
     steps.at("Start chatting opens a new chat on the model just added");
     boss.click("#setup-offered a.button").await;
     boss.until("a new chat", "return location.hash;", |hash| {
-        hash.as_str().is_some_and(|h| h.starts_with("#/chat/"))
+        hash.as_str() == Some("#/new")
     })
     .await;
     boss.until_text("#model-picker", "gpt-test").await;
@@ -1064,4 +1097,253 @@ async fn an_instance_is_set_up_and_used_by_its_people_in_chromium() {
     );
     boss.close().await;
     ana.close().await;
+}
+
+/// The contrast (WCAG) of every highlighted span of the last code block against the block's
+/// background, the worst of them.
+const WORST_CODE_CONTRAST: &str = r#"
+const luminance = (colour) => {
+  const [r, g, b] = colour.match(/[\d.]+/g).slice(0, 3).map(Number).map((v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+};
+const blocks = document.querySelectorAll('#messages pre');
+const block = blocks[blocks.length - 1];
+const background = luminance(getComputedStyle(block).backgroundColor);
+let worst = 21;
+for (const span of block.querySelectorAll('span[class*="hl-"]')) {
+  const fore = luminance(getComputedStyle(span).color);
+  worst = Math.min(worst, (Math.max(fore, background) + 0.05) / (Math.min(fore, background) + 0.05));
+}
+return worst;
+"#;
+
+/// Issue 28's first list, as a new user met it: a refused send kept nothing, a new chat was
+/// stored empty, the title held the reply up, TeX was eaten, dark code was unreadable, chats
+/// could be neither renamed, archived nor deleted, and the list stopped at 200.
+#[tokio::test]
+async fn what_a_new_user_types_and_makes_is_kept_in_chromium() {
+    let mut steps = sambung_testkit::Steps::new();
+    let app = TestApp::start().await;
+    // The instance's admin is someone else: Ana is one of its people.
+    app.user("owner").await;
+    let ana = app.user("ana").await;
+    let browser = Browser::start().await;
+    browser.client.goto(&app.url).await.unwrap();
+    sign_in(&browser, "ana@example.com", "password-of-ana").await;
+    let chats_of_ana = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM chats c JOIN users u ON u.id = c.user_id WHERE u.email = 'ana@example.com'",
+        )
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+    };
+
+    steps.at("a send refused for want of a model keeps the text and says how to fix it");
+    browser.element("#empty:not([hidden])").await;
+    browser.click("#empty-new-chat").await;
+    browser.until_text("#chat-title", "New chat").await;
+    send(&browser, "Berapa 2 + 2?").await;
+    browser
+        .until_text("#messages .message.failed .error", "add one under Settings")
+        .await;
+    browser
+        .until_text("#messages .message.failed a.fix", "Add a model in Settings")
+        .await;
+    let typed = eval(&browser, "return document.querySelector('#prompt').value;").await;
+    assert_eq!(typed, json!("Berapa 2 + 2?"), "the question stays");
+    // The refusal stays in view: no reload wipes it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    browser.element("#messages .message.failed").await;
+    assert_eq!(
+        chats_of_ana().await,
+        0,
+        "a refused first message leaves no chat"
+    );
+
+    steps.at("a chat is stored at its first message; the reply ends before its title comes");
+    let model = ana
+        .post(
+            "/api/v1/models",
+            json!({"provider": "custom", "modelId": "fake", "name": "Fake", "baseUrl": app.provider.url("/v1"), "isDefault": true}),
+        )
+        .await;
+    assert_eq!(model.status, 201, "{model:?}");
+    eval(
+        &browser,
+        "document.dispatchEvent(new Event('sambung:models-changed'));",
+    )
+    .await;
+    browser.until_text("#model-picker", "Fake").await;
+    let math = "Energi: $E=mc^2$, dan\n\n$$\\int_0^1 x^2\\,dx = \\frac{1}{3}$$\n\n```rust\n// a comment\nfn main() { let s = \"teks\"; }\n```\n";
+    app.provider.push(reply(math, 1));
+    app.provider.push(reply("Matematika dan kode", 700)); // the title, slowly
+    browser
+        .element("#prompt")
+        .await
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .unwrap();
+    browser
+        .until(
+            "the reply rendered, its Stop gone",
+            "return [document.querySelectorAll('#messages math').length, document.querySelector('#stop').hidden];",
+            |v| v == &json!([2, true]),
+        )
+        .await;
+    let title_then = browser.text("#chat-title").await;
+    assert_eq!(
+        title_then, "New chat",
+        "the reply ended before the title came"
+    );
+    assert_eq!(chats_of_ana().await, 1);
+    browser
+        .until_text("#chat-title", "Matematika dan kode")
+        .await;
+    browser
+        .until_text("#chat-list", "Matematika dan kode")
+        .await;
+
+    steps.at("math renders as MathML, TeX escapes kept");
+    let annotation = eval(
+        &browser,
+        "return [...document.querySelectorAll('#messages math annotation')].map((a) => a.textContent);",
+    )
+    .await;
+    assert_eq!(
+        annotation,
+        json!(["E=mc^2", "\\int_0^1 x^2\\,dx = \\frac{1}{3}"])
+    );
+    let drawn = eval(
+        &browser,
+        "return document.querySelector('#messages math[display=block]').getBoundingClientRect().height;",
+    )
+    .await;
+    assert!(
+        drawn.as_f64().unwrap() > 20.0,
+        "a fraction is drawn tall: {drawn}"
+    );
+
+    steps.at("code reads in both themes; the theme is switched and kept");
+    let light = eval(&browser, WORST_CODE_CONTRAST).await;
+    assert!(light.as_f64().unwrap() >= 4.5, "light: {light}");
+    browser.click("#open-settings").await;
+    select_label(&browser, "#theme", "Dark").await;
+    browser.until_text("#theme-status", "Saved.").await;
+    let kept: String =
+        sqlx::query_scalar("SELECT theme FROM users WHERE email = 'ana@example.com'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(kept, "dark");
+    browser.client.back().await.unwrap();
+    browser.element("#messages pre").await;
+    let dark = eval(&browser, WORST_CODE_CONTRAST).await;
+    assert!(dark.as_f64().unwrap() >= 4.5, "dark: {dark}");
+    let page = eval(
+        &browser,
+        "return getComputedStyle(document.body).backgroundColor;",
+    )
+    .await;
+    assert_eq!(page, json!("rgb(23, 25, 28)"), "the page is dark");
+    browser
+        .screenshot(screenshot_path("math-dark-desktop.png"))
+        .await;
+
+    steps.at("the chat's own instructions reach the model");
+    browser.click("#chat-menu-button").await;
+    browser.click("#open-chat-settings").await;
+    browser
+        .type_into("#chat-system", "Jawab selalu dalam bahasa Indonesia.")
+        .await;
+    browser.type_into("#chat-temperature", "0.2").await;
+    browser.click("#chat-settings button[type=submit]").await;
+    browser.until_text("#chat-settings-status", "Saved").await;
+    app.provider.push(reply("Baik.", 1));
+    send(&browser, "Hello").await;
+    until_stored(&app, "complete", Some("Baik.")).await;
+    let sent = app.provider.requests().last().unwrap().clone();
+    assert!(
+        sent.contains("Jawab selalu dalam bahasa Indonesia.")
+            && sent.contains("\"temperature\":0.2"),
+        "{sent}"
+    );
+
+    steps.at("rename, archive with undo, delete with confirmation");
+    browser.click("#chat-menu-button").await;
+    browser.click("#rename-chat").await;
+    browser.type_into("#rename-title", "Kalkulus").await;
+    browser
+        .element("#rename-title")
+        .await
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .unwrap();
+    browser.until_text("#chat-title", "Kalkulus").await;
+    browser.until_text("#chat-list", "Kalkulus").await;
+    browser.click("#chat-menu-button").await;
+    browser.click("#archive-chat").await;
+    browser.until_text("#notice-text", "archived").await;
+    browser
+        .until(
+            "the chat out of the list",
+            "return document.querySelector('#chat-list').innerText;",
+            |v| !v.as_str().unwrap_or("").contains("Kalkulus"),
+        )
+        .await;
+    browser.click("#notice-undo").await;
+    browser.until_text("#chat-list", "Kalkulus").await;
+    browser.click("#chat-list a[data-chat]").await;
+    browser.until_text("#chat-title", "Kalkulus").await;
+    browser.click("#chat-menu-button").await;
+    browser.click("#delete-chat").await;
+    browser.until_text("#delete-question", "Kalkulus").await;
+    // Cancel keeps it; Delete removes it.
+    eval(
+        &browser,
+        "document.querySelector('#delete-dialog button[value=cancel]').click();",
+    )
+    .await;
+    assert_eq!(chats_of_ana().await, 1);
+    browser.click("#chat-menu-button").await;
+    browser.click("#delete-chat").await;
+    browser.click("#confirm-delete").await;
+    browser.element("#empty:not([hidden])").await;
+    assert_eq!(chats_of_ana().await, 0);
+
+    steps.at("the list pages as it scrolls and searches titles on the server");
+    for i in 0..120 {
+        ana.post("/api/v1/chats", json!({"title": format!("Catatan {i:03}")}))
+            .await;
+    }
+    browser.client.refresh().await.unwrap();
+    browser.until_text("#chat-list", "Catatan 119").await;
+    let shown = eval(
+        &browser,
+        "return document.querySelectorAll('#chat-list a[data-chat]').length;",
+    )
+    .await;
+    assert_eq!(shown, json!(50), "one page at first");
+    eval(
+        &browser,
+        "document.querySelector('#chat-list li.more').scrollIntoView();",
+    )
+    .await;
+    browser
+        .until(
+            "a second page",
+            "return document.querySelectorAll('#chat-list a[data-chat]').length;",
+            |v| v.as_u64() == Some(100),
+        )
+        .await;
+    browser.type_into("#search", "Catatan 003").await;
+    browser
+        .until("the server's search", "return [...document.querySelectorAll('#chat-list a[data-chat]')].map((a) => a.textContent);", |v| {
+            v == &json!(["Catatan 003"])
+        })
+        .await;
+    browser.close().await;
 }

@@ -132,7 +132,7 @@ async fn generate_writes_a_verified_migration_once() {
     tree.edit(
         "01_auth.sql",
         "  image          text,\n",
-        "  image          text,\n  locale         text NOT NULL DEFAULT 'en',\n",
+        "  image          text,\n  timezone       text NOT NULL DEFAULT 'UTC',\n",
     );
     tree.edit(
         "07_message.sql",
@@ -143,11 +143,11 @@ async fn generate_writes_a_verified_migration_once() {
         &sambung,
         &["db", "generate"],
         &tree,
-        &["--name", "User locale"],
+        &["--name", "User timezone"],
     )
     .success();
     assert!(
-        wrote.stdout.contains(&next("user_locale")) && wrote.stdout.contains("verified"),
+        wrote.stdout.contains(&next("user_timezone")) && wrote.stdout.contains("verified"),
         "{wrote}"
     );
     assert!(
@@ -158,18 +158,18 @@ async fn generate_writes_a_verified_migration_once() {
     );
     let up = std::fs::read_to_string(
         tree.migrations_dir()
-            .join(next("user_locale"))
+            .join(next("user_timezone"))
             .join("up.sql"),
     )
     .unwrap();
     let down = std::fs::read_to_string(
         tree.migrations_dir()
-            .join(next("user_locale"))
+            .join(next("user_timezone"))
             .join("down.sql"),
     )
     .unwrap();
     assert!(
-        up.contains("ALTER TABLE users ADD COLUMN locale text DEFAULT 'en'::text NOT NULL;"),
+        up.contains("ALTER TABLE users ADD COLUMN timezone text DEFAULT 'UTC'::text NOT NULL;"),
         "{up}"
     );
     assert!(
@@ -178,7 +178,7 @@ async fn generate_writes_a_verified_migration_once() {
     );
     assert!(
         down.contains("DROP INDEX message_role_idx;")
-            && down.contains("ALTER TABLE users DROP COLUMN locale;"),
+            && down.contains("ALTER TABLE users DROP COLUMN timezone;"),
         "{down}"
     );
 

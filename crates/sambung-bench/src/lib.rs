@@ -5,6 +5,7 @@
 //! server (`http`), against the direct data-layer call as their baseline.
 
 pub mod attacks;
+pub mod branches;
 pub mod generate;
 pub mod http;
 pub mod people;
@@ -27,7 +28,7 @@ pub enum BenchError {
     NoDataset,
     #[error("unknown workload {0:?} (one of: list-chats, chat-messages, append-message, search-prompts[-common|-middling|-rare], can-access-chat, search-messages[-common|-middling|-rare], studio-first-page, studio-filtered-page, http-list-chats, http-chat-messages, http-append-message, http-search-messages, all)")]
     UnknownWorkload(String),
-    #[error("cannot set up the HTTP workloads: {0}")]
+    #[error("cannot set up the benchmark: {0}")]
     Setup(String),
     #[error("HTTP request failed: {0}")]
     Http(String),

@@ -130,7 +130,7 @@ pub async fn begin_turn(
                 "WITH asked AS (
                    INSERT INTO messages (id, chat_id, role, content) VALUES ($1, $2, 'user', $3)
                    RETURNING {MESSAGE_COLUMNS})
-                 SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = $2
+                 SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = $2 AND NOT off_path
                  UNION ALL SELECT {MESSAGE_COLUMNS} FROM asked
                  ORDER BY created_at, id"
             ))
@@ -142,7 +142,8 @@ pub async fn begin_turn(
         }
         TurnKind::Regenerate => {
             let last_user: Option<(DateTime<Utc>, MessageId)> = sqlx::query_as(
-                "SELECT created_at, id FROM messages WHERE chat_id = $1 AND role = 'user'
+                "SELECT created_at, id FROM messages WHERE chat_id = $1 AND NOT off_path
+                    AND role = 'user'
                   ORDER BY created_at DESC, id DESC LIMIT 1",
             )
             .bind(chat)
@@ -151,22 +152,32 @@ pub async fn begin_turn(
             let (at, id) = last_user.ok_or_else(|| {
                 DomainError::invalid("regenerate", "there is no message to answer")
             })?;
-            delete_after(&mut tx, chat, at, id).await?;
+            // The replies being replaced stay, as a branch beside the new one.
+            leave_path(&mut tx, chat, at, id, false).await?;
             conversation(&mut tx, chat).await?
         }
         TurnKind::Edit { message, content } => {
             let edited: Option<(DateTime<Utc>, MessageId)> = sqlx::query_as(
-                "UPDATE messages SET content = $3 WHERE id = $1 AND chat_id = $2 AND role = 'user'
-                 RETURNING created_at, id",
+                "SELECT created_at, id FROM messages
+                  WHERE id = $1 AND chat_id = $2 AND role = 'user' AND NOT off_path",
             )
             .bind(message)
             .bind(chat)
-            .bind(content)
             .fetch_optional(&mut *tx)
             .await?;
             let (at, id) = edited
                 .ok_or_else(|| DomainError::invalid("edit", "no such user message in this chat"))?;
-            delete_after(&mut tx, chat, at, id).await?;
+            // The question as it was, and what followed it, stay as a branch; the edited
+            // question is its sibling (following the same message, by messages_follow_path).
+            leave_path(&mut tx, chat, at, id, true).await?;
+            sqlx::query(
+                "INSERT INTO messages (id, chat_id, role, content) VALUES ($1, $2, 'user', $3)",
+            )
+            .bind(MessageId::new())
+            .bind(chat)
+            .bind(content)
+            .execute(&mut *tx)
+            .await?;
             conversation(&mut tx, chat).await?
         }
     };
@@ -221,7 +232,7 @@ pub async fn preview_turn(
         "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at,
                 COALESCE(m.metadata->>'status' = $3 AND {alive}, false) AS busy
            FROM messages m
-          WHERE m.chat_id = $1
+          WHERE m.chat_id = $1 AND NOT m.off_path
             AND EXISTS (SELECT 1 FROM chat_permissions p WHERE p.chat_id = $1 AND p.user_id = $2)
           ORDER BY m.created_at, m.id"
     ))
@@ -244,6 +255,9 @@ pub async fn preview_turn(
             content: content.to_owned(),
             metadata: None,
             created_at: Utc::now(),
+            parent_id: history.last().map(|m| m.id),
+            off_path: false,
+            siblings: None,
         }),
         TurnKind::Regenerate => {
             let last_user = history.iter().rposition(|m| m.role == MessageRole::User);
@@ -264,27 +278,37 @@ pub async fn preview_turn(
     Ok(history)
 }
 
+/// The shown path of a chat: what a turn sends.
 async fn conversation(conn: &mut PgConnection, chat: ChatId) -> Result<Vec<Message>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 ORDER BY created_at, id"
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND NOT off_path
+          ORDER BY created_at, id"
     ))
     .bind(chat)
     .fetch_all(conn)
     .await?)
 }
 
-async fn delete_after(
+/// Take the shown path's messages after (`inclusive`: from) the message written at `at` with
+/// `id` off the path: they stay in the tree, as a branch.
+async fn leave_path(
     conn: &mut PgConnection,
     chat: ChatId,
     at: DateTime<Utc>,
     id: MessageId,
+    inclusive: bool,
 ) -> Result<()> {
-    sqlx::query("DELETE FROM messages WHERE chat_id = $1 AND (created_at, id) > ($2, $3)")
-        .bind(chat)
-        .bind(at)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE messages SET off_path = true
+          WHERE chat_id = $1 AND NOT off_path
+            AND ((created_at, id) > ($2, $3) OR ($4 AND id = $3))",
+    )
+    .bind(chat)
+    .bind(at)
+    .bind(id)
+    .bind(inclusive)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

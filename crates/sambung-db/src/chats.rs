@@ -432,7 +432,7 @@ fn list_chats_builder<'q>(
     query: &ChatQuery,
 ) -> sqlx::QueryBuilder<'q, sqlx::Postgres> {
     let mut sql = sqlx::QueryBuilder::new(format!(
-        "SELECT {CHAT_COLUMNS}, (SELECT count(*) FROM messages m WHERE m.chat_id = c.id) AS message_count FROM chats c WHERE "
+        "SELECT {CHAT_COLUMNS}, (SELECT count(*) FROM messages m WHERE m.chat_id = c.id AND NOT m.off_path) AS message_count FROM chats c WHERE "
     ));
     match team {
         None => sql
@@ -558,6 +558,16 @@ pub struct Message {
     pub content: String,
     pub metadata: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
+    /// The message it follows (read by the pages of a chat; `None` elsewhere).
+    #[sqlx(default)]
+    pub parent_id: Option<MessageId>,
+    /// Off the shown path (only the whole tree's pages list such messages).
+    #[sqlx(default)]
+    pub off_path: bool,
+    /// The versions of this message, itself among them, oldest first, when there are several
+    /// (an edit or a regeneration made them): what `‹ 2/3 ›` switches between.
+    #[sqlx(default)]
+    pub siblings: Option<Vec<uuid::Uuid>>,
 }
 
 /// Where the previous page of messages ended.
@@ -641,15 +651,34 @@ pub const MAX_PAGE_CONTENT_BYTES: i64 = 4 << 20;
 /// budget is counted over the rows the limit takes (`octet_length` reads a stored value's
 /// size without reading the value), and the page keeps those that begin within it; `fetched`
 /// says how many the limit took, so a caller knows whether the budget cut the page short.
-pub const MESSAGES_PAGE_SQL: &str =
-    "SELECT id, chat_id, role, content, metadata, created_at, fetched FROM (
+/// A page of messages (those `$filter` keeps), each with its versions when it has several:
+/// the messages of the chat with the same parent (the chat's roots, for a first question).
+macro_rules! messages_page_sql {
+    ($filter:literal) => {
+        concat!(
+            "SELECT id, chat_id, role, content, metadata, created_at, parent_id, off_path, fetched,
+        (SELECT CASE WHEN count(*) > 1 THEN array_agg(s.id ORDER BY s.created_at, s.id) END
+           FROM messages s
+          WHERE s.chat_id = page.chat_id
+            AND (s.parent_id = page.parent_id OR (page.parent_id IS NULL AND s.parent_id IS NULL))) AS siblings
+   FROM (
    SELECT m.*, sum(octet_length(m.content)) OVER (ORDER BY m.created_at, m.id) - octet_length(m.content) AS before,
           count(*) OVER () AS fetched
-     FROM (SELECT id, chat_id, role, content, metadata, created_at FROM messages
-            WHERE chat_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
+     FROM (SELECT id, chat_id, role, content, metadata, created_at, parent_id, off_path FROM messages
+            WHERE chat_id = $1 ",
+            $filter,
+            " AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
             ORDER BY created_at, id LIMIT $4) m) page
   WHERE before < $5
-  ORDER BY created_at, id";
+  ORDER BY created_at, id"
+        )
+    };
+}
+
+pub const MESSAGES_PAGE_SQL: &str = messages_page_sql!("AND NOT off_path");
+
+/// [`MESSAGES_PAGE_SQL`] over every branch of the chat, not only its shown path.
+pub const TREE_PAGE_SQL: &str = messages_page_sql!("");
 
 #[derive(sqlx::FromRow)]
 struct PageRow {
@@ -666,7 +695,17 @@ async fn messages_page(
     after: Option<MessageCursor>,
     limit: i64,
 ) -> Result<Page<Message, MessageCursor>> {
-    let rows: Vec<PageRow> = sqlx::query_as(MESSAGES_PAGE_SQL)
+    page_of(pool, MESSAGES_PAGE_SQL, chat, after, limit).await
+}
+
+async fn page_of(
+    pool: &PgPool,
+    sql: &'static str,
+    chat: ChatId,
+    after: Option<MessageCursor>,
+    limit: i64,
+) -> Result<Page<Message, MessageCursor>> {
+    let rows: Vec<PageRow> = sqlx::query_as(sql)
         .bind(chat)
         .bind(after.map(|c| c.created_at))
         .bind(after.map(|c| c.id))
@@ -701,6 +740,86 @@ pub async fn chat_with_messages(
     Ok((chat, page))
 }
 
+/// Every message of a chat, its branches too (each with its parent and whether it is on the
+/// shown path), in the order they were written, a page at a time.
+pub async fn chat_tree(
+    pool: &PgPool,
+    actor: UserId,
+    chat: ChatId,
+    after: Option<MessageCursor>,
+    limit: i64,
+) -> Result<Page<Message, MessageCursor>> {
+    if limit < 1 {
+        return Err(DomainError::invalid("limit", "at least 1"));
+    }
+    let chat = get_chat(pool, actor, chat).await?;
+    page_of(pool, TREE_PAGE_SQL, chat.id, after, limit).await
+}
+
+/// Show the branch `message` is on: its ancestors, itself, and below it the latest message
+/// at each step become the chat's path; the rest of the tree stays, off the path. Whoever
+/// may change the chat may switch it (it is what the chat shows everyone), not while a reply
+/// is being written in it.
+pub async fn show_branch(
+    pool: &PgPool,
+    actor: UserId,
+    chat: ChatId,
+    message: MessageId,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let locked: Option<(bool, bool)> = sqlx::query_as(
+        "SELECT p.can_change,
+                EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = c.id AND NOT m.off_path
+                         AND m.metadata->>'status' = 'streaming')
+           FROM chats c JOIN chat_permissions p ON p.chat_id = c.id AND p.user_id = $2
+          WHERE c.id = $1 FOR UPDATE OF c",
+    )
+    .bind(chat)
+    .bind(actor)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (can_change, busy) = locked.ok_or(DomainError::not_found("chat"))?;
+    if !can_change {
+        return Err(DomainError::forbidden("switch the branch of this chat"));
+    }
+    if busy {
+        return Err(DomainError::Conflict(
+            "a reply is being written in this chat: switch when it ends".into(),
+        ));
+    }
+    let changed = sqlx::query(
+        "WITH RECURSIVE
+           up AS (SELECT id, parent_id FROM messages WHERE id = $2 AND chat_id = $1
+                  UNION ALL
+                  SELECT m.id, m.parent_id FROM messages m JOIN up ON m.id = up.parent_id),
+           down AS (SELECT id FROM messages WHERE id = $2 AND chat_id = $1
+                    UNION ALL
+                    SELECT latest.id FROM down, LATERAL (
+                      SELECT c.id FROM messages c WHERE c.parent_id = down.id AND c.chat_id = $1
+                       ORDER BY c.created_at DESC, c.id DESC LIMIT 1) latest),
+           path AS (SELECT id FROM up UNION SELECT id FROM down)
+         UPDATE messages m SET off_path = NOT EXISTS (SELECT 1 FROM path WHERE path.id = m.id)
+          WHERE m.chat_id = $1
+            AND m.off_path = EXISTS (SELECT 1 FROM path WHERE path.id = m.id)
+            AND EXISTS (SELECT 1 FROM up)",
+    )
+    .bind(chat)
+    .bind(message)
+    .execute(&mut *tx)
+    .await?;
+    if changed.rows_affected() == 0 {
+        let known: Option<bool> =
+            sqlx::query_scalar("SELECT true FROM messages WHERE id = $1 AND chat_id = $2")
+                .bind(message)
+                .bind(chat)
+                .fetch_optional(&mut *tx)
+                .await?;
+        known.ok_or(DomainError::not_found("message"))?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// `search_messages`' query: ($1 user, $2 words, $3 limit). For each chat the user may read,
 /// its newest matches, walking the chat's messages newest first (`message_chat_id_idx`), then
 /// the newest of those. So a search costs what the user can read, never what the whole table
@@ -717,7 +836,7 @@ pub const SEARCH_MESSAGES_SQL: &str =
    FROM chat_permissions p, plainto_tsquery('simple', $2) q,
         LATERAL (SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
                    FROM messages m
-                  WHERE m.chat_id = p.chat_id AND (m.content_tsv @@ q) IS TRUE
+                  WHERE m.chat_id = p.chat_id AND NOT m.off_path AND (m.content_tsv @@ q) IS TRUE
                   ORDER BY m.created_at DESC, m.id DESC
                   LIMIT $3) m
   WHERE p.user_id = $1

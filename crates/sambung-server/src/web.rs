@@ -36,11 +36,27 @@ fn page_response(status: StatusCode, content_type: &'static str, body: String) -
 }
 
 fn serve(asset: Asset) -> Response {
-    let mut response = page_response(StatusCode::OK, asset.content_type, asset.body.to_owned());
-    // Small files: the browser asks again each time and gets them compressed.
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // The file is the binary's own: served as it is, never copied.
+    let mut response = (StatusCode::OK, asset.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    // The application's small files are asked for again each time (a new binary serves new
+    // ones at once); a vendored library keeps for a day.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if asset.vendored {
+            "public, max-age=86400"
+        } else {
+            "no-cache"
+        }),
+    );
     response
 }
 

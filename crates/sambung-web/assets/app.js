@@ -547,6 +547,67 @@ function renderMessages() {
   const lastAssistant = state.messages.map((m) => m.role).lastIndexOf("assistant");
   list.replaceChildren(...state.messages.map((m, i) => messageItem(m, i === lastAssistant)));
   list.lastElementChild && list.lastElementChild.scrollIntoView({ block: "end" });
+  drawDiagrams(list).catch(toast);
+}
+
+// ---------------------------------------------------------------- diagrams
+
+/** Mermaid, loaded the first time a message holds a diagram (the first load stays small). */
+function loadMermaid() {
+  loadMermaid.loading ??= new Promise((resolve, reject) => {
+    const script = el("script", { src: "/assets/mermaid.min.js" });
+    script.addEventListener("load", () => {
+      const theme = document.documentElement.dataset.theme;
+      const dark = theme ? theme === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
+      // Strict: no script, no click handlers, labels as text, whatever the diagram says.
+      window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict", theme: dark ? "dark" : "default", flowchart: { htmlLabels: false } });
+      resolve(window.mermaid);
+    });
+    script.addEventListener("error", () => {
+      loadMermaid.loading = null;
+      reject(new Error("the diagram library did not load"));
+    });
+    document.head.append(script);
+  });
+  return loadMermaid.loading;
+}
+
+/** Draw the ```mermaid blocks under `root` as images; one that cannot be drawn keeps its
+ * source in view, with the reason. */
+async function drawDiagrams(root) {
+  const blocks = [...root.querySelectorAll("pre > code.language-mermaid:not([data-drawn])")];
+  if (!blocks.length) return;
+  const unable = (code, error) => {
+    code.dataset.drawn = "failed";
+    code.parentElement.after(el("p", { class: "error diagram-error" }, `This diagram could not be drawn (${error.message.split("\n")[0]}); its source is shown above.`));
+  };
+  let mermaid;
+  try {
+    mermaid = await loadMermaid();
+  } catch (error) {
+    return blocks.forEach((code) => unable(code, error));
+  }
+  for (const code of blocks) {
+    if (code.dataset.drawn) continue;
+    code.dataset.drawn = "drawing";
+    try {
+      drawDiagrams.count = (drawDiagrams.count || 0) + 1;
+      const { svg } = await mermaid.render(`diagram-${drawDiagrams.count}`, code.textContent);
+      // As an image: the drawing runs nothing, and its own styles need no exception to the
+      // page's Content Security Policy.
+      const image = el("img", { class: "diagram", alt: `Diagram: ${code.textContent.trim().slice(0, 300)}`, src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}` });
+      // Drawn at its own size (Mermaid's SVG says 100% wide and gives its size as max-width).
+      const width = /max-width:\s*([\d.]+)px/.exec(svg);
+      if (width) image.width = Math.round(Number(width[1]));
+      code.parentElement.hidden = true;
+      code.parentElement.after(image);
+      code.dataset.drawn = "yes";
+    } catch (error) {
+      // Mermaid may leave its own error drawing in the page: it goes.
+      for (const left of document.querySelectorAll(`#diagram-${drawDiagrams.count}, #ddiagram-${drawDiagrams.count}`)) left.remove();
+      unable(code, error);
+    }
+  }
 }
 
 function messageItem(message, lastReply) {
@@ -558,6 +619,7 @@ function messageItem(message, lastReply) {
     body.textContent = message.content;
   }
   const item = el("li", { class: `message ${message.role}`, "data-id": message.id }, body);
+  if (message.siblings && message.siblings.length > 1) item.append(versions(message));
   const meta = message.metadata || {};
   if (message.role === "assistant") {
     item.append(replyMeta(meta));
@@ -568,6 +630,29 @@ function messageItem(message, lastReply) {
     item.append(el("button", { class: "link edit", onclick: () => startEdit(message) }, "Edit"));
   }
   return item;
+}
+
+/** `‹ 2/3 ›`: the versions of a message an edit or a regeneration made, to switch between. */
+function versions(message) {
+  const all = message.siblings;
+  const at = all.indexOf(message.id);
+  const noun = message.role === "user" ? "question" : "reply";
+  const go = (to) =>
+    guard(async () => {
+      if (state.streaming) return;
+      await api("POST", `/api/v1/chats/${state.chat.id}/messages/${all[to]}/show`, {});
+      await loadMessages();
+      // The switcher keeps the focus, so the arrows can go on.
+      const again = document.querySelector(`#messages li[data-id="${all[to]}"] .versions button:not([disabled])`);
+      if (again) again.focus();
+    });
+  return el(
+    "nav",
+    { class: "versions", "aria-label": `Versions of this ${noun}` },
+    el("button", { type: "button", class: "link", "aria-label": `Previous version of this ${noun}`, disabled: at <= 0, onclick: go(at - 1) }, "‹"),
+    el("span", {}, `${at + 1}/${all.length}`),
+    el("button", { type: "button", class: "link", "aria-label": `Next version of this ${noun}`, disabled: at >= all.length - 1, onclick: go(at + 1) }, "›"),
+  );
 }
 
 /** Tokens and times of a reply. */
@@ -917,7 +1002,7 @@ $("#open-chat-settings").addEventListener("click", guard(async () => {
   $("#chat-settings-status").textContent = "";
   $("#chat-settings").hidden = false;
   $("#chat-system").focus();
-  const prompts = (await api("GET", "/api/v1/prompts?limit=200")).items;
+  const prompts = (await api("GET", "/api/v1/prompts?limit=100")).items;
   $("#chat-system-prompt").replaceChildren(
     el("option", { value: "" }, prompts.length ? "Choose one…" : "No saved prompts yet"),
     ...prompts.map((p) => el("option", { value: p.content }, p.name)),
@@ -932,10 +1017,14 @@ $("#chat-settings").addEventListener("submit", async (event) => {
   const settings = {};
   if ($("#chat-system").value.trim()) settings.systemPrompt = $("#chat-system").value;
   for (const [input, key] of CHAT_SETTINGS) if ($(input).value !== "") settings[key] = Number($(input).value);
-  await within($("#chat-settings-status"), async () => {
+  const saved = await within($("#chat-settings-status"), async () => {
     await changeChat({ settings });
-    return "Saved: the next reply follows them.";
   });
+  // Saved, the panel gives the chat its room back; a refusal stays in it, beside the fields.
+  if (saved) {
+    $("#chat-settings").hidden = true;
+    notice("This chat's instructions are saved: the next reply follows them.");
+  }
 });
 
 /** The open chat's folder and tags. */

@@ -5,12 +5,15 @@
 pub struct Asset {
     pub content_type: &'static str,
     pub body: &'static str,
+    /// A library vendored at a pinned version (it changes only with the binary's release).
+    pub vendored: bool,
 }
 
 /// The application's page, served for `/` (its routes live after `#`).
 pub const INDEX: Asset = Asset {
     content_type: "text/html; charset=utf-8",
     body: include_str!("../assets/index.html"),
+    vendored: false,
 };
 
 /// The UI's files under `/assets/`, by name.
@@ -19,22 +22,34 @@ pub fn asset(name: &str) -> Option<Asset> {
         "app.js" => Some(Asset {
             content_type: "text/javascript; charset=utf-8",
             body: include_str!("../assets/app.js"),
+            vendored: false,
         }),
         "ui.js" => Some(Asset {
             content_type: "text/javascript; charset=utf-8",
             body: include_str!("../assets/ui.js"),
+            vendored: false,
         }),
         "admin.js" => Some(Asset {
             content_type: "text/javascript; charset=utf-8",
             body: include_str!("../assets/admin.js"),
+            vendored: false,
         }),
         "app.css" => Some(Asset {
             content_type: "text/css; charset=utf-8",
             body: include_str!("../assets/app.css"),
+            vendored: false,
+        }),
+        // Mermaid, vendored from its npm package (scripts/refresh-mermaid; MIT, its licence
+        // beside it): loaded by the page only when a message holds a diagram.
+        "mermaid.min.js" => Some(Asset {
+            content_type: "text/javascript; charset=utf-8",
+            body: include_str!("../assets/vendor/mermaid/mermaid.min.js"),
+            vendored: true,
         }),
         "highlight.css" => Some(Asset {
             content_type: "text/css; charset=utf-8",
             body: crate::highlight::STYLESHEET.as_str(),
+            vendored: false,
         }),
         _ => None,
     }

@@ -8,12 +8,17 @@ pub(super) const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// What ends it: a field count of -1.
 pub(super) const TRAILER: &[u8] = &(-1i16).to_be_bytes();
 
-/// One row: its field count, then each field's length and bytes (no field here is NULL).
-pub(super) fn row(out: &mut Vec<u8>, fields: &[&[u8]]) {
+/// One row: its field count, then each field's length and bytes (a NULL: the length -1).
+pub(super) fn row(out: &mut Vec<u8>, fields: &[Option<&[u8]>]) {
     out.extend_from_slice(&(fields.len() as i16).to_be_bytes());
     for field in fields {
-        out.extend_from_slice(&(field.len() as i32).to_be_bytes());
-        out.extend_from_slice(field);
+        match field {
+            Some(field) => {
+                out.extend_from_slice(&(field.len() as i32).to_be_bytes());
+                out.extend_from_slice(field);
+            }
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
     }
 }
 

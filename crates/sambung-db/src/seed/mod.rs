@@ -387,22 +387,26 @@ pub async fn seed_scale(
             })),
         },
         Table {
-            copy: "COPY messages (id, chat_id, role, content, created_at, content_tsv) FROM STDIN (FORMAT binary)",
+            copy: "COPY messages (id, chat_id, role, content, created_at, content_tsv, parent_id) FROM STDIN (FORMAT binary)",
             rows: c.messages,
             row: Rows::Binary(Box::new(move |m, out| {
                 let mut rng = Rng::for_row(KIND_MESSAGE, m);
                 let per_chat = (c.messages / c.chats.max(1)).max(1);
-                let chat = (m / per_chat).min(c.chats - 1);
+                let chat_of = |m: u64| (m / per_chat).min(c.chats - 1);
+                let chat = chat_of(m);
                 let role = if m % 2 == 0 { "user" } else { "assistant" };
                 let content = words.sentence(&mut rng, 300);
                 let at = chat_created(chat) + chrono::Duration::seconds((m % per_chat) as i64 * 30);
+                // Each chat is one path: a message follows the one before it in its chat.
+                let parent = (m > 0 && chat_of(m - 1) == chat).then(|| row_id(KIND_MESSAGE, m - 1));
                 binary::row(out, &[
-                    row_id(KIND_MESSAGE, m).as_bytes(),
-                    row_id(KIND_CHAT, chat).as_bytes(),
-                    role.as_bytes(),
-                    content.as_bytes(),
-                    &binary::timestamp(at),
-                    &binary::words(&content),
+                    Some(row_id(KIND_MESSAGE, m).as_bytes()),
+                    Some(row_id(KIND_CHAT, chat).as_bytes()),
+                    Some(role.as_bytes()),
+                    Some(content.as_bytes()),
+                    Some(&binary::timestamp(at)),
+                    Some(&binary::words(&content)),
+                    parent.as_ref().map(|p| p.as_bytes().as_slice()),
                 ]);
             })),
         },
@@ -467,9 +471,14 @@ pub async fn seed_scale(
     // Every message's words are computed here, in `binary::words` (30 µs a row for
     // `to_tsvector` in the one backend that loads them, a fraction of that here, on every core):
     // the trigger that would compute them again is off for this load, inside its transaction.
-    sqlx::raw_sql("ALTER TABLE messages DISABLE TRIGGER messages_set_content_tsv")
-        .execute(&mut *tx)
-        .await?;
+    // So is the one that finds a new message's parent: the rows come with theirs (and it would
+    // search, without the indexes dropped above, every message loaded so far).
+    sqlx::raw_sql(
+        "ALTER TABLE messages DISABLE TRIGGER messages_set_content_tsv;
+         ALTER TABLE messages DISABLE TRIGGER messages_follow_path",
+    )
+    .execute(&mut *tx)
+    .await?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     for (table, name) in tables.into_iter().zip(&loaded_tables) {
         tracing::debug!(step = name, elapsed = ?started.elapsed(), "seed step");
@@ -511,9 +520,12 @@ pub async fn seed_scale(
         }
         copy.finish().await?;
     }
-    sqlx::raw_sql("ALTER TABLE messages ENABLE TRIGGER messages_set_content_tsv")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::raw_sql(
+        "ALTER TABLE messages ENABLE TRIGGER messages_set_content_tsv;
+         ALTER TABLE messages ENABLE TRIGGER messages_follow_path",
+    )
+    .execute(&mut *tx)
+    .await?;
     let step = |step| {
         tracing::debug!(step, elapsed = ?started.elapsed(), "seed step");
         progress(SeedProgress {

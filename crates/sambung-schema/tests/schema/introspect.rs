@@ -23,6 +23,7 @@ async fn the_schema_reads_back_with_keys_defaults_and_triggers() {
         functions,
         [
             "sambung_instance_model_serves",
+            "sambung_message_follows_path",
             "sambung_message_words",
             "sambung_set_updated_at",
             "sambung_usable_by",

@@ -581,3 +581,82 @@ async fn a_migration_marked_no_transaction_runs_statement_by_statement() {
     let status = halfway.status(pool).await.unwrap();
     assert_eq!(status.last().unwrap().state, MigrationState::Pending);
 }
+
+/// Migration 0013: chats written before branches become single paths (each message following
+/// the one before it), and rolling it back leaves each chat its shown path.
+#[tokio::test]
+async fn chats_before_branches_become_single_paths_and_roll_back_to_their_path() {
+    let db = TestDb::empty().await;
+    let pool = db.pool();
+    let all = Migration::embedded();
+    let at = all
+        .iter()
+        .position(|m| m.name == "0013_message_branches")
+        .expect("the branches migration");
+    Migrator::new(all[..at].to_vec())
+        .unwrap()
+        .migrate(pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO users (id, name, email) VALUES ('00000000-0000-7000-8000-000000000001', 'Ana', 'ana@example.com');
+         INSERT INTO chats (id, user_id, title, model, provider) VALUES
+           ('00000000-0000-7000-8000-0000000000c1', '00000000-0000-7000-8000-000000000001', 'One', 'm', 'p'),
+           ('00000000-0000-7000-8000-0000000000c2', '00000000-0000-7000-8000-000000000001', 'Two', 'm', 'p');
+         INSERT INTO messages (id, chat_id, role, content, created_at) VALUES
+           ('00000000-0000-7000-8000-000000000a01', '00000000-0000-7000-8000-0000000000c1', 'user', 'q1', '2026-01-01 10:00'),
+           ('00000000-0000-7000-8000-000000000a02', '00000000-0000-7000-8000-0000000000c1', 'assistant', 'a1', '2026-01-01 10:01'),
+           ('00000000-0000-7000-8000-000000000a03', '00000000-0000-7000-8000-0000000000c1', 'user', 'q2', '2026-01-01 10:02'),
+           ('00000000-0000-7000-8000-000000000b01', '00000000-0000-7000-8000-0000000000c2', 'user', 'other', '2026-01-01 09:00');",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let migrator = Migrator::embedded();
+    migrator.migrate(pool).await.unwrap();
+    let parents: Vec<(String, Option<String>, bool)> = sqlx::query_as(
+        "SELECT m.content, p.content, m.off_path FROM messages m LEFT JOIN messages p ON p.id = m.parent_id
+          ORDER BY m.chat_id, m.created_at",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let parents: Vec<(&str, Option<&str>, bool)> = parents
+        .iter()
+        .map(|(m, p, off)| (m.as_str(), p.as_deref(), *off))
+        .collect();
+    assert_eq!(
+        parents,
+        [
+            ("q1", None, false),
+            ("a1", Some("q1"), false),
+            ("q2", Some("a1"), false),
+            ("other", None, false)
+        ]
+    );
+    // A message written now follows the path's last one; a branch left beside it goes with
+    // the rollback, the path stays.
+    sqlx::raw_sql(
+        "INSERT INTO messages (chat_id, role, content) VALUES ('00000000-0000-7000-8000-0000000000c1', 'assistant', 'a2');
+         INSERT INTO messages (chat_id, role, content, parent_id, off_path) VALUES
+           ('00000000-0000-7000-8000-0000000000c1', 'user', 'q2 before the edit', '00000000-0000-7000-8000-000000000a02', true);",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let follows: Option<String> = sqlx::query_scalar(
+        "SELECT p.content FROM messages m JOIN messages p ON p.id = m.parent_id WHERE m.content = 'a2'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(follows.as_deref(), Some("q2"));
+    migrator.rollback(pool, 1).await.unwrap();
+    let left: Vec<String> = sqlx::query_scalar(
+        "SELECT content FROM messages WHERE chat_id = '00000000-0000-7000-8000-0000000000c1' ORDER BY created_at",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(left, ["q1", "a1", "q2", "a2"]);
+}

@@ -9,7 +9,7 @@ use sambung_db::chats::{
     self as db, Chat, ChatCursor, ChatQuery, ChatScope, Message, MessageCursor, MessageRole,
 };
 use sambung_db::tags::{self, Tag};
-use sambung_db::{ChatId, FolderId, TagId, TeamId};
+use sambung_db::{ChatId, FolderId, MessageId, TagId, TeamId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(get_chat, update_chat, delete_chat))
         .routes(routes!(share_chat, unshare_chat))
         .routes(routes!(list_messages, append_message))
+        .routes(routes!(show_branch))
         .routes(routes!(search_messages))
 }
 
@@ -108,6 +109,15 @@ pub struct MessageOut {
     /// `{model, tokens, finishReason, ...}` for replies.
     pub metadata: Option<serde_json::Value>,
     pub created_at: Timestamp,
+    /// The message it follows in the chat's tree (`null`: a first question).
+    pub parent_id: Option<Uuid>,
+    /// The versions of this message (itself among them), oldest first, when an edit or a
+    /// regeneration made several: `POST .../messages/{id}/show` switches to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub siblings: Option<Vec<Uuid>>,
+    /// In the whole tree's pages (`branches=all`): true for a message off the shown path.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub off_path: bool,
     /// The content rendered from Markdown to sanitised HTML (only when asked: `html=true`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
@@ -127,6 +137,9 @@ impl From<Message> for MessageOut {
             content: m.content,
             metadata,
             created_at: m.created_at.into(),
+            parent_id: m.parent_id.map(|p| p.0),
+            siblings: m.siblings,
+            off_path: m.off_path,
             html: None,
         }
     }
@@ -413,6 +426,15 @@ pub struct MessagesQuery {
     pub limit: Option<i64>,
     /// Add each message's content as sanitised HTML (`html`), rendered from Markdown.
     pub html: Option<bool>,
+    /// `all`: every message of the chat's tree, its branches too (`offPath` marks them);
+    /// left out, the path the chat shows.
+    pub branches: Option<Branches>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Branches {
+    All,
 }
 
 /// A chat's messages, oldest first, a page at a time (at most `limit`, and 4 MiB of text).
@@ -430,8 +452,16 @@ async fn list_messages(
         .map(decode_cursor::<MessageCursor>)
         .transpose()?;
     let limit = page_limit(q.limit, 100, 500)?;
-    let (_, page) =
-        db::chat_with_messages(&state.pool, me.user.id, ChatId(id), after, limit).await?;
+    let page = match q.branches {
+        Some(Branches::All) => {
+            db::chat_tree(&state.pool, me.user.id, ChatId(id), after, limit).await?
+        }
+        None => {
+            db::chat_with_messages(&state.pool, me.user.id, ChatId(id), after, limit)
+                .await?
+                .1
+        }
+    };
     let mut html = match q.html == Some(true) {
         true => state
             .renderer
@@ -454,6 +484,21 @@ async fn list_messages(
             .collect(),
         next_cursor: page.next.as_ref().map(encode_cursor),
     }))
+}
+
+/// Show the branch a message is on (one of a message's `siblings`): its ancestors, itself and
+/// its latest replies become the chat's path, which the chat shows and sends to the model.
+/// Whoever may change the chat, not while a reply is being written in it.
+#[utoipa::path(post, path = "/chats/{id}/messages/{message}/show", tag = "messages",
+    params(("id" = Uuid, Path), ("message" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn show_branch(
+    State(state): Shared,
+    me: SignedIn,
+    ApiPath((id, message)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    db::show_branch(&state.pool, me.user.id, ChatId(id), MessageId(message)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A message a user posts. Only user messages can be posted: the role, status and every other

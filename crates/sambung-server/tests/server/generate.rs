@@ -406,7 +406,7 @@ async fn a_reply_goes_on_without_its_client_and_can_be_followed_again_from_the_s
 }
 
 #[tokio::test]
-async fn one_turn_at_a_time_then_regenerate_and_edit_replace_what_followed() {
+async fn one_turn_at_a_time_then_regenerate_and_edit_add_branches() {
     let app = TestApp::start().await;
     let (ana, chat) = app.user_with_model("ana").await;
     app.provider.push(slow(20, 10));
@@ -414,20 +414,37 @@ async fn one_turn_at_a_time_then_regenerate_and_edit_replace_what_followed() {
     let _ = stream.next().await;
     let (status, body, _) = ana.generate(&chat, json!({"content": "two"})).await;
     assert_eq!(status, 409, "{body}");
+    // Nor may the shown branch change while a reply is written.
+    let first = messages(&ana, &chat).await;
+    let switch = ana
+        .post(
+            &format!(
+                "/api/v1/chats/{chat}/messages/{}/show",
+                first[0]["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(switch.status, 409, "{switch:?}");
     while stream.next().await.is_some() {}
+    let first_reply = messages(&ana, &chat).await[1]["id"].clone();
 
+    // Regenerate: a second version of the reply; the first stays, off the path.
     app.provider.push(Script::sse(OPENAI, 4096));
     let (status, body, _) = ana.generate(&chat, json!({"regenerate": true})).await;
     assert_eq!(status, 200, "{body}");
     let stored = messages(&ana, &chat).await;
-    assert_eq!(
-        stored.len(),
-        2,
-        "the reply was replaced, not added: {stored:?}"
-    );
+    assert_eq!(stored.len(), 2, "the path shows one reply: {stored:?}");
     assert_eq!(
         (stored[0]["content"].as_str(), stored[1]["content"].as_str()),
         (Some("one"), Some("Halo, apa kabar? ☕"))
+    );
+    assert_eq!(stored[1]["parentId"], stored[0]["id"]);
+    assert_eq!(stored[1]["siblings"], json!([first_reply, stored[1]["id"]]));
+    assert_eq!(
+        stored[0].get("siblings"),
+        None,
+        "one version of the question"
     );
     let regenerate_request = last_request(&app);
     assert_eq!(
@@ -436,19 +453,80 @@ async fn one_turn_at_a_time_then_regenerate_and_edit_replace_what_followed() {
         "system and the question, not the old reply"
     );
 
+    // Edit: a second version of the question, with its own reply.
     app.provider.push(Script::sse(OPENAI, 4096));
-    let user_message = stored[0]["id"].as_str().unwrap();
+    let question = stored[0]["id"].as_str().unwrap().to_owned();
     let (status, _, _) = ana
-        .generate(
-            &chat,
-            json!({"edit": user_message, "content": "one, edited"}),
-        )
+        .generate(&chat, json!({"edit": question, "content": "one, edited"}))
         .await;
     assert_eq!(status, 200);
     let stored = messages(&ana, &chat).await;
     assert_eq!(stored.len(), 2);
     assert_eq!(stored[0]["content"], "one, edited");
-    assert_eq!(stored[0]["id"], user_message);
+    assert_eq!(stored[0]["siblings"], json!([question, stored[0]["id"]]));
+    assert_eq!(stored[1]["parentId"], stored[0]["id"]);
+    let sent = last_request(&app);
+    assert_eq!(sent["messages"][1]["content"], "one, edited");
+
+    // The whole tree: both questions, all three replies.
+    let tree = ana
+        .get(&format!("/api/v1/chats/{chat}/messages?branches=all"))
+        .await
+        .body;
+    let tree = tree["items"].as_array().unwrap();
+    assert_eq!(tree.len(), 5, "{tree:?}");
+    assert_eq!(
+        tree.iter().filter(|m| m["offPath"] == true).count(),
+        3,
+        "{tree:?}"
+    );
+
+    // Back to the first question: its latest reply comes with it, and the model is sent that
+    // path.
+    let shown = ana
+        .post(
+            &format!("/api/v1/chats/{chat}/messages/{question}/show"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(shown.status, 204, "{shown:?}");
+    let stored = messages(&ana, &chat).await;
+    assert_eq!(
+        (stored[0]["content"].as_str(), stored[1]["content"].as_str()),
+        (Some("one"), Some("Halo, apa kabar? ☕"))
+    );
+    app.provider.push(Script::sse(OPENAI, 4096));
+    ana.generate(&chat, json!({"content": "and then?"})).await;
+    let sent = last_request(&app);
+    let said: Vec<&str> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        said,
+        ["Be brief.", "one", "Halo, apa kabar? ☕", "and then?"]
+    );
+    // A message of another chat, or none, is not found; another user cannot switch.
+    let unknown = ana
+        .post(
+            &format!(
+                "/api/v1/chats/{chat}/messages/{}/show",
+                uuid::Uuid::new_v4()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    let budi = app.user("budi").await;
+    let foreign = budi
+        .post(
+            &format!("/api/v1/chats/{chat}/messages/{question}/show"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(foreign.status, 404, "{foreign:?}");
 }
 
 #[tokio::test]

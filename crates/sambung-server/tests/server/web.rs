@@ -1178,7 +1178,7 @@ async fn what_a_new_user_types_and_makes_is_kept_in_chromium() {
     )
     .await;
     browser.until_text("#model-picker", "Fake").await;
-    let math = "Energi: $E=mc^2$, dan\n\n$$\\int_0^1 x^2\\,dx = \\frac{1}{3}$$\n\n```rust\n// a comment\nfn main() { let s = \"teks\"; }\n```\n";
+    let math = "Energi: $E=mc^2$, dan\n\n$$\\int_0^1 x^2\\,dx = \\frac{1}{3}$$\n\n```mermaid\ngraph TD\n  Tanya --> Jawab\n```\n\n```mermaid\nthis is not a diagram\n```\n\n```rust\n// a comment\nfn main() { let s = \"teks\"; }\n```\n";
     app.provider.push(reply(math, 1));
     app.provider.push(reply("Matematika dan kode", 700)); // the title, slowly
     browser
@@ -1227,6 +1227,31 @@ async fn what_a_new_user_types_and_makes_is_kept_in_chromium() {
         "a fraction is drawn tall: {drawn}"
     );
 
+    steps.at("a Mermaid block is drawn, loaded only now; a broken one shows its source");
+    let drawn = browser
+        .until(
+            "the diagram drawn",
+            "const img = document.querySelector('#messages img.diagram'); return img && img.complete ? img.naturalWidth : 0;",
+            |v| v.as_u64().unwrap_or(0) > 50,
+        )
+        .await;
+    assert!(drawn.as_u64().unwrap() > 50, "{drawn}");
+    browser
+        .until_text("#messages .diagram-error", "could not be drawn")
+        .await;
+    let source = eval(
+        &browser,
+        "return [...document.querySelectorAll('#messages code.language-mermaid')].map((c) => [c.dataset.drawn, c.parentElement.hidden]);",
+    )
+    .await;
+    assert_eq!(source, json!([["yes", true], ["failed", false]]));
+    let loaded = eval(
+        &browser,
+        "return performance.getEntriesByType('resource').filter((e) => e.name.includes('mermaid')).length;",
+    )
+    .await;
+    assert_eq!(loaded, json!(1));
+
     steps.at("code reads in both themes; the theme is switched and kept");
     let light = eval(&browser, WORST_CODE_CONTRAST).await;
     assert!(light.as_f64().unwrap() >= 4.5, "light: {light}");
@@ -1261,7 +1286,11 @@ async fn what_a_new_user_types_and_makes_is_kept_in_chromium() {
         .await;
     browser.type_into("#chat-temperature", "0.2").await;
     browser.click("#chat-settings button[type=submit]").await;
-    browser.until_text("#chat-settings-status", "Saved").await;
+    browser
+        .until_text("#notice-text", "instructions are saved")
+        .await;
+    let toast = eval(&browser, "return document.querySelector('#toast').hidden;").await;
+    assert_eq!(toast, json!(true), "no error on the way");
     app.provider.push(reply("Baik.", 1));
     send(&browser, "Hello").await;
     until_stored(&app, "complete", Some("Baik.")).await;
@@ -1270,6 +1299,71 @@ async fn what_a_new_user_types_and_makes_is_kept_in_chromium() {
         sent.contains("Jawab selalu dalam bahasa Indonesia.")
             && sent.contains("\"temperature\":0.2"),
         "{sent}"
+    );
+
+    steps.at("regenerate and edit add versions; switching shows a branch and sends it");
+    let last_sent = |app: &TestApp| -> Vec<String> {
+        let sent = app.provider.requests().last().unwrap().clone();
+        let body: Value =
+            serde_json::from_str(&sent[sent.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+        body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    app.provider.push(reply("Baik sekali.", 1));
+    click_last(&browser, "#messages button.regenerate").await;
+    until_stored(&app, "complete", Some("Baik sekali.")).await;
+    until_last_says(&browser, "#messages .message.assistant .versions", "2/2").await;
+    click_last(
+        &browser,
+        "#messages .message.assistant .versions button[aria-label^=Previous]",
+    )
+    .await;
+    until_last_says(&browser, "#messages .message.assistant .body", "Baik.").await;
+    until_last_says(&browser, "#messages .message.assistant .versions", "1/2").await;
+    for (asked, answered) in [("Halo", "Halo juga."), ("Hai", "Hai juga.")] {
+        app.provider.push(reply(answered, 1));
+        click_last(&browser, "#messages .message.user button.edit").await;
+        browser.type_into("#prompt", asked).await;
+        browser.click("#send").await;
+        until_stored(&app, "complete", Some(answered)).await;
+        until_last_says(&browser, "#messages .message.assistant .body", answered).await;
+    }
+    until_last_says(&browser, "#messages .message.user .versions", "3/3").await;
+    let sent = last_sent(&app);
+    assert_eq!(sent.last().map(String::as_str), Some("Hai"), "{sent:?}");
+    assert!(
+        !sent.iter().any(|m| m == "Hello" || m == "Halo"),
+        "{sent:?}"
+    );
+    click_last(
+        &browser,
+        "#messages .message.user .versions button[aria-label^=Previous]",
+    )
+    .await;
+    until_last_says(&browser, "#messages .message.user .versions", "2/3").await;
+    until_last_says(&browser, "#messages .message.assistant .body", "Halo juga.").await;
+    browser
+        .screenshot(screenshot_path("branches-dark-desktop.png"))
+        .await;
+    app.provider.push(reply("Begitulah.", 1));
+    send(&browser, "Lalu?").await;
+    until_stored(&app, "complete", Some("Begitulah.")).await;
+    let sent = last_sent(&app);
+    let tail: Vec<&str> = sent
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        tail,
+        ["Halo", "Halo juga.", "Lalu?"],
+        "the shown path: {sent:?}"
     );
 
     steps.at("rename, archive with undo, delete with confirmation");

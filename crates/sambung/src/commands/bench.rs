@@ -32,6 +32,9 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     if args.workload == "people" {
         return people(config, args).await;
     }
+    if args.workload == "branches" {
+        return branches(config, args).await;
+    }
     let workloads = Workload::parse(&args.workload)?;
     let pool_config = PoolConfig {
         max_connections: args.concurrency,
@@ -197,6 +200,32 @@ async fn generate(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
 
 /// `--workload people --users N[,N...]`: N simulated people on `sambung serve` (`--servers`
 /// of them on one database), one run per N.
+/// A chat with 50 branches opened against a flat one with the same path.
+async fn branches(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
+    let pool = sambung_db::connect(
+        &super::cluster::database_url(config)?,
+        &config.pool,
+        config.database_url.is_none(),
+    )
+    .await?;
+    let report = sambung_bench::branches::run(&pool, args.seconds).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "opened {} times: flat p50 {:.2} ms p95 {:.2} ms; with {} branches p50 {:.2} ms p95 {:.2} ms; branched/flat {:.2}",
+            report.opens,
+            report.flat_p50_ms,
+            report.flat_p95_ms,
+            sambung_bench::branches::BRANCHES,
+            report.branched_p50_ms,
+            report.branched_p95_ms,
+            report.ratio_p50
+        );
+    }
+    Ok(())
+}
+
 async fn people(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     let counts = args
         .users

@@ -111,7 +111,11 @@ async fn chat_with_tree(
         ids.push(id);
         parents.push(path.last().copied());
         off_path.push(false);
-        roles.push(if at.is_multiple_of(2) { "user" } else { "assistant" });
+        roles.push(if at.is_multiple_of(2) {
+            "user"
+        } else {
+            "assistant"
+        });
         times.push(start + chrono::Duration::seconds(at as i64));
         path.push(id);
     }

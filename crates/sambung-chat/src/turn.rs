@@ -144,6 +144,8 @@ impl Turns {
         let metadata = reply.metadata(model, started);
         let mut stored = metadata.clone();
         stored["status"] = reply.status().as_str().into();
+        // Who asked stays with the reply: a team chat names them beside the question.
+        stored["askedBy"] = context.actor.to_string().into();
         if let Some(e) = &reply.error {
             stored["error"] = e.to_string().into();
         }

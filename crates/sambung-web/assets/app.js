@@ -223,7 +223,15 @@ async function loadChats() {
   const pins = pinned.items.sort((a, b) => (a.pinnedAt < b.pinnedAt ? 1 : -1));
   state.chats = [...pins, ...page.items];
   state.chatsCursor = page.nextCursor;
+  rememberTitles(state.chats);
   renderChats();
+}
+
+/** The titles of the chats listed so far, whatever the list shows now (search hits name
+ * their chat with it). */
+const titles = new Map();
+function rememberTitles(chats) {
+  for (const chat of chats) titles.set(chat.id, chat.title);
 }
 
 /** The next page of the chat list, when its end scrolls into view. */
@@ -236,6 +244,7 @@ async function loadMoreChats() {
     if (state.chatsCursor !== cursor) return; // the list was loaded again meanwhile
     state.chats = [...state.chats, ...page.items];
     state.chatsCursor = page.nextCursor;
+    rememberTitles(page.items);
     renderChats();
   } finally {
     loadMoreChats.busy = false;
@@ -287,6 +296,26 @@ function chatLink(c) {
   );
 }
 
+/** Chats under Today, Yesterday, Previous 7 days and Older (by their last change). */
+function byDay(chats) {
+  const midnight = new Date();
+  midnight.setHours(0, 0, 0, 0);
+  const day = 86400000;
+  const groups = [["Today", midnight.getTime()], ["Yesterday", midnight.getTime() - day], ["Previous 7 days", midnight.getTime() - 7 * day], ["Older", -Infinity]];
+  const items = [];
+  let shown = null;
+  for (const chat of chats) {
+    const at = new Date(chat.updatedAt).getTime();
+    const [label] = groups.find(([, from]) => at >= from);
+    if (label !== shown) {
+      items.push(el("li", { class: "group" }, el("h3", {}, label)));
+      shown = label;
+    }
+    items.push(chatLink(chat));
+  }
+  return items;
+}
+
 /** Pinned chats first, then the folders as a tree with their chats, then the rest. */
 function renderChats() {
   const shown = state.chats;
@@ -311,7 +340,7 @@ function renderChats() {
   $("#chat-list").replaceChildren(
     ...shown.filter((c) => c.pinnedAt).map(chatLink),
     ...state.folders.filter((f) => !f.parentId || !known.has(f.parentId)).map(folderItem),
-    ...shown.filter((c) => !c.pinnedAt && (!c.folderId || !known.has(c.folderId))).map(chatLink),
+    ...byDay(shown.filter((c) => !c.pinnedAt && (!c.folderId || !known.has(c.folderId)))),
   );
   moreChats.disconnect();
   if (state.chatsCursor) {
@@ -443,9 +472,31 @@ async function searchMessages() {
   }
   const found = await api("GET", `/api/v1/search/messages?q=${encodeURIComponent(words)}&limit=10`);
   hits.replaceChildren(
-    ...found.items.map((m) => el("li", {}, el("a", { href: `#/chat/${m.chatId}`, class: "hit" }, context(m.content, words)))),
+    ...found.items.map((m) => {
+      return el("li", {}, el("a", { href: `#/chat/${m.chatId}`, class: "hit" }, el("strong", {}, titles.get(m.chatId) ?? "A chat"), el("br"), ...marked(context(m.content, words), words)));
+    }),
   );
   hits.hidden = found.items.length === 0;
+}
+
+/** `text` as text nodes with each of `words` in a <mark> (never as HTML). */
+function marked(text, words) {
+  const terms = words.toLowerCase().split(/\s+/).filter(Boolean);
+  const pieces = [];
+  let at = 0;
+  const lower = text.toLowerCase();
+  while (at < text.length) {
+    let next = null;
+    for (const term of terms) {
+      const found = lower.indexOf(term, at);
+      if (found >= 0 && (!next || found < next[0])) next = [found, term.length];
+    }
+    if (!next) break;
+    pieces.push(text.slice(at, next[0]), el("mark", {}, text.slice(next[0], next[0] + next[1])));
+    at = next[0] + next[1];
+  }
+  pieces.push(text.slice(at));
+  return pieces.filter((p) => p !== "");
 }
 
 /** The words around the first match, as text. */
@@ -508,6 +559,11 @@ async function openChat(id) {
   $("#chat-title").textContent = state.chat.title;
   $("#share-link").hidden = true;
   if (switching) $("#prompt").value = drafts.get(id) ?? "";
+  // A team chat names who asked each question: its members, once per team.
+  if (state.chat.teamId && state.membersOf !== state.chat.teamId) {
+    state.members = (await api("GET", `/api/v1/teams/${state.chat.teamId}/members?limit=200`)).items;
+    state.membersOf = state.chat.teamId;
+  }
   renderChatHeader();
   renderModelPicker();
   renderChatTools();
@@ -618,11 +674,24 @@ function messageItem(message, lastReply) {
   } else {
     body.textContent = message.content;
   }
-  const item = el("li", { class: `message ${message.role}`, "data-id": message.id }, body);
-  if (message.siblings && message.siblings.length > 1) item.append(versions(message));
   const meta = message.metadata || {};
+  const label = message.role === "assistant" ? `Reply${meta.model ? ` from ${meta.model}` : ""}` : message.role === "user" ? "Question" : "Instruction";
+  const item = el("li", { class: `message ${message.role}`, "data-id": message.id, "aria-label": label }, body);
+  if (message.siblings && message.siblings.length > 1) item.append(versions(message));
+  if (message.role === "user") {
+    const asker = askedBy(message);
+    item.append(el("p", { class: "meta" }, [asker, message.createdAt ? shortTime(message.createdAt) : null].filter(Boolean).join(" · ")));
+  }
   if (message.role === "assistant") {
-    item.append(replyMeta(meta));
+    item.append(replyMeta(meta, message.createdAt));
+    if (message.content) {
+      const copy = el("button", { class: "link copy-reply", type: "button" }, "Copy reply");
+      copy.addEventListener("click", async () => {
+        await navigator.clipboard.writeText(message.content);
+        copy.textContent = "Copied";
+      });
+      item.append(copy);
+    }
     if (meta.error) item.append(el("p", { class: "error", role: "alert" }, meta.error));
     if (lastReply) item.append(el("button", { class: "link regenerate", onclick: regenerate }, "Regenerate"));
   }
@@ -655,9 +724,28 @@ function versions(message) {
   );
 }
 
+/** A time as people read it: the hour today, else the day too. */
+function shortTime(iso) {
+  const at = new Date(iso);
+  const today = at.toDateString() === new Date().toDateString();
+  return today ? at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : at.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** In a team chat, who asked a question (the reply that followed it knows). */
+function askedBy(question) {
+  if (!state.chat || !state.chat.teamId) return null;
+  const at = state.messages.indexOf(question);
+  const reply = state.messages[at + 1];
+  const id = reply && reply.metadata && reply.metadata.askedBy;
+  if (!id) return null;
+  const member = (state.members || []).find((m) => m.userId === id);
+  return member ? member.name : null;
+}
+
 /** Tokens and times of a reply. */
-function replyMeta(meta) {
+function replyMeta(meta, createdAt) {
   const parts = [];
+  if (createdAt) parts.push(shortTime(createdAt));
   if (meta.model) parts.push(meta.model);
   if (meta.inputTokens != null || meta.outputTokens != null) parts.push(`${meta.inputTokens ?? "?"} → ${meta.outputTokens ?? "?"} tokens`);
   if (meta.ttftMs != null) parts.push(`first token ${meta.ttftMs} ms`);
@@ -719,6 +807,54 @@ $("#composer").addEventListener("submit", async (event) => {
   drafts.delete(state.chat.id);
   endEdit(false);
   await generate(body);
+});
+
+// `/` at the start of the composer picks a saved prompt: its text replaces what was typed.
+let slashPrompts = null;
+let slashChosen = 0;
+async function showSlashPrompts() {
+  const typed = $("#prompt").value;
+  const list = $("#slash-prompts");
+  if (!/^\/[^\s]*$/.test(typed)) {
+    list.hidden = true;
+    return;
+  }
+  slashPrompts ??= (await api("GET", "/api/v1/prompts?limit=100")).items;
+  const word = typed.slice(1).toLowerCase();
+  const found = slashPrompts.filter((p) => p.name.toLowerCase().includes(word)).slice(0, 8);
+  slashChosen = Math.min(slashChosen, Math.max(found.length - 1, 0));
+  list.replaceChildren(
+    ...(found.length
+      ? found.map((p, i) => el("li", { role: "option", id: `slash-${i}`, "aria-selected": i === slashChosen ? "true" : "false", onmousedown: (event) => { event.preventDefault(); useSlashPrompt(p); } }, p.name))
+      : [el("li", { class: "note" }, slashPrompts.length ? "No saved prompt has that name." : "No saved prompts yet: add some under Prompts.")]),
+  );
+  list.found = found;
+  list.hidden = false;
+  $("#prompt").setAttribute("aria-activedescendant", found.length ? `slash-${slashChosen}` : "");
+}
+function useSlashPrompt(prompt) {
+  $("#prompt").value = prompt.content;
+  $("#slash-prompts").hidden = true;
+  $("#prompt").focus();
+}
+$("#prompt").addEventListener("input", () => showSlashPrompts().catch(toast));
+$("#prompt").addEventListener("keydown", (event) => {
+  const list = $("#slash-prompts");
+  if (list.hidden || !list.found) return;
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    event.preventDefault();
+    const count = list.found.length;
+    if (count) slashChosen = (slashChosen + (event.key === "ArrowDown" ? 1 : count - 1)) % count;
+    showSlashPrompts().catch(toast);
+  } else if (event.key === "Enter" && list.found.length) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    useSlashPrompt(list.found[slashChosen]);
+  } else if (event.key === "Escape") {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    list.hidden = true;
+  }
 });
 
 /** What was typed, kept in each chat's composer (and the new chat's) while another is open. */
@@ -841,6 +977,8 @@ async function follow(response) {
   } finally {
     setStreaming(false);
   }
+  // Screen readers hear the reply once, finished, not each streamed piece.
+  $("#announce").textContent = `Reply: ${text.textContent.slice(0, 500)}`;
   if (state.chat === chat) {
     await loadMessages();
     if (chat.title === "New chat") awaitTitle(chat.id).catch(toast);
@@ -1153,11 +1291,21 @@ async function loadSessions() {
       return el(
         "li",
         { "data-session": s.id },
-        `${s.userAgent || "unknown browser"}, since ${new Date(s.createdAt).toLocaleString()}${here ? " (this one)" : " "}`,
+        el("span", { title: s.userAgent || "" }, `${device(s.userAgent)}, since ${new Date(s.createdAt).toLocaleString()}${here ? " (this one)" : " "}`),
         here ? null : el("button", { class: "link", onclick: () => revokeSession(s) }, "Sign out"),
       );
     }),
   );
+}
+
+/** "Chrome on Linux" from a User-Agent (the raw string stays in the tooltip). */
+function device(agent) {
+  if (!agent) return "An unknown browser";
+  const browser =
+    [[/Edg\//, "Edge"], [/OPR\/|Opera/, "Opera"], [/Firefox\//, "Firefox"], [/Chrome\/|Chromium\//, "Chrome"], [/Safari\//, "Safari"], [/curl\//, "curl"], [/node|undici/i, "A Node.js program"], [/python/i, "A Python program"]].find(([pattern]) => pattern.test(agent))?.[1] ||
+    "A browser";
+  const system = [[/Android/, "Android"], [/iPhone|iPad|iOS/, "iOS"], [/Windows/, "Windows"], [/Mac OS X|Macintosh/, "macOS"], [/CrOS/, "ChromeOS"], [/Linux/, "Linux"]].find(([pattern]) => pattern.test(agent))?.[1];
+  return system ? `${browser} on ${system}` : browser;
 }
 
 async function revokeSession(session) {
@@ -1277,6 +1425,7 @@ async function openPrompts() {
 
 async function loadPrompts() {
   const words = $("#prompt-search").value.trim();
+  slashPrompts = null; // the composer's `/` list reads them again
   prompts = (await api("GET", `/api/v1/prompts?limit=100${words ? `&q=${encodeURIComponent(words)}` : ""}`)).items;
   $("#prompt-list").replaceChildren(
     ...prompts.map((p) => {

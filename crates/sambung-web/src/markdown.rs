@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use crate::highlight::{self, CLASS_PREFIX};
 use crate::math;
@@ -231,6 +231,21 @@ fn render(text: &str) -> String {
                 events.push(Event::InlineHtml(math::to_mathml(&tex, false).into()))
             }
             Event::DisplayMath(tex) => events.push(Event::Html(math::to_mathml(&tex, true).into())),
+            // A message's headings sit under the page's own (its title is an h2): `#` is an h3.
+            Event::Start(Tag::Heading {
+                level,
+                id,
+                classes,
+                attrs,
+            }) => events.push(Event::Start(Tag::Heading {
+                level: demoted(level),
+                id,
+                classes,
+                attrs,
+            })),
+            Event::End(TagEnd::Heading(level)) => {
+                events.push(Event::End(TagEnd::Heading(demoted(level))))
+            }
             // Raw HTML in a message is shown as text, not interpreted (then sanitised anyway).
             Event::Html(html) | Event::InlineHtml(html) => events.push(Event::Text(html)),
             Event::Text(_) | Event::Code(_) if in_image => events.push(event),
@@ -241,6 +256,16 @@ fn render(text: &str) -> String {
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, events.into_iter());
     CLEANER.clean(&html).to_string()
+}
+
+/// A heading two levels down (at most an h6).
+fn demoted(level: HeadingLevel) -> HeadingLevel {
+    match level {
+        HeadingLevel::H1 => HeadingLevel::H3,
+        HeadingLevel::H2 => HeadingLevel::H4,
+        HeadingLevel::H3 => HeadingLevel::H5,
+        _ => HeadingLevel::H6,
+    }
 }
 
 /// A fenced block: highlighted when its language is known, else escaped as it is.
@@ -287,6 +312,11 @@ mod tests {
         assert_eq!(
             unknown, "<pre><code class=\"language-klingon\">qapla' &lt;b&gt;\n</code></pre>\n",
             "an unknown language is shown plain"
+        );
+        // Headings sit under the page's own: two levels down.
+        assert_eq!(
+            to_html("# Title\n## Part\n#### Deep"),
+            "<h3>Title</h3>\n<h4>Part</h4>\n<h6>Deep</h6>\n"
         );
         let link = to_html("[docs](https://example.com/a?b=1)");
         assert_eq!(

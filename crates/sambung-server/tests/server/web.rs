@@ -796,6 +796,8 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
         "Standup at nine.",
     )
     .await;
+    // In a team chat each question names who asked it.
+    until_last_says(&budi, "#messages .message.user .meta", "ana").await;
 
     // Budi may read and post, not share: the UI says so.
     steps.at("Budi may read and post, not share");
@@ -1365,6 +1367,50 @@ async fn what_a_new_user_types_and_makes_is_kept_in_chromium() {
         ["Halo", "Halo juga.", "Lalu?"],
         "the shown path: {sent:?}"
     );
+
+    steps.at("everyday actions: a saved prompt by /, copy, times, labels, day groups, devices, search in context");
+    let saved = ana
+        .post(
+            "/api/v1/prompts",
+            json!({"name": "Ringkas", "content": "Ringkas teks ini dalam tiga kalimat."}),
+        )
+        .await;
+    assert_eq!(saved.status, 201, "{saved:?}");
+    browser.type_into("#prompt", "/ring").await;
+    browser.until_text("#slash-prompts", "Ringkas").await;
+    browser
+        .element("#prompt")
+        .await
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .unwrap();
+    browser
+        .until(
+            "the prompt's text in the composer",
+            "return document.querySelector('#prompt').value;",
+            |v| v == &json!("Ringkas teks ini dalam tiga kalimat."),
+        )
+        .await;
+    eval(&browser, "document.querySelector('#prompt').value = '';").await;
+    let reply_item = eval(
+        &browser,
+        r"const items = document.querySelectorAll('#messages li.message.assistant'); const last = items[items.length - 1]; return [last.getAttribute('aria-label'), !!last.querySelector('button.copy-reply'), /\d:\d\d/.test(last.querySelector('.meta').textContent)];",
+    )
+    .await;
+    assert_eq!(reply_item, json!(["Reply from fake", true, true]));
+    let announced = browser.text("#announce").await;
+    assert!(announced.starts_with("Reply: "), "{announced}");
+    browser.until_text("#chat-list li.group h3", "Today").await;
+    browser.type_into("#search", "juga").await;
+    browser
+        .until_text("#search-hits a.hit strong", "Matematika dan kode")
+        .await;
+    browser.until_text("#search-hits mark", "juga").await;
+    eval(&browser, "const s = document.querySelector('#search'); s.value = ''; s.dispatchEvent(new Event('input'));").await;
+    browser.click("#open-settings").await;
+    browser.until_text("#session-list", "Chrome on Linux").await;
+    browser.client.back().await.unwrap();
+    browser.element("#messages .message").await;
 
     steps.at("rename, archive with undo, delete with confirmation");
     browser.click("#chat-menu-button").await;

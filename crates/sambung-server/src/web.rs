@@ -21,6 +21,11 @@ pub fn router() -> Router<Arc<AppState>> {
         // An invitation link opens the application, which offers to join.
         .route("/invites/{token}", get(index))
         .route("/assets/{name}", get(asset))
+        .route(
+            "/manifest.webmanifest",
+            get(|| async { serve(assets::MANIFEST) }),
+        )
+        .route("/sw.js", get(|| async { serve(assets::SERVICE_WORKER) }))
         .route("/share/{token}", get(shared_chat))
 }
 

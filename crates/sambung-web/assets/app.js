@@ -292,7 +292,7 @@ function chatLink(c) {
   return el(
     "li",
     { class: c.pinnedAt ? "pinned" : null },
-    el("a", { href: `#/chat/${c.id}`, "aria-current": state.chat && state.chat.id === c.id ? "page" : null, "data-chat": c.id }, c.title),
+    el("a", { href: `#/chat/${c.id}`, "aria-current": state.chat && state.chat.id === c.id ? "page" : null, "data-chat": c.id, draggable: "true" }, c.title),
   );
 }
 
@@ -352,6 +352,41 @@ function renderChats() {
     $("#chat-list").append(el("li", { class: "note" }, state.archived ? "No archived chats." : "No chat has that in its title."));
   }
 }
+
+// Chats are dragged onto a folder, or onto the list outside any folder to take them out (the
+// folder select in the chat's header does the same from the keyboard).
+const DRAGGED_CHAT = "application/x-sambung-chat";
+$("#chat-list").addEventListener("dragstart", (event) => {
+  const link = event.target.closest && event.target.closest("a[data-chat]");
+  if (!link) return;
+  event.dataTransfer.setData(DRAGGED_CHAT, link.dataset.chat);
+  event.dataTransfer.effectAllowed = "move";
+});
+$("#chat-list").addEventListener("dragover", (event) => {
+  if (!event.dataTransfer.types.includes(DRAGGED_CHAT)) return;
+  event.preventDefault();
+  for (const over of document.querySelectorAll("#chat-list .drop-here")) over.classList.remove("drop-here");
+  (event.target.closest("li.folder") || $("#chat-list")).classList.add("drop-here");
+});
+$("#chat-list").addEventListener("dragleave", (event) => {
+  if (!$("#chat-list").contains(event.relatedTarget)) for (const over of document.querySelectorAll(".drop-here")) over.classList.remove("drop-here");
+});
+$("#chat-list").addEventListener("drop", guard(async (event) => {
+  const chat = event.dataTransfer.getData(DRAGGED_CHAT);
+  for (const over of document.querySelectorAll(".drop-here")) over.classList.remove("drop-here");
+  if (!chat) return;
+  event.preventDefault();
+  const folder = event.target.closest("li.folder");
+  const folderId = folder ? folder.dataset.folder : null;
+  const known = state.chats.find((c) => c.id === chat);
+  if (known && (known.folderId || null) === folderId) return;
+  await api("PATCH", `/api/v1/chats/${chat}`, { folderId });
+  if (state.chat && state.chat.id === chat) {
+    state.chat.folderId = folderId;
+    renderChatTools();
+  }
+  await loadChats();
+}));
 
 $("#scope").addEventListener("change", guard(async () => {
   state.scope = $("#scope").value;
@@ -1682,3 +1717,6 @@ async function start() {
 }
 
 start().catch(toast);
+
+// Installable: the service worker keeps the application's shell (never an API answer).
+if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});

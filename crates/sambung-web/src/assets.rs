@@ -16,6 +16,21 @@ pub const INDEX: Asset = Asset {
     vendored: false,
 };
 
+/// The installable app's manifest, served at `/manifest.webmanifest`.
+pub const MANIFEST: Asset = Asset {
+    content_type: "application/manifest+json",
+    body: include_str!("../assets/manifest.webmanifest"),
+    vendored: false,
+};
+
+/// The service worker, served at `/sw.js` (its scope is the whole site): it keeps the
+/// application's shell for the installed app, never an API answer.
+pub const SERVICE_WORKER: Asset = Asset {
+    content_type: "text/javascript; charset=utf-8",
+    body: include_str!("../assets/sw.js"),
+    vendored: false,
+};
+
 /// The UI's files under `/assets/`, by name.
 pub fn asset(name: &str) -> Option<Asset> {
     match name {
@@ -46,6 +61,11 @@ pub fn asset(name: &str) -> Option<Asset> {
             body: include_str!("../assets/vendor/mermaid/mermaid.min.js"),
             vendored: true,
         }),
+        "icon.svg" => Some(Asset {
+            content_type: "image/svg+xml",
+            body: include_str!("../assets/icon.svg"),
+            vendored: false,
+        }),
         "highlight.css" => Some(Asset {
             content_type: "text/css; charset=utf-8",
             body: crate::highlight::STYLESHEET.as_str(),
@@ -59,4 +79,5 @@ pub fn asset(name: &str) -> Option<Asset> {
 /// script, no frames, no plugins, no form posts elsewhere. A message rendered in the page is
 /// sanitised already; this is the second wall.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+     img-src 'self' data:; connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";

@@ -543,6 +543,47 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     assert_eq!(filed.as_deref(), Some("Travel"));
 
     // Folders are renamed and moved: "Travel" becomes "Trips", inside a new "Asia".
+    steps.at("a chat dragged onto a folder is filed there, and out of it onto the list");
+    let drag = |to: &str| {
+        format!(
+            "const data = new DataTransfer();
+             const link = document.querySelector(\"#chat-list a[data-chat='{budget}']\");
+             link.dispatchEvent(new DragEvent('dragstart', {{bubbles: true, dataTransfer: data}}));
+             const target = {to};
+             target.dispatchEvent(new DragEvent('dragover', {{bubbles: true, cancelable: true, dataTransfer: data}}));
+             target.dispatchEvent(new DragEvent('drop', {{bubbles: true, cancelable: true, dataTransfer: data}}));"
+        )
+    };
+    let folder_of_budget = || async {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT f.name FROM chats c LEFT JOIN folders f ON f.id = c.folder_id WHERE c.id = $1::uuid",
+        )
+        .bind(budget)
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+    };
+    eval(
+        &browser,
+        &drag("document.querySelector('#chat-list li.folder summary')"),
+    )
+    .await;
+    browser
+        .element(&format!("#chat-list .folder a[data-chat='{budget}']"))
+        .await;
+    assert_eq!(folder_of_budget().await.as_deref(), Some("Travel"));
+    eval(&browser, &drag("document.querySelector('#chat-list')")).await;
+    browser
+        .until(
+            "the chat out of the folder",
+            &format!(
+                "return !document.querySelector(\"#chat-list .folder a[data-chat='{budget}']\");"
+            ),
+            |v| v == &json!(true),
+        )
+        .await;
+    assert_eq!(folder_of_budget().await, None);
+
     steps.at("Folders are renamed and moved");
     browser.click("#new-folder").await;
     browser.type_into("#folder-name", "Asia").await;
@@ -846,6 +887,18 @@ async fn first_load_and_first_character_measured() {
         .goto(&format!("{}/#/chat/{chat}", app.url))
         .await
         .unwrap();
+    // A first visit: no service worker has kept the shell yet.
+    browser
+        .until(
+            "the service worker gone",
+            "if (!window.unregistering) { window.unregistering = navigator.serviceWorker.getRegistrations()
+               .then((all) => Promise.all(all.map((r) => r.unregister())))
+               .then(() => caches.keys()).then((names) => Promise.all(names.map((n) => caches.delete(n))))
+               .then(() => { window.unregistered = true; }); }
+             return window.unregistered === true;",
+            |v| v == &json!(true),
+        )
+        .await;
     browser.client.refresh().await.unwrap();
     browser.until_text("#chat-title", "Measured").await;
     let load = eval(
@@ -855,7 +908,7 @@ async fn first_load_and_first_character_measured() {
          const shell = all.filter(e => e === nav || e.initiatorType !== 'fetch');
          const api = all.filter(e => e !== nav && e.initiatorType === 'fetch');
          const sum = (list, key) => list.reduce((n, e) => n + e[key], 0);
-         return {shellRequests: shell.length, shellCompressed: sum(shell, 'encodedBodySize'),
+         return {shellNames: shell.map((e) => new URL(e.name).pathname), shellRequests: shell.length, shellCompressed: sum(shell, 'encodedBodySize'),
                  shellUncompressed: sum(shell, 'decodedBodySize'), apiRequests: api.length,
                  apiCompressed: sum(api, 'encodedBodySize'), loadedMs: nav.loadEventEnd};",
     )
@@ -863,13 +916,61 @@ async fn first_load_and_first_character_measured() {
     eprintln!("first load: {load}");
     let shell = load["shellCompressed"].as_f64().unwrap();
     assert!(
-        shell > 1000.0 && shell < 300.0 * 1024.0,
-        "the app's files under 300 KB compressed: {load}"
+        shell > 1000.0 && shell < 100.0 * 1024.0,
+        "the app's files under 100 KB compressed: {load}"
     );
+    // Installable: a manifest, and a service worker that keeps the shell and nothing else.
+    let manifest = reqwest::get(format!("{}/manifest.webmanifest", app.url))
+        .await
+        .unwrap();
     assert_eq!(
-        load["shellRequests"],
-        json!(5),
-        "the page, its script and its shared module, its style, the code colours (the admin's script comes when its pages are opened)"
+        manifest.headers()["content-type"],
+        "application/manifest+json"
+    );
+    let manifest: Value = manifest.json().await.unwrap();
+    assert_eq!(
+        (
+            &manifest["name"],
+            &manifest["display"],
+            &manifest["start_url"]
+        ),
+        (&json!("SambungChat"), &json!("standalone"), &json!("/"))
+    );
+    let kept = browser
+        .until(
+            "the service worker to keep the shell",
+            "if (!window.keptShell) { window.keptShell = 'waiting'; navigator.serviceWorker.ready
+               .then((worker) => caches.open('sambung-shell-v1').then((cache) => cache.keys())
+                 .then((keys) => { window.keptShell = [worker.scope, ...keys.map((k) => new URL(k.url).pathname).sort()]; })); }
+             return window.keptShell;",
+            |v| v.is_array(),
+        )
+        .await;
+    let kept: Vec<String> = serde_json::from_value(kept).unwrap();
+    assert_eq!(kept[0], format!("{}/", app.url));
+    assert!(
+        kept[1..].iter().all(|path| !path.starts_with("/api/"))
+            && kept.contains(&"/assets/app.js".to_owned()),
+        "{kept:?}"
+    );
+    // The page, its style, the code colours, its shared module and its script; the manifest
+    // and the icon as the browser asks for them. The admin's script and Mermaid come when
+    // needed.
+    let names: Vec<String> = serde_json::from_value(load["shellNames"].clone()).unwrap();
+    let core = [
+        "/",
+        "/assets/app.css",
+        "/assets/highlight.css",
+        "/assets/ui.js",
+        "/assets/app.js",
+    ];
+    let extra = ["/manifest.webmanifest", "/assets/icon.svg"];
+    assert!(
+        core.iter().all(|c| names.iter().any(|n| n == c))
+            && names
+                .iter()
+                .all(|n| core.contains(&n.as_str()) || extra.contains(&n.as_str())),
+        "{names:?}"
     );
 
     // Send, and watch the page for the reply's first character.

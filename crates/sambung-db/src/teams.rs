@@ -544,6 +544,53 @@ pub async fn invite(
 
 /// Accept an invite: the token must exist, be unused and unexpired, and be for the accepting
 /// user's email. Membership and `accepted_at` change in one transaction.
+/// What an invitation says to the person it is for, before they accept it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InviteDetails {
+    pub team_id: TeamId,
+    pub team_name: String,
+    pub team_slug: String,
+    /// Who invited them (`None` once that account is gone).
+    pub invited_by: Option<String>,
+    pub role: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The team and the inviter of the invitation `token`, for the signed-in user it was sent to
+/// (another user learns nothing of it: not found). A used or expired invitation says so.
+pub async fn invite_details(pool: &PgPool, user: UserId, token: &str) -> Result<InviteDetails> {
+    let row = sqlx::query!(
+        r#"SELECT t.id AS "team_id: TeamId", t.name AS team_name, t.slug AS team_slug,
+                  u.name AS "invited_by?", i.role, i.accepted_at, i.expires_at
+             FROM team_invites i
+             JOIN teams t ON t.id = i.team_id
+             LEFT JOIN users u ON u.id = i.invited_by
+            WHERE i.token = $1
+              AND i.email = (SELECT email FROM users WHERE id = $2)"#,
+        token,
+        user as UserId,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("invite"))?;
+    if row.accepted_at.is_some() {
+        return Err(DomainError::Conflict(
+            "this invite has been used already".into(),
+        ));
+    }
+    if row.expires_at <= Utc::now() {
+        return Err(DomainError::Conflict("this invite has expired".into()));
+    }
+    Ok(InviteDetails {
+        team_id: row.team_id,
+        team_name: row.team_name,
+        team_slug: row.team_slug,
+        invited_by: row.invited_by,
+        role: row.role,
+        expires_at: row.expires_at,
+    })
+}
+
 pub async fn accept_invite(pool: &PgPool, user: UserId, token: &str) -> Result<TeamMember> {
     let mut tx = pool.begin().await?;
     let invite = sqlx::query_as!(

@@ -1622,6 +1622,21 @@ function pendingInvite() {
   return match && match[1];
 }
 
+/** Say what the invitation is to and who sent it, or why it cannot be accepted. */
+async function describeInvite() {
+  try {
+    const invite = await api("GET", `/api/v1/invites/${pendingInvite()}`);
+    $("#invite-about").textContent = `${invite.invitedBy || "Someone"} invited you to join ${invite.teamName} as ${invite.role === "admin" ? "an admin" : "a member"}.`;
+    $("#accept-invite").textContent = `Join ${invite.teamName}`;
+    $("#accept-invite").hidden = false;
+  } catch (error) {
+    $("#invite-about").textContent =
+      error.status === 404 ? `This invitation is for another email address than ${state.user.email}: sign in with the address it was sent to.` : `This invitation cannot be accepted: ${error.message}. Ask for a new one.`;
+    $("#invite-about").classList.add("error");
+    $("#accept-invite").hidden = true;
+  }
+}
+
 $("#accept-invite").addEventListener("click", guard(async () => {
   const member = await api("POST", `/api/v1/invites/${pendingInvite()}/accept`, {});
   history.replaceState(null, "", `/#/teams/${member.teamId}`);
@@ -1659,6 +1674,7 @@ async function route() {
   if (pendingInvite()) {
     showSection("#teams");
     $("#invite-accept").hidden = false;
+    await describeInvite();
     return openTeams(null);
   }
   const [, view, id] = location.hash.split("?")[0].split("/");

@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(list_members))
         .routes(routes!(update_member, remove_member))
         .routes(routes!(create_invite))
+        .routes(routes!(get_invite))
         .routes(routes!(accept_invite))
 }
 
@@ -368,6 +369,38 @@ async fn create_invite(
     .await
     .as_str();
     Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitationOut {
+    pub team_id: Uuid,
+    pub team_name: String,
+    pub team_slug: String,
+    /// The name of who invited them (`null` once that account is gone).
+    pub invited_by: Option<String>,
+    pub role: String,
+    pub expires_at: Timestamp,
+}
+
+/// What an invitation is to (the team, who sent it, the role), for the signed-in user it was
+/// sent to: 404 for anyone else, 409 once used or expired.
+#[utoipa::path(get, path = "/invites/{token}", tag = "teams", params(("token" = String, Path)),
+    responses((status = 200, body = InvitationOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn get_invite(
+    State(state): Shared,
+    me: SignedIn,
+    ApiPath(token): ApiPath<String>,
+) -> ApiResult<Json<InvitationOut>> {
+    let invite = db::invite_details(&state.pool, me.user.id, &token).await?;
+    Ok(Json(InvitationOut {
+        team_id: invite.team_id.0,
+        team_name: invite.team_name,
+        team_slug: invite.team_slug,
+        invited_by: invite.invited_by,
+        role: invite.role,
+        expires_at: invite.expires_at.into(),
+    }))
 }
 
 /// Accept an invite: it must be for the signed-in user's email, unexpired and unused.

@@ -313,6 +313,17 @@ async fn invites_give_a_link_and_only_the_invited_email_may_accept() {
     );
     let token = invite["token"].as_str().unwrap();
     assert_eq!(invite["link"], format!("{}/invites/{token}", app.url));
+    // What it is to: for the invitee, and nobody else (the token alone tells nothing).
+    let about = ok(bo.get(&format!("/api/v1/invites/{token}")).await, 200);
+    assert_eq!(
+        (&about["teamName"], &about["invitedBy"], &about["role"]),
+        (&json!("Kopi"), &json!("ana"), &json!("member"))
+    );
+    assert_eq!(
+        cy.get(&format!("/api/v1/invites/{token}")).await.status,
+        404
+    );
+    assert_eq!(bo.get("/api/v1/invites/not-a-token").await.status, 404);
     let wrong = cy
         .post(&format!("/api/v1/invites/{token}/accept"), json!({}))
         .await;
@@ -327,6 +338,8 @@ async fn invites_give_a_link_and_only_the_invited_email_may_accept() {
         .post(&format!("/api/v1/invites/{token}/accept"), json!({}))
         .await;
     assert!(again.status >= 400 && again.status < 500, "{again:?}");
+    let used = bo.get(&format!("/api/v1/invites/{token}")).await;
+    assert_eq!(used.status, 409, "{used:?}");
     let members = ok(ana.get("/api/v1/teams/kopi/members").await, 200);
     assert_eq!(members["items"].as_array().unwrap().len(), 2);
     // The last admin cannot leave or be demoted.
@@ -447,6 +460,7 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/v1/teams/{team}/members/{user}"),
     ("delete", "/api/v1/teams/{team}/members/{user}"),
     ("post", "/api/v1/teams/{team}/invites"),
+    ("get", "/api/v1/invites/{token}"),
     ("post", "/api/v1/invites/{token}/accept"),
     ("get", "/api/v1/folders"),
     ("post", "/api/v1/folders"),

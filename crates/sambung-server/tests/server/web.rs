@@ -801,6 +801,13 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     let budi = Browser::start().await;
     budi.client.goto(&link).await.unwrap();
     sign_up(&budi, "Budi").await;
+    // The page names the team, who invited him and as what.
+    budi.until_text(
+        "#invite-about",
+        "ana invited you to join Kopi Team as a member.",
+    )
+    .await;
+    budi.until_text("#accept-invite", "Join Kopi Team").await;
     budi.click("#invite-accept:not([hidden]) #accept-invite")
         .await;
     budi.until_text("#member-list", "Budi <budi@example.com>")

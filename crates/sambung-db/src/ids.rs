@@ -54,6 +54,7 @@ typed_id!(
     ChatId,
     MessageId,
     PromptId,
+    PromptVersionId,
     ApiKeyId,
     ModelId,
     ConnectionId,

@@ -7,7 +7,7 @@ use sqlx::types::Json;
 use sqlx::PgPool;
 
 use crate::error::{required_text, DomainError, Result};
-use crate::ids::{PromptId, UserId};
+use crate::ids::{PromptId, PromptVersionId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Prompt {
@@ -150,6 +150,79 @@ pub async fn delete_prompt(pool: &PgPool, actor: UserId, prompt: PromptId) -> Re
 
 /// Why a change of a prompt touched no row: someone else's public prompt may be read, not
 /// changed (forbidden); any other is not there for the actor (not found).
+/// An earlier text of a prompt, kept when it was changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptVersion {
+    pub id: PromptVersionId,
+    pub name: String,
+    pub content: String,
+    pub category: String,
+    /// When it was replaced.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The earlier texts of a prompt one may read, newest first (at most 100).
+pub async fn prompt_versions(
+    pool: &PgPool,
+    actor: UserId,
+    prompt: PromptId,
+) -> Result<Vec<PromptVersion>> {
+    get_prompt(pool, actor, prompt).await?;
+    Ok(sqlx::query_as!(
+        PromptVersion,
+        r#"SELECT id AS "id: PromptVersionId", name, content, category, created_at
+             FROM prompt_versions WHERE prompt_id = $1
+            ORDER BY created_at DESC, id DESC LIMIT 100"#,
+        prompt as PromptId,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Bring an earlier text of one's own prompt back (the text it replaces is kept as a version
+/// in turn, by the same trigger as any edit).
+pub async fn restore_prompt_version(
+    pool: &PgPool,
+    actor: UserId,
+    prompt: PromptId,
+    version: PromptVersionId,
+) -> Result<Prompt> {
+    let current = get_prompt(pool, actor, prompt).await?;
+    let kept = sqlx::query_as!(
+        PromptVersion,
+        r#"SELECT id AS "id: PromptVersionId", name, content, category, created_at
+             FROM prompt_versions WHERE id = $1 AND prompt_id = $2"#,
+        version as PromptVersionId,
+        prompt as PromptId,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("prompt version"))?;
+    let restored = NewPrompt {
+        name: &kept.name,
+        content: &kept.content,
+        category: Some(&kept.category),
+        is_public: current.is_public,
+    };
+    update_prompt(pool, actor, prompt, restored).await
+}
+
+/// A copy of a prompt one may use, as one's own and private: "Name (copy)".
+pub async fn duplicate_prompt(pool: &PgPool, actor: UserId, prompt: PromptId) -> Result<Prompt> {
+    let original = get_prompt(pool, actor, prompt).await?;
+    let name: String = format!("{} (copy)", original.name)
+        .chars()
+        .take(200)
+        .collect();
+    let copy = NewPrompt {
+        name: &name,
+        content: &original.content,
+        category: Some(&original.category),
+        is_public: false,
+    };
+    create_prompt(pool, actor, copy).await
+}
+
 async fn refusal(
     pool: &PgPool,
     actor: UserId,

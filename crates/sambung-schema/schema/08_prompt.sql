@@ -37,3 +37,31 @@ CREATE INDEX prompt_search_trgm_idx ON prompts
 
 CREATE TRIGGER prompts_set_updated_at BEFORE UPDATE ON prompts
   FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();
+
+-- Each earlier text of a prompt (upstream keeps every edit): written by the trigger below
+-- whenever a prompt's name, content or category changes, so no writer can forget it.
+CREATE TABLE prompt_versions (
+  id         uuid        NOT NULL DEFAULT sambung_uuid_v7(),
+  prompt_id  uuid        NOT NULL,
+  name       text        NOT NULL,
+  content    text        NOT NULL,
+  category   text        NOT NULL,
+  -- When this text was replaced (it had been the prompt's since the one before).
+  created_at timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT prompt_versions_pkey PRIMARY KEY (id),
+  CONSTRAINT prompt_versions_prompt_id_fkey FOREIGN KEY (prompt_id) REFERENCES prompts (id) ON DELETE CASCADE
+);
+
+CREATE INDEX prompt_version_prompt_id_idx ON prompt_versions (prompt_id, created_at);
+
+CREATE FUNCTION sambung_prompt_keeps_versions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF (OLD.name, OLD.content, OLD.category) IS DISTINCT FROM (NEW.name, NEW.content, NEW.category) THEN
+    INSERT INTO prompt_versions (prompt_id, name, content, category)
+    VALUES (OLD.id, OLD.name, OLD.content, OLD.category);
+  END IF;
+  RETURN NEW;
+END $$;
+
+CREATE TRIGGER prompts_keep_versions AFTER UPDATE ON prompts
+  FOR EACH ROW EXECUTE FUNCTION sambung_prompt_keeps_versions();

@@ -1472,11 +1472,55 @@ async function loadPrompts() {
         ` ${p.category}${p.isPublic ? " · public" : ""} `,
         el("button", { class: "link use", onclick: () => choosePrompt(p) }, "Use"),
         mine ? el("button", { class: "link", onclick: () => editPrompt(p) }, "Edit") : null,
+        el("button", { class: "link duplicate", onclick: guard(() => duplicatePrompt(p)) }, "Duplicate"),
+        el("button", { class: "link versions", "aria-expanded": "false", onclick: guard((event) => togglePromptVersions(p, mine, event.currentTarget)) }, "Versions"),
         mine ? el("button", { class: "link", onclick: guard(() => deletePrompt(p)) }, "Delete") : null,
         el("p", { class: "meta" }, p.content),
       );
     }),
   );
+}
+
+/** A private copy of a prompt, as one's own, opened for editing. */
+async function duplicatePrompt(prompt) {
+  const copy = await api("POST", `/api/v1/prompts/${prompt.id}/duplicate`, {});
+  await loadPrompts();
+  editPrompt(copy);
+}
+
+/** The earlier texts of a prompt under it, newest first, each restorable (one's own). */
+async function togglePromptVersions(prompt, mine, button) {
+  const item = button.closest("li");
+  const shown = item.querySelector("ol.prompt-versions");
+  if (shown) {
+    shown.remove();
+    button.setAttribute("aria-expanded", "false");
+    return;
+  }
+  const versions = (await api("GET", `/api/v1/prompts/${prompt.id}/versions`)).items;
+  const list = el(
+    "ol",
+    { class: "prompt-versions" },
+    ...(versions.length
+      ? versions.map((v) =>
+          el(
+            "li",
+            { "data-version": v.id },
+            el("span", { class: "meta" }, `Until ${new Date(v.createdAt).toLocaleString()}: `),
+            el("strong", {}, v.name),
+            ` ${v.content.slice(0, 200)}${v.content.length > 200 ? "…" : ""} `,
+            mine
+              ? el("button", { class: "link restore", onclick: guard(async () => {
+                  await api("POST", `/api/v1/prompts/${prompt.id}/versions/${v.id}/restore`, {});
+                  await loadPrompts();
+                }) }, "Restore")
+              : null,
+          ),
+        )
+      : [el("li", { class: "note" }, "No earlier versions: it has not been changed.")]),
+  );
+  item.append(list);
+  button.setAttribute("aria-expanded", "true");
 }
 
 let promptSearchTimer;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use sambung_db::prompts::{self as db, Prompt, PromptCursor};
-use sambung_db::PromptId;
+use sambung_db::prompts::{self as db, Prompt, PromptCursor, PromptVersion};
+use sambung_db::{PromptId, PromptVersionId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -26,6 +26,9 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(list_prompts, create_prompt))
         .routes(routes!(get_prompt, update_prompt, delete_prompt))
+        .routes(routes!(prompt_versions))
+        .routes(routes!(restore_prompt_version))
+        .routes(routes!(duplicate_prompt))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -205,4 +208,72 @@ async fn delete_prompt(
 ) -> ApiResult<StatusCode> {
     db::delete_prompt(&state.pool, me.user.id, PromptId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PromptVersionOut {
+    pub id: Uuid,
+    pub name: String,
+    pub content: String,
+    pub category: String,
+    /// When this text was replaced by the next.
+    pub created_at: Timestamp,
+}
+
+impl From<PromptVersion> for PromptVersionOut {
+    fn from(v: PromptVersion) -> Self {
+        PromptVersionOut {
+            id: v.id.0,
+            name: v.name,
+            content: v.content,
+            category: v.category,
+            created_at: v.created_at.into(),
+        }
+    }
+}
+
+/// The earlier texts of a prompt (kept at each edit), newest first, at most 100.
+#[utoipa::path(get, path = "/prompts/{id}/versions", tag = "prompts", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Page<PromptVersionOut>), (status = 404, body = ErrorBody)))]
+async fn prompt_versions(
+    State(state): Shared,
+    me: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Page<PromptVersionOut>>> {
+    let versions = db::prompt_versions(&state.pool, me.user.id, PromptId(id)).await?;
+    Ok(Json(Page::all(
+        versions.into_iter().map(Into::into).collect(),
+    )))
+}
+
+/// Bring an earlier text of one's own prompt back; the text it replaces becomes a version.
+#[utoipa::path(post, path = "/prompts/{id}/versions/{version}/restore", tag = "prompts",
+    params(("id" = Uuid, Path), ("version" = Uuid, Path)),
+    responses((status = 200, body = PromptOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn restore_prompt_version(
+    State(state): Shared,
+    me: SignedIn,
+    ApiPath((id, version)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<PromptOut>> {
+    let restored = db::restore_prompt_version(
+        &state.pool,
+        me.user.id,
+        PromptId(id),
+        PromptVersionId(version),
+    )
+    .await?;
+    Ok(Json(restored.into()))
+}
+
+/// A private copy of a prompt one may use, as one's own ("Name (copy)").
+#[utoipa::path(post, path = "/prompts/{id}/duplicate", tag = "prompts", params(("id" = Uuid, Path)),
+    responses((status = 201, body = PromptOut), (status = 404, body = ErrorBody)))]
+async fn duplicate_prompt(
+    State(state): Shared,
+    me: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<(StatusCode, Json<PromptOut>)> {
+    let copy = db::duplicate_prompt(&state.pool, me.user.id, PromptId(id)).await?;
+    Ok((StatusCode::CREATED, Json(copy.into())))
 }

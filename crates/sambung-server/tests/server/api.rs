@@ -793,3 +793,105 @@ async fn preferences_are_kept_per_user_and_checked() {
         "system"
     );
 }
+
+#[tokio::test]
+async fn prompt_versions_are_kept_restored_by_the_owner_and_copies_are_private() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let budi = app.user("budi").await;
+    let shared = ok(
+        ana.post(
+            "/api/v1/prompts",
+            json!({"name": "Ringkas", "content": "v1 {teks}", "isPublic": true}),
+        )
+        .await,
+        201,
+    );
+    let id = shared["id"].as_str().unwrap();
+    let path = format!("/api/v1/prompts/{id}");
+    assert_eq!(
+        ok(ana.get(&format!("{path}/versions")).await, 200)["items"],
+        json!([])
+    );
+    for content in ["v2 {teks}", "v3 {teks} {gaya}"] {
+        ok(
+            ana.patch(
+                &path,
+                json!({"name": "Ringkas", "content": content, "isPublic": true}),
+            )
+            .await,
+            200,
+        );
+    }
+    // Changing only who sees it keeps no version: the text did not change.
+    ok(
+        ana.patch(
+            &path,
+            json!({"name": "Ringkas", "content": "v3 {teks} {gaya}", "isPublic": true}),
+        )
+        .await,
+        200,
+    );
+    let versions = ok(ana.get(&format!("{path}/versions")).await, 200)["items"].clone();
+    let texts: Vec<&str> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["v2 {teks}", "v1 {teks}"], "newest first");
+    let first = versions[1]["id"].as_str().unwrap();
+    // Others read a public prompt's versions, but only its owner restores one.
+    ok(budi.get(&format!("{path}/versions")).await, 200);
+    let refused = budi
+        .post(&format!("{path}/versions/{first}/restore"), json!({}))
+        .await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    let restored = ok(
+        ana.post(&format!("{path}/versions/{first}/restore"), json!({}))
+            .await,
+        200,
+    );
+    assert_eq!(
+        (&restored["content"], &restored["variables"]),
+        (&json!("v1 {teks}"), &json!(["teks"]))
+    );
+    assert_eq!(
+        ok(ana.get(&format!("{path}/versions")).await, 200)["items"][0]["content"],
+        "v3 {teks} {gaya}",
+        "what a restore replaced is kept too"
+    );
+    let unknown = ana
+        .post(
+            &format!("{path}/versions/{}/restore", uuid::Uuid::new_v4()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    // A copy is the copier's own, and private.
+    let copy = ok(
+        budi.post(&format!("{path}/duplicate"), json!({})).await,
+        201,
+    );
+    assert_eq!(
+        (&copy["name"], &copy["isPublic"], &copy["userId"]),
+        (&json!("Ringkas (copy)"), &json!(false), &json!(budi.id))
+    );
+    let private = ok(
+        ana.post(
+            "/api/v1/prompts",
+            json!({"name": "Rahasia", "content": "x"}),
+        )
+        .await,
+        201,
+    );
+    let private = private["id"].as_str().unwrap();
+    for (method, sub) in [("get", "versions"), ("post", "duplicate")] {
+        let url = format!("/api/v1/prompts/{private}/{sub}");
+        let answer = match method {
+            "get" => budi.get(&url).await,
+            _ => budi.post(&url, json!({})).await,
+        };
+        assert_eq!(answer.status, 404, "{sub}: {answer:?}");
+    }
+}

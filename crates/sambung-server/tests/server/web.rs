@@ -678,6 +678,67 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     browser.click("#prompt-public").await;
     browser.click("#prompt-form button[type=submit]").await;
     browser.until_text("#prompt-list", "Translate").await;
+
+    steps.at("a prompt's earlier text is kept and restored; a prompt is duplicated");
+    let click_in_prompt = |label: &str| {
+        format!(
+            "[...document.querySelectorAll('#prompt-list > li button')].find((b) => b.textContent === '{label}').click();"
+        )
+    };
+    eval(&browser, &click_in_prompt("Edit")).await;
+    browser
+        .type_into(
+            "#prompt-content",
+            "Translate {text} into {language}, politely",
+        )
+        .await;
+    browser.click("#prompt-form button[type=submit]").await;
+    browser.until_text("#prompt-list", "politely").await;
+    eval(&browser, &click_in_prompt("Versions")).await;
+    browser
+        .until_text(
+            "#prompt-list ol.prompt-versions",
+            "Translate {text} into {language}",
+        )
+        .await;
+    eval(
+        &browser,
+        "document.querySelector('#prompt-list ol.prompt-versions button.restore').click();",
+    )
+    .await;
+    browser
+        .until(
+            "the earlier text back",
+            "return document.querySelector('#prompt-list > li .meta').textContent;",
+            |v| v == &json!("Translate {text} into {language}"),
+        )
+        .await;
+    let kept: Vec<String> = sqlx::query_scalar(
+        "SELECT v.content FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id WHERE p.name = 'Translate' ORDER BY v.created_at",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        kept,
+        [
+            "Translate {text} into {language}",
+            "Translate {text} into {language}, politely"
+        ],
+        "each replaced text is kept"
+    );
+    eval(&browser, &click_in_prompt("Duplicate")).await;
+    browser.until_text("#prompt-list", "Translate (copy)").await;
+    let copy_name = eval(
+        &browser,
+        "return document.querySelector('#prompt-name').value;",
+    )
+    .await;
+    assert_eq!(
+        copy_name,
+        json!("Translate (copy)"),
+        "the copy opens for editing"
+    );
     browser.type_into("#prompt-search", "nothing like it").await;
     browser
         .until(

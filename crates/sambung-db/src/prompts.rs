@@ -161,13 +161,16 @@ pub struct PromptVersion {
     pub created_at: DateTime<Utc>,
 }
 
-/// The earlier texts of a prompt one may read, newest first (at most 100).
+/// The earlier texts of one's own prompt, newest first (at most 100). Its owner's alone: a
+/// public prompt's readers see what it says now, not what it said before it was shared.
 pub async fn prompt_versions(
     pool: &PgPool,
     actor: UserId,
     prompt: PromptId,
 ) -> Result<Vec<PromptVersion>> {
-    get_prompt(pool, actor, prompt).await?;
+    if get_prompt(pool, actor, prompt).await?.user_id != actor {
+        return Err(DomainError::forbidden("see this prompt's earlier versions"));
+    }
     Ok(sqlx::query_as!(
         PromptVersion,
         r#"SELECT id AS "id: PromptVersionId", name, content, category, created_at

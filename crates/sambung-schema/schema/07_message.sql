@@ -50,15 +50,28 @@ END $$;
 CREATE TRIGGER messages_set_content_tsv BEFORE INSERT OR UPDATE OF content ON messages
   FOR EACH ROW EXECUTE FUNCTION sambung_message_words();
 
--- A message inserted without a parent follows the last message of its chat's shown path, so
--- every writer (a turn, an appended message, a seed, an import) grows the tree the same way;
--- an edit or a regeneration takes the old branch off the path first.
+-- A message inserted without a parent follows the last message of its chat's shown path (the
+-- one on it with no child on it), so every writer (a turn, an appended message, a seed, an
+-- import) grows the tree the same way; an edit or a regeneration takes the old branch off the
+-- path first. The chat's row is locked first, so writers at once take turns and never share
+-- a parent (each statement of the function reads anew), and a message is never older than
+-- its parent (a transaction's now() can be earlier than the one it waited for).
 CREATE FUNCTION sambung_message_follows_path() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  leaf record;
 BEGIN
   IF NEW.parent_id IS NULL AND NOT NEW.off_path THEN
-    NEW.parent_id := (SELECT m.id FROM messages m
-                       WHERE m.chat_id = NEW.chat_id AND NOT m.off_path
-                       ORDER BY m.created_at DESC, m.id DESC LIMIT 1);
+    PERFORM 1 FROM chats WHERE id = NEW.chat_id FOR UPDATE;
+    SELECT m.id, m.created_at INTO leaf FROM messages m
+     WHERE m.chat_id = NEW.chat_id AND NOT m.off_path
+       AND NOT EXISTS (SELECT 1 FROM messages c WHERE c.parent_id = m.id AND NOT c.off_path)
+     ORDER BY m.created_at DESC, m.id DESC LIMIT 1;
+    IF FOUND THEN
+      NEW.parent_id := leaf.id;
+      IF NEW.created_at <= leaf.created_at THEN
+        NEW.created_at := leaf.created_at + interval '1 microsecond';
+      END IF;
+    END IF;
   END IF;
   RETURN NEW;
 END $$;

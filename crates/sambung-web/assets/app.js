@@ -567,7 +567,8 @@ function openDraft() {
 /** Store the draft as a chat (in the scope shown), for its first message. */
 async function storeDraft() {
   const chat = await api("POST", "/api/v1/chats", state.scope ? { team: state.scope } : {});
-  state.chat = { ...chat, tags: [] };
+  // Unanswered until its first turn begins: a refused first message takes it away again.
+  state.chat = { ...chat, tags: [], unanswered: true };
   history.replaceState(null, "", `#/chat/${chat.id}`);
   drafts.delete("new");
   renderChatHeader();
@@ -939,18 +940,21 @@ async function generate(body) {
   if (!response.ok) {
     const error = await response.json().catch(() => ({}));
     // A chat stored for this first message and refused is no chat: nothing empty is left.
-    if (chat.messageCount === 0 && !state.messages.some((m) => m.id !== "pending")) {
+    if (chat.unanswered) {
       await api("DELETE", `/api/v1/chats/${chat.id}`).catch(() => {});
+      if (state.chat !== chat) return; // another chat was opened meanwhile: it keeps its composer
       state.chat = null;
       history.replaceState(null, "", "#/new");
       state.messages = [];
       renderChatHeader();
       renderMessages();
     } else {
+      if (state.chat !== chat) return;
       await loadMessages();
     }
     return refused(body.regenerate ? null : body.content, error, response.status);
   }
+  chat.unanswered = false;
   await follow(response);
 }
 
@@ -1217,9 +1221,11 @@ function renderChatTools() {
 
 /** Change the open chat, keeping what the change's answer does not carry (its tags). */
 async function changeChat(changes) {
-  const changed = await api("PATCH", `/api/v1/chats/${state.chat.id}`, changes);
-  state.chat = { ...state.chat, ...changed };
-  return state.chat;
+  const chat = state.chat;
+  const changed = await api("PATCH", `/api/v1/chats/${chat.id}`, changes);
+  // The answer belongs to the chat it was asked for: another one may be open by now.
+  if (state.chat && state.chat.id === chat.id) state.chat = { ...state.chat, ...changed };
+  return { ...chat, ...changed };
 }
 
 async function toggleTag(tag) {
@@ -1473,7 +1479,7 @@ async function loadPrompts() {
         el("button", { class: "link use", onclick: () => choosePrompt(p) }, "Use"),
         mine ? el("button", { class: "link", onclick: () => editPrompt(p) }, "Edit") : null,
         el("button", { class: "link duplicate", onclick: guard(() => duplicatePrompt(p)) }, "Duplicate"),
-        el("button", { class: "link versions", "aria-expanded": "false", onclick: guard((event) => togglePromptVersions(p, mine, event.currentTarget)) }, "Versions"),
+        mine ? el("button", { class: "link versions", "aria-expanded": "false", onclick: guard((event) => togglePromptVersions(p, event.currentTarget)) }, "Versions") : null,
         mine ? el("button", { class: "link", onclick: guard(() => deletePrompt(p)) }, "Delete") : null,
         el("p", { class: "meta" }, p.content),
       );
@@ -1488,8 +1494,8 @@ async function duplicatePrompt(prompt) {
   editPrompt(copy);
 }
 
-/** The earlier texts of a prompt under it, newest first, each restorable (one's own). */
-async function togglePromptVersions(prompt, mine, button) {
+/** The earlier texts of one's own prompt under it, newest first, each restorable. */
+async function togglePromptVersions(prompt, button) {
   const item = button.closest("li");
   const shown = item.querySelector("ol.prompt-versions");
   if (shown) {
@@ -1509,12 +1515,10 @@ async function togglePromptVersions(prompt, mine, button) {
             el("span", { class: "meta" }, `Until ${new Date(v.createdAt).toLocaleString()}: `),
             el("strong", {}, v.name),
             ` ${v.content.slice(0, 200)}${v.content.length > 200 ? "…" : ""} `,
-            mine
-              ? el("button", { class: "link restore", onclick: guard(async () => {
-                  await api("POST", `/api/v1/prompts/${prompt.id}/versions/${v.id}/restore`, {});
-                  await loadPrompts();
-                }) }, "Restore")
-              : null,
+            el("button", { class: "link restore", onclick: guard(async () => {
+              await api("POST", `/api/v1/prompts/${prompt.id}/versions/${v.id}/restore`, {});
+              await loadPrompts();
+            }) }, "Restore"),
           ),
         )
       : [el("li", { class: "note" }, "No earlier versions: it has not been changed.")]),

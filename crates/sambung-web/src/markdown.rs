@@ -204,6 +204,7 @@ fn render(text: &str) -> String {
         | Options::ENABLE_MATH;
     let text = math::tex_delimiters(text, options);
     let mut events = Vec::new();
+    let mut formulas = 0;
     let mut in_image = false;
     // A fenced code block being collected: its language and its text so far.
     let mut code: Option<(CowStr<'_>, String)> = None;
@@ -227,10 +228,12 @@ fn render(text: &str) -> String {
                     events.push(code_block(&language, &collected));
                 }
             }
-            Event::InlineMath(tex) => {
-                events.push(Event::InlineHtml(math::to_mathml(&tex, false).into()))
+            Event::InlineMath(tex) => events.push(Event::InlineHtml(
+                formula(&tex, false, &mut formulas).into(),
+            )),
+            Event::DisplayMath(tex) => {
+                events.push(Event::Html(formula(&tex, true, &mut formulas).into()))
             }
-            Event::DisplayMath(tex) => events.push(Event::Html(math::to_mathml(&tex, true).into())),
             // A message's headings sit under the page's own (its title is an h2): `#` is an h3.
             Event::Start(Tag::Heading {
                 level,
@@ -256,6 +259,16 @@ fn render(text: &str) -> String {
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, events.into_iter());
     CLEANER.clean(&html).to_string()
+}
+
+/// The next formula of a message: MathML for the first [`math::MAX_FORMULAS`], code after.
+fn formula(tex: &str, display: bool, count: &mut usize) -> String {
+    *count += 1;
+    if *count > math::MAX_FORMULAS {
+        math::as_code(tex, display)
+    } else {
+        math::to_mathml(tex, display)
+    }
 }
 
 /// A heading two levels down (at most an h6).
@@ -402,6 +415,10 @@ mod tests {
         assert!(html.contains("x^2\\,dx</annotation>"), "{html}");
         let html = to_html("between \\(a+b\\) and \\[c\\]");
         assert_eq!(html.matches("<math").count(), 2, "{html}");
+        // A message renders at most MAX_FORMULAS formulas; the rest are code.
+        let many = to_html(&"$x$ ".repeat(crate::math::MAX_FORMULAS + 44));
+        assert_eq!(many.matches("<math").count(), crate::math::MAX_FORMULAS);
+        assert_eq!(many.matches("language-tex").count(), 44);
         // Currency is not math.
         assert_eq!(
             to_html("It costs $5 and $10."),

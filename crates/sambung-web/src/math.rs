@@ -16,6 +16,24 @@ use pulldown_latex::{push_mathml, RenderConfig, Storage};
 pub const MAX_FORMULA_BYTES: usize = 8 * 1024;
 /// The deepest grouping (`{`, `\left`) rendered as math; a deeper formula is shown as code.
 pub const MAX_FORMULA_DEPTH: usize = 32;
+/// The most MathML one formula may become; a formula that grows past it is shown as code.
+pub const MAX_MATHML_BYTES: usize = 64 * 1024;
+/// The most formulas of one message rendered as math; the rest are shown as code.
+pub const MAX_FORMULAS: usize = 256;
+/// Control words that define macros: a few bytes of them expand to megabytes (the parser's
+/// only bound is a megabyte of expansion per formula), so a formula using one is code.
+const MACRO_DEFINERS: &[&str] = &[
+    "def",
+    "edef",
+    "gdef",
+    "xdef",
+    "let",
+    "futurelet",
+    "newcommand",
+    "renewcommand",
+    "providecommand",
+    "DeclareMathOperator",
+];
 
 /// The MathML elements and attributes [`to_mathml`] writes: the sanitiser's allow-list grows
 /// by these and nothing else.
@@ -88,11 +106,16 @@ pub fn to_mathml(tex: &str, display: bool) -> String {
                 events.into_iter().map(Ok::<_, std::convert::Infallible>),
                 config,
             );
-            if rendered.is_ok() {
+            if rendered.is_ok() && mathml.len() <= MAX_MATHML_BYTES {
                 return mathml;
             }
         }
     }
+    as_code(tex, display)
+}
+
+/// A formula shown as what was written.
+pub fn as_code(tex: &str, display: bool) -> String {
     let code = format!("<code class=\"language-tex\">{}</code>", crate::escape(tex));
     if display {
         format!("<pre>{code}</pre>")
@@ -101,20 +124,40 @@ pub fn to_mathml(tex: &str, display: bool) -> String {
     }
 }
 
-/// Whether a formula is short and shallow enough to render.
+/// Whether a formula is short, shallow and macro-free enough to render cheaply.
 fn renderable(tex: &str) -> bool {
     if tex.len() > MAX_FORMULA_BYTES {
         return false;
     }
-    let mut depth = 0usize;
-    let mut deepest = 0usize;
-    for token in tex.split_inclusive(['{', '}']) {
-        depth += token.matches("\\left").count();
-        depth = depth.saturating_sub(token.matches("\\right").count());
-        if token.ends_with('{') {
-            depth += 1;
-        } else if token.ends_with('}') {
-            depth = depth.saturating_sub(1);
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut chars = tex.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            '\\' => {
+                // A control word: the letters after the backslash (`\leftarrow` is one word,
+                // not `\left`).
+                let start = at + 1;
+                let mut end = start;
+                while let Some(&(next, letter)) = chars.peek() {
+                    if !letter.is_ascii_alphabetic() {
+                        break;
+                    }
+                    end = next + 1;
+                    chars.next();
+                }
+                match &tex[start..end] {
+                    "left" => depth += 1,
+                    "right" => depth = depth.saturating_sub(1),
+                    word if MACRO_DEFINERS.contains(&word) => return false,
+                    "" => {
+                        chars.next(); // `\{`, `\\` and the like: one escaped character
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
         }
         deepest = deepest.max(depth);
     }
@@ -127,8 +170,12 @@ pub fn tex_delimiters(text: &str, options: Options) -> Cow<'_, str> {
     if !text.contains("\\(") && !text.contains("\\[") {
         return Cow::Borrowed(text);
     }
+    // The ranges come in document order: a binary search finds the one that could hold `at`.
     let code = code_ranges(text, options);
-    let in_code = |at: usize| code.iter().any(|range| range.contains(&at));
+    let in_code = |at: usize| {
+        let after = code.partition_point(|range| range.start <= at);
+        after > 0 && code[after - 1].contains(&at)
+    };
     let bytes = text.as_bytes();
     let escaped = |at: usize| {
         bytes[..at]
@@ -234,6 +281,14 @@ mod tests {
             "}".repeat(MAX_FORMULA_DEPTH + 1)
         );
         assert!(to_mathml(&deep, true).starts_with("<pre><code"));
+        // Arrows are not groups: many of them still render.
+        let arrows = "a \\leftarrow b ".repeat(MAX_FORMULA_DEPTH + 5);
+        assert!(to_mathml(&arrows, false).starts_with("<math"));
+        // Macros can expand a few bytes to megabytes: a formula defining one is code.
+        let bomb = "\\def\\a{xxxxxxxxxx}\\def\\b{\\a\\a\\a\\a\\a\\a\\a\\a\\a\\a}\\def\\c{\\b\\b\\b\\b\\b\\b\\b\\b\\b\\b}\\c\\c";
+        let shown = to_mathml(bomb, false);
+        assert!(shown.starts_with("<code") && shown.len() < 1000, "{shown}");
+        assert!(to_mathml("\\newcommand{\\x}{y} \\x", false).starts_with("<code"));
         let escaped = to_mathml("\\text{<b>}", false);
         assert!(
             !escaped.contains("<b>") && escaped.contains("\\text{&lt;b&gt;}</annotation>"),

@@ -1183,3 +1183,34 @@ async fn sign_up_passwords_sessions_and_verifications() {
         "expired"
     );
 }
+
+/// Messages written at once into one chat take turns: each follows the one before it, so the
+/// shown path stays one chain (without the chat's lock two of them took the same parent).
+#[tokio::test]
+async fn messages_written_at_once_follow_one_another() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let talk = chats::create_chat(pool, ana, chat("Ramai")).await.unwrap();
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let pool = pool.clone();
+        writes.spawn(async move {
+            chats::append_message(&pool, ana, talk.id, &format!("pesan {i}"), None)
+                .await
+                .map(drop)
+        });
+    }
+    while let Some(written) = writes.join_next().await {
+        written.unwrap().unwrap();
+    }
+    let (messages, parents, roots): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT parent_id), count(*) FILTER (WHERE parent_id IS NULL)
+           FROM messages WHERE chat_id = $1 AND NOT off_path",
+    )
+    .bind(talk.id)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!((messages, parents, roots), (24, 23, 1), "one chain");
+}

@@ -109,7 +109,8 @@ pub struct MessageOut {
     /// `{model, tokens, finishReason, ...}` for replies.
     pub metadata: Option<serde_json::Value>,
     pub created_at: Timestamp,
-    /// The message it follows in the chat's tree (`null`: a first question).
+    /// The message it follows in the chat's tree, in a chat's pages (`null` there: a first
+    /// question; elsewhere, as in search hits, it is not read).
     pub parent_id: Option<Uuid>,
     /// The versions of this message (itself among them), oldest first, when an edit or a
     /// regeneration made several: `POST .../messages/{id}/show` switches to one.

@@ -233,9 +233,9 @@ impl From<PromptVersion> for PromptVersionOut {
     }
 }
 
-/// The earlier texts of a prompt (kept at each edit), newest first, at most 100.
+/// The earlier texts of one's own prompt (kept at each edit), newest first, at most 100.
 #[utoipa::path(get, path = "/prompts/{id}/versions", tag = "prompts", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Page<PromptVersionOut>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Page<PromptVersionOut>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn prompt_versions(
     State(state): Shared,
     me: SignedIn,

@@ -841,8 +841,9 @@ async fn prompt_versions_are_kept_restored_by_the_owner_and_copies_are_private()
         .collect();
     assert_eq!(texts, ["v2 {teks}", "v1 {teks}"], "newest first");
     let first = versions[1]["id"].as_str().unwrap();
-    // Others read a public prompt's versions, but only its owner restores one.
-    ok(budi.get(&format!("{path}/versions")).await, 200);
+    // A public prompt's readers see what it says now, not its earlier texts; only its owner
+    // restores one.
+    assert_eq!(budi.get(&format!("{path}/versions")).await.status, 403);
     let refused = budi
         .post(&format!("{path}/versions/{first}/restore"), json!({}))
         .await;

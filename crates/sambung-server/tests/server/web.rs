@@ -44,10 +44,15 @@ fn reply(text: &str, pace_ms: u64) -> Script {
 
 async fn send(browser: &Browser, text: &str) {
     browser.type_into("#prompt", text).await;
+    press(browser, "#prompt", Key::Enter).await;
+}
+
+/// Press `key` in the element `css`.
+async fn press(browser: &Browser, css: &str, key: Key) {
     browser
-        .element("#prompt")
+        .element(css)
         .await
-        .send_keys(&Key::Enter.to_string())
+        .send_keys(&key.to_string())
         .await
         .unwrap();
 }
@@ -254,12 +259,7 @@ async fn journey(phone: bool) {
     browser
         .until_text("#messages .body.streaming", "word")
         .await;
-    browser
-        .element("#prompt")
-        .await
-        .send_keys(&Key::Escape.to_string())
-        .await
-        .unwrap();
+    press(&browser, "#prompt", Key::Escape).await;
     let stopped = until_stored(&app, "stopped", None).await;
     assert!(
         stopped.starts_with("word") && stopped.len() < 1000,
@@ -772,12 +772,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     steps
         .at("The first reply titles the chat with a request of its own, after the reply is stored");
     app.provider.push(reply("Translation", 0));
-    browser
-        .element("#prompt")
-        .await
-        .send_keys(&Key::Enter.to_string())
-        .await
-        .unwrap();
+    press(&browser, "#prompt", Key::Enter).await;
     until_stored(&app, "complete", Some("Good morning")).await;
     // The stream ends after the title is asked for: then the composer sends again.
     steps.at("The stream ends after the title is asked for");
@@ -1352,12 +1347,7 @@ async fn what_a_new_user_types_and_makes_is_kept_in_chromium() {
     let math = "Energi: $E=mc^2$, dan\n\n$$\\int_0^1 x^2\\,dx = \\frac{1}{3}$$\n\n```mermaid\ngraph TD\n  Tanya --> Jawab\n```\n\n```mermaid\nthis is not a diagram\n```\n\n```rust\n// a comment\nfn main() { let s = \"teks\"; }\n```\n";
     app.provider.push(reply(math, 1));
     app.provider.push(reply("Matematika dan kode", 700)); // the title, slowly
-    browser
-        .element("#prompt")
-        .await
-        .send_keys(&Key::Enter.to_string())
-        .await
-        .unwrap();
+    press(&browser, "#prompt", Key::Enter).await;
     browser
         .until(
             "the reply rendered, its Stop gone",
@@ -1547,12 +1537,7 @@ async fn what_a_new_user_types_and_makes_is_kept_in_chromium() {
     assert_eq!(saved.status, 201, "{saved:?}");
     browser.type_into("#prompt", "/ring").await;
     browser.until_text("#slash-prompts", "Ringkas").await;
-    browser
-        .element("#prompt")
-        .await
-        .send_keys(&Key::Enter.to_string())
-        .await
-        .unwrap();
+    press(&browser, "#prompt", Key::Enter).await;
     browser
         .until(
             "the prompt's text in the composer",
@@ -1585,12 +1570,7 @@ async fn what_a_new_user_types_and_makes_is_kept_in_chromium() {
     browser.click("#chat-menu-button").await;
     browser.click("#rename-chat").await;
     browser.type_into("#rename-title", "Kalkulus").await;
-    browser
-        .element("#rename-title")
-        .await
-        .send_keys(&Key::Enter.to_string())
-        .await
-        .unwrap();
+    press(&browser, "#rename-title", Key::Enter).await;
     browser.until_text("#chat-title", "Kalkulus").await;
     browser.until_text("#chat-list", "Kalkulus").await;
     browser.click("#chat-menu-button").await;

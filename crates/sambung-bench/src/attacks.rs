@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use sqlx::Connection as _;
 use tokio::io::AsyncWriteExt as _;
 
-use crate::BenchError;
+use crate::{setup, BenchError};
 
 /// One attack and what `/health` did meanwhile.
 #[derive(Debug, Clone, Serialize)]
@@ -40,10 +40,6 @@ pub const ATTACKS: [&str; 8] = [
     "idle-sockets",
     "huge-headers",
 ];
-
-fn setup(error: impl std::fmt::Display) -> BenchError {
-    BenchError::Setup(error.to_string())
-}
 
 /// A signed-in attacker (a bearer token) with a default model at the fake provider.
 struct Attacker {

@@ -13,7 +13,7 @@ use sambung_db::{ChatId, MessageId, UserId};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::BenchError;
+use crate::{setup, BenchError};
 
 /// Messages on each chat's shown path, and in each branch beside it.
 pub const PATH_LENGTH: usize = 100;
@@ -165,8 +165,4 @@ fn percentile(values: &mut [f64], at: f64) -> f64 {
     }
     values.sort_by(f64::total_cmp);
     values[((values.len() - 1) as f64 * at).round() as usize]
-}
-
-fn setup(e: impl std::fmt::Display) -> BenchError {
-    BenchError::Setup(e.to_string())
 }

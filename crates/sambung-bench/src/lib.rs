@@ -36,6 +36,11 @@ pub enum BenchError {
     Database(#[from] sqlx::Error),
 }
 
+/// A benchmark that could not be set up, saying why.
+pub(crate) fn setup(error: impl std::fmt::Display) -> BenchError {
+    BenchError::Setup(error.to_string())
+}
+
 impl sambung_config::Hint for BenchError {
     fn hint(&self) -> Option<String> {
         match self {

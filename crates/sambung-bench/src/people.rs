@@ -23,7 +23,7 @@ use sqlx::Connection as _;
 use tokio::sync::Mutex;
 
 use crate::served::Served;
-use crate::BenchError;
+use crate::{setup, BenchError};
 
 /// The page requests' p95 a machine must keep for N people to count as served.
 pub const PAGE_P95_LIMIT_MS: f64 = 100.0;
@@ -89,10 +89,6 @@ fn reply(tokens: usize, every: Duration) -> Script {
         .chain([b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n".to_vec()])
         .collect();
     script
-}
-
-fn setup(error: impl std::fmt::Display) -> BenchError {
-    BenchError::Setup(error.to_string())
 }
 
 /// The people's accounts (`person-K@people.bench.sambung.chat`, one password), each with two

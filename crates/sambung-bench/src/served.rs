@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::BenchError;
+use crate::{setup, BenchError};
 
 pub(crate) struct Served {
     pub base: String,
@@ -63,8 +63,4 @@ impl Served {
             .id()
             .map_or(0.0, |pid| crate::generate::rss_mb_of(&pid.to_string()))
     }
-}
-
-fn setup(error: impl std::fmt::Display) -> BenchError {
-    BenchError::Setup(error.to_string())
 }

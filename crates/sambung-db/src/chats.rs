@@ -355,7 +355,7 @@ pub async fn get_public_chat(
     .fetch_optional(pool)
     .await?
     .ok_or(DomainError::not_found("shared chat"))?;
-    let page = messages_page(pool, chat.id, after, limit).await?;
+    let page = page_of(pool, MESSAGES_PAGE_SQL, chat.id, after, limit).await?;
     Ok((chat, page))
 }
 
@@ -687,17 +687,8 @@ struct PageRow {
     fetched: i64,
 }
 
-/// A page of a chat's messages (at most `limit`, and [`MAX_PAGE_CONTENT_BYTES`] of content)
-/// after `after`, with where the next one starts.
-async fn messages_page(
-    pool: &PgPool,
-    chat: ChatId,
-    after: Option<MessageCursor>,
-    limit: i64,
-) -> Result<Page<Message, MessageCursor>> {
-    page_of(pool, MESSAGES_PAGE_SQL, chat, after, limit).await
-}
-
+/// A page of the messages `sql` lists (at most `limit`, and [`MAX_PAGE_CONTENT_BYTES`] of
+/// content) after `after`, with where the next one starts.
 async fn page_of(
     pool: &PgPool,
     sql: &'static str,
@@ -732,12 +723,7 @@ pub async fn chat_with_messages(
     after: Option<MessageCursor>,
     limit: i64,
 ) -> Result<(Chat, Page<Message, MessageCursor>)> {
-    if limit < 1 {
-        return Err(DomainError::invalid("limit", "at least 1"));
-    }
-    let chat = get_chat(pool, actor, chat).await?;
-    let page = messages_page(pool, chat.id, after, limit).await?;
-    Ok((chat, page))
+    readable_page(pool, actor, chat, MESSAGES_PAGE_SQL, after, limit).await
 }
 
 /// Every message of a chat, its branches too (each with its parent and whether it is on the
@@ -749,11 +735,28 @@ pub async fn chat_tree(
     after: Option<MessageCursor>,
     limit: i64,
 ) -> Result<Page<Message, MessageCursor>> {
+    Ok(
+        readable_page(pool, actor, chat, TREE_PAGE_SQL, after, limit)
+            .await?
+            .1,
+    )
+}
+
+/// A chat the actor may read, and a page of the messages `sql` lists.
+async fn readable_page(
+    pool: &PgPool,
+    actor: UserId,
+    chat: ChatId,
+    sql: &'static str,
+    after: Option<MessageCursor>,
+    limit: i64,
+) -> Result<(Chat, Page<Message, MessageCursor>)> {
     if limit < 1 {
         return Err(DomainError::invalid("limit", "at least 1"));
     }
     let chat = get_chat(pool, actor, chat).await?;
-    page_of(pool, TREE_PAGE_SQL, chat.id, after, limit).await
+    let page = page_of(pool, sql, chat.id, after, limit).await?;
+    Ok((chat, page))
 }
 
 /// Show the branch `message` is on: its ancestors, itself, and below it the latest message

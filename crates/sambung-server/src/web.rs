@@ -29,7 +29,11 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/share/{token}", get(shared_chat))
 }
 
-fn page_response(status: StatusCode, content_type: &'static str, body: String) -> Response {
+fn page_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl IntoResponse,
+) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -42,16 +46,8 @@ fn page_response(status: StatusCode, content_type: &'static str, body: String) -
 
 fn serve(asset: Asset) -> Response {
     // The file is the binary's own: served as it is, never copied.
-    let mut response = (StatusCode::OK, asset.body).into_response();
+    let mut response = page_response(StatusCode::OK, asset.content_type, asset.body);
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(asset.content_type),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
     // The application's small files are asked for again each time (a new binary serves new
     // ones at once); a vendored library keeps for a day.
     headers.insert(
@@ -75,7 +71,7 @@ async fn asset(Path(name): Path<String>) -> Response {
         None => page_response(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
-            "no such file".into(),
+            "no such file",
         ),
     }
 }
@@ -143,7 +139,7 @@ async fn shared_chat(
             page_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "text/plain; charset=utf-8",
-                "the chat cannot be read now".into(),
+                "the chat cannot be read now",
             )
         }
     }

@@ -1,14 +1,17 @@
 //! The mail SambungChat sends (SPEC section 12): password resets, email verifications and
-//! invitations, as plain-text messages, delivered over SMTP (`SMTP_URL`, `MAIL_FROM`) by
+//! invitations, as plain-text messages in the recipient's language, delivered over SMTP (`SMTP_URL`, `MAIL_FROM`) by
 //! `lettre`. Without a mail server nothing is sent: the caller keeps the link for an admin to
 //! pass on. Why a crate of its own: the server's handlers say what to send; how a message is
 //! written and delivered (and the SMTP dependency) lives here.
 
+use std::fmt::Display;
 use std::time::Duration;
 
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncTransport, Message, Tokio1Executor};
+use sambung_i18n::text;
+pub use sambung_i18n::Locale;
 
 /// Why a mail could not be set up or sent.
 #[derive(Debug, thiserror::Error)]
@@ -102,42 +105,67 @@ impl Mailer {
     }
 }
 
-/// The mail that carries a password reset link.
-pub fn reset_password(to: &str, instance: &str, link: &str, valid_minutes: i64) -> Mail {
+/// The mail that carries a password reset link, in the recipient's language.
+pub fn reset_password(
+    locale: Locale,
+    to: &str,
+    instance: &str,
+    link: &str,
+    valid_minutes: i64,
+) -> Mail {
+    let args: [(&str, &dyn Display); 3] = [
+        ("instance", &instance),
+        ("link", &link),
+        ("minutes", &valid_minutes),
+    ];
     Mail {
         to: to.to_owned(),
-        subject: format!("Reset your password for {instance}"),
-        body: format!(
-            "Someone (we hope you) asked to reset the password of your account at {instance}.\n\n\
-             Choose a new password here:\n{link}\n\n\
-             The link works once, for {valid_minutes} minutes. If you did not ask for it, \
-             ignore this mail: your password stays as it is.\n"
-        ),
+        subject: text(locale, "mail.reset.subject", &args),
+        body: text(locale, "mail.reset.body", &args),
     }
 }
 
-/// The mail that asks to confirm an address.
-pub fn verify_email(to: &str, instance: &str, link: &str) -> Mail {
+/// The mail that asks to confirm an address, in the recipient's language.
+pub fn verify_email(locale: Locale, to: &str, instance: &str, link: &str) -> Mail {
+    let args: [(&str, &dyn Display); 2] = [("instance", &instance), ("link", &link)];
     Mail {
         to: to.to_owned(),
-        subject: format!("Confirm your email for {instance}"),
-        body: format!(
-            "Confirm that this is your address, to finish making your account at {instance}:\n{link}\n\n\
-             The link works once, for a day. If you did not make an account, ignore this mail.\n"
-        ),
+        subject: text(locale, "mail.verify.subject", &args),
+        body: text(locale, "mail.verify.body", &args),
     }
 }
 
-/// The mail that invites someone (to the instance, or to a team on it).
-pub fn invitation(to: &str, instance: &str, inviter: &str, what: &str, link: &str) -> Mail {
+/// The mail that invites someone to `what` (the instance, or a team on it: see
+/// [`team_invitation`]), in the language of whoever it is for.
+pub fn invitation(
+    locale: Locale,
+    to: &str,
+    instance: &str,
+    inviter: &str,
+    what: &str,
+    link: &str,
+) -> Mail {
+    let args: [(&str, &dyn Display); 4] = [
+        ("instance", &instance),
+        ("inviter", &inviter),
+        ("what", &what),
+        ("link", &link),
+    ];
     Mail {
         to: to.to_owned(),
-        subject: format!("{inviter} invited you to {what}"),
-        body: format!(
-            "{inviter} invited you to {what} on {instance}.\n\n\
-             Accept here (you can make an account on the way):\n{link}\n"
-        ),
+        subject: text(locale, "mail.invite.subject", &args),
+        body: text(locale, "mail.invite.body", &args),
     }
+}
+
+/// What a team invitation invites to: "the team Research".
+pub fn team_invitation(locale: Locale, team: &str) -> String {
+    text(locale, "mail.invite.team", &[("team", &team)])
+}
+
+/// The instance as mail names it: "SambungChat at chat.example.org".
+pub fn instance_name(locale: Locale, host: &str) -> String {
+    text(locale, "mail.instance", &[("host", &host)])
 }
 
 #[cfg(test)]
@@ -155,9 +183,39 @@ mod tests {
     }
 
     #[test]
-    fn mail_names_its_link() {
-        let mail = reset_password("ana@example.org", "SambungChat", "https://x/r/T", 60);
+    fn mail_names_its_link_in_the_recipients_language() {
+        let mail = reset_password(
+            Locale::En,
+            "ana@example.org",
+            "SambungChat",
+            "https://x/r/T",
+            60,
+        );
         assert!(mail.body.contains("https://x/r/T"));
         assert!(mail.body.contains("60 minutes"));
+        let mail = reset_password(
+            Locale::Id,
+            "ana@example.org",
+            "SambungChat",
+            "https://x/r/T",
+            60,
+        );
+        assert!(mail.body.contains("https://x/r/T"));
+        assert!(mail.body.contains("60 menit"), "{}", mail.body);
+        assert_eq!(mail.subject, "Atur ulang kata sandi Anda untuk SambungChat");
+        let mail = invitation(
+            Locale::Id,
+            "budi@example.org",
+            &instance_name(Locale::Id, "chat.example.org"),
+            "Ana",
+            &team_invitation(Locale::Id, "Riset"),
+            "https://x/i/T",
+        );
+        assert_eq!(mail.subject, "Ana mengundang Anda ke tim Riset");
+        assert!(
+            mail.body.contains("di SambungChat di chat.example.org"),
+            "{}",
+            mail.body
+        );
     }
 }

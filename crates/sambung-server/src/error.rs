@@ -22,7 +22,7 @@ pub struct ApiError {
 }
 
 /// The body of every error answer.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable, machine-readable (`NOT_FOUND`, `VALIDATION_ERROR`, Better Auth's codes...).
     pub code: String,
@@ -241,7 +241,10 @@ impl IntoResponse for ApiError {
             field: self.field,
             details: self.details,
         };
-        (self.status, axum::Json(body)).into_response()
+        let untold = crate::i18n::Untold(std::sync::Arc::new(body.clone()));
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response.extensions_mut().insert(untold);
+        response
     }
 }
 

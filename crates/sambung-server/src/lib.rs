@@ -8,6 +8,7 @@ mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod i18n;
 mod mail;
 pub mod render;
 pub mod replicas;
@@ -324,6 +325,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             auth::rate_limit,
         ))
+        .layer(axum::middleware::from_fn(i18n::localize_errors))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         // A body that stops arriving ends the request instead of holding its handler.
         .layer(RequestBodyTimeoutLayer::new(BODY_STALL_TIMEOUT))

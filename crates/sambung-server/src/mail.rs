@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sambung_db::mail::{self as outbox, Delivery, MailKind};
-use sambung_mail::Mail;
+use sambung_mail::{Locale, Mail};
 
 use crate::state::AppState;
 
@@ -40,11 +40,13 @@ pub async fn deliver(
     delivery
 }
 
-/// The instance's name in mail: its public address's host.
-pub fn instance_name(state: &AppState) -> String {
+/// The instance's name in mail, in its reader's language: its public address's host.
+pub fn instance_name(state: &AppState, locale: Locale) -> String {
     url::Url::parse(&state.public_url)
         .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .map(|host| format!("SambungChat at {host}"))
+        .and_then(|u| {
+            u.host_str()
+                .map(|host| sambung_mail::instance_name(locale, host))
+        })
         .unwrap_or_else(|| "SambungChat".into())
 }

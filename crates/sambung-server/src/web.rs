@@ -13,6 +13,7 @@ use axum::Router;
 use sambung_web::assets::{self, Asset, CONTENT_SECURITY_POLICY};
 use sambung_web::share::{self, SharedMessage};
 
+use crate::i18n::Reader;
 use crate::state::AppState;
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -21,6 +22,7 @@ pub fn router() -> Router<Arc<AppState>> {
         // An invitation link opens the application, which offers to join.
         .route("/invites/{token}", get(index))
         .route("/assets/{name}", get(asset))
+        .route("/assets/locales/{file}", get(catalogue))
         .route(
             "/manifest.webmanifest",
             get(|| async { serve(assets::MANIFEST) }),
@@ -66,14 +68,19 @@ async fn index() -> Response {
 }
 
 async fn asset(Path(name): Path<String>) -> Response {
-    match assets::asset(&name) {
-        Some(asset) => serve(asset),
-        None => page_response(
-            StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            "no such file",
-        ),
-    }
+    assets::asset(&name).map_or_else(no_such_file, serve)
+}
+
+async fn catalogue(Path(file): Path<String>) -> Response {
+    assets::catalogue(&file).map_or_else(no_such_file, serve)
+}
+
+fn no_such_file() -> Response {
+    page_response(
+        StatusCode::NOT_FOUND,
+        "text/plain; charset=utf-8",
+        "no such file",
+    )
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -89,6 +96,7 @@ const SHARED_PAGE_MESSAGES: i64 = 50;
 /// 404 once it is no longer shared.
 async fn shared_chat(
     State(state): State<Arc<AppState>>,
+    Reader(locale): Reader,
     Path(token): Path<String>,
     Query(query): Query<SharePageQuery>,
 ) -> Response {
@@ -126,13 +134,13 @@ async fn shared_chat(
             page_response(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
-                share::page(&chat.title, &shown, later.as_deref()),
+                share::page(locale, &chat.title, &shown, later.as_deref()),
             )
         }
         Err(sambung_db::DomainError::NotFound { .. }) => page_response(
             StatusCode::NOT_FOUND,
             "text/html; charset=utf-8",
-            share::not_shared(),
+            share::not_shared(locale),
         ),
         Err(e) => {
             tracing::error!(error = %e, "cannot read a shared chat");

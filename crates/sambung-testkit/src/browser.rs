@@ -21,15 +21,21 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 impl Browser {
     /// Chromium in the light theme.
     pub async fn start() -> Browser {
-        Browser::launch(false).await
+        Browser::launch(false, "en-US").await
     }
 
     /// Chromium in the dark theme (`prefers-color-scheme: dark`).
     pub async fn start_dark() -> Browser {
-        Browser::launch(true).await
+        Browser::launch(true, "en-US").await
     }
 
-    async fn launch(dark: bool) -> Browser {
+    /// Chromium set up for people who read `language` (`id`): its `navigator.languages`
+    /// and the `Accept-Language` it sends.
+    pub async fn start_in(language: &str) -> Browser {
+        Browser::launch(false, language).await
+    }
+
+    async fn launch(dark: bool, language: &str) -> Browser {
         let dir = tempfile::Builder::new()
             .prefix("sambung-test-chromium-")
             .tempdir()
@@ -57,12 +63,15 @@ impl Browser {
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--no-first-run", "--window-size=1400,900",
                     format!("--user-data-dir={}", profile.display()),
+                    format!("--lang={language}"),
+                    format!("--accept-lang={language}"),
                     // Headless Chromium is light unless told otherwise.
                     if dark { "--force-dark-mode" } else { "--no-default-browser-check" },
                 ],
                 "prefs": {
                     "download.default_directory": downloads.display().to_string(),
                     "download.prompt_for_download": false,
+                    "intl.accept_languages": language,
                 },
             }
         });

@@ -2,17 +2,25 @@
 // setup of a first connection, connections and models, people (approval, roles, bans,
 // impersonation, invitations), settings and quotas, the audit log and the mail outbox.
 
-import { $, el, api, within, when, count } from "./ui.js";
+import { $, el, api, within } from "./ui.js";
+import { t, plural, number, when } from "./i18n.js";
 
-const PROVIDER_HINTS = {
-  openai: "Your OpenAI key (sk-...)",
-  anthropic: "Your Anthropic key (sk-ant-...)",
-  google: "Your Gemini API key",
-  groq: "Your Groq key",
-  openrouter: "Your OpenRouter key",
-  ollama: "Not needed for a local Ollama",
-  custom: "The server's key, if it needs one",
-};
+/** What a provider's key field says it wants, in the reader's language. */
+function providerHint(provider) {
+  const hints = {
+    openai: t("admin.providerHint.openai"),
+    anthropic: t("admin.providerHint.anthropic"),
+    google: t("admin.providerHint.google"),
+    groq: t("admin.providerHint.groq"),
+    openrouter: t("admin.providerHint.openrouter"),
+    ollama: t("admin.providerHint.ollama"),
+    custom: t("admin.providerHint.custom"),
+  };
+  return hints[provider] || "";
+}
+
+/** A cost (or a price) as the language writes it, to four decimals at most. */
+const money = (x) => number(x, { maximumFractionDigits: 4 });
 
 // ---------------------------------------------------------------- usage
 
@@ -33,23 +41,30 @@ export async function openUsage(user) {
     });
     const usage = await api("GET", `/api/v1/usage?${query}`);
     $("#usage-chart").src = `/api/v1/usage/chart.svg?${query}&metric=${$("#usage-metric").value}`;
-    $("#usage-chart").alt = `${$("#usage-metric").value} by ${usage.groupBy}`;
+    const metric = $("#usage-metric").value;
+    const metrics = { tokens: t("usage.chart.tokens"), requests: t("usage.chart.replies"), cost: t("usage.chart.cost") };
+    const groups = { day: t("usage.chart.byDay"), model: t("usage.chart.byModel"), team: t("usage.chart.byTeam"), user: t("usage.chart.byPerson") };
+    $("#usage-chart").alt = t("usage.chart.alt", { metric: metrics[metric] || metric, group: groups[usage.groupBy] || usage.groupBy });
     const sum = (key) => usage.groups.reduce((total, g) => total + g[key], 0);
-    $("#usage-total").textContent =
-      `${usage.groups.length ? "" : "Nothing used in this period. "}${count(sum("requests"), "reply", "replies")}, ` +
-      `${count(sum("inputTokens") + sum("outputTokens"), "token", "tokens")}, cost ${sum("cost").toFixed(4)}`;
+    const total = t("usage.total", {
+      replies: plural("usage.total.replies", sum("requests")),
+      tokens: plural("usage.total.tokens", sum("inputTokens") + sum("outputTokens")),
+      cost: money(sum("cost")),
+    });
+    $("#usage-total").textContent = usage.groups.length ? total : `${t("usage.total.nothing")} ${total}`;
+    const headings = ["", t("usage.table.replies"), t("usage.table.inputTokens"), t("usage.table.outputTokens"), t("usage.table.seconds"), t("usage.table.cost")];
     $("#usage-table").replaceChildren(
-      el("tr", {}, ...["", "Replies", "Input tokens", "Output tokens", "Time (s)", "Cost"].map((h) => el("th", { scope: "col" }, h))),
+      el("tr", {}, ...headings.map((h) => el("th", { scope: "col" }, h))),
       ...usage.groups.map((g) =>
         el(
           "tr",
           {},
           el("th", { scope: "row" }, g.label),
-          el("td", {}, String(g.requests)),
-          el("td", {}, g.inputTokens.toLocaleString()),
-          el("td", {}, g.outputTokens.toLocaleString()),
-          el("td", {}, (g.durationMs / 1000).toFixed(1)),
-          el("td", {}, g.cost.toFixed(4)),
+          el("td", {}, number(g.requests)),
+          el("td", {}, number(g.inputTokens)),
+          el("td", {}, number(g.outputTokens)),
+          el("td", {}, number(g.durationMs / 1000, { minimumFractionDigits: 1, maximumFractionDigits: 1 })),
+          el("td", {}, money(g.cost)),
         ),
       ),
     );
@@ -86,7 +101,7 @@ async function fillProviders(select, keyInput, baseInput, context) {
   const list = await providers();
   select.replaceChildren(...list.map((p) => el("option", { value: p.name }, p.label)));
   const hint = () => {
-    keyInput.placeholder = PROVIDER_HINTS[select.value] || "";
+    keyInput.placeholder = providerHint(select.value);
     if (select.value === "ollama" && context.instance.detectedOllama && !baseInput.value) baseInput.value = context.instance.detectedOllama;
   };
   select.onchange = hint;
@@ -110,14 +125,14 @@ async function openSetup(context) {
       const body = { provider: $("#setup-provider").value, name: $("#setup-name").value || undefined };
       if (body.provider === "custom" && !$("#setup-base").value) {
         $("#setup-base").focus();
-        throw new Error("A custom provider needs its base URL: the address of its OpenAI-compatible API, e.g. http://gpu-box:8000/v1.");
+        throw new Error(t("admin.setup.needsBaseUrl"));
       }
       if ($("#setup-base").value) body.baseUrl = $("#setup-base").value;
       if ($("#setup-key").value) body.key = $("#setup-key").value;
       const connection = await api("POST", "/api/v1/admin/connections", body);
       $("#setup-key").value = "";
       await offerModels(connection, $("#setup-offered"), true);
-      return `Connected to ${connection.name}. Pick the models everyone may use.`;
+      return t("admin.setup.connected", { name: connection.name });
     });
   };
 }
@@ -129,15 +144,15 @@ async function offerModels(connection, into, first) {
   const listing = el("p", { class: "note" });
   try {
     offered = (await api("GET", `/api/v1/admin/connections/${connection.id}/models`)).models;
-    if (!offered.length) listing.textContent = "The provider listed no models: type a model's name below.";
+    if (!offered.length) listing.textContent = t("admin.offer.noneListed");
   } catch (error) {
-    listing.textContent = `The provider did not list its models (${error.message}): type a model's name below.`;
+    listing.textContent = t("admin.offer.notListed", { error: error.message });
     listing.classList.add("error");
   }
   const boxes = offered.slice(0, 200).map((id, i) =>
     el("label", { class: "choice" }, el("input", { type: "checkbox", value: id, checked: first && i === 0 }), ` ${id}`),
   );
-  const typed = el("input", { placeholder: "or a model's name, e.g. gpt-4o-mini", "aria-label": "Model name" });
+  const typed = el("input", { placeholder: t("admin.offer.typedPlaceholder"), "aria-label": t("admin.offer.typedLabel") });
   const done = el("p", { role: "status" });
   const add = el(
     "button",
@@ -147,7 +162,7 @@ async function offerModels(connection, into, first) {
         within(done, async () => {
           const chosen = [...into.querySelectorAll("input[type=checkbox]:checked")].map((b) => b.value);
           if (typed.value.trim()) chosen.push(typed.value.trim());
-          if (!chosen.length) throw new Error("Tick at least one model, or type its name.");
+          if (!chosen.length) throw new Error(t("admin.offer.noneChosen"));
           const existing = (await api("GET", "/api/v1/admin/models")).items;
           for (const [i, modelId] of chosen.entries()) {
             await api("POST", "/api/v1/admin/models", { connectionId: connection.id, modelId, isDefault: !existing.length && i === 0 });
@@ -158,14 +173,14 @@ async function offerModels(connection, into, first) {
           document.dispatchEvent(new CustomEvent("sambung:models-changed"));
           if (first) {
             $("#setup-skip").hidden = true;
-            into.append(el("p", {}, el("a", { href: "#/new", class: "button" }, "Start chatting")));
+            into.append(el("p", {}, el("a", { href: "#/new", class: "button" }, t("admin.offer.startChatting"))));
           }
-          return `Added ${chosen.join(", ")}: everyone can chat with ${chosen.length === 1 ? "it" : "them"} now.`;
+          return plural("admin.offer.added", chosen.length, { models: chosen.join(", ") });
         }),
     },
-    "Add the chosen models",
+    t("admin.offer.add"),
   );
-  into.replaceChildren(el("h3", {}, `Models of ${connection.name}`), listing, el("div", { class: "choices" }, ...boxes), typed, " ", add, done);
+  into.replaceChildren(el("h3", {}, t("admin.offer.title", { name: connection.name })), listing, el("div", { class: "choices" }, ...boxes), typed, " ", add, done);
   into.hidden = false;
 }
 
@@ -181,32 +196,37 @@ async function openModels(context) {
         el(
           "li",
           { "data-connection": c.id },
-          `${c.name} (${c.provider}${c.baseUrl ? `, ${c.baseUrl}` : ""})${c.keyLast4 ? ` key ••••${c.keyLast4}` : ""} `,
-          el("button", { class: "link", onclick: () => offerModels(c, $("#connection-offered"), false) }, "Add models"),
+          `${c.name} (${c.provider}${c.baseUrl ? `, ${c.baseUrl}` : ""})${c.keyLast4 ? ` ${t("admin.connections.key", { last4: c.keyLast4 })}` : ""} `,
+          el("button", { class: "link", onclick: () => offerModels(c, $("#connection-offered"), false) }, t("admin.connections.addModels")),
           " ",
           el("button", {
             class: "link",
             onclick: () => {
-              if (!confirm(`Remove ${c.name} and every model on it?`)) return;
+              if (!confirm(t("admin.connections.confirmRemove", { name: c.name }))) return;
               within($("#connection-status"), async () => {
                 await api("DELETE", `/api/v1/admin/connections/${c.id}`);
                 await load();
-                return `${c.name} removed.`;
+                return t("admin.removed", { name: c.name });
               });
             },
-          }, "Remove"),
+          }, t("admin.remove")),
         ),
       ),
     );
     $("#instance-model-list").replaceChildren(
       ...models.items.map((m) => {
-        const teamNames = m.teams.map((id) => (teams.find((t) => t.id === id) || { name: "a team" }).name);
-        const price = m.inputPrice != null || m.outputPrice != null ? ` · ${m.inputPrice ?? 0}/${m.outputPrice ?? 0} per million tokens` : "";
+        const teamNames = m.teams.map((id) => (teams.find((team) => team.id === id) || { name: t("admin.models.someTeam") }).name);
+        const facts = [`${m.name} (${m.modelId})`];
+        if (m.isDefault) facts.push(t("admin.models.default"));
+        facts.push(teamNames.length ? t("admin.models.forTeams", { teams: teamNames.join(", ") }) : t("admin.models.forEveryone"));
+        if (m.inputPrice != null || m.outputPrice != null) {
+          facts.push(t("admin.models.price", { input: money(m.inputPrice ?? 0), output: money(m.outputPrice ?? 0) }));
+        }
         return el(
           "li",
           { "data-model": m.id },
-          `${m.name} (${m.modelId})${m.isDefault ? " · default" : ""} · ${teamNames.length ? `for ${teamNames.join(", ")}` : "for everyone"}${price} `,
-          el("button", { class: "link", onclick: () => editModel(m) }, "Change"),
+          `${facts.join(" · ")} `,
+          el("button", { class: "link", onclick: () => editModel(m) }, t("admin.models.change")),
           " ",
           el("button", {
             class: "link",
@@ -215,20 +235,20 @@ async function openModels(context) {
                 await api("DELETE", `/api/v1/admin/models/${m.id}`);
                 await load();
                 document.dispatchEvent(new CustomEvent("sambung:models-changed"));
-                return `${m.name} removed.`;
+                return t("admin.removed", { name: m.name });
               }),
-          }, "Remove"),
+          }, t("admin.remove")),
         );
       }),
     );
-    $("#model-edit-teams").replaceChildren(...teams.map((t) => el("option", { value: t.id }, t.name)));
+    $("#model-edit-teams").replaceChildren(...teams.map((team) => el("option", { value: team.id }, team.name)));
   };
   const editModel = (m) => {
     const form = $("#model-edit");
     form.hidden = false;
     form.dataset.model = m.id;
     form.dataset.connection = m.connectionId;
-    $("#model-edit-title").textContent = `Change ${m.name}`;
+    $("#model-edit-title").textContent = t("admin.models.editTitle", { name: m.name });
     $("#model-edit-name").value = m.name;
     $("#model-edit-id").value = m.modelId;
     $("#model-edit-default").checked = m.isDefault;
@@ -257,7 +277,7 @@ async function openModels(context) {
       form.hidden = true;
       await load();
       document.dispatchEvent(new CustomEvent("sambung:models-changed"));
-      return "Model saved.";
+      return t("admin.models.saved");
     });
   };
   $("#connection-form").onsubmit = async (event) => {
@@ -272,7 +292,7 @@ async function openModels(context) {
       $("#connection-name").value = "";
       await load();
       await offerModels(connection, $("#connection-offered"), false);
-      return `${connection.name} added.`;
+      return t("admin.connections.added", { name: connection.name });
     });
   };
   await load();
@@ -292,7 +312,9 @@ async function openPeople(context) {
     const { users, total } = await api("GET", `/api/auth/admin/list-users?${query}`);
     const waiting = users.filter((u) => !u.approved);
     $("#people-waiting").hidden = !waiting.length;
-    $("#people-count").textContent = `${total} ${total === 1 ? "person" : "people"}${waiting.length ? `, ${waiting.length} waiting for approval` : ""}`;
+    $("#people-count").textContent = waiting.length
+      ? plural("admin.people.countWaiting", total, { waiting: waiting.length })
+      : plural("admin.people.count", total);
     $("#people-list").replaceChildren(...[...waiting, ...users.filter((u) => u.approved)].map((u) => person(u)));
   };
   const act = (message, action) => within($("#people-status"), async () => {
@@ -303,26 +325,44 @@ async function openPeople(context) {
   const person = (u) => {
     const admin = u.role.split(",").includes("admin");
     const self = u.id === me.id;
-    const role = el("select", { "aria-label": `Role of ${u.name}`, disabled: self }, ...["user", "admin"].map((r) => el("option", { value: r, selected: (admin ? "admin" : "user") === r }, r)));
-    role.onchange = () => act(`${u.name} is now ${role.value}.`, () => api("POST", "/api/auth/admin/set-role", { userId: u.id, role: role.value }));
-    const state = u.banned ? ` · banned${u.banReason ? ` (${u.banReason})` : ""}${u.banExpires ? ` until ${when(u.banExpires)}` : ""}` : "";
+    const roles = { user: t("admin.role.user"), admin: t("admin.role.admin") };
+    const role = el(
+      "select",
+      { "aria-label": t("admin.people.roleOf", { name: u.name }), disabled: self },
+      ...["user", "admin"].map((r) => el("option", { value: r, selected: (admin ? "admin" : "user") === r }, roles[r])),
+    );
+    role.onchange = () =>
+      act(t(role.value === "admin" ? "admin.people.nowAdmin" : "admin.people.nowUser", { name: u.name }), () =>
+        api("POST", "/api/auth/admin/set-role", { userId: u.id, role: role.value }),
+      );
+    const facts = [`${u.name} <${u.email}>`];
+    if (!u.approved) facts.push(t("admin.people.waiting"));
+    if (u.banned) {
+      const ban = { reason: u.banReason, until: when(u.banExpires) };
+      facts.push(
+        u.banReason
+          ? t(u.banExpires ? "admin.people.bannedBecauseUntil" : "admin.people.bannedBecause", ban)
+          : t(u.banExpires ? "admin.people.bannedUntil" : "admin.people.banned", ban),
+      );
+    }
+    if (self) facts.push(t("admin.people.you"));
     return el(
       "li",
       { "data-user": u.id, class: u.approved ? "" : "waiting" },
-      el("span", {}, `${u.name} <${u.email}>${u.approved ? "" : " · waiting for approval"}${state}${self ? " · you" : ""} `),
+      el("span", {}, `${facts.join(" · ")} `),
       role,
       " ",
-      u.approved ? null : el("button", { onclick: () => act(`${u.name} can use the instance now.`, () => api("POST", "/api/auth/admin/update-user", { userId: u.id, data: { approved: true } })) }, "Approve"),
+      u.approved ? null : el("button", { onclick: () => act(t("admin.people.approved", { name: u.name }), () => api("POST", "/api/auth/admin/update-user", { userId: u.id, data: { approved: true } })) }, t("admin.people.approve")),
       self || admin ? null : u.banned
-        ? el("button", { class: "link", onclick: () => act(`${u.name} may sign in again.`, () => api("POST", "/api/auth/admin/unban-user", { userId: u.id })) }, "Lift ban")
+        ? el("button", { class: "link", onclick: () => act(t("admin.people.unbanned", { name: u.name }), () => api("POST", "/api/auth/admin/unban-user", { userId: u.id })) }, t("admin.people.unban"))
         : el("button", {
             class: "link",
             onclick: () => {
-              const reason = prompt(`Ban ${u.name}? Their sessions end at once. Reason (optional):`);
+              const reason = prompt(t("admin.people.banPrompt", { name: u.name }));
               if (reason === null) return;
-              act(`${u.name} is banned.`, () => api("POST", "/api/auth/admin/ban-user", { userId: u.id, banReason: reason || undefined }));
+              act(t("admin.people.bannedDone", { name: u.name }), () => api("POST", "/api/auth/admin/ban-user", { userId: u.id, banReason: reason || undefined }));
             },
-          }, "Ban"),
+          }, t("admin.people.ban")),
       self || admin ? null : el("button", {
         class: "link",
         onclick: () => act("", async () => {
@@ -330,20 +370,20 @@ async function openPeople(context) {
           location.hash = "#/";
           location.reload();
         }),
-      }, "Act as"),
+      }, t("admin.people.actAs")),
       self ? null : el("button", {
         class: "link",
         onclick: () => {
-          const password = prompt(`A new password for ${u.name} (at least 8 characters):`);
-          if (password) act(`${u.name}'s password is set; tell them.`, () => api("POST", "/api/auth/admin/set-user-password", { userId: u.id, newPassword: password }));
+          const password = prompt(t("admin.people.passwordPrompt", { name: u.name }));
+          if (password) act(t("admin.people.passwordSet", { name: u.name }), () => api("POST", "/api/auth/admin/set-user-password", { userId: u.id, newPassword: password }));
         },
-      }, "Set password"),
+      }, t("admin.people.setPassword")),
       self ? null : el("button", {
         class: "link",
         onclick: () => {
-          if (confirm(`Remove ${u.name} and everything they own? This cannot be undone.`)) act(`${u.name} was removed.`, () => api("POST", "/api/auth/admin/remove-user", { userId: u.id }));
+          if (confirm(t("admin.people.confirmRemove", { name: u.name }))) act(t("admin.people.removed", { name: u.name }), () => api("POST", "/api/auth/admin/remove-user", { userId: u.id }));
         },
-      }, "Remove"),
+      }, t("admin.remove")),
     );
   };
   let searchTimer;
@@ -358,7 +398,7 @@ async function openPeople(context) {
       if ($("#person-password").value) body.password = $("#person-password").value;
       await api("POST", "/api/auth/admin/create-user", body);
       await load();
-      return `${body.email} can sign in now.`;
+      return t("admin.people.added", { email: body.email });
     });
     if (ok) $("#person-form").reset();
   };
@@ -366,14 +406,14 @@ async function openPeople(context) {
     const invites = (await api("GET", "/api/v1/admin/invites")).items;
     $("#invite-list").replaceChildren(
       ...invites.map((i) =>
-        el("li", {}, `${i.email || "anyone with the link"}, until ${when(i.expiresAt)} `, el("button", {
+        el("li", {}, `${i.email ? t("admin.invites.forEmail", { email: i.email, until: when(i.expiresAt) }) : t("admin.invites.forAnyone", { until: when(i.expiresAt) })} `, el("button", {
           class: "link",
           onclick: () => within($("#instance-invite-status"), async () => {
             await api("DELETE", `/api/v1/admin/invites/${i.id}`);
             await loadInvites();
-            return "Invitation withdrawn.";
+            return t("admin.invites.withdrawn");
           }),
-        }, "Withdraw")),
+        }, t("admin.invites.withdraw"))),
       ),
     );
   };
@@ -385,7 +425,7 @@ async function openPeople(context) {
       const invite = await api("POST", "/api/v1/admin/invites", body);
       $("#instance-invite-email").value = "";
       $("#instance-invite-link").replaceChildren(
-        invite.mail === "sent" ? "Mailed. The link: " : "Pass this link on: ",
+        `${t(invite.mail === "sent" ? "admin.invites.mailed" : "admin.invites.passOn")} `,
         el("a", { href: invite.link, id: "instance-invite-url" }, invite.link),
       );
       await loadInvites();
@@ -397,15 +437,16 @@ async function openPeople(context) {
 
 // ------------------------------------------------ settings and quotas
 
+/** The instance's default limits, and the catalogue key of each one's label. */
 const QUOTA_FIELDS = [
-  ["userTokensPerDay", "Tokens a day, per person"],
-  ["userRequestsPerDay", "Replies a day, per person"],
-  ["teamTokensPerDay", "Tokens a day, per team"],
-  ["teamRequestsPerDay", "Replies a day, per team"],
-  ["runningGenerations", "Replies running at once, per person"],
-  ["replyMaxOutputTokens", "Tokens of one reply"],
-  ["replyMaxSeconds", "Seconds of one reply"],
-  ["replyMaxBytes", "Bytes of one reply"],
+  ["userTokensPerDay", "admin.quota.userTokensPerDay"],
+  ["userRequestsPerDay", "admin.quota.userRequestsPerDay"],
+  ["teamTokensPerDay", "admin.quota.teamTokensPerDay"],
+  ["teamRequestsPerDay", "admin.quota.teamRequestsPerDay"],
+  ["runningGenerations", "admin.quota.runningGenerations"],
+  ["replyMaxOutputTokens", "admin.quota.replyMaxOutputTokens"],
+  ["replyMaxSeconds", "admin.quota.replyMaxSeconds"],
+  ["replyMaxBytes", "admin.quota.replyMaxBytes"],
 ];
 
 async function openSettingsPanel() {
@@ -420,7 +461,7 @@ async function openSettingsPanel() {
   $("#setting-mail-note").hidden = mailConfigured;
   $("#quota-defaults").replaceChildren(
     ...QUOTA_FIELDS.map(([key, label]) =>
-      el("label", {}, label, el("input", { type: "number", min: "0", step: "1", "data-quota": key, value: settings.quotas[key] ?? "", placeholder: "no limit" })),
+      el("label", {}, t(label), el("input", { type: "number", min: "0", step: "1", "data-quota": key, value: settings.quotas[key] ?? "", placeholder: t("admin.quota.noLimit") })),
     ),
   );
   $("#settings-form").onsubmit = async (event) => {
@@ -437,36 +478,42 @@ async function openSettingsPanel() {
       };
       if (!signupFromEnvironment) body.signup = $("#setting-signup").value;
       await api("PATCH", "/api/v1/admin/settings", body);
-      return "Settings saved.";
+      return t("admin.settings.saved");
     });
   };
   const loadQuotas = async () => {
     const quotas = (await api("GET", "/api/v1/admin/quotas")).items;
     $("#quota-list").replaceChildren(
-      ...quotas.map((q) =>
-        el("li", {}, `${q.subject}: ${q.tokensPerDay ?? "default"} tokens, ${q.requestsPerDay ?? "default"} ${q.requestsPerDay === 1 ? "reply" : "replies"} a day${q.userId ? `, ${q.runningGenerations ?? "default"} at once` : ""}`),
-      ),
+      ...quotas.map((q) => {
+        const limits = {
+          subject: q.subject,
+          tokens: q.tokensPerDay == null ? t("admin.quotas.defaultTokens") : plural("admin.quotas.tokens", q.tokensPerDay),
+          replies: q.requestsPerDay == null ? t("admin.quotas.defaultReplies") : plural("admin.quotas.replies", q.requestsPerDay),
+          running: q.runningGenerations == null ? t("admin.quotas.default") : number(q.runningGenerations),
+        };
+        return el("li", {}, t(q.userId ? "admin.quotas.personLimits" : "admin.quotas.teamLimits", limits));
+      }),
     );
   };
   $("#quota-form").onsubmit = async (event) => {
     event.preventDefault();
     await within($("#quota-status"), async () => {
       const who = $("#quota-who").value.trim();
-      const number = (input) => (input.value === "" ? null : Number(input.value));
-      const body = { tokensPerDay: number($("#quota-tokens")), requestsPerDay: number($("#quota-requests")) };
+      const limit = (input) => (input.value === "" ? null : Number(input.value));
+      const body = { tokensPerDay: limit($("#quota-tokens")), requestsPerDay: limit($("#quota-requests")) };
       if (who.includes("@")) {
         const found = await api("GET", `/api/auth/admin/list-users?${new URLSearchParams({ filterField: "email", filterValue: who.toLowerCase() })}`);
-        if (!found.users.length) throw new Error(`No account has the email ${who}.`);
+        if (!found.users.length) throw new Error(t("admin.quotas.noAccount", { email: who }));
         body.userId = found.users[0].id;
-        body.runningGenerations = number($("#quota-running"));
+        body.runningGenerations = limit($("#quota-running"));
       } else {
-        const team = (await api("GET", "/api/v1/teams?limit=200")).items.find((t) => t.slug === who || t.name === who);
-        if (!team) throw new Error(`Give an account's email, or a team you belong to by its name or address.`);
+        const team = (await api("GET", "/api/v1/teams?limit=200")).items.find((candidate) => candidate.slug === who || candidate.name === who);
+        if (!team) throw new Error(t("admin.quotas.unknownSubject"));
         body.teamId = team.id;
       }
       await api("PUT", "/api/v1/admin/quotas", body);
       await loadQuotas();
-      return `Limits of ${who} saved.`;
+      return t("admin.quotas.saved", { who });
     });
   };
   await loadQuotas();
@@ -495,9 +542,12 @@ async function openAudit() {
     cursor = page.nextCursor;
     const rows = page.items.map(row);
     if (more) $("#audit-table").append(...rows);
-    else $("#audit-table").replaceChildren(el("tr", {}, ...["When", "Who", "What", "On", "From", "More"].map((h) => el("th", { scope: "col" }, h))), ...rows);
+    else {
+      const headings = [t("admin.audit.when"), t("admin.audit.who"), t("admin.audit.what"), t("admin.audit.on"), t("admin.audit.from"), t("admin.audit.more")];
+      $("#audit-table").replaceChildren(el("tr", {}, ...headings.map((h) => el("th", { scope: "col" }, h))), ...rows);
+    }
     $("#audit-more").hidden = !cursor;
-    return page.items.length ? "" : "No events.";
+    return page.items.length ? "" : t("admin.audit.none");
   };
   $("#audit-action").onchange = () => within($("#audit-status"), () => load(false));
   $("#audit-more").onclick = () => within($("#audit-status"), () => load(true));
@@ -506,16 +556,24 @@ async function openAudit() {
 
 async function openMail() {
   const mail = (await api("GET", "/api/v1/admin/mail")).items;
+  const kinds = {
+    "reset-password": t("admin.mail.kind.resetPassword"),
+    "verify-email": t("admin.mail.kind.verifyEmail"),
+    "team-invite": t("admin.mail.kind.teamInvite"),
+    "instance-invite": t("admin.mail.kind.instanceInvite"),
+  };
+  const statuses = { sent: t("admin.mail.status.sent"), failed: t("admin.mail.status.failed"), unsent: t("admin.mail.status.unsent") };
   $("#mail-list").replaceChildren(
-    ...mail.map((m) =>
-      el(
+    ...mail.map((m) => {
+      const line = { when: when(m.createdAt), kind: kinds[m.kind] || m.kind, recipient: m.recipient, status: statuses[m.status] || m.status, error: m.error };
+      return el(
         "li",
         {},
-        `${when(m.createdAt)} · ${m.kind} to ${m.recipient} · ${m.status}${m.error ? ` (${m.error})` : ""} `,
-        m.link ? el("a", { href: m.link }, "the link to pass on") : null,
-        m.link ? el("button", { class: "link", onclick: (event) => copyLink(m.link, event.target) }, "Copy") : null,
-      ),
-    ),
+        `${t(m.error ? "admin.mail.lineError" : "admin.mail.line", line)} `,
+        m.link ? el("a", { href: m.link }, t("admin.mail.link")) : null,
+        m.link ? el("button", { class: "link", onclick: (event) => copyLink(m.link, event.target) }, t("admin.mail.copy")) : null,
+      );
+    }),
   );
   $("#mail-empty").hidden = mail.length > 0;
 }
@@ -524,8 +582,8 @@ async function openMail() {
 async function copyLink(link, button) {
   try {
     await navigator.clipboard.writeText(new URL(link, location.href).href);
-    button.textContent = "Copied";
+    button.textContent = t("admin.mail.copied");
   } catch {
-    button.textContent = "Select the link and copy it";
+    button.textContent = t("admin.mail.copyByHand");
   }
 }

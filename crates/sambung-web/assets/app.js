@@ -3,6 +3,7 @@
 // message's HTML, which the server renders from Markdown and sanitises (sambung-web).
 
 import { $, el, api, ApiError, within } from "./ui.js";
+import { t, useLocale, preferredLocale, locale, number, when, shortTime } from "./i18n.js";
 
 const state = {
   user: null,
@@ -21,6 +22,9 @@ const state = {
   session: null,
 };
 
+/** The title the server gives a chat not named yet (`sambung_db::chats::NEW_CHAT_TITLE`). */
+const NEW_CHAT_TITLE = "New chat";
+
 // ---------------------------------------------------------------- theme
 
 /** The theme the user chose (`system` follows the device): kept on the server, and in this
@@ -33,12 +37,36 @@ function applyTheme(theme) {
 }
 applyTheme(localStorage.getItem("sambung.theme") || "system");
 
+// ---------------------------------------------------------------- language
+
+/** Speak `code` from now on (`""`: this browser's languages): kept for the signed-in user on
+ * the server, and in this browser. The page is drawn again in it; nothing typed is lost. */
+async function chooseLocale(code) {
+  if (code) localStorage.setItem("sambung.locale", code);
+  else localStorage.removeItem("sambung.locale");
+  await useLocale(code || preferredLocale());
+  $("#auth-locale").value = locale;
+  relabel();
+  if (state.user) {
+    await api("PATCH", "/api/v1/me/preferences", { locale: code || null });
+    await redraw();
+  }
+}
+
+$("#auth-locale").addEventListener("change", () => chooseLocale($("#auth-locale").value).catch(toast));
+$("#locale").addEventListener("change", () =>
+  within($("#theme-status"), async () => {
+    await chooseLocale($("#locale").value);
+    return t("settings.saved");
+  }),
+);
+
 $("#theme").addEventListener("change", async () => {
   const theme = $("#theme").value;
   applyTheme(theme);
   await within($("#theme-status"), async () => {
     await api("PATCH", "/api/v1/me/preferences", { theme });
-    return "Saved.";
+    return t("settings.saved");
   });
 });
 
@@ -59,9 +87,10 @@ function showAuth() {
   const [, view] = location.hash.split(/[/?]/);
   const query = hashQuery();
   showAuthForm(view === "reset-password" ? "#reset-form" : "#auth-form");
+  labelAuth();
   if (view === "reset-password") {
     if (query.get("error")) {
-      $("#reset-status").textContent = "This link is unknown, used or expired: ask for a new one below.";
+      $("#reset-status").textContent = t("auth.reset.badLink");
       $("#reset-status").classList.add("error");
       showAuthForm("#forgot-form");
       $("#forgot-status").textContent = $("#reset-status").textContent;
@@ -71,8 +100,8 @@ function showAuth() {
   }
   // Whoever follows an invitation link signs up or in first, then joins.
   if (pendingInvite() || (view === "signup" && query.get("invitation"))) setSigningUp(true);
-  if (query.get("verified") === "true") note("Your email is confirmed: sign in.");
-  if (query.get("error") === "invalid_token") $("#auth-error").textContent = "That confirmation link is unknown, used or expired: sign in to get a new one.";
+  if (query.get("verified") === "true") note(t("auth.verified"));
+  if (query.get("error") === "invalid_token") $("#auth-error").textContent = t("auth.verify.badLink");
   $("#auth-email").focus();
 }
 
@@ -89,14 +118,19 @@ function note(text) {
 function setSigningUp(up) {
   signingUp = up;
   $("#name-row").hidden = !up;
-  $("#auth-title").textContent = up ? "Create your SambungChat account" : "Sign in to SambungChat";
-  $("#auth-submit").textContent = up ? "Create account" : "Sign in";
-  $("#auth-switch").textContent = up ? "Have an account? Sign in" : "New here? Create an account";
+  labelAuth();
   $("#auth-password").autocomplete = up ? "new-password" : "current-password";
   // A new password has a minimum; an existing one is whatever it is.
   $("#auth-password").minLength = up ? 8 : -1;
   if (!up) $("#auth-password").removeAttribute("minlength");
   $("#auth-error").textContent = "";
+}
+
+/** The sign-in form's title and buttons, for signing in or up. */
+function labelAuth() {
+  $("#auth-title").textContent = t(signingUp ? "auth.title.signUp" : "auth.title.signIn");
+  $("#auth-submit").textContent = t(signingUp ? "auth.submit.signUp" : "auth.submit.signIn");
+  $("#auth-switch").textContent = t(signingUp ? "auth.switch.toSignIn" : "auth.switch.toSignUp");
 }
 
 $("#auth-switch").addEventListener("click", () => setSigningUp(!signingUp));
@@ -118,7 +152,7 @@ $("#auth-form").addEventListener("submit", async (event) => {
     $("#auth-password").value = "";
     if (signingUp && !answer.token) {
       setSigningUp(false);
-      note(`We mailed ${body.email} a link: open it to confirm your address, then sign in.`);
+      note(t("auth.verify.mailed", { email: body.email }));
       return;
     }
     if (location.hash.startsWith("#/signup")) history.replaceState(null, "", "/#/");
@@ -133,7 +167,7 @@ $("#auth-form").addEventListener("submit", async (event) => {
 $("#auth-resend").addEventListener("click", async () => {
   try {
     await api("POST", "/api/auth/send-verification-email", { email: $("#auth-email").value, callbackURL: "/#/?verified=true" });
-    note("Sent again: check your mail.");
+    note(t("auth.verify.resent"));
   } catch (error) {
     $("#auth-error").textContent = error.message;
   }
@@ -169,13 +203,13 @@ $("#reset-form").addEventListener("submit", async (event) => {
     $("#reset-password").value = "";
     history.replaceState(null, "", "/#/");
     showAuthForm("#auth-form");
-    note("Your password is changed (and every session signed out): sign in with it.");
+    note(t("auth.reset.done"));
   }
 });
 
 $("#pending-check").addEventListener("click", async () => {
   await start().catch(toast);
-  if (!$("#pending").hidden) $("#pending-status").textContent += ` Still waiting (checked at ${new Date().toLocaleTimeString()}).`;
+  if (!$("#pending").hidden) $("#pending-status").textContent += ` ${t("pending.waiting", { time: new Date().toLocaleTimeString(locale) })}`;
 });
 $("#pending-sign-out").addEventListener("click", async () => {
   await api("POST", "/api/auth/sign-out", {});
@@ -258,26 +292,38 @@ const moreChats = new IntersectionObserver((entries) => {
 $("#show-archived").addEventListener("click", guard(async () => {
   state.archived = !state.archived;
   $("#show-archived").setAttribute("aria-pressed", String(state.archived));
-  $("#show-archived").textContent = state.archived ? "Back to chats" : "Archived chats";
+  $("#show-archived").textContent = t(state.archived ? "chats.back" : "chats.archived");
   await loadChats();
 }));
 
 async function loadFolders() {
   state.folders = (await api("GET", scoped("/api/v1/folders?limit=200"))).items;
-  $("#folder-parent").replaceChildren(el("option", { value: "" }, "at the top"), ...state.folders.map((f) => el("option", { value: f.id }, f.name)));
+  renderFolderParents();
   renderChats();
+}
+
+/** The folder form's choice of where a folder goes. */
+function renderFolderParents() {
+  const chosen = $("#folder-parent").value;
+  $("#folder-parent").replaceChildren(el("option", { value: "" }, t("folders.top")), ...state.folders.map((f) => el("option", { value: f.id }, f.name)));
+  $("#folder-parent").value = state.folders.some((f) => f.id === chosen) ? chosen : "";
 }
 
 async function loadTags() {
   state.tags = (await api("GET", scoped("/api/v1/tags?limit=200"))).items;
+  renderTagFilter();
+}
+
+/** The tags above the chat list, to filter it by one. */
+function renderTagFilter() {
   $("#tag-filter").replaceChildren(
-    ...state.tags.map((t) =>
+    ...state.tags.map((tag) =>
       el(
         "span",
         { class: "chip-group" },
-        el("button", { class: "chip", type: "button", "aria-pressed": state.tagFilter === t.id ? "true" : "false", "data-tag": t.id, onclick: () => filterByTag(t.id) }, t.name),
+        el("button", { class: "chip", type: "button", "aria-pressed": state.tagFilter === tag.id ? "true" : "false", "data-tag": tag.id, onclick: () => filterByTag(tag.id) }, tag.name),
         // A public tag (no owner) is the instance's: it is used here, not changed.
-        t.userId || t.teamId ? el("button", { class: "link manage", type: "button", "aria-label": `Edit tag ${t.name}`, onclick: () => editTag(t) }, "✎") : null,
+        tag.userId || tag.teamId ? el("button", { class: "link manage", type: "button", "aria-label": t("tags.edit", { name: tag.name }), onclick: () => editTag(tag) }, "✎") : null,
       ),
     ),
   );
@@ -288,11 +334,14 @@ async function filterByTag(tag) {
   await Promise.all([loadTags(), loadChats()]);
 }
 
+/** A chat's title as shown: one not named yet (the server's "New chat") in the UI's language. */
+const shownTitle = (title) => (title === NEW_CHAT_TITLE ? t("chat.new") : title);
+
 function chatLink(c) {
   return el(
     "li",
     { class: c.pinnedAt ? "pinned" : null },
-    el("a", { href: `#/chat/${c.id}`, "aria-current": state.chat && state.chat.id === c.id ? "page" : null, "data-chat": c.id, draggable: "true" }, c.title),
+    el("a", { href: `#/chat/${c.id}`, "aria-current": state.chat && state.chat.id === c.id ? "page" : null, "data-chat": c.id, draggable: "true" }, shownTitle(c.title)),
   );
 }
 
@@ -301,7 +350,12 @@ function byDay(chats) {
   const midnight = new Date();
   midnight.setHours(0, 0, 0, 0);
   const day = 86400000;
-  const groups = [["Today", midnight.getTime()], ["Yesterday", midnight.getTime() - day], ["Previous 7 days", midnight.getTime() - 7 * day], ["Older", -Infinity]];
+  const groups = [
+    [t("chats.day.today"), midnight.getTime()],
+    [t("chats.day.yesterday"), midnight.getTime() - day],
+    [t("chats.day.week"), midnight.getTime() - 7 * day],
+    [t("chats.day.older"), -Infinity],
+  ];
   const items = [];
   let shown = null;
   for (const chat of chats) {
@@ -332,7 +386,7 @@ function renderChats() {
           "summary",
           {},
           folder.name,
-          el("button", { class: "link manage", type: "button", "aria-label": `Edit folder ${folder.name}`, onclick: (event) => editFolder(event, folder) }, "✎"),
+          el("button", { class: "link manage", type: "button", "aria-label": t("folders.edit", { name: folder.name }), onclick: (event) => editFolder(event, folder) }, "✎"),
         ),
         el("ul", {}, ...state.folders.filter((f) => f.parentId === folder.id).map(folderItem), ...inFolder(folder.id).map(chatLink)),
       ),
@@ -349,7 +403,7 @@ function renderChats() {
     moreChats.observe(end);
   }
   if (!state.chats.length && ($("#search").value.trim() || state.archived)) {
-    $("#chat-list").append(el("li", { class: "note" }, state.archived ? "No archived chats." : "No chat has that in its title."));
+    $("#chat-list").append(el("li", { class: "note" }, t(state.archived ? "chats.noArchived" : "chats.noMatch")));
   }
 }
 
@@ -400,32 +454,33 @@ let editingTag = null;
 
 $("#new-folder").addEventListener("click", () => {
   editingFolder = null;
-  openForm("#folder-form", "#folder-name", "", "Add", "#folder-delete");
+  openForm("#folder-form", "#folder-name", "", false, "#folder-delete");
   $("#folder-parent").value = "";
 });
 $("#new-tag").addEventListener("click", () => {
   editingTag = null;
-  openForm("#tag-form", "#tag-name", "", "Add", "#tag-delete");
+  openForm("#tag-form", "#tag-name", "", false, "#tag-delete");
 });
 
-function openForm(form, input, value, action, remove) {
+/** Open the folder or tag form, to add one or (`editing`) to save one. */
+function openForm(form, input, value, editing, remove) {
   $(form).hidden = false;
   $(input).value = value;
-  $(`${form} button[type=submit]`).textContent = action;
-  $(remove).hidden = action === "Add";
+  $(`${form} button[type=submit]`).textContent = t(editing ? "sidebar.form.save" : "sidebar.form.add");
+  $(remove).hidden = !editing;
   $(input).focus();
 }
 
 function editFolder(event, folder) {
   event.preventDefault(); // a click inside <summary> would fold the folder
   editingFolder = folder;
-  openForm("#folder-form", "#folder-name", folder.name, "Save", "#folder-delete");
+  openForm("#folder-form", "#folder-name", folder.name, true, "#folder-delete");
   $("#folder-parent").value = folder.parentId || "";
 }
 
 function editTag(tag) {
   editingTag = tag;
-  openForm("#tag-form", "#tag-name", tag.name, "Save", "#tag-delete");
+  openForm("#tag-form", "#tag-name", tag.name, true, "#tag-delete");
 }
 
 async function formDone(form) {
@@ -467,7 +522,7 @@ $("#tag-form").addEventListener("submit", guard(async (event) => {
 $("#tag-delete").addEventListener("click", guard(async () => {
   await api("DELETE", `/api/v1/tags/${editingTag.id}`);
   state.tagFilter = null;
-  if (state.chat) state.chat.tags = (state.chat.tags || []).filter((t) => t.id !== editingTag.id);
+  if (state.chat) state.chat.tags = (state.chat.tags || []).filter((tag) => tag.id !== editingTag.id);
   await formDone("#tag-form");
 }));
 
@@ -508,7 +563,7 @@ async function searchMessages() {
   const found = await api("GET", `/api/v1/search/messages?q=${encodeURIComponent(words)}&limit=10`);
   hits.replaceChildren(
     ...found.items.map((m) => {
-      return el("li", {}, el("a", { href: `#/chat/${m.chatId}`, class: "hit" }, el("strong", {}, titles.get(m.chatId) ?? "A chat"), el("br"), ...marked(context(m.content, words), words)));
+      return el("li", {}, el("a", { href: `#/chat/${m.chatId}`, class: "hit" }, el("strong", {}, (titles.get(m.chatId) == null ? t("search.aChat") : shownTitle(titles.get(m.chatId)))), el("br"), ...marked(context(m.content, words), words)));
     }),
   );
   hits.hidden = found.items.length === 0;
@@ -554,7 +609,7 @@ function openDraft() {
   state.chat = null;
   state.messages = [];
   showSection("#chat");
-  $("#chat-title").textContent = "New chat";
+  $("#chat-title").textContent = t("chat.new");
   $("#share-link").hidden = true;
   renderChatHeader();
   renderModelPicker();
@@ -592,7 +647,7 @@ async function openChat(id) {
   const switching = !state.chat || state.chat.id !== id;
   state.chat = await api("GET", `/api/v1/chats/${id}`);
   showSection("#chat");
-  $("#chat-title").textContent = state.chat.title;
+  $("#chat-title").textContent = shownTitle(state.chat.title);
   $("#share-link").hidden = true;
   if (switching) $("#prompt").value = drafts.get(id) ?? "";
   // A team chat names who asked each question: its members, once per team.
@@ -608,7 +663,7 @@ async function openChat(id) {
   const last = state.messages[state.messages.length - 1];
   // A reload in the middle of a reply follows it again from its start.
   if (last && last.role === "assistant" && last.metadata && last.metadata.status === "streaming") {
-    const response = await fetch(`/api/v1/chats/${id}/generate/stream`);
+    const response = await fetch(`/api/v1/chats/${id}/generate/stream`, { headers: { "accept-language": locale } });
     if (response.status === 200) {
       state.messages.pop();
       renderMessages();
@@ -657,7 +712,7 @@ function loadMermaid() {
     });
     script.addEventListener("error", () => {
       loadMermaid.loading = null;
-      reject(new Error("the diagram library did not load"));
+      reject(new Error(t("diagram.libraryFailed")));
     });
     document.head.append(script);
   });
@@ -671,7 +726,7 @@ async function drawDiagrams(root) {
   if (!blocks.length) return;
   const unable = (code, error) => {
     code.dataset.drawn = "failed";
-    code.parentElement.after(el("p", { class: "error diagram-error" }, `This diagram could not be drawn (${error.message.split("\n")[0]}); its source is shown above.`));
+    code.parentElement.after(el("p", { class: "error diagram-error" }, t("diagram.failed", { reason: error.message.split("\n")[0] })));
   };
   let mermaid;
   try {
@@ -687,7 +742,7 @@ async function drawDiagrams(root) {
       const { svg } = await mermaid.render(`diagram-${drawDiagrams.count}`, code.textContent);
       // As an image: the drawing runs nothing, and its own styles need no exception to the
       // page's Content Security Policy.
-      const image = el("img", { class: "diagram", alt: `Diagram: ${code.textContent.trim().slice(0, 300)}`, src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}` });
+      const image = el("img", { class: "diagram", alt: t("diagram.alt", { source: code.textContent.trim().slice(0, 300) }), src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}` });
       // Drawn at its own size (Mermaid's SVG says 100% wide and gives its size as max-width).
       const width = /max-width:\s*([\d.]+)px/.exec(svg);
       if (width) image.width = Math.round(Number(width[1]));
@@ -711,7 +766,12 @@ function messageItem(message, lastReply) {
     body.textContent = message.content;
   }
   const meta = message.metadata || {};
-  const label = message.role === "assistant" ? `Reply${meta.model ? ` from ${meta.model}` : ""}` : message.role === "user" ? "Question" : "Instruction";
+  const label =
+    message.role === "assistant"
+      ? meta.model
+        ? t("message.replyFrom", { model: meta.model })
+        : t("message.reply")
+      : t(message.role === "user" ? "message.question" : "message.instruction");
   const item = el("li", { class: `message ${message.role}`, "data-id": message.id, "aria-label": label }, body);
   if (message.siblings && message.siblings.length > 1) item.append(versions(message));
   if (message.role === "user") {
@@ -721,18 +781,18 @@ function messageItem(message, lastReply) {
   if (message.role === "assistant") {
     item.append(replyMeta(meta, message.createdAt));
     if (message.content) {
-      const copy = el("button", { class: "link copy-reply", type: "button" }, "Copy reply");
+      const copy = el("button", { class: "link copy-reply", type: "button" }, t("message.copyReply"));
       copy.addEventListener("click", async () => {
         await navigator.clipboard.writeText(message.content);
-        copy.textContent = "Copied";
+        copy.textContent = t("message.copied");
       });
       item.append(copy);
     }
     if (meta.error) item.append(el("p", { class: "error", role: "alert" }, meta.error));
-    if (lastReply) item.append(el("button", { class: "link regenerate", onclick: regenerate }, "Regenerate"));
+    if (lastReply) item.append(el("button", { class: "link regenerate", onclick: regenerate }, t("message.regenerate")));
   }
   if (message.role === "user") {
-    item.append(el("button", { class: "link edit", onclick: () => startEdit(message) }, "Edit"));
+    item.append(el("button", { class: "link edit", onclick: () => startEdit(message) }, t("message.edit")));
   }
   return item;
 }
@@ -741,7 +801,7 @@ function messageItem(message, lastReply) {
 function versions(message) {
   const all = message.siblings;
   const at = all.indexOf(message.id);
-  const noun = message.role === "user" ? "question" : "reply";
+  const kind = message.role === "user" ? "question" : "reply";
   const go = (to) =>
     guard(async () => {
       if (state.streaming) return;
@@ -753,18 +813,11 @@ function versions(message) {
     });
   return el(
     "nav",
-    { class: "versions", "aria-label": `Versions of this ${noun}` },
-    el("button", { type: "button", class: "link", "aria-label": `Previous version of this ${noun}`, disabled: at <= 0, onclick: go(at - 1) }, "‹"),
+    { class: "versions", "aria-label": t(`message.versions.${kind}`) },
+    el("button", { type: "button", class: "link", "aria-label": t(`message.previous.${kind}`), disabled: at <= 0, onclick: go(at - 1) }, "‹"),
     el("span", {}, `${at + 1}/${all.length}`),
-    el("button", { type: "button", class: "link", "aria-label": `Next version of this ${noun}`, disabled: at >= all.length - 1, onclick: go(at + 1) }, "›"),
+    el("button", { type: "button", class: "link", "aria-label": t(`message.next.${kind}`), disabled: at >= all.length - 1, onclick: go(at + 1) }, "›"),
   );
-}
-
-/** A time as people read it: the hour today, else the day too. */
-function shortTime(iso) {
-  const at = new Date(iso);
-  const today = at.toDateString() === new Date().toDateString();
-  return today ? at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : at.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
 }
 
 /** In a team chat, who asked a question (the reply that followed it knows). */
@@ -778,24 +831,27 @@ function askedBy(question) {
   return member ? member.name : null;
 }
 
+/** The statuses of a reply the UI names in its language (another shows as it came). */
+const REPLY_STATUSES = ["streaming", "stopped", "error"];
+
 /** Tokens and times of a reply. */
 function replyMeta(meta, createdAt) {
   const parts = [];
   if (createdAt) parts.push(shortTime(createdAt));
   if (meta.model) parts.push(meta.model);
-  if (meta.inputTokens != null || meta.outputTokens != null) parts.push(`${meta.inputTokens ?? "?"} → ${meta.outputTokens ?? "?"} tokens`);
-  if (meta.ttftMs != null) parts.push(`first token ${meta.ttftMs} ms`);
-  if (meta.durationMs != null) parts.push(`${(meta.durationMs / 1000).toFixed(1)} s`);
-  if (meta.status && meta.status !== "complete") parts.push(meta.status);
+  if (meta.inputTokens != null || meta.outputTokens != null) parts.push(t("message.tokens", { input: meta.inputTokens ?? "?", output: meta.outputTokens ?? "?" }));
+  if (meta.ttftMs != null) parts.push(t("message.firstToken", { ms: meta.ttftMs }));
+  if (meta.durationMs != null) parts.push(t("message.seconds", { s: number(meta.durationMs / 1000, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) }));
+  if (meta.status && meta.status !== "complete") parts.push(REPLY_STATUSES.includes(meta.status) ? t(`message.status.${meta.status}`) : meta.status);
   return el("p", { class: "meta" }, parts.join(" · "));
 }
 
 function addCopyButtons(body) {
   for (const code of body.querySelectorAll("pre > code")) {
-    const button = el("button", { class: "copy", type: "button", "aria-label": "Copy code" }, "Copy");
+    const button = el("button", { class: "copy", type: "button", "aria-label": t("code.copyLabel") }, t("code.copy"));
     button.addEventListener("click", async () => {
       await navigator.clipboard.writeText(code.textContent);
-      button.textContent = "Copied";
+      button.textContent = t("message.copied");
     });
     code.parentElement.before(button);
   }
@@ -806,7 +862,7 @@ function startEdit(message) {
   if (!state.editing) state.draftBeforeEdit = $("#prompt").value;
   state.editing = message.id;
   $("#prompt").value = message.content;
-  $("#send").textContent = "Resend";
+  $("#send").textContent = t("composer.resend");
   $("#cancel-edit").hidden = false;
   $("#prompt").focus();
 }
@@ -816,7 +872,7 @@ function endEdit(restore) {
   if (restore && state.editing) $("#prompt").value = state.draftBeforeEdit ?? "";
   state.editing = null;
   state.draftBeforeEdit = null;
-  $("#send").textContent = "Send";
+  $("#send").textContent = t("composer.send");
   $("#cancel-edit").hidden = true;
 }
 
@@ -862,7 +918,7 @@ async function showSlashPrompts() {
   list.replaceChildren(
     ...(found.length
       ? found.map((p, i) => el("li", { role: "option", id: `slash-${i}`, "aria-selected": i === slashChosen ? "true" : "false", onmousedown: (event) => { event.preventDefault(); useSlashPrompt(p); } }, p.name))
-      : [el("li", { class: "note" }, slashPrompts.length ? "No saved prompt has that name." : "No saved prompts yet: add some under Prompts.")]),
+      : [el("li", { class: "note" }, t(slashPrompts.length ? "slash.noMatch" : "slash.none"))]),
   );
   list.found = found;
   list.hidden = false;
@@ -934,7 +990,7 @@ async function generate(body) {
   renderMessages();
   const response = await fetch(`/api/v1/chats/${chat.id}/generate`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", "accept-language": locale },
     body: JSON.stringify(body),
   });
   if (!response.ok) {
@@ -963,15 +1019,15 @@ async function generate(body) {
 function refused(content, error, status) {
   if (content && !$("#prompt").value) $("#prompt").value = content;
   const fix = {
-    NO_MODEL: ["#/settings", "Add a model in Settings"],
-    PERSONAL_KEYS_DISABLED: ["#/settings", "Choose one of the instance's models"],
+    NO_MODEL: ["#/settings", "refused.addModel"],
+    PERSONAL_KEYS_DISABLED: ["#/settings", "refused.instanceModel"],
   }[error.code];
   $("#messages").append(
     el(
       "li",
       { class: "message assistant failed" },
-      el("p", { class: "error", role: "alert" }, error.message || `the server answered ${status}`),
-      fix ? el("a", { href: fix[0], class: "fix" }, fix[1]) : null,
+      el("p", { class: "error", role: "alert" }, error.message || t("error.status", { status: String(status) })),
+      fix ? el("a", { href: fix[0], class: "fix" }, t(fix[1])) : null,
     ),
   );
   $("#messages").lastElementChild.scrollIntoView({ block: "end" });
@@ -1017,10 +1073,10 @@ async function follow(response) {
     setStreaming(false);
   }
   // Screen readers hear the reply once, finished, not each streamed piece.
-  $("#announce").textContent = `Reply: ${text.textContent.slice(0, 500)}`;
+  $("#announce").textContent = t("reply.announce", { text: text.textContent.slice(0, 500) });
   if (state.chat === chat) {
     await loadMessages();
-    if (chat.title === "New chat") awaitTitle(chat.id).catch(toast);
+    if (chat.title === NEW_CHAT_TITLE) awaitTitle(chat.id).catch(toast);
     else await loadChats();
   }
 }
@@ -1032,7 +1088,7 @@ async function awaitTitle(id) {
     await new Promise((resolve) => setTimeout(resolve, wait));
     await loadChats();
     const fresh = state.chats.find((c) => c.id === id);
-    if (fresh && fresh.title !== "New chat") {
+    if (fresh && fresh.title !== NEW_CHAT_TITLE) {
       if (state.chat && state.chat.id === id) {
         state.chat.title = fresh.title;
         $("#chat-title").textContent = fresh.title;
@@ -1060,7 +1116,7 @@ function renderChatHeader() {
   endRename(false);
   if (!chat) return;
   $("#pin-chat").setAttribute("aria-pressed", chat.pinnedAt ? "true" : "false");
-  $("#archive-chat").textContent = chat.archivedAt ? "Unarchive" : "Archive";
+  $("#archive-chat").textContent = t(chat.archivedAt ? "chat.unarchive" : "chat.archive");
 }
 
 function closeChatMenu() {
@@ -1102,7 +1158,7 @@ async function endRename(save) {
   $("#chat-title").hidden = false;
   if (!save || !title || title === state.chat.title) return;
   await changeChat({ title });
-  $("#chat-title").textContent = state.chat.title;
+  $("#chat-title").textContent = shownTitle(state.chat.title);
   await loadChats();
 }
 
@@ -1129,7 +1185,7 @@ $("#archive-chat").addEventListener("click", guard(async () => {
   await changeChat({ archived });
   await loadChats();
   if (archived) {
-    notice(`“${chat.title}” archived: find it under Archived chats.`, async () => {
+    notice(t("chat.archivedNotice", { title: shownTitle(chat.title) }), async () => {
       await api("PATCH", `/api/v1/chats/${chat.id}`, { archived: false });
       await loadChats();
     });
@@ -1141,7 +1197,7 @@ $("#archive-chat").addEventListener("click", guard(async () => {
 
 $("#delete-chat").addEventListener("click", () => {
   closeChatMenu();
-  $("#delete-question").textContent = `Delete “${state.chat.title}” and all its messages? This cannot be undone.`;
+  $("#delete-question").textContent = t("chat.deleteQuestion", { title: shownTitle(state.chat.title) });
   $("#delete-dialog").returnValue = "";
   $("#delete-dialog").showModal();
 });
@@ -1181,7 +1237,7 @@ $("#open-chat-settings").addEventListener("click", guard(async () => {
   $("#chat-system").focus();
   const prompts = (await api("GET", "/api/v1/prompts?limit=100")).items;
   $("#chat-system-prompt").replaceChildren(
-    el("option", { value: "" }, prompts.length ? "Choose one…" : "No saved prompts yet"),
+    el("option", { value: "" }, t(prompts.length ? "chat.settings.choose" : "chat.settings.noPrompts")),
     ...prompts.map((p) => el("option", { value: p.content }, p.name)),
   );
 }));
@@ -1200,7 +1256,7 @@ $("#chat-settings").addEventListener("submit", async (event) => {
   // Saved, the panel gives the chat its room back; a refusal stays in it, beside the fields.
   if (saved) {
     $("#chat-settings").hidden = true;
-    notice("This chat's instructions are saved: the next reply follows them.");
+    notice(t("chat.settings.saved"));
   }
 });
 
@@ -1208,13 +1264,13 @@ $("#chat-settings").addEventListener("submit", async (event) => {
 function renderChatTools() {
   const chat = state.chat;
   $("#chat-folder").replaceChildren(
-    el("option", { value: "" }, "none"),
+    el("option", { value: "" }, t("chat.folder.none")),
     ...state.folders.map((f) => el("option", { value: f.id, selected: chat.folderId === f.id }, f.name)),
   );
-  const mine = new Set((chat.tags || []).map((t) => t.id));
+  const mine = new Set((chat.tags || []).map((tag) => tag.id));
   $("#chat-tags").replaceChildren(
-    ...state.tags.map((t) =>
-      el("button", { class: "chip", type: "button", "aria-pressed": mine.has(t.id) ? "true" : "false", "data-tag": t.id, onclick: guard(() => toggleTag(t)) }, t.name),
+    ...state.tags.map((tag) =>
+      el("button", { class: "chip", type: "button", "aria-pressed": mine.has(tag.id) ? "true" : "false", "data-tag": tag.id, onclick: guard(() => toggleTag(tag)) }, tag.name),
     ),
   );
 }
@@ -1229,10 +1285,10 @@ async function changeChat(changes) {
 }
 
 async function toggleTag(tag) {
-  const mine = (state.chat.tags || []).map((t) => t.id);
+  const mine = (state.chat.tags || []).map((known) => known.id);
   const next = mine.includes(tag.id) ? mine.filter((id) => id !== tag.id) : [...mine, tag.id];
   await changeChat({ tags: next });
-  state.chat.tags = state.tags.filter((t) => next.includes(t.id));
+  state.chat.tags = state.tags.filter((known) => next.includes(known.id));
   renderChatTools();
   await loadChats();
 }
@@ -1253,7 +1309,8 @@ async function loadUsable() {
   renderModelPicker();
 }
 
-const SCOPES = [["instance", "Everyone's"], ["team", "The team's"], ["personal", "Yours"]];
+/** The groups of the model picker, in order (their names: `models.scope.…`). */
+const SCOPES = ["instance", "team", "personal"];
 
 function renderModelPicker() {
   const picker = $("#model-picker");
@@ -1262,11 +1319,11 @@ function renderModelPicker() {
   const chosen = usable.find((m) => state.chat && m.id === state.chat.model) || defaults.find(Boolean) || usable[0];
   const admin = state.user && state.user.role.split(",").includes("admin");
   picker.replaceChildren(
-    ...(usable.length ? [] : [el("option", { value: "" }, admin ? "No model yet: add one under Admin" : "No model yet: ask an admin, or add one in Settings")]),
-    ...SCOPES.map(([scope, label]) => {
+    ...(usable.length ? [] : [el("option", { value: "" }, t(admin ? "models.none.admin" : "models.none.user"))]),
+    ...SCOPES.map((scope) => {
       const models = usable.filter((m) => m.scope === scope);
       return models.length
-        ? el("optgroup", { label }, ...models.map((m) => el("option", { value: m.id, selected: chosen && chosen.id === m.id }, m.name)))
+        ? el("optgroup", { label: t(`models.scope.${scope}`) }, ...models.map((m) => el("option", { value: m.id, selected: chosen && chosen.id === m.id }, m.name)))
         : null;
     }),
   );
@@ -1281,7 +1338,7 @@ $("#pin-chat").addEventListener("click", guard(async () => {
 $("#share-chat").addEventListener("click", guard(async () => {
   const link = await api("POST", `/api/v1/chats/${state.chat.id}/share`, {});
   const shown = $("#share-link");
-  shown.replaceChildren("Anyone with this link can read the chat: ", el("a", { href: link.url, id: "share-url", target: "_blank", rel: "noopener" }, link.url));
+  shown.replaceChildren(`${t("share.anyone")} `, el("a", { href: link.url, id: "share-url", target: "_blank", rel: "noopener" }, link.url));
   shown.hidden = false;
 }));
 
@@ -1305,7 +1362,7 @@ $("#profile-form").addEventListener("submit", async (event) => {
     await api("POST", "/api/auth/update-user", { name: $("#profile-name").value });
     state.user.name = $("#profile-name").value;
     $("#me").textContent = state.user.name;
-    return "Profile saved.";
+    return t("settings.profile.saved");
   });
 });
 
@@ -1320,7 +1377,7 @@ $("#password-form").addEventListener("submit", async (event) => {
     $("#password-current").value = "";
     $("#password-new").value = "";
     await loadSessions();
-    return "Password changed; your other sessions were signed out.";
+    return t("settings.password.changed");
   });
 });
 
@@ -1332,8 +1389,8 @@ async function loadSessions() {
       return el(
         "li",
         { "data-session": s.id },
-        el("span", { title: s.userAgent || "" }, `${device(s.userAgent)}, since ${new Date(s.createdAt).toLocaleString()}${here ? " (this one)" : " "}`),
-        here ? null : el("button", { class: "link", onclick: () => revokeSession(s) }, "Sign out"),
+        el("span", { title: s.userAgent || "" }, `${t(here ? "settings.sessions.current" : "settings.sessions.since", { device: device(s.userAgent), time: when(s.createdAt) })}${here ? "" : " "}`),
+        here ? null : el("button", { class: "link", onclick: () => revokeSession(s) }, t("settings.sessions.signOut")),
       );
     }),
   );
@@ -1341,19 +1398,19 @@ async function loadSessions() {
 
 /** "Chrome on Linux" from a User-Agent (the raw string stays in the tooltip). */
 function device(agent) {
-  if (!agent) return "An unknown browser";
+  if (!agent) return t("device.unknown");
   const browser =
-    [[/Edg\//, "Edge"], [/OPR\/|Opera/, "Opera"], [/Firefox\//, "Firefox"], [/Chrome\/|Chromium\//, "Chrome"], [/Safari\//, "Safari"], [/curl\//, "curl"], [/node|undici/i, "A Node.js program"], [/python/i, "A Python program"]].find(([pattern]) => pattern.test(agent))?.[1] ||
-    "A browser";
+    [[/Edg\//, "Edge"], [/OPR\/|Opera/, "Opera"], [/Firefox\//, "Firefox"], [/Chrome\/|Chromium\//, "Chrome"], [/Safari\//, "Safari"], [/curl\//, "curl"], [/node|undici/i, t("device.node")], [/python/i, t("device.python")]].find(([pattern]) => pattern.test(agent))?.[1] ||
+    t("device.browser");
   const system = [[/Android/, "Android"], [/iPhone|iPad|iOS/, "iOS"], [/Windows/, "Windows"], [/Mac OS X|Macintosh/, "macOS"], [/CrOS/, "ChromeOS"], [/Linux/, "Linux"]].find(([pattern]) => pattern.test(agent))?.[1];
-  return system ? `${browser} on ${system}` : browser;
+  return system ? t("device.on", { browser, system }) : browser;
 }
 
 async function revokeSession(session) {
   await settingsAction(async () => {
     await api("POST", "/api/auth/revoke-session", { token: session.token });
     await loadSessions();
-    return "Session signed out.";
+    return t("settings.sessions.signedOut");
   });
 }
 
@@ -1372,14 +1429,14 @@ async function loadKeys() {
   keys = (await api("GET", "/api/v1/api-keys")).items;
   $("#key-list").replaceChildren(
     ...keys.map((k) =>
-      el("li", { "data-key": k.id }, `${k.name} (${k.provider}) ••••${k.last4} `, el("button", { class: "link", onclick: () => deleteKey(k) }, "Delete")),
+      el("li", { "data-key": k.id }, `${k.name} (${k.provider}) ••••${k.last4} `, el("button", { class: "link", onclick: () => deleteKey(k) }, t("settings.keys.delete"))),
     ),
   );
-  $("#model-key").replaceChildren(el("option", { value: "" }, "none"), ...keys.map((k) => el("option", { value: k.id }, `${k.name} ••••${k.last4}`)));
+  $("#model-key").replaceChildren(el("option", { value: "" }, t("settings.models.keyNone")), ...keys.map((k) => el("option", { value: k.id }, `${k.name} ••••${k.last4}`)));
 }
 
 async function deleteKey(key) {
-  if (!confirm(`Delete the key ${key.name}? Models using it lose it.`)) return;
+  if (!confirm(t("settings.keys.confirmDelete", { name: key.name }))) return;
   await api("DELETE", `/api/v1/api-keys/${key.id}`);
   await loadKeys();
 }
@@ -1393,7 +1450,7 @@ $("#key-form").addEventListener("submit", async (event) => {
     $("#key-value").value = "";
     $("#key-name").value = "";
     await loadKeys();
-    return "Key added.";
+    return t("settings.keys.added");
   });
 });
 
@@ -1404,10 +1461,10 @@ async function loadModels() {
       el(
         "li",
         { "data-model": m.id },
-        `${m.name} (${m.provider}: ${m.modelId})${m.isDefault ? " · default" : ""} `,
-        el("button", { class: "link", onclick: () => testModel(m) }, "Test connection"),
+        `${t(m.isDefault ? "settings.models.itemDefault" : "settings.models.item", { name: m.name, provider: m.provider, model: m.modelId })} `,
+        el("button", { class: "link", onclick: () => testModel(m) }, t("settings.models.test")),
         " ",
-        el("button", { class: "link", onclick: () => deleteModel(m) }, "Delete"),
+        el("button", { class: "link", onclick: () => deleteModel(m) }, t("settings.models.delete")),
       ),
     ),
   );
@@ -1417,7 +1474,7 @@ async function loadModels() {
 async function testModel(model) {
   await settingsAction(async () => {
     const found = await api("GET", `/api/v1/models/${model.id}/available`);
-    return `${model.name}: connected, ${found.models.length} models offered.`;
+    return t("models.connected", { name: model.name, n: found.models.length });
   });
 }
 
@@ -1439,7 +1496,7 @@ $("#model-form").addEventListener("submit", async (event) => {
   await settingsAction(async () => {
     await api("POST", "/api/v1/models", body);
     await loadModels();
-    return "Model added.";
+    return t("settings.models.added");
   });
 });
 
@@ -1475,12 +1532,12 @@ async function loadPrompts() {
         "li",
         { "data-prompt": p.id },
         el("strong", {}, p.name),
-        ` ${p.category}${p.isPublic ? " · public" : ""} `,
-        el("button", { class: "link use", onclick: () => choosePrompt(p) }, "Use"),
-        mine ? el("button", { class: "link", onclick: () => editPrompt(p) }, "Edit") : null,
-        el("button", { class: "link duplicate", onclick: guard(() => duplicatePrompt(p)) }, "Duplicate"),
-        mine ? el("button", { class: "link versions", "aria-expanded": "false", onclick: guard((event) => togglePromptVersions(p, event.currentTarget)) }, "Versions") : null,
-        mine ? el("button", { class: "link", onclick: guard(() => deletePrompt(p)) }, "Delete") : null,
+        ` ${p.isPublic ? t("prompts.public", { category: p.category }) : p.category} `,
+        el("button", { class: "link use", onclick: () => choosePrompt(p) }, t("prompts.use")),
+        mine ? el("button", { class: "link", onclick: () => editPrompt(p) }, t("prompts.edit")) : null,
+        el("button", { class: "link duplicate", onclick: guard(() => duplicatePrompt(p)) }, t("prompts.duplicate")),
+        mine ? el("button", { class: "link versions", "aria-expanded": "false", onclick: guard((event) => togglePromptVersions(p, event.currentTarget)) }, t("prompts.versions")) : null,
+        mine ? el("button", { class: "link", onclick: guard(() => deletePrompt(p)) }, t("prompts.delete")) : null,
         el("p", { class: "meta" }, p.content),
       );
     }),
@@ -1512,16 +1569,16 @@ async function togglePromptVersions(prompt, button) {
           el(
             "li",
             { "data-version": v.id },
-            el("span", { class: "meta" }, `Until ${new Date(v.createdAt).toLocaleString()}: `),
+            el("span", { class: "meta" }, `${t("prompts.until", { time: when(v.createdAt) })} `),
             el("strong", {}, v.name),
             ` ${v.content.slice(0, 200)}${v.content.length > 200 ? "…" : ""} `,
             el("button", { class: "link restore", onclick: guard(async () => {
               await api("POST", `/api/v1/prompts/${prompt.id}/versions/${v.id}/restore`, {});
               await loadPrompts();
-            }) }, "Restore"),
+            }) }, t("prompts.restore")),
           ),
         )
-      : [el("li", { class: "note" }, "No earlier versions: it has not been changed.")]),
+      : [el("li", { class: "note" }, t("prompts.noVersions"))]),
   );
   item.append(list);
   button.setAttribute("aria-expanded", "true");
@@ -1534,10 +1591,12 @@ $("#prompt-search").addEventListener("input", () => {
 });
 
 let editingPrompt = null;
+let editingPromptName = null;
 
 function editPrompt(prompt) {
   editingPrompt = prompt.id;
-  $("#prompt-form-title").textContent = `Edit ${prompt.name}`;
+  editingPromptName = prompt.name;
+  $("#prompt-form-title").textContent = t("prompts.editTitle", { name: prompt.name });
   $("#prompt-name").value = prompt.name;
   $("#prompt-content").value = prompt.content;
   $("#prompt-category").value = prompt.category;
@@ -1558,7 +1617,7 @@ $("#prompt-form").addEventListener("submit", guard(async (event) => {
   else await api("POST", "/api/v1/prompts", body);
   editingPrompt = null;
   $("#prompt-form").reset();
-  $("#prompt-form-title").textContent = "New prompt";
+  $("#prompt-form-title").textContent = t("prompts.new");
   await loadPrompts();
 }));
 
@@ -1592,9 +1651,14 @@ $("#prompt-use").addEventListener("submit", guard(async (event) => {
 
 async function loadTeams() {
   state.teams = (await api("GET", "/api/v1/teams?limit=200")).items;
+  renderScopes();
+}
+
+/** The choice of whose chats the sidebar shows: one's own, or a team's. */
+function renderScopes() {
   $("#scope").replaceChildren(
-    el("option", { value: "" }, "Personal"),
-    ...state.teams.map((t) => el("option", { value: t.id, selected: state.scope === t.id }, t.name)),
+    el("option", { value: "" }, t("teams.personal")),
+    ...state.teams.map((team) => el("option", { value: team.id, selected: state.scope === team.id }, team.name)),
   );
 }
 
@@ -1602,12 +1666,15 @@ async function openTeams(id) {
   showSection("#teams");
   await loadTeams();
   $("#team-list").replaceChildren(
-    ...state.teams.map((t) => el("li", {}, el("a", { href: `#/teams/${t.id}` }, t.name), ` ${t.role}`)),
+    ...state.teams.map((team) => el("li", {}, el("a", { href: `#/teams/${team.id}` }, team.name), ` ${teamRole(team.role)}`)),
   );
-  const team = state.teams.find((t) => t.id === id);
+  const team = state.teams.find((known) => known.id === id);
   $("#team-detail").hidden = !team;
   if (team) await showTeam(team);
 }
+
+/** A role in a team, in the UI's language (`admin`, `member`; another shows as it is). */
+const teamRole = (role) => (role === "admin" || role === "member" ? t(`teams.role.${role}`) : role);
 
 async function showTeam(team) {
   $("#team-title").textContent = team.name;
@@ -1615,7 +1682,7 @@ async function showTeam(team) {
   const members = (await api("GET", `/api/v1/teams/${team.id}/members?limit=200`)).items;
   $("#member-list").replaceChildren(
     ...members.map((m) => {
-      const role = el("select", { "aria-label": `Role of ${m.name}`, disabled: !admin }, ...["member", "admin"].map((r) => el("option", { value: r, selected: m.role === r }, r)));
+      const role = el("select", { "aria-label": t("teams.roleOf", { name: m.name }), disabled: !admin }, ...["member", "admin"].map((r) => el("option", { value: r, selected: m.role === r }, teamRole(r))));
       role.addEventListener("change", guard(async () => {
         await api("PATCH", `/api/v1/teams/${team.id}/members/${m.userId}`, { role: role.value });
         await showTeam(team);
@@ -1625,7 +1692,7 @@ async function showTeam(team) {
         { "data-member": m.userId },
         `${m.name} <${m.email}> `,
         role,
-        admin && m.userId !== state.user.id ? el("button", { class: "link", onclick: guard(async () => { await api("DELETE", `/api/v1/teams/${team.id}/members/${m.userId}`); await showTeam(team); }) }, "Remove") : null,
+        admin && m.userId !== state.user.id ? el("button", { class: "link", onclick: guard(async () => { await api("DELETE", `/api/v1/teams/${team.id}/members/${m.userId}`); await showTeam(team); }) }, t("teams.remove")) : null,
       );
     }),
   );
@@ -1661,7 +1728,7 @@ $("#invite-form").addEventListener("submit", guard(async (event) => {
     role: $("#invite-role").value,
   });
   $("#invite-email").value = "";
-  $("#invite-link").replaceChildren("Send this link: ", el("a", { id: "invite-url", href: invite.link }, invite.link));
+  $("#invite-link").replaceChildren(`${t("teams.inviteLink")} `, el("a", { id: "invite-url", href: invite.link }, invite.link));
 }));
 
 /** An invitation link (`/invites/TOKEN`) opened: offer to join, after signing in. */
@@ -1674,12 +1741,12 @@ function pendingInvite() {
 async function describeInvite() {
   try {
     const invite = await api("GET", `/api/v1/invites/${pendingInvite()}`);
-    $("#invite-about").textContent = `${invite.invitedBy || "Someone"} invited you to join ${invite.teamName} as ${invite.role === "admin" ? "an admin" : "a member"}.`;
-    $("#accept-invite").textContent = `Join ${invite.teamName}`;
+    $("#invite-about").textContent = t(invite.role === "admin" ? "invite.asAdmin" : "invite.asMember", { inviter: invite.invitedBy || t("invite.someone"), team: invite.teamName });
+    $("#accept-invite").textContent = t("invite.join", { team: invite.teamName });
     $("#accept-invite").hidden = false;
   } catch (error) {
     $("#invite-about").textContent =
-      error.status === 404 ? `This invitation is for another email address than ${state.user.email}: sign in with the address it was sent to.` : `This invitation cannot be accepted: ${error.message}. Ask for a new one.`;
+      error.status === 404 ? t("invite.otherEmail", { email: state.user.email }) : t("invite.cannot", { reason: error.message });
     $("#invite-about").classList.add("error");
     $("#accept-invite").hidden = true;
   }
@@ -1718,6 +1785,27 @@ function showSection(shown) {
   document.body.classList.remove("sidebar-open");
 }
 
+/** The labels this script gave the page's markup, again in the language just chosen (the
+ * markup's own text came back in it, whatever the page was showing). */
+function relabel() {
+  labelAuth();
+  $("#send").textContent = t(state.editing ? "composer.resend" : "composer.send");
+  $("#show-archived").textContent = t(state.archived ? "chats.back" : "chats.archived");
+  $("#folder-form button[type=submit]").textContent = t(editingFolder ? "sidebar.form.save" : "sidebar.form.add");
+  $("#tag-form button[type=submit]").textContent = t(editingTag ? "sidebar.form.save" : "sidebar.form.add");
+  $("#prompt-form-title").textContent = editingPrompt ? t("prompts.editTitle", { name: editingPromptName }) : t("prompts.new");
+}
+
+/** Draw the signed-in page again, in a language just chosen: the list of chats and the page
+ * open now (a chat keeps what was being typed in it). */
+async function redraw() {
+  renderScopes();
+  renderFolderParents();
+  renderTagFilter();
+  renderChats();
+  await route();
+}
+
 async function route() {
   if (pendingInvite()) {
     showSection("#teams");
@@ -1752,6 +1840,9 @@ async function route() {
 window.addEventListener("hashchange", () => route().catch(toast));
 
 async function start() {
+  await useLocale(preferredLocale());
+  $("#auth-locale").value = locale;
+  relabel();
   const session = await api("GET", "/api/auth/get-session");
   if (!session) return showAuth();
   state.session = session.session;
@@ -1760,11 +1851,20 @@ async function start() {
   if (!session.user.approved) {
     $("#app").hidden = true;
     $("#pending").hidden = false;
-    $("#pending-status").textContent = `Signed in as ${session.user.email}.`;
+    $("#pending-status").textContent = t("pending.signedInAs", { email: session.user.email });
     return;
   }
   $("#pending").hidden = true;
-  state.instance = await api("GET", "/api/v1/instance");
+  const [instance, preferences] = await Promise.all([api("GET", "/api/v1/instance"), api("GET", "/api/v1/me/preferences")]);
+  state.instance = instance;
+  applyTheme(preferences.theme);
+  // The user's language wins over this browser's; none chosen: the browser's.
+  $("#locale").value = preferences.locale || "";
+  if (preferences.locale) {
+    localStorage.setItem("sambung.locale", preferences.locale);
+    await useLocale(preferences.locale);
+    relabel();
+  } else localStorage.removeItem("sambung.locale");
   $("#me").textContent = session.user.name;
   $("#app").hidden = false;
   const admin = session.user.role.split(",").includes("admin");
@@ -1772,8 +1872,7 @@ async function start() {
   $("#acting-banner").hidden = !session.session.impersonatedBy;
   $("#acting-name").textContent = `${session.user.name} <${session.user.email}>`;
   await loadTeams();
-  const [preferences] = await Promise.all([api("GET", "/api/v1/me/preferences"), loadChats(), loadUsable(), loadFolders(), loadTags()]);
-  applyTheme(preferences.theme);
+  await Promise.all([loadChats(), loadUsable(), loadFolders(), loadTags()]);
   // A new instance's first admin is offered the setup of a connection.
   const [, view] = location.hash.split("/");
   if (admin && state.instance.needsSetup && !view) location.hash = "#/admin/setup";

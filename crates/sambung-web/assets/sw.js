@@ -4,7 +4,7 @@
 // The network comes first: a new server's files are used as soon as it answers.
 
 const SHELL = "sambung-shell-v1";
-const FILES = ["/", "/assets/app.js", "/assets/ui.js", "/assets/app.css", "/assets/highlight.css", "/assets/icon.svg", "/manifest.webmanifest"];
+const FILES = ["/", "/assets/app.js", "/assets/ui.js", "/assets/i18n.js", "/assets/locales/en.json", "/assets/locales/id.json", "/assets/app.css", "/assets/highlight.css", "/assets/icon.svg", "/manifest.webmanifest"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(SHELL).then((cache) => cache.addAll(FILES)).then(() => self.skipWaiting()));

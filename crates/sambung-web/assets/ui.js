@@ -1,6 +1,8 @@
 // What every page of the UI shares: finding and building elements, and calling the JSON API
 // with errors as values that say what the server said.
 
+import { t, locale, number } from "./i18n.js";
+
 export const $ = (css) => document.querySelector(css);
 
 /** Build an element: `el("li", {class: "x"}, "text", child)`; strings become text nodes. */
@@ -17,17 +19,20 @@ export function el(tag, attributes = {}, ...children) {
 
 export class ApiError extends Error {
   constructor(status, body) {
-    super((body && body.message) || `the server answered ${status}`);
+    super((body && body.message) || t("error.status", { status: String(status) }));
     this.status = status;
     this.code = body && body.code;
     this.body = body;
   }
 }
 
+/** Call the JSON API; the server answers (its errors too) in the UI's language. */
 export async function api(method, path, body) {
+  const headers = { "accept-language": locale };
+  if (body !== undefined) headers["content-type"] = "application/json";
   const response = await fetch(path, {
     method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (response.status === 204) return null;
@@ -59,8 +64,9 @@ export async function within(status, action) {
   }
 }
 
-/** `n` and its noun, as people say it: "1 reply", "3 replies". */
-export const count = (n, one, many) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
+/** `n` and its noun, as people say it: "1 reply", "3 replies" (English only: `plural` in
+ * i18n.js says it in the UI's language). */
+export const count = (n, one, many) => `${number(n)} ${n === 1 ? one : many}`;
 
-/** A date for people. */
-export const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+/** A date for people, in the UI's language. */
+export { when } from "./i18n.js";

@@ -1,6 +1,9 @@
 //! Bar charts drawn on the server as SVG (the usage pages): no script, nothing fetched, every
 //! label escaped, sized by the data's count (at most [`MAX_BARS`] bars). It follows the page's
-//! colours (`currentColor`), so it reads in light and dark.
+//! colours (`currentColor`), so it reads in light and dark; its words and numbers are in the
+//! reader's language.
+
+use sambung_i18n::{text, Locale};
 
 use crate::escape;
 
@@ -16,12 +19,12 @@ pub struct Bar {
 
 /// A horizontal bar chart: one row per bar, its label, its bar and its value (`unit` after
 /// it), titled `title`.
-pub fn bar_chart(title: &str, unit: &str, bars: &[Bar]) -> String {
+pub fn bar_chart(locale: Locale, title: &str, unit: &str, bars: &[Bar]) -> String {
     let mut rows: Vec<Bar> = bars.iter().take(MAX_BARS).cloned().collect();
     if bars.len() > MAX_BARS {
         let rest: f64 = bars[MAX_BARS..].iter().map(|b| b.value).sum();
         rows.push(Bar {
-            label: format!("{} others", bars.len() - MAX_BARS),
+            label: text(locale, "chart.others", &[("n", &(bars.len() - MAX_BARS))]),
             value: rest,
         });
     }
@@ -43,8 +46,9 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[Bar]) -> String {
     );
     if rows.is_empty() {
         svg.push_str(&format!(
-            "<text x=\"0\" y=\"{}\" opacity=\"0.7\">Nothing in this period.</text>",
-            top + 14.0
+            "<text x=\"0\" y=\"{}\" opacity=\"0.7\">{}</text>",
+            top + 14.0,
+            escape(&text(locale, "chart.empty", &[]))
         ));
     }
     for (i, bar) in rows.iter().enumerate() {
@@ -67,7 +71,7 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[Bar]) -> String {
             ry = y + 3.0,
             bh = row_height - 6.0,
             vx = label_width + length + 6.0,
-            value = escape(&format_value(value)),
+            value = escape(&format_value(locale, value)),
             unit = escape(unit),
         ));
     }
@@ -75,16 +79,21 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[Bar]) -> String {
     svg
 }
 
-/// A value for people: whole numbers with thousands separated, small ones with decimals.
-fn format_value(value: f64) -> String {
+/// A value for people: whole numbers with thousands separated, small ones with decimals, as
+/// the language writes them (1,234.5 in English, 1.234,5 in Indonesian).
+fn format_value(locale: Locale, value: f64) -> String {
+    let (thousands, decimal) = match locale {
+        Locale::En => (',', "."),
+        Locale::Id => ('.', ","),
+    };
     if value.fract() != 0.0 && value < 100.0 {
-        return format!("{value:.2}");
+        return format!("{value:.2}").replace('.', decimal);
     }
     let whole = format!("{:.0}", value);
     let mut out = String::new();
     for (i, c) in whole.chars().enumerate() {
         if i > 0 && (whole.len() - i) % 3 == 0 {
-            out.push(',');
+            out.push(thousands);
         }
         out.push(c);
     }
@@ -98,6 +107,7 @@ mod tests {
     #[test]
     fn labels_are_text_never_markup() {
         let svg = bar_chart(
+            Locale::En,
             "Tokens <by> model",
             "tokens",
             &[Bar {
@@ -119,10 +129,26 @@ mod tests {
                 value: if i == 3 { f64::NAN } else { i as f64 },
             })
             .collect();
-        let svg = bar_chart("t", "u", &bars);
+        let svg = bar_chart(Locale::En, "t", "u", &bars);
         assert_eq!(svg.matches("<rect").count(), MAX_BARS + 1);
         assert!(svg.contains("440 others"));
         assert!(!svg.contains("NaN"));
-        assert!(bar_chart("t", "u", &[]).contains("Nothing in this period"));
+        assert!(bar_chart(Locale::En, "t", "u", &[]).contains("Nothing in this period"));
+    }
+
+    #[test]
+    fn the_chart_speaks_its_readers_language() {
+        let bars: Vec<Bar> = (0..62)
+            .map(|i| Bar {
+                label: format!("{i}"),
+                value: 1234.5 + f64::from(i),
+            })
+            .collect();
+        let svg = bar_chart(Locale::Id, "t", "token", &bars);
+        assert!(svg.contains("1.234 token"), "{svg}");
+        assert!(svg.contains("2 lainnya"), "{svg}");
+        assert!(bar_chart(Locale::Id, "t", "u", &[]).contains("Tidak ada apa pun pada periode ini"));
+        assert_eq!(format_value(Locale::Id, 0.5), "0,50");
+        assert_eq!(format_value(Locale::En, 0.5), "0.50");
     }
 }

@@ -1,5 +1,7 @@
 //! The public, read-only page of a shared chat: HTML rendered on the server, no script, a
-//! page of messages at a time.
+//! page of messages at a time, in the reader's language.
+
+use sambung_i18n::{text, Locale};
 
 use crate::escape;
 
@@ -14,7 +16,12 @@ pub struct SharedMessage<'a> {
 }
 
 /// One page of a shared chat; `later`: the address of the next page, when there is one.
-pub fn page(title: &str, messages: &[SharedMessage<'_>], later: Option<&str>) -> String {
+pub fn page(
+    locale: Locale,
+    title: &str,
+    messages: &[SharedMessage<'_>],
+    later: Option<&str>,
+) -> String {
     let mut items = String::new();
     for message in messages {
         let role = match message.role {
@@ -33,29 +40,40 @@ pub fn page(title: &str, messages: &[SharedMessage<'_>], later: Option<&str>) ->
     }
     if let Some(later) = later {
         items.push_str(&format!(
-            "<li class=\"later\"><a href=\"{}\">Later messages</a></li>\n",
-            escape(later)
+            "<li class=\"later\"><a href=\"{}\">{}</a></li>\n",
+            escape(later),
+            escape(&text(locale, "share.later", &[]))
         ));
     }
     let title = escape(title);
+    let lang = locale.code();
+    let read_only = escape(&text(locale, "share.read_only", &[]));
     format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!doctype html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"color-scheme\" content=\"light dark\">\n<meta name=\"robots\" content=\"noindex\">\n\
          <title>{title} · SambungChat</title>\n<link rel=\"stylesheet\" href=\"/assets/app.css\">\n\
          <link rel=\"stylesheet\" href=\"/assets/highlight.css\">\n</head>\n\
          <body class=\"shared\">\n<main id=\"shared\">\n<header><h1 id=\"shared-title\">{title}</h1>\
-         <p class=\"meta\">A chat shared from SambungChat, read-only.</p></header>\n\
+         <p class=\"meta\">{read_only}</p></header>\n\
          <ol id=\"messages\">\n{items}</ol>\n</main>\n</body>\n</html>\n"
     )
 }
 
 /// The page of a link that shares nothing (never was, or no longer).
-pub fn not_shared() -> String {
-    "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+pub fn not_shared(locale: Locale) -> String {
+    let [title, heading, why] = [
+        "share.not_shared.title",
+        "share.not_shared",
+        "share.not_shared.why",
+    ]
+    .map(|key| escape(&text(locale, key, &[])));
+    let lang = locale.code();
+    format!(
+    "<!doctype html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
      <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-     <title>Not shared · SambungChat</title>\n<link rel=\"stylesheet\" href=\"/assets/app.css\">\n</head>\n\
-     <body class=\"shared\">\n<main id=\"shared\"><h1>This chat is not shared</h1>\
-     <p>The link is wrong, or its owner stopped sharing the chat.</p></main>\n</body>\n</html>\n"
-        .into()
+     <title>{title} · SambungChat</title>\n<link rel=\"stylesheet\" href=\"/assets/app.css\">\n</head>\n\
+     <body class=\"shared\">\n<main id=\"shared\"><h1>{heading}</h1>\
+     <p>{why}</p></main>\n</body>\n</html>\n"
+    )
 }

@@ -30,6 +30,7 @@ use crate::audit::{self, Actor};
 use crate::auth::{ClientIp, InstanceAdmin};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::i18n::Reader;
 use crate::state::AppState;
 use crate::time::Timestamp;
 
@@ -502,6 +503,7 @@ async fn create_invite(
     State(state): Shared,
     InstanceAdmin(me): InstanceAdmin,
     client: ClientIp,
+    Reader(locale): Reader,
     ApiJson(body): ApiJson<NewInstanceInvite>,
 ) -> ApiResult<(StatusCode, Json<InviteOut>)> {
     let days = body.expires_in_days.unwrap_or(7);
@@ -518,9 +520,11 @@ async fn create_invite(
     let link = state.page_link(&format!("signup?invitation={token}"));
     let mail = match &invite.email {
         Some(email) => {
+            // The invitee has no account yet, hence no language of their own: the admin's.
             let mail = sambung_mail::invitation(
+                locale,
                 email,
-                &crate::mail::instance_name(&state),
+                &crate::mail::instance_name(&state, locale),
                 &me.user.name,
                 "SambungChat",
                 &link,

@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::auth::SignedIn;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
+use crate::i18n::{tell_stream_errors, Locale, Reader};
 use crate::state::AppState;
 
 type Shared = State<Arc<AppState>>;
@@ -47,9 +48,11 @@ pub struct GenerateBody {
     pub edit: Option<Uuid>,
 }
 
-/// A reply's stream as the response: Server-Sent Events with the UI message stream's headers.
-fn sse(stream: ReplyStream) -> Response {
-    let mut response = Response::new(Body::from_stream(stream.map(Ok::<Bytes, Infallible>)));
+/// A reply's stream as the response: Server-Sent Events with the UI message stream's headers,
+/// its errors told in the reader's language.
+fn sse(stream: ReplyStream, locale: Locale) -> Response {
+    let told = stream.map(move |piece| Ok::<Bytes, Infallible>(tell_stream_errors(locale, piece)));
+    let mut response = Response::new(Body::from_stream(told));
     for (name, value) in ui_stream::HEADERS {
         response.headers_mut().insert(
             HeaderName::from_static(name),
@@ -68,6 +71,7 @@ fn sse(stream: ReplyStream) -> Response {
 async fn generate(
     State(state): Shared,
     me: SignedIn,
+    reader: Reader,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<GenerateBody>,
 ) -> ApiResult<Response> {
@@ -91,19 +95,20 @@ async fn generate(
         }
         (false, _, None) => return Err(ApiError::invalid("content", "content: what to ask")),
     };
-    start(&state, &me, chat, kind, body.model.map(ModelId)).await
+    start(&state, &me, reader, chat, kind, body.model.map(ModelId)).await
 }
 
 /// Begin a turn and answer with its stream.
 async fn start(
     state: &AppState,
     me: &SignedIn,
+    Reader(locale): Reader,
     chat: ChatId,
     kind: TurnKind<'_>,
     model: Option<ModelId>,
 ) -> ApiResult<Response> {
     let stream = state.turns.start(me.user.id, chat, kind, model).await?;
-    Ok(sse(stream))
+    Ok(sse(stream, locale))
 }
 
 /// The AI SDK's default chat transport (`DefaultChatTransport`, what `useChat` and `Chat`
@@ -145,12 +150,13 @@ pub struct TransportBody {
 async fn chat_transport(
     State(state): Shared,
     me: SignedIn,
+    reader: Reader,
     ApiJson(body): ApiJson<TransportBody>,
 ) -> ApiResult<Response> {
     let chat = ChatId(body.id);
     let model = body.model.map(ModelId);
     if body.trigger.as_deref() == Some("regenerate-message") {
-        return start(&state, &me, chat, TurnKind::Regenerate, model).await;
+        return start(&state, &me, reader, chat, TurnKind::Regenerate, model).await;
     }
     let question: String = body
         .messages
@@ -169,6 +175,7 @@ async fn chat_transport(
     start(
         &state,
         &me,
+        reader,
         chat,
         TurnKind::Ask { content: &question },
         model,
@@ -183,9 +190,10 @@ async fn chat_transport(
 async fn chat_transport_resume(
     State(state): Shared,
     me: SignedIn,
+    reader: Reader,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
-    follow(&state, &me, id).await
+    follow(&state, &me, reader, id).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -218,15 +226,21 @@ async fn stop(
 async fn resume(
     State(state): Shared,
     me: SignedIn,
+    reader: Reader,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
-    follow(&state, &me, id).await
+    follow(&state, &me, reader, id).await
 }
 
 /// The chat's running reply from its start, wherever it is written; 204 when none runs.
-async fn follow(state: &AppState, me: &SignedIn, chat: Uuid) -> ApiResult<Response> {
+async fn follow(
+    state: &AppState,
+    me: &SignedIn,
+    Reader(locale): Reader,
+    chat: Uuid,
+) -> ApiResult<Response> {
     Ok(match state.turns.follow(me.user.id, ChatId(chat)).await? {
-        Some(stream) => sse(stream),
+        Some(stream) => sse(stream, locale),
         None => StatusCode::NO_CONTENT.into_response(),
     })
 }

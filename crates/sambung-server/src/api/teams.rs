@@ -17,6 +17,7 @@ use super::{nullable, ListQuery, Page};
 use crate::auth::SignedIn;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::i18n::Reader;
 use crate::state::AppState;
 use crate::time::Timestamp;
 
@@ -337,6 +338,7 @@ impl InviteOut {
 async fn create_invite(
     State(state): Shared,
     me: SignedIn,
+    Reader(locale): Reader,
     ApiPath(team): ApiPath<String>,
     ApiJson(body): ApiJson<NewInvite>,
 ) -> ApiResult<(StatusCode, Json<InviteOut>)> {
@@ -352,11 +354,13 @@ async fn create_invite(
     )
     .await?;
     let mut out = InviteOut::new(invite, &state.public_url);
+    // The invitee may have no account, hence no language of their own: the inviter's.
     let mail = sambung_mail::invitation(
+        locale,
         &out.email,
-        &crate::mail::instance_name(&state),
+        &crate::mail::instance_name(&state, locale),
         &me.user.name,
-        &format!("the team {}", team.name),
+        &sambung_mail::team_invitation(locale, &team.name),
         &out.link,
     );
     out.mail = crate::mail::deliver(

@@ -18,7 +18,9 @@ use utoipa_axum::routes;
 use crate::auth::SignedIn;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
+use crate::i18n::Reader;
 use crate::state::AppState;
+use sambung_i18n::text;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
@@ -142,6 +144,7 @@ async fn get_usage(
 async fn usage_chart(
     State(state): State<Arc<AppState>>,
     me: SignedIn,
+    Reader(locale): Reader,
     ApiQuery(q): ApiQuery<UsageParams>,
 ) -> ApiResult<Response> {
     let out = groups(&state, &me, &q).await?;
@@ -169,8 +172,19 @@ async fn usage_chart(
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;
-    let title = format!("{} by {}, {} to {}", metric, out.group_by, out.from, out.to);
-    let svg = sambung_web::chart::bar_chart(&title, metric, &bars);
+    let said = |kind: &str, word: &str| text(locale, &format!("chart.{kind}.{word}"), &[]);
+    let unit = said("metric", metric);
+    let title = text(
+        locale,
+        "chart.title",
+        &[
+            ("metric", &unit),
+            ("group", &said("group", &out.group_by)),
+            ("from", &out.from),
+            ("to", &out.to),
+        ],
+    );
+    let svg = sambung_web::chart::bar_chart(locale, &title, &unit, &bars);
     let mut response = svg.into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -67,6 +67,7 @@ pub async fn session_layer(
     next: Next,
 ) -> Response {
     let mut extended = None;
+    let mut reader = None;
     if let Some((token, by_cookie)) = presented_token(&state, request.headers()) {
         match sambung_db::auth::authenticate(&state.pool, &token).await {
             Ok(Some((mut session, user))) => {
@@ -94,6 +95,7 @@ pub async fn session_layer(
                         Err(e) => return ApiError::from(e).into_response(),
                     }
                 }
+                reader = user.locale.as_deref().and_then(crate::i18n::Locale::parse);
                 request.extensions_mut().insert(SignedIn {
                     session,
                     user,
@@ -106,6 +108,11 @@ pub async fn session_layer(
         }
     }
     let mut response = next.run(request).await;
+    if let Some(locale) = reader {
+        response
+            .extensions_mut()
+            .insert(crate::i18n::ReaderLocale(locale));
+    }
     if let Some(token) = extended {
         let sets_session = response
             .headers()

@@ -348,7 +348,7 @@ async fn sign_up(
     )
     .await;
     if settings.email_verification && !user.is_admin() {
-        send_verification(&state, &user, body.callback_url.as_deref()).await?;
+        send_verification(&state, &headers, &user, body.callback_url.as_deref()).await?;
         return Ok(Json(TokenAndUser {
             token: None,
             user: user.into(),
@@ -746,7 +746,12 @@ fn auth_link(state: &AppState, path: &str, callback: Option<&str>) -> String {
 
 /// Send `user` a link that verifies their address (noted in the outbox, shown to admins
 /// without a mail server).
-async fn send_verification(state: &AppState, user: &User, callback: Option<&str>) -> ApiResult<()> {
+async fn send_verification(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    callback: Option<&str>,
+) -> ApiResult<()> {
     let purpose = db::LinkPurpose::VerifyEmail;
     let token = db::issue_link_token(&state.pool, purpose, user.id).await?;
     let mut link = auth_link(state, "verify-email", None);
@@ -756,7 +761,13 @@ async fn send_verification(state: &AppState, user: &User, callback: Option<&str>
         link.push_str("&callbackURL=");
         link.extend(url::form_urlencoded::byte_serialize(callback.as_bytes()));
     }
-    let mail = sambung_mail::verify_email(&user.email, &crate::mail::instance_name(state), &link);
+    let locale = crate::i18n::locale_of(user.locale.as_deref(), headers);
+    let mail = sambung_mail::verify_email(
+        locale,
+        &user.email,
+        &crate::mail::instance_name(state, locale),
+        &link,
+    );
     crate::mail::deliver(
         state,
         MailKind::VerifyEmail,
@@ -789,6 +800,7 @@ pub struct ResetRequested {
 async fn request_password_reset(
     State(state): Shared,
     client: ClientIp,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<RequestResetBody>,
 ) -> ApiResult<Json<ResetRequested>> {
     let email = db::normalize_email(&body.email).map_err(|_| invalid_email())?;
@@ -841,9 +853,11 @@ async fn request_password_reset(
             )
             .collect::<String>(),
         );
+        let locale = crate::i18n::locale_of(user.locale.as_deref(), &headers);
         let mail = sambung_mail::reset_password(
+            locale,
             &user.email,
-            &crate::mail::instance_name(&state),
+            &crate::mail::instance_name(&state, locale),
             &link,
             purpose.lifetime().num_minutes(),
         );
@@ -995,6 +1009,7 @@ pub struct SendVerificationBody {
 async fn send_verification_email(
     State(state): Shared,
     MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<SendVerificationBody>,
 ) -> ApiResult<Json<Status>> {
     let email = db::normalize_email(&body.email).map_err(|_| invalid_email())?;
@@ -1015,7 +1030,7 @@ async fn send_verification_email(
             sambung_db::mail::recently_sent(&state.pool, &user.email, MailKind::VerifyEmail, 60)
                 .await?;
         if !user.email_verified && !recent {
-            send_verification(&state, &user, body.callback_url.as_deref()).await?;
+            send_verification(&state, &headers, &user, body.callback_url.as_deref()).await?;
         }
     }
     Ok(Json(Status { status: true }))

@@ -896,3 +896,127 @@ async fn prompt_versions_are_kept_restored_by_the_owner_and_copies_are_private()
         assert_eq!(answer.status, 404, "{sub}: {answer:?}");
     }
 }
+
+/// A request `path` by `client` asking for `language` (`Accept-Language`).
+async fn in_language(client: &common::Client, path: &str, language: &str) -> common::Reply {
+    client
+        .send(
+            client
+                .http
+                .get(client.url(path))
+                .header("accept-language", language),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn errors_mail_and_the_share_page_speak_the_readers_language() {
+    let mut steps = sambung_testkit::Steps::new();
+    let app = TestApp::start().await;
+    let stranger = app.client_with_origin(None);
+
+    steps.at("a stranger's browser asks for Indonesian: errors in it, codes unchanged");
+    let refused = in_language(&stranger, "/api/v1/chats", "id-ID,id;q=0.9,en;q=0.8").await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.code(), "UNAUTHORIZED");
+    assert_eq!(refused.body["message"], "Tidak diizinkan: masuk dulu");
+    assert_eq!(refused.headers["content-language"], "id");
+    let english = in_language(&stranger, "/api/v1/chats", "fr, en;q=0.5").await;
+    assert_eq!(english.body["message"], "Unauthorized");
+    assert!(english.headers.get("content-language").is_none());
+    let wrong = stranger
+        .send(
+            stranger
+                .http
+                .post(stranger.url("/api/auth/sign-in/email"))
+                .header("accept-language", "id")
+                .json(&json!({"email": "nobody@example.com", "password": "not the password"})),
+        )
+        .await;
+    assert_eq!(wrong.code(), "INVALID_EMAIL_OR_PASSWORD");
+    assert_eq!(wrong.body["message"], "Email atau kata sandi salah");
+
+    steps.at("a user's own setting wins over their browser's");
+    let ana = app.user("ana").await;
+    ok(
+        ana.patch("/api/v1/me/preferences", json!({"locale": "id"}))
+            .await,
+        200,
+    );
+    let missing = in_language(
+        &ana,
+        &format!("/api/v1/chats/{}", uuid::Uuid::now_v7()),
+        "en",
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body["message"], "obrolan tidak ditemukan");
+    let invalid = ana
+        .patch("/api/v1/me/preferences", json!({"theme": "neon"}))
+        .await;
+    assert_eq!(invalid.body["field"], "theme");
+    assert_eq!(
+        invalid.body["message"],
+        "tema tidak valid: \"neon\" bukan salah satu dari system, light, dark"
+    );
+
+    steps.at("the share page in its reader's language");
+    let chat = ok(
+        ana.post("/api/v1/chats", json!({"title": "Kopi"})).await,
+        201,
+    );
+    let id = chat["id"].as_str().unwrap();
+    let shared = ok(
+        ana.post(&format!("/api/v1/chats/{id}/share"), json!({}))
+            .await,
+        200,
+    );
+    let token = shared["token"].as_str().unwrap();
+    let page = in_language(&stranger, &format!("/share/{token}"), "id").await;
+    assert!(page.text.contains("<html lang=\"id\">"), "{}", page.text);
+    assert!(page.text.contains("hanya bisa dibaca"), "{}", page.text);
+    let page = in_language(&stranger, &format!("/share/{token}"), "en-GB").await;
+    assert!(page.text.contains("read-only"), "{}", page.text);
+    let gone = in_language(&stranger, "/share/no-such-token", "id").await;
+    assert_eq!(gone.status, 404);
+    assert!(
+        gone.text.contains("Obrolan ini tidak dibagikan"),
+        "{}",
+        gone.text
+    );
+
+    steps.at("mail in its recipient's language: theirs, else the asking browser's");
+    let budi = app.user("budi").await;
+    for (email, language) in [(&ana.email, "en"), (&budi.email, "id")] {
+        let asked = stranger
+            .send(
+                stranger
+                    .http
+                    .post(stranger.url("/api/auth/request-password-reset"))
+                    .header("accept-language", language)
+                    .json(&json!({"email": email})),
+            )
+            .await;
+        assert_eq!(asked.status, 200, "{asked:?}");
+    }
+    let mut subjects = Vec::new();
+    for _ in 0..100 {
+        subjects = sqlx::query_scalar::<_, String>(
+            "SELECT recipient || ': ' || subject FROM mail_outbox ORDER BY recipient",
+        )
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+        if subjects.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    for subject in &subjects {
+        assert!(
+            subject.contains(": Atur ulang kata sandi Anda untuk SambungChat di "),
+            "{subjects:?}"
+        );
+    }
+}

@@ -926,3 +926,37 @@ async fn a_chats_own_instructions_override_its_models_in_every_wire_format() {
     );
     assert_eq!(sent["generationConfig"]["temperature"], 0.9);
 }
+
+#[tokio::test]
+async fn a_failed_reply_is_told_in_each_followers_language() {
+    let app = TestApp::start().await;
+    let (ana, chat) = app.user_with_model("ana").await;
+    let refused = || {
+        Script::json(
+            401,
+            r#"{"error":{"message":"Incorrect API key provided: sk-fake-KEYVALUE-0001"}}"#,
+        )
+    };
+    // Her browser asks for Indonesian.
+    app.provider.push(refused());
+    let body = ana
+        .http
+        .post(ana.url(&format!("/api/v1/chats/{chat}/generate")))
+        .header("accept-language", "id")
+        .json(&json!({"content": "Halo?"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains(r#"{"type":"error","errorText":"penyedia menolak kunci API (periksa di Pengaturan → Kunci API)"}"#),
+        "{body}"
+    );
+    assert!(!body.contains("KEYVALUE"), "{body}");
+    // Without a language asked for, English: the stored reply keeps the English sentence.
+    app.provider.push(refused());
+    let (_, body, _) = ana.generate(&chat, json!({"content": "Lagi?"})).await;
+    assert!(body.contains("refused the API key"), "{body}");
+}

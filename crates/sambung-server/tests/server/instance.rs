@@ -451,6 +451,20 @@ async fn everyone_chats_on_the_instances_model_within_the_quotas() {
         "{}",
         chart.text
     );
+    assert!(chart.text.contains(">tokens by model, "), "{}", chart.text);
+    let in_indonesian = ana
+        .send(
+            ana.http
+                .get(ana.url("/api/v1/usage/chart.svg?groupBy=model&metric=requests"))
+                .header("accept-language", "id"),
+        )
+        .await;
+    assert!(
+        in_indonesian.text.contains(">balasan per model, ")
+            && in_indonesian.text.contains(" balasan</text>"),
+        "{}",
+        in_indonesian.text
+    );
 
     steps.at(
         "a quota used up refuses the turn before the provider is called, saying which and when",

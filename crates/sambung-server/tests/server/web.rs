@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::TestApp;
 use fantoccini::key::Key;
 use sambung_ai::fake::Script;
+use sambung_i18n::Locale;
 use sambung_testkit::browser::Browser;
 use serde_json::{json, Value};
 
@@ -109,30 +110,57 @@ async fn until_stored(app: &TestApp, status: &str, text: Option<&str>) -> String
 
 #[tokio::test]
 async fn a_user_signs_up_configures_a_model_and_chats_in_chromium() {
-    journey(false).await;
+    journey(false, Locale::En).await;
 }
 
 #[tokio::test]
 async fn the_same_journey_at_a_phones_width() {
-    journey(true).await;
+    journey(true, Locale::En).await;
+}
+
+#[tokio::test]
+async fn the_same_journey_in_indonesian() {
+    journey(false, Locale::Id).await;
+}
+
+/// What the UI says in `locale` for `key` (the catalogue the page reads).
+fn says(locale: Locale, key: &str, args: &[(&str, &dyn std::fmt::Display)]) -> String {
+    sambung_i18n::text(locale, key, args)
 }
 
 /// Sign up, configure, chat, stop, regenerate, edit, reload, pin, share, sign out: on a
-/// desktop's window or a phone's (390 pixels wide, where the chats hide behind a button).
-async fn journey(phone: bool) {
+/// desktop's window or a phone's (390 pixels wide, where the chats hide behind a button),
+/// in a browser that reads English or Indonesian.
+async fn journey(phone: bool, locale: Locale) {
     let mut steps = sambung_testkit::Steps::new();
     let app = TestApp::start().await;
     // The instance's admin is someone else: Ana is one of its people.
     app.user("owner").await;
-    let browser = Browser::start().await;
+    let browser = match locale {
+        Locale::En => Browser::start().await,
+        Locale::Id => Browser::start_in("id-ID").await,
+    };
     if phone {
         browser.client.set_window_size(390, 844).await.unwrap();
     }
     browser.client.goto(&app.url).await.unwrap();
 
+    // The page speaks the browser's language from its first screen.
+    browser
+        .until_text("#auth-submit", &says(locale, "auth.submit.signIn", &[]))
+        .await;
+    assert_eq!(
+        eval(&browser, "return document.documentElement.lang;").await,
+        json!(locale.code())
+    );
     browser.click("#auth-switch").await;
     sign_up(&browser, "Ana").await;
     browser.until_text("#me", "Ana").await;
+    if locale == Locale::Id {
+        // Words a person reads, not keys: the catalogue really is Indonesian.
+        browser.until_text("#send", "Kirim").await;
+        browser.until_text("#new-chat", "Obrolan baru").await;
+    }
 
     // An API key: only its last four characters are ever shown.
     steps.at("An API key");
@@ -181,7 +209,14 @@ async fn journey(phone: bool) {
     ));
     browser.click("#model-list li button:first-of-type").await;
     browser
-        .until_text("#settings-status", "connected, 2 models offered")
+        .until_text(
+            "#settings-status",
+            &says(
+                locale,
+                "models.connected",
+                &[("name", &"Fake GPT"), ("n", &2)],
+            ),
+        )
         .await;
 
     // A new chat; the reply streams in, then shows rendered, with its tokens and times.
@@ -199,7 +234,10 @@ async fn journey(phone: bool) {
         .element("#messages .message.assistant .body strong")
         .await;
     browser
-        .until_text("#messages .message.assistant .meta", "12 → 7 tokens")
+        .until_text(
+            "#messages .message.assistant .meta",
+            &says(locale, "message.tokens", &[("input", &12), ("output", &7)]),
+        )
         .await;
     assert_eq!(
         browser.text("#messages pre code.language-rust").await,
@@ -288,13 +326,17 @@ async fn journey(phone: bool) {
     steps.at("an edit is cancelled by Esc or Cancel, and gives back what was being typed");
     browser.type_into("#prompt", "a draft of mine").await;
     click_last(&browser, "#messages .message.user button.edit").await;
-    browser.until_text("#send", "Resend").await;
+    browser
+        .until_text("#send", &says(locale, "composer.resend", &[]))
+        .await;
     eval(
         &browser,
         "document.querySelector('#prompt').dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true}));",
     )
     .await;
-    browser.until_text("#send", "Send").await;
+    browser
+        .until_text("#send", &says(locale, "composer.send", &[]))
+        .await;
     let composer = eval(
         &browser,
         "return [document.querySelector('#prompt').value, document.querySelector('#cancel-edit').hidden];",
@@ -303,14 +345,18 @@ async fn journey(phone: bool) {
     assert_eq!(composer, json!(["a draft of mine", true]));
     click_last(&browser, "#messages .message.user button.edit").await;
     browser.click("#cancel-edit").await;
-    browser.until_text("#send", "Send").await;
+    browser
+        .until_text("#send", &says(locale, "composer.send", &[]))
+        .await;
     let draft = eval(&browser, "return document.querySelector('#prompt').value;").await;
     assert_eq!(draft, json!("a draft of mine"));
 
     steps.at("an edit left open does not follow into a new chat");
     let this_chat = eval(&browser, "return location.hash;").await;
     click_last(&browser, "#messages .message.user button.edit").await;
-    browser.until_text("#send", "Resend").await;
+    browser
+        .until_text("#send", &says(locale, "composer.resend", &[]))
+        .await;
     // At a phone's width the button is in the closed chat list: clicked as its shortcut would.
     eval(&browser, "document.querySelector('#new-chat').click();").await;
     browser
@@ -318,7 +364,9 @@ async fn journey(phone: bool) {
             hash != &this_chat
         })
         .await;
-    browser.until_text("#send", "Send").await;
+    browser
+        .until_text("#send", &says(locale, "composer.send", &[]))
+        .await;
     let draft = eval(&browser, "return document.querySelector('#prompt').value;").await;
     assert_eq!(draft, json!(""), "the new chat's composer is its own");
     eval(&browser, &format!("location.hash = {this_chat};")).await;
@@ -366,10 +414,10 @@ async fn journey(phone: bool) {
     )
     .await;
     browser
-        .screenshot(screenshot_path(if phone {
-            "web-phone-chat.png"
-        } else {
-            "web-chat.png"
+        .screenshot(screenshot_path(match (phone, locale) {
+            (true, _) => "web-phone-chat.png",
+            (false, Locale::En) => "web-chat.png",
+            (false, Locale::Id) => "web-chat-id.png",
         }))
         .await;
 
@@ -402,6 +450,45 @@ async fn journey(phone: bool) {
         html.contains("<p class=\"meta\">gpt-test</p>") && !html.contains("default"),
         "{html}"
     );
+
+    if locale == Locale::Id {
+        steps.at("switching to English in settings keeps what is being typed");
+        browser.type_into("#prompt", "setengah jadi").await;
+        eval(
+            &browser,
+            "document.querySelector('#open-settings').click();",
+        )
+        .await;
+        browser
+            .element("#locale")
+            .await
+            .select_by_value("en")
+            .await
+            .unwrap();
+        browser.until_text("#theme-status", "Saved.").await;
+        let back = says(Locale::En, "page.common.back_to_chats", &[]);
+        browser
+            .until(
+                "the page in English",
+                "return document.querySelector('#close-settings').getAttribute('aria-label');",
+                |v| v.as_str() == Some(back.as_str()),
+            )
+            .await;
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT locale FROM users WHERE name = 'Ana'")
+                .fetch_one(app.pool())
+                .await
+                .unwrap();
+        assert_eq!(stored.as_deref(), Some("en"));
+        browser.click("#close-settings").await;
+        browser.until_text("#send", "Send").await;
+        let kept = eval(
+            &browser,
+            "return [document.querySelector('#prompt').value, document.documentElement.lang];",
+        )
+        .await;
+        assert_eq!(kept, json!(["setengah jadi", "en"]));
+    }
 
     // At a phone's width the chats hide behind a button.
     steps.at("At a phone's width the chats hide behind a button");
@@ -968,8 +1055,10 @@ async fn first_load_and_first_character_measured() {
         &browser,
         "const nav = performance.getEntriesByType('navigation')[0];
          const all = [nav, ...performance.getEntriesByType('resource')];
-         const shell = all.filter(e => e === nav || e.initiatorType !== 'fetch');
-         const api = all.filter(e => e !== nav && e.initiatorType === 'fetch');
+         // The UI's words come by fetch, but they are the shell's: all under /assets/ is.
+         const isShell = (e) => e === nav || e.initiatorType !== 'fetch' || new URL(e.name).pathname.startsWith('/assets/');
+         const shell = all.filter(isShell);
+         const api = all.filter((e) => !isShell(e));
          const sum = (list, key) => list.reduce((n, e) => n + e[key], 0);
          return {shellNames: shell.map((e) => new URL(e.name).pathname), shellRequests: shell.length, shellCompressed: sum(shell, 'encodedBodySize'),
                  shellUncompressed: sum(shell, 'decodedBodySize'), apiRequests: api.length,
@@ -1016,15 +1105,17 @@ async fn first_load_and_first_character_measured() {
             && kept.contains(&"/assets/app.js".to_owned()),
         "{kept:?}"
     );
-    // The page, its style, the code colours, its shared module and its script; the manifest
-    // and the icon as the browser asks for them. The admin's script and Mermaid come when
-    // needed.
+    // The page, its style, the code colours, its shared modules, its words and its script;
+    // the manifest and the icon as the browser asks for them. The admin's script and Mermaid
+    // come when needed.
     let names: Vec<String> = serde_json::from_value(load["shellNames"].clone()).unwrap();
     let core = [
         "/",
         "/assets/app.css",
         "/assets/highlight.css",
         "/assets/ui.js",
+        "/assets/i18n.js",
+        "/assets/locales/en.json",
         "/assets/app.js",
     ];
     let extra = ["/manifest.webmanifest", "/assets/icon.svg"];

@@ -5,6 +5,7 @@
 use sambung_ai::{ApiKey, Endpoint, Provider, Request, Role, Turn};
 use sambung_db::chats::{Message, MessageRole};
 use sambung_db::models::{self, Model};
+use sambung_db::{ApiKeyId, UserId};
 
 use crate::{TurnError, Turns};
 
@@ -14,6 +15,27 @@ impl Turns {
     pub async fn endpoint_for(&self, model: &Model) -> Result<Endpoint, TurnError> {
         let found = models::model_endpoint(&self.pool, self.cipher.as_ref(), model).await;
         self.endpoint(&model.provider, found)
+    }
+
+    /// Where requests would go for a model not made yet (listing what `provider` offers):
+    /// `base_url` (else the provider's own), with `owner`'s stored key `key` decrypted.
+    pub async fn personal_endpoint(
+        &self,
+        owner: UserId,
+        provider: &str,
+        base_url: Option<&str>,
+        key: Option<ApiKeyId>,
+    ) -> Result<Endpoint, TurnError> {
+        let key = match (key, self.cipher.as_ref()) {
+            (None, _) => Ok(None),
+            (Some(_), None) => Err(sambung_db::DomainError::Decrypt),
+            (Some(key), Some(cipher)) => {
+                sambung_db::api_keys::reveal_api_key(&self.pool, cipher, owner, key)
+                    .await
+                    .map(Some)
+            }
+        };
+        self.endpoint(provider, key.map(|key| (base_url.map(str::to_owned), key)))
     }
 
     /// Where a connection's requests go (listing what it offers), its key decrypted.

@@ -1432,8 +1432,22 @@ async function loadKeys() {
       el("li", { "data-key": k.id }, `${k.name} (${k.provider}) ••••${k.last4} `, el("button", { class: "link", onclick: () => deleteKey(k) }, t("settings.keys.delete"))),
     ),
   );
-  $("#model-key").replaceChildren(el("option", { value: "" }, t("settings.models.keyNone")), ...keys.map((k) => el("option", { value: k.id }, `${k.name} ••••${k.last4}`)));
+  const chosen = $("#model-key").value;
+  $("#model-key").replaceChildren(
+    el("option", { value: "" }, t("settings.models.keyNone")),
+    ...keys.map((k) => el("option", { value: k.id }, `${k.name} ••••${k.last4}`)),
+    el("option", { value: "new" }, t("settings.models.keyNew")),
+  );
+  if ([...$("#model-key").options].some((o) => o.value === chosen)) $("#model-key").value = chosen;
+  showNewKey();
 }
+
+/** "A new key…": its field shows, and the key is stored with the model (or when the
+ * provider's models are listed). */
+function showNewKey() {
+  $("#model-key-new-row").hidden = $("#model-key").value !== "new";
+}
+$("#model-key").addEventListener("change", showNewKey);
 
 async function deleteKey(key) {
   if (!confirm(t("settings.keys.confirmDelete", { name: key.name }))) return;
@@ -1464,6 +1478,8 @@ async function loadModels() {
         `${t(m.isDefault ? "settings.models.itemDefault" : "settings.models.item", { name: m.name, provider: m.provider, model: m.modelId })} `,
         el("button", { class: "link", onclick: () => testModel(m) }, t("settings.models.test")),
         " ",
+        el("button", { class: "link edit-model", onclick: () => editModel(m) }, t("settings.models.edit")),
+        " ",
         el("button", { class: "link", onclick: () => deleteModel(m) }, t("settings.models.delete")),
       ),
     ),
@@ -1483,20 +1499,88 @@ async function deleteModel(model) {
   await loadModels();
 }
 
+/** The model being edited (its form filled in), or null: the form adds one. */
+let editingModel = null;
+
+function labelModelForm() {
+  $("#model-submit").textContent = t(editingModel ? "settings.models.save" : "settings.models.add");
+  $("#model-cancel").hidden = !editingModel;
+}
+
+function editModel(model) {
+  editingModel = model;
+  $("#model-provider").value = model.provider;
+  $("#model-id").value = model.modelId;
+  $("#model-name").value = model.name;
+  $("#model-base").value = model.baseUrl || "";
+  $("#model-key").value = model.apiKeyId || "";
+  $("#model-default").checked = model.isDefault;
+  showNewKey();
+  labelModelForm();
+  $("#model-form").scrollIntoView({ block: "nearest" });
+  $("#model-id").focus();
+}
+
+function endModelEdit() {
+  editingModel = null;
+  $("#model-form").reset();
+  showNewKey();
+  labelModelForm();
+}
+$("#model-cancel").addEventListener("click", endModelEdit);
+
+/** The key the model form names: a stored one, or the new one typed there, stored now (and
+ * chosen in the form, so that a retry does not store it twice). */
+async function modelFormKey() {
+  if ($("#model-key").value !== "new") return $("#model-key").value || null;
+  const typed = $("#model-key-new").value.trim();
+  if (!typed) throw new Error(t("settings.models.keyMissing"));
+  const provider = $("#model-provider").value;
+  const stored = await api("POST", "/api/v1/api-keys", { provider, key: typed, name: $("#model-name").value || provider });
+  $("#model-key-new").value = "";
+  await loadKeys();
+  $("#model-key").value = stored.id;
+  showNewKey();
+  return stored.id;
+}
+
+// What the provider offers at that address with that key, before the model is saved.
+$("#model-list-offered").addEventListener("click", () =>
+  settingsAction(async () => {
+    const body = {};
+    if ($("#model-base").value) body.baseUrl = $("#model-base").value;
+    const key = await modelFormKey();
+    if (key) body.apiKeyId = key;
+    const offered = await api("POST", `/api/v1/providers/${encodeURIComponent($("#model-provider").value)}/models`, body);
+    $("#model-offered").replaceChildren(...offered.models.map((id) => el("option", { value: id })));
+    $("#model-id").focus();
+    return t("settings.models.offered", { n: offered.models.length });
+  }),
+);
+
 $("#model-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const body = {
-    provider: $("#model-provider").value,
-    modelId: $("#model-id").value,
-    isDefault: $("#model-default").checked,
-  };
-  if ($("#model-name").value) body.name = $("#model-name").value;
-  if ($("#model-base").value) body.baseUrl = $("#model-base").value;
-  if ($("#model-key").value) body.apiKeyId = $("#model-key").value;
   await settingsAction(async () => {
-    await api("POST", "/api/v1/models", body);
+    const body = {
+      provider: $("#model-provider").value,
+      modelId: $("#model-id").value,
+      isDefault: $("#model-default").checked,
+    };
+    if ($("#model-name").value) body.name = $("#model-name").value;
+    if ($("#model-base").value) body.baseUrl = $("#model-base").value;
+    const key = await modelFormKey();
+    if (key) body.apiKeyId = key;
+    if (editingModel) {
+      // The model's own settings (system prompt, temperature) stay as they are.
+      body.settings = editingModel.settings;
+      await api("PATCH", `/api/v1/models/${editingModel.id}`, body);
+    } else {
+      await api("POST", "/api/v1/models", body);
+    }
+    const said = t(editingModel ? "settings.models.saved" : "settings.models.added");
+    endModelEdit();
     await loadModels();
-    return t("settings.models.added");
+    return said;
   });
 });
 
@@ -1789,6 +1873,7 @@ function showSection(shown) {
  * markup's own text came back in it, whatever the page was showing). */
 function relabel() {
   labelAuth();
+  labelModelForm();
   $("#send").textContent = t(state.editing ? "composer.resend" : "composer.send");
   $("#show-archived").textContent = t(state.archived ? "chats.back" : "chats.archived");
   $("#folder-form button[type=submit]").textContent = t(editingFolder ? "sidebar.form.save" : "sidebar.form.add");

@@ -3,19 +3,27 @@
 
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::Json;
+use sambung_db::ApiKeyId;
 use sambung_providers::Provider;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
+use crate::api::models::Available;
 use crate::auth::SignedIn;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new().routes(routes!(list_providers))
+    OpenApiRouter::new()
+        .routes(routes!(list_providers))
+        .routes(routes!(offered_models))
 }
 
 /// The schema of a `provider` field: a string, one of the providers' names.
@@ -53,4 +61,45 @@ async fn list_providers(_: SignedIn) -> Json<Vec<ProviderOut>> {
             })
             .collect(),
     )
+}
+
+/// Where to ask a provider what it offers, before a model is made.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OfferedQuery {
+    /// Else the provider's own.
+    pub base_url: Option<String>,
+    /// One of the user's stored keys.
+    pub api_key_id: Option<Uuid>,
+}
+
+/// The model ids `provider` offers at `baseUrl` with one of the user's keys, asked live (the
+/// model form's list, and a connection test before saving). The address passes the same
+/// outbound guard as a model's.
+#[utoipa::path(post, path = "/providers/{provider}/models", tag = "models",
+    params(("provider" = String, Path)), request_body = OfferedQuery,
+    responses((status = 200, body = Available), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn offered_models(
+    State(state): State<Arc<AppState>>,
+    me: SignedIn,
+    ApiPath(provider): ApiPath<String>,
+    ApiJson(body): ApiJson<OfferedQuery>,
+) -> ApiResult<Json<Available>> {
+    if body.api_key_id.is_some() && !state.instance_settings().await?.personal_keys {
+        return Err(sambung_chat::TurnError::PersonalKeysOff.into());
+    }
+    let endpoint = state
+        .turns
+        .personal_endpoint(
+            me.user.id,
+            &provider,
+            body.base_url.as_deref(),
+            body.api_key_id.map(ApiKeyId),
+        )
+        .await?;
+    let models = sambung_ai::list_models(state.turns.guard(), &endpoint, state.turns.timeouts())
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Json(Available { models }))
 }

@@ -1020,3 +1020,105 @@ async fn errors_mail_and_the_share_page_speak_the_readers_language() {
         );
     }
 }
+
+#[tokio::test]
+async fn what_a_provider_offers_is_asked_with_ones_own_key_only() {
+    let app = TestApp::start().await;
+    let boss = app.user("boss").await; // the first account: the instance's admin
+    let ana = app.user("ana").await;
+    let budi = app.user("budi").await;
+    let key = ok(
+        ana.post(
+            "/api/v1/api-keys",
+            json!({"provider": "openai", "key": "sk-fake-OFFERED-1111"}),
+        )
+        .await,
+        201,
+    );
+    let key = key["id"].as_str().unwrap();
+    let base = app.provider.url("/v1");
+    app.provider.push(sambung_ai::fake::Script::json(
+        200,
+        r#"{"object":"list","data":[{"id":"gpt-a","object":"model"}]}"#,
+    ));
+    let offered = ok(
+        ana.post(
+            "/api/v1/providers/openai/models",
+            json!({"baseUrl": base, "apiKeyId": key}),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(offered, json!({"models": ["gpt-a"]}));
+    assert!(app
+        .provider
+        .requests()
+        .iter()
+        .any(|r| r.contains("Bearer sk-fake-OFFERED-1111")));
+
+    // Someone else's key is not found; nothing reaches the provider.
+    let asked = app.provider.requests().len();
+    let theirs = budi
+        .post(
+            "/api/v1/providers/openai/models",
+            json!({"baseUrl": base, "apiKeyId": key}),
+        )
+        .await;
+    assert_eq!(
+        (theirs.status, theirs.code()),
+        (404, "NOT_FOUND"),
+        "{theirs:?}"
+    );
+    for (body, provider, status, code) in [
+        (
+            json!({"baseUrl": "http://10.0.0.1/v1"}),
+            "ollama",
+            400,
+            "BASE_URL_NOT_ALLOWED",
+        ),
+        (json!({}), "no-such-provider", 400, "MODEL_MISCONFIGURED"),
+        (json!({"colour": "red"}), "openai", 400, "VALIDATION_ERROR"),
+        (
+            json!({"apiKeyId": "not-a-uuid"}),
+            "openai",
+            400,
+            "VALIDATION_ERROR",
+        ),
+    ] {
+        let refused = ana
+            .post(
+                &format!("/api/v1/providers/{provider}/models"),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (status, code),
+            "{body}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        app.provider.requests().len(),
+        asked,
+        "no refused request was sent"
+    );
+    let anonymous = app
+        .anonymous()
+        .post("/api/v1/providers/openai/models", json!({}))
+        .await;
+    assert_eq!(anonymous.status, 401);
+
+    // With personal keys off, a stored key is not used.
+    ok(
+        boss.patch("/api/v1/admin/settings", json!({"personalKeys": false}))
+            .await,
+        200,
+    );
+    let off = ana
+        .post(
+            "/api/v1/providers/openai/models",
+            json!({"baseUrl": base, "apiKeyId": key}),
+        )
+        .await;
+    assert_eq!((off.status, off.code()), (403, "PERSONAL_KEYS_DISABLED"));
+}

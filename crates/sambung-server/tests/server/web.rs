@@ -1727,3 +1727,108 @@ async fn what_a_new_user_types_and_makes_is_kept_in_chromium() {
         .await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_model_is_made_with_a_new_key_from_what_the_provider_lists_and_edited() {
+    let mut steps = sambung_testkit::Steps::new();
+    let app = TestApp::start().await;
+    app.user("owner").await;
+    app.user("ana").await;
+    let browser = Browser::start().await;
+    browser.client.goto(&app.url).await.unwrap();
+    sign_in(&browser, "ana@example.com", "password-of-ana").await;
+    browser.click("#open-settings").await;
+
+    steps.at("provider, address and a new key in one form; the provider's models listed");
+    browser
+        .element("#model-provider")
+        .await
+        .select_by_value("openai")
+        .await
+        .unwrap();
+    browser
+        .type_into("#model-base", &app.provider.url("/v1"))
+        .await;
+    browser
+        .element("#model-key")
+        .await
+        .select_by_value("new")
+        .await
+        .unwrap();
+    browser.element("#model-key-new-row:not([hidden])").await;
+    // Listing without the key typed says what is missing, where it happened.
+    browser.click("#model-list-offered").await;
+    browser
+        .until_text("#settings-status", "Type the new key")
+        .await;
+    browser
+        .type_into("#model-key-new", "sk-fake-FORMKEY-4321")
+        .await;
+    app.provider.push(Script::json(
+        200,
+        r#"{"object":"list","data":[{"id":"gpt-listed","object":"model"},{"id":"gpt-other","object":"model"}]}"#,
+    ));
+    browser.click("#model-list-offered").await;
+    browser
+        .until_text("#settings-status", "2 models offered")
+        .await;
+    browser.until_text("#key-list", "••••4321").await;
+    let offered = eval(
+        &browser,
+        "return [[...document.querySelectorAll('#model-offered option')].map((o) => o.value), document.querySelector('#model-key-new-row').hidden];",
+    )
+    .await;
+    assert_eq!(
+        offered,
+        json!([["gpt-listed", "gpt-other"], true]),
+        "the key is stored and chosen"
+    );
+    assert!(
+        app.provider
+            .requests()
+            .iter()
+            .any(|r| r.contains("Bearer sk-fake-FORMKEY-4321")),
+        "the provider was asked with the new key"
+    );
+    browser.type_into("#model-id", "gpt-listed").await;
+    browser.type_into("#model-name", "Listed").await;
+    browser.click("#model-submit").await;
+    browser.until_text("#model-list", "Listed").await;
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(keys, 1, "the new key is stored once");
+
+    steps.at("a model is edited in the same form; its own settings stay");
+    sqlx::query("UPDATE models SET settings = '{\"temperature\": 0.4}'")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    // The page reads the model again (an edit sends back what it read).
+    browser.client.refresh().await.unwrap();
+    browser.click("#open-settings").await;
+    browser.click("#model-list li button.edit-model").await;
+    browser.until_text("#model-submit", "Save model").await;
+    let filled = eval(
+        &browser,
+        "return ['#model-id', '#model-name', '#model-base'].map((css) => document.querySelector(css).value);",
+    )
+    .await;
+    assert_eq!(
+        filled,
+        json!(["gpt-listed", "Listed", app.provider.url("/v1")])
+    );
+    browser.type_into("#model-name", "Renamed").await;
+    browser.click("#model-submit").await;
+    browser.until_text("#model-list", "Renamed").await;
+    browser.until_text("#model-submit", "Add model").await;
+    let (name, temperature, models): (String, f64, i64) = sqlx::query_as(
+        "SELECT name, (settings->>'temperature')::float8, (SELECT count(*) FROM models) FROM models",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!((name.as_str(), temperature, models), ("Renamed", 0.4, 1));
+    browser.close().await;
+}

@@ -846,6 +846,21 @@ pub const SEARCH_MESSAGES_SQL: &str =
   ORDER BY m.created_at DESC, m.id DESC
   LIMIT $3";
 
+/// The titles of `chats` (ids the caller found through the access rule already, as search
+/// hits are), by id.
+pub async fn chat_titles(pool: &PgPool, chats: &[ChatId]) -> Result<Vec<(ChatId, String)>> {
+    let ids: Vec<uuid::Uuid> = chats.iter().map(|c| c.0).collect();
+    Ok(sqlx::query!(
+        r#"SELECT id AS "id: ChatId", title FROM chats WHERE id = ANY($1)"#,
+        &ids
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.title))
+    .collect())
+}
+
 /// The newest messages containing the words of `query` in the chats the user may read.
 pub async fn search_messages(
     pool: &PgPool,

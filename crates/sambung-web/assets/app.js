@@ -563,7 +563,9 @@ async function searchMessages() {
   const found = await api("GET", `/api/v1/search/messages?q=${encodeURIComponent(words)}&limit=10`);
   hits.replaceChildren(
     ...found.items.map((m) => {
-      return el("li", {}, el("a", { href: `#/chat/${m.chatId}`, class: "hit" }, el("strong", {}, (titles.get(m.chatId) == null ? t("search.aChat") : shownTitle(titles.get(m.chatId)))), el("br"), ...marked(context(m.content, words), words)));
+      // The title as this page knows it (renamed since?), else as the server found it.
+      const title = titles.get(m.chatId) ?? m.chatTitle;
+      return el("li", {}, el("a", { href: `#/chat/${m.chatId}`, class: "hit" }, el("strong", {}, title == null ? t("search.aChat") : shownTitle(title)), el("br"), ...marked(context(m.content, words), words)));
     }),
   );
   hits.hidden = found.items.length === 0;

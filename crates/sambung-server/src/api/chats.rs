@@ -122,6 +122,9 @@ pub struct MessageOut {
     /// The content rendered from Markdown to sanitised HTML (only when asked: `html=true`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
+    /// The chat's title, in search hits (a hit names where it was found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_title: Option<String>,
 }
 
 impl From<Message> for MessageOut {
@@ -142,6 +145,7 @@ impl From<Message> for MessageOut {
             siblings: m.siblings,
             off_path: m.off_path,
             html: None,
+            chat_title: None,
         }
     }
 }
@@ -563,5 +567,22 @@ async fn search_messages(
 ) -> ApiResult<Json<Page<MessageOut>>> {
     let limit = page_limit(q.limit, 20, 100)?;
     let found = db::search_messages(state.read_pool(), me.user.id, &q.q, limit).await?;
-    Ok(Json(Page::all(found.into_iter().map(Into::into).collect())))
+    let chats: Vec<ChatId> = found.iter().map(|m| m.chat_id).collect();
+    let titles: std::collections::HashMap<ChatId, String> =
+        db::chat_titles(state.read_pool(), &chats)
+            .await?
+            .into_iter()
+            .collect();
+    Ok(Json(Page::all(
+        found
+            .into_iter()
+            .map(|m| {
+                let chat_title = titles.get(&m.chat_id).cloned();
+                MessageOut {
+                    chat_title,
+                    ..m.into()
+                }
+            })
+            .collect(),
+    )))
 }

@@ -230,6 +230,11 @@ async fn messages_page_in_order_and_search_finds_only_readable_ones() {
         found["items"][0]["content"], "kelapa muda 4",
         "newest first"
     );
+    // A hit names its chat, so that a list of hits can say where each was found.
+    let hit_chat = found["items"][0]["chatId"].as_str().unwrap();
+    let hit_title = ok(ana.get(&format!("/api/v1/chats/{hit_chat}")).await, 200)["title"].clone();
+    assert_eq!(found["items"][0]["chatTitle"], hit_title);
+    assert!(hit_title.is_string());
     assert_eq!(
         ok(bo.get("/api/v1/search/messages?q=kelapa").await, 200)["items"],
         json!([])

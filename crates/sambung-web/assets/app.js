@@ -613,6 +613,8 @@ function openDraft() {
   showSection("#chat");
   $("#chat-title").textContent = t("chat.new");
   $("#share-link").hidden = true;
+  // Nothing to file or tag before the first message stores the chat.
+  $(".chat-tools").hidden = true;
   renderChatHeader();
   renderModelPicker();
   renderChats();
@@ -629,6 +631,7 @@ async function storeDraft() {
   history.replaceState(null, "", `#/chat/${chat.id}`);
   drafts.delete("new");
   renderChatHeader();
+  renderChatTools();
   return chat;
 }
 
@@ -1265,6 +1268,7 @@ $("#chat-settings").addEventListener("submit", async (event) => {
 /** The open chat's folder and tags. */
 function renderChatTools() {
   const chat = state.chat;
+  $(".chat-tools").hidden = false;
   $("#chat-folder").replaceChildren(
     el("option", { value: "" }, t("chat.folder.none")),
     ...state.folders.map((f) => el("option", { value: f.id, selected: chat.folderId === f.id }, f.name)),

@@ -40,7 +40,10 @@ export async function openUsage(user) {
       scope: admin && $("#usage-all").checked ? "all" : "mine",
     });
     const usage = await api("GET", `/api/v1/usage?${query}`);
-    $("#usage-chart").src = `/api/v1/usage/chart.svg?${query}&metric=${$("#usage-metric").value}`;
+    // The chart is an image: it is told the theme the user chose (its own media query sees
+    // only the device's).
+    const theme = document.documentElement.dataset.theme || "system";
+    $("#usage-chart").src = `/api/v1/usage/chart.svg?${query}&metric=${$("#usage-metric").value}&theme=${theme}`;
     const metric = $("#usage-metric").value;
     const metrics = { tokens: t("usage.chart.tokens"), requests: t("usage.chart.replies"), cost: t("usage.chart.cost") };
     const groups = { day: t("usage.chart.byDay"), model: t("usage.chart.byModel"), team: t("usage.chart.byTeam"), user: t("usage.chart.byPerson") };

@@ -17,9 +17,30 @@ pub struct Bar {
     pub value: f64,
 }
 
+/// The colours a chart is drawn in: the device's theme, or the one the user chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Theme {
+    System,
+    Light,
+    Dark,
+}
+
+impl Theme {
+    /// The text colour rule of the chart's own stylesheet.
+    fn style(self) -> &'static str {
+        match self {
+            Theme::System => {
+                "svg{color:#1d1f23}@media (prefers-color-scheme: dark){svg{color:#e6e7ea}}"
+            }
+            Theme::Light => "svg{color:#1d1f23}",
+            Theme::Dark => "svg{color:#e6e7ea}",
+        }
+    }
+}
+
 /// A horizontal bar chart: one row per bar, its label, its bar and its value (`unit` after
 /// it), titled `title`.
-pub fn bar_chart(locale: Locale, title: &str, unit: &str, bars: &[Bar]) -> String {
+pub fn bar_chart(locale: Locale, theme: Theme, title: &str, unit: &str, bars: &[Bar]) -> String {
     let mut rows: Vec<Bar> = bars.iter().take(MAX_BARS).cloned().collect();
     if bars.len() > MAX_BARS {
         let rest: f64 = bars[MAX_BARS..].iter().map(|b| b.value).sum();
@@ -39,10 +60,11 @@ pub fn bar_chart(locale: Locale, title: &str, unit: &str, bars: &[Bar]) -> Strin
     let span = width - label_width - value_width - 10.0;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"{title}\" font-family=\"system-ui, sans-serif\" font-size=\"12\" fill=\"currentColor\">\
-         <style>svg{{color:#1d1f23}}@media (prefers-color-scheme: dark){{svg{{color:#e6e7ea}}}}</style>\
+         <style>{style}</style>\
          <title>{title}</title>\
          <text x=\"0\" y=\"18\" font-size=\"14\" font-weight=\"600\">{title}</text>",
         title = escape(title),
+        style = theme.style(),
     );
     if rows.is_empty() {
         svg.push_str(&format!(
@@ -108,6 +130,7 @@ mod tests {
     fn labels_are_text_never_markup() {
         let svg = bar_chart(
             Locale::En,
+            Theme::Light,
             "Tokens <by> model",
             "tokens",
             &[Bar {
@@ -129,11 +152,13 @@ mod tests {
                 value: if i == 3 { f64::NAN } else { i as f64 },
             })
             .collect();
-        let svg = bar_chart(Locale::En, "t", "u", &bars);
+        let svg = bar_chart(Locale::En, Theme::System, "t", "u", &bars);
         assert_eq!(svg.matches("<rect").count(), MAX_BARS + 1);
         assert!(svg.contains("440 others"));
         assert!(!svg.contains("NaN"));
-        assert!(bar_chart(Locale::En, "t", "u", &[]).contains("Nothing in this period"));
+        assert!(
+            bar_chart(Locale::En, Theme::System, "t", "u", &[]).contains("Nothing in this period")
+        );
     }
 
     #[test]
@@ -144,11 +169,14 @@ mod tests {
                 value: 1234.5 + f64::from(i),
             })
             .collect();
-        let svg = bar_chart(Locale::Id, "t", "token", &bars);
+        let svg = bar_chart(Locale::Id, Theme::Dark, "t", "token", &bars);
         assert!(svg.contains("1.234 token"), "{svg}");
         assert!(svg.contains("2 lainnya"), "{svg}");
-        assert!(bar_chart(Locale::Id, "t", "u", &[]).contains("Tidak ada apa pun pada periode ini"));
+        assert!(bar_chart(Locale::Id, Theme::System, "t", "u", &[])
+            .contains("Tidak ada apa pun pada periode ini"));
         assert_eq!(format_value(Locale::Id, 0.5), "0,50");
+        // The user's dark theme, whatever the device prefers.
+        assert!(svg.contains("<style>svg{color:#e6e7ea}</style>"), "{svg}");
         assert_eq!(format_value(Locale::En, 0.5), "0.50");
     }
 }

@@ -21,6 +21,7 @@ use crate::extract::ApiQuery;
 use crate::i18n::Reader;
 use crate::state::AppState;
 use sambung_i18n::text;
+use sambung_web::chart::Theme;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
@@ -42,6 +43,9 @@ pub struct UsageParams {
     pub scope: Option<String>,
     /// For the chart: `tokens` (default), `requests` or `cost`.
     pub metric: Option<String>,
+    /// For the chart: `system` (default: the reader's device decides), `light` or `dark`
+    /// (the theme the user chose in the page that shows it).
+    pub theme: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -184,7 +188,13 @@ async fn usage_chart(
             ("to", &out.to),
         ],
     );
-    let svg = sambung_web::chart::bar_chart(locale, &title, &unit, &bars);
+    let theme = match q.theme.as_deref() {
+        None | Some("system") => Theme::System,
+        Some("light") => Theme::Light,
+        Some("dark") => Theme::Dark,
+        Some(_) => return Err(ApiError::invalid("theme", "theme: system, light or dark")),
+    };
+    let svg = sambung_web::chart::bar_chart(locale, theme, &title, &unit, &bars);
     let mut response = svg.into_response();
     let headers = response.headers_mut();
     headers.insert(

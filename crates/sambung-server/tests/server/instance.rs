@@ -452,6 +452,19 @@ async fn everyone_chats_on_the_instances_model_within_the_quotas() {
         chart.text
     );
     assert!(chart.text.contains(">tokens by model, "), "{}", chart.text);
+    // Drawn in the theme the user chose, whatever the device prefers.
+    let dark = ana
+        .get("/api/v1/usage/chart.svg?groupBy=model&theme=dark")
+        .await;
+    assert!(
+        dark.text.contains("<style>svg{color:#e6e7ea}</style>"),
+        "{}",
+        dark.text
+    );
+    assert_eq!(
+        ana.get("/api/v1/usage/chart.svg?theme=neon").await.status,
+        400
+    );
     let in_indonesian = ana
         .send(
             ana.http

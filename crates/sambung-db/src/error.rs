@@ -32,6 +32,9 @@ pub enum DomainError {
         allowed: i64,
         resets_at: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// The owner's files would take more than the storage an admin allows them.
+    #[error("your files would take more than the {allowed} bytes you may keep ({used} in use): delete some chats with files, or ask an admin for more")]
+    StorageFull { allowed: i64, used: i64 },
     /// Decryption failed: the wrong `ENCRYPTION_KEY`, or tampered ciphertext.
     #[error(
         "cannot decrypt API keys: the encryption key is wrong or the stored key was tampered with"

@@ -62,4 +62,5 @@ typed_id!(
     QuotaId,
     AuditEventId,
     MailId,
+    FileId,
 );

@@ -103,6 +103,53 @@ impl QuotaDefaults {
     }
 }
 
+/// What a user may attach to messages: the size of one file, the files of one message, and
+/// the storage all their files may take (none: no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct FileLimits {
+    pub max_file_bytes: i64,
+    pub max_files_per_message: i64,
+    pub user_storage_bytes: Option<i64>,
+}
+
+/// The largest file an admin may allow (a provider takes none bigger).
+pub const MAX_FILE_BYTES: i64 = 100 << 20;
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        FileLimits {
+            max_file_bytes: 20 << 20,
+            max_files_per_message: 10,
+            user_storage_bytes: Some(1 << 30),
+        }
+    }
+}
+
+impl FileLimits {
+    fn validate(&self) -> Result<()> {
+        if !(1..=MAX_FILE_BYTES).contains(&self.max_file_bytes) {
+            return Err(DomainError::invalid(
+                "files",
+                format!("maxFileBytes: 1 to {MAX_FILE_BYTES}"),
+            ));
+        }
+        if !(1..=100).contains(&self.max_files_per_message) {
+            return Err(DomainError::invalid(
+                "files",
+                "maxFilesPerMessage: 1 to 100",
+            ));
+        }
+        if self.user_storage_bytes.is_some_and(|b| b < 0) {
+            return Err(DomainError::invalid(
+                "files",
+                "userStorageBytes: 0 or more (or null: no limit)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The instance's settings, each at its default until an admin changes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -115,6 +162,8 @@ pub struct InstanceSettings {
     /// Whether an account must verify its email before it signs in.
     pub email_verification: bool,
     pub quotas: QuotaDefaults,
+    /// What may be attached, and how much kept.
+    pub files: FileLimits,
     /// Days the audit log keeps an event.
     pub audit_retention_days: i64,
 }
@@ -127,6 +176,7 @@ impl Default for InstanceSettings {
             personal_keys: true,
             email_verification: false,
             quotas: QuotaDefaults::default(),
+            files: FileLimits::default(),
             audit_retention_days: 180,
         }
     }
@@ -157,6 +207,7 @@ impl InstanceSettings {
             return Err(DomainError::invalid("auditRetentionDays", "1 to 3650 days"));
         }
         self.quotas.validate()?;
+        self.files.validate()?;
         Ok(self)
     }
 

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod chats;
 pub mod connections;
 mod error;
+pub mod files;
 pub mod folders;
 mod ids;
 pub mod instance;

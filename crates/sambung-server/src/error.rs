@@ -144,6 +144,19 @@ impl From<DomainError> for ApiError {
                     )
                 }
             }
+            ref full @ DomainError::StorageFull { allowed, used } => {
+                let mut details = serde_json::Map::new();
+                details.insert("allowed".into(), allowed.into());
+                details.insert("used".into(), used.into());
+                ApiError {
+                    details: Some(details),
+                    ..ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "STORAGE_FULL",
+                        full.to_string(),
+                    )
+                }
+            }
             DomainError::Decrypt => {
                 tracing::error!("{}", DomainError::Decrypt);
                 ApiError::new(

@@ -148,7 +148,10 @@ impl Server {
     }
 }
 
-/// How often old rows go: expired sessions, audit events past their retention, old mail.
+/// How long an upload no message carries is kept (a message being written may attach it).
+const UNSENT_UPLOADS_KEPT: chrono::Duration = chrono::Duration::days(1);
+/// How often old rows go: expired sessions, audit events past their retention, old mail,
+/// uploads never sent.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Forget what is past keeping, now and every [`HOUSEKEEPING_EVERY`] (every server does it;
@@ -165,15 +168,17 @@ async fn keep_house(state: Arc<AppState>) {
                 continue;
             }
         };
-        let (sessions, events, mail) = tokio::join!(
+        let (sessions, events, mail, uploads) = tokio::join!(
             sambung_db::auth::purge_expired_sessions(pool),
             sambung_db::audit::purge(pool, retention),
             sambung_db::mail::purge(pool),
+            sambung_db::files::sweep_unattached(pool, UNSENT_UPLOADS_KEPT),
         );
         for (what, done) in [
             ("sessions", sessions),
             ("audit events", events),
             ("mail", mail),
+            ("uploads never sent", uploads),
         ] {
             match done {
                 Ok(0) => {}

@@ -1214,3 +1214,112 @@ async fn messages_written_at_once_follow_one_another() {
     .unwrap();
     assert_eq!((messages, parents, roots), (24, 23, 1), "one chain");
 }
+
+/// A file of `bytes` kept for `owner` (a text file: the server decides types; here any will do).
+async fn keep_file(
+    pool: &PgPool,
+    owner: UserId,
+    bytes: &[u8],
+    storage: Option<i64>,
+) -> Result<sambung_db::files::File, DomainError> {
+    use sha2::Digest;
+    let new = sambung_db::files::NewFile {
+        name: "notes.txt",
+        media_type: "text/plain",
+        size: bytes.len() as i64,
+        sha256: sha2::Sha256::digest(bytes).into(),
+        width: None,
+        height: None,
+        thumbnail: None,
+    };
+    sambung_db::files::store_file(
+        pool,
+        owner,
+        new,
+        storage,
+        &mut std::io::Cursor::new(bytes.to_vec()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn files_are_kept_once_counted_attached_by_their_owner_and_go_with_their_chat() {
+    use sambung_db::files;
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let budi = user(pool, "budi@example.com").await;
+
+    // Three megabytes and a bit: four chunks, read back whole.
+    let big: Vec<u8> = (0..3 * files::CHUNK_BYTES + 10)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let kept = keep_file(pool, ana, &big, None).await.unwrap();
+    assert_eq!(kept.chunks(), 4);
+    assert_eq!(files::file_bytes(pool, kept.id).await.unwrap(), big);
+    // The same bytes: the same file; another owner's copy is their own.
+    assert_eq!(keep_file(pool, ana, &big, None).await.unwrap().id, kept.id);
+    let theirs = keep_file(pool, budi, &big, None).await.unwrap();
+    assert_ne!(theirs.id, kept.id);
+
+    // Storage counted before anything is written.
+    let used = files::storage_used(pool, ana).await.unwrap();
+    match keep_file(pool, ana, b"one more", Some(used + 3)).await {
+        Err(DomainError::StorageFull { allowed, used: u }) => {
+            assert_eq!((allowed, u), (used + 3, used))
+        }
+        other => panic!("expected storage full, got {other:?}"),
+    }
+
+    // Attached by their owner only, at most `max`, each once.
+    let c = chats::create_chat(pool, ana, chat("Files")).await.unwrap();
+    let message = chats::append_message(pool, ana, c.id, "see attached", None)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    assert!(matches!(
+        files::attach(&mut conn, ana, message.id, &[theirs.id], 10).await,
+        Err(DomainError::NotFound { entity: "file" })
+    ));
+    invalid(
+        files::attach(&mut conn, ana, message.id, &[kept.id, kept.id], 10).await,
+        "files",
+    );
+    invalid(
+        files::attach(&mut conn, ana, message.id, &[kept.id, theirs.id], 1).await,
+        "files",
+    );
+    files::attach(&mut conn, ana, message.id, &[kept.id], 10)
+        .await
+        .unwrap();
+    drop(conn);
+    let carried = files::files_of(pool, &[message.id]).await.unwrap();
+    assert_eq!(carried, vec![(message.id, kept.clone())]);
+
+    // Budi reads it once he may read the chat, not before.
+    assert!(files::readable_file(pool, budi, kept.id).await.is_err());
+    assert_eq!(
+        files::readable_file(pool, ana, kept.id).await.unwrap().id,
+        kept.id
+    );
+
+    // An upload never sent is swept; one a message carries is not.
+    let unsent = keep_file(pool, ana, b"never sent", None).await.unwrap();
+    assert_eq!(
+        files::sweep_unattached(pool, Duration::zero())
+            .await
+            .unwrap(),
+        2
+    ); // Budi's too
+    assert!(files::readable_file(pool, ana, unsent.id).await.is_err());
+    assert!(files::readable_file(pool, ana, kept.id).await.is_ok());
+
+    // Deleting the chat takes the file and its bytes with it.
+    chats::delete_chat(pool, ana, c.id).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM file_chunks")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert!(files::readable_file(pool, ana, kept.id).await.is_err());
+}

@@ -57,7 +57,8 @@ pub struct SettingsOut {
     /// `signup` (`open`, `approval`, `invite`, `closed`), `allowedEmailDomains`,
     /// `personalKeys`, `emailVerification`, `quotas` (`userTokensPerDay`,
     /// `userRequestsPerDay`, `teamTokensPerDay`, `teamRequestsPerDay`, `runningGenerations`,
-    /// `replyMaxOutputTokens`, `replyMaxSeconds`, `replyMaxBytes`; null: no limit),
+    /// `replyMaxOutputTokens`, `replyMaxSeconds`, `replyMaxBytes`; null: no limit), `files`
+    /// (`maxFileBytes`, `maxFilesPerMessage`, `userStorageBytes`; null: no limit),
     /// `auditRetentionDays`.
     #[schema(value_type = Object)]
     pub settings: Value,

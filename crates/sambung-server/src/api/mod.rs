@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api_keys;
 pub mod chats;
+pub mod files;
 pub mod folders;
 pub mod generate;
 pub mod instance;
@@ -36,6 +37,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .merge(folders::router())
         .merge(tags::router())
         .merge(chats::router())
+        .merge(files::router())
         .merge(prompts::router())
         .merge(api_keys::router())
         .merge(models::router())

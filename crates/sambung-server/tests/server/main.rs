@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod better_auth_client;
 mod common;
+mod files;
 mod generate;
 mod hardening;
 mod instance;

@@ -1,0 +1,262 @@
+//! Files over HTTP (SPEC section 14): kept by their bytes' type, deduplicated, bounded, served
+//! so that nothing in them runs, and read only by who may.
+
+use crate::common;
+
+use common::{Client, Reply, TestApp};
+use sambung_files::fixtures::{png, png_claiming};
+use serde_json::{json, Value};
+
+/// Upload `bytes` as `name`, the browser claiming `claimed`.
+async fn upload(client: &Client, name: &str, claimed: Option<&str>, bytes: Vec<u8>) -> Reply {
+    let mut part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
+    if let Some(claimed) = claimed {
+        part = part.mime_str(claimed).unwrap();
+    }
+    let form = reqwest::multipart::Form::new().part("file", part);
+    client
+        .send(
+            client
+                .http
+                .post(client.url("/api/v1/files"))
+                .multipart(form),
+        )
+        .await
+}
+
+fn ok(reply: Reply, status: u16) -> Value {
+    assert_eq!(reply.status, status, "{reply:?}");
+    reply.body
+}
+
+#[tokio::test]
+async fn a_file_is_kept_by_its_bytes_once_and_served_inert() {
+    let mut steps = sambung_testkit::Steps::new();
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+
+    steps.at("an image: its type from its bytes, its size, a thumbnail");
+    let image = png(640, 480);
+    let kept = ok(
+        upload(
+            &ana,
+            "../../foto \"pantai\".png",
+            Some("image/png"),
+            image.clone(),
+        )
+        .await,
+        201,
+    );
+    assert_eq!(kept["mediaType"], "image/png");
+    assert_eq!(kept["name"], "foto _pantai_.png");
+    assert_eq!(kept["size"], image.len());
+    assert_eq!(
+        (kept["width"].clone(), kept["height"].clone()),
+        (json!(640), json!(480))
+    );
+    assert_eq!(kept["hasThumbnail"], true);
+    let id = kept["id"].as_str().unwrap().to_owned();
+
+    steps.at("the same bytes again: the same file, nothing more kept");
+    let again = ok(upload(&ana, "copy.png", None, image.clone()).await, 201);
+    assert_eq!(again["id"], id.as_str());
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM files")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+
+    steps.at("served whole, inline as an image, never sniffed, in a sandbox");
+    let served = ana
+        .http
+        .get(ana.url(&format!("/api/v1/files/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    let headers = served.headers().clone();
+    assert_eq!(headers["content-type"], "image/png");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("sandbox"));
+    assert!(headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("inline; filename=\"foto _pantai_.png\""));
+    assert_eq!(served.bytes().await.unwrap().to_vec(), image);
+    let thumbnail = ana
+        .http
+        .get(ana.url(&format!("/api/v1/files/{id}/thumbnail")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thumbnail.headers()["content-type"], "image/png");
+    assert!(thumbnail.bytes().await.unwrap().starts_with(b"\x89PNG"));
+
+    steps.at("a text file is an attachment in UTF-8, and a large one comes back whole");
+    let text = "baris,nilai\n".repeat(200_000); // 2.4 MB: three chunks
+    let kept = ok(
+        upload(
+            &ana,
+            "data.csv",
+            Some("text/csv"),
+            text.clone().into_bytes(),
+        )
+        .await,
+        201,
+    );
+    assert_eq!(kept["mediaType"], "text/csv");
+    let served = ana
+        .http
+        .get(ana.url(&format!("/api/v1/files/{}", kept["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(served.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment;"));
+    assert_eq!(served.text().await.unwrap(), text);
+
+    steps.at("nobody else reads them, and strangers are not let in");
+    let budi = app.user("budi").await;
+    assert_eq!(budi.get(&format!("/api/v1/files/{id}")).await.status, 404);
+    assert_eq!(
+        budi.get(&format!("/api/v1/files/{id}/thumbnail"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.anonymous()
+            .get(&format!("/api/v1/files/{id}"))
+            .await
+            .status,
+        401
+    );
+
+    steps.at("what the files take is said");
+    let storage = ok(ana.get("/api/v1/me/storage").await, 200);
+    assert_eq!(storage["used"], image.len() + text.len());
+    assert_eq!(storage["allowed"], 1 << 30);
+    assert_eq!(storage["maxFilesPerMessage"], 10);
+}
+
+#[tokio::test]
+async fn hostile_uploads_are_refused_with_a_reason_and_keep_nothing() {
+    let app = TestApp::start().await;
+    let boss = app.user("boss").await; // the first account: the instance's admin
+    let ana = app.user("ana").await;
+    // (name, what, claimed type, bytes, status, what the refusal says)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        // The claim and the bytes disagree, both ways.
+        (
+            "a.png",
+            "pdf claimed",
+            Some("application/pdf"),
+            png(2, 2),
+            400,
+            "its bytes are image/png",
+        ),
+        (
+            "a.png",
+            "text as png",
+            Some("image/png"),
+            b"just words".to_vec(),
+            400,
+            "its bytes are text/plain",
+        ),
+        // A decompression bomb: 60000 x 60000 pixels in a few bytes.
+        (
+            "bomb.png",
+            "bomb",
+            Some("image/png"),
+            png_claiming(60_000, 60_000),
+            400,
+            "at most 10000 pixels a side",
+        ),
+        // SVG can carry script: refused whatever it claims.
+        (
+            "x.svg",
+            "svg",
+            Some("image/svg+xml"),
+            b"<svg><script>alert(1)</script></svg>".to_vec(),
+            400,
+            "SVG",
+        ),
+        // Bytes that are none of ours.
+        (
+            "a.zip",
+            "zip",
+            None,
+            b"PK\x03\x04\x14\x00\x00\x00binary\x00".to_vec(),
+            400,
+            "not a kind of file",
+        ),
+        ("empty.txt", "empty", None, Vec::new(), 400, "empty"),
+    ];
+    for (name, what, claimed, bytes, status, says) in cases {
+        let refused = upload(&ana, name, claimed, bytes).await;
+        assert_eq!(refused.status, status, "{what}: {refused:?}");
+        assert!(
+            refused.body["message"].as_str().unwrap().contains(says),
+            "{what}: {refused:?}"
+        );
+    }
+    // Not multipart, or no field named file.
+    let wrong = ana
+        .send(
+            ana.http
+                .post(ana.url("/api/v1/files"))
+                .json(&json!({"file": "x"})),
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{wrong:?}");
+    let unnamed = ana
+        .send(
+            ana.http.post(ana.url("/api/v1/files")).multipart(
+                reqwest::multipart::Form::new()
+                    .part("other", reqwest::multipart::Part::bytes(b"x".to_vec())),
+            ),
+        )
+        .await;
+    assert_eq!((unnamed.status, unnamed.code()), (400, "VALIDATION_ERROR"));
+
+    // Over the size an admin allows: refused while it streams.
+    ok(
+        boss.patch(
+            "/api/v1/admin/settings",
+            json!({"files": {"maxFileBytes": 1000, "maxFilesPerMessage": 10, "userStorageBytes": 3000}}),
+        )
+        .await,
+        200,
+    );
+    let big = upload(&ana, "big.txt", None, vec![b'a'; 1001]).await;
+    assert_eq!((big.status, big.code()), (413, "FILE_TOO_LARGE"), "{big:?}");
+    // Over the storage they may keep: three files of 1000 bytes fill 3000; a fourth does not
+    // fit.
+    for i in 0..3 {
+        ok(upload(&ana, "t.txt", None, vec![b'a' + i; 1000]).await, 201);
+    }
+    let full = upload(&ana, "t.txt", None, vec![b'z'; 1000]).await;
+    assert_eq!(
+        (full.status, full.code()),
+        (413, "STORAGE_FULL"),
+        "{full:?}"
+    );
+    assert_eq!(full.body["allowed"], 3000);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM files")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 3, "nothing refused was kept");
+    let chunks: i64 = sqlx::query_scalar("SELECT count(*) FROM file_chunks")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(chunks, 3);
+}

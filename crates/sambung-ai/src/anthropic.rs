@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::{
-    json, sse, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role, WireFormat,
+    json, sse, Attachment, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role,
+    Turn, WireFormat,
 };
 
 pub(crate) struct Anthropic;
@@ -81,7 +82,7 @@ fn messages_request(
                 Role::User => "user",
                 Role::Assistant => "assistant",
             };
-            json!({"role": role, "content": turn.content})
+            json!({"role": role, "content": content(turn)})
         })
         .collect();
     let mut body = json!({
@@ -174,4 +175,32 @@ fn messages_event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>,
         }
         _ => Ok(Vec::new()),
     }
+}
+
+/// A turn's content: its text, or with files Anthropic's content blocks (`image` and
+/// `document` with base64 sources, text blocks), files first as Anthropic advises.
+fn content(turn: &Turn) -> Value {
+    if turn.attachments.is_empty() {
+        return json!(turn.content);
+    }
+    let mut blocks: Vec<Value> = turn
+        .attachments
+        .iter()
+        .map(|attachment| match attachment {
+            Attachment::Image { media_type, base64 } => json!({
+                "type": "image",
+                "source": {"type": "base64", "media_type": media_type, "data": base64.as_ref()},
+            }),
+            Attachment::Pdf { name, base64 } => json!({
+                "type": "document",
+                "source": {"type": "base64", "media_type": "application/pdf", "data": base64.as_ref()},
+                "title": name,
+            }),
+            Attachment::Text { name, text } => {
+                json!({"type": "text", "text": Attachment::text_block(name, text)})
+            }
+        })
+        .collect();
+    blocks.push(json!({"type": "text", "text": turn.content}));
+    Value::Array(blocks)
 }

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::{
-    json, sse, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role, WireFormat,
+    json, sse, Attachment, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role,
+    Turn, WireFormat,
 };
 
 pub(crate) struct Gemini;
@@ -94,7 +95,7 @@ fn generate_request(
                 Role::User => "user",
                 Role::Assistant => "model",
             };
-            json!({"role": role, "parts": [{"text": turn.content}]})
+            json!({"role": role, "parts": parts(turn)})
         })
         .collect();
     let mut body = json!({"contents": contents});
@@ -162,4 +163,23 @@ fn generate_event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>,
         );
     }
     Ok(out)
+}
+
+/// A turn's parts: its files as `inline_data` (images and PDFs) or text, then its text.
+fn parts(turn: &Turn) -> Vec<Value> {
+    let mut parts: Vec<Value> = turn
+        .attachments
+        .iter()
+        .map(|attachment| match attachment {
+            Attachment::Image { media_type, base64 } => {
+                json!({"inline_data": {"mime_type": media_type, "data": base64.as_ref()}})
+            }
+            Attachment::Pdf { base64, .. } => {
+                json!({"inline_data": {"mime_type": "application/pdf", "data": base64.as_ref()}})
+            }
+            Attachment::Text { name, text } => json!({"text": Attachment::text_block(name, text)}),
+        })
+        .collect();
+    parts.push(json!({"text": turn.content}));
+    parts
 }

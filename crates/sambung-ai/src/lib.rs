@@ -17,6 +17,8 @@ use std::fmt;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use url::Url;
@@ -137,17 +139,46 @@ impl Endpoint {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    #[default]
     User,
     Assistant,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Turn {
     pub role: Role,
     pub content: String,
+    /// The files given with it (a user's turn), before its text in what is sent.
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file given with a turn (SPEC section 14), as the model is to receive it. Each wire
+/// format writes it in its own shape (`openai.rs`, `anthropic.rs`, `gemini.rs`); the bytes are
+/// base64 once, shared by every copy of the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attachment {
+    /// An image the model sees.
+    Image {
+        media_type: String,
+        base64: Arc<str>,
+    },
+    /// A PDF the model reads as a document.
+    Pdf { name: String, base64: Arc<str> },
+    /// A file given as its text (a text file, or a PDF's extracted text).
+    Text { name: String, text: Arc<str> },
+}
+
+impl Attachment {
+    /// A text file as the words the model reads: its name, then its text in a fence longer
+    /// than any run of backticks inside it.
+    pub fn text_block(name: &str, text: &str) -> String {
+        let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+        let fence = "`".repeat(longest.max(2) + 1);
+        format!("{name}:\n{fence}\n{text}\n{fence}")
+    }
 }
 
 /// A chat completion to stream.

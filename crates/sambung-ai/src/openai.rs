@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::{
-    json, sse, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role, WireFormat,
+    json, sse, Attachment, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role,
+    Turn, WireFormat,
 };
 
 pub(crate) struct OpenAiCompatible;
@@ -71,7 +72,7 @@ fn chat_request(
             Role::User => "user",
             Role::Assistant => "assistant",
         };
-        messages.push(json!({"role": role, "content": turn.content}));
+        messages.push(json!({"role": role, "content": content(turn)}));
     }
     let mut body = json!({
         "model": request.model,
@@ -89,6 +90,33 @@ fn chat_request(
         body["top_p"] = json!(p);
     }
     Ok((url, headers, body))
+}
+
+/// A turn's content: its text, or with files the parts OpenAI's chat completions take
+/// (`image_url` with a data URL, `file` with `file_data`, text parts), files first.
+fn content(turn: &Turn) -> Value {
+    if turn.attachments.is_empty() {
+        return json!(turn.content);
+    }
+    let mut parts: Vec<Value> = turn
+        .attachments
+        .iter()
+        .map(|attachment| match attachment {
+            Attachment::Image { media_type, base64 } => json!({
+                "type": "image_url",
+                "image_url": {"url": format!("data:{media_type};base64,{base64}")},
+            }),
+            Attachment::Pdf { name, base64 } => json!({
+                "type": "file",
+                "file": {"filename": name, "file_data": format!("data:application/pdf;base64,{base64}")},
+            }),
+            Attachment::Text { name, text } => {
+                json!({"type": "text", "text": Attachment::text_block(name, text)})
+            }
+        })
+        .collect();
+    parts.push(json!({"type": "text", "text": turn.content}));
+    Value::Array(parts)
 }
 
 fn chat_event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {

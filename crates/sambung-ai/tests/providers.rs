@@ -52,6 +52,7 @@ fn request() -> Request {
         turns: vec![Turn {
             role: Role::User,
             content: "Halo?".into(),
+            attachments: Vec::new(),
         }],
         temperature: Some(0.5),
         max_tokens: Some(100),

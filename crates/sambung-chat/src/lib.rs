@@ -129,6 +129,9 @@ pub enum TurnError {
         "the instance's admins turned personal API keys off: pick one of the instance's models"
     )]
     PersonalKeysOff,
+    /// A file the chosen model cannot take: which, why, and what would.
+    #[error("{0}")]
+    FileNotTaken(String),
 }
 
 /// The turns of this server: those it writes, and those it follows for its callers.

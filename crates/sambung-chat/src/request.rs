@@ -2,12 +2,19 @@
 //! what (the conversation so far, with the chat's and the model's settings), and the short request that
 //! names a new chat.
 
-use sambung_ai::{ApiKey, Endpoint, Provider, Request, Role, Turn};
-use sambung_db::chats::{Message, MessageRole};
-use sambung_db::models::{self, Model};
-use sambung_db::{ApiKeyId, UserId};
+use std::collections::HashMap;
 
-use crate::{TurnError, Turns};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use sambung_ai::{ApiKey, Attachment, Endpoint, Provider, Request, Role, Turn};
+use sambung_db::chats::{Message, MessageRole};
+use sambung_db::files;
+use sambung_db::models::{self, Model};
+use sambung_db::{ApiKeyId, MessageId, UserId};
+use sambung_providers::Capabilities;
+use sqlx::PgPool;
+
+use crate::{TurnError, TurnKind, Turns};
 
 impl Turns {
     /// Where a model's requests go, with its key decrypted (in memory for this call only): a
@@ -72,6 +79,152 @@ impl Turns {
     }
 }
 
+/// The files a turn's conversation carries, as the model is to take them: each earlier
+/// question's by its id, and the question being asked (or edited) apart, since the stored
+/// question has an id the preview's does not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TurnFiles {
+    by_message: HashMap<MessageId, Vec<Attachment>>,
+    question: Vec<Attachment>,
+}
+
+/// How many bytes of files one request carries: the newest first; older files past it are
+/// named, not sent again (providers take 20 to 50 MB a request).
+pub const REQUEST_FILE_BYTES: i64 = 30 << 20;
+
+/// Read the files of a turn (`history` as the preview has it) and make them what `model`
+/// takes: images when it sees, PDFs when it reads them, text files as their text. A file it
+/// cannot take is refused here, before the provider is called, naming the file, why, and what
+/// would take it. The question's files come from `kind` (the actor's own, by id).
+pub async fn turn_files(
+    pool: &PgPool,
+    actor: UserId,
+    model: &Model,
+    history: &[Message],
+    kind: &TurnKind<'_>,
+) -> Result<TurnFiles, TurnError> {
+    let earlier: Vec<MessageId> = history
+        .iter()
+        .filter(|m| m.role == MessageRole::User)
+        .map(|m| m.id)
+        .collect();
+    let (carried, question) = match *kind {
+        TurnKind::Ask { files, .. } if !files.is_empty() => (
+            files::files_of(pool, &earlier).await?,
+            files::own_files(pool, actor, files).await?,
+        ),
+        TurnKind::Edit { message, .. } => {
+            let carried = files::files_of(pool, &earlier).await?;
+            let kept = carried
+                .iter()
+                .filter(|(m, _)| *m == message)
+                .map(|(_, f)| f.clone())
+                .collect();
+            (carried, kept)
+        }
+        _ => (files::files_of(pool, &earlier).await?, Vec::new()),
+    };
+    if carried.is_empty() && question.is_empty() {
+        return Ok(TurnFiles::default());
+    }
+    let taker = Taker::of(model);
+    let mut budget = REQUEST_FILE_BYTES;
+    let mut turn_files = TurnFiles::default();
+    for file in &question {
+        turn_files
+            .question
+            .push(taker.take(pool, file, &mut budget, true).await?);
+    }
+    // Newest first: the budget goes to what the conversation said last.
+    for (message, file) in carried.iter().rev() {
+        let attachment = taker.take(pool, file, &mut budget, false).await?;
+        turn_files
+            .by_message
+            .entry(*message)
+            .or_default()
+            .insert(0, attachment);
+    }
+    Ok(turn_files)
+}
+
+/// What a model takes beside text: known by its name, or its own settings (`vision`, `pdf`).
+struct Taker<'a> {
+    model: &'a Model,
+    capabilities: Capabilities,
+}
+
+impl<'a> Taker<'a> {
+    fn of(model: &'a Model) -> Self {
+        let mut capabilities = Provider::parse(&model.provider)
+            .map(|p| Capabilities::known(p, &model.model_id))
+            .unwrap_or_default();
+        if let Some(vision) = model.settings.get("vision").and_then(|v| v.as_bool()) {
+            capabilities.vision = vision;
+        }
+        if let Some(pdf) = model.settings.get("pdf").and_then(|v| v.as_bool()) {
+            capabilities.pdf = pdf;
+        }
+        Taker {
+            model,
+            capabilities,
+        }
+    }
+
+    /// `file` as an attachment, its bytes read; past the budget, an earlier file is named
+    /// only, and the question's own is refused.
+    async fn take(
+        &self,
+        pool: &PgPool,
+        file: &files::File,
+        budget: &mut i64,
+        asked_now: bool,
+    ) -> Result<Attachment, TurnError> {
+        let name = file.name.clone();
+        let model = &self.model.name;
+        if file.is_image() && !self.capabilities.vision {
+            return Err(TurnError::FileNotTaken(format!(
+                "{name} is an image, and {model} cannot see images: choose a model that can (GPT-4o, Claude, Gemini, LLaVA), or say in the model's settings that it sees"
+            )));
+        }
+        if file.media_type == "application/pdf" && !self.capabilities.pdf {
+            return Err(TurnError::FileNotTaken(format!(
+                "{name} is a PDF, and {model} cannot read PDFs: choose a model that can (Claude, Gemini, GPT-4o), or say in the model's settings that it reads them"
+            )));
+        }
+        if file.size > *budget {
+            if asked_now {
+                return Err(TurnError::FileNotTaken(format!(
+                    "{name} does not fit in one request with the other files ({REQUEST_FILE_BYTES} bytes at most): send fewer or smaller files"
+                )));
+            }
+            return Ok(Attachment::Text {
+                name: name.clone(),
+                text: format!("({name} was given earlier in this chat; it is not sent again)")
+                    .into(),
+            });
+        }
+        *budget -= file.size;
+        let bytes = files::file_bytes(pool, file.id).await?;
+        Ok(if file.is_image() {
+            Attachment::Image {
+                media_type: file.media_type.clone(),
+                base64: STANDARD.encode(&bytes).into(),
+            }
+        } else if file.media_type == "application/pdf" {
+            Attachment::Pdf {
+                name,
+                base64: STANDARD.encode(&bytes).into(),
+            }
+        } else {
+            Attachment::Text {
+                name,
+                // Kept only when its bytes were UTF-8 (`sambung-files`).
+                text: String::from_utf8_lossy(&bytes).into(),
+            }
+        })
+    }
+}
+
 /// The provider request for a turn: the chat's own settings over its model's (the chat's
 /// `systemPrompt` in place of the model's `system`), and the conversation so far (system
 /// messages join the system prompt; empty replies are left out), asking for at most
@@ -80,6 +233,7 @@ pub fn for_turn(
     model: &Model,
     chat_settings: &serde_json::Value,
     history: &[Message],
+    files: &TurnFiles,
     max_output: Option<u32>,
 ) -> Request {
     let setting = |chat_key: &str, model_key: &str| {
@@ -95,16 +249,23 @@ pub fn for_turn(
         .into_iter()
         .collect();
     let mut turns = Vec::new();
-    for message in history {
+    let question = history.iter().rposition(|m| m.role == MessageRole::User);
+    for (at, message) in history.iter().enumerate() {
         match message.role {
             MessageRole::System => system.push(message.content.clone()),
             MessageRole::User => turns.push(Turn {
                 role: Role::User,
                 content: message.content.clone(),
+                attachments: match files.by_message.get(&message.id) {
+                    Some(carried) => carried.clone(),
+                    None if Some(at) == question => files.question.clone(),
+                    None => Vec::new(),
+                },
             }),
             MessageRole::Assistant if !message.content.is_empty() => turns.push(Turn {
                 role: Role::Assistant,
                 content: message.content.clone(),
+                attachments: Vec::new(),
             }),
             MessageRole::Assistant => {}
         }
@@ -137,6 +298,7 @@ pub fn for_title(model: &Model, question: &str) -> Request {
                 "Name a chat that begins with this message:\n\n{}",
                 question.chars().take(2000).collect::<String>()
             ),
+            attachments: Vec::new(),
         }],
         temperature: Some(0.2),
         max_tokens: Some(24),

@@ -8,7 +8,7 @@ use sambung_db::chats::{
     Chat, Message, MessageRole, CHAT_COLUMNS, MAX_MESSAGE_BYTES, MAX_TITLE_CHARS, NEW_CHAT_TITLE,
 };
 use sambung_db::models::Model;
-use sambung_db::{ChatId, DomainError, MessageId, Result, TeamId, UserId};
+use sambung_db::{ChatId, DomainError, FileId, MessageId, Result, TeamId, UserId};
 use sqlx::{PgConnection, PgPool};
 
 use crate::lease::{self, ServerLease};
@@ -17,8 +17,11 @@ use crate::ReplyStatus;
 /// What a turn does with the conversation before the reply.
 #[derive(Debug, Clone)]
 pub enum TurnKind<'a> {
-    /// A new user message.
-    Ask { content: &'a str },
+    /// A new user message, with the actor's files attached (ids from `POST /files`).
+    Ask {
+        content: &'a str,
+        files: &'a [FileId],
+    },
     /// Answer the last user message again: the reply after it is deleted.
     Regenerate,
     /// Change a user message: everything after it is deleted, then it is answered.
@@ -65,7 +68,7 @@ const TURNS_LOCK_SPACE: i32 = 0x5455_524e;
 
 /// A question (asked or edited) must have words, at most 1 MiB, no NUL characters.
 fn check_turn_content(kind: &TurnKind<'_>) -> Result<()> {
-    if let TurnKind::Ask { content } | TurnKind::Edit { content, .. } = *kind {
+    if let TurnKind::Ask { content, .. } | TurnKind::Edit { content, .. } = *kind {
         if content.trim().is_empty() {
             return Err(DomainError::invalid("content", "must not be empty"));
         }
@@ -123,10 +126,11 @@ pub async fn begin_turn(
     }
     sambung_db::quotas::running_over(running_limit, running)?;
     let history: Vec<Message> = match kind {
-        TurnKind::Ask { content } => {
+        TurnKind::Ask { content, files } => {
             // The question stored and the conversation read in one statement; the new row
             // comes from RETURNING (the statement's own snapshot cannot see it).
-            sqlx::query_as(&format!(
+            let asked = MessageId::new();
+            let history = sqlx::query_as(&format!(
                 "WITH asked AS (
                    INSERT INTO messages (id, chat_id, role, content) VALUES ($1, $2, 'user', $3)
                    RETURNING {MESSAGE_COLUMNS})
@@ -134,11 +138,15 @@ pub async fn begin_turn(
                  UNION ALL SELECT {MESSAGE_COLUMNS} FROM asked
                  ORDER BY created_at, id"
             ))
-            .bind(MessageId::new())
+            .bind(asked)
             .bind(chat)
             .bind(content)
             .fetch_all(&mut *tx)
-            .await?
+            .await?;
+            if !files.is_empty() {
+                sambung_db::files::attach(&mut tx, actor, asked, files).await?;
+            }
+            history
         }
         TurnKind::Regenerate => {
             let last_user: Option<(DateTime<Utc>, MessageId)> = sqlx::query_as(
@@ -170,14 +178,17 @@ pub async fn begin_turn(
             // The question as it was, and what followed it, stay as a branch; the edited
             // question is its sibling (following the same message, by messages_follow_path).
             leave_path(&mut tx, chat, at, id, true).await?;
+            let edited = MessageId::new();
             sqlx::query(
                 "INSERT INTO messages (id, chat_id, role, content) VALUES ($1, $2, 'user', $3)",
             )
-            .bind(MessageId::new())
+            .bind(edited)
             .bind(chat)
             .bind(content)
             .execute(&mut *tx)
             .await?;
+            // The edited question keeps the files of the one it replaces.
+            sambung_db::files::copy_attached(&mut tx, id, edited).await?;
             conversation(&mut tx, chat).await?
         }
     };
@@ -248,7 +259,7 @@ pub async fn preview_turn(
     }
     let mut history: Vec<Message> = rows.into_iter().map(|row| row.message).collect();
     match *kind {
-        TurnKind::Ask { content } => history.push(Message {
+        TurnKind::Ask { content, .. } => history.push(Message {
             id: MessageId::new(),
             chat_id: chat,
             role: MessageRole::User,

@@ -62,7 +62,10 @@ impl Turns {
             .reply
             .max_output_tokens
             .map(|cap| cap.clamp(1, i64::from(u32::MAX)) as u32);
-        let sent = request::for_turn(&model, &readable.settings, &preview?, max_output);
+        let preview = preview?;
+        // Files are read, and refused when the model cannot take them, before it is called.
+        let files = request::turn_files(pool, actor, &model, &preview, &kind).await?;
+        let sent = request::for_turn(&model, &readable.settings, &preview, &files, max_output);
         let call = |request| {
             let receiver = sambung_ai::stream(
                 self.guard().clone(),
@@ -88,6 +91,7 @@ impl Turns {
             &model,
             &readable.settings,
             &pending.turn.history,
+            &files,
             max_output,
         );
         if stored != sent {

@@ -32,7 +32,10 @@ async fn replies_whose_server_died_are_marked_incomplete_by_the_others() {
     let second = ServerLease::acquire(pool).await.unwrap();
     assert_ne!(first.number(), second.number());
     let busy_chat = chats::create_chat(pool, ana, chat("busy")).await.unwrap();
-    let ask = TurnKind::Ask { content: "hello" };
+    let ask = TurnKind::Ask {
+        content: "hello",
+        files: &[],
+    };
     let turn = store::begin_turn(
         pool,
         &first,
@@ -188,10 +191,18 @@ async fn a_turns_preview_is_the_conversation_it_stores_unless_the_chat_changed_m
             (said(&preview), said(&history))
         }
     };
-    let (preview, stored) = turn(TurnKind::Ask { content: "one" }).await;
+    let (preview, stored) = turn(TurnKind::Ask {
+        content: "one",
+        files: &[],
+    })
+    .await;
     assert_eq!(preview, stored);
     assert_eq!(preview, [(MessageRole::User, "one".to_owned())]);
-    let (preview, stored) = turn(TurnKind::Ask { content: "two" }).await;
+    let (preview, stored) = turn(TurnKind::Ask {
+        content: "two",
+        files: &[],
+    })
+    .await;
     assert_eq!((preview.len(), preview == stored), (3, true));
     let (preview, stored) = turn(TurnKind::Regenerate).await;
     assert_eq!((preview.len(), preview == stored), (3, true));
@@ -210,9 +221,17 @@ async fn a_turns_preview_is_the_conversation_it_stores_unless_the_chat_changed_m
     );
 
     // A message arrives between the preview and the turn: the stored conversation differs.
-    let preview = store::preview_turn(pool, ana, c.id, &TurnKind::Ask { content: "three" })
-        .await
-        .unwrap();
+    let preview = store::preview_turn(
+        pool,
+        ana,
+        c.id,
+        &TurnKind::Ask {
+            content: "three",
+            files: &[],
+        },
+    )
+    .await
+    .unwrap();
     chats::append_message(pool, ana, c.id, "meanwhile", None)
         .await
         .unwrap();
@@ -221,7 +240,10 @@ async fn a_turns_preview_is_the_conversation_it_stores_unless_the_chat_changed_m
         &lease,
         ana,
         c.id,
-        TurnKind::Ask { content: "three" },
+        TurnKind::Ask {
+            content: "three",
+            files: &[],
+        },
         serde_json::json!({}),
         None,
     )
@@ -233,11 +255,20 @@ async fn a_turns_preview_is_the_conversation_it_stores_unless_the_chat_changed_m
 
     // A live writer's reply refuses the preview; so does bad input; a stranger sees nothing.
     assert!(matches!(
-        store::preview_turn(pool, ana, c.id, &TurnKind::Ask { content: "four" }).await,
+        store::preview_turn(pool, ana, c.id, &TurnKind::Ask { content: "four", files: &[] }).await,
         Err(DomainError::Conflict(message)) if message.contains("being generated")
     ));
     assert!(matches!(
-        store::preview_turn(pool, ana, c.id, &TurnKind::Ask { content: "  " }).await,
+        store::preview_turn(
+            pool,
+            ana,
+            c.id,
+            &TurnKind::Ask {
+                content: "  ",
+                files: &[]
+            }
+        )
+        .await,
         Err(DomainError::Invalid {
             field: "content",
             ..

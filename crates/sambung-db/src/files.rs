@@ -276,20 +276,14 @@ pub async fn thumbnail(pool: &PgPool, file: FileId) -> Result<Vec<u8>> {
         .ok_or(DomainError::not_found("thumbnail"))
 }
 
-/// Attach `files` (the actor's own, at most `max` of them) to `message`, in their order.
+/// Attach `files` (the actor's own, each once) to `message`, in their order. How many a
+/// message may carry is the instance's setting, checked by the caller.
 pub async fn attach(
     conn: &mut sqlx::PgConnection,
     actor: UserId,
     message: MessageId,
     files: &[FileId],
-    max: usize,
 ) -> Result<()> {
-    if files.len() > max {
-        return Err(DomainError::invalid(
-            "files",
-            format!("at most {max} files a message"),
-        ));
-    }
     let ids: Vec<uuid::Uuid> = files.iter().map(|f| f.0).collect();
     let unique: std::collections::BTreeSet<_> = ids.iter().collect();
     if unique.len() != ids.len() {
@@ -310,6 +304,41 @@ pub async fn attach(
         // Someone else's file, or none: not found, whichever it was.
         return Err(DomainError::not_found("file"));
     }
+    Ok(())
+}
+
+/// `files`, in their order, each the actor's own (another's, or none, is not found).
+pub async fn own_files(pool: &PgPool, actor: UserId, files: &[FileId]) -> Result<Vec<File>> {
+    let ids: Vec<uuid::Uuid> = files.iter().map(|f| f.0).collect();
+    let found = sqlx::query_as::<_, File>(&format!(
+        "SELECT {FILE_COLUMNS} FROM unnest($1::uuid[]) WITH ORDINALITY AS a(id, position)
+           JOIN files f ON f.id = a.id AND f.user_id = $2
+          ORDER BY a.position"
+    ))
+    .bind(&ids)
+    .bind(actor)
+    .fetch_all(pool)
+    .await?;
+    if found.len() != ids.len() {
+        return Err(DomainError::not_found("file"));
+    }
+    Ok(found)
+}
+
+/// Copy the files `from` carries onto `to` (an edited question keeps its files).
+pub async fn copy_attached(
+    conn: &mut sqlx::PgConnection,
+    from: MessageId,
+    to: MessageId,
+) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO message_files (message_id, file_id, position)
+         SELECT $2, file_id, position FROM message_files WHERE message_id = $1",
+        from as MessageId,
+        to as MessageId,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

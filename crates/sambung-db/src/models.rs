@@ -150,6 +150,8 @@ pub(crate) fn check_generation_settings(
             "topP" => value.as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)),
             "maxTokens" => value.as_u64().is_some_and(|m| (1..=1_000_000).contains(&m)),
             key if key == system_key => value.as_str().is_some_and(|s| s.len() <= 100_000),
+            // What a model takes beside text: a model's own settings, not a chat's.
+            "vision" | "pdf" if system_key == "system" => value.is_boolean(),
             _ => {
                 return Err(DomainError::invalid(
                     "settings",

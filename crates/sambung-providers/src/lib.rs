@@ -103,6 +103,74 @@ impl Provider {
     }
 }
 
+/// What a model takes beside text: images it sees, PDFs it reads as documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    pub vision: bool,
+    pub pdf: bool,
+}
+
+impl Capabilities {
+    /// What a model is known to take, by its provider and its id as the provider names it:
+    /// the vision families of each (GPT-4o, 4.1, 5 and the o-series; Claude 3 and later;
+    /// every Gemini; open models whose names say so: LLaVA, Llama 3.2 Vision and 4, Pixtral,
+    /// Qwen-VL, Gemma 3). PDFs natively: OpenAI's vision models (file input), Claude 3.5 and
+    /// later (document blocks), Gemini (inline data). A model's own setting wins over this.
+    pub fn known(provider: Provider, model_id: &str) -> Capabilities {
+        let id = model_id.to_ascii_lowercase();
+        let named = |words: &[&str]| words.iter().any(|w| id.contains(w));
+        let openai = named(&["gpt-4o", "gpt-4.1", "gpt-4-turbo", "gpt-5", "chatgpt-4o"])
+            || ["o1", "o3", "o4"]
+                .iter()
+                .any(|o| id.starts_with(o) || id.contains(&format!("/{o}")));
+        let claude = named(&[
+            "claude-3",
+            "claude-sonnet",
+            "claude-opus",
+            "claude-haiku",
+            "claude-4",
+        ]);
+        let claude_documents =
+            claude && !named(&["claude-3-opus", "claude-3-sonnet", "claude-3-haiku"]);
+        let gemini = named(&["gemini"]);
+        let open_vision = named(&[
+            "llava",
+            "vision",
+            "pixtral",
+            "-vl",
+            "qwen2.5vl",
+            "gemma3",
+            "llama-4",
+            "llama4",
+            "bakllava",
+            "minicpm-v",
+        ]);
+        match provider {
+            Provider::Openai => Capabilities {
+                vision: openai,
+                pdf: openai,
+            },
+            Provider::Anthropic => Capabilities {
+                vision: claude,
+                pdf: claude_documents,
+            },
+            Provider::Google => Capabilities {
+                vision: true,
+                pdf: true,
+            },
+            // Gateways carry others' models under their names (`openai/gpt-4o`).
+            Provider::Openrouter => Capabilities {
+                vision: openai || claude || gemini || open_vision,
+                pdf: false,
+            },
+            Provider::Groq | Provider::Ollama | Provider::Custom => Capabilities {
+                vision: open_vision || openai,
+                pdf: false,
+            },
+        }
+    }
+}
+
 impl fmt::Display for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -121,6 +189,33 @@ mod tests {
         }
         assert_eq!(Provider::parse("OpenAI"), None);
         // Every provider but a custom one has somewhere to go.
+        assert_eq!(
+            Capabilities::known(Provider::Anthropic, "claude-3-opus-20240229"),
+            Capabilities {
+                vision: true,
+                pdf: false
+            }
+        );
+        assert_eq!(
+            Capabilities::known(Provider::Anthropic, "claude-sonnet-4-5"),
+            Capabilities {
+                vision: true,
+                pdf: true
+            }
+        );
+        assert_eq!(
+            Capabilities::known(Provider::Openai, "gpt-4o-mini"),
+            Capabilities {
+                vision: true,
+                pdf: true
+            }
+        );
+        assert_eq!(
+            Capabilities::known(Provider::Openai, "gpt-3.5-turbo"),
+            Capabilities::default()
+        );
+        assert!(Capabilities::known(Provider::Ollama, "llava:13b").vision);
+        assert!(!Capabilities::known(Provider::Ollama, "llama3.1:8b").vision);
         for provider in Provider::ALL {
             assert_eq!(
                 provider.default_base_url().is_none(),

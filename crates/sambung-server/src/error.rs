@@ -206,6 +206,9 @@ impl From<sambung_chat::TurnError> for ApiError {
                 "ENCRYPTION_KEY_MISSING",
                 error.to_string(),
             ),
+            T::FileNotTaken(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "FILE_NOT_TAKEN", error.to_string())
+            }
             T::PersonalKeysOff => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "PERSONAL_KEYS_DISABLED",

@@ -1271,25 +1271,25 @@ async fn files_are_kept_once_counted_attached_by_their_owner_and_go_with_their_c
         other => panic!("expected storage full, got {other:?}"),
     }
 
-    // Attached by their owner only, at most `max`, each once.
+    // Attached by their owner only, each once.
     let c = chats::create_chat(pool, ana, chat("Files")).await.unwrap();
     let message = chats::append_message(pool, ana, c.id, "see attached", None)
         .await
         .unwrap();
     let mut conn = pool.acquire().await.unwrap();
     assert!(matches!(
-        files::attach(&mut conn, ana, message.id, &[theirs.id], 10).await,
+        files::attach(&mut conn, ana, message.id, &[theirs.id]).await,
+        Err(DomainError::NotFound { entity: "file" })
+    ));
+    assert!(matches!(
+        files::own_files(pool, ana, &[kept.id, theirs.id]).await,
         Err(DomainError::NotFound { entity: "file" })
     ));
     invalid(
-        files::attach(&mut conn, ana, message.id, &[kept.id, kept.id], 10).await,
+        files::attach(&mut conn, ana, message.id, &[kept.id, kept.id]).await,
         "files",
     );
-    invalid(
-        files::attach(&mut conn, ana, message.id, &[kept.id, theirs.id], 1).await,
-        "files",
-    );
-    files::attach(&mut conn, ana, message.id, &[kept.id], 10)
+    files::attach(&mut conn, ana, message.id, &[kept.id])
         .await
         .unwrap();
     drop(conn);

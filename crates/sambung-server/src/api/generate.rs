@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
 use sambung_chat::{ui_stream, ReplyStream, TurnKind};
-use sambung_db::{ChatId, MessageId, ModelId};
+use sambung_db::{ChatId, FileId, MessageId, ModelId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,6 +46,9 @@ pub struct GenerateBody {
     pub regenerate: Option<bool>,
     /// The id of a user message to change to `content`; what followed it is replaced.
     pub edit: Option<Uuid>,
+    /// Files to send with the question (ids from `POST /files`, the caller's own), in order.
+    #[serde(default)]
+    pub files: Vec<Uuid>,
 }
 
 /// A reply's stream as the response: Server-Sent Events with the UI message stream's headers,
@@ -76,6 +79,7 @@ async fn generate(
     ApiJson(body): ApiJson<GenerateBody>,
 ) -> ApiResult<Response> {
     let chat = ChatId(id);
+    let files: Vec<FileId> = body.files.iter().copied().map(FileId).collect();
     let kind = match (
         body.regenerate == Some(true),
         body.edit,
@@ -86,7 +90,10 @@ async fn generate(
             message: MessageId(message),
             content,
         },
-        (false, None, Some(content)) => TurnKind::Ask { content },
+        (false, None, Some(content)) => TurnKind::Ask {
+            content,
+            files: &files,
+        },
         (true, Some(_), _) => {
             return Err(ApiError::invalid(
                 "edit",
@@ -95,6 +102,12 @@ async fn generate(
         }
         (false, _, None) => return Err(ApiError::invalid("content", "content: what to ask")),
     };
+    if !files.is_empty() && !matches!(kind, TurnKind::Ask { .. }) {
+        return Err(ApiError::invalid(
+            "files",
+            "files: only with a new question (an edit keeps the question's files)",
+        ));
+    }
     start(&state, &me, reader, chat, kind, body.model.map(ModelId)).await
 }
 
@@ -107,6 +120,15 @@ async fn start(
     kind: TurnKind<'_>,
     model: Option<ModelId>,
 ) -> ApiResult<Response> {
+    if let TurnKind::Ask { files, .. } = kind {
+        let max = state.instance_settings().await?.files.max_files_per_message;
+        if files.len() as i64 > max {
+            return Err(ApiError::invalid(
+                "files",
+                format!("at most {max} files a message"),
+            ));
+        }
+    }
     let stream = state.turns.start(me.user.id, chat, kind, model).await?;
     Ok(sse(stream, locale))
 }
@@ -177,7 +199,10 @@ async fn chat_transport(
         &me,
         reader,
         chat,
-        TurnKind::Ask { content: &question },
+        TurnKind::Ask {
+            content: &question,
+            files: &[],
+        },
         model,
     )
     .await

@@ -45,6 +45,12 @@ pub struct ModelSettings {
     /// The system prompt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
+    /// Whether it sees images (else known by its name: GPT-4o, Claude, Gemini, LLaVA...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vision: Option<bool>,
+    /// Whether it reads PDFs as documents (else known by its name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdf: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

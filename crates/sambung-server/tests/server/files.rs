@@ -260,3 +260,223 @@ async fn hostile_uploads_are_refused_with_a_reason_and_keep_nothing() {
         .unwrap();
     assert_eq!(chunks, 3);
 }
+
+/// The body of the last request the fake provider received.
+fn last_request(app: &TestApp) -> Value {
+    let sent = app.provider.requests().last().unwrap().clone();
+    serde_json::from_str(&sent[sent.find("\r\n\r\n").unwrap() + 4..]).unwrap()
+}
+
+/// A PDF as its bytes begin (what decides its type), and a little more.
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+#[tokio::test]
+async fn files_reach_each_provider_in_its_own_shape_or_are_refused_before_it_is_called() {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use sambung_ai::fake::Script;
+
+    let mut steps = sambung_testkit::Steps::new();
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let image = png(3, 2);
+    let picture = ok(
+        upload(&ana, "kopi.png", Some("image/png"), image.clone()).await,
+        201,
+    );
+    let document = ok(
+        upload(&ana, "laporan.pdf", Some("application/pdf"), PDF.to_vec()).await,
+        201,
+    );
+    let notes = ok(
+        upload(
+            &ana,
+            "catatan.md",
+            None,
+            b"# Catatan\nada ``` di sini".to_vec(),
+        )
+        .await,
+        201,
+    );
+    let files = json!([picture["id"], document["id"], notes["id"]]);
+    let image64 = STANDARD.encode(&image);
+    let pdf64 = STANDARD.encode(PDF);
+    let notes_text = "catatan.md:\n````\n# Catatan\nada ``` di sini\n````";
+
+    for (provider, model_id) in [
+        ("openai", "gpt-4o-mini"),
+        ("anthropic", "claude-sonnet-4-5"),
+        ("google", "gemini-2.5-flash"),
+    ] {
+        steps.at(provider);
+        let key = ana
+            .post(
+                "/api/v1/api-keys",
+                json!({"provider": provider, "key": "sk-fake-FILES-0003"}),
+            )
+            .await;
+        let model = ok(
+            ana.post(
+                "/api/v1/models",
+                json!({"provider": provider, "modelId": model_id, "name": provider,
+                       "baseUrl": app.provider.url("/v1"), "apiKeyId": key.body["id"]}),
+            )
+            .await,
+            201,
+        );
+        let chat = ok(
+            ana.post(
+                "/api/v1/chats",
+                json!({"title": provider, "model": model["id"]}),
+            )
+            .await,
+            201,
+        );
+        let chat = chat["id"].as_str().unwrap();
+        // What comes back does not matter here: what was sent does.
+        app.provider.push(Script::json(500, "{}"));
+        ana.generate(
+            chat,
+            json!({"content": "Apa isinya?", "model": model["id"], "files": files}),
+        )
+        .await;
+        let sent = last_request(&app);
+        let (parts, wanted) = match provider {
+            "openai" => (
+                sent["messages"].as_array().unwrap().last().unwrap()["content"].clone(),
+                json!([
+                    {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{image64}")}},
+                    {"type": "file", "file": {"filename": "laporan.pdf", "file_data": format!("data:application/pdf;base64,{pdf64}")}},
+                    {"type": "text", "text": notes_text},
+                    {"type": "text", "text": "Apa isinya?"},
+                ]),
+            ),
+            "anthropic" => (
+                sent["messages"].as_array().unwrap().last().unwrap()["content"].clone(),
+                json!([
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image64}},
+                    {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": pdf64}, "title": "laporan.pdf"},
+                    {"type": "text", "text": notes_text},
+                    {"type": "text", "text": "Apa isinya?"},
+                ]),
+            ),
+            _ => (
+                sent["contents"].as_array().unwrap().last().unwrap()["parts"].clone(),
+                json!([
+                    {"inline_data": {"mime_type": "image/png", "data": image64}},
+                    {"inline_data": {"mime_type": "application/pdf", "data": pdf64}},
+                    {"text": notes_text},
+                    {"text": "Apa isinya?"},
+                ]),
+            ),
+        };
+        assert_eq!(parts, wanted, "{provider}");
+        // The files stay with the question, and go again with the next turn.
+        app.provider.push(Script::json(500, "{}"));
+        ana.generate(chat, json!({"content": "Dan lagi?", "model": model["id"]}))
+            .await;
+        let again = last_request(&app).to_string();
+        assert!(
+            again.contains(&image64) && again.contains("Dan lagi?"),
+            "{provider}: {again}"
+        );
+    }
+
+    steps.at("a model that cannot see is refused before it is called, and nothing is kept");
+    let model = ok(
+        ana.post(
+            "/api/v1/models",
+            json!({"provider": "custom", "modelId": "text-only", "name": "Text only", "baseUrl": app.provider.url("/v1")}),
+        )
+        .await,
+        201,
+    );
+    let chat = ok(
+        ana.post("/api/v1/chats", json!({"title": "Plain"})).await,
+        201,
+    );
+    let chat = chat["id"].as_str().unwrap();
+    let asked = app.provider.requests().len();
+    let messages = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM messages")
+            .fetch_one(app.pool())
+            .await
+            .unwrap()
+    };
+    let before = messages().await;
+    let (status, body, _) = ana
+        .generate(
+            chat,
+            json!({"content": "Lihat", "model": model["id"], "files": [picture["id"]]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("FILE_NOT_TAKEN")
+            && body.contains("kopi.png is an image, and Text only cannot see images"),
+        "{body}"
+    );
+    let (status, body, _) = ana
+        .generate(
+            chat,
+            json!({"content": "Baca", "model": model["id"], "files": [document["id"]]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("laporan.pdf is a PDF"), "{body}");
+    // Said in its settings, it sees.
+    ok(
+        ana.patch(
+            &format!("/api/v1/models/{}", model["id"].as_str().unwrap()),
+            json!({"provider": "custom", "modelId": "text-only", "name": "Text only",
+                   "baseUrl": app.provider.url("/v1"), "settings": {"vision": true}}),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(
+        app.provider.requests().len(),
+        asked,
+        "the provider was never called"
+    );
+    assert_eq!(messages().await, before, "nothing was kept");
+
+    steps.at("another's file, too many files, files with a regeneration: refused");
+    let budi = app.user("budi").await;
+    let theirs = ok(upload(&budi, "lain.png", None, png(5, 5)).await, 201);
+    let (status, body, _) = ana
+        .generate(
+            chat,
+            json!({"content": "Curi", "model": model["id"], "files": [theirs["id"]]}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body, _) = ana
+        .generate(chat, json!({"regenerate": true, "files": [picture["id"]]}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let many: Vec<Value> = (0..11).map(|_| picture["id"].clone()).collect();
+    let (status, body, _) = ana
+        .generate(
+            chat,
+            json!({"content": "Banyak", "model": model["id"], "files": many}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("at most 10 files"), "{body}");
+    assert_eq!(app.provider.requests().len(), asked);
+    assert_eq!(messages().await, before);
+
+    steps.at("budi reads the file once he may read a chat that carries it");
+    app.provider.push(Script::json(500, "{}"));
+    let (status, _, _) = ana
+        .generate(
+            chat,
+            json!({"content": "Lihat", "model": model["id"], "files": [picture["id"]]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let url = format!("/api/v1/files/{}", picture["id"].as_str().unwrap());
+    assert_eq!(budi.get(&url).await.status, 404);
+}

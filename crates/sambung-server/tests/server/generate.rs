@@ -618,7 +618,10 @@ async fn servers_on_one_database_tell_a_live_writer_from_a_dead_one() {
         &dying,
         sambung_db::UserId(ana.id),
         sambung_db::ChatId(chat.parse().unwrap()),
-        sambung_chat::TurnKind::Ask { content: "lost" },
+        sambung_chat::TurnKind::Ask {
+            content: "lost",
+            files: &[],
+        },
         json!({"model": "gpt-test", "provider": "openai"}),
         None,
     )

@@ -31,6 +31,7 @@ use sambung_db::secret::Cipher;
 use sambung_db::DomainError;
 use sqlx::PgPool;
 
+pub use request::ProbeKey;
 pub use store::TurnKind;
 pub use turn::ReplyStream;
 

@@ -25,18 +25,20 @@ impl Turns {
     }
 
     /// Where requests would go for a model not made yet (listing what `provider` offers):
-    /// `base_url` (else the provider's own), with `owner`'s stored key `key` decrypted.
+    /// `base_url` (else the provider's own), with `owner`'s stored key decrypted, or a key
+    /// typed for this one call and kept nowhere.
     pub async fn personal_endpoint(
         &self,
         owner: UserId,
         provider: &str,
         base_url: Option<&str>,
-        key: Option<ApiKeyId>,
+        key: Option<ProbeKey>,
     ) -> Result<Endpoint, TurnError> {
         let key = match (key, self.cipher.as_ref()) {
             (None, _) => Ok(None),
-            (Some(_), None) => Err(sambung_db::DomainError::Decrypt),
-            (Some(key), Some(cipher)) => {
+            (Some(ProbeKey::Typed(key)), _) => Ok(Some(key)),
+            (Some(ProbeKey::Stored(_)), None) => Err(sambung_db::DomainError::Decrypt),
+            (Some(ProbeKey::Stored(key)), Some(cipher)) => {
                 sambung_db::api_keys::reveal_api_key(&self.pool, cipher, owner, key)
                     .await
                     .map(Some)
@@ -77,6 +79,14 @@ impl Turns {
             key.map(ApiKey::new),
         )?)
     }
+}
+
+/// The key a listing of a provider's models is asked with.
+pub enum ProbeKey {
+    /// One of the user's stored keys.
+    Stored(ApiKeyId),
+    /// A key typed in the model form, not stored yet.
+    Typed(String),
 }
 
 /// The files a turn's conversation carries, as the model is to take them: each earlier

@@ -846,13 +846,19 @@ pub const SEARCH_MESSAGES_SQL: &str =
   ORDER BY m.created_at DESC, m.id DESC
   LIMIT $3";
 
-/// The titles of `chats` (ids the caller found through the access rule already, as search
-/// hits are), by id.
-pub async fn chat_titles(pool: &PgPool, chats: &[ChatId]) -> Result<Vec<(ChatId, String)>> {
+/// The titles of those of `chats` the actor may read, by id.
+pub async fn chat_titles(
+    pool: &PgPool,
+    actor: UserId,
+    chats: &[ChatId],
+) -> Result<Vec<(ChatId, String)>> {
     let ids: Vec<uuid::Uuid> = chats.iter().map(|c| c.0).collect();
     Ok(sqlx::query!(
-        r#"SELECT id AS "id: ChatId", title FROM chats WHERE id = ANY($1)"#,
-        &ids
+        r#"SELECT c.id AS "id: ChatId", c.title FROM chats c
+            WHERE c.id = ANY($1)
+              AND EXISTS (SELECT 1 FROM chat_permissions p WHERE p.chat_id = c.id AND p.user_id = $2)"#,
+        &ids,
+        actor as UserId
     )
     .fetch_all(pool)
     .await?

@@ -285,13 +285,24 @@ static ERROR_TEMPLATES: LazyLock<Vec<ErrorTemplate>> = LazyLock::new(|| {
         .iter()
         .map(|(english, indonesian)| ErrorTemplate::new(english, indonesian))
         .collect();
-    templates.sort_by_key(|t| std::cmp::Reverse(t.literal_len));
+    // Templates anchored at the sentence's start first (`invalid {field}: {reason}` before
+    // `{theme} is not one of …`, which would take the whole start as its value), then the
+    // more specific.
+    templates.sort_by_key(|t| std::cmp::Reverse((!t.pieces[0].is_empty(), t.literal_len)));
     templates
 });
 
-/// An error sentence written in English, in `locale`. Placeholder values are translated too
-/// when they are themselves sentences or words the catalogue knows (the `{reason}` of
-/// `invalid {field}: {reason}`), a few levels deep.
+/// The placeholders whose values are sentences or words of ours, told in turn: `{reason}` of
+/// `invalid {field}: {reason}`, `{entity}` of `{entity} not found`. Any other value (a name,
+/// an address, a provider's own words) is the user's or the world's, and kept as it is.
+const TOLD_IN_TURN: [&str; 6] = ["reason", "detail", "what", "action", "field", "entity"];
+
+/// An error sentence longer than this stays as it is: the sentences of ours are short, and a
+/// long one carries someone's input, which is not worth the work (nor is it ours to tell).
+const MAX_TOLD_BYTES: usize = 2048;
+
+/// An error sentence written in English, in `locale`. The values of a few placeholders
+/// (`TOLD_IN_TURN`) are told too, a few levels deep; everything else is kept as written.
 pub fn error(locale: Locale, english: &str) -> Cow<'_, str> {
     match locale {
         Locale::En => Cow::Borrowed(english),
@@ -303,11 +314,17 @@ fn translate_error(english: &str, depth: u8) -> Cow<'_, str> {
     let Some(depth) = depth.checked_sub(1) else {
         return Cow::Borrowed(english);
     };
+    if english.len() > MAX_TOLD_BYTES {
+        return Cow::Borrowed(english);
+    }
     for template in ERROR_TEMPLATES.iter() {
         if let Some(values) = template.captures(english) {
             return Cow::Owned(fill(&template.translation, |name| {
                 let at = template.names.iter().position(|n| n == name)?;
-                Some(translate_error(values[at], depth).into_owned())
+                Some(match TOLD_IN_TURN.contains(&name) {
+                    true => translate_error(values[at], depth).into_owned(),
+                    false => values[at].to_owned(),
+                })
             }));
         }
     }

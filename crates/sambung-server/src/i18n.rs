@@ -38,10 +38,17 @@ fn accept_language(headers: &HeaderMap) -> Option<Locale> {
     Locale::negotiate(headers.get(header::ACCEPT_LANGUAGE)?.to_str().ok()?)
 }
 
-/// Tell every error answer in the reader's language.
+/// Tell every error answer in the reader's language (and say that it depends on it).
 pub async fn localize_errors(request: Request, next: Next) -> Response {
     let asked = accept_language(request.headers());
     let mut response = next.run(request).await;
+    let Some(Untold(body)) = response.extensions_mut().remove::<Untold>() else {
+        return response;
+    };
+    response.headers_mut().append(
+        header::VARY,
+        header::HeaderValue::from_static("accept-language"),
+    );
     let locale = response
         .extensions()
         .get::<ReaderLocale>()
@@ -51,9 +58,6 @@ pub async fn localize_errors(request: Request, next: Next) -> Response {
     if locale == Locale::En {
         return response;
     }
-    let Some(Untold(body)) = response.extensions_mut().remove::<Untold>() else {
-        return response;
-    };
     let told = ErrorBody {
         message: sambung_i18n::error(locale, &body.message).into_owned(),
         ..(*body).clone()
@@ -67,6 +71,19 @@ pub async fn localize_errors(request: Request, next: Next) -> Response {
         header::HeaderValue::from_static(locale.code()),
     );
     Response::from_parts(parts, fresh.into_body())
+}
+
+/// Mark an answer as told in `locale`, one that another language would tell otherwise.
+pub fn told_in(response: &mut Response, locale: Locale) {
+    let headers = response.headers_mut();
+    headers.append(
+        header::VARY,
+        header::HeaderValue::from_static("accept-language"),
+    );
+    headers.insert(
+        header::CONTENT_LANGUAGE,
+        header::HeaderValue::from_static(locale.code()),
+    );
 }
 
 /// The language a request is answered in, as a handler's argument: the signed-in user's

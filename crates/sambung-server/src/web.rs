@@ -107,7 +107,7 @@ async fn shared_chat(
     let read =
         sambung_db::chats::get_public_chat(state.read_pool(), &token, after, SHARED_PAGE_MESSAGES)
             .await;
-    match read {
+    let mut response = match read {
         Ok((chat, page)) => {
             let html = state
                 .renderer
@@ -131,10 +131,15 @@ async fn shared_chat(
                 .next
                 .as_ref()
                 .map(|next| format!("/share/{token}?after={}", crate::api::encode_cursor(next)));
+            // A chat not named yet is called what the reader calls a new chat.
+            let title = match chat.title.as_str() {
+                sambung_db::chats::NEW_CHAT_TITLE => sambung_i18n::text(locale, "chat.new", &[]),
+                title => title.to_owned(),
+            };
             page_response(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
-                share::page(locale, &chat.title, &shown, later.as_deref()),
+                share::page(locale, &title, &shown, later.as_deref()),
             )
         }
         Err(sambung_db::DomainError::NotFound { .. }) => page_response(
@@ -147,8 +152,10 @@ async fn shared_chat(
             page_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "text/plain; charset=utf-8",
-                "the chat cannot be read now",
+                sambung_i18n::text(locale, "share.unreadable", &[]),
             )
         }
-    }
+    };
+    crate::i18n::told_in(&mut response, locale);
+    response
 }

@@ -1442,7 +1442,8 @@ async function loadKeys() {
   $("#model-key").replaceChildren(
     el("option", { value: "" }, t("settings.models.keyNone")),
     ...keys.map((k) => el("option", { value: k.id }, `${k.name} ••••${k.last4}`)),
-    el("option", { value: "new" }, t("settings.models.keyNew")),
+    // With personal keys turned off by the admins, no new one can be stored.
+    state.instance && state.instance.personalKeys === false ? null : el("option", { value: "new" }, t("settings.models.keyNew")),
   );
   if ([...$("#model-key").options].some((o) => o.value === chosen)) $("#model-key").value = chosen;
   showNewKey();
@@ -1555,8 +1556,11 @@ $("#model-list-offered").addEventListener("click", () =>
   settingsAction(async () => {
     const body = {};
     if ($("#model-base").value) body.baseUrl = $("#model-base").value;
-    const key = await modelFormKey();
-    if (key) body.apiKeyId = key;
+    // A new key is only tried here: it is stored with the model, not before.
+    if ($("#model-key").value === "new") {
+      body.apiKey = $("#model-key-new").value.trim();
+      if (!body.apiKey) throw new Error(t("settings.models.keyMissing"));
+    } else if ($("#model-key").value) body.apiKeyId = $("#model-key").value;
     const offered = await api("POST", `/api/v1/providers/${encodeURIComponent($("#model-provider").value)}/models`, body);
     $("#model-offered").replaceChildren(...offered.models.map((id) => el("option", { value: id })));
     $("#model-id").focus();
@@ -1566,6 +1570,9 @@ $("#model-list-offered").addEventListener("click", () =>
 
 $("#model-form").addEventListener("submit", async (event) => {
   event.preventDefault();
+  // One save at a time: a second press would store the new key twice.
+  if ($("#model-submit").disabled) return;
+  $("#model-submit").disabled = true;
   await settingsAction(async () => {
     const body = {
       provider: $("#model-provider").value,
@@ -1588,6 +1595,7 @@ $("#model-form").addEventListener("submit", async (event) => {
     await loadModels();
     return said;
   });
+  $("#model-submit").disabled = false;
 });
 
 /** Run a settings action and say how it went. */
@@ -1949,13 +1957,18 @@ async function start() {
   const [instance, preferences] = await Promise.all([api("GET", "/api/v1/instance"), api("GET", "/api/v1/me/preferences")]);
   state.instance = instance;
   applyTheme(preferences.theme);
-  // The user's language wins over this browser's; none chosen: the browser's.
+  // The user's language wins over this browser's; one chosen on the sign-in page becomes
+  // theirs when they had none.
+  const chosenHere = localStorage.getItem("sambung.locale");
+  if (!preferences.locale && chosenHere) {
+    preferences.locale = (await api("PATCH", "/api/v1/me/preferences", { locale: chosenHere })).locale;
+  }
   $("#locale").value = preferences.locale || "";
   if (preferences.locale) {
     localStorage.setItem("sambung.locale", preferences.locale);
     await useLocale(preferences.locale);
     relabel();
-  } else localStorage.removeItem("sambung.locale");
+  }
   $("#me").textContent = session.user.name;
   $("#app").hidden = false;
   const admin = session.user.role.split(",").includes("admin");

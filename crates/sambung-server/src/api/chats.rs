@@ -1,5 +1,6 @@
 //! Chats, their messages, sharing and message search.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -16,11 +17,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::files::FileOut;
 use super::tags::TagOut;
 use super::{decode_cursor, encode_cursor, nullable, page_limit, Page};
 use crate::auth::SignedIn;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::i18n::Reader;
 use crate::state::AppState;
 use crate::time::Timestamp;
 
@@ -125,6 +128,9 @@ pub struct MessageOut {
     /// The chat's title, in search hits (a hit names where it was found).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chat_title: Option<String>,
+    /// The files the message carries, in a chat's pages (`GET /files/{id}` reads each).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileOut>,
 }
 
 impl From<Message> for MessageOut {
@@ -146,6 +152,7 @@ impl From<Message> for MessageOut {
             off_path: m.off_path,
             html: None,
             chat_title: None,
+            files: Vec::new(),
         }
     }
 }
@@ -448,6 +455,7 @@ pub enum Branches {
 async fn list_messages(
     State(state): Shared,
     me: SignedIn,
+    Reader(locale): Reader,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<MessagesQuery>,
 ) -> ApiResult<Json<Page<MessageOut>>> {
@@ -478,13 +486,34 @@ async fn list_messages(
         false => Vec::new(),
     }
     .into_iter();
+    let ids: Vec<MessageId> = page.items.iter().map(|m| m.id).collect();
+    let mut carried: HashMap<MessageId, Vec<FileOut>> = HashMap::new();
+    for (message, file) in sambung_db::files::files_of(&state.pool, &ids).await? {
+        carried.entry(message).or_default().push(file.into());
+    }
     Ok(Json(Page {
         items: page
             .items
             .into_iter()
-            .map(|m| MessageOut {
-                html: html.next().flatten(),
-                ..m.into()
+            .map(|m| {
+                let files = carried.remove(&m.id).unwrap_or_default();
+                let mut out = MessageOut {
+                    html: html.next().flatten(),
+                    files,
+                    ..m.into()
+                };
+                // A reply's error is kept as the server wrote it; each reader reads it in
+                // their language.
+                if let Some(error) = out
+                    .metadata
+                    .as_mut()
+                    .and_then(|meta| meta.get_mut("error"))
+                    .filter(|e| e.is_string())
+                {
+                    let told = sambung_i18n::error(locale, error.as_str().unwrap_or_default());
+                    *error = serde_json::Value::String(told.into_owned());
+                }
+                out
             })
             .collect(),
         next_cursor: page.next.as_ref().map(encode_cursor),
@@ -569,7 +598,7 @@ async fn search_messages(
     let found = db::search_messages(state.read_pool(), me.user.id, &q.q, limit).await?;
     let chats: Vec<ChatId> = found.iter().map(|m| m.chat_id).collect();
     let titles: std::collections::HashMap<ChatId, String> =
-        db::chat_titles(state.read_pool(), &chats)
+        db::chat_titles(state.read_pool(), me.user.id, &chats)
             .await?
             .into_iter()
             .collect();

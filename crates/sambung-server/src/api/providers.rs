@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
+use sambung_chat::ProbeKey;
 use sambung_db::ApiKeyId;
 use sambung_providers::Provider;
 use serde::{Deserialize, Serialize};
@@ -69,8 +70,11 @@ async fn list_providers(_: SignedIn) -> Json<Vec<ProviderOut>> {
 pub struct OfferedQuery {
     /// Else the provider's own.
     pub base_url: Option<String>,
-    /// One of the user's stored keys.
+    /// One of the user's stored keys...
     pub api_key_id: Option<Uuid>,
+    /// ...or a key typed for this listing only (kept nowhere; a model saved with it stores
+    /// it then).
+    pub api_key: Option<String>,
 }
 
 /// The model ids `provider` offers at `baseUrl` with one of the user's keys, asked live (the
@@ -86,17 +90,23 @@ async fn offered_models(
     ApiPath(provider): ApiPath<String>,
     ApiJson(body): ApiJson<OfferedQuery>,
 ) -> ApiResult<Json<Available>> {
-    if body.api_key_id.is_some() && !state.instance_settings().await?.personal_keys {
+    let key = match (body.api_key_id, body.api_key) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "apiKey",
+                "apiKey: either a stored key (apiKeyId) or a typed one, not both",
+            ))
+        }
+        (Some(id), None) => Some(ProbeKey::Stored(ApiKeyId(id))),
+        (None, Some(typed)) => Some(ProbeKey::Typed(typed)),
+        (None, None) => None,
+    };
+    if key.is_some() && !state.instance_settings().await?.personal_keys {
         return Err(sambung_chat::TurnError::PersonalKeysOff.into());
     }
     let endpoint = state
         .turns
-        .personal_endpoint(
-            me.user.id,
-            &provider,
-            body.base_url.as_deref(),
-            body.api_key_id.map(ApiKeyId),
-        )
+        .personal_endpoint(me.user.id, &provider, body.base_url.as_deref(), key)
         .await?;
     let models = sambung_ai::list_models(state.turns.guard(), &endpoint, state.turns.timeouts())
         .await

@@ -17,7 +17,7 @@ use super::{nullable, ListQuery, Page};
 use crate::auth::SignedIn;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::i18n::Reader;
+use crate::i18n::{Locale, Reader};
 use crate::state::AppState;
 use crate::time::Timestamp;
 
@@ -338,7 +338,7 @@ impl InviteOut {
 async fn create_invite(
     State(state): Shared,
     me: SignedIn,
-    Reader(locale): Reader,
+    Reader(inviters): Reader,
     ApiPath(team): ApiPath<String>,
     ApiJson(body): ApiJson<NewInvite>,
 ) -> ApiResult<(StatusCode, Json<InviteOut>)> {
@@ -354,7 +354,11 @@ async fn create_invite(
     )
     .await?;
     let mut out = InviteOut::new(invite, &state.public_url);
-    // The invitee may have no account, hence no language of their own: the inviter's.
+    // In the invitee's language when they have an account that chose one, else the inviter's.
+    let locale = sambung_db::auth::get_user_by_email(&state.pool, &out.email)
+        .await?
+        .and_then(|invitee| invitee.locale.as_deref().and_then(Locale::parse))
+        .unwrap_or(inviters);
     let mail = sambung_mail::invitation(
         locale,
         &out.email,

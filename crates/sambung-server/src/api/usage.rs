@@ -206,5 +206,6 @@ async fn usage_chart(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
     );
+    crate::i18n::told_in(&mut response, locale);
     Ok(response)
 }

@@ -926,6 +926,7 @@ async fn errors_mail_and_the_share_page_speak_the_readers_language() {
     assert_eq!(refused.code(), "UNAUTHORIZED");
     assert_eq!(refused.body["message"], "Tidak diizinkan: masuk dulu");
     assert_eq!(refused.headers["content-language"], "id");
+    assert_eq!(refused.headers["vary"], "accept-language");
     let english = in_language(&stranger, "/api/v1/chats", "fr, en;q=0.5").await;
     assert_eq!(english.body["message"], "Unauthorized");
     assert!(english.headers.get("content-language").is_none());
@@ -1061,6 +1062,29 @@ async fn what_a_provider_offers_is_asked_with_ones_own_key_only() {
         .iter()
         .any(|r| r.contains("Bearer sk-fake-OFFERED-1111")));
 
+    // A key typed in the form is tried without being stored.
+    app.provider.push(sambung_ai::fake::Script::json(
+        200,
+        r#"{"object":"list","data":[{"id":"gpt-b","object":"model"}]}"#,
+    ));
+    let tried = ok(
+        budi.post(
+            "/api/v1/providers/openai/models",
+            json!({"baseUrl": base, "apiKey": "sk-fake-TYPED-2222"}),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(tried, json!({"models": ["gpt-b"]}));
+    assert!(app
+        .provider
+        .requests()
+        .iter()
+        .any(|r| r.contains("Bearer sk-fake-TYPED-2222")));
+    assert_eq!(
+        ok(budi.get("/api/v1/api-keys").await, 200)["items"],
+        json!([])
+    );
     // Someone else's key is not found; nothing reaches the provider.
     let asked = app.provider.requests().len();
     let theirs = budi
@@ -1085,6 +1109,12 @@ async fn what_a_provider_offers_is_asked_with_ones_own_key_only() {
         (json!({"colour": "red"}), "openai", 400, "VALIDATION_ERROR"),
         (
             json!({"apiKeyId": "not-a-uuid"}),
+            "openai",
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            json!({"apiKeyId": key, "apiKey": "sk-both"}),
             "openai",
             400,
             "VALIDATION_ERROR",

@@ -958,8 +958,39 @@ async fn a_failed_reply_is_told_in_each_followers_language() {
         "{body}"
     );
     assert!(!body.contains("KEYVALUE"), "{body}");
-    // Without a language asked for, English: the stored reply keeps the English sentence.
+    // Without a language asked for, English: the stored reply keeps the English sentence,
+    // and each reader of the chat reads it in theirs.
     app.provider.push(refused());
     let (_, body, _) = ana.generate(&chat, json!({"content": "Lagi?"})).await;
     assert!(body.contains("refused the API key"), "{body}");
+    let page = ana
+        .send(
+            ana.http
+                .get(ana.url(&format!("/api/v1/chats/{chat}/messages")))
+                .header("accept-language", "id"),
+        )
+        .await;
+    let errors: Vec<&str> = page.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["metadata"]["error"].as_str())
+        .collect();
+    assert!(
+        !errors.is_empty()
+            && errors
+                .iter()
+                .all(|e| e.starts_with("penyedia menolak kunci API")),
+        "{errors:?}"
+    );
+    let stored: String = sqlx::query_scalar(
+        "SELECT metadata->>'error' FROM messages WHERE metadata ? 'error' LIMIT 1",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert!(
+        stored.contains("refused the API key"),
+        "kept as written: {stored}"
+    );
 }

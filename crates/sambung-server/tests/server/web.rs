@@ -153,10 +153,33 @@ async fn journey(phone: bool, locale: Locale) {
         eval(&browser, "return document.documentElement.lang;").await,
         json!(locale.code())
     );
+    if locale == Locale::Id {
+        // Chosen on the sign-in page (there and back): the language becomes the account's.
+        for code in ["en", "id"] {
+            browser
+                .element("#auth-locale")
+                .await
+                .select_by_value(code)
+                .await
+                .unwrap();
+            let sign_in = says(Locale::parse(code).unwrap(), "auth.submit.signIn", &[]);
+            browser.until_text("#auth-submit", &sign_in).await;
+        }
+    }
     browser.click("#auth-switch").await;
     sign_up(&browser, "Ana").await;
     browser.until_text("#me", "Ana").await;
     if locale == Locale::Id {
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT locale FROM users WHERE name = 'Ana'")
+                .fetch_one(app.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            stored.as_deref(),
+            Some("id"),
+            "the sign-in page's choice is kept"
+        );
         // Words a person reads, not keys: the catalogue really is Indonesian.
         browser.until_text("#send", "Kirim").await;
         browser.until_text("#new-chat", "Obrolan baru").await;
@@ -1772,16 +1795,15 @@ async fn a_model_is_made_with_a_new_key_from_what_the_provider_lists_and_edited(
     browser
         .until_text("#settings-status", "2 models offered")
         .await;
-    browser.until_text("#key-list", "••••4321").await;
     let offered = eval(
         &browser,
-        "return [[...document.querySelectorAll('#model-offered option')].map((o) => o.value), document.querySelector('#model-key-new-row').hidden];",
+        "return [[...document.querySelectorAll('#model-offered option')].map((o) => o.value), document.querySelector('#key-list').innerText];",
     )
     .await;
     assert_eq!(
         offered,
-        json!([["gpt-listed", "gpt-other"], true]),
-        "the key is stored and chosen"
+        json!([["gpt-listed", "gpt-other"], ""]),
+        "the key is only tried: stored with the model, not before"
     );
     assert!(
         app.provider
@@ -1794,6 +1816,7 @@ async fn a_model_is_made_with_a_new_key_from_what_the_provider_lists_and_edited(
     browser.type_into("#model-name", "Listed").await;
     browser.click("#model-submit").await;
     browser.until_text("#model-list", "Listed").await;
+    browser.until_text("#key-list", "••••4321").await;
     let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
         .fetch_one(app.pool())
         .await

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use sambung_web::assets::{self, Asset, CONTENT_SECURITY_POLICY};
-use sambung_web::share::{self, SharedMessage};
+use sambung_web::share::{self, SharedFile, SharedMessage};
 
 use crate::i18n::Reader;
 use crate::state::AppState;
@@ -29,6 +29,11 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/sw.js", get(|| async { serve(assets::SERVICE_WORKER) }))
         .route("/share/{token}", get(shared_chat))
+        .route("/share/{token}/files/{file}", get(shared_file))
+        .route(
+            "/share/{token}/files/{file}/thumbnail",
+            get(shared_thumbnail),
+        )
 }
 
 fn page_response(
@@ -113,6 +118,22 @@ async fn shared_chat(
                 .renderer
                 .html_of_each(page.items.iter().map(|m| m.content.as_str()))
                 .await;
+            let ids: Vec<_> = page.items.iter().map(|m| m.id).collect();
+            let mut carried = std::collections::HashMap::<_, Vec<SharedFile>>::new();
+            match sambung_db::files::files_of(state.read_pool(), &ids).await {
+                Ok(found) => {
+                    for (message, file) in found {
+                        let url = format!("/share/{token}/files/{}", file.id);
+                        carried.entry(message).or_default().push(SharedFile {
+                            thumbnail: file.has_thumbnail.then(|| format!("{url}/thumbnail")),
+                            url,
+                            name: file.name,
+                            size: file.size,
+                        });
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot read a shared chat's files"),
+            }
             let shown: Vec<SharedMessage<'_>> = page
                 .items
                 .iter()
@@ -125,6 +146,7 @@ async fn shared_chat(
                         .as_ref()
                         .and_then(|meta| meta.get("model"))
                         .and_then(|model| model.as_str()),
+                    files: carried.remove(&m.id).unwrap_or_default(),
                 })
                 .collect();
             let later = page
@@ -158,4 +180,25 @@ async fn shared_chat(
     };
     crate::i18n::told_in(&mut response, locale);
     response
+}
+
+/// A file a shared chat's message carries, for anyone with the link (404 once it is not
+/// shared, or for a file the chat does not carry).
+async fn shared_file(
+    State(state): State<Arc<AppState>>,
+    Path((token, file)): Path<(String, uuid::Uuid)>,
+) -> Result<Response, crate::error::ApiError> {
+    let file =
+        sambung_db::files::shared_file(&state.pool, &token, sambung_db::FileId(file)).await?;
+    Ok(crate::api::files::file_response(state.pool.clone(), file))
+}
+
+/// The thumbnail of an image a shared chat carries.
+async fn shared_thumbnail(
+    State(state): State<Arc<AppState>>,
+    Path((token, file)): Path<(String, uuid::Uuid)>,
+) -> Result<Response, crate::error::ApiError> {
+    let file =
+        sambung_db::files::shared_file(&state.pool, &token, sambung_db::FileId(file)).await?;
+    crate::api::files::thumbnail_response(&state.pool, &file).await
 }

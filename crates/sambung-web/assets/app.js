@@ -3,7 +3,7 @@
 // message's HTML, which the server renders from Markdown and sanitises (sambung-web).
 
 import { $, el, api, ApiError, within } from "./ui.js";
-import { t, useLocale, preferredLocale, locale, number, when, shortTime } from "./i18n.js";
+import { t, bytes, useLocale, preferredLocale, locale, number, when, shortTime } from "./i18n.js";
 
 const state = {
   user: null,
@@ -620,6 +620,7 @@ function openDraft() {
   renderChats();
   renderMessages();
   $("#prompt").value = drafts.get("new") ?? "";
+  renderAttachments();
   $("#prompt").focus();
 }
 
@@ -630,6 +631,10 @@ async function storeDraft() {
   state.chat = { ...chat, tags: [], unanswered: true };
   history.replaceState(null, "", `#/chat/${chat.id}`);
   drafts.delete("new");
+  if (pendingFiles.has("new")) {
+    pendingFiles.set(chat.id, pendingFiles.get("new"));
+    pendingFiles.delete("new");
+  }
   renderChatHeader();
   renderChatTools();
   return chat;
@@ -644,6 +649,96 @@ $("#empty-new-chat").addEventListener("click", newChat);
 // The admin pages changed the instance's models: the picker shows them at once.
 document.addEventListener("sambung:models-changed", () => loadUsable().catch(toast));
 
+// ---------------------------------------------------------------- files
+
+/** Files chosen for the next message of each chat (`new` before it is stored), kept like its
+ * draft: `{id, name, size, mediaType, hasThumbnail, status: uploading|ready|failed, error}`. */
+const pendingFiles = new Map();
+
+function attached() {
+  const key = state.chat ? state.chat.id : "new";
+  if (!pendingFiles.has(key)) pendingFiles.set(key, []);
+  return pendingFiles.get(key);
+}
+
+/** Upload each file at once (the server decides what it is, and says why it refuses one). */
+async function attachFiles(files) {
+  const into = attached();
+  await Promise.all(
+    [...files].map(async (file) => {
+      const item = { name: file.name || t("files.pasted"), size: file.size, status: "uploading" };
+      into.push(item);
+      renderAttachments();
+      const form = new FormData();
+      form.append("file", file, item.name);
+      try {
+        const response = await fetch("/api/v1/files", { method: "POST", body: form, headers: { "accept-language": locale } });
+        const answer = await response.json().catch(() => ({}));
+        if (!response.ok) throw new Error(answer.message || t("error.status", { status: String(response.status) }));
+        Object.assign(item, answer, { status: "ready" });
+      } catch (error) {
+        Object.assign(item, { status: "failed", error: error.message });
+      }
+      renderAttachments();
+    }),
+  );
+}
+
+function renderAttachments() {
+  const files = attached();
+  $("#attachments").hidden = files.length === 0;
+  $("#attachments").replaceChildren(
+    ...files.map((item) =>
+      el(
+        "li",
+        { class: `file ${item.status}` },
+        el("span", {}, `${item.name} · ${bytes(item.size)}`),
+        item.status === "uploading" ? el("span", { class: "meta" }, t("files.uploading")) : null,
+        item.status === "failed" ? el("span", { class: "error", role: "alert" }, item.error) : null,
+        el("button", {
+          type: "button",
+          class: "link",
+          "aria-label": t("files.remove", { name: item.name }),
+          onclick: () => {
+            files.splice(files.indexOf(item), 1);
+            renderAttachments();
+          },
+        }, "✕"),
+      ),
+    ),
+  );
+}
+
+/** A file a message carries: an image's thumbnail opening the whole, else a chip to save it. */
+function fileItem(file) {
+  const url = `/api/v1/files/${file.id}`;
+  if (file.hasThumbnail) {
+    return el("li", {}, el("a", { href: url, target: "_blank", rel: "noopener" }, el("img", { src: `${url}/thumbnail`, alt: file.name, class: "thumb" })));
+  }
+  return el("li", { class: "file" }, el("a", { href: url, download: file.name }, `${file.name} · ${bytes(file.size)}`));
+}
+
+$("#attach").addEventListener("click", () => $("#attach-input").click());
+$("#attach-input").addEventListener("change", () => {
+  attachFiles($("#attach-input").files).catch(toast);
+  $("#attach-input").value = "";
+});
+// Files dropped anywhere on the open chat, and images pasted into the composer.
+$("#chat").addEventListener("dragover", (event) => {
+  if (event.dataTransfer && [...event.dataTransfer.types].includes("Files")) event.preventDefault();
+});
+$("#chat").addEventListener("drop", (event) => {
+  if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+  event.preventDefault();
+  attachFiles(event.dataTransfer.files).catch(toast);
+});
+$("#prompt").addEventListener("paste", (event) => {
+  const files = event.clipboardData ? [...event.clipboardData.files] : [];
+  if (!files.length) return;
+  event.preventDefault();
+  attachFiles(files).catch(toast);
+});
+
 // ---------------------------------------------------------------- the chat
 
 async function openChat(id) {
@@ -655,6 +750,7 @@ async function openChat(id) {
   $("#chat-title").textContent = shownTitle(state.chat.title);
   $("#share-link").hidden = true;
   if (switching) $("#prompt").value = drafts.get(id) ?? "";
+  renderAttachments();
   // A team chat names who asked each question: its members, once per team.
   if (state.chat.teamId && state.membersOf !== state.chat.teamId) {
     state.members = (await api("GET", `/api/v1/teams/${state.chat.teamId}/members?limit=200`)).items;
@@ -778,6 +874,7 @@ function messageItem(message, lastReply) {
         : t("message.reply")
       : t(message.role === "user" ? "message.question" : "message.instruction");
   const item = el("li", { class: `message ${message.role}`, "data-id": message.id, "aria-label": label }, body);
+  if (message.files && message.files.length) item.append(el("ul", { class: "files" }, ...message.files.map(fileItem)));
   if (message.siblings && message.siblings.length > 1) item.append(versions(message));
   if (message.role === "user") {
     const asker = askedBy(message);
@@ -895,6 +992,12 @@ $("#composer").addEventListener("submit", async (event) => {
   const content = $("#prompt").value;
   if (!content.trim() || state.streaming) return;
   const body = state.editing ? { edit: state.editing, content } : { content };
+  if (!state.editing) {
+    const files = attached();
+    if (files.some((f) => f.status === "uploading")) return notice(t("files.wait"));
+    const ready = files.filter((f) => f.status === "ready");
+    if (ready.length) body.files = ready.map((f) => f.id);
+  }
   try {
     if (!state.chat) await storeDraft();
   } catch (error) {
@@ -984,7 +1087,8 @@ async function generate(body) {
   if (model) body.model = model;
   const chat = state.chat;
   if (body.content !== undefined && !body.edit) {
-    state.messages.push({ id: "pending", role: "user", content: body.content, metadata: null });
+    const files = attached().filter((f) => f.status === "ready");
+    state.messages.push({ id: "pending", role: "user", content: body.content, metadata: null, files });
   }
   if (body.regenerate) state.messages = state.messages.slice(0, state.messages.map((m) => m.role).lastIndexOf("user") + 1);
   if (body.edit) {
@@ -1016,6 +1120,9 @@ async function generate(body) {
     return refused(body.regenerate ? null : body.content, error, response.status);
   }
   chat.unanswered = false;
+  // Sent: the files went with the question (refused, they stay, as its text does).
+  pendingFiles.delete(chat.id);
+  if (state.chat === chat) renderAttachments();
   await follow(response);
 }
 

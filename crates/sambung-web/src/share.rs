@@ -13,6 +13,18 @@ pub struct SharedMessage<'a> {
     pub html: &'a str,
     /// The model that wrote a reply, as its metadata names it.
     pub model: Option<&'a str>,
+    /// The files it carries.
+    pub files: Vec<SharedFile>,
+}
+
+/// A file a shared message carries, as the page links it.
+pub struct SharedFile {
+    /// Where it is read (under the share's own address).
+    pub url: String,
+    /// An image's thumbnail, when it has one.
+    pub thumbnail: Option<String>,
+    pub name: String,
+    pub size: i64,
 }
 
 /// One page of a shared chat; `later`: the address of the next page, when there is one.
@@ -33,8 +45,31 @@ pub fn page(
             .filter(|m| !m.is_empty())
             .map(|m| format!("<p class=\"meta\">{}</p>", escape(m)))
             .unwrap_or_default();
+        let files: String = message
+            .files
+            .iter()
+            .map(|file| match &file.thumbnail {
+                Some(thumbnail) => format!(
+                    "<li><a href=\"{}\"><img class=\"thumb\" src=\"{}\" alt=\"{}\"></a></li>",
+                    escape(&file.url),
+                    escape(thumbnail),
+                    escape(&file.name)
+                ),
+                None => format!(
+                    "<li class=\"file\"><a href=\"{}\" download=\"{}\">{} · {}</a></li>",
+                    escape(&file.url),
+                    escape(&file.name),
+                    escape(&file.name),
+                    escape(&size_of(locale, file.size))
+                ),
+            })
+            .collect();
+        let files = match files.is_empty() {
+            true => String::new(),
+            false => format!("<ul class=\"files\">{files}</ul>"),
+        };
         items.push_str(&format!(
-            "<li class=\"message {role}\"><div class=\"body\">{}</div>{model}</li>\n",
+            "<li class=\"message {role}\"><div class=\"body\">{}</div>{files}{model}</li>\n",
             message.html
         ));
     }
@@ -58,6 +93,22 @@ pub fn page(
          <p class=\"meta\">{read_only}</p></header>\n\
          <ol id=\"messages\">\n{items}</ol>\n</main>\n</body>\n</html>\n"
     )
+}
+
+/// A size for people: "820 kB", "4.2 MB" ("4,2 MB" in Indonesian).
+fn size_of(locale: Locale, bytes: i64) -> String {
+    let (value, unit) = match bytes {
+        b if b >= 1_000_000 => (b as f64 / 1e6, "MB"),
+        b if b >= 1_000 => (b as f64 / 1e3, "kB"),
+        b => (b as f64, "byte"),
+    };
+    let number = format!("{value:.1}");
+    let number = number.strip_suffix(".0").unwrap_or(&number);
+    let number = match locale {
+        Locale::En => number.to_owned(),
+        Locale::Id => number.replace('.', ","),
+    };
+    format!("{number} {unit}")
 }
 
 /// The page of a link that shares nothing (never was, or no longer).

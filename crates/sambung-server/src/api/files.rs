@@ -216,7 +216,12 @@ async fn thumbnail(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
     let file = db::readable_file(&state.pool, me.user.id, FileId(id)).await?;
-    let png = db::thumbnail(&state.pool, file.id).await?;
+    thumbnail_response(&state.pool, &file).await
+}
+
+/// An image's thumbnail, a PNG shown inline.
+pub async fn thumbnail_response(pool: &PgPool, file: &File) -> ApiResult<Response> {
+    let png = db::thumbnail(pool, file.id).await?;
     let mut response = Response::new(Body::from(png));
     guard_headers(
         &mut response,

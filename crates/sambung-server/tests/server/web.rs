@@ -1855,3 +1855,184 @@ async fn a_model_is_made_with_a_new_key_from_what_the_provider_lists_and_edited(
     assert_eq!((name.as_str(), temperature, models), ("Renamed", 0.4, 1));
     browser.close().await;
 }
+
+/// Put files in a drop on the open chat (`drop`) or a paste into the composer (`paste`), as
+/// the browser does for a person: `(name, media type, bytes)`.
+async fn hand_over(browser: &Browser, how: &str, files: &[(&str, &str, Vec<u8>)]) {
+    use base64::Engine as _;
+    let files: Vec<Value> = files
+        .iter()
+        .map(|(name, kind, bytes)| {
+            json!([
+                name,
+                kind,
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            ])
+        })
+        .collect();
+    let script = format!(
+        "const data = new DataTransfer();
+         for (const [name, type, b64] of {}) {{
+           data.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, {{ type }}));
+         }}
+         if ({how:?} === 'drop') {{
+           document.querySelector('#chat').dispatchEvent(new DragEvent('drop', {{ dataTransfer: data, bubbles: true, cancelable: true }}));
+         }} else {{
+           document.querySelector('#prompt').dispatchEvent(new ClipboardEvent('paste', {{ clipboardData: data, bubbles: true, cancelable: true }}));
+         }}",
+        Value::Array(files)
+    );
+    eval(browser, &script).await;
+}
+
+#[tokio::test]
+async fn files_dropped_and_pasted_go_to_the_model_show_in_the_chat_and_on_its_share_page() {
+    let mut steps = sambung_testkit::Steps::new();
+    let app = TestApp::start().await;
+    app.user("owner").await;
+    let ana = app.user("ana").await;
+    let key = ana
+        .post(
+            "/api/v1/api-keys",
+            json!({"provider": "openai", "key": "sk-fake-SEE-0004"}),
+        )
+        .await;
+    let model = ana
+        .post(
+            "/api/v1/models",
+            json!({"provider": "openai", "modelId": "gpt-4o", "name": "Vision", "isDefault": true,
+                   "baseUrl": app.provider.url("/v1"), "apiKeyId": key.body["id"]}),
+        )
+        .await;
+    assert_eq!(model.status, 201, "{model:?}");
+    let browser = Browser::start().await;
+    browser.client.goto(&app.url).await.unwrap();
+    sign_in(&browser, "ana@example.com", "password-of-ana").await;
+    eval(&browser, "document.querySelector('#new-chat').click();").await;
+    browser.until_text("#model-picker", "Vision").await;
+
+    steps.at("a PNG and a PDF dropped on the chat, an image pasted, an SVG refused where it was");
+    let photo = sambung_files::fixtures::png(64, 48);
+    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+        .to_vec();
+    hand_over(
+        &browser,
+        "drop",
+        &[
+            ("kopi.png", "image/png", photo.clone()),
+            ("laporan.pdf", "application/pdf", pdf.clone()),
+        ],
+    )
+    .await;
+    hand_over(
+        &browser,
+        "paste",
+        &[("image.png", "image/png", sambung_files::fixtures::png(8, 8))],
+    )
+    .await;
+    hand_over(
+        &browser,
+        "drop",
+        &[(
+            "x.svg",
+            "image/svg+xml",
+            b"<svg><script>1</script></svg>".to_vec(),
+        )],
+    )
+    .await;
+    browser
+        .until(
+            "three files ready and one refused",
+            "return [document.querySelectorAll('#attachments li.ready').length, document.querySelectorAll('#attachments li.failed').length];",
+            |v| v == &json!([3, 1]),
+        )
+        .await;
+    browser.until_text("#attachments li.failed", "SVG").await;
+    // The refused one is taken away by its ✕; the pasted one too.
+    click_last(&browser, "#attachments li.failed button").await;
+    click_last(&browser, "#attachments li button").await;
+    browser
+        .until(
+            "two files left",
+            "return document.querySelectorAll('#attachments li').length;",
+            |v| v == &json!(2),
+        )
+        .await;
+
+    steps.at("sent with the question: the model gets the image and the PDF in its own shape");
+    app.provider
+        .push(reply("Sebuah cangkir kopi dan sebuah laporan.", 1));
+    app.provider.push(reply("Kopi dan laporan", 0)); // the title
+    send(&browser, "Apa ini?").await;
+    until_stored(
+        &app,
+        "complete",
+        Some("Sebuah cangkir kopi dan sebuah laporan."),
+    )
+    .await;
+    let sent = app
+        .provider
+        .requests()
+        .into_iter()
+        .find(|r| r.contains("Apa ini?") && !r.contains("Name a chat"))
+        .unwrap();
+    let body: Value = serde_json::from_str(&sent[sent.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    let parts = body["messages"].as_array().unwrap().last().unwrap()["content"].clone();
+    let kinds: Vec<&str> = parts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["image_url", "file", "text"]);
+    assert_eq!(parts[1]["file"]["filename"], "laporan.pdf");
+
+    steps.at("the question shows its files; the composer is empty of them");
+    browser
+        .element("#messages .message.user ul.files img.thumb")
+        .await;
+    browser
+        .until_text("#messages .message.user ul.files li.file", "laporan.pdf")
+        .await;
+    let left = eval(
+        &browser,
+        "return document.querySelectorAll('#attachments li').length;",
+    )
+    .await;
+    assert_eq!(left, json!(0));
+    browser
+        .screenshot(screenshot_path("files-desktop.png"))
+        .await;
+
+    steps.at("the share page shows them to its readers; nobody else reads them by id");
+    browser.click("#share-chat").await;
+    let link = browser
+        .element("#share-url")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let html = reqwest::get(&link).await.unwrap().text().await.unwrap();
+    let thumbnail = html
+        .split("<img class=\"thumb\" src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no thumbnail: {html}"))
+        .to_owned();
+    let shown = reqwest::get(format!("{}{thumbnail}", app.url))
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), 200);
+    assert_eq!(shown.headers()["content-type"], "image/png");
+    assert!(html.contains("laporan.pdf"), "{html}");
+    let files: Vec<String> = sqlx::query_scalar("SELECT id::text FROM files ORDER BY name")
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+    let budi = app.user("budi").await;
+    for id in &files {
+        assert_eq!(budi.get(&format!("/api/v1/files/{id}")).await.status, 404);
+    }
+    browser.close().await;
+}

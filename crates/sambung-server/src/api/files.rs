@@ -6,15 +6,15 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use sambung_db::files::{self as db, File, NewFile};
 use sambung_db::instance::MAX_FILE_BYTES;
-use sambung_db::FileId;
+use sambung_db::{FileId, UserId};
 use sambung_files::{FileError, TextScan};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -100,7 +100,7 @@ async fn upload(
         StatusCode::PAYLOAD_TOO_LARGE => too_large(limits.max_file_bytes),
         _ => ApiError::invalid("file", format!("the upload is not readable multipart: {e}")),
     };
-    let mut field = loop {
+    let field = loop {
         match multipart.next_field().await.map_err(malformed)? {
             Some(field) if field.name() == Some("file") => break field,
             Some(_) => continue,
@@ -112,21 +112,45 @@ async fn upload(
             }
         }
     };
-    let name = db::clean_name(field.file_name().unwrap_or("file"));
+    let name = field.file_name().unwrap_or("file").to_owned();
     let claimed = field.content_type().map(str::to_owned);
+    let file = keep(
+        &state,
+        me.user.id,
+        &name,
+        claimed.as_deref(),
+        field.map(|piece| piece.map_err(malformed)),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(file.into())))
+}
+
+/// Keep a file for `owner` from its `pieces` as they arrive: streamed to a temporary file on
+/// disk while hashed, measured against the instance's limit (refused as soon as it passes
+/// it) and scanned for text; then identified by its bytes (the `claimed` type must agree), an
+/// image opened within limits on a blocking thread, and stored, a megabyte a row. The one
+/// way a file comes in: uploads and the AI SDK's file parts alike.
+pub async fn keep(
+    state: &AppState,
+    owner: UserId,
+    name: &str,
+    claimed: Option<&str>,
+    pieces: impl Stream<Item = ApiResult<Bytes>>,
+) -> ApiResult<File> {
+    let limits = state.instance_settings().await?.files;
+    let name = db::clean_name(name);
     let spooled = tokio::task::spawn_blocking(tempfile::tempfile)
         .await
         .map_err(|_| ApiError::internal())?
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot make a temporary file for an upload");
-            ApiError::internal()
-        })?;
+        .map_err(disk_error)?;
     let mut spool = tokio::fs::File::from_std(spooled);
     let mut hash = Sha256::new();
     let mut text = TextScan::default();
     let mut head = Vec::with_capacity(HEAD_BYTES);
     let mut size = 0_i64;
-    while let Some(piece) = field.chunk().await.map_err(malformed)? {
+    let mut pieces = std::pin::pin!(pieces);
+    while let Some(piece) = pieces.next().await {
+        let piece = piece?;
         size += piece.len() as i64;
         if size > limits.max_file_bytes {
             return Err(too_large(limits.max_file_bytes));
@@ -140,8 +164,7 @@ async fn upload(
     if size == 0 {
         return Err(ApiError::invalid("file", "the file is empty"));
     }
-    let kind = sambung_files::identify(&name, &head, text.is_text(), claimed.as_deref())
-        .map_err(refused)?;
+    let kind = sambung_files::identify(&name, &head, text.is_text(), claimed).map_err(refused)?;
     spool.flush().await.map_err(disk_error)?;
     let image = if kind.is_image() {
         spool.rewind().await.map_err(disk_error)?;
@@ -163,9 +186,9 @@ async fn upload(
     };
     spool.rewind().await.map_err(disk_error)?;
     let side = |v: u32| i32::try_from(v).ok();
-    let file = db::store_file(
+    Ok(db::store_file(
         &state.pool,
-        me.user.id,
+        owner,
         NewFile {
             name: &name,
             media_type: kind.media_type(),
@@ -178,8 +201,7 @@ async fn upload(
         limits.user_storage_bytes,
         &mut spool,
     )
-    .await?;
-    Ok((StatusCode::CREATED, Json(file.into())))
+    .await?)
 }
 
 fn too_large(max: i64) -> ApiError {
@@ -191,7 +213,7 @@ fn too_large(max: i64) -> ApiError {
 }
 
 fn disk_error(error: std::io::Error) -> ApiError {
-    tracing::error!(error = %error, "cannot spool an upload to disk");
+    tracing::error!(error = %error, "cannot spool an upload to a temporary file");
     ApiError::internal()
 }
 

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -138,8 +138,14 @@ async fn start(
 pub fn transport_router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(chat_transport))
+        // Files come inside the JSON as data URLs: the body may be larger than elsewhere.
+        .layer(DefaultBodyLimit::max(TRANSPORT_BODY_BYTES))
         .routes(routes!(chat_transport_resume))
 }
+
+/// The largest body `POST /api/chat` reads (its files' data URLs included); larger files go
+/// through `POST /api/v1/files`, streamed.
+pub const TRANSPORT_BODY_BYTES: usize = 64 << 20;
 
 /// A UI message as the AI SDK sends it (only text parts are read).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -180,20 +186,38 @@ async fn chat_transport(
     if body.trigger.as_deref() == Some("regenerate-message") {
         return start(&state, &me, reader, chat, TurnKind::Regenerate, model).await;
     }
-    let question: String = body
+    let asked = body
         .messages
         .iter()
         .rev()
         .find(|m| m.role == "user")
-        .map(|m| {
-            m.parts
-                .iter()
-                .filter(|p| p.get("type").and_then(|t| t.as_str()) == Some("text"))
-                .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
-                .collect::<Vec<_>>()
-                .join("")
-        })
         .ok_or_else(|| ApiError::invalid("messages", "messages: no user message to answer"))?;
+    let kind_of = |p: &serde_json::Value| p.get("type").and_then(|t| t.as_str()).map(str::to_owned);
+    let question: String = asked
+        .parts
+        .iter()
+        .filter(|p| kind_of(p).as_deref() == Some("text"))
+        .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
+        .collect::<Vec<_>>()
+        .join("");
+    // The question's files, as the AI SDK sends them (`sendMessage({ text, files })`): kept
+    // the way uploads are, then sent with the question.
+    let parts: Vec<&serde_json::Value> = asked
+        .parts
+        .iter()
+        .filter(|p| kind_of(p).as_deref() == Some("file"))
+        .collect();
+    let max = state.instance_settings().await?.files.max_files_per_message;
+    if parts.len() as i64 > max {
+        return Err(ApiError::invalid(
+            "files",
+            format!("at most {max} files a message"),
+        ));
+    }
+    let mut files = Vec::with_capacity(parts.len());
+    for part in parts {
+        files.push(keep_file_part(&state, &me, part).await?);
+    }
     start(
         &state,
         &me,
@@ -201,11 +225,43 @@ async fn chat_transport(
         chat,
         TurnKind::Ask {
             content: &question,
-            files: &[],
+            files: &files,
         },
         model,
     )
     .await
+}
+
+/// An AI SDK `file` part (`{type: "file", mediaType, filename?, url}`) kept as a file: its
+/// URL must be a base64 data URL (a file is never fetched from elsewhere).
+async fn keep_file_part(
+    state: &AppState,
+    me: &SignedIn,
+    part: &serde_json::Value,
+) -> ApiResult<FileId> {
+    use base64::Engine as _;
+    let text = |key: &str| part.get(key).and_then(|v| v.as_str());
+    let name = text("filename").unwrap_or("file");
+    let url = text("url").unwrap_or_default();
+    let (header, data) = url
+        .strip_prefix("data:")
+        .and_then(|rest| rest.split_once(','))
+        .filter(|(header, _)| header.ends_with(";base64"))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "messages",
+                "messages: a file part's url must be a base64 data URL (data:…;base64,…)",
+            )
+        })?;
+    let claimed = text("mediaType").or_else(|| header.strip_suffix(";base64"));
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|_| {
+            ApiError::invalid("messages", "messages: a file part's data URL is not base64")
+        })?;
+    let piece = futures_util::stream::once(async move { Ok(Bytes::from(bytes)) });
+    let kept = super::files::keep(state, me.user.id, name, claimed, piece).await?;
+    Ok(kept.id)
 }
 
 /// The transport's resume: the chat's running reply from its start, or 204.

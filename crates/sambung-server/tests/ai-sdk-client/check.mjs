@@ -5,7 +5,9 @@
 import { DefaultChatTransport, parseJsonEventStream, readUIMessageStream, uiMessageChunkSchema } from "ai";
 
 const [mode, base, chatId, cookie, options] = process.argv.slice(2);
-const { content } = JSON.parse(options);
+// `files`: the question's FileUIParts, as `sendMessage({ text, files })` puts them before
+// its text.
+const { content, files = [] } = JSON.parse(options);
 const headers = { cookie, origin: base };
 let chunks;
 if (mode === "transport") {
@@ -15,7 +17,7 @@ if (mode === "transport") {
     trigger: "submit-message",
     messageId: undefined,
     abortSignal: undefined,
-    messages: [{ id: "u1", role: "user", parts: [{ type: "text", text: content }] }],
+    messages: [{ id: "u1", role: "user", parts: [...files, { type: "text", text: content }] }],
   });
 } else {
   const response = await fetch(`${base}/api/v1/chats/${chatId}/generate`, {

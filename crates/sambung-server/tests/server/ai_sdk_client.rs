@@ -95,3 +95,94 @@ async fn the_ai_sdks_parser_reads_our_stream_unchanged() {
         .await;
     assert_eq!(idle.status, 204);
 }
+
+#[tokio::test]
+async fn the_ai_sdks_transport_sends_files_as_data_urls_and_the_model_sees_them() {
+    use base64::Engine as _;
+    let dir = tokio::task::spawn_blocking(|| common::npm::installed("ai-sdk-client"))
+        .await
+        .unwrap();
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let model = ana
+        .post(
+            "/api/v1/models",
+            json!({"provider": "custom", "modelId": "m1", "baseUrl": app.provider.url("/v1"),
+                   "isDefault": true, "settings": {"vision": true}}),
+        )
+        .await;
+    assert_eq!(model.status, 201, "{model:?}");
+    let chat = ana.post("/api/v1/chats", json!({})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie = common::session_cookie(&ana.token);
+    let image = sambung_files::fixtures::png(4, 4);
+    let data = base64::engine::general_purpose::STANDARD.encode(&image);
+    let files = json!([{"type": "file", "mediaType": "image/png", "filename": "kotak.png",
+                        "url": format!("data:image/png;base64,{data}")}]);
+    let run = |options: Value| {
+        let dir = dir.clone();
+        let (url, chat, cookie) = (app.url.clone(), chat.clone(), cookie.clone());
+        async move {
+            tokio::process::Command::new("node")
+                .arg("check.mjs")
+                .arg("transport")
+                .arg(&url)
+                .arg(&chat)
+                .arg(&cookie)
+                .arg(options.to_string())
+                .current_dir(&dir)
+                .output()
+                .await
+                .expect("node must be installed (scripts/test installs it)")
+        }
+    };
+    app.provider.push(Script::sse(OPENAI, 64));
+    let output = run(json!({"content": "Apa ini?", "files": files})).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The turn's own request (a title request may follow it).
+    let sent = app
+        .provider
+        .requests()
+        .into_iter()
+        .find(|r| r.contains("Apa ini?") && !r.contains("Name a chat"))
+        .unwrap();
+    assert!(
+        sent.contains(&format!("\"url\":\"data:image/png;base64,{data}\"")),
+        "the model got the image: {sent}"
+    );
+    let stored = ana.get(&format!("/api/v1/chats/{chat}/messages")).await;
+    let question = &stored.body["items"][0];
+    assert_eq!(question["files"][0]["name"], "kotak.png");
+    assert_eq!(question["files"][0]["mediaType"], "image/png");
+    // A URL elsewhere is never fetched; bytes that are not what they claim are refused.
+    for (bad, says) in [
+        (
+            json!([{"type": "file", "mediaType": "image/png", "url": "https://example.org/x.png"}]),
+            "data URL",
+        ),
+        (
+            json!([{"type": "file", "mediaType": "image/png", "url": "data:image/png;base64,aGFsbw=="}]),
+            "its bytes are text/plain",
+        ),
+    ] {
+        let asked = app.provider.requests().len();
+        let output = run(json!({"content": "Lagi", "files": bad})).await;
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(said.contains(says), "{said}");
+        assert_eq!(
+            app.provider.requests().len(),
+            asked,
+            "the model was not called"
+        );
+    }
+}

@@ -440,6 +440,9 @@ async function openPeople(context) {
 
 // ------------------------------------------------ settings and quotas
 
+/** A mebibyte, the unit the file limits are set in. */
+const MIB = 1 << 20;
+
 /** The instance's default limits, and the catalogue key of each one's label. */
 const QUOTA_FIELDS = [
   ["userTokensPerDay", "admin.quota.userTokensPerDay"],
@@ -462,22 +465,32 @@ async function openSettingsPanel() {
   $("#setting-verification").checked = settings.emailVerification;
   $("#setting-retention").value = settings.auditRetentionDays;
   $("#setting-mail-note").hidden = mailConfigured;
+  const mebibytes = (n) => (n == null ? "" : String(Math.round(n / MIB)));
   $("#quota-defaults").replaceChildren(
     ...QUOTA_FIELDS.map(([key, label]) =>
       el("label", {}, t(label), el("input", { type: "number", min: "0", step: "1", "data-quota": key, value: settings.quotas[key] ?? "", placeholder: t("admin.quota.noLimit") })),
     ),
+    // What people may attach: in MiB here, bytes in the API.
+    el("label", {}, t("admin.files.maxFile"), el("input", { type: "number", min: "1", max: "100", step: "1", id: "files-max-file", required: true, value: mebibytes(settings.files.maxFileBytes) })),
+    el("label", {}, t("admin.files.perMessage"), el("input", { type: "number", min: "1", max: "100", step: "1", id: "files-per-message", required: true, value: settings.files.maxFilesPerMessage })),
+    el("label", {}, t("admin.files.storage"), el("input", { type: "number", min: "0", step: "1", id: "files-storage", value: mebibytes(settings.files.userStorageBytes), placeholder: t("admin.quota.noLimit") })),
   );
   $("#settings-form").onsubmit = async (event) => {
     event.preventDefault();
     await within($("#settings-form-status"), async () => {
       const quotas = {};
-      for (const input of document.querySelectorAll("#quota-defaults input")) quotas[input.dataset.quota] = input.value === "" ? null : Number(input.value);
+      for (const input of document.querySelectorAll("#quota-defaults input[data-quota]")) quotas[input.dataset.quota] = input.value === "" ? null : Number(input.value);
       const body = {
         allowedEmailDomains: $("#setting-domains").value.split(",").map((d) => d.trim()).filter(Boolean),
         personalKeys: $("#setting-personal-keys").checked,
         emailVerification: $("#setting-verification").checked,
         auditRetentionDays: Number($("#setting-retention").value),
         quotas,
+        files: {
+          maxFileBytes: Number($("#files-max-file").value) * MIB,
+          maxFilesPerMessage: Number($("#files-per-message").value),
+          userStorageBytes: $("#files-storage").value === "" ? null : Number($("#files-storage").value) * MIB,
+        },
       };
       if (!signupFromEnvironment) body.signup = $("#setting-signup").value;
       await api("PATCH", "/api/v1/admin/settings", body);

@@ -1466,7 +1466,16 @@ async function openSettings() {
   const keysOff = state.instance && !state.instance.personalKeys;
   $("#keys-off").hidden = !keysOff;
   $("#key-form").hidden = keysOff;
-  await Promise.all([loadProviders(), loadKeys(), loadModels(), loadSessions()]);
+  await Promise.all([loadProviders(), loadKeys(), loadModels(), loadSessions(), loadStorage()]);
+}
+
+/** What the user's files take, of what they may keep. */
+async function loadStorage() {
+  const storage = await api("GET", "/api/v1/me/storage");
+  $("#storage-used").textContent =
+    storage.allowed == null
+      ? t("settings.storage.unlimited", { used: bytes(storage.used) })
+      : t("settings.storage.used", { used: bytes(storage.used), allowed: bytes(storage.allowed) });
 }
 
 $("#profile-form").addEventListener("submit", async (event) => {

@@ -64,9 +64,9 @@ export function localize(root) {
 /** A number as the language writes it (1,234.5 / 1.234,5). */
 export const number = (n, options) => Number(n).toLocaleString(locale, options);
 
-/** A size in bytes as the language writes it: "820 kB", "4,2 MB". */
+/** A size in bytes as the language writes it: "820 kB", "4,2 MB", "1.1 GB". */
 export function bytes(n) {
-  const [value, unit] = n >= 1e6 ? [n / 1e6, "megabyte"] : n >= 1e3 ? [n / 1e3, "kilobyte"] : [n, "byte"];
+  const [value, unit] = n >= 1e9 ? [n / 1e9, "gigabyte"] : n >= 1e6 ? [n / 1e6, "megabyte"] : n >= 1e3 ? [n / 1e3, "kilobyte"] : [n, "byte"];
   return new Intl.NumberFormat(locale, { style: "unit", unit, unitDisplay: "short", maximumFractionDigits: 1 }).format(value);
 }
 

@@ -197,9 +197,16 @@ impl<'a> Taker<'a> {
             )));
         }
         if file.media_type == "application/pdf" && !self.capabilities.pdf {
-            return Err(TurnError::FileNotTaken(format!(
-                "{name} is a PDF, and {model} cannot read PDFs: choose a model that can (Claude, Gemini, GPT-4o), or say in the model's settings that it reads them"
-            )));
+            // Its text instead, read when it was kept, page by page.
+            return match files::pdf_text(pool, file.id).await? {
+                Some(text) => {
+                    *budget -= text.len() as i64;
+                    Ok(Attachment::Text { name, text: text.into() })
+                }
+                None => Err(TurnError::FileNotTaken(format!(
+                    "{name} is a PDF whose text could not be read (a scan?), and {model} cannot read PDFs themselves: choose a model that can (Claude, Gemini, GPT-4o)"
+                ))),
+            };
         }
         if file.size > *budget {
             if asked_now {

@@ -66,6 +66,8 @@ pub struct NewFile<'a> {
     pub width: Option<i32>,
     pub height: Option<i32>,
     pub thumbnail: Option<Vec<u8>>,
+    /// A PDF's text, page by page (for models that read no PDFs).
+    pub text: Option<String>,
 }
 
 /// A file name fit to keep and to show: its last path segment, control characters and the
@@ -145,8 +147,8 @@ pub async fn store_file(
     }
     let id = FileId::new();
     sqlx::query!(
-        "INSERT INTO files (id, user_id, sha256, media_type, size, name, width, height, thumbnail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO files (id, user_id, sha256, media_type, size, name, width, height, thumbnail, text)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         id as FileId,
         owner as UserId,
         &new.sha256[..],
@@ -156,6 +158,7 @@ pub async fn store_file(
         new.width,
         new.height,
         new.thumbnail,
+        new.text,
     )
     .execute(&mut *tx)
     .await?;
@@ -265,6 +268,16 @@ pub async fn file_bytes(pool: &PgPool, file: FileId) -> Result<Vec<u8>> {
     .fetch_all(pool)
     .await?;
     Ok(chunks.concat())
+}
+
+/// A PDF's text as it was read when it was kept, when it had one.
+pub async fn pdf_text(pool: &PgPool, file: FileId) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar!("SELECT text FROM files WHERE id = $1", file as FileId)
+            .fetch_optional(pool)
+            .await?
+            .flatten(),
+    )
 }
 
 /// An image's thumbnail (a PNG), when it has one.

@@ -238,6 +238,37 @@ pub fn inspect_image(
     })
 }
 
+/// The most text kept of one PDF (a model's context is smaller still).
+pub const MAX_PDF_TEXT_BYTES: usize = 2 << 20;
+
+/// A PDF's text, page by page, each page under a marker (`--- page 2 ---`), for models that
+/// read no PDFs; none when it has no text to read (a scan) or cannot be read. Slow, and a
+/// hostile PDF may make it slower still: run it on a blocking thread, bounded by the caller
+/// in time and in how many run at once. A panic in the reader is a PDF that cannot be read.
+pub fn pdf_text(bytes: &[u8]) -> Option<String> {
+    let pages = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
+        .ok()?
+        .ok()?;
+    let mut text = String::new();
+    for (at, page) in pages.iter().enumerate() {
+        let page = page.trim();
+        if page.is_empty() {
+            continue;
+        }
+        text.push_str(&format!("--- page {} ---\n{page}\n", at + 1));
+        if text.len() > MAX_PDF_TEXT_BYTES {
+            let mut end = MAX_PDF_TEXT_BYTES;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push_str("\n[… the rest of the PDF is left out]");
+            break;
+        }
+    }
+    (!text.is_empty()).then_some(text)
+}
+
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 #[cfg(test)]

@@ -133,3 +133,19 @@ fn a_decompression_bomb_is_refused_before_its_pixels_are_decoded() {
         Err(FileError::BadImage { .. })
     ));
 }
+
+#[test]
+fn a_pdfs_text_is_read_page_by_page_and_a_broken_one_yields_none() {
+    let text = pdf_text(&super::fixtures::pdf(&[
+        "Laporan kuartal",
+        "Penjualan naik",
+    ]))
+    .unwrap();
+    assert!(text.starts_with("--- page 1 ---\n"), "{text}");
+    assert!(text.contains("Laporan kuartal"), "{text}");
+    assert!(text.contains("--- page 2 ---\nPenjualan naik"), "{text}");
+    assert_eq!(pdf_text(b"%PDF-1.4\nnot really a pdf"), None);
+    let mut cut = super::fixtures::pdf(&["x"]);
+    cut.truncate(cut.len() / 2);
+    assert_eq!(pdf_text(&cut), None);
+}

@@ -17,6 +17,9 @@ CREATE TABLE files (
   -- A small PNG of an image, made once its decoding passed the limits.
   thumbnail  bytea,
   created_at timestamptz NOT NULL DEFAULT now(),
+  -- A PDF's text, page by page, read once when it was kept, for models that read no PDFs
+  -- (none: not a PDF, or its text could not be read). Last, where migration 0017 added it.
+  text       text,
   CONSTRAINT files_pkey PRIMARY KEY (id),
   CONSTRAINT files_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
   CONSTRAINT files_user_id_sha256_key UNIQUE (user_id, sha256),

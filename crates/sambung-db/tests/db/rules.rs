@@ -1231,6 +1231,7 @@ async fn keep_file(
         width: None,
         height: None,
         thumbnail: None,
+        text: None,
     };
     sambung_db::files::store_file(
         pool,

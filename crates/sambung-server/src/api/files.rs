@@ -15,11 +15,11 @@ use futures_util::{Stream, StreamExt};
 use sambung_db::files::{self as db, File, NewFile};
 use sambung_db::instance::MAX_FILE_BYTES;
 use sambung_db::{FileId, UserId};
-use sambung_files::{FileError, TextScan};
+use sambung_files::{FileError, Kind, TextScan};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -184,6 +184,10 @@ pub async fn keep(
     } else {
         None
     };
+    let text = match kind {
+        Kind::Pdf => read_pdf(&mut spool, &name).await?,
+        _ => None,
+    };
     spool.rewind().await.map_err(disk_error)?;
     let side = |v: u32| i32::try_from(v).ok();
     Ok(db::store_file(
@@ -197,11 +201,43 @@ pub async fn keep(
             width: image.as_ref().and_then(|i| side(i.width)),
             height: image.as_ref().and_then(|i| side(i.height)),
             thumbnail: image.map(|i| i.thumbnail),
+            text,
         },
         limits.user_storage_bytes,
         &mut spool,
     )
     .await?)
+}
+
+/// How long a PDF's text may take to read, and how many are read at once: a hostile PDF
+/// can keep a reader busy, never the server (the upload goes on without its text).
+const PDF_READ_TIME: std::time::Duration = std::time::Duration::from_secs(20);
+static PDF_READERS: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(2)));
+
+/// The text of the PDF spooled in `spool`, read on a blocking thread within
+/// [`PDF_READ_TIME`]; none when it has none, takes too long, or readers are all busy.
+async fn read_pdf(spool: &mut tokio::fs::File, name: &str) -> ApiResult<Option<String>> {
+    let Ok(reader) = PDF_READERS.clone().try_acquire_owned() else {
+        tracing::warn!("every PDF reader is busy: a PDF is kept without its text");
+        return Ok(None);
+    };
+    spool.rewind().await.map_err(disk_error)?;
+    let mut bytes = Vec::new();
+    spool.read_to_end(&mut bytes).await.map_err(disk_error)?;
+    let reading = tokio::task::spawn_blocking(move || {
+        // The permit goes when the reading ends, however long after the upload that is.
+        let _reader = reader;
+        sambung_files::pdf_text(&bytes)
+    });
+    match tokio::time::timeout(PDF_READ_TIME, reading).await {
+        Ok(Ok(text)) => Ok(text),
+        Ok(Err(_)) => Ok(None),
+        Err(_) => {
+            tracing::warn!(name, "a PDF's text took too long to read: kept without it");
+            Ok(None)
+        }
+    }
 }
 
 fn too_large(max: i64) -> ApiError {

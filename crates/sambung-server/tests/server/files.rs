@@ -442,6 +442,36 @@ async fn files_reach_each_provider_in_its_own_shape_or_are_refused_before_it_is_
     );
     assert_eq!(messages().await, before, "nothing was kept");
 
+    steps.at("a PDF with text goes to a model that reads no PDFs as its text, page by page");
+    let readable = ok(
+        upload(
+            &ana,
+            "kuartal.pdf",
+            Some("application/pdf"),
+            sambung_files::fixtures::pdf(&["Laporan kuartal", "Penjualan naik"]),
+        )
+        .await,
+        201,
+    );
+    app.provider.push(Script::json(500, "{}"));
+    let (status, body, _) = ana
+        .generate(
+            chat,
+            json!({"content": "Ringkas", "model": model["id"], "files": [readable["id"]]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = last_request(&app);
+    let parts = sent["messages"].as_array().unwrap().last().unwrap()["content"].clone();
+    let text = parts[0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("kuartal.pdf:\n```\n--- page 1 ---\nLaporan kuartal")
+            && text.contains("--- page 2 ---\nPenjualan naik"),
+        "{parts}"
+    );
+    let asked = app.provider.requests().len();
+    let before = messages().await;
+
     steps.at("another's file, too many files, files with a regeneration: refused");
     let budi = app.user("budi").await;
     let theirs = ok(upload(&budi, "lain.png", None, png(5, 5)).await, 201);

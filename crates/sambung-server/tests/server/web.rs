@@ -2038,6 +2038,8 @@ async fn files_dropped_and_pasted_go_to_the_model_show_in_the_chat_and_on_its_sh
     steps.at("settings say what the files take, of what may be kept");
     browser.click("#open-settings").await;
     browser.until_text("#storage-used", "Your files take").await;
-    browser.until_text("#storage-used", "of the 1.1 GB you may keep").await;
+    browser
+        .until_text("#storage-used", "of the 1.1 GB you may keep")
+        .await;
     browser.close().await;
 }

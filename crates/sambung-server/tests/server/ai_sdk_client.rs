@@ -16,6 +16,23 @@ const OPENAI: &str = concat!(
     "data: [DONE]\n\n",
 );
 
+/// Run `check.mjs` (the AI SDK's code) in `mode` against the chat, as the user of `cookie`.
+async fn check(
+    dir: &std::path::Path,
+    mode: &str,
+    url: &str,
+    chat: &str,
+    cookie: &str,
+    options: Value,
+) -> std::process::Output {
+    tokio::process::Command::new("node")
+        .args(["check.mjs", mode, url, chat, cookie, &options.to_string()])
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("node must be installed (scripts/test installs it)")
+}
+
 #[tokio::test]
 async fn the_ai_sdks_parser_reads_our_stream_unchanged() {
     let dir = tokio::task::spawn_blocking(|| common::npm::installed("ai-sdk-client"))
@@ -38,17 +55,15 @@ async fn the_ai_sdks_parser_reads_our_stream_unchanged() {
         ("transport", Script::sse(OPENAI, 64), "ketiga"),
     ] {
         app.provider.push(script);
-        let output = tokio::process::Command::new("node")
-            .arg("check.mjs")
-            .arg(mode)
-            .arg(&app.url)
-            .arg(&chat)
-            .arg(&cookie)
-            .arg(json!({"content": question}).to_string())
-            .current_dir(&dir)
-            .output()
-            .await
-            .expect("node must be installed (scripts/test installs it)");
+        let output = check(
+            &dir,
+            mode,
+            &app.url,
+            &chat,
+            &cookie,
+            json!({"content": question}),
+        )
+        .await;
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),
@@ -121,23 +136,7 @@ async fn the_ai_sdks_transport_sends_files_as_data_urls_and_the_model_sees_them(
     let data = base64::engine::general_purpose::STANDARD.encode(&image);
     let files = json!([{"type": "file", "mediaType": "image/png", "filename": "kotak.png",
                         "url": format!("data:image/png;base64,{data}")}]);
-    let run = |options: Value| {
-        let dir = dir.clone();
-        let (url, chat, cookie) = (app.url.clone(), chat.clone(), cookie.clone());
-        async move {
-            tokio::process::Command::new("node")
-                .arg("check.mjs")
-                .arg("transport")
-                .arg(&url)
-                .arg(&chat)
-                .arg(&cookie)
-                .arg(options.to_string())
-                .current_dir(&dir)
-                .output()
-                .await
-                .expect("node must be installed (scripts/test installs it)")
-        }
-    };
+    let run = |options: Value| check(&dir, "transport", &app.url, &chat, &cookie, options);
     app.provider.push(Script::sse(OPENAI, 64));
     let output = run(json!({"content": "Apa ini?", "files": files})).await;
     assert!(
@@ -145,15 +144,10 @@ async fn the_ai_sdks_transport_sends_files_as_data_urls_and_the_model_sees_them(
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    // The turn's own request (a title request may follow it).
-    let sent = app
-        .provider
-        .requests()
-        .into_iter()
-        .find(|r| r.contains("Apa ini?") && !r.contains("Name a chat"))
-        .unwrap();
-    assert!(
-        sent.contains(&format!("\"url\":\"data:image/png;base64,{data}\"")),
+    let sent = app.request_asking("Apa ini?");
+    assert_eq!(
+        sent["messages"][0]["content"][0]["image_url"]["url"],
+        format!("data:image/png;base64,{data}"),
         "the model got the image: {sent}"
     );
     let stored = ana.get(&format!("/api/v1/chats/{chat}/messages")).await;

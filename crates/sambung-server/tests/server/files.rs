@@ -261,12 +261,6 @@ async fn hostile_uploads_are_refused_with_a_reason_and_keep_nothing() {
     assert_eq!(chunks, 3);
 }
 
-/// The body of the last request the fake provider received.
-fn last_request(app: &TestApp) -> Value {
-    let sent = app.provider.requests().last().unwrap().clone();
-    serde_json::from_str(&sent[sent.find("\r\n\r\n").unwrap() + 4..]).unwrap()
-}
-
 /// A PDF as its bytes begin (what decides its type), and a little more.
 const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
@@ -341,7 +335,7 @@ async fn files_reach_each_provider_in_its_own_shape_or_are_refused_before_it_is_
             json!({"content": "Apa isinya?", "model": model["id"], "files": files}),
         )
         .await;
-        let sent = last_request(&app);
+        let sent = app.last_request();
         let (parts, wanted) = match provider {
             "openai" => (
                 sent["messages"].as_array().unwrap().last().unwrap()["content"].clone(),
@@ -376,7 +370,7 @@ async fn files_reach_each_provider_in_its_own_shape_or_are_refused_before_it_is_
         app.provider.push(Script::json(500, "{}"));
         ana.generate(chat, json!({"content": "Dan lagi?", "model": model["id"]}))
             .await;
-        let again = last_request(&app).to_string();
+        let again = app.last_request().to_string();
         assert!(
             again.contains(&image64) && again.contains("Dan lagi?"),
             "{provider}: {again}"
@@ -461,7 +455,7 @@ async fn files_reach_each_provider_in_its_own_shape_or_are_refused_before_it_is_
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let sent = last_request(&app);
+    let sent = app.last_request();
     let parts = sent["messages"].as_array().unwrap().last().unwrap()["content"].clone();
     let text = parts[0]["text"].as_str().unwrap();
     assert!(

@@ -36,12 +36,6 @@ fn slow(tokens: usize, pace_ms: u64) -> Script {
     Script::sse(&slow_reply(tokens), 60).paced(Duration::from_millis(pace_ms))
 }
 
-/// The JSON body of the last request the fake provider received.
-fn last_request(app: &TestApp) -> Value {
-    let sent = app.provider.requests().last().unwrap().clone();
-    serde_json::from_str(&sent[sent.find("\r\n\r\n").unwrap() + 4..]).unwrap()
-}
-
 /// The AI SDK 6.0 `uiMessageChunkSchema` (strict objects) for the chunk types a text reply
 /// uses: each chunk must have exactly these keys (optional ones may be missing).
 fn check_chunk(chunk: &Value) {
@@ -252,7 +246,7 @@ async fn the_first_reply_titles_the_chat_by_asking_its_model() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(title, "Kopi pagi");
-    let asked = last_request(&app);
+    let asked = app.last_request();
     assert_eq!(asked["max_tokens"], 24);
     assert!(asked["messages"][1]["content"]
         .as_str()
@@ -446,7 +440,7 @@ async fn one_turn_at_a_time_then_regenerate_and_edit_add_branches() {
         None,
         "one version of the question"
     );
-    let regenerate_request = last_request(&app);
+    let regenerate_request = app.last_request();
     assert_eq!(
         regenerate_request["messages"].as_array().unwrap().len(),
         2,
@@ -465,7 +459,7 @@ async fn one_turn_at_a_time_then_regenerate_and_edit_add_branches() {
     assert_eq!(stored[0]["content"], "one, edited");
     assert_eq!(stored[0]["siblings"], json!([question, stored[0]["id"]]));
     assert_eq!(stored[1]["parentId"], stored[0]["id"]);
-    let sent = last_request(&app);
+    let sent = app.last_request();
     assert_eq!(sent["messages"][1]["content"], "one, edited");
 
     // The whole tree: both questions, all three replies.
@@ -497,7 +491,7 @@ async fn one_turn_at_a_time_then_regenerate_and_edit_add_branches() {
     );
     app.provider.push(Script::sse(OPENAI, 4096));
     ana.generate(&chat, json!({"content": "and then?"})).await;
-    let sent = last_request(&app);
+    let sent = app.last_request();
     let said: Vec<&str> = sent["messages"]
         .as_array()
         .unwrap()
@@ -784,7 +778,7 @@ async fn team_models_are_configured_by_admins_and_used_by_members() {
         .generate(&chat, json!({"content": "team question"}))
         .await;
     assert_eq!(status, 200, "{body}");
-    let sent = last_request(&app);
+    let sent = app.last_request();
     assert_eq!(
         sent["model"], "gpt-team",
         "the team's default model answered"
@@ -882,7 +876,7 @@ async fn a_chats_own_instructions_override_its_models_in_every_wire_format() {
         app.provider.push(Script::json(500, "{}"));
         ana.generate(&chat, json!({"content": "Halo", "model": model.body["id"]}))
             .await;
-        let sent = last_request(&app);
+        let sent = app.last_request();
         let text = sent.to_string();
         assert!(!text.contains("The model's own."), "{provider}: {sent}");
         let (system, temperature, max_tokens, top_p) = match provider {
@@ -922,7 +916,7 @@ async fn a_chats_own_instructions_override_its_models_in_every_wire_format() {
     app.provider.push(Script::json(500, "{}"));
     ana.generate(&chat, json!({"content": "Lagi", "model": model_id}))
         .await;
-    let sent = last_request(&app);
+    let sent = app.last_request();
     assert_eq!(
         sent["systemInstruction"]["parts"][0]["text"],
         "The model's own."

@@ -1970,13 +1970,7 @@ async fn files_dropped_and_pasted_go_to_the_model_show_in_the_chat_and_on_its_sh
         Some("Sebuah cangkir kopi dan sebuah laporan."),
     )
     .await;
-    let sent = app
-        .provider
-        .requests()
-        .into_iter()
-        .find(|r| r.contains("Apa ini?") && !r.contains("Name a chat"))
-        .unwrap();
-    let body: Value = serde_json::from_str(&sent[sent.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    let body = app.request_asking("Apa ini?");
     let parts = body["messages"].as_array().unwrap().last().unwrap()["content"].clone();
     let kinds: Vec<&str> = parts
         .as_array()

@@ -31,6 +31,24 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The JSON body of the last request the fake provider received.
+    pub fn last_request(&self) -> Value {
+        let sent = self.provider.requests().last().unwrap().clone();
+        request_body(&sent)
+    }
+
+    /// The JSON body of the turn's request that asked `question` (not the title's that may
+    /// follow it).
+    pub fn request_asking(&self, question: &str) -> Value {
+        let sent = self
+            .provider
+            .requests()
+            .into_iter()
+            .find(|r| r.contains(question) && !r.contains("Name a chat"))
+            .unwrap_or_else(|| panic!("no request asked {question:?}"));
+        request_body(&sent)
+    }
+
     /// A server without rate limits (tests about them use [`TestApp::with_limits`]).
     pub async fn start() -> TestApp {
         Self::with_limits(RateLimits::unlimited()).await
@@ -235,6 +253,11 @@ impl Drop for TestApp {
 }
 
 /// What better-call's `encodeURIComponent` does to a signed value's base64.
+/// A raw HTTP request's JSON body.
+fn request_body(raw: &str) -> Value {
+    serde_json::from_str(&raw[raw.find("\r\n\r\n").unwrap() + 4..]).unwrap()
+}
+
 pub fn percent(value: &str) -> String {
     value
         .replace('+', "%2B")

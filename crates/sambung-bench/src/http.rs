@@ -196,6 +196,68 @@ impl HttpTarget {
         .await
     }
 
+    /// Upload `size` bytes of text made on the fly from `seed` (so that no two uploads are
+    /// the same file, and the client holds none of it) as `user`: the new file's id.
+    pub async fn upload_text(
+        &self,
+        user: UserId,
+        size: usize,
+        seed: u64,
+    ) -> Result<String, BenchError> {
+        const PIECE: usize = 64 << 10;
+        let pieces = (0..size.div_ceil(PIECE)).map(move |i| {
+            let line = format!("benchmark file {seed}, piece {i}: ");
+            let mut piece = line.repeat(PIECE / line.len() + 1).into_bytes();
+            piece.truncate(PIECE.min(size - i * PIECE));
+            Ok::<_, std::io::Error>(piece)
+        });
+        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(pieces));
+        let part = reqwest::multipart::Part::stream_with_length(body, size as u64)
+            .file_name(format!("bench-{seed}.txt"));
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let base = self.base();
+        let response = self
+            .client
+            .post(format!("{base}/api/v1/files"))
+            .header(reqwest::header::COOKIE, self.cookie(user))
+            .header(reqwest::header::ORIGIN, base)
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?;
+        let status = response.status();
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?;
+        match (status.is_success(), body["id"].as_str()) {
+            (true, Some(id)) => Ok(id.to_owned()),
+            _ => Err(BenchError::Http(format!("status {status}: {body}"))),
+        }
+    }
+
+    /// Download file `id` as `user`, counting its bytes as they come (none kept).
+    pub async fn download(&self, user: UserId, id: &str) -> Result<usize, BenchError> {
+        use futures_util::StreamExt as _;
+        let base = self.base();
+        let response = self
+            .client
+            .get(format!("{base}/api/v1/files/{id}"))
+            .header(reqwest::header::COOKIE, self.cookie(user))
+            .send()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(BenchError::Http(format!("status {}", response.status())));
+        }
+        let mut body = response.bytes_stream();
+        let mut size = 0;
+        while let Some(piece) = body.next().await {
+            size += piece.map_err(|e| BenchError::Http(e.to_string()))?.len();
+        }
+        Ok(size)
+    }
+
     /// Start a turn in `chat` as `user` and read its stream: the time to the first text
     /// delta, and to the end.
     pub async fn generate(

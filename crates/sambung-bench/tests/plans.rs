@@ -188,6 +188,20 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
         }
     }
     inputs.close().await.unwrap();
+    // Files through the server: whole both ways, and 20 uploads at once streamed, not held.
+    steps.at("Files through the server");
+    let files = sambung_bench::files::run(pool, 0.0).await.unwrap();
+    assert!(files.rounds >= 3 && files.errors == 0, "{files:?}");
+    assert!(
+        files.rss_peak_mb - files.rss_before_mb
+            < files.file_mb * sambung_bench::files::AT_ONCE as f64 / 2.0,
+        "20 uploads at once must not hold their files in memory: {files:?}"
+    );
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM files")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the benchmark's files are gone with its user");
     // Turns through the server against the built-in fake provider.
     steps.at("Turns through the server against the built-in fake provider");
     let report = sambung_bench::generate::run(

@@ -94,7 +94,9 @@ pub struct BenchArgs {
     /// deep-markdown, sign-in-storm, endless-reply, endless-line, slow-readers, idle-sockets,
     /// huge-headers); or people (--users N simulated people on `sambung serve`, --servers 1
     /// or 2: page latency, time added to the first token, memory per person); or branches
-    /// (a chat with 50 branches of 100 messages opened against a flat one of the same path).
+    /// (a chat with 50 branches of 100 messages opened against a flat one of the same path);
+    /// or files (a 20 MB file up and down through the server, then 20 uploads at once: time
+    /// and memory).
     #[arg(long, default_value = "all")]
     pub workload: String,
     /// people: how many simulated people (several, comma-separated, run one after another:

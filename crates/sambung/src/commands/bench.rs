@@ -35,6 +35,9 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     if args.workload == "branches" {
         return branches(config, args).await;
     }
+    if args.workload == "files" {
+        return files(config, args).await;
+    }
     let workloads = Workload::parse(&args.workload)?;
     let pool_config = PoolConfig {
         max_connections: args.concurrency,
@@ -200,6 +203,36 @@ async fn generate(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
 
 /// `--workload people --users N[,N...]`: N simulated people on `sambung serve` (`--servers`
 /// of them on one database), one run per N.
+/// `--workload files`: a 20 MB file up and down through the server, then 20 uploads at once.
+async fn files(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
+    let pool_config = PoolConfig {
+        max_connections: 30,
+        ..config.pool.clone()
+    };
+    let pool = sambung_db::connect(
+        &super::cluster::database_url(config)?,
+        &pool_config,
+        config.database_url.is_none(),
+    )
+    .await?;
+    let report = sambung_bench::files::run(&pool, args.seconds).await?;
+    pool.close().await;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "files: {:.0} MB files, {} rounds one at a time: upload p50 {:.0} ms ({:.0} MB/s), download p50 {:.0} ms ({:.0} MB/s)",
+            report.file_mb, report.rounds, report.upload_p50_ms, report.upload_mb_per_s, report.download_p50_ms, report.download_mb_per_s
+        );
+        println!(
+            "{} uploads at once in {:.0} ms: memory {:.0} MB before, {:.0} MB at the peak (+{:.0} MB, against {:.0} MB of files), {:.0} MB after; {} errors",
+            report.at_once, report.at_once_ms, report.rss_before_mb, report.rss_peak_mb, report.rss_peak_mb - report.rss_before_mb,
+            report.file_mb * report.at_once as f64, report.rss_after_mb, report.errors
+        );
+    }
+    Ok(())
+}
+
 /// A chat with 50 branches opened against a flat one with the same path.
 async fn branches(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     let pool = sambung_db::connect(

@@ -222,23 +222,27 @@ impl<'a> Taker<'a> {
         }
         *budget -= file.size;
         let bytes = files::file_bytes(pool, file.id).await?;
-        Ok(if file.is_image() {
-            Attachment::Image {
-                media_type: file.media_type.clone(),
-                base64: STANDARD.encode(&bytes).into(),
-            }
-        } else if file.media_type == "application/pdf" {
-            Attachment::Pdf {
-                name,
-                base64: STANDARD.encode(&bytes).into(),
-            }
-        } else {
-            Attachment::Text {
-                name,
-                // Kept only when its bytes were UTF-8 (`sambung-files`).
-                text: String::from_utf8_lossy(&bytes).into(),
-            }
-        })
+        Ok(
+            if let Some(kind) = sambung_files::Kind::image(&file.media_type) {
+                // What leaves carries no camera, place or time; the owner keeps the original.
+                let sent = sambung_files::without_metadata(kind, bytes);
+                Attachment::Image {
+                    media_type: file.media_type.clone(),
+                    base64: STANDARD.encode(&sent).into(),
+                }
+            } else if file.media_type == "application/pdf" {
+                Attachment::Pdf {
+                    name,
+                    base64: STANDARD.encode(&bytes).into(),
+                }
+            } else {
+                Attachment::Text {
+                    name,
+                    // Kept only when its bytes were UTF-8 (`sambung-files`).
+                    text: String::from_utf8_lossy(&bytes).into(),
+                }
+            },
+        )
     }
 }
 

@@ -104,3 +104,21 @@ pub fn pdf(pages: &[&str]) -> Vec<u8> {
     );
     out
 }
+
+/// A 16 × 8 JPEG carrying `exif` in an EXIF segment (where a phone writes the place and time
+/// a photo was taken) and a comment "secret c".
+pub fn jpeg_with_exif(exif: &str) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(16, 8, |x, _| image::Rgb([x as u8 * 8, 0, 0]));
+    let mut plain = Cursor::new(Vec::new());
+    image.write_to(&mut plain, ImageFormat::Jpeg).unwrap();
+    let plain = plain.into_inner();
+    let exif = [b"Exif\0\0".as_slice(), exif.as_bytes()].concat();
+    let mut tagged = plain[..2].to_vec(); // SOI
+    tagged.extend_from_slice(&[0xFF, 0xE1]);
+    tagged.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
+    tagged.extend_from_slice(&exif);
+    tagged.extend_from_slice(&[0xFF, 0xFE, 0x00, 0x0B]);
+    tagged.extend_from_slice(b"secret c\0m");
+    tagged.extend_from_slice(&plain[2..]);
+    tagged
+}

@@ -32,6 +32,13 @@ impl Kind {
         }
     }
 
+    /// The image kind of a media type this crate gave (`image/png`...).
+    pub fn image(media_type: &str) -> Option<Kind> {
+        [Kind::Png, Kind::Jpeg, Kind::Webp, Kind::Gif]
+            .into_iter()
+            .find(|kind| kind.media_type() == media_type)
+    }
+
     pub fn is_image(self) -> bool {
         matches!(self, Kind::Png | Kind::Jpeg | Kind::Webp | Kind::Gif)
     }
@@ -236,6 +243,43 @@ pub fn inspect_image(
         height: image.height(),
         thumbnail: thumbnail.into_inner(),
     })
+}
+
+/// An image's bytes without what tells more than its pixels, for what leaves for a provider
+/// (the owner keeps the original): in a JPEG its EXIF and XMP (APP1: camera, place, time),
+/// IPTC (APP13) and comments; in a PNG its text, EXIF and time chunks; in a WebP its EXIF.
+/// Nothing is decoded: the pixels and the colour profile are the same bytes. Bytes that do not
+/// parse are given back as they are (they were opened once already, at upload).
+pub fn without_metadata(kind: Kind, bytes: Vec<u8>) -> Vec<u8> {
+    use img_parts::{Bytes, ImageEXIF as _};
+    let original = Bytes::from(bytes);
+    let cleaned = match kind {
+        Kind::Jpeg => img_parts::jpeg::Jpeg::from_bytes(original.clone())
+            .ok()
+            .map(|mut jpeg| {
+                use img_parts::jpeg::markers::{APP1, APP13, COM};
+                for marker in [APP1, APP13, COM] {
+                    jpeg.remove_segments_by_marker(marker);
+                }
+                jpeg.encoder().bytes()
+            }),
+        Kind::Png => img_parts::png::Png::from_bytes(original.clone())
+            .ok()
+            .map(|mut png| {
+                for kind in [*b"tEXt", *b"zTXt", *b"iTXt", *b"eXIf", *b"tIME"] {
+                    png.remove_chunks_by_type(kind);
+                }
+                png.encoder().bytes()
+            }),
+        Kind::Webp => img_parts::webp::WebP::from_bytes(original.clone())
+            .ok()
+            .map(|mut webp| {
+                webp.set_exif(None);
+                webp.encoder().bytes()
+            }),
+        Kind::Gif | Kind::Pdf | Kind::Text(_) => None,
+    };
+    cleaned.unwrap_or(original).to_vec()
 }
 
 /// The most text kept of one PDF (a model's context is smaller still).

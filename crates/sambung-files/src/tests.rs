@@ -149,3 +149,31 @@ fn a_pdfs_text_is_read_page_by_page_and_a_broken_one_yields_none() {
     cut.truncate(cut.len() / 2);
     assert_eq!(pdf_text(&cut), None);
 }
+
+#[test]
+fn what_leaves_for_a_provider_carries_no_camera_place_or_time() {
+    let tagged = super::fixtures::jpeg_with_exif("GPSLatitude -6.2088 GPSLongitude 106.8456");
+    let sent = without_metadata(Kind::Jpeg, tagged.clone());
+    assert!(tagged.windows(11).any(|w| w == b"GPSLatitude"));
+    assert!(
+        !sent.windows(11).any(|w| w == b"GPSLatitude"),
+        "the place is gone"
+    );
+    assert!(
+        !sent.windows(8).any(|w| w == b"secret c"),
+        "the comment is gone"
+    );
+    let decoded = image::load_from_memory(&sent).unwrap();
+    assert_eq!(
+        (decoded.width(), decoded.height()),
+        (16, 8),
+        "the pixels stay"
+    );
+    // A PNG's text chunks go; bytes that do not parse come back as they were.
+    let png = super::fixtures::png(4, 4);
+    assert_eq!(without_metadata(Kind::Png, png.clone()).len(), png.len());
+    assert_eq!(
+        without_metadata(Kind::Jpeg, b"not a jpeg".to_vec()),
+        b"not a jpeg"
+    );
+}

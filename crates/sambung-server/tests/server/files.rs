@@ -261,6 +261,11 @@ async fn hostile_uploads_are_refused_with_a_reason_and_keep_nothing() {
     assert_eq!(chunks, 3);
 }
 
+/// Whether bytes start like a JPEG (SOI, then a segment).
+fn is_jpeg(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+}
+
 /// A PDF as its bytes begin (what decides its type), and a little more.
 const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
@@ -376,6 +381,50 @@ async fn files_reach_each_provider_in_its_own_shape_or_are_refused_before_it_is_
             "{provider}: {again}"
         );
     }
+
+    steps.at("a photo leaves without its place; its owner keeps the original");
+    let photo = sambung_files::fixtures::jpeg_with_exif("GPSLatitude -6.2088");
+    let kept = ok(
+        upload(&ana, "foto.jpg", Some("image/jpeg"), photo.clone()).await,
+        201,
+    );
+    let chat = ok(
+        ana.post("/api/v1/chats", json!({"title": "Foto"})).await,
+        201,
+    );
+    app.provider.push(Script::json(500, "{}"));
+    let last_model = ana.get("/api/v1/models").await.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["provider"] == "google")
+        .unwrap()["id"]
+        .clone();
+    ana.generate(
+        chat["id"].as_str().unwrap(),
+        json!({"content": "Di mana ini?", "model": last_model, "files": [kept["id"]]}),
+    )
+    .await;
+    let sent = app.last_request();
+    let data = sent["contents"][0]["parts"][0]["inline_data"]["data"]
+        .as_str()
+        .unwrap();
+    let sent_bytes = STANDARD.decode(data).unwrap();
+    assert!(
+        !sent_bytes.windows(11).any(|w| w == b"GPSLatitude"),
+        "the place stayed home"
+    );
+    assert!(is_jpeg(&sent_bytes), "still a JPEG");
+    let original = ana
+        .http
+        .get(ana.url(&format!("/api/v1/files/{}", kept["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(original.to_vec(), photo, "the owner keeps the original");
 
     steps.at("a model that cannot see is refused before it is called, and nothing is kept");
     let model = ok(

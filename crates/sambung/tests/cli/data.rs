@@ -243,6 +243,17 @@ async fn up_seeds_the_sample_data_on_first_run_only() {
 async fn backup_and_restore_through_the_command_line() {
     let db = TestDb::migrated().await;
     sambung_db::seed::seed_sample(db.pool()).await.unwrap();
+    // A file a user attached: its bytes are rows like any other, and come back with them.
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    sqlx::query(
+        "WITH f AS (INSERT INTO files (user_id, sha256, media_type, size, name)
+                    SELECT id, sha256($1), 'text/plain', 3000, 'a.txt' FROM users LIMIT 1 RETURNING id)
+         INSERT INTO file_chunks (file_id, seq, data) SELECT id, 0, $1 FROM f",
+    )
+    .bind(&bytes)
+    .execute(db.pool())
+    .await
+    .unwrap();
     let sambung = Sambung::with_database(&db.url());
     let tables: i64 =
         sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
@@ -284,6 +295,11 @@ async fn backup_and_restore_through_the_command_line() {
         .await
         .unwrap();
     assert_eq!(users, 2);
+    let restored_file: Vec<u8> = sqlx::query_scalar("SELECT data FROM file_chunks")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(restored_file, bytes, "files come back with the backup");
     let physical = sambung
         .run(["db", "backup", "--physical", "/tmp/never"])
         .failure();

@@ -39,16 +39,7 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
         return files(config, args).await;
     }
     let workloads = Workload::parse(&args.workload)?;
-    let pool_config = PoolConfig {
-        max_connections: args.concurrency,
-        ..config.pool.clone()
-    };
-    let pool = sambung_db::connect(
-        &super::cluster::database_url(config)?,
-        &pool_config,
-        config.database_url.is_none(),
-    )
-    .await?;
+    let pool = pool_of(config, args.concurrency).await?;
     let mut inputs = Inputs::sample(&pool).await?;
     if workloads.iter().any(|w| w.direct().is_some()) {
         let topology = sambung_bench::http::Topology {
@@ -165,16 +156,7 @@ async fn attacks(config: &Config, args: &BenchArgs, only: Option<&str>) -> anyho
 
 /// `--workload generate`: turns through the server against the built-in fake provider.
 async fn generate(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
-    let pool_config = PoolConfig {
-        max_connections: args.concurrency.max(20),
-        ..config.pool.clone()
-    };
-    let pool = sambung_db::connect(
-        &super::cluster::database_url(config)?,
-        &pool_config,
-        config.database_url.is_none(),
-    )
-    .await?;
+    let pool = pool_of(config, args.concurrency.max(20)).await?;
     let inputs = Inputs::sample(&pool).await?;
     let report = sambung_bench::generate::run(
         &pool,
@@ -201,20 +183,23 @@ async fn generate(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--workload people --users N[,N...]`: N simulated people on `sambung serve` (`--servers`
-/// of them on one database), one run per N.
-/// `--workload files`: a 20 MB file up and down through the server, then 20 uploads at once.
-async fn files(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
+/// The benchmark's database, with room for `connections` at once.
+async fn pool_of(config: &Config, connections: u32) -> anyhow::Result<sqlx::PgPool> {
     let pool_config = PoolConfig {
-        max_connections: 30,
+        max_connections: connections,
         ..config.pool.clone()
     };
-    let pool = sambung_db::connect(
+    Ok(sambung_db::connect(
         &super::cluster::database_url(config)?,
         &pool_config,
         config.database_url.is_none(),
     )
-    .await?;
+    .await?)
+}
+
+/// `--workload files`: a 20 MB file up and down through the server, then 20 uploads at once.
+async fn files(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
+    let pool = pool_of(config, 30).await?;
     let report = sambung_bench::files::run(&pool, args.seconds).await?;
     pool.close().await;
     if args.json {
@@ -259,6 +244,8 @@ async fn branches(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--workload people --users N[,N...]`: N simulated people on `sambung serve` (`--servers`
+/// of them on one database), one run per N.
 async fn people(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     let counts = args
         .users

@@ -136,26 +136,36 @@ impl FakeProvider {
     async fn answer(&self, mut socket: tokio::net::TcpStream) {
         let _ = socket.set_nodelay(true);
         let mut request = Vec::new();
-        let mut buffer = [0u8; 8192];
+        let mut buffer = [0u8; 64 << 10];
+        // The whole request's length, once its head has come (looked for in what is new only:
+        // a request of megabytes is read in linear time).
+        let mut whole: Option<usize> = None;
         loop {
             let n = socket.read(&mut buffer).await.unwrap_or(0);
             if n == 0 {
                 break;
             }
+            let searched_to = request.len().saturating_sub(3);
             request.extend_from_slice(&buffer[..n]);
-            let text = String::from_utf8_lossy(&request).to_string();
-            if let Some(head_end) = text.find("\r\n\r\n") {
-                let length = text[..head_end]
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                if request.len() >= head_end + 4 + length {
-                    break;
+            if whole.is_none() {
+                if let Some(at) = request[searched_to..]
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                {
+                    let head_end = searched_to + at;
+                    let length = String::from_utf8_lossy(&request[..head_end])
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    whole = Some(head_end + 4 + length);
                 }
+            }
+            if whole.is_some_and(|whole| request.len() >= whole) {
+                break;
             }
         }
         let read = std::time::Instant::now();

@@ -4,11 +4,21 @@
 //! counts its downloads, holding neither), so this process's resident memory is the server's
 //! plus a little: an upload is streamed to a temporary file and into PostgreSQL a megabyte at
 //! a time, and so is a download, so 20 at once take far less than 20 × 20 MB.
+//!
+//! Then turns against the fake provider on loopback, each in a new chat, alternately with a
+//! 5 MB photo-like PNG and without: what the image adds to the time to the first token, and
+//! the server's own part of it (reading the file, leaving its metadata out, base64), measured
+//! apart in this process.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sambung_db::UserId;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use sambung_ai::fake::FakeProvider;
+use sambung_db::chats::{create_chat, NewChat};
+use sambung_db::models::{create_model, ModelFields};
+use sambung_db::{FileId, UserId};
 use serde::Serialize;
 use sqlx::PgPool;
 
@@ -20,6 +30,10 @@ use crate::{setup, BenchError};
 pub const FILE_BYTES: usize = 20 << 20;
 /// Uploads running at once for the memory measure.
 pub const AT_ONCE: usize = 20;
+/// The image turns' PNG: noise, as a photo is to a compressor, of about 5 MB.
+const IMAGE_SIDE: u32 = 1300;
+/// Turns of each kind, with the image and without.
+const IMAGE_TURNS: usize = 5;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -36,6 +50,18 @@ pub struct Report {
     pub rss_before_mb: f64,
     pub rss_peak_mb: f64,
     pub rss_after_mb: f64,
+    /// Turns with the image and without (`image_turns` each): medians of the time to the
+    /// first text delta, and what the image adds.
+    pub image_mb: f64,
+    pub image_turns: usize,
+    pub plain_first_token_p50_ms: f64,
+    pub image_first_token_p50_ms: f64,
+    pub image_added_ms: f64,
+    /// The server's own work on the image, medians: its bytes read from PostgreSQL, its
+    /// metadata left out, base64.
+    pub image_read_ms: f64,
+    pub image_strip_ms: f64,
+    pub image_base64_ms: f64,
     pub errors: usize,
 }
 
@@ -49,10 +75,18 @@ pub async fn run(pool: &PgPool, seconds: f64) -> Result<Report, BenchError> {
         .execute(pool)
         .await?;
     let measured = async {
+        let fake = FakeProvider::start()
+            .await
+            .map_err(|e| setup(format!("cannot start the fake provider: {e}")))?
+            .always(crate::generate::reply(20, Duration::from_millis(1)));
+        let allowed = vec![format!("127.0.0.1:{}", fake.port)];
         let target = Arc::new(
-            HttpTarget::start(pool, &[user], AT_ONCE, Vec::new(), &Topology::default()).await?,
+            HttpTarget::start(pool, &[user], AT_ONCE, allowed, &Topology::default()).await?,
         );
-        let result = measure(pool, &target, user, seconds).await;
+        let result = match measure(pool, &target, user, seconds).await {
+            Ok(report) => image_turns(pool, &target, &fake, user, report).await,
+            failed => failed,
+        };
         if let Ok(target) = Arc::try_unwrap(target) {
             target.close().await?;
         }
@@ -123,14 +157,8 @@ async fn measure(
             errors += 1;
         }
     }
-    let median = |times: &mut Vec<Duration>| {
-        times.sort_unstable();
-        times
-            .get(times.len() / 2)
-            .map_or(0.0, |t| t.as_secs_f64() * 1000.0)
-    };
     let mb = FILE_BYTES as f64 / (1 << 20) as f64;
-    let (upload_p50_ms, download_p50_ms) = (median(&mut uploads), median(&mut downloads));
+    let (upload_p50_ms, download_p50_ms) = (median_ms(&mut uploads), median_ms(&mut downloads));
     Ok(Report {
         file_mb: mb,
         rounds: uploads.len(),
@@ -143,6 +171,107 @@ async fn measure(
         rss_before_mb: rss_before,
         rss_peak_mb: peak,
         rss_after_mb: rss_mb_of(&own),
+        image_mb: 0.0,
+        image_turns: 0,
+        plain_first_token_p50_ms: 0.0,
+        image_first_token_p50_ms: 0.0,
+        image_added_ms: 0.0,
+        image_read_ms: 0.0,
+        image_strip_ms: 0.0,
+        image_base64_ms: 0.0,
         errors,
     })
+}
+
+/// Turns with the image and without, each in a chat of its own; `report` filled in.
+async fn image_turns(
+    pool: &PgPool,
+    target: &HttpTarget,
+    fake: &FakeProvider,
+    user: UserId,
+    mut report: Report,
+) -> Result<Report, BenchError> {
+    create_model(
+        pool,
+        user,
+        None,
+        ModelFields {
+            provider: "custom",
+            model_id: "fake-vision",
+            name: "Benchmark vision",
+            base_url: Some(&fake.url("/v1")),
+            api_key_id: None,
+            settings: serde_json::json!({"vision": true}),
+            is_default: true,
+        },
+    )
+    .await
+    .map_err(crate::domain)?;
+    let png = sambung_files::fixtures::noisy_png(IMAGE_SIDE, IMAGE_SIDE);
+    report.image_mb = png.len() as f64 / (1 << 20) as f64;
+    let part = reqwest::multipart::Part::bytes(png).file_name("photo.png");
+    let image = target.upload(user, part).await?;
+    let (mut plain, mut with_image) = (Vec::new(), Vec::new());
+    for round in 0..IMAGE_TURNS * 2 {
+        let chat = create_chat(
+            pool,
+            user,
+            NewChat {
+                team_id: None,
+                folder_id: None,
+                title: "Benchmark image",
+                model: "fake-vision",
+                provider: "custom",
+                settings: None,
+            },
+        )
+        .await
+        .map_err(crate::domain)?;
+        let files = if round % 2 == 0 {
+            Vec::new()
+        } else {
+            vec![image.clone()]
+        };
+        match target.generate(user, chat.id, &files).await {
+            Ok((first, _)) if files.is_empty() => plain.push(first),
+            Ok((first, _)) => with_image.push(first),
+            Err(_) => report.errors += 1,
+        }
+    }
+    report.image_turns = plain.len().min(with_image.len());
+    report.plain_first_token_p50_ms = median_ms(&mut plain);
+    report.image_first_token_p50_ms = median_ms(&mut with_image);
+    report.image_added_ms = report.image_first_token_p50_ms - report.plain_first_token_p50_ms;
+
+    // The server's part, as a turn does it (`sambung_chat::request`).
+    let id = FileId(
+        image
+            .parse()
+            .map_err(|_| setup("the upload's id is no uuid"))?,
+    );
+    let (mut read, mut strip, mut encode) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..IMAGE_TURNS {
+        let started = Instant::now();
+        let bytes = sambung_db::files::file_bytes(pool, id)
+            .await
+            .map_err(crate::domain)?;
+        read.push(started.elapsed());
+        let started = Instant::now();
+        let sent = sambung_files::without_metadata(sambung_files::Kind::Png, bytes);
+        strip.push(started.elapsed());
+        let started = Instant::now();
+        std::hint::black_box(STANDARD.encode(&sent));
+        encode.push(started.elapsed());
+    }
+    report.image_read_ms = median_ms(&mut read);
+    report.image_strip_ms = median_ms(&mut strip);
+    report.image_base64_ms = median_ms(&mut encode);
+    Ok(report)
+}
+
+fn median_ms(times: &mut [Duration]) -> f64 {
+    times.sort_unstable();
+    times
+        .get(times.len() / 2)
+        .map_or(0.0, |t| t.as_secs_f64() * 1000.0)
 }

@@ -36,7 +36,7 @@ pub struct GenerateReport {
 }
 
 /// The reply the fake streams: `tokens` text deltas, usage, `[DONE]`, one event per piece.
-fn reply(tokens: usize, pace: Duration) -> Script {
+pub(crate) fn reply(tokens: usize, pace: Duration) -> Script {
     let mut pieces = Vec::new();
     for i in 0..tokens {
         pieces.push(format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"w{i} \"}},\"finish_reason\":null}}]}}\n\n").into_bytes());
@@ -159,7 +159,7 @@ async fn measure(
             let (mut firsts, mut errors) = (Vec::new(), 0);
             for i in 0..count {
                 let (user, chat) = mine[i % mine.len()];
-                match target.generate(user, chat).await {
+                match target.generate(user, chat, &[]).await {
                     Ok((first, _)) => firsts.push(first),
                     Err(_) => errors += 1,
                 }
@@ -183,9 +183,9 @@ async fn measure(
     let mut running = Vec::new();
     for &(user, chat) in chats.iter().take(streams) {
         let target = target.clone();
-        running.push(tokio::spawn(
-            async move { target.generate(user, chat).await },
-        ));
+        running.push(tokio::spawn(async move {
+            target.generate(user, chat, &[]).await
+        }));
     }
     let mut peak = rss_before;
     while running.iter().any(|t| !t.is_finished()) {

@@ -87,6 +87,8 @@ impl HttpTarget {
             rate_limits: RateLimits::unlimited(),
             ai_allowed_hosts,
             read_replicas: topology.read_replicas.clone(),
+            // Benchmarks run inside `sambung`, whose `read-pdf` reads uploaded PDFs.
+            pdf_reader: std::env::current_exe().ok(),
             ..ServerSettings::new(secret)
         };
         let (mut bases, mut stops) = (Vec::new(), Vec::new());
@@ -214,6 +216,15 @@ impl HttpTarget {
         let body = reqwest::Body::wrap_stream(futures_util::stream::iter(pieces));
         let part = reqwest::multipart::Part::stream_with_length(body, size as u64)
             .file_name(format!("bench-{seed}.txt"));
+        self.upload(user, part).await
+    }
+
+    /// Upload `part` as `user`: the new file's id.
+    pub async fn upload(
+        &self,
+        user: UserId,
+        part: reqwest::multipart::Part,
+    ) -> Result<String, BenchError> {
         let form = reqwest::multipart::Form::new().part("file", part);
         let base = self.base();
         let response = self
@@ -258,12 +269,13 @@ impl HttpTarget {
         Ok(size)
     }
 
-    /// Start a turn in `chat` as `user` and read its stream: the time to the first text
-    /// delta, and to the end.
+    /// Start a turn in `chat` as `user`, with `files` (their ids), and read its stream: the
+    /// time to the first text delta, and to the end.
     pub async fn generate(
         &self,
         user: UserId,
         chat: ChatId,
+        files: &[String],
     ) -> Result<(std::time::Duration, std::time::Duration), BenchError> {
         use futures_util::StreamExt as _;
         let started = std::time::Instant::now();
@@ -274,7 +286,7 @@ impl HttpTarget {
             .header(reqwest::header::COOKIE, self.cookie(user))
             .header(reqwest::header::ORIGIN, base)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(r#"{"content":"benchmark question"}"#)
+            .body(serde_json::json!({"content": "benchmark question", "files": files}).to_string())
             .send()
             .await
             .map_err(|e| BenchError::Http(e.to_string()))?;

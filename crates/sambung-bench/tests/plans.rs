@@ -197,6 +197,10 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
             < files.file_mb * sambung_bench::files::AT_ONCE as f64 / 2.0,
         "20 uploads at once must not hold their files in memory: {files:?}"
     );
+    assert!(
+        files.image_turns == 5 && files.image_mb > 4.0 && files.image_base64_ms > 0.0,
+        "turns with an image and without, and the server's part: {files:?}"
+    );
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM files")
         .fetch_one(pool)
         .await

@@ -1,9 +1,28 @@
-//! Files for tests (here and in the server's): real images made by the image crate, and
-//! hostile ones made by hand.
+//! Files for tests (here and in the server's) and benchmarks: real images made by the image
+//! crate, and hostile ones made by hand.
 
 use std::io::Cursor;
 
 use image::ImageFormat;
+
+/// A PNG of `width` × `height` pixels of noise: as large as a photo of that size, for it
+/// compresses no better.
+pub fn noisy_png(width: u32, height: u32) -> Vec<u8> {
+    let mut state = 0x2545_f491_u32;
+    let image = image::RgbImage::from_fn(width, height, |_, _| {
+        // xorshift: noise without a random-number crate.
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [r, g, b, _] = state.to_le_bytes();
+        image::Rgb([r, g, b])
+    });
+    let mut png = Cursor::new(Vec::new());
+    image
+        .write_to(&mut png, ImageFormat::Png)
+        .expect("a PNG is written to memory");
+    png.into_inner()
+}
 
 /// A real PNG of `width` × `height` pixels, made by the image crate.
 pub fn png(width: u32, height: u32) -> Vec<u8> {
@@ -59,34 +78,88 @@ fn crc32(bytes: &[u8]) -> u32 {
 /// A real PDF of one page per text in `pages` (Helvetica, with an exact cross-reference
 /// table), as a word processor would write a simple one.
 pub fn pdf(pages: &[&str]) -> Vec<u8> {
-    let mut objects: Vec<String> = vec![
-        "<< /Type /Catalog /Pages 2 0 R >>".into(),
-        String::new(), // the page tree, once the pages are numbered
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".into(),
+    let contents = pages
+        .iter()
+        .map(|text| {
+            (
+                String::new(),
+                format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET").into_bytes(),
+            )
+        })
+        .collect();
+    pdf_of(contents)
+}
+
+/// A PDF of one page whose content stream is `gib` GiB of spaces, deflated into about a
+/// megabyte a GiB: a reader that inflates whole streams (pdf-extract does) asks for all of it.
+pub fn pdf_bomb(gib: u32) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    const MIB: usize = 1 << 20;
+    let spaces = vec![b' '; MIB];
+    // After a full flush the compressor starts afresh: every further MiB deflates to the
+    // same bytes, so the stream is its first MiB and that block again and again.
+    let mut deflate = Compress::new(Compression::best(), true);
+    let block = |deflate: &mut Compress| {
+        let mut out = Vec::with_capacity(MIB);
+        deflate
+            .compress_vec(&spaces, &mut out, FlushCompress::Full)
+            .unwrap();
+        out
+    };
+    let first = block(&mut deflate);
+    let repeated = block(&mut deflate);
+    assert_eq!(
+        repeated,
+        block(&mut deflate),
+        "a full flush restarts the deflate"
+    );
+    let total = u64::from(gib) * 1024;
+    let mut stream = first;
+    for _ in 1..total {
+        stream.extend_from_slice(&repeated);
+    }
+    // The last block (fixed Huffman, only its end), then the Adler-32 of all those spaces.
+    stream.extend_from_slice(&[0x03, 0x00]);
+    let n = total as u128 * MIB as u128;
+    let a = (1 + 32 * n) % 65521;
+    let b = (n + 32 * n * (n + 1) / 2) % 65521;
+    stream.extend_from_slice(&(((b << 16) | a) as u32).to_be_bytes());
+    pdf_of(vec![("/Filter /FlateDecode ".into(), stream)])
+}
+
+/// A PDF of one page for each content stream (its dictionary's extra entries and its bytes).
+fn pdf_of(contents: Vec<(String, Vec<u8>)>) -> Vec<u8> {
+    let mut objects: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        Vec::new(), // the page tree, once the pages are numbered
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_vec(),
     ];
     let mut kids = Vec::new();
-    for text in pages {
-        let content = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
-        objects.push(format!(
-            "<< /Length {} >>\nstream\n{content}\nendstream",
-            content.len()
-        ));
+    for (extra, content) in &contents {
+        let mut stream = format!("<< {extra}/Length {} >>\nstream\n", content.len()).into_bytes();
+        stream.extend_from_slice(content);
+        stream.extend_from_slice(b"\nendstream");
+        objects.push(stream);
         let content_id = objects.len();
         objects.push(format!(
             "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {content_id} 0 R >>"
-        ));
+        ).into_bytes());
         kids.push(format!("{} 0 R", objects.len()));
     }
     objects[1] = format!(
         "<< /Type /Pages /Kids [{}] /Count {} >>",
         kids.join(" "),
-        pages.len()
-    );
+        contents.len()
+    )
+    .into_bytes();
     let mut out = b"%PDF-1.4\n".to_vec();
     let mut offsets = Vec::new();
     for (i, object) in objects.iter().enumerate() {
         offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(object);
+        out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
     out.extend_from_slice(

@@ -53,6 +53,10 @@ pub struct ServerSettings {
     pub mailer: Mailer,
     /// A local Ollama `sambung up` found (its base URL), offered on the setup page.
     pub detected_ollama: Option<String>,
+    /// The `sambung` executable, whose `read-pdf` command reads an uploaded PDF's text in a
+    /// confined process of its own; none: PDFs are kept without their text (models that
+    /// read PDFs themselves still take them).
+    pub pdf_reader: Option<std::path::PathBuf>,
 }
 
 impl ServerSettings {
@@ -78,6 +82,7 @@ impl ServerSettings {
             signup: None,
             mailer: Mailer::none(),
             detected_ollama: None,
+            pdf_reader: None,
         }
     }
 
@@ -108,6 +113,8 @@ impl ServerSettings {
                 max_connections: config.max_connections,
             },
             trusted_proxies: config.trusted_proxies.clone(),
+            // The binary serving is `sambung` itself.
+            pdf_reader: std::env::current_exe().ok(),
             ..ServerSettings::new(auth_secret)
         })
     }
@@ -119,8 +126,11 @@ pub struct RateLimits {
     pub window: Duration,
     /// Sign-in, sign-up and password change, each on its own.
     pub sensitive: u32,
-    /// Every other request.
+    /// Every other request of Better Auth's routes.
     pub general: u32,
+    /// Uploads (`POST /api/v1/files`), and model lists asked of a provider, each on its own:
+    /// both cost the server far more than the request does the client.
+    pub costly: u32,
     /// Wrong passwords an account may be sent within `failure_window`; then its sign-ins are
     /// refused until the window ends, from every address.
     pub failed_sign_ins: u32,
@@ -133,6 +143,7 @@ impl Default for RateLimits {
             window: Duration::from_secs(10),
             sensitive: 3,
             general: 100,
+            costly: 30,
             failed_sign_ins: 10,
             failure_window: Duration::from_secs(15 * 60),
         }
@@ -146,6 +157,7 @@ impl RateLimits {
             window: Duration::from_secs(10),
             sensitive: u32::MAX,
             general: u32::MAX,
+            costly: u32::MAX,
             failed_sign_ins: u32::MAX,
             failure_window: Duration::from_secs(15 * 60),
         }
@@ -172,6 +184,8 @@ pub struct AppState {
     pub signup_override: Option<SignupPolicy>,
     pub mailer: Mailer,
     pub detected_ollama: Option<String>,
+    /// See [`ServerSettings::pdf_reader`].
+    pub pdf_reader: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -235,6 +249,7 @@ impl AppState {
             signup_override: settings.signup,
             mailer: settings.mailer.clone(),
             detected_ollama: settings.detected_ollama.clone(),
+            pdf_reader: settings.pdf_reader.clone(),
         }
     }
 

@@ -81,6 +81,43 @@ pub fn server_bin_dir() -> &'static Path {
     })
 }
 
+/// The `sambung` executable of this build (`target/<profile>/sambung`), which a test's
+/// server runs for work it confines to a process of its own (`sambung read-pdf`). A
+/// workspace's `cargo test` builds it; a test run of one crate builds it here, once.
+pub fn sambung_executable() -> &'static Path {
+    static EXECUTABLE: OnceLock<PathBuf> = OnceLock::new();
+    EXECUTABLE.get_or_init(|| {
+        // A test binary is target/<profile>/deps/<name>-<hash>.
+        let test = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = test
+            .parent()
+            .and_then(Path::parent)
+            .expect("a test binary lives in target/<profile>/deps");
+        let executable = profile_dir.join("sambung");
+        if !executable.exists() {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = std::process::Command::new(cargo);
+            build.args([
+                "build",
+                "--quiet",
+                "--package",
+                "sambung",
+                "--bin",
+                "sambung",
+            ]);
+            if profile_dir
+                .file_name()
+                .is_some_and(|name| name == "release")
+            {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "cargo build --bin sambung failed");
+        }
+        executable
+    })
+}
+
 async fn server() -> &'static Server {
     SERVER
         .get_or_init(|| async {

@@ -39,6 +39,10 @@ pub enum Command {
     /// Measure SPEC section 6's workloads and Studio's pages on a seeded database
     /// (`db seed --scale N` first).
     Bench(BenchArgs),
+    /// Print the text of the PDF on standard input, within limits of memory and time (the
+    /// server runs this in a process of its own for each uploaded PDF).
+    #[command(hide = true)]
+    ReadPdf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,6 +15,10 @@ pub fn main() -> ExitCode {
     return_large_allocations_to_the_system();
     exit_on_output_errors();
     let cli = cli::Cli::parse();
+    if let cli::Command::ReadPdf = cli.command {
+        // Before any runtime or thread: the limits it sets are the whole process's.
+        return commands::read_pdf::run();
+    }
     init_tracing(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -185,7 +185,7 @@ pub async fn keep(
         None
     };
     let text = match kind {
-        Kind::Pdf => read_pdf(&mut spool, &name).await?,
+        Kind::Pdf => read_pdf(state, &mut spool, &name).await?,
         _ => None,
     };
     spool.rewind().await.map_err(disk_error)?;
@@ -214,26 +214,80 @@ pub async fn keep(
 const PDF_READ_TIME: std::time::Duration = std::time::Duration::from_secs(20);
 static PDF_READERS: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
     std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(2)));
+/// The most of a reader's output taken: the text it may print, and its last marker.
+const PDF_TEXT_OUTPUT_BYTES: u64 = sambung_files::MAX_PDF_TEXT_BYTES as u64 + 1024;
 
-/// The text of the PDF spooled in `spool`, read on a blocking thread within
-/// [`PDF_READ_TIME`]; none when it has none, takes too long, or readers are all busy.
-async fn read_pdf(spool: &mut tokio::fs::File, name: &str) -> ApiResult<Option<String>> {
-    let Ok(reader) = PDF_READERS.clone().try_acquire_owned() else {
-        tracing::warn!("every PDF reader is busy: a PDF is kept without its text");
+/// The text of the PDF spooled in `spool`, read by `sambung read-pdf` in a process of its
+/// own (limited in memory, killed after [`PDF_READ_TIME`]): none when it has none, cannot
+/// be read within its limits, or there is no reader.
+async fn read_pdf(
+    state: &AppState,
+    spool: &mut tokio::fs::File,
+    name: &str,
+) -> ApiResult<Option<String>> {
+    let Some(reader) = &state.pdf_reader else {
+        return Ok(None);
+    };
+    let deadline = tokio::time::Instant::now() + PDF_READ_TIME;
+    let Ok(Ok(_turn)) =
+        tokio::time::timeout_at(deadline, PDF_READERS.clone().acquire_owned()).await
+    else {
+        tracing::warn!(
+            name,
+            "every PDF reader stayed busy: a PDF is kept without its text"
+        );
         return Ok(None);
     };
     spool.rewind().await.map_err(disk_error)?;
-    let mut bytes = Vec::new();
-    spool.read_to_end(&mut bytes).await.map_err(disk_error)?;
-    let reading = tokio::task::spawn_blocking(move || {
-        // The permit goes when the reading ends, however long after the upload that is.
-        let _reader = reader;
-        sambung_files::pdf_text(&bytes)
-    });
-    match tokio::time::timeout(PDF_READ_TIME, reading).await {
-        Ok(Ok(text)) => Ok(text),
-        Ok(Err(_)) => Ok(None),
+    let input = spool
+        .try_clone()
+        .await
+        .map_err(disk_error)?
+        .into_std()
+        .await;
+    let spawned = tokio::process::Command::new(reader)
+        .arg("read-pdf")
+        .env_clear()
+        .current_dir("/")
+        .stdin(input)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) => {
+            tracing::error!(error = %error, reader = %reader.display(), "cannot start the PDF reader");
+            return Ok(None);
+        }
+    };
+    let mut stdout = child.stdout.take().ok_or_else(ApiError::internal)?;
+    let reading = async move {
+        let mut text = Vec::new();
+        (&mut stdout)
+            .take(PDF_TEXT_OUTPUT_BYTES)
+            .read_to_end(&mut text)
+            .await?;
+        // A reader with more to say than it may is stopped by its closed pipe.
+        drop(stdout);
+        let status = child.wait().await?;
+        std::io::Result::Ok((status, text))
+    };
+    match tokio::time::timeout_at(deadline, reading).await {
+        Ok(Ok((status, text))) if status.success() => {
+            let text = String::from_utf8_lossy(&text).into_owned();
+            Ok((!text.is_empty()).then_some(text))
+        }
+        Ok(Ok((status, _))) => {
+            tracing::warn!(name, %status, "a PDF's text could not be read within the reader's limits: kept without it");
+            Ok(None)
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(name, error = %error, "the PDF reader failed: kept without its text");
+            Ok(None)
+        }
         Err(_) => {
+            // The child went with the future it was moved into: kill_on_drop ended it.
             tracing::warn!(name, "a PDF's text took too long to read: kept without it");
             Ok(None)
         }

@@ -264,23 +264,24 @@ pub fn too_many_requests(wait_seconds: u64) -> Response {
 }
 
 /// Rate limits per client (SPEC section 7) on the sign-in contract's routes, as Better Auth
-/// limits its own: 429 with `X-Retry-After`. The JSON API behind a session is not limited
-/// here (a page load makes many requests; abuse of it is a signed-in user's).
+/// limits its own, and on the API's costly requests (uploads, model lists): 429 with
+/// `X-Retry-After`. The rest of the JSON API behind a session is not limited here (a page
+/// load makes many requests; abuse of it is a signed-in user's).
 pub async fn rate_limit(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if !request.uri().path().starts_with("/api/auth/") {
-        return next.run(request).await;
-    }
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     if let Some(peer) = peer {
         let client = rate_limit::client_address(peer, request.headers(), &state.trusted_proxies);
-        if let Err(wait) = state.limiter.check(client, request.uri().path()) {
+        if let Err(wait) = state
+            .limiter
+            .check(client, request.method(), request.uri().path())
+        {
             return too_many_requests(wait);
         }
     }

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use ipnet::IpNet;
 
 use crate::state::RateLimits;
@@ -112,11 +112,38 @@ impl RateLimiter {
         }
     }
 
+    /// The bucket a request is counted in, and its limit; none for requests not limited
+    /// here (the API's reads and writes, bounded by their own sizes and quotas).
+    fn bucket(&self, method: &Method, path: &str) -> Option<(&'static str, u32)> {
+        if let Some(p) = SENSITIVE.iter().find(|p| **p == path) {
+            return Some((p, self.limits.sensitive));
+        }
+        if path.starts_with("/api/auth/") {
+            return Some(("*", self.limits.general));
+        }
+        if method != Method::POST {
+            return None;
+        }
+        let mut segments = path.split('/');
+        match (
+            segments.nth(3),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) {
+            (Some("files"), None, ..) => Some(("files", self.limits.costly)),
+            (Some("providers"), Some(_), Some("models"), None) => {
+                Some(("models", self.limits.costly))
+            }
+            _ => None,
+        }
+        .filter(|_| path.starts_with("/api/v1/"))
+    }
+
     /// Count a request of `client`; `Err(seconds to wait)` when over the limit.
-    pub fn check(&self, client: IpAddr, path: &str) -> Result<(), u64> {
-        let (bucket, max) = match SENSITIVE.iter().find(|p| **p == path) {
-            Some(p) => (*p, self.limits.sensitive),
-            None => ("*", self.limits.general),
+    pub fn check(&self, client: IpAddr, method: &Method, path: &str) -> Result<(), u64> {
+        let Some((bucket, max)) = self.bucket(method, path) else {
+            return Ok(());
         };
         count(
             &self.windows,
@@ -165,6 +192,7 @@ mod tests {
             window: Duration::from_secs(60),
             sensitive: 2,
             general: 3,
+            costly: 2,
             failed_sign_ins: 2,
             failure_window: Duration::from_secs(60),
         }
@@ -176,16 +204,49 @@ mod tests {
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..2 {
-            limiter.check(a, SENSITIVE[0]).unwrap();
+            limiter.check(a, &Method::POST, SENSITIVE[0]).unwrap();
         }
-        let wait = limiter.check(a, SENSITIVE[0]).unwrap_err();
+        let wait = limiter.check(a, &Method::POST, SENSITIVE[0]).unwrap_err();
         assert!((1..=60).contains(&wait), "{wait}");
-        limiter.check(a, SENSITIVE[1]).unwrap();
-        limiter.check(b, SENSITIVE[0]).unwrap();
+        limiter.check(a, &Method::POST, SENSITIVE[1]).unwrap();
+        limiter.check(b, &Method::POST, SENSITIVE[0]).unwrap();
         for _ in 0..3 {
-            limiter.check(a, "/api/v1/chats").unwrap();
+            limiter
+                .check(a, &Method::GET, "/api/auth/get-session")
+                .unwrap();
         }
-        assert!(limiter.check(a, "/api/v1/me").is_err());
+        assert!(limiter
+            .check(a, &Method::POST, "/api/auth/sign-out")
+            .is_err());
+        for _ in 0..10 {
+            limiter.check(a, &Method::POST, "/api/v1/chats").unwrap();
+        }
+    }
+
+    /// An upload is read and inspected, a model list calls a provider: each has its own
+    /// bucket, and reading a file or a provider's models is not counted.
+    #[test]
+    fn uploads_and_model_lists_count_apart() {
+        let limiter = RateLimiter::new(limits());
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let upload = (&Method::POST, "/api/v1/files");
+        let list = (&Method::POST, "/api/v1/providers/openai/models");
+        for _ in 0..2 {
+            limiter.check(a, upload.0, upload.1).unwrap();
+            limiter.check(a, list.0, list.1).unwrap();
+        }
+        assert!(limiter.check(a, upload.0, upload.1).is_err());
+        assert!(limiter.check(a, list.0, list.1).is_err());
+        for path in ["/api/v1/files/1f0e", "/api/v1/providers/openai/models"] {
+            limiter.check(a, &Method::GET, path).unwrap();
+        }
+        for path in [
+            "/api/v1/files/x/y",
+            "/api/v1/providers/openai/models/x",
+            "/files",
+        ] {
+            limiter.check(a, &Method::POST, path).unwrap();
+        }
     }
 
     /// One IPv6 host has a whole /64: every address in it is one client.
@@ -193,22 +254,36 @@ mod tests {
     fn an_ipv6_slash_64_is_one_client() {
         let limiter = RateLimiter::new(limits());
         for host in ["2001:db8:1:2::1", "2001:db8:1:2::2"] {
-            limiter.check(host.parse().unwrap(), SENSITIVE[0]).unwrap();
+            limiter
+                .check(host.parse().unwrap(), &Method::POST, SENSITIVE[0])
+                .unwrap();
         }
         assert!(limiter
-            .check("2001:db8:1:2:ffff::9".parse().unwrap(), SENSITIVE[0])
+            .check(
+                "2001:db8:1:2:ffff::9".parse().unwrap(),
+                &Method::POST,
+                SENSITIVE[0]
+            )
             .is_err());
         limiter
-            .check("2001:db8:1:3::1".parse().unwrap(), SENSITIVE[0])
+            .check(
+                "2001:db8:1:3::1".parse().unwrap(),
+                &Method::POST,
+                SENSITIVE[0],
+            )
             .unwrap();
         limiter
-            .check("::ffff:10.0.0.9".parse().unwrap(), SENSITIVE[0])
+            .check(
+                "::ffff:10.0.0.9".parse().unwrap(),
+                &Method::POST,
+                SENSITIVE[0],
+            )
             .unwrap();
         limiter
-            .check("10.0.0.9".parse().unwrap(), SENSITIVE[0])
+            .check("10.0.0.9".parse().unwrap(), &Method::POST, SENSITIVE[0])
             .unwrap();
         assert!(limiter
-            .check("10.0.0.9".parse().unwrap(), SENSITIVE[0])
+            .check("10.0.0.9".parse().unwrap(), &Method::POST, SENSITIVE[0])
             .is_err());
     }
 

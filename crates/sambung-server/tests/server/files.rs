@@ -261,6 +261,115 @@ async fn hostile_uploads_are_refused_with_a_reason_and_keep_nothing() {
     assert_eq!(chunks, 3);
 }
 
+/// A PDF that inflates to gigabytes (pdf-extract reads whole streams) is read in a process of
+/// its own that its limits end: the upload is kept without its text, other uploads and
+/// requests go on meanwhile, and a model that needs the text is told so.
+#[tokio::test]
+async fn a_pdf_that_never_ends_is_kept_without_its_text_and_stalls_nobody() {
+    let mut steps = sambung_testkit::Steps::new();
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+
+    steps.at("a PDF bomb uploads while a plain PDF and other requests are served");
+    let bomb = sambung_files::fixtures::pdf_bomb(4);
+    assert!(bomb.len() < 8 << 20, "{} bytes", bomb.len());
+    let bomb_upload = {
+        let ana = ana.clone();
+        tokio::spawn(async move { upload(&ana, "tanpa-akhir.pdf", None, bomb).await })
+    };
+    let plain = ok(
+        upload(
+            &ana,
+            "biasa.pdf",
+            None,
+            sambung_files::fixtures::pdf(&["Halaman biasa"]),
+        )
+        .await,
+        201,
+    );
+    ok(ana.get("/api/v1/me/storage").await, 200);
+    let bomb = ok(bomb_upload.await.unwrap(), 201);
+    assert_eq!(bomb["mediaType"], "application/pdf");
+    let pool = app.pool().clone();
+    let text_of = |id: &Value| {
+        let id = uuid::Uuid::parse_str(id.as_str().unwrap()).unwrap();
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>("SELECT text FROM files WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(text_of(&bomb["id"]).await, None);
+    // Its 4 GiB were asked for by the reader's process, never this one (the server's).
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|kib| kib.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap();
+    assert!(
+        peak_kib < 2 << 20,
+        "the server held {peak_kib} KiB at its peak"
+    );
+    assert!(text_of(&plain["id"])
+        .await
+        .is_some_and(|text| text.contains("Halaman biasa")));
+
+    steps.at("a model that reads no PDFs is refused it, saying why, before it is called");
+    let model = ok(
+        ana.post(
+            "/api/v1/models",
+            json!({"provider": "custom", "modelId": "text-only", "name": "Text only", "baseUrl": app.provider.url("/v1")}),
+        )
+        .await,
+        201,
+    );
+    let chat = ok(
+        ana.post("/api/v1/chats", json!({"title": "Bom"})).await,
+        201,
+    );
+    let (status, body, _) = ana
+        .generate(
+            chat["id"].as_str().unwrap(),
+            json!({"content": "Ringkas", "model": model["id"], "files": [bomb["id"]]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("FILE_NOT_TAKEN")
+            && body.contains("tanpa-akhir.pdf is a PDF whose text could not be read"),
+        "{body}"
+    );
+    assert!(app.provider.requests().is_empty());
+}
+
+/// Uploads and model lists cost the server more than the client: each is counted per client
+/// apart from the rest, and over the limit answered 429 with when to try again.
+#[tokio::test]
+async fn uploads_are_limited_per_client() {
+    let app = TestApp::with_limits(sambung_server::RateLimits {
+        costly: 2,
+        ..sambung_server::RateLimits::unlimited()
+    })
+    .await;
+    let ana = app.user("ana").await;
+    for i in 0..2 {
+        ok(upload(&ana, "a.txt", None, vec![b'a' + i; 10]).await, 201);
+    }
+    let refused = upload(&ana, "a.txt", None, b"one more".to_vec()).await;
+    assert_eq!((refused.status, refused.code()), (429, "TOO_MANY_REQUESTS"));
+    assert!(refused.headers.contains_key("x-retry-after"), "{refused:?}");
+    ok(ana.get("/api/v1/me/storage").await, 200);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM files")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 2, "nothing refused was kept");
+}
+
 /// Whether bytes start like a JPEG (SOI, then a segment).
 fn is_jpeg(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0xFF, 0xD8, 0xFF])

@@ -197,7 +197,8 @@ async fn pool_of(config: &Config, connections: u32) -> anyhow::Result<sqlx::PgPo
     .await?)
 }
 
-/// `--workload files`: a 20 MB file up and down through the server, then 20 uploads at once.
+/// `--workload files`: a 20 MB file up and down through the server, then 20 uploads at once,
+/// then turns with a 5 MB image and without.
 async fn files(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     let pool = pool_of(config, 30).await?;
     let report = sambung_bench::files::run(&pool, args.seconds).await?;
@@ -213,6 +214,12 @@ async fn files(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
             "{} uploads at once in {:.0} ms: memory {:.0} MB before, {:.0} MB at the peak (+{:.0} MB, against {:.0} MB of files), {:.0} MB after; {} errors",
             report.at_once, report.at_once_ms, report.rss_before_mb, report.rss_peak_mb, report.rss_peak_mb - report.rss_before_mb,
             report.file_mb * report.at_once as f64, report.rss_after_mb, report.errors
+        );
+        println!(
+            "a {:.1} MB image in a turn, {} turns with and without: first token p50 {:.0} ms against {:.0} ms (+{:.0} ms); \
+             of it the server's: reading {:.0} ms, metadata out {:.0} ms, base64 {:.0} ms",
+            report.image_mb, report.image_turns, report.image_first_token_p50_ms, report.plain_first_token_p50_ms,
+            report.image_added_ms, report.image_read_ms, report.image_strip_ms, report.image_base64_ms
         );
     }
     Ok(())

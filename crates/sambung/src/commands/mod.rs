@@ -6,6 +6,7 @@ mod bench;
 mod cluster;
 mod declarative;
 mod keys;
+pub mod read_pdf;
 mod schema;
 mod seed;
 mod serve;
@@ -60,6 +61,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Serve(args) => serve::run(&config, &args).await,
         Command::Bench(args) => bench::run(&config, &args).await,
+        // `main` runs it before there is a runtime, whose threads it must not share limits with.
+        Command::ReadPdf => anyhow::bail!("read-pdf runs on its own, never inside the runtime"),
     }
 }
 

@@ -226,6 +226,7 @@ async fn spawn_server(
         reply_save_every: std::time::Duration::from_millis(50),
         // Tests sign many people up; those about who may sign up set their own policy.
         signup: Some(sambung_db::instance::SignupPolicy::Open),
+        pdf_reader: Some(sambung_testkit::sambung_executable().to_owned()),
         ..ServerSettings::new(AuthSecret::parse(AUTH_SECRET).unwrap())
     };
     tweak(&mut settings);

@@ -29,7 +29,7 @@ pub fn validate_role(role: &str) -> Result<String> {
     Ok(roles.join(","))
 }
 
-const USER_COLUMNS: &str = "u.id, u.name, u.email, u.email_verified, u.image, u.created_at, u.updated_at, u.role, u.banned, u.ban_reason, u.ban_expires, u.approved, u.locale";
+const USER_COLUMNS: &str = "u.id, u.name, u.email, u.email_verified, u.image, u.created_at, u.updated_at, u.role, u.banned, u.ban_reason, u.ban_expires, u.approved, u.locale, u.two_factor_enabled";
 
 /// Which user field a listing searches, filters or sorts by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

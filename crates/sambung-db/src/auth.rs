@@ -53,6 +53,8 @@ pub struct User {
     pub approved: bool,
     /// The language they chose (`en`, `id`); none: their browser's.
     pub locale: Option<String>,
+    /// Whether a password sign-in also needs a code (a confirmed TOTP secret).
+    pub two_factor_enabled: bool,
 }
 
 /// The instance role that administers it.
@@ -214,7 +216,7 @@ pub async fn sign_up(pool: &PgPool, new: NewUser<'_>, gate: SignupGate<'_>) -> R
         User,
         r#"INSERT INTO users (id, name, email, role, approved) VALUES ($1, $2, $3, $4, $5)
            RETURNING id AS "id: UserId", name, email, email_verified, image, created_at, updated_at,
-                     role, banned, ban_reason, ban_expires, approved, locale"#,
+                     role, banned, ban_reason, ban_expires, approved, locale, two_factor_enabled"#,
         id as UserId,
         name,
         email,
@@ -332,7 +334,7 @@ pub async fn get_user(pool: &PgPool, id: UserId) -> Result<User> {
     sqlx::query_as!(
         User,
         r#"SELECT id AS "id: UserId", name, email, email_verified, image, created_at, updated_at,
-                  role, banned, ban_reason, ban_expires, approved, locale
+                  role, banned, ban_reason, ban_expires, approved, locale, two_factor_enabled
              FROM users WHERE id = $1"#,
         id as UserId,
     )
@@ -346,7 +348,7 @@ pub async fn get_user_by_email(pool: &PgPool, email: &str) -> Result<Option<User
     Ok(sqlx::query_as!(
         User,
         r#"SELECT id AS "id: UserId", name, email, email_verified, image, created_at, updated_at,
-                  role, banned, ban_reason, ban_expires, approved, locale
+                  role, banned, ban_reason, ban_expires, approved, locale, two_factor_enabled
              FROM users WHERE email = $1"#,
         email,
     )
@@ -369,7 +371,7 @@ pub async fn update_user(
         User,
         r#"UPDATE users SET name = $2, image = $3 WHERE id = $1
            RETURNING id AS "id: UserId", name, email, email_verified, image, created_at, updated_at,
-                     role, banned, ban_reason, ban_expires, approved, locale"#,
+                     role, banned, ban_reason, ban_expires, approved, locale, two_factor_enabled"#,
         id as UserId,
         name,
         image,
@@ -610,7 +612,7 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<(Session,
                   u.id AS "user_id: UserId", u.name, u.email,
                   u.email_verified, u.image, u.created_at AS user_created_at,
                   u.updated_at AS user_updated_at, u.role, u.banned, u.ban_reason, u.ban_expires,
-                  u.approved, u.locale
+                  u.approved, u.locale, u.two_factor_enabled
              FROM sessions s JOIN users u ON u.id = s.user_id
             WHERE s.token_hash = $1 AND s.expires_at > now()
               AND NOT (u.banned AND (u.ban_expires IS NULL OR u.ban_expires > now()))"#,
@@ -643,6 +645,7 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<(Session,
             ban_expires: r.ban_expires,
             approved: r.approved,
             locale: r.locale,
+            two_factor_enabled: r.two_factor_enabled,
         };
         (session, user)
     }))

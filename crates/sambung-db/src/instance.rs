@@ -161,6 +161,9 @@ pub struct InstanceSettings {
     pub personal_keys: bool,
     /// Whether an account must verify its email before it signs in.
     pub email_verification: bool,
+    /// Whether accounts that sign in with a password must use a second factor (TOTP): until
+    /// they set one up, they can do nothing else.
+    pub require_two_factor: bool,
     pub quotas: QuotaDefaults,
     /// What may be attached, and how much kept.
     pub files: FileLimits,
@@ -175,6 +178,7 @@ impl Default for InstanceSettings {
             allowed_email_domains: Vec::new(),
             personal_keys: true,
             email_verification: false,
+            require_two_factor: false,
             quotas: QuotaDefaults::default(),
             files: FileLimits::default(),
             audit_retention_days: 180,

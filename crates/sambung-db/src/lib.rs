@@ -25,6 +25,7 @@ pub mod secret;
 pub mod seed;
 pub mod tags;
 pub mod teams;
+pub mod two_factor;
 pub mod usage;
 
 pub use error::{DomainError, Result};

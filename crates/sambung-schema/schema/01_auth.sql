@@ -21,6 +21,8 @@ CREATE TABLE users (
   -- the browser's Accept-Language decides).
   theme          text        NOT NULL DEFAULT 'system',
   locale         text,
+  -- Better Auth's two-factor plugin: set once a TOTP secret is confirmed by a first code.
+  two_factor_enabled boolean NOT NULL DEFAULT false,
   CONSTRAINT users_pkey PRIMARY KEY (id),
   CONSTRAINT users_email_key UNIQUE (email),
   CONSTRAINT users_email_normalised CHECK (email = lower(btrim(email)) AND email LIKE '_%@_%'),
@@ -101,4 +103,26 @@ CREATE INDEX verification_identifier_idx ON verifications (identifier);
 CREATE INDEX verification_value_idx ON verifications (value);
 
 CREATE TRIGGER verifications_set_updated_at BEFORE UPDATE ON verifications
+  FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();
+
+-- Better Auth's two-factor plugin's `twoFactor`, one row a user: the TOTP secret sealed under
+-- the master key (AES-256-GCM, the user's id as associated data), the unused backup codes as
+-- SHA-256 hex (each shown once), whether a first code confirmed it, the last time step a code
+-- was accepted for (a code is used once), and failures in a row with the lock they lead to.
+CREATE TABLE two_factors (
+  user_id         uuid        NOT NULL,
+  secret          bytea       NOT NULL,
+  backup_codes    text[]      NOT NULL,
+  verified        boolean     NOT NULL DEFAULT false,
+  last_used_step  bigint,
+  failed_attempts integer     NOT NULL DEFAULT 0,
+  locked_until    timestamptz,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  updated_at      timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT two_factors_pkey PRIMARY KEY (user_id),
+  CONSTRAINT two_factors_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
+  CONSTRAINT two_factors_backup_codes_bounded CHECK (cardinality(backup_codes) <= 20)
+);
+
+CREATE TRIGGER two_factors_set_updated_at BEFORE UPDATE ON two_factors
   FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();

@@ -317,7 +317,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(web::router())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
-        .layer(axum::middleware::from_fn(auth::approval_gate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::account_gate,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::session_layer,

@@ -186,7 +186,14 @@ pub struct AppState {
     pub detected_ollama: Option<String>,
     /// See [`ServerSettings::pdf_reader`].
     pub pdf_reader: Option<std::path::PathBuf>,
+    /// The instance's `requireTwoFactor`, as last read and when: every request of a user
+    /// without a second factor asks it (see [`AppState::two_factor_required`]).
+    two_factor_required: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
 }
+
+/// How long a server goes by the `requireTwoFactor` it read (another server's admin may have
+/// changed it; this server's own changes apply at once).
+const TWO_FACTOR_POLICY_FRESH: Duration = Duration::from_secs(5);
 
 impl AppState {
     /// Where a read that may lag goes: a usable replica, else the primary.
@@ -250,7 +257,34 @@ impl AppState {
             mailer: settings.mailer.clone(),
             detected_ollama: settings.detected_ollama.clone(),
             pdf_reader: settings.pdf_reader.clone(),
+            two_factor_required: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Whether accounts signing in with a password must have a second factor: read at most
+    /// every few seconds, for every request of a user without one asks it.
+    pub async fn two_factor_required(&self) -> Result<bool, sambung_db::DomainError> {
+        let known = *self
+            .two_factor_required
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((read, required)) = known {
+            if read.elapsed() < TWO_FACTOR_POLICY_FRESH {
+                return Ok(required);
+            }
+        }
+        let required = self.instance_settings().await?.require_two_factor;
+        self.instance_settings_changed(Some(required));
+        Ok(required)
+    }
+
+    /// The instance's settings changed here (`Some`: to require a second factor or not).
+    pub fn instance_settings_changed(&self, two_factor_required: Option<bool>) {
+        *self
+            .two_factor_required
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) =
+            two_factor_required.map(|required| (std::time::Instant::now(), required));
     }
 
     /// The instance's settings, with the sign-up policy the environment sets winning.

@@ -95,7 +95,8 @@ async fn update_settings(
     client: ClientIp,
     ApiJson(patch): ApiJson<serde_json::Map<String, Value>>,
 ) -> ApiResult<Json<SettingsOut>> {
-    let (_, changed) = instance::update_settings(&state.pool, me.user.id, patch.clone()).await?;
+    let (now, changed) = instance::update_settings(&state.pool, me.user.id, patch.clone()).await?;
+    state.instance_settings_changed(Some(now.require_two_factor));
     if !changed.is_empty() {
         let values: serde_json::Map<String, Value> = changed
             .iter()

@@ -29,6 +29,8 @@ pub struct InstanceOut {
     /// Email domains sign-up is limited to (none: any).
     pub allowed_email_domains: Vec<String>,
     pub email_verification: bool,
+    /// Whether password accounts must use a second factor (TOTP).
+    pub require_two_factor: bool,
     pub personal_keys: bool,
     /// Whether a mail server is set up (password resets by mail).
     pub mail_configured: bool,
@@ -62,6 +64,7 @@ async fn instance(
         signup_from_environment: state.signup_override.is_some(),
         allowed_email_domains: settings.allowed_email_domains,
         email_verification: settings.email_verification,
+        require_two_factor: settings.require_two_factor,
         personal_keys: settings.personal_keys,
         mail_configured: state.mailer.is_configured(),
         needs_setup,

@@ -1,4 +1,5 @@
-//! `GET /me`: the signed-in user; `GET`/`PATCH /me/preferences`: how they want the UI.
+//! `GET /me`: the signed-in user; `GET`/`PATCH /me/preferences`: how they want the UI;
+//! `GET /me/two-factor/qr`: the QR code of a second factor being set up.
 
 use std::sync::Arc;
 
@@ -21,6 +22,18 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(me))
         .routes(routes!(get_preferences, set_preferences))
+        .routes(routes!(two_factor_qr))
+}
+
+/// The QR code of the second factor being set up (`/api/auth/two-factor/enable` began it),
+/// for an authenticator app to scan: SVG, drawn by this server.
+#[utoipa::path(get, path = "/me/two-factor/qr", tag = "me",
+    responses((status = 200, description = "an SVG", content_type = "image/svg+xml"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn two_factor_qr(
+    State(state): State<Arc<AppState>>,
+    signed_in: SignedIn,
+) -> ApiResult<axum::response::Response> {
+    crate::auth::two_factor::setup_qr(&state, &signed_in.user).await
 }
 
 /// The signed-in user.

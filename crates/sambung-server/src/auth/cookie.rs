@@ -13,6 +13,10 @@ use sha2::Sha256;
 pub const SESSION_TOKEN: &str = "sambungchat-auth.session_token";
 pub const SESSION_DATA: &str = "sambungchat-auth.session_data";
 pub const DONT_REMEMBER: &str = "sambungchat-auth.dont_remember";
+/// A password sign-in waiting for its second factor (Better Auth's `two_factor`).
+pub const TWO_FACTOR: &str = "sambungchat-auth.two_factor";
+/// A device whose sign-ins need no second factor for a while (Better Auth's `trust_device`).
+pub const TRUST_DEVICE: &str = "sambungchat-auth.trust_device";
 /// The admin's own session while they act as a user: `token:dont_remember`.
 pub const ADMIN_SESSION: &str = "sambungchat-auth.admin_session";
 

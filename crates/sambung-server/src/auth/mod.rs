@@ -5,6 +5,7 @@ pub mod admin;
 pub mod cookie;
 pub mod rate_limit;
 pub mod routes;
+pub mod two_factor;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -288,28 +289,50 @@ pub async fn rate_limit(
     next.run(request).await
 }
 
-/// An account that waits for an admin's approval (the `approval` sign-up policy) can do
-/// nothing but see itself and the instance, and sign out: every other request of the API
-/// answers 403 `ACCOUNT_NOT_APPROVED`, saying so. (Runs inside the session layer.)
-pub async fn approval_gate(request: Request, next: Next) -> Response {
-    let waiting = request
-        .extensions()
-        .get::<SignedIn>()
-        .is_some_and(|s| !s.user.approved);
+/// What an account may do before it is fully let in. One that waits for an admin's approval
+/// (the `approval` sign-up policy) can do nothing but see itself and the instance, and sign
+/// out: every other request of the API answers 403 `ACCOUNT_NOT_APPROVED`. One without a
+/// second factor, on an instance that requires one, can besides set one up: everything else
+/// answers 403 `TWO_FACTOR_REQUIRED`. (Runs inside the session layer.)
+pub async fn account_gate(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(signed_in) = request.extensions().get::<SignedIn>() else {
+        return next.run(request).await;
+    };
     let path = request.uri().path();
     let open = path.starts_with("/api/auth/")
         || matches!(
             path,
-            "/api/v1/me" | "/api/v1/instance" | "/api/v1/openapi.json"
+            "/api/v1/me" | "/api/v1/instance" | "/api/v1/openapi.json" | "/api/v1/me/preferences"
         )
         || !path.starts_with("/api/");
-    if waiting && !open {
+    if open {
+        return next.run(request).await;
+    }
+    if !signed_in.user.approved {
         return ApiError::new(
             StatusCode::FORBIDDEN,
             "ACCOUNT_NOT_APPROVED",
             "Your account waits for an admin of this instance to approve it; you can use it once they have.",
         )
         .into_response();
+    }
+    if path != "/api/v1/me/two-factor/qr" {
+        match two_factor::must_set_up(&state, signed_in).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "TWO_FACTOR_REQUIRED",
+                    "This instance requires two-factor sign-in: set it up in Settings (an authenticator app's codes) to go on.",
+                )
+                .into_response()
+            }
+            Err(error) => return error.into_response(),
+        }
     }
     next.run(request).await
 }

@@ -26,13 +26,20 @@ pub struct RateLimiter {
 }
 
 /// Paths with the strict limit, each counted on its own.
-const SENSITIVE: [&str; 5] = [
+const SENSITIVE: [&str; 11] = [
     "/api/auth/sign-in/email",
     "/api/auth/sign-up/email",
     "/api/auth/change-password",
     // Each sends a mail: a client may not make the server a mail cannon.
     "/api/auth/request-password-reset",
     "/api/auth/send-verification-email",
+    // Codes and the password that guards them, as Better Auth's two-factor plugin limits them.
+    "/api/auth/two-factor/enable",
+    "/api/auth/two-factor/disable",
+    "/api/auth/two-factor/get-totp-uri",
+    "/api/auth/two-factor/verify-totp",
+    "/api/auth/two-factor/verify-backup-code",
+    "/api/auth/two-factor/generate-backup-codes",
 ];
 
 /// Entries kept before expired ones are swept (bounds the memory an attacker can fill).

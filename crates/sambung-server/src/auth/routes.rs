@@ -20,7 +20,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::cookie::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
-use super::{ClientIp, MaybeSignedIn, SignedIn, SESSION_LIFETIME, SHORT_SESSION_LIFETIME};
+use super::{
+    two_factor, ClientIp, MaybeSignedIn, SignedIn, SESSION_LIFETIME, SHORT_SESSION_LIFETIME,
+};
 use crate::audit::{self, Actor};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, OptionalJson};
@@ -49,6 +51,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(verify_email))
         .routes(routes!(ok))
         .merge(super::admin::router())
+        .merge(super::two_factor::router())
 }
 
 /// A user as Better Auth shows one (with its admin plugin's fields, and whether an admin
@@ -70,6 +73,8 @@ pub struct UserOut {
     pub ban_expires: Option<Timestamp>,
     /// False while the account waits for an admin (the `approval` sign-up policy).
     pub approved: bool,
+    /// Whether a password sign-in also needs a code (Better Auth's two-factor plugin).
+    pub two_factor_enabled: bool,
 }
 
 impl From<User> for UserOut {
@@ -87,6 +92,7 @@ impl From<User> for UserOut {
             ban_reason: u.ban_reason,
             ban_expires: u.ban_expires.map(Timestamp::from),
             approved: u.approved,
+            two_factor_enabled: u.two_factor_enabled,
         }
     }
 }
@@ -220,7 +226,7 @@ fn invalid_email() -> ApiError {
 }
 
 /// Open a session for `user` and the cookies that carry it.
-async fn open_session(
+pub(crate) async fn open_session(
     state: &AppState,
     user: &User,
     remember: bool,
@@ -427,7 +433,15 @@ async fn sign_in(
     }
     refuse_printed_demo_password(&state, &user, &body.password)?;
     let remember = body.remember_me != Some(false);
-    let (token, cookies) = open_session(&state, &user, remember, client, &headers).await?;
+    let mut trusted = Vec::new();
+    if user.two_factor_enabled {
+        match two_factor::sign_in_step(&state, &user, remember, &headers).await? {
+            two_factor::SignInStep::Code(answer) => return Ok(answer),
+            two_factor::SignInStep::Session(cookies) => trusted = cookies,
+        }
+    }
+    let (token, mut cookies) = open_session(&state, &user, remember, client, &headers).await?;
+    cookies.extend(trusted);
     audit::record(
         &state,
         Actor::User(&user),

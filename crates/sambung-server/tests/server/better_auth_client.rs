@@ -35,3 +35,8 @@ async fn better_auths_own_client_works_unchanged() {
 async fn better_auths_admin_client_works_unchanged() {
     run_check("admin.mjs", "admin: every step as expected").await;
 }
+
+#[tokio::test]
+async fn better_auths_two_factor_client_works_unchanged() {
+    run_check("two-factor.mjs", "two-factor: every step as expected").await;
+}

@@ -12,4 +12,5 @@ mod files;
 mod generate;
 mod hardening;
 mod instance;
+mod two_factor;
 mod web;

@@ -1,0 +1,285 @@
+//! Two-factor sign-in (SPEC section 13) as an attacker meets it: the secret and backup codes
+//! are not readable from the database, codes are counted (a pending sign-in dies at its fifth
+//! wrong one, the account locks at its tenth), a forged pending cookie is nothing, the QR code
+//! exists only while setting up, and an instance that requires a second factor lets a
+//! password account do nothing else until it has one. (The whole flow through Better Auth's
+//! own client is `better_auth_client::better_auths_two_factor_client_works_unchanged`.)
+
+use crate::common;
+
+use common::{Client, TestApp, User};
+use serde_json::json;
+use totp_rs::{Algorithm, Secret, TOTP};
+
+/// Begin and confirm TOTP for `user`: the app's TOTP and the backup codes.
+async fn enable(user: &User) -> (TOTP, Vec<String>) {
+    let begun = user
+        .post(
+            "/api/auth/two-factor/enable",
+            json!({"password": user.password}),
+        )
+        .await;
+    assert_eq!(begun.status, 200, "{begun:?}");
+    let uri = begun.body["totpURI"].as_str().unwrap();
+    let secret = url::Url::parse(uri)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "secret")
+        .unwrap()
+        .1
+        .into_owned();
+    let totp = TOTP::new(
+        Algorithm::SHA1,
+        6,
+        1,
+        30,
+        Secret::Encoded(secret).to_bytes().unwrap(),
+        Some("SambungChat".into()),
+        user.email.clone(),
+    )
+    .unwrap();
+    let codes = begun.body["backupCodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let confirmed = user
+        .post(
+            "/api/auth/two-factor/verify-totp",
+            json!({"code": code(&totp, -1)}),
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    (totp, codes)
+}
+
+/// The code of the time step `offset` steps from now.
+fn code(totp: &TOTP, offset: i64) -> String {
+    let step = chrono::Utc::now().timestamp() / 30 + offset;
+    totp.generate(step as u64 * 30)
+}
+
+/// A code that is none of those now accepted.
+fn wrong(totp: &TOTP) -> String {
+    let near: Vec<String> = (-1..=1).map(|o| code(totp, o)).collect();
+    (0..)
+        .map(|n: u32| format!("{:06}", n * 7919 % 1_000_000))
+        .find(|c| !near.contains(c))
+        .unwrap()
+}
+
+/// A fresh browser's password sign-in, which must wait for a code.
+async fn pending(app: &TestApp, user: &User) -> Client {
+    let browser = app.anonymous();
+    let reply = browser
+        .sign_in(json!({"email": user.email, "password": user.password}))
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        reply.body,
+        json!({"twoFactorRedirect": true, "twoFactorMethods": ["totp"]})
+    );
+    assert!(
+        reply
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().contains("session_token=")),
+        "no session before the code: {reply:?}"
+    );
+    browser
+}
+
+#[tokio::test]
+async fn codes_are_counted_and_the_stored_secret_is_sealed() {
+    let mut steps = sambung_testkit::Steps::new();
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+
+    steps.at("while setting up, a QR code is drawn here; once on, it is gone");
+    let begun = ana
+        .post(
+            "/api/auth/two-factor/enable",
+            json!({"password": ana.password}),
+        )
+        .await;
+    assert_eq!(begun.status, 200, "{begun:?}");
+    let qr = ana
+        .http
+        .get(ana.url("/api/v1/me/two-factor/qr"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(qr.status(), 200);
+    assert_eq!(qr.headers()["content-type"], "image/svg+xml");
+    assert_eq!(qr.headers()["x-content-type-options"], "nosniff");
+    assert!(qr.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("sandbox"));
+    let svg = qr.text().await.unwrap();
+    assert!(svg.contains("<svg") && !svg.contains("<script"), "{svg}");
+    let (totp, backup) = enable(&ana).await;
+    assert_eq!(ana.get("/api/v1/me/two-factor/qr").await.status, 400);
+    assert_eq!(ana.get("/api/v1/me").await.body["twoFactorEnabled"], true);
+
+    steps.at("the database holds neither the secret nor a backup code readable");
+    let (secret, codes): (Vec<u8>, Vec<String>) =
+        sqlx::query_as("SELECT secret, backup_codes FROM two_factors")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    let base32 = totp.get_secret_base32();
+    let raw = String::from_utf8_lossy(&totp.secret).into_owned();
+    let stored = String::from_utf8_lossy(&secret).into_owned();
+    assert!(!stored.contains(&raw) && !stored.contains(&base32));
+    assert_eq!(codes.len(), 10);
+    assert!(codes
+        .iter()
+        .all(|hash| !backup.contains(hash) && hash.len() == 64));
+
+    steps.at("a forged or missing pending cookie is no sign-in");
+    let stranger = app.anonymous();
+    let forged = stranger
+        .post(
+            "/api/auth/two-factor/verify-totp",
+            json!({"code": code(&totp, 0)}),
+        )
+        .await;
+    assert_eq!(
+        (forged.status, forged.code()),
+        (401, "INVALID_TWO_FACTOR_COOKIE")
+    );
+    let forged = stranger
+        .send(
+            stranger
+                .http
+                .post(stranger.url("/api/auth/two-factor/verify-backup-code"))
+                .header("cookie", "sambungchat-auth.two_factor=abc.def")
+                .json(&json!({"code": backup[0]})),
+        )
+        .await;
+    assert_eq!(
+        (forged.status, forged.code()),
+        (401, "INVALID_TWO_FACTOR_COOKIE")
+    );
+
+    steps.at("a pending sign-in dies at its fifth wrong code");
+    let browser = pending(&app, &ana).await;
+    for _ in 0..4 {
+        let refused = browser
+            .post(
+                "/api/auth/two-factor/verify-totp",
+                json!({"code": wrong(&totp)}),
+            )
+            .await;
+        assert_eq!((refused.status, refused.code()), (401, "INVALID_CODE"));
+    }
+    let fifth = browser
+        .post(
+            "/api/auth/two-factor/verify-totp",
+            json!({"code": wrong(&totp)}),
+        )
+        .await;
+    assert_eq!(
+        (fifth.status, fifth.code()),
+        (400, "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE")
+    );
+    let after = browser
+        .post(
+            "/api/auth/two-factor/verify-totp",
+            json!({"code": code(&totp, 0)}),
+        )
+        .await;
+    assert_eq!(
+        (after.status, after.code()),
+        (401, "INVALID_TWO_FACTOR_COOKIE"),
+        "the right code is too late for a dead sign-in"
+    );
+
+    steps.at("the account locks at the tenth wrong code in a row, whatever the browser");
+    let browser = pending(&app, &ana).await;
+    for _ in 0..4 {
+        browser
+            .post(
+                "/api/auth/two-factor/verify-totp",
+                json!({"code": wrong(&totp)}),
+            )
+            .await;
+    }
+    let browser = pending(&app, &ana).await;
+    let tenth = browser
+        .post(
+            "/api/auth/two-factor/verify-backup-code",
+            json!({"code": "AAAAA-AAAAA"}),
+        )
+        .await;
+    assert_eq!((tenth.status, tenth.code()), (401, "INVALID_BACKUP_CODE"));
+    let locked = browser
+        .post(
+            "/api/auth/two-factor/verify-backup-code",
+            json!({"code": backup[0]}),
+        )
+        .await;
+    assert_eq!(
+        (locked.status, locked.code()),
+        (429, "ACCOUNT_TEMPORARILY_LOCKED"),
+        "{locked:?}"
+    );
+    assert!(locked.headers.contains_key("x-retry-after"));
+    // The lock ends (made to end now here); then the backup code works, once.
+    sqlx::query("UPDATE two_factors SET locked_until = now() - interval '1 second'")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let opened = browser
+        .post(
+            "/api/auth/two-factor/verify-backup-code",
+            json!({"code": backup[0]}),
+        )
+        .await;
+    assert_eq!(opened.status, 200, "{opened:?}");
+    assert_eq!(
+        browser.get("/api/v1/me").await.body["email"],
+        ana.email.as_str()
+    );
+}
+
+#[tokio::test]
+async fn an_instance_that_requires_a_second_factor_lets_nothing_else_happen_until_one_is_set() {
+    let app = TestApp::start().await;
+    let boss = app.user("boss").await; // the first account: the instance's admin
+    let ana = app.user("ana").await;
+    let set = boss
+        .patch("/api/v1/admin/settings", json!({"requireTwoFactor": true}))
+        .await;
+    assert_eq!(set.status, 200, "{set:?}");
+    assert_eq!(
+        app.anonymous().get("/api/v1/instance").await.body["requireTwoFactor"],
+        true
+    );
+
+    let refused = ana.get("/api/v1/chats").await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "TWO_FACTOR_REQUIRED"),
+        "{refused:?}"
+    );
+    assert!(refused.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("Settings"));
+    // What setting one up needs stays open.
+    assert_eq!(ana.get("/api/v1/me").await.status, 200);
+    assert_eq!(ana.get("/api/v1/me/preferences").await.status, 200);
+    enable(&ana).await;
+    assert_eq!(ana.get("/api/v1/chats").await.status, 200);
+    // The admin too, until they have one.
+    assert_eq!(
+        boss.get("/api/v1/chats").await.code(),
+        "TWO_FACTOR_REQUIRED"
+    );
+    enable(&boss).await;
+    assert_eq!(boss.get("/api/v1/chats").await.status, 200);
+}

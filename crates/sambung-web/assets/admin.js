@@ -463,6 +463,7 @@ async function openSettingsPanel() {
   $("#setting-domains").value = settings.allowedEmailDomains.join(", ");
   $("#setting-personal-keys").checked = settings.personalKeys;
   $("#setting-verification").checked = settings.emailVerification;
+  $("#setting-two-factor").checked = settings.requireTwoFactor;
   $("#setting-retention").value = settings.auditRetentionDays;
   $("#setting-mail-note").hidden = mailConfigured;
   const mebibytes = (n) => (n == null ? "" : String(Math.round(n / MIB)));
@@ -484,6 +485,7 @@ async function openSettingsPanel() {
         allowedEmailDomains: $("#setting-domains").value.split(",").map((d) => d.trim()).filter(Boolean),
         personalKeys: $("#setting-personal-keys").checked,
         emailVerification: $("#setting-verification").checked,
+        requireTwoFactor: $("#setting-two-factor").checked,
         auditRetentionDays: Number($("#setting-retention").value),
         quotas,
         files: {

@@ -83,6 +83,7 @@ function hashQuery() {
 function showAuth() {
   $("#app").hidden = true;
   $("#pending").hidden = true;
+  $("#totp-required").hidden = true;
   $("#auth").hidden = false;
   const [, view] = location.hash.split(/[/?]/);
   const query = hashQuery();
@@ -107,7 +108,7 @@ function showAuth() {
 
 /** Show one of the sign-in page's forms. */
 function showAuthForm(form) {
-  for (const f of ["#auth-form", "#forgot-form", "#reset-form"]) $(f).hidden = f !== form;
+  for (const f of ["#auth-form", "#code-form", "#forgot-form", "#reset-form"]) $(f).hidden = f !== form;
 }
 
 function note(text) {
@@ -149,6 +150,11 @@ $("#auth-form").addEventListener("submit", async (event) => {
   note("");
   try {
     const answer = await api("POST", signingUp ? "/api/auth/sign-up/email" : "/api/auth/sign-in/email", body);
+    if (answer.twoFactorRedirect) {
+      // The password stays typed: a sign-in whose code never comes starts again from it.
+      askForCode(false);
+      return;
+    }
     $("#auth-password").value = "";
     if (signingUp && !answer.token) {
       setSigningUp(false);
@@ -161,6 +167,49 @@ $("#auth-form").addEventListener("submit", async (event) => {
     // What was typed stays; the error says what to do.
     $("#auth-error").textContent = error.message;
     $("#auth-resend").hidden = error.code !== "EMAIL_NOT_VERIFIED";
+  }
+});
+
+// ---------------------------------------------------------------- second factor at sign-in
+
+let backupCode = false;
+
+/** Ask for the authenticator app's code (or, `backup`, a backup code). */
+function askForCode(backup) {
+  backupCode = backup;
+  $("#code-about").textContent = t(backup ? "auth.code.aboutBackup" : "auth.code.about");
+  $("#code-label").textContent = t(backup ? "auth.code.backupLabel" : "auth.code.label");
+  $("#code-backup").textContent = t(backup ? "auth.code.useApp" : "auth.code.useBackup");
+  $("#code-value").inputMode = backup ? "text" : "numeric";
+  $("#code-value").value = "";
+  $("#code-error").textContent = "";
+  showAuthForm("#code-form");
+  $("#code-value").focus();
+}
+
+$("#code-backup").addEventListener("click", () => askForCode(!backupCode));
+$("#code-back").addEventListener("click", () => showAuthForm("#auth-form"));
+
+$("#code-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("#code-error").textContent = "";
+  const body = { code: $("#code-value").value.trim(), trustDevice: $("#code-trust").checked };
+  try {
+    await api("POST", backupCode ? "/api/auth/two-factor/verify-backup-code" : "/api/auth/two-factor/verify-totp", body);
+    $("#auth-password").value = "";
+    $("#code-value").value = "";
+    showAuthForm("#auth-form");
+    await start();
+  } catch (error) {
+    // A sign-in that ended (too many codes, too long) starts again from the password.
+    const ended = ["TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE", "INVALID_TWO_FACTOR_COOKIE"].includes(error.code);
+    if (ended) {
+      showAuthForm("#auth-form");
+      $("#auth-error").textContent = `${error.message} ${t("auth.code.again")}`;
+    } else {
+      $("#code-error").textContent = error.message;
+      $("#code-value").select();
+    }
   }
 });
 
@@ -1466,8 +1515,94 @@ async function openSettings() {
   const keysOff = state.instance && !state.instance.personalKeys;
   $("#keys-off").hidden = !keysOff;
   $("#key-form").hidden = keysOff;
+  showTwoFactor();
   await Promise.all([loadProviders(), loadKeys(), loadModels(), loadSessions(), loadStorage()]);
 }
+
+// ---------------------------------------------------------------- second factor in settings
+
+/** The two-factor block as the account stands: off (set up), being set up, or on. */
+function showTwoFactor() {
+  const on = state.user.twoFactorEnabled;
+  $("#totp-state").textContent = t(on ? "settings.totp.on" : "settings.totp.off");
+  $("#totp-enable").hidden = on;
+  $("#totp-codes").hidden = !on;
+  $("#totp-disable").hidden = !on;
+  $("#totp-password-form").hidden = !$("#totp-setup").hidden;
+}
+
+/** Show backup codes, this once. */
+function showBackupCodes(codes) {
+  $("#totp-backup-list").replaceChildren(...codes.map((code) => el("li", {}, el("code", {}, code))));
+  $("#totp-backup").hidden = false;
+  $("#totp-backup").dataset.codes = codes.join("\n");
+}
+
+$("#totp-backup-save").addEventListener("click", () => {
+  const text = `${t("settings.totp.fileHeader", { email: state.user.email })}\n\n${$("#totp-backup").dataset.codes}\n`;
+  const link = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/plain" })), download: "sambungchat-backup-codes.txt" });
+  link.click();
+  URL.revokeObjectURL(link.href);
+});
+
+$("#totp-password-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  // Once on, the password is for the buttons beside it.
+  if (state.user.twoFactorEnabled) return;
+  await within($("#totp-status"), async () => {
+    const begun = await api("POST", "/api/auth/two-factor/enable", { password: $("#totp-password").value });
+    $("#totp-password").value = "";
+    $("#totp-secret").textContent = new URL(begun.totpURI).searchParams.get("secret");
+    $("#totp-qr").alt = t("settings.totp.qr");
+    $("#totp-qr").src = `/api/v1/me/two-factor/qr?at=${Date.now()}`;
+    $("#totp-setup").hidden = false;
+    $("#totp-password-form").hidden = true;
+    showBackupCodes(begun.backupCodes);
+    $("#totp-code").focus();
+    return "";
+  });
+});
+
+$("#totp-confirm-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const done = await within($("#totp-status"), async () => {
+    const answer = await api("POST", "/api/auth/two-factor/verify-totp", { code: $("#totp-code").value.trim() });
+    state.user = answer.user;
+    $("#totp-code").value = "";
+    $("#totp-setup").hidden = true;
+    showTwoFactor();
+    return t("settings.totp.enabled");
+  });
+  // Required of this account: the rest of the app opens now.
+  if (done && !$("#totp-required").hidden) await start();
+});
+
+$("#totp-codes").addEventListener("click", async () => {
+  if (!$("#totp-password").reportValidity()) return;
+  await within($("#totp-status"), async () => {
+    const answer = await api("POST", "/api/auth/two-factor/generate-backup-codes", { password: $("#totp-password").value });
+    $("#totp-password").value = "";
+    showBackupCodes(answer.backupCodes);
+    return t("settings.totp.newCodes");
+  });
+});
+
+$("#totp-disable").addEventListener("click", async () => {
+  if (!$("#totp-password").reportValidity()) return;
+  await within($("#totp-status"), async () => {
+    await api("POST", "/api/auth/two-factor/disable", { password: $("#totp-password").value });
+    $("#totp-password").value = "";
+    $("#totp-backup").hidden = true;
+    state.user = { ...state.user, twoFactorEnabled: false };
+    showTwoFactor();
+    return t("settings.totp.disabled");
+  });
+});
+
+$("#totp-required-sign-out").addEventListener("click", async () => {
+  await api("POST", "/api/auth/sign-out", {}).catch(toast);
+  await start().catch(toast);
+});
 
 /** What the user's files take, of what they may keep. */
 async function loadStorage() {
@@ -2072,6 +2207,17 @@ async function start() {
   $("#pending").hidden = true;
   const [instance, preferences] = await Promise.all([api("GET", "/api/v1/instance"), api("GET", "/api/v1/me/preferences")]);
   state.instance = instance;
+  if (instance.requireTwoFactor && !session.user.twoFactorEnabled && !session.session.impersonatedBy) {
+    // Nothing else answers until a second factor is set up: set it up here, then go on.
+    applyTheme(preferences.theme);
+    $("#app").hidden = true;
+    $("#totp-required").hidden = false;
+    $("#totp-required-slot").append($("#totp"));
+    showTwoFactor();
+    return;
+  }
+  $("#totp-required").hidden = true;
+  $("#settings h3[data-i18n='page.settings.appearance']").before($("#totp"));
   applyTheme(preferences.theme);
   // The user's language wins over this browser's; one chosen on the sign-in page becomes
   // theirs when they had none.

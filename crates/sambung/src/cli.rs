@@ -54,6 +54,14 @@ pub enum AdminCommand {
     SetRole(SetRoleArgs),
     /// Print a one-time link (valid an hour) that lets the account choose a new password.
     ResetPassword(ResetPasswordArgs),
+    /// Turn the account's two-factor sign-in off (its phone and backup codes are lost): its
+    /// password alone signs in again, until it sets up a new second factor.
+    DisableTwoFactor(DisableTwoFactorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DisableTwoFactorArgs {
+    pub email: String,
 }
 
 #[derive(Debug, Args)]

@@ -2037,3 +2037,150 @@ async fn files_dropped_and_pasted_go_to_the_model_show_in_the_chat_and_on_its_sh
         .await;
     browser.close().await;
 }
+
+/// The code of the time step `offset` steps from now, for the key a settings page shows.
+fn totp_code(key: &str, email: &str, offset: i64) -> String {
+    let totp = totp_rs::TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        totp_rs::Secret::Encoded(key.to_owned()).to_bytes().unwrap(),
+        Some("SambungChat".into()),
+        email.to_owned(),
+    )
+    .unwrap();
+    let step = chrono::Utc::now().timestamp() / 30 + offset;
+    totp.generate(step as u64 * 30)
+}
+
+/// A code none of those accepted now is.
+fn wrong_totp(key: &str, email: &str) -> String {
+    let near: Vec<String> = (-1..=1).map(|o| totp_code(key, email, o)).collect();
+    ["000000", "111111", "222222", "333333"]
+        .into_iter()
+        .find(|c| !near.iter().any(|n| n == c))
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn two_factor_sign_in_is_set_up_and_asked_for_in_chromium() {
+    let mut steps = sambung_testkit::Steps::new();
+    let app = TestApp::start().await;
+    app.user("owner").await;
+    app.user("ana").await;
+    let email = "ana@example.com";
+    let browser = Browser::start().await;
+    browser.client.goto(&app.url).await.unwrap();
+    sign_in(&browser, email, "password-of-ana").await;
+
+    steps.at("set up in Settings: a wrong password said where it was typed, then the QR code");
+    browser.click("#open-settings").await;
+    browser.until_text("#totp-state", "Off").await;
+    browser.type_into("#totp-password", "not-my-password").await;
+    browser.click("#totp-enable").await;
+    browser.until_text("#totp-status", "Invalid password").await;
+    browser
+        .element("#totp-password")
+        .await
+        .clear()
+        .await
+        .unwrap();
+    browser.type_into("#totp-password", "password-of-ana").await;
+    browser.click("#totp-enable").await;
+    browser.element("#totp-setup:not([hidden])").await;
+    browser
+        .until(
+            "the QR code is drawn",
+            "return document.querySelector('#totp-qr').naturalWidth",
+            |w| w.as_u64().is_some_and(|w| w > 0),
+        )
+        .await;
+    let key = browser.text("#totp-secret").await;
+    let backup = browser.texts("#totp-backup-list code").await;
+    assert_eq!(backup.len(), 10, "{backup:?}");
+    browser
+        .screenshot(screenshot_path("two-factor-setup.png"))
+        .await;
+    browser
+        .type_into("#totp-code", &wrong_totp(&key, email))
+        .await;
+    browser
+        .click("#totp-confirm-form button[type=submit]")
+        .await;
+    browser.until_text("#totp-status", "Invalid code").await;
+    browser.element("#totp-code").await.clear().await.unwrap();
+    browser
+        .type_into("#totp-code", &totp_code(&key, email, -1))
+        .await;
+    browser
+        .click("#totp-confirm-form button[type=submit]")
+        .await;
+    browser
+        .until_text("#totp-status", "Two-factor sign-in is on.")
+        .await;
+    browser.until_text("#totp-state", "On:").await;
+
+    steps.at("signed out, the password asks for the code; a wrong one is said in the form");
+    eval(
+        &browser,
+        "document.querySelector('#close-settings').click();",
+    )
+    .await;
+    browser.click("#sign-out").await;
+    browser.type_into("#auth-email", email).await;
+    browser.type_into("#auth-password", "password-of-ana").await;
+    browser.click("#auth-submit").await;
+    browser.element("#code-form:not([hidden])").await;
+    browser
+        .type_into("#code-value", &wrong_totp(&key, email))
+        .await;
+    browser.click("#code-form button[type=submit]").await;
+    browser.until_text("#code-error", "Invalid code").await;
+    assert_eq!(
+        eval(
+            &browser,
+            "return document.querySelector('#auth-password').value"
+        )
+        .await,
+        "password-of-ana",
+        "the password stays typed while the code is asked for"
+    );
+    browser.element("#code-value").await.clear().await.unwrap();
+    browser
+        .type_into("#code-value", &totp_code(&key, email, 0))
+        .await;
+    browser.click("#code-form button[type=submit]").await;
+    browser.element("#app:not([hidden])").await;
+
+    steps.at("a backup code signs in once");
+    browser.click("#sign-out").await;
+    browser.type_into("#auth-email", email).await;
+    browser.type_into("#auth-password", "password-of-ana").await;
+    browser.click("#auth-submit").await;
+    browser.element("#code-form:not([hidden])").await;
+    browser.click("#code-backup").await;
+    browser.until_text("#code-label", "Backup code").await;
+    browser.type_into("#code-value", &backup[0]).await;
+    browser.click("#code-form button[type=submit]").await;
+    browser.element("#app:not([hidden])").await;
+    browser.close().await;
+
+    steps.at("on a phone, in the dark, the code form and the used backup code refused");
+    let phone = Browser::start_dark().await;
+    phone.client.set_window_size(390, 844).await.unwrap();
+    phone.client.goto(&app.url).await.unwrap();
+    phone.type_into("#auth-email", email).await;
+    phone.type_into("#auth-password", "password-of-ana").await;
+    phone.click("#auth-submit").await;
+    phone.element("#code-form:not([hidden])").await;
+    phone.click("#code-backup").await;
+    phone.type_into("#code-value", &backup[0]).await;
+    phone.click("#code-form button[type=submit]").await;
+    phone.until_text("#code-error", "Invalid backup code").await;
+    phone
+        .screenshot(screenshot_path("two-factor-phone-dark.png"))
+        .await;
+    phone.close().await;
+}

@@ -11,7 +11,7 @@ use sambung_db::audit::{self, Action, Event};
 use sambung_db::auth::{self, LinkPurpose};
 use serde_json::json;
 
-use crate::cli::{CreateUserArgs, ResetPasswordArgs, SetRoleArgs};
+use crate::cli::{CreateUserArgs, DisableTwoFactorArgs, ResetPasswordArgs, SetRoleArgs};
 
 /// Where the audit log says these changes came from.
 fn from_the_command_line(
@@ -131,6 +131,36 @@ pub async fn reset_password(config: &Config, args: &ResetPasswordArgs) -> anyhow
     );
     eprintln!(
         "Open it within an hour to choose a new password for {} (it works once).",
+        user.email
+    );
+    Ok(())
+}
+
+/// `admin disable-two-factor`: for an account whose second factor is lost with its phone.
+pub async fn disable_two_factor(
+    config: &Config,
+    args: &DisableTwoFactorArgs,
+) -> anyhow::Result<()> {
+    let pool = super::connect(config).await?;
+    let Some(user) = auth::get_user_by_email(&pool, &args.email).await? else {
+        bail!("no account has the email {}", args.email);
+    };
+    if !user.two_factor_enabled {
+        bail!("{} has no two-factor sign-in to turn off", user.email);
+    }
+    sambung_db::two_factor::disable(&pool, user.id).await?;
+    audit::record(
+        &pool,
+        from_the_command_line(
+            Action::TwoFactorChanged,
+            user.id.to_string(),
+            json!({"enabled": false}),
+        ),
+    )
+    .await?;
+    pool.close().await;
+    println!(
+        "{}'s two-factor sign-in is off: their password alone signs in until they set it up again.",
         user.email
     );
     Ok(())

@@ -56,6 +56,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Rotate) => keys::rotate(&config).await,
         Command::Admin(AdminCommand::CreateUser(args)) => admin::create_user(&config, &args).await,
         Command::Admin(AdminCommand::SetRole(args)) => admin::set_role(&config, &args).await,
+        Command::Admin(AdminCommand::DisableTwoFactor(args)) => {
+            admin::disable_two_factor(&config, &args).await
+        }
         Command::Admin(AdminCommand::ResetPassword(args)) => {
             admin::reset_password(&config, &args).await
         }

@@ -180,6 +180,27 @@ async fn the_operator_administers_accounts_when_no_admin_can_sign_in() {
         .run(["admin", "set-role", "root@example.com", "user"])
         .success();
 
+    // A lost phone: the operator turns the second factor off.
+    let off = sambung
+        .run(["admin", "disable-two-factor", "second@example.com"])
+        .failure();
+    assert!(off.stderr.contains("no two-factor sign-in"), "{off}");
+    sqlx::query("UPDATE users SET two_factor_enabled = true WHERE email = 'second@example.com'")
+        .execute(pool)
+        .await
+        .unwrap();
+    let off = sambung
+        .run(["admin", "disable-two-factor", "second@example.com"])
+        .success();
+    assert!(off.stdout.contains("is off"), "{off}");
+    let enabled: bool = sqlx::query_scalar(
+        "SELECT two_factor_enabled FROM users WHERE email = 'second@example.com'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(!enabled);
+
     let reset = sambung
         .run([
             "admin",

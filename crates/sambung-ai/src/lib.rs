@@ -441,7 +441,7 @@ async fn run(
 /// A client that connects only to the checked address and follows no redirect. Clients are
 /// kept per (host, address, connect timeout): building one (its TLS roots) costs more than a
 /// whole request to a local model.
-fn client_for(
+pub fn client_for(
     checked: &guard::Checked,
     timeouts: Timeouts,
 ) -> Result<reqwest::Client, ProviderError> {

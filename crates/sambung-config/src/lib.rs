@@ -253,8 +253,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// `TRUSTED_ORIGINS`: more origins (comma-separated) allowed to send cookie-bearing writes.
     pub trusted_origins: Vec<String>,
-    /// `AI_ALLOWED_HOSTS`: `host:port` pairs a model's base URL may reach besides public
-    /// https addresses (a local Ollama, say).
+    /// `OUTBOUND_ALLOWED_HOSTS` (or its older name `AI_ALLOWED_HOSTS`): `host:port` pairs a
+    /// model's base URL or an identity provider may reach besides public https addresses (a
+    /// local Ollama, an internal Keycloak).
     pub ai_allowed_hosts: Vec<String>,
     /// `DATABASE_READ_URL`: streaming replicas (comma-separated) the server sends reads that
     /// may lag to.
@@ -269,6 +270,9 @@ pub struct Config {
     /// `SIGNUP`: who may sign up (`open`, `approval`, `invite`, `closed`); set, it wins over
     /// the admins' setting.
     pub signup: Option<String>,
+    /// `OIDC_PROVIDERS`: the identity providers people may sign in with, a JSON array
+    /// (checked by the server when it starts).
+    pub oidc_providers: Option<String>,
     /// `SMTP_URL`: the mail server (`smtp://user:password@host:587`, `smtps://host:465`);
     /// without one, links meant to be mailed are shown to admins.
     pub smtp_url: Option<SmtpUrl>,
@@ -297,7 +301,7 @@ impl fmt::Debug for SmtpUrl {
 }
 
 /// Every variable `sambung` reads.
-pub const VARIABLES: [&str; 25] = [
+pub const VARIABLES: [&str; 27] = [
     "DATABASE_URL",
     "SAMBUNG_DATA_DIR",
     "SAMBUNG_PG_PORT",
@@ -316,6 +320,8 @@ pub const VARIABLES: [&str; 25] = [
     "PUBLIC_URL",
     "TRUSTED_ORIGINS",
     "AI_ALLOWED_HOSTS",
+    "OUTBOUND_ALLOWED_HOSTS",
+    "OIDC_PROVIDERS",
     "DATABASE_READ_URL",
     "DATABASE_READ_MAX_LAG",
     "TRUSTED_PROXIES",
@@ -480,25 +486,28 @@ impl Config {
             })
             .transpose()?
             .unwrap_or_default();
-        let ai_allowed_hosts = get("AI_ALLOWED_HOSTS")
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|h| !h.is_empty())
-                    .map(|h| match h.rsplit_once(':') {
-                        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
-                            Ok(h.to_owned())
-                        }
-                        _ => Err(parse(
-                            "AI_ALLOWED_HOSTS",
-                            h.to_owned(),
-                            "each entry is host:port".into(),
-                        )),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
+        let outbound = ["OUTBOUND_ALLOWED_HOSTS", "AI_ALLOWED_HOSTS"];
+        let mut ai_allowed_hosts = Vec::new();
+        for name in outbound {
+            let hosts = get(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|h| !h.is_empty())
+                        .map(|h| match h.rsplit_once(':') {
+                            Some((host, port))
+                                if !host.is_empty() && port.parse::<u16>().is_ok() =>
+                            {
+                                Ok(h.to_owned())
+                            }
+                            _ => Err(parse(name, h.to_owned(), "each entry is host:port".into())),
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?
+                .unwrap_or_default();
+            ai_allowed_hosts.extend(hosts);
+        }
 
         let read_urls = get("DATABASE_READ_URL")
             .map(|v| {
@@ -596,6 +605,7 @@ impl Config {
             trusted_proxies,
             max_connections: usize::try_from(server_connections).unwrap_or(usize::MAX),
             signup,
+            oidc_providers: get("OIDC_PROVIDERS").filter(|v| !v.trim().is_empty()),
             smtp_url,
             mail_from,
         })

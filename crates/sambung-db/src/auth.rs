@@ -175,18 +175,161 @@ pub const SAMPLE_EMAILS: [&str; 2] = ["demo@sambung.chat", "teammate@sambung.cha
 /// - else `open` lets in, `approval` lets in an account that waits for an admin, `invite`
 ///   and `closed` refuse; the allowed domains apply to both `open` and `approval`.
 pub async fn sign_up(pool: &PgPool, new: NewUser<'_>, gate: SignupGate<'_>) -> Result<User> {
-    let name = required_text("name", new.name, 200)?;
-    let email = normalize_email(new.email)?;
     validate_password(new.password)?;
     let hash = hash_password(new.password).await?;
-    let id = UserId::new();
     let mut tx = pool.begin().await?;
-    let first = gate.policy != SignupPolicy::Closed && claim_first_account(&mut tx).await?;
+    let user = admit(&mut tx, new.name, new.email, false, gate).await?;
+    sqlx::query!(
+        "INSERT INTO accounts (user_id, account_id, provider_id, password)
+         VALUES ($1, $2, 'credential', $3)",
+        user.id as UserId,
+        user.id.to_string(),
+        hash,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Who signed in through an identity provider: its id, their subject there, and what it says
+/// of them.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderAccount<'a> {
+    pub provider_id: &'a str,
+    pub account_id: &'a str,
+    pub scope: Option<&'a str>,
+}
+
+/// Create a user whose way in is an identity provider (no password), as [`sign_up`] would
+/// let them in; `email_verified` as the provider says.
+pub async fn sign_up_with_provider(
+    pool: &PgPool,
+    name: &str,
+    email: &str,
+    email_verified: bool,
+    account: ProviderAccount<'_>,
+    gate: SignupGate<'_>,
+) -> Result<User> {
+    let mut tx = pool.begin().await?;
+    let mut user = admit(&mut tx, name, email, email_verified, gate).await?;
+    insert_provider_account(&mut tx, user.id, account).await?;
+    tx.commit().await?;
+    user.email_verified = email_verified;
+    Ok(user)
+}
+
+async fn insert_provider_account(
+    tx: &mut sqlx::PgConnection,
+    user: UserId,
+    account: ProviderAccount<'_>,
+) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO accounts (user_id, account_id, provider_id, scope) VALUES ($1, $2, $3, $4)",
+        user as UserId,
+        account.account_id,
+        account.provider_id,
+        account.scope,
+    )
+    .execute(tx)
+    .await
+    .map_err(|e| {
+        conflict_on(
+            e,
+            "accounts_provider_account_key",
+            "this identity is linked to another account already",
+        )
+    })?;
+    Ok(())
+}
+
+/// The user an identity provider's account belongs to.
+pub async fn provider_account_user(
+    pool: &PgPool,
+    provider_id: &str,
+    account_id: &str,
+) -> Result<Option<UserId>> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT user_id AS "user_id: UserId" FROM accounts
+            WHERE provider_id = $1 AND account_id = $2"#,
+        provider_id,
+        account_id,
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Link an identity provider's account to `user`.
+pub async fn link_provider_account(
+    pool: &PgPool,
+    user: UserId,
+    account: ProviderAccount<'_>,
+) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    insert_provider_account(&mut conn, user, account).await
+}
+
+/// Unlink one of `user`'s accounts (by provider, and its account id when given), never the
+/// last way they have to sign in.
+pub async fn unlink_account(
+    pool: &PgPool,
+    user: UserId,
+    provider_id: &str,
+    account_id: Option<&str>,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let accounts = sqlx::query!(
+        r#"SELECT id AS "id: AccountId", provider_id, account_id FROM accounts
+            WHERE user_id = $1 FOR UPDATE"#,
+        user as UserId,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let target = accounts
+        .iter()
+        .find(|a| a.provider_id == provider_id && account_id.is_none_or(|id| a.account_id == id))
+        .ok_or_else(|| DomainError::not_found("account"))?;
+    if accounts.len() == 1 {
+        return Err(DomainError::Conflict(
+            "it is the last way to sign in to this account".into(),
+        ));
+    }
+    sqlx::query!("DELETE FROM accounts WHERE id = $1", target.id as AccountId)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Make a user an instance admin (an identity provider's admin claim said so).
+pub async fn make_admin(pool: &PgPool, user: UserId) -> Result<()> {
+    sqlx::query!(
+        "UPDATE users SET role = 'admin' WHERE id = $1 AND role !~ '(^|,)admin(,|$)'",
+        user as UserId
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Let a new user in, in `tx`, if `gate` does (see [`sign_up`]): the user row, and an
+/// instance invitation used up.
+async fn admit(
+    tx: &mut sqlx::PgConnection,
+    name: &str,
+    email: &str,
+    email_verified: bool,
+    gate: SignupGate<'_>,
+) -> Result<User> {
+    let name = required_text("name", name, 200)?;
+    let email = normalize_email(email)?;
+    let id = UserId::new();
+    let first = gate.policy != SignupPolicy::Closed && claim_first_account(&mut *tx).await?;
     let invited = match gate.invitation.filter(|_| !first) {
         Some(token) => {
             // The user row must exist before an instance invitation can name it: checked
             // here, used up below.
-            invitation_open(&mut tx, token, &email).await?
+            invitation_open(&mut *tx, token, &email).await?
         }
         None => false,
     };
@@ -214,7 +357,7 @@ pub async fn sign_up(pool: &PgPool, new: NewUser<'_>, gate: SignupGate<'_>) -> R
     };
     let user = sqlx::query_as!(
         User,
-        r#"INSERT INTO users (id, name, email, role, approved) VALUES ($1, $2, $3, $4, $5)
+        r#"INSERT INTO users (id, name, email, role, approved, email_verified) VALUES ($1, $2, $3, $4, $5, $6)
            RETURNING id AS "id: UserId", name, email, email_verified, image, created_at, updated_at,
                      role, banned, ban_reason, ban_expires, approved, locale, two_factor_enabled"#,
         id as UserId,
@@ -222,6 +365,7 @@ pub async fn sign_up(pool: &PgPool, new: NewUser<'_>, gate: SignupGate<'_>) -> R
         email,
         role,
         approved,
+        email_verified,
     )
     .fetch_one(&mut *tx)
     .await
@@ -232,23 +376,13 @@ pub async fn sign_up(pool: &PgPool, new: NewUser<'_>, gate: SignupGate<'_>) -> R
             format!("an account with {email} exists already"),
         )
     })?;
-    sqlx::query!(
-        "INSERT INTO accounts (user_id, account_id, provider_id, password)
-         VALUES ($1, $2, 'credential', $3)",
-        user.id as UserId,
-        user.id.to_string(),
-        hash,
-    )
-    .execute(&mut *tx)
-    .await?;
     if invited {
         if let Some(token) = gate.invitation {
             // A team invitation is accepted once signed up; an instance invitation is used up
             // now (a second sign-up with it waits for this one, then finds it used).
-            crate::instance::use_invite(&mut tx, token, user.id, &user.email).await?;
+            crate::instance::use_invite(&mut *tx, token, user.id, &user.email).await?;
         }
     }
-    tx.commit().await?;
     Ok(user)
 }
 

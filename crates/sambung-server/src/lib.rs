@@ -102,7 +102,7 @@ impl Server {
             pool.clone(),
             cipher,
             sambung_chat::TurnSettings {
-                guard,
+                guard: guard.clone(),
                 timeouts: settings.ai_timeouts,
                 save_every: settings.reply_save_every,
                 limits: settings.reply_limits,
@@ -110,7 +110,7 @@ impl Server {
         )
         .await
         .map_err(ServerError::Lease)?;
-        let state = Arc::new(AppState::new(pool, turns, settings, address.port()));
+        let state = Arc::new(AppState::new(pool, turns, guard, settings, address.port()));
         Ok(Server {
             listener,
             state,

@@ -57,6 +57,8 @@ pub struct ServerSettings {
     /// confined process of its own; none: PDFs are kept without their text (models that
     /// read PDFs themselves still take them).
     pub pdf_reader: Option<std::path::PathBuf>,
+    /// The identity providers people may sign in with (`OIDC_PROVIDERS`).
+    pub identity_providers: Vec<sambung_sso::Provider>,
 }
 
 impl ServerSettings {
@@ -83,6 +85,7 @@ impl ServerSettings {
             mailer: Mailer::none(),
             detected_ollama: None,
             pdf_reader: None,
+            identity_providers: Vec::new(),
         }
     }
 
@@ -186,6 +189,9 @@ pub struct AppState {
     pub detected_ollama: Option<String>,
     /// See [`ServerSettings::pdf_reader`].
     pub pdf_reader: Option<std::path::PathBuf>,
+    pub identity_providers: Vec<sambung_sso::Provider>,
+    /// Requests to identity providers (through the outbound guard), and what they answered.
+    pub sso: sambung_sso::Sso,
     /// The instance's `requireTwoFactor`, as last read and when: every request of a user
     /// without a second factor asks it (see [`AppState::two_factor_required`]).
     two_factor_required: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
@@ -204,6 +210,7 @@ impl AppState {
     pub fn new(
         pool: PgPool,
         turns: Arc<Turns>,
+        guard: sambung_ai::Guard,
         settings: &ServerSettings,
         bound_port: u16,
     ) -> AppState {
@@ -257,6 +264,8 @@ impl AppState {
             mailer: settings.mailer.clone(),
             detected_ollama: settings.detected_ollama.clone(),
             pdf_reader: settings.pdf_reader.clone(),
+            identity_providers: settings.identity_providers.clone(),
+            sso: sambung_sso::Sso::new(guard),
             two_factor_required: std::sync::Mutex::new(None),
         }
     }

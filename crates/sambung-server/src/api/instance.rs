@@ -20,6 +20,12 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityProviderOut {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceOut {
     /// Who may sign up: `open`, `approval`, `invite`, `closed`.
@@ -31,6 +37,8 @@ pub struct InstanceOut {
     pub email_verification: bool,
     /// Whether password accounts must use a second factor (TOTP).
     pub require_two_factor: bool,
+    /// The identity providers people may sign in with (a button each).
+    pub identity_providers: Vec<IdentityProviderOut>,
     pub personal_keys: bool,
     /// Whether a mail server is set up (password resets by mail).
     pub mail_configured: bool,
@@ -65,6 +73,14 @@ async fn instance(
         allowed_email_domains: settings.allowed_email_domains,
         email_verification: settings.email_verification,
         require_two_factor: settings.require_two_factor,
+        identity_providers: state
+            .identity_providers
+            .iter()
+            .map(|p| IdentityProviderOut {
+                id: p.config.id.clone(),
+                name: p.name.clone(),
+            })
+            .collect(),
         personal_keys: settings.personal_keys,
         mail_configured: state.mailer.is_configured(),
         needs_setup,

@@ -17,6 +17,8 @@ pub const DONT_REMEMBER: &str = "sambungchat-auth.dont_remember";
 pub const TWO_FACTOR: &str = "sambungchat-auth.two_factor";
 /// A device whose sign-ins need no second factor for a while (Better Auth's `trust_device`).
 pub const TRUST_DEVICE: &str = "sambungchat-auth.trust_device";
+/// A sign-in through an identity provider, until the provider sends the browser back.
+pub const OAUTH_STATE: &str = "sambungchat-auth.oauth_state";
 /// The admin's own session while they act as a user: `token:dont_remember`.
 pub const ADMIN_SESSION: &str = "sambungchat-auth.admin_session";
 

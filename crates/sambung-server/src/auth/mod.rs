@@ -5,6 +5,7 @@ pub mod admin;
 pub mod cookie;
 pub mod rate_limit;
 pub mod routes;
+pub mod social;
 pub mod two_factor;
 
 use std::net::SocketAddr;

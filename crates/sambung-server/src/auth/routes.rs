@@ -52,6 +52,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(ok))
         .merge(super::admin::router())
         .merge(super::two_factor::router())
+        .merge(super::social::router())
 }
 
 /// A user as Better Auth shows one (with its admin plugin's fields, and whether an admin
@@ -909,7 +910,7 @@ pub struct CallbackQuery {
 
 /// `callbackURL` resolved against this site with `key=value` added to its query (for the web
 /// UI's `#/page` addresses, to the query in the fragment, which the page reads).
-fn callback_with(state: &AppState, callback: &str, key: &str, value: &str) -> String {
+pub(crate) fn callback_with(state: &AppState, callback: &str, key: &str, value: &str) -> String {
     let base = url::Url::parse(&state.public_url).ok();
     let Some(mut url) = base.and_then(|b| b.join(callback).ok()) else {
         return state.public_url.clone();
@@ -926,7 +927,7 @@ fn callback_with(state: &AppState, callback: &str, key: &str, value: &str) -> St
     url.to_string()
 }
 
-fn redirect(location: &str) -> Response {
+pub(crate) fn redirect(location: &str) -> Response {
     let mut response = StatusCode::FOUND.into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);

@@ -12,5 +12,6 @@ mod files;
 mod generate;
 mod hardening;
 mod instance;
+mod sso;
 mod two_factor;
 mod web;

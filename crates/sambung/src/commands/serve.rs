@@ -53,6 +53,9 @@ pub async fn bind(
     }
     let auth_secret = config.auth_secret.clone().expect("filled in above");
     let mut settings = ServerSettings::from_config(&config, auth_secret, host, port)?;
+    if let Some(json) = &config.oidc_providers {
+        settings.identity_providers = sambung_sso::parse_providers(json)?;
+    }
     if allow_local_ollama {
         // `up` is a local set-up: a model on this machine's Ollama should just work.
         settings.ai_allowed_hosts.push("127.0.0.1:11434".into());

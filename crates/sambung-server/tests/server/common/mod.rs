@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test file uses its own part of the harness
 
+pub mod idp;
 pub mod npm;
 pub mod smtp;
 

@@ -1,0 +1,390 @@
+//! Sign-in through an identity provider (SPEC section 13), against the fake provider of
+//! `common::idp` for every attack a real one will not stage: each forged ID token, a replayed
+//! `state`, a `state` from another browser, a callback without its cookie, an unverified email
+//! that matches an account, and an open redirect through `callbackURL`.
+
+use crate::common;
+
+use std::sync::Arc;
+
+use common::idp::{person, FakeIdp, Forge};
+use common::TestApp;
+use reqwest::cookie::CookieStore as _;
+use serde_json::{json, Value};
+
+/// A browser that follows no redirect by itself (each hop is looked at).
+struct Browser {
+    http: reqwest::Client,
+    jar: Arc<reqwest::cookie::Jar>,
+    base: String,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("origin", app.url.parse().unwrap());
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_provider(jar.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+            jar,
+            base: app.url.clone(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(Value::Null)
+    }
+
+    /// GET `url`; where it redirects to.
+    async fn hop(&self, url: &str) -> String {
+        let response = self.http.get(url).send().await.unwrap();
+        assert!(response.status().is_redirection(), "{url}: {response:?}");
+        response.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// Start a sign-in with `provider`: the provider's authorization URL.
+    async fn start(&self, provider: &str, callback: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/api/auth/sign-in/social",
+                json!({"provider": provider, "callbackURL": callback, "newUserCallbackURL": "/#/welcome"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["redirect"], true);
+        body["url"].as_str().unwrap().to_owned()
+    }
+
+    /// Sign in with `provider` all the way: where the server sends the browser at the end.
+    async fn sign_in(&self, provider: &str) -> String {
+        let authorize = self.start(provider, "/#/chats").await;
+        let callback = self.hop(&authorize).await;
+        self.hop(&callback).await
+    }
+
+    async fn email(&self) -> Option<String> {
+        self.get_json("/api/auth/get-session").await["user"]["email"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        let header = self.jar.cookies(&self.base.parse().unwrap())?;
+        header
+            .to_str()
+            .unwrap()
+            .split("; ")
+            .find_map(|pair| pair.strip_prefix(&format!("{name}=")).map(str::to_owned))
+    }
+}
+
+async fn app_with(idp: &FakeIdp, providers: Value) -> TestApp {
+    let providers = sambung_sso::parse_providers(&providers.to_string()).unwrap();
+    let port = idp.port;
+    TestApp::with_settings(move |settings| {
+        settings.identity_providers = providers;
+        settings.ai_allowed_hosts.push(format!("127.0.0.1:{port}"));
+    })
+    .await
+}
+
+fn error_of(location: &str) -> &str {
+    location
+        .split_once("error=")
+        .map(|(_, e)| e.split('&').next().unwrap())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn a_person_signs_in_through_the_provider_and_is_found_again() {
+    let mut steps = sambung_testkit::Steps::new();
+    let idp = FakeIdp::start().await;
+    let mut admin_rule = idp.oidc("corp");
+    admin_rule["adminClaim"] = json!({"claim": "groups", "value": "chat-admins"});
+    let app = app_with(&idp, json!([admin_rule, idp.github("github")])).await;
+    app.user("owner").await; // the instance's first account, so that nobody else becomes admin
+
+    steps.at("the instance names its providers for the sign-in page");
+    let instance = app.anonymous().get("/api/v1/instance").await;
+    assert_eq!(
+        instance.body["identityProviders"],
+        json!([{"id": "corp", "name": "Fake IdP"}, {"id": "github", "name": "GitHub"}])
+    );
+
+    steps.at("a new person: an account made, signed in, sent to the new-user page");
+    let browser = Browser::new(&app);
+    idp.next(person("u-1", "Rina@Corp.example", true), Forge::Nothing);
+    let landed = browser.sign_in("corp").await;
+    assert_eq!(landed, "/#/welcome");
+    assert_eq!(browser.email().await.as_deref(), Some("rina@corp.example"));
+    let session = browser.get_json("/api/auth/get-session").await;
+    assert_eq!(session["user"]["emailVerified"], true);
+    assert_eq!(session["user"]["role"], "user");
+    assert!(
+        browser.cookie("sambungchat-auth.oauth_state").is_none(),
+        "the sign-in's cookie is gone"
+    );
+    let accounts = browser.get_json("/api/auth/list-accounts").await;
+    assert_eq!(accounts.as_array().unwrap().len(), 1, "{accounts}");
+    assert_eq!(accounts[0]["providerId"], "corp");
+    assert_eq!(accounts[0]["accountId"], "u-1");
+    let (status, body) = browser
+        .post("/api/auth/unlink-account", json!({"providerId": "corp"}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("FAILED_TO_UNLINK_LAST_ACCOUNT"))
+    );
+
+    steps.at("the same person again, in another browser: the same user, to the callback");
+    let again = Browser::new(&app);
+    let mut renamed = person("u-1", "rina.new@corp.example", true);
+    renamed.groups = vec!["chat-admins".into()];
+    idp.next(renamed, Forge::Nothing);
+    assert_eq!(again.sign_in("corp").await, "/#/chats");
+    let session = again.get_json("/api/auth/get-session").await;
+    assert_eq!(
+        session["user"]["email"], "rina@corp.example",
+        "found by (provider, subject)"
+    );
+    assert_eq!(
+        session["user"]["role"], "admin",
+        "the admin claim makes an admin"
+    );
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(users, 2);
+
+    steps.at("GitHub's shape: the primary verified email from /user/emails");
+    let octo = Browser::new(&app);
+    idp.next(person("4242", "octo@corp.example", true), Forge::Nothing);
+    assert_eq!(octo.sign_in("github").await, "/#/welcome");
+    assert_eq!(octo.email().await.as_deref(), Some("octo@corp.example"));
+
+    steps.at("a password user links the provider, then may unlink it (the password stays)");
+    let ana = app.user("ana").await;
+    let linker = Browser::new(&app);
+    let (status, _) = linker
+        .post(
+            "/api/auth/sign-in/email",
+            json!({"email": ana.email, "password": ana.password}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = linker
+        .post(
+            "/api/auth/link-social",
+            json!({"provider": "corp", "callbackURL": "/#/settings"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    idp.next(
+        person("u-ana", "ana-at-work@corp.example", true),
+        Forge::Nothing,
+    );
+    let callback = linker.hop(body["url"].as_str().unwrap()).await;
+    assert_eq!(linker.hop(&callback).await, "/#/settings");
+    let accounts = linker.get_json("/api/auth/list-accounts").await;
+    let providers: Vec<&str> = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["providerId"].as_str().unwrap())
+        .collect();
+    assert_eq!(providers, ["corp", "credential"]);
+    // Linked to ana, the identity signs in as ana.
+    let elsewhere = Browser::new(&app);
+    idp.next(
+        person("u-ana", "ana-at-work@corp.example", true),
+        Forge::Nothing,
+    );
+    elsewhere.sign_in("corp").await;
+    assert_eq!(elsewhere.email().await.as_deref(), Some("ana@example.com"));
+    // Linking it to someone else is refused.
+    let (_, body) = browser
+        .post(
+            "/api/auth/link-social",
+            json!({"provider": "corp", "callbackURL": "/#/settings"}),
+        )
+        .await;
+    idp.next(
+        person("u-ana", "ana-at-work@corp.example", true),
+        Forge::Nothing,
+    );
+    let callback = browser.hop(body["url"].as_str().unwrap()).await;
+    let refused = browser.hop(&callback).await;
+    assert_eq!(
+        error_of(&refused),
+        "account_already_linked_to_different_user",
+        "{refused}"
+    );
+    let (status, _) = linker
+        .post("/api/auth/unlink-account", json!({"providerId": "corp"}))
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn forged_tokens_and_stolen_or_replayed_states_are_refused() {
+    let mut steps = sambung_testkit::Steps::new();
+    let idp = FakeIdp::start().await;
+    let app = app_with(&idp, json!([idp.oidc("corp")])).await;
+    app.user("owner").await;
+
+    steps.at("each forged ID token: no account, no session, the error named");
+    for (forge, what) in [
+        (Forge::AlgNone, "alg none"),
+        (Forge::ForeignKey, "another key"),
+        (Forge::UnknownKid, "an unknown kid"),
+        (Forge::HmacWithSecret, "HS256 with the client secret"),
+        (Forge::OtherAudience, "another audience"),
+        (Forge::Expired, "expired"),
+        (Forge::OtherNonce, "another nonce"),
+        (Forge::OtherIssuer, "another issuer"),
+    ] {
+        let browser = Browser::new(&app);
+        idp.next(person("mallory", "mallory@corp.example", true), forge);
+        let landed = browser.sign_in("corp").await;
+        assert_eq!(error_of(&landed), "invalid_id_token", "{what}: {landed}");
+        assert!(
+            landed.starts_with(&format!("{}/#/chats?error=", app.url)),
+            "{what}: {landed}"
+        );
+        assert_eq!(browser.email().await, None, "{what}");
+    }
+    let made: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE email LIKE 'mallory%'")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(made, 0);
+
+    steps.at("a state replayed, with the cookie it came with: refused");
+    let browser = Browser::new(&app);
+    idp.next(person("p-1", "p1@corp.example", true), Forge::Nothing);
+    let authorize = browser.start("corp", "/#/chats").await;
+    let callback = browser.hop(&authorize).await;
+    let cookie = browser.cookie("sambungchat-auth.oauth_state").unwrap();
+    assert_eq!(browser.hop(&callback).await, "/#/welcome");
+    let thief = Browser::new(&app);
+    thief.jar.add_cookie_str(
+        &format!("sambungchat-auth.oauth_state={cookie}; Path=/"),
+        &app.url.parse().unwrap(),
+    );
+    let replayed = thief.hop(&callback).await;
+    assert_eq!(error_of(&replayed), "state_mismatch", "{replayed}");
+    assert_eq!(thief.email().await, None);
+
+    steps.at("a state from another browser: refused (login CSRF)");
+    let victim = Browser::new(&app);
+    let attacker = Browser::new(&app);
+    idp.next(
+        person("attacker", "attacker@corp.example", true),
+        Forge::Nothing,
+    );
+    let attackers = attacker.start("corp", "/#/chats").await;
+    let attackers_callback = attacker.hop(&attackers).await;
+    victim.start("corp", "/#/chats").await; // the victim has a sign-in of their own going
+    let landed = victim.hop(&attackers_callback).await;
+    assert_eq!(error_of(&landed), "state_mismatch", "{landed}");
+    assert_eq!(victim.email().await, None);
+
+    steps.at("a callback without the sign-in's cookie: start again");
+    let stranger = Browser::new(&app);
+    let landed = stranger.hop(&attackers_callback).await;
+    assert_eq!(
+        landed,
+        format!("{}/#/?error=please_restart_the_process", app.url)
+    );
+
+    steps.at("an unverified email that matches an account is not linked to it");
+    app.user("boss").await;
+    let sneaky = Browser::new(&app);
+    idp.next(person("sneaky", "boss@example.com", false), Forge::Nothing);
+    let landed = sneaky.sign_in("corp").await;
+    assert_eq!(error_of(&landed), "account_not_linked", "{landed}");
+    assert_eq!(sneaky.email().await, None);
+    // Verified by the provider, but the account's own email is not: still not linked.
+    idp.next(person("sneaky", "boss@example.com", true), Forge::Nothing);
+    let landed = Browser::new(&app).sign_in("corp").await;
+    assert_eq!(error_of(&landed), "account_not_linked", "{landed}");
+    sqlx::query("UPDATE users SET email_verified = true WHERE email = 'boss@example.com'")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let linked = Browser::new(&app);
+    idp.next(
+        person("boss-at-idp", "boss@example.com", true),
+        Forge::Nothing,
+    );
+    assert_eq!(linked.sign_in("corp").await, "/#/chats");
+    assert_eq!(linked.email().await.as_deref(), Some("boss@example.com"));
+
+    steps.at("an open redirect through callbackURL is refused before the provider");
+    for evil in ["https://evil.example/", "//evil.example", "/\\evil.example"] {
+        let (status, body) = Browser::new(&app)
+            .post(
+                "/api/auth/sign-in/social",
+                json!({"provider": "corp", "callbackURL": evil}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("INVALID_CALLBACK_URL")),
+            "{evil}"
+        );
+    }
+    let (status, body) = Browser::new(&app)
+        .post(
+            "/api/auth/sign-in/social",
+            json!({"provider": "nope", "callbackURL": "/"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("PROVIDER_NOT_FOUND"))
+    );
+
+    steps.at("the provider refusing, and a closed sign-up, are said");
+    let refused = Browser::new(&app);
+    let authorize = refused.start("corp", "/#/chats").await;
+    let state = url::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let landed = refused
+        .hop(&format!(
+            "{}/api/auth/callback/corp?error=access_denied&state={state}",
+            app.url
+        ))
+        .await;
+    assert_eq!(error_of(&landed), "access_denied");
+}

@@ -269,31 +269,36 @@ pub async fn link_provider_account(
     insert_provider_account(&mut conn, user, account).await
 }
 
-/// Unlink one of `user`'s accounts (by provider, and its account id when given), never the
-/// last way they have to sign in.
-pub async fn unlink_account(
-    pool: &PgPool,
-    user: UserId,
-    provider_id: &str,
-    account_id: Option<&str>,
-) -> Result<()> {
+/// Which of a user's accounts: its row id, or its provider.
+#[derive(Debug, Clone, Copy)]
+pub enum AccountChoice<'a> {
+    Id(uuid::Uuid),
+    Provider(&'a str),
+}
+
+/// Unlink one of `user`'s accounts, never the last way they have to sign in (checked first,
+/// as Better Auth does).
+pub async fn unlink_account(pool: &PgPool, user: UserId, which: AccountChoice<'_>) -> Result<()> {
     let mut tx = pool.begin().await?;
     let accounts = sqlx::query!(
-        r#"SELECT id AS "id: AccountId", provider_id, account_id FROM accounts
+        r#"SELECT id AS "id: AccountId", provider_id FROM accounts
             WHERE user_id = $1 FOR UPDATE"#,
         user as UserId,
     )
     .fetch_all(&mut *tx)
     .await?;
-    let target = accounts
-        .iter()
-        .find(|a| a.provider_id == provider_id && account_id.is_none_or(|id| a.account_id == id))
-        .ok_or_else(|| DomainError::not_found("account"))?;
-    if accounts.len() == 1 {
+    if accounts.len() <= 1 {
         return Err(DomainError::Conflict(
             "it is the last way to sign in to this account".into(),
         ));
     }
+    let target = accounts
+        .iter()
+        .find(|a| match which {
+            AccountChoice::Id(id) => a.id.0 == id,
+            AccountChoice::Provider(provider) => a.provider_id == provider,
+        })
+        .ok_or_else(|| DomainError::not_found("account"))?;
     sqlx::query!("DELETE FROM accounts WHERE id = $1", target.id as AccountId)
         .execute(&mut *tx)
         .await?;

@@ -103,7 +103,39 @@ function showAuth() {
   if (pendingInvite() || (view === "signup" && query.get("invitation"))) setSigningUp(true);
   if (query.get("verified") === "true") note(t("auth.verified"));
   if (query.get("error") === "invalid_token") $("#auth-error").textContent = t("auth.verify.badLink");
+  else if (query.get("error")) $("#auth-error").textContent = ssoError(query.get("error"));
+  showProviders().catch(() => {});
   $("#auth-email").focus();
+}
+
+/** What a sign-in through an identity provider that came back with `?error=` says. */
+function ssoError(code) {
+  const known = ["state_mismatch", "state_not_found", "account_not_linked", "signup_disabled", "email_not_found",
+    "email_domain_not_allowed", "invalid_id_token", "invalid_code", "access_denied", "provider_unreachable",
+    "account_already_linked_to_different_user", "email_does_not_match", "unable_to_link_account", "banned"];
+  return t(known.includes(code) ? `auth.sso.${code}` : "auth.sso.other");
+}
+
+/** A button for each identity provider of the instance. */
+async function showProviders() {
+  const instance = await api("GET", "/api/v1/instance");
+  const providers = instance.identityProviders || [];
+  $("#sso-buttons").replaceChildren(
+    ...providers.map((provider) =>
+      el("button", { type: "button", onclick: () => signInWith(provider.id) }, t("auth.sso.with", { name: provider.name })),
+    ),
+  );
+  $("#sso-buttons").hidden = providers.length === 0;
+}
+
+async function signInWith(provider) {
+  $("#auth-error").textContent = "";
+  try {
+    const answer = await api("POST", "/api/auth/sign-in/social", { provider, callbackURL: "/#/", errorCallbackURL: "/#/" });
+    location.href = answer.url;
+  } catch (error) {
+    $("#auth-error").textContent = error.message;
+  }
 }
 
 /** Show one of the sign-in page's forms. */

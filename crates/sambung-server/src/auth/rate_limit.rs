@@ -26,9 +26,10 @@ pub struct RateLimiter {
 }
 
 /// Paths with the strict limit, each counted on its own.
-const SENSITIVE: [&str; 11] = [
+const SENSITIVE: [&str; 12] = [
     "/api/auth/sign-in/email",
     "/api/auth/sign-up/email",
+    "/api/auth/sign-in/social",
     "/api/auth/change-password",
     // Each sends a mail: a client may not make the server a mail cannon.
     "/api/auth/request-password-reset",

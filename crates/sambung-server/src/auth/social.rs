@@ -116,15 +116,28 @@ fn redirect_uri(state: &AppState, provider: &Provider) -> String {
 /// provider's address.
 async fn begin(state: &AppState, body: SocialBody, link: Option<UserId>) -> ApiResult<Response> {
     let provider = provider_of(state, &body.provider)?;
-    for url in [
-        &body.callback_url,
-        &body.error_callback_url,
-        &body.new_user_callback_url,
-    ]
-    .into_iter()
-    .flatten()
-    {
+    if let Some(url) = &body.callback_url {
         check_callback_url(state, url)?;
+    }
+    let named = [
+        (
+            &body.error_callback_url,
+            "INVALID_ERROR_CALLBACK_URL",
+            "Invalid errorCallbackURL",
+        ),
+        (
+            &body.new_user_callback_url,
+            "INVALID_NEW_USER_CALLBACK_URL",
+            "Invalid newUserCallbackURL",
+        ),
+    ];
+    for (url, code, message) in named {
+        if url
+            .as_ref()
+            .is_some_and(|url| check_callback_url(state, url).is_err())
+        {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, code, message));
+        }
     }
     let start = Start::new();
     let url = state
@@ -216,10 +229,11 @@ async fn callback(
         .and_then(|json| serde_json::from_slice::<Pending>(&json).ok());
     let expire = state.cookies.expire(OAUTH_STATE);
     let Some(pending) = pending else {
-        return with_cookies(
-            failed(&state, None, "please_restart_the_process"),
-            vec![expire],
-        );
+        let code = match query.state {
+            Some(_) => "state_mismatch",
+            None => "state_not_found",
+        };
+        return with_cookies(failed(&state, None, code), vec![expire]);
     };
     let error_to = pending
         .error_callback
@@ -297,15 +311,31 @@ async fn finish(
     if !provider.domain_allowed(&email) {
         return Err("email_domain_not_allowed");
     }
+    // Better Auth keeps scopes comma-separated.
+    let scope = identity
+        .scope
+        .as_deref()
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(","));
     let account = ProviderAccount {
         provider_id: &provider.config.id,
         account_id: &identity.subject,
-        scope: identity.scope.as_deref(),
+        scope: scope.as_deref(),
     };
     let known = db::provider_account_user(&state.pool, account.provider_id, account.account_id)
         .await
         .map_err(|_| "internal_server_error")?;
     if let Some(linking) = pending.link {
+        // As Better Auth: only an identity whose email the provider vouches for, and the
+        // same email as the account's.
+        let user = db::get_user(&state.pool, linking)
+            .await
+            .map_err(|_| "unable_to_link_account")?;
+        if !identity.email_verified {
+            return Err("unable_to_link_account");
+        }
+        if user.email != email {
+            return Err("email_does_not_match");
+        }
         match known {
             Some(owner) if owner != linking => {
                 return Err("account_already_linked_to_different_user")
@@ -447,7 +477,8 @@ async fn list_accounts(State(state): Shared, me: SignedIn) -> ApiResult<Json<Vec
                 scopes: a
                     .scope
                     .map(|s| {
-                        s.split([' ', ','])
+                        s.split(',')
+                            .map(str::trim)
                             .filter(|s| !s.is_empty())
                             .map(str::to_owned)
                             .collect()
@@ -463,8 +494,10 @@ async fn list_accounts(State(state): Shared, me: SignedIn) -> ApiResult<Json<Vec
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UnlinkBody {
-    pub provider_id: String,
+    /// The account's `id` (as `list-accounts` shows it).
     pub account_id: Option<String>,
+    /// Or the provider's id.
+    pub provider_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -472,23 +505,29 @@ pub struct UnlinkAnswer {
     pub status: bool,
 }
 
-/// Unlink one of the user's ways to sign in, never the last.
+/// Unlink one of the user's ways to sign in, never the last; the session must be fresh (a
+/// day old at most), as Better Auth asks.
 #[utoipa::path(post, path = "/unlink-account", tag = "auth", request_body = UnlinkBody,
-    responses((status = 200, body = UnlinkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = UnlinkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn unlink_account(
     State(state): Shared,
     me: SignedIn,
     client: ClientIp,
     ApiJson(body): ApiJson<UnlinkBody>,
 ) -> ApiResult<Response> {
-    match db::unlink_account(
-        &state.pool,
-        me.user.id,
-        &body.provider_id,
-        body.account_id.as_deref(),
-    )
-    .await
-    {
+    if chrono::Utc::now() - me.session.created_at > super::SHORT_SESSION_LIFETIME {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "SESSION_NOT_FRESH",
+            "Session is not fresh",
+        ));
+    }
+    let which = match (&body.account_id, &body.provider_id) {
+        (Some(id), _) => db::AccountChoice::Id(id.parse().unwrap_or_default()),
+        (None, Some(provider)) => db::AccountChoice::Provider(provider),
+        (None, None) => return Err(ApiError::invalid("accountId", "name the account to unlink")),
+    };
+    match db::unlink_account(&state.pool, me.user.id, which).await {
         Ok(()) => {}
         Err(DomainError::Conflict(_)) => {
             return Err(ApiError::new(
@@ -512,7 +551,7 @@ async fn unlink_account(
         client,
         Action::UserUpdated,
         Some(("user", me.user.id.to_string())),
-        json!({"unlinked": body.provider_id}),
+        json!({"unlinked": body.account_id.or(body.provider_id)}),
     )
     .await;
     Ok(Json(UnlinkAnswer { status: true }).into_response())

@@ -12,6 +12,7 @@ mod files;
 mod generate;
 mod hardening;
 mod instance;
+mod oidc;
 mod sso;
 mod two_factor;
 mod web;

@@ -209,6 +209,16 @@ async fn a_person_signs_in_through_the_provider_and_is_found_again() {
         Forge::Nothing,
     );
     let callback = linker.hop(body["url"].as_str().unwrap()).await;
+    let refused = linker.hop(&callback).await;
+    assert_eq!(error_of(&refused), "email_does_not_match", "{refused}");
+    let (_, body) = linker
+        .post(
+            "/api/auth/link-social",
+            json!({"provider": "corp", "callbackURL": "/#/settings"}),
+        )
+        .await;
+    idp.next(person("u-ana", "ana@example.com", true), Forge::Nothing);
+    let callback = linker.hop(body["url"].as_str().unwrap()).await;
     assert_eq!(linker.hop(&callback).await, "/#/settings");
     let accounts = linker.get_json("/api/auth/list-accounts").await;
     let providers: Vec<&str> = accounts
@@ -220,10 +230,7 @@ async fn a_person_signs_in_through_the_provider_and_is_found_again() {
     assert_eq!(providers, ["corp", "credential"]);
     // Linked to ana, the identity signs in as ana.
     let elsewhere = Browser::new(&app);
-    idp.next(
-        person("u-ana", "ana-at-work@corp.example", true),
-        Forge::Nothing,
-    );
+    idp.next(person("u-ana", "ana@example.com", true), Forge::Nothing);
     elsewhere.sign_in("corp").await;
     assert_eq!(elsewhere.email().await.as_deref(), Some("ana@example.com"));
     // Linking it to someone else is refused.
@@ -233,10 +240,7 @@ async fn a_person_signs_in_through_the_provider_and_is_found_again() {
             json!({"provider": "corp", "callbackURL": "/#/settings"}),
         )
         .await;
-    idp.next(
-        person("u-ana", "ana-at-work@corp.example", true),
-        Forge::Nothing,
-    );
+    idp.next(person("u-ana", "rina@corp.example", true), Forge::Nothing);
     let callback = browser.hop(body["url"].as_str().unwrap()).await;
     let refused = browser.hop(&callback).await;
     assert_eq!(
@@ -314,13 +318,14 @@ async fn forged_tokens_and_stolen_or_replayed_states_are_refused() {
     assert_eq!(error_of(&landed), "state_mismatch", "{landed}");
     assert_eq!(victim.email().await, None);
 
-    steps.at("a callback without the sign-in's cookie: start again");
+    steps.at("a callback without the sign-in's cookie, or without a state");
     let stranger = Browser::new(&app);
     let landed = stranger.hop(&attackers_callback).await;
-    assert_eq!(
-        landed,
-        format!("{}/#/?error=please_restart_the_process", app.url)
-    );
+    assert_eq!(landed, format!("{}/#/?error=state_mismatch", app.url));
+    let landed = stranger
+        .hop(&format!("{}/api/auth/callback/corp?code=x", app.url))
+        .await;
+    assert_eq!(landed, format!("{}/#/?error=state_not_found", app.url));
 
     steps.at("an unverified email that matches an account is not linked to it");
     app.user("boss").await;

@@ -1,7 +1,8 @@
-//! The SSRF guard: a model's base URL is user input that makes the server send requests. By
-//! default only `https` to public addresses; the operator may allow more (`AI_ALLOWED_HOSTS`,
-//! `host:port` pairs, e.g. a local Ollama). The name is resolved once here and the request
-//! connects to the address checked (no DNS rebinding between check and connect).
+//! The SSRF guard: a model's base URL (and an identity provider's addresses) make the server
+//! send requests. By default only `https` to public addresses; the operator may allow more
+//! (`OUTBOUND_ALLOWED_HOSTS`, or its older name `AI_ALLOWED_HOSTS`: `host:port` pairs, e.g. a
+//! local Ollama). The name is resolved once here and the request connects to the address
+//! checked (no DNS rebinding between check and connect).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -68,12 +69,10 @@ impl Guard {
         match url.scheme() {
             "https" => {}
             "http" if allowed => {}
-            "http" => {
-                return Err(blocked(
-                    "only https is allowed (the operator may allow a host with AI_ALLOWED_HOSTS)"
-                        .into(),
-                ))
-            }
+            "http" => return Err(blocked(
+                "only https is allowed (the operator may allow a host with OUTBOUND_ALLOWED_HOSTS)"
+                    .into(),
+            )),
             other => return Err(blocked(format!("the scheme {other} is not allowed"))),
         }
         let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
@@ -89,7 +88,7 @@ impl Guard {
         if !allowed {
             if let Some(private) = addresses.iter().find(|a| !is_public(a.ip())) {
                 return Err(blocked(format!(
-                    "it resolves to {}, which is not a public address (the operator may allow it with AI_ALLOWED_HOSTS)",
+                    "it resolves to {}, which is not a public address (the operator may allow it with OUTBOUND_ALLOWED_HOSTS)",
                     private.ip()
                 )));
             }

@@ -269,6 +269,16 @@ pub async fn link_provider_account(
     insert_provider_account(&mut conn, user, account).await
 }
 
+/// Whether the user can sign in with a password (has a credential account).
+pub async fn has_password(pool: &PgPool, user: UserId) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM accounts WHERE user_id = $1 AND provider_id = 'credential') AS "has!""#,
+        user as UserId,
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 /// Which of a user's accounts: its row id, or its provider.
 #[derive(Debug, Clone, Copy)]
 pub enum AccountChoice<'a> {

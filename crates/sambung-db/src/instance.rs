@@ -164,6 +164,9 @@ pub struct InstanceSettings {
     /// Whether accounts that sign in with a password must use a second factor (TOTP): until
     /// they set one up, they can do nothing else.
     pub require_two_factor: bool,
+    /// Whether people may sign in with a password (off once an identity provider works:
+    /// admins still may, so that a broken provider cannot lock the instance out).
+    pub password_sign_in: bool,
     pub quotas: QuotaDefaults,
     /// What may be attached, and how much kept.
     pub files: FileLimits,
@@ -179,6 +182,7 @@ impl Default for InstanceSettings {
             personal_keys: true,
             email_verification: false,
             require_two_factor: false,
+            password_sign_in: true,
             quotas: QuotaDefaults::default(),
             files: FileLimits::default(),
             audit_retention_days: 180,

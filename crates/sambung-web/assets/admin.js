@@ -464,6 +464,7 @@ async function openSettingsPanel() {
   $("#setting-personal-keys").checked = settings.personalKeys;
   $("#setting-verification").checked = settings.emailVerification;
   $("#setting-two-factor").checked = settings.requireTwoFactor;
+  $("#setting-password-sign-in").checked = settings.passwordSignIn;
   $("#setting-retention").value = settings.auditRetentionDays;
   $("#setting-mail-note").hidden = mailConfigured;
   const mebibytes = (n) => (n == null ? "" : String(Math.round(n / MIB)));
@@ -486,6 +487,7 @@ async function openSettingsPanel() {
         personalKeys: $("#setting-personal-keys").checked,
         emailVerification: $("#setting-verification").checked,
         requireTwoFactor: $("#setting-two-factor").checked,
+        passwordSignIn: $("#setting-password-sign-in").checked,
         auditRetentionDays: Number($("#setting-retention").value),
         quotas,
         files: {

@@ -126,7 +126,17 @@ async function showProviders() {
     ),
   );
   $("#sso-buttons").hidden = providers.length === 0;
+  // Only the providers' buttons, when passwords are for admins only (a link shows the form).
+  const providersOnly = !instance.passwordSignIn && providers.length > 0 && !signingUp;
+  $("#auth-form").classList.toggle("providers-only", providersOnly);
+  $("#auth-use-password").hidden = !providersOnly;
 }
+
+$("#auth-use-password").addEventListener("click", () => {
+  $("#auth-form").classList.remove("providers-only");
+  $("#auth-use-password").hidden = true;
+  $("#auth-email").focus();
+});
 
 async function signInWith(provider) {
   $("#auth-error").textContent = "";

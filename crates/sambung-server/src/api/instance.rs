@@ -37,6 +37,8 @@ pub struct InstanceOut {
     pub email_verification: bool,
     /// Whether password accounts must use a second factor (TOTP).
     pub require_two_factor: bool,
+    /// Whether the sign-in page offers the password form to everyone.
+    pub password_sign_in: bool,
     /// The identity providers people may sign in with (a button each).
     pub identity_providers: Vec<IdentityProviderOut>,
     pub personal_keys: bool,
@@ -73,6 +75,7 @@ async fn instance(
         allowed_email_domains: settings.allowed_email_domains,
         email_verification: settings.email_verification,
         require_two_factor: settings.require_two_factor,
+        password_sign_in: settings.password_sign_in,
         identity_providers: state
             .identity_providers
             .iter()

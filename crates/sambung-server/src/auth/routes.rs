@@ -422,10 +422,12 @@ async fn sign_in(
             "Invalid email or password",
         ));
     };
-    if !user.email_verified
-        && !user.is_admin()
-        && state.instance_settings().await?.email_verification
-    {
+    // Admins are let in whatever the settings: they are who can change them.
+    let settings = match user.is_admin() {
+        true => None,
+        false => Some(state.instance_settings().await?),
+    };
+    if !user.email_verified && settings.as_ref().is_some_and(|s| s.email_verification) {
         return Err(auth_error(
             StatusCode::FORBIDDEN,
             "EMAIL_NOT_VERIFIED",
@@ -433,6 +435,13 @@ async fn sign_in(
         ));
     }
     refuse_printed_demo_password(&state, &user, &body.password)?;
+    if settings.is_some_and(|s| !s.password_sign_in) {
+        return Err(auth_error(
+            StatusCode::FORBIDDEN,
+            "PASSWORD_SIGN_IN_DISABLED",
+            "This instance signs people in through its identity provider: use its button on the sign-in page.",
+        ));
+    }
     let remember = body.remember_me != Some(false);
     let mut trusted = Vec::new();
     if user.two_factor_enabled {

@@ -624,13 +624,16 @@ pub async fn setup_qr(state: &AppState, user: &User) -> ApiResult<Response> {
     Ok(response)
 }
 
-/// Whether `user` may use the API now: not when the instance requires a second factor of
-/// password accounts and they have none yet (an admin acting as them is let through).
+/// Whether `user` must set up a second factor before anything else: when the instance
+/// requires one of password accounts, and theirs has a password and no second factor yet
+/// (one who signs in only through an identity provider has the provider's; an admin acting
+/// as them is let through).
 pub async fn must_set_up(state: &AppState, signed_in: &SignedIn) -> ApiResult<bool> {
     if signed_in.user.two_factor_enabled || signed_in.session.impersonated_by.is_some() {
         return Ok(false);
     }
-    Ok(state.two_factor_required().await?)
+    Ok(state.two_factor_required().await?
+        && db::has_password(&state.pool, signed_in.user.id).await?)
 }
 
 #[cfg(test)]

@@ -393,3 +393,73 @@ async fn forged_tokens_and_stolen_or_replayed_states_are_refused() {
         .await;
     assert_eq!(error_of(&landed), "access_denied");
 }
+
+#[tokio::test]
+async fn password_sign_in_can_be_left_to_admins_and_sso_accounts_need_no_second_factor_here() {
+    let idp = FakeIdp::start().await;
+    let app = app_with(&idp, json!([idp.oidc("corp")])).await;
+    let boss = app.user("boss").await; // the first account: the instance's admin
+    let ana = app.user("ana").await;
+    let set = boss
+        .patch(
+            "/api/v1/admin/settings",
+            json!({"passwordSignIn": false, "requireTwoFactor": true}),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{set:?}");
+    assert_eq!(
+        app.anonymous().get("/api/v1/instance").await.body["passwordSignIn"],
+        false
+    );
+    let refused = app
+        .anonymous()
+        .sign_in(json!({"email": ana.email, "password": ana.password}))
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "PASSWORD_SIGN_IN_DISABLED"),
+        "{refused:?}"
+    );
+    let admin = app
+        .anonymous()
+        .sign_in(json!({"email": boss.email, "password": boss.password}))
+        .await;
+    assert_eq!(admin.status, 200, "an admin always may: {admin:?}");
+
+    // Through the provider, a new account has no password, so no second factor is asked here.
+    let browser = Browser::new(&app);
+    idp.next(person("u-9", "sari@corp.example", true), Forge::Nothing);
+    browser.sign_in("corp").await;
+    let chats = browser
+        .http
+        .get(format!("{}/api/v1/chats", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chats.status(), 200);
+}
+
+#[tokio::test]
+async fn a_provider_on_a_private_address_is_not_reached_unless_the_operator_allows_it() {
+    let idp = FakeIdp::start().await;
+    let providers = sambung_sso::parse_providers(&json!([idp.oidc("corp")]).to_string()).unwrap();
+    // Its host is not in OUTBOUND_ALLOWED_HOSTS.
+    let app = TestApp::with_settings(move |settings| settings.identity_providers = providers).await;
+    let (status, body) = Browser::new(&app)
+        .post(
+            "/api/auth/sign-in/social",
+            json!({"provider": "corp", "callbackURL": "/"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("PROVIDER_UNAVAILABLE"))
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("OUTBOUND_ALLOWED_HOSTS"),
+        "{body}"
+    );
+}

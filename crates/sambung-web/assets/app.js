@@ -1558,7 +1558,53 @@ async function openSettings() {
   $("#keys-off").hidden = !keysOff;
   $("#key-form").hidden = keysOff;
   showTwoFactor();
-  await Promise.all([loadProviders(), loadKeys(), loadModels(), loadSessions(), loadStorage()]);
+  await Promise.all([loadProviders(), loadKeys(), loadModels(), loadSessions(), loadStorage(), loadSignInMethods()]);
+  // A link that came back refused says why, where it was asked for.
+  const refused = hashQuery().get("error");
+  $("#methods-status").textContent = refused ? ssoError(refused) : "";
+  $("#methods-status").classList.toggle("error", Boolean(refused));
+}
+
+/** The password and the identity providers the user signs in with; link another, unlink one. */
+async function loadSignInMethods() {
+  const providers = (state.instance && state.instance.identityProviders) || [];
+  const accounts = await api("GET", "/api/auth/list-accounts");
+  $("#sign-in-methods").hidden = providers.length === 0 && accounts.length <= 1;
+  const nameOf = (id) => (id === "credential" ? t("settings.methods.password") : (providers.find((p) => p.id === id) || { name: id }).name);
+  $("#method-list").replaceChildren(
+    ...accounts.map((account) =>
+      el(
+        "li",
+        {},
+        el("span", {}, nameOf(account.providerId)),
+        " ",
+        accounts.length > 1 && account.providerId !== "credential"
+          ? el("button", { type: "button", class: "link", onclick: () => unlink(account) }, t("settings.methods.unlink"))
+          : null,
+      ),
+    ),
+  );
+  $("#method-links").replaceChildren(
+    ...providers
+      .filter((p) => !accounts.some((a) => a.providerId === p.id))
+      .map((p) => el("button", { type: "button", onclick: () => link(p.id) }, t("settings.methods.link", { name: p.name }))),
+  );
+}
+
+async function unlink(account) {
+  const done = await within($("#methods-status"), async () => {
+    await api("POST", "/api/auth/unlink-account", { accountId: account.id });
+    return t("settings.methods.unlinked");
+  });
+  if (done) await loadSignInMethods();
+}
+
+async function link(provider) {
+  await within($("#methods-status"), async () => {
+    const answer = await api("POST", "/api/auth/link-social", { provider, callbackURL: "/#/settings", errorCallbackURL: "/#/settings" });
+    location.href = answer.url;
+    return "…";
+  });
 }
 
 // ---------------------------------------------------------------- second factor in settings

@@ -102,6 +102,12 @@ async fn a_person_signs_in_through_the_provider_in_chromium() {
     browser.element("#app:not([hidden])").await;
     browser.until_text("#me", "Rina Wijaya").await;
 
+    steps.at("Settings name the provider as the way in, not to be unlinked");
+    browser.click("#open-settings").await;
+    browser.until_text("#method-list", "Test IdP").await;
+    assert!(browser.all("#method-list button").await.is_empty());
+    eval_click(&browser, "#close-settings").await;
+
     steps.at("signed out and in again: the same user, linked to their identity");
     browser.click("#sign-out").await;
     browser.click("#sso-buttons button").await;
@@ -145,4 +151,18 @@ fn screenshot_path(file: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("screenshots")
         .join(file)
+}
+
+async fn eval_click(browser: &Browser, css: &str) {
+    browser
+        .client
+        .execute(
+            &format!(
+                "document.querySelector({}).click();",
+                serde_json::to_string(css).unwrap()
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
 }

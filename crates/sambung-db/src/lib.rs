@@ -14,6 +14,7 @@ pub mod connections;
 mod error;
 pub mod files;
 pub mod folders;
+pub mod identity_providers;
 mod ids;
 pub mod instance;
 pub mod mail;

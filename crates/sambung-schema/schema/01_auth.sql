@@ -126,3 +126,20 @@ CREATE TABLE two_factors (
 
 CREATE TRIGGER two_factors_set_updated_at BEFORE UPDATE ON two_factors
   FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();
+
+-- Identity providers an admin set up in the UI (those of `OIDC_PROVIDERS` are not stored):
+-- the provider's settings as `sambung-sso` reads them, without its client secret, which is
+-- sealed under the master key (AES-256-GCM, the provider's id as associated data).
+CREATE TABLE identity_providers (
+  id            text        NOT NULL,
+  config        jsonb       NOT NULL,
+  client_secret bytea       NOT NULL,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  updated_at    timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT identity_providers_pkey PRIMARY KEY (id),
+  CONSTRAINT identity_providers_id_format CHECK (id ~ '^[a-z0-9-]{1,32}$'),
+  CONSTRAINT identity_providers_config_object CHECK (jsonb_typeof(config) = 'object')
+);
+
+CREATE TRIGGER identity_providers_set_updated_at BEFORE UPDATE ON identity_providers
+  FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();

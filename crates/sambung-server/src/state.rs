@@ -189,7 +189,10 @@ pub struct AppState {
     pub detected_ollama: Option<String>,
     /// See [`ServerSettings::pdf_reader`].
     pub pdf_reader: Option<std::path::PathBuf>,
-    pub identity_providers: Vec<sambung_sso::Provider>,
+    /// Those of `OIDC_PROVIDERS`.
+    pub env_providers: Vec<sambung_sso::Provider>,
+    /// Every provider (the environment's, then the admins'), as last read and when.
+    providers: std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<sambung_sso::Provider>>)>>,
     /// Requests to identity providers (through the outbound guard), and what they answered.
     pub sso: sambung_sso::Sso,
     /// The instance's `requireTwoFactor`, as last read and when: every request of a user
@@ -197,8 +200,8 @@ pub struct AppState {
     two_factor_required: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
 }
 
-/// How long a server goes by the `requireTwoFactor` it read (another server's admin may have
-/// changed it; this server's own changes apply at once).
+/// How long a server goes by the `requireTwoFactor` and the identity providers it read
+/// (another server's admin may have changed them; this server's own changes apply at once).
 const TWO_FACTOR_POLICY_FRESH: Duration = Duration::from_secs(5);
 
 impl AppState {
@@ -264,7 +267,8 @@ impl AppState {
             mailer: settings.mailer.clone(),
             detected_ollama: settings.detected_ollama.clone(),
             pdf_reader: settings.pdf_reader.clone(),
-            identity_providers: settings.identity_providers.clone(),
+            env_providers: settings.identity_providers.clone(),
+            providers: std::sync::Mutex::new(None),
             sso: sambung_sso::Sso::new(guard),
             two_factor_required: std::sync::Mutex::new(None),
         }
@@ -285,6 +289,65 @@ impl AppState {
         let required = self.instance_settings().await?.require_two_factor;
         self.instance_settings_changed(Some(required));
         Ok(required)
+    }
+
+    /// The identity providers people may sign in with: `OIDC_PROVIDERS`', then those admins
+    /// set up (read at most every few seconds; this server's own changes apply at once). One
+    /// that cannot be read (its secret sealed under another key, a setting this version does
+    /// not know) is left out, and said in the log.
+    pub async fn identity_providers(
+        &self,
+    ) -> Result<Arc<Vec<sambung_sso::Provider>>, sambung_db::DomainError> {
+        let known = self
+            .providers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some((read, providers)) = known {
+            if read.elapsed() < TWO_FACTOR_POLICY_FRESH {
+                return Ok(providers);
+            }
+        }
+        let mut providers = self.env_providers.clone();
+        for stored in sambung_db::identity_providers::list(&self.pool).await? {
+            if providers.iter().any(|p| p.config.id == stored.id) {
+                continue;
+            }
+            match self.unseal_provider(&stored) {
+                Ok(provider) => providers.push(provider),
+                Err(why) => {
+                    tracing::warn!(provider = %stored.id, %why, "an identity provider is left out")
+                }
+            }
+        }
+        let providers = Arc::new(providers);
+        *self.providers.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), providers.clone()));
+        Ok(providers)
+    }
+
+    fn unseal_provider(
+        &self,
+        stored: &sambung_db::identity_providers::StoredProvider,
+    ) -> Result<sambung_sso::Provider, String> {
+        let cipher = self
+            .cipher
+            .as_ref()
+            .ok_or("no ENCRYPTION_KEY to open its secret")?;
+        let secret = cipher
+            .decrypt(&stored.sealed_secret, stored.id.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut config = stored.config.clone();
+        config["clientSecret"] =
+            serde_json::Value::String(String::from_utf8(secret).map_err(|e| e.to_string())?);
+        let config: sambung_sso::ProviderConfig =
+            serde_json::from_value(config).map_err(|e| e.to_string())?;
+        sambung_sso::Provider::new(config).map_err(|e| e.to_string())
+    }
+
+    /// An admin changed the stored providers here.
+    pub fn identity_providers_changed(&self) {
+        *self.providers.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// The instance's settings changed here (`Some`: to require a second factor or not).

@@ -421,6 +421,17 @@ impl Sso {
         self.keys.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether the provider answers as set up: an OpenID Provider's discovery document (a
+    /// plain OAuth 2.0 provider is taken as given).
+    pub async fn check(&self, provider: &Provider) -> Result<()> {
+        if provider.oidc {
+            self.lock_discovered()
+                .remove(provider.config.issuer.as_deref().unwrap_or_default());
+            self.discover(provider).await?;
+        }
+        Ok(())
+    }
+
     /// Where to send the browser: the provider's authorization endpoint with this sign-in's
     /// `state`, PKCE challenge and `nonce`, to come back to `redirect_uri`.
     pub async fn authorization_url(

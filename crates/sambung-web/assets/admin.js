@@ -455,7 +455,75 @@ const QUOTA_FIELDS = [
   ["replyMaxBytes", "admin.quota.replyMaxBytes"],
 ];
 
+/** The identity providers: the list (the environment's marked), and the form to add or change one. */
+async function loadIdentityProviders() {
+  const { providers, presets } = await api("GET", "/api/v1/admin/identity-providers");
+  const preset = $("#idp-preset");
+  if (preset.options.length === 1) for (const p of presets) preset.append(el("option", { value: p.id }, p.name));
+  $("#idp-list").replaceChildren(
+    ...providers.map((p) =>
+      el(
+        "li",
+        {},
+        el("strong", {}, p.name),
+        ` (${p.config.id}) `,
+        el("code", {}, p.redirectURI),
+        " ",
+        p.fromEnvironment
+          ? el("span", { class: "note" }, t("admin.idp.fromEnvironment"))
+          : el("button", { type: "button", class: "link", onclick: () => editProvider(p) }, t("admin.idp.edit")),
+        p.fromEnvironment ? null : el("button", { type: "button", class: "link", onclick: () => removeProvider(p.config.id) }, t("admin.idp.remove")),
+      ),
+    ),
+  );
+}
+
+function editProvider(p) {
+  $("#idp-preset").value = p.config.preset || "";
+  $("#idp-id").value = p.config.id;
+  $("#idp-name").value = p.config.name || "";
+  $("#idp-issuer").value = p.config.issuer || "";
+  $("#idp-client-id").value = p.config.clientId;
+  $("#idp-client-secret").value = "";
+  $("#idp-domains").value = (p.config.allowedEmailDomains || []).join(", ");
+  $("#idp-admin-claim").value = p.config.adminClaim ? `${p.config.adminClaim.claim}=${p.config.adminClaim.value}` : "";
+  $("#idp-id").focus();
+}
+
+async function removeProvider(id) {
+  const done = await within($("#idp-status"), async () => {
+    await api("DELETE", `/api/v1/admin/identity-providers/${encodeURIComponent(id)}`);
+    return t("admin.idp.removed");
+  });
+  if (done) await loadIdentityProviders();
+}
+
+$("#idp-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const claim = $("#idp-admin-claim").value.trim();
+  const [claimName, ...claimValue] = claim.split("=");
+  const body = {
+    name: $("#idp-name").value.trim() || null,
+    preset: $("#idp-preset").value || null,
+    issuer: $("#idp-issuer").value.trim() || null,
+    clientId: $("#idp-client-id").value.trim(),
+    clientSecret: $("#idp-client-secret").value,
+    allowedEmailDomains: $("#idp-domains").value.split(",").map((d) => d.trim()).filter(Boolean),
+    adminClaim: claim ? { claim: claimName.trim(), value: claimValue.join("=").trim() } : null,
+  };
+  const done = await within($("#idp-status"), async () => {
+    const saved = await api("PUT", `/api/v1/admin/identity-providers/${encodeURIComponent($("#idp-id").value.trim())}`, body);
+    return t("admin.idp.saved", { uri: saved.redirectURI });
+  });
+  // What was typed stays when it fails; saved, the secret leaves the form.
+  if (done) {
+    $("#idp-client-secret").value = "";
+    await loadIdentityProviders();
+  }
+});
+
 async function openSettingsPanel() {
+  loadIdentityProviders().catch((error) => ($("#idp-status").textContent = error.message));
   const { settings, signupFromEnvironment, mailConfigured } = await api("GET", "/api/v1/admin/settings");
   $("#setting-signup").value = settings.signup;
   $("#setting-signup").disabled = signupFromEnvironment;

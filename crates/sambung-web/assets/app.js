@@ -108,12 +108,27 @@ function showAuth() {
   $("#auth-email").focus();
 }
 
+/** What each `?error=` of a sign-in through an identity provider says. */
+const SSO_ERRORS = {
+  state_mismatch: "auth.sso.state_mismatch",
+  state_not_found: "auth.sso.state_not_found",
+  account_not_linked: "auth.sso.account_not_linked",
+  signup_disabled: "auth.sso.signup_disabled",
+  email_not_found: "auth.sso.email_not_found",
+  email_domain_not_allowed: "auth.sso.email_domain_not_allowed",
+  invalid_id_token: "auth.sso.invalid_id_token",
+  invalid_code: "auth.sso.invalid_code",
+  access_denied: "auth.sso.access_denied",
+  provider_unreachable: "auth.sso.provider_unreachable",
+  account_already_linked_to_different_user: "auth.sso.account_already_linked_to_different_user",
+  email_does_not_match: "auth.sso.email_does_not_match",
+  unable_to_link_account: "auth.sso.unable_to_link_account",
+  banned: "auth.sso.banned",
+};
+
 /** What a sign-in through an identity provider that came back with `?error=` says. */
 function ssoError(code) {
-  const known = ["state_mismatch", "state_not_found", "account_not_linked", "signup_disabled", "email_not_found",
-    "email_domain_not_allowed", "invalid_id_token", "invalid_code", "access_denied", "provider_unreachable",
-    "account_already_linked_to_different_user", "email_does_not_match", "unable_to_link_account", "banned"];
-  return t(known.includes(code) ? `auth.sso.${code}` : "auth.sso.other");
+  return t(Object.hasOwn(SSO_ERRORS, code) ? SSO_ERRORS[code] : "auth.sso.failed");
 }
 
 /** A button for each identity provider of the instance. */

@@ -77,7 +77,8 @@ async fn instance(
         require_two_factor: settings.require_two_factor,
         password_sign_in: settings.password_sign_in,
         identity_providers: state
-            .identity_providers
+            .identity_providers()
+            .await?
             .iter()
             .map(|p| IdentityProviderOut {
                 id: p.config.id.clone(),

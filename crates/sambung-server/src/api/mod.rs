@@ -7,6 +7,7 @@ pub mod chats;
 pub mod files;
 pub mod folders;
 pub mod generate;
+pub mod identity_providers;
 pub mod instance;
 pub mod me;
 pub mod models;
@@ -47,6 +48,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .merge(instance::router())
         .merge(usage::router())
         .merge(admin::router())
+        .merge(identity_providers::router())
 }
 
 /// One page of a list and the cursor of the next (`null` on the last page).

@@ -89,11 +89,13 @@ pub struct RedirectAnswer {
     pub redirect: bool,
 }
 
-fn provider_of<'a>(state: &'a AppState, id: &str) -> ApiResult<&'a Provider> {
+async fn provider_of(state: &AppState, id: &str) -> ApiResult<Provider> {
     state
-        .identity_providers
+        .identity_providers()
+        .await?
         .iter()
         .find(|p| p.config.id == id)
+        .cloned()
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -115,7 +117,7 @@ fn redirect_uri(state: &AppState, provider: &Provider) -> String {
 /// Begin a sign-in (or a link, `link`): store its `state`, set its cookie, and answer the
 /// provider's address.
 async fn begin(state: &AppState, body: SocialBody, link: Option<UserId>) -> ApiResult<Response> {
-    let provider = provider_of(state, &body.provider)?;
+    let provider = &provider_of(state, &body.provider).await?;
     if let Some(url) = &body.callback_url {
         check_callback_url(state, url)?;
     }
@@ -294,7 +296,9 @@ async fn finish(
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or("no_code")?;
-    let provider = provider_of(state, id).map_err(|_| "oauth_provider_not_found")?;
+    let provider = &provider_of(state, id)
+        .await
+        .map_err(|_| "oauth_provider_not_found")?;
     let identity = state
         .sso
         .finish(provider, &pending.start, code, &redirect_uri(state, provider))

@@ -463,3 +463,104 @@ async fn a_provider_on_a_private_address_is_not_reached_unless_the_operator_allo
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn admins_set_up_providers_in_the_ui_and_their_secret_is_never_shown_again() {
+    let mut steps = sambung_testkit::Steps::new();
+    let idp = FakeIdp::start().await;
+    let app = app_with(&idp, json!([idp.oidc("fromenv")])).await;
+    let boss = app.user("boss").await;
+    let ana = app.user("ana").await;
+    let path = "/api/v1/admin/identity-providers/corp";
+    let body = json!({"name": "Corp SSO", "issuer": idp.base, "clientId": common::idp::CLIENT_ID,
+                      "clientSecret": common::idp::CLIENT_SECRET, "allowedEmailDomains": ["corp.example"]});
+
+    steps.at("only admins; the environment's are listed and left alone");
+    assert_eq!(
+        ana.get("/api/v1/admin/identity-providers").await.status,
+        403
+    );
+    assert_eq!(
+        ana.send(ana.http.put(ana.url(path)).json(&body))
+            .await
+            .status,
+        403
+    );
+    let listed = boss.get("/api/v1/admin/identity-providers").await;
+    assert_eq!(listed.body["providers"][0]["fromEnvironment"], true);
+    assert!(listed.body["presets"].as_array().unwrap().len() >= 6);
+    let env = boss
+        .send(
+            boss.http
+                .put(boss.url("/api/v1/admin/identity-providers/fromenv"))
+                .json(&body),
+        )
+        .await;
+    assert_eq!((env.status, env.code()), (409, "PROVIDER_FROM_ENVIRONMENT"));
+
+    steps.at("what does not answer, or is not a provider, is refused with the reason");
+    let mut silent = body.clone();
+    silent["issuer"] = json!(format!("http://127.0.0.1:{}/nowhere", idp.port));
+    let refused = boss.send(boss.http.put(boss.url(path)).json(&silent)).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (400, "PROVIDER_UNAVAILABLE"),
+        "{refused:?}"
+    );
+    let mut unknown = body.clone();
+    unknown["preset"] = json!("myspace");
+    let refused = boss
+        .send(boss.http.put(boss.url(path)).json(&unknown))
+        .await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(refused.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("myspace"));
+    let mut secretless = body.clone();
+    secretless.as_object_mut().unwrap().remove("clientSecret");
+    let refused = boss
+        .send(boss.http.put(boss.url(path)).json(&secretless))
+        .await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+
+    steps.at("set up: shown without its secret, sealed in the database, on the sign-in page");
+    let saved = boss.send(boss.http.put(boss.url(path)).json(&body)).await;
+    assert_eq!(saved.status, 200, "{saved:?}");
+    assert_eq!(
+        saved.body["redirectURI"],
+        format!("{}/api/auth/callback/corp", app.url)
+    );
+    assert!(!saved.text.contains(common::idp::CLIENT_SECRET));
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT client_secret FROM identity_providers")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&stored).contains(common::idp::CLIENT_SECRET));
+    let instance = app.anonymous().get("/api/v1/instance").await;
+    assert_eq!(
+        instance.body["identityProviders"][1],
+        json!({"id": "corp", "name": "Corp SSO"})
+    );
+    let browser = Browser::new(&app);
+    idp.next(person("c-1", "dewi@corp.example", true), Forge::Nothing);
+    assert_eq!(browser.sign_in("corp").await, "/#/welcome");
+
+    steps.at("changed without its secret: the stored one is kept; removed: gone");
+    let mut renamed = secretless.clone();
+    renamed["name"] = json!("Corp");
+    let saved = boss
+        .send(boss.http.put(boss.url(path)).json(&renamed))
+        .await;
+    assert_eq!(saved.status, 200, "{saved:?}");
+    let again = Browser::new(&app);
+    idp.next(person("c-1", "dewi@corp.example", true), Forge::Nothing);
+    assert_eq!(again.sign_in("corp").await, "/#/chats");
+    let removed = boss.delete(path).await;
+    assert_eq!(removed.status, 200, "{removed:?}");
+    let instance = app.anonymous().get("/api/v1/instance").await;
+    assert_eq!(
+        instance.body["identityProviders"].as_array().unwrap().len(),
+        1
+    );
+}

@@ -2184,3 +2184,64 @@ async fn two_factor_sign_in_is_set_up_and_asked_for_in_chromium() {
         .await;
     phone.close().await;
 }
+
+#[tokio::test]
+async fn an_admin_sets_up_an_identity_provider_and_its_button_signs_people_in_in_chromium() {
+    let mut steps = sambung_testkit::Steps::new();
+    let idp = common::idp::FakeIdp::start().await;
+    let port = idp.port;
+    let app = TestApp::with_settings(move |settings| {
+        settings.ai_allowed_hosts.push(format!("127.0.0.1:{port}"));
+    })
+    .await;
+    app.user("boss").await;
+    let boss = Browser::start().await;
+    boss.client.goto(&app.url).await.unwrap();
+    sign_in(&boss, "boss@example.com", "password-of-boss").await;
+
+    steps.at("a wrong secret typed stays where it was, with the reason; then saved");
+    boss.client
+        .goto(&format!("{}/#/admin/settings", app.url))
+        .await
+        .unwrap();
+    boss.type_into("#idp-id", "corp").await;
+    boss.type_into("#idp-name", "Corp SSO").await;
+    boss.type_into("#idp-issuer", &format!("{}/nowhere", idp.base))
+        .await;
+    boss.type_into("#idp-client-id", common::idp::CLIENT_ID)
+        .await;
+    boss.type_into("#idp-client-secret", common::idp::CLIENT_SECRET)
+        .await;
+    boss.click("#idp-form button[type=submit]").await;
+    boss.until_text("#idp-status", "does not answer").await;
+    assert_eq!(
+        eval(
+            &boss,
+            "return document.querySelector('#idp-client-secret').value"
+        )
+        .await,
+        common::idp::CLIENT_SECRET,
+        "what was typed stays"
+    );
+    boss.element("#idp-issuer").await.clear().await.unwrap();
+    boss.type_into("#idp-issuer", &idp.base).await;
+    boss.click("#idp-form button[type=submit]").await;
+    let said = boss.until_text("#idp-status", "Saved").await;
+    assert!(said.contains("/api/auth/callback/corp"), "{said}");
+    boss.until_text("#idp-list", "Corp SSO").await;
+    boss.screenshot(screenshot_path("admin-identity-provider.png"))
+        .await;
+    boss.close().await;
+
+    steps.at("a new person signs in with its button");
+    let person = Browser::start().await;
+    person.client.goto(&app.url).await.unwrap();
+    idp.next(
+        common::idp::person("p-7", "sari@corp.example", true),
+        common::idp::Forge::Nothing,
+    );
+    person.click("#sso-buttons button").await;
+    person.element("#app:not([hidden])").await;
+    person.until_text("#me", "Person p-7").await;
+    person.close().await;
+}

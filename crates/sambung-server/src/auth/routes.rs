@@ -847,6 +847,18 @@ async fn request_password_reset(
                 return;
             }
         };
+        // With password sign-in left to admins, nobody else is sent a way to set one (the
+        // answer is the same: it tells nothing of who has an account).
+        if !user.is_admin() {
+            match state.instance_settings().await {
+                Ok(settings) if !settings.password_sign_in => return,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the instance's settings");
+                    return;
+                }
+            }
+        }
         // One reset mail a minute per address, however many clients ask.
         match sambung_db::mail::recently_sent(&state.pool, &user.email, MailKind::ResetPassword, 60)
             .await

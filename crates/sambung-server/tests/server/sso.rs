@@ -425,6 +425,30 @@ async fn password_sign_in_can_be_left_to_admins_and_sso_accounts_need_no_second_
         .sign_in(json!({"email": boss.email, "password": boss.password}))
         .await;
     assert_eq!(admin.status, 200, "an admin always may: {admin:?}");
+    // Nor is anyone but an admin sent a link to set a password (the answer is the same).
+    for email in [&ana.email, &boss.email] {
+        let asked = app
+            .anonymous()
+            .post(
+                "/api/auth/request-password-reset",
+                json!({"email": email, "redirectTo": "/#/reset-password"}),
+            )
+            .await;
+        assert_eq!(asked.status, 200, "{asked:?}");
+    }
+    let mailed = || async {
+        sqlx::query_scalar::<_, String>("SELECT recipient FROM mail_outbox")
+            .fetch_all(app.pool())
+            .await
+            .unwrap()
+    };
+    for _ in 0..50 {
+        if !mailed().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(mailed().await, [boss.email.clone()]);
 
     // Through the provider, a new account has no password, so no second factor is asked here.
     let browser = Browser::new(&app);

@@ -448,7 +448,7 @@ async fn password_sign_in_can_be_left_to_admins_and_sso_accounts_need_no_second_
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(mailed().await, [boss.email.clone()]);
+    assert_eq!(mailed().await, vec![boss.email.clone()]);
 
     // Through the provider, a new account has no password, so no second factor is asked here.
     let browser = Browser::new(&app);

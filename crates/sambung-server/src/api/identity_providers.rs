@@ -76,6 +76,32 @@ fn shown(state: &AppState, provider: &Provider) -> ProviderOut {
     }
 }
 
+/// A provider of `OIDC_PROVIDERS` is changed there, not here.
+fn refuse_environments(state: &AppState, id: &str) -> ApiResult<()> {
+    match state.env_providers.iter().any(|p| p.config.id == id) {
+        true => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "PROVIDER_FROM_ENVIRONMENT",
+            format!("{id} is set by OIDC_PROVIDERS: change it there"),
+        )),
+        false => Ok(()),
+    }
+}
+
+/// A change of the stored providers: in effect here at once, and in the audit log.
+async fn changed(state: &AppState, me: &crate::auth::SignedIn, client: ClientIp, detail: Value) {
+    state.identity_providers_changed();
+    audit::record(
+        state,
+        Actor::Session(me),
+        client,
+        Action::SettingsChanged,
+        None,
+        detail,
+    )
+    .await;
+}
+
 /// The identity providers, and the presets a new one may start from.
 #[utoipa::path(get, path = "/admin/identity-providers", tag = "admin",
     responses((status = 200, body = ProvidersOut), (status = 403, body = ErrorBody)))]
@@ -105,13 +131,7 @@ async fn put(
     ApiPath(id): ApiPath<String>,
     ApiJson(mut body): ApiJson<serde_json::Map<String, Value>>,
 ) -> ApiResult<Json<ProviderOut>> {
-    if state.env_providers.iter().any(|p| p.config.id == id) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "PROVIDER_FROM_ENVIRONMENT",
-            format!("{id} is set by OIDC_PROVIDERS: change it there"),
-        ));
-    }
+    refuse_environments(&state, &id)?;
     let cipher = state.require_cipher()?;
     body.insert("id".into(), Value::String(id.clone()));
     let given_secret = body
@@ -147,16 +167,7 @@ async fn put(
     }
     let sealed = cipher.encrypt(secret.as_bytes(), id.as_bytes());
     db::put(&state.pool, &id, &stored, &sealed).await?;
-    state.identity_providers_changed();
-    audit::record(
-        &state,
-        Actor::Session(&me),
-        client,
-        Action::SettingsChanged,
-        None,
-        json!({"identityProvider": id}),
-    )
-    .await;
+    changed(&state, &me, client, json!({"identityProvider": id})).await;
     Ok(Json(shown(&state, &provider)))
 }
 
@@ -174,23 +185,8 @@ async fn delete(
     client: ClientIp,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Removed>> {
-    if state.env_providers.iter().any(|p| p.config.id == id) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "PROVIDER_FROM_ENVIRONMENT",
-            format!("{id} is set by OIDC_PROVIDERS: change it there"),
-        ));
-    }
+    refuse_environments(&state, &id)?;
     db::delete(&state.pool, &id).await?;
-    state.identity_providers_changed();
-    audit::record(
-        &state,
-        Actor::Session(&me),
-        client,
-        Action::SettingsChanged,
-        None,
-        json!({"identityProviderRemoved": id}),
-    )
-    .await;
+    changed(&state, &me, client, json!({"identityProviderRemoved": id})).await;
     Ok(Json(Removed { status: true }))
 }

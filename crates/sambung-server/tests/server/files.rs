@@ -24,6 +24,23 @@ async fn upload(client: &Client, name: &str, claimed: Option<&str>, bytes: Vec<u
         .await
 }
 
+/// A model at the fake provider that neither sees nor reads PDFs (by its name), and a chat.
+async fn text_only_model_and_chat(app: &TestApp, user: &Client, title: &str) -> (Value, Value) {
+    let model = ok(
+        user.post(
+            "/api/v1/models",
+            json!({"provider": "custom", "modelId": "text-only", "name": "Text only", "baseUrl": app.provider.url("/v1")}),
+        )
+        .await,
+        201,
+    );
+    let chat = ok(
+        user.post("/api/v1/chats", json!({"title": title})).await,
+        201,
+    );
+    (model, chat)
+}
+
 fn ok(reply: Reply, status: u16) -> Value {
     assert_eq!(reply.status, status, "{reply:?}");
     reply.body
@@ -319,18 +336,7 @@ async fn a_pdf_that_never_ends_is_kept_without_its_text_and_stalls_nobody() {
         .is_some_and(|text| text.contains("Halaman biasa")));
 
     steps.at("a model that reads no PDFs is refused it, saying why, before it is called");
-    let model = ok(
-        ana.post(
-            "/api/v1/models",
-            json!({"provider": "custom", "modelId": "text-only", "name": "Text only", "baseUrl": app.provider.url("/v1")}),
-        )
-        .await,
-        201,
-    );
-    let chat = ok(
-        ana.post("/api/v1/chats", json!({"title": "Bom"})).await,
-        201,
-    );
+    let (model, chat) = text_only_model_and_chat(&app, &ana, "Bom").await;
     let (status, body, _) = ana
         .generate(
             chat["id"].as_str().unwrap(),
@@ -536,18 +542,7 @@ async fn files_reach_each_provider_in_its_own_shape_or_are_refused_before_it_is_
     assert_eq!(original.to_vec(), photo, "the owner keeps the original");
 
     steps.at("a model that cannot see is refused before it is called, and nothing is kept");
-    let model = ok(
-        ana.post(
-            "/api/v1/models",
-            json!({"provider": "custom", "modelId": "text-only", "name": "Text only", "baseUrl": app.provider.url("/v1")}),
-        )
-        .await,
-        201,
-    );
-    let chat = ok(
-        ana.post("/api/v1/chats", json!({"title": "Plain"})).await,
-        201,
-    );
+    let (model, chat) = text_only_model_and_chat(&app, &ana, "Plain").await;
     let chat = chat["id"].as_str().unwrap();
     let asked = app.provider.requests().len();
     let messages = || async {

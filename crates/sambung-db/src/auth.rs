@@ -259,14 +259,36 @@ pub async fn provider_account_user(
     .await?)
 }
 
-/// Link an identity provider's account to `user`.
+/// Link an identity provider's account to `user`. `take_over`: the account's email was not
+/// confirmed, and the provider vouches for it: whoever made the account with that address
+/// loses its password and sessions, and the email counts as confirmed.
 pub async fn link_provider_account(
     pool: &PgPool,
     user: UserId,
     account: ProviderAccount<'_>,
+    take_over: bool,
 ) -> Result<()> {
-    let mut conn = pool.acquire().await?;
-    insert_provider_account(&mut conn, user, account).await
+    let mut tx = pool.begin().await?;
+    insert_provider_account(&mut tx, user, account).await?;
+    if take_over {
+        sqlx::query!(
+            "DELETE FROM accounts WHERE user_id = $1 AND provider_id = 'credential'",
+            user as UserId
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!("DELETE FROM sessions WHERE user_id = $1", user as UserId)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query!(
+            "UPDATE users SET email_verified = true WHERE id = $1",
+            user as UserId
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Whether the user can sign in with a password (has a credential account).

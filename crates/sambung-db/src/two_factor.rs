@@ -31,14 +31,12 @@ pub struct TwoFactor {
     pub verified: bool,
     /// How many unused backup codes are left.
     pub backup_codes_left: usize,
-    /// Until when codes are refused after too many failures.
-    pub locked_until: Option<DateTime<Utc>>,
 }
 
 /// The user's second factor, if one is set up or being set up.
 pub async fn get(pool: &PgPool, user: UserId) -> Result<Option<TwoFactor>> {
     let row = sqlx::query!(
-        "SELECT secret, verified, cardinality(backup_codes) AS \"left!\", locked_until
+        "SELECT secret, verified, cardinality(backup_codes) AS \"left!\"
            FROM two_factors WHERE user_id = $1",
         user as UserId,
     )
@@ -48,7 +46,6 @@ pub async fn get(pool: &PgPool, user: UserId) -> Result<Option<TwoFactor>> {
         secret: r.secret,
         verified: r.verified,
         backup_codes_left: usize::try_from(r.left).unwrap_or_default(),
-        locked_until: r.locked_until.filter(|until| *until > Utc::now()),
     }))
 }
 
@@ -119,22 +116,44 @@ pub async fn use_backup_code(pool: &PgPool, user: UserId, code: &str) -> Result<
     Ok(used.rows_affected() > 0)
 }
 
-/// Count a wrong code: the account is locked for [`LOCK_TIME`] at the [`MAX_FAILURES`]th in a
-/// row. Returns until when it is locked, if it now is.
-pub async fn failed(pool: &PgPool, user: UserId) -> Result<Option<DateTime<Utc>>> {
-    let locked = sqlx::query_scalar!(
-        "UPDATE two_factors
-            SET failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END,
-                locked_until = CASE WHEN failed_attempts + 1 >= $2 THEN now() + $3 ELSE locked_until END
-          WHERE user_id = $1
-         RETURNING locked_until",
+/// Count an attempt at a code before it is checked (so that attempts sent at once are all
+/// counted): `Err(until)` when the account is locked (now, at the attempt after
+/// [`MAX_FAILURES`] in a row); a right code clears the count ([`use_step`],
+/// [`use_backup_code`]).
+pub async fn attempt(
+    pool: &PgPool,
+    user: UserId,
+) -> Result<std::result::Result<(), DateTime<Utc>>> {
+    let row = sqlx::query!(
+        r#"UPDATE two_factors
+              SET failed_attempts = CASE WHEN failed_attempts + 1 > $2 THEN 0 ELSE failed_attempts + 1 END,
+                  locked_until = CASE WHEN failed_attempts + 1 > $2 THEN now() + $3 ELSE locked_until END
+            WHERE user_id = $1 AND (locked_until IS NULL OR locked_until <= now())
+           RETURNING locked_until"#,
         user as UserId,
         MAX_FAILURES,
         LOCK_TIME as _,
     )
     .fetch_optional(pool)
     .await?;
-    Ok(locked.flatten().filter(|until| *until > Utc::now()))
+    match row {
+        Some(row) => Ok(match row.locked_until.filter(|until| *until > Utc::now()) {
+            Some(until) => Err(until),
+            None => Ok(()),
+        }),
+        // Locked already (or no factor: the caller found one a moment ago).
+        None => {
+            let until = sqlx::query_scalar!(
+                "SELECT locked_until FROM two_factors WHERE user_id = $1",
+                user as UserId
+            )
+            .fetch_optional(pool)
+            .await?
+            .flatten()
+            .unwrap_or_else(|| Utc::now() + LOCK_TIME);
+            Ok(Err(until))
+        }
+    }
 }
 
 /// New backup codes (their hashes) in place of the old ones; false when two-factor sign-in is
@@ -227,41 +246,44 @@ pub async fn end_challenge(pool: &PgPool, token: &str) -> Result<bool> {
     Ok(ended.rows_affected() > 0)
 }
 
-/// Count a wrong code against a pending sign-in: false when it has had
-/// [`MAX_CHALLENGE_FAILURES`] and is gone (the sign-in must start again).
-pub async fn challenge_failed(pool: &PgPool, token: &str) -> Result<bool> {
+/// What one more code may do for a pending sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeAttempt {
+    /// A code may be tried; `last`: it is the last one ([`MAX_CHALLENGE_FAILURES`]).
+    Allowed { last: bool },
+    /// It has had all its codes, or is gone.
+    Spent,
+}
+
+/// Count an attempt at a code against a pending sign-in, before it is checked.
+pub async fn challenge_attempt(pool: &PgPool, token: &str) -> Result<ChallengeAttempt> {
     let mut tx = pool.begin().await?;
     let identifier = sqlx::query_scalar!(
         "SELECT identifier FROM verifications
-          WHERE value = $1 AND starts_with(identifier, $2) FOR UPDATE",
+          WHERE value = $1 AND starts_with(identifier, $2) AND expires_at > now() FOR UPDATE",
         token_hash(token),
         CHALLENGE,
     )
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((user, failures)) = identifier.and_then(|i| parse_challenge(&i)) else {
-        return Ok(false);
+    let Some((user, tried)) = identifier.and_then(|i| parse_challenge(&i)) else {
+        return Ok(ChallengeAttempt::Spent);
     };
-    let failures = failures + 1;
-    let alive = failures < MAX_CHALLENGE_FAILURES;
-    if alive {
-        sqlx::query!(
-            "UPDATE verifications SET identifier = $2 WHERE value = $1",
-            token_hash(token),
-            format!("{CHALLENGE}{user}:{failures}"),
-        )
-        .execute(&mut *tx)
-        .await?;
-    } else {
-        sqlx::query!(
-            "DELETE FROM verifications WHERE value = $1",
-            token_hash(token)
-        )
-        .execute(&mut *tx)
-        .await?;
+    if tried >= MAX_CHALLENGE_FAILURES {
+        return Ok(ChallengeAttempt::Spent);
     }
+    let tried = tried + 1;
+    sqlx::query!(
+        "UPDATE verifications SET identifier = $2 WHERE value = $1",
+        token_hash(token),
+        format!("{CHALLENGE}{user}:{tried}"),
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(alive)
+    Ok(ChallengeAttempt::Allowed {
+        last: tried == MAX_CHALLENGE_FAILURES,
+    })
 }
 
 fn trust_identifier(user: UserId) -> String {

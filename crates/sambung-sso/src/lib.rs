@@ -189,6 +189,11 @@ impl Provider {
             ));
         }
         let github = preset.is_some_and(|p| p.id == "github");
+        if github && config.admin_claim.is_some() {
+            return Err(bad(
+                "GitHub gives no claims: adminClaim cannot be used with it".into(),
+            ));
+        }
         Ok(Provider {
             name: config
                 .name

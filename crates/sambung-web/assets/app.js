@@ -104,6 +104,8 @@ function showAuth() {
   if (query.get("verified") === "true") note(t("auth.verified"));
   if (query.get("error") === "invalid_token") $("#auth-error").textContent = t("auth.verify.badLink");
   else if (query.get("error")) $("#auth-error").textContent = ssoError(query.get("error"));
+  // Back from an identity provider to an account with a second factor: its code next.
+  if (query.get("two_factor")) askForCode(false);
   showProviders().catch(() => {});
   $("#auth-email").focus();
 }
@@ -124,6 +126,7 @@ const SSO_ERRORS = {
   email_does_not_match: "auth.sso.email_does_not_match",
   unable_to_link_account: "auth.sso.unable_to_link_account",
   banned: "auth.sso.banned",
+  email_not_verified: "auth.sso.email_not_verified",
 };
 
 /** What a sign-in through an identity provider that came back with `?error=` says. */

@@ -304,7 +304,8 @@ pub async fn account_gate(
         return next.run(request).await;
     };
     let path = request.uri().path();
-    let open = path.starts_with("/api/auth/")
+    // Signing in and out stays open; administering (Better Auth's admin routes) does not.
+    let open = (path.starts_with("/api/auth/") && !path.starts_with("/api/auth/admin/"))
         || matches!(
             path,
             "/api/v1/me" | "/api/v1/instance" | "/api/v1/openapi.json" | "/api/v1/me/preferences"

@@ -132,6 +132,10 @@ impl RateLimiter {
         if method != Method::POST {
             return None;
         }
+        // The AI SDK's transport: its file parts are uploads too.
+        if path == "/api/chat" {
+            return Some(("chat", self.limits.costly));
+        }
         let mut segments = path.split('/');
         match (
             segments.nth(3),

@@ -446,7 +446,10 @@ async fn sign_in(
     let mut trusted = Vec::new();
     if user.two_factor_enabled {
         match two_factor::sign_in_step(&state, &user, remember, &headers).await? {
-            two_factor::SignInStep::Code(answer) => return Ok(answer),
+            two_factor::SignInStep::Code(cookies) => {
+                let body = json!({"twoFactorRedirect": true, "twoFactorMethods": ["totp"]});
+                return Ok(with_cookies(Json(body), cookies));
+            }
             two_factor::SignInStep::Session(cookies) => trusted = cookies,
         }
     }

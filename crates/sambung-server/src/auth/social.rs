@@ -28,7 +28,7 @@ use utoipa_axum::routes;
 
 use super::cookie::OAUTH_STATE;
 use super::routes::{check_callback_url, open_session, redirect, with_cookies};
-use super::{ClientIp, SignedIn};
+use super::{two_factor, ClientIp, SignedIn};
 use crate::audit::{self, Actor};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
@@ -176,11 +176,12 @@ async fn begin(state: &AppState, body: SocialBody, link: Option<UserId>) -> ApiR
 }
 
 fn provider_unavailable(error: sambung_sso::SsoError) -> ApiError {
+    // Who asks may be anyone: the reason (an address, a status) is for the log.
     tracing::warn!(error = %error, "an identity provider cannot be used");
     ApiError::new(
         StatusCode::BAD_GATEWAY,
         "PROVIDER_UNAVAILABLE",
-        format!("the identity provider cannot be used now: {error}"),
+        "the identity provider cannot be reached now; an admin finds why in the server's log",
     )
 }
 
@@ -346,7 +347,7 @@ async fn finish(
                 return Err("account_already_linked_to_different_user")
             }
             Some(_) => {}
-            None => db::link_provider_account(&state.pool, linking, account)
+            None => db::link_provider_account(&state.pool, linking, account, false)
                 .await
                 .map_err(|_| "unable_to_link_account")?,
         }
@@ -363,14 +364,19 @@ async fn finish(
             .await
             .map_err(|_| "internal_server_error")?
         {
-            // An account here with this email is theirs only if both sides vouch for it.
+            // An account here with this email is theirs only if both sides vouch for it; an
+            // admin's is never linked by email alone (its owner links it, signed in).
             Some(user) => {
                 let vouched = identity.email_verified
-                    && (user.email_verified || provider.config.link_unverified_accounts);
+                    && (user.email_verified || provider.config.link_unverified_accounts)
+                    && !user.is_admin();
                 if !vouched {
                     return Err("account_not_linked");
                 }
-                db::link_provider_account(&state.pool, user.id, account)
+                // An unconfirmed account may have been made by whoever typed the address: the
+                // provider's person takes it over, without that password or its sessions.
+                let take_over = !user.email_verified;
+                db::link_provider_account(&state.pool, user.id, account, take_over)
                     .await
                     .map_err(|_| "unable_to_link_account")?;
                 (user, false)
@@ -388,10 +394,33 @@ async fn finish(
         db::make_admin(&state.pool, user.id)
             .await
             .map_err(|_| "internal_server_error")?;
+        audit::record(
+            state,
+            Actor::User(&user),
+            client,
+            Action::RoleChanged,
+            Some(("user", user.id.to_string())),
+            json!({"to": "admin", "by": "adminClaim", "provider": provider.config.id}),
+        )
+        .await;
     }
-    let (_, cookies) = open_session(state, &user, true, client, headers)
+    // The provider is one way in; a second factor set up here is asked for all the same.
+    let mut trusted = Vec::new();
+    if user.two_factor_enabled {
+        match two_factor::sign_in_step(state, &user, true, headers)
+            .await
+            .map_err(|_| "internal_server_error")?
+        {
+            two_factor::SignInStep::Code(cookies) => {
+                return Ok(("/#/?two_factor=1".to_owned(), cookies))
+            }
+            two_factor::SignInStep::Session(cookies) => trusted = cookies,
+        }
+    }
+    let (_, mut cookies) = open_session(state, &user, true, client, headers)
         .await
         .map_err(|_| "internal_server_error")?;
+    cookies.extend(trusted);
     audit::record(
         state,
         Actor::User(&user),
@@ -418,6 +447,11 @@ async fn sign_up(
 ) -> Result<User, &'static str> {
     if !provider.config.allow_sign_up {
         return Err("signup_disabled");
+    }
+    // An address the provider does not vouch for could be anyone's: no account is made for it
+    // (its owner would find it taken, and the taker linked to it).
+    if !identity.email_verified {
+        return Err("email_not_verified");
     }
     let settings = state
         .instance_settings()

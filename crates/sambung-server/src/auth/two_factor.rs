@@ -287,8 +287,7 @@ impl Verifier {
 
 /// The answer while the account is locked after too many wrong codes: 429 with
 /// `X-Retry-After`.
-fn locked_answer(stored: &two_factor::TwoFactor) -> Option<Response> {
-    let until = stored.locked_until?;
+fn locked_answer(until: chrono::DateTime<chrono::Utc>) -> Response {
     let wait = (until - chrono::Utc::now()).num_seconds().max(1);
     let mut response = refused(
         StatusCode::TOO_MANY_REQUESTS,
@@ -299,24 +298,51 @@ fn locked_answer(stored: &two_factor::TwoFactor) -> Option<Response> {
     response
         .headers_mut()
         .insert("X-Retry-After", HeaderValue::from(wait));
-    Some(response)
+    response
 }
 
-/// A wrong code: counted against the account (locked at the tenth in a row) and against the
-/// pending sign-in (gone at its fifth, with its cookie).
-async fn wrong_code(state: &AppState, verifier: &Verifier, wrong: ApiError) -> ApiResult<Response> {
-    two_factor::failed(&state.pool, verifier.user().id).await?;
-    if let Verifier::Pending { challenge, .. } = verifier {
-        if !two_factor::challenge_failed(&state.pool, challenge).await? {
-            return Ok(with_cookies(
-                refused(
-                    StatusCode::BAD_REQUEST,
-                    "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
-                    "Too many attempts. Please request a new code.",
-                ),
-                vec![state.cookies.expire(TWO_FACTOR)],
-            ));
+/// The answer to a pending sign-in that has had its codes: it is over, cookie and all.
+fn spent_answer(state: &AppState) -> Response {
+    with_cookies(
+        refused(
+            StatusCode::BAD_REQUEST,
+            "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
+            "Too many attempts. Please request a new code.",
+        ),
+        vec![state.cookies.expire(TWO_FACTOR)],
+    )
+}
+
+/// Count this attempt before its code is checked, so that attempts sent at once are all
+/// counted: against the account (locked after ten wrong codes in a row) and against the
+/// pending sign-in (five codes). `Ok(last)`: the code may be checked (`last`: it is the
+/// pending sign-in's last); `Err`: the answer instead.
+async fn count_attempt(state: &AppState, verifier: &Verifier) -> ApiResult<Result<bool, Response>> {
+    let last = match verifier {
+        Verifier::SignedIn(_) => false,
+        Verifier::Pending { challenge, .. } => {
+            match two_factor::challenge_attempt(&state.pool, challenge).await? {
+                two_factor::ChallengeAttempt::Allowed { last } => last,
+                two_factor::ChallengeAttempt::Spent => return Ok(Err(spent_answer(state))),
+            }
         }
+    };
+    if let Err(until) = two_factor::attempt(&state.pool, verifier.user().id).await? {
+        return Ok(Err(locked_answer(until)));
+    }
+    Ok(Ok(last))
+}
+
+/// A wrong code (counted already): the pending sign-in ends at its last one.
+async fn wrong_code(
+    state: &AppState,
+    verifier: &Verifier,
+    wrong: ApiError,
+    last: bool,
+) -> ApiResult<Response> {
+    if let (Verifier::Pending { challenge, .. }, true) = (verifier, last) {
+        two_factor::end_challenge(&state.pool, challenge).await?;
+        return Ok(spent_answer(state));
     }
     Err(wrong)
 }
@@ -403,16 +429,17 @@ async fn verify_totp(
     if pending && !stored.verified {
         return Err(not_enabled());
     }
-    if let Some(locked) = locked_answer(&stored) {
-        return Ok(locked);
-    }
+    let last = match count_attempt(&state, &verifier).await? {
+        Ok(last) => last,
+        Err(answer) => return Ok(answer),
+    };
     let invalid = || refused(StatusCode::UNAUTHORIZED, "INVALID_CODE", "Invalid code");
     let Some(step) = step_of(&totp, &body.code) else {
-        return wrong_code(&state, &verifier, invalid()).await;
+        return wrong_code(&state, &verifier, invalid(), last).await;
     };
     if !two_factor::use_step(&state.pool, verifier.user().id, step).await? {
         // The right code, used already: whoever saw it may not sign in with it.
-        return wrong_code(&state, &verifier, invalid()).await;
+        return wrong_code(&state, &verifier, invalid(), last).await;
     }
     if !stored.verified {
         audit::record(
@@ -447,26 +474,27 @@ async fn verify_backup_code(
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<Response> {
     let verifier = verifier(&state, signed_in, &headers).await?;
-    let stored = two_factor::get(&state.pool, verifier.user().id)
+    let enabled = two_factor::get(&state.pool, verifier.user().id)
         .await?
-        .filter(|stored| stored.verified)
-        .ok_or_else(|| {
-            refused(
-                StatusCode::BAD_REQUEST,
-                "BACKUP_CODES_NOT_ENABLED",
-                "Backup codes aren't enabled",
-            )
-        })?;
-    if let Some(locked) = locked_answer(&stored) {
-        return Ok(locked);
+        .is_some_and(|stored| stored.verified);
+    if !enabled {
+        return Err(refused(
+            StatusCode::BAD_REQUEST,
+            "BACKUP_CODES_NOT_ENABLED",
+            "Backup codes aren't enabled",
+        ));
     }
+    let last = match count_attempt(&state, &verifier).await? {
+        Ok(last) => last,
+        Err(answer) => return Ok(answer),
+    };
     if !two_factor::use_backup_code(&state.pool, verifier.user().id, &body.code).await? {
         let invalid = refused(
             StatusCode::UNAUTHORIZED,
             "INVALID_BACKUP_CODE",
             "Invalid backup code",
         );
-        return wrong_code(&state, &verifier, invalid).await;
+        return wrong_code(&state, &verifier, invalid, last).await;
     }
     passed(
         &state,
@@ -551,7 +579,8 @@ async fn disable(
 /// `{twoFactorRedirect: true}` and the pending sign-in's cookie, and no session.
 pub enum SignInStep {
     Session(Vec<HeaderValue>),
-    Code(Response),
+    /// No session: the cookies of the pending sign-in that waits for a code.
+    Code(Vec<HeaderValue>),
 }
 
 pub async fn sign_in_step(
@@ -583,8 +612,7 @@ pub async fn sign_in_step(
         true => state.cookies.expire(DONT_REMEMBER),
         false => state.cookies.set(DONT_REMEMBER, "true", None),
     });
-    let body = json!({"twoFactorRedirect": true, "twoFactorMethods": ["totp"]});
-    Ok(SignInStep::Code(with_cookies(Json(body), cookies)))
+    Ok(SignInStep::Code(cookies))
 }
 
 /// A QR code of the secret being set up (SVG, drawn here: the secret goes to no other

@@ -98,7 +98,9 @@ async fn a_person_signs_in_through_the_provider_in_chromium() {
     browser.type_into("input[name=login]", "rina").await;
     browser.type_into("input[name=password]", "anything").await;
     browser.click("button[type=submit]").await;
-    browser.click("button[type=submit]").await; // consent: Continue
+    // The consent page (its form names the prompt), once it has replaced the login page.
+    browser.element("input[name=prompt][value=consent]").await;
+    browser.click("button[type=submit]").await;
     browser.element("#app:not([hidden])").await;
     browser.until_text("#me", "Rina Wijaya").await;
 
@@ -111,14 +113,27 @@ async fn a_person_signs_in_through_the_provider_in_chromium() {
     steps.at("signed out and in again: the same user, linked to their identity");
     browser.click("#sign-out").await;
     browser.click("#sso-buttons button").await;
-    // The provider remembers the person's session: straight back, or its forms again.
-    let back = browser
-        .until("back in the app or at the provider", "return document.querySelector('#app:not([hidden])') ? 'app' : (document.querySelector('input[name=login]') ? 'login' : (document.querySelector('button[type=submit]') && !document.querySelector('#auth') ? 'consent' : null))", |v| v.is_string())
-        .await;
-    if back == "login" {
-        browser.type_into("input[name=login]", "rina").await;
-        browser.type_into("input[name=password]", "anything").await;
-        browser.click("button[type=submit]").await;
+    // The provider may remember the person: straight back, or its forms again.
+    let page = "return document.querySelector('#app:not([hidden])') ? 'app' \
+        : document.querySelector('input[name=prompt][value=login]') ? 'login' \
+        : document.querySelector('input[name=prompt][value=consent]') ? 'consent' : null";
+    for _ in 0..5 {
+        let at = browser
+            .until("back in the app or at the provider", page, |v| {
+                v.is_string()
+            })
+            .await;
+        match at.as_str() {
+            Some("login") => {
+                browser.type_into("input[name=login]", "rina").await;
+                browser.type_into("input[name=password]", "anything").await;
+                browser.click("button[type=submit]").await;
+            }
+            Some("consent") => browser.click("button[type=submit]").await,
+            _ => break,
+        }
+        // The next page, once this one is gone.
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     browser.element("#app:not([hidden])").await;
     let users: i64 =

@@ -275,11 +275,52 @@ async fn an_instance_that_requires_a_second_factor_lets_nothing_else_happen_unti
     assert_eq!(ana.get("/api/v1/me/preferences").await.status, 200);
     enable(&ana).await;
     assert_eq!(ana.get("/api/v1/chats").await.status, 200);
-    // The admin too, until they have one.
+    // The admin too, until they have one: administering included.
     assert_eq!(
         boss.get("/api/v1/chats").await.code(),
         "TWO_FACTOR_REQUIRED"
     );
+    assert_eq!(
+        boss.get("/api/auth/admin/list-users").await.code(),
+        "TWO_FACTOR_REQUIRED"
+    );
     enable(&boss).await;
     assert_eq!(boss.get("/api/v1/chats").await.status, 200);
+}
+
+/// Codes sent at once on one pending sign-in are all counted before any is checked: twenty
+/// wrong ones together get at most four answers of "wrong code" (the fifth ends it), never
+/// more guesses, and the account counts only those.
+#[tokio::test]
+async fn codes_sent_at_once_are_counted_before_they_are_checked() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let (totp, _) = enable(&ana).await;
+    let browser = pending(&app, &ana).await;
+    let wrong = wrong(&totp);
+    let mut running = Vec::new();
+    for _ in 0..20 {
+        let browser = browser.clone();
+        let wrong = wrong.clone();
+        running.push(tokio::spawn(async move {
+            browser
+                .post("/api/auth/two-factor/verify-totp", json!({"code": wrong}))
+                .await
+        }));
+    }
+    let mut checked = 0;
+    for task in running {
+        let reply = task.await.unwrap();
+        match reply.code() {
+            "INVALID_CODE" => checked += 1,
+            "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE" | "INVALID_TWO_FACTOR_COOKIE" => {}
+            other => panic!("{other}: {reply:?}"),
+        }
+    }
+    assert!(checked <= 4, "{checked} codes were checked on one sign-in");
+    let failures: i32 = sqlx::query_scalar("SELECT failed_attempts FROM two_factors")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert!(failures <= 5, "{failures}");
 }

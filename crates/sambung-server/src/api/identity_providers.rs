@@ -139,14 +139,18 @@ async fn put(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
-    let secret = match given_secret {
-        Some(secret) => secret,
-        None => {
-            let sealed = db::sealed_secret(&state.pool, &id).await?.ok_or_else(|| {
-                ApiError::invalid("clientSecret", "a new provider needs its client secret")
-            })?;
-            String::from_utf8(cipher.decrypt(&sealed, id.as_bytes())?)
+    let before = db::get(&state.pool, &id).await?;
+    let secret = match (&given_secret, &before) {
+        (Some(secret), _) => secret.clone(),
+        (None, Some(before)) => {
+            String::from_utf8(cipher.decrypt(&before.sealed_secret, id.as_bytes())?)
                 .map_err(|_| ApiError::internal())?
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "clientSecret",
+                "a new provider needs its client secret",
+            ))
         }
     };
     body.insert("clientSecret".into(), Value::String(secret.clone()));
@@ -154,6 +158,30 @@ async fn put(
         .map_err(|e| ApiError::invalid("provider", e.to_string()))?;
     let provider =
         Provider::new(config).map_err(|e| ApiError::invalid("provider", e.to_string()))?;
+    let mut stored = serde_json::to_value(&provider.config).map_err(|_| ApiError::internal())?;
+    if let Some(object) = stored.as_object_mut() {
+        object.remove("clientSecret");
+    }
+    // Where the provider is: its secret goes there, and its subjects are its own.
+    let whereabouts = |config: &Value| {
+        [
+            "preset",
+            "issuer",
+            "authorizationEndpoint",
+            "tokenEndpoint",
+            "userinfoEndpoint",
+        ]
+        .map(|field| config.get(field).cloned().unwrap_or(Value::Null))
+    };
+    let moved = before
+        .as_ref()
+        .is_some_and(|before| whereabouts(&before.config) != whereabouts(&stored));
+    if moved && given_secret.is_none() {
+        return Err(ApiError::invalid(
+            "clientSecret",
+            "give the client secret again: the provider's issuer, an endpoint or its kind changed, and the secret would be sent there",
+        ));
+    }
     state.sso.check(&provider).await.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -161,12 +189,8 @@ async fn put(
             format!("the provider does not answer as set up: {e}"),
         )
     })?;
-    let mut stored = serde_json::to_value(&provider.config).map_err(|_| ApiError::internal())?;
-    if let Some(object) = stored.as_object_mut() {
-        object.remove("clientSecret");
-    }
     let sealed = cipher.encrypt(secret.as_bytes(), id.as_bytes());
-    db::put(&state.pool, &id, &stored, &sealed).await?;
+    db::put(&state.pool, &id, &stored, &sealed, moved).await?;
     changed(&state, &me, client, json!({"identityProvider": id})).await;
     Ok(Json(shown(&state, &provider)))
 }

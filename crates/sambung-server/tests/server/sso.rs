@@ -598,6 +598,16 @@ async fn admins_set_up_providers_in_the_ui_and_their_secret_is_never_shown_again
     idp.next(person("c-1", "dewi@corp.example", true), Forge::Nothing);
     assert_eq!(browser.sign_in("corp").await, "/#/welcome");
 
+    steps.at("moved without its secret: refused (the secret would go there)");
+    let mut moved = secretless.clone();
+    moved["issuer"] = json!(format!("http://localhost:{}", idp.port));
+    let refused = boss.send(boss.http.put(boss.url(path)).json(&moved)).await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(refused.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("client secret again"));
+
     steps.at("changed without its secret: the stored one is kept; removed: gone");
     let mut renamed = secretless.clone();
     renamed["name"] = json!("Corp");
@@ -610,6 +620,12 @@ async fn admins_set_up_providers_in_the_ui_and_their_secret_is_never_shown_again
     assert_eq!(again.sign_in("corp").await, "/#/chats");
     let removed = boss.delete(path).await;
     assert_eq!(removed.status, 200, "{removed:?}");
+    let linked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM accounts WHERE provider_id = 'corp'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(linked, 0, "the accounts linked through it go with it");
     let instance = app.anonymous().get("/api/v1/instance").await;
     assert_eq!(
         instance.body["identityProviders"].as_array().unwrap().len(),
@@ -629,40 +645,8 @@ async fn a_second_factor_is_asked_after_the_provider_and_an_unconfirmed_squatter
 
     steps.at("ana, with a password and a second factor, links the provider");
     let ana = app.user("ana").await;
-    let begun = ana
-        .post(
-            "/api/auth/two-factor/enable",
-            json!({"password": ana.password}),
-        )
-        .await;
-    let secret = url::Url::parse(begun.body["totpURI"].as_str().unwrap())
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "secret")
-        .unwrap()
-        .1
-        .into_owned();
-    let totp = totp_rs::TOTP::new(
-        totp_rs::Algorithm::SHA1,
-        6,
-        1,
-        30,
-        totp_rs::Secret::Encoded(secret).to_bytes().unwrap(),
-        Some("SambungChat".into()),
-        ana.email.clone(),
-    )
-    .unwrap();
-    let code = |offset: i64| {
-        let step = chrono::Utc::now().timestamp() / 30 + offset;
-        totp.generate(step as u64 * 30)
-    };
-    let on = ana
-        .post(
-            "/api/auth/two-factor/verify-totp",
-            json!({"code": code(-1)}),
-        )
-        .await;
-    assert_eq!(on.status, 200, "{on:?}");
+    let (totp, _) = crate::two_factor::enable(&ana).await;
+    let code = |offset: i64| crate::two_factor::code(&totp, offset);
     let linker = Browser::new(&app);
     linker
         .post(

@@ -11,8 +11,22 @@ use common::{Client, TestApp, User};
 use serde_json::json;
 use totp_rs::{Algorithm, Secret, TOTP};
 
+/// An authenticator app's TOTP for the base32 key `secret` of `email`'s account.
+pub fn app_totp(secret: &str, email: &str) -> TOTP {
+    TOTP::new(
+        Algorithm::SHA1,
+        6,
+        1,
+        30,
+        Secret::Encoded(secret.to_owned()).to_bytes().unwrap(),
+        Some("SambungChat".into()),
+        email.to_owned(),
+    )
+    .unwrap()
+}
+
 /// Begin and confirm TOTP for `user`: the app's TOTP and the backup codes.
-async fn enable(user: &User) -> (TOTP, Vec<String>) {
+pub async fn enable(user: &User) -> (TOTP, Vec<String>) {
     let begun = user
         .post(
             "/api/auth/two-factor/enable",
@@ -28,16 +42,7 @@ async fn enable(user: &User) -> (TOTP, Vec<String>) {
         .unwrap()
         .1
         .into_owned();
-    let totp = TOTP::new(
-        Algorithm::SHA1,
-        6,
-        1,
-        30,
-        Secret::Encoded(secret).to_bytes().unwrap(),
-        Some("SambungChat".into()),
-        user.email.clone(),
-    )
-    .unwrap();
+    let totp = app_totp(&secret, &user.email);
     let codes = begun.body["backupCodes"]
         .as_array()
         .unwrap()
@@ -55,7 +60,7 @@ async fn enable(user: &User) -> (TOTP, Vec<String>) {
 }
 
 /// The code of the time step `offset` steps from now.
-fn code(totp: &TOTP, offset: i64) -> String {
+pub fn code(totp: &TOTP, offset: i64) -> String {
     let step = chrono::Utc::now().timestamp() / 30 + offset;
     totp.generate(step as u64 * 30)
 }

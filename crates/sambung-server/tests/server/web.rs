@@ -2040,18 +2040,7 @@ async fn files_dropped_and_pasted_go_to_the_model_show_in_the_chat_and_on_its_sh
 
 /// The code of the time step `offset` steps from now, for the key a settings page shows.
 fn totp_code(key: &str, email: &str, offset: i64) -> String {
-    let totp = totp_rs::TOTP::new(
-        totp_rs::Algorithm::SHA1,
-        6,
-        1,
-        30,
-        totp_rs::Secret::Encoded(key.to_owned()).to_bytes().unwrap(),
-        Some("SambungChat".into()),
-        email.to_owned(),
-    )
-    .unwrap();
-    let step = chrono::Utc::now().timestamp() / 30 + offset;
-    totp.generate(step as u64 * 30)
+    crate::two_factor::code(&crate::two_factor::app_totp(key, email), offset)
 }
 
 /// A code none of those accepted now is.

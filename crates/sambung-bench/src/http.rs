@@ -133,19 +133,42 @@ impl HttpTarget {
             .unwrap_or_default()
     }
 
-    /// Send `request(base)` to the next server as `user`.
+    /// Send `request(base)` to the next server as `user` (its cookie, and this site's
+    /// origin): the response, whatever its status.
+    async fn request(
+        &self,
+        request: impl FnOnce(&str) -> reqwest::RequestBuilder,
+        user: UserId,
+    ) -> Result<reqwest::Response, BenchError> {
+        let base = self.base();
+        request(base)
+            .header(reqwest::header::COOKIE, self.cookie(user))
+            .header(reqwest::header::ORIGIN, base)
+            .send()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))
+    }
+
+    /// [`Self::request`], which must succeed: the response, to be read.
+    async fn successful(
+        &self,
+        request: impl FnOnce(&str) -> reqwest::RequestBuilder,
+        user: UserId,
+    ) -> Result<reqwest::Response, BenchError> {
+        let response = self.request(request, user).await?;
+        match response.status().is_success() {
+            true => Ok(response),
+            false => Err(BenchError::Http(format!("status {}", response.status()))),
+        }
+    }
+
+    /// Send `request(base)` to the next server as `user`, and read the whole answer.
     async fn send(
         &self,
         request: impl FnOnce(&str) -> reqwest::RequestBuilder,
         user: UserId,
     ) -> Result<(), BenchError> {
-        let base = self.base();
-        let response = request(base)
-            .header(reqwest::header::COOKIE, self.cookie(user))
-            .header(reqwest::header::ORIGIN, base)
-            .send()
-            .await
-            .map_err(|e| BenchError::Http(e.to_string()))?;
+        let response = self.request(request, user).await?;
         let status = response.status();
         // Read the whole body: a client would.
         let _ = response
@@ -226,16 +249,16 @@ impl HttpTarget {
         part: reqwest::multipart::Part,
     ) -> Result<String, BenchError> {
         let form = reqwest::multipart::Form::new().part("file", part);
-        let base = self.base();
         let response = self
-            .client
-            .post(format!("{base}/api/v1/files"))
-            .header(reqwest::header::COOKIE, self.cookie(user))
-            .header(reqwest::header::ORIGIN, base)
-            .multipart(form)
-            .send()
-            .await
-            .map_err(|e| BenchError::Http(e.to_string()))?;
+            .request(
+                |base| {
+                    self.client
+                        .post(format!("{base}/api/v1/files"))
+                        .multipart(form)
+                },
+                user,
+            )
+            .await?;
         let status = response.status();
         let body: serde_json::Value = response
             .json()
@@ -250,17 +273,12 @@ impl HttpTarget {
     /// Download file `id` as `user`, counting its bytes as they come (none kept).
     pub async fn download(&self, user: UserId, id: &str) -> Result<usize, BenchError> {
         use futures_util::StreamExt as _;
-        let base = self.base();
         let response = self
-            .client
-            .get(format!("{base}/api/v1/files/{id}"))
-            .header(reqwest::header::COOKIE, self.cookie(user))
-            .send()
-            .await
-            .map_err(|e| BenchError::Http(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(BenchError::Http(format!("status {}", response.status())));
-        }
+            .successful(
+                |base| self.client.get(format!("{base}/api/v1/files/{id}")),
+                user,
+            )
+            .await?;
         let mut body = response.bytes_stream();
         let mut size = 0;
         while let Some(piece) = body.next().await {
@@ -279,20 +297,18 @@ impl HttpTarget {
     ) -> Result<(std::time::Duration, std::time::Duration), BenchError> {
         use futures_util::StreamExt as _;
         let started = std::time::Instant::now();
-        let base = self.base();
+        let question = serde_json::json!({"content": "benchmark question", "files": files});
         let response = self
-            .client
-            .post(format!("{base}/api/v1/chats/{chat}/generate"))
-            .header(reqwest::header::COOKIE, self.cookie(user))
-            .header(reqwest::header::ORIGIN, base)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(serde_json::json!({"content": "benchmark question", "files": files}).to_string())
-            .send()
-            .await
-            .map_err(|e| BenchError::Http(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(BenchError::Http(format!("status {}", response.status())));
-        }
+            .successful(
+                |base| {
+                    self.client
+                        .post(format!("{base}/api/v1/chats/{chat}/generate"))
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(question.to_string())
+                },
+                user,
+            )
+            .await?;
         let mut body = response.bytes_stream();
         let mut first = None;
         let mut seen = Vec::new();

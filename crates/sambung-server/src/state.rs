@@ -192,17 +192,49 @@ pub struct AppState {
     /// Those of `OIDC_PROVIDERS`.
     pub env_providers: Vec<sambung_sso::Provider>,
     /// Every provider (the environment's, then the admins'), as last read and when.
-    providers: std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<sambung_sso::Provider>>)>>,
+    providers: Recent<Arc<Vec<sambung_sso::Provider>>>,
     /// Requests to identity providers (through the outbound guard), and what they answered.
     pub sso: sambung_sso::Sso,
     /// The instance's `requireTwoFactor`, as last read and when: every request of a user
     /// without a second factor asks it (see [`AppState::two_factor_required`]).
-    two_factor_required: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    two_factor_required: Recent<bool>,
 }
 
-/// How long a server goes by the `requireTwoFactor` and the identity providers it read
-/// (another server's admin may have changed them; this server's own changes apply at once).
-const TWO_FACTOR_POLICY_FRESH: Duration = Duration::from_secs(5);
+/// A value read from the database, used for a few seconds before it is read again (another
+/// server's admin may have changed it; this server's own changes apply at once).
+struct Recent<T> {
+    value: std::sync::Mutex<Option<(std::time::Instant, T)>>,
+}
+
+impl<T: Clone> Recent<T> {
+    const FRESH_FOR: Duration = Duration::from_secs(5);
+
+    fn new() -> Self {
+        Recent {
+            value: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(std::time::Instant, T)>> {
+        self.value.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The value, if it was read (or kept) lately.
+    fn fresh(&self) -> Option<T> {
+        self.lock()
+            .as_ref()
+            .filter(|(read, _)| read.elapsed() < Self::FRESH_FOR)
+            .map(|(_, value)| value.clone())
+    }
+
+    fn keep(&self, value: T) {
+        *self.lock() = Some((std::time::Instant::now(), value));
+    }
+
+    fn forget(&self) {
+        *self.lock() = None;
+    }
+}
 
 impl AppState {
     /// Where a read that may lag goes: a usable replica, else the primary.
@@ -268,26 +300,20 @@ impl AppState {
             detected_ollama: settings.detected_ollama.clone(),
             pdf_reader: settings.pdf_reader.clone(),
             env_providers: settings.identity_providers.clone(),
-            providers: std::sync::Mutex::new(None),
+            providers: Recent::new(),
             sso: sambung_sso::Sso::new(guard),
-            two_factor_required: std::sync::Mutex::new(None),
+            two_factor_required: Recent::new(),
         }
     }
 
     /// Whether accounts signing in with a password must have a second factor: read at most
     /// every few seconds, for every request of a user without one asks it.
     pub async fn two_factor_required(&self) -> Result<bool, sambung_db::DomainError> {
-        let known = *self
-            .two_factor_required
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some((read, required)) = known {
-            if read.elapsed() < TWO_FACTOR_POLICY_FRESH {
-                return Ok(required);
-            }
+        if let Some(required) = self.two_factor_required.fresh() {
+            return Ok(required);
         }
         let required = self.instance_settings().await?.require_two_factor;
-        self.instance_settings_changed(Some(required));
+        self.two_factor_required.keep(required);
         Ok(required)
     }
 
@@ -298,15 +324,8 @@ impl AppState {
     pub async fn identity_providers(
         &self,
     ) -> Result<Arc<Vec<sambung_sso::Provider>>, sambung_db::DomainError> {
-        let known = self
-            .providers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some((read, providers)) = known {
-            if read.elapsed() < TWO_FACTOR_POLICY_FRESH {
-                return Ok(providers);
-            }
+        if let Some(providers) = self.providers.fresh() {
+            return Ok(providers);
         }
         let mut providers = self.env_providers.clone();
         for stored in sambung_db::identity_providers::list(&self.pool).await? {
@@ -321,8 +340,7 @@ impl AppState {
             }
         }
         let providers = Arc::new(providers);
-        *self.providers.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((std::time::Instant::now(), providers.clone()));
+        self.providers.keep(providers.clone());
         Ok(providers)
     }
 
@@ -347,16 +365,12 @@ impl AppState {
 
     /// An admin changed the stored providers here.
     pub fn identity_providers_changed(&self) {
-        *self.providers.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.providers.forget();
     }
 
-    /// The instance's settings changed here (`Some`: to require a second factor or not).
-    pub fn instance_settings_changed(&self, two_factor_required: Option<bool>) {
-        *self
-            .two_factor_required
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) =
-            two_factor_required.map(|required| (std::time::Instant::now(), required));
+    /// An admin changed the instance's settings here: whether a second factor is required.
+    pub fn instance_settings_changed(&self, two_factor_required: bool) {
+        self.two_factor_required.keep(two_factor_required);
     }
 
     /// The instance's settings, with the sign-up policy the environment sets winning.

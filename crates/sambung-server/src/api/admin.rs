@@ -96,7 +96,7 @@ async fn update_settings(
     ApiJson(patch): ApiJson<serde_json::Map<String, Value>>,
 ) -> ApiResult<Json<SettingsOut>> {
     let (now, changed) = instance::update_settings(&state.pool, me.user.id, patch.clone()).await?;
-    state.instance_settings_changed(Some(now.require_two_factor));
+    state.instance_settings_changed(now.require_two_factor);
     if !changed.is_empty() {
         let values: serde_json::Map<String, Value> = changed
             .iter()

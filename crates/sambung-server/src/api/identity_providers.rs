@@ -68,11 +68,7 @@ fn shown(state: &AppState, provider: &Provider) -> ProviderOut {
             .env_providers
             .iter()
             .any(|p| p.config.id == provider.config.id),
-        redirect_uri: format!(
-            "{}/api/auth/callback/{}",
-            state.public_url.trim_end_matches('/'),
-            provider.config.id
-        ),
+        redirect_uri: crate::auth::social::redirect_uri(state, provider),
     }
 }
 

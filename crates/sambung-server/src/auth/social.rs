@@ -105,8 +105,8 @@ async fn provider_of(state: &AppState, id: &str) -> ApiResult<Provider> {
         })
 }
 
-/// Where the provider sends the browser back.
-fn redirect_uri(state: &AppState, provider: &Provider) -> String {
+/// Where the provider sends the browser back (what its admin registers there).
+pub(crate) fn redirect_uri(state: &AppState, provider: &Provider) -> String {
     format!(
         "{}/api/auth/callback/{}",
         state.public_url.trim_end_matches('/'),
@@ -273,7 +273,7 @@ async fn finish(
 ) -> Result<(String, Vec<axum::http::HeaderValue>), &'static str> {
     // The state must be the one this browser's cookie names, and unused.
     let given = query.state.as_deref().unwrap_or_default();
-    if given.is_empty() || !constant_time_eq(given.as_bytes(), pending.start.state.as_bytes()) {
+    if given.is_empty() || !sambung_http::edge::secrets_equal(given, &pending.start.state) {
         return Err("state_mismatch");
     }
     let fresh = db::consume_verification(&state.pool, STATE_IDENTIFIER, given)
@@ -482,10 +482,6 @@ async fn sign_up(
         DomainError::Conflict(_) => "account_not_linked",
         _ => "unable_to_create_user",
     })
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -117,15 +117,8 @@ async fn totp_of(
 fn step_of(totp: &TOTP, code: &str) -> Option<i64> {
     let now = chrono::Utc::now().timestamp() / PERIOD as i64;
     let code = code.trim();
-    (now - SKEW..=now + SKEW).find(|step| {
-        let expected = totp.generate(*step as u64 * PERIOD);
-        expected.len() == code.len()
-            && expected
-                .bytes()
-                .zip(code.bytes())
-                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-                == 0
-    })
+    (now - SKEW..=now + SKEW)
+        .find(|step| sambung_http::edge::secrets_equal(&totp.generate(*step as u64 * PERIOD), code))
 }
 
 /// Ten new backup codes, `XXXXX-XXXXX` of letters and digits (about 59 bits each).

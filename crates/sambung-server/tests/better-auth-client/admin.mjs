@@ -5,31 +5,16 @@
 import assert from "node:assert/strict";
 import { createAuthClient } from "better-auth/client";
 import { adminClient } from "better-auth/client/plugins";
+import { browserJar } from "./jar.mjs";
 
 const base = process.argv[2];
 
 /** A client with a browser-like cookie jar of its own. */
 function person() {
-  const jar = new Map();
-  const fetchOptions = {
-    onRequest(ctx) {
-      const cookies = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
-      if (cookies) ctx.headers.set("cookie", cookies);
-      ctx.headers.set("origin", base);
-    },
-    onResponse(ctx) {
-      for (const set of ctx.response.headers.getSetCookie()) {
-        const [pair] = set.split(";");
-        const at = pair.indexOf("=");
-        const name = pair.slice(0, at);
-        if (set.includes("Max-Age=0")) jar.delete(name);
-        else jar.set(name, pair.slice(at + 1));
-      }
-    },
-  };
+  const { jar, cookieHeader, fetchOptions } = browserJar(base);
   const client = createAuthClient({ baseURL: base, plugins: [adminClient()], fetchOptions });
   const api = async (method, path, body) => {
-    const cookies = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    const cookies = cookieHeader();
     const response = await fetch(base + path, {
       method,
       headers: { cookie: cookies, origin: base, ...(body ? { "content-type": "application/json" } : {}) },

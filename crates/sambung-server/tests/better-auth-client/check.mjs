@@ -2,28 +2,11 @@
 // browser-like cookie jar and Origin header; every step asserts what the client returns.
 import assert from "node:assert/strict";
 import { createAuthClient } from "better-auth/client";
+import { browserJar } from "./jar.mjs";
 
 const base = process.argv[2];
-const jar = new Map();
-const client = createAuthClient({
-  baseURL: base,
-  fetchOptions: {
-    onRequest(ctx) {
-      const cookies = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
-      if (cookies) ctx.headers.set("cookie", cookies);
-      ctx.headers.set("origin", base);
-    },
-    onResponse(ctx) {
-      for (const set of ctx.response.headers.getSetCookie()) {
-        const [pair] = set.split(";");
-        const at = pair.indexOf("=");
-        const name = pair.slice(0, at);
-        if (set.includes("Max-Age=0")) jar.delete(name);
-        else jar.set(name, pair.slice(at + 1));
-      }
-    },
-  },
-});
+const { jar, fetchOptions } = browserJar(base);
+const client = createAuthClient({ baseURL: base, fetchOptions });
 
 const email = `client-${Date.now()}@example.com`;
 let r = await client.signUp.email({ name: "Node", email, password: "password123" });

@@ -6,29 +6,14 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { createAuthClient } from "better-auth/client";
 import { twoFactorClient } from "better-auth/client/plugins";
+import { browserJar } from "./jar.mjs";
 
 const base = process.argv[2];
 
 /** A client with a browser-like cookie jar of its own; `redirects` counts 2FA redirects. */
 function person() {
-  const jar = new Map();
+  const { jar, fetchOptions } = browserJar(base);
   const redirects = [];
-  const fetchOptions = {
-    onRequest(ctx) {
-      const cookies = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
-      if (cookies) ctx.headers.set("cookie", cookies);
-      ctx.headers.set("origin", base);
-    },
-    onResponse(ctx) {
-      for (const set of ctx.response.headers.getSetCookie()) {
-        const [pair] = set.split(";");
-        const at = pair.indexOf("=");
-        const name = pair.slice(0, at);
-        if (set.includes("Max-Age=0")) jar.delete(name);
-        else jar.set(name, pair.slice(at + 1));
-      }
-    },
-  };
   const plugins = [twoFactorClient({ onTwoFactorRedirect: (context) => redirects.push(context) })];
   const client = createAuthClient({ baseURL: base, plugins, fetchOptions });
   return { client, jar, redirects };

@@ -2234,3 +2234,40 @@ async fn an_admin_sets_up_an_identity_provider_and_its_button_signs_people_in_in
     person.until_text("#me", "Person p-7").await;
     person.close().await;
 }
+
+#[tokio::test]
+async fn a_required_second_factor_is_set_up_before_anything_else_on_a_phone_in_the_dark() {
+    let app = TestApp::start().await;
+    let boss = app.user("boss").await;
+    app.user("ana").await;
+    let set = boss
+        .patch("/api/v1/admin/settings", json!({"requireTwoFactor": true}))
+        .await;
+    assert_eq!(set.status, 200, "{set:?}");
+    let phone = Browser::start_dark().await;
+    phone.client.set_window_size(390, 844).await.unwrap();
+    phone.client.goto(&app.url).await.unwrap();
+    phone.type_into("#auth-email", "ana@example.com").await;
+    phone.type_into("#auth-password", "password-of-ana").await;
+    phone.click("#auth-submit").await;
+    phone.element("#totp-required:not([hidden])").await;
+    assert!(phone.all("#app:not([hidden])").await.is_empty());
+    phone.type_into("#totp-password", "wrong-password").await;
+    phone.click("#totp-enable").await;
+    phone.until_text("#totp-status", "Invalid password").await;
+    phone.element("#totp-password").await.clear().await.unwrap();
+    phone.type_into("#totp-password", "password-of-ana").await;
+    phone.click("#totp-enable").await;
+    phone.element("#totp-setup:not([hidden])").await;
+    phone
+        .screenshot(screenshot_path("two-factor-required-phone-dark.png"))
+        .await;
+    let key = phone.text("#totp-secret").await;
+    phone
+        .type_into("#totp-code", &totp_code(&key, "ana@example.com", -1))
+        .await;
+    phone.click("#totp-confirm-form button[type=submit]").await;
+    phone.element("#app:not([hidden])").await;
+    assert!(phone.all("#totp-required:not([hidden])").await.is_empty());
+    phone.close().await;
+}

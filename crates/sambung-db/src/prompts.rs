@@ -385,3 +385,124 @@ mod tests {
         );
     }
 }
+
+/// The actor's own prompts in upstream SambungChat's export format, last changed first.
+pub async fn export_prompts(
+    pool: &PgPool,
+    actor: UserId,
+) -> Result<Vec<sambung_transfer::prompts::PromptItem>> {
+    let prompts: Vec<Prompt> = sqlx::query_as(&format!(
+        "SELECT {PROMPT_COLUMNS} FROM prompts p WHERE p.user_id = $1 ORDER BY p.updated_at DESC, p.id"
+    ))
+    .bind(actor)
+    .fetch_all(pool)
+    .await?;
+    Ok(prompts
+        .into_iter()
+        .map(|p| sambung_transfer::prompts::PromptItem {
+            id: Some(p.id.to_string()),
+            name: p.name,
+            content: p.content,
+            variables: p.variables.0,
+            category: p.category,
+            is_public: p.is_public,
+            created_at: Some(p.created_at),
+            updated_at: Some(p.updated_at),
+        })
+        .collect())
+}
+
+/// How a file of prompts went: those added, and those the actor had already (same name and
+/// text, so importing a file again adds nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PromptsImported {
+    pub added: usize,
+    pub unchanged: usize,
+}
+
+/// Add `items` to the actor's prompts in one transaction, as upstream's `importPrompts` does:
+/// a name the actor uses for another text becomes `Name (1)`, `Name (2)`…
+pub async fn import_prompts(
+    pool: &PgPool,
+    actor: UserId,
+    items: &[sambung_transfer::prompts::PromptItem],
+) -> Result<PromptsImported> {
+    let mut tx = pool.begin().await?;
+    let done = import_prompts_in(&mut tx, actor, items).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// [`import_prompts`] within the caller's transaction (an account's import).
+pub async fn import_prompts_in(
+    tx: &mut sqlx::PgConnection,
+    actor: UserId,
+    items: &[sambung_transfer::prompts::PromptItem],
+) -> Result<PromptsImported> {
+    let mut done = PromptsImported {
+        added: 0,
+        unchanged: 0,
+    };
+    for item in items {
+        let same: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM prompts WHERE user_id = $1 AND name = $2 AND content = $3)",
+        )
+        .bind(actor)
+        .bind(item.name.trim())
+        .bind(&item.content)
+        .fetch_one(&mut *tx)
+        .await?;
+        if same {
+            done.unchanged += 1;
+            continue;
+        }
+        let base = match item.name.find(" (") {
+            Some(at) if at > 0 => item.name[..at].trim(),
+            _ => item.name.trim(),
+        };
+        let taken: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM prompts WHERE user_id = $1 AND (name = $2 OR name LIKE $3)",
+        )
+        .bind(actor)
+        .bind(base)
+        .bind(format!(
+            "{} (%)",
+            base.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        let name = (0..)
+            .map(|n| {
+                if n == 0 {
+                    base.to_owned()
+                } else {
+                    format!("{base} ({n})")
+                }
+            })
+            .find(|candidate| !taken.contains(candidate))
+            .unwrap_or_else(|| base.to_owned());
+        let new = NewPrompt {
+            name: &name,
+            content: &item.content,
+            category: Some(&item.category),
+            is_public: item.is_public,
+        };
+        let (name, content, category) = validate(&new)?;
+        sqlx::query(
+            "INSERT INTO prompts (id, user_id, name, content, variables, category, is_public) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(PromptId::new())
+        .bind(actor)
+        .bind(name)
+        .bind(&content)
+        .bind(Json(template_variables(&content)))
+        .bind(category)
+        .bind(item.is_public)
+        .execute(&mut *tx)
+        .await?;
+        done.added += 1;
+    }
+    Ok(done)
+}

@@ -1338,7 +1338,11 @@ function renderChatHeader() {
   if (!chat) return;
   $("#pin-chat").setAttribute("aria-pressed", chat.pinnedAt ? "true" : "false");
   $("#archive-chat").textContent = t(chat.archivedAt ? "chat.unarchive" : "chat.archive");
+  $("#export-chat-md").href = `/api/v1/chats/${chat.id}/export?format=md`;
+  $("#export-chat-json").href = `/api/v1/chats/${chat.id}/export?format=json`;
 }
+
+for (const link of ["#export-chat-md", "#export-chat-json"]) $(link).addEventListener("click", () => closeChatMenu());
 
 function closeChatMenu() {
   $("#chat-menu").hidden = true;
@@ -1709,6 +1713,135 @@ $("#totp-required-sign-out").addEventListener("click", async () => {
   await api("POST", "/api/auth/sign-out", {}).catch(toast);
   await start().catch(toast);
 });
+
+// ---------------------------------------------------------------- export and import
+
+/** The account as a zip, saved as it streams in, its size said as it grows. */
+$("#export-account").addEventListener("click", async () => {
+  const status = $("#export-status");
+  status.classList.remove("error");
+  $("#export-account").disabled = true;
+  try {
+    const response = await fetch("/api/v1/me/export", { method: "POST", headers: { "accept-language": locale } });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new ApiError(response.status, body);
+    }
+    const parts = [];
+    let received = 0;
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      received += value.length;
+      status.textContent = t("transfer.exporting", { size: bytes(received) });
+    }
+    const name = /filename=\x22([^\x22]+)\x22/.exec(response.headers.get("content-disposition") || "")?.[1] || "sambung-export.zip";
+    const link = el("a", { href: URL.createObjectURL(new Blob(parts, { type: "application/zip" })), download: name });
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    status.textContent = t("transfer.exported", { size: bytes(received) });
+  } catch (error) {
+    status.textContent = error.message;
+    status.classList.add("error");
+  } finally {
+    $("#export-account").disabled = false;
+  }
+});
+
+/** An export of another service (or ours) sent with its upload's progress; the summary
+ * says what came in and what was left out, and why. The chosen file stays chosen on error. */
+$("#import-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const file = $("#import-file").files[0];
+  if (!file) return;
+  const status = $("#import-status");
+  const progress = $("#import-progress");
+  status.classList.remove("error");
+  $("#import-summary").hidden = true;
+  $("#import-submit").disabled = true;
+  progress.hidden = false;
+  progress.value = 0;
+  const form = new FormData();
+  form.append("file", file);
+  const request = new XMLHttpRequest();
+  request.open("POST", "/api/v1/imports");
+  request.setRequestHeader("accept-language", locale);
+  request.upload.addEventListener("progress", (e) => {
+    if (!e.lengthComputable) return;
+    progress.value = e.loaded / e.total;
+    status.textContent = e.loaded < e.total ? t("transfer.uploading", { percent: Math.round((100 * e.loaded) / e.total) }) : t("transfer.importing");
+  });
+  request.addEventListener("loadend", async () => {
+    $("#import-submit").disabled = false;
+    progress.hidden = true;
+    let body = {};
+    try {
+      body = JSON.parse(request.responseText || "{}");
+    } catch {
+      body = { message: request.statusText };
+    }
+    if (request.status !== 200) {
+      status.textContent = body.message || t("transfer.failed", { status: request.status || "—" });
+      status.classList.add("error");
+      return;
+    }
+    status.textContent = "";
+    showImportSummary(body);
+    await loadChats().catch(toast);
+  });
+  request.send(form);
+  status.textContent = t("transfer.uploading", { percent: 0 });
+});
+
+/** What each note of an import's summary says. */
+const IMPORT_NOTES = {
+  already_imported: "transfer.kind.already_imported",
+  attachment_as_text: "transfer.kind.attachment_as_text",
+  browsing_result: "transfer.kind.browsing_result",
+  code_as_block: "transfer.kind.code_as_block",
+  empty_message: "transfer.kind.empty_message",
+  error_message: "transfer.kind.error_message",
+  file_not_in_export: "transfer.kind.file_not_in_export",
+  file_not_kept: "transfer.kind.file_not_kept",
+  hidden_system_message: "transfer.kind.hidden_system_message",
+  message_cut: "transfer.kind.message_cut",
+  no_messages: "transfer.kind.no_messages",
+  not_a_conversation: "transfer.kind.not_a_conversation",
+  reasoning: "transfer.kind.reasoning",
+  repeated_id: "transfer.kind.repeated_id",
+  settings_dropped: "transfer.kind.settings_dropped",
+  time_missing: "transfer.kind.time_missing",
+  time_out_of_order: "transfer.kind.time_out_of_order",
+  title_missing: "transfer.kind.title_missing",
+  too_many_messages: "transfer.kind.too_many_messages",
+  tool_message: "transfer.kind.tool_message",
+  tool_output_as_text: "transfer.kind.tool_output_as_text",
+  unknown_content: "transfer.kind.unknown_content",
+  unreachable: "transfer.kind.unreachable",
+};
+
+function showImportSummary(summary) {
+  $("#import-summary").hidden = false;
+  $("#import-counts").textContent =
+    summary.chats === 0 && summary.alreadyImported > 0
+      ? t("transfer.nothingNew")
+      : t("transfer.imported", {
+          source: summary.source || "?",
+          chats: number(summary.chats),
+          messages: number(summary.messages),
+          files: number(summary.files),
+          again: number(summary.alreadyImported),
+        });
+  const notes = [...summary.skipped, ...summary.changed];
+  const count = summary.skippedCount + summary.changedCount;
+  $("#import-skipped-box").hidden = count === 0;
+  $("#import-skipped-title").textContent = t("transfer.skippedTitle", { count: number(count) });
+  $("#import-skipped").replaceChildren(
+    ...notes.map((note) => el("li", {}, `${note.chat ? `${note.chat}: ` : ""}${t(Object.hasOwn(IMPORT_NOTES, note.kind) ? IMPORT_NOTES[note.kind] : "transfer.kind.unknown_content")}`)),
+  );
+}
 
 /** What the user's files take, of what they may keep. */
 async function loadStorage() {

@@ -138,6 +138,58 @@ pub async fn keep(
     pieces: impl Stream<Item = ApiResult<Bytes>>,
 ) -> ApiResult<File> {
     let limits = state.instance_settings().await?.files;
+    let mut prepared = prepare(state, &limits, name, claimed, pieces).await?;
+    Ok(db::store_file(
+        &state.pool,
+        owner,
+        prepared.file.new_file(),
+        limits.user_storage_bytes,
+        &mut prepared.spool,
+    )
+    .await?)
+}
+
+/// A file read, checked and identified, its bytes spooled on disk: ready to be stored.
+pub struct Prepared {
+    pub file: Checked,
+    /// The bytes, from their start.
+    pub spool: tokio::fs::File,
+}
+
+/// What a prepared file was found to be.
+pub struct Checked {
+    name: String,
+    media_type: &'static str,
+    size: i64,
+    sha256: [u8; 32],
+    image: Option<sambung_files::ImageInfo>,
+    text: Option<String>,
+}
+
+impl Checked {
+    pub fn new_file(&self) -> NewFile<'_> {
+        let side = |v: u32| i32::try_from(v).ok();
+        NewFile {
+            name: &self.name,
+            media_type: self.media_type,
+            size: self.size,
+            sha256: self.sha256,
+            width: self.image.as_ref().and_then(|i| side(i.width)),
+            height: self.image.as_ref().and_then(|i| side(i.height)),
+            thumbnail: self.image.as_ref().map(|i| i.thumbnail.clone()),
+            text: self.text.clone(),
+        }
+    }
+}
+
+/// The first half of [`keep`]: everything but the storing.
+pub async fn prepare(
+    state: &AppState,
+    limits: &sambung_db::instance::FileLimits,
+    name: &str,
+    claimed: Option<&str>,
+    pieces: impl Stream<Item = ApiResult<Bytes>>,
+) -> ApiResult<Prepared> {
     let name = db::clean_name(name);
     let spooled = tokio::task::spawn_blocking(tempfile::tempfile)
         .await
@@ -189,24 +241,17 @@ pub async fn keep(
         _ => None,
     };
     spool.rewind().await.map_err(disk_error)?;
-    let side = |v: u32| i32::try_from(v).ok();
-    Ok(db::store_file(
-        &state.pool,
-        owner,
-        NewFile {
-            name: &name,
+    Ok(Prepared {
+        file: Checked {
+            name,
             media_type: kind.media_type(),
             size,
             sha256: hash.finalize().into(),
-            width: image.as_ref().and_then(|i| side(i.width)),
-            height: image.as_ref().and_then(|i| side(i.height)),
-            thumbnail: image.map(|i| i.thumbnail),
+            image,
             text,
         },
-        limits.user_storage_bytes,
-        &mut spool,
-    )
-    .await?)
+        spool,
+    })
 }
 
 /// How long a PDF's text may take to read, and how many are read at once: a hostile PDF

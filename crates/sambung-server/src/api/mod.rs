@@ -16,6 +16,7 @@ pub mod providers;
 pub mod public;
 pub mod tags;
 pub mod teams;
+pub mod transfer;
 pub mod usage;
 
 use std::sync::Arc;
@@ -49,6 +50,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .merge(usage::router())
         .merge(admin::router())
         .merge(identity_providers::router())
+        .merge(transfer::router())
 }
 
 /// One page of a list and the cursor of the next (`null` on the last page).

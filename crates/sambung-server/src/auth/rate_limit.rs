@@ -144,6 +144,12 @@ impl RateLimiter {
             segments.next(),
         ) {
             (Some("files"), None, ..) => Some(("files", self.limits.costly)),
+            // An import reads a file of up to 256 MiB; an export writes a whole account.
+            (Some("imports"), None, ..) => Some(("imports", self.limits.costly)),
+            (Some("me"), Some("export"), None, _)
+            | (Some("teams"), Some(_), Some("export"), None) => {
+                Some(("exports", self.limits.costly))
+            }
             (Some("providers"), Some(_), Some("models"), None) => {
                 Some(("models", self.limits.costly))
             }

@@ -14,5 +14,6 @@ mod hardening;
 mod instance;
 mod oidc;
 mod sso;
+mod transfer;
 mod two_factor;
 mod web;

@@ -151,6 +151,8 @@ async fn a_person_signs_in_through_the_provider_in_chromium() {
 
     steps.at("a refusal comes back to the sign-in page in words");
     browser.click("#sign-out").await;
+    // Signed out for good before the next page loads, or it would open the app instead.
+    browser.element("#auth:not([hidden])").await;
     browser
         .client
         .goto(&format!("{}/#/?error=account_not_linked", app.url))

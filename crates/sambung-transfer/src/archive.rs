@@ -1,0 +1,153 @@
+//! A zip as services hand it out (ChatGPT's and Claude's exports, our account's), opened
+//! within limits: every name must stay inside the archive, the entries are counted, and no
+//! entry yields more than its limit whatever its header claims (a zip bomb stops there).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use zip::ZipArchive;
+
+/// The entries that hold conversations, by the service that names them so.
+const CONVERSATION_ENTRIES: [&str; 2] = ["chats.json", "conversations.json"];
+
+/// The entry of our account's zip that holds prompts.
+pub const PROMPTS_ENTRY: &str = "prompts.json";
+
+/// Most entries an archive may have.
+pub const MAX_ENTRIES: usize = 50_000;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ArchiveError {
+    #[error("the file is not a zip archive")]
+    NotZip,
+    #[error("the archive names a file outside itself ({0}): refused")]
+    UnsafeName(String),
+    #[error("the archive holds more than {MAX_ENTRIES} files")]
+    TooManyEntries,
+    #[error("the archive holds no conversations.json (nor our chats.json)")]
+    NoConversations,
+    #[error("{name} in the archive unpacks to more than {limit_mib} MiB")]
+    TooLarge { name: String, limit_mib: u64 },
+    #[error("the archive is damaged: {0}")]
+    Damaged(String),
+}
+
+pub struct Archive {
+    zip: ZipArchive<File>,
+}
+
+impl Archive {
+    /// The archive at `path`, its names checked.
+    pub fn open(path: &Path) -> Result<Archive, ArchiveError> {
+        let file = File::open(path).map_err(|e| ArchiveError::Damaged(e.to_string()))?;
+        let mut zip = ZipArchive::new(file).map_err(|_| ArchiveError::NotZip)?;
+        if zip.len() > MAX_ENTRIES {
+            return Err(ArchiveError::TooManyEntries);
+        }
+        for i in 0..zip.len() {
+            let entry = zip
+                .by_index_raw(i)
+                .map_err(|e| ArchiveError::Damaged(e.to_string()))?;
+            let name = entry.name();
+            if entry.enclosed_name().is_none() || name.contains('\\') || name.starts_with('/') {
+                return Err(ArchiveError::UnsafeName(name.chars().take(200).collect()));
+            }
+        }
+        Ok(Archive { zip })
+    }
+
+    /// The entry holding the conversations: ours (`chats.json`) or the services'
+    /// (`conversations.json`), at the top or in the one folder the zip was made of.
+    pub fn conversations_entry(&self) -> Result<String, ArchiveError> {
+        self.top_entry(&CONVERSATION_ENTRIES)
+            .ok_or(ArchiveError::NoConversations)
+    }
+
+    /// The first of `names` the archive holds at its top or one folder down.
+    pub fn top_entry(&self, names: &[&str]) -> Option<String> {
+        names.iter().find_map(|wanted| {
+            self.zip
+                .file_names()
+                .filter(|n| n.rsplit('/').next() == Some(*wanted) && n.matches('/').count() <= 1)
+                .min_by_key(|n| n.len())
+                .map(str::to_owned)
+        })
+    }
+
+    /// The entry a ChatGPT image pointer (`file-abc123`, `file_00000000…`) names: the file
+    /// whose name starts with it, in any folder.
+    pub fn find_by_prefix(&self, prefix: &str) -> Option<String> {
+        if prefix.len() < 6 || prefix.contains('/') {
+            return None;
+        }
+        self.zip
+            .file_names()
+            .filter(|n| !n.ends_with('/'))
+            .find(|n| n.rsplit('/').next().is_some_and(|f| f.starts_with(prefix)))
+            .map(str::to_owned)
+    }
+
+    /// Whether the archive holds `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.zip.index_for_name(name).is_some()
+    }
+
+    /// A reader of `name` that fails past `limit` bytes.
+    pub fn reader(&mut self, name: &str, limit: u64) -> Result<impl Read + '_, ArchiveError> {
+        let entry = self
+            .zip
+            .by_name(name)
+            .map_err(|e| ArchiveError::Damaged(e.to_string()))?;
+        if entry.size() > limit {
+            return Err(too_large(name, limit));
+        }
+        Ok(Capped {
+            inner: entry,
+            left: limit,
+        })
+    }
+
+    /// The bytes of `name`, at most `limit` of them.
+    pub fn read(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, ArchiveError> {
+        let mut bytes = Vec::new();
+        self.reader(name, limit)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::FileTooLarge => too_large(name, limit),
+                _ => ArchiveError::Damaged(e.to_string()),
+            })?;
+        Ok(bytes)
+    }
+}
+
+fn too_large(name: &str, limit: u64) -> ArchiveError {
+    ArchiveError::TooLarge {
+        name: name.chars().take(200).collect(),
+        limit_mib: limit >> 20,
+    }
+}
+
+/// What an entry unpacks to, stopped past its limit (headers may lie).
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                "an entry unpacks past its limit",
+            )
+        })?;
+        Ok(n)
+    }
+}
+
+/// Whether `bytes` start as a zip does.
+pub fn is_zip(start: &[u8]) -> bool {
+    start.starts_with(b"PK\x03\x04") || start.starts_with(b"PK\x05\x06")
+}

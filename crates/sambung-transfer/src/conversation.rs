@@ -1,0 +1,290 @@
+//! The one shape every export is read into.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The service a conversation came from: part of its identity (the same id from two
+/// services is two conversations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    #[serde(rename = "chatgpt")]
+    ChatGpt,
+    Claude,
+    #[serde(rename = "openwebui")]
+    OpenWebUi,
+    /// Our own JSON export.
+    Sambung,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::ChatGpt => "chatgpt",
+            Source::Claude => "claude",
+            Source::OpenWebUi => "openwebui",
+            Source::Sambung => "sambung",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+    System,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::System => "system",
+        }
+    }
+}
+
+/// A conversation as its service kept it, ready to be written as a chat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub source: Source,
+    /// The service's id of the conversation: importing it again adds nothing.
+    pub source_id: String,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The model it was held with, when the service says.
+    pub model: Option<String>,
+    /// Its provider (our export's), or the service.
+    pub provider: String,
+    /// Our export's own settings and metadata (`{}` from other services).
+    pub settings: serde_json::Value,
+    pub folder: Option<String>,
+    pub tags: Vec<String>,
+    pub pinned: bool,
+    pub archived: bool,
+    /// Parents before their children; exactly the messages on the shown branch have
+    /// `on_path`, and they form one chain from a root.
+    pub messages: Vec<Message>,
+    /// What was dropped or changed on the way in, each with its reason.
+    pub notes: Vec<Note>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub source_id: String,
+    /// The index in [`Conversation::messages`] of the message this one follows.
+    pub parent: Option<usize>,
+    pub role: Role,
+    pub content: String,
+    pub model: Option<String>,
+    /// Never earlier than the parent's.
+    pub created_at: DateTime<Utc>,
+    pub on_path: bool,
+    /// Our export's message metadata (none from other services).
+    pub metadata: Option<serde_json::Value>,
+    pub files: Vec<FileRef>,
+}
+
+/// A file a message carried: where the archive holds its bytes, or the bytes themselves
+/// (a data URL in the export).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileRef {
+    pub name: String,
+    pub bytes: FileBytes,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileBytes {
+    /// The path of an entry of the archive the conversation came in.
+    InArchive(String),
+    Inline(Vec<u8>),
+}
+
+/// One thing said about an import: an item dropped, or kept in another form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Note {
+    /// The conversation's title (none: the file as a whole).
+    pub chat: Option<String>,
+    /// The service's id of the item (a message, a file), when it has one.
+    pub item: Option<String>,
+    pub kind: NoteKind,
+}
+
+/// Why something was dropped or changed: a code the UI words in the user's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteKind {
+    // Dropped.
+    HiddenSystemMessage,
+    EmptyMessage,
+    ToolMessage,
+    BrowsingResult,
+    Reasoning,
+    ErrorMessage,
+    UnknownContent,
+    FileNotInExport,
+    FileNotKept,
+    RepeatedId,
+    Unreachable,
+    NotAConversation,
+    NoMessages,
+    TooManyMessages,
+    SettingsDropped,
+    AlreadyImported,
+    // Kept in another form.
+    CodeAsBlock,
+    MessageCut,
+    ToolOutputAsText,
+    AttachmentAsText,
+    TimeMissing,
+    TimeOutOfOrder,
+    TitleMissing,
+}
+
+impl NoteKind {
+    /// Whether the item was dropped (rather than kept in another form).
+    pub fn dropped(self) -> bool {
+        !matches!(
+            self,
+            NoteKind::CodeAsBlock
+                | NoteKind::MessageCut
+                | NoteKind::ToolOutputAsText
+                | NoteKind::AttachmentAsText
+                | NoteKind::TimeMissing
+                | NoteKind::TimeOutOfOrder
+                | NoteKind::TitleMissing
+        )
+    }
+}
+
+/// What every reader knows of a conversation besides its nodes.
+pub(crate) struct Head {
+    pub source: Source,
+    pub source_id: String,
+    pub title: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub model: Option<String>,
+    pub current: Option<String>,
+}
+
+/// Longest title kept (our chats' limit).
+const TITLE_CHARS: usize = 200;
+
+impl Head {
+    /// The conversation of these nodes; a conversation with nothing to keep is a note.
+    pub(crate) fn finish(
+        self,
+        nodes: Vec<crate::tree::Node>,
+        mut notes: Vec<Note>,
+    ) -> Result<Conversation, Note> {
+        let title = self
+            .title
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| t.chars().take(TITLE_CHARS).collect::<String>());
+        let start = self
+            .created_at
+            .or_else(|| nodes.iter().filter_map(|n| n.time).min())
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        let shown_title = title.clone().unwrap_or_else(|| self.source_id.clone());
+        let messages = crate::tree::build(
+            nodes,
+            crate::tree::Shape {
+                chat: &shown_title,
+                current: self.current.as_deref(),
+                start,
+            },
+            &mut notes,
+        );
+        if messages.is_empty() {
+            return Err(Note {
+                chat: Some(shown_title),
+                item: Some(self.source_id),
+                kind: NoteKind::NoMessages,
+            });
+        }
+        let title = match title {
+            Some(title) => title,
+            None => {
+                let title = untitled(&messages);
+                notes.push(Note {
+                    chat: Some(title.clone()),
+                    item: Some(self.source_id.clone()),
+                    kind: NoteKind::TitleMissing,
+                });
+                title
+            }
+        };
+        let last = messages.iter().map(|m| m.created_at).max().unwrap_or(start);
+        Ok(Conversation {
+            source: self.source,
+            source_id: self.source_id,
+            title,
+            created_at: start,
+            updated_at: self.updated_at.filter(|u| *u >= start).unwrap_or(last),
+            model: self.model,
+            provider: self.source.as_str().to_owned(),
+            settings: serde_json::json!({}),
+            folder: None,
+            tags: Vec::new(),
+            pinned: false,
+            archived: false,
+            messages,
+            notes,
+        })
+    }
+}
+
+/// A title from the first question, as the chat would have been named.
+fn untitled(messages: &[Message]) -> String {
+    let first = messages
+        .iter()
+        .find(|m| m.role == Role::User)
+        .map(|m| m.content.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let title: String = first.chars().take(60).collect();
+    if title.is_empty() {
+        "Imported chat".to_owned()
+    } else {
+        title
+    }
+}
+
+/// A time given as seconds since 1970 (a float, as ChatGPT writes it).
+pub(crate) fn from_seconds(seconds: f64) -> Option<DateTime<Utc>> {
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e11 {
+        return None;
+    }
+    DateTime::from_timestamp_micros((seconds * 1e6) as i64)
+}
+
+/// A time as services write it: seconds or milliseconds since 1970, or RFC 3339 text.
+pub(crate) fn time_of(value: &serde_json::Value) -> Option<DateTime<Utc>> {
+    match value {
+        serde_json::Value::Number(n) => {
+            let n = n.as_f64()?;
+            // Milliseconds from 2001 on are above 1e12; seconds stay below 1e11 until 5138.
+            from_seconds(if n > 1e12 { n / 1000.0 } else { n })
+        }
+        serde_json::Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|| s.parse::<f64>().ok().and_then(from_seconds)),
+        _ => None,
+    }
+}
+
+/// A text field, however the service spelled its absence.
+pub(crate) fn text_of(value: Option<&serde_json::Value>) -> Option<String> {
+    match value? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}

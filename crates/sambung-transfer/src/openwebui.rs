@@ -1,0 +1,199 @@
+//! Open WebUI's chat export: a list of its chat rows `{id, title, chat, created_at,
+//! updated_at, archived, pinned, meta: {tags}}` (one row for a single chat), whose `chat` holds
+//! `history: {messages: {id: {id, parentId, childrenIds, role, content, timestamp, model,
+//! files}}, currentId}` (the tree, and the message shown last) beside a flat `messages` list.
+//! Versions before the tree have only that list; some tools hand out the `chat` alone.
+//! Images come as data URLs in a message's `files`, and are kept as files.
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::conversation::{
+    text_of, time_of, FileBytes, FileRef, Head, Note, NoteKind, Role, Source,
+};
+use crate::read::{too_many_messages, Element, Limits};
+use crate::tree::{Kept, Node};
+
+pub(crate) fn read(value: Value, limits: &Limits) -> Element {
+    let (row, chat) = match value.get("chat").filter(|c| c.is_object()) {
+        Some(chat) => (&value, chat),
+        None => (&value, &value),
+    };
+    let title = text_of(row.get("title")).or_else(|| text_of(chat.get("title")));
+    let shown = title.clone().unwrap_or_default();
+    let source_id = text_of(row.get("id"))
+        .or_else(|| text_of(chat.get("id")))
+        .unwrap_or_else(|| {
+            format!(
+                "{}:{shown}",
+                text_of(chat.get("timestamp")).unwrap_or_default()
+            )
+        });
+    let history = chat.get("history");
+    let tree = history
+        .and_then(|h| h.get("messages"))
+        .and_then(Value::as_object)
+        .filter(|m| !m.is_empty());
+    // The tree, or (before it) the flat list, each message following the one before.
+    let listed: Vec<(String, Option<String>, &Value)> = match tree {
+        Some(tree) => tree
+            .iter()
+            .map(|(key, m)| {
+                let id = text_of(m.get("id")).unwrap_or_else(|| key.clone());
+                (id, text_of(m.get("parentId")), m)
+            })
+            .collect(),
+        None => {
+            let list = chat
+                .get("messages")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let mut previous = None;
+            list.iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let id = text_of(m.get("id")).unwrap_or_else(|| format!("#{i}"));
+                    let parent = previous.replace(id.clone());
+                    (id, parent, m)
+                })
+                .collect()
+        }
+    };
+    if let Some(note) = too_many_messages(&shown, listed.len(), limits) {
+        return Err(note);
+    }
+    let mut notes = Vec::new();
+    let mut nodes = Vec::with_capacity(listed.len());
+    let mut last = None;
+    for (id, parent, message) in listed {
+        let mut note = |kind| {
+            notes.push(Note {
+                chat: Some(shown.clone()),
+                item: Some(id.clone()),
+                kind,
+            })
+        };
+        let role = match message.get("role").and_then(Value::as_str) {
+            Some("user") => Some(Role::User),
+            Some("assistant") => Some(Role::Assistant),
+            Some("system") => Some(Role::System),
+            _ => None,
+        };
+        let content = content_of(message.get("content"));
+        let files = files_of(message, &mut note);
+        let kept = match role {
+            None => {
+                note(NoteKind::ToolMessage);
+                None
+            }
+            Some(_) if content.trim().is_empty() && files.is_empty() => {
+                note(NoteKind::EmptyMessage);
+                None
+            }
+            Some(role) => Some(Kept {
+                role,
+                content,
+                model: (role == Role::Assistant)
+                    .then(|| text_of(message.get("model")))
+                    .flatten(),
+                metadata: None,
+                files,
+                continues_answer: false,
+            }),
+        };
+        last = Some(id.clone());
+        nodes.push(Node {
+            id,
+            parent,
+            time: message.get("timestamp").and_then(time_of),
+            kept,
+        });
+    }
+    let current = if tree.is_some() {
+        history.and_then(|h| text_of(h.get("currentId")))
+    } else {
+        last
+    };
+    let mut conversation = Head {
+        source: Source::OpenWebUi,
+        source_id,
+        title,
+        created_at: row
+            .get("created_at")
+            .and_then(time_of)
+            .or_else(|| chat.get("timestamp").and_then(time_of)),
+        updated_at: row.get("updated_at").and_then(time_of),
+        model: chat
+            .get("models")
+            .and_then(Value::as_array)
+            .and_then(|m| m.first())
+            .and_then(|m| text_of(Some(m))),
+        current,
+    }
+    .finish(nodes, notes)?;
+    conversation.archived = row.get("archived").and_then(Value::as_bool) == Some(true);
+    conversation.pinned = row.get("pinned").and_then(Value::as_bool) == Some(true);
+    let tags = row
+        .pointer("/meta/tags")
+        .or_else(|| chat.get("tags"))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    conversation.tags = tags
+        .iter()
+        .filter_map(|t| text_of(Some(t)).or_else(|| text_of(t.get("name"))))
+        .filter(|t| !t.trim().is_empty())
+        .take(20)
+        .collect();
+    Ok(conversation)
+}
+
+/// A message's `content`: text, or (in some versions) a list of `{type: text, text}` parts.
+fn content_of(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// The images a message carried as data URLs; others (files kept by Open WebUI itself) are
+/// said and left out.
+fn files_of(message: &Value, note: &mut impl FnMut(NoteKind)) -> Vec<FileRef> {
+    let mut files = Vec::new();
+    for (i, file) in message
+        .get("files")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let url = file.get("url").and_then(Value::as_str).unwrap_or("");
+        match data_url(url) {
+            Some(bytes) => files.push(FileRef {
+                name: text_of(file.get("name")).unwrap_or_else(|| format!("image-{}", i + 1)),
+                bytes: FileBytes::Inline(bytes),
+            }),
+            None => note(NoteKind::FileNotInExport),
+        }
+    }
+    files
+}
+
+/// The bytes of a base64 `data:` URL.
+fn data_url(url: &str) -> Option<Vec<u8>> {
+    let rest = url.strip_prefix("data:")?;
+    let (head, data) = rest.split_once(',')?;
+    if !head.ends_with(";base64") {
+        return None;
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .ok()
+}

@@ -1,0 +1,378 @@
+//! Exports in each service's documented shape (several versions where it changed), read
+//! into conversations; and files no export is, refused with their reason.
+
+use sambung_transfer::{
+    read_conversations, Conversation, FileBytes, Limits, Note, NoteKind, ReadError, Role, Source,
+};
+use serde_json::{json, Value};
+
+fn read(value: &Value) -> (Vec<Conversation>, Vec<Note>) {
+    read_bytes(value.to_string().as_bytes(), &Limits::default()).unwrap()
+}
+
+fn read_bytes(bytes: &[u8], limits: &Limits) -> Result<(Vec<Conversation>, Vec<Note>), ReadError> {
+    let mut chats = Vec::new();
+    let mut refused = Vec::new();
+    read_conversations(bytes, limits, |element| {
+        match element {
+            Ok(c) => chats.push(c),
+            Err(n) => refused.push(n),
+        }
+        true
+    })?;
+    Ok((chats, refused))
+}
+
+fn path(c: &Conversation) -> Vec<(Role, &str)> {
+    c.messages
+        .iter()
+        .filter(|m| m.on_path)
+        .map(|m| (m.role, m.content.as_str()))
+        .collect()
+}
+
+fn kinds(c: &Conversation) -> Vec<NoteKind> {
+    c.notes.iter().map(|n| n.kind).collect()
+}
+
+/// A ChatGPT node.
+fn node(id: &str, parent: Option<&str>, children: &[&str], message: Value) -> (String, Value) {
+    (
+        id.to_owned(),
+        json!({"id": id, "message": message, "parent": parent, "children": children}),
+    )
+}
+
+fn gpt_message(id: &str, role: &str, time: Option<f64>, content: Value, metadata: Value) -> Value {
+    json!({
+        "id": id, "author": {"role": role, "name": null, "metadata": {}},
+        "create_time": time, "update_time": null, "content": content,
+        "status": "finished_successfully", "end_turn": true, "weight": 1.0,
+        "metadata": metadata, "recipient": "all"
+    })
+}
+
+fn text(parts: &[&str]) -> Value {
+    json!({"content_type": "text", "parts": parts})
+}
+
+#[test]
+fn chatgpt_2023_the_branch_shown_becomes_the_chat_and_the_other_is_kept_off_it() {
+    let mapping: serde_json::Map<String, Value> = [
+        node("root", None, &["sys"], Value::Null),
+        node(
+            "sys",
+            Some("root"),
+            &["u1"],
+            gpt_message(
+                "sys",
+                "system",
+                Some(1_700_000_000.0),
+                text(&[""]),
+                json!({"is_visually_hidden_from_conversation": true}),
+            ),
+        ),
+        node(
+            "u1",
+            Some("sys"),
+            &["a1", "a2"],
+            gpt_message(
+                "u1",
+                "user",
+                Some(1_700_000_001.5),
+                text(&["Name a colour"]),
+                json!({}),
+            ),
+        ),
+        node(
+            "a1",
+            Some("u1"),
+            &[],
+            gpt_message(
+                "a1",
+                "assistant",
+                Some(1_700_000_002.0),
+                text(&["Red"]),
+                json!({"model_slug": "gpt-4"}),
+            ),
+        ),
+        node(
+            "a2",
+            Some("u1"),
+            &["u2"],
+            gpt_message(
+                "a2",
+                "assistant",
+                Some(1_700_000_010.0),
+                text(&["Blue"]),
+                json!({"model_slug": "gpt-4"}),
+            ),
+        ),
+        node(
+            "u2",
+            Some("a2"),
+            &[],
+            gpt_message(
+                "u2",
+                "user",
+                Some(1_700_000_020.0),
+                text(&["Why?"]),
+                json!({}),
+            ),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    // The user went back to the first answer: that branch is the one shown.
+    let export = json!([{
+        "title": "Colours", "create_time": 1_700_000_000.0, "update_time": 1_700_000_030.0,
+        "mapping": mapping, "moderation_results": [], "current_node": "a1",
+        "plugin_ids": null, "conversation_id": "c-1", "conversation_template_id": null, "id": "c-1"
+    }]);
+    let (chats, refused) = read(&export);
+    assert!(refused.is_empty());
+    let chat = &chats[0];
+    assert_eq!(
+        (chat.source, chat.source_id.as_str(), chat.title.as_str()),
+        (Source::ChatGpt, "c-1", "Colours")
+    );
+    assert_eq!(
+        path(chat),
+        [(Role::User, "Name a colour"), (Role::Assistant, "Red")]
+    );
+    assert_eq!(chat.messages.len(), 4, "the other branch is kept");
+    let blue = chat.messages.iter().find(|m| m.content == "Blue").unwrap();
+    assert!(!blue.on_path);
+    assert_eq!(chat.messages[blue.parent.unwrap()].content, "Name a colour");
+    assert_eq!(blue.model.as_deref(), Some("gpt-4"));
+    assert_eq!(kinds(chat), [NoteKind::HiddenSystemMessage]);
+}
+
+#[test]
+fn chatgpt_2024_code_output_images_browsing_and_missing_times_are_each_handled_and_said() {
+    let mapping: serde_json::Map<String, Value> = [
+        node("root", None, &["ctx"], Value::Null),
+        node(
+            "ctx",
+            Some("root"),
+            &["u1"],
+            gpt_message("ctx", "user", None, json!({"content_type": "user_editable_context", "user_profile": "I am Ana", "user_instructions": ""}), json!({"is_visually_hidden_from_conversation": true})),
+        ),
+        node(
+            "u1",
+            Some("ctx"),
+            &["code"],
+            gpt_message("u1", "user", Some(1_710_000_000.0), json!({"content_type": "multimodal_text", "parts": [
+                {"content_type": "image_asset_pointer", "asset_pointer": "file-service://file-AbC123", "size_bytes": 1000, "width": 10, "height": 10, "fovea": null, "metadata": null},
+                "Plot this"
+            ]}), json!({})),
+        ),
+        node("code", Some("u1"), &["out"], gpt_message("code", "assistant", Some(1_710_000_001.0), json!({"content_type": "code", "language": "python", "text": "print(1)"}), json!({"model_slug": "gpt-4o"}))),
+        node("out", Some("code"), &["think"], gpt_message("out", "tool", Some(1_710_000_002.0), json!({"content_type": "execution_output", "text": "1"}), json!({}))),
+        node("think", Some("out"), &["web"], gpt_message("think", "assistant", Some(1_710_000_003.0), json!({"content_type": "thoughts", "thoughts": []}), json!({}))),
+        node("web", Some("think"), &["a1"], gpt_message("web", "tool", Some(1_710_000_004.0), json!({"content_type": "tether_browsing_display", "result": "…", "summary": null}), json!({}))),
+        node("a1", Some("web"), &["err"], gpt_message("a1", "assistant", None, text(&["It prints 1."]), json!({"model_slug": "gpt-4o"}))),
+        node("err", Some("a1"), &[], gpt_message("err", "assistant", Some(1_710_000_009.0), json!({"content_type": "system_error", "name": "x", "text": "boom"}), json!({}))),
+    ]
+    .into_iter()
+    .collect();
+    let export = json!([{"title": "Plot", "create_time": 1_710_000_000.0, "update_time": null, "mapping": mapping, "current_node": "err", "id": "c-2", "default_model_slug": "gpt-4o"}]);
+    let (chats, _) = read(&export);
+    let chat = &chats[0];
+    // The code, its output and the answer are one answer: the user sees them as one.
+    assert_eq!(
+        path(chat),
+        [
+            (Role::User, "Plot this"),
+            (
+                Role::Assistant,
+                "```python\nprint(1)\n```\n\n```\n1\n```\n\nIt prints 1."
+            )
+        ]
+    );
+    let image = &chat.messages[0].files[0];
+    assert_eq!(image.bytes, FileBytes::InArchive("file-AbC123".into()));
+    for kind in [
+        NoteKind::HiddenSystemMessage,
+        NoteKind::CodeAsBlock,
+        NoteKind::ToolOutputAsText,
+        NoteKind::Reasoning,
+        NoteKind::BrowsingResult,
+        NoteKind::ErrorMessage,
+        NoteKind::TimeMissing,
+    ] {
+        assert!(kinds(chat).contains(&kind), "{kind:?} in {:?}", kinds(chat));
+    }
+    assert_eq!(chat.model.as_deref(), Some("gpt-4o"));
+}
+
+#[test]
+fn a_chatgpt_conversation_of_nothing_but_null_messages_is_said_not_kept() {
+    let export = json!([{"title": "Empty", "mapping": {"r": {"id": "r", "message": null, "parent": null, "children": []}}, "id": "c-3"}]);
+    let (chats, refused) = read(&export);
+    assert!(chats.is_empty());
+    assert_eq!(refused[0].kind, NoteKind::NoMessages);
+}
+
+#[test]
+fn claude_old_and_new_exports() {
+    let old = json!([{
+        "uuid": "k-1", "name": "Haiku", "created_at": "2024-03-01T10:00:00.000000Z", "updated_at": "2024-03-01T10:05:00.000000Z",
+        "account": {"uuid": "acc"},
+        "chat_messages": [
+            {"uuid": "m1", "text": "Write a haiku", "sender": "human", "created_at": "2024-03-01T10:00:00.000000Z", "updated_at": "2024-03-01T10:00:00.000000Z", "attachments": [], "files": []},
+            {"uuid": "m2", "text": "Autumn moonlight", "sender": "assistant", "created_at": "2024-03-01T10:00:05.000000Z", "updated_at": "2024-03-01T10:00:05.000000Z", "attachments": [], "files": []}
+        ]
+    }]);
+    let (chats, _) = read(&old);
+    assert_eq!(
+        path(&chats[0]),
+        [
+            (Role::User, "Write a haiku"),
+            (Role::Assistant, "Autumn moonlight")
+        ]
+    );
+    assert_eq!(chats[0].source, Source::Claude);
+
+    let new = json!([{
+        "uuid": "k-2", "name": "", "created_at": "2025-05-01T10:00:00Z", "updated_at": "2025-05-01T10:10:00Z",
+        "chat_messages": [
+            {"uuid": "m1", "text": "", "content": [{"type": "text", "text": "Summarise the notes"}], "sender": "human", "created_at": "2025-05-01T10:00:00Z",
+             "parent_message_uuid": "00000000-0000-4000-8000-000000000000",
+             "attachments": [{"file_name": "notes.txt", "file_size": 5, "file_type": "txt", "extracted_content": "a b c"}], "files": [{"file_name": "photo.jpg"}]},
+            {"uuid": "m2", "text": "", "content": [{"type": "thinking", "thinking": "hmm"}, {"type": "text", "text": "First try"}], "sender": "assistant", "created_at": "2025-05-01T10:00:05Z", "parent_message_uuid": "m1"},
+            {"uuid": "m3", "text": "", "content": [{"type": "text", "text": "Second try"}], "sender": "assistant", "created_at": "2025-05-01T10:01:00Z", "parent_message_uuid": "m1"}
+        ]
+    }]);
+    let (chats, _) = read(&new);
+    let chat = &chats[0];
+    assert_eq!(
+        path(chat),
+        [
+            (Role::User, "Summarise the notes\n\n[notes.txt]\n\na b c"),
+            (Role::Assistant, "Second try")
+        ]
+    );
+    assert_eq!(chat.messages.len(), 3);
+    assert_eq!(chat.title, "Summarise the notes [notes.txt] a b c");
+    for kind in [
+        NoteKind::AttachmentAsText,
+        NoteKind::FileNotInExport,
+        NoteKind::Reasoning,
+        NoteKind::TitleMissing,
+    ] {
+        assert!(kinds(chat).contains(&kind), "{kind:?} in {:?}", kinds(chat));
+    }
+}
+
+#[test]
+fn open_webui_tree_flat_list_and_bare_chat() {
+    let png = "data:image/png;base64,iVBORw0KGgo=";
+    let tree = json!([{
+        "id": "w-1", "user_id": "u", "title": "Llamas", "created_at": 1_720_000_000, "updated_at": 1_720_000_100,
+        "share_id": null, "archived": false, "pinned": true, "meta": {"tags": ["animals"]}, "folder_id": null,
+        "chat": {
+            "id": "", "title": "Llamas", "models": ["llama3:8b"], "params": {},
+            "history": {"currentId": "a1", "messages": {
+                "u1": {"id": "u1", "parentId": null, "childrenIds": ["a1", "a2"], "role": "user", "content": "Tell me about llamas", "timestamp": 1_720_000_000, "files": [{"type": "image", "url": png}]},
+                "a1": {"id": "a1", "parentId": "u1", "childrenIds": [], "role": "assistant", "content": "Llamas are camelids.", "model": "llama3:8b", "timestamp": 1_720_000_010},
+                "a2": {"id": "a2", "parentId": "u1", "childrenIds": [], "role": "assistant", "content": "They hum.", "model": "llama3:8b", "timestamp": 1_720_000_050}
+            }},
+            "messages": [], "tags": [], "timestamp": 1_720_000_000_000u64
+        }
+    }]);
+    let (chats, _) = read(&tree);
+    let chat = &chats[0];
+    assert_eq!(
+        (chat.source, chat.source_id.as_str()),
+        (Source::OpenWebUi, "w-1")
+    );
+    // The earlier answer is the one shown (currentId), the later kept beside it.
+    assert_eq!(
+        path(chat),
+        [
+            (Role::User, "Tell me about llamas"),
+            (Role::Assistant, "Llamas are camelids.")
+        ]
+    );
+    assert_eq!(chat.messages.len(), 3);
+    assert!(chat.pinned);
+    assert_eq!(chat.tags, ["animals"]);
+    assert!(
+        matches!(&chat.messages[0].files[0].bytes, FileBytes::Inline(b) if b.starts_with(b"\x89PNG"))
+    );
+
+    let flat = json!([{"id": "w-2", "title": "Old", "chat": {"title": "Old", "timestamp": 1_700_000_000_000u64, "messages": [
+        {"id": "x", "role": "user", "content": "hi", "timestamp": 1_700_000_000},
+        {"id": "y", "role": "assistant", "content": "hello", "timestamp": 1_700_000_001}
+    ]}}]);
+    let (chats, _) = read(&flat);
+    assert_eq!(
+        path(&chats[0]),
+        [(Role::User, "hi"), (Role::Assistant, "hello")]
+    );
+
+    // One chat, not in a list: the chat object alone.
+    let bare = json!({"id": "w-3", "title": "Bare", "history": {"currentId": "b", "messages": {
+        "a": {"id": "a", "parentId": null, "role": "user", "content": "q", "timestamp": 1_700_000_000},
+        "b": {"id": "b", "parentId": "a", "role": "assistant", "content": "r", "timestamp": 1_700_000_001}
+    }}});
+    let (chats, _) = read(&bare);
+    assert_eq!(chats[0].source_id, "w-3");
+    assert_eq!(path(&chats[0]).len(), 2);
+}
+
+#[test]
+fn something_else_in_the_list_is_said_and_the_rest_read() {
+    let export = json!([{"hello": "world"}, {"id": "w", "title": "T", "chat": {"messages": [{"id": "a", "role": "user", "content": "q"}]}}]);
+    let (chats, refused) = read(&export);
+    assert_eq!(chats.len(), 1);
+    assert_eq!(refused[0].kind, NoteKind::NotAConversation);
+}
+
+#[test]
+fn hostile_files_are_refused_with_their_reason() {
+    let limits = Limits::default();
+    // Nested deeper than any export: refused by the parser's depth limit, not the stack.
+    let deep = format!("[{}{}]", "[".repeat(100_000), "]".repeat(100_000));
+    let err = read_bytes(deep.as_bytes(), &limits).unwrap_err();
+    assert!(
+        matches!(&err, ReadError::NotJson { reason, .. } if reason.contains("recursion")),
+        "{err}"
+    );
+    // Invalid UTF-8 inside a string.
+    let err = read_bytes(b"[{\"title\": \"\xff\xfe\", \"mapping\": {}}]", &limits).unwrap_err();
+    assert!(matches!(err, ReadError::NotJson { .. }), "{err}");
+    // A conversation larger than the limit, without holding it.
+    let small = Limits {
+        conversation_bytes: 1 << 20,
+        ..limits
+    };
+    let big = format!("[{{\"title\": \"{}\"}}]", "a".repeat(2 << 20));
+    assert_eq!(
+        read_bytes(big.as_bytes(), &small).unwrap_err(),
+        ReadError::ConversationTooLarge { limit_mib: 1 }
+    );
+    // Too many conversations.
+    let few = Limits {
+        conversations: 2,
+        ..limits
+    };
+    assert_eq!(
+        read_bytes(b"[{},{},{}]", &few).unwrap_err(),
+        ReadError::TooManyConversations { limit: 2 }
+    );
+    // Not an export at all.
+    assert_eq!(
+        read_bytes(b"{\"a\": 1}", &limits).unwrap_err(),
+        ReadError::NotAnExport
+    );
+    assert!(matches!(
+        read_bytes(b"\"text\"", &limits).unwrap_err(),
+        ReadError::NotJson { .. }
+    ));
+    assert!(matches!(
+        read_bytes(b"[{}] trailing", &limits).unwrap_err(),
+        ReadError::NotJson { .. }
+    ));
+}

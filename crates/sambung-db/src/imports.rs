@@ -300,7 +300,7 @@ fn message_metadata(
 }
 
 /// Text PostgreSQL can hold (no NUL), at most `max_bytes` of it.
-fn clean_text(text: &str, max_bytes: usize) -> String {
+pub(crate) fn clean_text(text: &str, max_bytes: usize) -> String {
     let mut clean: String = text.chars().filter(|c| *c != '\0').collect();
     if clean.len() > max_bytes {
         let mut cut = max_bytes;

@@ -29,6 +29,7 @@ pub mod seed;
 pub mod tags;
 pub mod teams;
 pub mod two_factor;
+pub mod upstream;
 pub mod usage;
 
 pub use error::{DomainError, Result};

@@ -33,6 +33,9 @@ pub enum Command {
     /// Administer accounts from this machine (when no admin can sign in).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Bring data in from elsewhere.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Serve SambungChat: sign-in (Better Auth's contract) and the JSON API, until Ctrl-C.
     /// Applies pending migrations first.
     Serve(ServeArgs),
@@ -77,6 +80,31 @@ pub struct CreateUserArgs {
     /// Make it without a password (it gets one with `admin reset-password`).
     #[arg(long)]
     pub no_password: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// An upstream SambungChat database (the original TypeScript platform) into this one, in
+    /// one transaction: users (their old passwords still sign in), chats, messages, folders,
+    /// prompts and their versions, models and API keys. Run again, it adds only what is new.
+    Upstream(UpstreamArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpstreamArgs {
+    /// The upstream database (read only: nothing there is changed).
+    #[arg(long = "from", value_name = "URL")]
+    pub from: String,
+    /// Upstream's ENCRYPTION_KEY, which opens its API keys (sealed again with this instance's
+    /// ENCRYPTION_KEY); without it the keys are left out. Better given in the environment.
+    #[arg(long, env = "UPSTREAM_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+    /// Import although this database holds other accounts (the same email: one account).
+    #[arg(long)]
+    pub merge: bool,
+    /// Report what would be imported, keep nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,4 +16,5 @@ mod oidc;
 mod sso;
 mod transfer;
 mod two_factor;
+mod upstream;
 mod web;

@@ -5,6 +5,7 @@ mod backup;
 mod bench;
 mod cluster;
 mod declarative;
+mod import;
 mod keys;
 pub mod read_pdf;
 mod schema;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use sambung_config::Config;
 
-use crate::cli::{AdminCommand, Command, DbCommand, KeysCommand, ReplicaCommand};
+use crate::cli::{AdminCommand, Command, DbCommand, ImportCommand, KeysCommand, ReplicaCommand};
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     let config = load_config()?;
@@ -62,6 +63,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Admin(AdminCommand::ResetPassword(args)) => {
             admin::reset_password(&config, &args).await
         }
+        Command::Import(ImportCommand::Upstream(args)) => import::upstream(&config, &args).await,
         Command::Serve(args) => serve::run(&config, &args).await,
         Command::Bench(args) => bench::run(&config, &args).await,
         // `main` runs it before there is a runtime, whose threads it must not share limits with.

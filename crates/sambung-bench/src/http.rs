@@ -242,6 +242,57 @@ impl HttpTarget {
         self.upload(user, part).await
     }
 
+    /// Import the export at `path` as `user`, streamed from disk: the import's summary.
+    pub async fn import(
+        &self,
+        user: UserId,
+        path: &std::path::Path,
+    ) -> Result<serde_json::Value, BenchError> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?;
+        let size = file
+            .metadata()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?
+            .len();
+        let body = reqwest::Body::wrap_stream(tokio_util_stream(file));
+        let part = reqwest::multipart::Part::stream_with_length(body, size)
+            .file_name("conversations.json");
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let response = self
+            .successful(
+                |base| {
+                    self.client
+                        .post(format!("{base}/api/v1/imports"))
+                        .multipart(form)
+                },
+                user,
+            )
+            .await?;
+        response
+            .json()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))
+    }
+
+    /// The account of `user` exported as a zip, counted as it streams: its size.
+    pub async fn export_account(&self, user: UserId) -> Result<usize, BenchError> {
+        use futures_util::StreamExt as _;
+        let response = self
+            .successful(
+                |base| self.client.post(format!("{base}/api/v1/me/export")),
+                user,
+            )
+            .await?;
+        let mut body = response.bytes_stream();
+        let mut size = 0;
+        while let Some(piece) = body.next().await {
+            size += piece.map_err(|e| BenchError::Http(e.to_string()))?.len();
+        }
+        Ok(size)
+    }
+
     /// Upload `part` as `user`: the new file's id.
     pub async fn upload(
         &self,
@@ -361,3 +412,20 @@ async fn wait_for_replicas(base: &str) -> Result<(), BenchError> {
 
 /// Shared by the tasks of a run.
 pub type SharedTarget = Arc<HttpTarget>;
+
+/// A file's bytes as a stream of pieces (what reqwest sends as a body).
+fn tokio_util_stream(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> {
+    futures_util::stream::unfold(file, |mut file| async move {
+        let mut piece = vec![0; 256 << 10];
+        match tokio::io::AsyncReadExt::read(&mut file, &mut piece).await {
+            Ok(0) => None,
+            Ok(n) => {
+                piece.truncate(n);
+                Some((Ok(piece), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    })
+}

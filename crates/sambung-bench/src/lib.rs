@@ -11,6 +11,7 @@ pub mod generate;
 pub mod http;
 pub mod people;
 mod served;
+pub mod transfer;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::{DomainError, Result};
@@ -111,24 +111,11 @@ pub async fn store_file(
     storage_bytes: Option<i64>,
     bytes: &mut (impl AsyncRead + Unpin),
 ) -> Result<File> {
-    let mut tx = pool.begin().await?;
-    let stored = store_file_in(&mut tx, owner, new, storage_bytes, bytes).await?;
-    tx.commit().await?;
-    Ok(stored)
-}
-
-/// [`store_file`] within the caller's transaction (an import keeps all its files or none).
-pub async fn store_file_in(
-    tx: &mut PgConnection,
-    owner: UserId,
-    new: NewFile<'_>,
-    storage_bytes: Option<i64>,
-    bytes: &mut (impl AsyncRead + Unpin),
-) -> Result<File> {
     let name = clean_name(new.name);
     if !MEDIA_TYPES.contains(&new.media_type) {
         return Err(DomainError::invalid("file", "not a type that can be kept"));
     }
+    let mut tx = pool.begin().await?;
     sqlx::query!(
         "SELECT id FROM users WHERE id = $1 FOR UPDATE",
         owner as UserId
@@ -144,6 +131,7 @@ pub async fn store_file_in(
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(same) = same {
+        tx.commit().await?;
         return Ok(same);
     }
     if let Some(allowed) = storage_bytes {
@@ -203,6 +191,7 @@ pub async fn store_file_in(
     .bind(id)
     .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(stored)
 }
 

@@ -4,21 +4,21 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use tokio::io::AsyncRead;
 
 use crate::chats::{MAX_MESSAGE_BYTES, MAX_TITLE_CHARS};
 use crate::error::{DomainError, Result};
-use crate::files::{store_file_in, File, NewFile};
 use crate::ids::{ChatId, FileId, FolderId, MessageId, TagId, UserId};
 use sambung_transfer::{Conversation, Note, NoteKind, Source};
 
-/// Wait for the user's other imports to end, then hold the turn until this transaction does.
-pub async fn take_turn(conn: &mut PgConnection, owner: UserId) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('sambung import'), hashtext($1::text))")
-        .bind(owner)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Take the user's turn to import, held until this transaction ends: false when another
+/// import of theirs holds it (one at a time per user, never queued).
+pub async fn take_turn(conn: &mut PgConnection, owner: UserId) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT pg_try_advisory_xact_lock(hashtext('sambung import'), hashtext($1::text))",
+    )
+    .bind(owner)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// What became of one conversation.
@@ -34,14 +34,9 @@ pub enum Imported {
     },
 }
 
-/// A file of a message, its bytes known and checked by the caller.
-pub struct FileToKeep<'a, R> {
-    pub new: NewFile<'a>,
-    pub bytes: R,
-}
-
-/// The chat `imported_rows` says this conversation became, if it is still there.
-async fn imported_before(
+/// The chat `imported_rows` says this conversation became, if it is still there (or, for our
+/// own export, the chat itself in the account it came from).
+pub async fn imported_before(
     conn: &mut PgConnection,
     owner: UserId,
     conversation: &Conversation,
@@ -71,14 +66,14 @@ async fn imported_before(
     )
 }
 
-/// Write `conversation` as a chat of `owner` (with `files[i]` for its message `i`), unless it
-/// was imported before. What could not be kept is added to `notes`.
-pub async fn import_conversation<R: AsyncRead + Unpin>(
+/// Write `conversation` as a chat of `owner`, unless it was imported before; `files[i]` (the
+/// owner's files, kept by the caller beforehand like uploads) are attached to its message `i`.
+/// What could not be kept is added to `notes`.
+pub async fn import_conversation(
     conn: &mut PgConnection,
     owner: UserId,
     conversation: &Conversation,
-    files: Vec<Vec<FileToKeep<'_, R>>>,
-    storage_bytes: Option<i64>,
+    files: &[Vec<FileId>],
     notes: &mut Vec<Note>,
 ) -> Result<Imported> {
     if let Some(chat) = imported_before(conn, owner, conversation).await? {
@@ -114,7 +109,10 @@ pub async fn import_conversation<R: AsyncRead + Unpin>(
         None => None,
     };
     let mut settings = conversation.settings.clone();
-    if crate::models::check_generation_settings(&settings, "systemPrompt").is_err() {
+    // jsonb holds no NUL character: such settings are dropped rather than fail the file.
+    if crate::models::check_generation_settings(&settings, "systemPrompt").is_err()
+        || settings.to_string().contains("\\u0000")
+    {
         note(None, NoteKind::SettingsDropped);
         settings = serde_json::json!({});
     }
@@ -145,14 +143,30 @@ pub async fn import_conversation<R: AsyncRead + Unpin>(
     .execute(&mut *conn)
     .await?;
 
-    let ids: Vec<MessageId> = conversation
+    // The messages' own ids too, when every one of them is free.
+    let own: Option<Vec<uuid::Uuid>> = conversation
         .messages
         .iter()
-        .map(|m| match (free, m.source_id.parse::<uuid::Uuid>()) {
-            (true, Ok(id)) => MessageId(id),
-            _ => MessageId::new(),
-        })
-        .collect();
+        .map(|m| m.source_id.parse::<uuid::Uuid>().ok())
+        .collect::<Option<_>>()
+        .filter(|_| free);
+    let free_messages = match &own {
+        Some(ids) => {
+            sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM messages WHERE id = ANY($1))")
+                .bind(ids)
+                .fetch_one(&mut *conn)
+                .await?
+        }
+        None => false,
+    };
+    let ids: Vec<MessageId> = match own.filter(|_| free_messages) {
+        Some(ids) => ids.into_iter().map(MessageId).collect(),
+        None => conversation
+            .messages
+            .iter()
+            .map(|_| MessageId::new())
+            .collect(),
+    };
     let mut parents = Vec::with_capacity(ids.len());
     let mut roles = Vec::with_capacity(ids.len());
     let mut contents = Vec::with_capacity(ids.len());
@@ -195,19 +209,9 @@ pub async fn import_conversation<R: AsyncRead + Unpin>(
     .execute(&mut *conn)
     .await?;
 
-    for (i, message_files) in files.into_iter().enumerate() {
-        let mut position = 0i16;
-        for file in message_files {
-            let mut bytes = file.bytes;
-            let name = file.new.name.to_owned();
-            match store_file_in(conn, owner, file.new, storage_bytes, &mut bytes).await {
-                Ok(File { id, .. }) => {
-                    attach_file(conn, ids[i], id, position).await?;
-                    position += 1;
-                }
-                Err(DomainError::StorageFull { .. }) => note(Some(&name), NoteKind::FileNotKept),
-                Err(e) => return Err(e),
-            }
+    for (message, message_files) in ids.iter().zip(files) {
+        for (position, file) in message_files.iter().enumerate() {
+            attach_file(conn, owner, *message, *file, position as i16).await?;
         }
     }
     for tag in conversation.tags.iter().take(20) {
@@ -261,18 +265,23 @@ pub async fn remember(
     Ok(())
 }
 
+/// Attach the owner's `file` (another's never) to `message`.
 async fn attach_file(
     conn: &mut PgConnection,
+    owner: UserId,
     message: MessageId,
     file: FileId,
     position: i16,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO message_files (message_id, file_id, position) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        "INSERT INTO message_files (message_id, file_id, position)
+         SELECT $1, f.id, $3 FROM files f WHERE f.id = $2 AND f.user_id = $4
+         ON CONFLICT DO NOTHING",
     )
     .bind(message)
     .bind(file)
     .bind(position)
+    .bind(owner)
     .execute(conn)
     .await?;
     Ok(())

@@ -456,33 +456,7 @@ pub async fn import_prompts_in(
             done.unchanged += 1;
             continue;
         }
-        let base = match item.name.find(" (") {
-            Some(at) if at > 0 => item.name[..at].trim(),
-            _ => item.name.trim(),
-        };
-        let taken: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM prompts WHERE user_id = $1 AND (name = $2 OR name LIKE $3)",
-        )
-        .bind(actor)
-        .bind(base)
-        .bind(format!(
-            "{} (%)",
-            base.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        ))
-        .fetch_all(&mut *tx)
-        .await?;
-        let name = (0..)
-            .map(|n| {
-                if n == 0 {
-                    base.to_owned()
-                } else {
-                    format!("{base} ({n})")
-                }
-            })
-            .find(|candidate| !taken.contains(candidate))
-            .unwrap_or_else(|| base.to_owned());
+        let name = free_name(tx, actor, item.name.trim()).await?;
         let new = NewPrompt {
             name: &name,
             content: &item.content,
@@ -505,4 +479,41 @@ pub async fn import_prompts_in(
         done.added += 1;
     }
     Ok(done)
+}
+
+/// `wanted`, when the actor has no prompt of that name; else upstream's way: the name cut at
+/// its first ` (`, then `Name (1)`, `Name (2)`… (short enough for a name).
+async fn free_name(tx: &mut sqlx::PgConnection, actor: UserId, wanted: &str) -> Result<String> {
+    let base = match wanted.find(" (") {
+        Some(at) if at > 0 => wanted[..at].trim(),
+        _ => wanted,
+    };
+    let base: String = base
+        .chars()
+        .take(sambung_transfer::prompts::MAX_NAME_CHARS - 12)
+        .collect();
+    let taken: std::collections::HashSet<String> = sqlx::query_scalar(
+        "SELECT name FROM prompts WHERE user_id = $1 AND (name = $2 OR name = $3 OR name LIKE $4)",
+    )
+    .bind(actor)
+    .bind(wanted)
+    .bind(&base)
+    .bind(format!("{} (%)", sambung_sql::escape_like(&base)))
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    if !taken.contains(wanted) {
+        return Ok(wanted.to_owned());
+    }
+    Ok((0..=taken.len())
+        .map(|n| {
+            if n == 0 {
+                base.clone()
+            } else {
+                format!("{base} ({n})")
+            }
+        })
+        .find(|candidate| !taken.contains(candidate))
+        .unwrap_or(base))
 }

@@ -187,7 +187,7 @@ pub async fn import(from: &PgPool, to: &PgPool, options: &Options<'_>) -> Result
     .map_err(UpstreamError::Read)?;
     for row in users {
         let upstream_id: String = row.get(0);
-        let Some(owner) = user(&mut tx, &row, options.merge, &mut report).await? else {
+        let Some((owner, merged)) = user(&mut tx, &row, options.merge, &mut report).await? else {
             continue;
         };
         let mut one = One {
@@ -198,7 +198,13 @@ pub async fn import(from: &PgPool, to: &PgPool, options: &Options<'_>) -> Result
             owner,
             report: &mut report,
         };
-        one.accounts().await?;
+        // An account that was here keeps its own ways to sign in: upstream may not have
+        // checked that its person owns the email (that would hand the account over).
+        if merged {
+            report_merged_sign_ins(&mut one).await?;
+        } else {
+            one.accounts().await?;
+        }
         let folders = one.folders().await?;
         let api_keys = one.api_keys(&keys).await?;
         let models = one.models(&api_keys).await?;
@@ -257,18 +263,47 @@ fn open_upstream_key(cipher: &Aes256Gcm, sealed: &str) -> Option<String> {
     String::from_utf8(plain).ok()
 }
 
+/// What an upstream row became in an earlier run.
+enum Earlier {
+    Never,
+    /// Deleted here since.
+    Gone,
+    There(uuid::Uuid),
+}
+
+impl Earlier {
+    fn earlier(&self) -> bool {
+        !matches!(self, Earlier::Never)
+    }
+}
+
+/// A merged account's upstream sign-in methods, said to be left out.
+async fn report_merged_sign_ins(one: &mut One<'_>) -> Result<()> {
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM account WHERE user_id::text = $1")
+        .bind(one.upstream_id)
+        .fetch_one(one.from)
+        .await
+        .map_err(UpstreamError::Read)?;
+    for _ in 0..count {
+        one.report
+            .leave_out("a sign-in method of an account merged with one here (it keeps its own)");
+    }
+    Ok(())
+}
+
 struct Keys<'a> {
     upstream: Option<&'a Aes256Gcm>,
     ours: Option<&'a Cipher>,
 }
 
-/// The user an upstream user becomes: imported before, found by email (`--merge`), or new.
+/// The user an upstream user becomes: imported before, found by email (`--merge`), or new;
+/// and whether it is an account that was here before (merged).
 async fn user(
     tx: &mut PgConnection,
     row: &sqlx::postgres::PgRow,
     merge: bool,
     report: &mut Report,
-) -> Result<Option<UserId>> {
+) -> Result<Option<(UserId, bool)>> {
     let upstream_id: String = row.get(0);
     let email: Option<String> = row.get(2);
     let email = email.unwrap_or_default().trim().to_lowercase();
@@ -276,9 +311,12 @@ async fn user(
         report.leave_out("a user without a valid email");
         return Ok(None);
     }
-    let here: Option<(UserId, bool)> = sqlx::query_as(
-        "SELECT u.id, EXISTS (SELECT 1 FROM imported_rows r WHERE r.user_id = u.id AND r.source = $2
-                                AND r.kind = 'user' AND r.source_id = $3)
+    let here: Option<(UserId, bool, bool)> = sqlx::query_as(
+        "SELECT u.id,
+                EXISTS (SELECT 1 FROM imported_rows r WHERE r.user_id = u.id AND r.source = $2
+                           AND r.kind = 'user' AND r.source_id = $3),
+                EXISTS (SELECT 1 FROM imported_rows r WHERE r.user_id = u.id AND r.source = $2
+                           AND r.kind = 'merged_user' AND r.source_id = $3)
            FROM users u WHERE u.email = $1",
     )
     .bind(&email)
@@ -287,14 +325,15 @@ async fn user(
     .fetch_optional(&mut *tx)
     .await?;
     match here {
-        Some((id, true)) => {
+        Some((id, true, merged)) => {
             report.already_imported += 1;
-            return Ok(Some(id));
+            return Ok(Some((id, merged)));
         }
-        Some((id, false)) if merge => {
+        Some((id, false, _)) if merge => {
             report.users_merged += 1;
             remember(tx, id, SOURCE, "user", &upstream_id, id.0).await?;
-            return Ok(Some(id));
+            remember(tx, id, SOURCE, "merged_user", &upstream_id, id.0).await?;
+            return Ok(Some((id, true)));
         }
         Some(_) => {
             report.leave_out("a user whose email is already here (without --merge)");
@@ -328,7 +367,7 @@ async fn user(
     .await?;
     remember(tx, id, SOURCE, "user", &upstream_id, id.0).await?;
     report.users += 1;
-    Ok(Some(id))
+    Ok(Some((id, false)))
 }
 
 /// One upstream user's rows, written for `owner`.
@@ -350,17 +389,33 @@ impl One<'_> {
             .map_err(UpstreamError::Read)
     }
 
-    /// What an upstream row of `kind` became, if it was imported before.
-    async fn imported(&mut self, kind: &str, id: &str) -> Result<Option<uuid::Uuid>> {
-        Ok(sqlx::query_scalar(
-            "SELECT target_id FROM imported_rows WHERE user_id = $1 AND source = $2 AND kind = $3 AND source_id = $4",
-        )
+    /// What an upstream row of `kind` became in an earlier run: still here, or deleted since
+    /// (then it stays deleted, and nothing refers to it).
+    async fn imported(&mut self, kind: &str, id: &str) -> Result<Earlier> {
+        let table = match kind {
+            "account" => "accounts",
+            "folder" => "folders",
+            "api_key" => "api_keys",
+            "model" => "models",
+            "prompt" => "prompts",
+            "prompt_version" => "prompt_versions",
+            _ => "chats",
+        };
+        let found: Option<(uuid::Uuid, bool)> = sqlx::query_as(&format!(
+            "SELECT r.target_id, EXISTS (SELECT 1 FROM {table} t WHERE t.id = r.target_id)
+               FROM imported_rows r WHERE r.user_id = $1 AND r.source = $2 AND r.kind = $3 AND r.source_id = $4"
+        ))
         .bind(self.owner)
         .bind(SOURCE)
         .bind(kind)
         .bind(id)
         .fetch_optional(&mut *self.tx)
-        .await?)
+        .await?;
+        Ok(match found {
+            None => Earlier::Never,
+            Some((_, false)) => Earlier::Gone,
+            Some((target, true)) => Earlier::There(target),
+        })
     }
 
     async fn remember(&mut self, kind: &str, id: &str, target: uuid::Uuid) -> Result<()> {
@@ -380,7 +435,7 @@ impl One<'_> {
             .await?;
         for row in rows {
             let id: String = row.get(0);
-            if self.imported("account", &id).await?.is_some() {
+            if self.imported("account", &id).await?.earlier() {
                 self.report.already_imported += 1;
                 continue;
             }
@@ -438,10 +493,17 @@ impl One<'_> {
             .await?;
         for row in rows {
             let id: String = row.get(0);
-            if let Some(done) = self.imported("folder", &id).await? {
-                self.report.already_imported += 1;
-                map.insert(id, FolderId(done));
-                continue;
+            match self.imported("folder", &id).await? {
+                Earlier::Never => {}
+                Earlier::Gone => {
+                    self.report.already_imported += 1;
+                    continue;
+                }
+                Earlier::There(done) => {
+                    self.report.already_imported += 1;
+                    map.insert(id, FolderId(done));
+                    continue;
+                }
             }
             let name: String = clean_text(
                 row.get::<Option<String>, _>(1).unwrap_or_default().trim(),
@@ -486,10 +548,17 @@ impl One<'_> {
             .await?;
         for row in rows {
             let id: String = row.get(0);
-            if let Some(done) = self.imported("api_key", &id).await? {
-                self.report.already_imported += 1;
-                map.insert(id, ApiKeyId(done));
-                continue;
+            match self.imported("api_key", &id).await? {
+                Earlier::Never => {}
+                Earlier::Gone => {
+                    self.report.already_imported += 1;
+                    continue;
+                }
+                Earlier::There(done) => {
+                    self.report.already_imported += 1;
+                    map.insert(id, ApiKeyId(done));
+                    continue;
+                }
             }
             let (Some(upstream), Some(ours)) = (keys.upstream, keys.ours) else {
                 self.report.leave_out(match keys.upstream {
@@ -570,10 +639,17 @@ impl One<'_> {
         for row in rows {
             let id: String = row.get(0);
             let provider = known_provider(&row.get::<Option<String>, _>(1).unwrap_or_default());
-            if let Some(done) = self.imported("model", &id).await? {
-                self.report.already_imported += 1;
-                map.insert(id, (ModelId(done), provider.to_owned()));
-                continue;
+            match self.imported("model", &id).await? {
+                Earlier::Never => {}
+                Earlier::Gone => {
+                    self.report.already_imported += 1;
+                    continue;
+                }
+                Earlier::There(done) => {
+                    self.report.already_imported += 1;
+                    map.insert(id, (ModelId(done), provider.to_owned()));
+                    continue;
+                }
             }
             let model_id: String = clean_text(
                 row.get::<Option<String>, _>(2).unwrap_or_default().trim(),
@@ -650,10 +726,17 @@ impl One<'_> {
         let mut prompts = HashMap::new();
         for row in rows {
             let id: String = row.get(0);
-            if let Some(done) = self.imported("prompt", &id).await? {
-                self.report.already_imported += 1;
-                prompts.insert(id, PromptId(done));
-                continue;
+            match self.imported("prompt", &id).await? {
+                Earlier::Never => {}
+                Earlier::Gone => {
+                    self.report.already_imported += 1;
+                    continue;
+                }
+                Earlier::There(done) => {
+                    self.report.already_imported += 1;
+                    prompts.insert(id, PromptId(done));
+                    continue;
+                }
             }
             let name: String = clean_text(
                 row.get::<Option<String>, _>(1).unwrap_or_default().trim(),
@@ -707,7 +790,7 @@ impl One<'_> {
             let Some(prompt) = prompts.get(&row.get::<String, _>(1)).copied() else {
                 continue;
             };
-            if self.imported("prompt_version", &id).await?.is_some() {
+            if self.imported("prompt_version", &id).await?.earlier() {
                 self.report.already_imported += 1;
                 continue;
             }
@@ -760,11 +843,16 @@ impl One<'_> {
         for row in rows {
             let id: String = row.get(0);
             let chat = match self.imported("chat", &id).await? {
-                Some(done) => {
+                // Deleted here since: it stays deleted.
+                Earlier::Gone => {
+                    self.report.already_imported += 1;
+                    continue;
+                }
+                Earlier::There(done) => {
                     self.report.already_imported += 1;
                     ChatId(done)
                 }
-                None => {
+                Earlier::Never => {
                     let chat = self.chat(&row, folders, models).await?;
                     self.remember("chat", &id, chat.0).await?;
                     self.report.chats += 1;

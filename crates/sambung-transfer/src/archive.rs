@@ -40,7 +40,11 @@ pub struct Archive {
 impl Archive {
     /// The archive at `path`, its names checked.
     pub fn open(path: &Path) -> Result<Archive, ArchiveError> {
-        let file = File::open(path).map_err(|e| ArchiveError::Damaged(e.to_string()))?;
+        let mut file = File::open(path).map_err(|e| ArchiveError::Damaged(e.to_string()))?;
+        // Counted before the zip crate reads the whole directory into memory.
+        if declared_entries(&mut file).is_some_and(|n| n > MAX_ENTRIES as u64) {
+            return Err(ArchiveError::TooManyEntries);
+        }
         let mut zip = ZipArchive::new(file).map_err(|_| ArchiveError::NotZip)?;
         if zip.len() > MAX_ENTRIES {
             return Err(ArchiveError::TooManyEntries);
@@ -145,6 +149,35 @@ impl<R: Read> Read for Capped<R> {
         })?;
         Ok(n)
     }
+}
+
+/// How many entries the end of a zip's central directory says it holds (its zip64 record's
+/// count when the classic one is saturated); none when there is no such record to read.
+fn declared_entries(file: &mut File) -> Option<u64> {
+    use std::io::{Seek, SeekFrom};
+    let size = file.seek(SeekFrom::End(0)).ok()?;
+    let tail_len = size.min(22 + 65_535);
+    file.seek(SeekFrom::Start(size - tail_len)).ok()?;
+    let mut tail = vec![0; tail_len as usize];
+    file.read_exact(&mut tail).ok()?;
+    let at = (0..tail.len().checked_sub(21)?)
+        .rev()
+        .find(|&i| tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])?;
+    let classic = u16::from_le_bytes([tail[at + 10], tail[at + 11]]);
+    if classic != u16::MAX {
+        return Some(u64::from(classic));
+    }
+    // The zip64 locator sits just before the record: it says where the zip64 record is.
+    let locator = at.checked_sub(20)?;
+    if tail[locator..locator + 4] != [0x50, 0x4b, 0x06, 0x07] {
+        return Some(u64::from(classic));
+    }
+    let offset = u64::from_le_bytes(tail[locator + 8..locator + 16].try_into().ok()?);
+    file.seek(SeekFrom::Start(offset)).ok()?;
+    let mut record = [0u8; 40];
+    file.read_exact(&mut record).ok()?;
+    (record[..4] == [0x50, 0x4b, 0x06, 0x06])
+        .then(|| u64::from_le_bytes(record[32..40].try_into().unwrap_or_default()))
 }
 
 /// Whether `bytes` start as a zip does.

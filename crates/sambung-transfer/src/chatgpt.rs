@@ -8,17 +8,20 @@
 use serde_json::Value;
 
 use crate::conversation::{
-    from_seconds, text_of, FileBytes, FileRef, Head, Note, NoteKind, Role, Source,
+    clean_id, from_seconds, shown, text_of, FileBytes, FileRef, Head, Note, NoteKind, Notes, Role,
+    Source, MAX_FILES_PER_MESSAGE,
 };
 use crate::read::{too_many_messages, Element, Limits};
 use crate::tree::{Kept, Node};
 
 pub(crate) fn read(value: Value, limits: &Limits) -> Element {
     let title = text_of(value.get("title"));
-    let shown = title.clone().unwrap_or_default();
+    let shown = shown(title.as_deref().unwrap_or_default());
     let source_id = text_of(value.get("conversation_id"))
+        .filter(|id| !id.is_empty())
         .or_else(|| text_of(value.get("id")))
-        .unwrap_or_else(|| fallback_id(&value));
+        .unwrap_or_default();
+    let source_id = clean_id(&source_id, || fallback_id(&value));
     let Some(mapping) = value.get("mapping").and_then(Value::as_object) else {
         return Err(Note {
             chat: title,
@@ -29,7 +32,7 @@ pub(crate) fn read(value: Value, limits: &Limits) -> Element {
     if let Some(note) = too_many_messages(&shown, mapping.len(), limits) {
         return Err(note);
     }
-    let mut notes = Vec::new();
+    let mut notes = Notes::default();
     let mut nodes = Vec::with_capacity(mapping.len());
     let mut models = Vec::new();
     for (key, node) in mapping {
@@ -224,6 +227,8 @@ fn parts(content: &Value) -> (String, Vec<FileRef>, bool) {
                         .and_then(Value::as_str)
                         .unwrap_or("");
                     match pointer.rsplit_once("://") {
+                        // One message's images, as many as a message may carry.
+                        Some(_) if files.len() == MAX_FILES_PER_MESSAGE => missing = true,
                         Some((_, file)) if !file.is_empty() => files.push(FileRef {
                             name: file.to_owned(),
                             bytes: FileBytes::InArchive(file.to_owned()),

@@ -6,14 +6,16 @@
 
 use serde_json::Value;
 
-use crate::conversation::{text_of, time_of, Head, Note, NoteKind, Role, Source};
+use crate::conversation::{
+    clean_id, shown, text_of, time_of, Head, Note, NoteKind, Notes, Role, Source,
+};
 use crate::read::{too_many_messages, Element, Limits};
 use crate::tree::{Kept, Node};
 
 pub(crate) fn read(value: Value, limits: &Limits) -> Element {
     let title = text_of(value.get("name"));
-    let shown = title.clone().unwrap_or_default();
-    let source_id = text_of(value.get("uuid")).unwrap_or_else(|| {
+    let shown = shown(title.as_deref().unwrap_or_default());
+    let source_id = clean_id(&text_of(value.get("uuid")).unwrap_or_default(), || {
         format!(
             "{}:{shown}",
             text_of(value.get("created_at")).unwrap_or_default()
@@ -27,7 +29,7 @@ pub(crate) fn read(value: Value, limits: &Limits) -> Element {
     if let Some(note) = too_many_messages(&shown, messages.len(), limits) {
         return Err(note);
     }
-    let mut notes = Vec::new();
+    let mut notes = Notes::default();
     let mut nodes = Vec::with_capacity(messages.len());
     let mut previous: Option<String> = None;
     for (i, message) in messages.iter().enumerate() {

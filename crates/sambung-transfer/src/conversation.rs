@@ -69,7 +69,7 @@ pub struct Conversation {
     /// `on_path`, and they form one chain from a root.
     pub messages: Vec<Message>,
     /// What was dropped or changed on the way in, each with its reason.
-    pub notes: Vec<Note>,
+    pub notes: Notes,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +101,65 @@ pub enum FileBytes {
     /// The path of an entry of the archive the conversation came in.
     InArchive(String),
     Inline(Vec<u8>),
+}
+
+/// The most files one message brings (the instance's limit applies after).
+pub(crate) const MAX_FILES_PER_MESSAGE: usize = 10;
+
+/// The most notes listed for one conversation (a hostile one could make millions).
+const LISTED_NOTES: usize = 200;
+
+/// What was said about a conversation: the first [`LISTED_NOTES`] notes, and how many more.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Notes {
+    pub list: Vec<Note>,
+    pub unlisted: usize,
+}
+
+impl Notes {
+    pub fn push(&mut self, note: Note) {
+        if self.list.len() < LISTED_NOTES {
+            self.list.push(note);
+        } else {
+            self.unlisted += 1;
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Note> {
+        self.list.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty() && self.unlisted == 0
+    }
+}
+
+/// The most characters of a title or an id a note repeats, and an id is compared by.
+pub(crate) const SHOWN_CHARS: usize = 200;
+const ID_CHARS: usize = 512;
+
+/// A title as notes repeat it: at most [`SHOWN_CHARS`] characters.
+pub(crate) fn shown(title: &str) -> String {
+    title.chars().take(SHOWN_CHARS).collect()
+}
+
+/// A service's id as it is kept and compared: no NUL, at most 512 characters; an empty one
+/// is named by `otherwise` (what the same export repeats for it).
+pub(crate) fn clean_id(id: &str, otherwise: impl FnOnce() -> String) -> String {
+    let id: String = id.chars().filter(|c| *c != '\0').take(ID_CHARS).collect();
+    if !id.trim().is_empty() {
+        return id;
+    }
+    let other: String = otherwise()
+        .chars()
+        .filter(|c| *c != '\0')
+        .take(ID_CHARS)
+        .collect();
+    if other.trim().is_empty() {
+        "untitled".to_owned()
+    } else {
+        other
+    }
 }
 
 /// One thing said about an import: an item dropped, or kept in another form.
@@ -180,7 +239,7 @@ impl Head {
     pub(crate) fn finish(
         self,
         nodes: Vec<crate::tree::Node>,
-        mut notes: Vec<Note>,
+        mut notes: Notes,
     ) -> Result<Conversation, Note> {
         let title = self
             .title
@@ -192,7 +251,7 @@ impl Head {
             .created_at
             .or_else(|| nodes.iter().filter_map(|n| n.time).min())
             .unwrap_or(DateTime::UNIX_EPOCH);
-        let shown_title = title.clone().unwrap_or_else(|| self.source_id.clone());
+        let shown_title = shown(title.as_deref().unwrap_or(&self.source_id));
         let messages = crate::tree::build(
             nodes,
             crate::tree::Shape {

@@ -9,7 +9,8 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::conversation::{
-    text_of, time_of, FileBytes, FileRef, Head, Note, NoteKind, Role, Source,
+    clean_id, shown, text_of, time_of, FileBytes, FileRef, Head, Note, NoteKind, Notes, Role,
+    Source, MAX_FILES_PER_MESSAGE,
 };
 use crate::read::{too_many_messages, Element, Limits};
 use crate::tree::{Kept, Node};
@@ -20,15 +21,17 @@ pub(crate) fn read(value: Value, limits: &Limits) -> Element {
         None => (&value, &value),
     };
     let title = text_of(row.get("title")).or_else(|| text_of(chat.get("title")));
-    let shown = title.clone().unwrap_or_default();
+    let shown = shown(title.as_deref().unwrap_or_default());
     let source_id = text_of(row.get("id"))
+        .filter(|id| !id.is_empty())
         .or_else(|| text_of(chat.get("id")))
-        .unwrap_or_else(|| {
-            format!(
-                "{}:{shown}",
-                text_of(chat.get("timestamp")).unwrap_or_default()
-            )
-        });
+        .unwrap_or_default();
+    let source_id = clean_id(&source_id, || {
+        format!(
+            "{}:{shown}",
+            text_of(chat.get("timestamp")).unwrap_or_default()
+        )
+    });
     let history = chat.get("history");
     let tree = history
         .and_then(|h| h.get("messages"))
@@ -63,7 +66,7 @@ pub(crate) fn read(value: Value, limits: &Limits) -> Element {
     if let Some(note) = too_many_messages(&shown, listed.len(), limits) {
         return Err(note);
     }
-    let mut notes = Vec::new();
+    let mut notes = Notes::default();
     let mut nodes = Vec::with_capacity(listed.len());
     let mut last = None;
     for (id, parent, message) in listed {
@@ -174,6 +177,10 @@ fn files_of(message: &Value, note: &mut impl FnMut(NoteKind)) -> Vec<FileRef> {
         .iter()
         .enumerate()
     {
+        if files.len() == MAX_FILES_PER_MESSAGE {
+            note(NoteKind::FileNotKept);
+            continue;
+        }
         let url = file.get("url").and_then(Value::as_str).unwrap_or("");
         match data_url(url) {
             Some(bytes) => files.push(FileRef {

@@ -6,9 +6,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::conversation::{
-    Conversation, FileBytes, FileRef, Message, Note, NoteKind, Role, Source,
+    clean_id, shown, FileBytes, FileRef, Head, Note, NoteKind, Notes, Role, Source,
+    MAX_FILES_PER_MESSAGE,
 };
 use crate::read::{too_many_messages, Element, Limits};
+use crate::tree::{Kept, Node};
 
 /// The `format` of a chat exported as JSON.
 pub const CHAT_FORMAT: &str = "sambung-chat/chat";
@@ -93,78 +95,94 @@ pub(crate) fn read(value: serde_json::Value, limits: &Limits) -> Element {
     if let Some(note) = too_many_messages(&export.title, export.messages.len(), limits) {
         return Err(note);
     }
-    let mut notes = Vec::new();
-    let mut at = std::collections::HashMap::new();
-    let mut messages = Vec::with_capacity(export.messages.len());
-    for m in export.messages {
+    let title = shown(&export.title);
+    let mut notes = Notes::default();
+    // The shown branch: where the path the export marks ends (the builder keeps it one chain
+    // whatever the file says).
+    let continued: std::collections::HashSet<&str> = export
+        .messages
+        .iter()
+        .filter(|m| m.on_path)
+        .filter_map(|m| m.parent_id.as_deref())
+        .collect();
+    let current = export
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.on_path && !continued.contains(m.id.as_str()))
+        .map(|m| clean_id(&m.id, String::new));
+    let mut nodes = Vec::with_capacity(export.messages.len());
+    for (i, m) in export.messages.into_iter().enumerate() {
+        let id = clean_id(&m.id, || format!("#{i}"));
         let role = match m.role.as_str() {
-            "user" => Role::User,
-            "assistant" => Role::Assistant,
-            "system" => Role::System,
+            "user" => Some(Role::User),
+            "assistant" => Some(Role::Assistant),
+            "system" => Some(Role::System),
             _ => {
-                notes.push(note(&export.title, &m.id, NoteKind::UnknownContent));
-                continue;
+                notes.push(note(&title, &id, NoteKind::UnknownContent));
+                None
             }
         };
-        let parent = match &m.parent_id {
-            None => None,
-            Some(p) => match at.get(p) {
-                Some(i) => Some(*i),
-                None => {
-                    notes.push(note(&export.title, &m.id, NoteKind::Unreachable));
-                    continue;
-                }
-            },
-        };
-        if at.contains_key(&m.id) {
-            notes.push(note(&export.title, &m.id, NoteKind::RepeatedId));
-            continue;
-        }
-        at.insert(m.id.clone(), messages.len());
-        let model = m
-            .metadata
+        let metadata = m.metadata.map(safe_metadata);
+        let model = metadata
             .as_ref()
             .and_then(|meta| meta.get("model"))
             .and_then(|v| v.as_str())
             .map(str::to_owned);
-        messages.push(Message {
-            source_id: m.id,
-            parent,
-            role,
-            content: m.content,
-            model,
-            created_at: m.created_at,
-            on_path: m.on_path,
-            metadata: m.metadata,
-            files: m
-                .files
-                .into_iter()
-                .map(|f| FileRef {
-                    name: f.name,
-                    bytes: FileBytes::InArchive(f.path),
-                })
-                .collect(),
+        nodes.push(Node {
+            parent: m.parent_id.map(|p| clean_id(&p, String::new)),
+            time: Some(m.created_at),
+            kept: role.map(|role| Kept {
+                role,
+                content: m.content,
+                model,
+                metadata,
+                files: m
+                    .files
+                    .into_iter()
+                    .take(MAX_FILES_PER_MESSAGE)
+                    .map(|f| FileRef {
+                        name: f.name,
+                        bytes: FileBytes::InArchive(f.path),
+                    })
+                    .collect(),
+                continues_answer: false,
+            }),
+            id,
         });
     }
-    if messages.is_empty() {
-        return Err(note(&export.title, &export.id, NoteKind::NoMessages));
-    }
-    Ok(Conversation {
+    let mut conversation = Head {
         source: Source::Sambung,
-        source_id: export.id,
-        title: export.title,
-        created_at: export.created_at,
-        updated_at: export.updated_at,
+        source_id: clean_id(&export.id, || format!("{}:{title}", export.created_at)),
+        title: Some(export.title),
+        created_at: Some(export.created_at),
+        updated_at: Some(export.updated_at),
         model: Some(export.model),
-        provider: export.provider,
-        settings: export.settings,
-        folder: export.folder,
-        tags: export.tags,
-        pinned: export.pinned,
-        archived: export.archived,
-        messages,
-        notes,
-    })
+        current,
+    }
+    .finish(nodes, notes)?;
+    conversation.provider = export.provider;
+    conversation.settings = export.settings;
+    conversation.folder = export.folder;
+    conversation.tags = export.tags;
+    conversation.pinned = export.pinned;
+    conversation.archived = export.archived;
+    Ok(conversation)
+}
+
+/// A message's metadata as our export wrote it, without what would make a live server act
+/// on it: a reply shown as still being written (and who asked it, on which server) is one
+/// that stopped.
+fn safe_metadata(mut metadata: serde_json::Value) -> serde_json::Value {
+    if let Some(object) = metadata.as_object_mut() {
+        for key in ["askedBy", "server", "lease"] {
+            object.remove(key);
+        }
+        if object.get("status").and_then(|s| s.as_str()) == Some("streaming") {
+            object.insert("status".to_owned(), "incomplete".into());
+        }
+    }
+    metadata
 }
 
 fn note(chat: &str, id: &str, kind: NoteKind) -> Note {

@@ -38,11 +38,14 @@ fn general() -> String {
     "general".to_owned()
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum PromptFile {
     List(Vec<PromptItem>),
     Wrapped { prompts: Vec<PromptItem> },
+}
+
+#[derive(Deserialize)]
+struct Wrapped {
+    prompts: Vec<PromptItem>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -57,7 +60,14 @@ pub enum PromptFileError {
 
 /// The prompts of a file in upstream's format, checked as upstream checks them.
 pub fn read(json: &[u8]) -> Result<Vec<PromptItem>, PromptFileError> {
-    let file: PromptFile = serde_json::from_slice(json).map_err(|e| {
+    // Its own shape by its first character (serde's untagged enums would hold the file twice).
+    let list = json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let file = if list {
+        serde_json::from_slice(json).map(PromptFile::List)
+    } else {
+        serde_json::from_slice(json).map(|w: Wrapped| PromptFile::Wrapped { prompts: w.prompts })
+    };
+    let file: PromptFile = file.map_err(|e| {
         PromptFileError::NotPrompts(
             e.to_string()
                 .split(" at line ")

@@ -16,7 +16,8 @@ use crate::{chatgpt, claude, openwebui, ours};
 /// How much one file may ask of the server.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// The JSON text of one conversation (its parsed form takes a few times as much memory).
+    /// The JSON text of one conversation. Parsed, it takes up to 16 times as much memory
+    /// (a list of a million zeros): one at a time per import.
     pub conversation_bytes: u64,
     /// Conversations in one file.
     pub conversations: usize,
@@ -27,7 +28,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            conversation_bytes: 32 << 20,
+            conversation_bytes: 16 << 20,
             conversations: 100_000,
             messages: 50_000,
         }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::conversation::{FileRef, Message, Note, NoteKind, Role};
+use crate::conversation::{FileRef, Message, Note, NoteKind, Notes, Role};
 
 /// A node as a service stores it.
 #[derive(Debug, Clone)]
@@ -40,8 +40,8 @@ pub(crate) struct Shape<'a> {
 }
 
 /// The messages of the nodes, and what was said about them on the way.
-pub(crate) fn build(nodes: Vec<Node>, shape: Shape<'_>, notes: &mut Vec<Note>) -> Vec<Message> {
-    let note = |notes: &mut Vec<Note>, item: &str, kind| {
+pub(crate) fn build(nodes: Vec<Node>, shape: Shape<'_>, notes: &mut Notes) -> Vec<Message> {
+    let note = |notes: &mut Notes, item: &str, kind| {
         notes.push(Note {
             chat: Some(shape.chat.to_owned()),
             item: Some(item.to_owned()),
@@ -232,7 +232,7 @@ mod tests {
             node("b1", Some("a"), Some(Role::Assistant), Some(20)),
             node("c", Some("b1"), Some(Role::User), Some(40)),
         ];
-        let mut notes = vec![];
+        let mut notes = Notes::default();
         let messages = build(nodes, shape(Some("c")), &mut notes);
         let got: Vec<_> = messages
             .iter()
@@ -257,7 +257,7 @@ mod tests {
             node("b", Some("a"), Some(Role::Assistant), Some(10)),
             node("c", Some("a"), Some(Role::Assistant), None),
         ];
-        let mut notes = vec![];
+        let mut notes = Notes::default();
         let messages = build(nodes, shape(None), &mut notes);
         let on: Vec<_> = messages
             .iter()
@@ -281,7 +281,7 @@ mod tests {
             node("x", Some("y"), Some(Role::User), Some(3)),
             node("y", Some("x"), Some(Role::User), Some(4)),
         ];
-        let mut notes = vec![];
+        let mut notes = Notes::default();
         let messages = build(nodes, shape(None), &mut notes);
         assert_eq!(messages.len(), 1);
         let kinds: Vec<_> = notes.iter().map(|n| n.kind).collect();

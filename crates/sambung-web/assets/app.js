@@ -1795,6 +1795,9 @@ $("#import-form").addEventListener("submit", (event) => {
   status.textContent = t("transfer.uploading", { percent: 0 });
 });
 
+/** The services an import reads, by name. */
+const SOURCE_NAMES = { chatgpt: "ChatGPT", claude: "Claude", openwebui: "Open WebUI", sambung: "SambungChat" };
+
 /** What each note of an import's summary says. */
 const IMPORT_NOTES = {
   already_imported: "transfer.kind.already_imported",
@@ -1828,7 +1831,7 @@ function showImportSummary(summary) {
     summary.chats === 0 && summary.alreadyImported > 0
       ? t("transfer.nothingNew")
       : t("transfer.imported", {
-          source: summary.source || "?",
+          source: SOURCE_NAMES[summary.source] || summary.source || "?",
           chats: number(summary.chats),
           messages: number(summary.messages),
           files: number(summary.files),

@@ -136,7 +136,8 @@ pub struct BenchArgs {
     /// or 2: page latency, time added to the first token, memory per person); or branches
     /// (a chat with 50 branches of 100 messages opened against a flat one of the same path);
     /// or files (a 20 MB file up and down through the server, then 20 uploads at once: time
-    /// and memory).
+    /// and memory); or transfer (a ChatGPT export of --mb megabytes imported through the
+    /// server and the account exported back: time and memory).
     #[arg(long, default_value = "all")]
     pub workload: String,
     /// people: how many simulated people (several, comma-separated, run one after another:
@@ -152,6 +153,9 @@ pub struct BenchArgs {
     /// generate: the fake provider's pause before each token, in milliseconds.
     #[arg(long, default_value_t = 20)]
     pub pace_ms: u64,
+    /// transfer: the size of the generated ChatGPT export, in megabytes.
+    #[arg(long, default_value_t = 200)]
+    pub mb: usize,
     /// How long to measure each workload (after a warm-up).
     #[arg(long, default_value_t = 10.0)]
     pub seconds: f64,

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::{AsyncWriteExt, StreamExt};
 use sambung_db::exports::{self, Whose};
-use sambung_db::imports::{self, FileToKeep, Imported};
+use sambung_db::imports::{self, Imported};
 use sambung_db::{ChatId, FileId, TeamId, UserId};
 use sambung_transfer::archive::{self, Archive};
 use sambung_transfer::{markdown, ours, Conversation, FileBytes, Limits, Note, NoteKind};
@@ -41,6 +41,8 @@ type Shared = State<Arc<AppState>>;
 /// The largest file an import takes (a 200 MB ChatGPT export fits; a 1 GB one is refused
 /// before it is all read).
 pub const MAX_IMPORT_BYTES: u64 = 256 << 20;
+/// The largest file of prompts taken.
+const MAX_PROMPT_FILE_BYTES: usize = 16 << 20;
 /// The most a zip's conversations may unpack to.
 const MAX_UNPACKED_BYTES: u64 = 512 << 20;
 /// How long one import may take, all told.
@@ -51,17 +53,22 @@ static IMPORTS: Semaphore = Semaphore::const_new(2);
 const EXPORT_PAGE: i64 = 50;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    // The import reads its own limit as it streams; a file of prompts is small.
+    let import_route = OpenApiRouter::new()
+        .routes(routes!(import))
+        .layer(DefaultBodyLimit::max(
+            MAX_IMPORT_BYTES as usize + (64 << 10),
+        ));
+    let prompts_route = OpenApiRouter::new()
+        .routes(routes!(import_prompts))
+        .layer(DefaultBodyLimit::max(MAX_PROMPT_FILE_BYTES));
     OpenApiRouter::new()
         .routes(routes!(export_chat))
         .routes(routes!(export_account))
         .routes(routes!(export_team))
         .routes(routes!(export_prompts))
-        .routes(routes!(import_prompts))
-        .routes(routes!(import))
-        // The import reads its own limit as it streams.
-        .layer(DefaultBodyLimit::max(
-            MAX_IMPORT_BYTES as usize + (64 << 10),
-        ))
+        .merge(import_route)
+        .merge(prompts_route)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -163,12 +170,7 @@ fn file_stem(title: &str) -> String {
 #[utoipa::path(post, path = "/me/export", tag = "transfer",
     responses((status = 200, description = "a zip", content_type = "application/zip"), (status = 401, body = ErrorBody)))]
 async fn export_account(State(state): Shared, me: SignedIn) -> ApiResult<Response> {
-    Ok(zip_response(
-        state,
-        me.user.id,
-        Whose::User(me.user.id),
-        &me.user.email,
-    ))
+    zip_response(state, me.user.id, Whose::User(me.user.id), &me.user.email)
 }
 
 /// A team's chats as a zip, for the team's admins.
@@ -198,37 +200,75 @@ async fn export_team(
     }
     drop(conn);
     let name = format!("team-{id}");
-    Ok(zip_response(state, me.user.id, Whose::Team(team), &name))
+    zip_response(state, me.user.id, Whose::Team(team), &name)
 }
 
-fn zip_response(state: Arc<AppState>, actor: UserId, whose: Whose, who: &str) -> Response {
+/// Exports written at once on the whole server (each compresses as it streams).
+static EXPORTS: std::sync::LazyLock<Arc<Semaphore>> =
+    std::sync::LazyLock::new(|| Arc::new(Semaphore::new(2)));
+
+fn zip_response(
+    state: Arc<AppState>,
+    actor: UserId,
+    whose: Whose,
+    who: &str,
+) -> ApiResult<Response> {
+    let turn = EXPORTS.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "EXPORTS_BUSY",
+            "other exports are running: try again in a minute",
+        )
+    })?;
     let (writer, reader) = tokio::io::duplex(256 << 10);
+    let (done, outcome) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        if let Err(error) = write_zip(&state, actor, whose, writer).await {
-            // The browser sees a cut download (no end of the zip): never half a file as whole.
+        let written = write_zip(&state, actor, whose, writer).await;
+        if let Err(error) = &written {
             tracing::warn!(error = %error, "an export stopped");
         }
+        let _ = done.send(written.is_ok());
+        drop(turn);
     });
-    let chunks = futures_util::stream::unfold(reader, |mut reader| async move {
+    let chunks = futures_util::stream::unfold(Some((reader, outcome)), |state| async move {
+        let (mut reader, outcome) = state?;
         let mut buffer = vec![0; 64 << 10];
         match tokio::io::AsyncReadExt::read(&mut reader, &mut buffer).await {
-            Ok(0) => None,
+            // The end: whole only if the writer finished; else the download fails as cut
+            // (never half a zip saved as if it were all).
+            Ok(0) => match outcome.await {
+                Ok(true) => None,
+                _ => Some((Err(std::io::Error::other("the export stopped")), None)),
+            },
             Ok(n) => {
                 buffer.truncate(n);
-                Some((Ok::<_, std::io::Error>(Bytes::from(buffer)), reader))
+                Some((Ok(Bytes::from(buffer)), Some((reader, outcome))))
             }
-            Err(e) => Some((Err(e), reader)),
+            Err(e) => Some((Err(e), None)),
         }
     })
     // The body is polled once more after its end (by the compression layer).
     .fuse();
     let stem = file_stem(who);
     let date = chrono::Utc::now().format("%Y-%m-%d");
-    download(
+    Ok(download(
         Body::from_stream(chunks),
         "application/zip",
         &format!("sambung-export-{stem}-{date}.zip"),
-    )
+    ))
+}
+
+/// A chat of the export, whole; none when it went meanwhile (deleted, or left the team).
+async fn chat_or_gone(
+    pool: &sqlx::PgPool,
+    actor: UserId,
+    chat: ChatId,
+) -> Result<Option<(ours::ChatExport, Vec<sambung_db::files::File>)>, ExportError> {
+    match exports::chat_export(pool, actor, chat).await {
+        Ok(found) => Ok(Some(found)),
+        Err(sambung_db::DomainError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -267,7 +307,9 @@ async fn write_zip(
             };
             after = Some(last);
             for id in page {
-                let (chat, chat_files) = exports::chat_export(pool, actor, id).await?;
+                let Some((chat, chat_files)) = chat_or_gone(pool, actor, id).await? else {
+                    continue;
+                };
                 if chats > 0 {
                     out.write_all(b",\n").await?;
                 }
@@ -292,9 +334,11 @@ async fn write_zip(
         };
         after = Some(last);
         for id in page {
-            let (chat, _) = exports::chat_export(pool, actor, id).await?;
+            let Some((chat, _)) = chat_or_gone(pool, actor, id).await? else {
+                continue;
+            };
             let text = markdown::chat(&chat, |file| format!("../{}", file.path));
-            let name = format!("chats/{}-{}.md", file_stem(&chat.title), &chat.id[..8]);
+            let name = format!("chats/{}-{}.md", file_stem(&chat.title), chat.id);
             zip.write_entry_whole(entry(&name), text.as_bytes()).await?;
         }
     }
@@ -435,46 +479,54 @@ impl ImportSummary {
 
 /// What the reading thread hands the writer.
 enum FromFile {
-    Conversation(Box<Conversation>, Vec<Vec<(String, Vec<u8>)>>),
+    /// A conversation, the files its messages carry (each once), and which of them each
+    /// message carries.
+    Conversation(Box<Conversation>, Files),
     Refused(Note),
     Prompts(Vec<u8>),
 }
 
+/// A conversation's files: their names and bytes, each once, and for each message the
+/// indexes of its own.
+#[derive(Default)]
+struct Files {
+    blobs: Vec<(String, Vec<u8>)>,
+    of_message: Vec<Vec<usize>>,
+}
+
+/// Most files one conversation brings, and their bytes all told.
+const CONVERSATION_FILES: usize = 100;
+const CONVERSATION_FILE_BYTES: usize = 64 << 20;
+
+/// How long the upload itself may take.
+const UPLOAD_TIME: Duration = Duration::from_secs(600);
+
 /// Import a file (multipart field `file`): ChatGPT's `conversations.json` or its zip, Claude's
 /// export (zip or `conversations.json`), Open WebUI's chat export, or ours (a chat's JSON or
 /// the account's zip). All of it or nothing; conversations imported before are not added
-/// again.
+/// again; one import at a time per person.
 #[utoipa::path(post, path = "/imports", tag = "transfer",
     request_body(content_type = "multipart/form-data", description = "the export, in a field named `file`"),
-    responses((status = 200, body = ImportSummary), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ImportSummary), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn import(
     State(state): Shared,
     me: SignedIn,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> ApiResult<Json<ImportSummary>> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "IMPORT_TOO_LARGE",
-            format!("an import may be at most {} MiB", MAX_IMPORT_BYTES >> 20),
-        )
-    };
-    let malformed = |e: axum::extract::multipart::MultipartError| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-        _ => ApiError::invalid("file", format!("the upload is not readable multipart: {e}")),
-    };
-    let mut field = loop {
-        match multipart.next_field().await.map_err(malformed)? {
-            Some(field) if field.name() == Some("file") => break field,
-            Some(_) => continue,
-            None => {
-                return Err(ApiError::invalid(
-                    "file",
-                    "send the export in a multipart field named file",
-                ))
-            }
-        }
-    };
+    let (spool, zipped) = tokio::time::timeout(UPLOAD_TIME, spool_upload(multipart))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "IMPORT_UPLOAD_TOO_SLOW",
+                format!(
+                    "the upload took longer than {} minutes",
+                    UPLOAD_TIME.as_secs() / 60
+                ),
+            )
+        })??;
+    // The server's two turns are taken only once the file is here, never by a slow upload.
     let _turn = tokio::time::timeout(Duration::from_secs(30), IMPORTS.acquire())
         .await
         .map_err(|_| {
@@ -485,43 +537,25 @@ async fn import(
             )
         })?
         .map_err(|_| ApiError::internal())?;
-    let spool = tokio::task::spawn_blocking(tempfile::NamedTempFile::new)
+    let mut tx = state
+        .pool
+        .begin()
         .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(io_error)?;
-    let mut file = tokio::fs::File::from_std(spool.reopen().map_err(io_error)?);
-    let mut size = 0u64;
-    let mut head = Vec::new();
-    while let Some(piece) = field.chunk().await.map_err(malformed)? {
-        size += piece.len() as u64;
-        if size > MAX_IMPORT_BYTES {
-            return Err(too_large());
-        }
-        if head.len() < 8 {
-            head.extend_from_slice(&piece[..piece.len().min(8)]);
-        }
-        file.write_all(&piece).await.map_err(io_error)?;
+        .map_err(sambung_db::DomainError::from)?;
+    if !imports::take_turn(&mut tx, me.user.id).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "IMPORT_RUNNING",
+            "another import of yours is running: wait for it to end",
+        ));
     }
-    file.flush().await.map_err(io_error)?;
-    drop(file);
-    if size == 0 {
-        return Err(ApiError::invalid("file", "the file is empty"));
-    }
-    let path = spool.path().to_owned();
-    let (sender, mut received) = mpsc::channel::<FromFile>(2);
     let limits = state.instance_settings().await?.files;
     let max_file = limits.max_file_bytes.max(0) as u64;
-    let zipped = archive::is_zip(&head);
+    let path = spool.path().to_owned();
+    let (sender, mut received) = mpsc::channel::<FromFile>(1);
     let reading = tokio::task::spawn_blocking(move || read_file(&path, zipped, max_file, sender));
-
     let writing = async {
         let mut summary = ImportSummary::default();
-        let mut tx = state
-            .pool
-            .begin()
-            .await
-            .map_err(sambung_db::DomainError::from)?;
-        imports::take_turn(&mut tx, me.user.id).await?;
         while let Some(read) = received.recv().await {
             match read {
                 FromFile::Refused(note) => summary.note(note),
@@ -537,65 +571,52 @@ async fn import(
                     summary
                         .source
                         .get_or_insert_with(|| conversation.source.as_str().to_owned());
-                    let mut notes = conversation.notes.clone();
-                    let mut kept = Vec::with_capacity(files.len());
-                    for message_files in files {
-                        let mut prepared = Vec::new();
-                        for (name, bytes) in message_files {
-                            let piece =
-                                futures_util::stream::once(async { Ok(Bytes::from(bytes)) });
-                            match prepare(&state, &limits, &name, None, piece).await {
-                                Ok(file) => prepared.push(file),
-                                Err(_) => notes.push(Note {
-                                    chat: Some(conversation.title.clone()),
-                                    item: Some(name),
-                                    kind: NoteKind::FileNotKept,
-                                }),
-                            }
-                        }
-                        kept.push(prepared);
+                    if imports::imported_before(&mut tx, me.user.id, &conversation)
+                        .await?
+                        .is_some()
+                    {
+                        summary.already_imported += 1;
+                        continue;
                     }
-                    let count = kept.iter().map(Vec::len).sum::<usize>();
-                    let to_keep = kept
-                        .iter_mut()
-                        .map(|files| {
-                            files
-                                .iter_mut()
-                                .map(|p| FileToKeep {
-                                    new: p.file.new_file(),
-                                    bytes: &mut p.spool,
-                                })
-                                .collect()
-                        })
-                        .collect();
+                    let mut notes = conversation.notes.list.clone();
+                    summary.skipped_count += conversation.notes.unlisted;
+                    let kept = keep_files(
+                        &state,
+                        &limits,
+                        me.user.id,
+                        &conversation,
+                        files,
+                        &mut notes,
+                    )
+                    .await?;
                     let outcome = imports::import_conversation(
                         &mut tx,
                         me.user.id,
                         &conversation,
-                        to_keep,
-                        limits.user_storage_bytes,
+                        &kept,
                         &mut notes,
                     )
                     .await?;
-                    match outcome {
-                        Imported::Added { messages, .. } => {
-                            summary.chats += 1;
-                            summary.messages += messages;
-                            summary.files += count;
-                            for note in notes {
-                                summary.note(note);
-                            }
+                    if let Imported::Added { messages, .. } = outcome {
+                        summary.chats += 1;
+                        summary.messages += messages;
+                        summary.files += kept.iter().flatten().collect::<HashSet<_>>().len();
+                        for note in notes {
+                            summary.note(note);
                         }
-                        Imported::AlreadyThere { .. } => summary.already_imported += 1,
+                    } else {
+                        summary.already_imported += 1;
                     }
                 }
             }
         }
-        ApiResult::Ok((tx, summary))
+        ApiResult::Ok(summary)
     };
     let outcome = tokio::time::timeout(IMPORT_TIME, writing).await;
+    // Whatever happened, the reader stops at its next conversation.
+    drop(received);
     let read = reading.await.map_err(|_| ApiError::internal())?;
-    let (tx, summary) = match outcome {
+    let summary = match outcome {
         Err(_) => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -630,6 +651,109 @@ async fn import(
     Ok(Json(summary))
 }
 
+/// The multipart field `file` spooled to a temporary file (at most [`MAX_IMPORT_BYTES`]),
+/// and whether it is a zip.
+async fn spool_upload(mut multipart: Multipart) -> ApiResult<(tempfile::NamedTempFile, bool)> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "IMPORT_TOO_LARGE",
+            format!("an import may be at most {} MiB", MAX_IMPORT_BYTES >> 20),
+        )
+    };
+    let malformed = |e: axum::extract::multipart::MultipartError| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+        _ => ApiError::invalid("file", format!("the upload is not readable multipart: {e}")),
+    };
+    let mut field = loop {
+        match multipart.next_field().await.map_err(malformed)? {
+            Some(field) if field.name() == Some("file") => break field,
+            Some(_) => continue,
+            None => {
+                return Err(ApiError::invalid(
+                    "file",
+                    "send the export in a multipart field named file",
+                ))
+            }
+        }
+    };
+    let spool = tokio::task::spawn_blocking(tempfile::NamedTempFile::new)
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(io_error)?;
+    let mut file = tokio::fs::File::from_std(spool.reopen().map_err(io_error)?);
+    let mut size = 0u64;
+    let mut head = Vec::new();
+    while let Some(piece) = field.chunk().await.map_err(malformed)? {
+        size += piece.len() as u64;
+        if size > MAX_IMPORT_BYTES {
+            return Err(too_large());
+        }
+        if head.len() < 8 {
+            head.extend_from_slice(&piece[..piece.len().min(8 - head.len())]);
+        }
+        file.write_all(&piece).await.map_err(io_error)?;
+    }
+    file.flush().await.map_err(io_error)?;
+    if size == 0 {
+        return Err(ApiError::invalid("file", "the file is empty"));
+    }
+    Ok((spool, archive::is_zip(&head)))
+}
+
+/// A conversation's files kept as the owner's (each once, checked as an upload is, in a
+/// short transaction of its own: one not attached in the end is swept as an abandoned
+/// upload is), and for each message the ids of its own, at most as many as a message may
+/// carry. One that cannot be kept is said.
+async fn keep_files(
+    state: &AppState,
+    limits: &sambung_db::instance::FileLimits,
+    owner: UserId,
+    conversation: &Conversation,
+    files: Files,
+    notes: &mut Vec<Note>,
+) -> ApiResult<Vec<Vec<FileId>>> {
+    let mut kept: Vec<Option<FileId>> = Vec::with_capacity(files.blobs.len());
+    for (name, bytes) in files.blobs {
+        let piece = futures_util::stream::once(async { Ok(Bytes::from(bytes)) });
+        let stored = match prepare(state, limits, &name, None, piece).await {
+            Ok(mut prepared) => sambung_db::files::store_file(
+                &state.pool,
+                owner,
+                prepared.file.new_file(),
+                limits.user_storage_bytes,
+                &mut prepared.spool,
+            )
+            .await
+            .map_err(ApiError::from),
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(file) => kept.push(Some(file.id)),
+            Err(_) => {
+                notes.push(Note {
+                    chat: Some(conversation.title.chars().take(200).collect()),
+                    item: Some(name),
+                    kind: NoteKind::FileNotKept,
+                });
+                kept.push(None);
+            }
+        }
+    }
+    let per_message = usize::try_from(limits.max_files_per_message).unwrap_or(0);
+    Ok(files
+        .of_message
+        .iter()
+        .map(|indexes| {
+            indexes
+                .iter()
+                .filter_map(|i| kept.get(*i).copied().flatten())
+                .take(per_message)
+                .collect()
+        })
+        .collect())
+}
+
 fn io_error(error: std::io::Error) -> ApiError {
     tracing::error!(error = %error, "cannot spool an import to a temporary file");
     ApiError::internal()
@@ -649,7 +773,7 @@ fn read_file(
         let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
         return sambung_transfer::read_conversations(file, &limits, |element| match element {
             Ok(mut conversation) => {
-                let files = inline_files(&mut conversation);
+                let files = conversation_files(&mut conversation, None, max_file);
                 send(FromFile::Conversation(Box::new(conversation), files))
             }
             Err(note) => send(FromFile::Refused(note)),
@@ -667,7 +791,7 @@ fn read_file(
         .map_err(|e| e.to_string())?;
     sambung_transfer::read_conversations(reader, &limits, |element| match element {
         Ok(mut conversation) => {
-            let bytes = archive_files(&mut files, &mut conversation, max_file);
+            let bytes = conversation_files(&mut conversation, Some(&mut files), max_file);
             send(FromFile::Conversation(Box::new(conversation), bytes))
         }
         Err(note) => send(FromFile::Refused(note)),
@@ -675,84 +799,101 @@ fn read_file(
     .map_err(|e| e.to_string())?;
     if files.contains(archive::PROMPTS_ENTRY) {
         let json = files
-            .read(archive::PROMPTS_ENTRY, 64 << 20)
+            .read(archive::PROMPTS_ENTRY, 16 << 20)
             .map_err(|e| e.to_string())?;
         send(FromFile::Prompts(json));
     }
     Ok(())
 }
 
-/// The bytes of the files a conversation's messages carry inline (data URLs); those in an
-/// archive the file did not come in are said missing.
-fn inline_files(conversation: &mut Conversation) -> Vec<Vec<(String, Vec<u8>)>> {
-    let mut notes = Vec::new();
-    let files = conversation
-        .messages
-        .iter()
-        .map(|m| {
-            m.files
-                .iter()
-                .filter_map(|f| match &f.bytes {
-                    FileBytes::Inline(bytes) => Some((f.name.clone(), bytes.clone())),
-                    FileBytes::InArchive(_) => {
-                        notes.push(Note {
-                            chat: Some(conversation.title.clone()),
-                            item: Some(f.name.clone()),
-                            kind: NoteKind::FileNotInExport,
-                        });
-                        None
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    conversation.notes.extend(notes);
-    files
-}
-
-/// The bytes of the files a conversation's messages name in the archive (each at most
-/// `max_file`, as an upload may be); one missing or too large is said in its notes.
-fn archive_files(
-    archive: &mut Archive,
+/// The bytes of the files a conversation's messages carry: inline (data URLs), or entries of
+/// the `archive` it came in (each read once, at most `max_file` bytes as an upload may be),
+/// within the conversation's budget. One missing, too large or past the budget is said.
+fn conversation_files(
     conversation: &mut Conversation,
+    mut archive: Option<&mut Archive>,
     max_file: u64,
-) -> Vec<Vec<(String, Vec<u8>)>> {
+) -> Files {
+    let mut files = Files::default();
+    let mut by_entry: std::collections::HashMap<String, Option<usize>> = Default::default();
+    let mut bytes_taken = 0usize;
     let mut notes = Vec::new();
-    let files = conversation
-        .messages
-        .iter()
-        .map(|m| {
-            m.files
-                .iter()
-                .filter_map(|f| {
-                    let found = match &f.bytes {
-                        FileBytes::Inline(bytes) => return Some((f.name.clone(), bytes.clone())),
-                        FileBytes::InArchive(path) if archive.contains(path) => Some(path.clone()),
-                        FileBytes::InArchive(prefix) => archive.find_by_prefix(prefix),
-                    };
-                    let read = found.as_deref().map(|entry| archive.read(entry, max_file));
-                    match (found, read) {
-                        (Some(entry), Some(Ok(bytes))) => {
-                            let name = entry.rsplit('/').next().unwrap_or(&f.name).to_owned();
-                            Some((name, bytes))
-                        }
-                        (found, _) => {
-                            notes.push(Note {
-                                chat: Some(conversation.title.clone()),
-                                item: Some(f.name.clone()),
-                                kind: if found.is_some() {
-                                    NoteKind::FileNotKept
-                                } else {
-                                    NoteKind::FileNotInExport
-                                },
-                            });
-                            None
-                        }
-                    }
+    for message in &conversation.messages {
+        let mut own = Vec::new();
+        for file in &message.files {
+            let mut note = |kind| {
+                notes.push(Note {
+                    chat: Some(conversation.title.chars().take(200).collect()),
+                    item: Some(file.name.chars().take(200).collect()),
+                    kind,
                 })
-                .collect()
-        })
-        .collect();
-    conversation.notes.extend(notes);
+            };
+            let entry = match &file.bytes {
+                FileBytes::Inline(_) => None,
+                FileBytes::InArchive(path) => match archive.as_deref() {
+                    None => {
+                        note(NoteKind::FileNotInExport);
+                        continue;
+                    }
+                    Some(archive) if archive.contains(path) => Some(path.clone()),
+                    Some(archive) => match archive.find_by_prefix(path) {
+                        Some(found) => Some(found),
+                        None => {
+                            note(NoteKind::FileNotInExport);
+                            continue;
+                        }
+                    },
+                },
+            };
+            if let Some(seen) = entry.as_ref().and_then(|e| by_entry.get(e)) {
+                match seen {
+                    Some(index) if !own.contains(index) => own.push(*index),
+                    Some(_) => {}
+                    None => note(NoteKind::FileNotKept),
+                }
+                continue;
+            }
+            if files.blobs.len() == CONVERSATION_FILES {
+                note(NoteKind::FileNotKept);
+                continue;
+            }
+            let read = match (&file.bytes, &entry, archive.as_deref_mut()) {
+                (FileBytes::Inline(bytes), _, _) => Some(bytes.clone()),
+                (_, Some(entry), Some(archive)) => archive.read(entry, max_file).ok(),
+                _ => None,
+            };
+            let fits = read.as_ref().is_some_and(|b| {
+                b.len() as u64 <= max_file && bytes_taken + b.len() <= CONVERSATION_FILE_BYTES
+            });
+            let index = match read.filter(|_| fits) {
+                Some(bytes) => {
+                    bytes_taken += bytes.len();
+                    let name = entry
+                        .as_deref()
+                        .and_then(|e| e.rsplit('/').next())
+                        .unwrap_or(&file.name)
+                        .to_owned();
+                    files.blobs.push((name, bytes));
+                    own.push(files.blobs.len() - 1);
+                    Some(files.blobs.len() - 1)
+                }
+                None => {
+                    note(NoteKind::FileNotKept);
+                    None
+                }
+            };
+            if let Some(entry) = entry {
+                by_entry.insert(entry, index);
+            }
+        }
+        files.of_message.push(own);
+    }
+    for note in notes {
+        conversation.notes.push(note);
+    }
+    // The bytes are in `files` now: the conversation need not hold them twice.
+    for message in &mut conversation.messages {
+        message.files.clear();
+    }
     files
 }

@@ -145,7 +145,9 @@ impl RateLimiter {
         ) {
             (Some("files"), None, ..) => Some(("files", self.limits.costly)),
             // An import reads a file of up to 256 MiB; an export writes a whole account.
-            (Some("imports"), None, ..) => Some(("imports", self.limits.costly)),
+            (Some("imports"), None, ..) | (Some("prompts"), Some("import"), None, _) => {
+                Some(("imports", self.limits.costly))
+            }
             (Some("me"), Some("export"), None, _)
             | (Some("teams"), Some(_), Some("export"), None) => {
                 Some(("exports", self.limits.costly))

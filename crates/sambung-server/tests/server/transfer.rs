@@ -476,6 +476,23 @@ async fn prompts_go_out_and_in_in_upstreams_format() {
         .map(|p| p["name"].as_str().unwrap().to_owned())
         .collect();
     assert!(names.contains(&"Review (1)".to_owned()), "{names:?}");
+    // A name with a bracket of its own is kept as it is, and found again the next time.
+    let bracket = json!([{"name": "Review (Python)", "content": "Review {code} in Python"}])
+        .to_string()
+        .into_bytes();
+    for added in [1, 0] {
+        let done = ana
+            .raw(
+                reqwest::Method::POST,
+                "/api/v1/prompts/import",
+                Some("application/json"),
+                bracket.clone(),
+            )
+            .await;
+        assert_eq!(done.body["added"].as_u64(), Some(added), "{}", done.text);
+    }
+    let names = ana.get("/api/v1/prompts/export").await.text;
+    assert!(names.contains("\"Review (Python)\""), "{names}");
     let bad = ana
         .raw(
             reqwest::Method::POST,
@@ -653,7 +670,7 @@ async fn a_user_imports_and_exports_in_chromium() {
     browser
         .until_text(
             "#import-counts",
-            "Imported from chatgpt: 1 chats, 3 messages",
+            "Imported from ChatGPT. Chats: 1, messages: 3",
         )
         .await;
     browser.click("#import-skipped-title").await;
@@ -679,7 +696,7 @@ async fn a_user_imports_and_exports_in_chromium() {
         "b": {"id": "b", "parentId": "a", "role": "assistant", "content": "They hum.", "timestamp": 1_720_000_001}}}}}]).to_string()).unwrap();
     choose(owui).await;
     browser
-        .until_text("#import-counts", "Imported from openwebui: 1 chats")
+        .until_text("#import-counts", "Imported from Open WebUI. Chats: 1,")
         .await;
 
     // A broken file: said where it was chosen; the choice stays to try again.
@@ -729,4 +746,145 @@ fn screenshot(file: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("screenshots")
         .join(file)
+}
+
+/// What a hostile file could make of the import's own rules: an empty id, one image named a
+/// thousand times, a reply that claims to be still streaming for someone else, a path that
+/// forks, another person's ids, a second import at once.
+#[tokio::test]
+async fn an_imports_rules_hold_against_a_file_made_to_break_them() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+
+    // An empty id and a title of a megabyte: kept under a name of its own, notes cut short.
+    let mut export = chatgpt_export();
+    export[0]["conversation_id"] = json!("");
+    export[0]["id"] = json!("");
+    export[0]["title"] = json!("T".repeat(1 << 20));
+    let done = import(&ana, "c.json", export.to_string().into_bytes()).await;
+    assert_eq!(
+        (done.status, done.body["chats"].as_u64()),
+        (200, Some(1)),
+        "{}",
+        &done.text[..done.text.len().min(500)]
+    );
+    assert!(
+        done.text.len() < 64 << 10,
+        "notes repeat a short title: {} bytes",
+        done.text.len()
+    );
+    let again = import(&ana, "c.json", export.to_string().into_bytes()).await;
+    assert_eq!(
+        again.body["alreadyImported"],
+        1,
+        "{}",
+        &again.text[..again.text.len().min(500)]
+    );
+
+    // One image named a thousand times in one message: kept once, attached at most as often
+    // as a message may carry files.
+    let mut many = chatgpt_export();
+    let parts: Vec<Value> = (0..1000)
+        .map(|_| json!({"content_type": "image_asset_pointer", "asset_pointer": "file-service://file-Sunset42"}))
+        .chain([json!("So many")])
+        .collect();
+    many[0]["mapping"]["u1"]["message"]["content"]["parts"] = json!(parts);
+    many[0]["conversation_id"] = json!("gpt-many");
+    let conversations = many.to_string();
+    let image = png(8, 8);
+    let zip = zip_of(&[
+        ("conversations.json", conversations.as_bytes()),
+        ("file-Sunset42.png", &image),
+    ]);
+    let done = import(&bo, "many.zip", zip).await;
+    assert_eq!(
+        (done.status, done.body["files"].as_u64()),
+        (200, Some(1)),
+        "{}",
+        &done.text[..done.text.len().min(800)]
+    );
+    let attached: i64 = sqlx::query_scalar("SELECT count(*) FROM message_files mf JOIN files f ON f.id = mf.file_id JOIN users u ON u.id = f.user_id WHERE u.email = $1")
+        .bind(&bo.email)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(attached, 1);
+
+    // Our own format, forged: a reply "still streaming" for Ana on some server, two answers
+    // both on the path, and ids of Ana's chat.
+    let chat = ana
+        .post(
+            "/api/v1/chats",
+            json!({"title": "Ana's own", "model": "m", "provider": "openai"}),
+        )
+        .await;
+    let ana_chat = chat.body["id"].as_str().unwrap().to_owned();
+    ana.post(
+        &format!("/api/v1/chats/{ana_chat}/messages"),
+        json!({"content": "private"}),
+    )
+    .await;
+    let ana_message: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM messages WHERE chat_id = $1::uuid")
+            .bind(&ana_chat)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    let forged = json!({
+        "format": "sambung-chat/chat", "version": 1, "id": ana_chat, "title": "Forged", "model": "m", "provider": "openai",
+        "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+        "messages": [
+            {"id": ana_message.to_string(), "role": "user", "content": "q", "createdAt": "2026-01-01T00:00:01Z", "onPath": true},
+            {"id": "a", "parentId": ana_message.to_string(), "role": "assistant", "content": "first", "createdAt": "2026-01-01T00:00:02Z", "onPath": true,
+             "metadata": {"status": "streaming", "askedBy": ana.id.to_string(), "server": "x"}},
+            {"id": "b", "parentId": ana_message.to_string(), "role": "assistant", "content": "second", "createdAt": "2026-01-01T00:00:03Z", "onPath": true}
+        ]
+    });
+    let done = import(&bo, "forged.json", forged.to_string().into_bytes()).await;
+    assert_eq!(
+        (done.status, done.body["chats"].as_u64()),
+        (200, Some(1)),
+        "{}",
+        done.text
+    );
+    let theirs = chat_titled(&bo, "Forged").await;
+    assert_ne!(
+        theirs["id"],
+        ana_chat.as_str(),
+        "another's chat id is not taken"
+    );
+    let path = shown(&bo, theirs["id"].as_str().unwrap()).await;
+    assert_eq!(path.len(), 2, "one path: {path:?}");
+    let statuses: Vec<Option<String>> = sqlx::query_scalar("SELECT m.metadata->>'status' FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.title = 'Forged' AND m.role = 'assistant' ORDER BY m.created_at")
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(statuses, [Some("incomplete".to_owned()), None]);
+    let asked: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE metadata ? 'askedBy'")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(asked, 0);
+    assert_eq!(
+        shown(&ana, &ana_chat).await,
+        [("user".to_owned(), "private".to_owned())],
+        "Ana's chat is untouched"
+    );
+
+    // One import at a time per person: a second is told so at once.
+    let mut held = app.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('sambung import'), hashtext($1::text))")
+        .bind(ana.id.to_string())
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let busy = import(&ana, "c.json", chatgpt_export().to_string().into_bytes()).await;
+    assert_eq!(
+        (busy.status, busy.code()),
+        (409, "IMPORT_RUNNING"),
+        "{}",
+        busy.text
+    );
+    held.rollback().await.unwrap();
 }

@@ -209,6 +209,26 @@ async fn an_upstream_database_comes_in_whole_and_its_people_sign_in_with_old_pas
         page.body["messages"].as_array().unwrap().last().unwrap()["content"],
         "Canggu."
     );
+    // What Rina deleted here stays deleted, and nothing refers to it.
+    let chat_id = chat["id"].as_str().unwrap();
+    assert_eq!(
+        rina.delete(&format!("/api/v1/chats/{chat_id}"))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        rina.delete(&format!("/api/v1/api-keys/{id}")).await.status,
+        204
+    );
+    let after = upstream::import(upstream_db.pool(), app.pool(), &options(&cipher))
+        .await
+        .unwrap();
+    assert_eq!(
+        (after.chats, after.messages, after.api_keys),
+        (0, 0, 0),
+        "{after:?}"
+    );
 }
 
 #[tokio::test]
@@ -262,6 +282,19 @@ async fn a_target_with_other_accounts_needs_merge_and_keys_need_upstreams_key() 
     assert_eq!(signed.status, 200);
     let chats = budi.get("/api/v1/chats?limit=50").await;
     assert!(chats.text.contains("Budi's chat"), "{}", chats.text);
+    // The account here keeps its own ways to sign in: upstream's are not added to it.
+    let methods: Vec<String> = sqlx::query_scalar("SELECT a.provider_id FROM accounts a JOIN users u ON u.id = a.user_id WHERE u.email = 'budi@example.com'")
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(methods, ["credential"]);
+    assert!(
+        merged
+            .left_out
+            .iter()
+            .any(|(why, _)| why.contains("merged")),
+        "{merged:?}"
+    );
 
     // A key that is not upstream's is said to be so, before anything is written.
     let wrong = upstream::import(

@@ -38,6 +38,9 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     if args.workload == "files" {
         return files(config, args).await;
     }
+    if args.workload == "transfer" {
+        return transfer(config, args).await;
+    }
     let workloads = Workload::parse(&args.workload)?;
     let pool = pool_of(config, args.concurrency).await?;
     let mut inputs = Inputs::sample(&pool).await?;
@@ -220,6 +223,31 @@ async fn files(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
              of it the server's: reading {:.0} ms, metadata out {:.0} ms, base64 {:.0} ms",
             report.image_mb, report.image_turns, report.image_first_token_p50_ms, report.plain_first_token_p50_ms,
             report.image_added_ms, report.image_read_ms, report.image_strip_ms, report.image_base64_ms
+        );
+    }
+    Ok(())
+}
+
+/// `--workload transfer`: a ChatGPT export of `--mb` megabytes imported through the server
+/// and the account exported back, against serde_json reading the same file.
+async fn transfer(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
+    let pool = pool_of(config, 4).await?;
+    let report = sambung_bench::transfer::run(&pool, args.mb).await?;
+    pool.close().await;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "transfer: a {:.0} MB ChatGPT export ({} conversations, {} messages) imported in {:.1} s, {:.1}× serde_json reading it alone ({:.1} s); memory {:.0} MB before, {:.0} MB at the peak (+{:.0} MB)",
+            report.file_mb, report.conversations, report.messages, report.import_ms / 1000.0, report.import_over_parse,
+            report.parse_ms / 1000.0, report.import_rss_before_mb, report.import_rss_peak_mb,
+            report.import_rss_peak_mb - report.import_rss_before_mb
+        );
+        println!(
+            "the account exported back as a {:.0} MB zip in {:.1} s; memory at the peak {:.0} MB",
+            report.export_mb,
+            report.export_ms / 1000.0,
+            report.export_rss_peak_mb
         );
     }
     Ok(())

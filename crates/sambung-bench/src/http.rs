@@ -278,19 +278,13 @@ impl HttpTarget {
 
     /// The account of `user` exported as a zip, counted as it streams: its size.
     pub async fn export_account(&self, user: UserId) -> Result<usize, BenchError> {
-        use futures_util::StreamExt as _;
         let response = self
             .successful(
                 |base| self.client.post(format!("{base}/api/v1/me/export")),
                 user,
             )
             .await?;
-        let mut body = response.bytes_stream();
-        let mut size = 0;
-        while let Some(piece) = body.next().await {
-            size += piece.map_err(|e| BenchError::Http(e.to_string()))?.len();
-        }
-        Ok(size)
+        counted(response).await
     }
 
     /// Upload `part` as `user`: the new file's id.
@@ -323,19 +317,13 @@ impl HttpTarget {
 
     /// Download file `id` as `user`, counting its bytes as they come (none kept).
     pub async fn download(&self, user: UserId, id: &str) -> Result<usize, BenchError> {
-        use futures_util::StreamExt as _;
         let response = self
             .successful(
                 |base| self.client.get(format!("{base}/api/v1/files/{id}")),
                 user,
             )
             .await?;
-        let mut body = response.bytes_stream();
-        let mut size = 0;
-        while let Some(piece) = body.next().await {
-            size += piece.map_err(|e| BenchError::Http(e.to_string()))?.len();
-        }
-        Ok(size)
+        counted(response).await
     }
 
     /// Start a turn in `chat` as `user`, with `files` (their ids), and read its stream: the
@@ -428,4 +416,15 @@ fn tokio_util_stream(
             Err(e) => Some((Err(e), file)),
         }
     })
+}
+
+/// How many bytes an answer's body holds, read as it streams (never held).
+async fn counted(response: reqwest::Response) -> Result<usize, BenchError> {
+    use futures_util::StreamExt as _;
+    let mut body = response.bytes_stream();
+    let mut size = 0;
+    while let Some(piece) = body.next().await {
+        size += piece.map_err(|e| BenchError::Http(e.to_string()))?.len();
+    }
+    Ok(size)
 }

@@ -263,20 +263,6 @@ fn open_upstream_key(cipher: &Aes256Gcm, sealed: &str) -> Option<String> {
     String::from_utf8(plain).ok()
 }
 
-/// What an upstream row became in an earlier run.
-enum Earlier {
-    Never,
-    /// Deleted here since.
-    Gone,
-    There(uuid::Uuid),
-}
-
-impl Earlier {
-    fn earlier(&self) -> bool {
-        !matches!(self, Earlier::Never)
-    }
-}
-
 /// A merged account's upstream sign-in methods, said to be left out.
 async fn report_merged_sign_ins(one: &mut One<'_>) -> Result<()> {
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM account WHERE user_id::text = $1")
@@ -389,9 +375,10 @@ impl One<'_> {
             .map_err(UpstreamError::Read)
     }
 
-    /// What an upstream row of `kind` became in an earlier run: still here, or deleted since
-    /// (then it stays deleted, and nothing refers to it).
-    async fn imported(&mut self, kind: &str, id: &str) -> Result<Earlier> {
+    /// What an upstream row of `kind` became in an earlier run (counted as imported before):
+    /// `Some(None)` when it was deleted here since (it stays deleted, and nothing refers to
+    /// it); `None` when no run imported it.
+    async fn imported(&mut self, kind: &str, id: &str) -> Result<Option<Option<uuid::Uuid>>> {
         let table = match kind {
             "account" => "accounts",
             "folder" => "folders",
@@ -411,11 +398,10 @@ impl One<'_> {
         .bind(id)
         .fetch_optional(&mut *self.tx)
         .await?;
-        Ok(match found {
-            None => Earlier::Never,
-            Some((_, false)) => Earlier::Gone,
-            Some((target, true)) => Earlier::There(target),
-        })
+        if found.is_some() {
+            self.report.already_imported += 1;
+        }
+        Ok(found.map(|(target, there)| there.then_some(target)))
     }
 
     async fn remember(&mut self, kind: &str, id: &str, target: uuid::Uuid) -> Result<()> {
@@ -435,8 +421,7 @@ impl One<'_> {
             .await?;
         for row in rows {
             let id: String = row.get(0);
-            if self.imported("account", &id).await?.earlier() {
-                self.report.already_imported += 1;
+            if self.imported("account", &id).await?.is_some() {
                 continue;
             }
             let provider: String = row.get::<Option<String>, _>(2).unwrap_or_default();
@@ -493,25 +478,13 @@ impl One<'_> {
             .await?;
         for row in rows {
             let id: String = row.get(0);
-            match self.imported("folder", &id).await? {
-                Earlier::Never => {}
-                Earlier::Gone => {
-                    self.report.already_imported += 1;
-                    continue;
-                }
-                Earlier::There(done) => {
-                    self.report.already_imported += 1;
+            if let Some(earlier) = self.imported("folder", &id).await? {
+                if let Some(done) = earlier {
                     map.insert(id, FolderId(done));
-                    continue;
                 }
+                continue;
             }
-            let name: String = clean_text(
-                row.get::<Option<String>, _>(1).unwrap_or_default().trim(),
-                400,
-            )
-            .chars()
-            .take(100)
-            .collect();
+            let name: String = short_text(row.get(1), 100);
             let name = if name.trim().is_empty() {
                 "Folder".to_owned()
             } else {
@@ -548,17 +521,11 @@ impl One<'_> {
             .await?;
         for row in rows {
             let id: String = row.get(0);
-            match self.imported("api_key", &id).await? {
-                Earlier::Never => {}
-                Earlier::Gone => {
-                    self.report.already_imported += 1;
-                    continue;
-                }
-                Earlier::There(done) => {
-                    self.report.already_imported += 1;
+            if let Some(earlier) = self.imported("api_key", &id).await? {
+                if let Some(done) = earlier {
                     map.insert(id, ApiKeyId(done));
-                    continue;
                 }
+                continue;
             }
             let (Some(upstream), Some(ours)) = (keys.upstream, keys.ours) else {
                 self.report.leave_out(match keys.upstream {
@@ -639,36 +606,18 @@ impl One<'_> {
         for row in rows {
             let id: String = row.get(0);
             let provider = known_provider(&row.get::<Option<String>, _>(1).unwrap_or_default());
-            match self.imported("model", &id).await? {
-                Earlier::Never => {}
-                Earlier::Gone => {
-                    self.report.already_imported += 1;
-                    continue;
-                }
-                Earlier::There(done) => {
-                    self.report.already_imported += 1;
+            if let Some(earlier) = self.imported("model", &id).await? {
+                if let Some(done) = earlier {
                     map.insert(id, (ModelId(done), provider.to_owned()));
-                    continue;
                 }
+                continue;
             }
-            let model_id: String = clean_text(
-                row.get::<Option<String>, _>(2).unwrap_or_default().trim(),
-                800,
-            )
-            .chars()
-            .take(200)
-            .collect();
+            let model_id: String = short_text(row.get(2), 200);
             if model_id.is_empty() {
                 self.report.leave_out("a model without a model id");
                 continue;
             }
-            let name: String = clean_text(
-                row.get::<Option<String>, _>(3).unwrap_or_default().trim(),
-                800,
-            )
-            .chars()
-            .take(200)
-            .collect();
+            let name: String = short_text(row.get(3), 200);
             let key = row
                 .get::<Option<String>, _>(5)
                 .and_then(|k| keys.get(&k).copied());
@@ -726,25 +675,13 @@ impl One<'_> {
         let mut prompts = HashMap::new();
         for row in rows {
             let id: String = row.get(0);
-            match self.imported("prompt", &id).await? {
-                Earlier::Never => {}
-                Earlier::Gone => {
-                    self.report.already_imported += 1;
-                    continue;
-                }
-                Earlier::There(done) => {
-                    self.report.already_imported += 1;
+            if let Some(earlier) = self.imported("prompt", &id).await? {
+                if let Some(done) = earlier {
                     prompts.insert(id, PromptId(done));
-                    continue;
                 }
+                continue;
             }
-            let name: String = clean_text(
-                row.get::<Option<String>, _>(1).unwrap_or_default().trim(),
-                800,
-            )
-            .chars()
-            .take(200)
-            .collect();
+            let name: String = short_text(row.get(1), 200);
             let content = clean_text(
                 &row.get::<Option<String>, _>(2).unwrap_or_default(),
                 1 << 20,
@@ -790,8 +727,7 @@ impl One<'_> {
             let Some(prompt) = prompts.get(&row.get::<String, _>(1)).copied() else {
                 continue;
             };
-            if self.imported("prompt_version", &id).await?.earlier() {
-                self.report.already_imported += 1;
+            if self.imported("prompt_version", &id).await?.is_some() {
                 continue;
             }
             let version: uuid::Uuid = sqlx::query_scalar(
@@ -799,15 +735,7 @@ impl One<'_> {
                  VALUES ($1, $2, $3, $4, coalesce($5, now())) RETURNING id",
             )
             .bind(prompt)
-            .bind(
-                clean_text(
-                    row.get::<Option<String>, _>(2).unwrap_or_default().trim(),
-                    800,
-                )
-                .chars()
-                .take(200)
-                .collect::<String>(),
-            )
+            .bind(short_text(row.get(2), 200))
             .bind(clean_text(
                 &row.get::<Option<String>, _>(3).unwrap_or_default(),
                 1 << 20,
@@ -843,16 +771,10 @@ impl One<'_> {
         for row in rows {
             let id: String = row.get(0);
             let chat = match self.imported("chat", &id).await? {
+                Some(Some(done)) => ChatId(done),
                 // Deleted here since: it stays deleted.
-                Earlier::Gone => {
-                    self.report.already_imported += 1;
-                    continue;
-                }
-                Earlier::There(done) => {
-                    self.report.already_imported += 1;
-                    ChatId(done)
-                }
-                Earlier::Never => {
+                Some(None) => continue,
+                None => {
                     let chat = self.chat(&row, folders, models).await?;
                     self.remember("chat", &id, chat.0).await?;
                     self.report.chats += 1;
@@ -870,13 +792,7 @@ impl One<'_> {
         folders: &HashMap<String, FolderId>,
         models: &HashMap<String, (ModelId, String)>,
     ) -> Result<ChatId> {
-        let title: String = clean_text(
-            row.get::<Option<String>, _>(1).unwrap_or_default().trim(),
-            800,
-        )
-        .chars()
-        .take(crate::chats::MAX_TITLE_CHARS)
-        .collect();
+        let title: String = short_text(row.get(1), crate::chats::MAX_TITLE_CHARS);
         let title = if title.trim().is_empty() {
             "Imported chat".to_owned()
         } else {
@@ -1009,6 +925,14 @@ impl One<'_> {
         self.report.messages += new_ids.len();
         Ok(())
     }
+}
+
+/// An upstream text as ours holds it: trimmed, no NUL, at most `chars` characters.
+fn short_text(text: Option<String>, chars: usize) -> String {
+    clean_text(text.unwrap_or_default().trim(), chars * 4)
+        .chars()
+        .take(chars)
+        .collect()
 }
 
 /// A provider of ours: upstream's `other` (and anything unknown) is `custom`.

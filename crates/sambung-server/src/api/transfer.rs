@@ -258,6 +258,19 @@ fn zip_response(
     ))
 }
 
+/// The export's next page of chats after `after`, which moves past it (empty at the end).
+async fn next_page(
+    pool: &sqlx::PgPool,
+    whose: Whose,
+    after: &mut Option<ChatId>,
+) -> Result<Vec<ChatId>, ExportError> {
+    let page = exports::chat_ids(pool, whose, *after, EXPORT_PAGE).await?;
+    if let Some(last) = page.last() {
+        *after = Some(*last);
+    }
+    Ok(page)
+}
+
 /// A chat of the export, whole; none when it went meanwhile (deleted, or left the team).
 async fn chat_or_gone(
     pool: &sqlx::PgPool,
@@ -301,11 +314,10 @@ async fn write_zip(
         out.write_all(b"[").await?;
         let mut after = None;
         loop {
-            let page = exports::chat_ids(pool, whose, after, EXPORT_PAGE).await?;
-            let Some(last) = page.last().copied() else {
+            let page = next_page(pool, whose, &mut after).await?;
+            if page.is_empty() {
                 break;
-            };
-            after = Some(last);
+            }
             for id in page {
                 let Some((chat, chat_files)) = chat_or_gone(pool, actor, id).await? else {
                     continue;
@@ -328,11 +340,10 @@ async fn write_zip(
     // chats/*.md: each chat to read, its files linked inside the archive.
     let mut after = None;
     loop {
-        let page = exports::chat_ids(pool, whose, after, EXPORT_PAGE).await?;
-        let Some(last) = page.last().copied() else {
+        let page = next_page(pool, whose, &mut after).await?;
+        if page.is_empty() {
             break;
-        };
-        after = Some(last);
+        }
         for id in page {
             let Some((chat, _)) = chat_or_gone(pool, actor, id).await? else {
                 continue;

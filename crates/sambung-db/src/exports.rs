@@ -63,13 +63,16 @@ pub async fn chat_export(
         created_at: chrono::DateTime<chrono::Utc>,
         off_path: bool,
     }
-    let rows: Vec<Row> = sqlx::query_as(
+    // Read in message_chat_id_idx's own order, so no statistics (stale right after a large
+    // import) can make a scan of message_created_at_idx look cheaper; written oldest first.
+    let mut rows: Vec<Row> = sqlx::query_as(
         "SELECT id, parent_id, role, content, metadata, created_at, off_path
-           FROM messages WHERE chat_id = $1 ORDER BY created_at, id",
+           FROM messages WHERE chat_id = $1 ORDER BY off_path, created_at, id",
     )
     .bind(chat.id)
     .fetch_all(pool)
     .await?;
+    rows.sort_by_key(|r| (r.created_at, r.id));
     let ids: Vec<MessageId> = rows.iter().map(|r| r.id).collect();
     let attached = crate::files::files_of(pool, &ids).await?;
     let mut by_message: std::collections::HashMap<MessageId, Vec<FileExport>> = Default::default();

@@ -12,9 +12,16 @@ use sambung_transfer::{Conversation, Note, NoteKind, Source};
 
 /// Take the user's turn to import, held until this transaction ends: false when another
 /// import of theirs holds it (one at a time per user, never queued).
+///
+/// The transaction's statements are also planned afresh each time from then on. An import
+/// grows tables by thousands of rows that no statistics can see until it commits; a plan
+/// cached while a table was nearly empty (the path trigger's lookup, the foreign keys'
+/// checks) would scan it whole once per conversation, and a large import would slow to a
+/// crawl (sambung bench --workload transfer).
 pub async fn take_turn(conn: &mut PgConnection, owner: UserId) -> Result<bool> {
     Ok(sqlx::query_scalar(
-        "SELECT pg_try_advisory_xact_lock(hashtext('sambung import'), hashtext($1::text))",
+        "SELECT pg_try_advisory_xact_lock(hashtext('sambung import'), hashtext($1::text))
+           FROM set_config('plan_cache_mode', 'force_custom_plan', true)",
     )
     .bind(owner)
     .fetch_one(conn)

@@ -64,10 +64,12 @@ export function localize(root) {
 /** A number as the language writes it (1,234.5 / 1.234,5). */
 export const number = (n, options) => Number(n).toLocaleString(locale, options);
 
-/** A size in bytes as the language writes it: "820 kB", "4,2 MB", "1.1 GB". */
+/** A size in bytes as the language writes it: "0 bytes", "820 kB", "4,2 MB", "1.1 GB". */
 export function bytes(n) {
   const [value, unit] = n >= 1e9 ? [n / 1e9, "gigabyte"] : n >= 1e6 ? [n / 1e6, "megabyte"] : n >= 1e3 ? [n / 1e3, "kilobyte"] : [n, "byte"];
-  return new Intl.NumberFormat(locale, { style: "unit", unit, unitDisplay: "short", maximumFractionDigits: 1 }).format(value);
+  // Bytes in full: the short form of "byte" takes no plural in English ("0 byte").
+  const unitDisplay = unit === "byte" ? "long" : "short";
+  return new Intl.NumberFormat(locale, { style: "unit", unit, unitDisplay, maximumFractionDigits: 1 }).format(value);
 }
 
 /** A moment for people, in the language: "5 Des 2026 10.30". */

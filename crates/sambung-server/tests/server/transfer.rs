@@ -694,7 +694,7 @@ async fn a_user_imports_and_exports_in_chromium() {
     std::fs::write(&owui, json!([{"id": "w-9", "title": "Llamas", "created_at": 1_720_000_000, "chat": {"history": {"currentId": "b", "messages": {
         "a": {"id": "a", "parentId": null, "role": "user", "content": "Llamas?", "timestamp": 1_720_000_000},
         "b": {"id": "b", "parentId": "a", "role": "assistant", "content": "They hum.", "timestamp": 1_720_000_001}}}}}]).to_string()).unwrap();
-    choose(owui).await;
+    choose(owui.clone()).await;
     browser
         .until_text("#import-counts", "Imported from Open WebUI. Chats: 1,")
         .await;
@@ -728,6 +728,49 @@ async fn a_user_imports_and_exports_in_chromium() {
     browser.click("#export-account").await;
     browser.until_text("#export-status", "Exported").await;
     browser.close().await;
+
+    // Another person at a phone's width in the dark theme: the section and its summary fit.
+    let phone = Browser::start_dark().await;
+    phone.client.set_window_size(390, 844).await.unwrap();
+    phone.client.goto(&app.url).await.unwrap();
+    phone.click("#auth-switch").await;
+    phone.type_into("#auth-name", "Bo").await;
+    phone.type_into("#auth-email", "bo@example.com").await;
+    phone.type_into("#auth-password", "password-of-bo").await;
+    phone.click("#auth-submit").await;
+    phone.element("#app:not([hidden])").await;
+    phone.click("#open-settings").await;
+    phone
+        .element("#import-file")
+        .await
+        .send_keys(owui.to_str().unwrap())
+        .await
+        .unwrap();
+    phone.click("#import-submit").await;
+    phone
+        .until_text("#import-counts", "Imported from Open WebUI. Chats: 1,")
+        .await;
+    let fits = "const s = document.querySelector('#import-form').closest('section'); const r = s.getBoundingClientRect(); return document.documentElement.scrollWidth <= window.innerWidth && r.left >= 0 && r.right <= window.innerWidth;";
+    phone
+        .until_text("#storage-used", "Your files take 0 bytes of")
+        .await;
+    phone
+        .until("the import section within the phone's width", fits, |v| {
+            v == &json!(true)
+        })
+        .await;
+    phone
+        .client
+        .execute(
+            "document.querySelector('#import-form').closest('section').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    phone
+        .screenshot(screenshot("import-summary-phone-dark.png"))
+        .await;
+    phone.close().await;
 }
 
 async fn until_says(browser: &sambung_testkit::browser::Browser, css: &str, wanted: &str) {

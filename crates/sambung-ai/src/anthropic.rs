@@ -100,6 +100,9 @@ fn messages_request(
     if let Some(p) = request.top_p {
         body["top_p"] = json!(p);
     }
+    if !request.stop.is_empty() {
+        body["stop_sequences"] = json!(request.stop);
+    }
     Ok((url, headers, body))
 }
 

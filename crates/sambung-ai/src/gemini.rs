@@ -112,6 +112,9 @@ fn generate_request(
     if let Some(p) = request.top_p {
         config.insert("topP".into(), json!(p));
     }
+    if !request.stop.is_empty() {
+        config.insert("stopSequences".into(), json!(request.stop));
+    }
     if !config.is_empty() {
         body["generationConfig"] = Value::Object(config);
     }

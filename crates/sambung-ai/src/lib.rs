@@ -190,6 +190,8 @@ pub struct Request {
     pub temperature: Option<f64>,
     pub max_tokens: Option<u32>,
     pub top_p: Option<f64>,
+    /// Where the model stops (at most four, as OpenAI takes).
+    pub stop: Vec<String>,
 }
 
 /// Why a reply ended, in the AI SDK's terms.

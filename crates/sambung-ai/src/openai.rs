@@ -89,6 +89,9 @@ fn chat_request(
     if let Some(p) = request.top_p {
         body["top_p"] = json!(p);
     }
+    if !request.stop.is_empty() {
+        body["stop"] = json!(request.stop);
+    }
     Ok((url, headers, body))
 }
 

@@ -57,6 +57,7 @@ fn request() -> Request {
         temperature: Some(0.5),
         max_tokens: Some(100),
         top_p: None,
+        stop: Vec::new(),
     }
 }
 

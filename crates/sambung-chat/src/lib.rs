@@ -12,6 +12,7 @@
 //! OpenAI-compatible endpoint, the benchmarks) call the same turn. It sits on the data layer
 //! (chats, messages, models and their access rules) and the providers (`sambung-ai`).
 
+pub mod completion;
 pub mod follow;
 pub mod lease;
 pub mod registry;

@@ -303,6 +303,7 @@ pub fn for_turn(
             .chain(max_output)
             .min(),
         top_p: setting("topP", "topP").and_then(|v| v.as_f64()),
+        stop: Vec::new(),
     }
 }
 
@@ -324,6 +325,7 @@ pub fn for_title(model: &Model, question: &str) -> Request {
         temperature: Some(0.2),
         max_tokens: Some(24),
         top_p: None,
+        stop: Vec::new(),
     }
 }
 

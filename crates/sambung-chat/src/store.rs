@@ -366,10 +366,11 @@ const PERSONAL: uuid::Uuid = uuid::Uuid::nil();
 
 /// Store a reply's text and metadata (its status among them), and add what it used to the
 /// day's usage, in one statement (no round trip more on the turn's path). A reply deleted
-/// meanwhile (the chat was deleted) is not an error; what it used still counts.
+/// meanwhile (the chat was deleted) is not an error; what it used still counts. Without a
+/// reply (a completion outside a chat) only the usage is added.
 pub async fn finish_turn(
     pool: &PgPool,
-    reply: MessageId,
+    reply: Option<MessageId>,
     content: &str,
     metadata: serde_json::Value,
     usage: &Usage<'_>,

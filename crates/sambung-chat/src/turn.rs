@@ -41,7 +41,7 @@ impl Turns {
             sambung_db::chats::get_chat(pool, actor, chat),
             models::model_for_chat(pool, actor, chat, model),
             store::preview_turn(pool, actor, chat, &kind),
-            quotas::check_turn(pool, actor, chat),
+            quotas::check_turn(pool, actor, Some(chat)),
         );
         let readable = readable?;
         let team = readable.team_id;
@@ -165,7 +165,7 @@ impl Turns {
             duration: started.elapsed(),
         };
         if let Err(e) =
-            store::finish_turn(&self.pool, turn.reply.id, &reply.text, stored, &usage).await
+            store::finish_turn(&self.pool, Some(turn.reply.id), &reply.text, stored, &usage).await
         {
             tracing::error!(error = %e, "cannot store a reply");
         }

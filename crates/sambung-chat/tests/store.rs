@@ -174,7 +174,7 @@ async fn a_turns_preview_is_the_conversation_it_stores_unless_the_chat_changed_m
             stored.commit().await.unwrap();
             store::finish_turn(
                 pool,
-                reply,
+                Some(reply),
                 "answer",
                 serde_json::json!({"status": "complete"}),
                 &store::Usage {

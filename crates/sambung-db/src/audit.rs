@@ -49,6 +49,8 @@ pub enum Action {
     QuotaChanged,
     InviteCreated,
     InviteRevoked,
+    TokenCreated,
+    TokenRevoked,
 }
 
 impl Action {
@@ -91,6 +93,8 @@ impl Action {
             Action::QuotaChanged => "instance.quota-changed",
             Action::InviteCreated => "instance.invite-created",
             Action::InviteRevoked => "instance.invite-revoked",
+            Action::TokenCreated => "user.token-created",
+            Action::TokenRevoked => "user.token-revoked",
         }
     }
 }

@@ -63,4 +63,5 @@ typed_id!(
     AuditEventId,
     MailId,
     FileId,
+    AccessTokenId,
 );

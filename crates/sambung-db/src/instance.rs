@@ -159,6 +159,8 @@ pub struct InstanceSettings {
     pub allowed_email_domains: Vec<String>,
     /// Whether users may add API keys of their own and use models on them.
     pub personal_keys: bool,
+    /// Whether people may make personal access tokens, and the ones they hold work.
+    pub access_tokens: bool,
     /// Whether an account must verify its email before it signs in.
     pub email_verification: bool,
     /// Whether accounts that sign in with a password must use a second factor (TOTP): until
@@ -180,6 +182,7 @@ impl Default for InstanceSettings {
             signup: SignupPolicy::default(),
             allowed_email_domains: Vec::new(),
             personal_keys: true,
+            access_tokens: true,
             email_verification: false,
             require_two_factor: false,
             password_sign_in: true,

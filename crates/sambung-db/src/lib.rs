@@ -28,6 +28,7 @@ pub mod secret;
 pub mod seed;
 pub mod tags;
 pub mod teams;
+pub mod tokens;
 pub mod two_factor;
 pub mod upstream;
 pub mod usage;

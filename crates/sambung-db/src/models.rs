@@ -320,6 +320,22 @@ pub async fn list_usable_models(
     .await?)
 }
 
+/// Every model `actor` may call outside a chat (the OpenAI-compatible endpoint): the
+/// instance's that serve them, their teams', their own; in that order, defaults first, by name.
+pub async fn list_callable_models(pool: &PgPool, actor: UserId) -> Result<Vec<Model>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM models m
+          WHERE (m.connection_id IS NOT NULL AND sambung_instance_model_serves(m.id, NULL, $1))
+             OR (m.team_id IS NOT NULL
+                 AND EXISTS (SELECT 1 FROM team_members tm WHERE tm.team_id = m.team_id AND tm.user_id = $1))
+             OR (m.team_id IS NULL AND m.user_id = $1)
+          ORDER BY m.connection_id IS NULL, m.team_id IS NULL, m.is_default DESC, m.name, m.id"
+    ))
+    .bind(actor)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Replace a model's fields (its owner; a team's admins for a team model).
 pub async fn update_model(
     pool: &PgPool,

@@ -142,10 +142,10 @@ pub fn next_reset(now: DateTime<Utc>) -> DateTime<Utc> {
         .and_utc()
 }
 
-/// What `actor` may use for a turn in `chat`, or the quota it is over
+/// What `actor` may use for a turn in `chat` (none: a call outside a chat), or the quota it is over
 /// ([`DomainError::QuotaExceeded`]). One statement: the settings, the user's and the chat's
 /// team's own limits, what they used today (UTC) and the replies the user has running.
-pub async fn check_turn(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<Allowance> {
+pub async fn check_turn(pool: &PgPool, actor: UserId, chat: Option<ChatId>) -> Result<Allowance> {
     let row = sqlx::query!(
         r#"WITH chat AS (SELECT team_id FROM chats WHERE id = $2),
                 today AS (SELECT (now() AT TIME ZONE 'UTC')::date AS day)
@@ -169,7 +169,7 @@ pub async fn check_turn(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<Al
              LEFT JOIN quotas uq ON uq.user_id = $1
              LEFT JOIN quotas tq ON tq.team_id = (SELECT team_id FROM chat)"#,
         actor as UserId,
-        chat as ChatId,
+        chat as Option<ChatId>,
     )
     .fetch_one(pool)
     .await?;

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod i18n;
 mod mail;
+pub mod openai;
 pub mod render;
 pub mod replicas;
 mod state;
@@ -191,7 +192,7 @@ async fn keep_house(state: Arc<AppState>) {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "SambungChat API", description = "Better Auth's email-and-password contract under /api/auth and the JSON API under /api/v1. Errors are {code, message, field?}."),
+    info(title = "SambungChat API", description = "Better Auth's email-and-password contract under /api/auth, the JSON API under /api/v1 (errors are {code, message, field?}), and the OpenAI-compatible endpoint under /v1 (errors in OpenAI's shape)."),
     components(schemas(error::ErrorBody)),
     modifiers(&SessionSecurity),
     security(("session_cookie" = []), ("bearer" = []))
@@ -222,6 +223,7 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .nest("/api/auth", auth::routes::router())
         .nest("/api/v1", api::router().routes(routes!(openapi_json)))
         .nest("/api", api::generate::transport_router())
+        .merge(openai::router())
         .routes(routes!(health))
 }
 

@@ -138,6 +138,9 @@ pub struct RateLimits {
     /// refused until the window ends, from every address.
     pub failed_sign_ins: u32,
     pub failure_window: Duration,
+    /// Requests one personal access token may make in a window, whatever their path (the
+    /// programs that share it share this).
+    pub per_token: u32,
 }
 
 impl Default for RateLimits {
@@ -149,6 +152,7 @@ impl Default for RateLimits {
             costly: 30,
             failed_sign_ins: 10,
             failure_window: Duration::from_secs(15 * 60),
+            per_token: 100,
         }
     }
 }
@@ -163,6 +167,7 @@ impl RateLimits {
             costly: u32::MAX,
             failed_sign_ins: u32::MAX,
             failure_window: Duration::from_secs(15 * 60),
+            per_token: u32::MAX,
         }
     }
 }

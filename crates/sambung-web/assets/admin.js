@@ -522,6 +522,24 @@ $("#idp-form").addEventListener("submit", async (event) => {
   }
 });
 
+/** Every person's access tokens, newest first; any can be revoked here. */
+async function loadAllTokens() {
+  const tokens = await api("GET", "/api/v1/admin/tokens");
+  $("#admin-token-list").replaceChildren(
+    ...(tokens.length ? tokens : [null]).map((token) =>
+      token
+        ? el("li", { "data-token": token.id }, `${token.userEmail}: ${token.name} ••••${token.last4} · ${token.lastUsedAt ? t("admin.tokens.used", { when: when(token.lastUsedAt) }) : t("admin.tokens.unused")} `,
+            el("button", { class: "link", onclick: () => within($("#admin-token-status"), async () => {
+              if (!confirm(t("admin.tokens.confirmRevoke", { name: token.name, email: token.userEmail }))) return "";
+              await api("DELETE", `/api/v1/admin/tokens/${token.id}`);
+              await loadAllTokens();
+              return t("admin.tokens.revoked", { name: token.name });
+            }) }, t("admin.tokens.revoke")))
+        : el("li", { class: "note" }, t("admin.tokens.none")),
+    ),
+  );
+}
+
 async function openSettingsPanel() {
   loadIdentityProviders().catch((error) => ($("#idp-status").textContent = error.message));
   const { settings, signupFromEnvironment, mailConfigured } = await api("GET", "/api/v1/admin/settings");
@@ -530,6 +548,8 @@ async function openSettingsPanel() {
   $("#setting-signup-note").hidden = !signupFromEnvironment;
   $("#setting-domains").value = settings.allowedEmailDomains.join(", ");
   $("#setting-personal-keys").checked = settings.personalKeys;
+  $("#setting-access-tokens").checked = settings.accessTokens;
+  loadAllTokens().catch((error) => ($("#admin-token-status").textContent = error.message));
   $("#setting-verification").checked = settings.emailVerification;
   $("#setting-two-factor").checked = settings.requireTwoFactor;
   $("#setting-password-sign-in").checked = settings.passwordSignIn;
@@ -553,6 +573,7 @@ async function openSettingsPanel() {
       const body = {
         allowedEmailDomains: $("#setting-domains").value.split(",").map((d) => d.trim()).filter(Boolean),
         personalKeys: $("#setting-personal-keys").checked,
+        accessTokens: $("#setting-access-tokens").checked,
         emailVerification: $("#setting-verification").checked,
         requireTwoFactor: $("#setting-two-factor").checked,
         passwordSignIn: $("#setting-password-sign-in").checked,

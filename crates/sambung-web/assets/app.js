@@ -1579,8 +1579,11 @@ async function openSettings() {
   const keysOff = state.instance && !state.instance.personalKeys;
   $("#keys-off").hidden = !keysOff;
   $("#key-form").hidden = keysOff;
+  const tokensOff = state.instance && state.instance.accessTokens === false;
+  $("#tokens-off").hidden = !tokensOff;
+  $("#token-form").hidden = tokensOff;
   showTwoFactor();
-  await Promise.all([loadProviders(), loadKeys(), loadModels(), loadSessions(), loadStorage(), loadSignInMethods()]);
+  await Promise.all([loadProviders(), loadKeys(), loadTokens(), loadModels(), loadSessions(), loadStorage(), loadSignInMethods()]);
   // A link that came back refused says why, where it was asked for.
   const refused = hashQuery().get("error");
   $("#methods-status").textContent = refused ? ssoError(refused) : "";
@@ -1965,6 +1968,59 @@ $("#key-form").addEventListener("submit", async (event) => {
     $("#key-name").value = "";
     await loadKeys();
     return t("settings.keys.added");
+  });
+});
+
+// ---------------------------------------------------------------- access tokens
+
+const TOKEN_SCOPES = ["chat", "read", "write"];
+
+/** One's access tokens: what each may do, when it was last used and from where. */
+async function loadTokens() {
+  const tokens = await api("GET", "/api/v1/tokens");
+  const scopeNames = { chat: t("settings.tokens.scope.chat"), read: t("settings.tokens.scope.read"), write: t("settings.tokens.scope.write") };
+  $("#token-list").replaceChildren(
+    ...tokens.map((token) => {
+      const facts = [`${token.name} ••••${token.last4}`, token.scopes.map((s) => scopeNames[s]).join(", ")];
+      facts.push(token.lastUsedAt ? t("settings.tokens.used", { when: when(token.lastUsedAt), address: token.lastUsedIp || "?" }) : t("settings.tokens.unused"));
+      facts.push(token.expiresAt ? t("settings.tokens.until", { when: when(token.expiresAt) }) : t("settings.tokens.noEnd"));
+      return el("li", { "data-token": token.id }, `${facts.join(" · ")} `, el("button", { class: "link", onclick: () => revokeToken(token) }, t("settings.tokens.revoke")));
+    }),
+  );
+}
+
+async function revokeToken(token) {
+  if (!confirm(t("settings.tokens.confirmRevoke", { name: token.name }))) return;
+  await within($("#token-status"), async () => {
+    await api("DELETE", `/api/v1/tokens/${token.id}`);
+    $("#token-new").hidden = true;
+    await loadTokens();
+    return t("settings.tokens.revoked", { name: token.name });
+  });
+}
+
+$("#token-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const scopes = TOKEN_SCOPES.filter((scope) => $(`#token-scope-${scope}`).checked);
+  const days = $("#token-expiry").value;
+  const body = { name: $("#token-name").value, scopes };
+  if (days) body.expiresAt = new Date(Date.now() + Number(days) * 86_400_000).toISOString();
+  // What was typed stays when it fails; made, the secret shows once, beside the form.
+  await within($("#token-status"), async () => {
+    if (!scopes.length) throw new Error(t("settings.tokens.noScope"));
+    const made = await api("POST", "/api/v1/tokens", body);
+    $("#token-secret").textContent = made.tokenSecret;
+    $("#token-new").hidden = false;
+    $("#token-name").value = "";
+    await loadTokens();
+    return t("settings.tokens.made", { name: made.name });
+  });
+});
+
+$("#token-copy").addEventListener("click", async () => {
+  await within($("#token-status"), async () => {
+    await navigator.clipboard.writeText($("#token-secret").textContent);
+    return t("settings.tokens.copied");
   });
 });
 

@@ -212,6 +212,33 @@ mod tests {
         }
     }
 
+    /// A script that does not parse leaves a blank page, whatever else is right: each module
+    /// is parsed by Node, as a browser would (the suite's machine has Node for the client
+    /// libraries' tests).
+    #[test]
+    fn every_script_parses_as_a_module() {
+        use std::io::Write;
+        for name in ["app.js", "ui.js", "i18n.js", "admin.js"] {
+            let mut node = std::process::Command::new("node")
+                .args(["--input-type=module", "--check"])
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("node must be installed (scripts/test installs it)");
+            let mut stdin = node.stdin.take().unwrap();
+            stdin
+                .write_all(asset(name).unwrap().body.as_bytes())
+                .unwrap();
+            drop(stdin);
+            let checked = node.wait_with_output().unwrap();
+            assert!(
+                checked.status.success(),
+                "{name} does not parse: {}",
+                String::from_utf8_lossy(&checked.stderr)
+            );
+        }
+    }
+
     #[test]
     fn the_catalogues_are_served_by_language_code() {
         assert!(catalogue("id.json")

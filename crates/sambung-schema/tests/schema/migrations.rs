@@ -46,7 +46,7 @@ async fn migrate_rollback_migrate_gives_the_same_schema_and_rollback_leaves_noth
     let first = schema_of(pool).await;
     assert_eq!(
         first.tables.len(),
-        31,
+        32,
         "{:?}",
         first.tables.iter().map(|t| &t.name).collect::<Vec<_>>()
     );

@@ -42,6 +42,8 @@ pub struct InstanceOut {
     /// The identity providers people may sign in with (a button each).
     pub identity_providers: Vec<IdentityProviderOut>,
     pub personal_keys: bool,
+    /// Whether people may make personal access tokens (Settings, Access tokens).
+    pub access_tokens: bool,
     /// Whether a mail server is set up (password resets by mail).
     pub mail_configured: bool,
     /// For admins: no model of the instance yet (the setup page offers to add one).
@@ -86,6 +88,7 @@ async fn instance(
             })
             .collect(),
         personal_keys: settings.personal_keys,
+        access_tokens: settings.access_tokens,
         mail_configured: state.mailer.is_configured(),
         needs_setup,
         detected_ollama: state.detected_ollama.clone().filter(|_| admin),

@@ -16,6 +16,7 @@ pub mod providers;
 pub mod public;
 pub mod tags;
 pub mod teams;
+pub mod tokens;
 pub mod transfer;
 pub mod usage;
 
@@ -51,6 +52,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .merge(admin::router())
         .merge(identity_providers::router())
         .merge(transfer::router())
+        .merge(tokens::router())
 }
 
 /// One page of a list and the cursor of the next (`null` on the last page).

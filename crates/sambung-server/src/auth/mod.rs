@@ -37,6 +37,9 @@ pub struct SignedIn {
     pub token: String,
     /// The session was opened with `rememberMe: false` (cookie `dont_remember`).
     pub dont_remember: bool,
+    /// The personal access token the request came with (then `session` stands for it: its id
+    /// is the token's, and it ends when the token does).
+    pub access: Option<Box<sambung_db::tokens::AccessToken>>,
 }
 
 /// The session token a request presents: the signed session cookie, else
@@ -68,6 +71,9 @@ pub async fn session_layer(
     mut request: Request,
     next: Next,
 ) -> Response {
+    if let Some(secret) = presented_access_token(request.headers()) {
+        return with_access_token(&state, secret, request, next).await;
+    }
     let mut extended = None;
     let mut reader = None;
     if let Some((token, by_cookie)) = presented_token(&state, request.headers()) {
@@ -103,6 +109,7 @@ pub async fn session_layer(
                     user,
                     token,
                     dont_remember,
+                    access: None,
                 });
             }
             Ok(None) => {}
@@ -132,6 +139,128 @@ pub async fn session_layer(
                     .set(SESSION_TOKEN, &token, Some(SESSION_LIFETIME.num_seconds())),
             );
         }
+    }
+    response
+}
+
+/// The personal access token of `Authorization: Bearer sk-sambung-…`, if that is what the
+/// request presents.
+fn presented_access_token(headers: &HeaderMap) -> Option<String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?
+        .trim();
+    bearer
+        .starts_with(sambung_db::tokens::TOKEN_PREFIX)
+        .then(|| bearer.to_owned())
+}
+
+/// The scope a token needs for `method` on `path`, or why no token may be used there: the
+/// OpenAI-compatible endpoint takes `chat`; the JSON API `read` for reads and `write` for the
+/// rest (a turn through the AI SDK's transport among them). Signing in, the tokens themselves,
+/// two-factor settings and the instance's administration take a signed-in person, so a
+/// leaked token can neither keep itself alive nor take the instance over.
+pub fn scope_for(method: &Method, path: &str) -> Result<sambung_db::tokens::Scope, &'static str> {
+    use sambung_db::tokens::Scope;
+    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    if under("/v1") {
+        return Ok(Scope::Chat);
+    }
+    if under("/api/v1/tokens") || under("/api/v1/admin") || under("/api/v1/me/two-factor") {
+        return Err("tokens, two-factor settings and administration take a signed-in session, not an access token");
+    }
+    if under("/api/v1") || path == "/api/chat" {
+        return Ok(match *method {
+            Method::GET | Method::HEAD | Method::OPTIONS => Scope::Read,
+            _ => Scope::Write,
+        });
+    }
+    Err("an access token is for /v1 and /api/v1 only")
+}
+
+/// A request with a personal access token acts as the token's owner within its scopes (see
+/// [`scope_for`]), counted against the token's own rate limit. A token that is not valid now
+/// is refused: the request is never quietly anonymous.
+async fn with_access_token(
+    state: &AppState,
+    secret: String,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let openai = path == "/v1" || path.starts_with("/v1/");
+    let refuse = |error: ApiError| match openai {
+        true => crate::openai::OpenAiError::from(error).into_response(),
+        false => error.into_response(),
+    };
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| rate_limit::client_address(c.0.ip(), request.headers(), &state.trusted_proxies));
+    let found = sambung_db::tokens::authenticate(
+        &state.pool,
+        &secret,
+        address.map(|a| a.to_string()).as_deref(),
+    )
+    .await;
+    let (token, user) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return refuse(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_TOKEN",
+                "the access token is not valid: it was revoked or has expired, its owner cannot sign in now, or this instance turned tokens off",
+            ))
+        }
+        Err(e) => return refuse(e.into()),
+    };
+    match scope_for(request.method(), &path) {
+        Err(why) => return refuse(ApiError::new(StatusCode::FORBIDDEN, "TOKEN_NOT_ALLOWED", why)),
+        Ok(scope) if !token.allows(scope) => {
+            return refuse(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "INSUFFICIENT_SCOPE",
+                format!("this token lacks the scope {:?}: make one that has it under Settings, Access tokens", scope.as_str()),
+            ))
+        }
+        Ok(_) => {}
+    }
+    if let Err(wait) = state.limiter.check_token(token.id) {
+        let mut response = refuse(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            "this token made too many requests; try again later",
+        ));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return response;
+    }
+    let reader = user.locale.as_deref().and_then(crate::i18n::Locale::parse);
+    let session = Session {
+        id: sambung_db::SessionId(token.id.0),
+        user_id: user.id,
+        expires_at: token.expires_at.unwrap_or(chrono::DateTime::<Utc>::MAX_UTC),
+        ip_address: token.last_used_ip.clone(),
+        user_agent: None,
+        created_at: token.created_at,
+        updated_at: token.created_at,
+        impersonated_by: None,
+    };
+    request.extensions_mut().insert(SignedIn {
+        session,
+        user,
+        token: String::new(),
+        dont_remember: false,
+        access: Some(Box::new(token)),
+    });
+    let mut response = next.run(request).await;
+    if let Some(locale) = reader {
+        response
+            .extensions_mut()
+            .insert(crate::i18n::ReaderLocale(locale));
     }
     response
 }
@@ -310,7 +439,7 @@ pub async fn account_gate(
             path,
             "/api/v1/me" | "/api/v1/instance" | "/api/v1/openapi.json" | "/api/v1/me/preferences"
         )
-        || !path.starts_with("/api/");
+        || !(path.starts_with("/api/") || path.starts_with("/v1/"));
     if open {
         return next.run(request).await;
     }

@@ -23,6 +23,8 @@ pub struct RateLimiter {
     windows: Mutex<Windows<(IpAddr, &'static str)>>,
     /// Failed sign-ins per account (its normalised email).
     failures: Mutex<Windows<String>>,
+    /// Requests per personal access token.
+    tokens: Mutex<Windows<sambung_db::AccessTokenId>>,
 }
 
 /// Paths with the strict limit, each counted on its own.
@@ -117,6 +119,7 @@ impl RateLimiter {
             limits,
             windows: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
         }
     }
 
@@ -173,6 +176,16 @@ impl RateLimiter {
         )
     }
 
+    /// Count a request made with `token`; `Err(seconds to wait)` when over its limit.
+    pub fn check_token(&self, token: sambung_db::AccessTokenId) -> Result<(), u64> {
+        count(
+            &self.tokens,
+            token,
+            self.limits.per_token,
+            self.limits.window,
+        )
+    }
+
     /// Whether the account may try a password now: `Err(seconds to wait)` once it has had
     /// [`RateLimits::failed_sign_ins`] failures within [`RateLimits::failure_window`].
     pub fn may_try_password(&self, account: &str) -> Result<(), u64> {
@@ -215,6 +228,7 @@ mod tests {
             costly: 2,
             failed_sign_ins: 2,
             failure_window: Duration::from_secs(60),
+            per_token: 2,
         }
     }
 

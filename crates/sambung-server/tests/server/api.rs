@@ -507,6 +507,13 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/chat"),
     ("get", "/api/chat/{id}/stream"),
     ("get", "/health"),
+    ("get", "/api/v1/tokens"),
+    ("post", "/api/v1/tokens"),
+    ("delete", "/api/v1/tokens/{id}"),
+    ("get", "/api/v1/admin/tokens"),
+    ("delete", "/api/v1/admin/tokens/{id}"),
+    ("get", "/v1/models"),
+    ("post", "/v1/chat/completions"),
 ];
 
 #[tokio::test]

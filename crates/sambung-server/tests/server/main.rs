@@ -13,6 +13,7 @@ mod generate;
 mod hardening;
 mod instance;
 mod oidc;
+mod openai;
 mod sso;
 mod transfer;
 mod two_factor;

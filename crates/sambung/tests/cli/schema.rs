@@ -132,7 +132,7 @@ async fn two_concurrent_migrate_processes_apply_once() {
             .fetch_one(db.pool())
             .await
             .unwrap();
-    assert_eq!(tables, 32, "31 tables and the migrations table");
+    assert_eq!(tables, 33, "32 tables and the migrations table");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 
 pub mod idp;
 pub mod npm;
+pub mod pip;
 pub mod smtp;
 
 use std::sync::{Arc, Mutex};

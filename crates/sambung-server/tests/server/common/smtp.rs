@@ -1,43 +1,15 @@
 //! A real SMTP server on loopback (`aiosmtpd` from PyPI, installed once into a virtual
 //! environment in the build directory), storing what it receives in a Maildir the tests read.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The aiosmtpd release the tests install.
 const AIOSMTPD: &str = "aiosmtpd==1.4.6";
 
-/// The Python of a virtual environment holding aiosmtpd (made and filled once).
+/// The Python of a virtual environment holding aiosmtpd.
 fn python() -> PathBuf {
-    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("aiosmtpd-venv");
-    let python = venv.join("bin/python");
-    let marker = venv.join(".installed");
-    if std::fs::read_to_string(&marker).is_ok_and(|m| m == AIOSMTPD) {
-        return python;
-    }
-    let made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .expect("python3 must be installed (scripts/test installs it)");
-    assert!(made.success(), "cannot make a virtual environment");
-    let installed = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            AIOSMTPD,
-        ])
-        .status()
-        .unwrap();
-    assert!(installed.success(), "pip cannot install {AIOSMTPD}");
-    std::fs::write(&marker, AIOSMTPD).unwrap();
-    python
+    super::pip::python_with("aiosmtpd-venv", AIOSMTPD)
 }
 
 pub struct SmtpServer {

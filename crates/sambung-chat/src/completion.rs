@@ -1,0 +1,225 @@
+//! A completion asked outside a chat (the OpenAI-compatible endpoint, SPEC section 16): the
+//! same models, keys, quotas, caps and usage as a turn, and nothing stored but what it used.
+//! The caller writes the pieces in its own shape.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use sambung_ai::{Delta, FinishReason, ProviderError, Request};
+use sambung_db::models::Model;
+use sambung_db::{quotas, UserId};
+use tokio::sync::mpsc::Receiver;
+
+use crate::{store, ReplyLimits, TurnError, Turns};
+
+/// What a completion yields, in order: text, then at most one usage, then its end.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    Text(String),
+    Usage {
+        input: u64,
+        output: u64,
+    },
+    /// The end as the provider said it, or `Length` at one of the instance's caps.
+    Finish(FinishReason),
+    /// The provider failed: nothing more follows.
+    Failed(ProviderError),
+}
+
+/// A completion under way: read it with [`Completion::next`] to its end; what it used is
+/// counted then (or, dropped half-way, as far as it went).
+pub struct Completion {
+    pool: sqlx::PgPool,
+    actor: UserId,
+    pub model: Model,
+    receiver: Receiver<Result<Delta, ProviderError>>,
+    limits: ReplyLimits,
+    started: Instant,
+    /// Estimated from the request until the provider says.
+    estimated_input: u64,
+    bytes: usize,
+    pieces: u32,
+    usage: (Option<u64>, Option<u64>),
+    finish: Option<FinishReason>,
+    /// What is still to be said after the end (its usage, then the end itself).
+    after_end: VecDeque<Piece>,
+    ended: bool,
+    counted: bool,
+}
+
+impl Turns {
+    /// Call `model` for `actor` with `request`: refused before the provider is called when a
+    /// quota is used up or the model's key may not be used; `max_tokens` kept within the
+    /// instance's cap.
+    pub async fn complete(
+        &self,
+        actor: UserId,
+        model: Model,
+        mut request: Request,
+    ) -> Result<Completion, TurnError> {
+        let allowance = quotas::check_turn(&self.pool, actor, None).await?;
+        if !allowance.personal_keys && model.api_key_id.is_some() {
+            return Err(TurnError::PersonalKeysOff);
+        }
+        let limits = self.settings.limits.within(&allowance.reply);
+        if let Some(cap) = allowance.reply.max_output_tokens {
+            let cap = cap.clamp(1, i64::from(u32::MAX)) as u32;
+            request.max_tokens = Some(request.max_tokens.map_or(cap, |m| m.min(cap)));
+        }
+        let endpoint = self.endpoint_for(&model).await?;
+        sambung_ai::preflight(self.guard(), &endpoint, &model.model_id).await?;
+        request.model = model.model_id.clone();
+        let characters: usize = request
+            .turns
+            .iter()
+            .map(|t| t.content.len())
+            .chain(request.system.as_ref().map(String::len))
+            .sum();
+        let receiver = sambung_ai::stream(
+            self.guard().clone(),
+            endpoint,
+            request,
+            self.settings.timeouts,
+        );
+        Ok(Completion {
+            pool: self.pool.clone(),
+            actor,
+            model,
+            receiver,
+            limits,
+            started: Instant::now(),
+            estimated_input: (characters / 4) as u64,
+            bytes: 0,
+            pieces: 0,
+            usage: (None, None),
+            finish: None,
+            after_end: VecDeque::new(),
+            ended: false,
+            counted: false,
+        })
+    }
+}
+
+impl Completion {
+    /// The next piece; none after the end.
+    pub async fn next(&mut self) -> Option<Piece> {
+        loop {
+            if self.ended {
+                return self.after_end.pop_front();
+            }
+            let left = self
+                .limits
+                .max_duration
+                .saturating_sub(self.started.elapsed());
+            let item = match tokio::time::timeout(left, self.receiver.recv()).await {
+                Ok(item) => item,
+                Err(_) => {
+                    self.finish = Some(FinishReason::Length);
+                    None
+                }
+            };
+            match item {
+                Some(Ok(Delta::Text(mut text))) => {
+                    self.pieces += 1;
+                    let over = self.bytes + text.len() > self.limits.max_bytes;
+                    if over {
+                        let mut fits = self.limits.max_bytes - self.bytes;
+                        while !text.is_char_boundary(fits) {
+                            fits -= 1;
+                        }
+                        text.truncate(fits);
+                    }
+                    self.bytes += text.len();
+                    if over || self.pieces >= self.limits.max_pieces {
+                        // At a cap the provider is left (its request cancelled) and the text
+                        // that fits is the last.
+                        self.finish = Some(FinishReason::Length);
+                        self.end().await;
+                    }
+                    return Some(Piece::Text(text));
+                }
+                Some(Ok(Delta::Usage { input, output })) => {
+                    self.usage = (input.or(self.usage.0), output.or(self.usage.1));
+                }
+                Some(Ok(Delta::Finish(reason))) => {
+                    self.finish.get_or_insert(reason);
+                }
+                Some(Err(error)) => {
+                    self.ended = true;
+                    self.count().await;
+                    return Some(Piece::Failed(error));
+                }
+                None => self.end().await,
+            }
+        }
+    }
+
+    /// What it used, as counted: the provider's numbers, else estimates.
+    pub fn usage(&self) -> (u64, u64) {
+        (
+            self.usage.0.unwrap_or(self.estimated_input),
+            self.usage.1.unwrap_or(u64::from(self.pieces)),
+        )
+    }
+
+    async fn end(&mut self) {
+        self.ended = true;
+        self.receiver.close();
+        self.count().await;
+        let (input, output) = self.usage();
+        self.after_end.push_back(Piece::Usage { input, output });
+        self.after_end
+            .push_back(Piece::Finish(self.finish.unwrap_or(FinishReason::Stop)));
+    }
+
+    fn usage_row(&self) -> (u64, u64, std::time::Duration) {
+        let (input, output) = self.usage();
+        (input, output, self.started.elapsed())
+    }
+
+    async fn count(&mut self) {
+        if std::mem::replace(&mut self.counted, true) {
+            return;
+        }
+        let (input, output, duration) = self.usage_row();
+        count_usage(&self.pool, self.actor, &self.model, input, output, duration).await;
+    }
+}
+
+impl Drop for Completion {
+    /// A caller that left half-way (a closed stream) still used what was streamed.
+    fn drop(&mut self) {
+        if self.counted {
+            return;
+        }
+        let (input, output, duration) = self.usage_row();
+        let (pool, actor, model) = (self.pool.clone(), self.actor, self.model.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                count_usage(&pool, actor, &model, input, output, duration).await;
+            });
+        }
+    }
+}
+
+/// Add a completion's use to the day's usage (no reply to store).
+async fn count_usage(
+    pool: &sqlx::PgPool,
+    actor: UserId,
+    model: &Model,
+    input_tokens: u64,
+    output_tokens: u64,
+    duration: std::time::Duration,
+) {
+    let usage = store::Usage {
+        user: actor,
+        team: None,
+        model,
+        input_tokens,
+        output_tokens,
+        duration,
+    };
+    if let Err(e) = store::finish_turn(pool, None, "", serde_json::Value::Null, &usage).await {
+        tracing::error!(error = %e, "cannot count a completion's usage");
+    }
+}

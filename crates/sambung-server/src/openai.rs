@@ -1,0 +1,580 @@
+//! The instance as an OpenAI-compatible endpoint (SPEC section 16): `GET /v1/models` and
+//! `POST /v1/chat/completions` in OpenAI's own shapes (`chat.completion`,
+//! `chat.completion.chunk`, `data: [DONE]`, `{error: {message, type, param, code}}`), whatever
+//! wire format the provider behind the model speaks. Callers present a personal access token
+//! with the `chat` scope (or a session). The completion itself is `sambung_chat::completion`'s:
+//! the same models, keys, quotas, caps and usage as a chat's turn; this module only reads
+//! OpenAI's request and writes OpenAI's answer.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine as _;
+use futures_util::StreamExt;
+use sambung_ai::{Attachment, FinishReason, Request, Role, Turn};
+use sambung_chat::completion::{Completion, Piece};
+use sambung_db::models::{self, Model};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::SignedIn;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A request's largest body: images come inline, as data URLs.
+pub const MAX_BODY_BYTES: usize = 20 << 20;
+/// Messages in one request.
+const MAX_MESSAGES: usize = 1000;
+/// Images in one request.
+const MAX_IMAGES: usize = 20;
+/// Image types every provider takes.
+const IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_models))
+        .routes(routes!(chat_completions))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// An error in OpenAI's shape, with its status (and `Retry-After` when one waits).
+#[derive(Debug)]
+pub struct OpenAiError {
+    status: StatusCode,
+    message: String,
+    kind: &'static str,
+    param: Option<String>,
+    code: Option<String>,
+    retry_after: Option<u64>,
+}
+
+impl OpenAiError {
+    fn invalid(param: &str, message: impl Into<String>) -> Self {
+        OpenAiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            kind: "invalid_request_error",
+            param: Some(param.to_owned()),
+            code: None,
+            retry_after: None,
+        }
+    }
+
+    fn body(&self) -> Value {
+        json!({"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}})
+    }
+}
+
+impl From<ApiError> for OpenAiError {
+    /// Our error as OpenAI says it: the type and code its clients branch on.
+    fn from(error: ApiError) -> Self {
+        let (kind, code) = match (error.status.as_u16(), error.code.as_ref()) {
+            (401, _) => ("invalid_request_error", Some("invalid_api_key".to_owned())),
+            (404, _) => ("invalid_request_error", Some("model_not_found".to_owned())),
+            (429, "QUOTA_EXCEEDED") => {
+                ("insufficient_quota", Some("insufficient_quota".to_owned()))
+            }
+            (429, _) => ("requests", Some("rate_limit_exceeded".to_owned())),
+            (403, code) => ("permission_error", Some(code.to_ascii_lowercase())),
+            (400..=499, code) => ("invalid_request_error", Some(code.to_ascii_lowercase())),
+            (_, code) => ("server_error", Some(code.to_ascii_lowercase())),
+        };
+        // A quota says when it resets; a rate limit's wait is set by whoever answers it.
+        let retry_after = error
+            .details
+            .as_ref()
+            .and_then(|d| d.get("resetsAt"))
+            .and_then(Value::as_str)
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| (at.timestamp() - chrono::Utc::now().timestamp()).max(1) as u64)
+            .or((error.status == StatusCode::TOO_MANY_REQUESTS).then_some(60));
+        OpenAiError {
+            status: error.status,
+            message: error.message,
+            kind,
+            param: error.field,
+            code,
+            retry_after,
+        }
+    }
+}
+
+impl From<sambung_chat::TurnError> for OpenAiError {
+    fn from(error: sambung_chat::TurnError) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
+impl From<sambung_db::DomainError> for OpenAiError {
+    fn from(error: sambung_db::DomainError) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(wait) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        }
+        response
+    }
+}
+
+/// The caller, who must be signed in (by token or session).
+fn caller(me: Option<SignedIn>) -> Result<SignedIn, OpenAiError> {
+    me.ok_or_else(|| OpenAiError {
+        status: StatusCode::UNAUTHORIZED,
+        message: "You didn't provide an API key. Send a personal access token (Settings, Access tokens) as Authorization: Bearer sk-sambung-…".into(),
+        kind: "invalid_request_error",
+        param: None,
+        code: Some("invalid_api_key".into()),
+        retry_after: None,
+    })
+}
+
+/// The models a caller may call, each once by its name (the first of a name wins: the
+/// instance's, then their teams', then their own).
+async fn callable(state: &AppState, me: &SignedIn) -> Result<Vec<Model>, OpenAiError> {
+    let mut models = models::list_callable_models(&state.pool, me.user.id).await?;
+    let mut seen = std::collections::HashSet::new();
+    models.retain(|m| seen.insert(m.name.clone()));
+    Ok(models)
+}
+
+/// What the caller may call, by the names `model` takes (OpenAI's model list).
+#[utoipa::path(get, path = "/v1/models", tag = "openai",
+    responses((status = 200, description = "`{object: \"list\", data: [{id, object: \"model\", created, owned_by}]}`", content_type = "application/json"),
+              (status = 401, description = "OpenAI's error shape", content_type = "application/json")))]
+async fn list_models(
+    State(state): State<Arc<AppState>>,
+    me: crate::auth::MaybeSignedIn,
+) -> Result<Json<Value>, OpenAiError> {
+    let me = caller(me.0)?;
+    let data: Vec<Value> = callable(&state, &me)
+        .await?
+        .into_iter()
+        .map(|m| {
+            json!({"id": m.name, "object": "model", "created": m.created_at.timestamp(), "owned_by": m.scope().as_str()})
+        })
+        .collect();
+    Ok(Json(json!({"object": "list", "data": data})))
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionRequest {
+    model: String,
+    messages: Vec<InMessage>,
+    #[serde(default)]
+    stream: bool,
+    stream_options: Option<StreamOptions>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    max_tokens: Option<u32>,
+    max_completion_tokens: Option<u32>,
+    stop: Option<Stop>,
+    n: Option<u32>,
+    tools: Option<Vec<Value>>,
+    tool_choice: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamOptions {
+    include_usage: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+struct InMessage {
+    role: String,
+    content: Option<Content>,
+    tool_calls: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Part {
+    Text {
+        text: String,
+    },
+    ImageUrl {
+        image_url: ImageUrl,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Deserialize)]
+struct ImageUrl {
+    url: String,
+}
+
+/// OpenAI's request as ours: system and developer messages joined as the system prompt,
+/// user and assistant messages as turns, images from data URLs (never fetched: the server
+/// would be a proxy to wherever a caller points it).
+fn to_request(body: &CompletionRequest) -> Result<Request, OpenAiError> {
+    if body.n.is_some_and(|n| n != 1) {
+        return Err(OpenAiError::invalid("n", "only n: 1 is supported"));
+    }
+    if body.tools.as_ref().is_some_and(|t| !t.is_empty()) || body.tool_choice.is_some() {
+        return Err(OpenAiError::invalid(
+            "tools",
+            "tools are not supported by this endpoint yet: send the conversation without tools",
+        ));
+    }
+    if body.messages.is_empty() || body.messages.len() > MAX_MESSAGES {
+        return Err(OpenAiError::invalid(
+            "messages",
+            format!("1 to {MAX_MESSAGES} messages"),
+        ));
+    }
+    if body.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
+        return Err(OpenAiError::invalid("temperature", "0 to 2"));
+    }
+    if body.top_p.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
+        return Err(OpenAiError::invalid("top_p", "0 to 1"));
+    }
+    let stop = match &body.stop {
+        None => Vec::new(),
+        Some(Stop::One(s)) => vec![s.clone()],
+        Some(Stop::Many(s)) => s.clone(),
+    };
+    if stop.len() > 4 || stop.iter().any(|s| s.is_empty() || s.len() > 200) {
+        return Err(OpenAiError::invalid(
+            "stop",
+            "at most 4 sequences, each 1 to 200 bytes",
+        ));
+    }
+    let mut system = Vec::new();
+    let mut turns = Vec::new();
+    let mut images = 0;
+    for (at, message) in body.messages.iter().enumerate() {
+        let param = |field: &str| format!("messages[{at}].{field}");
+        let (text, attachments) = match &message.content {
+            None => (String::new(), Vec::new()),
+            Some(Content::Text(text)) => (text.clone(), Vec::new()),
+            Some(Content::Parts(parts)) => {
+                let mut text = Vec::new();
+                let mut attachments = Vec::new();
+                for (n, part) in parts.iter().enumerate() {
+                    match part {
+                        Part::Text { text: t } => text.push(t.as_str()),
+                        Part::ImageUrl { image_url } => {
+                            images += 1;
+                            if images > MAX_IMAGES {
+                                return Err(OpenAiError::invalid(
+                                    &param("content"),
+                                    format!("at most {MAX_IMAGES} images in a request"),
+                                ));
+                            }
+                            attachments.push(image(&image_url.url).map_err(|why| {
+                                OpenAiError::invalid(
+                                    &param(&format!("content[{n}].image_url.url")),
+                                    why,
+                                )
+                            })?);
+                        }
+                        Part::Other => {
+                            return Err(OpenAiError::invalid(
+                                &param(&format!("content[{n}].type")),
+                                "only text and image_url parts are supported",
+                            ))
+                        }
+                    }
+                }
+                (text.join("\n"), attachments)
+            }
+        };
+        match message.role.as_str() {
+            "system" | "developer" => system.push(text),
+            "user" => turns.push(Turn {
+                role: Role::User,
+                content: text,
+                attachments,
+            }),
+            "assistant" if message.tool_calls.is_some() => {
+                return Err(OpenAiError::invalid(
+                    &param("tool_calls"),
+                    "tool calls are not supported by this endpoint yet",
+                ))
+            }
+            "assistant" => turns.push(Turn {
+                role: Role::Assistant,
+                content: text,
+                attachments: Vec::new(),
+            }),
+            "tool" | "function" => {
+                return Err(OpenAiError::invalid(
+                    &param("role"),
+                    "tool messages are not supported by this endpoint yet",
+                ))
+            }
+            other => {
+                return Err(OpenAiError::invalid(
+                    &param("role"),
+                    format!("{other:?} is not one of system, developer, user, assistant"),
+                ))
+            }
+        }
+    }
+    if !turns.iter().any(|t| t.role == Role::User) {
+        return Err(OpenAiError::invalid(
+            "messages",
+            "the conversation needs a user message",
+        ));
+    }
+    Ok(Request {
+        model: body.model.clone(),
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        turns,
+        temperature: body.temperature,
+        max_tokens: body.max_completion_tokens.or(body.max_tokens),
+        top_p: body.top_p,
+        stop,
+    })
+}
+
+/// An image given as a data URL (`data:image/png;base64,…`).
+fn image(url: &str) -> Result<Attachment, String> {
+    let Some(rest) = url.strip_prefix("data:") else {
+        return Err(
+            "give images as data URLs (data:image/png;base64,…); this server does not fetch URLs"
+                .into(),
+        );
+    };
+    let Some((media_type, data)) = rest.split_once(";base64,") else {
+        return Err("a data URL with ;base64, is expected".into());
+    };
+    let media_type = media_type.to_ascii_lowercase();
+    if !IMAGE_TYPES.contains(&media_type.as_str()) {
+        return Err(format!(
+            "{media_type:?} is not one of {}",
+            IMAGE_TYPES.join(", ")
+        ));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|_| "the image's base64 does not decode".to_owned())?;
+    Ok(Attachment::Image {
+        media_type,
+        base64: data.into(),
+    })
+}
+
+/// A chat completion in OpenAI's shape, streamed (`chat.completion.chunk` events, then
+/// `data: [DONE]`) or whole (`chat.completion`).
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
+    request_body(content = Object, description = "OpenAI's chat completion request: model, messages (text and image_url parts), stream, stream_options, temperature, top_p, max_tokens, max_completion_tokens, stop, n: 1", content_type = "application/json"),
+    responses((status = 200, description = "`chat.completion`, or Server-Sent Events of `chat.completion.chunk`", content_type = "application/json"),
+              (status = 400, description = "OpenAI's error shape: {error: {message, type, param, code}}", content_type = "application/json"),
+              (status = 401, description = "OpenAI's error shape", content_type = "application/json"),
+              (status = 404, description = "An unknown model (code model_not_found)", content_type = "application/json"),
+              (status = 429, description = "A quota used up or too many requests, with Retry-After", content_type = "application/json")))]
+async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    me: crate::auth::MaybeSignedIn,
+    body: Bytes,
+) -> Result<Response, OpenAiError> {
+    let me = caller(me.0)?;
+    let body: CompletionRequest = crate::extract::parse_json(&body).map_err(|e| OpenAiError {
+        param: e.field.clone(),
+        ..OpenAiError::invalid("", e.message.clone())
+    })?;
+    let request = to_request(&body)?;
+    let model = callable(&state, &me)
+        .await?
+        .into_iter()
+        .find(|m| m.name == body.model || m.id.to_string() == body.model)
+        .ok_or_else(|| OpenAiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!(
+                "The model `{}` does not exist or you do not have access to it.",
+                body.model
+            ),
+            kind: "invalid_request_error",
+            param: Some("model".into()),
+            code: Some("model_not_found".into()),
+            retry_after: None,
+        })?;
+    let mut completion = state.turns.complete(me.user.id, model, request).await?;
+    // The first piece before the answer's status: a provider that refuses is an error status,
+    // not a stream that fails.
+    let first = completion.next().await;
+    if let Some(Piece::Failed(error)) = first {
+        return Err(sambung_chat::TurnError::Provider(error).into());
+    }
+    let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
+    let created = chrono::Utc::now().timestamp();
+    let shape = Shape {
+        id,
+        created,
+        model: body.model.clone(),
+        usage_in_stream: body
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
+    };
+    if body.stream {
+        Ok(stream(shape, completion, first))
+    } else {
+        whole(shape, completion, first).await
+    }
+}
+
+/// What every object of one answer shares.
+struct Shape {
+    id: String,
+    created: i64,
+    model: String,
+    usage_in_stream: bool,
+}
+
+impl Shape {
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
+        let mut chunk = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+            "system_fingerprint": null,
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+        });
+        if self.usage_in_stream {
+            chunk["usage"] = Value::Null;
+        }
+        chunk
+    }
+}
+
+fn usage(input: u64, output: u64) -> Value {
+    json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output})
+}
+
+fn finish_reason(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Length => "length",
+        FinishReason::ContentFilter => "content_filter",
+        FinishReason::ToolCalls => "tool_calls",
+        FinishReason::Stop | FinishReason::Error | FinishReason::Other => "stop",
+    }
+}
+
+/// The whole answer at once (`chat.completion`).
+async fn whole(
+    shape: Shape,
+    mut completion: Completion,
+    first: Option<Piece>,
+) -> Result<Response, OpenAiError> {
+    let (mut text, mut used, mut finish) = (String::new(), (0, 0), "stop");
+    let mut piece = first;
+    while let Some(p) = piece {
+        match p {
+            Piece::Text(t) => text.push_str(&t),
+            Piece::Usage { input, output } => used = (input, output),
+            Piece::Finish(reason) => finish = finish_reason(reason),
+            Piece::Failed(error) => return Err(sambung_chat::TurnError::Provider(error).into()),
+        }
+        piece = completion.next().await;
+    }
+    Ok(Json(json!({
+        "id": shape.id, "object": "chat.completion", "created": shape.created, "model": shape.model,
+        "system_fingerprint": null,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": null},
+                     "logprobs": null, "finish_reason": finish}],
+        "usage": usage(used.0, used.1),
+    }))
+    .into_response())
+}
+
+/// The answer as Server-Sent Events of `chat.completion.chunk`, then `data: [DONE]`; a
+/// provider that fails half-way ends it with an `error` event (what OpenAI's SDKs raise).
+/// With `stream_options.include_usage`, the usage comes last, in a chunk without choices.
+fn stream(shape: Shape, completion: Completion, first: Option<Piece>) -> Response {
+    struct Progress {
+        shape: Shape,
+        completion: Completion,
+        pending: Option<Piece>,
+        opened: bool,
+        usage: Option<Value>,
+        done: bool,
+    }
+    let data = |value: &Value| Bytes::from(format!("data: {value}\n\n"));
+    let progress = Progress {
+        shape,
+        completion,
+        pending: first,
+        opened: false,
+        usage: None,
+        done: false,
+    };
+    let events = futures_util::stream::unfold(progress, move |mut p| async move {
+        if p.done {
+            return None;
+        }
+        if !std::mem::replace(&mut p.opened, true) {
+            let opening = p
+                .shape
+                .chunk(json!({"role": "assistant", "content": ""}), None);
+            return Some((vec![data(&opening)], p));
+        }
+        let piece = match p.pending.take() {
+            Some(piece) => Some(piece),
+            None => p.completion.next().await,
+        };
+        let out = match piece {
+            Some(Piece::Text(text)) => vec![data(&p.shape.chunk(json!({"content": text}), None))],
+            Some(Piece::Usage { input, output }) => {
+                if p.shape.usage_in_stream {
+                    let mut last = p.shape.chunk(json!({}), None);
+                    last["choices"] = json!([]);
+                    last["usage"] = usage(input, output);
+                    p.usage = Some(last);
+                }
+                Vec::new()
+            }
+            Some(Piece::Finish(reason)) => {
+                vec![data(&p.shape.chunk(json!({}), Some(finish_reason(reason))))]
+            }
+            Some(Piece::Failed(error)) => {
+                p.done = true;
+                let error = OpenAiError::from(sambung_chat::TurnError::Provider(error));
+                vec![data(&error.body())]
+            }
+            None => {
+                p.done = true;
+                let mut out: Vec<Bytes> = p.usage.take().iter().map(data).collect();
+                out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+                out
+            }
+        };
+        Some((out, p))
+    })
+    .flat_map(|out| futures_util::stream::iter(out.into_iter().map(Ok::<_, Infallible>)));
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header("x-accel-buffering", "no")
+        .body(Body::from_stream(events))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}

@@ -1,0 +1,649 @@
+//! Personal access tokens and the OpenAI-compatible endpoint (SPEC section 16): the tokens'
+//! access matrix, and OpenAI's official SDKs (Node `openai`, pinned in `openai-client/`, and
+//! Python `openai` from PyPI) reading our answers with their own parsers, with a provider of
+//! each wire format behind the model.
+
+use crate::common;
+
+use common::{TestApp, User};
+use sambung_ai::fake::Script;
+use serde_json::{json, Value};
+
+/// The Python SDK the tests install.
+const PYTHON_OPENAI: &str = "openai==3.63.0";
+
+const OPENAI_STREAM: &str = concat!(
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Halo, \"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"apa kabar? ☕\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":5,\"total_tokens\":14}}\n\n",
+    "data: [DONE]\n\n",
+);
+
+const ANTHROPIC_STREAM: &str = concat!(
+    "event: message_start\n",
+    "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n",
+    "event: content_block_start\n",
+    "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: ping\n",
+    "data: {\"type\": \"ping\"}\n\n",
+    "event: content_block_delta\n",
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Selamat \"}}\n\n",
+    "event: content_block_delta\n",
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"pagi!\"}}\n\n",
+    "event: content_block_stop\n",
+    "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: message_delta\n",
+    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n",
+    "event: message_stop\n",
+    "data: {\"type\":\"message_stop\"}\n\n",
+);
+
+/// A token of `user`'s with `scopes`: its id and secret.
+async fn token(user: &User, name: &str, scopes: &[&str]) -> (String, String) {
+    let made = user
+        .post("/api/v1/tokens", json!({"name": name, "scopes": scopes}))
+        .await;
+    assert_eq!(made.status, 201, "{made:?}");
+    let secret = made.body["tokenSecret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("sk-sambung-"), "{secret}");
+    (made.body["id"].as_str().unwrap().to_owned(), secret)
+}
+
+fn assert_openai_error(reply: &common::Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "{reply:?}");
+    let error = &reply.body["error"];
+    assert_eq!(error["code"], code, "{reply:?}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{reply:?}"
+    );
+    assert!(error["type"].is_string(), "{reply:?}");
+    assert!(
+        error.as_object().unwrap().contains_key("param"),
+        "{reply:?}"
+    );
+}
+
+#[tokio::test]
+async fn tokens_act_within_their_scopes_and_stop_at_once() {
+    let app = TestApp::start().await;
+    let admin = app.user("root").await;
+    let ana = app.user("ana").await;
+    let bo = app.user("bo").await;
+
+    // Bad input: said, nothing made.
+    for (body, field) in [
+        (json!({"name": "x", "scopes": ["admin"]}), "scopes"),
+        (json!({"name": " ", "scopes": ["chat"]}), "name"),
+        (json!({"name": "x", "scopes": []}), "scopes"),
+        (
+            json!({"name": "x", "scopes": ["chat"], "expiresAt": "2020-01-01T00:00:00Z"}),
+            "expiresAt",
+        ),
+    ] {
+        let refused = ana.post("/api/v1/tokens", body.clone()).await;
+        assert_eq!(refused.status, 400, "{body}: {refused:?}");
+        assert_eq!(refused.body["field"], field, "{body}: {refused:?}");
+    }
+
+    let (chat_id, chat) = token(&ana, "editor", &["chat"]).await;
+    let (_, read) = token(&ana, "dashboard", &["read"]).await;
+    let (_, write) = token(&ana, "script", &["read", "write"]).await;
+    let listed = ana.get("/api/v1/tokens").await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 3, "{listed:?}");
+    assert!(
+        !listed.text.contains("sk-sambung-"),
+        "a secret is never listed again"
+    );
+
+    let as_token = |secret: &str| app.bearer_client(&app.url, secret);
+    assert_eq!(as_token(&chat).get("/v1/models").await.status, 200);
+    let refused = as_token(&chat).get("/api/v1/chats").await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "INSUFFICIENT_SCOPE"),
+        "{refused:?}"
+    );
+    assert_eq!(as_token(&read).get("/api/v1/chats").await.status, 200);
+    let refused = as_token(&read).post("/api/v1/chats", json!({})).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "INSUFFICIENT_SCOPE")
+    );
+    assert_openai_error(
+        &as_token(&read).get("/v1/models").await,
+        403,
+        "insufficient_scope",
+    );
+    let made = as_token(&write)
+        .post("/api/v1/chats", json!({"title": "By script"}))
+        .await;
+    assert_eq!(made.status, 201, "{made:?}");
+    let owner: String =
+        sqlx::query_scalar("SELECT user_id::text FROM chats WHERE title = 'By script'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(owner, ana.id.to_string(), "a token acts as its owner");
+
+    // Never the tokens themselves, sign-in, two-factor or administration.
+    for (method, path) in [
+        ("GET", "/api/v1/tokens"),
+        ("POST", "/api/v1/tokens"),
+        ("GET", "/api/auth/get-session"),
+        ("POST", "/api/auth/sign-out"),
+        ("GET", "/api/v1/me/two-factor/qr"),
+        ("GET", "/api/v1/admin/settings"),
+    ] {
+        let client = as_token(&write);
+        let reply = match method {
+            "GET" => client.get(path).await,
+            _ => {
+                client
+                    .post(path, json!({"name": "more", "scopes": ["chat"]}))
+                    .await
+            }
+        };
+        assert_eq!(
+            (reply.status, reply.code()),
+            (403, "TOKEN_NOT_ALLOWED"),
+            "{path}: {reply:?}"
+        );
+    }
+    let (_, admins) = token(&admin, "admin script", &["read", "write"]).await;
+    let refused = as_token(&admins).get("/api/v1/admin/tokens").await;
+    assert_eq!(refused.status, 403, "an admin's token does not administer");
+
+    // Its last use is noted; an admin sees every token with its owner.
+    let listed = ana.get("/api/v1/tokens").await;
+    let editor = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "editor")
+        .unwrap()
+        .clone();
+    assert!(editor["lastUsedAt"].is_string(), "{editor}");
+    assert_eq!(editor["lastUsedIp"], "127.0.0.1");
+    let all = admin.get("/api/v1/admin/tokens").await;
+    assert!(
+        all.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["userEmail"] == "ana@example.com" && t["name"] == "editor"),
+        "{all:?}"
+    );
+    assert_eq!(bo.get("/api/v1/admin/tokens").await.status, 403);
+
+    // Revoked: refused at once. Another's token cannot be revoked by a non-admin.
+    assert_eq!(
+        bo.delete(&format!("/api/v1/tokens/{chat_id}")).await.status,
+        404
+    );
+    assert_eq!(
+        ana.delete(&format!("/api/v1/tokens/{chat_id}"))
+            .await
+            .status,
+        204
+    );
+    assert_openai_error(
+        &as_token(&chat).get("/v1/models").await,
+        401,
+        "invalid_api_key",
+    );
+    let refused = as_token(&chat).get("/api/v1/me").await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (401, "INVALID_TOKEN"),
+        "never quietly anonymous"
+    );
+    assert_openai_error(
+        &as_token("sk-sambung-made-up").get("/v1/models").await,
+        401,
+        "invalid_api_key",
+    );
+
+    // Expired; an owner banned; an admin's revocation; tokens turned off.
+    let (_, expiring) = token(&ana, "short", &["read"]).await;
+    sqlx::query(
+        "UPDATE access_tokens SET expires_at = now() - interval '1 second' WHERE name = 'short'",
+    )
+    .execute(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(as_token(&expiring).get("/api/v1/me").await.status, 401);
+    let (_, bos) = token(&bo, "bo's", &["read"]).await;
+    assert_eq!(as_token(&bos).get("/api/v1/me").await.status, 200);
+    let banned = admin
+        .post("/api/auth/admin/ban-user", json!({"userId": bo.id}))
+        .await;
+    assert_eq!(banned.status, 200, "{banned:?}");
+    assert_eq!(as_token(&bos).get("/api/v1/me").await.status, 401);
+    let read_id = ana
+        .get("/api/v1/tokens")
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "dashboard")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        admin
+            .delete(&format!("/api/v1/admin/tokens/{read_id}"))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(as_token(&read).get("/api/v1/me").await.status, 401);
+    let off = admin
+        .patch("/api/v1/admin/settings", json!({"accessTokens": false}))
+        .await;
+    assert_eq!(off.status, 200, "{off:?}");
+    assert_eq!(as_token(&write).get("/api/v1/me").await.status, 401);
+    let refused = ana
+        .post("/api/v1/tokens", json!({"name": "x", "scopes": ["chat"]}))
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "ACCESS_TOKENS_DISABLED")
+    );
+    admin
+        .patch("/api/v1/admin/settings", json!({"accessTokens": true}))
+        .await;
+    assert_eq!(as_token(&write).get("/api/v1/me").await.status, 200);
+
+    // The audit log keeps who made and revoked which.
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_events WHERE action LIKE 'user.token-%' ORDER BY at, id",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "user.token-created")
+            .count(),
+        6,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "user.token-revoked")
+            .count(),
+        2,
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_endpoint_refuses_bad_requests_in_openais_shape() {
+    let app = TestApp::start().await;
+    let (ana, _) = app.user_with_model("ana").await;
+    let (_, secret) = token(&ana, "editor", &["chat"]).await;
+    let client = app.bearer_client(&app.url, &secret);
+    let ok = |extra: Value| {
+        let mut body = json!({"model": "Test", "messages": [{"role": "user", "content": "Halo"}]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    for (body, param) in [
+        (ok(json!({"n": 2})), "n"),
+        (
+            ok(json!({"tools": [{"type": "function", "function": {"name": "f"}}]})),
+            "tools",
+        ),
+        (ok(json!({"temperature": 3})), "temperature"),
+        (ok(json!({"stop": ["a", "b", "c", "d", "e"]})), "stop"),
+        (ok(json!({"messages": []})), "messages"),
+        (
+            ok(json!({"messages": [{"role": "wizard", "content": "x"}]})),
+            "messages[0].role",
+        ),
+        (
+            ok(
+                json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://169.254.169.254/x.png"}}]}]}),
+            ),
+            "messages[0].content[0].image_url.url",
+        ),
+        (
+            ok(
+                json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/svg+xml;base64,PHN2Zz4="}}]}]}),
+            ),
+            "messages[0].content[0].image_url.url",
+        ),
+        (
+            ok(json!({"messages": [{"role": "system", "content": "only a system prompt"}]})),
+            "messages",
+        ),
+    ] {
+        let reply = client.post("/v1/chat/completions", body.clone()).await;
+        assert_eq!(reply.status, 400, "{body}: {reply:?}");
+        assert_eq!(
+            reply.body["error"]["type"], "invalid_request_error",
+            "{reply:?}"
+        );
+        assert_eq!(reply.body["error"]["param"], param, "{body}: {reply:?}");
+    }
+    let broken = client
+        .raw(
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            Some("application/json"),
+            b"{\"model\": ".to_vec(),
+        )
+        .await;
+    assert_eq!(broken.status, 400, "{broken:?}");
+    assert!(
+        broken.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON"),
+        "{broken:?}"
+    );
+    let unknown = client
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "gpt-nope", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+    assert_openai_error(&unknown, 404, "model_not_found");
+    // Nothing reached the provider.
+    assert_eq!(app.provider.requests().len(), 0);
+    // Another's model is not the caller's.
+    app.user_with_model("bo").await;
+    let listed = client.get("/v1/models").await;
+    assert_eq!(
+        listed.body["data"].as_array().unwrap().len(),
+        1,
+        "{listed:?}"
+    );
+}
+
+/// Run `check.mjs` or `check.py` (an official SDK) with `request`.
+async fn sdk(
+    program: &[&str],
+    dir: &std::path::Path,
+    base: &str,
+    token: &str,
+    request: Value,
+) -> Value {
+    let output = tokio::process::Command::new(program[0])
+        .args(&program[1..])
+        .args([&format!("{base}/v1"), token, &request.to_string()])
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("the SDK's interpreter runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "{program:?}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+#[tokio::test]
+async fn openais_own_sdks_stream_from_each_provider_and_usage_counts() {
+    let dir = tokio::task::spawn_blocking(|| common::npm::installed("openai-client"))
+        .await
+        .unwrap();
+    let python =
+        tokio::task::spawn_blocking(|| common::pip::python_with("openai-venv", PYTHON_OPENAI))
+            .await
+            .unwrap();
+    let python = python.to_str().unwrap().to_owned();
+    let app = TestApp::start().await;
+    let (ana, _) = app.user_with_model("ana").await;
+    let key = ana
+        .post(
+            "/api/v1/api-keys",
+            json!({"provider": "anthropic", "key": "sk-ant-fake-0001"}),
+        )
+        .await;
+    let claude = ana
+        .post("/api/v1/models", json!({"provider": "anthropic", "modelId": "claude-test", "name": "Claude",
+                                        "baseUrl": app.provider.url("/v1"), "apiKeyId": key.body["id"]}))
+        .await;
+    assert_eq!(claude.status, 201, "{claude:?}");
+    let (token_id, secret) = token(&ana, "sdk", &["chat"]).await;
+
+    let node = ["node", "check.mjs"];
+    let py = [python.as_str(), "check.py"];
+    for program in [&node[..], &py[..]] {
+        let listed = sdk(
+            program,
+            &dir,
+            &app.url,
+            &secret,
+            json!({"model": "__list__"}),
+        )
+        .await;
+        let ids: Vec<&str> = listed["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            ["Test", "Claude"],
+            "defaults first: {program:?}: {listed}"
+        );
+
+        for (model, script, text, finish) in [
+            ("Test", OPENAI_STREAM, "Halo, apa kabar? ☕", "stop"),
+            ("Claude", ANTHROPIC_STREAM, "Selamat pagi!", "length"),
+        ] {
+            // Streamed, with usage last.
+            app.provider.push(Script::sse(script, 7));
+            let request = json!({"model": model, "stream": true, "stream_options": {"include_usage": true},
+                                 "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Halo"}],
+                                 "max_completion_tokens": 50, "temperature": 0.2, "stop": ["\n\n"]});
+            let streamed = sdk(program, &dir, &app.url, &secret, request).await;
+            assert_eq!(streamed["text"], text, "{program:?} {model}: {streamed}");
+            let chunks = streamed["chunks"].as_array().unwrap();
+            assert!(
+                chunks
+                    .iter()
+                    .all(|c| c["object"] == "chat.completion.chunk" && c["model"] == model),
+                "{streamed}"
+            );
+            let last = chunks.last().unwrap();
+            assert_eq!(last["choices"], json!([]), "{streamed}");
+            assert!(
+                last["usage"]["total_tokens"].as_u64().unwrap() > 0,
+                "{streamed}"
+            );
+            let finished = &chunks[chunks.len() - 2]["choices"][0]["finish_reason"];
+            assert_eq!(finished, finish, "{streamed}");
+            let sent = app.last_request();
+            match model {
+                "Test" => assert_eq!(
+                    (&sent["stop"], &sent["max_tokens"]),
+                    (&json!(["\n\n"]), &json!(50)),
+                    "{sent}"
+                ),
+                _ => assert_eq!(
+                    (&sent["stop_sequences"], &sent["system"]),
+                    (&json!(["\n\n"]), &json!("Be brief.")),
+                    "{sent}"
+                ),
+            }
+
+            // Whole.
+            app.provider.push(Script::sse(script, 64));
+            let whole = sdk(program, &dir, &app.url, &secret,
+                json!({"model": model, "messages": [{"role": "user", "content": [{"type": "text", "text": "Halo"}]}]})).await;
+            assert_eq!(whole["text"], text, "{program:?} {model}: {whole}");
+            assert_eq!(whole["completion"]["object"], "chat.completion");
+            assert_eq!(whole["completion"]["choices"][0]["finish_reason"], finish);
+            assert!(
+                whole["completion"]["usage"]["prompt_tokens"]
+                    .as_u64()
+                    .unwrap()
+                    > 0,
+                "{whole}"
+            );
+        }
+
+        // What the SDKs raise: an unknown model, a provider that refuses.
+        let unknown = sdk(
+            program,
+            &dir,
+            &app.url,
+            &secret,
+            json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+        assert_eq!(
+            (&unknown["error"]["status"], &unknown["error"]["code"]),
+            (&json!(404), &json!("model_not_found")),
+            "{unknown}"
+        );
+        app.provider
+            .push(Script::json(401, r#"{"error": {"message": "bad key"}}"#));
+        let refused = sdk(
+            program,
+            &dir,
+            &app.url,
+            &secret,
+            json!({"model": "Test", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+        assert!(
+            refused["error"]["status"]
+                .as_u64()
+                .is_some_and(|s| s >= 400),
+            "{refused}"
+        );
+    }
+
+    // Counted in the usage dashboard, as personal use of each model.
+    let used: Vec<(String, i64)> =
+        sqlx::query_as("SELECT model, requests FROM usage_daily WHERE user_id = $1 ORDER BY model")
+            .bind(ana.id)
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        used,
+        [("claude-test".to_owned(), 4), ("gpt-test".to_owned(), 6)],
+        "{used:?}"
+    );
+
+    // A revoked token: refused at once, by both SDKs.
+    ana.delete(&format!("/api/v1/tokens/{token_id}")).await;
+    for program in [&node[..], &py[..]] {
+        let refused = sdk(
+            program,
+            &dir,
+            &app.url,
+            &secret,
+            json!({"model": "Test", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+        assert_eq!(
+            (&refused["error"]["status"], &refused["error"]["code"]),
+            (&json!(401), &json!("invalid_api_key")),
+            "{refused}"
+        );
+        assert_eq!(refused["error"]["name"], "AuthenticationError", "{refused}");
+    }
+}
+
+#[tokio::test]
+async fn a_person_makes_uses_and_revokes_a_token_in_chromium() {
+    use sambung_testkit::browser::Browser;
+    let app = TestApp::start().await;
+    app.user("root").await;
+    let browser = Browser::start_dark().await;
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.client.goto(&app.url).await.unwrap();
+    let shown =
+        "const e = document.querySelector('#auth-switch'); return !!e && e.offsetParent !== null;";
+    browser
+        .until("the sign-in form", shown, |v| v == &json!(true))
+        .await;
+    browser.click("#auth-switch").await;
+    browser.type_into("#auth-name", "Ana").await;
+    browser.type_into("#auth-email", "ana@example.com").await;
+    browser.type_into("#auth-password", "password-of-ana").await;
+    browser.click("#auth-submit").await;
+    browser.element("#app:not([hidden])").await;
+    browser.click("#open-settings").await;
+
+    // Nothing it may do: said beside the form, the name kept.
+    browser.type_into("#token-name", "My editor").await;
+    browser.click("#token-scope-chat").await;
+    browser.click("#token-form button[type=submit]").await;
+    browser
+        .until_text("#token-status.error", "at least one thing")
+        .await;
+    let kept = browser
+        .client
+        .execute(
+            "return document.querySelector('#token-name').value;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, json!("My editor"));
+
+    browser.click("#token-scope-chat").await;
+    browser.click("#token-form button[type=submit]").await;
+    browser
+        .until_text("#token-status", "Token My editor made.")
+        .await;
+    let secret = browser.text("#token-secret").await;
+    assert!(secret.starts_with("sk-sambung-"), "{secret}");
+    browser.until_text("#token-list li", "My editor").await;
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth;";
+    browser
+        .until("the tokens within the phone's width", fits, |v| {
+            v == &json!(true)
+        })
+        .await;
+    browser
+        .client
+        .execute(
+            "document.querySelector('#token-form').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser
+        .screenshot(
+            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("screenshots")
+                .join("tokens-phone-dark.png"),
+        )
+        .await;
+
+    let program = app.bearer_client(&app.url, &secret);
+    assert_eq!(program.get("/v1/models").await.status, 200);
+    browser.client.refresh().await.unwrap();
+    browser.until_text("#token-list li", "last used").await;
+
+    browser
+        .client
+        .execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    browser.click("#token-list li button").await;
+    browser.until_text("#token-status", "revoked").await;
+    assert_eq!(program.get("/v1/models").await.status, 401);
+    browser.close().await;
+}

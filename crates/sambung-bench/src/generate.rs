@@ -91,27 +91,8 @@ pub async fn run(
     if chosen.len() < concurrency.max(1) {
         return Err(BenchError::NoDataset);
     }
-    let mut made: Vec<ModelId> = Vec::new();
-    for &(user, _) in &chosen {
-        let model = models::create_model(
-            pool,
-            user,
-            None,
-            ModelFields {
-                provider: "custom",
-                model_id: "fake",
-                name: "Benchmark fake",
-                base_url: Some(&base_url),
-                api_key_id: None,
-                settings: serde_json::json!({}),
-                is_default: true,
-            },
-        )
-        .await
-        .map_err(crate::domain)?;
-        made.push(model.id);
-    }
     let users: Vec<UserId> = chosen.iter().map(|(u, _)| *u).collect();
+    let made = fake_models(pool, &users, &base_url).await?;
     let target = std::sync::Arc::new(
         HttpTarget::start(
             pool,
@@ -126,13 +107,46 @@ pub async fn run(
     if let Ok(target) = std::sync::Arc::try_unwrap(target) {
         target.close().await?;
     }
-    for model in made {
-        sqlx::query("DELETE FROM models WHERE id = $1")
-            .bind(model)
-            .execute(pool)
-            .await?;
-    }
+    remove_models(pool, &made).await?;
     result
+}
+
+/// A default model named `Benchmark fake` at the fake provider's `base_url` for each user.
+pub(crate) async fn fake_models(
+    pool: &PgPool,
+    users: &[UserId],
+    base_url: &str,
+) -> Result<Vec<ModelId>, BenchError> {
+    let mut made = Vec::new();
+    for &user in users {
+        let model = models::create_model(
+            pool,
+            user,
+            None,
+            ModelFields {
+                provider: "custom",
+                model_id: "fake",
+                name: "Benchmark fake",
+                base_url: Some(base_url),
+                api_key_id: None,
+                settings: serde_json::json!({}),
+                is_default: true,
+            },
+        )
+        .await
+        .map_err(crate::domain)?;
+        made.push(model.id);
+    }
+    Ok(made)
+}
+
+pub(crate) async fn remove_models(pool: &PgPool, made: &[ModelId]) -> Result<(), BenchError> {
+    let ids: Vec<uuid::Uuid> = made.iter().map(|m| m.0).collect();
+    sqlx::query("DELETE FROM models WHERE id = ANY($1)")
+        .bind(&ids)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 async fn measure(

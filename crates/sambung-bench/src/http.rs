@@ -364,6 +364,33 @@ impl HttpTarget {
         Ok((first, started.elapsed()))
     }
 
+    /// A streamed completion through the OpenAI-compatible endpoint with the personal access
+    /// token `token`, read to its end: how long that took.
+    pub async fn complete(&self, token: &str) -> Result<std::time::Duration, BenchError> {
+        let started = std::time::Instant::now();
+        let body = serde_json::json!({"model": "Benchmark fake", "stream": true,
+            "messages": [{"role": "user", "content": "benchmark question"}]});
+        let response = self
+            .client
+            .post(format!("{}/v1/chat/completions", self.base()))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(BenchError::Http(format!("status {}", response.status())));
+        }
+        let text = response
+            .text()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?;
+        match text.ends_with("data: [DONE]\n\n") {
+            true => Ok(started.elapsed()),
+            false => Err(BenchError::Http("the stream did not end".into())),
+        }
+    }
+
     /// Stop the servers and end the sessions they were given.
     pub async fn close(self) -> Result<(), BenchError> {
         for stop in self.stops {

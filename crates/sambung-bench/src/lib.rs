@@ -6,6 +6,7 @@
 
 pub mod attacks;
 pub mod branches;
+pub mod completions;
 pub mod files;
 pub mod generate;
 pub mod http;

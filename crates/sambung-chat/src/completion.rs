@@ -1,13 +1,15 @@
 //! A completion asked outside a chat (the OpenAI-compatible endpoint, SPEC section 16): the
 //! same models, keys, quotas, caps and usage as a turn, and nothing stored but what it used.
-//! The caller writes the pieces in its own shape.
+//! The caller writes the pieces in its own shape. Asked to, the conversation and its reply are
+//! kept as a chat of the caller's when it ends (written as an import is, once).
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use sambung_ai::{Delta, FinishReason, ProviderError, Request};
+use sambung_ai::{Delta, FinishReason, ProviderError, Request, Role, Turn};
 use sambung_db::models::Model;
-use sambung_db::{quotas, UserId};
+use sambung_db::{imports, quotas, ChatId, UserId};
+use serde_json::json;
 use tokio::sync::mpsc::Receiver;
 
 use crate::{store, ReplyLimits, TurnError, Turns};
@@ -29,6 +31,13 @@ pub enum Piece {
 /// A completion under way: read it with [`Completion::next`] to its end; what it used is
 /// counted then (or, dropped half-way, as far as it went).
 pub struct Completion {
+    /// `chatcmpl-…`: the answer's id, and the kept chat's source id.
+    pub id: String,
+    /// The chat it was kept as, once it ended (when it was to be kept).
+    pub kept: Option<ChatId>,
+    /// What is kept as a chat besides the reply; none: nothing is kept.
+    keep: Option<Request>,
+    reply: String,
     pool: sqlx::PgPool,
     actor: UserId,
     pub model: Model,
@@ -50,12 +59,13 @@ pub struct Completion {
 impl Turns {
     /// Call `model` for `actor` with `request`: refused before the provider is called when a
     /// quota is used up or the model's key may not be used; `max_tokens` kept within the
-    /// instance's cap.
+    /// instance's cap. With `keep`, the conversation and the reply become a chat when it ends.
     pub async fn complete(
         &self,
         actor: UserId,
         model: Model,
         mut request: Request,
+        keep: bool,
     ) -> Result<Completion, TurnError> {
         let allowance = quotas::check_turn(&self.pool, actor, None).await?;
         if !allowance.personal_keys && model.api_key_id.is_some() {
@@ -75,6 +85,7 @@ impl Turns {
             .map(|t| t.content.len())
             .chain(request.system.as_ref().map(String::len))
             .sum();
+        let keep = keep.then(|| request.clone());
         let receiver = sambung_ai::stream(
             self.guard().clone(),
             endpoint,
@@ -82,6 +93,10 @@ impl Turns {
             self.settings.timeouts,
         );
         Ok(Completion {
+            id: format!("chatcmpl-{}", uuid::Uuid::now_v7().simple()),
+            kept: None,
+            keep,
+            reply: String::new(),
             pool: self.pool.clone(),
             actor,
             model,
@@ -130,6 +145,9 @@ impl Completion {
                         text.truncate(fits);
                     }
                     self.bytes += text.len();
+                    if self.keep.is_some() {
+                        self.reply.push_str(&text);
+                    }
                     if over || self.pieces >= self.limits.max_pieces {
                         // At a cap the provider is left (its request cancelled) and the text
                         // that fits is the last.
@@ -166,10 +184,92 @@ impl Completion {
         self.ended = true;
         self.receiver.close();
         self.count().await;
+        self.keep_as_chat().await;
         let (input, output) = self.usage();
         self.after_end.push_back(Piece::Usage { input, output });
         self.after_end
             .push_back(Piece::Finish(self.finish.unwrap_or(FinishReason::Stop)));
+    }
+
+    /// The conversation asked and its reply as a chat of the caller's (its system prompt the
+    /// chat's; images are not kept). Written as an import is, under the completion's id.
+    async fn keep_as_chat(&mut self) {
+        use sambung_transfer::{Conversation, Message, Role as Kept, Source};
+        let Some(request) = self.keep.take() else {
+            return;
+        };
+        let now = chrono::Utc::now();
+        let reply = Turn {
+            role: Role::Assistant,
+            content: std::mem::take(&mut self.reply),
+            attachments: Vec::new(),
+        };
+        let title = request
+            .turns
+            .iter()
+            .rev()
+            .find(|t| t.role == Role::User)
+            .map(|t| crate::request::first_words(&t.content))
+            .unwrap_or_default();
+        let messages = request
+            .turns
+            .iter()
+            .chain([&reply])
+            .enumerate()
+            .map(|(at, turn)| Message {
+                source_id: format!("{}-{at}", self.id),
+                parent: at.checked_sub(1),
+                role: match turn.role {
+                    Role::User => Kept::User,
+                    Role::Assistant => Kept::Assistant,
+                },
+                content: turn.content.clone(),
+                model: (turn.role == Role::Assistant).then(|| self.model.model_id.clone()),
+                // Each after the one it follows.
+                created_at: now + chrono::Duration::microseconds(at as i64),
+                on_path: true,
+                metadata: None,
+                files: Vec::new(),
+            })
+            .collect();
+        let conversation = Conversation {
+            source: Source::Api,
+            source_id: self.id.clone(),
+            title,
+            created_at: now,
+            updated_at: now,
+            model: Some(self.model.model_id.clone()),
+            provider: self.model.provider.clone(),
+            settings: request
+                .system
+                .map_or_else(|| json!({}), |system| json!({"systemPrompt": system})),
+            folder: None,
+            tags: Vec::new(),
+            pinned: false,
+            archived: false,
+            messages,
+            notes: Default::default(),
+        };
+        let written = async {
+            let mut tx = self.pool.begin().await?;
+            let done = imports::import_conversation(
+                &mut tx,
+                self.actor,
+                &conversation,
+                &[],
+                &mut Vec::new(),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<_, sambung_db::DomainError>(done)
+        }
+        .await;
+        match written {
+            Ok(
+                imports::Imported::Added { chat, .. } | imports::Imported::AlreadyThere { chat },
+            ) => self.kept = Some(chat),
+            Err(e) => tracing::error!(error = %e, "cannot keep a completion as a chat"),
+        }
     }
 
     fn usage_row(&self) -> (u64, u64, std::time::Duration) {

@@ -186,6 +186,9 @@ struct CompletionRequest {
     n: Option<u32>,
     tools: Option<Vec<Value>>,
     tool_choice: Option<Value>,
+    /// OpenAI's "store the output": here, keep the conversation as one of the caller's chats.
+    #[serde(default)]
+    store: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -419,17 +422,19 @@ async fn chat_completions(
             code: Some("model_not_found".into()),
             retry_after: None,
         })?;
-    let mut completion = state.turns.complete(me.user.id, model, request).await?;
+    let mut completion = state
+        .turns
+        .complete(me.user.id, model, request, body.store)
+        .await?;
     // The first piece before the answer's status: a provider that refuses is an error status,
     // not a stream that fails.
     let first = completion.next().await;
     if let Some(Piece::Failed(error)) = first {
         return Err(sambung_chat::TurnError::Provider(error).into());
     }
-    let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
     let created = chrono::Utc::now().timestamp();
     let shape = Shape {
-        id,
+        id: completion.id.clone(),
         created,
         model: body.model.clone(),
         usage_in_stream: body
@@ -497,14 +502,21 @@ async fn whole(
         }
         piece = completion.next().await;
     }
-    Ok(Json(json!({
+    let mut response = Json(json!({
         "id": shape.id, "object": "chat.completion", "created": shape.created, "model": shape.model,
         "system_fingerprint": null,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": null},
                      "logprobs": null, "finish_reason": finish}],
         "usage": usage(used.0, used.1),
     }))
-    .into_response())
+    .into_response();
+    // Kept as a chat (`store: true`): which one.
+    if let Some(chat) = completion.kept {
+        if let Ok(value) = HeaderValue::from_str(&chat.to_string()) {
+            response.headers_mut().insert("x-sambung-chat-id", value);
+        }
+    }
+    Ok(response)
 }
 
 /// The answer as Server-Sent Events of `chat.completion.chunk`, then `data: [DONE]`; a

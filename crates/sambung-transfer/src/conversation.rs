@@ -15,6 +15,8 @@ pub enum Source {
     OpenWebUi,
     /// Our own JSON export.
     Sambung,
+    /// A completion asked through the OpenAI-compatible endpoint with `store: true`.
+    Api,
 }
 
 impl Source {
@@ -24,6 +26,7 @@ impl Source {
             Source::Claude => "claude",
             Source::OpenWebUi => "openwebui",
             Source::Sambung => "sambung",
+            Source::Api => "api",
         }
     }
 }

@@ -137,14 +137,16 @@ pub struct BenchArgs {
     /// (a chat with 50 branches of 100 messages opened against a flat one of the same path);
     /// or files (a 20 MB file up and down through the server, then 20 uploads at once: time
     /// and memory); or transfer (a ChatGPT export of --mb megabytes imported through the
-    /// server and the account exported back: time and memory).
+    /// server and the account exported back: time and memory); or completions (the
+    /// OpenAI-compatible endpoint against the provider called directly and a chat's turn,
+    /// --turns requests each at concurrency 1 and 10).
     #[arg(long, default_value = "all")]
     pub workload: String,
     /// people: how many simulated people (several, comma-separated, run one after another:
     /// `50,100,200`).
     #[arg(long, default_value = "50")]
     pub users: String,
-    /// generate: how many turns to time.
+    /// generate: how many turns to time (completions: requests of each kind).
     #[arg(long, default_value_t = 200)]
     pub turns: usize,
     /// generate: how many replies stream at once while memory is watched.

@@ -647,3 +647,116 @@ async fn a_person_makes_uses_and_revokes_a_token_in_chromium() {
     assert_eq!(program.get("/v1/models").await.status, 401);
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_completion_is_kept_as_a_chat_only_when_asked() {
+    let app = TestApp::start().await;
+    let (ana, _) = app.user_with_model("ana").await;
+    let (_, secret) = token(&ana, "notes app", &["chat"]).await;
+    let client = app.bearer_client(&app.url, &secret);
+    let chats = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM chats WHERE user_id = $1")
+            .bind(ana.id)
+            .fetch_one(app.pool())
+            .await
+            .unwrap()
+    };
+    let before = chats().await;
+    let body = |store: bool, stream: bool| {
+        json!({"model": "Test", "store": store, "stream": stream, "messages": [
+            {"role": "system", "content": "Answer in Indonesian."},
+            {"role": "user", "content": "What is a lighthouse for?"},
+            {"role": "assistant", "content": "Ships."},
+            {"role": "user", "content": "Say more about lighthouses please"}]})
+    };
+    app.provider.push(Script::sse(OPENAI_STREAM, 64));
+    let plain = client
+        .post("/v1/chat/completions", body(false, false))
+        .await;
+    assert_eq!(plain.status, 200, "{plain:?}");
+    assert!(plain.headers.get("x-sambung-chat-id").is_none());
+    assert_eq!(chats().await, before, "nothing is kept unless asked");
+
+    app.provider.push(Script::sse(OPENAI_STREAM, 64));
+    let kept = client.post("/v1/chat/completions", body(true, false)).await;
+    let chat = kept.headers["x-sambung-chat-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let read = ana.get(&format!("/api/v1/chats/{chat}")).await;
+    assert_eq!(read.status, 200, "{read:?}");
+    assert_eq!(read.body["title"], "Say more about lighthouses please");
+    assert_eq!(
+        read.body["settings"]["systemPrompt"],
+        "Answer in Indonesian."
+    );
+    let messages: Vec<(String, String)> = sqlx::query_as(
+        "SELECT role, content FROM messages WHERE chat_id = $1::uuid ORDER BY created_at",
+    )
+    .bind(&chat)
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    let roles: Vec<&str> = messages.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
+    assert_eq!(messages[3].1, "Halo, apa kabar? ☕");
+
+    app.provider.push(Script::sse(OPENAI_STREAM, 64));
+    let streamed = client.post("/v1/chat/completions", body(true, true)).await;
+    assert!(
+        streamed.text.ends_with("data: [DONE]\n\n"),
+        "{}",
+        streamed.text
+    );
+    assert_eq!(chats().await, before + 2, "a streamed one is kept too");
+}
+
+#[tokio::test]
+async fn quotas_rate_limits_and_a_failing_provider_are_said_in_openais_shape() {
+    let app = TestApp::with_limits(sambung_server::RateLimits {
+        per_token: 3,
+        ..sambung_server::RateLimits::unlimited()
+    })
+    .await;
+    let (ana, _) = app.user_with_model("ana").await;
+    let (_, secret) = token(&ana, "script", &["chat"]).await;
+    let client = app.bearer_client(&app.url, &secret);
+    let ask = |stream: bool| json!({"model": "Test", "stream": stream, "messages": [{"role": "user", "content": "Halo"}]});
+
+    // A provider that breaks off half-way: the text so far, then an error event, no [DONE].
+    app.provider.push(Script::sse(&OPENAI_STREAM[..300], 64));
+    let broken = client.post("/v1/chat/completions", ask(true)).await;
+    assert_eq!(broken.status, 200, "{broken:?}");
+    assert!(broken.text.contains("Halo, "), "{}", broken.text);
+    let last = broken.text.trim_end().rsplit("\n\n").next().unwrap();
+    let error: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{last}"
+    );
+    assert!(!broken.text.contains("[DONE]"), "{}", broken.text);
+
+    // A day's requests used up: 429 with when it resets.
+    sqlx::query("INSERT INTO quotas (user_id, requests_per_day) VALUES ($1, 1)")
+        .bind(ana.id)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let over = client.post("/v1/chat/completions", ask(false)).await;
+    assert_openai_error(&over, 429, "insufficient_quota");
+    let wait: u64 = over.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&wait), "{wait}");
+
+    // The token's own limit: 3 in the window, two used above.
+    let limited = client.get("/v1/models").await;
+    assert_eq!(limited.status, 200, "{limited:?}");
+    let limited = client.get("/v1/models").await;
+    assert_openai_error(&limited, 429, "rate_limit_exceeded");
+    assert!(limited.headers.contains_key("retry-after"));
+}

@@ -41,6 +41,9 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     if args.workload == "transfer" {
         return transfer(config, args).await;
     }
+    if args.workload == "completions" {
+        return completions(config, args).await;
+    }
     let workloads = Workload::parse(&args.workload)?;
     let pool = pool_of(config, args.concurrency).await?;
     let mut inputs = Inputs::sample(&pool).await?;
@@ -223,6 +226,32 @@ async fn files(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
              of it the server's: reading {:.0} ms, metadata out {:.0} ms, base64 {:.0} ms",
             report.image_mb, report.image_turns, report.image_first_token_p50_ms, report.plain_first_token_p50_ms,
             report.image_added_ms, report.image_read_ms, report.image_strip_ms, report.image_base64_ms
+        );
+    }
+    Ok(())
+}
+
+/// `--workload completions`: the OpenAI-compatible endpoint against the provider called
+/// directly and against a chat's turn, `--turns` requests of each at concurrency 1 and 10.
+async fn completions(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
+    let pool = pool_of(config, 30).await?;
+    let inputs = Inputs::sample(&pool).await?;
+    let report = sambung_bench::completions::run(&pool, &inputs.personal_chats, args.turns).await?;
+    pool.close().await;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    for level in &report.levels {
+        println!(
+            "completions at concurrency {}, {} requests each: the provider directly p50 {:.1} ms, p95 {:.1} ms; \
+             /v1/chat/completions p50 {:.1} ms (+{:.1}), p95 {:.1} ms (+{:.1}); a chat's turn p50 {:.1} ms (+{:.1}), p95 {:.1} ms (+{:.1}); {} errors",
+            level.concurrency, level.requests, level.direct_p50_ms, level.direct_p95_ms,
+            level.endpoint_p50_ms, level.endpoint_p50_ms - level.direct_p50_ms,
+            level.endpoint_p95_ms, level.endpoint_p95_ms - level.direct_p95_ms,
+            level.turn_p50_ms, level.turn_p50_ms - level.direct_p50_ms,
+            level.turn_p95_ms, level.turn_p95_ms - level.direct_p95_ms,
+            level.errors
         );
     }
     Ok(())

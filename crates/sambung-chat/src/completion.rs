@@ -3,7 +3,8 @@
 //! The caller writes the pieces in its own shape. Asked to, the conversation and its reply are
 //! kept as a chat of the caller's when it ends (written as an import is, once).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use sambung_ai::{Delta, FinishReason, ProviderError, Request, Role, Turn};
@@ -26,6 +27,43 @@ pub enum Piece {
     Finish(FinishReason),
     /// The provider failed: nothing more follows.
     Failed(ProviderError),
+}
+
+/// Completions running on this server, per person: as many at once as the replies a person
+/// may have streaming (the `runningGenerations` quota), so one token cannot hold the
+/// providers' connections open by the hundred.
+#[derive(Default)]
+pub(crate) struct Running(Arc<Mutex<HashMap<UserId, i64>>>);
+
+/// One running completion's place, given back when it is dropped.
+struct Slot {
+    running: Arc<Mutex<HashMap<UserId, i64>>>,
+    user: UserId,
+}
+
+impl Running {
+    fn take(&self, user: UserId, allowed: Option<i64>) -> Result<Slot, TurnError> {
+        let mut running = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = running.entry(user).or_insert(0);
+        quotas::running_over(allowed, *mine)?;
+        *mine += 1;
+        Ok(Slot {
+            running: self.0.clone(),
+            user,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mine) = running.get_mut(&self.user) {
+            *mine -= 1;
+            if *mine <= 0 {
+                running.remove(&self.user);
+            }
+        }
+    }
 }
 
 /// A completion under way: read it with [`Completion::next`] to its end; what it used is
@@ -54,6 +92,7 @@ pub struct Completion {
     after_end: VecDeque<Piece>,
     ended: bool,
     counted: bool,
+    _slot: Slot,
 }
 
 impl Turns {
@@ -71,6 +110,9 @@ impl Turns {
         if !allowance.personal_keys && model.api_key_id.is_some() {
             return Err(TurnError::PersonalKeysOff);
         }
+        let slot = self
+            .completions
+            .take(actor, allowance.running_generations)?;
         let limits = self.settings.limits.within(&allowance.reply);
         if let Some(cap) = allowance.reply.max_output_tokens {
             let cap = cap.clamp(1, i64::from(u32::MAX)) as u32;
@@ -111,6 +153,7 @@ impl Turns {
             after_end: VecDeque::new(),
             ended: false,
             counted: false,
+            _slot: slot,
         })
     }
 }

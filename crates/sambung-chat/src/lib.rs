@@ -148,6 +148,8 @@ pub struct Turns {
     generations: registry::Registry,
     /// Callers here following a reply another server writes: its relayed stream goes to them.
     remote_followers: Mutex<HashMap<String, tokio::sync::mpsc::Sender<Bytes>>>,
+    /// Completions outside a chat running here, per person ([`completion`]).
+    completions: completion::Running,
 }
 
 impl Turns {
@@ -166,6 +168,7 @@ impl Turns {
             lease,
             generations: Default::default(),
             remote_followers: Default::default(),
+            completions: Default::default(),
         }))
     }
 

@@ -760,3 +760,49 @@ async fn quotas_rate_limits_and_a_failing_provider_are_said_in_openais_shape() {
     assert_openai_error(&limited, 429, "rate_limit_exceeded");
     assert!(limited.headers.contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn a_person_runs_only_as_many_completions_at_once_as_their_quota_allows() {
+    let app = TestApp::start().await;
+    let (ana, _) = app.user_with_model("ana").await;
+    sqlx::query("INSERT INTO quotas (user_id, running_generations) VALUES ($1, 1)")
+        .bind(ana.id)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let (_, secret) = token(&ana, "script", &["chat"]).await;
+    let client = app.bearer_client(&app.url, &secret);
+    let ask =
+        json!({"model": "Test", "stream": true, "messages": [{"role": "user", "content": "Halo"}]});
+
+    // One holds its place while its provider streams slowly (about 5 s)...
+    app.provider
+        .push(Script::sse(OPENAI_STREAM, 40).paced(std::time::Duration::from_millis(300)));
+    let first = client
+        .http
+        .post(client.url("/v1/chat/completions"))
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let second = client.post("/v1/chat/completions", ask.clone()).await;
+    assert_openai_error(&second, 429, "insufficient_quota");
+
+    // ...and gives it back when its caller leaves.
+    drop(first);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        app.provider.push(Script::sse(OPENAI_STREAM, 64));
+        let again = client.post("/v1/chat/completions", ask.clone()).await;
+        if again.status == 200 {
+            assert!(again.text.ends_with("data: [DONE]\n\n"), "{}", again.text);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the place was never given back: {again:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use sambung_ai::fake::{FakeProvider, Script};
+use sambung_ai::fake::{
+    FakeProvider, Script, ANTHROPIC_STREAM as ANTHROPIC, OPENAI_STREAM as OPENAI,
+};
 use sambung_ai::{
     stream, ApiKey, Delta, Endpoint, FinishReason, Guard, Provider, ProviderError, Request, Role,
     Timeouts, Turn,
@@ -85,16 +87,6 @@ async fn collect(guard: Guard, endpoint: Endpoint) -> (String, Vec<Delta>, Optio
     (text, others, error)
 }
 
-const OPENAI: &str = concat!(
-    ": OPENROUTER PROCESSING\n\n",
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Halo, \"},\"finish_reason\":null}]}\n\n",
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"apa kabar? ☕\"},\"finish_reason\":null}]}\n\n",
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":5,\"total_tokens\":14}}\n\n",
-    "data: [DONE]\n\n",
-);
-
 #[tokio::test]
 async fn openai_compatible_streams_text_usage_and_finish_whatever_the_chunking() {
     // 7-byte pieces cut JSON objects and the multi-byte ☕ apart.
@@ -136,25 +128,6 @@ async fn openai_compatible_streams_text_usage_and_finish_whatever_the_chunking()
         assert_eq!(body["max_tokens"], 100);
     }
 }
-
-const ANTHROPIC: &str = concat!(
-    "event: message_start\n",
-    "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n",
-    "event: content_block_start\n",
-    "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
-    "event: ping\n",
-    "data: {\"type\": \"ping\"}\n\n",
-    "event: content_block_delta\n",
-    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Selamat \"}}\n\n",
-    "event: content_block_delta\n",
-    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"pagi!\"}}\n\n",
-    "event: content_block_stop\n",
-    "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
-    "event: message_delta\n",
-    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n",
-    "event: message_stop\n",
-    "data: {\"type\":\"message_stop\"}\n\n",
-);
 
 #[tokio::test]
 async fn anthropic_streams_with_pings_and_reports_its_stop_reason() {

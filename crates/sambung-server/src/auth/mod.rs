@@ -48,13 +48,7 @@ fn presented_token(state: &AppState, headers: &HeaderMap) -> Option<(String, boo
     if let Some(token) = state.cookies.read(headers, SESSION_TOKEN) {
         return Some((token, true));
     }
-    let bearer = headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?
-        .trim();
-    let decoded = percent_encoding::percent_decode_str(bearer)
+    let decoded = percent_encoding::percent_decode_str(bearer(headers)?)
         .decode_utf8()
         .ok()?;
     let token = match decoded.contains('.') {
@@ -146,15 +140,21 @@ pub async fn session_layer(
 /// The personal access token of `Authorization: Bearer sk-sambung-…`, if that is what the
 /// request presents.
 fn presented_access_token(headers: &HeaderMap) -> Option<String> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?
-        .trim();
-    bearer
-        .starts_with(sambung_db::tokens::TOKEN_PREFIX)
-        .then(|| bearer.to_owned())
+    bearer(headers)
+        .filter(|b| b.starts_with(sambung_db::tokens::TOKEN_PREFIX))
+        .map(str::to_owned)
+}
+
+/// What `Authorization: Bearer …` carries.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    Some(
+        headers
+            .get(header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")?
+            .trim(),
+    )
 }
 
 /// The scope a token needs for `method` on `path`, or why no token may be used there: the

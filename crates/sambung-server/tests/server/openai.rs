@@ -6,39 +6,11 @@
 use crate::common;
 
 use common::{TestApp, User};
-use sambung_ai::fake::Script;
+use sambung_ai::fake::{Script, ANTHROPIC_STREAM, OPENAI_STREAM};
 use serde_json::{json, Value};
 
 /// The Python SDK the tests install.
 const PYTHON_OPENAI: &str = "openai==3.63.0";
-
-const OPENAI_STREAM: &str = concat!(
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Halo, \"},\"finish_reason\":null}]}\n\n",
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"apa kabar? ☕\"},\"finish_reason\":null}]}\n\n",
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":5,\"total_tokens\":14}}\n\n",
-    "data: [DONE]\n\n",
-);
-
-const ANTHROPIC_STREAM: &str = concat!(
-    "event: message_start\n",
-    "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n",
-    "event: content_block_start\n",
-    "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
-    "event: ping\n",
-    "data: {\"type\": \"ping\"}\n\n",
-    "event: content_block_delta\n",
-    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Selamat \"}}\n\n",
-    "event: content_block_delta\n",
-    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"pagi!\"}}\n\n",
-    "event: content_block_stop\n",
-    "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
-    "event: message_delta\n",
-    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n",
-    "event: message_stop\n",
-    "data: {\"type\":\"message_stop\"}\n\n",
-);
 
 /// A token of `user`'s with `scopes`: its id and secret.
 async fn token(user: &User, name: &str, scopes: &[&str]) -> (String, String) {
@@ -395,6 +367,18 @@ async fn sdk(
     })
 }
 
+/// What an SDK makes of asking `model` a one-word question, whole.
+async fn sdk_asking(
+    program: &[&str],
+    dir: &std::path::Path,
+    base: &str,
+    token: &str,
+    model: &str,
+) -> Value {
+    let request = json!({"model": model, "messages": [{"role": "user", "content": "x"}]});
+    sdk(program, dir, base, token, request).await
+}
+
 #[tokio::test]
 async fn openais_own_sdks_stream_from_each_provider_and_usage_counts() {
     let dir = tokio::task::spawn_blocking(|| common::npm::installed("openai-client"))
@@ -500,14 +484,7 @@ async fn openais_own_sdks_stream_from_each_provider_and_usage_counts() {
         }
 
         // What the SDKs raise: an unknown model, a provider that refuses.
-        let unknown = sdk(
-            program,
-            &dir,
-            &app.url,
-            &secret,
-            json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]}),
-        )
-        .await;
+        let unknown = sdk_asking(program, &dir, &app.url, &secret, "nope").await;
         assert_eq!(
             (&unknown["error"]["status"], &unknown["error"]["code"]),
             (&json!(404), &json!("model_not_found")),
@@ -515,14 +492,7 @@ async fn openais_own_sdks_stream_from_each_provider_and_usage_counts() {
         );
         app.provider
             .push(Script::json(401, r#"{"error": {"message": "bad key"}}"#));
-        let refused = sdk(
-            program,
-            &dir,
-            &app.url,
-            &secret,
-            json!({"model": "Test", "messages": [{"role": "user", "content": "x"}]}),
-        )
-        .await;
+        let refused = sdk_asking(program, &dir, &app.url, &secret, "Test").await;
         assert!(
             refused["error"]["status"]
                 .as_u64()
@@ -547,14 +517,7 @@ async fn openais_own_sdks_stream_from_each_provider_and_usage_counts() {
     // A revoked token: refused at once, by both SDKs.
     ana.delete(&format!("/api/v1/tokens/{token_id}")).await;
     for program in [&node[..], &py[..]] {
-        let refused = sdk(
-            program,
-            &dir,
-            &app.url,
-            &secret,
-            json!({"model": "Test", "messages": [{"role": "user", "content": "x"}]}),
-        )
-        .await;
+        let refused = sdk_asking(program, &dir, &app.url, &secret, "Test").await;
         assert_eq!(
             (&refused["error"]["status"], &refused["error"]["code"]),
             (&json!(401), &json!("invalid_api_key")),
@@ -578,10 +541,7 @@ async fn a_person_makes_uses_and_revokes_a_token_in_chromium() {
         .until("the sign-in form", shown, |v| v == &json!(true))
         .await;
     browser.click("#auth-switch").await;
-    browser.type_into("#auth-name", "Ana").await;
-    browser.type_into("#auth-email", "ana@example.com").await;
-    browser.type_into("#auth-password", "password-of-ana").await;
-    browser.click("#auth-submit").await;
+    common::sign_up_in(&browser, "Ana").await;
     browser.element("#app:not([hidden])").await;
     browser.click("#open-settings").await;
 
@@ -724,7 +684,7 @@ async fn quotas_rate_limits_and_a_failing_provider_are_said_in_openais_shape() {
     let ask = |stream: bool| json!({"model": "Test", "stream": stream, "messages": [{"role": "user", "content": "Halo"}]});
 
     // A provider that breaks off half-way: the text so far, then an error event, no [DONE].
-    app.provider.push(Script::sse(&OPENAI_STREAM[..300], 64));
+    app.provider.push(Script::sse(&OPENAI_STREAM[..330], 64));
     let broken = client.post("/v1/chat/completions", ask(true)).await;
     assert_eq!(broken.status, 200, "{broken:?}");
     assert!(broken.text.contains("Halo, "), "{}", broken.text);

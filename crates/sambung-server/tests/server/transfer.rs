@@ -6,7 +6,7 @@ use std::io::{Cursor, Read, Write};
 use sambung_files::fixtures::png;
 use serde_json::{json, Value};
 
-use crate::common::{Client, Reply, TestApp};
+use crate::common::{self, Client, Reply, TestApp};
 
 async fn import(client: &Client, name: &str, bytes: Vec<u8>) -> Reply {
     let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
@@ -644,10 +644,7 @@ async fn a_user_imports_and_exports_in_chromium() {
     let browser = Browser::start().await;
     browser.client.goto(&app.url).await.unwrap();
     browser.click("#auth-switch").await;
-    browser.type_into("#auth-name", "Ana").await;
-    browser.type_into("#auth-email", "ana@example.com").await;
-    browser.type_into("#auth-password", "password-of-ana").await;
-    browser.click("#auth-submit").await;
+    common::sign_up_in(&browser, "Ana").await;
     browser.element("#app:not([hidden])").await;
     browser.click("#open-settings").await;
 
@@ -734,10 +731,7 @@ async fn a_user_imports_and_exports_in_chromium() {
     phone.client.set_window_size(390, 844).await.unwrap();
     phone.client.goto(&app.url).await.unwrap();
     phone.click("#auth-switch").await;
-    phone.type_into("#auth-name", "Bo").await;
-    phone.type_into("#auth-email", "bo@example.com").await;
-    phone.type_into("#auth-password", "password-of-bo").await;
-    phone.click("#auth-submit").await;
+    common::sign_up_in(&phone, "Bo").await;
     phone.element("#app:not([hidden])").await;
     phone.click("#open-settings").await;
     phone

@@ -167,7 +167,7 @@ async fn journey(phone: bool, locale: Locale) {
         }
     }
     browser.click("#auth-switch").await;
-    sign_up(&browser, "Ana").await;
+    common::sign_up_in(&browser, "Ana").await;
     browser.until_text("#me", "Ana").await;
     if locale == Locale::Id {
         let stored: Option<String> =
@@ -549,18 +549,6 @@ async fn journey(phone: bool, locale: Locale) {
 }
 
 /// Fill the sign-up form as `name` (`name@example.com`, `password-of-name`, lower case).
-async fn sign_up(browser: &Browser, name: &str) {
-    let lower = name.to_lowercase();
-    browser.type_into("#auth-name", name).await;
-    browser
-        .type_into("#auth-email", &format!("{lower}@example.com"))
-        .await;
-    browser
-        .type_into("#auth-password", &format!("password-of-{lower}"))
-        .await;
-    browser.click("#auth-submit").await;
-}
-
 async fn sign_in(browser: &Browser, email: &str, password: &str) {
     browser.type_into("#auth-email", email).await;
     browser.type_into("#auth-password", password).await;
@@ -966,7 +954,7 @@ async fn chats_are_organised_prompts_used_and_teams_joined_in_chromium() {
     steps.at("Budi, in a browser of his own, follows it");
     let budi = Browser::start().await;
     budi.client.goto(&link).await.unwrap();
-    sign_up(&budi, "Budi").await;
+    common::sign_up_in(&budi, "Budi").await;
     // The page names the team, who invited him and as what.
     budi.until_text(
         "#invite-about",
@@ -1218,7 +1206,7 @@ async fn an_instance_is_set_up_and_used_by_its_people_in_chromium() {
     steps.at("the first account is the admin, and is offered the setup of a connection");
     boss.client.goto(&app.url).await.unwrap();
     boss.click("#auth-switch").await;
-    sign_up(&boss, "Boss").await;
+    common::sign_up_in(&boss, "Boss").await;
     boss.until_text("#admin-setup h3", "Welcome").await;
     boss.element("#setup-provider option[value=custom]").await;
     boss.element("#setup-provider")
@@ -1274,7 +1262,7 @@ async fn an_instance_is_set_up_and_used_by_its_people_in_chromium() {
     ana.client.set_window_size(390, 844).await.unwrap();
     ana.client.goto(&app.url).await.unwrap();
     ana.click("#auth-switch").await;
-    sign_up(&ana, "Ana").await;
+    common::sign_up_in(&ana, "Ana").await;
     ana.until("the waiting page to show", "return document.querySelector('#pending').hidden === false && document.querySelector('#auth').hidden;", |v| v == &json!(true))
         .await;
     ana.until_text("#pending-title", "waits for approval").await;

@@ -286,6 +286,20 @@ pub fn session_cookie(token: &str) -> String {
     )
 }
 
+/// Sign `name` up in the browser's sign-up form: `name@example.com`, password
+/// `password-of-name` (lowercased), as [`TestApp::user`] does.
+pub async fn sign_up_in(browser: &sambung_testkit::browser::Browser, name: &str) {
+    let lower = name.to_lowercase();
+    browser.type_into("#auth-name", name).await;
+    browser
+        .type_into("#auth-email", &format!("{lower}@example.com"))
+        .await;
+    browser
+        .type_into("#auth-password", &format!("password-of-{lower}"))
+        .await;
+    browser.click("#auth-submit").await;
+}
+
 /// A signed-in user and their browser.
 pub struct User {
     pub id: Uuid,

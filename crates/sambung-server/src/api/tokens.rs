@@ -104,6 +104,14 @@ async fn create_token(
     client: ClientIp,
     ApiJson(body): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, Json<NewTokenOut>)> {
+    // An admin acting as someone does so for an hour, never longer: no token outlives that.
+    if me.session.impersonated_by.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "IMPERSONATING",
+            "an admin acting as someone cannot make tokens in their name",
+        ));
+    }
     if !state.instance_settings().await?.access_tokens {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

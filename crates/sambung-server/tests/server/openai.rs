@@ -125,6 +125,29 @@ async fn tokens_act_within_their_scopes_and_stop_at_once() {
         );
     }
     let (_, admins) = token(&admin, "admin script", &["read", "write"]).await;
+    // An admin acting as Ana cannot leave a token of hers behind.
+    let acting = app.anonymous();
+    acting
+        .sign_in(json!({"email": admin.email, "password": admin.password}))
+        .await;
+    let impersonating = acting
+        .post(
+            "/api/auth/admin/impersonate-user",
+            json!({"userId": ana.id}),
+        )
+        .await;
+    assert_eq!(impersonating.status, 200, "{impersonating:?}");
+    let refused = acting
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "backdoor", "scopes": ["chat"]}),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "IMPERSONATING"),
+        "{refused:?}"
+    );
     let refused = as_token(&admins).get("/api/v1/admin/tokens").await;
     assert_eq!(refused.status, 403, "an admin's token does not administer");
 

@@ -106,7 +106,8 @@ impl Turns {
         mut request: Request,
         keep: bool,
     ) -> Result<Completion, TurnError> {
-        let allowance = quotas::check_turn(&self.pool, actor, None).await?;
+        let spending = quotas::Spending::WithTeam(model.team_id);
+        let allowance = quotas::check_turn(&self.pool, actor, spending).await?;
         if !allowance.personal_keys && model.api_key_id.is_some() {
             return Err(TurnError::PersonalKeysOff);
         }
@@ -356,7 +357,7 @@ async fn count_usage(
 ) {
     let usage = store::Usage {
         user: actor,
-        team: None,
+        team: model.team_id,
         model,
         input_tokens,
         output_tokens,

@@ -41,7 +41,7 @@ impl Turns {
             sambung_db::chats::get_chat(pool, actor, chat),
             models::model_for_chat(pool, actor, chat, model),
             store::preview_turn(pool, actor, chat, &kind),
-            quotas::check_turn(pool, actor, Some(chat)),
+            quotas::check_turn(pool, actor, quotas::Spending::InChat(chat)),
         );
         let readable = readable?;
         let team = readable.team_id;

@@ -484,13 +484,25 @@ pub async fn revoke_session(pool: &PgPool, token_or_id: &str) -> Result<Option<U
     .await?)
 }
 
-/// End every session of a user; how many ended.
-pub async fn revoke_user_sessions(pool: &PgPool, user: UserId) -> Result<u64> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+/// What ending a user's sessions ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    pub sessions: u64,
+    pub tokens: u64,
+}
+
+/// End every session of a user, and their access tokens with them: an admin who locks someone
+/// out locks out what they (or whoever had their password) made to act in their name.
+pub async fn revoke_user_sessions(pool: &PgPool, user: UserId) -> Result<Ended> {
+    let mut tx = pool.begin().await?;
+    let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?
-        .rows_affected())
+        .rows_affected();
+    let tokens = crate::tokens::revoke_all_of(&mut tx, user).await?;
+    tx.commit().await?;
+    Ok(Ended { sessions, tokens })
 }
 
 /// Set a user's password (making their credential account when they have none). Their

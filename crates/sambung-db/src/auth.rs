@@ -261,7 +261,7 @@ pub async fn provider_account_user(
 
 /// Link an identity provider's account to `user`. `take_over`: the account's email was not
 /// confirmed, and the provider vouches for it: whoever made the account with that address
-/// loses its password and sessions, and the email counts as confirmed.
+/// loses its password, sessions and access tokens, and the email counts as confirmed.
 pub async fn link_provider_account(
     pool: &PgPool,
     user: UserId,
@@ -280,6 +280,7 @@ pub async fn link_provider_account(
         sqlx::query!("DELETE FROM sessions WHERE user_id = $1", user as UserId)
             .execute(&mut *tx)
             .await?;
+        crate::tokens::revoke_all_of(&mut tx, user).await?;
         sqlx::query!(
             "UPDATE users SET email_verified = true WHERE id = $1",
             user as UserId
@@ -1039,8 +1040,9 @@ async fn use_link_token(
         })
 }
 
-/// Set a new password with a reset token (used up), and end every session of the account: who
-/// resets a password may fear someone else knows the old one. Returns the user.
+/// Set a new password with a reset token (used up), and end every session and access token of
+/// the account: who resets a password may fear someone else knows the old one. Returns the
+/// user.
 pub async fn reset_password(pool: &PgPool, token: &str, new_password: &str) -> Result<User> {
     validate_password(new_password)?;
     let hash = hash_password(new_password).await?;
@@ -1059,6 +1061,7 @@ pub async fn reset_password(pool: &PgPool, token: &str, new_password: &str) -> R
     sqlx::query!("DELETE FROM sessions WHERE user_id = $1", user as UserId)
         .execute(&mut *tx)
         .await?;
+    crate::tokens::revoke_all_of(&mut tx, user).await?;
     tx.commit().await?;
     get_user(pool, user).await
 }

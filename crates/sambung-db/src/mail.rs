@@ -28,6 +28,12 @@ impl MailKind {
             MailKind::InstanceInvite => "instance-invite",
         }
     }
+
+    /// Whether an address is sent this kind at most once a minute: the mail anyone can ask
+    /// for with nothing but an address. An invitation is an admin's or a team owner's act.
+    pub const fn once_a_minute(self) -> bool {
+        matches!(self, MailKind::ResetPassword | MailKind::VerifyEmail)
+    }
 }
 
 /// What became of a mail.
@@ -66,57 +72,76 @@ pub struct OutboxMail {
     pub created_at: DateTime<Utc>,
 }
 
-/// Note a mail and what became of it.
-pub async fn record(
+/// A place in the outbox for one more `kind` mail to `recipient`, taken before the mail is
+/// made and sent so that two requests at once cannot both send it. `None` when the kind goes
+/// at most once a minute to an address and one already went (or is going) within the minute,
+/// however many clients ask. The place reads as unsent until [`settle`] says what became of it.
+pub async fn reserve(pool: &PgPool, recipient: &str, kind: MailKind) -> Result<Option<MailId>> {
+    let mut tx = pool.begin().await?;
+    if kind.once_a_minute() {
+        // One reservation per address and kind at a time; the lock goes with the transaction.
+        sqlx::query!(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))",
+            kind.as_str(),
+            recipient,
+        )
+        .execute(&mut *tx)
+        .await?;
+        let recent = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM mail_outbox
+                               WHERE recipient = $1 AND kind = $2
+                                 AND created_at > now() - interval '1 minute') AS "recent!""#,
+            recipient,
+            kind.as_str(),
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if recent {
+            return Ok(None);
+        }
+    }
+    let id = MailId::new();
+    sqlx::query!(
+        "INSERT INTO mail_outbox (id, recipient, kind, subject, status)
+         VALUES ($1, $2, $3, '', 'unsent')",
+        id as MailId,
+        recipient,
+        kind.as_str(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(id))
+}
+
+/// Note what became of the mail in a reserved place: its subject, and the link it carries
+/// (valid until `expires_at`) unless it went.
+pub async fn settle(
     pool: &PgPool,
-    recipient: &str,
-    kind: MailKind,
+    id: MailId,
     subject: &str,
     link: &str,
     expires_at: Option<DateTime<Utc>>,
     delivery: &Delivery,
 ) -> Result<()> {
-    let status = delivery.as_str();
     let error = match delivery {
         Delivery::Failed(why) => Some(why.chars().take(500).collect::<String>()),
         _ => None,
     };
     let link = (*delivery != Delivery::Sent).then_some(link);
     sqlx::query!(
-        "INSERT INTO mail_outbox (id, recipient, kind, subject, link, status, error, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        MailId::new() as MailId,
-        recipient,
-        kind.as_str(),
+        "UPDATE mail_outbox SET subject = $2, link = $3, status = $4, error = $5, expires_at = $6
+          WHERE id = $1",
+        id as MailId,
         subject,
         link,
-        status,
+        delivery.as_str(),
         error,
         expires_at,
     )
     .execute(pool)
     .await?;
     Ok(())
-}
-
-/// Whether a mail of `kind` went (or was kept) for `recipient` within the last `seconds`: one
-/// address is sent one such mail a minute at most, however many clients ask.
-pub async fn recently_sent(
-    pool: &PgPool,
-    recipient: &str,
-    kind: MailKind,
-    seconds: i32,
-) -> Result<bool> {
-    Ok(sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM mail_outbox
-                           WHERE recipient = $1 AND kind = $2
-                             AND created_at > now() - make_interval(secs => $3)) AS "sent!""#,
-        recipient,
-        kind.as_str(),
-        f64::from(seconds),
-    )
-    .fetch_one(pool)
-    .await?)
 }
 
 /// The latest mail, newest first; links only while they are valid.

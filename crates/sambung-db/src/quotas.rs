@@ -142,12 +142,26 @@ pub fn next_reset(now: DateTime<Utc>) -> DateTime<Utc> {
         .and_utc()
 }
 
-/// What `actor` may use for a turn in `chat` (none: a call outside a chat), or the quota it is over
-/// ([`DomainError::QuotaExceeded`]). One statement: the settings, the user's and the chat's
-/// team's own limits, what they used today (UTC) and the replies the user has running.
-pub async fn check_turn(pool: &PgPool, actor: UserId, chat: Option<ChatId>) -> Result<Allowance> {
+/// Which team's allowance a turn spends besides its asker's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spending {
+    /// A turn in a chat: the chat's team, if it is a team's.
+    InChat(ChatId),
+    /// A call outside a chat (the OpenAI-compatible endpoint): the model's team, if any.
+    WithTeam(Option<TeamId>),
+}
+
+/// What `actor` may use for a turn, or the quota it is over ([`DomainError::QuotaExceeded`]).
+/// One statement: the settings, the user's and the team's own limits (see [`Spending`]),
+/// what they used today (UTC) and the replies the user has running.
+pub async fn check_turn(pool: &PgPool, actor: UserId, spending: Spending) -> Result<Allowance> {
+    let (chat, team) = match spending {
+        Spending::InChat(chat) => (Some(chat), None),
+        Spending::WithTeam(team) => (None, team),
+    };
     let row = sqlx::query!(
-        r#"WITH chat AS (SELECT team_id FROM chats WHERE id = $2),
+        r#"WITH chat AS (SELECT CASE WHEN $2::uuid IS NULL THEN $3::uuid
+                                     ELSE (SELECT team_id FROM chats WHERE id = $2) END AS team_id),
                 today AS (SELECT (now() AT TIME ZONE 'UTC')::date AS day)
            SELECT (SELECT value FROM instance_settings WHERE key = 'quotas') AS defaults,
                   (SELECT value FROM instance_settings WHERE key = 'personalKeys') AS personal_keys,
@@ -170,6 +184,7 @@ pub async fn check_turn(pool: &PgPool, actor: UserId, chat: Option<ChatId>) -> R
              LEFT JOIN quotas tq ON tq.team_id = (SELECT team_id FROM chat)"#,
         actor as UserId,
         chat as Option<ChatId>,
+        team as Option<TeamId>,
     )
     .fetch_one(pool)
     .await?;

@@ -209,6 +209,19 @@ pub async fn revoke(
         .ok_or(DomainError::not_found("token"))
 }
 
+/// Revoke every token of `owner`, in the transaction that locks them out (a password reset,
+/// an account taken over, an admin ending their sessions): what was made with a lost password
+/// or a squatted account must not outlive it. How many.
+pub(crate) async fn revoke_all_of(conn: &mut sqlx::PgConnection, owner: UserId) -> Result<u64> {
+    Ok(sqlx::query!(
+        "DELETE FROM access_tokens WHERE user_id = $1",
+        owner as UserId
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 /// The token `secret` is and its owner, when it may be used now (not expired, the owner not
 /// banned, tokens not turned off); its last use is noted (at most once a minute per address,
 /// so a busy program does not write a row per request).

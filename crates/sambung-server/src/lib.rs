@@ -311,7 +311,7 @@ const BODY_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole application: routes, then (inside out) the session, origin check, rate limits,
-/// body limit, compression, security headers, access log and request ids.
+/// OpenAI's error shape on `/v1`, the reader's language, body limit, compression, security headers, access log and request ids.
 pub fn router(state: Arc<AppState>) -> Router {
     let (router, _) = routes().split_for_parts();
     let api = Router::new()
@@ -335,6 +335,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             auth::rate_limit,
         ))
+        .layer(axum::middleware::from_fn(openai::in_openai_shape))
         .layer(axum::middleware::from_fn(i18n::localize_errors))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         // A body that stops arriving ends the request instead of holding its handler.

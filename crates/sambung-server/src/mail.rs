@@ -4,14 +4,41 @@
 
 use chrono::{DateTime, Utc};
 use sambung_db::mail::{self as outbox, Delivery, MailKind};
+use sambung_db::MailId;
 use sambung_mail::{Locale, Mail};
 
 use crate::state::AppState;
 
 /// Send `mail` (which carries `link`, valid until `expires_at`) and note what became of it.
+/// `None` when its kind goes at most once a minute to an address and one already went: make
+/// such mail after [`reserve`] instead, so nothing is issued for a mail that will not go.
 pub async fn deliver(
     state: &AppState,
     kind: MailKind,
+    mail: &Mail,
+    link: &str,
+    expires_at: Option<DateTime<Utc>>,
+) -> Option<Delivery> {
+    let place = reserve(state, &mail.to, kind).await?;
+    Some(send(state, place, mail, link, expires_at).await)
+}
+
+/// A place in the outbox for one more `kind` mail to `recipient` (see
+/// [`outbox::reserve`]); `None` when none may go now, or the outbox cannot be written.
+pub async fn reserve(state: &AppState, recipient: &str, kind: MailKind) -> Option<MailId> {
+    match outbox::reserve(&state.pool, recipient, kind).await {
+        Ok(place) => place,
+        Err(e) => {
+            tracing::error!(error = %e, kind = kind.as_str(), "cannot note a mail in the outbox");
+            None
+        }
+    }
+}
+
+/// Send `mail` in its reserved place and note what became of it.
+pub async fn send(
+    state: &AppState,
+    place: MailId,
     mail: &Mail,
     link: &str,
     expires_at: Option<DateTime<Utc>>,
@@ -20,14 +47,13 @@ pub async fn deliver(
         Ok(true) => Delivery::Sent,
         Ok(false) => Delivery::Unsent,
         Err(e) => {
-            tracing::warn!(error = %e, kind = kind.as_str(), "a mail was not sent");
+            tracing::warn!(error = %e, "a mail was not sent");
             Delivery::Failed(e.to_string())
         }
     };
-    if let Err(e) = outbox::record(
+    if let Err(e) = outbox::settle(
         &state.pool,
-        &mail.to,
-        kind,
+        place,
         &mail.subject,
         link,
         expires_at,
@@ -35,7 +61,7 @@ pub async fn deliver(
     )
     .await
     {
-        tracing::error!(error = %e, "cannot note a mail in the outbox");
+        tracing::error!(error = %e, "cannot note what became of a mail");
     }
     delivery
 }

@@ -11,8 +11,10 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
@@ -27,6 +29,7 @@ use utoipa_axum::routes;
 
 use crate::auth::SignedIn;
 use crate::error::ApiError;
+use crate::i18n::Untold;
 use crate::state::AppState;
 
 /// A request's largest body: images come inline, as data URLs.
@@ -74,20 +77,31 @@ impl OpenAiError {
 }
 
 impl From<ApiError> for OpenAiError {
-    /// Our error as OpenAI says it: the type and code its clients branch on.
+    /// Our error as OpenAI says it: the type and code its clients branch on (and the status
+    /// they retry on: a provider's rate limit is a 429 here too).
     fn from(error: ApiError) -> Self {
+        let limit = error
+            .details
+            .as_ref()
+            .and_then(|d| d.get("limit"))
+            .and_then(Value::as_str);
+        let mut status = error.status;
         let (kind, code) = match (error.status.as_u16(), error.code.as_ref()) {
-            (401, _) => ("invalid_request_error", Some("invalid_api_key".to_owned())),
-            (404, _) => ("invalid_request_error", Some("model_not_found".to_owned())),
-            (429, "QUOTA_EXCEEDED") => {
-                ("insufficient_quota", Some("insufficient_quota".to_owned()))
+            (401, _) => ("invalid_request_error", "invalid_api_key".to_owned()),
+            (429, "QUOTA_EXCEEDED") if limit != Some("runningGenerations") => {
+                ("insufficient_quota", "insufficient_quota".to_owned())
             }
-            (429, _) => ("requests", Some("rate_limit_exceeded".to_owned())),
-            (403, code) => ("permission_error", Some(code.to_ascii_lowercase())),
-            (400..=499, code) => ("invalid_request_error", Some(code.to_ascii_lowercase())),
-            (_, code) => ("server_error", Some(code.to_ascii_lowercase())),
+            (429, _) => ("requests", "rate_limit_exceeded".to_owned()),
+            (_, "PROVIDER_RATE_LIMITED") => {
+                status = StatusCode::TOO_MANY_REQUESTS;
+                ("requests", "rate_limit_exceeded".to_owned())
+            }
+            (403, code) => ("permission_error", code.to_ascii_lowercase()),
+            (400..=499, code) => ("invalid_request_error", code.to_ascii_lowercase()),
+            (_, code) => ("server_error", code.to_ascii_lowercase()),
         };
-        // A quota says when it resets; a rate limit's wait is set by whoever answers it.
+        // A daily quota says when it resets; a reply running ends soon; a rate limit's wait
+        // is set by whoever answers it.
         let retry_after = error
             .details
             .as_ref()
@@ -95,16 +109,55 @@ impl From<ApiError> for OpenAiError {
             .and_then(Value::as_str)
             .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
             .map(|at| (at.timestamp() - chrono::Utc::now().timestamp()).max(1) as u64)
-            .or((error.status == StatusCode::TOO_MANY_REQUESTS).then_some(60));
+            .or(
+                (status == StatusCode::TOO_MANY_REQUESTS).then_some(match limit {
+                    Some("runningGenerations") => 1,
+                    _ => 60,
+                }),
+            );
         OpenAiError {
-            status: error.status,
+            status,
             message: error.message,
             kind,
             param: error.field,
-            code,
+            code: Some(code),
             retry_after,
         }
     }
+}
+
+/// Every refusal on `/v1` made outside its handlers (a token's, a rate limit's, the account
+/// gate's, an unknown route's) in OpenAI's shape: its clients read no other. The status and
+/// headers (`Retry-After`) stay.
+pub async fn in_openai_shape(request: axum::extract::Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if !(path == "/v1" || path.starts_with("/v1/")) {
+        return next.run(request).await;
+    }
+    let mut response = next.run(request).await;
+    let Some(Untold(body)) = response.extensions_mut().remove::<Untold>() else {
+        return response;
+    };
+    let (parts, _) = response.into_parts();
+    let error = ApiError {
+        status: parts.status,
+        code: body.code.clone().into(),
+        message: body.message.clone(),
+        field: body.field.clone(),
+        details: body.details.clone(),
+    };
+    let mut told = OpenAiError::from(error).into_response();
+    // Better Auth's limiter says its wait as `X-Retry-After`; OpenAI's clients read `Retry-After`.
+    let wait = parts.headers.get("x-retry-after").cloned();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            told.headers_mut().insert(name, value.clone());
+        }
+    }
+    if let (Some(wait), false) = (wait, parts.headers.contains_key(header::RETRY_AFTER)) {
+        told.headers_mut().insert(header::RETRY_AFTER, wait);
+    }
+    told
 }
 
 impl From<sambung_chat::TurnError> for OpenAiError {
@@ -131,16 +184,23 @@ impl IntoResponse for OpenAiError {
     }
 }
 
-/// The caller, who must be signed in (by token or session).
-fn caller(me: Option<SignedIn>) -> Result<SignedIn, OpenAiError> {
-    me.ok_or_else(|| OpenAiError {
-        status: StatusCode::UNAUTHORIZED,
-        message: "You didn't provide an API key. Send a personal access token (Settings, Access tokens) as Authorization: Bearer sk-sambung-…".into(),
-        kind: "invalid_request_error",
-        param: None,
-        code: Some("invalid_api_key".into()),
-        retry_after: None,
-    })
+/// The caller, who must be signed in (by token or session); taken before the body is read,
+/// so nobody unknown makes the server read 20 MiB.
+struct Caller(SignedIn);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = OpenAiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, OpenAiError> {
+        parts.extensions.get::<SignedIn>().cloned().map(Caller).ok_or_else(|| OpenAiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: "You didn't provide an API key. Send a personal access token (Settings, Access tokens) as Authorization: Bearer sk-sambung-…".into(),
+            kind: "invalid_request_error",
+            param: None,
+            code: Some("invalid_api_key".into()),
+            retry_after: None,
+        })
+    }
 }
 
 /// The models a caller may call, each once by its name (the first of a name wins: the
@@ -158,9 +218,8 @@ async fn callable(state: &AppState, me: &SignedIn) -> Result<Vec<Model>, OpenAiE
               (status = 401, description = "OpenAI's error shape", content_type = "application/json")))]
 async fn list_models(
     State(state): State<Arc<AppState>>,
-    me: crate::auth::MaybeSignedIn,
+    Caller(me): Caller,
 ) -> Result<Json<Value>, OpenAiError> {
-    let me = caller(me.0)?;
     let data: Vec<Value> = callable(&state, &me)
         .await?
         .into_iter()
@@ -398,10 +457,9 @@ fn image(url: &str) -> Result<Attachment, String> {
               (status = 429, description = "A quota used up or too many requests, with Retry-After", content_type = "application/json")))]
 async fn chat_completions(
     State(state): State<Arc<AppState>>,
-    me: crate::auth::MaybeSignedIn,
+    Caller(me): Caller,
     body: Bytes,
 ) -> Result<Response, OpenAiError> {
-    let me = caller(me.0)?;
     let body: CompletionRequest = crate::extract::parse_json(&body).map_err(|e| OpenAiError {
         param: e.field.clone(),
         ..OpenAiError::invalid("", e.message.clone())

@@ -131,8 +131,9 @@ pub struct RateLimits {
     pub sensitive: u32,
     /// Every other request of Better Auth's routes.
     pub general: u32,
-    /// Uploads (`POST /api/v1/files`), and model lists asked of a provider, each on its own:
-    /// both cost the server far more than the request does the client.
+    /// Uploads (`POST /api/v1/files`), model lists asked of a provider, imports, exports and
+    /// chat turns (`/api/chat`, `/v1/chat/completions`), each on its own: all cost the server
+    /// far more than the request does the client.
     pub costly: u32,
     /// Wrong passwords an account may be sent within `failure_window`; then its sign-ins are
     /// refused until the window ends, from every address.

@@ -540,7 +540,7 @@ async fn create_invite(
                     Some(invite.expires_at),
                 )
                 .await
-                .as_str(),
+                .map_or("failed", |delivery| delivery.as_str()),
             )
         }
         None => None,

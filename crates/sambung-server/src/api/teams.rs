@@ -375,7 +375,7 @@ async fn create_invite(
         Some(out.expires_at.0),
     )
     .await
-    .as_str();
+    .map_or("failed", |delivery| delivery.as_str());
     Ok((StatusCode::CREATED, Json(out)))
 }
 

@@ -1,5 +1,5 @@
 //! Personal access tokens (SPEC section 16): made, listed and revoked by their owner in a
-//! signed-in session (never with a token: see `auth::scope_for`); listed and revoked by the
+//! signed-in session (never with a token: see `auth`); listed and revoked by the
 //! instance's admins. The secret is in the answer that makes it, and nowhere else ever.
 
 use std::sync::Arc;

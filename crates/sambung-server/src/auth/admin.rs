@@ -903,7 +903,7 @@ async fn revoke_user_session(
     }))
 }
 
-/// End every session of a user.
+/// End every session of a user, and their access tokens.
 #[utoipa::path(post, path = "/admin/revoke-user-sessions", tag = "admin", request_body = UserIdBody,
     responses((status = 200, body = Success), (status = 403, body = ErrorBody)))]
 async fn revoke_user_sessions(
@@ -921,7 +921,7 @@ async fn revoke_user_sessions(
             client,
             Action::SessionsRevoked,
             Some(("user", user.to_string())),
-            json!({"sessions": ended}),
+            json!({"sessions": ended.sessions, "tokens": ended.tokens}),
         )
         .await;
     }

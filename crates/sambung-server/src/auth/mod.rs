@@ -161,8 +161,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// OpenAI-compatible endpoint takes `chat`; the JSON API `read` for reads and `write` for the
 /// rest (a turn through the AI SDK's transport among them). Signing in, the tokens themselves,
 /// two-factor settings and the instance's administration take a signed-in person, so a
-/// leaked token can neither keep itself alive nor take the instance over.
-pub fn scope_for(method: &Method, path: &str) -> Result<sambung_db::tokens::Scope, &'static str> {
+/// leaked token can neither keep itself alive nor take the instance over. So does changing
+/// API keys, models and asking a provider for its models: each can send a stored key to an
+/// address of the caller's choosing, and a token must never be a way to a provider's key.
+fn scope_for(method: &Method, path: &str) -> Result<sambung_db::tokens::Scope, &'static str> {
     use sambung_db::tokens::Scope;
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
     if under("/v1") {
@@ -171,13 +173,16 @@ pub fn scope_for(method: &Method, path: &str) -> Result<sambung_db::tokens::Scop
     if under("/api/v1/tokens") || under("/api/v1/admin") || under("/api/v1/me/two-factor") {
         return Err("tokens, two-factor settings and administration take a signed-in session, not an access token");
     }
-    if under("/api/v1") || path == "/api/chat" {
-        return Ok(match *method {
-            Method::GET | Method::HEAD | Method::OPTIONS => Scope::Read,
-            _ => Scope::Write,
-        });
+    if !(under("/api/v1") || path == "/api/chat") {
+        return Err("an access token is for /v1 and /api/v1 only");
     }
-    Err("an access token is for /v1 and /api/v1 only")
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(Scope::Read);
+    }
+    if under("/api/v1/api-keys") || under("/api/v1/models") || under("/api/v1/providers") {
+        return Err("API keys, models and providers are changed in a signed-in session, not with an access token");
+    }
+    Ok(Scope::Write)
 }
 
 /// A request with a personal access token acts as the token's owner within its scopes (see
@@ -190,11 +195,6 @@ async fn with_access_token(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_owned();
-    let openai = path == "/v1" || path.starts_with("/v1/");
-    let refuse = |error: ApiError| match openai {
-        true => crate::openai::OpenAiError::from(error).into_response(),
-        false => error.into_response(),
-    };
     let address = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -208,31 +208,32 @@ async fn with_access_token(
     let (token, user) = match found {
         Ok(Some(found)) => found,
         Ok(None) => {
-            return refuse(ApiError::new(
+            return ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "INVALID_TOKEN",
                 "the access token is not valid: it was revoked or has expired, its owner cannot sign in now, or this instance turned tokens off",
-            ))
+            ).into_response()
         }
-        Err(e) => return refuse(e.into()),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     match scope_for(request.method(), &path) {
-        Err(why) => return refuse(ApiError::new(StatusCode::FORBIDDEN, "TOKEN_NOT_ALLOWED", why)),
+        Err(why) => return ApiError::new(StatusCode::FORBIDDEN, "TOKEN_NOT_ALLOWED", why).into_response(),
         Ok(scope) if !token.allows(scope) => {
-            return refuse(ApiError::new(
+            return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "INSUFFICIENT_SCOPE",
                 format!("this token lacks the scope {:?}: make one that has it under Settings, Access tokens", scope.as_str()),
-            ))
+            ).into_response()
         }
         Ok(_) => {}
     }
     if let Err(wait) = state.limiter.check_token(token.id) {
-        let mut response = refuse(ApiError::new(
+        let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TOO_MANY_REQUESTS",
             "this token made too many requests; try again later",
-        ));
+        )
+        .into_response();
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));

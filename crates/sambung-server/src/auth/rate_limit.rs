@@ -135,8 +135,9 @@ impl RateLimiter {
         if method != Method::POST {
             return None;
         }
-        // The AI SDK's transport: its file parts are uploads too.
-        if path == "/api/chat" {
+        // The AI SDK's transport (its file parts are uploads too) and OpenAI's: each
+        // request's body is up to 20 MiB, read before anything else is known of it.
+        if path == "/api/chat" || path == "/v1/chat/completions" {
             return Some(("chat", self.limits.costly));
         }
         let mut segments = path.split('/');
@@ -281,6 +282,22 @@ mod tests {
         ] {
             limiter.check(a, &Method::POST, path).unwrap();
         }
+    }
+
+    /// The AI SDK's transport and OpenAI's endpoint are one person's chatting: one bucket.
+    #[test]
+    fn both_chat_transports_share_a_bucket() {
+        let limiter = RateLimiter::new(limits());
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        limiter.check(a, &Method::POST, "/api/chat").unwrap();
+        limiter
+            .check(a, &Method::POST, "/v1/chat/completions")
+            .unwrap();
+        assert!(limiter
+            .check(a, &Method::POST, "/v1/chat/completions")
+            .is_err());
+        assert!(limiter.check(a, &Method::POST, "/api/chat").is_err());
+        limiter.check(a, &Method::GET, "/v1/models").unwrap();
     }
 
     /// One IPv6 host has a whole /64: every address in it is one client.

@@ -779,6 +779,9 @@ async fn send_verification(
     user: &User,
     callback: Option<&str>,
 ) -> ApiResult<()> {
+    let Some(place) = crate::mail::reserve(state, &user.email, MailKind::VerifyEmail).await else {
+        return Ok(());
+    };
     let purpose = db::LinkPurpose::VerifyEmail;
     let token = db::issue_link_token(&state.pool, purpose, user.id).await?;
     let mut link = auth_link(state, "verify-email", None);
@@ -795,9 +798,9 @@ async fn send_verification(
         &crate::mail::instance_name(state, locale),
         &link,
     );
-    crate::mail::deliver(
+    crate::mail::send(
         state,
-        MailKind::VerifyEmail,
+        place,
         &mail,
         &link,
         Some(Utc::now() + purpose.lifetime()),
@@ -863,16 +866,10 @@ async fn request_password_reset(
             }
         }
         // One reset mail a minute per address, however many clients ask.
-        match sambung_db::mail::recently_sent(&state.pool, &user.email, MailKind::ResetPassword, 60)
-            .await
-        {
-            Ok(false) => {}
-            Ok(true) => return,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the outbox");
-                return;
-            }
-        }
+        let Some(place) = crate::mail::reserve(&state, &user.email, MailKind::ResetPassword).await
+        else {
+            return;
+        };
         let purpose = db::LinkPurpose::ResetPassword;
         let token = match db::issue_link_token(&state.pool, purpose, user.id).await {
             Ok(token) => token,
@@ -900,9 +897,9 @@ async fn request_password_reset(
             &link,
             purpose.lifetime().num_minutes(),
         );
-        crate::mail::deliver(
+        crate::mail::send(
             &state,
-            MailKind::ResetPassword,
+            place,
             &mail,
             &link,
             Some(Utc::now() + purpose.lifetime()),
@@ -1065,10 +1062,7 @@ async fn send_verification_email(
         }
     }
     if let Some(user) = db::get_user_by_email(&state.pool, &email).await? {
-        let recent =
-            sambung_db::mail::recently_sent(&state.pool, &user.email, MailKind::VerifyEmail, 60)
-                .await?;
-        if !user.email_verified && !recent {
+        if !user.email_verified {
             send_verification(&state, &headers, &user, body.callback_url.as_deref()).await?;
         }
     }

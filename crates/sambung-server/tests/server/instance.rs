@@ -718,6 +718,15 @@ async fn a_forgotten_password_and_an_unverified_address_come_back_by_mail() {
     let instance = ok(ana.get("/api/v1/instance").await, 200);
     assert_eq!(instance["mailConfigured"], true);
 
+    let kept = ana
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "made before the reset", "scopes": ["read"]}),
+        )
+        .await;
+    let kept = app.bearer_client(&app.url, ok(kept, 201)["tokenSecret"].as_str().unwrap());
+    ok(kept.get("/api/v1/me").await, 200);
+
     steps.at("a reset asked for: the same answer for any address, a mail for Ana's");
     let anonymous = app.anonymous();
     let answer = ok(
@@ -752,16 +761,19 @@ async fn a_forgotten_password_and_an_unverified_address_come_back_by_mail() {
     assert_eq!(refused.status, 403);
     let mail = smtp.mail_to("ana@example.com").await;
     assert!(mail.contains("Subject: Reset your password"), "{mail}");
-    // Asked again at once (from anywhere): one mail a minute per address, not a mail cannon.
-    ok(
-        app.anonymous()
+    // Asked again at once, thrice together (from anywhere): one mail a minute per address,
+    // not a mail cannon.
+    let again = || async {
+        let answer = app
+            .anonymous()
             .post(
                 "/api/auth/request-password-reset",
                 json!({"email": "ana@example.com"}),
             )
-            .await,
-        200,
-    );
+            .await;
+        ok(answer, 200);
+    };
+    tokio::join!(again(), again(), again());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let to_ana = smtp
         .received()
@@ -823,6 +835,11 @@ async fn a_forgotten_password_and_an_unverified_address_come_back_by_mail() {
     assert!(
         ana.get("/api/auth/get-session").await.body.is_null(),
         "her sessions ended"
+    );
+    assert_eq!(
+        kept.get("/api/v1/me").await.status,
+        401,
+        "and her tokens: whoever knew the old password may have made them"
     );
     let old = app
         .anonymous()

@@ -770,7 +770,9 @@ async fn a_person_runs_only_as_many_completions_at_once_as_their_quota_allows() 
         .unwrap();
     assert_eq!(first.status(), 200);
     let second = client.post("/v1/chat/completions", ask.clone()).await;
-    assert_openai_error(&second, 429, "insufficient_quota");
+    // A rate limit to OpenAI's clients (they wait and retry), not a day's quota used up.
+    assert_openai_error(&second, 429, "rate_limit_exceeded");
+    assert_eq!(second.headers["retry-after"], "1");
 
     // ...and gives it back when its caller leaves.
     drop(first);
@@ -788,4 +790,182 @@ async fn a_person_runs_only_as_many_completions_at_once_as_their_quota_allows() 
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// A write token can change chats, not where a stored key is sent: a model, a key or a
+/// provider's model list would each send it to an address of the caller's choosing. And an
+/// admin who ends someone's sessions ends their tokens with them.
+#[tokio::test]
+async fn no_token_reaches_a_providers_key_and_a_lock_out_ends_tokens() {
+    let app = TestApp::start().await;
+    let admin = app.user("root").await;
+    let (ana, _) = app.user_with_model("ana").await;
+    let key = ana.get("/api/v1/api-keys").await.body["items"][0]["id"].clone();
+    let model = ana.get("/api/v1/models").await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, write) = token(&ana, "script", &["read", "write"]).await;
+    let client = app.bearer_client(&app.url, &write);
+    let elsewhere = "https://attacker.example/v1";
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/v1/models".to_owned(),
+            json!({"provider": "openai", "modelId": "m", "baseUrl": elsewhere, "apiKeyId": key}),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/models/{model}"),
+            json!({"baseUrl": elsewhere}),
+        ),
+        ("DELETE", format!("/api/v1/models/{model}"), json!({})),
+        (
+            "POST",
+            "/api/v1/api-keys".to_owned(),
+            json!({"provider": "openai", "key": "sk-x"}),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/api-keys/{}", key.as_str().unwrap()),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/api/v1/providers/openai/models".to_owned(),
+            json!({"apiKeyId": key, "baseUrl": elsewhere}),
+        ),
+    ] {
+        let reply = match method {
+            "POST" => client.post(&path, body).await,
+            "PATCH" => client.patch(&path, body).await,
+            _ => client.delete(&path).await,
+        };
+        assert_eq!(
+            (reply.status, reply.code()),
+            (403, "TOKEN_NOT_ALLOWED"),
+            "{method} {path}: {reply:?}"
+        );
+    }
+    assert!(app.provider.requests().is_empty(), "no provider was called");
+    let models = ana.get("/api/v1/models").await;
+    assert_eq!(models.body["items"].as_array().unwrap().len(), 1);
+    assert!(!models.text.contains("attacker"), "{models:?}");
+    // Reading them stays a read: the key's secret is never in it.
+    let keys = client.get("/api/v1/api-keys").await;
+    assert_eq!(keys.status, 200, "{keys:?}");
+    assert!(!keys.text.contains("KEYVALUE"), "{keys:?}");
+
+    // An admin ends Ana's sessions: her tokens end too, and the audit log says how many.
+    assert_eq!(client.get("/api/v1/me").await.status, 200);
+    let ended = admin
+        .post(
+            "/api/auth/admin/revoke-user-sessions",
+            json!({"userId": ana.id}),
+        )
+        .await;
+    assert_eq!(ended.status, 200, "{ended:?}");
+    assert_eq!(client.get("/api/v1/me").await.status, 401);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM access_tokens")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    let details: Value = sqlx::query_scalar(
+        "SELECT detail FROM audit_events WHERE action = 'user.sessions-revoked'",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(details["tokens"], 1, "{details}");
+}
+
+/// Without a token the endpoint answers 401 before it reads a body; a limit, an unknown
+/// route and an account that waits for approval answer in OpenAI's shape too.
+#[tokio::test]
+async fn every_refusal_on_v1_is_in_openais_shape() {
+    let app = TestApp::with_limits(sambung_server::RateLimits {
+        costly: 2,
+        ..sambung_server::RateLimits::unlimited()
+    })
+    .await;
+    let anonymous = app.anonymous();
+    // 30 MiB, over the endpoint's own limit: refused for who is asking, not for its size.
+    let huge =
+        json!({"model": "x", "messages": [{"role": "user", "content": "a".repeat(30 << 20)}]});
+    assert_openai_error(
+        &anonymous.post("/v1/chat/completions", huge).await,
+        401,
+        "invalid_api_key",
+    );
+    let (ana, _) = app.user_with_model("ana").await;
+    let (_, secret) = token(&ana, "script", &["chat"]).await;
+    let client = app.bearer_client(&app.url, &secret);
+    assert_openai_error(&client.get("/v1/embeddings").await, 404, "route_not_found");
+    // The address's chat bucket (2 in the window; the 401 above was one).
+    let ask = json!({"model": "nobody", "messages": [{"role": "user", "content": "Halo"}]});
+    assert_openai_error(
+        &client.post("/v1/chat/completions", ask.clone()).await,
+        404,
+        "model_not_found",
+    );
+    let limited = client.post("/v1/chat/completions", ask).await;
+    assert_openai_error(&limited, 429, "rate_limit_exceeded");
+    let wait: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&wait), "the limiter's own wait: {wait}");
+}
+
+/// A team's model called through the endpoint is the team's use: counted in its usage and
+/// held to its quota, as a turn in the team's chat is.
+#[tokio::test]
+async fn a_teams_model_spends_the_teams_allowance() {
+    let app = TestApp::start().await;
+    let (ana, _) = app.user_with_model("ana").await;
+    let member = app.user("member").await;
+    let team = ana
+        .post("/api/v1/teams", json!({"name": "Kopi", "slug": "kopi"}))
+        .await
+        .body["id"]
+        .clone();
+    app.join_team(&ana, "kopi", &member).await;
+    let key = ana.get("/api/v1/api-keys").await.body["items"][0]["id"].clone();
+    let made = ana
+        .post("/api/v1/models", json!({"provider": "openai", "modelId": "gpt-team", "name": "Kopi model", "baseUrl": app.provider.url("/v1"), "apiKeyId": key, "team": team}))
+        .await;
+    assert_eq!(made.status, 201, "{made:?}");
+    let (_, secret) = token(&member, "script", &["chat"]).await;
+    let client = app.bearer_client(&app.url, &secret);
+    let ask = json!({"model": "Kopi model", "messages": [{"role": "user", "content": "Halo"}]});
+    app.provider.push(Script::sse(OPENAI_STREAM, 64));
+    let answered = client.post("/v1/chat/completions", ask.clone()).await;
+    assert_eq!(answered.status, 200, "{answered:?}");
+    // Usage is counted once the answer is whole; give it its moment.
+    let mut counted = None;
+    for _ in 0..50 {
+        counted = sqlx::query_scalar::<_, Option<String>>(
+            "SELECT team_id::text FROM usage_daily WHERE user_id = $1",
+        )
+        .bind(member.id)
+        .fetch_optional(app.pool())
+        .await
+        .unwrap();
+        if counted.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(counted.flatten().as_deref(), team.as_str());
+
+    sqlx::query("INSERT INTO quotas (team_id, requests_per_day) VALUES ($1::uuid, 1)")
+        .bind(team.as_str().unwrap())
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let over = client.post("/v1/chat/completions", ask).await;
+    assert_openai_error(&over, 429, "insufficient_quota");
+    assert!(over.text.contains("team"), "{over:?}");
 }

@@ -689,6 +689,15 @@ async fn a_second_factor_is_asked_after_the_provider_and_an_unconfirmed_squatter
         )
         .await;
     assert_eq!(made.status, 200, "{made:?}");
+    let planted = squatter
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "planted", "scopes": ["read"]}),
+        )
+        .await;
+    assert_eq!(planted.status, 201, "{planted:?}");
+    let planted = app.bearer_client(&app.url, planted.body["tokenSecret"].as_str().unwrap());
+    assert_eq!(planted.get("/api/v1/me").await.status, 200);
     let victim = Browser::new(&app);
     idp.next(
         person("victim", "victim@corp.example", true),
@@ -708,5 +717,10 @@ async fn a_second_factor_is_asked_after_the_provider_and_an_unconfirmed_squatter
         squatter.get("/api/v1/me").await.status,
         401,
         "and so are the squatter's sessions"
+    );
+    assert_eq!(
+        planted.get("/api/v1/me").await.status,
+        401,
+        "and the tokens the squatter made"
     );
 }

@@ -30,8 +30,10 @@ pub enum Piece {
 }
 
 /// Completions running on this server, per person: as many at once as the replies a person
-/// may have streaming (the `runningGenerations` quota), so one token cannot hold the
-/// providers' connections open by the hundred.
+/// may have streaming (the `runningGenerations` quota), so one token cannot hold many
+/// providers' connections open. Each server counts its own (a completion keeps no row a
+/// replica could count): behind a load balancer with replicas, a person may run that many on
+/// each.
 #[derive(Default)]
 pub(crate) struct Running(Arc<Mutex<HashMap<UserId, i64>>>);
 
@@ -96,16 +98,17 @@ pub struct Completion {
 }
 
 impl Turns {
-    /// Call `model` for `actor` with `request`: refused before the provider is called when a
-    /// quota is used up or the model's key may not be used; `max_tokens` kept within the
-    /// instance's cap. With `keep`, the conversation and the reply become a chat when it ends.
+    /// Call `model` for `actor` with `request` (the model's settings where it says nothing):
+    /// refused before the provider is called when a quota is used up or the model's key may
+    /// not be used; `max_tokens` kept within the instance's cap. With `keep`, the conversation and the reply become a chat when it ends.
     pub async fn complete(
         &self,
         actor: UserId,
         model: Model,
-        mut request: Request,
+        request: Request,
         keep: bool,
     ) -> Result<Completion, TurnError> {
+        let mut request = crate::request::with_model_defaults(&model, request);
         let spending = quotas::Spending::WithTeam(model.team_id);
         let allowance = quotas::check_turn(&self.pool, actor, spending).await?;
         if !allowance.personal_keys && model.api_key_id.is_some() {
@@ -122,12 +125,19 @@ impl Turns {
         let endpoint = self.endpoint_for(&model).await?;
         sambung_ai::preflight(self.guard(), &endpoint, &model.model_id).await?;
         request.model = model.model_id.clone();
-        let characters: usize = request
+        let text: usize = request
             .turns
             .iter()
             .map(|t| t.content.len())
             .chain(request.system.as_ref().map(String::len))
             .sum();
+        let images = request
+            .turns
+            .iter()
+            .map(|t| t.attachments.len())
+            .sum::<usize>() as u64;
+        let estimated_input =
+            crate::request::tokens_in(text) + images * crate::request::TOKENS_PER_IMAGE;
         let keep = keep.then(|| request.clone());
         let receiver = sambung_ai::stream(
             self.guard().clone(),
@@ -146,7 +156,7 @@ impl Turns {
             receiver,
             limits,
             started: Instant::now(),
-            estimated_input: (characters / 4) as u64,
+            estimated_input,
             bytes: 0,
             pieces: 0,
             usage: (None, None),
@@ -220,7 +230,9 @@ impl Completion {
     pub fn usage(&self) -> (u64, u64) {
         (
             self.usage.0.unwrap_or(self.estimated_input),
-            self.usage.1.unwrap_or(u64::from(self.pieces)),
+            self.usage
+                .1
+                .unwrap_or_else(|| crate::request::estimate_output(self.pieces, self.bytes)),
         )
     }
 

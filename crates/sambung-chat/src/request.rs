@@ -307,6 +307,30 @@ pub fn for_turn(
     }
 }
 
+/// A caller's own request (the OpenAI-compatible endpoint's) with its model's settings where
+/// it says nothing: the model's system prompt, temperature, top-p and longest reply.
+pub fn with_model_defaults(model: &Model, mut request: Request) -> Request {
+    let setting = |key: &str| model.settings.get(key);
+    if request.system.is_none() {
+        request.system = setting("system")
+            .and_then(|s| s.as_str())
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_owned);
+    }
+    request.temperature = request
+        .temperature
+        .or_else(|| setting("temperature").and_then(|v| v.as_f64()));
+    request.top_p = request
+        .top_p
+        .or_else(|| setting("topP").and_then(|v| v.as_f64()));
+    request.max_tokens = request.max_tokens.or_else(|| {
+        setting("maxTokens")
+            .and_then(|v| v.as_u64())
+            .map(|m| m.min(u64::from(u32::MAX)) as u32)
+    });
+    request
+}
+
 /// The request that names a chat from its first question.
 pub fn for_title(model: &Model, question: &str) -> Request {
     Request {
@@ -340,13 +364,26 @@ pub fn title_from(answer: &str) -> Option<String> {
     (!title.is_empty()).then(|| title.chars().take(60).collect())
 }
 
-/// About how many tokens a conversation is, for a provider that does not say (four bytes a
+/// About how many tokens `bytes` of text are, for a provider that does not say (four bytes a
 /// token, as tokenizers of English average): quotas count it rather than nothing.
+pub fn tokens_in(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(4)
+}
+
+/// About how many tokens an image is for a provider that does not say: OpenAI's count for
+/// one of 1024×1024 pixels in high detail.
+pub const TOKENS_PER_IMAGE: u64 = 765;
+
+/// About how many tokens a conversation is (see [`tokens_in`]).
 pub fn estimate_tokens(history: &[Message]) -> u64 {
-    history
-        .iter()
-        .map(|m| (m.content.len() as u64).div_ceil(4))
-        .sum()
+    history.iter().map(|m| tokens_in(m.content.len())).sum()
+}
+
+/// About how many tokens a reply of `pieces` streamed pieces and `bytes` of text used, for a
+/// provider that does not say: a piece is a token at least, and a provider that sends whole
+/// sentences a piece is counted by its text.
+pub fn estimate_output(pieces: u32, bytes: usize) -> u64 {
+    u64::from(pieces).max(tokens_in(bytes))
 }
 
 /// The first words of a question, as a title when the model gives none.
@@ -362,6 +399,15 @@ pub fn first_words(question: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A provider that sends whole sentences a piece is counted by its text, not its pieces.
+    #[test]
+    fn an_unreported_reply_is_counted_by_its_pieces_or_its_text() {
+        assert_eq!(estimate_output(3, 4000), 1000);
+        assert_eq!(estimate_output(50, 40), 50);
+        assert_eq!(estimate_output(0, 0), 0);
+        assert_eq!(tokens_in(5), 2);
+    }
 
     #[test]
     fn titles_are_one_short_line() {

@@ -161,7 +161,10 @@ impl Turns {
                 .usage
                 .0
                 .unwrap_or_else(|| request::estimate_tokens(&turn.history)),
-            output_tokens: reply.usage.1.unwrap_or(u64::from(reply.pieces)),
+            output_tokens: reply
+                .usage
+                .1
+                .unwrap_or_else(|| request::estimate_output(reply.pieces, reply.text.len())),
             duration: started.elapsed(),
         };
         if let Err(e) =

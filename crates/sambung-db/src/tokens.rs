@@ -134,11 +134,20 @@ pub async fn create(
     let secret = format!("{TOKEN_PREFIX}{}", random_token());
     let last_four: String = secret[secret.len() - 4..].to_owned();
     let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-    // The count and the insert in one statement: two requests at once cannot both pass it.
+    // The owner's row is locked first, in a statement of its own, so the count below (a
+    // statement with a newer snapshot) sees every token made by whoever held the lock before:
+    // two requests at once cannot both pass the cap.
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+        owner as UserId
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(DomainError::not_found("user"))?;
     let row: Option<Row> = sqlx::query_as(&format!(
-        "WITH owner AS (SELECT id FROM users WHERE id = $1 FOR UPDATE)
-         INSERT INTO access_tokens AS t (user_id, name, token_hash, last_four, scopes, expires_at)
-         SELECT owner.id, $2, $3, $4, $5, $6 FROM owner
+        "INSERT INTO access_tokens AS t (user_id, name, token_hash, last_four, scopes, expires_at)
+         SELECT $1, $2, $3, $4, $5, $6
           WHERE (SELECT count(*) FROM access_tokens WHERE user_id = $1) < $7
          RETURNING {COLUMNS}"
     ))
@@ -149,8 +158,9 @@ pub async fn create(
     .bind(&scope_names)
     .bind(expires_at)
     .bind(MAX_TOKENS_PER_USER)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     match row {
         Some(row) => Ok((row.into(), secret)),
         None => Err(DomainError::Conflict(format!(

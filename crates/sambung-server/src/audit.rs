@@ -37,6 +37,13 @@ pub async fn record(
             if let Some(admin) = signed_in.session.impersonated_by {
                 detail.insert("impersonatedBy".into(), admin.to_string().into());
             }
+            // What a program did with a token is told apart from what its owner did.
+            if let Some(token) = &signed_in.access {
+                detail.insert(
+                    "accessToken".into(),
+                    serde_json::json!({"id": token.id, "name": token.name}),
+                );
+            }
             Some(&signed_in.user)
         }
     };

@@ -203,16 +203,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// The models a caller may call, each once by its name (the first of a name wins: the
-/// instance's, then their teams', then their own).
-async fn callable(state: &AppState, me: &SignedIn) -> Result<Vec<Model>, OpenAiError> {
-    let mut models = models::list_callable_models(&state.pool, me.user.id).await?;
-    let mut seen = std::collections::HashSet::new();
-    models.retain(|m| seen.insert(m.name.clone()));
-    Ok(models)
+/// The model `asked` names for the caller: its id, else the first of that name (the
+/// instance's, then their teams', then their own), so a model shadowed by a name is still
+/// reachable by its id.
+fn find_model(callable: Vec<Model>, asked: &str) -> Option<Model> {
+    let by_id = callable.iter().position(|m| m.id.to_string() == asked);
+    let at = by_id.or_else(|| callable.iter().position(|m| m.name == asked))?;
+    callable.into_iter().nth(at)
 }
 
-/// What the caller may call, by the names `model` takes (OpenAI's model list).
+/// What the caller may call, each once by the name `model` takes (the first of a name: see
+/// [`find_model`]), in OpenAI's model list.
 #[utoipa::path(get, path = "/v1/models", tag = "openai",
     responses((status = 200, description = "`{object: \"list\", data: [{id, object: \"model\", created, owned_by}]}`", content_type = "application/json"),
               (status = 401, description = "OpenAI's error shape", content_type = "application/json")))]
@@ -220,9 +221,11 @@ async fn list_models(
     State(state): State<Arc<AppState>>,
     Caller(me): Caller,
 ) -> Result<Json<Value>, OpenAiError> {
-    let data: Vec<Value> = callable(&state, &me)
+    let mut seen = std::collections::HashSet::new();
+    let data: Vec<Value> = models::list_callable_models(&state.pool, me.user.id)
         .await?
         .into_iter()
+        .filter(|m| seen.insert(m.name.clone()))
         .map(|m| {
             json!({"id": m.name, "object": "model", "created": m.created_at.timestamp(), "owned_by": m.scope().as_str()})
         })
@@ -465,21 +468,18 @@ async fn chat_completions(
         ..OpenAiError::invalid("", e.message.clone())
     })?;
     let request = to_request(&body)?;
-    let model = callable(&state, &me)
-        .await?
-        .into_iter()
-        .find(|m| m.name == body.model || m.id.to_string() == body.model)
-        .ok_or_else(|| OpenAiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!(
-                "The model `{}` does not exist or you do not have access to it.",
-                body.model
-            ),
-            kind: "invalid_request_error",
-            param: Some("model".into()),
-            code: Some("model_not_found".into()),
-            retry_after: None,
-        })?;
+    let callable = models::list_callable_models(&state.pool, me.user.id).await?;
+    let model = find_model(callable, &body.model).ok_or_else(|| OpenAiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!(
+            "The model `{}` does not exist or you do not have access to it.",
+            body.model
+        ),
+        kind: "invalid_request_error",
+        param: Some("model".into()),
+        code: Some("model_not_found".into()),
+        retry_after: None,
+    })?;
     let mut completion = state
         .turns
         .complete(me.user.id, model, request, body.store)
@@ -578,7 +578,8 @@ async fn whole(
 }
 
 /// The answer as Server-Sent Events of `chat.completion.chunk`, then `data: [DONE]`; a
-/// provider that fails half-way ends it with an `error` event (what OpenAI's SDKs raise).
+/// provider that fails half-way ends it with a `data:` line holding `{error}`, which OpenAI's SDKs
+/// raise.
 /// With `stream_options.include_usage`, the usage comes last, in a chunk without choices.
 fn stream(shape: Shape, completion: Completion, first: Option<Piece>) -> Response {
     struct Progress {

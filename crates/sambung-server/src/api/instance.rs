@@ -62,7 +62,7 @@ async fn instance(
     MaybeSignedIn(me): MaybeSignedIn,
 ) -> ApiResult<Json<InstanceOut>> {
     let settings = state.instance_settings().await?;
-    let admin = me.is_some_and(|me| me.user.is_admin());
+    let admin = me.is_some_and(|me| me.administers());
     let needs_setup = match admin {
         true => Some(
             sambung_db::models::list_instance_models(&state.pool)

@@ -96,10 +96,11 @@ fn question(me: &SignedIn, q: &UsageParams) -> ApiResult<(NaiveDate, NaiveDate, 
     let group_by = q.group_by.as_deref().unwrap_or("day");
     let group = GroupBy::parse(group_by)
         .ok_or_else(|| ApiError::invalid("groupBy", "groupBy: day, model, team or user"))?;
+    let admin = me.administers();
     let all = match q.scope.as_deref() {
-        None => me.user.is_admin(),
+        None => admin,
         Some("mine") => false,
-        Some("all") if me.user.is_admin() => true,
+        Some("all") if admin => true,
         Some("all") => {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

@@ -42,6 +42,14 @@ pub struct SignedIn {
     pub access: Option<Box<sambung_db::tokens::AccessToken>>,
 }
 
+impl SignedIn {
+    /// Whether the request may use its user's powers as the instance's admin: an admin's
+    /// session may, an admin's access token never (a token does not administer).
+    pub fn administers(&self) -> bool {
+        self.user.is_admin() && self.access.is_none()
+    }
+}
+
 /// The session token a request presents: the signed session cookie, else
 /// `Authorization: Bearer` (the raw token, or a signed one). Also whether it came by cookie.
 fn presented_token(state: &AppState, headers: &HeaderMap) -> Option<(String, bool)> {
@@ -145,16 +153,13 @@ fn presented_access_token(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// What `Authorization: Bearer …` carries.
+/// What `Authorization: Bearer …` carries (the scheme in any case, as RFC 9110 has it).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    Some(
-        headers
-            .get(header::AUTHORIZATION)?
-            .to_str()
-            .ok()?
-            .strip_prefix("Bearer ")?
-            .trim(),
-    )
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(credentials.trim())
 }
 
 /// The scope a token needs for `method` on `path`, or why no token may be used there: the

@@ -72,6 +72,17 @@ async fn tokens_act_within_their_scopes_and_stop_at_once() {
 
     let as_token = |secret: &str| app.bearer_client(&app.url, secret);
     assert_eq!(as_token(&chat).get("/v1/models").await.status, 200);
+    let lowercase = reqwest::Client::new()
+        .get(format!("{}/v1/models", app.url))
+        .header("authorization", format!("bearer {chat}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        lowercase.status(),
+        200,
+        "the scheme's case is nobody's concern"
+    );
     let refused = as_token(&chat).get("/api/v1/chats").await;
     assert_eq!(
         (refused.status, refused.code()),
@@ -99,6 +110,21 @@ async fn tokens_act_within_their_scopes_and_stop_at_once() {
             .await
             .unwrap();
     assert_eq!(owner, ana.id.to_string(), "a token acts as its owner");
+    // ...and the audit log tells what a program did with it from what she did.
+    let shared = as_token(&write)
+        .post(
+            &format!("/api/v1/chats/{}/share", made.body["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(shared.status, 200, "{shared:?}");
+    let by: Value = sqlx::query_scalar(
+        "SELECT detail->'accessToken' FROM audit_events WHERE action = 'chat.shared'",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(by["name"], "script", "{by}");
 
     // Never the tokens themselves, sign-in, two-factor or administration.
     for (method, path) in [
@@ -658,6 +684,13 @@ async fn a_completion_is_kept_as_a_chat_only_when_asked() {
         .await;
     assert_eq!(plain.status, 200, "{plain:?}");
     assert!(plain.headers.get("x-sambung-chat-id").is_none());
+    // The model's settings fill in what the request leaves out, and only that.
+    let sent = app.last_request();
+    assert_eq!(sent["temperature"], 0.3, "{sent}");
+    assert_eq!(
+        sent["messages"][0]["content"], "Answer in Indonesian.",
+        "{sent}"
+    );
     assert_eq!(chats().await, before, "nothing is kept unless asked");
 
     app.provider.push(Script::sse(OPENAI_STREAM, 64));

@@ -1,5 +1,6 @@
 //! Anthropic's Messages API stream: named SSE events `message_start` (input tokens),
-//! `content_block_start`, `content_block_delta` (`text_delta`), `content_block_stop`,
+//! `content_block_start` (a `tool_use` block's id and name), `content_block_delta`
+//! (`text_delta`, `input_json_delta`), `content_block_stop`,
 //! `message_delta` (stop reason, output tokens), `message_stop`, `ping` at any time, and
 //! `error` (`overloaded_error`, ...).
 
@@ -9,7 +10,7 @@ use url::Url;
 
 use crate::{
     json, sse, Attachment, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role,
-    Turn, WireFormat,
+    ToolChoice, Turn, WireFormat,
 };
 
 pub(crate) struct Anthropic;
@@ -82,9 +83,9 @@ fn messages_request(
                 Role::User => "user",
                 Role::Assistant => "assistant",
             };
-            json!({"role": role, "content": content(turn)})
+            Ok(json!({"role": role, "content": content(turn)?}))
         })
-        .collect();
+        .collect::<Result<_, ProviderError>>()?;
     let mut body = json!({
         "model": request.model,
         "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
@@ -102,6 +103,28 @@ fn messages_request(
     }
     if !request.stop.is_empty() {
         body["stop_sequences"] = json!(request.stop);
+    }
+    if !request.tools.is_empty() {
+        let tools: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|tool| {
+                let mut out = json!({"name": tool.name, "input_schema": tool.parameters});
+                if let Some(description) = &tool.description {
+                    out["description"] = json!(description);
+                }
+                out
+            })
+            .collect();
+        body["tools"] = json!(tools);
+    }
+    if let Some(choice) = &request.tool_choice {
+        body["tool_choice"] = match choice {
+            ToolChoice::Auto => json!({"type": "auto"}),
+            ToolChoice::None => json!({"type": "none"}),
+            ToolChoice::Required => json!({"type": "any"}),
+            ToolChoice::Function(name) => json!({"type": "tool", "name": name}),
+        };
     }
     Ok((url, headers, body))
 }
@@ -128,15 +151,41 @@ fn messages_event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>,
                 .and_then(Value::as_u64);
             Ok(Vec::new())
         }
-        "content_block_delta" => Ok(match data.pointer("/delta/text").and_then(Value::as_str) {
-            Some(text)
-                if data.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta")
-                    && !text.is_empty() =>
-            {
-                vec![Delta::Text(text.to_owned())]
+        // A tool call is a `tool_use` block: its id and name at its start, its input as
+        // pieces of JSON (`input_json_delta`).
+        "content_block_start" => {
+            let block = data.get("content_block");
+            if block.and_then(|b| b.get("type")).and_then(Value::as_str) == Some("tool_use") {
+                let index = data.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let call = parser.tool_call(index)?;
+                let field = |name: &str| {
+                    block
+                        .and_then(|b| b.get(name))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                call.id = field("id");
+                call.name = field("name");
             }
-            _ => Vec::new(),
-        }),
+            Ok(Vec::new())
+        }
+        "content_block_delta" => match data.pointer("/delta/type").and_then(Value::as_str) {
+            Some("text_delta") => Ok(match data.pointer("/delta/text").and_then(Value::as_str) {
+                Some(text) if !text.is_empty() => vec![Delta::Text(text.to_owned())],
+                _ => Vec::new(),
+            }),
+            Some("input_json_delta") => {
+                let index = data.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let piece = data
+                    .pointer("/delta/partial_json")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                parser.tool_arguments(index, piece)?;
+                Ok(Vec::new())
+            }
+            _ => Ok(Vec::new()),
+        },
         "message_delta" => {
             if let Some(reason) = data.pointer("/delta/stop_reason").and_then(Value::as_str) {
                 parser.finish = Some(match reason {
@@ -180,30 +229,43 @@ fn messages_event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>,
     }
 }
 
-/// A turn's content: its text, or with files Anthropic's content blocks (`image` and
-/// `document` with base64 sources, text blocks), files first as Anthropic advises.
-fn content(turn: &Turn) -> Value {
-    if turn.attachments.is_empty() {
-        return json!(turn.content);
+/// A turn's content: its text, or Anthropic's content blocks: tool results first (as
+/// Anthropic requires), files (`image` and `document` with base64 sources, text blocks) before
+/// the text as it advises, tool calls (`tool_use`) after it.
+fn content(turn: &Turn) -> Result<Value, ProviderError> {
+    if turn.attachments.is_empty() && turn.tool_calls.is_empty() && turn.tool_results.is_empty() {
+        return Ok(json!(turn.content));
     }
-    let mut blocks: Vec<Value> = turn
-        .attachments
-        .iter()
-        .map(|attachment| match attachment {
-            Attachment::Image { media_type, base64 } => json!({
-                "type": "image",
-                "source": {"type": "base64", "media_type": media_type, "data": base64.as_ref()},
-            }),
-            Attachment::Pdf { name, base64 } => json!({
-                "type": "document",
-                "source": {"type": "base64", "media_type": "application/pdf", "data": base64.as_ref()},
-                "title": name,
-            }),
-            Attachment::Text { name, text } => {
-                json!({"type": "text", "text": Attachment::text_block(name, text)})
-            }
-        })
-        .collect();
-    blocks.push(json!({"type": "text", "text": turn.content}));
-    Value::Array(blocks)
+    let results = turn.tool_results.iter().map(|result| {
+        json!({"type": "tool_result", "tool_use_id": result.call_id, "content": result.content})
+    });
+    let mut blocks: Vec<Value> = results.collect();
+    blocks.extend(turn.attachments.iter().map(|attachment| match attachment {
+        Attachment::Image { media_type, base64 } => json!({
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": base64.as_ref()},
+        }),
+        Attachment::Pdf { name, base64 } => json!({
+            "type": "document",
+            "source": {"type": "base64", "media_type": "application/pdf", "data": base64.as_ref()},
+            "title": name,
+        }),
+        Attachment::Text { name, text } => {
+            json!({"type": "text", "text": Attachment::text_block(name, text)})
+        }
+    }));
+    // Anthropic refuses an empty text block.
+    if !turn.content.is_empty() {
+        blocks.push(json!({"type": "text", "text": turn.content}));
+    }
+    for call in &turn.tool_calls {
+        let input: Value = serde_json::from_str(&call.arguments).map_err(|_| {
+            ProviderError::Config(format!(
+                "the arguments of the tool call {} are not JSON",
+                call.id
+            ))
+        })?;
+        blocks.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}));
+    }
+    Ok(Value::Array(blocks))
 }

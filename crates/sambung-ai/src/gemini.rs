@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::{
     json, sse, Attachment, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role,
-    Turn, WireFormat,
+    ToolChoice, Turn, WireFormat,
 };
 
 pub(crate) struct Gemini;
@@ -95,9 +95,9 @@ fn generate_request(
                 Role::User => "user",
                 Role::Assistant => "model",
             };
-            json!({"role": role, "parts": parts(turn)})
+            Ok(json!({"role": role, "parts": parts(turn)?}))
         })
-        .collect();
+        .collect::<Result<_, ProviderError>>()?;
     let mut body = json!({"contents": contents});
     if let Some(system) = &request.system {
         body["systemInstruction"] = json!({"parts": [{"text": system}]});
@@ -117,6 +117,29 @@ fn generate_request(
     }
     if !config.is_empty() {
         body["generationConfig"] = Value::Object(config);
+    }
+    if !request.tools.is_empty() {
+        let declarations: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|tool| {
+                let mut out = json!({"name": tool.name, "parameters": tool.parameters});
+                if let Some(description) = &tool.description {
+                    out["description"] = json!(description);
+                }
+                out
+            })
+            .collect();
+        body["tools"] = json!([{"functionDeclarations": declarations}]);
+    }
+    if let Some(choice) = &request.tool_choice {
+        let config = match choice {
+            ToolChoice::Auto => json!({"mode": "AUTO"}),
+            ToolChoice::None => json!({"mode": "NONE"}),
+            ToolChoice::Required => json!({"mode": "ANY"}),
+            ToolChoice::Function(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
+        };
+        body["toolConfig"] = json!({"functionCallingConfig": config});
     }
     Ok((url, headers, body))
 }
@@ -147,9 +170,27 @@ fn generate_event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>,
                     out.push(Delta::Text(text.to_owned()));
                 }
             }
+            // A function call comes whole, in a part of its own.
+            if let Some(called) = part.get("functionCall") {
+                let index = parser.tool_calls.len() as u64;
+                let call = parser.tool_call(index)?;
+                if let Some(id) = called.get("id").and_then(Value::as_str) {
+                    call.id = id.to_owned();
+                }
+                call.name = called
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                let arguments = called.get("args").unwrap_or(&Value::Null).to_string();
+                parser.tool_arguments(index, &arguments)?;
+                parser.finish = Some(FinishReason::ToolCalls);
+            }
         }
         if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
             parser.finish = Some(match reason {
+                // Gemini says STOP after a function call too.
+                "STOP" if !parser.tool_calls.is_empty() => FinishReason::ToolCalls,
                 "STOP" => FinishReason::Stop,
                 "MAX_TOKENS" => FinishReason::Length,
                 "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" => {
@@ -168,21 +209,37 @@ fn generate_event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>,
     Ok(out)
 }
 
-/// A turn's parts: its files as `inline_data` (images and PDFs) or text, then its text.
-fn parts(turn: &Turn) -> Vec<Value> {
+/// A turn's parts: its tools' answers (`functionResponse`), its files as `inline_data`
+/// (images and PDFs) or text, then its text, then the functions it called (`functionCall`).
+fn parts(turn: &Turn) -> Result<Vec<Value>, ProviderError> {
     let mut parts: Vec<Value> = turn
-        .attachments
+        .tool_results
         .iter()
-        .map(|attachment| match attachment {
-            Attachment::Image { media_type, base64 } => {
-                json!({"inline_data": {"mime_type": media_type, "data": base64.as_ref()}})
-            }
-            Attachment::Pdf { base64, .. } => {
-                json!({"inline_data": {"mime_type": "application/pdf", "data": base64.as_ref()}})
-            }
-            Attachment::Text { name, text } => json!({"text": Attachment::text_block(name, text)}),
+        .map(|result| {
+            json!({"functionResponse": {"name": result.name, "response": {"content": result.content}}})
         })
         .collect();
-    parts.push(json!({"text": turn.content}));
-    parts
+    parts.extend(turn.attachments.iter().map(|attachment| match attachment {
+        Attachment::Image { media_type, base64 } => {
+            json!({"inline_data": {"mime_type": media_type, "data": base64.as_ref()}})
+        }
+        Attachment::Pdf { base64, .. } => {
+            json!({"inline_data": {"mime_type": "application/pdf", "data": base64.as_ref()}})
+        }
+        Attachment::Text { name, text } => json!({"text": Attachment::text_block(name, text)}),
+    }));
+    // Gemini refuses a content without parts, and an empty text part beside others.
+    if !turn.content.is_empty() || (parts.is_empty() && turn.tool_calls.is_empty()) {
+        parts.push(json!({"text": turn.content}));
+    }
+    for call in &turn.tool_calls {
+        let args: Value = serde_json::from_str(&call.arguments).map_err(|_| {
+            ProviderError::Config(format!(
+                "the arguments of the tool call {} are not JSON",
+                call.id
+            ))
+        })?;
+        parts.push(json!({"functionCall": {"name": call.name, "args": args}}));
+    }
+    Ok(parts)
 }

@@ -153,6 +153,50 @@ pub struct Turn {
     pub content: String,
     /// The files given with it (a user's turn), before its text in what is sent.
     pub attachments: Vec<Attachment>,
+    /// The tools the model called (an assistant's turn), after its text.
+    pub tool_calls: Vec<ToolCall>,
+    /// What the caller's tools answered to the calls of the turn before (a user's turn),
+    /// before its text (which may be empty).
+    pub tool_results: Vec<ToolResult>,
+}
+
+/// A function the model may call; the caller runs it (the OpenAI-compatible endpoint's
+/// `tools`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tool {
+    pub name: String,
+    pub description: Option<String>,
+    /// Its arguments' JSON Schema.
+    pub parameters: serde_json::Value,
+}
+
+/// Whether and which tool the model is to call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// As it sees fit.
+    Auto,
+    /// None: text only.
+    None,
+    /// One at least.
+    Required,
+    /// This one.
+    Function(String),
+}
+
+/// A call of a tool the model made: its arguments as JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// What a tool answered to the call `call_id` (of tool `name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolResult {
+    pub call_id: String,
+    pub name: String,
+    pub content: String,
 }
 
 /// A file given with a turn (SPEC section 14), as the model is to receive it. Each wire
@@ -192,6 +236,9 @@ pub struct Request {
     pub top_p: Option<f64>,
     /// Where the model stops (at most four, as OpenAI takes).
     pub stop: Vec<String>,
+    /// The functions the model may call.
+    pub tools: Vec<Tool>,
+    pub tool_choice: Option<ToolChoice>,
 }
 
 /// Why a reply ended, in the AI SDK's terms.
@@ -210,6 +257,8 @@ pub enum FinishReason {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delta {
     Text(String),
+    /// A whole tool call (its pieces gathered), before the usage and the finish.
+    ToolCall(ToolCall),
     Usage {
         input: Option<u64>,
         output: Option<u64>,
@@ -507,7 +556,14 @@ pub(crate) struct Parser {
     done: bool,
     finish: Option<FinishReason>,
     usage: (Option<u64>, Option<u64>),
+    /// Tool calls as their pieces arrive, by the wire format's own index of them.
+    tool_calls: Vec<(u64, ToolCall)>,
 }
+
+/// The most tool calls one reply may make, and the longest arguments of one: a provider
+/// cannot make the server hold more.
+const MAX_TOOL_CALLS: usize = 128;
+const MAX_TOOL_ARGUMENTS: usize = 1 << 20;
 
 impl Parser {
     fn new(wire: Wire) -> Parser {
@@ -516,7 +572,44 @@ impl Parser {
             done: false,
             finish: None,
             usage: (None, None),
+            tool_calls: Vec::new(),
         }
+    }
+
+    /// The tool call the wire format numbers `index`, begun when first seen.
+    fn tool_call(&mut self, index: u64) -> Result<&mut ToolCall, ProviderError> {
+        let at = match self.tool_calls.iter().position(|(i, _)| *i == index) {
+            Some(at) => at,
+            None if self.tool_calls.len() < MAX_TOOL_CALLS => {
+                self.tool_calls.push((
+                    index,
+                    ToolCall {
+                        id: String::new(),
+                        name: String::new(),
+                        arguments: String::new(),
+                    },
+                ));
+                self.tool_calls.len() - 1
+            }
+            None => {
+                return Err(ProviderError::Protocol(format!(
+                    "more than {MAX_TOOL_CALLS} tool calls in one reply"
+                )))
+            }
+        };
+        Ok(&mut self.tool_calls[at].1)
+    }
+
+    /// Add a piece of a tool call's arguments.
+    fn tool_arguments(&mut self, index: u64, piece: &str) -> Result<(), ProviderError> {
+        let call = self.tool_call(index)?;
+        if call.arguments.len() + piece.len() > MAX_TOOL_ARGUMENTS {
+            return Err(ProviderError::Protocol(
+                "a tool call's arguments are over 1 MiB".into(),
+            ));
+        }
+        call.arguments.push_str(piece);
+        Ok(())
     }
 
     fn event(&mut self, event: &sse::Event) -> Result<Vec<Delta>, ProviderError> {
@@ -526,7 +619,19 @@ impl Parser {
     /// After the stream: usage and finish reason, once each.
     fn end(&mut self) -> Result<Vec<Delta>, ProviderError> {
         format(self.wire).ended(self)?;
-        let mut out = Vec::new();
+        let mut out: Vec<Delta> = std::mem::take(&mut self.tool_calls)
+            .into_iter()
+            .enumerate()
+            .map(|(n, (_, mut call))| {
+                if call.id.is_empty() {
+                    call.id = format!("call_{n}");
+                }
+                if call.arguments.is_empty() {
+                    call.arguments = "{}".into();
+                }
+                Delta::ToolCall(call)
+            })
+            .collect();
         if self.usage != (None, None) {
             out.push(Delta::Usage {
                 input: self.usage.0,

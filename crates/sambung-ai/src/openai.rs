@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::{
     json, sse, Attachment, Delta, Endpoint, FinishReason, Parser, ProviderError, Request, Role,
-    Turn, WireFormat,
+    ToolChoice, Turn, WireFormat,
 };
 
 pub(crate) struct OpenAiCompatible;
@@ -68,11 +68,31 @@ fn chat_request(
         messages.push(json!({"role": "system", "content": system}));
     }
     for turn in &request.turns {
-        let role = match turn.role {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        };
-        messages.push(json!({"role": role, "content": content(turn)}));
+        for result in &turn.tool_results {
+            messages.push(
+                json!({"role": "tool", "tool_call_id": result.call_id, "content": result.content}),
+            );
+        }
+        match turn.role {
+            Role::Assistant if !turn.tool_calls.is_empty() => {
+                let calls: Vec<Value> = turn
+                    .tool_calls
+                    .iter()
+                    .map(|call| {
+                        json!({"id": call.id, "type": "function",
+                               "function": {"name": call.name, "arguments": call.arguments}})
+                    })
+                    .collect();
+                let text = (!turn.content.is_empty()).then_some(&turn.content);
+                messages.push(json!({"role": "assistant", "content": text, "tool_calls": calls}));
+            }
+            Role::Assistant => {
+                messages.push(json!({"role": "assistant", "content": content(turn)}));
+            }
+            // A turn that only carries tool results has said everything in them.
+            Role::User if !turn.tool_results.is_empty() && turn.content.is_empty() => {}
+            Role::User => messages.push(json!({"role": "user", "content": content(turn)})),
+        }
     }
     let mut body = json!({
         "model": request.model,
@@ -91,6 +111,25 @@ fn chat_request(
     }
     if !request.stop.is_empty() {
         body["stop"] = json!(request.stop);
+    }
+    if !request.tools.is_empty() {
+        let tools: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|tool| {
+                json!({"type": "function", "function": {
+                    "name": tool.name, "description": tool.description, "parameters": tool.parameters}})
+            })
+            .collect();
+        body["tools"] = json!(tools);
+    }
+    if let Some(choice) = &request.tool_choice {
+        body["tool_choice"] = match choice {
+            ToolChoice::Auto => json!("auto"),
+            ToolChoice::None => json!("none"),
+            ToolChoice::Required => json!("required"),
+            ToolChoice::Function(name) => json!({"type": "function", "function": {"name": name}}),
+        };
     }
     Ok((url, headers, body))
 }
@@ -154,6 +193,25 @@ fn chat_event(parser: &mut Parser, event: &sse::Event) -> Result<Vec<Delta>, Pro
         if let Some(text) = choice.pointer("/delta/content").and_then(Value::as_str) {
             if !text.is_empty() {
                 out.push(Delta::Text(text.to_owned()));
+            }
+        }
+        // A tool call comes in pieces: its id and name first, its arguments a piece a chunk.
+        for piece in choice
+            .pointer("/delta/tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let index = piece.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let call = parser.tool_call(index)?;
+            if let Some(id) = piece.get("id").and_then(Value::as_str) {
+                call.id = id.to_owned();
+            }
+            if let Some(name) = piece.pointer("/function/name").and_then(Value::as_str) {
+                call.name = name.to_owned();
+            }
+            if let Some(arguments) = piece.pointer("/function/arguments").and_then(Value::as_str) {
+                parser.tool_arguments(index, arguments)?;
             }
         }
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {

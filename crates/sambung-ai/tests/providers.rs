@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use sambung_ai::fake::{
-    FakeProvider, Script, ANTHROPIC_STREAM as ANTHROPIC, OPENAI_STREAM as OPENAI,
+    FakeProvider, Script, ANTHROPIC_STREAM as ANTHROPIC, ANTHROPIC_TOOL_STREAM,
+    GEMINI_STREAM as GEMINI, GEMINI_TOOL_STREAM, OPENAI_STREAM as OPENAI, OPENAI_TOOL_STREAM,
 };
 use sambung_ai::{
     stream, ApiKey, Delta, Endpoint, FinishReason, Guard, Provider, ProviderError, Request, Role,
-    Timeouts, Turn,
+    Timeouts, Tool, ToolCall, ToolChoice, ToolResult, Turn,
 };
 
 /// The shared fake provider, with a guard that lets the server reach it.
@@ -55,11 +56,13 @@ fn request() -> Request {
             role: Role::User,
             content: "Halo?".into(),
             attachments: Vec::new(),
+            ..Turn::default()
         }],
         temperature: Some(0.5),
         max_tokens: Some(100),
         top_p: None,
         stop: Vec::new(),
+        ..Request::default()
     }
 }
 
@@ -75,16 +78,7 @@ fn quick() -> Timeouts {
 
 /// Everything the stream yields: text joined, the other deltas, the error if any.
 async fn collect(guard: Guard, endpoint: Endpoint) -> (String, Vec<Delta>, Option<ProviderError>) {
-    let mut receiver = stream(guard, endpoint, request(), quick());
-    let (mut text, mut others, mut error) = (String::new(), Vec::new(), None);
-    while let Some(item) = receiver.recv().await {
-        match item {
-            Ok(Delta::Text(t)) => text.push_str(&t),
-            Ok(other) => others.push(other),
-            Err(e) => error = Some(e),
-        }
-    }
-    (text, others, error)
+    collect_request(guard, endpoint, request()).await
 }
 
 #[tokio::test]
@@ -187,11 +181,6 @@ async fn an_anthropic_error_event_and_a_cut_stream_are_errors_with_the_text_so_f
         "{error:?}"
     );
 }
-
-const GEMINI: &str = concat!(
-    "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Terima \"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 7,\"totalTokenCount\": 7},\"modelVersion\": \"gemini-2.0-flash\"}\r\n\r\n",
-    "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"kasih.\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 7,\"candidatesTokenCount\": 4,\"totalTokenCount\": 11},\"modelVersion\": \"gemini-2.0-flash\"}\r\n\r\n",
-);
 
 #[tokio::test]
 async fn gemini_streams_until_the_body_ends() {
@@ -361,4 +350,184 @@ async fn models_are_listed_live_from_each_provider() {
         assert_eq!(names, expected);
         assert!(fake.requests()[0].starts_with(request_line), "{provider:?}");
     }
+}
+
+/// A conversation where the model called a tool and the caller answered it, with the tools
+/// offered again and one of them required.
+fn tool_request() -> Request {
+    Request {
+        turns: vec![
+            Turn {
+                role: Role::User,
+                content: "Weather in Jakarta?".into(),
+                ..Turn::default()
+            },
+            Turn {
+                role: Role::Assistant,
+                tool_calls: vec![ToolCall {
+                    id: "call_1".into(),
+                    name: "get_weather".into(),
+                    arguments: r#"{"location":"Bogor"}"#.into(),
+                }],
+                ..Turn::default()
+            },
+            Turn {
+                role: Role::User,
+                tool_results: vec![ToolResult {
+                    call_id: "call_1".into(),
+                    name: "get_weather".into(),
+                    content: "31°C, rain".into(),
+                }],
+                content: "And Jakarta?".into(),
+                ..Turn::default()
+            },
+        ],
+        tools: vec![Tool {
+            name: "get_weather".into(),
+            description: Some("The weather at a place".into()),
+            parameters: serde_json::json!({"type": "object", "properties": {"location": {"type": "string"}}}),
+        }],
+        tool_choice: Some(ToolChoice::Function("get_weather".into())),
+        ..request()
+    }
+}
+
+/// The tool call each stream carries, gathered whole from its pieces (its arguments as the
+/// model wrote them), then the finish.
+fn called(others: &[Delta], id: &str, arguments: &str) {
+    let Delta::ToolCall(call) = &others[0] else {
+        panic!("no tool call first: {others:?}");
+    };
+    assert_eq!(
+        (
+            call.id.as_str(),
+            call.name.as_str(),
+            call.arguments.as_str()
+        ),
+        (id, "get_weather", arguments)
+    );
+    assert_eq!(others.last(), Some(&Delta::Finish(FinishReason::ToolCalls)));
+}
+
+fn sent_body(fake: &Fake) -> serde_json::Value {
+    let sent = fake.requests()[0].clone();
+    serde_json::from_str(&sent[sent.find("\r\n\r\n").unwrap() + 4..]).unwrap()
+}
+
+/// Everything the stream of `request` yields: text joined, the other deltas, the error if any.
+async fn collect_request(
+    guard: Guard,
+    endpoint: Endpoint,
+    request: Request,
+) -> (String, Vec<Delta>, Option<ProviderError>) {
+    let mut receiver = stream(guard, endpoint, request, quick());
+    let (mut text, mut others, mut error) = (String::new(), Vec::new(), None);
+    while let Some(item) = receiver.recv().await {
+        match item {
+            Ok(Delta::Text(t)) => text.push_str(&t),
+            Ok(other) => others.push(other),
+            Err(e) => error = Some(e),
+        }
+    }
+    (text, others, error)
+}
+
+#[tokio::test]
+async fn each_wire_format_carries_tools_calls_and_results_both_ways() {
+    use serde_json::json;
+    // OpenAI: the call's arguments in pieces, cut anywhere.
+    for piece in [5, 4096] {
+        let fake = Fake::start(vec![Script::sse(OPENAI_TOOL_STREAM, piece)]).await;
+        let endpoint = fake.endpoint(Provider::Openai, "/v1");
+        let (text, others, error) = collect_request(fake.guard(), endpoint, tool_request()).await;
+        assert_eq!((text.as_str(), error), ("", None));
+        called(&others, "call_abc123", r#"{"location": "Jakarta"}"#);
+        let body = sent_body(&fake);
+        assert_eq!(body["tools"][0]["function"]["name"], "get_weather");
+        assert_eq!(
+            body["tool_choice"],
+            json!({"type": "function", "function": {"name": "get_weather"}})
+        );
+        let messages = body["messages"].as_array().unwrap();
+        assert_eq!(messages[2]["tool_calls"][0]["id"], "call_1");
+        assert_eq!(messages[2]["content"], serde_json::Value::Null);
+        assert_eq!(
+            messages[3],
+            json!({"role": "tool", "tool_call_id": "call_1", "content": "31°C, rain"})
+        );
+        assert_eq!(
+            messages[4],
+            json!({"role": "user", "content": "And Jakarta?"})
+        );
+    }
+
+    // Anthropic: text, then a tool_use block whose input comes as JSON pieces.
+    let fake = Fake::start(vec![Script::sse(ANTHROPIC_TOOL_STREAM, 9)]).await;
+    let endpoint = fake.endpoint(Provider::Anthropic, "");
+    let (text, others, error) = collect_request(fake.guard(), endpoint, tool_request()).await;
+    assert_eq!((text.as_str(), error), ("Let me check.", None));
+    called(
+        &others,
+        "toolu_01T1x1fJ34qAmk2tNTrN7Up6",
+        r#"{"location": "Jakarta"}"#,
+    );
+    let body = sent_body(&fake);
+    assert_eq!(body["tools"][0]["input_schema"]["type"], "object");
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "tool", "name": "get_weather"})
+    );
+    assert_eq!(
+        body["messages"][1]["content"],
+        json!([{"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"location": "Bogor"}}])
+    );
+    assert_eq!(
+        body["messages"][2]["content"],
+        json!([{"type": "tool_result", "tool_use_id": "call_1", "content": "31°C, rain"},
+               {"type": "text", "text": "And Jakarta?"}])
+    );
+
+    // Gemini: the call whole in one part, its id ours.
+    let fake = Fake::start(vec![Script::sse(GEMINI_TOOL_STREAM, 11)]).await;
+    let endpoint = fake.endpoint(Provider::Google, "");
+    let (_, others, error) = collect_request(fake.guard(), endpoint, tool_request()).await;
+    assert_eq!(error, None);
+    called(&others, "call_0", r#"{"location":"Jakarta"}"#);
+    let body = sent_body(&fake);
+    assert_eq!(
+        body["tools"][0]["functionDeclarations"][0]["name"],
+        "get_weather"
+    );
+    assert_eq!(
+        body["toolConfig"]["functionCallingConfig"],
+        json!({"mode": "ANY", "allowedFunctionNames": ["get_weather"]})
+    );
+    assert_eq!(
+        body["contents"][1]["parts"],
+        json!([{"functionCall": {"name": "get_weather", "args": {"location": "Bogor"}}}])
+    );
+    assert_eq!(
+        body["contents"][2]["parts"][0],
+        json!({"functionResponse": {"name": "get_weather", "response": {"content": "31°C, rain"}}})
+    );
+}
+
+/// A provider cannot make the server gather tool calls without end.
+#[tokio::test]
+async fn a_flood_of_tool_calls_is_refused() {
+    let mut flood = String::new();
+    for index in 0..200 {
+        flood.push_str(&format!(
+            "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"tool_calls\":[{{\"index\":{index},\"id\":\"c{index}\",\"function\":{{\"name\":\"f\",\"arguments\":\"{{}}\"}}}}]}},\"finish_reason\":null}}]}}\n\n"
+        ));
+    }
+    flood.push_str("data: [DONE]\n\n");
+    let fake = Fake::start(vec![Script::sse(&flood, 4096)]).await;
+    let endpoint = fake.endpoint(Provider::Openai, "/v1");
+    let (_, others, error) = collect_request(fake.guard(), endpoint, tool_request()).await;
+    assert!(
+        matches!(&error, Some(ProviderError::Protocol(why)) if why.contains("tool calls")),
+        "{error:?} {others:?}"
+    );
+    assert!(others.is_empty(), "nothing half-gathered is passed on");
 }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use sambung_ai::{Delta, FinishReason, ProviderError, Request, Role, Turn};
+use sambung_ai::{Delta, FinishReason, ProviderError, Request, Role, ToolCall, Turn};
 use sambung_db::models::Model;
 use sambung_db::{imports, quotas, ChatId, UserId};
 use serde_json::json;
@@ -15,10 +15,13 @@ use tokio::sync::mpsc::Receiver;
 
 use crate::{store, ReplyLimits, TurnError, Turns};
 
-/// What a completion yields, in order: text, then at most one usage, then its end.
+/// What a completion yields, in order: text, the tools the model called, then at most one
+/// usage, then its end.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Piece {
     Text(String),
+    /// A call of one of the caller's tools, whole: the caller runs it.
+    ToolCall(ToolCall),
     Usage {
         input: u64,
         output: u64,
@@ -210,6 +213,11 @@ impl Completion {
                     }
                     return Some(Piece::Text(text));
                 }
+                Some(Ok(Delta::ToolCall(call))) => {
+                    // Its arguments are output too, for an estimate of what was used.
+                    self.bytes += call.name.len() + call.arguments.len();
+                    return Some(Piece::ToolCall(call));
+                }
                 Some(Ok(Delta::Usage { input, output })) => {
                     self.usage = (input.or(self.usage.0), output.or(self.usage.1));
                 }
@@ -259,6 +267,7 @@ impl Completion {
             role: Role::Assistant,
             content: std::mem::take(&mut self.reply),
             attachments: Vec::new(),
+            ..Turn::default()
         };
         let title = request
             .turns

@@ -282,11 +282,12 @@ pub fn for_turn(
                     None if Some(at) == question => files.question.clone(),
                     None => Vec::new(),
                 },
+                ..Turn::default()
             }),
             MessageRole::Assistant if !message.content.is_empty() => turns.push(Turn {
                 role: Role::Assistant,
                 content: message.content.clone(),
-                attachments: Vec::new(),
+                ..Turn::default()
             }),
             MessageRole::Assistant => {}
         }
@@ -304,6 +305,7 @@ pub fn for_turn(
             .min(),
         top_p: setting("topP", "topP").and_then(|v| v.as_f64()),
         stop: Vec::new(),
+        ..Request::default()
     }
 }
 
@@ -344,12 +346,13 @@ pub fn for_title(model: &Model, question: &str) -> Request {
                 "Name a chat that begins with this message:\n\n{}",
                 question.chars().take(2000).collect::<String>()
             ),
-            attachments: Vec::new(),
+            ..Turn::default()
         }],
         temperature: Some(0.2),
         max_tokens: Some(24),
         top_p: None,
         stop: Vec::new(),
+        ..Request::default()
     }
 }
 

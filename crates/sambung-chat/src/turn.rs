@@ -243,6 +243,8 @@ impl Turns {
                     }
                     Some(Ok(Delta::Usage { input, output })) => reply.usage = (input, output),
                     Some(Ok(Delta::Finish(reason))) => reply.finish = Some(reason),
+                    // A chat's turn offers the model no tools; a call it makes anyway is dropped.
+                    Some(Ok(Delta::ToolCall(_))) => {}
                     Some(Err(e)) => {
                         reply.error = Some(e);
                         break;

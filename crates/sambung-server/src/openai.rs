@@ -19,7 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
 use futures_util::StreamExt;
-use sambung_ai::{Attachment, FinishReason, Request, Role, Turn};
+use sambung_ai::{
+    Attachment, FinishReason, Request, Role, Tool, ToolCall, ToolChoice, ToolResult, Turn,
+};
 use sambung_chat::completion::{Completion, Piece};
 use sambung_db::models::{self, Model};
 use serde::Deserialize;
@@ -212,8 +214,7 @@ fn find_model(callable: Vec<Model>, asked: &str) -> Option<Model> {
     callable.into_iter().nth(at)
 }
 
-/// What the caller may call, each once by the name `model` takes (the first of a name: see
-/// [`find_model`]), in OpenAI's model list.
+/// What the caller may call, each once by the name `model` takes, in OpenAI's model list.
 #[utoipa::path(get, path = "/v1/models", tag = "openai",
     responses((status = 200, description = "`{object: \"list\", data: [{id, object: \"model\", created, owned_by}]}`", content_type = "application/json"),
               (status = 401, description = "OpenAI's error shape", content_type = "application/json")))]
@@ -246,7 +247,7 @@ struct CompletionRequest {
     max_completion_tokens: Option<u32>,
     stop: Option<Stop>,
     n: Option<u32>,
-    tools: Option<Vec<Value>>,
+    tools: Option<Vec<InTool>>,
     tool_choice: Option<Value>,
     /// OpenAI's "store the output": here, keep the conversation as one of the caller's chats.
     #[serde(default)]
@@ -269,7 +270,133 @@ enum Stop {
 struct InMessage {
     role: String,
     content: Option<Content>,
-    tool_calls: Option<Value>,
+    tool_calls: Option<Vec<InToolCall>>,
+    tool_call_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InTool {
+    #[serde(rename = "type")]
+    kind: String,
+    function: InFunction,
+}
+
+#[derive(Debug, Deserialize)]
+struct InFunction {
+    name: String,
+    description: Option<String>,
+    parameters: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InToolCall {
+    id: String,
+    function: CalledFunction,
+}
+
+#[derive(Debug, Deserialize)]
+struct CalledFunction {
+    name: String,
+    arguments: String,
+}
+
+/// Tools in one request.
+const MAX_TOOLS: usize = 128;
+
+/// OpenAI's rule for a function's name: what every provider takes.
+fn valid_tool_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The caller's tools and its choice among them, checked.
+fn tools_of(body: &CompletionRequest) -> Result<(Vec<Tool>, Option<ToolChoice>), OpenAiError> {
+    let given = body.tools.as_deref().unwrap_or_default();
+    if given.len() > MAX_TOOLS {
+        return Err(OpenAiError::invalid(
+            "tools",
+            format!("at most {MAX_TOOLS} tools"),
+        ));
+    }
+    let mut tools = Vec::with_capacity(given.len());
+    for (at, tool) in given.iter().enumerate() {
+        if tool.kind != "function" {
+            return Err(OpenAiError::invalid(
+                &format!("tools[{at}].type"),
+                "only function tools are supported",
+            ));
+        }
+        let function = &tool.function;
+        if !valid_tool_name(&function.name) {
+            return Err(OpenAiError::invalid(
+                &format!("tools[{at}].function.name"),
+                "1 to 64 letters, digits, underscores or dashes",
+            ));
+        }
+        if tools.iter().any(|t: &Tool| t.name == function.name) {
+            return Err(OpenAiError::invalid(
+                &format!("tools[{at}].function.name"),
+                format!("{:?} is given twice", function.name),
+            ));
+        }
+        let parameters = match &function.parameters {
+            None => json!({"type": "object", "properties": {}}),
+            Some(schema @ Value::Object(_)) => schema.clone(),
+            Some(_) => {
+                return Err(OpenAiError::invalid(
+                    &format!("tools[{at}].function.parameters"),
+                    "a JSON Schema object",
+                ))
+            }
+        };
+        tools.push(Tool {
+            name: function.name.clone(),
+            description: function.description.clone(),
+            parameters,
+        });
+    }
+    let choice = match &body.tool_choice {
+        None => None,
+        Some(Value::String(mode)) => Some(match mode.as_str() {
+            "auto" => ToolChoice::Auto,
+            "none" => ToolChoice::None,
+            "required" => ToolChoice::Required,
+            _ => {
+                return Err(OpenAiError::invalid(
+                    "tool_choice",
+                    "auto, none, required or {type: \"function\", function: {name}}",
+                ))
+            }
+        }),
+        Some(named) => {
+            let name = named
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .filter(|_| named.get("type").and_then(Value::as_str) == Some("function"))
+                .ok_or_else(|| {
+                    OpenAiError::invalid(
+                        "tool_choice",
+                        "auto, none, required or {type: \"function\", function: {name}}",
+                    )
+                })?;
+            if !tools.iter().any(|t| t.name == name) {
+                return Err(OpenAiError::invalid(
+                    "tool_choice",
+                    format!("{name:?} is not one of the tools given"),
+                ));
+            }
+            Some(ToolChoice::Function(name.to_owned()))
+        }
+    };
+    if tools.is_empty() && matches!(choice, Some(ToolChoice::Required | ToolChoice::Function(_))) {
+        return Err(OpenAiError::invalid(
+            "tool_choice",
+            "a tool is required, but no tools are given",
+        ));
+    }
+    Ok((tools, choice))
 }
 
 #[derive(Debug, Deserialize)]
@@ -304,12 +431,7 @@ fn to_request(body: &CompletionRequest) -> Result<Request, OpenAiError> {
     if body.n.is_some_and(|n| n != 1) {
         return Err(OpenAiError::invalid("n", "only n: 1 is supported"));
     }
-    if body.tools.as_ref().is_some_and(|t| !t.is_empty()) || body.tool_choice.is_some() {
-        return Err(OpenAiError::invalid(
-            "tools",
-            "tools are not supported by this endpoint yet: send the conversation without tools",
-        ));
-    }
+    let (tools, tool_choice) = tools_of(body)?;
     if body.messages.is_empty() || body.messages.len() > MAX_MESSAGES {
         return Err(OpenAiError::invalid(
             "messages",
@@ -373,36 +495,108 @@ fn to_request(body: &CompletionRequest) -> Result<Request, OpenAiError> {
                 (text.join("\n"), attachments)
             }
         };
+        // Tool results join the user's turn that follows the calls (as Anthropic and Gemini
+        // take them); a user message right after them joins it too.
+        let answering = turns
+            .last_mut()
+            .filter(|t: &&mut Turn| t.role == Role::User && !t.tool_results.is_empty())
+            .filter(|t| t.content.is_empty() && t.attachments.is_empty());
         match message.role.as_str() {
             "system" | "developer" => system.push(text),
-            "user" => turns.push(Turn {
-                role: Role::User,
-                content: text,
-                attachments,
-            }),
-            "assistant" if message.tool_calls.is_some() => {
-                return Err(OpenAiError::invalid(
-                    &param("tool_calls"),
-                    "tool calls are not supported by this endpoint yet",
-                ))
+            "user" => match answering {
+                Some(turn) => (turn.content, turn.attachments) = (text, attachments),
+                None => turns.push(Turn {
+                    role: Role::User,
+                    content: text,
+                    attachments,
+                    ..Turn::default()
+                }),
+            },
+            "assistant" => {
+                let mut tool_calls = Vec::new();
+                for (n, call) in message.tool_calls.iter().flatten().enumerate() {
+                    let bad = |field: &str, why: &str| {
+                        OpenAiError::invalid(&param(&format!("tool_calls[{n}].{field}")), why)
+                    };
+                    if call.id.is_empty() || call.id.len() > 256 {
+                        return Err(bad("id", "1 to 256 characters"));
+                    }
+                    if !valid_tool_name(&call.function.name) {
+                        return Err(bad(
+                            "function.name",
+                            "1 to 64 letters, digits, underscores or dashes",
+                        ));
+                    }
+                    if serde_json::from_str::<Value>(&call.function.arguments).is_err() {
+                        return Err(bad("function.arguments", "JSON text"));
+                    }
+                    tool_calls.push(ToolCall {
+                        id: call.id.clone(),
+                        name: call.function.name.clone(),
+                        arguments: call.function.arguments.clone(),
+                    });
+                }
+                turns.push(Turn {
+                    role: Role::Assistant,
+                    content: text,
+                    tool_calls,
+                    ..Turn::default()
+                });
             }
-            "assistant" => turns.push(Turn {
-                role: Role::Assistant,
-                content: text,
-                attachments: Vec::new(),
-            }),
-            "tool" | "function" => {
-                return Err(OpenAiError::invalid(
-                    &param("role"),
-                    "tool messages are not supported by this endpoint yet",
-                ))
+            "tool" => {
+                let call_id = message.tool_call_id.as_deref().unwrap_or_default();
+                // The call it answers, in the assistant's turn before.
+                let asked = turns
+                    .iter()
+                    .rev()
+                    .find(|t| t.role == Role::Assistant)
+                    .and_then(|t| t.tool_calls.iter().find(|c| c.id == call_id))
+                    .ok_or_else(|| {
+                        OpenAiError::invalid(
+                            &param("tool_call_id"),
+                            "the id of a tool call in the assistant message before it",
+                        )
+                    })?;
+                let result = ToolResult {
+                    call_id: asked.id.clone(),
+                    name: asked.name.clone(),
+                    content: text,
+                };
+                match turns
+                    .last_mut()
+                    .filter(|t| t.role == Role::User && t.content.is_empty())
+                {
+                    Some(turn) => turn.tool_results.push(result),
+                    None => turns.push(Turn {
+                        role: Role::User,
+                        tool_results: vec![result],
+                        ..Turn::default()
+                    }),
+                }
             }
             other => {
                 return Err(OpenAiError::invalid(
                     &param("role"),
-                    format!("{other:?} is not one of system, developer, user, assistant"),
+                    format!("{other:?} is not one of system, developer, user, assistant, tool"),
                 ))
             }
+        }
+    }
+    // Every call answered before the conversation goes on, as each provider requires.
+    for (at, turn) in turns.iter().enumerate() {
+        let answered = |id: &str| {
+            turns
+                .get(at + 1)
+                .is_some_and(|next| next.tool_results.iter().any(|r| r.call_id == id))
+        };
+        if let Some(call) = turn.tool_calls.iter().find(|c| !answered(&c.id)) {
+            return Err(OpenAiError::invalid(
+                "messages",
+                format!(
+                    "the tool call {:?} has no tool message answering it right after its assistant message",
+                    call.id
+                ),
+            ));
         }
     }
     if !turns.iter().any(|t| t.role == Role::User) {
@@ -419,6 +613,8 @@ fn to_request(body: &CompletionRequest) -> Result<Request, OpenAiError> {
         max_tokens: body.max_completion_tokens.or(body.max_tokens),
         top_p: body.top_p,
         stop,
+        tools,
+        tool_choice,
     })
 }
 
@@ -543,6 +739,16 @@ fn finish_reason(reason: FinishReason) -> &'static str {
     }
 }
 
+/// A tool call in OpenAI's shape; in a stream's chunk, with its `index` among the calls.
+fn tool_call(call: &ToolCall, index: Option<usize>) -> Value {
+    let mut out = json!({"id": call.id, "type": "function",
+                         "function": {"name": call.name, "arguments": call.arguments}});
+    if let Some(index) = index {
+        out["index"] = json!(index);
+    }
+    out
+}
+
 /// The whole answer at once (`chat.completion`).
 async fn whole(
     shape: Shape,
@@ -550,21 +756,29 @@ async fn whole(
     first: Option<Piece>,
 ) -> Result<Response, OpenAiError> {
     let (mut text, mut used, mut finish) = (String::new(), (0, 0), "stop");
+    let mut calls = Vec::new();
     let mut piece = first;
     while let Some(p) = piece {
         match p {
             Piece::Text(t) => text.push_str(&t),
+            Piece::ToolCall(call) => calls.push(tool_call(&call, None)),
             Piece::Usage { input, output } => used = (input, output),
             Piece::Finish(reason) => finish = finish_reason(reason),
             Piece::Failed(error) => return Err(sambung_chat::TurnError::Provider(error).into()),
         }
         piece = completion.next().await;
     }
+    let mut message = json!({"role": "assistant", "content": text, "refusal": null});
+    if !calls.is_empty() {
+        message["tool_calls"] = Value::Array(calls);
+        if text.is_empty() {
+            message["content"] = Value::Null;
+        }
+    }
     let mut response = Json(json!({
         "id": shape.id, "object": "chat.completion", "created": shape.created, "model": shape.model,
         "system_fingerprint": null,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": null},
-                     "logprobs": null, "finish_reason": finish}],
+        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
         "usage": usage(used.0, used.1),
     }))
     .into_response();
@@ -588,6 +802,7 @@ fn stream(shape: Shape, completion: Completion, first: Option<Piece>) -> Respons
         pending: Option<Piece>,
         opened: bool,
         usage: Option<Value>,
+        calls: usize,
         done: bool,
     }
     let data = |value: &Value| Bytes::from(format!("data: {value}\n\n"));
@@ -597,6 +812,7 @@ fn stream(shape: Shape, completion: Completion, first: Option<Piece>) -> Respons
         pending: first,
         opened: false,
         usage: None,
+        calls: 0,
         done: false,
     };
     let events = futures_util::stream::unfold(progress, move |mut p| async move {
@@ -615,6 +831,14 @@ fn stream(shape: Shape, completion: Completion, first: Option<Piece>) -> Respons
         };
         let out = match piece {
             Some(Piece::Text(text)) => vec![data(&p.shape.chunk(json!({"content": text}), None))],
+            // A call comes whole, in one chunk: OpenAI's clients gather pieces by `index`,
+            // and one piece is all of it.
+            Some(Piece::ToolCall(call)) => {
+                let index = p.calls;
+                p.calls += 1;
+                let delta = json!({"tool_calls": [tool_call(&call, Some(index))]});
+                vec![data(&p.shape.chunk(delta, None))]
+            }
             Some(Piece::Usage { input, output }) => {
                 if p.shape.usage_in_stream {
                     let mut last = p.shape.chunk(json!({}), None);

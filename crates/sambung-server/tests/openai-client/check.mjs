@@ -15,7 +15,17 @@ try {
     const chunks = [];
     for await (const chunk of stream) chunks.push(chunk);
     const text = chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("");
-    console.log(JSON.stringify({ text, chunks }));
+    // Tool calls gathered by their index, as OpenAI documents a client should.
+    const toolCalls = [];
+    for (const chunk of chunks) {
+      for (const piece of chunk.choices[0]?.delta?.tool_calls ?? []) {
+        const call = (toolCalls[piece.index] ??= { id: "", name: "", arguments: "" });
+        call.id += piece.id ?? "";
+        call.name += piece.function?.name ?? "";
+        call.arguments += piece.function?.arguments ?? "";
+      }
+    }
+    console.log(JSON.stringify({ text, chunks, toolCalls }));
   } else {
     const completion = await client.chat.completions.create(body);
     console.log(JSON.stringify({ text: completion.choices[0].message.content, completion }));

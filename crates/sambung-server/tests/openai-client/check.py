@@ -14,7 +14,16 @@ try:
     elif body.get("stream"):
         chunks = list(client.chat.completions.create(**body))
         text = "".join((c.choices[0].delta.content or "") if c.choices else "" for c in chunks)
-        print(json.dumps({"text": text, "chunks": [c.model_dump() for c in chunks]}))
+        # Tool calls gathered by their index, as OpenAI documents a client should.
+        tool_calls = {}
+        for c in chunks:
+            for piece in (c.choices[0].delta.tool_calls or []) if c.choices else []:
+                call = tool_calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+                call["id"] += piece.id or ""
+                call["name"] += (piece.function.name or "") if piece.function else ""
+                call["arguments"] += (piece.function.arguments or "") if piece.function else ""
+        print(json.dumps({"text": text, "chunks": [c.model_dump() for c in chunks],
+                          "toolCalls": [tool_calls[i] for i in sorted(tool_calls)]}))
     else:
         completion = client.chat.completions.create(**body)
         print(json.dumps({"text": completion.choices[0].message.content, "completion": completion.model_dump()}))

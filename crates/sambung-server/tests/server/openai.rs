@@ -6,7 +6,10 @@
 use crate::common;
 
 use common::{TestApp, User};
-use sambung_ai::fake::{Script, ANTHROPIC_STREAM, OPENAI_STREAM};
+use sambung_ai::fake::{
+    Script, ANTHROPIC_STREAM, ANTHROPIC_TOOL_STREAM, GEMINI_STREAM, GEMINI_TOOL_STREAM,
+    OPENAI_STREAM, OPENAI_TOOL_STREAM,
+};
 use serde_json::{json, Value};
 
 /// The Python SDK the tests install.
@@ -321,10 +324,6 @@ async fn the_endpoint_refuses_bad_requests_in_openais_shape() {
     };
     for (body, param) in [
         (ok(json!({"n": 2})), "n"),
-        (
-            ok(json!({"tools": [{"type": "function", "function": {"name": "f"}}]})),
-            "tools",
-        ),
         (ok(json!({"temperature": 3})), "temperature"),
         (ok(json!({"stop": ["a", "b", "c", "d", "e"]})), "stop"),
         (ok(json!({"messages": []})), "messages"),
@@ -1001,4 +1000,174 @@ async fn a_teams_model_spends_the_teams_allowance() {
     let over = client.post("/v1/chat/completions", ask).await;
     assert_openai_error(&over, 429, "insufficient_quota");
     assert!(over.text.contains("team"), "{over:?}");
+}
+
+/// A caller's tools reach each provider, the model's calls come back in OpenAI's shape (read by
+/// both SDKs, streamed and whole), and the tools' answers go on to the provider.
+#[tokio::test]
+async fn openais_own_sdks_call_tools_through_each_provider() {
+    let dir = tokio::task::spawn_blocking(|| common::npm::installed("openai-client"))
+        .await
+        .unwrap();
+    let python =
+        tokio::task::spawn_blocking(|| common::pip::python_with("openai-venv", PYTHON_OPENAI))
+            .await
+            .unwrap();
+    let python = python.to_str().unwrap().to_owned();
+    let app = TestApp::start().await;
+    let (ana, _) = app.user_with_model("ana").await;
+    for (provider, name, model) in [
+        ("anthropic", "Claude", "claude-test"),
+        ("google", "Gemini", "gemini-test"),
+    ] {
+        let key = ana
+            .post(
+                "/api/v1/api-keys",
+                json!({"provider": provider, "key": "fake-key-0001"}),
+            )
+            .await;
+        let base = match provider {
+            "anthropic" => app.provider.url("/v1"),
+            _ => app.provider.url(""),
+        };
+        let made = ana
+            .post(
+                "/api/v1/models",
+                json!({"provider": provider, "modelId": model, "name": name,
+                                            "baseUrl": base, "apiKeyId": key.body["id"]}),
+            )
+            .await;
+        assert_eq!(made.status, 201, "{made:?}");
+    }
+    let (_, secret) = token(&ana, "agent", &["chat"]).await;
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "description": "The weather at a place",
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}]);
+    let question = json!({"role": "user", "content": "Weather in Jakarta?"});
+
+    let node = ["node", "check.mjs"];
+    let py = [python.as_str(), "check.py"];
+    for program in [&node[..], &py[..]] {
+        for (model, calling, answering, id) in [
+            ("Test", OPENAI_TOOL_STREAM, OPENAI_STREAM, "call_abc123"),
+            (
+                "Claude",
+                ANTHROPIC_TOOL_STREAM,
+                ANTHROPIC_STREAM,
+                "toolu_01T1x1fJ34qAmk2tNTrN7Up6",
+            ),
+            ("Gemini", GEMINI_TOOL_STREAM, GEMINI_STREAM, "call_0"),
+        ] {
+            let case = format!("{program:?} {model}");
+            // Streamed: the call in a chunk the SDK reads, finish_reason tool_calls.
+            app.provider.push(Script::sse(calling, 7));
+            let streamed = sdk(program, &dir, &app.url, &secret,
+                json!({"model": model, "stream": true, "tools": tools, "tool_choice": "auto", "messages": [question]})).await;
+            let calls = streamed["toolCalls"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{case}: {streamed}"));
+            assert_eq!(calls.len(), 1, "{case}: {streamed}");
+            assert_eq!(
+                (&calls[0]["id"], &calls[0]["name"]),
+                (&json!(id), &json!("get_weather")),
+                "{case}"
+            );
+            let arguments: Value =
+                serde_json::from_str(calls[0]["arguments"].as_str().unwrap()).unwrap();
+            assert_eq!(arguments, json!({"location": "Jakarta"}), "{case}");
+            let chunks = streamed["chunks"].as_array().unwrap();
+            assert!(
+                chunks
+                    .iter()
+                    .any(|c| c["choices"][0]["finish_reason"] == "tool_calls"),
+                "{case}: {streamed}"
+            );
+            let sent = app.last_request();
+            assert!(
+                sent.to_string().contains("The weather at a place"),
+                "{case}: the tools reached the provider: {sent}"
+            );
+
+            // Whole: the SDK's typed message carries the call.
+            app.provider.push(Script::sse(calling, 64));
+            let whole = sdk(
+                program,
+                &dir,
+                &app.url,
+                &secret,
+                json!({"model": model, "tools": tools, "messages": [question]}),
+            )
+            .await;
+            let choice = &whole["completion"]["choices"][0];
+            assert_eq!(choice["finish_reason"], "tool_calls", "{case}: {whole}");
+            let call = &choice["message"]["tool_calls"][0];
+            assert_eq!(
+                (&call["id"], &call["type"], &call["function"]["name"]),
+                (&json!(id), &json!("function"), &json!("get_weather")),
+                "{case}: {whole}"
+            );
+
+            // The tool's answer goes back with the call it answers; the model replies.
+            app.provider.push(Script::sse(answering, 64));
+            let answered = sdk(program, &dir, &app.url, &secret, json!({"model": model, "tools": tools, "messages": [
+                question,
+                {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{\"location\": \"Jakarta\"}"}}]},
+                {"role": "tool", "tool_call_id": id, "content": "31°C, rain"}]})).await;
+            assert!(
+                answered["text"].as_str().is_some_and(|t| !t.is_empty()),
+                "{case}: {answered}"
+            );
+            let sent = app.last_request().to_string();
+            assert!(
+                sent.contains("31°C, rain") && sent.contains("get_weather"),
+                "{case}: {sent}"
+            );
+        }
+    }
+
+    // A tool message that answers no call, a call left unanswered, a bad tool: 400s naming
+    // the field, before any provider is asked.
+    let client = app.bearer_client(&app.url, &secret);
+    let asked = app.provider.requests().len();
+    let call = json!({"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}});
+    for (body, param) in [
+        (
+            json!({"model": "Test", "messages": [question, {"role": "tool", "tool_call_id": "nope", "content": "x"}]}),
+            "messages[1].tool_call_id",
+        ),
+        (
+            json!({"model": "Test", "messages": [question, {"role": "assistant", "tool_calls": [call]}, {"role": "user", "content": "and?"}]}),
+            "messages",
+        ),
+        (
+            json!({"model": "Test", "messages": [question, {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{not json"}}]}]}),
+            "messages[1].tool_calls[0].function.arguments",
+        ),
+        (
+            json!({"model": "Test", "tools": [{"type": "function", "function": {"name": "has space"}}], "messages": [question]}),
+            "tools[0].function.name",
+        ),
+        (
+            json!({"model": "Test", "tools": [{"type": "retrieval", "function": {"name": "x"}}], "messages": [question]}),
+            "tools[0].type",
+        ),
+        (
+            json!({"model": "Test", "tools": tools, "tool_choice": {"type": "function", "function": {"name": "other"}}, "messages": [question]}),
+            "tool_choice",
+        ),
+        (
+            json!({"model": "Test", "tool_choice": "required", "messages": [question]}),
+            "tool_choice",
+        ),
+    ] {
+        let refused = client.post("/v1/chat/completions", body.clone()).await;
+        assert_eq!(refused.status, 400, "{body}: {refused:?}");
+        assert_eq!(refused.body["error"]["type"], "invalid_request_error");
+        assert_eq!(refused.body["error"]["param"], param, "{body}: {refused:?}");
+    }
+    assert_eq!(
+        app.provider.requests().len(),
+        asked,
+        "no provider was asked"
+    );
 }

@@ -259,6 +259,19 @@ pub async fn provider_account_user(
     .await?)
 }
 
+/// Lock `user`'s row for the rest of the transaction: what a person may hold only so many of
+/// (tokens, files) is counted and added one request at a time. Not found when there is none.
+pub(crate) async fn lock_user(tx: &mut sqlx::PgConnection, user: UserId) -> Result<()> {
+    sqlx::query!(
+        "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+        user as UserId
+    )
+    .fetch_optional(tx)
+    .await?
+    .ok_or(DomainError::not_found("user"))?;
+    Ok(())
+}
+
 /// Link an identity provider's account to `user`. `take_over`: the account's email was not
 /// confirmed, and the provider vouches for it: whoever made the account with that address
 /// loses its password, sessions and access tokens, and the email counts as confirmed.

@@ -116,13 +116,7 @@ pub async fn store_file(
         return Err(DomainError::invalid("file", "not a type that can be kept"));
     }
     let mut tx = pool.begin().await?;
-    sqlx::query!(
-        "SELECT id FROM users WHERE id = $1 FOR UPDATE",
-        owner as UserId
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(DomainError::not_found("user"))?;
+    crate::auth::lock_user(&mut tx, owner).await?;
     let same = sqlx::query_as::<_, File>(&format!(
         "SELECT {FILE_COLUMNS} FROM files f WHERE f.user_id = $1 AND f.sha256 = $2"
     ))

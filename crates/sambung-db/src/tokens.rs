@@ -138,13 +138,7 @@ pub async fn create(
     // statement with a newer snapshot) sees every token made by whoever held the lock before:
     // two requests at once cannot both pass the cap.
     let mut tx = pool.begin().await?;
-    sqlx::query!(
-        "SELECT id FROM users WHERE id = $1 FOR UPDATE",
-        owner as UserId
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(DomainError::not_found("user"))?;
+    crate::auth::lock_user(&mut tx, owner).await?;
     let row: Option<Row> = sqlx::query_as(&format!(
         "INSERT INTO access_tokens AS t (user_id, name, token_hash, last_four, scopes, expires_at)
          SELECT $1, $2, $3, $4, $5, $6

@@ -302,6 +302,8 @@ struct CalledFunction {
 
 /// Tools in one request.
 const MAX_TOOLS: usize = 128;
+/// What `tool_choice` may be.
+const TOOL_CHOICES: &str = "auto, none, required or {type: \"function\", function: {name}}";
 
 /// OpenAI's rule for a function's name: what every provider takes.
 fn valid_tool_name(name: &str) -> bool {
@@ -363,24 +365,14 @@ fn tools_of(body: &CompletionRequest) -> Result<(Vec<Tool>, Option<ToolChoice>),
             "auto" => ToolChoice::Auto,
             "none" => ToolChoice::None,
             "required" => ToolChoice::Required,
-            _ => {
-                return Err(OpenAiError::invalid(
-                    "tool_choice",
-                    "auto, none, required or {type: \"function\", function: {name}}",
-                ))
-            }
+            _ => return Err(OpenAiError::invalid("tool_choice", TOOL_CHOICES)),
         }),
         Some(named) => {
             let name = named
                 .pointer("/function/name")
                 .and_then(Value::as_str)
                 .filter(|_| named.get("type").and_then(Value::as_str) == Some("function"))
-                .ok_or_else(|| {
-                    OpenAiError::invalid(
-                        "tool_choice",
-                        "auto, none, required or {type: \"function\", function: {name}}",
-                    )
-                })?;
+                .ok_or_else(|| OpenAiError::invalid("tool_choice", TOOL_CHOICES))?;
             if !tools.iter().any(|t| t.name == name) {
                 return Err(OpenAiError::invalid(
                     "tool_choice",

@@ -391,6 +391,18 @@ async fn the_endpoint_refuses_bad_requests_in_openais_shape() {
     );
 }
 
+/// OpenAI's SDKs, installed once: the Node package's directory and the Python with the package.
+async fn sdks() -> (std::path::PathBuf, String) {
+    let dir = tokio::task::spawn_blocking(|| common::npm::installed("openai-client"))
+        .await
+        .unwrap();
+    let python =
+        tokio::task::spawn_blocking(|| common::pip::python_with("openai-venv", PYTHON_OPENAI))
+            .await
+            .unwrap();
+    (dir, python.to_str().unwrap().to_owned())
+}
+
 /// Run `check.mjs` or `check.py` (an official SDK) with `request`.
 async fn sdk(
     program: &[&str],
@@ -429,14 +441,7 @@ async fn sdk_asking(
 
 #[tokio::test]
 async fn openais_own_sdks_stream_from_each_provider_and_usage_counts() {
-    let dir = tokio::task::spawn_blocking(|| common::npm::installed("openai-client"))
-        .await
-        .unwrap();
-    let python =
-        tokio::task::spawn_blocking(|| common::pip::python_with("openai-venv", PYTHON_OPENAI))
-            .await
-            .unwrap();
-    let python = python.to_str().unwrap().to_owned();
+    let (dir, python) = sdks().await;
     let app = TestApp::start().await;
     let (ana, _) = app.user_with_model("ana").await;
     let key = ana
@@ -1006,14 +1011,7 @@ async fn a_teams_model_spends_the_teams_allowance() {
 /// both SDKs, streamed and whole), and the tools' answers go on to the provider.
 #[tokio::test]
 async fn openais_own_sdks_call_tools_through_each_provider() {
-    let dir = tokio::task::spawn_blocking(|| common::npm::installed("openai-client"))
-        .await
-        .unwrap();
-    let python =
-        tokio::task::spawn_blocking(|| common::pip::python_with("openai-venv", PYTHON_OPENAI))
-            .await
-            .unwrap();
-    let python = python.to_str().unwrap().to_owned();
+    let (dir, python) = sdks().await;
     let app = TestApp::start().await;
     let (ana, _) = app.user_with_model("ana").await;
     for (provider, name, model) in [

@@ -548,6 +548,9 @@ async fn import(
             )
         })?
         .map_err(|_| ApiError::internal())?;
+    // Read before the turn is taken: nothing between it and the end returns without giving it
+    // back.
+    let limits = state.instance_settings().await?.files;
     let mut tx = state
         .pool
         .begin()
@@ -560,7 +563,6 @@ async fn import(
             "another import of yours is running: wait for it to end",
         ));
     }
-    let limits = state.instance_settings().await?.files;
     let max_file = limits.max_file_bytes.max(0) as u64;
     let path = spool.path().to_owned();
     let (sender, mut received) = mpsc::channel::<FromFile>(1);
@@ -626,38 +628,51 @@ async fn import(
     let outcome = tokio::time::timeout(IMPORT_TIME, writing).await;
     // Whatever happened, the reader stops at its next conversation.
     drop(received);
-    let read = reading.await.map_err(|_| ApiError::internal())?;
-    let summary = match outcome {
-        Err(_) => {
+    let read = reading.await.map_err(|_| ApiError::internal());
+    let checked = (|| {
+        let read = read?;
+        let summary = match outcome {
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "IMPORT_TOO_SLOW",
+                    format!(
+                        "the import took longer than {} minutes: nothing was kept",
+                        IMPORT_TIME.as_secs() / 60
+                    ),
+                ))
+            }
+            Ok(written) => written?,
+        };
+        // The file as a whole: a reading error keeps nothing of it.
+        read.map_err(|reason| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "IMPORT_REFUSED",
+                format!("{reason}: nothing was imported"),
+            )
+        })?;
+        if summary.chats + summary.already_imported == 0
+            && summary.skipped_count == 0
+            && summary.prompts == 0
+        {
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "IMPORT_TOO_SLOW",
-                format!(
-                    "the import took longer than {} minutes: nothing was kept",
-                    IMPORT_TIME.as_secs() / 60
-                ),
-            ))
+                StatusCode::BAD_REQUEST,
+                "IMPORT_REFUSED",
+                "the file holds no conversations: nothing was imported",
+            ));
         }
-        Ok(written) => written?,
+        ApiResult::Ok(summary)
+    })();
+    let summary = match checked {
+        Ok(summary) => summary,
+        Err(error) => {
+            // The import's turn (its transaction's lock) is given back now, not whenever the
+            // pool next hands out this connection: the next import must not find it taken.
+            let _ = tx.rollback().await;
+            return Err(error);
+        }
     };
-    // The file as a whole: a reading error keeps nothing of it.
-    read.map_err(|reason| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "IMPORT_REFUSED",
-            format!("{reason}: nothing was imported"),
-        )
-    })?;
-    if summary.chats + summary.already_imported == 0
-        && summary.skipped_count == 0
-        && summary.prompts == 0
-    {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "IMPORT_REFUSED",
-            "the file holds no conversations: nothing was imported",
-        ));
-    }
     tx.commit().await.map_err(sambung_db::DomainError::from)?;
     Ok(Json(summary))
 }

@@ -64,7 +64,12 @@ impl Turns {
     /// What other servers ask of this one, and what they relay to it (a request sent while
     /// the database was away is lost: the caller may send it again).
     async fn listen(self: &Arc<Self>) -> Result<(), sqlx::Error> {
-        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        // On a connection of its own, outside the request pool: a listener holds it for good.
+        let own = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(self.pool.options().get_acquire_timeout())
+            .connect_lazy_with((*self.pool.connect_options()).clone());
+        let mut listener = sqlx::postgres::PgListener::connect_with(&own).await?;
         listener
             .listen_all([
                 relay::STOP_CHANNEL,

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use sambung_db::{ChatId, Result, UserId};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::Mutex;
 
 use crate::ReplyStatus;
@@ -27,7 +27,8 @@ pub(crate) fn writer_alive() -> String {
     )
 }
 
-/// This server's lease: a lock held on a connection taken out of the pool for good.
+/// This server's lease: a lock held on a connection of its own, opened beside the request
+/// pool (never taken from it: a pool of one would have nothing left to serve with).
 pub struct ServerLease {
     number: i32,
     connection: Mutex<PgConnection>,
@@ -39,6 +40,23 @@ impl std::fmt::Debug for ServerLease {
             .field("number", &self.number)
             .finish()
     }
+}
+
+/// A connection to `pool`'s database that is not one of the pool's, made within the pool's
+/// own time for a connection.
+pub(crate) async fn own_connection(pool: &PgPool) -> Result<PgConnection, sqlx::Error> {
+    let options = pool.connect_options();
+    tokio::time::timeout(
+        pool.options().get_acquire_timeout(),
+        PgConnection::connect_with(&options),
+    )
+    .await
+    .map_err(|_| {
+        sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no connection to PostgreSQL in time",
+        ))
+    })?
 }
 
 async fn try_lock(connection: &mut PgConnection, number: i32) -> Result<bool> {
@@ -53,7 +71,7 @@ impl ServerLease {
     /// Take a free lease number, then mark incomplete every reply its server left unfinished
     /// (those of an earlier holder of this number first: they would look alive now).
     pub async fn acquire(pool: &PgPool) -> Result<ServerLease> {
-        let mut connection = pool.acquire().await?.detach();
+        let mut connection = own_connection(pool).await?;
         let number = loop {
             // Positive, so it reads the same as pg_locks' unsigned objid.
             let number = (rand::random::<u32>() & 0x7fff_ffff).max(1) as i32;
@@ -89,9 +107,9 @@ impl ServerLease {
                 .await
                 .is_ok();
             if !held {
-                match pool.acquire().await {
+                match own_connection(pool).await {
                     Ok(fresh) => {
-                        *connection = fresh.detach();
+                        *connection = fresh;
                         match try_lock(&mut connection, self.number).await {
                             Ok(true) => tracing::warn!("the server lease was lost and taken again"),
                             Ok(false) => tracing::error!(

@@ -637,3 +637,28 @@ async fn a_chat_comes_a_page_at_a_time_and_the_document_says_where_parameters_go
     }
     assert!(checked > 20, "{checked}");
 }
+
+/// With `DATABASE_POOL_MAX=1` every request waited for the pool and was answered 503: the
+/// server's lease and its listener for the other servers each held a pooled connection for
+/// good. They live beside the pool now; one connection serves a whole session of use.
+#[tokio::test]
+async fn a_pool_of_one_connection_serves_every_request() {
+    let app = TestApp::with_pool_of(1).await;
+    let (ana, chat) = app.user_with_model("ana").await;
+    app.provider
+        .push(Script::sse(sambung_ai::fake::OPENAI_STREAM, 7));
+    let (status, body, _) = ana.generate(&chat, json!({"content": "Halo"})).await;
+    assert_eq!(status, 200, "{body}");
+    let messages = ok(
+        ana.get(&format!("/api/v1/chats/{chat}/messages")).await,
+        200,
+    );
+    assert_eq!(
+        messages["items"].as_array().map(Vec::len),
+        Some(2),
+        "{messages}"
+    );
+    ok(ana.get("/api/v1/chats?limit=50").await, 200);
+    ok(ana.get("/api/v1/search/messages?q=halo").await, 200);
+    ok(app.anonymous().get("/health").await, 200);
+}

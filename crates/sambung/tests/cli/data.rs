@@ -371,6 +371,24 @@ async fn bench_reports_json_with_a_baseline() {
         line["ratio"].as_f64().unwrap() > 0.0 && line["baseline"]["ops"].as_u64().unwrap() > 0,
         "{line}"
     );
+    // Through a server whose pool follows the concurrency: one connection must do (the
+    // server's lease and listener once took it for good, and every request timed out).
+    let served = sambung
+        .run([
+            "bench",
+            "--workload",
+            "http-list-chats",
+            "--seconds",
+            "0.3",
+            "--concurrency",
+            "1",
+            "--json",
+        ])
+        .success();
+    let line: serde_json::Value =
+        serde_json::from_str(served.stdout.trim()).expect("one JSON object");
+    assert_eq!(line["errors"], 0, "{line}");
+    assert!(line["ops"].as_u64().unwrap() > 0, "{line}");
     let unknown = sambung.run(["bench", "--workload", "nope"]).failure();
     assert!(unknown.stderr.contains("unknown workload"), "{unknown}");
 }

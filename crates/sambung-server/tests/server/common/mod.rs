@@ -74,6 +74,25 @@ impl TestApp {
         }
     }
 
+    /// A server whose request pool holds at most `connections` (`DATABASE_POOL_MAX`), waiting
+    /// 3 s for one before answering 503.
+    pub async fn with_pool_of(connections: u32) -> TestApp {
+        let db = TestDb::migrated().await;
+        let provider = FakeProvider::start().await.unwrap();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(connections)
+            .acquire_timeout(std::time::Duration::from_secs(3))
+            .connect_lazy_with(db.connect_options().clone());
+        let (url, stop) = spawn_server(&pool, &provider, |_| {}).await;
+        TestApp {
+            db,
+            provider,
+            url,
+            stop: Some(stop),
+            seen: Arc::default(),
+        }
+    }
+
     /// A second server on this app's database (as behind a load balancer), until dropped.
     pub async fn another_server(&self) -> OtherServer {
         let (url, stop) = spawn_server(self.pool(), &self.provider, |_| {}).await;

@@ -40,6 +40,21 @@ fn uses_a_prompt_index(plan: &str) -> bool {
     plan.contains("Index Scan on prompt_") || plan.contains("using prompt_")
 }
 
+/// The access decision looks the chat up once by its key and the user's membership of its
+/// team at most once (the view's two branches once probed the chat twice).
+fn probes_the_chat_once(workload: &str, plan: &str) {
+    assert_eq!(
+        plan.matches(" on chats ").count(),
+        1,
+        "{workload}: the chat probed once:\n{plan}"
+    );
+    assert!(plan.contains("using chats_pkey"), "{workload}:\n{plan}");
+    assert!(
+        plan.matches(" on team_members ").count() <= 1,
+        "{workload}: the membership probed once at most:\n{plan}"
+    );
+}
+
 fn no_seq_scans(workload: &str, plan: &str) {
     for table in ["messages", "chats", "prompts"] {
         assert!(
@@ -98,10 +113,36 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     .await;
     assert!(messages.contains("message_chat_id_idx"), "{messages}");
     no_seq_scans("chat-messages", &messages);
+    // What the product sends: the access decision, the chat and its page in one statement.
+    let chat_page = plan(
+        pool,
+        &chats::chat_page_sql(chats::MESSAGES_PAGE_SQL),
+        &[&chat, "NULL", "NULL", "1000", "4194304", &owner],
+    )
+    .await;
+    assert!(chat_page.contains("message_chat_id_idx"), "{chat_page}");
+    probes_the_chat_once("chat-messages (with the chat)", &chat_page);
+    no_seq_scans("chat-messages (with the chat)", &chat_page);
 
     let access = plan(pool, chats::CHAT_ACCESS_SQL, &[&team_chat, &member]).await;
-    assert!(access.contains("chats_pkey"), "{access}");
+    probes_the_chat_once("can-access-chat", &access);
     no_seq_scans("can-access-chat", &access);
+    // And so when prepared, in the plan every value gets.
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let generic = prepared_plan(
+        &mut conn,
+        "chat_access",
+        chats::CHAT_ACCESS_SQL,
+        &[],
+        &[&team_chat, &member],
+    )
+    .await;
+    probes_the_chat_once("can-access-chat (generic)", &generic);
+    drop(conn);
 
     for word in ["'rust'", "'xylophone'"] {
         let search = plan(pool, chats::SEARCH_MESSAGES_SQL, &[&owner, word, "20"]).await;
@@ -277,7 +318,7 @@ async fn prepared_plan(
     name: &str,
     sql: &str,
     runs: &[[&str; 3]],
-    explain: [&str; 3],
+    explain: &[&str],
 ) -> String {
     sqlx::raw_sql(&format!("PREPARE {name} AS {sql}"))
         .execute(&mut *conn)
@@ -324,7 +365,7 @@ async fn prepared_searches_keep_their_plans_for_every_word() {
     let mut conn = pool.acquire().await.unwrap();
     for (i, word) in [&common[0], &rare[0]].into_iter().enumerate() {
         let word = quoted(word);
-        let explain = [user.as_str(), word.as_str(), "20"];
+        let explain: &[&str] = &[&user, &word, "20"];
         for mode in ["auto", "force_generic_plan"] {
             sqlx::raw_sql(&format!("SET plan_cache_mode = {mode}"))
                 .execute(&mut *conn)

@@ -59,8 +59,9 @@ fn check_chat_settings(settings: &serde_json::Value) -> Result<()> {
 }
 
 /// The access decision: ($1 chat, $2 user) → whether the user may change the chat, no row when
-/// they may not read it. The rule itself is the `chat_permissions` view of the schema
-/// (`05_chat.sql`), which every query deciding access reads.
+/// they may not read it. The rule itself is the `chat_readers` view of the schema
+/// (`05_chat.sql`; `chat_permissions` is its decision alone), which every query deciding
+/// access reads.
 pub const CHAT_ACCESS_SQL: &str =
     "SELECT can_change FROM chat_permissions WHERE chat_id = $1 AND user_id = $2";
 
@@ -210,8 +211,7 @@ async fn fetch_chat(conn: &mut PgConnection, chat: ChatId) -> Result<Chat> {
 /// A chat the acting user may read: the access decision and the row in one query.
 pub async fn get_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<Chat> {
     sqlx::query_as(&format!(
-        "SELECT {CHAT_COLUMNS} FROM chats c JOIN chat_permissions p ON p.chat_id = c.id AND p.user_id = $2
-          WHERE c.id = $1"
+        "SELECT {CHAT_COLUMNS} FROM chat_readers c WHERE c.id = $1 AND c.reader_id = $2"
     ))
     .bind(chat)
     .bind(actor)
@@ -704,15 +704,76 @@ async fn page_of(
         .bind(MAX_PAGE_CONTENT_BYTES)
         .fetch_all(pool)
         .await?;
-    let more = rows
-        .first()
-        .is_some_and(|row| row.fetched == limit || (row.fetched as usize) > rows.len());
-    let items: Vec<Message> = rows.into_iter().map(|row| row.message).collect();
+    let fetched = rows.first().map(|row| row.fetched);
+    Ok(into_page(
+        rows.into_iter().map(|row| row.message).collect(),
+        fetched,
+        limit,
+    ))
+}
+
+/// A page of `items`, which the page's query `fetched` (before its content budget cut it) of
+/// at most `limit`: it goes on after its last item when either cut it short.
+fn into_page(
+    items: Vec<Message>,
+    fetched: Option<i64>,
+    limit: i64,
+) -> Page<Message, MessageCursor> {
+    let more = fetched.is_some_and(|fetched| fetched == limit || (fetched as usize) > items.len());
     let next = items.last().filter(|_| more).map(|m| MessageCursor {
         created_at: m.created_at,
         id: m.id,
     });
-    Ok(Page { items, next })
+    Page { items, next }
+}
+
+/// A row of [`readable_page`]'s statement: the chat, and one message of the page (none when
+/// the page is empty).
+#[derive(sqlx::FromRow)]
+struct ChatPageRow {
+    #[sqlx(flatten)]
+    chat: Chat,
+    message_id: Option<MessageId>,
+    message_role: Option<MessageRole>,
+    message_content: Option<String>,
+    message_metadata: Option<serde_json::Value>,
+    message_created_at: Option<DateTime<Utc>>,
+    message_parent_id: Option<MessageId>,
+    message_off_path: Option<bool>,
+    message_siblings: Option<Vec<uuid::Uuid>>,
+    fetched: Option<i64>,
+}
+
+impl ChatPageRow {
+    fn message(&mut self) -> Option<Message> {
+        Some(Message {
+            id: self.message_id?,
+            chat_id: self.chat.id,
+            role: self.message_role?,
+            content: self.message_content.take()?,
+            metadata: self.message_metadata.take(),
+            created_at: self.message_created_at?,
+            parent_id: self.message_parent_id,
+            off_path: self.message_off_path?,
+            siblings: self.message_siblings.take(),
+        })
+    }
+}
+
+/// The chat ($1) if `$6` may read it, each row with one message of the page `page` lists
+/// (its parameters `$2`–`$5`, as [`MESSAGES_PAGE_SQL`]'s), or one row without a message when
+/// the page is empty: the access decision, the chat and its page in one round trip.
+pub fn chat_page_sql(page: &str) -> String {
+    format!(
+        "SELECT {CHAT_COLUMNS}, page.id AS message_id, page.role AS message_role,
+                page.content AS message_content, page.metadata AS message_metadata,
+                page.created_at AS message_created_at, page.parent_id AS message_parent_id,
+                page.off_path AS message_off_path, page.siblings AS message_siblings, page.fetched
+           FROM chat_readers c
+           LEFT JOIN ({page}) page ON true
+          WHERE c.id = $1 AND c.reader_id = $6
+          ORDER BY page.created_at, page.id"
+    )
 }
 
 /// A chat with its messages in order, a page at a time for long chats.
@@ -754,9 +815,23 @@ async fn readable_page(
     if limit < 1 {
         return Err(DomainError::invalid("limit", "at least 1"));
     }
-    let chat = get_chat(pool, actor, chat).await?;
-    let page = page_of(pool, sql, chat.id, after, limit).await?;
-    Ok((chat, page))
+    let mut rows: Vec<ChatPageRow> = sqlx::query_as(&chat_page_sql(sql))
+        .bind(chat)
+        .bind(after.map(|c| c.created_at))
+        .bind(after.map(|c| c.id))
+        .bind(limit)
+        .bind(MAX_PAGE_CONTENT_BYTES)
+        .bind(actor)
+        .fetch_all(pool)
+        .await?;
+    let fetched = rows.first().and_then(|row| row.fetched);
+    let items = rows.iter_mut().filter_map(ChatPageRow::message).collect();
+    let chat = rows
+        .into_iter()
+        .next()
+        .ok_or(DomainError::not_found("chat"))?
+        .chat;
+    Ok((chat, into_page(items, fetched, limit)))
 }
 
 /// Show the branch `message` is on: its ancestors, itself, and below it the latest message
@@ -823,8 +898,8 @@ pub async fn show_branch(
     Ok(())
 }
 
-/// `search_messages`' query: ($1 user, $2 words, $3 limit). For each chat the user may read,
-/// its newest matches, walking the chat's messages newest first (`message_chat_id_idx`), then
+/// `search_messages`' query: ($1 user, $2 words, $3 limit). For each chat the user may read
+/// (found through `sambung_chats_of`, decided by `chat_permissions`), its newest matches, walking the chat's messages newest first (`message_chat_id_idx`), then
 /// the newest of those. So a search costs what the user can read, never what the whole table
 /// holds, and its plan is the same for every word: prepared, it keeps it.
 ///
@@ -833,16 +908,20 @@ pub async fn show_branch(
 /// see the word and estimates a match in 0.5 % of all messages (PostgreSQL's default for `@@`);
 /// the GIN index then looks cheap, and a plan intersected it with each chat's messages. For a
 /// common word that read 380,000 index entries per chat: 1.9 s a search at scale 1, where a
-/// walk of the chats takes 2 ms for every word.
+/// walk of the chats takes 2 ms for every word. Each chat is decided on its own (the `LIMIT 1`
+/// keeps the decision a lookup by the chat's key: joined whole, a small table's chats were
+/// read end to end to hash them).
 pub const SEARCH_MESSAGES_SQL: &str =
     "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
-   FROM chat_permissions p, plainto_tsquery('simple', $2) q,
+   FROM sambung_chats_of($1) near (chat_id)
+  CROSS JOIN LATERAL (SELECT p.chat_id FROM chat_permissions p
+                       WHERE p.chat_id = near.chat_id AND p.user_id = $1 LIMIT 1) p,
+        plainto_tsquery('simple', $2) q,
         LATERAL (SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
                    FROM messages m
                   WHERE m.chat_id = p.chat_id AND NOT m.off_path AND (m.content_tsv @@ q) IS TRUE
                   ORDER BY m.created_at DESC, m.id DESC
                   LIMIT $3) m
-  WHERE p.user_id = $1
   ORDER BY m.created_at DESC, m.id DESC
   LIMIT $3";
 
@@ -854,9 +933,8 @@ pub async fn chat_titles(
 ) -> Result<Vec<(ChatId, String)>> {
     let ids: Vec<uuid::Uuid> = chats.iter().map(|c| c.0).collect();
     Ok(sqlx::query!(
-        r#"SELECT c.id AS "id: ChatId", c.title FROM chats c
-            WHERE c.id = ANY($1)
-              AND EXISTS (SELECT 1 FROM chat_permissions p WHERE p.chat_id = c.id AND p.user_id = $2)"#,
+        r#"SELECT c.id AS "id!: ChatId", c.title AS "title!" FROM chat_readers c
+            WHERE c.id = ANY($1) AND c.reader_id = $2"#,
         &ids,
         actor as UserId
     )

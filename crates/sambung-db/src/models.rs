@@ -419,13 +419,12 @@ pub async fn model_for_chat(
         };
     }
     let found: Option<Model> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM chats c
-           JOIN chat_permissions p ON p.chat_id = c.id AND p.user_id = $2
+        "SELECT {COLUMNS} FROM chat_readers c
            JOIN models m ON m.id::text = c.model
                          AND ((m.team_id IS NULL AND m.user_id = $2) OR m.team_id = c.team_id
                               OR (m.connection_id IS NOT NULL
                                   AND sambung_instance_model_serves(m.id, c.team_id, $2)))
-          WHERE c.id = $1
+          WHERE c.id = $1 AND c.reader_id = $2
          UNION ALL
          (SELECT {COLUMNS} FROM chats c JOIN models m ON m.team_id = c.team_id AND m.is_default
            WHERE c.id = $1)

@@ -41,15 +41,38 @@ CREATE TRIGGER chats_set_updated_at BEFORE UPDATE ON chats
   FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();
 
 -- Who may do what with a chat: the one place the rule is written, used by every query that
--- decides access. A row for each user who may read a chat (and post in it); can_change for
--- those who may also change, delete or share it. A personal chat is its owner's alone. A team
--- chat is read and written to by every member of its team; its creator and the team's admins
--- change it. (A plain view: the planner pushes a chat or a user down into both branches.)
+-- decides access. Each chat once for each user who may read it (and post in it), `reader_id`,
+-- with the chat's own columns; can_change for those who may also change, delete or share it.
+-- A personal chat is its owner's alone. A team chat is read and written to by every member of
+-- its team; its creator and the team's admins change it. Shaped for the question asked on
+-- every request, "may this user use this chat": the chat is probed once and its team's
+-- membership of the user at most once (two `UNION ALL` branches over `chats` probed it
+-- twice), and a query that wants the chat reads it from here, not from `chats` again. From a
+-- user to their chats no index leads here: ask `sambung_chats_of` where to look.
+CREATE VIEW chat_readers AS
+  SELECT c.id, c.user_id, c.team_id, c.folder_id, c.title, c.model, c.provider, c.settings,
+         c.metadata, c.public_token, c.is_public, c.created_at, c.updated_at, c.pinned_at,
+         c.archived_at, a.reader_id, a.can_change
+    FROM chats c
+   CROSS JOIN LATERAL (
+         SELECT c.user_id, true
+          WHERE c.team_id IS NULL
+         UNION ALL
+         SELECT m.user_id, (m.user_id = c.user_id OR m.role = 'admin')
+           FROM team_members m
+          WHERE m.team_id = c.team_id) a (reader_id, can_change);
+
+-- The decision alone: (chat, user) → can_change, no row when the user may not read the chat.
 CREATE VIEW chat_permissions AS
-  SELECT c.id AS chat_id, c.user_id, true AS can_change
-    FROM chats c
-   WHERE c.team_id IS NULL
-  UNION ALL
-  SELECT c.id AS chat_id, m.user_id, (m.user_id = c.user_id OR m.role = 'admin') AS can_change
-    FROM chats c
-    JOIN team_members m ON m.team_id = c.team_id;
+  SELECT r.id AS chat_id, r.reader_id AS user_id, r.can_change
+    FROM chat_readers r;
+
+-- The chats `actor` might read, found by index from the user's side: those they started and
+-- those of their teams. A superset (a chat they started in a team they have left is among
+-- them): join `chat_permissions` for what they may read; this only says where to look.
+CREATE FUNCTION sambung_chats_of(actor uuid) RETURNS SETOF uuid
+  LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT c.id FROM chats c WHERE c.user_id = actor
+    UNION
+    SELECT c.id FROM team_members m JOIN chats c ON c.team_id = m.team_id WHERE m.user_id = actor
+  $$;

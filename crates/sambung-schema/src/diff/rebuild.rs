@@ -10,6 +10,7 @@ impl<'a> Differ<'a> {
     /// Views go first and come back last: a view pins the columns it reads, so a view is
     /// rebuilt when its query changed or when a table it reads (by name in its query) changes
     /// its columns, goes or is renamed; any change of types or functions rebuilds them all.
+    /// A view that reads another view is rebuilt with it: dropped before it, made after it.
     pub(super) fn views_around_tables(&mut self) {
         let types_or_functions_change = self.from.enums != self.to.enums
             || self.from.functions != self.to.functions
@@ -26,23 +27,43 @@ impl<'a> Differ<'a> {
             })
             .map(|t| t.name.as_str())
             .collect();
-        let rebuilt = |old: &View| {
-            types_or_functions_change
-                || changed_tables
+        let mut rebuilt: Vec<&str> = self
+            .from
+            .views
+            .iter()
+            .filter(|old| {
+                types_or_functions_change
+                    || changed_tables
+                        .iter()
+                        .any(|table| mentions_word(&old.definition, table))
+                    || self
+                        .to
+                        .views
+                        .iter()
+                        .find(|v| v.name == old.name)
+                        .is_none_or(|new| new.definition != old.definition)
+            })
+            .map(|v| v.name.as_str())
+            .collect();
+        // Those that read a rebuilt view, until no more do.
+        while let Some(reader) = self.from.views.iter().find(|old| {
+            !rebuilt.contains(&old.name.as_str())
+                && rebuilt
                     .iter()
-                    .any(|table| mentions_word(&old.definition, table))
-        };
+                    .any(|view| mentions_word(&old.definition, view))
+        }) {
+            rebuilt.push(&reader.name);
+        }
         let mut first = Vec::new();
-        let mut last = Vec::new();
-        for old in &self.from.views {
-            let new = self.to.views.iter().find(|v| v.name == old.name);
-            if new.is_none_or(|new| rebuilt(old) || new.definition != old.definition) {
+        for old in in_reading_order(&self.from.views).into_iter().rev() {
+            if rebuilt.contains(&old.name.as_str()) {
                 first.push(format!("DROP VIEW {}", quote_ident(&old.name)));
             }
         }
-        for new in &self.to.views {
+        let mut last = Vec::new();
+        for new in in_reading_order(&self.to.views) {
             let old = self.from.views.iter().find(|v| v.name == new.name);
-            if old.is_none_or(|old| rebuilt(old) || old.definition != new.definition) {
+            if old.is_none_or(|old| rebuilt.contains(&old.name.as_str())) {
                 last.push(format!(
                     "CREATE VIEW {} AS {}",
                     quote_ident(&new.name),
@@ -178,4 +199,20 @@ impl<'a> Differ<'a> {
         }
         self.push(format!("DROP TYPE {retired}"));
     }
+}
+
+/// `views` each after those it reads (by name in its query); in their given order otherwise.
+fn in_reading_order(views: &[View]) -> Vec<&View> {
+    let mut ordered: Vec<&View> = Vec::with_capacity(views.len());
+    let mut waiting: Vec<&View> = views.iter().collect();
+    while !waiting.is_empty() {
+        let ready = waiting.iter().position(|view| {
+            !waiting.iter().any(|other| {
+                other.name != view.name && mentions_word(&view.definition, &other.name)
+            })
+        });
+        // A cycle cannot be made in PostgreSQL; should one appear, keep the given order.
+        ordered.push(waiting.remove(ready.unwrap_or(0)));
+    }
+    ordered
 }

@@ -536,6 +536,40 @@ async fn views_are_created_changed_and_rebuilt_around_the_columns_they_read() {
     let alter_at = widened.up.find("TYPE bigint").unwrap();
     let create_at = widened.up.find("CREATE VIEW scored_notes").unwrap();
     assert!(drop_at < alter_at && alter_at < create_at, "{}", widened.up);
+
+    // A view over a view: made after it, and rebuilt with it (dropped first, made last).
+    let stacked = format!(
+        "{plain}\nCREATE VIEW a_top_notes AS SELECT id FROM scored_notes WHERE score > 10;"
+    );
+    let made = generated(&admin, &plain, &stacked, &Renames::default())
+        .await
+        .unwrap();
+    assert!(made.up.contains("CREATE VIEW a_top_notes"), "{}", made.up);
+    let changed = generated(
+        &admin,
+        &stacked,
+        &stacked.replace("WHERE score > 0", "WHERE score > 1"),
+        &Renames::default(),
+    )
+    .await
+    .unwrap();
+    let order = |sql: &str, steps: [&str; 4]| {
+        steps.map(|step| sql.find(step).unwrap_or_else(|| panic!("{step}:\n{sql}")))
+    };
+    let [drop_top, drop_scored, make_scored, make_top] = order(
+        &changed.up,
+        [
+            "DROP VIEW a_top_notes",
+            "DROP VIEW scored_notes",
+            "CREATE VIEW scored_notes",
+            "CREATE VIEW a_top_notes",
+        ],
+    );
+    assert!(
+        drop_top < drop_scored && drop_scored < make_scored && make_scored < make_top,
+        "{}",
+        changed.up
+    );
     assert_no_scratch_left(&admin, "a scratch database was left").await;
 }
 

@@ -84,7 +84,12 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     let q = |id: &dyn std::fmt::Display| format!("'{id}'::uuid");
     let (owner, chat, member, team_chat) = (q(&owner), q(&chat), q(&member), q(&team_chat));
 
-    let list = plan(pool, &chats::list_chats_sql(false), &[&owner, "50"]).await;
+    let list = plan(
+        pool,
+        &chats::list_chats_sql(false),
+        &[&owner, "NULL", "NULL", "50"],
+    )
+    .await;
     assert!(
         list.contains("chat_user_team_idx") || list.contains("chat_user_id_idx"),
         "{list}"
@@ -117,7 +122,9 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     let chat_page = plan(
         pool,
         &chats::chat_page_sql(chats::MESSAGES_PAGE_SQL),
-        &[&chat, "NULL", "NULL", "1000", "4194304", &owner],
+        &[
+            &chat, "NULL", "NULL", "1000", "4194304", &owner, "NULL", "NULL",
+        ],
     )
     .await;
     assert!(chat_page.contains("message_chat_id_idx"), "{chat_page}");
@@ -145,7 +152,12 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     drop(conn);
 
     for word in ["'rust'", "'xylophone'"] {
-        let search = plan(pool, chats::SEARCH_MESSAGES_SQL, &[&owner, word, "20"]).await;
+        let search = plan(
+            pool,
+            &chats::search_messages_sql(),
+            &[&owner, "NULL", "NULL", word, "20"],
+        )
+        .await;
         assert!(search.contains("using message_chat_id_idx"), "{search}");
         no_seq_scans("search-messages", &search);
         let ranked = plan(
@@ -317,7 +329,7 @@ async fn prepared_plan(
     conn: &mut sqlx::PgConnection,
     name: &str,
     sql: &str,
-    runs: &[[&str; 3]],
+    runs: &[Vec<&str>],
     explain: &[&str],
 ) -> String {
     sqlx::raw_sql(&format!("PREPARE {name} AS {sql}"))
@@ -356,16 +368,25 @@ async fn prepared_searches_keep_their_plans_for_every_word() {
         .iter()
         .flat_map(|band| band.iter().take(4).map(|w| quoted(w)))
         .collect();
-    let runs: Vec<[&str; 3]> = words
+    let runs: Vec<Vec<&str>> = words
         .iter()
         .cycle()
         .take(10)
-        .map(|w| [user.as_str(), w.as_str(), "20"])
+        .map(|w| vec![user.as_str(), w.as_str(), "20"])
         .collect();
+    // The message search takes its caller as three parameters (a user, or a session to check).
+    let caller_runs: Vec<Vec<&str>> = words
+        .iter()
+        .cycle()
+        .take(10)
+        .map(|w| vec![user.as_str(), "NULL", "NULL", w.as_str(), "20"])
+        .collect();
+    let search_sql = chats::search_messages_sql();
     let mut conn = pool.acquire().await.unwrap();
     for (i, word) in [&common[0], &rare[0]].into_iter().enumerate() {
         let word = quoted(word);
         let explain: &[&str] = &[&user, &word, "20"];
+        let caller_explain: &[&str] = &[&user, "NULL", "NULL", &word, "20"];
         for mode in ["auto", "force_generic_plan"] {
             sqlx::raw_sql(&format!("SET plan_cache_mode = {mode}"))
                 .execute(&mut *conn)
@@ -373,7 +394,7 @@ async fn prepared_searches_keep_their_plans_for_every_word() {
                 .unwrap();
             let name = format!("search_messages_{mode}_{i}");
             let plan =
-                prepared_plan(&mut conn, &name, chats::SEARCH_MESSAGES_SQL, &runs, explain).await;
+                prepared_plan(&mut conn, &name, &search_sql, &caller_runs, caller_explain).await;
             // Each readable chat's messages, newest first, through its index; never the
             // whole table's matches through the GIN index.
             assert!(
@@ -414,6 +435,9 @@ async fn prepared_searches_keep_their_plans_for_every_word() {
     .fetch_all(pool)
     .await
     .unwrap();
-    assert_eq!(found.iter().map(|m| m.id).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        found.iter().map(|m| m.message.id).collect::<Vec<_>>(),
+        expected
+    );
     assert_eq!(found.len(), 20, "a common word is in more than 20 messages");
 }

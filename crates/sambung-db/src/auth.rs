@@ -788,8 +788,8 @@ pub(crate) async fn open_session(
     Ok((session, token))
 }
 
-/// The session and user a token belongs to, while the session has not expired and the user
-/// is not banned (one query).
+/// The session and user a token belongs to, while the session is live (`sambung_session_live`:
+/// not expired, the user not banned; one query).
 pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<(Session, User)>> {
     let row = sqlx::query!(
         r#"SELECT s.id AS "id: SessionId", s.expires_at, s.ip_address, s.user_agent,
@@ -799,8 +799,7 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<(Session,
                   u.updated_at AS user_updated_at, u.role, u.banned, u.ban_reason, u.ban_expires,
                   u.approved, u.locale, u.two_factor_enabled
              FROM sessions s JOIN users u ON u.id = s.user_id
-            WHERE s.token_hash = $1 AND s.expires_at > now()
-              AND NOT (u.banned AND (u.ban_expires IS NULL OR u.ban_expires > now()))"#,
+            WHERE s.token_hash = $1 AND sambung_session_live(s.expires_at, u.banned, u.ban_expires)"#,
         token_hash(token),
     )
     .fetch_optional(pool)
@@ -1164,5 +1163,83 @@ mod tests {
                 &bad[..40.min(bad.len())]
             );
         }
+    }
+}
+
+/// Whom a statement serves: a person whose session was checked already, or the session a
+/// request presented, which the statement checks itself (`sambung_session_user`, once, as a
+/// scalar subquery), so that such a request makes one round trip where it made two. A session
+/// the statement does not accept (gone, expired, its user banned or not approved, due to be
+/// renewed) reads as nobody: the statement finds nothing, and the caller asks again the long
+/// way ([`authenticate`]), which says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    User(UserId),
+    Session {
+        token_hash: String,
+        /// The session is renewed the long way once it ends before this (`None`: never).
+        renew_if_before: Option<DateTime<Utc>>,
+    },
+}
+
+impl Caller {
+    /// The session of `token`, renewed the long way once it ends before `renew_if_before`.
+    pub fn session(token: &str, renew_if_before: Option<DateTime<Utc>>) -> Caller {
+        Caller::Session {
+            token_hash: token_hash(token),
+            renew_if_before,
+        }
+    }
+
+    /// SQL for the caller's user id, from the parameters `$first` to `$first + 2` that
+    /// [`Caller::bind`] gives: the user, else the session's user (NULL when not accepted).
+    pub(crate) fn sql(first: usize) -> String {
+        format!(
+            "COALESCE(${first}::uuid, (SELECT sambung_session_user(${}::text, ${}::timestamptz)))",
+            first + 1,
+            first + 2
+        )
+    }
+
+    /// The three parameters of [`Caller::sql`].
+    pub(crate) fn parameters(&self) -> (Option<UserId>, Option<&str>, Option<DateTime<Utc>>) {
+        match self {
+            Caller::User(user) => (Some(*user), None, None),
+            Caller::Session {
+                token_hash,
+                renew_if_before,
+            } => (None, Some(token_hash), *renew_if_before),
+        }
+    }
+
+    /// Bind the three parameters of [`Caller::sql`] to `query`, in order.
+    pub(crate) fn bind<'q, O>(
+        &'q self,
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        let (user, session, renew) = self.parameters();
+        query.bind(user).bind(session).bind(renew)
+    }
+}
+
+impl Caller {
+    /// The caller's user id on its own: `None` for a session a statement would not accept.
+    pub async fn user(&self, conn: &mut sqlx::PgConnection) -> Result<Option<UserId>> {
+        if let Caller::User(user) = self {
+            return Ok(Some(*user));
+        }
+        let (user, session, renew) = self.parameters();
+        Ok(sqlx::query_scalar(&format!("SELECT {}", Caller::sql(1)))
+            .bind(user)
+            .bind(session)
+            .bind(renew)
+            .fetch_one(conn)
+            .await?)
+    }
+}
+
+impl From<UserId> for Caller {
+    fn from(user: UserId) -> Caller {
+        Caller::User(user)
     }
 }

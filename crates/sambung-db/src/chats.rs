@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
+use crate::auth::Caller;
 use crate::error::{required_text, DomainError, Result};
 use crate::ids::{ChatId, FolderId, MessageId, TagId, TeamId, UserId};
 use crate::secret::random_token;
@@ -427,7 +428,7 @@ pub struct Page<T, C> {
 /// `list_chats`' query with only the filters in use, so the planner sees the plain query a
 /// hand-written one would be (each combination is its own cached prepared statement).
 fn list_chats_builder<'q>(
-    actor: UserId,
+    caller: &'q Caller,
     team: Option<TeamId>,
     query: &ChatQuery,
 ) -> sqlx::QueryBuilder<'q, sqlx::Postgres> {
@@ -435,10 +436,16 @@ fn list_chats_builder<'q>(
         "SELECT {CHAT_COLUMNS}, (SELECT count(*) FROM messages m WHERE m.chat_id = c.id AND NOT m.off_path) AS message_count FROM chats c WHERE "
     ));
     match team {
-        None => sql
-            .push("c.user_id = ")
-            .push_bind(actor)
-            .push(" AND c.team_id IS NULL"),
+        None => {
+            let (user, session, renew) = caller.parameters();
+            sql.push("c.user_id = COALESCE(")
+                .push_bind(user)
+                .push("::uuid, (SELECT sambung_session_user(")
+                .push_bind(session)
+                .push("::text, ")
+                .push_bind(renew)
+                .push("::timestamptz))) AND c.team_id IS NULL")
+        }
         Some(team) => sql.push("c.team_id = ").push_bind(team),
     };
     if let Some(folder) = query.folder_id {
@@ -485,15 +492,17 @@ fn list_chats_builder<'q>(
 /// The SQL of `list_chats` without filters, for a view (for reading its plan).
 pub fn list_chats_sql(team_view: bool) -> String {
     let team = team_view.then(TeamId::new);
-    list_chats_builder(UserId::new(), team, &ChatQuery::new(ChatScope::Personal)).into_sql()
+    let caller = Caller::User(UserId::new());
+    list_chats_builder(&caller, team, &ChatQuery::new(ChatScope::Personal)).into_sql()
 }
 
 /// The design's "user's chats with message count", newest first, with keyset pagination.
 pub async fn list_chats(
     pool: &PgPool,
-    actor: UserId,
+    caller: impl Into<Caller>,
     query: &ChatQuery,
 ) -> Result<Page<ChatSummary, ChatCursor>> {
+    let caller = caller.into();
     if !(1..=500).contains(&query.limit) {
         return Err(DomainError::invalid("limit", "1 to 500"));
     }
@@ -504,13 +513,19 @@ pub async fn list_chats(
         ChatScope::Personal => None,
         ChatScope::Team(team) => {
             let mut conn = pool.acquire().await?;
+            let Some(actor) = caller.user(&mut conn).await? else {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                });
+            };
             if !is_member(&mut conn, actor, team).await? {
                 return Err(DomainError::not_found("team"));
             }
             Some(team)
         }
     };
-    let items: Vec<ChatSummary> = list_chats_builder(actor, team, query)
+    let items: Vec<ChatSummary> = list_chats_builder(&caller, team, query)
         .build_query_as()
         .fetch_all(pool)
         .await?;
@@ -590,7 +605,7 @@ pub const MAX_ANNOTATION_BYTES: usize = 16 * 1024;
 /// under `metadata.annotations`, a namespace the server never interprets.
 pub async fn append_message(
     pool: &PgPool,
-    actor: UserId,
+    caller: impl Into<Caller>,
     chat: ChatId,
     content: &str,
     annotations: Option<serde_json::Value>,
@@ -621,24 +636,28 @@ pub async fn append_message(
     // decision is part of the INSERT, and the chat's `updated_at` moves in the same statement,
     // so that the whole append is one round trip (a transaction around two statements took
     // four) and as atomic as a transaction.
-    let message: Message = sqlx::query_as(
-        "WITH added AS (
-             INSERT INTO messages (id, chat_id, role, content, metadata)
-             SELECT $1, p.chat_id, 'user', $3, $4 FROM chat_permissions p
-              WHERE p.chat_id = $2 AND p.user_id = $5
-             RETURNING id, chat_id, role, content, metadata, created_at),
-         bumped AS (
-             UPDATE chats SET updated_at = now() WHERE id IN (SELECT chat_id FROM added))
-         SELECT id, chat_id, role, content, metadata, created_at FROM added",
-    )
-    .bind(MessageId::new())
-    .bind(chat)
-    .bind(content)
-    .bind(metadata)
-    .bind(actor)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(DomainError::not_found("chat"))?;
+    let caller = caller.into();
+    let message: Message = caller
+        .bind(
+            sqlx::query_as(&format!(
+                "WITH added AS (
+                     INSERT INTO messages (id, chat_id, role, content, metadata)
+                     SELECT $1, p.chat_id, 'user', $3, $4 FROM chat_permissions p
+                      WHERE p.chat_id = $2 AND p.user_id = {}
+                     RETURNING id, chat_id, role, content, metadata, created_at),
+                 bumped AS (
+                     UPDATE chats SET updated_at = now() WHERE id IN (SELECT chat_id FROM added))
+                 SELECT id, chat_id, role, content, metadata, created_at FROM added",
+                Caller::sql(5)
+            ))
+            .bind(MessageId::new())
+            .bind(chat)
+            .bind(content)
+            .bind(metadata),
+        )
+        .fetch_optional(pool)
+        .await?
+        .ok_or(DomainError::not_found("chat"))?;
     Ok(message)
 }
 
@@ -760,9 +779,10 @@ impl ChatPageRow {
     }
 }
 
-/// The chat ($1) if `$6` may read it, each row with one message of the page `page` lists
-/// (its parameters `$2`–`$5`, as [`MESSAGES_PAGE_SQL`]'s), or one row without a message when
-/// the page is empty: the access decision, the chat and its page in one round trip.
+/// The chat ($1) if the caller (`$6`–`$8`, [`Caller::sql`]) may read it, each row with one
+/// message of the page `page` lists (its parameters `$2`–`$5`, as [`MESSAGES_PAGE_SQL`]'s),
+/// or one row without a message when the page is empty: the session, the access decision,
+/// the chat and its page in one round trip.
 pub fn chat_page_sql(page: &str) -> String {
     format!(
         "SELECT {CHAT_COLUMNS}, page.id AS message_id, page.role AS message_role,
@@ -771,33 +791,34 @@ pub fn chat_page_sql(page: &str) -> String {
                 page.off_path AS message_off_path, page.siblings AS message_siblings, page.fetched
            FROM chat_readers c
            LEFT JOIN ({page}) page ON true
-          WHERE c.id = $1 AND c.reader_id = $6
-          ORDER BY page.created_at, page.id"
+          WHERE c.id = $1 AND c.reader_id = {}
+          ORDER BY page.created_at, page.id",
+        Caller::sql(6)
     )
 }
 
 /// A chat with its messages in order, a page at a time for long chats.
 pub async fn chat_with_messages(
     pool: &PgPool,
-    actor: UserId,
+    actor: impl Into<Caller>,
     chat: ChatId,
     after: Option<MessageCursor>,
     limit: i64,
 ) -> Result<(Chat, Page<Message, MessageCursor>)> {
-    readable_page(pool, actor, chat, MESSAGES_PAGE_SQL, after, limit).await
+    readable_page(pool, &actor.into(), chat, MESSAGES_PAGE_SQL, after, limit).await
 }
 
 /// Every message of a chat, its branches too (each with its parent and whether it is on the
 /// shown path), in the order they were written, a page at a time.
 pub async fn chat_tree(
     pool: &PgPool,
-    actor: UserId,
+    actor: impl Into<Caller>,
     chat: ChatId,
     after: Option<MessageCursor>,
     limit: i64,
 ) -> Result<Page<Message, MessageCursor>> {
     Ok(
-        readable_page(pool, actor, chat, TREE_PAGE_SQL, after, limit)
+        readable_page(pool, &actor.into(), chat, TREE_PAGE_SQL, after, limit)
             .await?
             .1,
     )
@@ -806,7 +827,7 @@ pub async fn chat_tree(
 /// A chat the actor may read, and a page of the messages `sql` lists.
 async fn readable_page(
     pool: &PgPool,
-    actor: UserId,
+    caller: &Caller,
     chat: ChatId,
     sql: &'static str,
     after: Option<MessageCursor>,
@@ -815,13 +836,15 @@ async fn readable_page(
     if limit < 1 {
         return Err(DomainError::invalid("limit", "at least 1"));
     }
-    let mut rows: Vec<ChatPageRow> = sqlx::query_as(&chat_page_sql(sql))
-        .bind(chat)
-        .bind(after.map(|c| c.created_at))
-        .bind(after.map(|c| c.id))
-        .bind(limit)
-        .bind(MAX_PAGE_CONTENT_BYTES)
-        .bind(actor)
+    let mut rows: Vec<ChatPageRow> = caller
+        .bind(
+            sqlx::query_as(&chat_page_sql(sql))
+                .bind(chat)
+                .bind(after.map(|c| c.created_at))
+                .bind(after.map(|c| c.id))
+                .bind(limit)
+                .bind(MAX_PAGE_CONTENT_BYTES),
+        )
         .fetch_all(pool)
         .await?;
     let fetched = rows.first().and_then(|row| row.fetched);
@@ -898,8 +921,9 @@ pub async fn show_branch(
     Ok(())
 }
 
-/// `search_messages`' query: ($1 user, $2 words, $3 limit). For each chat the user may read
-/// (found through `sambung_chats_of`, decided by `chat_permissions`), its newest matches, walking the chat's messages newest first (`message_chat_id_idx`), then
+/// `search_messages`' query: ($1–$3 the caller, [`Caller::sql`]; $4 words, $5 limit), each
+/// match with its chat's title. For each chat the user may read (found through
+/// `sambung_chats_of`, decided by `chat_readers`), its newest matches, walking the chat's messages newest first (`message_chat_id_idx`), then
 /// the newest of those. So a search costs what the user can read, never what the whole table
 /// holds, and its plan is the same for every word: prepared, it keeps it.
 ///
@@ -911,52 +935,47 @@ pub async fn show_branch(
 /// walk of the chats takes 2 ms for every word. Each chat is decided on its own (the `LIMIT 1`
 /// keeps the decision a lookup by the chat's key: joined whole, a small table's chats were
 /// read end to end to hash them).
-pub const SEARCH_MESSAGES_SQL: &str =
-    "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
-   FROM sambung_chats_of($1) near (chat_id)
-  CROSS JOIN LATERAL (SELECT p.chat_id FROM chat_permissions p
-                       WHERE p.chat_id = near.chat_id AND p.user_id = $1 LIMIT 1) p,
-        plainto_tsquery('simple', $2) q,
-        LATERAL (SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
-                   FROM messages m
-                  WHERE m.chat_id = p.chat_id AND NOT m.off_path AND (m.content_tsv @@ q) IS TRUE
-                  ORDER BY m.created_at DESC, m.id DESC
-                  LIMIT $3) m
-  ORDER BY m.created_at DESC, m.id DESC
-  LIMIT $3";
-
-/// The titles of those of `chats` the actor may read, by id.
-pub async fn chat_titles(
-    pool: &PgPool,
-    actor: UserId,
-    chats: &[ChatId],
-) -> Result<Vec<(ChatId, String)>> {
-    let ids: Vec<uuid::Uuid> = chats.iter().map(|c| c.0).collect();
-    Ok(sqlx::query!(
-        r#"SELECT c.id AS "id!: ChatId", c.title AS "title!" FROM chat_readers c
-            WHERE c.id = ANY($1) AND c.reader_id = $2"#,
-        &ids,
-        actor as UserId
+pub fn search_messages_sql() -> String {
+    format!(
+        "WITH caller AS (SELECT {} AS id)
+         SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at, r.title AS chat_title
+           FROM caller, sambung_chats_of(caller.id) near (chat_id)
+          CROSS JOIN LATERAL (SELECT r.id, r.title FROM chat_readers r
+                               WHERE r.id = near.chat_id AND r.reader_id = caller.id LIMIT 1) r,
+                plainto_tsquery('simple', $4) q,
+                LATERAL (SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
+                           FROM messages m
+                          WHERE m.chat_id = r.id AND NOT m.off_path AND (m.content_tsv @@ q) IS TRUE
+                          ORDER BY m.created_at DESC, m.id DESC
+                          LIMIT $5) m
+          ORDER BY m.created_at DESC, m.id DESC
+          LIMIT $5",
+        Caller::sql(1)
     )
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|r| (r.id, r.title))
-    .collect())
 }
 
-/// The newest messages containing the words of `query` in the chats the user may read.
+/// The newest messages containing the words of `query` in the chats the user may read, each
+/// with its chat's title.
 pub async fn search_messages(
     pool: &PgPool,
-    actor: UserId,
+    caller: impl Into<Caller>,
     query: &str,
     limit: i64,
-) -> Result<Vec<Message>> {
+) -> Result<Vec<FoundMessage>> {
     let query = required_text("query", query, 200)?;
-    Ok(sqlx::query_as(SEARCH_MESSAGES_SQL)
-        .bind(actor)
+    let caller = caller.into();
+    Ok(caller
+        .bind(sqlx::query_as(&search_messages_sql()))
         .bind(query)
         .bind(limit.clamp(1, 100))
         .fetch_all(pool)
         .await?)
+}
+
+/// A message a search found, with its chat's title.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct FoundMessage {
+    #[sqlx(flatten)]
+    pub message: Message,
+    pub chat_title: String,
 }

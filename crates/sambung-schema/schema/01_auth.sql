@@ -62,6 +62,29 @@ CREATE INDEX session_impersonated_by_idx ON sessions (impersonated_by) WHERE imp
 CREATE TRIGGER sessions_set_updated_at BEFORE UPDATE ON sessions
   FOR EACH ROW EXECUTE FUNCTION sambung_set_updated_at();
 
+-- Whether a session is live: not expired, and its user not banned now. The one rule: every
+-- request's session lookup (`auth::authenticate`) and the statements that check a request's
+-- session themselves (`sambung_session_user`) read it. SQL, so the planner inlines it.
+CREATE FUNCTION sambung_session_live(expires_at timestamptz, banned boolean, ban_expires timestamptz)
+  RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT expires_at > now() AND NOT (banned AND (ban_expires IS NULL OR ban_expires > now()))
+  $$;
+
+-- The user of the live session whose token hashes to `token_hash`, when that user may use the
+-- API as it is (their account approved) and the session need not be renewed first (it
+-- outlives `renew_if_before`; NULL: it is never renewed); NULL otherwise. A statement that
+-- serves a request calls it once (a scalar subquery) instead of the request looking its
+-- session up in a round trip of its own; on NULL the server asks the long way, which says
+-- why (expired, banned, not approved) and renews.
+CREATE FUNCTION sambung_session_user(token_hash text, renew_if_before timestamptz)
+  RETURNS uuid LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT s.user_id FROM sessions s JOIN users u ON u.id = s.user_id
+     WHERE s.token_hash = sambung_session_user.token_hash AND u.approved
+       AND sambung_session_live(s.expires_at, u.banned, u.ban_expires)
+       AND (renew_if_before IS NULL OR s.impersonated_by IS NOT NULL
+            OR s.expires_at > renew_if_before)
+  $$;
+
 CREATE TABLE accounts (
   id                       uuid        NOT NULL DEFAULT sambung_uuid_v7(),
   user_id                  uuid        NOT NULL,

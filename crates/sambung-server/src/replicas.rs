@@ -77,6 +77,11 @@ impl Replicas {
         }
     }
 
+    /// Whether any replica is configured (usable now or not).
+    pub fn configured(&self) -> bool {
+        !self.list.is_empty()
+    }
+
     /// A usable replica's pool, taking turns; `None` when none is.
     pub fn pick(&self) -> Option<&PgPool> {
         let count = self.list.len();

@@ -1009,7 +1009,14 @@ async fn message_search_covers_only_readable_chats() {
         .await
         .unwrap();
     assert_eq!(found.len(), 2);
-    assert_eq!(found[0].content, "team nasi goreng lunch", "newest first");
+    assert_eq!(
+        (
+            found[0].message.content.as_str(),
+            found[0].chat_title.as_str()
+        ),
+        ("team nasi goreng lunch", team_chat.title.as_str()),
+        "newest first, with its chat's title"
+    );
     assert_eq!(
         chats::search_messages(pool, budi, "goreng", 20)
             .await
@@ -1323,4 +1330,79 @@ async fn files_are_kept_once_counted_attached_by_their_owner_and_go_with_their_c
         .unwrap();
     assert_eq!(left, 0);
     assert!(files::readable_file(pool, ana, kept.id).await.is_err());
+}
+
+/// A statement that checks the request's session itself serves a live session's user, and
+/// nobody for a session that is gone, expired, banned, not approved or due to be renewed:
+/// its reads find nothing and its writes write nothing.
+#[tokio::test]
+async fn a_statement_checks_the_session_it_serves() {
+    use sambung_db::auth::Caller;
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let mine = chats::create_chat(pool, ana, chat("mine")).await.unwrap();
+    chats::append_message(pool, ana, mine.id, "nasi goreng", None)
+        .await
+        .unwrap();
+    let session = |hours: i64| auth::create_session(pool, ana, Duration::hours(hours), None, None);
+    let serves = |caller: Caller| async move {
+        let listed = chats::list_chats(pool, caller.clone(), &ChatQuery::new(ChatScope::Personal))
+            .await
+            .unwrap()
+            .items
+            .len();
+        let read = chats::chat_with_messages(pool, caller.clone(), mine.id, None, 10)
+            .await
+            .is_ok();
+        let found = chats::search_messages(pool, caller.clone(), "goreng", 20)
+            .await
+            .unwrap()
+            .len();
+        let wrote = chats::append_message(pool, caller, mine.id, "more", None)
+            .await
+            .is_ok();
+        (listed, read, found, wrote)
+    };
+    let (live, token) = session(2).await.unwrap();
+    assert_eq!(
+        serves(Caller::session(&token, None)).await,
+        (1, true, 1, true)
+    );
+    // Renewed the long way once it ends within the given time.
+    let soon = chrono::Utc::now() + Duration::hours(3);
+    assert_eq!(
+        serves(Caller::session(&token, Some(soon))).await,
+        (0, false, 0, false)
+    );
+    let (_, expired) = session(-1).await.unwrap();
+    let nobody = (0, false, 0, false);
+    assert_eq!(serves(Caller::session(&expired, None)).await, nobody);
+    assert_eq!(serves(Caller::session("forged", None)).await, nobody);
+    for (change, undo) in [
+        (
+            "UPDATE users SET banned = true WHERE id = $1",
+            "UPDATE users SET banned = false WHERE id = $1",
+        ),
+        (
+            "UPDATE users SET approved = false WHERE id = $1",
+            "UPDATE users SET approved = true WHERE id = $1",
+        ),
+    ] {
+        sqlx::query(change).bind(ana).execute(pool).await.unwrap();
+        assert_eq!(
+            serves(Caller::session(&token, None)).await,
+            nobody,
+            "{change}"
+        );
+        sqlx::query(undo).bind(ana).execute(pool).await.unwrap();
+    }
+    auth::revoke_session(pool, ana, live.id).await.unwrap();
+    assert_eq!(serves(Caller::session(&token, None)).await, nobody);
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE chat_id = $1")
+        .bind(mine.id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(written, 2, "only the live session wrote");
 }

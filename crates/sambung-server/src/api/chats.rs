@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::files::FileOut;
 use super::tags::TagOut;
 use super::{decode_cursor, encode_cursor, nullable, page_limit, Page};
-use crate::auth::SignedIn;
+use crate::auth::{Requester, SignedIn};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::i18n::Reader;
@@ -181,7 +181,7 @@ pub struct ChatListQuery {
     responses((status = 200, body = Page<ChatOut>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_chats(
     State(state): Shared,
-    me: SignedIn,
+    me: Requester,
     ApiQuery(q): ApiQuery<ChatListQuery>,
 ) -> ApiResult<Json<Page<ChatOut>>> {
     let scope = match q.team {
@@ -201,7 +201,13 @@ async fn list_chats(
         .transpose()?;
     query.limit = page_limit(q.limit, 50, 200)?;
     // A list may lag a little: a replica serves it when one is usable.
-    let page = db::list_chats(state.read_pool(), me.user.id, &query).await?;
+    let page = me
+        .run(
+            &state,
+            |caller| db::list_chats(state.read_pool(), caller, &query),
+            |page| !page.items.is_empty(),
+        )
+        .await?;
     Ok(Json(Page {
         items: page
             .items
@@ -454,7 +460,7 @@ pub enum Branches {
     responses((status = 200, body = Page<MessageOut>), (status = 404, body = ErrorBody)))]
 async fn list_messages(
     State(state): Shared,
-    me: SignedIn,
+    me: Requester,
     Reader(locale): Reader,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<MessagesQuery>,
@@ -467,12 +473,21 @@ async fn list_messages(
     let limit = page_limit(q.limit, 100, 500)?;
     let page = match q.branches {
         Some(Branches::All) => {
-            db::chat_tree(&state.pool, me.user.id, ChatId(id), after, limit).await?
+            me.run(
+                &state,
+                |caller| db::chat_tree(&state.pool, caller, ChatId(id), after, limit),
+                |_| true,
+            )
+            .await?
         }
         None => {
-            db::chat_with_messages(&state.pool, me.user.id, ChatId(id), after, limit)
-                .await?
-                .1
+            me.run(
+                &state,
+                |caller| db::chat_with_messages(&state.pool, caller, ChatId(id), after, limit),
+                |_| true,
+            )
+            .await?
+            .1
         }
     };
     let mut html = match q.html == Some(true) {
@@ -561,18 +576,25 @@ pub enum PostedRole {
     responses((status = 201, body = MessageOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn append_message(
     State(state): Shared,
-    me: SignedIn,
+    me: Requester,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<NewMessage>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
-    let message = db::append_message(
-        &state.pool,
-        me.user.id,
-        ChatId(id),
-        &body.content,
-        body.annotations,
-    )
-    .await?;
+    let message = me
+        .run(
+            &state,
+            |caller| {
+                db::append_message(
+                    &state.pool,
+                    caller,
+                    ChatId(id),
+                    &body.content,
+                    body.annotations.clone(),
+                )
+            },
+            |_| true,
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(message.into())))
 }
 
@@ -591,26 +613,23 @@ pub struct SearchQuery {
     responses((status = 200, body = Page<MessageOut>), (status = 400, body = ErrorBody)))]
 async fn search_messages(
     State(state): Shared,
-    me: SignedIn,
+    me: Requester,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> ApiResult<Json<Page<MessageOut>>> {
     let limit = page_limit(q.limit, 20, 100)?;
-    let found = db::search_messages(state.read_pool(), me.user.id, &q.q, limit).await?;
-    let chats: Vec<ChatId> = found.iter().map(|m| m.chat_id).collect();
-    let titles: std::collections::HashMap<ChatId, String> =
-        db::chat_titles(state.read_pool(), me.user.id, &chats)
-            .await?
-            .into_iter()
-            .collect();
+    let found = me
+        .run(
+            &state,
+            |caller| db::search_messages(state.read_pool(), caller, &q.q, limit),
+            |found| !found.is_empty(),
+        )
+        .await?;
     Ok(Json(Page::all(
         found
             .into_iter()
-            .map(|m| {
-                let chat_title = titles.get(&m.chat_id).cloned();
-                MessageOut {
-                    chat_title,
-                    ..m.into()
-                }
+            .map(|found| MessageOut {
+                chat_title: Some(found.chat_title),
+                ..found.message.into()
             })
             .collect(),
     )))

@@ -66,8 +66,85 @@ fn presented_token(state: &AppState, headers: &HeaderMap) -> Option<(String, boo
     (!token.is_empty()).then_some((token, false))
 }
 
+/// What the long way found for a session: the renewed token to set again as the cookie, and
+/// the reader's language, applied to the response on its way out.
+#[derive(Debug, Default)]
+struct Found {
+    extended: Option<String>,
+    reader: Option<crate::i18n::Locale>,
+}
+
+/// The request's session the long way (one round trip; two when it is renewed): its user,
+/// the session extended when it is due.
+async fn sign_in(
+    state: &AppState,
+    token: String,
+    by_cookie: bool,
+    dont_remember: bool,
+    found: &mut Found,
+) -> Result<Option<SignedIn>, ApiError> {
+    let Some((mut session, user)) = sambung_db::auth::authenticate(&state.pool, &token).await?
+    else {
+        return Ok(None);
+    };
+    let due = session.expires_at - SESSION_LIFETIME + SESSION_UPDATE_AGE <= Utc::now();
+    // An admin acting as a user does so for its hour, never longer.
+    if due && !dont_remember && session.impersonated_by.is_none() {
+        session =
+            sambung_db::auth::extend_session(&state.pool, session.id, SESSION_LIFETIME).await?;
+        if by_cookie {
+            found.extended = Some(token.clone());
+        }
+    }
+    found.reader = user.locale.as_deref().and_then(crate::i18n::Locale::parse);
+    Ok(Some(SignedIn {
+        session,
+        user,
+        token,
+        dont_remember,
+        access: None,
+    }))
+}
+
+/// The session of a request some routes leave to the handler's own statement to check
+/// ([`Requester`]), and what the long way found, should the handler have to take it.
+#[derive(Clone)]
+pub struct DeferredSession {
+    token: String,
+    /// The request's path, for the account gate should the long way be taken.
+    path: String,
+    by_cookie: bool,
+    dont_remember: bool,
+    found: Arc<std::sync::Mutex<Found>>,
+}
+
+/// Whether the session of `method` `path` is left to the handler's own statement: the routes
+/// every chat page and message uses, when the instance does not require a second factor (the
+/// account gate then asks more than a statement does), and for the reads a replica may
+/// serve, when there is none (a session must be checked on the primary: a replica may lag
+/// behind a sign-out).
+async fn deferred(state: &AppState, method: &Method, path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/api/v1/") else {
+        return false;
+    };
+    let messages_of_a_chat = rest
+        .strip_prefix("chats/")
+        .and_then(|tail| tail.strip_suffix("/messages"))
+        .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok());
+    let may_lag = matches!(rest, "chats" | "search/messages");
+    let route = match *method {
+        Method::GET => messages_of_a_chat || may_lag,
+        Method::POST => messages_of_a_chat,
+        _ => false,
+    };
+    route
+        && !(may_lag && state.replicas.configured())
+        && matches!(state.two_factor_required().await, Ok(false))
+}
+
 /// Find the request's session (once per request), extend it when it is due, and re-set the
-/// cookie on the way out after an extension.
+/// cookie on the way out after an extension. On the routes of [`deferred`] the handler's own
+/// statement checks it instead, one round trip fewer.
 pub async fn session_layer(
     State(state): State<Arc<AppState>>,
     mut request: Request,
@@ -76,55 +153,44 @@ pub async fn session_layer(
     if let Some(secret) = presented_access_token(request.headers()) {
         return with_access_token(&state, secret, request, next).await;
     }
-    let mut extended = None;
-    let mut reader = None;
+    let mut found = Found::default();
+    let mut left = None;
     if let Some((token, by_cookie)) = presented_token(&state, request.headers()) {
-        match sambung_db::auth::authenticate(&state.pool, &token).await {
-            Ok(Some((mut session, user))) => {
-                let dont_remember = by_cookie
-                    && state
-                        .cookies
-                        .read(request.headers(), DONT_REMEMBER)
-                        .is_some();
-                let due = session.expires_at - SESSION_LIFETIME + SESSION_UPDATE_AGE <= Utc::now();
-                // An admin acting as a user does so for its hour, never longer.
-                if due && !dont_remember && session.impersonated_by.is_none() {
-                    match sambung_db::auth::extend_session(
-                        &state.pool,
-                        session.id,
-                        SESSION_LIFETIME,
-                    )
-                    .await
-                    {
-                        Ok(fresh) => {
-                            session = fresh;
-                            if by_cookie {
-                                extended = Some(token.clone());
-                            }
-                        }
-                        Err(e) => return ApiError::from(e).into_response(),
-                    }
+        let dont_remember = by_cookie
+            && state
+                .cookies
+                .read(request.headers(), DONT_REMEMBER)
+                .is_some();
+        if deferred(&state, request.method(), request.uri().path()).await {
+            let session = DeferredSession {
+                token,
+                path: request.uri().path().to_owned(),
+                by_cookie,
+                dont_remember,
+                found: Arc::default(),
+            };
+            left = Some(session.found.clone());
+            request.extensions_mut().insert(session);
+        } else {
+            match sign_in(&state, token, by_cookie, dont_remember, &mut found).await {
+                Ok(Some(signed_in)) => {
+                    request.extensions_mut().insert(signed_in);
                 }
-                reader = user.locale.as_deref().and_then(crate::i18n::Locale::parse);
-                request.extensions_mut().insert(SignedIn {
-                    session,
-                    user,
-                    token,
-                    dont_remember,
-                    access: None,
-                });
+                Ok(None) => {}
+                Err(e) => return e.into_response(),
             }
-            Ok(None) => {}
-            Err(e) => return ApiError::from(e).into_response(),
         }
     }
     let mut response = next.run(request).await;
-    if let Some(locale) = reader {
+    if let Some(left) = left {
+        found = std::mem::take(&mut *left.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+    if let Some(locale) = found.reader {
         response
             .extensions_mut()
             .insert(crate::i18n::ReaderLocale(locale));
     }
-    if let Some(token) = extended {
+    if let Some(token) = found.extended {
         let sets_session = response
             .headers()
             .get_all(header::SET_COOKIE)
@@ -143,6 +209,72 @@ pub async fn session_layer(
         }
     }
     response
+}
+
+/// The person a request acts for, as the handler's own statement checks them
+/// (`sambung_db::auth::Caller`): someone signed in, or the request's session, which the
+/// statement checks itself ([`DeferredSession`]). A statement that finds nothing for such a
+/// session, or fails, is not the answer yet: [`Requester::run`] then signs in the long way,
+/// which answers 401 or 403 when the session or the account says so, and asks again as the
+/// person found.
+#[derive(Clone)]
+pub enum Requester {
+    SignedIn(Box<SignedIn>),
+    Deferred(DeferredSession),
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Requester {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(session) = parts.extensions.get::<DeferredSession>() {
+            return Ok(Requester::Deferred(session.clone()));
+        }
+        SignedIn::from_request_parts(parts, state)
+            .await
+            .map(|me| Requester::SignedIn(Box::new(me)))
+    }
+}
+
+impl Requester {
+    /// `op` as this requester; `settled` says whether its outcome stands for a session the
+    /// statement checked (else the long way is taken and `op` asked again).
+    pub async fn run<T, Op, Asked>(
+        &self,
+        state: &AppState,
+        op: Op,
+        settled: impl Fn(&T) -> bool,
+    ) -> Result<T, ApiError>
+    where
+        Op: Fn(sambung_db::auth::Caller) -> Asked,
+        Asked: std::future::Future<Output = Result<T, sambung_db::DomainError>>,
+    {
+        let session = match self {
+            Requester::SignedIn(me) => return Ok(op(me.user.id.into()).await?),
+            Requester::Deferred(session) => session,
+        };
+        let renew_if_before =
+            (!session.dont_remember).then(|| Utc::now() + SESSION_LIFETIME - SESSION_UPDATE_AGE);
+        let caller = sambung_db::auth::Caller::session(&session.token, renew_if_before);
+        if let Ok(outcome) = op(caller).await {
+            if settled(&outcome) {
+                return Ok(outcome);
+            }
+        }
+        let mut found = Found::default();
+        let signed_in = sign_in(
+            state,
+            session.token.clone(),
+            session.by_cookie,
+            session.dont_remember,
+            &mut found,
+        )
+        .await;
+        *session.found.lock().unwrap_or_else(|e| e.into_inner()) = found;
+        let me = signed_in?.ok_or_else(ApiError::unauthorized)?;
+        refusal(state, &me, &session.path).await?;
+        Ok(op(me.user.id.into()).await?)
+    }
 }
 
 /// The personal access token of `Authorization: Bearer sk-sambung-…`, if that is what the
@@ -438,7 +570,14 @@ pub async fn account_gate(
     let Some(signed_in) = request.extensions().get::<SignedIn>() else {
         return next.run(request).await;
     };
-    let path = request.uri().path();
+    match refusal(&state, signed_in, request.uri().path()).await {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// Why the account gate refuses `signed_in` the request of `path`, if it does.
+async fn refusal(state: &AppState, signed_in: &SignedIn, path: &str) -> Result<(), ApiError> {
     // Signing in and out stays open; administering (Better Auth's admin routes) does not.
     let open = (path.starts_with("/api/auth/") && !path.starts_with("/api/auth/admin/"))
         || matches!(
@@ -447,31 +586,23 @@ pub async fn account_gate(
         )
         || !(path.starts_with("/api/") || path.starts_with("/v1/"));
     if open {
-        return next.run(request).await;
+        return Ok(());
     }
     if !signed_in.user.approved {
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "ACCOUNT_NOT_APPROVED",
             "Your account waits for an admin of this instance to approve it; you can use it once they have.",
-        )
-        .into_response();
+        ));
     }
-    if path != "/api/v1/me/two-factor/qr" {
-        match two_factor::must_set_up(&state, signed_in).await {
-            Ok(false) => {}
-            Ok(true) => {
-                return ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "TWO_FACTOR_REQUIRED",
-                    "This instance requires two-factor sign-in: set it up in Settings (an authenticator app's codes) to go on.",
-                )
-                .into_response()
-            }
-            Err(error) => return error.into_response(),
-        }
+    if path != "/api/v1/me/two-factor/qr" && two_factor::must_set_up(state, signed_in).await? {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "TWO_FACTOR_REQUIRED",
+            "This instance requires two-factor sign-in: set it up in Settings (an authenticator app's codes) to go on.",
+        ));
     }
-    next.run(request).await
+    Ok(())
 }
 
 /// The signed-in user, who must be an admin of the instance (and not an admin acting as

@@ -683,3 +683,118 @@ async fn update_user_and_delete_user_follow_better_auth() {
         .fetch_one(app.pool()).await.unwrap();
     assert_eq!(left, 0);
 }
+
+/// The routes every chat page and message uses leave the session to the handler's own
+/// statement (one round trip instead of two). A session that stops being valid still fails on
+/// the very next request there, for each way it can stop: signed out, expired, its user banned
+/// or waiting for approval; a session due to be renewed is renewed and its cookie re-set.
+#[tokio::test]
+async fn a_session_checked_by_the_statement_fails_on_the_very_next_request() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let chat = ana.post("/api/v1/chats", json!({"title": "Nasi"})).await;
+    let chat = chat.body["id"].as_str().unwrap().to_owned();
+    let messages = format!("/api/v1/chats/{chat}/messages");
+    assert_eq!(
+        ana.post(&messages, json!({"content": "nasi goreng"}))
+            .await
+            .status,
+        201
+    );
+    // Every route, with the signed session cookie (as a browser sends it).
+    let cookie = common::session_cookie(&ana.token);
+    let each_route = || {
+        let client = app.anonymous();
+        let cookie = cookie.clone();
+        let messages = messages.clone();
+        async move {
+            let mut statuses = Vec::new();
+            for (post, path) in [
+                (false, "/api/v1/chats".to_owned()),
+                (false, messages.clone()),
+                (false, "/api/v1/search/messages?q=goreng".to_owned()),
+                (true, messages.clone()),
+            ] {
+                let request = match post {
+                    true => client
+                        .http
+                        .post(client.url(&path))
+                        .json(&json!({"content": "more"})),
+                    false => client.http.get(client.url(&path)),
+                };
+                let reply = client.send(request.header(COOKIE, cookie.clone())).await;
+                statuses.push((reply.status, reply.code().to_owned()));
+            }
+            statuses
+        }
+    };
+    let ok: Vec<(u16, String)> = [200, 200, 200, 201]
+        .into_iter()
+        .map(|s| (s, String::new()))
+        .collect();
+    assert_eq!(each_route().await, ok);
+    let unauthorized = vec![(401, "UNAUTHORIZED".to_owned()); 4];
+    let written = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM messages")
+            .fetch_one(app.pool())
+            .await
+            .unwrap()
+    };
+
+    // Due to be renewed: renewed there too, the cookie set again.
+    sqlx::query("UPDATE sessions SET expires_at = now() + interval '6 days' - interval '1 minute'")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let listed = app
+        .anonymous()
+        .send(
+            app.anonymous()
+                .http
+                .get(app.url.clone() + "/api/v1/chats")
+                .header(COOKIE, cookie.clone()),
+        )
+        .await;
+    assert_eq!(listed.status, 200);
+    assert!(
+        listed
+            .set_cookies()
+            .iter()
+            .any(|c| c.starts_with("sambungchat-auth.session_token=")
+                && c.contains("Max-Age=604800")),
+        "{:?}",
+        listed.set_cookies()
+    );
+
+    for (change, undo, refused) in [
+        (
+            "UPDATE users SET banned = true",
+            "UPDATE users SET banned = false",
+            unauthorized.clone(),
+        ),
+        (
+            "UPDATE users SET approved = false",
+            "UPDATE users SET approved = true",
+            vec![(403, "ACCOUNT_NOT_APPROVED".to_owned()); 4],
+        ),
+        (
+            "UPDATE sessions SET expires_at = now() - interval '1 second'",
+            "UPDATE sessions SET expires_at = now() + interval '7 days'",
+            unauthorized.clone(),
+        ),
+    ] {
+        let before = written().await;
+        sqlx::query(change).execute(app.pool()).await.unwrap();
+        assert_eq!(each_route().await, refused, "{change}");
+        assert_eq!(written().await, before, "{change}: nothing written");
+        sqlx::query(undo).execute(app.pool()).await.unwrap();
+        assert_eq!(each_route().await, ok, "{undo}");
+    }
+
+    // Signed out: refused at once, and nothing written.
+    let out = ana.post("/api/auth/sign-out", json!({})).await;
+    assert_eq!(out.status, 200);
+    let before = written().await;
+    assert_eq!(each_route().await, unauthorized);
+    assert_eq!(written().await, before);
+}

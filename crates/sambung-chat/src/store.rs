@@ -269,6 +269,7 @@ pub async fn preview_turn(
             parent_id: history.last().map(|m| m.id),
             off_path: false,
             siblings: None,
+            has_files: false,
         }),
         TurnKind::Regenerate => {
             let last_user = history.iter().rposition(|m| m.role == MessageRole::User);

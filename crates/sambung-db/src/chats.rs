@@ -583,6 +583,10 @@ pub struct Message {
     /// (an edit or a regeneration made them): what `‹ 2/3 ›` switches between.
     #[sqlx(default)]
     pub siblings: Option<Vec<uuid::Uuid>>,
+    /// Whether files are attached to it (read by the pages of a chat, so that the files are
+    /// asked for only when some message carries any; `false` elsewhere).
+    #[sqlx(default)]
+    pub has_files: bool,
 }
 
 /// Where the previous page of messages ended.
@@ -676,6 +680,7 @@ macro_rules! messages_page_sql {
     ($filter:literal) => {
         concat!(
             "SELECT id, chat_id, role, content, metadata, created_at, parent_id, off_path, fetched,
+        EXISTS (SELECT 1 FROM message_files mf WHERE mf.message_id = page.id) AS has_files,
         (SELECT CASE WHEN count(*) > 1 THEN array_agg(s.id ORDER BY s.created_at, s.id) END
            FROM messages s
           WHERE s.chat_id = page.chat_id
@@ -760,6 +765,7 @@ struct ChatPageRow {
     message_parent_id: Option<MessageId>,
     message_off_path: Option<bool>,
     message_siblings: Option<Vec<uuid::Uuid>>,
+    message_has_files: Option<bool>,
     fetched: Option<i64>,
 }
 
@@ -775,6 +781,7 @@ impl ChatPageRow {
             parent_id: self.message_parent_id,
             off_path: self.message_off_path?,
             siblings: self.message_siblings.take(),
+            has_files: self.message_has_files?,
         })
     }
 }
@@ -788,7 +795,8 @@ pub fn chat_page_sql(page: &str) -> String {
         "SELECT {CHAT_COLUMNS}, page.id AS message_id, page.role AS message_role,
                 page.content AS message_content, page.metadata AS message_metadata,
                 page.created_at AS message_created_at, page.parent_id AS message_parent_id,
-                page.off_path AS message_off_path, page.siblings AS message_siblings, page.fetched
+                page.off_path AS message_off_path, page.siblings AS message_siblings,
+                page.has_files AS message_has_files, page.fetched
            FROM chat_readers c
            LEFT JOIN ({page}) page ON true
           WHERE c.id = $1 AND c.reader_id = {}

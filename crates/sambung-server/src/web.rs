@@ -118,7 +118,12 @@ async fn shared_chat(
                 .renderer
                 .html_of_each(page.items.iter().map(|m| m.content.as_str()))
                 .await;
-            let ids: Vec<_> = page.items.iter().map(|m| m.id).collect();
+            let ids: Vec<_> = page
+                .items
+                .iter()
+                .filter(|m| m.has_files)
+                .map(|m| m.id)
+                .collect();
             let mut carried = std::collections::HashMap::<_, Vec<SharedFile>>::new();
             match sambung_db::files::files_of(state.read_pool(), &ids).await {
                 Ok(found) => {

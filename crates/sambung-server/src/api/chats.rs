@@ -501,10 +501,17 @@ async fn list_messages(
         false => Vec::new(),
     }
     .into_iter();
-    let ids: Vec<MessageId> = page.items.iter().map(|m| m.id).collect();
+    let ids: Vec<MessageId> = page
+        .items
+        .iter()
+        .filter(|m| m.has_files)
+        .map(|m| m.id)
+        .collect();
     let mut carried: HashMap<MessageId, Vec<FileOut>> = HashMap::new();
-    for (message, file) in sambung_db::files::files_of(&state.pool, &ids).await? {
-        carried.entry(message).or_default().push(file.into());
+    if !ids.is_empty() {
+        for (message, file) in sambung_db::files::files_of(&state.pool, &ids).await? {
+            carried.entry(message).or_default().push(file.into());
+        }
     }
     Ok(Json(Page {
         items: page

@@ -930,8 +930,8 @@ pub async fn show_branch(
 }
 
 /// `search_messages`' query: ($1–$3 the caller, [`Caller::sql`]; $4 words, $5 limit), each
-/// match with its chat's title. For each chat the user may read (found through
-/// `sambung_chats_of`, decided by `chat_readers`), its newest matches, walking the chat's messages newest first (`message_chat_id_idx`), then
+/// match with its chat's title. For each chat the user may read (`sambung_chats_of`, the
+/// access rule from the user's side), its newest matches, walking the chat's messages newest first (`message_chat_id_idx`), then
 /// the newest of those. So a search costs what the user can read, never what the whole table
 /// holds, and its plan is the same for every word: prepared, it keeps it.
 ///
@@ -940,17 +940,12 @@ pub async fn show_branch(
 /// see the word and estimates a match in 0.5 % of all messages (PostgreSQL's default for `@@`);
 /// the GIN index then looks cheap, and a plan intersected it with each chat's messages. For a
 /// common word that read 380,000 index entries per chat: 1.9 s a search at scale 1, where a
-/// walk of the chats takes 2 ms for every word. Each chat is decided on its own (the `LIMIT 1`
-/// keeps the decision a lookup by the chat's key: joined whole, a small table's chats were
-/// read end to end to hash them).
+/// walk of the chats takes 2 ms for every word.
 pub fn search_messages_sql() -> String {
     format!(
         "WITH caller AS (SELECT {} AS id)
          SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at, r.title AS chat_title
-           FROM caller, sambung_chats_of(caller.id) near (chat_id)
-          CROSS JOIN LATERAL (SELECT r.id, r.title FROM chat_readers r
-                               WHERE r.id = near.chat_id AND r.reader_id = caller.id LIMIT 1) r,
-                plainto_tsquery('simple', $4) q,
+           FROM caller, sambung_chats_of(caller.id) r, plainto_tsquery('simple', $4) q,
                 LATERAL (SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
                            FROM messages m
                           WHERE m.chat_id = r.id AND NOT m.off_path AND (m.content_tsv @@ q) IS TRUE

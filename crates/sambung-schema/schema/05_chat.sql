@@ -48,7 +48,7 @@ CREATE TRIGGER chats_set_updated_at BEFORE UPDATE ON chats
 -- every request, "may this user use this chat": the chat is probed once and its team's
 -- membership of the user at most once (two `UNION ALL` branches over `chats` probed it
 -- twice), and a query that wants the chat reads it from here, not from `chats` again. From a
--- user to their chats no index leads here: ask `sambung_chats_of` where to look.
+-- user to their chats no index leads here: `sambung_chats_of` goes that way.
 CREATE VIEW chat_readers AS
   SELECT c.id, c.user_id, c.team_id, c.folder_id, c.title, c.model, c.provider, c.settings,
          c.metadata, c.public_token, c.is_public, c.created_at, c.updated_at, c.pinned_at,
@@ -67,12 +67,12 @@ CREATE VIEW chat_permissions AS
   SELECT r.id AS chat_id, r.reader_id AS user_id, r.can_change
     FROM chat_readers r;
 
--- The chats `actor` might read, found by index from the user's side: those they started and
--- those of their teams. A superset (a chat they started in a team they have left is among
--- them): join `chat_permissions` for what they may read; this only says where to look.
-CREATE FUNCTION sambung_chats_of(actor uuid) RETURNS SETOF uuid
+-- The chats `actor` may read, found from the user's side by index (their own personal chats,
+-- their teams' chats): the rule of `chat_readers` in the shape the other direction needs,
+-- written beside it. The access tests hold the two to the same rows for every user.
+CREATE FUNCTION sambung_chats_of(actor uuid) RETURNS SETOF chats
   LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT c.id FROM chats c WHERE c.user_id = actor
-    UNION
-    SELECT c.id FROM team_members m JOIN chats c ON c.team_id = m.team_id WHERE m.user_id = actor
+    SELECT c.* FROM chats c WHERE c.user_id = actor AND c.team_id IS NULL
+    UNION ALL
+    SELECT c.* FROM team_members m JOIN chats c ON c.team_id = m.team_id WHERE m.user_id = actor
   $$;

@@ -421,13 +421,14 @@ impl<'a> Differ<'a> {
             }
         }
 
-        // What nothing needs any more.
+        // What nothing needs any more (one whose result changed was dropped and made again
+        // above).
         for function in &self.from.functions {
-            let still = self.to.functions.iter().any(|f| {
-                f.name == function.name
-                    && f.arguments == function.arguments
-                    && f.result == function.result
-            });
+            let still = self
+                .to
+                .functions
+                .iter()
+                .any(|f| f.name == function.name && f.arguments == function.arguments);
             if !still {
                 self.push(format!(
                     "DROP FUNCTION {}({})",

@@ -613,3 +613,29 @@ async fn a_generated_column_becomes_plain_and_back() {
     );
     assert_no_scratch_left(&admin, "a scratch database was left").await;
 }
+
+/// A function whose result type changes cannot be replaced in place: it is dropped and made
+/// again, once (the drop of what nothing needs any more once dropped the new one too).
+#[tokio::test]
+async fn a_function_whose_result_changes_is_made_again() {
+    let _lock = SHADOW_LOCK.lock().await;
+    let admin = TestDb::empty().await;
+    let ids = format!("{BASE}\nCREATE FUNCTION notes_of(author bigint) RETURNS SETOF bigint LANGUAGE sql STABLE AS $$ SELECT id FROM notes WHERE author_id = author $$;");
+    let rows = format!("{BASE}\nCREATE FUNCTION notes_of(author bigint) RETURNS SETOF notes LANGUAGE sql STABLE AS $$ SELECT * FROM notes WHERE author_id = author $$;");
+    let changed = generated(&admin, &ids, &rows, &Renames::default())
+        .await
+        .expect("a change");
+    assert_eq!(
+        changed.up.matches("DROP FUNCTION").count(),
+        1,
+        "{}",
+        changed.up
+    );
+    let dropped = changed
+        .up
+        .find("DROP FUNCTION notes_of(author bigint) CASCADE")
+        .unwrap();
+    let made = changed.up.find("FUNCTION public.notes_of").unwrap();
+    assert!(dropped < made, "{}", changed.up);
+    assert_no_scratch_left(&admin, "a scratch database was left").await;
+}

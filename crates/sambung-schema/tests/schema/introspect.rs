@@ -22,11 +22,14 @@ async fn the_schema_reads_back_with_keys_defaults_and_triggers() {
     assert_eq!(
         functions,
         [
+            "sambung_chats_of",
             "sambung_file_follows_messages",
             "sambung_instance_model_serves",
             "sambung_message_follows_path",
             "sambung_message_words",
             "sambung_prompt_keeps_versions",
+            "sambung_session_live",
+            "sambung_session_user",
             "sambung_set_updated_at",
             "sambung_usable_by",
             "sambung_uuid_v7"

@@ -342,7 +342,9 @@ async fn updated_at_follows_every_real_update() {
     let tables_with_trigger: i64 = count(
         pool,
         "SELECT count(*) FROM information_schema.columns c
+          JOIN information_schema.tables t USING (table_schema, table_name)
           WHERE c.table_schema = current_schema() AND c.column_name = 'updated_at'
+            AND t.table_type = 'BASE TABLE'
             AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.table_name::regclass
                              AND t.tgname = c.table_name || '_set_updated_at')",
     )

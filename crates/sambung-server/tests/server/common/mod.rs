@@ -62,28 +62,29 @@ impl TestApp {
 
     /// A server whose settings `tweak` changes from the tests' usual ones.
     pub async fn with_settings(tweak: impl FnOnce(&mut ServerSettings)) -> TestApp {
-        let db = TestDb::migrated().await;
-        let provider = FakeProvider::start().await.unwrap();
-        let (url, stop) = spawn_server(db.pool(), &provider, tweak).await;
-        TestApp {
-            db,
-            provider,
-            url,
-            stop: Some(stop),
-            seen: Arc::default(),
-        }
+        Self::serving(|db| db.pool().clone(), tweak).await
     }
 
     /// A server whose request pool holds at most `connections` (`DATABASE_POOL_MAX`), waiting
     /// 3 s for one before answering 503.
     pub async fn with_pool_of(connections: u32) -> TestApp {
+        let pool = |db: &TestDb| {
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(std::time::Duration::from_secs(3))
+                .connect_lazy_with(db.connect_options().clone())
+        };
+        Self::serving(pool, |_| {}).await
+    }
+
+    /// A server on a new database, through the pool `pool` makes for it.
+    async fn serving(
+        pool: impl FnOnce(&TestDb) -> PgPool,
+        tweak: impl FnOnce(&mut ServerSettings),
+    ) -> TestApp {
         let db = TestDb::migrated().await;
         let provider = FakeProvider::start().await.unwrap();
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(connections)
-            .acquire_timeout(std::time::Duration::from_secs(3))
-            .connect_lazy_with(db.connect_options().clone());
-        let (url, stop) = spawn_server(&pool, &provider, |_| {}).await;
+        let (url, stop) = spawn_server(&pool(&db), &provider, tweak).await;
         TestApp {
             db,
             provider,

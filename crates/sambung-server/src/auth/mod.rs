@@ -70,6 +70,8 @@ fn presented_token(state: &AppState, headers: &HeaderMap) -> Option<(String, boo
 /// the reader's language, applied to the response on its way out.
 #[derive(Debug, Default)]
 struct Found {
+    /// The session was renewed (a statement checking it itself would not have accepted it).
+    renewed: bool,
     extended: Option<String>,
     reader: Option<crate::i18n::Locale>,
 }
@@ -92,6 +94,7 @@ async fn sign_in(
     if due && !dont_remember && session.impersonated_by.is_none() {
         session =
             sambung_db::auth::extend_session(&state.pool, session.id, SESSION_LIFETIME).await?;
+        found.renewed = true;
         if by_cookie {
             found.extended = Some(token.clone());
         }
@@ -238,7 +241,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Requester {
 
 impl Requester {
     /// `op` as this requester; `settled` says whether its outcome stands for a session the
-    /// statement checked (else the long way is taken and `op` asked again).
+    /// statement checked (else the long way is taken and `op` asked again). A failure other
+    /// than "not found" is answered once the long way has accepted the session.
     pub async fn run<T, Op, Asked>(
         &self,
         state: &AppState,
@@ -256,11 +260,15 @@ impl Requester {
         let renew_if_before =
             (!session.dont_remember).then(|| Utc::now() + SESSION_LIFETIME - SESSION_UPDATE_AGE);
         let caller = sambung_db::auth::Caller::session(&session.token, renew_if_before);
-        if let Ok(outcome) = op(caller).await {
-            if settled(&outcome) {
-                return Ok(outcome);
-            }
-        }
+        // Asked again only when the statement found nothing (which is what it finds for a
+        // session it does not accept); any other failure stands once the session does, so
+        // that a write is never sent twice.
+        let (first, failed) = match op(caller).await {
+            Ok(outcome) if settled(&outcome) => return Ok(outcome),
+            Ok(outcome) => (Some(outcome), None),
+            Err(sambung_db::DomainError::NotFound { .. }) => (None, None),
+            Err(other) => (None, Some(other)),
+        };
         let mut found = Found::default();
         let signed_in = sign_in(
             state,
@@ -270,10 +278,19 @@ impl Requester {
             &mut found,
         )
         .await;
+        let renewed = found.renewed;
         *session.found.lock().unwrap_or_else(|e| e.into_inner()) = found;
         let me = signed_in?.ok_or_else(ApiError::unauthorized)?;
         refusal(state, &me, &session.path).await?;
-        Ok(op(me.user.id.into()).await?)
+        if let Some(failed) = failed {
+            return Err(failed.into());
+        }
+        // A session the long way let in without renewing it, the statement accepted too (the
+        // same rules): what it found, empty, is the answer.
+        match first {
+            Some(outcome) if !renewed => Ok(outcome),
+            _ => Ok(op(me.user.id.into()).await?),
+        }
     }
 }
 

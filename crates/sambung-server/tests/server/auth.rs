@@ -756,6 +756,11 @@ async fn a_session_checked_by_the_statement_fails_on_the_very_next_request() {
         )
         .await;
     assert_eq!(listed.status, 200);
+    assert_eq!(
+        listed.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "asked again once renewed: {listed:?}"
+    );
     assert!(
         listed
             .set_cookies()
@@ -791,10 +796,24 @@ async fn a_session_checked_by_the_statement_fails_on_the_very_next_request() {
         assert_eq!(each_route().await, ok, "{undo}");
     }
 
+    // A post the statement refuses for its content: the refusal, once the session holds.
+    let refused_post = || async {
+        let client = app.anonymous();
+        let request = client
+            .http
+            .post(client.url(&messages))
+            .json(&json!({"content": "nul \u{0} inside"}))
+            .header(COOKIE, cookie.clone());
+        let reply = client.send(request).await;
+        (reply.status, reply.code().to_owned())
+    };
+    assert_eq!(refused_post().await.0, 400);
+
     // Signed out: refused at once, and nothing written.
     let out = ana.post("/api/auth/sign-out", json!({})).await;
     assert_eq!(out.status, 200);
     let before = written().await;
     assert_eq!(each_route().await, unauthorized);
+    assert_eq!(refused_post().await, (401, "UNAUTHORIZED".to_owned()));
     assert_eq!(written().await, before);
 }

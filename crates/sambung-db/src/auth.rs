@@ -1202,7 +1202,7 @@ impl Caller {
     }
 
     /// The three parameters of [`Caller::sql`].
-    pub(crate) fn parameters(&self) -> (Option<UserId>, Option<&str>, Option<DateTime<Utc>>) {
+    fn parameters(&self) -> (Option<UserId>, Option<&str>, Option<DateTime<Utc>>) {
         match self {
             Caller::User(user) => (Some(*user), None, None),
             Caller::Session {
@@ -1210,6 +1210,18 @@ impl Caller {
                 renew_if_before,
             } => (None, Some(token_hash), *renew_if_before),
         }
+    }
+
+    /// [`Caller::sql`] pushed into a query being built, with its three parameters bound.
+    pub(crate) fn push<'q>(&'q self, sql: &mut sqlx::QueryBuilder<'q, sqlx::Postgres>) {
+        let (user, session, renew) = self.parameters();
+        sql.push("COALESCE(")
+            .push_bind(user)
+            .push("::uuid, (SELECT sambung_session_user(")
+            .push_bind(session)
+            .push("::text, ")
+            .push_bind(renew)
+            .push("::timestamptz)))");
     }
 
     /// Bind the three parameters of [`Caller::sql`] to `query`, in order.
@@ -1228,13 +1240,11 @@ impl Caller {
         if let Caller::User(user) = self {
             return Ok(Some(*user));
         }
-        let (user, session, renew) = self.parameters();
-        Ok(sqlx::query_scalar(&format!("SELECT {}", Caller::sql(1)))
-            .bind(user)
-            .bind(session)
-            .bind(renew)
+        let (user,): (Option<UserId>,) = self
+            .bind(sqlx::query_as(&format!("SELECT {}", Caller::sql(1))))
             .fetch_one(conn)
-            .await?)
+            .await?;
+        Ok(user)
     }
 }
 

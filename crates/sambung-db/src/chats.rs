@@ -437,14 +437,9 @@ fn list_chats_builder<'q>(
     ));
     match team {
         None => {
-            let (user, session, renew) = caller.parameters();
-            sql.push("c.user_id = COALESCE(")
-                .push_bind(user)
-                .push("::uuid, (SELECT sambung_session_user(")
-                .push_bind(session)
-                .push("::text, ")
-                .push_bind(renew)
-                .push("::timestamptz))) AND c.team_id IS NULL")
+            sql.push("c.user_id = ");
+            caller.push(&mut sql);
+            sql.push(" AND c.team_id IS NULL")
         }
         Some(team) => sql.push("c.team_id = ").push_bind(team),
     };
@@ -587,6 +582,16 @@ pub struct Message {
     /// asked for only when some message carries any; `false` elsewhere).
     #[sqlx(default)]
     pub has_files: bool,
+}
+
+/// The ids of those of `messages` that carry files (read by the pages of a chat), for which
+/// alone the files are asked.
+pub fn carrying_files(messages: &[Message]) -> Vec<MessageId> {
+    messages
+        .iter()
+        .filter(|m| m.has_files)
+        .map(|m| m.id)
+        .collect()
 }
 
 /// Where the previous page of messages ended.

@@ -118,12 +118,7 @@ async fn shared_chat(
                 .renderer
                 .html_of_each(page.items.iter().map(|m| m.content.as_str()))
                 .await;
-            let ids: Vec<_> = page
-                .items
-                .iter()
-                .filter(|m| m.has_files)
-                .map(|m| m.id)
-                .collect();
+            let ids = sambung_db::chats::carrying_files(&page.items);
             let mut carried = std::collections::HashMap::<_, Vec<SharedFile>>::new();
             match sambung_db::files::files_of(state.read_pool(), &ids).await {
                 Ok(found) => {

@@ -501,12 +501,7 @@ async fn list_messages(
         false => Vec::new(),
     }
     .into_iter();
-    let ids: Vec<MessageId> = page
-        .items
-        .iter()
-        .filter(|m| m.has_files)
-        .map(|m| m.id)
-        .collect();
+    let ids = db::carrying_files(&page.items);
     let mut carried: HashMap<MessageId, Vec<FileOut>> = HashMap::new();
     if !ids.is_empty() {
         for (message, file) in sambung_db::files::files_of(&state.pool, &ids).await? {

@@ -97,6 +97,15 @@ impl Archive {
         self.zip.index_for_name(name).is_some()
     }
 
+    /// What `name` unpacks to, as the archive's directory says (a reader still stops at its
+    /// limit whatever this says).
+    pub fn size(&mut self, name: &str) -> Result<u64, ArchiveError> {
+        self.zip
+            .by_name(name)
+            .map(|entry| entry.size())
+            .map_err(|e| ArchiveError::Damaged(e.to_string()))
+    }
+
     /// A reader of `name` that fails past `limit` bytes.
     pub fn reader(&mut self, name: &str, limit: u64) -> Result<impl Read + '_, ArchiveError> {
         let entry = self

@@ -1753,8 +1753,9 @@ $("#export-account").addEventListener("click", async () => {
   }
 });
 
-/** An export of another service (or ours) sent with its upload's progress; the summary
- * says what came in and what was left out, and why. The chosen file stays chosen on error. */
+/** An export of another service (or ours) sent with its upload's progress, then the
+ * server's (how much of the file it has read, what it has written); the summary says what
+ * came in and what was left out, and why. The chosen file stays chosen on error. */
 $("#import-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const file = $("#import-file").files[0];
@@ -1769,14 +1770,32 @@ $("#import-form").addEventListener("submit", (event) => {
   const form = new FormData();
   form.append("file", file);
   const request = new XMLHttpRequest();
+  let watching = null;
+  const watch = () => {
+    progress.removeAttribute("value");
+    watching ??= setInterval(async () => {
+      const now = await api("GET", "/api/v1/imports/current").catch(() => null);
+      if (watching === null || !now?.running || !(now.bytesTotal > 0)) return;
+      const read = Math.min(1, now.bytesRead / now.bytesTotal);
+      progress.value = read;
+      status.textContent = t("transfer.reading", { percent: Math.floor(100 * read), chats: number(now.conversations), messages: number(now.messages) });
+    }, 1000);
+  };
   request.open("POST", "/api/v1/imports");
   request.setRequestHeader("accept-language", locale);
   request.upload.addEventListener("progress", (e) => {
     if (!e.lengthComputable) return;
-    progress.value = e.loaded / e.total;
-    status.textContent = e.loaded < e.total ? t("transfer.uploading", { percent: Math.round((100 * e.loaded) / e.total) }) : t("transfer.importing");
+    if (e.loaded < e.total) {
+      progress.value = e.loaded / e.total;
+      status.textContent = t("transfer.uploading", { percent: Math.round((100 * e.loaded) / e.total) });
+    } else {
+      status.textContent = t("transfer.importing");
+      watch();
+    }
   });
   request.addEventListener("loadend", async () => {
+    clearInterval(watching);
+    watching = null;
     $("#import-submit").disabled = false;
     progress.hidden = true;
     let body = {};

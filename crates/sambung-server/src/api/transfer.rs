@@ -5,8 +5,10 @@
 //! (`sambung-transfer`) and written in one transaction (`sambung_db::imports`): all of a
 //! file or none of it, bounded in time, two imports at once on the whole server.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_zip::base::write::ZipFileWriter;
@@ -67,6 +69,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(export_account))
         .routes(routes!(export_team))
         .routes(routes!(export_prompts))
+        .routes(routes!(import_progress))
         .merge(import_route)
         .merge(prompts_route)
 }
@@ -563,13 +566,17 @@ async fn import(
             "another import of yours is running: wait for it to end",
         ));
     }
+    let running = Running::start(me.user.id);
     let max_file = limits.max_file_bytes.max(0) as u64;
     let path = spool.path().to_owned();
     let (sender, mut received) = mpsc::channel::<FromFile>(1);
-    let reading = tokio::task::spawn_blocking(move || read_file(&path, zipped, max_file, sender));
+    let progress = running.progress.clone();
+    let reading =
+        tokio::task::spawn_blocking(move || read_file(&path, zipped, max_file, &progress, sender));
     let writing = async {
         let mut summary = ImportSummary::default();
         while let Some(read) = received.recv().await {
+            running.progress.show(&summary);
             match read {
                 FromFile::Refused(note) => summary.note(note),
                 FromFile::Prompts(json) => {
@@ -623,6 +630,7 @@ async fn import(
                 }
             }
         }
+        running.progress.show(&summary);
         ApiResult::Ok(summary)
     };
     let outcome = tokio::time::timeout(IMPORT_TIME, writing).await;
@@ -675,6 +683,119 @@ async fn import(
     };
     tx.commit().await.map_err(sambung_db::DomainError::from)?;
     Ok(Json(summary))
+}
+
+/// How far the caller's import has come while this server runs it: the bytes of the file
+/// read (of a zip, of its conversations unpacked) and what has been written so far. Not
+/// running here (not started, ended, or run by another server of the instance): `running`
+/// false and nothing counted.
+#[utoipa::path(get, path = "/imports/current", tag = "transfer",
+    responses((status = 200, body = ImportProgress)))]
+async fn import_progress(me: SignedIn) -> Json<ImportProgress> {
+    let running = RUNNING
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&me.user.id)
+        .cloned();
+    Json(match running {
+        Some(progress) => ImportProgress {
+            running: true,
+            bytes_read: progress.read_bytes.load(Ordering::Relaxed),
+            bytes_total: progress.total_bytes.load(Ordering::Relaxed),
+            conversations: progress.conversations.load(Ordering::Relaxed),
+            messages: progress.messages.load(Ordering::Relaxed),
+            already_imported: progress.already_imported.load(Ordering::Relaxed),
+        },
+        None => ImportProgress::default(),
+    })
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportProgress {
+    pub running: bool,
+    /// Of the conversations' JSON: read so far, and its size (as a zip's directory gives it).
+    pub bytes_read: u64,
+    pub bytes_total: u64,
+    /// Written so far (they are kept only if the whole file imports).
+    pub conversations: usize,
+    pub messages: usize,
+    pub already_imported: usize,
+}
+
+/// The imports this server runs, by person (one each at most).
+static RUNNING: LazyLock<Mutex<HashMap<UserId, Arc<Progress>>>> = LazyLock::new(Default::default);
+
+/// One import's progress: its reader counts bytes, its writer what it wrote.
+#[derive(Default)]
+struct Progress {
+    total_bytes: AtomicU64,
+    read_bytes: AtomicU64,
+    conversations: AtomicUsize,
+    messages: AtomicUsize,
+    already_imported: AtomicUsize,
+}
+
+impl Progress {
+    /// `reader`, of `size` bytes, counted as it is read.
+    fn reading<R: Read>(self: &Arc<Self>, reader: R, size: u64) -> Counted<R> {
+        self.total_bytes.store(size, Ordering::Relaxed);
+        Counted {
+            inner: reader,
+            progress: self.clone(),
+        }
+    }
+
+    fn show(&self, summary: &ImportSummary) {
+        self.conversations.store(summary.chats, Ordering::Relaxed);
+        self.messages.store(summary.messages, Ordering::Relaxed);
+        self.already_imported
+            .store(summary.already_imported, Ordering::Relaxed);
+    }
+}
+
+struct Counted<R> {
+    inner: R,
+    progress: Arc<Progress>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.progress
+            .read_bytes
+            .fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
+    }
+}
+
+/// A person's import, listed in [`RUNNING`] until this is dropped (however the import ends).
+struct Running {
+    owner: UserId,
+    progress: Arc<Progress>,
+}
+
+impl Running {
+    fn start(owner: UserId) -> Running {
+        let progress = Arc::new(Progress::default());
+        RUNNING
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(owner, progress.clone());
+        Running { owner, progress }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        if running
+            .get(&self.owner)
+            .is_some_and(|listed| Arc::ptr_eq(listed, &self.progress))
+        {
+            running.remove(&self.owner);
+        }
+    }
 }
 
 /// The multipart field `file` spooled to a temporary file (at most [`MAX_IMPORT_BYTES`]),
@@ -791,12 +912,15 @@ fn read_file(
     path: &std::path::Path,
     zipped: bool,
     max_file: u64,
+    progress: &Arc<Progress>,
     sender: mpsc::Sender<FromFile>,
 ) -> Result<(), String> {
     let limits = Limits::default();
     let send = |read| sender.blocking_send(read).is_ok();
     if !zipped {
         let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let size = file.metadata().map_err(|e| e.to_string())?.len();
+        let file = progress.reading(file, size);
         return sambung_transfer::read_conversations(file, &limits, |element| match element {
             Ok(mut conversation) => {
                 let files = conversation_files(&mut conversation, None, max_file);
@@ -812,9 +936,11 @@ fn read_file(
     let entry = conversations
         .conversations_entry()
         .map_err(|e| e.to_string())?;
+    let size = conversations.size(&entry).map_err(|e| e.to_string())?;
     let reader = conversations
         .reader(&entry, MAX_UNPACKED_BYTES)
         .map_err(|e| e.to_string())?;
+    let reader = progress.reading(reader, size);
     sambung_transfer::read_conversations(reader, &limits, |element| match element {
         Ok(mut conversation) => {
             let bytes = conversation_files(&mut conversation, Some(&mut files), max_file);

@@ -69,6 +69,21 @@ fn chatgpt_export() -> Value {
     }])
 }
 
+/// A ChatGPT export of `count` conversations like [`chatgpt_export`]'s, each its own.
+fn many_chatgpt_conversations(count: usize) -> Vec<u8> {
+    let one = chatgpt_export()[0].clone();
+    let conversations: Vec<Value> = (0..count)
+        .map(|i| {
+            let mut conversation = one.clone();
+            conversation["id"] = json!(format!("many-{i}"));
+            conversation["conversation_id"] = json!(format!("many-{i}"));
+            conversation["title"] = json!(format!("Conversation {i}"));
+            conversation
+        })
+        .collect();
+    serde_json::to_vec(&conversations).unwrap()
+}
+
 async fn chat_titled(client: &Client, title: &str) -> Value {
     let chats = client.get("/api/v1/chats?limit=50").await;
     chats.body["items"]
@@ -734,13 +749,47 @@ async fn a_user_imports_and_exports_in_chromium() {
     common::sign_up_in(&phone, "Bo").await;
     phone.element("#app:not([hidden])").await;
     phone.click("#open-settings").await;
+    // A large export: once uploaded, how far the server has come is shown as it goes.
+    let many = dir.path().join("many").join("conversations.json");
+    std::fs::create_dir(many.parent().unwrap()).unwrap();
+    std::fs::write(&many, many_chatgpt_conversations(1_500)).unwrap();
+    let choose_phone = |path: std::path::PathBuf| {
+        let phone = &phone;
+        async move {
+            phone
+                .element("#import-file")
+                .await
+                .send_keys(path.to_str().unwrap())
+                .await
+                .unwrap();
+            phone.click("#import-submit").await;
+        }
+    };
+    choose_phone(many).await;
     phone
-        .element("#import-file")
-        .await
-        .send_keys(owui.to_str().unwrap())
+        .until_text("#import-status", "of the file read;")
+        .await;
+    phone
+        .client
+        .execute(
+            "document.querySelector('#import-status').scrollIntoView({block: 'center'});",
+            vec![],
+        )
         .await
         .unwrap();
-    phone.click("#import-submit").await;
+    phone
+        .screenshot(screenshot("import-progress-phone-dark.png"))
+        .await;
+    let counts = "return document.querySelector('#import-counts').innerText;";
+    for waited in 0.. {
+        let said = phone.client.execute(counts, vec![]).await.unwrap();
+        if said.as_str().is_some_and(|s| s.contains("Chats: 1,500,")) {
+            break;
+        }
+        assert!(waited < 600, "the large import did not end: {said}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    choose_phone(owui).await;
     phone
         .until_text("#import-counts", "Imported from Open WebUI. Chats: 1,")
         .await;
@@ -924,4 +973,60 @@ async fn an_imports_rules_hold_against_a_file_made_to_break_them() {
         busy.text
     );
     held.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_running_import_says_how_far_it_has_come_to_its_owner_only() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let bea = app.user("bea").await;
+    let idle = json!({"running": false, "bytesRead": 0, "bytesTotal": 0,
+                      "conversations": 0, "messages": 0, "alreadyImported": 0});
+    assert_eq!(ana.get("/api/v1/imports/current").await.body, idle);
+    let count = 1_500;
+    let conversations = many_chatgpt_conversations(count);
+    let export = zip_of(&[("conversations.json", &conversations)]);
+    let watching = async {
+        let mut seen: Vec<Value> = Vec::new();
+        for _ in 0..3_000 {
+            let now = ana.get("/api/v1/imports/current").await;
+            if now.body["running"] == true {
+                seen.push(now.body);
+            } else if !seen.is_empty() {
+                break;
+            }
+            assert_eq!(bea.get("/api/v1/imports/current").await.body, idle);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        seen
+    };
+    let (done, seen) = tokio::join!(import(&ana, "chatgpt.zip", export), watching);
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.body["chats"], count);
+    // Of a zip, the conversations as they unpack; counts that only grow; some seen midway.
+    for (before, after) in seen.iter().zip(seen.iter().skip(1)) {
+        for field in ["bytesRead", "conversations", "messages"] {
+            assert!(
+                before[field].as_u64() <= after[field].as_u64(),
+                "{before} then {after}"
+            );
+        }
+    }
+    for now in &seen {
+        assert_eq!(now["bytesTotal"], conversations.len(), "{now}");
+        assert!(
+            now["bytesRead"].as_u64() <= now["bytesTotal"].as_u64(),
+            "{now}"
+        );
+    }
+    assert!(
+        seen.iter().any(|now| now["conversations"]
+            .as_u64()
+            .is_some_and(|c| c > 0 && c < count as u64)
+            && now["bytesRead"]
+                .as_u64()
+                .is_some_and(|b| b > 0 && b < conversations.len() as u64)),
+        "no progress seen midway: {seen:?}"
+    );
+    assert_eq!(ana.get("/api/v1/imports/current").await.body, idle);
 }

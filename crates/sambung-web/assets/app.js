@@ -850,11 +850,17 @@ $("#prompt").addEventListener("paste", (event) => {
 
 // ---------------------------------------------------------------- the chat
 
+/** Which opening of a chat is the latest: an earlier one answered late is not shown over it. */
+let openings = 0;
+
 async function openChat(id) {
+  const opening = ++openings;
   // An edit belongs to its chat: another chat's composer never resends into this one.
   if (state.editing && (!state.chat || state.chat.id !== id)) endEdit(true);
   const switching = !state.chat || state.chat.id !== id;
-  state.chat = await api("GET", `/api/v1/chats/${id}`);
+  const chat = await api("GET", `/api/v1/chats/${id}`);
+  if (opening !== openings) return; // another chat was opened meanwhile
+  state.chat = chat;
   showSection("#chat");
   $("#chat-title").textContent = shownTitle(state.chat.title);
   $("#share-link").hidden = true;
@@ -862,7 +868,9 @@ async function openChat(id) {
   renderAttachments();
   // A team chat names who asked each question: its members, once per team.
   if (state.chat.teamId && state.membersOf !== state.chat.teamId) {
-    state.members = (await api("GET", `/api/v1/teams/${state.chat.teamId}/members?limit=200`)).items;
+    const members = (await api("GET", `/api/v1/teams/${state.chat.teamId}/members?limit=200`)).items;
+    if (opening !== openings) return;
+    state.members = members;
     state.membersOf = state.chat.teamId;
   }
   renderChatHeader();

@@ -1341,15 +1341,12 @@ async fn an_instance_is_set_up_and_used_by_its_people_in_chromium() {
         .await
         .unwrap();
     boss.until_text("#usage-table", "ana@example.com").await;
-    let drawn = eval(
-        &boss,
+    boss.until(
+        "the chart drawn",
         "const img = document.querySelector('#usage-chart'); return img.complete && img.naturalWidth;",
+        |drawn| drawn.as_u64().is_some_and(|w| w > 0),
     )
     .await;
-    assert!(
-        drawn.as_u64().is_some_and(|w| w > 0),
-        "the chart was drawn: {drawn}"
-    );
     boss.screenshot(screenshot_path("usage.png")).await;
     boss.client
         .goto(&format!("{}/#/admin/audit", app.url))

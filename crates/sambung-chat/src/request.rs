@@ -113,18 +113,20 @@ pub async fn turn_files(
     history: &[Message],
     kind: &TurnKind<'_>,
 ) -> Result<TurnFiles, TurnError> {
+    // Only the questions that carry files are asked about (a conversation without files
+    // costs no statement).
     let earlier: Vec<MessageId> = history
         .iter()
-        .filter(|m| m.role == MessageRole::User)
+        .filter(|m| m.role == MessageRole::User && m.has_files)
         .map(|m| m.id)
         .collect();
     let (carried, question) = match *kind {
         TurnKind::Ask { files, .. } if !files.is_empty() => (
-            files::files_of(pool, &earlier).await?,
+            files_carried(pool, &earlier).await?,
             files::own_files(pool, actor, files).await?,
         ),
         TurnKind::Edit { message, .. } => {
-            let carried = files::files_of(pool, &earlier).await?;
+            let carried = files_carried(pool, &earlier).await?;
             let kept = carried
                 .iter()
                 .filter(|(m, _)| *m == message)
@@ -132,7 +134,7 @@ pub async fn turn_files(
                 .collect();
             (carried, kept)
         }
-        _ => (files::files_of(pool, &earlier).await?, Vec::new()),
+        _ => (files_carried(pool, &earlier).await?, Vec::new()),
     };
     if carried.is_empty() && question.is_empty() {
         return Ok(TurnFiles::default());
@@ -155,6 +157,17 @@ pub async fn turn_files(
             .insert(0, attachment);
     }
     Ok(turn_files)
+}
+
+/// The files of `earlier` messages, none asked for when there are none.
+async fn files_carried(
+    pool: &PgPool,
+    earlier: &[MessageId],
+) -> sambung_db::Result<Vec<(MessageId, files::File)>> {
+    match earlier.is_empty() {
+        true => Ok(Vec::new()),
+        false => files::files_of(pool, earlier).await,
+    }
 }
 
 /// What a model takes beside text: known by its name, or its own settings (`vision`, `pdf`).

@@ -4,6 +4,7 @@
 //! end, the first reply's title, and who may stop a reply.
 
 use chrono::{DateTime, Utc};
+use sambung_db::auth::Caller;
 use sambung_db::chats::{
     Chat, Message, MessageRole, CHAT_COLUMNS, MAX_MESSAGE_BYTES, MAX_TITLE_CHARS, NEW_CHAT_TITLE,
 };
@@ -229,29 +230,33 @@ struct PreviewRow {
 /// The conversation a turn would send to the provider, worked out before its transaction
 /// from a plain read, so the provider request can leave while the turn is stored
 /// ([`begin_turn`] returns the conversation as stored: a caller compares the two). Empty for a
-/// chat `actor` may not read; a conflict while a live server writes a reply in it (checked
-/// again under the chat's lock); the same input errors as [`begin_turn`].
+/// chat `caller` may not read (or a session the statement does not accept); a conflict while
+/// a live server writes a reply in it (checked again under the chat's lock); the same input
+/// errors as [`begin_turn`].
 pub async fn preview_turn(
     pool: &PgPool,
-    actor: UserId,
+    caller: impl Into<Caller>,
     chat: ChatId,
     kind: &TurnKind<'_>,
 ) -> Result<Vec<Message>> {
     check_turn_content(kind)?;
+    let caller = caller.into();
     let alive = lease::writer_alive();
-    let rows: Vec<PreviewRow> = sqlx::query_as(&format!(
-        "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at,
-                COALESCE(m.metadata->>'status' = $3 AND {alive}, false) AS busy
-           FROM messages m
-          WHERE m.chat_id = $1 AND NOT m.off_path
-            AND EXISTS (SELECT 1 FROM chat_permissions p WHERE p.chat_id = $1 AND p.user_id = $2)
-          ORDER BY m.created_at, m.id"
-    ))
-    .bind(chat)
-    .bind(actor)
-    .bind(ReplyStatus::Streaming.as_str())
-    .fetch_all(pool)
-    .await?;
+    let rows: Vec<PreviewRow> = caller
+        .bind(sqlx::query_as(&format!(
+            "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at,
+                    EXISTS (SELECT 1 FROM message_files mf WHERE mf.message_id = m.id) AS has_files,
+                    COALESCE(m.metadata->>'status' = $4 AND {alive}, false) AS busy
+               FROM messages m
+              WHERE m.chat_id = $5 AND NOT m.off_path
+                AND EXISTS (SELECT 1 FROM chat_permissions p WHERE p.chat_id = $5 AND p.user_id = {})
+              ORDER BY m.created_at, m.id",
+            Caller::sql(1)
+        )))
+        .bind(ReplyStatus::Streaming.as_str())
+        .bind(chat)
+        .fetch_all(pool)
+        .await?;
     if rows.iter().any(|row| row.busy) {
         return Err(DomainError::Conflict(
             "a reply is being generated in this chat already".into(),

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::Stream;
 use sambung_ai::{Delta, FinishReason, ProviderError};
-use sambung_db::chats::{MessageRole, NEW_CHAT_TITLE};
+use sambung_db::auth::Caller;
+use sambung_db::chats::{Message, MessageRole, ReadChat, NEW_CHAT_TITLE};
 use sambung_db::models::{self, Model};
 use sambung_db::{quotas, ChatId, ModelId, TeamId, UserId};
 use serde_json::json;
@@ -23,30 +24,57 @@ use crate::{request, store, ReplyLimits, ReplyStatus, TurnError, TurnKind, Turns
 /// A reply as Server-Sent Events of the AI SDK's UI message stream.
 pub type ReplyStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 
+/// What a turn reads before anything about it is decided: the chat as its asker reads it
+/// (and who they are), its model, the conversation it would send and the asker's allowance.
+pub struct TurnReads {
+    chat: ReadChat,
+    model: sambung_db::Result<Option<Model>>,
+    preview: sambung_db::Result<Vec<Message>>,
+    allowance: sambung_db::Result<quotas::Allowance>,
+}
+
 impl Turns {
-    /// Begin a turn in `chat` and answer with its stream. Everything a turn can be refused for
-    /// is checked before the provider is called.
-    pub async fn start(
-        self: &Arc<Self>,
-        actor: UserId,
+    /// Read what a turn in `chat` needs, at once (one round trip's wait, not four): for a
+    /// session `caller` each statement checks the session itself, and the chat's read says
+    /// whether it was accepted (not found otherwise, as for a chat one may not read). The
+    /// access is answered first: nothing about models, quotas or input is said of a chat one
+    /// may not read.
+    pub async fn read_turn(
+        &self,
+        caller: Caller,
         chat: ChatId,
-        kind: TurnKind<'_>,
+        kind: &TurnKind<'_>,
         model: Option<ModelId>,
-    ) -> Result<ReplyStream, TurnError> {
-        // The chat's access, its model, the conversation to send and the quotas are read at
-        // once (one round trip's wait, not four); the access is answered first, so nothing
-        // about models, quotas or input is said of a chat one may not read.
+    ) -> sambung_db::Result<TurnReads> {
         let pool = &self.pool;
         let (readable, model, preview, allowance) = tokio::join!(
-            sambung_db::chats::get_chat(pool, actor, chat),
-            models::model_for_chat(pool, actor, chat, model),
-            store::preview_turn(pool, actor, chat, &kind),
-            quotas::check_turn(pool, actor, quotas::Spending::InChat(chat)),
+            sambung_db::chats::read_chat(pool, caller.clone(), chat),
+            models::model_for_chat(pool, caller.clone(), chat, model),
+            store::preview_turn(pool, caller.clone(), chat, kind),
+            quotas::check_turn(pool, caller, quotas::Spending::InChat(chat)),
         );
-        let readable = readable?;
+        Ok(TurnReads {
+            chat: readable?,
+            model,
+            preview,
+            allowance,
+        })
+    }
+
+    /// Begin the turn `reads` were read for and answer with its stream. Everything a turn
+    /// can be refused for is checked before the provider is called.
+    pub async fn start(
+        self: &Arc<Self>,
+        reads: TurnReads,
+        kind: TurnKind<'_>,
+    ) -> Result<ReplyStream, TurnError> {
+        let pool = &self.pool;
+        let actor = reads.chat.reader_id;
+        let readable = reads.chat.chat;
+        let chat = readable.id;
         let team = readable.team_id;
-        let allowance = allowance?;
-        let model = model?.ok_or(TurnError::NoModel)?;
+        let allowance = reads.allowance?;
+        let model = reads.model?.ok_or(TurnError::NoModel)?;
         if !allowance.personal_keys && model.api_key_id.is_some() {
             return Err(TurnError::PersonalKeysOff);
         }
@@ -62,7 +90,7 @@ impl Turns {
             .reply
             .max_output_tokens
             .map(|cap| cap.clamp(1, i64::from(u32::MAX)) as u32);
-        let preview = preview?;
+        let preview = reads.preview?;
         // Files are read, and refused when the model cannot take them, before it is called.
         let files = request::turn_files(pool, actor, &model, &preview, &kind).await?;
         let sent = request::for_turn(&model, &readable.settings, &preview, &files, max_output);

@@ -1193,7 +1193,7 @@ impl Caller {
 
     /// SQL for the caller's user id, from the parameters `$first` to `$first + 2` that
     /// [`Caller::bind`] gives: the user, else the session's user (NULL when not accepted).
-    pub(crate) fn sql(first: usize) -> String {
+    pub fn sql(first: usize) -> String {
         format!(
             "COALESCE(${first}::uuid, (SELECT sambung_session_user(${}::text, ${}::timestamptz)))",
             first + 1,
@@ -1202,7 +1202,7 @@ impl Caller {
     }
 
     /// The three parameters of [`Caller::sql`].
-    fn parameters(&self) -> (Option<UserId>, Option<&str>, Option<DateTime<Utc>>) {
+    pub(crate) fn parameters(&self) -> (Option<UserId>, Option<&str>, Option<DateTime<Utc>>) {
         match self {
             Caller::User(user) => (Some(*user), None, None),
             Caller::Session {
@@ -1225,7 +1225,7 @@ impl Caller {
     }
 
     /// Bind the three parameters of [`Caller::sql`] to `query`, in order.
-    pub(crate) fn bind<'q, O>(
+    pub fn bind<'q, O>(
         &'q self,
         query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
     ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {

@@ -211,14 +211,31 @@ async fn fetch_chat(conn: &mut PgConnection, chat: ChatId) -> Result<Chat> {
 
 /// A chat the acting user may read: the access decision and the row in one query.
 pub async fn get_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<Chat> {
-    sqlx::query_as(&format!(
-        "SELECT {CHAT_COLUMNS} FROM chat_readers c WHERE c.id = $1 AND c.reader_id = $2"
-    ))
-    .bind(chat)
-    .bind(actor)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(DomainError::not_found("chat"))
+    Ok(read_chat(pool, actor, chat).await?.chat)
+}
+
+/// A chat and who reads it: the user, or the session's user for a session the statement
+/// accepts (not found otherwise, as for a chat the reader may not read).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReadChat {
+    #[sqlx(flatten)]
+    pub chat: Chat,
+    pub reader_id: UserId,
+}
+
+/// The chat, if `caller` may read it, and who they are.
+pub async fn read_chat(pool: &PgPool, caller: impl Into<Caller>, chat: ChatId) -> Result<ReadChat> {
+    let caller = caller.into();
+    caller
+        .bind(sqlx::query_as(&format!(
+            "SELECT {CHAT_COLUMNS}, c.reader_id FROM chat_readers c
+              WHERE c.id = $4 AND c.reader_id = {}",
+            Caller::sql(1)
+        )))
+        .bind(chat)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(DomainError::not_found("chat"))
 }
 
 /// Changes to a chat; `None` leaves a field as it is.

@@ -9,6 +9,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
 use crate::api_keys::{provider, reveal_api_key, Provider};
+use crate::auth::Caller;
 use crate::connections::{connection_provider, reveal_connection};
 use crate::error::{required_text, DomainError, Result};
 use crate::ids::{ApiKeyId, ChatId, ConnectionId, ModelId, TeamId, UserId};
@@ -388,13 +389,21 @@ pub async fn delete_model(pool: &PgPool, actor: UserId, model: ModelId) -> Resul
 /// (a team chat), else the actor's default. `None` when nothing is configured. A team's model
 /// (and its admin's key behind it) serves that team's chats only; a personal model serves its
 /// owner anywhere they may write.
+///
+/// For a session `caller` the statement accepts, as its user; for one it does not, `None`
+/// (the chat's own read says why).
 pub async fn model_for_chat(
     pool: &PgPool,
-    actor: UserId,
+    caller: impl Into<Caller>,
     chat: ChatId,
     requested: Option<ModelId>,
 ) -> Result<Option<Model>> {
+    let caller = caller.into();
     if let Some(requested) = requested {
+        let actor = match caller.user(&mut *pool.acquire().await?).await? {
+            Some(actor) => actor,
+            None => return Ok(None),
+        };
         let model = get_model(pool, actor, requested).await?;
         let chat_team: Option<Option<TeamId>> =
             sqlx::query_scalar("SELECT team_id FROM chats WHERE id = $1")
@@ -418,27 +427,30 @@ pub async fn model_for_chat(
             _ => Ok(Some(model)),
         };
     }
-    let found: Option<Model> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM chat_readers c
-           JOIN models m ON m.id::text = c.model
-                         AND ((m.team_id IS NULL AND m.user_id = $2) OR m.team_id = c.team_id
+    // $1–$3 the caller, $4 the chat; `me` is nobody for a session not accepted.
+    let found: Option<Model> = caller
+        .bind(sqlx::query_as(&format!(
+            "WITH me AS (SELECT {} AS id)
+             SELECT {COLUMNS} FROM me, chat_readers c
+               JOIN models m ON m.id::text = c.model
+                         AND ((m.team_id IS NULL AND m.user_id = c.reader_id) OR m.team_id = c.team_id
                               OR (m.connection_id IS NOT NULL
-                                  AND sambung_instance_model_serves(m.id, c.team_id, $2)))
-          WHERE c.id = $1 AND c.reader_id = $2
-         UNION ALL
-         (SELECT {COLUMNS} FROM chats c JOIN models m ON m.team_id = c.team_id AND m.is_default
-           WHERE c.id = $1)
-         UNION ALL
-         (SELECT {COLUMNS} FROM models m WHERE m.user_id = $2 AND m.team_id IS NULL AND m.is_default)
-         UNION ALL
-         (SELECT {COLUMNS} FROM chats c JOIN models m ON m.connection_id IS NOT NULL AND m.is_default
-           WHERE c.id = $1 AND sambung_instance_model_serves(m.id, c.team_id, $2))
-         LIMIT 1"
-    ))
-    .bind(chat)
-    .bind(actor)
-    .fetch_optional(pool)
-    .await?;
+                                  AND sambung_instance_model_serves(m.id, c.team_id, c.reader_id)))
+              WHERE c.id = $4 AND c.reader_id = me.id
+             UNION ALL
+             (SELECT {COLUMNS} FROM me, chats c JOIN models m ON m.team_id = c.team_id AND m.is_default
+               WHERE c.id = $4 AND me.id IS NOT NULL)
+             UNION ALL
+             (SELECT {COLUMNS} FROM me, models m WHERE m.user_id = me.id AND m.team_id IS NULL AND m.is_default)
+             UNION ALL
+             (SELECT {COLUMNS} FROM me, chats c JOIN models m ON m.connection_id IS NOT NULL AND m.is_default
+               WHERE c.id = $4 AND sambung_instance_model_serves(m.id, c.team_id, me.id))
+             LIMIT 1",
+            Caller::sql(1)
+        )))
+        .bind(chat)
+        .fetch_optional(pool)
+        .await?;
     Ok(found)
 }
 

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::auth::Caller;
 use crate::error::{DomainError, Result};
 use crate::ids::{ChatId, QuotaId, TeamId, UserId};
 use crate::instance::QuotaDefaults;
@@ -154,13 +155,23 @@ pub enum Spending {
 /// What `actor` may use for a turn, or the quota it is over ([`DomainError::QuotaExceeded`]).
 /// One statement: the settings, the user's and the team's own limits (see [`Spending`]),
 /// what they used today (UTC) and the replies the user has running.
-pub async fn check_turn(pool: &PgPool, actor: UserId, spending: Spending) -> Result<Allowance> {
+/// For a session `caller` the statement does not accept: nobody's, nothing used (the
+/// chat's own read says why).
+pub async fn check_turn(
+    pool: &PgPool,
+    caller: impl Into<Caller>,
+    spending: Spending,
+) -> Result<Allowance> {
     let (chat, team) = match spending {
         Spending::InChat(chat) => (Some(chat), None),
         Spending::WithTeam(team) => (None, team),
     };
+    let caller = caller.into();
+    let (user, session, renew) = caller.parameters();
+    // `me` is [`Caller::sql`] written out, for the query to be checked as it is built.
     let row = sqlx::query!(
-        r#"WITH chat AS (SELECT CASE WHEN $2::uuid IS NULL THEN $3::uuid
+        r#"WITH me AS (SELECT COALESCE($1::uuid, (SELECT sambung_session_user($4::text, $5::timestamptz))) AS id),
+                chat AS (SELECT CASE WHEN $2::uuid IS NULL THEN $3::uuid
                                      ELSE (SELECT team_id FROM chats WHERE id = $2) END AS team_id),
                 today AS (SELECT (now() AT TIME ZONE 'UTC')::date AS day)
            SELECT (SELECT value FROM instance_settings WHERE key = 'quotas') AS defaults,
@@ -170,21 +181,23 @@ pub async fn check_turn(pool: &PgPool, actor: UserId, spending: Spending) -> Res
                   (SELECT team_id FROM chat) AS "team_id: TeamId",
                   tq.tokens_per_day AS team_tokens, tq.requests_per_day AS team_requests,
                   (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u, today
-                    WHERE u.user_id = $1 AND u.day = today.day) AS "user_tokens_used!",
+                    WHERE u.user_id = me.id AND u.day = today.day) AS "user_tokens_used!",
                   (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u, today
-                    WHERE u.user_id = $1 AND u.day = today.day) AS "user_requests_used!",
+                    WHERE u.user_id = me.id AND u.day = today.day) AS "user_requests_used!",
                   (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u, today, chat
                     WHERE u.team_id = chat.team_id AND u.day = today.day) AS "team_tokens_used!",
                   (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u, today, chat
                     WHERE u.team_id = chat.team_id AND u.day = today.day) AS "team_requests_used!",
                   (SELECT count(*) FROM messages m
-                    WHERE m.metadata->>'status' = 'streaming' AND m.metadata->>'askedBy' = $1::text) AS "running!"
-             FROM (SELECT 1) one
-             LEFT JOIN quotas uq ON uq.user_id = $1
+                    WHERE m.metadata->>'status' = 'streaming' AND m.metadata->>'askedBy' = me.id::text) AS "running!"
+             FROM me
+             LEFT JOIN quotas uq ON uq.user_id = me.id
              LEFT JOIN quotas tq ON tq.team_id = (SELECT team_id FROM chat)"#,
-        actor as UserId,
+        user as Option<UserId>,
         chat as Option<ChatId>,
         team as Option<TeamId>,
+        session,
+        renew,
     )
     .fetch_one(pool)
     .await?;

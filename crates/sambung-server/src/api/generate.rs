@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::SignedIn;
+use crate::auth::{Requester, SignedIn};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
 use crate::i18n::{tell_stream_errors, Locale, Reader};
@@ -73,7 +73,7 @@ fn sse(stream: ReplyStream, locale: Locale) -> Response {
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn generate(
     State(state): Shared,
-    me: SignedIn,
+    me: Requester,
     reader: Reader,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<GenerateBody>,
@@ -114,22 +114,34 @@ async fn generate(
 /// Begin a turn and answer with its stream.
 async fn start(
     state: &AppState,
-    me: &SignedIn,
+    me: &Requester,
     Reader(locale): Reader,
     chat: ChatId,
     kind: TurnKind<'_>,
     model: Option<ModelId>,
 ) -> ApiResult<Response> {
-    if let TurnKind::Ask { files, .. } = kind {
+    // The instance's settings are read only for a question that brings files.
+    let brought = match kind {
+        TurnKind::Ask { files, .. } => files.len(),
+        _ => 0,
+    };
+    if brought > 0 {
         let max = state.instance_settings().await?.files.max_files_per_message;
-        if files.len() as i64 > max {
+        if brought as i64 > max {
             return Err(ApiError::invalid(
                 "files",
                 format!("at most {max} files a message"),
             ));
         }
     }
-    let stream = state.turns.start(me.user.id, chat, kind, model).await?;
+    let reads = me
+        .run(
+            state,
+            |caller| state.turns.read_turn(caller, chat, &kind, model),
+            |_| true,
+        )
+        .await?;
+    let stream = state.turns.start(reads, kind).await?;
     Ok(sse(stream, locale))
 }
 
@@ -184,7 +196,15 @@ async fn chat_transport(
     let chat = ChatId(body.id);
     let model = body.model.map(ModelId);
     if body.trigger.as_deref() == Some("regenerate-message") {
-        return start(&state, &me, reader, chat, TurnKind::Regenerate, model).await;
+        return start(
+            &state,
+            &me.into(),
+            reader,
+            chat,
+            TurnKind::Regenerate,
+            model,
+        )
+        .await;
     }
     let asked = body
         .messages
@@ -220,7 +240,7 @@ async fn chat_transport(
     }
     start(
         &state,
-        &me,
+        &me.into(),
         reader,
         chat,
         TurnKind::Ask {

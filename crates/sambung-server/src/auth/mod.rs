@@ -122,10 +122,10 @@ pub struct DeferredSession {
 }
 
 /// Whether the session of `method` `path` is left to the handler's own statement: the routes
-/// every chat page and message uses, when the instance does not require a second factor (the
-/// account gate then asks more than a statement does), and for the reads a replica may
-/// serve, when there is none (a session must be checked on the primary: a replica may lag
-/// behind a sign-out).
+/// every chat page, message and turn uses, when the instance does not require a second
+/// factor (the account gate then asks more than a statement does), and for the reads a
+/// replica may serve, when there is none (a session must be checked on the primary: a
+/// replica may lag behind a sign-out).
 async fn deferred(state: &AppState, method: &Method, path: &str) -> bool {
     let Some(rest) = path.strip_prefix("/api/v1/") else {
         return false;
@@ -135,9 +135,13 @@ async fn deferred(state: &AppState, method: &Method, path: &str) -> bool {
         .and_then(|tail| tail.strip_suffix("/messages"))
         .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok());
     let may_lag = matches!(rest, "chats" | "search/messages");
+    let a_turn = rest
+        .strip_prefix("chats/")
+        .and_then(|tail| tail.strip_suffix("/generate"))
+        .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok());
     let route = match *method {
         Method::GET => messages_of_a_chat || may_lag,
-        Method::POST => messages_of_a_chat,
+        Method::POST => messages_of_a_chat || a_turn,
         _ => false,
     };
     route
@@ -236,6 +240,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Requester {
         SignedIn::from_request_parts(parts, state)
             .await
             .map(|me| Requester::SignedIn(Box::new(me)))
+    }
+}
+
+impl From<SignedIn> for Requester {
+    fn from(me: SignedIn) -> Requester {
+        Requester::SignedIn(Box::new(me))
     }
 }
 

@@ -988,3 +988,85 @@ async fn a_failed_reply_is_told_in_each_followers_language() {
         "kept as written: {stored}"
     );
 }
+
+/// A turn's own reads check its session (no statement of its own before them): a session
+/// ended, expired, or of a person banned or not approved is refused on the very next turn,
+/// before the provider is called and with nothing written; one due to be renewed is renewed
+/// (the cookie set again) and the turn goes on.
+#[tokio::test]
+async fn a_turns_reads_check_its_session_and_refuse_it_at_once() {
+    let app = TestApp::start().await;
+    let (ana, chat) = app.user_with_model("ana").await;
+    let written = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM messages")
+            .fetch_one(app.pool())
+            .await
+            .unwrap()
+    };
+    app.provider.push(Script::sse(OPENAI, 7));
+    let (status, body, _) = ana.generate(&chat, json!({"content": "Halo"})).await;
+    assert_eq!(status, 200, "{body}");
+    let called = app.provider.requests().len();
+    for (change, undo, refused, code) in [
+        (
+            "UPDATE users SET banned = true",
+            "UPDATE users SET banned = false",
+            401,
+            "UNAUTHORIZED",
+        ),
+        (
+            "UPDATE users SET approved = false",
+            "UPDATE users SET approved = true",
+            403,
+            "ACCOUNT_NOT_APPROVED",
+        ),
+        (
+            "UPDATE sessions SET expires_at = now() - interval '1 second'",
+            "UPDATE sessions SET expires_at = now() + interval '7 days'",
+            401,
+            "UNAUTHORIZED",
+        ),
+    ] {
+        let before = written().await;
+        sqlx::query(change).execute(app.pool()).await.unwrap();
+        let (status, body, _) = ana.generate(&chat, json!({"content": "again"})).await;
+        assert_eq!(status, refused, "{change}: {body}");
+        assert!(body.contains(code), "{change}: {body}");
+        assert_eq!(written().await, before, "{change}: nothing written");
+        assert_eq!(app.provider.requests().len(), called, "{change}: no call");
+        sqlx::query(undo).execute(app.pool()).await.unwrap();
+    }
+
+    // Due to be renewed: the long way renews it and the turn goes on.
+    sqlx::query("UPDATE sessions SET expires_at = now() + interval '6 days' - interval '1 minute'")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    app.provider.push(Script::sse(OPENAI, 7));
+    let (status, body, headers) = ana.generate(&chat, json!({"content": "renewed"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .any(|c| c.to_str().unwrap().contains("Max-Age=604800")),
+        "{headers:?}"
+    );
+    let renewed: bool = sqlx::query_scalar(
+        "SELECT bool_and(expires_at > now() + interval '6 days 23 hours') FROM sessions",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert!(renewed);
+
+    // Signed out: the very next turn is refused.
+    sqlx::query("DELETE FROM sessions")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let before = written().await;
+    let (status, body, _) = ana.generate(&chat, json!({"content": "gone"})).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(written().await, before);
+}

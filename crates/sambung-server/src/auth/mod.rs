@@ -168,7 +168,9 @@ pub async fn session_layer(
                 .cookies
                 .read(request.headers(), DONT_REMEMBER)
                 .is_some();
-        if deferred(&state, request.method(), request.uri().path()).await {
+        // Only a signed cookie's session is left to the statement: a token anyone can make
+        // up (a bearer) is checked first, so that it costs one statement, not the route's.
+        if by_cookie && deferred(&state, request.method(), request.uri().path()).await {
             let session = DeferredSession {
                 token,
                 path: request.uri().path().to_owned(),

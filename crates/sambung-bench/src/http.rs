@@ -71,10 +71,12 @@ impl HttpTarget {
             if by_user.contains_key(&user) {
                 continue;
             }
+            // A session as sign-in makes it: one made shorter would be due to be renewed, and
+            // every user's first request would measure the renewal.
             let (session, token) = sambung_db::auth::create_session(
                 pool,
                 user,
-                chrono::Duration::hours(2),
+                sambung_server::auth::SESSION_LIFETIME,
                 None,
                 Some("sambung bench"),
             )

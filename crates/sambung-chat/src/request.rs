@@ -122,11 +122,11 @@ pub async fn turn_files(
         .collect();
     let (carried, question) = match *kind {
         TurnKind::Ask { files, .. } if !files.is_empty() => (
-            files_carried(pool, &earlier).await?,
+            files::files_of(pool, &earlier).await?,
             files::own_files(pool, actor, files).await?,
         ),
         TurnKind::Edit { message, .. } => {
-            let carried = files_carried(pool, &earlier).await?;
+            let carried = files::files_of(pool, &earlier).await?;
             let kept = carried
                 .iter()
                 .filter(|(m, _)| *m == message)
@@ -134,7 +134,7 @@ pub async fn turn_files(
                 .collect();
             (carried, kept)
         }
-        _ => (files_carried(pool, &earlier).await?, Vec::new()),
+        _ => (files::files_of(pool, &earlier).await?, Vec::new()),
     };
     if carried.is_empty() && question.is_empty() {
         return Ok(TurnFiles::default());
@@ -157,17 +157,6 @@ pub async fn turn_files(
             .insert(0, attachment);
     }
     Ok(turn_files)
-}
-
-/// The files of `earlier` messages, none asked for when there are none.
-async fn files_carried(
-    pool: &PgPool,
-    earlier: &[MessageId],
-) -> sambung_db::Result<Vec<(MessageId, files::File)>> {
-    match earlier.is_empty() {
-        true => Ok(Vec::new()),
-        false => files::files_of(pool, earlier).await,
-    }
 }
 
 /// What a model takes beside text: known by its name, or its own settings (`vision`, `pdf`).

@@ -1236,13 +1236,13 @@ impl Caller {
 
 impl Caller {
     /// The caller's user id on its own: `None` for a session a statement would not accept.
-    pub async fn user(&self, conn: &mut sqlx::PgConnection) -> Result<Option<UserId>> {
+    pub async fn user<'e>(&self, executor: impl sqlx::PgExecutor<'e>) -> Result<Option<UserId>> {
         if let Caller::User(user) = self {
             return Ok(Some(*user));
         }
         let (user,): (Option<UserId>,) = self
             .bind(sqlx::query_as(&format!("SELECT {}", Caller::sql(1))))
-            .fetch_one(conn)
+            .fetch_one(executor)
             .await?;
         Ok(user)
     }

@@ -525,7 +525,7 @@ pub async fn list_chats(
         ChatScope::Personal => None,
         ChatScope::Team(team) => {
             let mut conn = pool.acquire().await?;
-            let Some(actor) = caller.user(&mut conn).await? else {
+            let Some(actor) = caller.user(&mut *conn).await? else {
                 return Ok(Page {
                     items: Vec::new(),
                     next: None,

@@ -349,8 +349,11 @@ pub async fn copy_attached(
     Ok(())
 }
 
-/// The files each of `messages` carries, in their order.
+/// The files each of `messages` carries, in their order (no statement for no messages).
 pub async fn files_of(pool: &PgPool, messages: &[MessageId]) -> Result<Vec<(MessageId, File)>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: Vec<uuid::Uuid> = messages.iter().map(|m| m.0).collect();
     #[derive(sqlx::FromRow)]
     struct Row {

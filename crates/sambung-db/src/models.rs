@@ -400,7 +400,7 @@ pub async fn model_for_chat(
 ) -> Result<Option<Model>> {
     let caller = caller.into();
     if let Some(requested) = requested {
-        let actor = match caller.user(&mut *pool.acquire().await?).await? {
+        let actor = match caller.user(pool).await? {
             Some(actor) => actor,
             None => return Ok(None),
         };

@@ -503,10 +503,8 @@ async fn list_messages(
     .into_iter();
     let ids = db::carrying_files(&page.items);
     let mut carried: HashMap<MessageId, Vec<FileOut>> = HashMap::new();
-    if !ids.is_empty() {
-        for (message, file) in sambung_db::files::files_of(&state.pool, &ids).await? {
-            carried.entry(message).or_default().push(file.into());
-        }
+    for (message, file) in sambung_db::files::files_of(&state.pool, &ids).await? {
+        carried.entry(message).or_default().push(file.into());
     }
     Ok(Json(Page {
         items: page

@@ -666,18 +666,7 @@ async fn a_user_imports_and_exports_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let chatgpt = dir.path().join("conversations.json");
     std::fs::write(&chatgpt, chatgpt_export().to_string()).unwrap();
-    let choose = |path: std::path::PathBuf| {
-        let browser = &browser;
-        async move {
-            browser
-                .element("#import-file")
-                .await
-                .send_keys(path.to_str().unwrap())
-                .await
-                .unwrap();
-            browser.click("#import-submit").await;
-        }
-    };
+    let choose = |path: std::path::PathBuf| choose_import(&browser, path);
     choose(chatgpt.clone()).await;
     browser
         .until_text(
@@ -753,18 +742,7 @@ async fn a_user_imports_and_exports_in_chromium() {
     let many = dir.path().join("many").join("conversations.json");
     std::fs::create_dir(many.parent().unwrap()).unwrap();
     std::fs::write(&many, many_chatgpt_conversations(1_500)).unwrap();
-    let choose_phone = |path: std::path::PathBuf| {
-        let phone = &phone;
-        async move {
-            phone
-                .element("#import-file")
-                .await
-                .send_keys(path.to_str().unwrap())
-                .await
-                .unwrap();
-            phone.click("#import-submit").await;
-        }
-    };
+    let choose_phone = |path: std::path::PathBuf| choose_import(&phone, path);
     choose_phone(many).await;
     phone
         .until_text("#import-status", "of the file read;")
@@ -814,6 +792,17 @@ async fn a_user_imports_and_exports_in_chromium() {
         .screenshot(screenshot("import-summary-phone-dark.png"))
         .await;
     phone.close().await;
+}
+
+/// Choose `path` in the Import form and send it.
+async fn choose_import(browser: &sambung_testkit::browser::Browser, path: std::path::PathBuf) {
+    browser
+        .element("#import-file")
+        .await
+        .send_keys(path.to_str().unwrap())
+        .await
+        .unwrap();
+    browser.click("#import-submit").await;
 }
 
 async fn until_says(browser: &sambung_testkit::browser::Browser, css: &str, wanted: &str) {

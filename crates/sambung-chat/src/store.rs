@@ -68,7 +68,7 @@ const MESSAGE_COLUMNS: &str = "id, chat_id, role, content, metadata, created_at"
 const TURNS_LOCK_SPACE: i32 = 0x5455_524e;
 
 /// A question (asked or edited) must have words, at most 1 MiB, no NUL characters.
-fn check_turn_content(kind: &TurnKind<'_>) -> Result<()> {
+pub(crate) fn check_turn_content(kind: &TurnKind<'_>) -> Result<()> {
     if let TurnKind::Ask { content, .. } | TurnKind::Edit { content, .. } = *kind {
         if content.trim().is_empty() {
             return Err(DomainError::invalid("content", "must not be empty"));
@@ -220,9 +220,11 @@ pub async fn begin_turn(
     })
 }
 
-#[derive(sqlx::FromRow)]
-struct PreviewRow {
+/// A message of the conversation a turn would send, and whether a live server is writing it.
+#[derive(serde::Deserialize, sqlx::FromRow)]
+pub(crate) struct PreviewRow {
     #[sqlx(flatten)]
+    #[serde(flatten)]
     message: Message,
     busy: bool,
 }
@@ -241,22 +243,42 @@ pub async fn preview_turn(
 ) -> Result<Vec<Message>> {
     check_turn_content(kind)?;
     let caller = caller.into();
-    let alive = lease::writer_alive();
     let rows: Vec<PreviewRow> = caller
         .bind(sqlx::query_as(&format!(
-            "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at,
-                    EXISTS (SELECT 1 FROM message_files mf WHERE mf.message_id = m.id) AS has_files,
-                    COALESCE(m.metadata->>'status' = $4 AND {alive}, false) AS busy
-               FROM messages m
-              WHERE m.chat_id = $5 AND NOT m.off_path
-                AND EXISTS (SELECT 1 FROM chat_permissions p WHERE p.chat_id = $5 AND p.user_id = {})
-              ORDER BY m.created_at, m.id",
-            Caller::sql(1)
+            "WITH {} {}",
+            Caller::me(1),
+            preview_sql()
         )))
-        .bind(ReplyStatus::Streaming.as_str())
         .bind(chat)
         .fetch_all(pool)
         .await?;
+    preview_from(rows, chat, kind)
+}
+
+/// [`preview_turn`]'s query ([`PreviewRow`]s, in order), on the common table `me`
+/// ([`Caller::me`]) and `$4` the chat.
+pub(crate) fn preview_sql() -> String {
+    format!(
+        "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at,
+                EXISTS (SELECT 1 FROM message_files mf WHERE mf.message_id = m.id) AS has_files,
+                COALESCE(m.metadata->>'status' = '{streaming}' AND {alive}, false) AS busy
+           FROM messages m
+          WHERE m.chat_id = $4 AND NOT m.off_path
+            AND EXISTS (SELECT 1 FROM chat_permissions p
+                         WHERE p.chat_id = $4 AND p.user_id = (SELECT id FROM me))
+          ORDER BY m.created_at, m.id",
+        streaming = ReplyStatus::Streaming.as_str(),
+        alive = lease::writer_alive(),
+    )
+}
+
+/// The conversation `kind` would send, from the shown path's `rows`: refused while a live
+/// server writes a reply in it.
+pub(crate) fn preview_from(
+    rows: Vec<PreviewRow>,
+    chat: ChatId,
+    kind: &TurnKind<'_>,
+) -> Result<Vec<Message>> {
     if rows.iter().any(|row| row.busy) {
         return Err(DomainError::Conflict(
             "a reply is being generated in this chat already".into(),

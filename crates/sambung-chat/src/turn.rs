@@ -4,7 +4,7 @@
 //! named.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,6 +15,7 @@ use sambung_db::chats::{Message, MessageRole, ReadChat, NEW_CHAT_TITLE};
 use sambung_db::models::{self, Model};
 use sambung_db::{quotas, ChatId, ModelId, TeamId, UserId};
 use serde_json::json;
+use sqlx::types::Json;
 use tokio::sync::mpsc::Receiver;
 
 use crate::registry::Generation;
@@ -33,12 +34,39 @@ pub struct TurnReads {
     allowance: sambung_db::Result<quotas::Allowance>,
 }
 
+/// The row of [`TURN_READS_SQL`], each module's answer as JSON.
+type TurnReadsRow = (
+    Option<Json<ReadChat>>,
+    Option<Json<Model>>,
+    Option<Json<Vec<store::PreviewRow>>>,
+    Json<quotas::AllowanceRow>,
+);
+
+/// A turn's reads as one statement: `$1`–`$3` the caller ([`Caller::bind`]), `$4` the chat,
+/// `$5` no team (the chat's own spends).
+static TURN_READS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {me}, {spending}
+         SELECT (SELECT row_to_json(r) FROM ({chat}) r) AS chat,
+                (SELECT row_to_json(r) FROM ({model}) r) AS model,
+                (SELECT json_agg(r ORDER BY r.created_at, r.id) FROM ({preview}) r) AS preview,
+                (SELECT row_to_json(r) FROM ({allowance}) r) AS allowance",
+        me = Caller::me(1),
+        spending = quotas::SPENDING_SQL,
+        chat = sambung_db::chats::read_chat_sql(),
+        model = models::chat_model_sql(),
+        preview = store::preview_sql(),
+        allowance = quotas::ALLOWANCE_SQL,
+    )
+});
+
 impl Turns {
-    /// Read what a turn in `chat` needs, at once (one round trip's wait, not four): for a
-    /// session `caller` each statement checks the session itself, and the chat's read says
-    /// whether it was accepted (not found otherwise, as for a chat one may not read). The
-    /// access is answered first: nothing about models, quotas or input is said of a chat one
-    /// may not read.
+    /// Read what a turn in `chat` needs in one statement: the chat as the caller reads it,
+    /// its model, the conversation and the caller's allowance, each by its own module's
+    /// query (a model asked for by name is looked up beside it). For a session `caller` the
+    /// statement checks the session itself, and the chat's read says whether it was accepted
+    /// (not found otherwise, as for a chat one may not read). The access is answered first:
+    /// nothing about models, quotas or input is said of a chat one may not read.
     pub async fn read_turn(
         &self,
         caller: Caller,
@@ -47,17 +75,30 @@ impl Turns {
         model: Option<ModelId>,
     ) -> sambung_db::Result<TurnReads> {
         let pool = &self.pool;
-        let (readable, model, preview, allowance) = tokio::join!(
-            sambung_db::chats::read_chat(pool, caller.clone(), chat),
-            models::model_for_chat(pool, caller.clone(), chat, model),
-            store::preview_turn(pool, caller.clone(), chat, kind),
-            quotas::check_turn(pool, caller, quotas::Spending::InChat(chat)),
-        );
+        let asked_for = async {
+            match model {
+                Some(model) => {
+                    Some(models::model_for_chat(pool, caller.clone(), chat, Some(model)).await)
+                }
+                None => None,
+            }
+        };
+        let read = caller
+            .bind(sqlx::query_as(&TURN_READS_SQL))
+            .bind(chat)
+            .bind(None::<TeamId>)
+            .fetch_one(pool);
+        let (read, asked_for) = tokio::join!(read, asked_for);
+        let (readable, default_model, preview, allowance): TurnReadsRow = read?;
+        let readable = readable.ok_or(sambung_db::DomainError::not_found("chat"))?;
+        let preview = store::check_turn_content(kind).and_then(|()| {
+            store::preview_from(preview.map_or_else(Vec::new, |rows| rows.0), chat, kind)
+        });
         Ok(TurnReads {
-            chat: readable?,
-            model,
+            chat: readable.0,
+            model: asked_for.unwrap_or(Ok(default_model.map(|model| model.0))),
             preview,
-            allowance,
+            allowance: quotas::allowance(allowance.0),
         })
     }
 

@@ -1201,6 +1201,12 @@ impl Caller {
         )
     }
 
+    /// The common table `me` (one row, `id`: [`Caller::sql`]), for statements that ask for
+    /// the caller's user in several places.
+    pub fn me(first: usize) -> String {
+        format!("me AS (SELECT {} AS id)", Caller::sql(first))
+    }
+
     /// The three parameters of [`Caller::sql`].
     pub(crate) fn parameters(&self) -> (Option<UserId>, Option<&str>, Option<DateTime<Utc>>) {
         match self {

@@ -20,7 +20,7 @@ pub const MAX_TITLE_CHARS: usize = 200;
 /// The title of a chat until its first reply names it.
 pub const NEW_CHAT_TITLE: &str = "New chat";
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Chat {
     pub id: ChatId,
     pub user_id: UserId,
@@ -216,11 +216,21 @@ pub async fn get_chat(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<Chat
 
 /// A chat and who reads it: the user, or the session's user for a session the statement
 /// accepts (not found otherwise, as for a chat the reader may not read).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Deserialize, sqlx::FromRow)]
 pub struct ReadChat {
     #[sqlx(flatten)]
+    #[serde(flatten)]
     pub chat: Chat,
     pub reader_id: UserId,
+}
+
+/// [`read_chat`]'s query (a [`ReadChat`] row), on the common table `me` ([`Caller::me`])
+/// and `$4` the chat: for a statement that reads more beside it.
+pub fn read_chat_sql() -> String {
+    format!(
+        "SELECT {CHAT_COLUMNS}, c.reader_id FROM chat_readers c
+          WHERE c.id = $4 AND c.reader_id = (SELECT id FROM me)"
+    )
 }
 
 /// The chat, if `caller` may read it, and who they are.
@@ -228,9 +238,9 @@ pub async fn read_chat(pool: &PgPool, caller: impl Into<Caller>, chat: ChatId) -
     let caller = caller.into();
     caller
         .bind(sqlx::query_as(&format!(
-            "SELECT {CHAT_COLUMNS}, c.reader_id FROM chat_readers c
-              WHERE c.id = $4 AND c.reader_id = {}",
-            Caller::sql(1)
+            "WITH {} {}",
+            Caller::me(1),
+            read_chat_sql()
         )))
         .bind(chat)
         .fetch_optional(pool)
@@ -577,7 +587,7 @@ impl fmt::Display for MessageRole {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Message {
     pub id: MessageId,
     pub chat_id: ChatId,
@@ -587,17 +597,21 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
     /// The message it follows (read by the pages of a chat; `None` elsewhere).
     #[sqlx(default)]
+    #[serde(default)]
     pub parent_id: Option<MessageId>,
     /// Off the shown path (only the whole tree's pages list such messages).
     #[sqlx(default)]
+    #[serde(default)]
     pub off_path: bool,
     /// The versions of this message, itself among them, oldest first, when there are several
     /// (an edit or a regeneration made them): what `‹ 2/3 ›` switches between.
     #[sqlx(default)]
+    #[serde(default)]
     pub siblings: Option<Vec<uuid::Uuid>>,
     /// Whether files are attached to it (read by the pages of a chat, so that the files are
     /// asked for only when some message carries any; `false` elsewhere).
     #[sqlx(default)]
+    #[serde(default)]
     pub has_files: bool,
 }
 

@@ -5,7 +5,7 @@
 //! instance model, its connection's. The plaintext comes out only to call the provider.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
 use crate::api_keys::{provider, reveal_api_key, Provider};
@@ -16,7 +16,7 @@ use crate::ids::{ApiKeyId, ChatId, ConnectionId, ModelId, TeamId, UserId};
 use crate::secret::Cipher;
 use crate::teams::{require_admin, role_of};
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Model {
     pub id: ModelId,
     /// Who configured it; none for the instance's models.
@@ -427,11 +427,24 @@ pub async fn model_for_chat(
             _ => Ok(Some(model)),
         };
     }
-    // $1–$3 the caller, $4 the chat; `me` is nobody for a session not accepted.
     let found: Option<Model> = caller
         .bind(sqlx::query_as(&format!(
-            "WITH me AS (SELECT {} AS id)
-             SELECT {COLUMNS} FROM me, chat_readers c
+            "WITH {} {}",
+            Caller::me(1),
+            chat_model_sql()
+        )))
+        .bind(chat)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found)
+}
+
+/// The model a reply in a chat uses when none is asked for ([`model_for_chat`]'s query, a
+/// [`Model`] row at most), on the common table `me` ([`Caller::me`]: nobody for a session
+/// not accepted) and `$4` the chat.
+pub fn chat_model_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM me, chat_readers c
                JOIN models m ON m.id::text = c.model
                          AND ((m.team_id IS NULL AND m.user_id = c.reader_id) OR m.team_id = c.team_id
                               OR (m.connection_id IS NOT NULL
@@ -445,13 +458,8 @@ pub async fn model_for_chat(
              UNION ALL
              (SELECT {COLUMNS} FROM me, chats c JOIN models m ON m.connection_id IS NOT NULL AND m.is_default
                WHERE c.id = $4 AND sambung_instance_model_serves(m.id, c.team_id, me.id))
-             LIMIT 1",
-            Caller::sql(1)
-        )))
-        .bind(chat)
-        .fetch_optional(pool)
-        .await?;
-    Ok(found)
+             LIMIT 1"
+    )
 }
 
 /// Whether the instance model `model` serves a chat of `team` for `actor`.

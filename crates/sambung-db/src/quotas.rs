@@ -6,7 +6,7 @@
 //! ([`check_turn`]), before the provider is called.
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::auth::Caller;
@@ -152,6 +152,52 @@ pub enum Spending {
     WithTeam(Option<TeamId>),
 }
 
+/// What a turn's allowance is worked out from: the settings, the user's and the team's own
+/// limits, what they used today (UTC) and the replies the user has running.
+#[derive(Debug, Deserialize, sqlx::FromRow)]
+pub struct AllowanceRow {
+    defaults: Option<serde_json::Value>,
+    personal_keys: Option<serde_json::Value>,
+    user_tokens: Option<i64>,
+    user_requests: Option<i64>,
+    user_running: Option<i32>,
+    team_id: Option<TeamId>,
+    team_tokens: Option<i64>,
+    team_requests: Option<i64>,
+    user_tokens_used: i64,
+    user_requests_used: i64,
+    team_tokens_used: i64,
+    team_requests_used: i64,
+    running: i64,
+}
+
+/// The common tables [`allowance_sql`] reads beside `me` ([`Caller::me`]): `chat`, the team
+/// spending (the chat `$4`'s, or `$5` when there is no chat), and `today`.
+pub const SPENDING_SQL: &str = "chat AS (SELECT CASE WHEN $4::uuid IS NULL THEN $5::uuid
+                                     ELSE (SELECT team_id FROM chats WHERE id = $4) END AS team_id),
+                today AS (SELECT (now() AT TIME ZONE 'UTC')::date AS day)";
+
+/// [`check_turn`]'s query: one [`AllowanceRow`], on `me` and [`SPENDING_SQL`]'s tables.
+pub const ALLOWANCE_SQL: &str = "SELECT (SELECT value FROM instance_settings WHERE key = 'quotas') AS defaults,
+                  (SELECT value FROM instance_settings WHERE key = 'personalKeys') AS personal_keys,
+                  uq.tokens_per_day AS user_tokens, uq.requests_per_day AS user_requests,
+                  uq.running_generations AS user_running,
+                  (SELECT team_id FROM chat) AS team_id,
+                  tq.tokens_per_day AS team_tokens, tq.requests_per_day AS team_requests,
+                  (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u, today
+                    WHERE u.user_id = me.id AND u.day = today.day) AS user_tokens_used,
+                  (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u, today
+                    WHERE u.user_id = me.id AND u.day = today.day) AS user_requests_used,
+                  (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u, today, chat
+                    WHERE u.team_id = chat.team_id AND u.day = today.day) AS team_tokens_used,
+                  (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u, today, chat
+                    WHERE u.team_id = chat.team_id AND u.day = today.day) AS team_requests_used,
+                  (SELECT count(*) FROM messages m
+                    WHERE m.metadata->>'status' = 'streaming' AND m.metadata->>'askedBy' = me.id::text) AS running
+             FROM me
+             LEFT JOIN quotas uq ON uq.user_id = me.id
+             LEFT JOIN quotas tq ON tq.team_id = (SELECT team_id FROM chat)";
+
 /// What `actor` may use for a turn, or the quota it is over ([`DomainError::QuotaExceeded`]).
 /// One statement: the settings, the user's and the team's own limits (see [`Spending`]),
 /// what they used today (UTC) and the replies the user has running.
@@ -167,40 +213,20 @@ pub async fn check_turn(
         Spending::WithTeam(team) => (None, team),
     };
     let caller = caller.into();
-    let (user, session, renew) = caller.parameters();
-    // `me` is [`Caller::sql`] written out, for the query to be checked as it is built.
-    let row = sqlx::query!(
-        r#"WITH me AS (SELECT COALESCE($1::uuid, (SELECT sambung_session_user($4::text, $5::timestamptz))) AS id),
-                chat AS (SELECT CASE WHEN $2::uuid IS NULL THEN $3::uuid
-                                     ELSE (SELECT team_id FROM chats WHERE id = $2) END AS team_id),
-                today AS (SELECT (now() AT TIME ZONE 'UTC')::date AS day)
-           SELECT (SELECT value FROM instance_settings WHERE key = 'quotas') AS defaults,
-                  (SELECT value FROM instance_settings WHERE key = 'personalKeys') AS personal_keys,
-                  uq.tokens_per_day AS user_tokens, uq.requests_per_day AS user_requests,
-                  uq.running_generations AS user_running,
-                  (SELECT team_id FROM chat) AS "team_id: TeamId",
-                  tq.tokens_per_day AS team_tokens, tq.requests_per_day AS team_requests,
-                  (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u, today
-                    WHERE u.user_id = me.id AND u.day = today.day) AS "user_tokens_used!",
-                  (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u, today
-                    WHERE u.user_id = me.id AND u.day = today.day) AS "user_requests_used!",
-                  (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u, today, chat
-                    WHERE u.team_id = chat.team_id AND u.day = today.day) AS "team_tokens_used!",
-                  (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u, today, chat
-                    WHERE u.team_id = chat.team_id AND u.day = today.day) AS "team_requests_used!",
-                  (SELECT count(*) FROM messages m
-                    WHERE m.metadata->>'status' = 'streaming' AND m.metadata->>'askedBy' = me.id::text) AS "running!"
-             FROM me
-             LEFT JOIN quotas uq ON uq.user_id = me.id
-             LEFT JOIN quotas tq ON tq.team_id = (SELECT team_id FROM chat)"#,
-        user as Option<UserId>,
-        chat as Option<ChatId>,
-        team as Option<TeamId>,
-        session,
-        renew,
-    )
-    .fetch_one(pool)
-    .await?;
+    let row: AllowanceRow = caller
+        .bind(sqlx::query_as(&format!(
+            "WITH {}, {SPENDING_SQL} {ALLOWANCE_SQL}",
+            Caller::me(1)
+        )))
+        .bind(chat)
+        .bind(team)
+        .fetch_one(pool)
+        .await?;
+    allowance(row)
+}
+
+/// The allowance `row` gives, or the quota it is over.
+pub fn allowance(row: AllowanceRow) -> Result<Allowance> {
     let defaults: QuotaDefaults = row
         .defaults
         .and_then(|v| serde_json::from_value(v).ok())

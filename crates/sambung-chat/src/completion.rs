@@ -112,8 +112,7 @@ impl Turns {
         keep: bool,
     ) -> Result<Completion, TurnError> {
         let mut request = crate::request::with_model_defaults(&model, request);
-        let spending = quotas::Spending::WithTeam(model.team_id);
-        let allowance = quotas::check_turn(&self.pool, actor, spending).await?;
+        let allowance = quotas::check_turn(&self.pool, actor, model.team_id).await?;
         if !allowance.personal_keys && model.api_key_id.is_some() {
             return Err(TurnError::PersonalKeysOff);
         }

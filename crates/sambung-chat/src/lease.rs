@@ -4,6 +4,7 @@
 //! connection closes and PostgreSQL releases the lock, so any server can tell at once that
 //! the reply will never end and mark it `incomplete`: no heartbeat to tune, no clock to trust.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use sambung_db::{ChatId, Result, UserId};
@@ -14,6 +15,16 @@ use crate::ReplyStatus;
 
 /// The first key of every lease lock ("SBNG"), so leases never meet other advisory locks.
 pub const LEASE_SPACE: i32 = 0x5342_4e47;
+
+/// SQL true when the message `m` is a reply being written (by a live server or a dead one).
+/// The status is a literal, never a parameter: the partial index `message_streaming_idx`
+/// then serves a generic plan too (with a parameter, a generic plan scans every message).
+pub(crate) fn streaming() -> String {
+    format!(
+        "m.metadata->>'status' = '{}'",
+        ReplyStatus::Streaming.as_str()
+    )
+}
 
 /// SQL true when the reply `m` (a `messages` row) is written by a live server: its lease lock
 /// is held (`classid` is [`LEASE_SPACE`]). Compared as text, so no metadata can make a cast
@@ -141,18 +152,17 @@ enum Orphans {
 /// Mark `which` orphaned replies incomplete; how many there were.
 async fn mark_orphans(conn: &mut PgConnection, which: Orphans) -> Result<u64> {
     let (picked, server) = match which {
-        Orphans::OfServer(number) => ("m.metadata->>'server' = $3".to_owned(), Some(number)),
+        Orphans::OfServer(number) => ("m.metadata->>'server' = $2".to_owned(), Some(number)),
         Orphans::WhoseServerIsGone => (format!("NOT {}", writer_alive()), None),
     };
     let sql = format!(
         "UPDATE messages m SET metadata = m.metadata ||
-                jsonb_build_object('status', $2::text, 'error',
+                jsonb_build_object('status', $1::text, 'error',
                                    'the server writing this reply stopped before it ended')
-          WHERE m.metadata->>'status' = $1 AND {picked}"
+          WHERE {streaming} AND {picked}",
+        streaming = streaming()
     );
-    let mut query = sqlx::query(&sql)
-        .bind(ReplyStatus::Streaming.as_str())
-        .bind(ReplyStatus::Incomplete.as_str());
+    let mut query = sqlx::query(&sql).bind(ReplyStatus::Incomplete.as_str());
     if let Some(number) = server {
         query = query.bind(number.to_string());
     }
@@ -172,22 +182,26 @@ pub(crate) async fn chat_busy(
     chat: ChatId,
     actor: UserId,
 ) -> Result<(bool, i64)> {
-    let alive = writer_alive();
-    Ok(sqlx::query_as(&format!(
+    Ok(sqlx::query_as(&CHAT_BUSY_SQL)
+        .bind(chat)
+        .bind(ReplyStatus::Incomplete.as_str())
+        .bind(actor)
+        .fetch_one(conn)
+        .await?)
+}
+
+/// [`chat_busy`]'s statement: `$1` the chat, `$2` the status of an orphan, `$3` the actor.
+pub(crate) static CHAT_BUSY_SQL: LazyLock<String> = LazyLock::new(|| {
+    let (streaming, alive) = (streaming(), writer_alive());
+    format!(
         "WITH orphaned AS (
            UPDATE messages m SET metadata = m.metadata ||
-                  jsonb_build_object('status', $3::text, 'error',
+                  jsonb_build_object('status', $2::text, 'error',
                                      'the server writing this reply stopped before it ended')
-            WHERE m.metadata->>'status' = $2 AND m.chat_id = $1 AND NOT {alive})
+            WHERE {streaming} AND m.chat_id = $1 AND NOT {alive})
          SELECT EXISTS (SELECT 1 FROM messages m
-                         WHERE m.chat_id = $1 AND m.metadata->>'status' = $2 AND {alive}),
+                         WHERE m.chat_id = $1 AND {streaming} AND {alive}),
                 (SELECT count(*) FROM messages m
-                  WHERE m.metadata->>'status' = $2 AND m.metadata->>'askedBy' = $4::text AND {alive})"
-    ))
-    .bind(chat)
-    .bind(ReplyStatus::Streaming.as_str())
-    .bind(ReplyStatus::Incomplete.as_str())
-    .bind(actor)
-    .fetch_one(conn)
-    .await?)
-}
+                  WHERE {streaming} AND m.metadata->>'askedBy' = $3::text AND {alive})"
+    )
+});

@@ -15,6 +15,8 @@
 pub mod completion;
 pub mod follow;
 pub mod lease;
+#[cfg(test)]
+mod plans;
 pub mod registry;
 pub mod relay;
 pub mod request;
@@ -34,7 +36,7 @@ use sqlx::PgPool;
 
 pub use request::ProbeKey;
 pub use store::TurnKind;
-pub use turn::ReplyStream;
+pub use turn::{ReplyStream, TurnReads};
 
 /// Where a reply stands (`metadata.status` of an assistant message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,7 @@
 use sambung_db::{ChatId, Result};
 use sqlx::PgPool;
 
-use crate::lease::writer_alive;
-use crate::ReplyStatus;
+use crate::lease::{streaming, writer_alive};
 
 /// Payload: the chat's id. The writer stops its generation.
 pub const STOP_CHANNEL: &str = "sambung_stop_generation";
@@ -23,16 +22,15 @@ pub const MAX_PART_BYTES: usize = 7000;
 /// Send `payload` on `channel` only if a live server writes a reply in `chat` (looked up in
 /// the same statement); whether one did.
 async fn notify_writer(pool: &PgPool, chat: ChatId, channel: &str, payload: &str) -> Result<bool> {
-    let alive = writer_alive();
+    let (streaming, alive) = (streaming(), writer_alive());
     let sent: Option<i32> = sqlx::query_scalar(&format!(
         "SELECT 1 FROM (SELECT pg_notify($2, $3) FROM messages m
-                         WHERE m.chat_id = $1 AND m.metadata->>'status' = $4 AND {alive}
+                         WHERE m.chat_id = $1 AND {streaming} AND {alive}
                          LIMIT 1) AS notified"
     ))
     .bind(chat)
     .bind(channel)
     .bind(payload)
-    .bind(ReplyStatus::Streaming.as_str())
     .fetch_optional(pool)
     .await?;
     Ok(sent.is_some())

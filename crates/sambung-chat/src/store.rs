@@ -4,7 +4,6 @@
 //! end, the first reply's title, and who may stop a reply.
 
 use chrono::{DateTime, Utc};
-use sambung_db::auth::Caller;
 use sambung_db::chats::{
     Chat, Message, MessageRole, CHAT_COLUMNS, MAX_MESSAGE_BYTES, MAX_TITLE_CHARS, NEW_CHAT_TITLE,
 };
@@ -221,53 +220,28 @@ pub async fn begin_turn(
 }
 
 /// A message of the conversation a turn would send, and whether a live server is writing it.
-#[derive(serde::Deserialize, sqlx::FromRow)]
+#[derive(serde::Deserialize)]
 pub(crate) struct PreviewRow {
-    #[sqlx(flatten)]
     #[serde(flatten)]
     message: Message,
     busy: bool,
 }
 
-/// The conversation a turn would send to the provider, worked out before its transaction
-/// from a plain read, so the provider request can leave while the turn is stored
-/// ([`begin_turn`] returns the conversation as stored: a caller compares the two). Empty for a
-/// chat `caller` may not read (or a session the statement does not accept); a conflict while
-/// a live server writes a reply in it (checked again under the chat's lock); the same input
-/// errors as [`begin_turn`].
-pub async fn preview_turn(
-    pool: &PgPool,
-    caller: impl Into<Caller>,
-    chat: ChatId,
-    kind: &TurnKind<'_>,
-) -> Result<Vec<Message>> {
-    check_turn_content(kind)?;
-    let caller = caller.into();
-    let rows: Vec<PreviewRow> = caller
-        .bind(sqlx::query_as(&format!(
-            "WITH {} {}",
-            Caller::me(1),
-            preview_sql()
-        )))
-        .bind(chat)
-        .fetch_all(pool)
-        .await?;
-    preview_from(rows, chat, kind)
-}
-
-/// [`preview_turn`]'s query ([`PreviewRow`]s, in order), on the common table `me`
-/// ([`Caller::me`]) and `$4` the chat.
+/// The conversation a turn would send to the provider, read before its transaction, so the
+/// provider request can leave while the turn is stored ([`begin_turn`] returns the
+/// conversation as stored: a caller compares the two): [`PreviewRow`]s, in order, of the chat
+/// `$4` on the common table `readable` ([`sambung_db::chats::readable_sql`]: none for a chat
+/// the caller may not read). [`preview_from`] makes it the conversation.
 pub(crate) fn preview_sql() -> String {
     format!(
         "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at,
                 EXISTS (SELECT 1 FROM message_files mf WHERE mf.message_id = m.id) AS has_files,
-                COALESCE(m.metadata->>'status' = '{streaming}' AND {alive}, false) AS busy
+                COALESCE({streaming} AND {alive}, false) AS busy
            FROM messages m
           WHERE m.chat_id = $4 AND NOT m.off_path
-            AND EXISTS (SELECT 1 FROM chat_permissions p
-                         WHERE p.chat_id = $4 AND p.user_id = (SELECT id FROM me))
+            AND EXISTS (SELECT 1 FROM readable)
           ORDER BY m.created_at, m.id",
-        streaming = ReplyStatus::Streaming.as_str(),
+        streaming = lease::streaming(),
         alive = lease::writer_alive(),
     )
 }
@@ -354,17 +328,16 @@ async fn leave_path(
 /// Whether `actor` may stop the reply being written in `chat`: who asked for it, and whoever
 /// may change the chat (as regenerating needs). A chat they may not read is not found.
 pub async fn require_stop(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<()> {
-    let decision: Option<(bool, bool)> = sqlx::query_as(
+    let decision: Option<(bool, bool)> = sqlx::query_as(&format!(
         "SELECT p.can_change,
                 EXISTS (SELECT 1 FROM messages m
-                         WHERE m.chat_id = p.chat_id AND m.role = 'assistant'
-                           AND m.metadata->>'status' = $3
+                         WHERE m.chat_id = p.chat_id AND m.role = 'assistant' AND {streaming}
                            AND m.metadata->>'askedBy' = $2::text) AS asked
            FROM chat_permissions p WHERE p.chat_id = $1 AND p.user_id = $2",
-    )
+        streaming = lease::streaming()
+    ))
     .bind(chat)
     .bind(actor)
-    .bind(ReplyStatus::Streaming.as_str())
     .fetch_optional(pool)
     .await?;
     match decision {

@@ -16,6 +16,7 @@ use sambung_db::models::{self, Model};
 use sambung_db::{quotas, ChatId, ModelId, TeamId, UserId};
 use serde_json::json;
 use sqlx::types::Json;
+use sqlx::PgPool;
 use tokio::sync::mpsc::Receiver;
 
 use crate::registry::Generation;
@@ -34,7 +35,8 @@ pub struct TurnReads {
     allowance: sambung_db::Result<quotas::Allowance>,
 }
 
-/// The row of [`TURN_READS_SQL`], each module's answer as JSON.
+/// The row of [`TURN_READS_SQL`] (and [`TURN_READS_NAMING_A_MODEL_SQL`], whose model is
+/// NULL), each module's answer as JSON.
 type TurnReadsRow = (
     Option<Json<ReadChat>>,
     Option<Json<Model>>,
@@ -43,51 +45,68 @@ type TurnReadsRow = (
 );
 
 /// A turn's reads as one statement: `$1`–`$3` the caller ([`Caller::bind`]), `$4` the chat,
-/// `$5` no team (the chat's own spends).
-static TURN_READS_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH {me}, {spending}
-         SELECT (SELECT row_to_json(r) FROM ({chat}) r) AS chat,
-                (SELECT row_to_json(r) FROM ({model}) r) AS model,
-                (SELECT json_agg(r ORDER BY r.created_at, r.id) FROM ({preview}) r) AS preview,
-                (SELECT row_to_json(r) FROM ({allowance}) r) AS allowance",
-        me = Caller::me(1),
-        spending = quotas::SPENDING_SQL,
-        chat = sambung_db::chats::read_chat_sql(),
-        model = models::chat_model_sql(),
-        preview = store::preview_sql(),
-        allowance = quotas::ALLOWANCE_SQL,
+/// read once (`readable`) and the rest read on it; the chat's team's allowance is spent too.
+/// The chat's default model is read only when the turn asks for none (`with_default_model`);
+/// a model asked for is looked up beside it.
+fn turn_reads_sql(with_default_model: bool) -> String {
+    let model = if with_default_model {
+        format!(
+            "(SELECT row_to_json(r) FROM ({}) r)",
+            models::chat_model_sql()
+        )
+    } else {
+        "NULL::json".to_owned()
+    };
+    Caller::with_me(
+        &[
+            &sambung_db::chats::readable_sql(),
+            "team AS (SELECT team_id AS id FROM readable)",
+            quotas::TODAY_SQL,
+        ],
+        &format!(
+            "SELECT (SELECT row_to_json(r) FROM readable r) AS chat,
+                    {model} AS model,
+                    (SELECT json_agg(r ORDER BY r.created_at, r.id) FROM ({preview}) r) AS preview,
+                    (SELECT row_to_json(r) FROM ({allowance}) r) AS allowance",
+            preview = store::preview_sql(),
+            allowance = quotas::ALLOWANCE_SQL,
+        ),
     )
-});
+}
 
-impl Turns {
+/// A turn's reads when it asks for no model: the chat's own (or its fallback) comes with them.
+pub(crate) static TURN_READS_SQL: LazyLock<String> = LazyLock::new(|| turn_reads_sql(true));
+/// A turn's reads when it names its model (looked up beside them).
+pub(crate) static TURN_READS_NAMING_A_MODEL_SQL: LazyLock<String> =
+    LazyLock::new(|| turn_reads_sql(false));
+
+impl TurnReads {
     /// Read what a turn in `chat` needs in one statement: the chat as the caller reads it,
     /// its model, the conversation and the caller's allowance, each by its own module's
     /// query (a model asked for by name is looked up beside it). For a session `caller` the
     /// statement checks the session itself, and the chat's read says whether it was accepted
     /// (not found otherwise, as for a chat one may not read). The access is answered first:
     /// nothing about models, quotas or input is said of a chat one may not read.
-    pub async fn read_turn(
-        &self,
+    pub async fn read(
+        pool: &PgPool,
         caller: Caller,
         chat: ChatId,
         kind: &TurnKind<'_>,
         model: Option<ModelId>,
     ) -> sambung_db::Result<TurnReads> {
-        let pool = &self.pool;
         let asked_for = async {
             match model {
                 Some(model) => {
-                    Some(models::model_for_chat(pool, caller.clone(), chat, Some(model)).await)
+                    Some(models::model_for_chat(pool, caller.clone(), chat, model).await)
                 }
                 None => None,
             }
         };
-        let read = caller
-            .bind(sqlx::query_as(&TURN_READS_SQL))
-            .bind(chat)
-            .bind(None::<TeamId>)
-            .fetch_one(pool);
+        let sql = match model {
+            Some(_) => &TURN_READS_NAMING_A_MODEL_SQL,
+            None => &TURN_READS_SQL,
+        };
+        let read = caller.bind(sqlx::query_as(sql)).bind(chat).fetch_one(pool);
         let (read, asked_for) = tokio::join!(read, asked_for);
         let (readable, default_model, preview, allowance): TurnReadsRow = read?;
         let readable = readable.ok_or(sambung_db::DomainError::not_found("chat"))?;
@@ -102,6 +121,14 @@ impl Turns {
         })
     }
 
+    /// The conversation the turn would send (its question or edit included), or why it
+    /// cannot be sent.
+    pub fn preview(&self) -> Result<&[Message], &sambung_db::DomainError> {
+        self.preview.as_deref()
+    }
+}
+
+impl Turns {
     /// Begin the turn `reads` were read for and answer with its stream. Everything a turn
     /// can be refused for is checked before the provider is called.
     pub async fn start(
@@ -444,5 +471,66 @@ impl Reply {
             metadata["stopped"] = true.into();
         }
         metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sambung_db::chats::{self, NewChat};
+    use sambung_db::models::{self, ModelFields};
+    use sambung_testkit::TestDb;
+
+    use super::*;
+
+    /// Everything in the statement is read on the chat as its caller reads it: a stranger
+    /// gets no chat, and no model, conversation or team of it either (the model's fallbacks
+    /// once read their own default beside a chat they could not read).
+    #[tokio::test]
+    async fn a_stranger_reads_nothing_of_a_chat_in_the_turns_statement() {
+        let db = TestDb::migrated().await;
+        let pool = db.pool();
+        let ana = UserId::from(sambung_testkit::insert_user(pool, "ana@example.com").await);
+        let eve = UserId::from(sambung_testkit::insert_user(pool, "eve@example.com").await);
+        for owner in [ana, eve] {
+            let fields = ModelFields {
+                provider: "openai",
+                model_id: "gpt-4o",
+                name: "Default",
+                base_url: None,
+                api_key_id: None,
+                settings: json!({}),
+                is_default: true,
+            };
+            models::create_model(pool, owner, None, fields)
+                .await
+                .unwrap();
+        }
+        let chat = NewChat {
+            title: "ana's",
+            model: "gpt-4o",
+            provider: "openai",
+            ..NewChat::default()
+        };
+        let chat = chats::create_chat(pool, ana, chat).await.unwrap();
+        chats::append_message(pool, ana, chat.id, "secret", None)
+            .await
+            .unwrap();
+        let read = |caller: UserId| async move {
+            let row: TurnReadsRow = Caller::User(caller)
+                .bind(sqlx::query_as(&TURN_READS_SQL))
+                .bind(chat.id)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            row
+        };
+
+        let (readable, model, preview, _) = read(ana).await;
+        assert_eq!(readable.map(|r| r.0.reader_id), Some(ana));
+        assert_eq!(model.map(|m| m.0.user_id), Some(Some(ana)));
+        assert_eq!(preview.map(|p| p.0.len()), Some(1));
+
+        let (readable, model, preview, _) = read(eve).await;
+        assert!(readable.is_none() && model.is_none() && preview.is_none());
     }
 }

@@ -4,7 +4,7 @@
 
 use sambung_chat::lease::{self, ServerLease};
 use sambung_chat::store;
-use sambung_chat::TurnKind;
+use sambung_chat::{TurnKind, TurnReads};
 use sambung_db::chats::{self, Message, MessageRole, NewChat};
 use sambung_db::{DomainError, UserId};
 use sambung_testkit::TestDb;
@@ -161,10 +161,17 @@ async fn a_turns_preview_is_the_conversation_it_stores_unless_the_chat_changed_m
             .map(|m| (m.role, m.content.clone()))
             .collect()
     };
+    let reads = |caller: UserId, kind: TurnKind<'static>| async move {
+        TurnReads::read(pool, caller.into(), c.id, &kind, None).await
+    };
+    let previewed = |kind: TurnKind<'static>| async move {
+        let reads = reads(ana, kind).await.unwrap();
+        reads.preview().unwrap().to_vec()
+    };
     let turn = |kind: TurnKind<'static>| {
         let lease = &lease;
         async move {
-            let preview = store::preview_turn(pool, ana, c.id, &kind).await.unwrap();
+            let preview = previewed(kind.clone()).await;
             let stored =
                 store::begin_turn(pool, lease, ana, c.id, kind, serde_json::json!({}), None)
                     .await
@@ -206,32 +213,24 @@ async fn a_turns_preview_is_the_conversation_it_stores_unless_the_chat_changed_m
     assert_eq!((preview.len(), preview == stored), (3, true));
     let (preview, stored) = turn(TurnKind::Regenerate).await;
     assert_eq!((preview.len(), preview == stored), (3, true));
-    let history = store::preview_turn(pool, ana, c.id, &TurnKind::Regenerate)
-        .await
-        .unwrap();
+    let history = previewed(TurnKind::Regenerate).await;
     let first = history[0].id;
     let edit = TurnKind::Edit {
         message: first,
         content: "one, edited",
     };
-    let preview = store::preview_turn(pool, ana, c.id, &edit).await.unwrap();
+    let preview = previewed(edit).await;
     assert_eq!(
         said(&preview),
         [(MessageRole::User, "one, edited".to_owned())]
     );
 
     // A message arrives between the preview and the turn: the stored conversation differs.
-    let preview = store::preview_turn(
-        pool,
-        ana,
-        c.id,
-        &TurnKind::Ask {
-            content: "three",
-            files: &[],
-        },
-    )
-    .await
-    .unwrap();
+    let early = previewed(TurnKind::Ask {
+        content: "three",
+        files: &[],
+    })
+    .await;
     chats::append_message(pool, ana, c.id, "meanwhile", None)
         .await
         .unwrap();
@@ -249,37 +248,43 @@ async fn a_turns_preview_is_the_conversation_it_stores_unless_the_chat_changed_m
     )
     .await
     .unwrap();
-    assert_ne!(said(&preview), said(&stored.turn.history));
-    assert_eq!(stored.turn.history.len(), preview.len() + 1);
+    assert_ne!(said(&early), said(&stored.turn.history));
+    assert_eq!(stored.turn.history.len(), early.len() + 1);
     stored.commit().await.unwrap();
 
-    // A live writer's reply refuses the preview; so does bad input; a stranger sees nothing.
+    // A live writer's reply refuses the preview; so does bad input; a stranger is told the
+    // chat is not found, nothing of its conversation.
+    let busy = reads(
+        ana,
+        TurnKind::Ask {
+            content: "four",
+            files: &[],
+        },
+    )
+    .await
+    .unwrap();
     assert!(matches!(
-        store::preview_turn(pool, ana, c.id, &TurnKind::Ask { content: "four", files: &[] }).await,
+        busy.preview(),
         Err(DomainError::Conflict(message)) if message.contains("being generated")
     ));
+    let blank = reads(
+        ana,
+        TurnKind::Ask {
+            content: "  ",
+            files: &[],
+        },
+    )
+    .await
+    .unwrap();
     assert!(matches!(
-        store::preview_turn(
-            pool,
-            ana,
-            c.id,
-            &TurnKind::Ask {
-                content: "  ",
-                files: &[]
-            }
-        )
-        .await,
+        blank.preview(),
         Err(DomainError::Invalid {
             field: "content",
             ..
         })
     ));
-    let unseen = store::preview_turn(pool, eve, c.id, &TurnKind::Regenerate).await;
     assert!(matches!(
-        unseen,
-        Err(DomainError::Invalid {
-            field: "regenerate",
-            ..
-        })
+        reads(eve, TurnKind::Regenerate).await,
+        Err(DomainError::NotFound { entity: "chat" })
     ));
 }

@@ -1201,10 +1201,17 @@ impl Caller {
         )
     }
 
-    /// The common table `me` (one row, `id`: [`Caller::sql`]), for statements that ask for
-    /// the caller's user in several places.
-    pub fn me(first: usize) -> String {
-        format!("me AS (SELECT {} AS id)", Caller::sql(first))
+    /// A statement on the common table `me` (one row, `id`: [`Caller::sql`] from `$1`) and the
+    /// common `tables` after it, answering `select`; its own parameters start at `$4`.
+    pub fn with_me(tables: &[&str], select: &str) -> String {
+        let mut sql = format!("WITH me AS (SELECT {} AS id)", Caller::sql(1));
+        for table in tables {
+            sql.push_str(", ");
+            sql.push_str(table);
+        }
+        sql.push(' ');
+        sql.push_str(select);
+        sql
     }
 
     /// The three parameters of [`Caller::sql`].

@@ -4,6 +4,7 @@
 //! not revealed.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -224,7 +225,7 @@ pub struct ReadChat {
     pub reader_id: UserId,
 }
 
-/// [`read_chat`]'s query (a [`ReadChat`] row), on the common table `me` ([`Caller::me`])
+/// [`read_chat`]'s query (a [`ReadChat`] row), on the common table `me` ([`Caller::with_me`])
 /// and `$4` the chat: for a statement that reads more beside it.
 pub fn read_chat_sql() -> String {
     format!(
@@ -233,15 +234,18 @@ pub fn read_chat_sql() -> String {
     )
 }
 
+/// The common table `readable`: [`read_chat_sql`]'s row (nothing for a chat the caller may
+/// not read), for a statement that reads more of the chat only as its reader may.
+pub fn readable_sql() -> String {
+    format!("readable AS ({})", read_chat_sql())
+}
+
 /// The chat, if `caller` may read it, and who they are.
 pub async fn read_chat(pool: &PgPool, caller: impl Into<Caller>, chat: ChatId) -> Result<ReadChat> {
     let caller = caller.into();
+    static READ_CHAT: LazyLock<String> = LazyLock::new(|| Caller::with_me(&[], &read_chat_sql()));
     caller
-        .bind(sqlx::query_as(&format!(
-            "WITH {} {}",
-            Caller::me(1),
-            read_chat_sql()
-        )))
+        .bind(sqlx::query_as(&READ_CHAT))
         .bind(chat)
         .fetch_optional(pool)
         .await?

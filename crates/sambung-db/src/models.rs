@@ -385,10 +385,11 @@ pub async fn delete_model(pool: &PgPool, actor: UserId, model: ModelId) -> Resul
     Ok(())
 }
 
-/// The model a reply in `chat` uses: `requested`, else the chat's own, else the team's default
-/// (a team chat), else the actor's default. `None` when nothing is configured. A team's model
-/// (and its admin's key behind it) serves that team's chats only; a personal model serves its
-/// owner anywhere they may write.
+/// The model `requested` for a reply in `chat`, if the caller may use it there: a team's
+/// model (and its admin's key behind it) serves that team's chats only; a personal model
+/// serves its owner anywhere they may write. (The model a reply uses when none is asked for:
+/// [`chat_model_sql`].) Whether the caller may read `chat` is not checked here: its errors
+/// name the chat's team, so a caller answers only after the chat's own read says it may.
 ///
 /// For a session `caller` the statement accepts, as its user; for one it does not, `None`
 /// (the chat's own read says why).
@@ -396,68 +397,55 @@ pub async fn model_for_chat(
     pool: &PgPool,
     caller: impl Into<Caller>,
     chat: ChatId,
-    requested: Option<ModelId>,
+    requested: ModelId,
 ) -> Result<Option<Model>> {
     let caller = caller.into();
-    if let Some(requested) = requested {
-        let actor = match caller.user(pool).await? {
-            Some(actor) => actor,
-            None => return Ok(None),
-        };
-        let model = get_model(pool, actor, requested).await?;
-        let chat_team: Option<Option<TeamId>> =
-            sqlx::query_scalar("SELECT team_id FROM chats WHERE id = $1")
-                .bind(chat)
-                .fetch_optional(pool)
-                .await?;
-        let chat_team = chat_team.flatten();
-        return match model.scope() {
-            ModelScope::Team if chat_team != model.team_id => Err(DomainError::invalid(
+    let actor = match caller.user(pool).await? {
+        Some(actor) => actor,
+        None => return Ok(None),
+    };
+    let model = get_model(pool, actor, requested).await?;
+    let chat_team: Option<Option<TeamId>> =
+        sqlx::query_scalar("SELECT team_id FROM chats WHERE id = $1")
+            .bind(chat)
+            .fetch_optional(pool)
+            .await?;
+    let chat_team = chat_team.flatten();
+    match model.scope() {
+        ModelScope::Team if chat_team != model.team_id => Err(DomainError::invalid(
+            "model",
+            "a team's model answers in that team's chats only",
+        )),
+        ModelScope::Instance if !instance_model_serves(pool, &model, chat_team, actor).await? => {
+            Err(DomainError::invalid(
                 "model",
-                "a team's model answers in that team's chats only",
-            )),
-            ModelScope::Instance
-                if !instance_model_serves(pool, &model, chat_team, actor).await? =>
-            {
-                Err(DomainError::invalid(
-                    "model",
-                    "this model of the instance answers in its teams' chats only",
-                ))
-            }
-            _ => Ok(Some(model)),
-        };
+                "this model of the instance answers in its teams' chats only",
+            ))
+        }
+        _ => Ok(Some(model)),
     }
-    let found: Option<Model> = caller
-        .bind(sqlx::query_as(&format!(
-            "WITH {} {}",
-            Caller::me(1),
-            chat_model_sql()
-        )))
-        .bind(chat)
-        .fetch_optional(pool)
-        .await?;
-    Ok(found)
 }
 
-/// The model a reply in a chat uses when none is asked for ([`model_for_chat`]'s query, a
-/// [`Model`] row at most), on the common table `me` ([`Caller::me`]: nobody for a session
-/// not accepted) and `$4` the chat.
+/// The model a reply in a chat uses when none is asked for: the chat's own, else the team's
+/// default (a team chat), else the reader's default, else an instance model's that serves
+/// them. A [`Model`] row at most, on the common table `readable` ([`crate::chats::readable_sql`]:
+/// nothing for a chat the caller may not read).
 pub fn chat_model_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM me, chat_readers c
+        "SELECT {COLUMNS} FROM readable c
                JOIN models m ON m.id::text = c.model
                          AND ((m.team_id IS NULL AND m.user_id = c.reader_id) OR m.team_id = c.team_id
                               OR (m.connection_id IS NOT NULL
                                   AND sambung_instance_model_serves(m.id, c.team_id, c.reader_id)))
-              WHERE c.id = $4 AND c.reader_id = me.id
              UNION ALL
-             (SELECT {COLUMNS} FROM me, chats c JOIN models m ON m.team_id = c.team_id AND m.is_default
-               WHERE c.id = $4 AND me.id IS NOT NULL)
+             (SELECT {COLUMNS} FROM readable c JOIN models m ON m.team_id = c.team_id AND m.is_default)
              UNION ALL
-             (SELECT {COLUMNS} FROM me, models m WHERE m.user_id = me.id AND m.team_id IS NULL AND m.is_default)
+             (SELECT {COLUMNS} FROM readable c
+                JOIN models m ON m.user_id = c.reader_id AND m.team_id IS NULL AND m.is_default)
              UNION ALL
-             (SELECT {COLUMNS} FROM me, chats c JOIN models m ON m.connection_id IS NOT NULL AND m.is_default
-               WHERE c.id = $4 AND sambung_instance_model_serves(m.id, c.team_id, me.id))
+             (SELECT {COLUMNS} FROM readable c
+                JOIN models m ON m.connection_id IS NOT NULL AND m.is_default
+                             AND sambung_instance_model_serves(m.id, c.team_id, c.reader_id))
              LIMIT 1"
     )
 }

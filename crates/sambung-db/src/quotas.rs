@@ -2,8 +2,10 @@
 //! requests), how many replies a user may have running at once, and the caps of one reply.
 //! The instance's defaults are settings ([`crate::instance::QuotaDefaults`]); an admin may set
 //! other limits for one user or one team here. They live in PostgreSQL, so every server of an
-//! instance agrees, and a turn reads everything it needs in one statement
-//! ([`check_turn`]), before the provider is called.
+//! instance agrees, and a call reads everything it needs in one statement before the
+//! provider is called ([`check_turn`]; a chat's turn reads [`ALLOWANCE_SQL`] in its own).
+
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,7 +13,7 @@ use sqlx::PgPool;
 
 use crate::auth::Caller;
 use crate::error::{DomainError, Result};
-use crate::ids::{ChatId, QuotaId, TeamId, UserId};
+use crate::ids::{QuotaId, TeamId, UserId};
 use crate::instance::QuotaDefaults;
 
 /// Limits an admin set for one user or team; `None` leaves the instance's default.
@@ -143,15 +145,6 @@ pub fn next_reset(now: DateTime<Utc>) -> DateTime<Utc> {
         .and_utc()
 }
 
-/// Which team's allowance a turn spends besides its asker's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Spending {
-    /// A turn in a chat: the chat's team, if it is a team's.
-    InChat(ChatId),
-    /// A call outside a chat (the OpenAI-compatible endpoint): the model's team, if any.
-    WithTeam(Option<TeamId>),
-}
-
 /// What a turn's allowance is worked out from: the settings, the user's and the team's own
 /// limits, what they used today (UTC) and the replies the user has running.
 #[derive(Debug, Deserialize, sqlx::FromRow)]
@@ -171,54 +164,52 @@ pub struct AllowanceRow {
     running: i64,
 }
 
-/// The common tables [`allowance_sql`] reads beside `me` ([`Caller::me`]): `chat`, the team
-/// spending (the chat `$4`'s, or `$5` when there is no chat), and `today`.
-pub const SPENDING_SQL: &str = "chat AS (SELECT CASE WHEN $4::uuid IS NULL THEN $5::uuid
-                                     ELSE (SELECT team_id FROM chats WHERE id = $4) END AS team_id),
-                today AS (SELECT (now() AT TIME ZONE 'UTC')::date AS day)";
+/// The common table `today` (`day`, UTC) [`ALLOWANCE_SQL`] reads.
+pub const TODAY_SQL: &str = "today AS (SELECT (now() AT TIME ZONE 'UTC')::date AS day)";
 
-/// [`check_turn`]'s query: one [`AllowanceRow`], on `me` and [`SPENDING_SQL`]'s tables.
+/// [`check_turn`]'s query: one [`AllowanceRow`], on the common tables `me`
+/// ([`Caller::with_me`]), `today` ([`TODAY_SQL`]) and `team` (`id`: the team whose allowance is
+/// spent too; no row or NULL for none).
 pub const ALLOWANCE_SQL: &str = "SELECT (SELECT value FROM instance_settings WHERE key = 'quotas') AS defaults,
                   (SELECT value FROM instance_settings WHERE key = 'personalKeys') AS personal_keys,
                   uq.tokens_per_day AS user_tokens, uq.requests_per_day AS user_requests,
                   uq.running_generations AS user_running,
-                  (SELECT team_id FROM chat) AS team_id,
+                  (SELECT id FROM team) AS team_id,
                   tq.tokens_per_day AS team_tokens, tq.requests_per_day AS team_requests,
                   (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u, today
                     WHERE u.user_id = me.id AND u.day = today.day) AS user_tokens_used,
                   (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u, today
                     WHERE u.user_id = me.id AND u.day = today.day) AS user_requests_used,
-                  (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u, today, chat
-                    WHERE u.team_id = chat.team_id AND u.day = today.day) AS team_tokens_used,
-                  (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u, today, chat
-                    WHERE u.team_id = chat.team_id AND u.day = today.day) AS team_requests_used,
+                  (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u, today, team
+                    WHERE u.team_id = team.id AND u.day = today.day) AS team_tokens_used,
+                  (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u, today, team
+                    WHERE u.team_id = team.id AND u.day = today.day) AS team_requests_used,
                   (SELECT count(*) FROM messages m
                     WHERE m.metadata->>'status' = 'streaming' AND m.metadata->>'askedBy' = me.id::text) AS running
              FROM me
              LEFT JOIN quotas uq ON uq.user_id = me.id
-             LEFT JOIN quotas tq ON tq.team_id = (SELECT team_id FROM chat)";
+             LEFT JOIN quotas tq ON tq.team_id = (SELECT id FROM team)";
 
-/// What `actor` may use for a turn, or the quota it is over ([`DomainError::QuotaExceeded`]).
-/// One statement: the settings, the user's and the team's own limits (see [`Spending`]),
-/// what they used today (UTC) and the replies the user has running.
-/// For a session `caller` the statement does not accept: nobody's, nothing used (the
-/// chat's own read says why).
+/// What the caller may use for a call spending their allowance and `team`'s (outside a chat,
+/// the OpenAI-compatible endpoint: the model's team, if any), or the quota it is over
+/// ([`DomainError::QuotaExceeded`]). One statement: the settings, the user's and the team's
+/// own limits, what they used today (UTC) and the replies the user has running. (A turn in a
+/// chat reads the same beside the chat, the chat's team spending.) For a session `caller` the
+/// statement does not accept: nobody's, nothing used.
 pub async fn check_turn(
     pool: &PgPool,
     caller: impl Into<Caller>,
-    spending: Spending,
+    team: Option<TeamId>,
 ) -> Result<Allowance> {
-    let (chat, team) = match spending {
-        Spending::InChat(chat) => (Some(chat), None),
-        Spending::WithTeam(team) => (None, team),
-    };
-    let caller = caller.into();
+    static CHECK_TURN: LazyLock<String> = LazyLock::new(|| {
+        Caller::with_me(
+            &["team AS (SELECT $4::uuid AS id)", TODAY_SQL],
+            ALLOWANCE_SQL,
+        )
+    });
     let row: AllowanceRow = caller
-        .bind(sqlx::query_as(&format!(
-            "WITH {}, {SPENDING_SQL} {ALLOWANCE_SQL}",
-            Caller::me(1)
-        )))
-        .bind(chat)
+        .into()
+        .bind(sqlx::query_as(&CHECK_TURN))
         .bind(team)
         .fetch_one(pool)
         .await?;

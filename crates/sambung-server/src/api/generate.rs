@@ -12,7 +12,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
-use sambung_chat::{ui_stream, ReplyStream, TurnKind};
+use sambung_chat::{ui_stream, ReplyStream, TurnKind, TurnReads};
 use sambung_db::{ChatId, FileId, MessageId, ModelId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -137,7 +137,7 @@ async fn start(
     let reads = me
         .run(
             state,
-            |caller| state.turns.read_turn(caller, chat, &kind, model),
+            |caller| TurnReads::read(&state.pool, caller, chat, &kind, model),
             |_| true,
         )
         .await?;

@@ -1,0 +1,79 @@
+//! The plans of a turn's statements on a seeded database as a long-lived connection runs
+//! them: generic plans (PostgreSQL's choice from a statement's sixth run on), which cannot see
+//! the values. None may fall back to reading every message.
+
+use sambung_testkit::TestDb;
+use sqlx::PgConnection;
+
+use crate::{lease, turn};
+
+/// `EXPLAIN` of `sql`'s generic plan, with `args` its values.
+async fn generic_plan(conn: &mut PgConnection, sql: &str, args: &str) -> String {
+    sqlx::raw_sql(&format!(
+        "SET plan_cache_mode = force_generic_plan; PREPARE probe AS {sql}"
+    ))
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let rows: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN EXECUTE probe({args})"))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql("DEALLOCATE probe; RESET plan_cache_mode")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    rows.join("\n")
+}
+
+#[tokio::test]
+async fn a_turns_statements_keep_to_their_indexes_in_generic_plans() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    sambung_db::seed::seed_scale(pool, 0.1, &|_| {})
+        .await
+        .unwrap();
+    let (user, chat): (uuid::Uuid, uuid::Uuid) =
+        sqlx::query_as("SELECT user_id, id FROM chats WHERE team_id IS NULL LIMIT 1")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let (member, team_chat): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
+        "SELECT tm.user_id, c.id FROM chats c JOIN team_members tm ON tm.team_id = c.team_id
+          LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+
+    // Whether a reply is running: through the partial index of running replies (a status
+    // given as a parameter once made this plan read every message).
+    let busy = generic_plan(
+        &mut conn,
+        &lease::CHAT_BUSY_SQL,
+        &format!("'{chat}', 'incomplete', '{user}'"),
+    )
+    .await;
+    assert!(!busy.contains("Seq Scan on messages"), "{busy}");
+    assert!(busy.contains("message_streaming_idx"), "{busy}");
+
+    // What a turn reads, with its model or naming one, in a personal chat or a team's: the
+    // chat once, by its key; its messages through their index.
+    for sql in [
+        &*turn::TURN_READS_SQL,
+        &*turn::TURN_READS_NAMING_A_MODEL_SQL,
+    ] {
+        for (reader, chat) in [(user, chat), (member, team_chat)] {
+            let reads =
+                generic_plan(&mut conn, sql, &format!("'{reader}', NULL, NULL, '{chat}'")).await;
+            // (At this scale a team's members fit a page: scanning them is the cheaper plan.)
+            for table in ["messages", "chats"] {
+                assert!(!reads.contains(&format!("Seq Scan on {table}")), "{reads}");
+            }
+            assert_eq!(reads.matches(" on chats ").count(), 1, "{reads}");
+            assert!(reads.contains("using chats_pkey"), "{reads}");
+            assert!(reads.contains("message_chat_id_idx"), "{reads}");
+        }
+    }
+}

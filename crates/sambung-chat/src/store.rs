@@ -229,8 +229,8 @@ pub(crate) struct PreviewRow {
 
 /// The conversation a turn would send to the provider, read before its transaction, so the
 /// provider request can leave while the turn is stored ([`begin_turn`] returns the
-/// conversation as stored: a caller compares the two): [`PreviewRow`]s, in order, of the chat
-/// `$4` on the common table `readable` ([`sambung_db::chats::readable_sql`]: none for a chat
+/// conversation as stored: a caller compares the two): [`PreviewRow`]s of the chat `$4` (a
+/// caller orders them by `created_at`, `id`) on the common table `readable` ([`sambung_db::chats::readable_sql`]: none for a chat
 /// the caller may not read). [`preview_from`] makes it the conversation.
 pub(crate) fn preview_sql() -> String {
     format!(
@@ -239,8 +239,7 @@ pub(crate) fn preview_sql() -> String {
                 COALESCE({streaming} AND {alive}, false) AS busy
            FROM messages m
           WHERE m.chat_id = $4 AND NOT m.off_path
-            AND EXISTS (SELECT 1 FROM readable)
-          ORDER BY m.created_at, m.id",
+            AND EXISTS (SELECT 1 FROM readable)",
         streaming = lease::streaming(),
         alive = lease::writer_alive(),
     )

@@ -8,6 +8,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::future::OptionFuture;
 use futures_util::Stream;
 use sambung_ai::{Delta, FinishReason, ProviderError};
 use sambung_db::auth::Caller;
@@ -61,7 +62,6 @@ fn turn_reads_sql(with_default_model: bool) -> String {
         &[
             &sambung_db::chats::readable_sql(),
             "team AS (SELECT team_id AS id FROM readable)",
-            quotas::TODAY_SQL,
         ],
         &format!(
             "SELECT (SELECT row_to_json(r) FROM readable r) AS chat,
@@ -94,17 +94,13 @@ impl TurnReads {
         kind: &TurnKind<'_>,
         model: Option<ModelId>,
     ) -> sambung_db::Result<TurnReads> {
-        let asked_for = async {
-            match model {
-                Some(model) => {
-                    Some(models::model_for_chat(pool, caller.clone(), chat, model).await)
-                }
-                None => None,
-            }
-        };
-        let sql = match model {
-            Some(_) => &TURN_READS_NAMING_A_MODEL_SQL,
-            None => &TURN_READS_SQL,
+        let asked_for = OptionFuture::from(
+            model.map(|model| models::model_for_chat(pool, caller.clone(), chat, model)),
+        );
+        let sql = if model.is_some() {
+            &TURN_READS_NAMING_A_MODEL_SQL
+        } else {
+            &TURN_READS_SQL
         };
         let read = caller.bind(sqlx::query_as(sql)).bind(chat).fetch_one(pool);
         let (read, asked_for) = tokio::join!(read, asked_for);

@@ -164,11 +164,8 @@ pub struct AllowanceRow {
     running: i64,
 }
 
-/// The common table `today` (`day`, UTC) [`ALLOWANCE_SQL`] reads.
-pub const TODAY_SQL: &str = "today AS (SELECT (now() AT TIME ZONE 'UTC')::date AS day)";
-
 /// [`check_turn`]'s query: one [`AllowanceRow`], on the common tables `me`
-/// ([`Caller::with_me`]), `today` ([`TODAY_SQL`]) and `team` (`id`: the team whose allowance is
+/// ([`Caller::with_me`]) and `team` (`id`: the team whose allowance is
 /// spent too; no row or NULL for none).
 pub const ALLOWANCE_SQL: &str = "SELECT (SELECT value FROM instance_settings WHERE key = 'quotas') AS defaults,
                   (SELECT value FROM instance_settings WHERE key = 'personalKeys') AS personal_keys,
@@ -176,14 +173,14 @@ pub const ALLOWANCE_SQL: &str = "SELECT (SELECT value FROM instance_settings WHE
                   uq.running_generations AS user_running,
                   (SELECT id FROM team) AS team_id,
                   tq.tokens_per_day AS team_tokens, tq.requests_per_day AS team_requests,
-                  (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u, today
-                    WHERE u.user_id = me.id AND u.day = today.day) AS user_tokens_used,
-                  (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u, today
-                    WHERE u.user_id = me.id AND u.day = today.day) AS user_requests_used,
-                  (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u, today, team
-                    WHERE u.team_id = team.id AND u.day = today.day) AS team_tokens_used,
-                  (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u, today, team
-                    WHERE u.team_id = team.id AND u.day = today.day) AS team_requests_used,
+                  (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u
+                    WHERE u.user_id = me.id AND u.day = (now() AT TIME ZONE 'UTC')::date) AS user_tokens_used,
+                  (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u
+                    WHERE u.user_id = me.id AND u.day = (now() AT TIME ZONE 'UTC')::date) AS user_requests_used,
+                  (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u
+                    WHERE u.team_id = (SELECT id FROM team) AND u.day = (now() AT TIME ZONE 'UTC')::date) AS team_tokens_used,
+                  (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u
+                    WHERE u.team_id = (SELECT id FROM team) AND u.day = (now() AT TIME ZONE 'UTC')::date) AS team_requests_used,
                   (SELECT count(*) FROM messages m
                     WHERE m.metadata->>'status' = 'streaming' AND m.metadata->>'askedBy' = me.id::text) AS running
              FROM me
@@ -201,12 +198,8 @@ pub async fn check_turn(
     caller: impl Into<Caller>,
     team: Option<TeamId>,
 ) -> Result<Allowance> {
-    static CHECK_TURN: LazyLock<String> = LazyLock::new(|| {
-        Caller::with_me(
-            &["team AS (SELECT $4::uuid AS id)", TODAY_SQL],
-            ALLOWANCE_SQL,
-        )
-    });
+    static CHECK_TURN: LazyLock<String> =
+        LazyLock::new(|| Caller::with_me(&["team AS (SELECT $4::uuid AS id)"], ALLOWANCE_SQL));
     let row: AllowanceRow = caller
         .into()
         .bind(sqlx::query_as(&CHECK_TURN))

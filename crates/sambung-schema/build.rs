@@ -3,10 +3,14 @@
 //! `migrations/NNNN_name/{up,down}.sql`.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read when the script runs, not when it was compiled: two checkouts sharing a target
+    // directory share this script's binary, and each must embed its own schema.
+    let root = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
     println!("cargo:rerun-if-changed=schema");
     println!("cargo:rerun-if-changed=migrations");
 

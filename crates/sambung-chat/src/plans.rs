@@ -74,6 +74,11 @@ async fn a_turns_statements_keep_to_their_indexes_in_generic_plans() {
             assert_eq!(reads.matches(" on chats ").count(), 1, "{reads}");
             assert!(reads.contains("using chats_pkey"), "{reads}");
             assert!(reads.contains("message_chat_id_idx"), "{reads}");
+            // The access rule inlined, not run apart as a function scan.
+            assert!(
+                !reads.contains("Function Scan on sambung_chat_reader"),
+                "{reads}"
+            );
         }
     }
 }

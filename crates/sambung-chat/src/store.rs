@@ -104,7 +104,7 @@ pub async fn begin_turn(
     // the first token): the actor's turns first, then the chat, always in that order.
     let locked: Option<LockedChat> = sqlx::query_as(&format!(
         "SELECT {CHAT_COLUMNS}, p.can_change FROM chats c
-           JOIN chat_permissions p ON p.chat_id = c.id AND p.user_id = $2
+           CROSS JOIN sambung_chat_reader(c.id, $2) p
            CROSS JOIN LATERAL (SELECT pg_advisory_xact_lock({TURNS_LOCK_SPACE}, hashtext($2::text))) turns
           WHERE c.id = $1 FOR UPDATE OF c"
     ))
@@ -330,9 +330,9 @@ pub async fn require_stop(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<
     let decision: Option<(bool, bool)> = sqlx::query_as(&format!(
         "SELECT p.can_change,
                 EXISTS (SELECT 1 FROM messages m
-                         WHERE m.chat_id = p.chat_id AND m.role = 'assistant' AND {streaming}
+                         WHERE m.chat_id = p.id AND m.role = 'assistant' AND {streaming}
                            AND m.metadata->>'askedBy' = $2::text) AS asked
-           FROM chat_permissions p WHERE p.chat_id = $1 AND p.user_id = $2",
+           FROM sambung_chat_reader($1, $2) p",
         streaming = lease::streaming()
     ))
     .bind(chat)

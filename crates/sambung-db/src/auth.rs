@@ -1201,10 +1201,18 @@ impl Caller {
         )
     }
 
-    /// A statement on the common table `me` (one row, `id`: [`Caller::sql`] from `$1`) and the
-    /// common `tables` after it, answering `select`; its own parameters start at `$4`.
+    /// The common table `me`: one row, `id`, [`Caller::sql`] from `$first`. Materialized, so
+    /// the session is looked up once however often the statement reads `me.id` (an inlined
+    /// `me` would copy its subquery into every use, and a subquery as an argument stops a SQL
+    /// function such as `sambung_chat_reader` from being inlined).
+    pub fn me_sql(first: usize) -> String {
+        format!("me AS MATERIALIZED (SELECT {} AS id)", Caller::sql(first))
+    }
+
+    /// A statement on the common table `me` ([`Caller::me_sql`] from `$1`) and the common
+    /// `tables` after it, answering `select`; its own parameters start at `$4`.
     pub fn with_me(tables: &[&str], select: &str) -> String {
-        let mut sql = format!("WITH me AS (SELECT {} AS id)", Caller::sql(1));
+        let mut sql = format!("WITH {}", Caller::me_sql(1));
         for table in tables {
             sql.push_str(", ");
             sql.push_str(table);

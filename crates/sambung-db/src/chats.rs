@@ -61,11 +61,9 @@ fn check_chat_settings(settings: &serde_json::Value) -> Result<()> {
 }
 
 /// The access decision: ($1 chat, $2 user) → whether the user may change the chat, no row when
-/// they may not read it. The rule itself is the `chat_readers` view of the schema
-/// (`05_chat.sql`; `chat_permissions` is its decision alone), which every query deciding
-/// access reads.
-pub const CHAT_ACCESS_SQL: &str =
-    "SELECT can_change FROM chat_permissions WHERE chat_id = $1 AND user_id = $2";
+/// they may not read it. The rule itself is the schema's `sambung_chat_reader` (`05_chat.sql`),
+/// which every query deciding access reads.
+pub const CHAT_ACCESS_SQL: &str = "SELECT can_change FROM sambung_chat_reader($1, $2)";
 
 /// What a user may do with a chat they may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -228,10 +226,7 @@ pub struct ReadChat {
 /// [`read_chat`]'s query (a [`ReadChat`] row), on the common table `me` ([`Caller::with_me`])
 /// and `$4` the chat: for a statement that reads more beside it.
 pub fn read_chat_sql() -> String {
-    format!(
-        "SELECT {CHAT_COLUMNS}, c.reader_id FROM chat_readers c
-          WHERE c.id = $4 AND c.reader_id = (SELECT id FROM me)"
-    )
+    format!("SELECT {CHAT_COLUMNS}, c.reader_id FROM me, sambung_chat_reader($4, me.id) c")
 }
 
 /// The common table `readable`: [`read_chat_sql`]'s row (nothing for a chat the caller may
@@ -684,15 +679,14 @@ pub async fn append_message(
     let message: Message = caller
         .bind(
             sqlx::query_as(&format!(
-                "WITH added AS (
+                "WITH {}, added AS (
                      INSERT INTO messages (id, chat_id, role, content, metadata)
-                     SELECT $1, p.chat_id, 'user', $3, $4 FROM chat_permissions p
-                      WHERE p.chat_id = $2 AND p.user_id = {}
+                     SELECT $1, p.id, 'user', $3, $4 FROM me, sambung_chat_reader($2, me.id) p
                      RETURNING id, chat_id, role, content, metadata, created_at),
                  bumped AS (
                      UPDATE chats SET updated_at = now() WHERE id IN (SELECT chat_id FROM added))
                  SELECT id, chat_id, role, content, metadata, created_at FROM added",
-                Caller::sql(5)
+                Caller::me_sql(5)
             ))
             .bind(MessageId::new())
             .bind(chat)
@@ -832,16 +826,15 @@ impl ChatPageRow {
 /// the chat and its page in one round trip.
 pub fn chat_page_sql(page: &str) -> String {
     format!(
-        "SELECT {CHAT_COLUMNS}, page.id AS message_id, page.role AS message_role,
+        "WITH {} SELECT {CHAT_COLUMNS}, page.id AS message_id, page.role AS message_role,
                 page.content AS message_content, page.metadata AS message_metadata,
                 page.created_at AS message_created_at, page.parent_id AS message_parent_id,
                 page.off_path AS message_off_path, page.siblings AS message_siblings,
                 page.has_files AS message_has_files, page.fetched
-           FROM chat_readers c
+           FROM me, sambung_chat_reader($1, me.id) c
            LEFT JOIN ({page}) page ON true
-          WHERE c.id = $1 AND c.reader_id = {}
           ORDER BY page.created_at, page.id",
-        Caller::sql(6)
+        Caller::me_sql(6)
     )
 }
 
@@ -920,7 +913,7 @@ pub async fn show_branch(
         "SELECT p.can_change,
                 EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = c.id AND NOT m.off_path
                          AND m.metadata->>'status' = 'streaming')
-           FROM chats c JOIN chat_permissions p ON p.chat_id = c.id AND p.user_id = $2
+           FROM chats c, sambung_chat_reader(c.id, $2) p
           WHERE c.id = $1 FOR UPDATE OF c",
     )
     .bind(chat)

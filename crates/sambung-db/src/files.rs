@@ -209,8 +209,8 @@ async fn fill(bytes: &mut (impl AsyncRead + Unpin), buffer: &mut [u8]) -> Result
 /// messages carries it.
 const READABLE: &str = "(f.user_id = $2 OR EXISTS (
        SELECT 1 FROM message_files mf
-         JOIN messages m ON m.id = mf.message_id
-         JOIN chat_permissions p ON p.chat_id = m.chat_id AND p.user_id = $2
+         JOIN messages m ON m.id = mf.message_id,
+              sambung_chat_reader(m.chat_id, $2) p
         WHERE mf.file_id = f.id))";
 
 /// A file `actor` may read; another's file is not found.

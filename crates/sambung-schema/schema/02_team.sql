@@ -85,7 +85,7 @@ CREATE INDEX slug_redirect_team_id_idx ON slug_redirects (team_id);
 
 -- Whether `actor` may use what `owner` or `team` holds (a tag, a model): their own personal
 -- one, or one of a team they belong to. One rule for every such table (chats have their
--- richer `chat_permissions` view); SQL, so the planner inlines it into each query.
+-- richer `sambung_chat_reader`); SQL, so the planner inlines it into each query.
 CREATE FUNCTION sambung_usable_by(owner uuid, team uuid, actor uuid) RETURNS boolean
   LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT (team IS NULL AND owner = actor)

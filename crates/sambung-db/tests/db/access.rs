@@ -237,8 +237,8 @@ async fn the_access_matrix_holds_in_full() {
     }
     assert_eq!(checked, 120);
     // The rule from the user's side (`sambung_chats_of`, which search reads) gives each user
-    // the very chats the view gives them, over all the chats made above (some deleted,
-    // shared, unshared).
+    // the very chats `sambung_chat_reader` gives them, over all the chats made above (some
+    // deleted, shared, unshared).
     for &(actor, id) in &world.users {
         let from_the_user: Vec<uuid::Uuid> =
             sqlx::query_scalar("SELECT id FROM sambung_chats_of($1) ORDER BY id")
@@ -246,14 +246,14 @@ async fn the_access_matrix_holds_in_full() {
                 .fetch_all(pool)
                 .await
                 .unwrap();
-        let from_the_view: Vec<uuid::Uuid> = sqlx::query_scalar(
-            "SELECT chat_id FROM chat_permissions WHERE user_id = $1 ORDER BY chat_id",
+        let from_the_chat: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT r.id FROM chats c, sambung_chat_reader(c.id, $1) r ORDER BY r.id",
         )
         .bind(id)
         .fetch_all(pool)
         .await
         .unwrap();
-        assert_eq!(from_the_user, from_the_view, "{actor:?}");
+        assert_eq!(from_the_user, from_the_chat, "{actor:?}");
     }
 }
 

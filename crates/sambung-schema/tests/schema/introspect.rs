@@ -22,6 +22,7 @@ async fn the_schema_reads_back_with_keys_defaults_and_triggers() {
     assert_eq!(
         functions,
         [
+            "sambung_chat_reader",
             "sambung_chats_of",
             "sambung_file_follows_messages",
             "sambung_instance_model_serves",

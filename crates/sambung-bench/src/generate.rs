@@ -111,6 +111,46 @@ pub async fn run(
     result
 }
 
+/// `turns` turns at `concurrency`, each task keeping to its own chats (so no two turns meet
+/// in one chat): the time to each one's first text delta, and how many failed.
+async fn turns_at(
+    target: &std::sync::Arc<HttpTarget>,
+    chats: &[(UserId, ChatId)],
+    turns: usize,
+    concurrency: usize,
+) -> (Vec<Duration>, usize) {
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let target = target.clone();
+        let mine: Vec<(UserId, ChatId)> = chats
+            .iter()
+            .skip(worker)
+            .step_by(concurrency)
+            .copied()
+            .collect();
+        let count = turns / concurrency + usize::from(worker < turns % concurrency);
+        tasks.push(tokio::spawn(async move {
+            let (mut firsts, mut errors) = (Vec::new(), 0);
+            for i in 0..count {
+                let (user, chat) = mine[i % mine.len()];
+                match target.generate(user, chat, &[]).await {
+                    Ok((first, _)) => firsts.push(first),
+                    Err(_) => errors += 1,
+                }
+            }
+            (firsts, errors)
+        }));
+    }
+    let (mut firsts, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        if let Ok((f, e)) = task.await {
+            firsts.extend(f);
+            errors += e;
+        }
+    }
+    (firsts, errors)
+}
+
 /// A default model named `Benchmark fake` at the fake provider's `base_url` for each user.
 pub(crate) async fn fake_models(
     pool: &PgPool,
@@ -149,6 +189,13 @@ pub(crate) async fn remove_models(pool: &PgPool, made: &[ModelId]) -> Result<(),
     Ok(())
 }
 
+/// Unmeasured turns per task before the measured ones. PostgreSQL plans a prepared
+/// statement afresh for its first five runs on each connection (then keeps a plan), and the
+/// pool hands its idle connections out in turn, so the first turns on a started server pay
+/// that planning (a millisecond and more for the turn's reads): what is measured is a server
+/// that has served a while, as the database workloads measure after their warm-up.
+const WARMUP_TURNS_PER_TASK: usize = 30;
+
 async fn measure(
     target: &std::sync::Arc<HttpTarget>,
     fake: &FakeProvider,
@@ -158,38 +205,18 @@ async fn measure(
     streams: usize,
 ) -> Result<GenerateReport, BenchError> {
     let concurrency = concurrency.clamp(1, chats.len());
-    // Each task keeps to its own chats, so no two turns meet in one chat.
-    let mut tasks = Vec::new();
-    for worker in 0..concurrency {
-        let target = target.clone();
-        let mine: Vec<(UserId, ChatId)> = chats
-            .iter()
-            .skip(worker)
-            .step_by(concurrency)
-            .copied()
-            .collect();
-        let count = turns / concurrency + usize::from(worker < turns % concurrency);
-        tasks.push(tokio::spawn(async move {
-            let (mut firsts, mut errors) = (Vec::new(), 0);
-            for i in 0..count {
-                let (user, chat) = mine[i % mine.len()];
-                match target.generate(user, chat, &[]).await {
-                    Ok((first, _)) => firsts.push(first),
-                    Err(_) => errors += 1,
-                }
-            }
-            (firsts, errors)
-        }));
-    }
-    let (mut firsts, mut errors) = (Vec::new(), 0);
-    for task in tasks {
-        if let Ok((f, e)) = task.await {
-            firsts.extend(f);
-            errors += e;
-        }
-    }
+    let (_, mut errors) = turns_at(
+        target,
+        chats,
+        WARMUP_TURNS_PER_TASK * concurrency,
+        concurrency,
+    )
+    .await;
+    let warmup = fake.first_piece_times().len();
+    let (mut firsts, measured_errors) = turns_at(target, chats, turns, concurrency).await;
+    errors += measured_errors;
     firsts.sort_unstable();
-    let mut own = fake.first_piece_times();
+    let mut own = fake.first_piece_times().split_off(warmup);
     own.sort_unstable();
 
     let streams = streams.min(chats.len());

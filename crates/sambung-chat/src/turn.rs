@@ -487,6 +487,7 @@ mod tests {
         let pool = db.pool();
         let ana = UserId::from(sambung_testkit::insert_user(pool, "ana@example.com").await);
         let eve = UserId::from(sambung_testkit::insert_user(pool, "eve@example.com").await);
+        let mut defaults = Vec::new();
         for owner in [ana, eve] {
             let fields = ModelFields {
                 provider: "openai",
@@ -497,9 +498,12 @@ mod tests {
                 settings: json!({}),
                 is_default: true,
             };
-            models::create_model(pool, owner, None, fields)
-                .await
-                .unwrap();
+            defaults.push(
+                models::create_model(pool, owner, None, fields)
+                    .await
+                    .unwrap()
+                    .id,
+            );
         }
         let chat = NewChat {
             title: "ana's",
@@ -528,5 +532,17 @@ mod tests {
 
         let (readable, model, preview, _) = read(eve).await;
         assert!(readable.is_none() && model.is_none() && preview.is_none());
+
+        // A model asked for by name, looked up beside the statement: in a chat one may not
+        // read, not found before anything is said of the model.
+        let named = models::model_for_chat(pool, ana, chat.id, defaults[0])
+            .await
+            .unwrap();
+        assert_eq!(named.map(|m| m.id), Some(defaults[0]));
+        let named = models::model_for_chat(pool, eve, chat.id, defaults[1]).await;
+        assert!(
+            matches!(named, Err(sambung_db::DomainError::NotFound { .. })),
+            "{named:?}"
+        );
     }
 }

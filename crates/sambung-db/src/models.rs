@@ -388,8 +388,8 @@ pub async fn delete_model(pool: &PgPool, actor: UserId, model: ModelId) -> Resul
 /// The model `requested` for a reply in `chat`, if the caller may use it there: a team's
 /// model (and its admin's key behind it) serves that team's chats only; a personal model
 /// serves its owner anywhere they may write. (The model a reply uses when none is asked for:
-/// [`chat_model_sql`].) Whether the caller may read `chat` is not checked here: its errors
-/// name the chat's team, so a caller answers only after the chat's own read says it may.
+/// [`chat_model_sql`].) A chat the caller may not read is not found, before anything is said
+/// of the model (whose errors name the chat's team).
 ///
 /// For a session `caller` the statement accepts, as its user; for one it does not, `None`
 /// (the chat's own read says why).
@@ -400,17 +400,23 @@ pub async fn model_for_chat(
     requested: ModelId,
 ) -> Result<Option<Model>> {
     let caller = caller.into();
-    let actor = match caller.user(pool).await? {
-        Some(actor) => actor,
-        None => return Ok(None),
+    // The caller and the chat's team as they may read it, in one round trip.
+    let (actor, readable, chat_team): (Option<UserId>, bool, Option<TeamId>) = caller
+        .bind(sqlx::query_as(&Caller::with_me(
+            &[],
+            "SELECT me.id, r.id IS NOT NULL, r.team_id
+               FROM me LEFT JOIN sambung_chat_reader($4, me.id) r ON true",
+        )))
+        .bind(chat)
+        .fetch_one(pool)
+        .await?;
+    let Some(actor) = actor else {
+        return Ok(None);
     };
+    if !readable {
+        return Err(DomainError::not_found("chat"));
+    }
     let model = get_model(pool, actor, requested).await?;
-    let chat_team: Option<Option<TeamId>> =
-        sqlx::query_scalar("SELECT team_id FROM chats WHERE id = $1")
-            .bind(chat)
-            .fetch_optional(pool)
-            .await?;
-    let chat_team = chat_team.flatten();
     match model.scope() {
         ModelScope::Team if chat_team != model.team_id => Err(DomainError::invalid(
             "model",

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     // Read when the script runs, not when it was compiled: two checkouts sharing a target
-    // directory share this script's binary, and each must embed its own schema.
+    // directory may share this script's binary, which must not read the other's schema.
+    // (They still share its output and cargo's check of whether to run it again: build a
+    // baseline from another checkout in a target directory of its own.)
     let root = PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
     );

@@ -976,9 +976,9 @@ pub async fn show_branch(
 /// walk of the chats takes 2 ms for every word.
 pub fn search_messages_sql() -> String {
     format!(
-        "WITH caller AS (SELECT {} AS id)
+        "WITH {}
          SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at, r.title AS chat_title
-           FROM caller, sambung_chats_of(caller.id) r, plainto_tsquery('simple', $4) q,
+           FROM me, sambung_chats_of(me.id) r, plainto_tsquery('simple', $4) q,
                 LATERAL (SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at
                            FROM messages m
                           WHERE m.chat_id = r.id AND NOT m.off_path AND (m.content_tsv @@ q) IS TRUE
@@ -986,7 +986,7 @@ pub fn search_messages_sql() -> String {
                           LIMIT $5) m
           ORDER BY m.created_at DESC, m.id DESC
           LIMIT $5",
-        Caller::sql(1)
+        Caller::me_sql(1)
     )
 }
 

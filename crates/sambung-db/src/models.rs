@@ -4,6 +4,8 @@
 //! owner's own API key (the database checks it: foreign key on `(api_key_id, user_id)`); an
 //! instance model, its connection's. The plaintext comes out only to call the provider.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
@@ -401,12 +403,15 @@ pub async fn model_for_chat(
 ) -> Result<Option<Model>> {
     let caller = caller.into();
     // The caller and the chat's team as they may read it, in one round trip.
-    let (actor, readable, chat_team): (Option<UserId>, bool, Option<TeamId>) = caller
-        .bind(sqlx::query_as(&Caller::with_me(
+    static CALLER_AND_CHAT_TEAM: LazyLock<String> = LazyLock::new(|| {
+        Caller::with_me(
             &[],
             "SELECT me.id, r.id IS NOT NULL, r.team_id
                FROM me LEFT JOIN sambung_chat_reader($4, me.id) r ON true",
-        )))
+        )
+    });
+    let (actor, readable, chat_team): (Option<UserId>, bool, Option<TeamId>) = caller
+        .bind(sqlx::query_as(&CALLER_AND_CHAT_TEAM))
         .bind(chat)
         .fetch_one(pool)
         .await?;

@@ -311,10 +311,11 @@ async fn run_attack(
 async fn settle(database_url: &str) -> Result<(), BenchError> {
     let mut conn = sqlx::PgConnection::connect(database_url).await?;
     for _ in 0..600 {
-        let streaming: i64 = sqlx::query_scalar(
+        let streaming: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM messages m JOIN chats c ON c.id = m.chat_id JOIN users u ON u.id = c.user_id
-              WHERE m.metadata->>'status' = 'streaming' AND u.email LIKE '%@bench.sambung.chat'",
-        )
+              WHERE {} AND u.email LIKE '%@bench.sambung.chat'",
+            sambung_db::chats::REPLY_STREAMING_SQL
+        ))
         .fetch_one(&mut conn)
         .await?;
         if streaming == 0 {

@@ -7,6 +7,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use sambung_db::chats::REPLY_STREAMING_SQL;
 use sambung_db::{ChatId, Result, UserId};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::Mutex;
@@ -15,16 +16,6 @@ use crate::ReplyStatus;
 
 /// The first key of every lease lock ("SBNG"), so leases never meet other advisory locks.
 pub const LEASE_SPACE: i32 = 0x5342_4e47;
-
-/// SQL true when the message `m` is a reply being written (by a live server or a dead one).
-/// The status is a literal, never a parameter: the partial index `message_streaming_idx`
-/// then serves a generic plan too (with a parameter, a generic plan scans every message).
-pub(crate) fn streaming() -> String {
-    format!(
-        "m.metadata->>'status' = '{}'",
-        ReplyStatus::Streaming.as_str()
-    )
-}
 
 /// SQL true when the reply `m` (a `messages` row) is written by a live server: its lease lock
 /// is held (`classid` is [`LEASE_SPACE`]). Compared as text, so no metadata can make a cast
@@ -160,7 +151,7 @@ async fn mark_orphans(conn: &mut PgConnection, which: Orphans) -> Result<u64> {
                 jsonb_build_object('status', $1::text, 'error',
                                    'the server writing this reply stopped before it ended')
           WHERE {streaming} AND {picked}",
-        streaming = streaming()
+        streaming = REPLY_STREAMING_SQL
     );
     let mut query = sqlx::query(&sql).bind(ReplyStatus::Incomplete.as_str());
     if let Some(number) = server {
@@ -192,7 +183,7 @@ pub(crate) async fn chat_busy(
 
 /// [`chat_busy`]'s statement: `$1` the chat, `$2` the status of an orphan, `$3` the actor.
 pub(crate) static CHAT_BUSY_SQL: LazyLock<String> = LazyLock::new(|| {
-    let (streaming, alive) = (streaming(), writer_alive());
+    let (streaming, alive) = (REPLY_STREAMING_SQL, writer_alive());
     format!(
         "WITH orphaned AS (
            UPDATE messages m SET metadata = m.metadata ||

@@ -65,6 +65,24 @@ impl ReplyStatus {
     }
 }
 
+#[cfg(test)]
+mod status_tests {
+    use super::ReplyStatus;
+
+    /// SQL finds running replies by the word the data layer writes in it
+    /// (`REPLY_STREAMING_SQL`, a literal for the partial index): the same as the one stored.
+    #[test]
+    fn sql_names_the_running_status_as_it_is_stored() {
+        assert_eq!(
+            sambung_db::chats::REPLY_STREAMING_SQL,
+            format!(
+                "m.metadata->>'status' = '{}'",
+                ReplyStatus::Streaming.as_str()
+            )
+        );
+    }
+}
+
 /// Where a reply is cut off, whatever the provider does: it ends with `finishReason: "length"`
 /// and its text so far (`metadata.capped` says which limit).
 #[derive(Debug, Clone, Copy)]

@@ -3,10 +3,11 @@
 //! a reply another one writes gets its UI message stream relayed, from its start, while it
 //! runs. Every server listens on the three channels on a connection of its own.
 
+use sambung_db::chats::REPLY_STREAMING_SQL;
 use sambung_db::{ChatId, Result};
 use sqlx::PgPool;
 
-use crate::lease::{streaming, writer_alive};
+use crate::lease::writer_alive;
 
 /// Payload: the chat's id. The writer stops its generation.
 pub const STOP_CHANNEL: &str = "sambung_stop_generation";
@@ -22,7 +23,7 @@ pub const MAX_PART_BYTES: usize = 7000;
 /// Send `payload` on `channel` only if a live server writes a reply in `chat` (looked up in
 /// the same statement); whether one did.
 async fn notify_writer(pool: &PgPool, chat: ChatId, channel: &str, payload: &str) -> Result<bool> {
-    let (streaming, alive) = (streaming(), writer_alive());
+    let (streaming, alive) = (REPLY_STREAMING_SQL, writer_alive());
     let sent: Option<i32> = sqlx::query_scalar(&format!(
         "SELECT 1 FROM (SELECT pg_notify($2, $3) FROM messages m
                          WHERE m.chat_id = $1 AND {streaming} AND {alive}

@@ -240,7 +240,7 @@ pub(crate) fn preview_sql() -> String {
            FROM messages m
           WHERE m.chat_id = $4 AND NOT m.off_path
             AND EXISTS (SELECT 1 FROM readable)",
-        streaming = lease::streaming(),
+        streaming = sambung_db::chats::REPLY_STREAMING_SQL,
         alive = lease::writer_alive(),
     )
 }
@@ -333,7 +333,7 @@ pub async fn require_stop(pool: &PgPool, actor: UserId, chat: ChatId) -> Result<
                          WHERE m.chat_id = p.id AND m.role = 'assistant' AND {streaming}
                            AND m.metadata->>'askedBy' = $2::text) AS asked
            FROM sambung_chat_reader($1, $2) p",
-        streaming = lease::streaming()
+        streaming = sambung_db::chats::REPLY_STREAMING_SQL
     ))
     .bind(chat)
     .bind(actor)

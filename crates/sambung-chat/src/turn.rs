@@ -69,7 +69,7 @@ fn turn_reads_sql(with_default_model: bool) -> String {
                     (SELECT json_agg(r ORDER BY r.created_at, r.id) FROM ({preview}) r) AS preview,
                     (SELECT row_to_json(r) FROM ({allowance}) r) AS allowance",
             preview = store::preview_sql(),
-            allowance = quotas::ALLOWANCE_SQL,
+            allowance = *quotas::ALLOWANCE_SQL,
         ),
     )
 }

@@ -60,6 +60,13 @@ fn check_chat_settings(settings: &serde_json::Value) -> Result<()> {
     crate::models::check_generation_settings(settings, "systemPrompt")
 }
 
+/// SQL true when the message `m` is a reply being written (by a live server or a dead one):
+/// the one place SQL names that status (`sambung_chat::ReplyStatus::Streaming`, whose tests
+/// hold the two to the same word). A literal, never a parameter: the partial index
+/// `message_streaming_idx` then serves a generic plan too (with a parameter, a generic plan
+/// scans every message).
+pub const REPLY_STREAMING_SQL: &str = "m.metadata->>'status' = 'streaming'";
+
 /// The access decision: ($1 chat, $2 user) → whether the user may change the chat, no row when
 /// they may not read it. The rule itself is the schema's `sambung_chat_reader` (`05_chat.sql`),
 /// which every query deciding access reads.
@@ -909,13 +916,13 @@ pub async fn show_branch(
     message: MessageId,
 ) -> Result<()> {
     let mut tx = pool.begin().await?;
-    let locked: Option<(bool, bool)> = sqlx::query_as(
+    let locked: Option<(bool, bool)> = sqlx::query_as(&format!(
         "SELECT p.can_change,
                 EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = c.id AND NOT m.off_path
-                         AND m.metadata->>'status' = 'streaming')
+                         AND {REPLY_STREAMING_SQL})
            FROM chats c, sambung_chat_reader(c.id, $2) p
-          WHERE c.id = $1 FOR UPDATE OF c",
-    )
+          WHERE c.id = $1 FOR UPDATE OF c"
+    ))
     .bind(chat)
     .bind(actor)
     .fetch_optional(&mut *tx)

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::auth::Caller;
+use crate::chats::REPLY_STREAMING_SQL;
 use crate::error::{DomainError, Result};
 use crate::ids::{QuotaId, TeamId, UserId};
 use crate::instance::QuotaDefaults;
@@ -167,7 +168,9 @@ pub struct AllowanceRow {
 /// [`check_turn`]'s query: one [`AllowanceRow`], on the common tables `me`
 /// ([`Caller::with_me`]) and `team` (`id`: the team whose allowance is
 /// spent too; no row or NULL for none).
-pub const ALLOWANCE_SQL: &str = "SELECT (SELECT value FROM instance_settings WHERE key = 'quotas') AS defaults,
+pub static ALLOWANCE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT (SELECT value FROM instance_settings WHERE key = 'quotas') AS defaults,
                   (SELECT value FROM instance_settings WHERE key = 'personalKeys') AS personal_keys,
                   uq.tokens_per_day AS user_tokens, uq.requests_per_day AS user_requests,
                   uq.running_generations AS user_running,
@@ -182,10 +185,12 @@ pub const ALLOWANCE_SQL: &str = "SELECT (SELECT value FROM instance_settings WHE
                   (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u
                     WHERE u.team_id = (SELECT id FROM team) AND u.day = (now() AT TIME ZONE 'UTC')::date) AS team_requests_used,
                   (SELECT count(*) FROM messages m
-                    WHERE m.metadata->>'status' = 'streaming' AND m.metadata->>'askedBy' = me.id::text) AS running
+                    WHERE {REPLY_STREAMING_SQL} AND m.metadata->>'askedBy' = me.id::text) AS running
              FROM me
              LEFT JOIN quotas uq ON uq.user_id = me.id
-             LEFT JOIN quotas tq ON tq.team_id = (SELECT id FROM team)";
+             LEFT JOIN quotas tq ON tq.team_id = (SELECT id FROM team)"
+    )
+});
 
 /// What the caller may use for a call spending their allowance and `team`'s (outside a chat,
 /// the OpenAI-compatible endpoint: the model's team, if any), or the quota it is over
@@ -199,7 +204,7 @@ pub async fn check_turn(
     team: Option<TeamId>,
 ) -> Result<Allowance> {
     static CHECK_TURN: LazyLock<String> =
-        LazyLock::new(|| Caller::with_me(&["team AS (SELECT $4::uuid AS id)"], ALLOWANCE_SQL));
+        LazyLock::new(|| Caller::with_me(&["team AS (SELECT $4::uuid AS id)"], &ALLOWANCE_SQL));
     let row: AllowanceRow = caller
         .into()
         .bind(sqlx::query_as(&CHECK_TURN))

@@ -827,10 +827,10 @@ impl ChatPageRow {
     }
 }
 
-/// The chat ($1) if the caller (`$6`–`$8`, [`Caller::sql`]) may read it, each row with one
-/// message of the page `page` lists (its parameters `$2`–`$5`, as [`MESSAGES_PAGE_SQL`]'s),
-/// or one row without a message when the page is empty: the session, the access decision,
-/// the chat and its page in one round trip.
+/// The chat ($1) if the caller (`$6`–`$8`, read once in the common table `me`,
+/// [`Caller::me_sql`]) may read it, each row with one message of the page `page` lists (its
+/// parameters `$2`–`$5`, as [`MESSAGES_PAGE_SQL`]'s), or one row without a message when the
+/// page is empty: the session, the access decision, the chat and its page in one round trip.
 pub fn chat_page_sql(page: &str) -> String {
     format!(
         "WITH {} SELECT {CHAT_COLUMNS}, page.id AS message_id, page.role AS message_role,
@@ -969,8 +969,8 @@ pub async fn show_branch(
     Ok(())
 }
 
-/// `search_messages`' query: ($1–$3 the caller, [`Caller::sql`]; $4 words, $5 limit), each
-/// match with its chat's title. For each chat the user may read (`sambung_chats_of`, the
+/// `search_messages`' query: ($1–$3 the caller, in the common table `me`,
+/// [`Caller::me_sql`]; $4 words, $5 limit), each match with its chat's title. For each chat the user may read (`sambung_chats_of`, the
 /// access rule from the user's side), its newest matches, walking the chat's messages newest first (`message_chat_id_idx`), then
 /// the newest of those. So a search costs what the user can read, never what the whole table
 /// holds, and its plan is the same for every word: prepared, it keeps it.

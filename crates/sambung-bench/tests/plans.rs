@@ -153,7 +153,7 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
         .execute(&mut *conn)
         .await
         .unwrap();
-    let generic = prepared_plan(
+    let generic = sambung_testkit::explain_prepared(
         &mut conn,
         "chat_access",
         chats::CHAT_ACCESS_SQL,
@@ -336,33 +336,6 @@ async fn a_database_without_the_dataset_is_refused() {
     assert!(Workload::parse("search-messages-").is_err() && Workload::parse("search").is_err());
 }
 
-/// `EXPLAIN` of a statement prepared on one connection and run `runs` times first (from the
-/// sixth run PostgreSQL may switch it to a generic plan, one that cannot see the values).
-async fn prepared_plan(
-    conn: &mut sqlx::PgConnection,
-    name: &str,
-    sql: &str,
-    runs: &[Vec<&str>],
-    explain: &[&str],
-) -> String {
-    sqlx::raw_sql(&format!("PREPARE {name} AS {sql}"))
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    for args in runs {
-        sqlx::raw_sql(&format!("EXECUTE {name}({})", args.join(", ")))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-    }
-    let rows: Vec<String> =
-        sqlx::query_scalar(&format!("EXPLAIN EXECUTE {name}({})", explain.join(", ")))
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-    rows.join("\n")
-}
-
 #[tokio::test]
 async fn prepared_searches_keep_their_plans_for_every_word() {
     let (db, inputs) = seeded().await;
@@ -406,8 +379,14 @@ async fn prepared_searches_keep_their_plans_for_every_word() {
                 .await
                 .unwrap();
             let name = format!("search_messages_{mode}_{i}");
-            let plan =
-                prepared_plan(&mut conn, &name, &search_sql, &caller_runs, caller_explain).await;
+            let plan = sambung_testkit::explain_prepared(
+                &mut conn,
+                &name,
+                &search_sql,
+                &caller_runs,
+                caller_explain,
+            )
+            .await;
             // Each readable chat's messages, newest first, through its index; never the
             // whole table's matches through the GIN index.
             assert!(
@@ -421,7 +400,7 @@ async fn prepared_searches_keep_their_plans_for_every_word() {
             no_seq_scans("search-messages (prepared)", &plan);
 
             let name = format!("search_prompts_{mode}_{i}");
-            let plan = prepared_plan(
+            let plan = sambung_testkit::explain_prepared(
                 &mut conn,
                 &name,
                 &prompts::SEARCH_PROMPTS_RANKED_SQL,

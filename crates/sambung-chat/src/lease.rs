@@ -150,8 +150,7 @@ async fn mark_orphans(conn: &mut PgConnection, which: Orphans) -> Result<u64> {
         "UPDATE messages m SET metadata = m.metadata ||
                 jsonb_build_object('status', $1::text, 'error',
                                    'the server writing this reply stopped before it ended')
-          WHERE {streaming} AND {picked}",
-        streaming = REPLY_STREAMING_SQL
+          WHERE {REPLY_STREAMING_SQL} AND {picked}"
     );
     let mut query = sqlx::query(&sql).bind(ReplyStatus::Incomplete.as_str());
     if let Some(number) = server {
@@ -183,16 +182,16 @@ pub(crate) async fn chat_busy(
 
 /// [`chat_busy`]'s statement: `$1` the chat, `$2` the status of an orphan, `$3` the actor.
 pub(crate) static CHAT_BUSY_SQL: LazyLock<String> = LazyLock::new(|| {
-    let (streaming, alive) = (REPLY_STREAMING_SQL, writer_alive());
+    let alive = writer_alive();
     format!(
         "WITH orphaned AS (
            UPDATE messages m SET metadata = m.metadata ||
                   jsonb_build_object('status', $2::text, 'error',
                                      'the server writing this reply stopped before it ended')
-            WHERE {streaming} AND m.chat_id = $1 AND NOT {alive})
+            WHERE {REPLY_STREAMING_SQL} AND m.chat_id = $1 AND NOT {alive})
          SELECT EXISTS (SELECT 1 FROM messages m
-                         WHERE m.chat_id = $1 AND {streaming} AND {alive}),
+                         WHERE m.chat_id = $1 AND {REPLY_STREAMING_SQL} AND {alive}),
                 (SELECT count(*) FROM messages m
-                  WHERE {streaming} AND m.metadata->>'askedBy' = $3::text AND {alive})"
+                  WHERE {REPLY_STREAMING_SQL} AND m.metadata->>'askedBy' = $3::text AND {alive})"
     )
 });

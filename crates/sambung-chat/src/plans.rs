@@ -9,21 +9,16 @@ use crate::{lease, turn};
 
 /// `EXPLAIN` of `sql`'s generic plan, with `args` its values.
 async fn generic_plan(conn: &mut PgConnection, sql: &str, args: &str) -> String {
-    sqlx::raw_sql(&format!(
-        "SET plan_cache_mode = force_generic_plan; PREPARE probe AS {sql}"
-    ))
-    .execute(&mut *conn)
-    .await
-    .unwrap();
-    let rows: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN EXECUTE probe({args})"))
-        .fetch_all(&mut *conn)
+    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
+        .execute(&mut *conn)
         .await
         .unwrap();
+    let plan = sambung_testkit::explain_prepared(conn, "probe", sql, &[], &[args]).await;
     sqlx::raw_sql("DEALLOCATE probe; RESET plan_cache_mode")
         .execute(&mut *conn)
         .await
         .unwrap();
-    rows.join("\n")
+    plan
 }
 
 #[tokio::test]

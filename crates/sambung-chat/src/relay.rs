@@ -23,11 +23,11 @@ pub const MAX_PART_BYTES: usize = 7000;
 /// Send `payload` on `channel` only if a live server writes a reply in `chat` (looked up in
 /// the same statement); whether one did.
 async fn notify_writer(pool: &PgPool, chat: ChatId, channel: &str, payload: &str) -> Result<bool> {
-    let (streaming, alive) = (REPLY_STREAMING_SQL, writer_alive());
     let sent: Option<i32> = sqlx::query_scalar(&format!(
         "SELECT 1 FROM (SELECT pg_notify($2, $3) FROM messages m
-                         WHERE m.chat_id = $1 AND {streaming} AND {alive}
-                         LIMIT 1) AS notified"
+                         WHERE m.chat_id = $1 AND {REPLY_STREAMING_SQL} AND {alive}
+                         LIMIT 1) AS notified",
+        alive = writer_alive()
     ))
     .bind(chat)
     .bind(channel)

@@ -230,8 +230,9 @@ pub(crate) struct PreviewRow {
 /// The conversation a turn would send to the provider, read before its transaction, so the
 /// provider request can leave while the turn is stored ([`begin_turn`] returns the
 /// conversation as stored: a caller compares the two): [`PreviewRow`]s of the chat `$4` (a
-/// caller orders them by `created_at`, `id`) on the common table `readable` ([`sambung_db::chats::readable_sql`]: none for a chat
-/// the caller may not read). [`preview_from`] makes it the conversation.
+/// caller orders them by `created_at`, `id`) on the common table `readable`
+/// ([`sambung_db::chats::readable_sql`]: none for a chat the caller may not read).
+/// [`preview_from`] makes it the conversation.
 pub(crate) fn preview_sql() -> String {
     format!(
         "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at,

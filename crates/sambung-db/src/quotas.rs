@@ -166,29 +166,30 @@ pub struct AllowanceRow {
 }
 
 /// [`check_turn`]'s query: one [`AllowanceRow`], on the common tables `me`
-/// ([`Caller::with_me`]) and `team` (`id`: the team whose allowance is
-/// spent too; no row or NULL for none).
+/// ([`Caller::with_me`]) and `team` (`id`: the team whose allowance is spent too; at most one
+/// row, none or NULL for none). What the user and the team used today is read once each.
 pub static ALLOWANCE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT (SELECT value FROM instance_settings WHERE key = 'quotas') AS defaults,
                   (SELECT value FROM instance_settings WHERE key = 'personalKeys') AS personal_keys,
                   uq.tokens_per_day AS user_tokens, uq.requests_per_day AS user_requests,
                   uq.running_generations AS user_running,
-                  (SELECT id FROM team) AS team_id,
+                  team.id AS team_id,
                   tq.tokens_per_day AS team_tokens, tq.requests_per_day AS team_requests,
-                  (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u
-                    WHERE u.user_id = me.id AND u.day = (now() AT TIME ZONE 'UTC')::date) AS user_tokens_used,
-                  (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u
-                    WHERE u.user_id = me.id AND u.day = (now() AT TIME ZONE 'UTC')::date) AS user_requests_used,
-                  (SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint FROM usage_daily u
-                    WHERE u.team_id = (SELECT id FROM team) AND u.day = (now() AT TIME ZONE 'UTC')::date) AS team_tokens_used,
-                  (SELECT coalesce(sum(u.requests), 0)::bigint FROM usage_daily u
-                    WHERE u.team_id = (SELECT id FROM team) AND u.day = (now() AT TIME ZONE 'UTC')::date) AS team_requests_used,
+                  by_user.tokens AS user_tokens_used, by_user.requests AS user_requests_used,
+                  by_team.tokens AS team_tokens_used, by_team.requests AS team_requests_used,
                   (SELECT count(*) FROM messages m
                     WHERE {REPLY_STREAMING_SQL} AND m.metadata->>'askedBy' = me.id::text) AS running
              FROM me
+             CROSS JOIN (SELECT (now() AT TIME ZONE 'UTC')::date AS day) today
+             LEFT JOIN team ON true
              LEFT JOIN quotas uq ON uq.user_id = me.id
-             LEFT JOIN quotas tq ON tq.team_id = (SELECT id FROM team)"
+             LEFT JOIN quotas tq ON tq.team_id = team.id
+             CROSS JOIN LATERAL ({used} WHERE u.user_id = me.id AND u.day = today.day) by_user
+             CROSS JOIN LATERAL ({used} WHERE u.team_id = team.id AND u.day = today.day) by_team",
+        used = "SELECT coalesce(sum(u.input_tokens + u.output_tokens), 0)::bigint AS tokens,
+                       coalesce(sum(u.requests), 0)::bigint AS requests
+                  FROM usage_daily u"
     )
 });
 

@@ -58,6 +58,33 @@ pub async fn insert_user(pool: &PgPool, email: &str) -> uuid::Uuid {
         .unwrap_or_else(|e| panic!("insert user {email}: {e}"))
 }
 
+/// `EXPLAIN` of a statement prepared on one connection and run `runs` times first (from the
+/// sixth run PostgreSQL may switch it to a generic plan, one that cannot see the values).
+pub async fn explain_prepared(
+    conn: &mut sqlx::PgConnection,
+    name: &str,
+    sql: &str,
+    runs: &[Vec<&str>],
+    explain: &[&str],
+) -> String {
+    sqlx::raw_sql(&format!("PREPARE {name} AS {sql}"))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    for args in runs {
+        sqlx::raw_sql(&format!("EXECUTE {name}({})", args.join(", ")))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    let rows: Vec<String> =
+        sqlx::query_scalar(&format!("EXPLAIN EXECUTE {name}({})", explain.join(", ")))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    rows.join("\n")
+}
+
 /// The PostgreSQL every test of this process runs: `SAMBUNG_PG_BIN`, else what `sambung`
 /// itself would find (the newest server, the fetched packages of the cache included), so that
 /// the harness's clusters and the `sambung` commands a test runs are the same version.

@@ -1406,3 +1406,70 @@ async fn a_statement_checks_the_session_it_serves() {
         .unwrap();
     assert_eq!(written, 2, "only the live session wrote");
 }
+
+/// A quota counts what was used today (UTC): the user's across every chat, the team's by
+/// every member, neither yesterday's nor, for the team, its members' personal chats.
+#[tokio::test]
+async fn quotas_count_what_the_user_and_the_team_used_today() {
+    use sambung_db::quotas::{self, QuotaLimits, QuotaSubject};
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let bob = user(pool, "bob@example.com").await;
+    let team = teams::create_team(pool, ana, "Kopi", "kopi", None)
+        .await
+        .unwrap()
+        .id;
+    let used = |who: UserId, team: uuid::Uuid, days_ago: i32, requests: i64| async move {
+        sqlx::query(
+            "INSERT INTO usage_daily (day, user_id, team_id, model, provider, requests, input_tokens)
+             VALUES ((now() AT TIME ZONE 'UTC')::date - $1, $2, $3, 'm', 'openai', $4, $4 * 10)",
+        )
+        .bind(days_ago)
+        .bind(who)
+        .bind(team)
+        .bind(requests)
+        .execute(pool)
+        .await
+        .unwrap();
+    };
+    used(ana, team.0, 0, 1).await;
+    used(bob, team.0, 0, 1).await;
+    used(bob, team.0, 1, 50).await; // yesterday
+    used(ana, uuid::Uuid::nil(), 0, 3).await; // her personal chats
+    let limit = |requests| QuotaLimits {
+        requests_per_day: Some(requests),
+        ..QuotaLimits::default()
+    };
+    let refused = |result: sambung_db::Result<quotas::Allowance>, which: &str| match result {
+        Err(DomainError::QuotaExceeded { limit, .. }) => assert_eq!(limit, which),
+        other => panic!("expected {which}: {other:?}"),
+    };
+
+    // The team used 2 today (ana's 1 and bob's 1).
+    quotas::set_quota(pool, QuotaSubject::Team(team), limit(2))
+        .await
+        .unwrap();
+    refused(
+        quotas::check_turn(pool, bob, Some(team)).await,
+        "teamRequestsPerDay",
+    );
+    quotas::check_turn(pool, bob, None).await.unwrap();
+    quotas::set_quota(pool, QuotaSubject::Team(team), limit(3))
+        .await
+        .unwrap();
+    quotas::check_turn(pool, bob, Some(team)).await.unwrap();
+
+    // Ana used 4 today (1 in the team, 3 of her own); bob 1 (his 50 were yesterday).
+    quotas::set_quota(pool, QuotaSubject::User(ana), limit(4))
+        .await
+        .unwrap();
+    refused(
+        quotas::check_turn(pool, ana, None).await,
+        "userRequestsPerDay",
+    );
+    quotas::set_quota(pool, QuotaSubject::User(bob), limit(2))
+        .await
+        .unwrap();
+    quotas::check_turn(pool, bob, None).await.unwrap();
+}

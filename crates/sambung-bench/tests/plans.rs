@@ -112,6 +112,19 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
         "message counts through the index:\n{list}"
     );
     no_seq_scans("list-chats", &list);
+    // A request's session checked inside the statement: the lookup inlined into it (its
+    // token's index, no function run apart on every call).
+    let by_session = plan(
+        pool,
+        &chats::list_chats_sql(false),
+        &["NULL", "'a token hash'", "NULL", "50"],
+    )
+    .await;
+    assert!(
+        by_session.contains("using sessions_token_hash_key"),
+        "the session's lookup inlined:\n{by_session}"
+    );
+    no_seq_scans("list-chats (a session)", &by_session);
     // A team's listing: its chats through the team index.
     steps.at("A team's listing");
     let team: String =

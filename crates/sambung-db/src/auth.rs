@@ -1168,7 +1168,7 @@ mod tests {
 
 /// Whom a statement serves: a person whose session was checked already, or the session a
 /// request presented, which the statement checks itself (`sambung_session_user`, once, as a
-/// scalar subquery), so that such a request makes one round trip where it made two. A session
+/// scalar subquery reading it in FROM, where PostgreSQL inlines it), so that such a request makes one round trip where it made two. A session
 /// the statement does not accept (gone, expired, its user banned or not approved, due to be
 /// renewed) reads as nobody: the statement finds nothing, and the caller asks again the long
 /// way ([`authenticate`]), which says why.
@@ -1195,7 +1195,7 @@ impl Caller {
     /// [`Caller::bind`] gives: the user, else the session's user (NULL when not accepted).
     pub fn sql(first: usize) -> String {
         format!(
-            "COALESCE(${first}::uuid, (SELECT sambung_session_user(${}::text, ${}::timestamptz)))",
+            "COALESCE(${first}::uuid, (SELECT u FROM sambung_session_user(${}::text, ${}::timestamptz) u))",
             first + 1,
             first + 2
         )
@@ -1238,11 +1238,11 @@ impl Caller {
         let (user, session, renew) = self.parameters();
         sql.push("COALESCE(")
             .push_bind(user)
-            .push("::uuid, (SELECT sambung_session_user(")
+            .push("::uuid, (SELECT u FROM sambung_session_user(")
             .push_bind(session)
             .push("::text, ")
             .push_bind(renew)
-            .push("::timestamptz)))");
+            .push("::timestamptz) u))");
     }
 
     /// Bind the three parameters of [`Caller::sql`] to `query`, in order.

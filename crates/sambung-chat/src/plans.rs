@@ -77,3 +77,43 @@ async fn a_turns_statements_keep_to_their_indexes_in_generic_plans() {
         }
     }
 }
+
+/// The conversation's busy check asks PostgreSQL's lock table only for a reply still
+/// streaming: for messages without a status (`NULL AND …` is not false) it once read the
+/// whole lock table in every turn's statement, a third of its execution.
+#[tokio::test]
+async fn the_lock_table_is_read_only_for_a_running_reply() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = sambung_db::UserId::from(sambung_testkit::insert_user(pool, "ana@example.com").await);
+    let new_chat = sambung_db::chats::NewChat {
+        title: "a chat",
+        model: "gpt-4o",
+        provider: "openai",
+        ..Default::default()
+    };
+    let chat = sambung_db::chats::create_chat(pool, ana, new_chat)
+        .await
+        .unwrap();
+    sambung_db::chats::append_message(pool, ana, chat.id, "a question", None)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::raw_sql(&format!("PREPARE reads AS {}", &*turn::TURN_READS_SQL))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(&format!(
+        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE reads('{ana}', NULL, NULL, '{}')",
+        chat.id
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    let lock_table = plan
+        .lines()
+        .find(|line| line.contains("pg_lock_status"))
+        .unwrap_or_else(|| panic!("no busy check in the plan:\n{plan}"));
+    assert!(lock_table.contains("never executed"), "{plan}");
+}

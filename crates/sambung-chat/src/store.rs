@@ -232,12 +232,14 @@ pub(crate) struct PreviewRow {
 /// conversation as stored: a caller compares the two): [`PreviewRow`]s of the chat `$4` (a
 /// caller orders them by `created_at`, `id`) on the common table `readable`
 /// ([`sambung_db::chats::readable_sql`]: none for a chat the caller may not read).
-/// [`preview_from`] makes it the conversation.
+/// [`preview_from`] makes it the conversation. A message without a status reads as not
+/// running before the lock table is asked (`NULL AND …` would ask it: a third of the turn's
+/// statement).
 pub(crate) fn preview_sql() -> String {
     format!(
         "SELECT m.id, m.chat_id, m.role, m.content, m.metadata, m.created_at,
                 EXISTS (SELECT 1 FROM message_files mf WHERE mf.message_id = m.id) AS has_files,
-                COALESCE({streaming} AND {alive}, false) AS busy
+                COALESCE(COALESCE({streaming}, false) AND {alive}, false) AS busy
            FROM messages m
           WHERE m.chat_id = $4 AND NOT m.off_path
             AND EXISTS (SELECT 1 FROM readable)",

@@ -1168,10 +1168,11 @@ mod tests {
 
 /// Whom a statement serves: a person whose session was checked already, or the session a
 /// request presented, which the statement checks itself (`sambung_session_user`, once, as a
-/// scalar subquery reading it in FROM, where PostgreSQL inlines it), so that such a request makes one round trip where it made two. A session
-/// the statement does not accept (gone, expired, its user banned or not approved, due to be
-/// renewed) reads as nobody: the statement finds nothing, and the caller asks again the long
-/// way ([`authenticate`]), which says why.
+/// scalar subquery reading it in FROM, where PostgreSQL inlines it), so that such a request
+/// makes one round trip where it made two. A session the statement does not accept (gone,
+/// expired, its user banned or not approved, due to be renewed) reads as nobody: the
+/// statement finds nothing, and the caller asks again the long way ([`authenticate`]), which
+/// says why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     User(UserId),

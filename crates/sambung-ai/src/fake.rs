@@ -1,9 +1,12 @@
-//! A fake AI provider on loopback, for the tests and the `generate` benchmark: each
-//! connection gets the next scripted answer (or the default one), written piece by piece at a
-//! set pace (so chunk boundaries fall where a test wants them: inside a JSON object, inside a
-//! UTF-8 character), and every request it received is kept.
+//! A fake AI provider on loopback, for the tests and the `generate` benchmark: each request
+//! gets the next scripted answer (or the default one), written piece by piece at a set pace
+//! (so chunk boundaries fall where a test wants them: inside a JSON object, inside a UTF-8
+//! character), and every request it received is kept. It closes each connection after its
+//! answer, or keeps it open for the next request as real providers do
+//! ([`FakeProvider::keeping_connections`]).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -150,7 +153,10 @@ pub struct FakeProvider {
     /// Answered when no script is queued.
     fallback: Arc<Mutex<Option<Script>>>,
     requests: Arc<Mutex<Vec<String>>>,
-    keep_requests: bool,
+    /// Shared with the accepting task, which holds a clone made before any setting.
+    keep_requests: Arc<AtomicBool>,
+    keep_alive: Arc<AtomicBool>,
+    connections: Arc<AtomicUsize>,
     /// For each answer, from its request read to its first body piece written: the fake's
     /// own time to first token, which a benchmark subtracts.
     first_piece_after: Arc<Mutex<Vec<Duration>>>,
@@ -165,14 +171,16 @@ impl FakeProvider {
             scripts: Arc::default(),
             fallback: Arc::default(),
             requests: Arc::default(),
-            keep_requests: true,
+            keep_requests: Arc::new(AtomicBool::new(true)),
+            keep_alive: Arc::default(),
+            connections: Arc::default(),
             first_piece_after: Arc::default(),
         };
         let server = fake.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 let server = server.clone();
-                tokio::spawn(async move { server.answer(socket).await });
+                tokio::spawn(async move { server.serve(socket).await });
             }
         });
         Ok(fake)
@@ -180,13 +188,25 @@ impl FakeProvider {
 
     /// Answer every connection without a queued script with `script`, and keep no requests
     /// (a benchmark's many).
-    pub fn always(mut self, script: Script) -> FakeProvider {
+    pub fn always(self, script: Script) -> FakeProvider {
         *self.fallback.lock().unwrap_or_else(|e| e.into_inner()) = Some(script);
-        self.keep_requests = false;
+        self.keep_requests.store(false, Ordering::Relaxed);
         self
     }
 
-    /// Queue answers for the next connections.
+    /// Keep each connection open for the next request, every body sent chunked, as the
+    /// providers' own servers do (so a client's connection pool is measured as in production).
+    pub fn keeping_connections(self) -> FakeProvider {
+        self.keep_alive.store(true, Ordering::Relaxed);
+        self
+    }
+
+    /// How many connections were accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Queue answers for the next requests.
     pub fn push(&self, script: Script) {
         self.scripts
             .lock()
@@ -215,47 +235,33 @@ impl FakeProvider {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    async fn answer(&self, mut socket: tokio::net::TcpStream) {
+    /// Answer the requests of one connection: one, or (keeping connections) each in turn.
+    async fn serve(&self, mut socket: tokio::net::TcpStream) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
         let _ = socket.set_nodelay(true);
-        let mut request = Vec::new();
-        let mut buffer = [0u8; 64 << 10];
-        // The whole request's length, once its head has come (looked for in what is new only:
-        // a request of megabytes is read in linear time).
-        let mut whole: Option<usize> = None;
-        loop {
-            let n = socket.read(&mut buffer).await.unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            let searched_to = request.len().saturating_sub(3);
-            request.extend_from_slice(&buffer[..n]);
-            if whole.is_none() {
-                if let Some(at) = request[searched_to..]
-                    .windows(4)
-                    .position(|w| w == b"\r\n\r\n")
-                {
-                    let head_end = searched_to + at;
-                    let length = String::from_utf8_lossy(&request[..head_end])
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    whole = Some(head_end + 4 + length);
-                }
-            }
-            if whole.is_some_and(|whole| request.len() >= whole) {
+        let mut unread = Vec::new();
+        while let Some(request) = read_request(&mut socket, &mut unread).await {
+            let keep_alive = self.keep_alive.load(Ordering::Relaxed);
+            if !self.answer(&mut socket, &request, keep_alive).await || !keep_alive {
                 break;
             }
         }
+        let _ = socket.shutdown().await;
+    }
+
+    /// Write the next script's answer to `request`; false once the socket failed.
+    async fn answer(
+        &self,
+        socket: &mut tokio::net::TcpStream,
+        request: &[u8],
+        chunked: bool,
+    ) -> bool {
         let read = std::time::Instant::now();
-        if self.keep_requests {
+        if self.keep_requests.load(Ordering::Relaxed) {
             self.requests
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push(String::from_utf8_lossy(&request).into_owned());
+                .push(String::from_utf8_lossy(request).into_owned());
         }
         let queued = self
             .scripts
@@ -274,13 +280,18 @@ impl FakeProvider {
                 r#"{"error":{"message":"the fake has no script left"}}"#,
             )
         });
-        let mut head = format!("HTTP/1.1 {} FAKE\r\nconnection: close\r\n", script.status);
+        let framing = if chunked {
+            "transfer-encoding: chunked"
+        } else {
+            "connection: close"
+        };
+        let mut head = format!("HTTP/1.1 {} FAKE\r\n{framing}\r\n", script.status);
         for (name, value) in &script.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
         if socket.write_all(head.as_bytes()).await.is_err() {
-            return;
+            return false;
         }
         for (i, piece) in script.pieces.iter().enumerate() {
             if script.stall_before == Some(i) {
@@ -289,8 +300,19 @@ impl FakeProvider {
             if !script.pace.is_zero() {
                 tokio::time::sleep(script.pace).await;
             }
-            if socket.write_all(piece).await.is_err() || socket.flush().await.is_err() {
-                return;
+            let written = if !chunked {
+                socket.write_all(piece).await
+            } else if piece.is_empty() {
+                // An empty chunk would end the body.
+                Ok(())
+            } else {
+                let mut framed = format!("{:x}\r\n", piece.len()).into_bytes();
+                framed.extend_from_slice(piece);
+                framed.extend_from_slice(b"\r\n");
+                socket.write_all(&framed).await
+            };
+            if written.is_err() || socket.flush().await.is_err() {
+                return false;
             }
             if i == 0 {
                 self.first_piece_after
@@ -299,6 +321,48 @@ impl FakeProvider {
                     .push(read.elapsed());
             }
         }
-        let _ = socket.shutdown().await;
+        !chunked || socket.write_all(b"0\r\n\r\n").await.is_ok()
+    }
+}
+
+/// The next request on `socket` (head and body, by its `content-length`), starting with what
+/// was read past the previous one (`unread`, which keeps what is read past this one); `None`
+/// once the peer closed without sending one.
+async fn read_request(socket: &mut tokio::net::TcpStream, unread: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let mut request = std::mem::take(unread);
+    let mut buffer = [0u8; 64 << 10];
+    // The whole request's length, once its head has come (looked for in what is new only:
+    // a request of megabytes is read in linear time).
+    let mut whole: Option<usize> = None;
+    let mut searched_to = 0;
+    loop {
+        if whole.is_none() {
+            if let Some(at) = request[searched_to..]
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+            {
+                let head_end = searched_to + at;
+                let length = String::from_utf8_lossy(&request[..head_end])
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                whole = Some(head_end + 4 + length);
+            }
+            searched_to = request.len().saturating_sub(3);
+        }
+        if let Some(whole) = whole.filter(|whole| request.len() >= *whole) {
+            *unread = request.split_off(whole);
+            return Some(request);
+        }
+        let n = socket.read(&mut buffer).await.unwrap_or(0);
+        if n == 0 {
+            // The peer stopped sending: answer what came, as a cut request would be.
+            return (!request.is_empty()).then_some(request);
+        }
+        request.extend_from_slice(&buffer[..n]);
     }
 }

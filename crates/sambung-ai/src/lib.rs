@@ -475,6 +475,10 @@ async fn run(
             }
         }
         if parser.done {
+            // The connection goes back to the client's pool only once its body is read to
+            // its end (the chunked terminator, which comes right after the end marker): read
+            // it aside, bounded, so the reply ends now and the next request reuses it.
+            tokio::spawn(drain(body, timeouts.idle));
             break;
         }
     }
@@ -487,6 +491,24 @@ async fn run(
         let _ = sender.send(Ok(delta)).await;
     }
     Ok(())
+}
+
+/// Read what is left of a body after its end marker, up to 64 KiB within `within`, and drop it.
+async fn drain<S, B>(mut body: S, within: Duration)
+where
+    S: futures_util::Stream<Item = reqwest::Result<B>> + Unpin,
+    B: AsRef<[u8]>,
+{
+    let _ = tokio::time::timeout(within, async {
+        let mut left = 64usize << 10;
+        while let Some(Ok(chunk)) = body.next().await {
+            left = match left.checked_sub(chunk.as_ref().len()) {
+                Some(left) => left,
+                None => return,
+            };
+        }
+    })
+    .await;
 }
 
 /// A client that connects only to the checked address and follows no redirect. Clients are

@@ -26,6 +26,14 @@ impl Fake {
         Fake { inner }
     }
 
+    /// A fake that keeps its connections open, as the providers' servers do.
+    async fn keeping_connections(scripts: Vec<Script>) -> Fake {
+        let fake = Fake::start(scripts).await;
+        Fake {
+            inner: fake.inner.keeping_connections(),
+        }
+    }
+
     fn guard(&self) -> Guard {
         Guard::new(&[format!("127.0.0.1:{}", self.inner.port)]).unwrap()
     }
@@ -211,6 +219,40 @@ async fn gemini_streams_until_the_body_ends() {
     assert_eq!(body["systemInstruction"]["parts"][0]["text"], "Be brief.");
     assert_eq!(body["contents"][0]["role"], "user");
     assert_eq!(body["generationConfig"]["maxOutputTokens"], 100);
+}
+
+#[tokio::test]
+async fn a_kept_connection_serves_the_next_request_once_the_body_has_ended() {
+    // OpenAI's stream ends at its marker, but the body goes on (a comment 50 ms later): the
+    // connection is reused only when the rest is read after the reply ended. Gemini's ends
+    // with its body (the chunked terminator).
+    let after_the_end = |body: &str| {
+        let mut script = Script::sse(body, 4096).paced(Duration::from_millis(50));
+        script.pieces.push(b": after the end\n\n".to_vec());
+        script
+    };
+    let fake = Fake::keeping_connections(vec![
+        after_the_end(OPENAI),
+        after_the_end(OPENAI),
+        Script::sse(GEMINI, 5),
+        Script::sse(GEMINI, 5),
+    ])
+    .await;
+    for _ in 0..2 {
+        let (text, _, error) = collect(fake.guard(), fake.endpoint(Provider::Openai, "/v1")).await;
+        assert_eq!((text.as_str(), error), ("Halo, apa kabar? ☕", None));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert_eq!(
+        fake.inner.connections(),
+        1,
+        "the second request reused the first's connection"
+    );
+    for _ in 0..2 {
+        let (text, _, error) = collect(fake.guard(), fake.endpoint(Provider::Google, "")).await;
+        assert_eq!((text.as_str(), error), ("Terima kasih.", None));
+    }
+    assert_eq!(fake.inner.connections(), 1);
 }
 
 #[tokio::test]

@@ -28,6 +28,9 @@ pub struct GenerateReport {
     /// percentile of the one minus the same percentile of the other).
     pub added_first_token_p50_ms: f64,
     pub added_first_token_p95_ms: f64,
+    /// Connections the fake provider accepted for every turn of the run (its warm-up and the
+    /// streams included): the server's provider client keeps them open between turns.
+    pub provider_connections: usize,
     pub streams: usize,
     pub rss_before_mb: f64,
     pub rss_peak_mb: f64,
@@ -66,12 +69,14 @@ pub(crate) fn rss_mb_of(pid: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Run `turns` turns at `concurrency` (each on a chat of its own at a time) to measure the
-/// first token, then `streams` at once to measure memory.
+/// Run `turns` turns at `concurrency` (each on a chat of its own at a time) after `warmup`
+/// unmeasured ones ([`warmup_turns`]) to measure the first token, then `streams` at once to
+/// measure memory.
 pub async fn run(
     pool: &PgPool,
     chats: &[(UserId, ChatId)],
     turns: usize,
+    warmup: usize,
     concurrency: usize,
     streams: usize,
     pace: Duration,
@@ -79,7 +84,8 @@ pub async fn run(
     let fake = FakeProvider::start()
         .await
         .map_err(|e| BenchError::Setup(format!("cannot start the fake provider: {e}")))?
-        .always(reply(20, pace));
+        .always(reply(20, pace))
+        .keeping_connections();
     let base_url = fake.url("/v1");
     // One chat per user (a default model belongs to a user), as many as the streams need.
     let mut chosen: Vec<(UserId, ChatId)> = Vec::new();
@@ -103,7 +109,15 @@ pub async fn run(
         )
         .await?,
     );
-    let result = measure(&target, &fake, &chosen, turns, concurrency, streams).await;
+    let result = measure(
+        &target,
+        &fake,
+        &chosen,
+        (turns, warmup),
+        concurrency,
+        streams,
+    )
+    .await;
     if let Ok(target) = std::sync::Arc::try_unwrap(target) {
         target.close().await?;
     }
@@ -189,29 +203,28 @@ pub(crate) async fn remove_models(pool: &PgPool, made: &[ModelId]) -> Result<(),
     Ok(())
 }
 
-/// Unmeasured turns per task before the measured ones. PostgreSQL plans a prepared
-/// statement afresh for its first five runs on each connection (then keeps a plan), and the
-/// pool hands its idle connections out in turn, so the first turns on a started server pay
-/// that planning (a millisecond and more for the turn's reads): what is measured is a server
-/// that has served a while, as the database workloads measure after their warm-up.
-const WARMUP_TURNS_PER_TASK: usize = 30;
+/// How many unmeasured turns to run, in all, before the measured ones at `concurrency` on a
+/// pool of `pool_connections`: 30 per concurrent client, and at least six for each of the
+/// pool's connections. PostgreSQL plans a prepared statement afresh for its first five runs
+/// on each connection, then once more for the plan it keeps, and the pool hands its idle
+/// connections out in turn (first in, first out): a turn at concurrency 1 spreads over six
+/// to eight of them, so 30 turns left a dozen of the turn's plannings (3-4 ms each) among the
+/// measured ones. What is measured is a server that has served a while, as the database
+/// workloads measure after their warm-up.
+pub fn warmup_turns(pool_connections: u32, concurrency: usize) -> usize {
+    (30 * concurrency).max(6 * pool_connections as usize)
+}
 
 async fn measure(
     target: &std::sync::Arc<HttpTarget>,
     fake: &FakeProvider,
     chats: &[(UserId, ChatId)],
-    turns: usize,
+    (turns, warmup): (usize, usize),
     concurrency: usize,
     streams: usize,
 ) -> Result<GenerateReport, BenchError> {
     let concurrency = concurrency.clamp(1, chats.len());
-    let (_, mut errors) = turns_at(
-        target,
-        chats,
-        WARMUP_TURNS_PER_TASK * concurrency,
-        concurrency,
-    )
-    .await;
+    let (_, mut errors) = turns_at(target, chats, warmup, concurrency).await;
     let warmup = fake.first_piece_times().len();
     let (mut firsts, measured_errors) = turns_at(target, chats, turns, concurrency).await;
     errors += measured_errors;
@@ -247,6 +260,7 @@ async fn measure(
             - crate::percentile_ms(&own, 0.50),
         added_first_token_p95_ms: crate::percentile_ms(&firsts, 0.95)
             - crate::percentile_ms(&own, 0.95),
+        provider_connections: fake.connections(),
         streams,
         rss_before_mb: rss_before,
         rss_peak_mb: peak,

@@ -59,6 +59,13 @@ CREATE FUNCTION sambung_instance_model_serves(model uuid, team uuid, actor uuid)
 -- What replies used, per day, user, team and model, added up in each reply's own finishing
 -- statement. The model's name and provider are kept as they were (the model may be gone);
 -- `cost` from the model's prices at the time.
+--
+-- Every reply writes a row here, and a turn's one statement reads it (the allowance). A
+-- vacuum or analyze that changes the table's size invalidates every cached plan that reads
+-- it, on every pooled connection: with the defaults (50 rows + 10 %), a young instance's
+-- small table is analyzed every few dozen replies and each connection plans the turn's
+-- statement again (2-4 ms, the p95 of a turn's first token). It is only ever read by its
+-- keys, so its statistics matter little until it is large, where the scale factors rule.
 CREATE TABLE usage_daily (
   day           date        NOT NULL,
   user_id       uuid        NOT NULL,
@@ -76,7 +83,7 @@ CREATE TABLE usage_daily (
   CONSTRAINT usage_daily_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
   CONSTRAINT usage_daily_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES connections (id) ON DELETE SET NULL,
   CONSTRAINT usage_daily_counts_check CHECK (requests >= 0 AND input_tokens >= 0 AND output_tokens >= 0 AND duration_ms >= 0 AND cost >= 0)
-);
+) WITH (autovacuum_vacuum_threshold = 10000, autovacuum_analyze_threshold = 10000);
 
 CREATE INDEX usage_daily_user_day_idx ON usage_daily (user_id, day);
 CREATE INDEX usage_daily_team_day_idx ON usage_daily (team_id, day);

@@ -66,6 +66,9 @@ pub struct Table {
     pub checks: Vec<Constraint>,
     pub indexes: Vec<Index>,
     pub triggers: Vec<Trigger>,
+    /// Storage parameters (`WITH (…)`) as PostgreSQL keeps them, `name=value`, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
 }
 
 impl Table {
@@ -193,8 +196,9 @@ pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> 
     .map(|(name, arguments, result, definition)| Function { name, arguments, result, definition })
     .collect();
 
-    let table_rows = sqlx::query_as::<_, (i64, String)>(
-        "SELECT c.oid::int8, c.relname::text
+    let table_rows = sqlx::query_as::<_, (i64, String, Vec<String>)>(
+        "SELECT c.oid::int8, c.relname::text,
+                ARRAY(SELECT o FROM unnest(c.reloptions) o ORDER BY o)
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND c.relname <> $1
           ORDER BY 2",
@@ -202,10 +206,10 @@ pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> 
     .bind(MIGRATIONS_TABLE)
     .fetch_all(&mut *conn)
     .await?;
-    let oids: Vec<i64> = table_rows.iter().map(|(oid, _)| *oid).collect();
+    let oids: Vec<i64> = table_rows.iter().map(|(oid, _, _)| *oid).collect();
     let mut tables: BTreeMap<i64, Table> = table_rows
         .into_iter()
-        .map(|(oid, name)| {
+        .map(|(oid, name, options)| {
             let table = Table {
                 name,
                 columns: Vec::new(),
@@ -215,6 +219,7 @@ pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> 
                 checks: Vec::new(),
                 indexes: Vec::new(),
                 triggers: Vec::new(),
+                options,
             };
             (oid, table)
         })

@@ -105,6 +105,9 @@ fn write_table(out: &mut String, table: &Table) {
     for trigger in &table.triggers {
         let _ = writeln!(out, "  trigger {}", trigger.definition);
     }
+    if !table.options.is_empty() {
+        let _ = writeln!(out, "  with ({})", table.options.join(", "));
+    }
 }
 
 /// A Mermaid entity relationship diagram: every table with its columns (PK, FK, UK marked)

@@ -26,7 +26,7 @@ pub fn differences(a: &Schema, b: &Schema) -> Vec<String> {
             );
         }
         for t in &s.tables {
-            items.insert(format!("table {}", t.name), String::new());
+            items.insert(format!("table {}", t.name), t.options.join(", "));
             for c in &t.columns {
                 items.insert(format!("column {}.{}", t.name, c.name), format!("{c:?}"));
             }

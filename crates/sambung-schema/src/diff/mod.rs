@@ -3,8 +3,8 @@
 //!
 //! Order: extensions, functions, then everything that goes (triggers, foreign keys, indexes,
 //! constraints) while the old names still hold, renames, dropped columns and tables, new
-//! tables and columns, constraints (foreign keys last), indexes, triggers, and finally the
-//! functions and extensions nothing needs any more.
+//! tables and columns, constraints (foreign keys last), indexes, triggers and storage
+//! parameters, and finally the functions and extensions nothing needs any more.
 //!
 //! By job: [`renames`] (hints, ambiguities and rewriting definitions), [`rebuild`] (views and
 //! enum types rebuilt around a change), [`hazards`] (what a step may destroy or refuse, and
@@ -419,6 +419,11 @@ impl<'a> Differ<'a> {
                 }
                 self.push(trigger.definition.clone());
             }
+            let old_options = pairs
+                .iter()
+                .find(|p| p.new.name == table.name)
+                .map_or(&[][..], |p| &p.old.options[..]);
+            self.storage_options(&table.name, old_options, &table.options);
         }
 
         // What nothing needs any more (one whose result changed was dropped and made again
@@ -449,6 +454,36 @@ impl<'a> Differ<'a> {
             }
         }
         self.steps
+    }
+
+    /// Set the storage parameters (`name=value`) that are new or changed, reset the ones
+    /// that went.
+    fn storage_options(&mut self, table: &str, old: &[String], new: &[String]) {
+        let name_of = |option: &String| option.split('=').next().unwrap_or_default().to_owned();
+        let set: Vec<&str> = new
+            .iter()
+            .filter(|o| !old.contains(o))
+            .map(String::as_str)
+            .collect();
+        let reset: Vec<String> = old
+            .iter()
+            .map(name_of)
+            .filter(|name| !new.iter().any(|o| name_of(o) == *name))
+            .collect();
+        if !set.is_empty() {
+            self.push(format!(
+                "ALTER TABLE {} SET ({})",
+                quote_ident(table),
+                set.join(", ")
+            ));
+        }
+        if !reset.is_empty() {
+            self.push(format!(
+                "ALTER TABLE {} RESET ({})",
+                quote_ident(table),
+                reset.join(", ")
+            ));
+        }
     }
 
     fn alter_columns(&mut self, pair: &Pair<'a>) {

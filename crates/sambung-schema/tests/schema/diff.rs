@@ -181,6 +181,22 @@ fn cases() -> Vec<Case> {
         c.lint = Some("adding-foreign-key-constraint");
         cases.push(c);
     }
+    // Storage parameters: set (and reset by the down script), on a table kept and on a new one.
+    cases.push(case(
+        "set a table's storage parameters",
+        edit(
+            "ON DELETE CASCADE\n);",
+            "ON DELETE CASCADE\n) WITH (autovacuum_analyze_threshold = 5000, fillfactor = 90);",
+        ),
+        "ALTER TABLE notes SET (autovacuum_analyze_threshold=5000, fillfactor=90)",
+    ));
+    cases.push(case(
+        "a new table with storage parameters",
+        format!(
+            "{BASE}\nCREATE TABLE tags (id bigint PRIMARY KEY) WITH (autovacuum_enabled = false);"
+        ),
+        "ALTER TABLE tags SET (autovacuum_enabled=false)",
+    ));
     cases
 }
 

@@ -168,6 +168,10 @@ async fn generate(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
         &pool,
         &inputs.personal_chats,
         args.turns,
+        sambung_bench::generate::warmup_turns(
+            pool.options().get_max_connections(),
+            args.concurrency as usize,
+        ),
         args.concurrency as usize,
         args.streams,
         Duration::from_millis(args.pace_ms),
@@ -184,6 +188,10 @@ async fn generate(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
         println!(
             "{} replies streaming at once: memory {:.0} MB before, {:.0} MB at the peak (+{:.0} MB), {:.0} MB after; {} errors",
             report.streams, report.rss_before_mb, report.rss_peak_mb, report.rss_peak_mb - report.rss_before_mb, report.rss_after_mb, report.errors
+        );
+        println!(
+            "the fake provider accepted {} connections in all (its warm-up and the streams included)",
+            report.provider_connections
         );
     }
     Ok(())

@@ -186,7 +186,7 @@ impl FakeProvider {
         Ok(fake)
     }
 
-    /// Answer every connection without a queued script with `script`, and keep no requests
+    /// Answer every request without a queued script with `script`, and keep no requests
     /// (a benchmark's many).
     pub fn always(self, script: Script) -> FakeProvider {
         *self.fallback.lock().unwrap_or_else(|e| e.into_inner()) = Some(script);

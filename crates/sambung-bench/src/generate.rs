@@ -225,11 +225,11 @@ async fn measure(
 ) -> Result<GenerateReport, BenchError> {
     let concurrency = concurrency.clamp(1, chats.len());
     let (_, mut errors) = turns_at(target, chats, warmup, concurrency).await;
-    let warmup = fake.first_piece_times().len();
+    let warmed = fake.first_piece_times().len();
     let (mut firsts, measured_errors) = turns_at(target, chats, turns, concurrency).await;
     errors += measured_errors;
     firsts.sort_unstable();
-    let mut own = fake.first_piece_times().split_off(warmup);
+    let mut own = fake.first_piece_times().split_off(warmed);
     own.sort_unstable();
 
     let streams = streams.min(chats.len());

@@ -146,8 +146,8 @@ pub struct BenchArgs {
     /// `50,100,200`).
     #[arg(long, default_value = "50")]
     pub users: String,
-    /// generate: how many turns to time, after 30 unmeasured per concurrent client and six per
-    /// pooled connection (completions: requests of each kind).
+    /// generate: how many turns to time, after as many unmeasured as the larger of 30 per
+    /// concurrent client and six per pooled connection (completions: requests of each kind).
     #[arg(long, default_value_t = 200)]
     pub turns: usize,
     /// generate: how many replies stream at once while memory is watched.

@@ -201,6 +201,49 @@ fn cases() -> Vec<Case> {
 }
 
 #[tokio::test]
+async fn a_changed_storage_parameter_is_set_and_a_gone_one_reset() {
+    let _lock = SHADOW_LOCK.lock().await;
+    let admin = TestDb::empty().await;
+    let with = |options: &str| {
+        edit(
+            "ON DELETE CASCADE\n);",
+            &format!("ON DELETE CASCADE\n) WITH ({options});"),
+        )
+    };
+    let migration = generated(
+        &admin,
+        &with("fillfactor = 90, autovacuum_enabled = false"),
+        &with("fillfactor = 80"),
+        &Renames::default(),
+    )
+    .await
+    .expect("a change");
+    assert!(
+        migration
+            .up
+            .contains("ALTER TABLE notes SET (fillfactor=80)"),
+        "{}",
+        migration.up
+    );
+    assert!(
+        migration
+            .up
+            .contains("ALTER TABLE notes RESET (autovacuum_enabled)"),
+        "{}",
+        migration.up
+    );
+    assert!(
+        migration
+            .down
+            .contains("ALTER TABLE notes SET (autovacuum_enabled=false, fillfactor=90)"),
+        "{}",
+        migration.down
+    );
+    assert!(!migration.down.contains("RESET"), "{}", migration.down);
+    assert_no_scratch_left(&admin, "a scratch database was left").await;
+}
+
+#[tokio::test]
 async fn every_edit_generates_a_verified_migration() {
     let _lock = SHADOW_LOCK.lock().await;
     let admin = TestDb::empty().await;

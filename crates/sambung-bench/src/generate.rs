@@ -69,18 +69,36 @@ pub(crate) fn rss_mb_of(pid: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Run `turns` turns at `concurrency` (each on a chat of its own at a time) after `warmup`
-/// unmeasured ones ([`warmup_turns`]) to measure the first token, then `streams` at once to
+/// How a `generate` run goes: named, so that no two of its counts can be swapped.
+#[derive(Debug, Clone, Copy)]
+pub struct GenerateRun {
+    /// Turns timed.
+    pub turns: usize,
+    /// Unmeasured turns before them ([`warmup_turns`]).
+    pub warmup: usize,
+    /// Turns in flight at once.
+    pub concurrency: usize,
+    /// Replies streaming at once while memory is watched.
+    pub streams: usize,
+    /// The fake provider's pause before each token.
+    pub pace: Duration,
+}
+
+/// Run `run.turns` turns at `run.concurrency` (each on a chat of its own at a time) after
+/// `run.warmup` unmeasured ones to measure the first token, then `run.streams` at once to
 /// measure memory.
 pub async fn run(
     pool: &PgPool,
     chats: &[(UserId, ChatId)],
-    turns: usize,
-    warmup: usize,
-    concurrency: usize,
-    streams: usize,
-    pace: Duration,
+    run: GenerateRun,
 ) -> Result<GenerateReport, BenchError> {
+    let GenerateRun {
+        turns,
+        warmup,
+        concurrency,
+        streams,
+        pace,
+    } = run;
     let fake = FakeProvider::start()
         .await
         .map_err(|e| BenchError::Setup(format!("cannot start the fake provider: {e}")))?

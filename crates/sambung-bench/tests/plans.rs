@@ -287,17 +287,16 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     assert_eq!(left, 0, "the benchmark's files are gone with its user");
     // Turns through the server against the built-in fake provider.
     steps.at("Turns through the server against the built-in fake provider");
-    let report = sambung_bench::generate::run(
-        pool,
-        &inputs.personal_chats,
-        6,
-        2,
-        2,
-        8,
-        Duration::from_millis(5),
-    )
-    .await
-    .unwrap();
+    let run = sambung_bench::generate::GenerateRun {
+        turns: 6,
+        warmup: 2,
+        concurrency: 2,
+        streams: 8,
+        pace: Duration::from_millis(5),
+    };
+    let report = sambung_bench::generate::run(pool, &inputs.personal_chats, run)
+        .await
+        .unwrap();
     assert_eq!(
         (report.turns, report.streams, report.errors),
         (6, 8, 0),

@@ -164,19 +164,17 @@ async fn attacks(config: &Config, args: &BenchArgs, only: Option<&str>) -> anyho
 async fn generate(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     let pool = pool_of(config, args.concurrency.max(20)).await?;
     let inputs = Inputs::sample(&pool).await?;
-    let report = sambung_bench::generate::run(
-        &pool,
-        &inputs.personal_chats,
-        args.turns,
-        sambung_bench::generate::warmup_turns(
+    let run = sambung_bench::generate::GenerateRun {
+        turns: args.turns,
+        warmup: sambung_bench::generate::warmup_turns(
             pool.options().get_max_connections(),
             args.concurrency as usize,
         ),
-        args.concurrency as usize,
-        args.streams,
-        Duration::from_millis(args.pace_ms),
-    )
-    .await?;
+        concurrency: args.concurrency as usize,
+        streams: args.streams,
+        pace: Duration::from_millis(args.pace_ms),
+    };
+    let report = sambung_bench::generate::run(&pool, &inputs.personal_chats, run).await?;
     pool.close().await;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

@@ -84,21 +84,20 @@ pub struct GenerateRun {
     pub pace: Duration,
 }
 
-/// Run `run.turns` turns at `run.concurrency` (each on a chat of its own at a time) after
-/// `run.warmup` unmeasured ones to measure the first token, then `run.streams` at once to
-/// measure memory.
+/// Run `settings.turns` turns at `settings.concurrency` (each on a chat of its own at a
+/// time) after `settings.warmup` unmeasured ones to measure the first token, then
+/// `settings.streams` at once to measure memory.
 pub async fn run(
     pool: &PgPool,
     chats: &[(UserId, ChatId)],
-    run: GenerateRun,
+    settings: GenerateRun,
 ) -> Result<GenerateReport, BenchError> {
     let GenerateRun {
-        turns,
-        warmup,
         concurrency,
         streams,
         pace,
-    } = run;
+        ..
+    } = settings;
     let fake = FakeProvider::start()
         .await
         .map_err(|e| BenchError::Setup(format!("cannot start the fake provider: {e}")))?
@@ -127,15 +126,7 @@ pub async fn run(
         )
         .await?,
     );
-    let result = measure(
-        &target,
-        &fake,
-        &chosen,
-        (turns, warmup),
-        concurrency,
-        streams,
-    )
-    .await;
+    let result = measure(&target, &fake, &chosen, settings).await;
     if let Ok(target) = std::sync::Arc::try_unwrap(target) {
         target.close().await?;
     }
@@ -237,11 +228,15 @@ async fn measure(
     target: &std::sync::Arc<HttpTarget>,
     fake: &FakeProvider,
     chats: &[(UserId, ChatId)],
-    (turns, warmup): (usize, usize),
-    concurrency: usize,
-    streams: usize,
+    settings: GenerateRun,
 ) -> Result<GenerateReport, BenchError> {
-    let concurrency = concurrency.clamp(1, chats.len());
+    let GenerateRun {
+        turns,
+        warmup,
+        streams,
+        ..
+    } = settings;
+    let concurrency = settings.concurrency.clamp(1, chats.len());
     let (_, mut errors) = turns_at(target, chats, warmup, concurrency).await;
     let warmed = fake.first_piece_times().len();
     let (mut firsts, measured_errors) = turns_at(target, chats, turns, concurrency).await;

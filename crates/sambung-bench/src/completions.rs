@@ -15,7 +15,7 @@ use sambung_db::{ChatId, UserId};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::generate::{fake_models, remove_models, reply};
+use crate::generate::{fake_models, remove_models, reply, Asker};
 use crate::http::{HttpTarget, Topology};
 use crate::BenchError;
 
@@ -66,6 +66,11 @@ pub async fn run(
     }
     let users: Vec<UserId> = chosen.iter().map(|(u, _)| *u).collect();
     let made = fake_models(pool, &users, &fake.url("/v1")).await?;
+    let chosen: Vec<Asker> = chosen
+        .iter()
+        .zip(&made)
+        .map(|(&(user, chat), &model)| Asker { user, chat, model })
+        .collect();
     let mut secrets = Vec::new();
     let mut token_ids = Vec::new();
     for &user in &users {
@@ -100,7 +105,7 @@ pub async fn run(
 async fn measure(
     target: &Arc<HttpTarget>,
     fake: &FakeProvider,
-    chosen: &[(UserId, ChatId)],
+    chosen: &[Asker],
     secrets: &[String],
     requests: usize,
 ) -> Result<CompletionsReport, BenchError> {
@@ -134,8 +139,13 @@ async fn measure(
         })
         .await;
         let turn = timed(concurrency, requests, |worker| {
-            let (target, (user, chat)) = (target.clone(), chosen[worker]);
-            async move { Ok(target.generate(user, chat, &[]).await?.1) }
+            let (target, asker) = (target.clone(), chosen[worker]);
+            async move {
+                Ok(target
+                    .generate(asker.user, asker.chat, asker.model, &[])
+                    .await?
+                    .1)
+            }
         })
         .await;
         let p = |times: &[Duration], q| crate::percentile_ms(times, q);

@@ -191,7 +191,7 @@ async fn image_turns(
     user: UserId,
     mut report: Report,
 ) -> Result<Report, BenchError> {
-    create_model(
+    let model = create_model(
         pool,
         user,
         None,
@@ -232,7 +232,7 @@ async fn image_turns(
         } else {
             vec![image.clone()]
         };
-        match target.generate(user, chat.id, &files).await {
+        match target.generate(user, chat.id, model.id, &files).await {
             Ok((first, _)) if files.is_empty() => plain.push(first),
             Ok((first, _)) => with_image.push(first),
             Err(_) => report.errors += 1,

@@ -1,12 +1,14 @@
 //! The `generate` benchmark: turns through the server against the built-in fake provider on
 //! loopback, which streams `tokens` tokens `pace` apart. It reports what the server adds to
 //! the time to the first token (over the fake's own `pace`), and the process's memory while
-//! `streams` replies stream at once. The benchmark's users get a default model at the fake,
-//! removed afterwards.
+//! `streams` replies stream at once. The benchmark's users get a default model at the fake
+//! with a stored key (sealed, as a hosted provider's is), named in each turn as the web page
+//! names its picker's model; both removed afterwards.
 
 use std::time::Duration;
 
 use sambung_ai::fake::{FakeProvider, Script};
+use sambung_db::api_keys::{self, Provider};
 use sambung_db::models::{self, ModelFields};
 use sambung_db::{ChatId, ModelId, UserId};
 use serde::Serialize;
@@ -116,6 +118,11 @@ pub async fn run(
     }
     let users: Vec<UserId> = chosen.iter().map(|(u, _)| *u).collect();
     let made = fake_models(pool, &users, &base_url).await?;
+    let chosen: Vec<Asker> = chosen
+        .iter()
+        .zip(&made)
+        .map(|(&(user, chat), &model)| Asker { user, chat, model })
+        .collect();
     let target = std::sync::Arc::new(
         HttpTarget::start(
             pool,
@@ -134,18 +141,26 @@ pub async fn run(
     result
 }
 
+/// Who asks in which chat, naming which model.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Asker {
+    pub user: UserId,
+    pub chat: ChatId,
+    pub model: ModelId,
+}
+
 /// `turns` turns at `concurrency`, each task keeping to its own chats (so no two turns meet
 /// in one chat): the time to each one's first text delta, and how many failed.
 async fn turns_at(
     target: &std::sync::Arc<HttpTarget>,
-    chats: &[(UserId, ChatId)],
+    chats: &[Asker],
     turns: usize,
     concurrency: usize,
 ) -> (Vec<Duration>, usize) {
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
         let target = target.clone();
-        let mine: Vec<(UserId, ChatId)> = chats
+        let mine: Vec<Asker> = chats
             .iter()
             .skip(worker)
             .step_by(concurrency)
@@ -155,8 +170,11 @@ async fn turns_at(
         tasks.push(tokio::spawn(async move {
             let (mut firsts, mut errors) = (Vec::new(), 0);
             for i in 0..count {
-                let (user, chat) = mine[i % mine.len()];
-                match target.generate(user, chat, &[]).await {
+                let asker = mine[i % mine.len()];
+                match target
+                    .generate(asker.user, asker.chat, asker.model, &[])
+                    .await
+                {
                     Ok((first, _)) => firsts.push(first),
                     Err(_) => errors += 1,
                 }
@@ -174,14 +192,27 @@ async fn turns_at(
     (firsts, errors)
 }
 
-/// A default model named `Benchmark fake` at the fake provider's `base_url` for each user.
+/// A default model named `Benchmark fake` at the fake provider's `base_url` for each user
+/// (in `users`' order), with a key of its own sealed under the servers' master key (the fake
+/// takes any key).
 pub(crate) async fn fake_models(
     pool: &PgPool,
     users: &[UserId],
     base_url: &str,
 ) -> Result<Vec<ModelId>, BenchError> {
+    let cipher = crate::http::cipher();
     let mut made = Vec::new();
     for &user in users {
+        let key = api_keys::add_api_key(
+            pool,
+            &cipher,
+            user,
+            Provider::Custom,
+            "Benchmark key",
+            "sk-benchmark-key-0123456789",
+        )
+        .await
+        .map_err(crate::domain)?;
         let model = models::create_model(
             pool,
             user,
@@ -191,7 +222,7 @@ pub(crate) async fn fake_models(
                 model_id: "fake",
                 name: "Benchmark fake",
                 base_url: Some(base_url),
-                api_key_id: None,
+                api_key_id: Some(key.id),
                 settings: serde_json::json!({}),
                 is_default: true,
             },
@@ -203,12 +234,16 @@ pub(crate) async fn fake_models(
     Ok(made)
 }
 
+/// Remove [`fake_models`]' models and their keys.
 pub(crate) async fn remove_models(pool: &PgPool, made: &[ModelId]) -> Result<(), BenchError> {
     let ids: Vec<uuid::Uuid> = made.iter().map(|m| m.0).collect();
-    sqlx::query("DELETE FROM models WHERE id = ANY($1)")
-        .bind(&ids)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "WITH gone AS (DELETE FROM models WHERE id = ANY($1) RETURNING api_key_id)
+         DELETE FROM api_keys WHERE id IN (SELECT api_key_id FROM gone)",
+    )
+    .bind(&ids)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
@@ -227,7 +262,7 @@ pub fn warmup_turns(pool_connections: u32, concurrency: usize) -> usize {
 async fn measure(
     target: &std::sync::Arc<HttpTarget>,
     fake: &FakeProvider,
-    chats: &[(UserId, ChatId)],
+    chats: &[Asker],
     settings: GenerateRun,
 ) -> Result<GenerateReport, BenchError> {
     let GenerateRun {
@@ -248,10 +283,12 @@ async fn measure(
     let streams = streams.min(chats.len());
     let rss_before = rss_mb();
     let mut running = Vec::new();
-    for &(user, chat) in chats.iter().take(streams) {
+    for &asker in chats.iter().take(streams) {
         let target = target.clone();
         running.push(tokio::spawn(async move {
-            target.generate(user, chat, &[]).await
+            target
+                .generate(asker.user, asker.chat, asker.model, &[])
+                .await
         }));
     }
     let mut peak = rss_before;

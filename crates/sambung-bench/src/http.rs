@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use sambung_config::{AuthSecret, DatabaseUrl};
-use sambung_db::{ChatId, SessionId, UserId};
+use sambung_config::{AuthSecret, DatabaseUrl, EncryptionKey};
+use sambung_db::secret::Cipher;
+use sambung_db::{ChatId, ModelId, SessionId, UserId};
 use sambung_server::auth::cookie::{Cookies, SESSION_TOKEN};
 use sambung_server::{RateLimits, Server, ServerSettings};
 use sqlx::PgPool;
@@ -29,6 +30,20 @@ impl Default for Topology {
             read_replicas: Vec::new(),
         }
     }
+}
+
+/// The master key of the benchmarks' servers (random, for this process): the benchmark's
+/// models keep their keys sealed under it, as a real instance's do, so that a turn reads and
+/// opens its model's key as it would there.
+pub(crate) fn master_key() -> &'static EncryptionKey {
+    static KEY: std::sync::LazyLock<EncryptionKey> =
+        std::sync::LazyLock::new(EncryptionKey::random);
+    &KEY
+}
+
+/// The cipher of [`master_key`].
+pub(crate) fn cipher() -> Cipher {
+    Cipher::new(master_key().as_bytes())
 }
 
 /// The servers to send requests to and a signed-in cookie for every user the workloads act
@@ -91,6 +106,7 @@ impl HttpTarget {
             read_replicas: topology.read_replicas.clone(),
             // Benchmarks run inside `sambung`, whose `read-pdf` reads uploaded PDFs.
             pdf_reader: std::env::current_exe().ok(),
+            encryption_key: Some(master_key().clone()),
             ..ServerSettings::new(secret)
         };
         let (mut bases, mut stops) = (Vec::new(), Vec::new());
@@ -328,17 +344,20 @@ impl HttpTarget {
         counted(response).await
     }
 
-    /// Start a turn in `chat` as `user`, with `files` (their ids), and read its stream: the
-    /// time to the first text delta, and to the end.
+    /// Start a turn in `chat` as `user` with `model` named (as the web page names the one its
+    /// picker shows) and `files` (their ids), and read its stream: the time to the first text
+    /// delta, and to the end.
     pub async fn generate(
         &self,
         user: UserId,
         chat: ChatId,
+        model: ModelId,
         files: &[String],
     ) -> Result<(std::time::Duration, std::time::Duration), BenchError> {
         use futures_util::StreamExt as _;
         let started = std::time::Instant::now();
-        let question = serde_json::json!({"content": "benchmark question", "files": files});
+        let question =
+            serde_json::json!({"content": "benchmark question", "model": model, "files": files});
         let response = self
             .successful(
                 |base| {

@@ -54,14 +54,15 @@ async fn a_turns_statements_keep_to_their_indexes_in_generic_plans() {
     assert!(busy.contains("message_streaming_idx"), "{busy}");
 
     // What a turn reads, with its model or naming one, in a personal chat or a team's: the
-    // chat once, by its key; its messages through their index.
-    for sql in [
-        &*turn::TURN_READS_SQL,
-        &*turn::TURN_READS_NAMING_A_MODEL_SQL,
-    ] {
+    // chat once, by its key; its messages through their index; a model named, by its key.
+    for named in ["NULL".to_owned(), format!("'{}'", uuid::Uuid::now_v7())] {
         for (reader, chat) in [(user, chat), (member, team_chat)] {
-            let reads =
-                generic_plan(&mut conn, sql, &format!("'{reader}', NULL, NULL, '{chat}'")).await;
+            let reads = generic_plan(
+                &mut conn,
+                &turn::TURN_READS_SQL,
+                &format!("'{reader}', NULL, NULL, '{chat}', {named}"),
+            )
+            .await;
             // (At this scale a team's members fit a page: scanning them is the cheaper plan.)
             for table in ["messages", "chats"] {
                 assert!(!reads.contains(&format!("Seq Scan on {table}")), "{reads}");
@@ -69,6 +70,7 @@ async fn a_turns_statements_keep_to_their_indexes_in_generic_plans() {
             assert_eq!(reads.matches(" on chats ").count(), 1, "{reads}");
             assert!(reads.contains("using chats_pkey"), "{reads}");
             assert!(reads.contains("message_chat_id_idx"), "{reads}");
+            assert!(reads.contains("using models_pkey"), "{reads}");
             // The access rule inlined, not run apart as a function scan.
             assert!(
                 !reads.contains("Function Scan on sambung_chat_reader"),
@@ -104,7 +106,7 @@ async fn the_lock_table_is_read_only_for_a_running_reply() {
         .await
         .unwrap();
     let plan: Vec<String> = sqlx::query_scalar(&format!(
-        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE reads('{ana}', NULL, NULL, '{}')",
+        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE reads('{ana}', NULL, NULL, '{}', NULL)",
         chat.id
     ))
     .fetch_all(&mut *conn)

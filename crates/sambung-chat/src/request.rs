@@ -61,7 +61,7 @@ impl Turns {
         self.endpoint(&connection.provider, found)
     }
 
-    fn endpoint(
+    pub(crate) fn endpoint(
         &self,
         provider: &str,
         found: Result<(Option<String>, Option<String>), sambung_db::DomainError>,

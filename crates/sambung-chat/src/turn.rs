@@ -8,12 +8,11 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::future::OptionFuture;
 use futures_util::Stream;
-use sambung_ai::{Delta, FinishReason, ProviderError};
+use sambung_ai::{Delta, Endpoint, FinishReason, ProviderError};
 use sambung_db::auth::Caller;
 use sambung_db::chats::{Message, MessageRole, ReadChat, NEW_CHAT_TITLE};
-use sambung_db::models::{self, Model};
+use sambung_db::models::{self, Model, StoredEndpoint, TurnModel};
 use sambung_db::{quotas, ChatId, ModelId, TeamId, UserId};
 use serde_json::json;
 use sqlx::types::Json;
@@ -28,36 +27,27 @@ use crate::{request, store, ReplyLimits, ReplyStatus, TurnError, TurnKind, Turns
 pub type ReplyStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 
 /// What a turn reads before anything about it is decided: the chat as its asker reads it
-/// (and who they are), its model, the conversation it would send and the asker's allowance.
+/// (and who they are), its model (where it is called, its key still sealed), the
+/// conversation it would send and the asker's allowance.
 pub struct TurnReads {
     chat: ReadChat,
-    model: sambung_db::Result<Option<Model>>,
+    model: sambung_db::Result<Option<(Model, StoredEndpoint)>>,
     preview: sambung_db::Result<Vec<Message>>,
     allowance: sambung_db::Result<quotas::Allowance>,
 }
 
-/// The row of [`TURN_READS_SQL`] (and [`TURN_READS_NAMING_A_MODEL_SQL`], whose model is
-/// NULL), each module's answer as JSON.
+/// The row of [`TURN_READS_SQL`], each module's answer as JSON.
 type TurnReadsRow = (
     Option<Json<ReadChat>>,
-    Option<Json<Model>>,
+    Option<Json<TurnModel>>,
     Option<Json<Vec<store::PreviewRow>>>,
     Json<quotas::AllowanceRow>,
 );
 
 /// A turn's reads as one statement: `$1`–`$3` the caller ([`Caller::bind`]), `$4` the chat,
-/// read once (`readable`) and the rest read on it; the chat's team's allowance is spent too.
-/// The chat's default model is read only when the turn asks for none (`with_default_model`);
-/// a model asked for is looked up beside it.
-fn turn_reads_sql(with_default_model: bool) -> String {
-    let model = if with_default_model {
-        format!(
-            "(SELECT row_to_json(r) FROM ({}) r)",
-            models::chat_model_sql()
-        )
-    } else {
-        "NULL::json".to_owned()
-    };
+/// `$5` the model the turn asks for (else NULL); the chat read once (`readable`) and the rest
+/// read on it; the chat's team's allowance is spent too.
+pub(crate) static TURN_READS_SQL: LazyLock<String> = LazyLock::new(|| {
     Caller::with_me(
         &[
             &sambung_db::chats::readable_sql(),
@@ -65,25 +55,20 @@ fn turn_reads_sql(with_default_model: bool) -> String {
         ],
         &format!(
             "SELECT (SELECT row_to_json(r) FROM readable r) AS chat,
-                    {model} AS model,
+                    (SELECT row_to_json(r) FROM ({model}) r) AS model,
                     (SELECT json_agg(r ORDER BY r.created_at, r.id) FROM ({preview}) r) AS preview,
                     (SELECT row_to_json(r) FROM ({allowance}) r) AS allowance",
+            model = models::turn_model_sql(),
             preview = store::preview_sql(),
             allowance = *quotas::ALLOWANCE_SQL,
         ),
     )
-}
-
-/// A turn's reads when it asks for no model: the chat's own (or its fallback) comes with them.
-pub(crate) static TURN_READS_SQL: LazyLock<String> = LazyLock::new(|| turn_reads_sql(true));
-/// A turn's reads when it names its model (looked up beside them).
-pub(crate) static TURN_READS_NAMING_A_MODEL_SQL: LazyLock<String> =
-    LazyLock::new(|| turn_reads_sql(false));
+});
 
 impl TurnReads {
     /// Read what a turn in `chat` needs in one statement: the chat as the caller reads it,
-    /// its model, the conversation and the caller's allowance, each by its own module's
-    /// query (a model asked for by name is looked up beside it). For a session `caller` the
+    /// its model (the one asked for, else the chat's) and where it is called, the
+    /// conversation and the caller's allowance, each by its own module's query. For a session `caller` the
     /// statement checks the session itself, and the chat's read says whether it was accepted
     /// (not found otherwise, as for a chat one may not read). The access is answered first:
     /// nothing about models, quotas or input is said of a chat one may not read.
@@ -94,24 +79,19 @@ impl TurnReads {
         kind: &TurnKind<'_>,
         model: Option<ModelId>,
     ) -> sambung_db::Result<TurnReads> {
-        let asked_for = OptionFuture::from(
-            model.map(|model| models::model_for_chat(pool, caller.clone(), chat, model)),
-        );
-        let sql = if model.is_some() {
-            &TURN_READS_NAMING_A_MODEL_SQL
-        } else {
-            &TURN_READS_SQL
-        };
-        let read = caller.bind(sqlx::query_as(sql)).bind(chat).fetch_one(pool);
-        let (read, asked_for) = tokio::join!(read, asked_for);
-        let (readable, default_model, preview, allowance): TurnReadsRow = read?;
+        let (readable, turn_model, preview, allowance): TurnReadsRow = caller
+            .bind(sqlx::query_as(&TURN_READS_SQL))
+            .bind(chat)
+            .bind(model)
+            .fetch_one(pool)
+            .await?;
         let readable = readable.ok_or(sambung_db::DomainError::not_found("chat"))?;
         let preview = store::check_turn_content(kind).and_then(|()| {
             store::preview_from(preview.map_or_else(Vec::new, |rows| rows.0), chat, kind)
         });
         Ok(TurnReads {
             chat: readable.0,
-            model: asked_for.unwrap_or(Ok(default_model.map(|model| model.0))),
+            model: TurnModel::for_turn(turn_model.map(|row| row.0), model),
             preview,
             allowance: quotas::allowance(allowance.0),
         })
@@ -138,12 +118,12 @@ impl Turns {
         let chat = readable.id;
         let team = readable.team_id;
         let allowance = reads.allowance?;
-        let model = reads.model?.ok_or(TurnError::NoModel)?;
+        let (model, stored) = reads.model?.ok_or(TurnError::NoModel)?;
         if !allowance.personal_keys && model.api_key_id.is_some() {
             return Err(TurnError::PersonalKeysOff);
         }
         let limits = self.settings.limits.within(&allowance.reply);
-        let endpoint = self.endpoint_for(&model).await?;
+        let endpoint = self.endpoint(&model.provider, stored.open(&model, self.cipher.as_ref()))?;
         sambung_ai::preflight(self.guard(), &endpoint, &model.model_id).await?;
         // The provider request leaves now and the turn is stored while it travels (a
         // provider's first token takes far longer than that). Should storing fail (a turn
@@ -198,6 +178,7 @@ impl Turns {
             actor,
             team,
             model,
+            endpoint,
             limits,
         };
         tokio::spawn(
@@ -280,7 +261,7 @@ impl Turns {
         self.generations
             .remove(&turn.chat.id.to_string(), &generation);
         if turn.chat.title == NEW_CHAT_TITLE && reply.status() == ReplyStatus::Complete {
-            self.name_chat(&turn, model).await;
+            self.name_chat(&turn, &context).await;
         }
     }
 
@@ -358,7 +339,7 @@ impl Turns {
 
     /// Give a new chat a title: asked of its own model (10 seconds at most), else its first
     /// words.
-    async fn name_chat(&self, turn: &store::Turn, model: &Model) {
+    async fn name_chat(&self, turn: &store::Turn, context: &TurnContext) {
         let Some(question) = turn
             .history
             .iter()
@@ -367,7 +348,7 @@ impl Turns {
         else {
             return;
         };
-        let title = match self.ask_title(model, &question.content).await {
+        let title = match self.ask_title(context, &question.content).await {
             Some(title) => title,
             None => request::first_words(&question.content),
         };
@@ -376,9 +357,9 @@ impl Turns {
         }
     }
 
-    async fn ask_title(&self, model: &Model, question: &str) -> Option<String> {
+    async fn ask_title(&self, context: &TurnContext, question: &str) -> Option<String> {
         const LIMIT: Duration = Duration::from_secs(10);
-        let endpoint = self.endpoint_for(model).await.ok()?;
+        let model = &context.model;
         let timeouts = sambung_ai::Timeouts {
             retries: 0,
             first_byte: LIMIT,
@@ -387,7 +368,7 @@ impl Turns {
         };
         let mut receiver = sambung_ai::stream(
             self.guard().clone(),
-            endpoint,
+            context.endpoint.clone(),
             request::for_title(model, question),
             timeouts,
         );
@@ -412,6 +393,8 @@ struct TurnContext {
     actor: UserId,
     team: Option<TeamId>,
     model: Model,
+    /// Where the model is called (the chat's title is asked there too).
+    endpoint: Endpoint,
     limits: ReplyLimits,
 }
 
@@ -478,6 +461,33 @@ mod tests {
 
     use super::*;
 
+    /// A personal chat of `owner`'s.
+    async fn chat_of(pool: &PgPool, owner: UserId) -> ChatId {
+        let chat = NewChat {
+            title: "ana's",
+            model: "gpt-4o",
+            provider: "openai",
+            ..NewChat::default()
+        };
+        chats::create_chat(pool, owner, chat).await.unwrap().id
+    }
+
+    /// The turn's statement in `chat` as `caller`, asking for `model`.
+    async fn reads(
+        pool: &PgPool,
+        caller: UserId,
+        chat: ChatId,
+        model: Option<ModelId>,
+    ) -> TurnReadsRow {
+        Caller::User(caller)
+            .bind(sqlx::query_as(&TURN_READS_SQL))
+            .bind(chat)
+            .bind(model)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
     /// Everything in the statement is read on the chat as its caller reads it: a stranger
     /// gets no chat, and no model, conversation or team of it either (the model's fallbacks
     /// once read their own default beside a chat they could not read).
@@ -505,44 +515,136 @@ mod tests {
                     .id,
             );
         }
-        let chat = NewChat {
-            title: "ana's",
-            model: "gpt-4o",
-            provider: "openai",
-            ..NewChat::default()
-        };
-        let chat = chats::create_chat(pool, ana, chat).await.unwrap();
-        chats::append_message(pool, ana, chat.id, "secret", None)
+        let chat = chat_of(pool, ana).await;
+        chats::append_message(pool, ana, chat, "secret", None)
             .await
             .unwrap();
-        let read = |caller: UserId| async move {
-            let row: TurnReadsRow = Caller::User(caller)
-                .bind(sqlx::query_as(&TURN_READS_SQL))
-                .bind(chat.id)
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            row
-        };
+        let read = |caller: UserId, model: Option<ModelId>| reads(pool, caller, chat, model);
 
-        let (readable, model, preview, _) = read(ana).await;
+        let (readable, model, preview, _) = read(ana, None).await;
         assert_eq!(readable.map(|r| r.0.reader_id), Some(ana));
-        assert_eq!(model.map(|m| m.0.user_id), Some(Some(ana)));
+        assert_eq!(model.map(|m| m.0.model.user_id), Some(Some(ana)));
         assert_eq!(preview.map(|p| p.0.len()), Some(1));
 
-        let (readable, model, preview, _) = read(eve).await;
-        assert!(readable.is_none() && model.is_none() && preview.is_none());
-
-        // A model asked for by name, looked up beside the statement: in a chat one may not
-        // read, not found before anything is said of the model.
-        let named = models::model_for_chat(pool, ana, chat.id, defaults[0])
-            .await
-            .unwrap();
-        assert_eq!(named.map(|m| m.id), Some(defaults[0]));
-        let named = models::model_for_chat(pool, eve, chat.id, defaults[1]).await;
+        // Her own model asked for by name; another's is not one she may use.
+        let (_, model, _, _) = read(ana, Some(defaults[0])).await;
+        let named = TurnModel::for_turn(model.map(|m| m.0), Some(defaults[0])).unwrap();
+        assert_eq!(named.map(|(m, _)| m.id), Some(defaults[0]));
+        let (_, model, _, _) = read(ana, Some(defaults[1])).await;
+        let named = TurnModel::for_turn(model.map(|m| m.0), Some(defaults[1]));
         assert!(
             matches!(named, Err(sambung_db::DomainError::NotFound { .. })),
             "{named:?}"
+        );
+
+        // A stranger reads nothing, whether naming a model (her own) or not.
+        for named in [None, Some(defaults[1])] {
+            let (readable, model, preview, _) = read(eve, named).await;
+            assert!(readable.is_none() && model.is_none() && preview.is_none());
+        }
+    }
+
+    /// The turn's statement brings its model's endpoint with it (no statement of its own
+    /// before the provider is called): a personal model's key sealed as stored, opened with
+    /// the master key only; an instance model's connection, its URL and key.
+    #[tokio::test]
+    async fn the_turns_statement_brings_its_models_key_sealed() {
+        use sambung_db::connections::{self, ConnectionFields};
+        use sambung_db::secret::Cipher;
+
+        let db = TestDb::migrated().await;
+        let pool = db.pool();
+        let cipher = Cipher::new(&[7; 32]);
+        let ana = UserId::from(sambung_testkit::insert_user(pool, "ana@example.com").await);
+        let key = sambung_db::api_keys::add_api_key(
+            pool,
+            &cipher,
+            ana,
+            sambung_db::api_keys::Provider::Openai,
+            "mine",
+            "sk-ana-0123456789",
+        )
+        .await
+        .unwrap();
+        let fields = ModelFields {
+            provider: "openai",
+            model_id: "gpt-4o",
+            name: "Mine",
+            base_url: Some("https://llm.example.com/v1"),
+            api_key_id: Some(key.id),
+            settings: json!({}),
+            is_default: true,
+        };
+        let own = models::create_model(pool, ana, None, fields).await.unwrap();
+        let connection = connections::add_connection(
+            pool,
+            ana,
+            ConnectionFields {
+                name: "Shared",
+                provider: "openai",
+                base_url: Some("https://shared.example.com/v1"),
+            },
+            Some((&cipher, "sk-shared-0123456789")),
+        )
+        .await
+        .unwrap();
+        let shared = models::create_instance_model(
+            pool,
+            models::InstanceModelFields {
+                connection: connection.id,
+                model_id: "gpt-shared",
+                name: "Shared",
+                settings: json!({}),
+                is_default: false,
+                teams: Vec::new(),
+                input_price: None,
+                output_price: None,
+            },
+        )
+        .await
+        .unwrap();
+        let chat = chat_of(pool, ana).await;
+        let read = |model: Option<ModelId>| async move {
+            let (_, turn_model, _, _) = reads(pool, ana, chat, model).await;
+            TurnModel::for_turn(turn_model.map(|m| m.0), model)
+                .unwrap()
+                .unwrap()
+        };
+
+        // Her default, its key sealed: opened with the master key, refused without it or
+        // with another.
+        let (model, stored) = read(None).await;
+        assert_eq!(model.id, own.id);
+        assert_eq!(
+            stored.open(&model, Some(&cipher)).unwrap(),
+            (
+                Some("https://llm.example.com/v1".to_owned()),
+                Some("sk-ana-0123456789".to_owned())
+            )
+        );
+        for wrong in [None, Some(&Cipher::new(&[8; 32]))] {
+            assert!(matches!(
+                stored.open(&model, wrong),
+                Err(sambung_db::DomainError::Decrypt)
+            ));
+        }
+        // A sealed key opens for its own row only: moved onto another model's, it does not.
+        let mut elsewhere = model.clone();
+        elsewhere.api_key_id = Some(sambung_db::ApiKeyId::new());
+        assert!(matches!(
+            stored.open(&elsewhere, Some(&cipher)),
+            Err(sambung_db::DomainError::Decrypt)
+        ));
+
+        // The instance's model, asked for by name: its connection's URL and key.
+        let (model, stored) = read(Some(shared.model.id)).await;
+        assert_eq!(model.connection_id, Some(connection.id));
+        assert_eq!(
+            stored.open(&model, Some(&cipher)).unwrap(),
+            (
+                Some("https://shared.example.com/v1".to_owned()),
+                Some("sk-shared-0123456789".to_owned())
+            )
         );
     }
 }

@@ -178,7 +178,12 @@ impl EncryptionKey {
     /// A new random key, as base64 (what `sambung keys generate` prints).
     pub fn generate() -> String {
         use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(random_bytes::<32>())
+        base64::engine::general_purpose::STANDARD.encode(Self::random().0)
+    }
+
+    /// A new random key.
+    pub fn random() -> Self {
+        EncryptionKey(random_bytes::<32>())
     }
 
     /// Accepts 64 hex digits or the base64 (standard or URL-safe, padded or not) of 32 bytes.

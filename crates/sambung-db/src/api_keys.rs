@@ -154,8 +154,7 @@ pub async fn reveal_api_key(
     .fetch_optional(pool)
     .await?
     .ok_or(DomainError::not_found("API key"))?;
-    let plaintext = cipher.decrypt(&sealed, key.0.as_bytes())?;
-    String::from_utf8(plaintext).map_err(|_| DomainError::Decrypt)
+    cipher.decrypt_text(&sealed, key.0.as_bytes())
 }
 
 /// Re-encrypt every stored key (users' keys and the instance's connections) from `old` to

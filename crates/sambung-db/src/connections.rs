@@ -175,8 +175,7 @@ pub async fn reveal_connection(
     .ok_or(DomainError::not_found("connection"))?;
     let key = match (row.encrypted_key, cipher) {
         (Some(sealed), Some(cipher)) => {
-            let plaintext = cipher.decrypt(&sealed, connection.0.as_bytes())?;
-            Some(String::from_utf8(plaintext).map_err(|_| DomainError::Decrypt)?)
+            Some(cipher.decrypt_text(&sealed, connection.0.as_bytes())?)
         }
         (Some(_), None) => return Err(DomainError::Decrypt),
         (None, _) => None,

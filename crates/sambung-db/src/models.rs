@@ -4,17 +4,14 @@
 //! owner's own API key (the database checks it: foreign key on `(api_key_id, user_id)`); an
 //! instance model, its connection's. The plaintext comes out only to call the provider.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
-use crate::api_keys::{provider, reveal_api_key, Provider};
-use crate::auth::Caller;
-use crate::connections::{connection_provider, reveal_connection};
+use crate::api_keys::{provider, Provider};
+use crate::connections::connection_provider;
 use crate::error::{required_text, DomainError, Result};
-use crate::ids::{ApiKeyId, ChatId, ConnectionId, ModelId, TeamId, UserId};
+use crate::ids::{ApiKeyId, ConnectionId, ModelId, TeamId, UserId};
 use crate::secret::Cipher;
 use crate::teams::{require_admin, role_of};
 
@@ -71,12 +68,37 @@ impl Model {
 
 const COLUMNS: &str = "m.id, m.user_id, m.team_id, m.connection_id, m.provider, m.model_id, m.name, m.base_url, m.api_key_id, m.settings, m.is_default, m.input_price::float8 AS input_price, m.output_price::float8 AS output_price, m.created_at, m.updated_at";
 
-/// An instance model serves `actor` somewhere: it is for everyone, or for a team of theirs
-/// (`$2` is the actor).
-const INSTANCE_MODEL_USABLE: &str = "(m.connection_id IS NOT NULL AND (
+/// SQL true when the instance model `m` serves `actor` (an SQL expression) somewhere: it is
+/// for everyone, or for a team of theirs.
+fn instance_model_usable(actor: &str) -> String {
+    format!(
+        "(m.connection_id IS NOT NULL AND (
       NOT EXISTS (SELECT 1 FROM model_teams mt WHERE mt.model_id = m.id)
       OR EXISTS (SELECT 1 FROM model_teams mt JOIN team_members tm ON tm.team_id = mt.team_id
-                  WHERE mt.model_id = m.id AND tm.user_id = $2)))";
+                  WHERE mt.model_id = m.id AND tm.user_id = {actor})))"
+    )
+}
+
+/// SQL true when `actor` (an SQL expression) may use the model `m` at all: their own, a team's
+/// of theirs, or the instance's for them ([`get_model`]'s rule).
+fn usable_by(actor: &str) -> String {
+    format!(
+        "(sambung_usable_by(m.user_id, m.team_id, {actor}) OR {})",
+        instance_model_usable(actor)
+    )
+}
+
+/// Where the model `m` is called, as stored ([`StoredEndpoint`]'s columns), on
+/// [`ENDPOINT_JOINS`]: a user's or team's model at its own base URL with its owner's key, an
+/// instance model at its connection's with the connection's key.
+const ENDPOINT_COLUMNS: &str = "CASE WHEN m.connection_id IS NULL THEN m.base_url ELSE cn.base_url END AS endpoint_url,
+       replace(encode(CASE WHEN m.connection_id IS NULL THEN k.encrypted_key ELSE cn.encrypted_key END, 'base64'), E'\\n', '') AS sealed_key,
+       (m.api_key_id IS NULL OR k.id IS NOT NULL) AND (m.connection_id IS NULL OR cn.id IS NOT NULL) AS endpoint_found";
+
+/// The key and connection of the model `m` (the key its owner's only, as the foreign key
+/// says).
+const ENDPOINT_JOINS: &str = "LEFT JOIN api_keys k ON k.id = m.api_key_id AND k.user_id = m.user_id
+       LEFT JOIN connections cn ON cn.id = m.connection_id";
 
 /// A model's fields as given by its owner.
 #[derive(Debug, Clone)]
@@ -269,7 +291,8 @@ pub async fn create_model(
 pub async fn get_model(pool: &PgPool, actor: UserId, model: ModelId) -> Result<Model> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM models m
-          WHERE m.id = $1 AND (sambung_usable_by(m.user_id, m.team_id, $2) OR {INSTANCE_MODEL_USABLE})"
+          WHERE m.id = $1 AND {usable}",
+        usable = usable_by("$2")
     ))
     .bind(model)
     .bind(actor)
@@ -387,117 +410,153 @@ pub async fn delete_model(pool: &PgPool, actor: UserId, model: ModelId) -> Resul
     Ok(())
 }
 
-/// The model `requested` for a reply in `chat`, if the caller may use it there: a team's
-/// model (and its admin's key behind it) serves that team's chats only; a personal model
-/// serves its owner anywhere they may write. (The model a reply uses when none is asked for:
-/// [`chat_model_sql`].) A chat the caller may not read is not found, before anything is said
-/// of the model (whose errors name the chat's team).
+/// The model of a turn in a chat, on the common table `readable`
+/// ([`crate::chats::readable_sql`]: nothing for a chat the caller may not read) and `$5`, the
+/// model the turn asks for (else NULL): one [`TurnModel`] row at most, for
+/// [`TurnModel::for_turn`].
 ///
-/// For a session `caller` the statement accepts, as its user; for one it does not, `None`
-/// (the chat's own read says why).
-pub async fn model_for_chat(
-    pool: &PgPool,
-    caller: impl Into<Caller>,
-    chat: ChatId,
-    requested: ModelId,
-) -> Result<Option<Model>> {
-    let caller = caller.into();
-    // The caller and the chat's team as they may read it, in one round trip.
-    static CALLER_AND_CHAT_TEAM: LazyLock<String> = LazyLock::new(|| {
-        Caller::with_me(
-            &[],
-            "SELECT me.id, r.id IS NOT NULL, r.team_id
-               FROM me LEFT JOIN sambung_chat_reader($4, me.id) r ON true",
-        )
-    });
-    let (actor, readable, chat_team): (Option<UserId>, bool, Option<TeamId>) = caller
-        .bind(sqlx::query_as(&CALLER_AND_CHAT_TEAM))
-        .bind(chat)
-        .fetch_one(pool)
-        .await?;
-    let Some(actor) = actor else {
-        return Ok(None);
-    };
-    if !readable {
-        return Err(DomainError::not_found("chat"));
-    }
-    let model = get_model(pool, actor, requested).await?;
-    match model.scope() {
-        ModelScope::Team if chat_team != model.team_id => Err(DomainError::invalid(
-            "model",
-            "a team's model answers in that team's chats only",
-        )),
-        ModelScope::Instance if !instance_model_serves(pool, &model, chat_team, actor).await? => {
-            Err(DomainError::invalid(
-                "model",
-                "this model of the instance answers in its teams' chats only",
-            ))
-        }
-        _ => Ok(Some(model)),
-    }
-}
-
-/// The model a reply in a chat uses when none is asked for: the chat's own, else the team's
-/// default (a team chat), else the reader's default, else an instance model's that serves
-/// them. A [`Model`] row at most, on the common table `readable` ([`crate::chats::readable_sql`]:
-/// nothing for a chat the caller may not read).
-pub fn chat_model_sql() -> String {
+/// A model asked for is looked up among those its reader may use at all, with whether it
+/// serves this chat: a team's model (and its admin's key behind it) serves that team's chats
+/// only, an instance model its teams' (or everyone's), a personal model its owner anywhere
+/// they may write. When none is asked for: the chat's own, else the team's default (a team
+/// chat), else the reader's default, else an instance model's that serves them. Either way
+/// with where it is called and its key still sealed ([`StoredEndpoint`]), so that a turn
+/// reads everything before the provider in one statement.
+pub fn turn_model_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM readable c
-               JOIN models m ON m.id::text = c.model
-                         AND ((m.team_id IS NULL AND m.user_id = c.reader_id) OR m.team_id = c.team_id
-                              OR (m.connection_id IS NOT NULL
-                                  AND sambung_instance_model_serves(m.id, c.team_id, c.reader_id)))
-             UNION ALL
-             (SELECT {COLUMNS} FROM readable c JOIN models m ON m.team_id = c.team_id AND m.is_default)
-             UNION ALL
-             (SELECT {COLUMNS} FROM readable c
-                JOIN models m ON m.user_id = c.reader_id AND m.team_id IS NULL AND m.is_default)
-             UNION ALL
-             (SELECT {COLUMNS} FROM readable c
-                JOIN models m ON m.connection_id IS NOT NULL AND m.is_default
-                             AND sambung_instance_model_serves(m.id, c.team_id, c.reader_id))
-             LIMIT 1"
+        "SELECT {COLUMNS}, {ENDPOINT_COLUMNS}, chosen.serves_chat
+           FROM (SELECT m.id,
+                        COALESCE(CASE WHEN m.connection_id IS NOT NULL
+                                      THEN sambung_instance_model_serves(m.id, c.team_id, c.reader_id)
+                                      ELSE m.team_id IS NULL OR m.team_id = c.team_id END, false) AS serves_chat
+                   FROM readable c JOIN models m ON m.id = $5::uuid
+                  WHERE {usable}
+                 UNION ALL
+                 (SELECT m.id, true FROM readable c
+                    JOIN models m ON m.id::text = c.model
+                              AND ((m.team_id IS NULL AND m.user_id = c.reader_id) OR m.team_id = c.team_id
+                                   OR (m.connection_id IS NOT NULL
+                                       AND sambung_instance_model_serves(m.id, c.team_id, c.reader_id)))
+                   WHERE $5::uuid IS NULL)
+                 UNION ALL
+                 (SELECT m.id, true FROM readable c JOIN models m ON m.team_id = c.team_id AND m.is_default
+                   WHERE $5::uuid IS NULL)
+                 UNION ALL
+                 (SELECT m.id, true FROM readable c
+                    JOIN models m ON m.user_id = c.reader_id AND m.team_id IS NULL AND m.is_default
+                   WHERE $5::uuid IS NULL)
+                 UNION ALL
+                 (SELECT m.id, true FROM readable c
+                    JOIN models m ON m.connection_id IS NOT NULL AND m.is_default
+                                 AND sambung_instance_model_serves(m.id, c.team_id, c.reader_id)
+                   WHERE $5::uuid IS NULL)
+                 LIMIT 1) chosen
+           JOIN models m ON m.id = chosen.id
+           {ENDPOINT_JOINS}",
+        usable = usable_by("c.reader_id"),
     )
 }
 
-/// Whether the instance model `model` serves a chat of `team` for `actor`.
-async fn instance_model_serves(
-    pool: &PgPool,
-    model: &Model,
-    team: Option<TeamId>,
-    actor: UserId,
-) -> Result<bool> {
-    Ok(sqlx::query_scalar!(
-        r#"SELECT sambung_instance_model_serves($1, $2, $3) AS "serves!""#,
-        model.id as ModelId,
-        team as Option<TeamId>,
-        actor as UserId,
-    )
-    .fetch_one(pool)
-    .await?)
+/// Where a model is called, as stored: its base URL (an instance model's, its connection's)
+/// and its key still sealed (base64), opened by [`StoredEndpoint::open`] for the call only.
+#[derive(Debug, Clone, Deserialize, sqlx::FromRow)]
+pub struct StoredEndpoint {
+    endpoint_url: Option<String>,
+    sealed_key: Option<String>,
+    /// False when the model's key or connection is gone.
+    endpoint_found: bool,
+}
+
+impl StoredEndpoint {
+    /// The base URL and the key's plaintext of `model`'s endpoint (for the provider request
+    /// only; never show or log it). Without `cipher`, a model with a key cannot be called
+    /// ([`DomainError::Decrypt`]).
+    pub fn open(
+        &self,
+        model: &Model,
+        cipher: Option<&Cipher>,
+    ) -> Result<(Option<String>, Option<String>)> {
+        // A key is sealed bound to its own row: the connection's, or the stored key's.
+        let (bound_to, missing) = match (model.connection_id, model.api_key_id) {
+            (Some(connection), _) => (Some(connection.0), "connection"),
+            (None, key) => (key.map(|k| k.0), "API key"),
+        };
+        if !self.endpoint_found {
+            return Err(DomainError::not_found(missing));
+        }
+        let key = match (&self.sealed_key, bound_to, cipher) {
+            (None, _, _) => None,
+            (Some(_), _, None) | (Some(_), None, _) => return Err(DomainError::Decrypt),
+            (Some(sealed), Some(bound_to), Some(cipher)) => {
+                use base64::Engine as _;
+                let sealed = base64::engine::general_purpose::STANDARD
+                    .decode(sealed)
+                    .map_err(|_| DomainError::Decrypt)?;
+                Some(cipher.decrypt_text(&sealed, bound_to.as_bytes())?)
+            }
+        };
+        Ok((self.endpoint_url.clone(), key))
+    }
+}
+
+/// A turn's model as [`turn_model_sql`] reads it: the model, where it is called, and whether
+/// it serves the chat.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TurnModel {
+    #[serde(flatten)]
+    pub model: Model,
+    #[serde(flatten)]
+    pub endpoint: StoredEndpoint,
+    serves_chat: bool,
+}
+
+impl TurnModel {
+    /// The model a turn uses from [`turn_model_sql`]'s `row`: for a model `requested`, not
+    /// found when its reader may not use it, refused when it does not serve the chat; else the
+    /// chat's own or its fallback (`None`: there is none).
+    pub fn for_turn(
+        row: Option<TurnModel>,
+        requested: Option<ModelId>,
+    ) -> Result<Option<(Model, StoredEndpoint)>> {
+        let Some(row) = row else {
+            return match requested {
+                Some(_) => Err(DomainError::not_found("model")),
+                None => Ok(None),
+            };
+        };
+        if !row.serves_chat {
+            return Err(DomainError::invalid(
+                "model",
+                match row.model.scope() {
+                    ModelScope::Instance => {
+                        "this model of the instance answers in its teams' chats only"
+                    }
+                    _ => "a team's model answers in that team's chats only",
+                },
+            ));
+        }
+        Ok(Some((row.model, row.endpoint)))
+    }
 }
 
 /// Where to call a model's provider, and the plaintext of its key (for the provider request
 /// only; never show or log it): a user's or team's model, its base URL and its owner's key; an
 /// instance model, its connection's. Without `cipher`, a model with a key cannot be called
-/// ([`DomainError::Decrypt`]).
+/// ([`DomainError::Decrypt`]). (A turn reads the same in its own statement:
+/// [`turn_model_sql`].)
 pub async fn model_endpoint(
     pool: &PgPool,
     cipher: Option<&Cipher>,
     model: &Model,
 ) -> Result<(Option<String>, Option<String>)> {
-    if let Some(connection) = model.connection_id {
-        return reveal_connection(pool, cipher, connection).await;
-    }
-    let key = match (model.api_key_id, model.user_id, cipher) {
-        (Some(key), Some(owner), Some(cipher)) => {
-            Some(reveal_api_key(pool, cipher, owner, key).await?)
-        }
-        (Some(_), _, _) => return Err(DomainError::Decrypt),
-        (None, _, _) => None,
-    };
-    Ok((model.base_url.clone(), key))
+    let stored: StoredEndpoint = sqlx::query_as(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM models m {ENDPOINT_JOINS} WHERE m.id = $1"
+    ))
+    .bind(model.id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(DomainError::not_found("model"))?;
+    stored.open(model, cipher)
 }
 
 /// An instance model as its admins give it: on a connection, for everyone (no teams) or for

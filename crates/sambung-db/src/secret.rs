@@ -165,6 +165,12 @@ impl Cipher {
         out
     }
 
+    /// The text sealed under `associated` (a provider key, sealed with its key's or
+    /// connection's id).
+    pub fn decrypt_text(&self, sealed: &[u8], associated: &[u8]) -> Result<String> {
+        String::from_utf8(self.decrypt(sealed, associated)?).map_err(|_| DomainError::Decrypt)
+    }
+
     pub fn decrypt(&self, sealed: &[u8], associated: &[u8]) -> Result<Vec<u8>> {
         if sealed.len() <= NONCE_LEN {
             return Err(DomainError::Decrypt);

@@ -17,7 +17,8 @@ use sqlx::PgPool;
 use crate::{TurnError, TurnKind, Turns};
 
 impl Turns {
-    /// Where a model's requests go, with its key decrypted (in memory for this call only): a
+    /// Where a model's requests go, with its key decrypted (in memory for this call only; a
+    /// turn opens its own from its statement, `StoredEndpoint::open`, and keeps it for the turn): a
     /// user's or team's model, its own base URL and key; an instance model, its connection's.
     pub async fn endpoint_for(&self, model: &Model) -> Result<Endpoint, TurnError> {
         let found = models::model_endpoint(&self.pool, self.cipher.as_ref(), model).await;

@@ -544,6 +544,11 @@ mod tests {
         }
     }
 
+    /// Keys as long as hosted providers' (sealed, over 57 bytes: PostgreSQL's base64 of the sealed
+    /// key breaks its lines, which the statement takes out).
+    const ANA_KEY: &str = "sk-proj-ana-4f9c2a7e1b8d3c6f0a5e9b2d7c1f4a8e3b6d0c9f2a5e8b1d4c7f0a3e6b9d2c5f8a1e4b7d0c3f6a9e2b5d8c1f4a7e0b3d6c9f2a5e8b1d4c7f0a3e6b9d2c5f8a1e";
+    const SHARED_KEY: &str = "sk-proj-shared-9e2b5d8c1f4a7e0b3d6c9f2a5e8b1d4c7f0a3e6b9d2c5f8a1e4b7d0c3f6a9e2b5d8c1f4a7e0b3d6c9f2a5e8b1d4c7f0a3e6b9d2c5f8a1e4b7d0c3f6a9e2b5d";
+
     /// The turn's statement brings its model's endpoint with it (no statement of its own
     /// before the provider is called): a personal model's key sealed as stored, opened with
     /// the master key only; an instance model's connection, its URL and key.
@@ -562,7 +567,7 @@ mod tests {
             ana,
             sambung_db::api_keys::Provider::Openai,
             "mine",
-            "sk-ana-0123456789",
+            ANA_KEY,
         )
         .await
         .unwrap();
@@ -584,7 +589,7 @@ mod tests {
                 provider: "openai",
                 base_url: Some("https://shared.example.com/v1"),
             },
-            Some((&cipher, "sk-shared-0123456789")),
+            Some((&cipher, SHARED_KEY)),
         )
         .await
         .unwrap();
@@ -619,7 +624,7 @@ mod tests {
             stored.open(&model, Some(&cipher)).unwrap(),
             (
                 Some("https://llm.example.com/v1".to_owned()),
-                Some("sk-ana-0123456789".to_owned())
+                Some(ANA_KEY.to_owned())
             )
         );
         for wrong in [None, Some(&Cipher::new(&[8; 32]))] {
@@ -643,8 +648,96 @@ mod tests {
             stored.open(&model, Some(&cipher)).unwrap(),
             (
                 Some("https://shared.example.com/v1".to_owned()),
-                Some("sk-shared-0123456789".to_owned())
+                Some(SHARED_KEY.to_owned())
             )
         );
+    }
+
+    /// A model asked for serves only the chats it is for, even to a reader who may use it: a
+    /// team's model its team's chats (not another team's of hers), an instance model for a
+    /// team that team's chats (not her personal ones).
+    #[tokio::test]
+    async fn a_model_asked_for_serves_only_the_chats_it_is_for() {
+        use sambung_db::connections::{self, ConnectionFields};
+
+        let db = TestDb::migrated().await;
+        let pool = db.pool();
+        let ana = UserId::from(sambung_testkit::insert_user(pool, "ana@example.com").await);
+        let mut teams = Vec::new();
+        for slug in ["kopi", "teh"] {
+            let team = sambung_db::teams::create_team(pool, ana, slug, slug, None)
+                .await
+                .unwrap();
+            teams.push(team.id);
+        }
+        let fields = ModelFields {
+            provider: "openai",
+            model_id: "gpt-kopi",
+            name: "Kopi's",
+            base_url: None,
+            api_key_id: None,
+            settings: json!({}),
+            is_default: false,
+        };
+        let kopis = models::create_model(pool, ana, Some(teams[0]), fields)
+            .await
+            .unwrap();
+        let connection = connections::add_connection(
+            pool,
+            ana,
+            ConnectionFields {
+                name: "Local",
+                provider: "ollama",
+                base_url: Some("http://127.0.0.1:11434"),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+        let for_kopi = models::create_instance_model(
+            pool,
+            models::InstanceModelFields {
+                connection: connection.id,
+                model_id: "llama",
+                name: "Llama for Kopi",
+                settings: json!({}),
+                is_default: false,
+                teams: vec![teams[0]],
+                input_price: None,
+                output_price: None,
+            },
+        )
+        .await
+        .unwrap();
+        let mut chats_in = Vec::new();
+        for team in [Some(teams[0]), Some(teams[1]), None] {
+            let chat = NewChat {
+                team_id: team,
+                title: "a chat",
+                model: "gpt-4o",
+                provider: "openai",
+                ..NewChat::default()
+            };
+            chats_in.push(chats::create_chat(pool, ana, chat).await.unwrap().id);
+        }
+        let (kopi, teh, personal) = (chats_in[0], chats_in[1], chats_in[2]);
+        let asked = |chat: ChatId, model: ModelId| async move {
+            let (_, turn_model, _, _) = reads(pool, ana, chat, Some(model)).await;
+            TurnModel::for_turn(turn_model.map(|m| m.0), Some(model)).map(|m| m.map(|(m, _)| m.id))
+        };
+        let refused = |answer: sambung_db::Result<Option<ModelId>>, says: &str| match answer {
+            Err(sambung_db::DomainError::Invalid { reason, .. }) => {
+                assert!(reason.contains(says), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        };
+
+        assert_eq!(asked(kopi, kopis.id).await.unwrap(), Some(kopis.id));
+        refused(asked(teh, kopis.id).await, "team's chats only");
+        refused(asked(personal, kopis.id).await, "team's chats only");
+        let llama = for_kopi.model.id;
+        assert_eq!(asked(kopi, llama).await.unwrap(), Some(llama));
+        refused(asked(personal, llama).await, "its teams' chats only");
+        refused(asked(teh, llama).await, "its teams' chats only");
     }
 }

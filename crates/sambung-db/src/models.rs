@@ -458,13 +458,24 @@ pub fn turn_model_sql() -> String {
 }
 
 /// Where a model is called, as stored: its base URL (an instance model's, its connection's)
-/// and its key still sealed (base64), opened by [`StoredEndpoint::open`] for the call only.
-#[derive(Debug, Clone, Deserialize, sqlx::FromRow)]
+/// and its key still sealed (base64), opened by [`StoredEndpoint::open`] for the turn only.
+#[derive(Clone, Deserialize, sqlx::FromRow)]
 pub struct StoredEndpoint {
     endpoint_url: Option<String>,
     sealed_key: Option<String>,
     /// False when the model's key or connection is gone.
     endpoint_found: bool,
+}
+
+impl std::fmt::Debug for StoredEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Sealed, but a key all the same: never printed.
+        f.debug_struct("StoredEndpoint")
+            .field("endpoint_url", &self.endpoint_url)
+            .field("sealed_key", &self.sealed_key.as_ref().map(|_| "***"))
+            .field("endpoint_found", &self.endpoint_found)
+            .finish()
+    }
 }
 
 impl StoredEndpoint {
@@ -549,6 +560,10 @@ pub async fn model_endpoint(
     cipher: Option<&Cipher>,
     model: &Model,
 ) -> Result<(Option<String>, Option<String>)> {
+    // A model with neither key nor connection is called at its own URL: nothing to read.
+    if model.api_key_id.is_none() && model.connection_id.is_none() {
+        return Ok((model.base_url.clone(), None));
+    }
     let stored: StoredEndpoint = sqlx::query_as(&format!(
         "SELECT {ENDPOINT_COLUMNS} FROM models m {ENDPOINT_JOINS} WHERE m.id = $1"
     ))

@@ -192,14 +192,26 @@ async fn turns_at(
     (firsts, errors)
 }
 
+/// The name of the benchmark's keys. A key is sealed under its run's own master key: one left
+/// by a run killed before its end could never be opened again, and would stop `sambung keys
+/// rotate` (which opens every key or none), so each run first removes those of its users.
+const KEY_NAME: &str = "Benchmark key";
+
 /// A default model named `Benchmark fake` at the fake provider's `base_url` for each user
 /// (in `users`' order), with a key of its own sealed under the servers' master key (the fake
-/// takes any key).
+/// takes any key); what an earlier run left of them removed first.
 pub(crate) async fn fake_models(
     pool: &PgPool,
     users: &[UserId],
     base_url: &str,
 ) -> Result<Vec<ModelId>, BenchError> {
+    let ids: Vec<uuid::Uuid> = users.iter().map(|u| u.0).collect();
+    // Their models go with them (the key's foreign key cascades).
+    sqlx::query("DELETE FROM api_keys WHERE user_id = ANY($1) AND name = $2")
+        .bind(&ids)
+        .bind(KEY_NAME)
+        .execute(pool)
+        .await?;
     let cipher = crate::http::cipher();
     let mut made = Vec::new();
     for &user in users {
@@ -208,7 +220,7 @@ pub(crate) async fn fake_models(
             &cipher,
             user,
             Provider::Custom,
-            "Benchmark key",
+            KEY_NAME,
             "sk-benchmark-key-0123456789",
         )
         .await
@@ -317,4 +329,70 @@ async fn measure(
         rss_after_mb: rss_mb(),
         errors,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use sambung_db::secret::Cipher;
+    use sambung_testkit::TestDb;
+
+    use super::*;
+
+    /// A run killed before its end leaves its key, sealed under a master key gone with it:
+    /// the next run removes it (and its model) before making its own.
+    #[tokio::test]
+    async fn a_killed_runs_keys_are_removed_by_the_next() {
+        let db = TestDb::migrated().await;
+        let pool = db.pool();
+        let ana = UserId::from(sambung_testkit::insert_user(pool, "ana@example.com").await);
+        let gone = Cipher::new(&[9; 32]);
+        let left = api_keys::add_api_key(
+            pool,
+            &gone,
+            ana,
+            Provider::Custom,
+            KEY_NAME,
+            "sk-left-behind-0123",
+        )
+        .await
+        .unwrap();
+        let own = api_keys::add_api_key(
+            pool,
+            &gone,
+            ana,
+            Provider::Openai,
+            "mine",
+            "sk-mine-0123456",
+        )
+        .await
+        .unwrap();
+
+        let made = fake_models(pool, &[ana], "http://127.0.0.1:9/v1")
+            .await
+            .unwrap();
+        let keys: Vec<(uuid::Uuid, String)> =
+            sqlx::query_as("SELECT id, name FROM api_keys ORDER BY name")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert!(!keys.iter().any(|(id, _)| *id == left.id.0), "{keys:?}");
+        assert!(keys.iter().any(|(id, _)| *id == own.id.0), "{keys:?}");
+        let opened = sambung_db::api_keys::reveal_api_key(
+            pool,
+            &crate::http::cipher(),
+            ana,
+            sambung_db::ApiKeyId(keys.iter().find(|(_, n)| n == KEY_NAME).unwrap().0),
+        )
+        .await
+        .unwrap();
+        assert_eq!(opened, "sk-benchmark-key-0123456789");
+        remove_models(pool, &made).await.unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE name = $1")
+            .bind(KEY_NAME)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
+    }
 }

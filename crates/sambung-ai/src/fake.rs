@@ -157,9 +157,16 @@ pub struct FakeProvider {
     keep_requests: Arc<AtomicBool>,
     keep_alive: Arc<AtomicBool>,
     connections: Arc<AtomicUsize>,
-    /// For each answer, from its request read to its first body piece written: the fake's
-    /// own time to first token, which a benchmark subtracts.
-    first_piece_after: Arc<Mutex<Vec<Duration>>>,
+    /// For each answer, when its request was read and when its first body piece was
+    /// written: the fake's own time to first token, which a benchmark subtracts.
+    answered: Arc<Mutex<Vec<Answered>>>,
+}
+
+/// When the fake read a request and when it wrote its answer's first body piece.
+#[derive(Debug, Clone, Copy)]
+pub struct Answered {
+    pub request_read: std::time::Instant,
+    pub first_piece: std::time::Instant,
 }
 
 impl FakeProvider {
@@ -174,7 +181,7 @@ impl FakeProvider {
             keep_requests: Arc::new(AtomicBool::new(true)),
             keep_alive: Arc::default(),
             connections: Arc::default(),
-            first_piece_after: Arc::default(),
+            answered: Arc::default(),
         };
         let server = fake.clone();
         tokio::spawn(async move {
@@ -224,7 +231,15 @@ impl FakeProvider {
 
     /// The fake's own time to first token of every answer so far, in order.
     pub fn first_piece_times(&self) -> Vec<Duration> {
-        self.first_piece_after
+        self.answers()
+            .iter()
+            .map(|a| a.first_piece - a.request_read)
+            .collect()
+    }
+
+    /// When every answer so far was asked for and began, in order.
+    pub fn answers(&self) -> Vec<Answered> {
+        self.answered
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
@@ -315,10 +330,13 @@ impl FakeProvider {
                 return false;
             }
             if i == 0 {
-                self.first_piece_after
+                self.answered
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push(read.elapsed());
+                    .push(Answered {
+                        request_read: read,
+                        first_piece: std::time::Instant::now(),
+                    });
             }
         }
         !chunked || socket.write_all(b"0\r\n\r\n").await.is_ok()

@@ -144,7 +144,7 @@ async fn measure(
                 Ok(target
                     .generate(asker.user, asker.chat, asker.model, &[])
                     .await?
-                    .1)
+                    .whole())
             }
         })
         .await;

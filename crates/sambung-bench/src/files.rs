@@ -233,8 +233,8 @@ async fn image_turns(
             vec![image.clone()]
         };
         match target.generate(user, chat.id, model.id, &files).await {
-            Ok((first, _)) if files.is_empty() => plain.push(first),
-            Ok((first, _)) => with_image.push(first),
+            Ok(turned) if files.is_empty() => plain.push(turned.first()),
+            Ok(turned) => with_image.push(turned.first()),
             Err(_) => report.errors += 1,
         }
     }

@@ -7,14 +7,14 @@
 
 use std::time::Duration;
 
-use sambung_ai::fake::{FakeProvider, Script};
+use sambung_ai::fake::{Answered, FakeProvider, Script};
 use sambung_db::api_keys::{self, Provider};
 use sambung_db::models::{self, ModelFields};
 use sambung_db::{ChatId, ModelId, UserId};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::http::HttpTarget;
+use crate::http::{HttpTarget, Turned};
 use crate::BenchError;
 
 /// What the `generate` benchmark measured.
@@ -30,6 +30,11 @@ pub struct GenerateReport {
     /// percentile of the one minus the same percentile of the other).
     pub added_first_token_p50_ms: f64,
     pub added_first_token_p95_ms: f64,
+    /// Where the added time goes, at concurrency 1 (where each turn's provider request is
+    /// known by its order): from the turn asked for to the provider's request read (the
+    /// server's reads and decisions), and from the provider's first piece to the client's
+    /// first text delta (the relay).
+    pub split: Option<AddedSplit>,
     /// Connections the fake provider accepted for every turn of the run (its warm-up and the
     /// streams included): the server's provider client keeps them open between turns.
     pub provider_connections: usize,
@@ -38,6 +43,46 @@ pub struct GenerateReport {
     pub rss_peak_mb: f64,
     pub rss_after_mb: f64,
     pub errors: usize,
+}
+
+/// The added time to the first token in its two parts, each percentile of its own.
+#[derive(Debug, Clone, Serialize)]
+pub struct AddedSplit {
+    pub to_provider_p50_ms: f64,
+    pub to_provider_p95_ms: f64,
+    pub relay_p50_ms: f64,
+    pub relay_p95_ms: f64,
+}
+
+impl AddedSplit {
+    /// The split of `turns` whose provider requests were `answers`, one each in the same
+    /// order; `None` when they do not pair (a failed turn, a request of another kind).
+    fn of(turns: &[Turned], answers: &[Answered]) -> Option<AddedSplit> {
+        if turns.is_empty() || turns.len() != answers.len() {
+            return None;
+        }
+        let paired = || turns.iter().zip(answers);
+        let pairs_in_time = paired().all(|(turn, answer)| {
+            turn.started <= answer.request_read && answer.first_piece <= turn.first_delta
+        });
+        if !pairs_in_time {
+            return None;
+        }
+        let mut to_provider: Vec<Duration> = paired()
+            .map(|(turn, answer)| answer.request_read - turn.started)
+            .collect();
+        let mut relay: Vec<Duration> = paired()
+            .map(|(turn, answer)| turn.first_delta - answer.first_piece)
+            .collect();
+        to_provider.sort_unstable();
+        relay.sort_unstable();
+        Some(AddedSplit {
+            to_provider_p50_ms: crate::percentile_ms(&to_provider, 0.50),
+            to_provider_p95_ms: crate::percentile_ms(&to_provider, 0.95),
+            relay_p50_ms: crate::percentile_ms(&relay, 0.50),
+            relay_p95_ms: crate::percentile_ms(&relay, 0.95),
+        })
+    }
 }
 
 /// The reply the fake streams: `tokens` text deltas, usage, `[DONE]`, one event per piece.
@@ -150,13 +195,14 @@ pub(crate) struct Asker {
 }
 
 /// `turns` turns at `concurrency`, each task keeping to its own chats (so no two turns meet
-/// in one chat): the time to each one's first text delta, and how many failed.
+/// in one chat): when each one was asked and answered (each task's in order), and how many
+/// failed.
 async fn turns_at(
     target: &std::sync::Arc<HttpTarget>,
     chats: &[Asker],
     turns: usize,
     concurrency: usize,
-) -> (Vec<Duration>, usize) {
+) -> (Vec<Turned>, usize) {
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
         let target = target.clone();
@@ -175,7 +221,7 @@ async fn turns_at(
                     .generate(asker.user, asker.chat, asker.model, &[])
                     .await
                 {
-                    Ok((first, _)) => firsts.push(first),
+                    Ok(turned) => firsts.push(turned),
                     Err(_) => errors += 1,
                 }
             }
@@ -285,11 +331,19 @@ async fn measure(
     } = settings;
     let concurrency = settings.concurrency.clamp(1, chats.len());
     let (_, mut errors) = turns_at(target, chats, warmup, concurrency).await;
-    let warmed = fake.first_piece_times().len();
-    let (mut firsts, measured_errors) = turns_at(target, chats, turns, concurrency).await;
+    let warmed = fake.answers().len();
+    let (turned, measured_errors) = turns_at(target, chats, turns, concurrency).await;
     errors += measured_errors;
+    let answers = fake.answers().split_off(warmed);
+    let split = (concurrency == 1)
+        .then(|| AddedSplit::of(&turned, &answers))
+        .flatten();
+    let mut firsts: Vec<Duration> = turned.iter().map(Turned::first).collect();
     firsts.sort_unstable();
-    let mut own = fake.first_piece_times().split_off(warmed);
+    let mut own: Vec<Duration> = answers
+        .iter()
+        .map(|a| a.first_piece - a.request_read)
+        .collect();
     own.sort_unstable();
 
     let streams = streams.min(chats.len());
@@ -322,6 +376,7 @@ async fn measure(
             - crate::percentile_ms(&own, 0.50),
         added_first_token_p95_ms: crate::percentile_ms(&firsts, 0.95)
             - crate::percentile_ms(&own, 0.95),
+        split,
         provider_connections: fake.connections(),
         streams,
         rss_before_mb: rss_before,
@@ -394,5 +449,33 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(left, 0);
+    }
+
+    /// A turn's parts pair with the provider's answers only one to one and in time: a turn
+    /// whose provider request came before it was asked (another's) gives no split.
+    #[test]
+    fn the_added_time_splits_only_where_turns_and_answers_pair() {
+        let t0 = std::time::Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let turn = |start, first| Turned {
+            started: ms(start),
+            first_delta: ms(first),
+            ended: ms(first + 50),
+        };
+        let answer = |read, piece| Answered {
+            request_read: ms(read),
+            first_piece: ms(piece),
+        };
+        let turns = [turn(0, 30), turn(100, 126)];
+        let answers = [answer(2, 27), answer(101, 122)];
+        let split = AddedSplit::of(&turns, &answers).unwrap();
+        assert!((split.to_provider_p50_ms - 1.0).abs() < 1e-9, "{split:?}");
+        assert!((split.to_provider_p95_ms - 2.0).abs() < 1e-9, "{split:?}");
+        assert!((split.relay_p50_ms - 3.0).abs() < 1e-9, "{split:?}");
+        assert!((split.relay_p95_ms - 4.0).abs() < 1e-9, "{split:?}");
+
+        assert!(AddedSplit::of(&turns, &answers[..1]).is_none());
+        assert!(AddedSplit::of(&turns, &[answers[1], answers[0]]).is_none());
+        assert!(AddedSplit::of(&[], &[]).is_none());
     }
 }

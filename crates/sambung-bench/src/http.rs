@@ -345,15 +345,14 @@ impl HttpTarget {
     }
 
     /// Start a turn in `chat` as `user` with `model` named (as the web page names the one its
-    /// picker shows) and `files` (their ids), and read its stream: the time to the first text
-    /// delta, and to the end.
+    /// picker shows) and `files` (their ids), and read its stream to its end.
     pub async fn generate(
         &self,
         user: UserId,
         chat: ChatId,
         model: ModelId,
         files: &[String],
-    ) -> Result<(std::time::Duration, std::time::Duration), BenchError> {
+    ) -> Result<Turned, BenchError> {
         use futures_util::StreamExt as _;
         let started = std::time::Instant::now();
         let question =
@@ -377,12 +376,16 @@ impl HttpTarget {
             if first.is_none() {
                 seen.extend_from_slice(&piece);
                 if seen.windows(10).any(|w| w == b"text-delta") {
-                    first = Some(started.elapsed());
+                    first = Some(std::time::Instant::now());
                 }
             }
         }
-        let first = first.ok_or_else(|| BenchError::Http("no text in the reply".into()))?;
-        Ok((first, started.elapsed()))
+        let first_delta = first.ok_or_else(|| BenchError::Http("no text in the reply".into()))?;
+        Ok(Turned {
+            started,
+            first_delta,
+            ended: std::time::Instant::now(),
+        })
     }
 
     /// A streamed completion through the OpenAI-compatible endpoint with the personal access
@@ -475,4 +478,24 @@ async fn counted(response: reqwest::Response) -> Result<usize, BenchError> {
         size += piece.map_err(|e| BenchError::Http(e.to_string()))?.len();
     }
     Ok(size)
+}
+
+/// When a turn was asked for, when its first text delta came and when its stream ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Turned {
+    pub started: std::time::Instant,
+    pub first_delta: std::time::Instant,
+    pub ended: std::time::Instant,
+}
+
+impl Turned {
+    /// The time to the first text delta.
+    pub fn first(&self) -> std::time::Duration {
+        self.first_delta - self.started
+    }
+
+    /// The time to the stream's end.
+    pub fn whole(&self) -> std::time::Duration {
+        self.ended - self.started
+    }
 }

@@ -313,6 +313,25 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
         report.added_first_token_p50_ms > 0.0 && report.added_first_token_p95_ms > 0.0,
         "{report:?}"
     );
+    // Turns on two tasks cannot be paired with the provider's requests by their order.
+    assert!(report.split.is_none(), "{report:?}");
+    // One after another they can: the time to the provider's request and the relay back.
+    steps.at("One after another, the added time split in two");
+    let one_at_a_time = sambung_bench::generate::GenerateRun {
+        turns: 4,
+        warmup: 1,
+        concurrency: 1,
+        streams: 1,
+        ..run
+    };
+    let report = sambung_bench::generate::run(pool, &inputs.personal_chats, one_at_a_time)
+        .await
+        .unwrap();
+    let split = report.split.clone().unwrap_or_else(|| panic!("{report:?}"));
+    assert!(
+        split.to_provider_p50_ms > 0.0 && split.relay_p50_ms > 0.0,
+        "{report:?}"
+    );
     let models: i64 = sqlx::query_scalar("SELECT count(*) FROM models")
         .fetch_one(pool)
         .await

@@ -1,6 +1,6 @@
 //! What a turn sends: where (the model's endpoint, its key decrypted for the call only) and
-//! what (the conversation so far, with the chat's and the model's settings), and the short request that
-//! names a new chat.
+//! what (the conversation so far, with the chat's and the model's settings), and the short
+//! request that names a new chat.
 
 use std::collections::HashMap;
 
@@ -18,8 +18,9 @@ use crate::{TurnError, TurnKind, Turns};
 
 impl Turns {
     /// Where a model's requests go, with its key decrypted (in memory for this call only; a
-    /// turn opens its own from its statement, `StoredEndpoint::open`, and keeps it for the turn): a
-    /// user's or team's model, its own base URL and key; an instance model, its connection's.
+    /// turn opens its own from its statement, `StoredEndpoint::open`, and keeps it for the
+    /// turn): a user's or team's model, its own base URL and key; an instance model, its
+    /// connection's.
     pub async fn endpoint_for(&self, model: &Model) -> Result<Endpoint, TurnError> {
         let found = models::model_endpoint(&self.pool, self.cipher.as_ref(), model).await;
         self.endpoint(&model.provider, found)

@@ -68,10 +68,11 @@ pub(crate) static TURN_READS_SQL: LazyLock<String> = LazyLock::new(|| {
 impl TurnReads {
     /// Read what a turn in `chat` needs in one statement: the chat as the caller reads it,
     /// its model (the one asked for, else the chat's) and where it is called, the
-    /// conversation and the caller's allowance, each by its own module's query. For a session `caller` the
-    /// statement checks the session itself, and the chat's read says whether it was accepted
-    /// (not found otherwise, as for a chat one may not read). The access is answered first:
-    /// nothing about models, quotas or input is said of a chat one may not read.
+    /// conversation and the caller's allowance, each by its own module's query. For a session
+    /// `caller` the statement checks the session itself, and the chat's read says whether it
+    /// was accepted (not found otherwise, as for a chat one may not read). The access is
+    /// answered first: nothing about models, quotas or input is said of a chat one may not
+    /// read.
     pub async fn read(
         pool: &PgPool,
         caller: Caller,
@@ -148,6 +149,10 @@ impl Turns {
             (receiver, Instant::now())
         };
         let (mut receiver, mut started) = call(sent.clone());
+        // The request's task (just spawned, next on this worker) runs to its socket write
+        // before the turn's own statements start: on a busy machine they would otherwise
+        // compete with it for the CPU and go first.
+        tokio::task::yield_now().await;
         let metadata = json!({"model": model.model_id, "provider": model.provider});
         let pending = store::begin_turn(
             pool,

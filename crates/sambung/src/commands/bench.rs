@@ -183,6 +183,12 @@ async fn generate(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
             "generate: {} turns at concurrency {}: the provider's own first token after p50 {:.2} ms, p95 {:.2} ms; the server adds p50 {:.2} ms, p95 {:.2} ms",
             report.turns, report.concurrency, report.provider_first_token_p50_ms, report.provider_first_token_p95_ms, report.added_first_token_p50_ms, report.added_first_token_p95_ms
         );
+        if let Some(split) = &report.split {
+            println!(
+                "of it, to the provider's request read p50 {:.2} ms, p95 {:.2} ms; from its first piece to the client's first delta p50 {:.2} ms, p95 {:.2} ms",
+                split.to_provider_p50_ms, split.to_provider_p95_ms, split.relay_p50_ms, split.relay_p95_ms
+            );
+        }
         println!(
             "{} replies streaming at once: memory {:.0} MB before, {:.0} MB at the peak (+{:.0} MB), {:.0} MB after; {} errors",
             report.streams, report.rss_before_mb, report.rss_peak_mb, report.rss_peak_mb - report.rss_before_mb, report.rss_after_mb, report.errors

@@ -157,16 +157,24 @@ pub struct FakeProvider {
     keep_requests: Arc<AtomicBool>,
     keep_alive: Arc<AtomicBool>,
     connections: Arc<AtomicUsize>,
-    /// For each answer, when its request was read and when its first body piece was
-    /// written: the fake's own time to first token, which a benchmark subtracts.
+    /// For each answer whose first body piece was written, when its request was read and
+    /// when that piece was: the fake's own time to first token, which a benchmark subtracts.
     answered: Arc<Mutex<Vec<Answered>>>,
 }
 
-/// When the fake read a request and when it wrote its answer's first body piece.
+/// When the fake read a request and when it began to write its answer's first body piece
+/// (before the write, so that no reader can see the piece before this time).
 #[derive(Debug, Clone, Copy)]
 pub struct Answered {
     pub request_read: std::time::Instant,
     pub first_piece: std::time::Instant,
+}
+
+impl Answered {
+    /// The fake's own time to first token.
+    pub fn own_first_token(&self) -> Duration {
+        self.first_piece - self.request_read
+    }
 }
 
 impl FakeProvider {
@@ -233,11 +241,12 @@ impl FakeProvider {
     pub fn first_piece_times(&self) -> Vec<Duration> {
         self.answers()
             .iter()
-            .map(|a| a.first_piece - a.request_read)
+            .map(Answered::own_first_token)
             .collect()
     }
 
-    /// When every answer so far was asked for and began, in order.
+    /// When every answer so far was asked for and began, in the order their first pieces
+    /// were written (an answer whose socket failed before it is not among them).
     pub fn answers(&self) -> Vec<Answered> {
         self.answered
             .lock()
@@ -315,6 +324,7 @@ impl FakeProvider {
             if !script.pace.is_zero() {
                 tokio::time::sleep(script.pace).await;
             }
+            let writing = std::time::Instant::now();
             let written = if !chunked {
                 socket.write_all(piece).await
             } else if piece.is_empty() {
@@ -335,7 +345,7 @@ impl FakeProvider {
                     .unwrap_or_else(|e| e.into_inner())
                     .push(Answered {
                         request_read: read,
-                        first_piece: std::time::Instant::now(),
+                        first_piece: writing,
                     });
             }
         }

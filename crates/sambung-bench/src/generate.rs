@@ -33,7 +33,8 @@ pub struct GenerateReport {
     /// Where the added time goes, at concurrency 1 (where each turn's provider request is
     /// known by its order): from the turn asked for to the provider's request read (the
     /// server's reads and decisions), and from the provider's first piece to the client's
-    /// first text delta (the relay).
+    /// first text delta (the relay). `None` (`null`) at any other concurrency, and when the
+    /// turns and the provider's answers do not pair one to one ([`AddedSplit::of`]).
     pub split: Option<AddedSplit>,
     /// Connections the fake provider accepted for every turn of the run (its warm-up and the
     /// streams included): the server's provider client keeps them open between turns.
@@ -340,10 +341,7 @@ async fn measure(
         .flatten();
     let mut firsts: Vec<Duration> = turned.iter().map(Turned::first).collect();
     firsts.sort_unstable();
-    let mut own: Vec<Duration> = answers
-        .iter()
-        .map(|a| a.first_piece - a.request_read)
-        .collect();
+    let mut own: Vec<Duration> = answers.iter().map(Answered::own_first_token).collect();
     own.sort_unstable();
 
     let streams = streams.min(chats.len());
@@ -477,5 +475,9 @@ mod tests {
         assert!(AddedSplit::of(&turns, &answers[..1]).is_none());
         assert!(AddedSplit::of(&turns, &[answers[1], answers[0]]).is_none());
         assert!(AddedSplit::of(&[], &[]).is_none());
+        // Each bound on its own: a request read before its turn was asked, a first piece
+        // written after the client's first delta.
+        assert!(AddedSplit::of(&turns[1..], &[answer(99, 110)]).is_none());
+        assert!(AddedSplit::of(&turns[1..], &[answer(101, 127)]).is_none());
     }
 }

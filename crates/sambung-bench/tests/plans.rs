@@ -327,6 +327,7 @@ async fn every_workload_uses_indexes_and_runs_in_both_modes() {
     let report = sambung_bench::generate::run(pool, &inputs.personal_chats, one_at_a_time)
         .await
         .unwrap();
+    assert_eq!((report.turns, report.errors), (4, 0), "{report:?}");
     let split = report.split.clone().unwrap_or_else(|| panic!("{report:?}"));
     assert!(
         split.to_provider_p50_ms > 0.0 && split.relay_p50_ms > 0.0,

@@ -149,9 +149,9 @@ impl Turns {
             (receiver, Instant::now())
         };
         let (mut receiver, mut started) = call(sent.clone());
-        // The request's task (just spawned, next on this worker) runs to its socket write
-        // before the turn's own statements start: on a busy machine they would otherwise
-        // compete with it for the CPU and go first.
+        // The request's task (just spawned) runs until it first waits (with a pooled
+        // connection to an address, its socket write) before the turn's own statements
+        // start: they would otherwise compete with it for the cores and often go first.
         tokio::task::yield_now().await;
         let metadata = json!({"model": model.model_id, "provider": model.provider});
         let pending = store::begin_turn(

@@ -66,11 +66,7 @@ pub async fn run(
     }
     let users: Vec<UserId> = chosen.iter().map(|(u, _)| *u).collect();
     let made = fake_models(pool, &users, &fake.url("/v1")).await?;
-    let chosen: Vec<Asker> = chosen
-        .iter()
-        .zip(&made)
-        .map(|(&(user, chat), &model)| Asker { user, chat, model })
-        .collect();
+    let chosen = Asker::each(&chosen, &made);
     let mut secrets = Vec::new();
     let mut token_ids = Vec::new();
     for &user in &users {

@@ -164,11 +164,7 @@ pub async fn run(
     }
     let users: Vec<UserId> = chosen.iter().map(|(u, _)| *u).collect();
     let made = fake_models(pool, &users, &base_url).await?;
-    let chosen: Vec<Asker> = chosen
-        .iter()
-        .zip(&made)
-        .map(|(&(user, chat), &model)| Asker { user, chat, model })
-        .collect();
+    let chosen = Asker::each(&chosen, &made);
     let target = std::sync::Arc::new(
         HttpTarget::start(
             pool,
@@ -193,6 +189,18 @@ pub(crate) struct Asker {
     pub user: UserId,
     pub chat: ChatId,
     pub model: ModelId,
+}
+
+impl Asker {
+    /// Each user asking in their chat of `chosen`, naming the model [`fake_models`] `made`
+    /// for them (in the same order).
+    pub(crate) fn each(chosen: &[(UserId, ChatId)], made: &[ModelId]) -> Vec<Asker> {
+        chosen
+            .iter()
+            .zip(made)
+            .map(|(&(user, chat), &model)| Asker { user, chat, model })
+            .collect()
+    }
 }
 
 /// `turns` turns at `concurrency`, each task keeping to its own chats (so no two turns meet

@@ -2557,17 +2557,25 @@ async function start() {
     relabel();
   }
   $("#me").textContent = session.user.name;
+  // Busy until the first page is drawn: assistive technology waits for it, and so does a
+  // script driving the page before it opens another (the first admin's setup page, opened
+  // here, would replace one opened meanwhile).
+  $("#app").setAttribute("aria-busy", "true");
   $("#app").hidden = false;
-  const admin = session.user.role.split(",").includes("admin");
-  $("#open-admin").hidden = !admin;
-  $("#acting-banner").hidden = !session.session.impersonatedBy;
-  $("#acting-name").textContent = `${session.user.name} <${session.user.email}>`;
-  await loadTeams();
-  await Promise.all([loadChats(), loadUsable(), loadFolders(), loadTags()]);
-  // A new instance's first admin is offered the setup of a connection.
-  const [, view] = location.hash.split("/");
-  if (admin && state.instance.needsSetup && !view) location.hash = "#/admin/setup";
-  await route();
+  try {
+    const admin = session.user.role.split(",").includes("admin");
+    $("#open-admin").hidden = !admin;
+    $("#acting-banner").hidden = !session.session.impersonatedBy;
+    $("#acting-name").textContent = `${session.user.name} <${session.user.email}>`;
+    await loadTeams();
+    await Promise.all([loadChats(), loadUsable(), loadFolders(), loadTags()]);
+    // A new instance's first admin is offered the setup of a connection.
+    const [, view] = location.hash.split("/");
+    if (admin && state.instance.needsSetup && !view) location.hash = "#/admin/setup";
+    await route();
+  } finally {
+    $("#app").removeAttribute("aria-busy");
+  }
 }
 
 start().catch(toast);

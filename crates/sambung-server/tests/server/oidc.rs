@@ -101,7 +101,7 @@ async fn a_person_signs_in_through_the_provider_in_chromium() {
     // The consent page (its form names the prompt), once it has replaced the login page.
     browser.element("input[name=prompt][value=consent]").await;
     browser.click("button[type=submit]").await;
-    browser.element("#app:not([hidden])").await;
+    browser.element(common::APP_DRAWN).await;
     browser.until_text("#me", "Rina Wijaya").await;
 
     steps.at("Settings name the provider as the way in, not to be unlinked");
@@ -135,7 +135,7 @@ async fn a_person_signs_in_through_the_provider_in_chromium() {
         // The next page, once this one is gone.
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    browser.element("#app:not([hidden])").await;
+    browser.element(common::APP_DRAWN).await;
     let users: i64 =
         sqlx::query_scalar("SELECT count(*) FROM users WHERE email = 'rina@idp.example'")
             .fetch_one(app.pool())

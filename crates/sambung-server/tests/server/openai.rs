@@ -595,7 +595,7 @@ async fn a_person_makes_uses_and_revokes_a_token_in_chromium() {
         .await;
     browser.click("#auth-switch").await;
     common::sign_up_in(&browser, "Ana").await;
-    browser.element("#app:not([hidden])").await;
+    browser.element(common::APP_DRAWN).await;
     browser.click("#open-settings").await;
 
     // Nothing it may do: said beside the form, the name kept.

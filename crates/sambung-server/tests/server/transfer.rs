@@ -660,7 +660,7 @@ async fn a_user_imports_and_exports_in_chromium() {
     browser.client.goto(&app.url).await.unwrap();
     browser.click("#auth-switch").await;
     common::sign_up_in(&browser, "Ana").await;
-    browser.element("#app:not([hidden])").await;
+    browser.element(common::APP_DRAWN).await;
     browser.click("#open-settings").await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -736,7 +736,7 @@ async fn a_user_imports_and_exports_in_chromium() {
     phone.client.goto(&app.url).await.unwrap();
     phone.click("#auth-switch").await;
     common::sign_up_in(&phone, "Bo").await;
-    phone.element("#app:not([hidden])").await;
+    phone.element(common::APP_DRAWN).await;
     phone.click("#open-settings").await;
     // A large export: once uploaded, how far the server has come is shown as it goes.
     let many = dir.path().join("many").join("conversations.json");

@@ -553,7 +553,7 @@ async fn sign_in(browser: &Browser, email: &str, password: &str) {
     browser.type_into("#auth-email", email).await;
     browser.type_into("#auth-password", password).await;
     browser.click("#auth-submit").await;
-    browser.element("#app:not([hidden])").await;
+    browser.element(common::APP_DRAWN).await;
 }
 
 /// Choose an option by its text; if the page re-rendered the list meanwhile, or has not
@@ -2126,7 +2126,7 @@ async fn two_factor_sign_in_is_set_up_and_asked_for_in_chromium() {
         .type_into("#code-value", &totp_code(&key, email, 0))
         .await;
     browser.click("#code-form button[type=submit]").await;
-    browser.element("#app:not([hidden])").await;
+    browser.element(common::APP_DRAWN).await;
 
     steps.at("a backup code signs in once");
     browser.click("#sign-out").await;
@@ -2138,7 +2138,7 @@ async fn two_factor_sign_in_is_set_up_and_asked_for_in_chromium() {
     browser.until_text("#code-label", "Backup code").await;
     browser.type_into("#code-value", &backup[0]).await;
     browser.click("#code-form button[type=submit]").await;
-    browser.element("#app:not([hidden])").await;
+    browser.element(common::APP_DRAWN).await;
     browser.close().await;
 
     steps.at("on a phone, in the dark, the code form and the used backup code refused");
@@ -2215,7 +2215,7 @@ async fn an_admin_sets_up_an_identity_provider_and_its_button_signs_people_in_in
         common::idp::Forge::Nothing,
     );
     person.click("#sso-buttons button").await;
-    person.element("#app:not([hidden])").await;
+    person.element(common::APP_DRAWN).await;
     person.until_text("#me", "Person p-7").await;
     person.close().await;
 }
@@ -2252,7 +2252,7 @@ async fn a_required_second_factor_is_set_up_before_anything_else_on_a_phone_in_t
         .type_into("#totp-code", &totp_code(&key, "ana@example.com", -1))
         .await;
     phone.click("#totp-confirm-form button[type=submit]").await;
-    phone.element("#app:not([hidden])").await;
+    phone.element(common::APP_DRAWN).await;
     assert!(phone.all("#totp-required:not([hidden])").await.is_empty());
     phone.close().await;
 }

@@ -306,6 +306,10 @@ pub fn session_cookie(token: &str) -> String {
     )
 }
 
+/// The signed-in page, shown and drawn: the page it opens first (a chat, or the first admin's
+/// setup) is on screen, so that a page opened after it stays open.
+pub const APP_DRAWN: &str = "#app:not([hidden]):not([aria-busy])";
+
 /// Sign `name` up in the browser's sign-up form: `name@example.com`, password
 /// `password-of-name` (lowercased), as [`TestApp::user`] does.
 pub async fn sign_up_in(browser: &sambung_testkit::browser::Browser, name: &str) {

@@ -70,6 +70,10 @@ fn presented_token(state: &AppState, headers: &HeaderMap) -> Option<(String, boo
 /// the reader's language, applied to the response on its way out.
 #[derive(Debug, Default)]
 struct Found {
+    /// The long way was taken (for a [`DeferredSession`]: by the handler, or on the way out).
+    taken: bool,
+    /// A handler's statement accepted the session itself ([`Requester::run`]).
+    accepted: bool,
     /// The session was renewed (a statement checking it itself would not have accepted it).
     renewed: bool,
     extended: Option<String>,
@@ -85,6 +89,7 @@ async fn sign_in(
     dont_remember: bool,
     found: &mut Found,
 ) -> Result<Option<SignedIn>, ApiError> {
+    found.taken = true;
     let Some((mut session, user)) = sambung_db::auth::authenticate(&state.pool, &token).await?
     else {
         return Ok(None);
@@ -119,6 +124,36 @@ pub struct DeferredSession {
     by_cookie: bool,
     dont_remember: bool,
     found: Arc<std::sync::Mutex<Found>>,
+}
+
+impl DeferredSession {
+    /// The session the long way: who it is, or why it may not make this request (401, or the
+    /// account gate's 403). What was found goes on the response on its way out.
+    async fn confirm(&self, state: &AppState) -> Result<SignedIn, ApiError> {
+        let mut found = Found::default();
+        let signed_in = sign_in(
+            state,
+            self.token.clone(),
+            self.by_cookie,
+            self.dont_remember,
+            &mut found,
+        )
+        .await;
+        {
+            let mut kept = self.found.lock().unwrap_or_else(|e| e.into_inner());
+            found.accepted = kept.accepted;
+            *kept = found;
+        }
+        let me = signed_in?.ok_or_else(ApiError::unauthorized)?;
+        refusal(state, &me, &self.path).await?;
+        Ok(me)
+    }
+
+    /// Whether the long way renewed the session (then a statement's outcome asked before
+    /// does not stand).
+    fn renewed(&self) -> bool {
+        self.found.lock().unwrap_or_else(|e| e.into_inner()).renewed
+    }
 }
 
 /// Whether the session of `method` `path` is left to the handler's own statement: the routes
@@ -161,7 +196,7 @@ pub async fn session_layer(
         return with_access_token(&state, secret, request, next).await;
     }
     let mut found = Found::default();
-    let mut left = None;
+    let mut deferred_session = None;
     if let Some((token, by_cookie)) = presented_token(&state, request.headers()) {
         let dont_remember = by_cookie
             && state
@@ -178,7 +213,7 @@ pub async fn session_layer(
                 dont_remember,
                 found: Arc::default(),
             };
-            left = Some(session.found.clone());
+            deferred_session = Some(session.clone());
             request.extensions_mut().insert(session);
         } else {
             match sign_in(&state, token, by_cookie, dont_remember, &mut found).await {
@@ -191,8 +226,9 @@ pub async fn session_layer(
         }
     }
     let mut response = next.run(request).await;
-    if let Some(left) = left {
-        found = std::mem::take(&mut *left.lock().unwrap_or_else(|e| e.into_inner()));
+    if let Some(session) = deferred_session {
+        response = settle_deferred(&state, &session, response).await;
+        found = std::mem::take(&mut *session.found.lock().unwrap_or_else(|e| e.into_inner()));
     }
     if let Some(locale) = found.reader {
         response
@@ -218,6 +254,29 @@ pub async fn session_layer(
         }
     }
     response
+}
+
+/// A deferred session's answer, once the handler has given one. A refusal the handler made
+/// before its statement checked the session (its input, a limit) is not said to someone who
+/// may not make the request: the long way is taken then, and its 401 or 403 answers instead,
+/// as on every other route. A refusal after the statement accepted the session stands, told in
+/// its user's language, which the long way reads.
+async fn settle_deferred(
+    state: &AppState,
+    session: &DeferredSession,
+    response: Response,
+) -> Response {
+    let (taken, accepted) = {
+        let found = session.found.lock().unwrap_or_else(|e| e.into_inner());
+        (found.taken, found.accepted)
+    };
+    if taken || !response.status().is_client_error() {
+        return response;
+    }
+    match session.confirm(state).await {
+        Err(refused) if !accepted => refused.into_response(),
+        _ => response,
+    }
 }
 
 /// The person a request acts for, as the handler's own statement checks them
@@ -276,31 +335,26 @@ impl Requester {
         // session it does not accept); any other failure stands once the session does, so
         // that a write is never sent twice.
         let (first, failed) = match op(caller).await {
-            Ok(outcome) if settled(&outcome) => return Ok(outcome),
+            Ok(outcome) if settled(&outcome) => {
+                session
+                    .found
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .accepted = true;
+                return Ok(outcome);
+            }
             Ok(outcome) => (Some(outcome), None),
             Err(sambung_db::DomainError::NotFound { .. }) => (None, None),
             Err(other) => (None, Some(other)),
         };
-        let mut found = Found::default();
-        let signed_in = sign_in(
-            state,
-            session.token.clone(),
-            session.by_cookie,
-            session.dont_remember,
-            &mut found,
-        )
-        .await;
-        let renewed = found.renewed;
-        *session.found.lock().unwrap_or_else(|e| e.into_inner()) = found;
-        let me = signed_in?.ok_or_else(ApiError::unauthorized)?;
-        refusal(state, &me, &session.path).await?;
+        let me = session.confirm(state).await?;
         if let Some(failed) = failed {
             return Err(failed.into());
         }
         // A session the long way let in without renewing it, the statement accepted too (the
         // same rules): what it found, empty, is the answer.
         match first {
-            Some(outcome) if !renewed => Ok(outcome),
+            Some(outcome) if !session.renewed() => Ok(outcome),
             _ => Ok(op(me.user.id.into()).await?),
         }
     }

@@ -964,6 +964,52 @@ async fn errors_mail_and_the_share_page_speak_the_readers_language() {
     .await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.body["message"], "obrolan tidak ditemukan");
+    // So too with the browser's cookie on the routes whose statement checks the session
+    // itself: refused by it (no chat there), before it (the input) and after it (a turn in a
+    // chat without a model).
+    let cookie = common::session_cookie(&ana.token);
+    let modelless = ok(
+        ana.post("/api/v1/chats", json!({"title": "Teh"})).await,
+        201,
+    );
+    for (path, body, code) in [
+        (
+            format!("/api/v1/chats/{}/messages", uuid::Uuid::now_v7()),
+            None,
+            "NOT_FOUND",
+        ),
+        ("/api/v1/chats?limit=0".to_owned(), None, "VALIDATION_ERROR"),
+        (
+            format!(
+                "/api/v1/chats/{}/generate",
+                modelless["id"].as_str().unwrap()
+            ),
+            Some(json!({"content": "halo"})),
+            "NO_MODEL",
+        ),
+    ] {
+        let browser = app.anonymous();
+        let request = match body {
+            Some(body) => browser.http.post(browser.url(&path)).json(&body),
+            None => browser.http.get(browser.url(&path)),
+        };
+        let refused = browser
+            .send(
+                request
+                    .header("accept-language", "en")
+                    .header(reqwest::header::COOKIE, cookie.clone()),
+            )
+            .await;
+        assert_eq!(refused.code(), code, "{path}: {refused:?}");
+        assert_eq!(
+            refused
+                .headers
+                .get("content-language")
+                .map(|v| v.to_str().unwrap()),
+            Some("id"),
+            "{path}: {refused:?}"
+        );
+    }
     let invalid = ana
         .patch("/api/v1/me/preferences", json!({"theme": "neon"}))
         .await;

@@ -733,6 +733,41 @@ async fn a_session_checked_by_the_statement_fails_on_the_very_next_request() {
         .map(|s| (s, String::new()))
         .collect();
     assert_eq!(each_route().await, ok);
+    // Input each route refuses before its statement runs: refused for the input only once the
+    // session may make the request at all.
+    let each_bad_input = || {
+        let client = app.anonymous();
+        let cookie = cookie.clone();
+        let messages = messages.clone();
+        let generate = format!("/api/v1/chats/{chat}/generate");
+        async move {
+            let mut statuses = Vec::new();
+            for (body, path) in [
+                (None, "/api/v1/chats?limit=0".to_owned()),
+                (None, format!("{messages}?cursor=not-a-cursor")),
+                (None, "/api/v1/search/messages".to_owned()),
+                (Some(json!({"content": 7})), messages.clone()),
+                (Some(json!({"messages": "none"})), generate),
+            ] {
+                let request = match body {
+                    Some(body) => client.http.post(client.url(&path)).json(&body),
+                    None => client.http.get(client.url(&path)),
+                };
+                let reply = client.send(request.header(COOKIE, cookie.clone())).await;
+                statuses.push((reply.status, reply.code().to_owned()));
+            }
+            statuses
+        }
+    };
+    let bad_input = each_bad_input().await;
+    assert!(
+        bad_input
+            .iter()
+            .all(|(status, code)| (400..=422).contains(status)
+                && ![401, 403].contains(status)
+                && !code.is_empty()),
+        "{bad_input:?}"
+    );
     let unauthorized = vec![(401, "UNAUTHORIZED".to_owned()); 4];
     let written = || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM messages")
@@ -791,6 +826,11 @@ async fn a_session_checked_by_the_statement_fails_on_the_very_next_request() {
         let before = written().await;
         sqlx::query(change).execute(app.pool()).await.unwrap();
         assert_eq!(each_route().await, refused, "{change}");
+        assert_eq!(
+            each_bad_input().await,
+            refused.iter().cycle().take(5).cloned().collect::<Vec<_>>(),
+            "{change}: the session's refusal, not the input's"
+        );
         assert_eq!(written().await, before, "{change}: nothing written");
         sqlx::query(undo).execute(app.pool()).await.unwrap();
         assert_eq!(each_route().await, ok, "{undo}");
@@ -815,5 +855,9 @@ async fn a_session_checked_by_the_statement_fails_on_the_very_next_request() {
     let before = written().await;
     assert_eq!(each_route().await, unauthorized);
     assert_eq!(refused_post().await, (401, "UNAUTHORIZED".to_owned()));
+    assert_eq!(
+        each_bad_input().await,
+        vec![(401, "UNAUTHORIZED".to_owned()); 5]
+    );
     assert_eq!(written().await, before);
 }

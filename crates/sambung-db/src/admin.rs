@@ -49,7 +49,8 @@ impl UserField {
     /// A field by the name Better Auth's client uses for it.
     pub fn parse(name: &str) -> Option<UserField> {
         Some(match name {
-            "id" => UserField::Id,
+            // The plugin's adapters read `_id` as `id`.
+            "id" | "_id" => UserField::Id,
             "name" => UserField::Name,
             "email" => UserField::Email,
             "role" => UserField::Role,

@@ -474,7 +474,11 @@ async fn create_user(
 ) -> ApiResult<Json<UserAnswer>> {
     require(&me, &CREATE_USERS)?;
     let mut data = body.data.unwrap_or_default();
-    let requested_role = body.role.or_else(|| data.remove("role"));
+    // The top-level fields win over the same ones in `data`, as in the plugin.
+    let data_role = data.remove("role");
+    data.remove("email");
+    data.remove("name");
+    let requested_role = body.role.or(data_role);
     let role = match &requested_role {
         Some(role) => {
             require(&me, &CHANGE_USERS_ROLE)?;
@@ -496,6 +500,8 @@ async fn create_user(
             return Err(bad_request("PASSWORD_TOO_LONG", "Password too long"));
         }
     }
+    // `data` is checked before the account is made: a refusal leaves nothing behind.
+    let checked = changes_from(&data, &me, None)?;
     let password = body.password.as_deref().filter(|p| !p.is_empty());
     let user = admin::create_user(
         &state.pool,
@@ -506,8 +512,7 @@ async fn create_user(
     )
     .await
     .map_err(admin_error)?;
-    let changes = changes_from(&data, &me, user.id)?;
-    let user = match changes {
+    let user = match checked {
         Some(changes) => admin::update_user(&state.pool, me.user.id, user.id, changes)
             .await
             .map_err(admin_error)?,
@@ -542,11 +547,12 @@ fn date(value: &Value, field: &str) -> ApiResult<Option<DateTime<Utc>>> {
 }
 
 /// The changes `data` asks for (fields this instance keeps; others are dropped, as the
-/// plugin's adapter drops them); `None` when there are none.
+/// plugin's adapter drops them) of the user `target` (`None`: one not made yet); `None` when
+/// there are none.
 fn changes_from(
     data: &serde_json::Map<String, Value>,
     me: &SignedIn,
-    target: UserId,
+    target: Option<UserId>,
 ) -> ApiResult<Option<UserChanges>> {
     let text = |key: &str| -> ApiResult<Option<String>> {
         match data.get(key) {
@@ -578,7 +584,7 @@ fn changes_from(
     };
     match flag("banned")? {
         Some(true) => {
-            if target == me.user.id {
+            if target == Some(me.user.id) {
                 return Err(bad_request(
                     "YOU_CANNOT_BAN_YOURSELF",
                     "You cannot ban yourself",
@@ -666,7 +672,7 @@ async fn update_user(
     let before = db::get_user(&state.pool, target)
         .await
         .map_err(admin_error)?;
-    let Some(changes) = changes_from(&data, &me, target)? else {
+    let Some(changes) = changes_from(&data, &me, Some(target))? else {
         return Ok(Json(before.into()));
     };
     let user = admin::update_user(&state.pool, me.user.id, target, changes)
@@ -957,6 +963,12 @@ async fn set_user_password(
         return Err(ApiError::invalid(
             "newPassword",
             "[body.newPassword] newPassword cannot be empty",
+        ));
+    }
+    if matches!(&body.user_id, UserIdIn::Text(id) if id.is_empty()) {
+        return Err(ApiError::invalid(
+            "userId",
+            "[body.userId] userId cannot be empty",
         ));
     }
     require(&me, &SET_USERS_PASSWORD)?;

@@ -661,11 +661,16 @@ pub async fn account_gate(
 
 /// Why the account gate refuses `signed_in` the request of `path`, if it does.
 async fn refusal(state: &AppState, signed_in: &SignedIn, path: &str) -> Result<(), ApiError> {
-    // Signing in and out stays open; administering (Better Auth's admin routes) does not.
+    // Signing in and out stays open; administering (Better Auth's admin routes) does not,
+    // but for an admin's way back from acting as someone (who may be waiting for approval).
     let open = (path.starts_with("/api/auth/") && !path.starts_with("/api/auth/admin/"))
         || matches!(
             path,
-            "/api/v1/me" | "/api/v1/instance" | "/api/v1/openapi.json" | "/api/v1/me/preferences"
+            "/api/v1/me"
+                | "/api/v1/instance"
+                | "/api/v1/openapi.json"
+                | "/api/v1/me/preferences"
+                | "/api/auth/admin/stop-impersonating"
         )
         || !(path.starts_with("/api/") || path.starts_with("/v1/"));
     if open {

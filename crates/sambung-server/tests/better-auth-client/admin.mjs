@@ -74,6 +74,27 @@ r = await admin.client.admin.listUsers({ query: { filterField: "role", filterVal
 assert.deepEqual(r.data.users.map((u) => u.email), [adminEmail]);
 r = await admin.client.admin.listUsers({ query: { filterField: "noSuchField", filterValue: "x" } });
 assert.deepEqual(r.data, { users: [], total: 0 }, "an unknown field matches nothing");
+r = await admin.client.admin.listUsers({ query: { filterField: "_id", filterValue: bobId, filterOperator: "ne" } });
+assert.equal(r.data.total, 2, "`_id` is the id, as the plugin's adapters read it");
+assert.ok(r.data.users.every((u) => u.id !== bobId));
+
+// The top-level fields win over `data`'s; `data` refused leaves no account behind.
+const daveEmail = `dave-${stamp}@example.com`;
+r = await admin.client.admin.createUser({ email: daveEmail, name: "Dave", data: { emailVerified: "yes" } });
+assert.equal(r.error.status, 400);
+r = await admin.client.admin.createUser({
+  email: daveEmail,
+  name: "Dave",
+  role: "user",
+  data: { role: "admin", name: "Mallory", email: `mallory-${stamp}@example.com`, emailVerified: true },
+});
+assert.equal(r.error, null, "the refused one made nothing");
+assert.equal(r.data.user.role, "user");
+assert.equal(r.data.user.name, "Dave");
+assert.equal(r.data.user.email, daveEmail);
+assert.equal(r.data.user.emailVerified, true);
+r = await admin.client.admin.removeUser({ userId: r.data.user.id });
+assert.deepEqual(r.data, { success: true });
 
 r = await admin.client.admin.getUser({ query: { id: anaId } });
 assert.equal(r.data.email, anaEmail, "get-user answers the bare user");
@@ -125,6 +146,8 @@ r = await admin.client.admin.revokeUserSessions({ userId: anaId });
 assert.deepEqual(r.data, { success: true });
 assert.equal((await ana.client.getSession()).data, null);
 
+r = await admin.client.admin.setUserPassword({ userId: "", newPassword: "newPassword" });
+assert.equal(r.error.status, 400, "an empty userId is a bad request, as the plugin's schema has it");
 r = await admin.client.admin.setUserPassword({ userId: anaId, newPassword: "short" });
 assert.equal(r.error.code, "PASSWORD_TOO_SHORT");
 r = await admin.client.admin.setUserPassword({ userId: anaId, newPassword: "another-password" });
@@ -153,6 +176,16 @@ r = await admin.client.getSession();
 assert.equal(r.data.user.id, me);
 r = await admin.client.admin.stopImpersonating();
 assert.equal(r.error.status, 400, "not impersonating anyone");
+// An admin acting as someone waiting for approval can always come back.
+r = await admin.client.admin.updateUser({ userId: bobId, data: { approved: false } });
+assert.equal(r.error, null);
+r = await admin.client.admin.impersonateUser({ userId: bobId });
+assert.equal(r.error, null);
+r = await admin.client.admin.listUsers({ query: {} });
+assert.equal(r.error.status, 403);
+r = await admin.client.admin.stopImpersonating();
+assert.equal(r.error, null, "back from acting as someone waiting for approval");
+assert.equal(r.data.user.id, me);
 
 // A forgotten password, without a mail server: the link waits in the admin's outbox.
 r = await ana.client.requestPasswordReset({ email: anaEmail, redirectTo: "/#/reset-password" });

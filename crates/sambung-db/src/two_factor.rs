@@ -246,17 +246,9 @@ pub async fn end_challenge(pool: &PgPool, token: &str) -> Result<bool> {
     Ok(ended.rows_affected() > 0)
 }
 
-/// What one more code may do for a pending sign-in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChallengeAttempt {
-    /// A code may be tried; `last`: it is the last one ([`MAX_CHALLENGE_FAILURES`]).
-    Allowed { last: bool },
-    /// It has had all its codes, or is gone.
-    Spent,
-}
-
-/// Count an attempt at a code against a pending sign-in, before it is checked.
-pub async fn challenge_attempt(pool: &PgPool, token: &str) -> Result<ChallengeAttempt> {
+/// Count an attempt at a code against a pending sign-in, before it is checked: whether a code
+/// may be tried (`false`: it has had [`MAX_CHALLENGE_FAILURES`] codes, or is gone).
+pub async fn challenge_attempt(pool: &PgPool, token: &str) -> Result<bool> {
     let mut tx = pool.begin().await?;
     let identifier = sqlx::query_scalar!(
         "SELECT identifier FROM verifications
@@ -267,10 +259,10 @@ pub async fn challenge_attempt(pool: &PgPool, token: &str) -> Result<ChallengeAt
     .fetch_optional(&mut *tx)
     .await?;
     let Some((user, tried)) = identifier.and_then(|i| parse_challenge(&i)) else {
-        return Ok(ChallengeAttempt::Spent);
+        return Ok(false);
     };
     if tried >= MAX_CHALLENGE_FAILURES {
-        return Ok(ChallengeAttempt::Spent);
+        return Ok(false);
     }
     let tried = tried + 1;
     sqlx::query!(
@@ -281,9 +273,7 @@ pub async fn challenge_attempt(pool: &PgPool, token: &str) -> Result<ChallengeAt
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(ChallengeAttempt::Allowed {
-        last: tried == MAX_CHALLENGE_FAILURES,
-    })
+    Ok(true)
 }
 
 fn trust_identifier(user: UserId) -> String {

@@ -446,7 +446,10 @@ async fn sign_in(
     let mut trusted = Vec::new();
     if user.two_factor_enabled {
         match two_factor::sign_in_step(&state, &user, remember, &headers).await? {
-            two_factor::SignInStep::Code(cookies) => {
+            two_factor::SignInStep::Code(mut cookies) => {
+                // No session yet: one the browser had (someone else's, say) ends here.
+                cookies
+                    .extend([SESSION_TOKEN, SESSION_DATA].map(|name| state.cookies.expire(name)));
                 let body = json!({"twoFactorRedirect": true, "twoFactorMethods": ["totp"]});
                 return Ok(with_cookies(Json(body), cookies));
             }

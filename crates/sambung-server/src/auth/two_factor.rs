@@ -56,6 +56,15 @@ fn refused(status: StatusCode, code: &'static str, message: &'static str) -> Api
     ApiError::new(status, code, message)
 }
 
+/// What the plugin answers for codes sent by mail when it has no way to send them, as here.
+fn otp_not_configured() -> ApiError {
+    refused(
+        StatusCode::BAD_REQUEST,
+        "OTP_NOT_CONFIGURED",
+        "OTP not configured",
+    )
+}
+
 fn invalid_password() -> ApiError {
     refused(
         StatusCode::BAD_REQUEST,
@@ -145,11 +154,15 @@ pub struct EnableBody {
     pub password: String,
     /// The name authenticator apps show (default: SambungChat).
     pub issuer: Option<String>,
+    /// `totp` (the default); the plugin's `otp` (codes sent by mail) is not offered here.
+    pub method: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnableAnswer {
+    /// Always `totp`.
+    pub method: &'static str,
     #[serde(rename = "totpURI")]
     pub totp_uri: String,
     /// Shown this once: only their hashes are kept.
@@ -165,6 +178,9 @@ async fn enable(
     me: SignedIn,
     ApiJson(body): ApiJson<EnableBody>,
 ) -> ApiResult<Json<EnableAnswer>> {
+    if body.method.as_deref().is_some_and(|m| m != "totp") {
+        return Err(otp_not_configured());
+    }
     check_password(&state, &me.user, &body.password).await?;
     let cipher = state.require_cipher()?;
     // Upstream's shape: 32 characters whose bytes are the key (an imported secret works).
@@ -189,6 +205,7 @@ async fn enable(
         totp.issuer = Some(issuer.replace(':', "_"));
     }
     Ok(Json(EnableAnswer {
+        method: "totp",
         totp_uri: totp.get_url(),
         backup_codes: codes,
     }))
@@ -308,36 +325,18 @@ fn spent_answer(state: &AppState) -> Response {
 
 /// Count this attempt before its code is checked, so that attempts sent at once are all
 /// counted: against the account (locked after ten wrong codes in a row) and against the
-/// pending sign-in (five codes). `Ok(last)`: the code may be checked (`last`: it is the
-/// pending sign-in's last); `Err`: the answer instead.
-async fn count_attempt(state: &AppState, verifier: &Verifier) -> ApiResult<Result<bool, Response>> {
-    let last = match verifier {
-        Verifier::SignedIn(_) => false,
-        Verifier::Pending { challenge, .. } => {
-            match two_factor::challenge_attempt(&state.pool, challenge).await? {
-                two_factor::ChallengeAttempt::Allowed { last } => last,
-                two_factor::ChallengeAttempt::Spent => return Ok(Err(spent_answer(state))),
-            }
+/// pending sign-in (five wrong codes, each answered as wrong; the attempt after them ends it,
+/// as the plugin does). `Ok`: the code may be checked; `Err`: the answer instead.
+async fn count_attempt(state: &AppState, verifier: &Verifier) -> ApiResult<Result<(), Response>> {
+    if let Verifier::Pending { challenge, .. } = verifier {
+        if !two_factor::challenge_attempt(&state.pool, challenge).await? {
+            return Ok(Err(spent_answer(state)));
         }
-    };
+    }
     if let Err(until) = two_factor::attempt(&state.pool, verifier.user().id).await? {
         return Ok(Err(locked_answer(until)));
     }
-    Ok(Ok(last))
-}
-
-/// A wrong code (counted already): the pending sign-in ends at its last one.
-async fn wrong_code(
-    state: &AppState,
-    verifier: &Verifier,
-    wrong: ApiError,
-    last: bool,
-) -> ApiResult<Response> {
-    if let (Verifier::Pending { challenge, .. }, true) = (verifier, last) {
-        two_factor::end_challenge(&state.pool, challenge).await?;
-        return Ok(spent_answer(state));
-    }
-    Err(wrong)
+    Ok(Ok(()))
 }
 
 /// A code was right: a pending sign-in becomes a session (once), a set-up becomes two-factor
@@ -422,17 +421,16 @@ async fn verify_totp(
     if pending && !stored.verified {
         return Err(not_enabled());
     }
-    let last = match count_attempt(&state, &verifier).await? {
-        Ok(last) => last,
-        Err(answer) => return Ok(answer),
-    };
+    if let Err(answer) = count_attempt(&state, &verifier).await? {
+        return Ok(answer);
+    }
     let invalid = || refused(StatusCode::UNAUTHORIZED, "INVALID_CODE", "Invalid code");
     let Some(step) = step_of(&totp, &body.code) else {
-        return wrong_code(&state, &verifier, invalid(), last).await;
+        return Err(invalid());
     };
     if !two_factor::use_step(&state.pool, verifier.user().id, step).await? {
         // The right code, used already: whoever saw it may not sign in with it.
-        return wrong_code(&state, &verifier, invalid(), last).await;
+        return Err(invalid());
     }
     if !stored.verified {
         audit::record(
@@ -477,17 +475,16 @@ async fn verify_backup_code(
             "Backup codes aren't enabled",
         ));
     }
-    let last = match count_attempt(&state, &verifier).await? {
-        Ok(last) => last,
-        Err(answer) => return Ok(answer),
-    };
+    if let Err(answer) = count_attempt(&state, &verifier).await? {
+        return Ok(answer);
+    }
     if !two_factor::use_backup_code(&state.pool, verifier.user().id, &body.code).await? {
         let invalid = refused(
             StatusCode::UNAUTHORIZED,
             "INVALID_BACKUP_CODE",
             "Invalid backup code",
         );
-        return wrong_code(&state, &verifier, invalid, last).await;
+        return Err(invalid);
     }
     passed(
         &state,

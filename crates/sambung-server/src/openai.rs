@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -46,6 +46,7 @@ const IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/w
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(list_models))
+        .routes(routes!(retrieve_model))
         .routes(routes!(chat_completions))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
@@ -182,6 +183,14 @@ impl IntoResponse for OpenAiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         }
+        // OpenAI's SDKs retry a 429 after its Retry-After (Node's however long): a used-up
+        // quota is not worth a retry before it resets, so they are told not to.
+        if self.kind == "insufficient_quota" {
+            response.headers_mut().insert(
+                HeaderName::from_static("x-should-retry"),
+                HeaderValue::from_static("false"),
+            );
+        }
         response
     }
 }
@@ -227,19 +236,53 @@ async fn list_models(
         .await?
         .into_iter()
         .filter(|m| seen.insert(m.name.clone()))
-        .map(|m| {
-            json!({"id": m.name, "object": "model", "created": m.created_at.timestamp(), "owned_by": m.scope().as_str()})
-        })
+        .map(|m| model_object(&m))
         .collect();
     Ok(Json(json!({"object": "list", "data": data})))
+}
+
+/// A model as OpenAI's model list shows it.
+fn model_object(model: &Model) -> Value {
+    json!({"id": model.name, "object": "model", "created": model.created_at.timestamp(), "owned_by": model.scope().as_str()})
+}
+
+/// The caller's model `asked` (a name or an id), or OpenAI's `model_not_found`.
+async fn callable_model(
+    state: &AppState,
+    me: &SignedIn,
+    asked: &str,
+) -> Result<Model, OpenAiError> {
+    let callable = models::list_callable_models(&state.pool, me.user.id).await?;
+    find_model(callable, asked).ok_or_else(|| OpenAiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("The model `{asked}` does not exist or you do not have access to it."),
+        kind: "invalid_request_error",
+        param: Some("model".into()),
+        code: Some("model_not_found".into()),
+        retry_after: None,
+    })
+}
+
+/// One model the caller may call, as the model list shows it (by its name or its id).
+#[utoipa::path(get, path = "/v1/models/{model}", tag = "openai", params(("model" = String, Path)),
+    responses((status = 200, description = "`{id, object: \"model\", created, owned_by}`", content_type = "application/json"),
+              (status = 401, description = "OpenAI's error shape", content_type = "application/json"),
+              (status = 404, description = "An unknown model (code model_not_found)", content_type = "application/json")))]
+async fn retrieve_model(
+    State(state): State<Arc<AppState>>,
+    Caller(me): Caller,
+    axum::extract::Path(model): axum::extract::Path<String>,
+) -> Result<Json<Value>, OpenAiError> {
+    let model = callable_model(&state, &me, &model).await?;
+    Ok(Json(model_object(&model)))
 }
 
 #[derive(Debug, Deserialize)]
 struct CompletionRequest {
     model: String,
     messages: Vec<InMessage>,
-    #[serde(default)]
-    stream: bool,
+    /// Nullable in OpenAI's schema, as `store` is.
+    stream: Option<bool>,
     stream_options: Option<StreamOptions>,
     temperature: Option<f64>,
     top_p: Option<f64>,
@@ -250,8 +293,17 @@ struct CompletionRequest {
     tools: Option<Vec<InTool>>,
     tool_choice: Option<Value>,
     /// OpenAI's "store the output": here, keep the conversation as one of the caller's chats.
-    #[serde(default)]
-    store: bool,
+    store: Option<bool>,
+    logprobs: Option<bool>,
+    top_logprobs: Option<u32>,
+    response_format: Option<ResponseFormat>,
+}
+
+/// What the reply must be: only text is offered (a JSON mode would need every provider's).
+#[derive(Debug, Deserialize)]
+struct ResponseFormat {
+    #[serde(rename = "type")]
+    kind: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -422,6 +474,23 @@ struct ImageUrl {
 fn to_request(body: &CompletionRequest) -> Result<Request, OpenAiError> {
     if body.n.is_some_and(|n| n != 1) {
         return Err(OpenAiError::invalid("n", "only n: 1 is supported"));
+    }
+    // Refused rather than ignored: a caller who asked for them would read an answer without.
+    if body.logprobs == Some(true) || body.top_logprobs.is_some() {
+        return Err(OpenAiError::invalid(
+            "logprobs",
+            "log probabilities are not returned by this server",
+        ));
+    }
+    if body
+        .response_format
+        .as_ref()
+        .is_some_and(|f| f.kind != "text")
+    {
+        return Err(OpenAiError::invalid(
+            "response_format",
+            "only text replies are offered: ask for JSON in the messages instead",
+        ));
     }
     let (tools, tool_choice) = tools_of(body)?;
     if body.messages.is_empty() || body.messages.len() > MAX_MESSAGES {
@@ -649,28 +718,21 @@ fn image(url: &str) -> Result<Attachment, String> {
 async fn chat_completions(
     State(state): State<Arc<AppState>>,
     Caller(me): Caller,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, OpenAiError> {
+    let body = body.map_err(|rejected| OpenAiError {
+        status: rejected.status(),
+        ..OpenAiError::invalid("", rejected.body_text())
+    })?;
     let body: CompletionRequest = crate::extract::parse_json(&body).map_err(|e| OpenAiError {
         param: e.field.clone(),
         ..OpenAiError::invalid("", e.message.clone())
     })?;
     let request = to_request(&body)?;
-    let callable = models::list_callable_models(&state.pool, me.user.id).await?;
-    let model = find_model(callable, &body.model).ok_or_else(|| OpenAiError {
-        status: StatusCode::NOT_FOUND,
-        message: format!(
-            "The model `{}` does not exist or you do not have access to it.",
-            body.model
-        ),
-        kind: "invalid_request_error",
-        param: Some("model".into()),
-        code: Some("model_not_found".into()),
-        retry_after: None,
-    })?;
+    let model = callable_model(&state, &me, &body.model).await?;
     let mut completion = state
         .turns
-        .complete(me.user.id, model, request, body.store)
+        .complete(me.user.id, model, request, body.store == Some(true))
         .await?;
     // The first piece before the answer's status: a provider that refuses is an error status,
     // not a stream that fails.
@@ -689,7 +751,7 @@ async fn chat_completions(
             .and_then(|o| o.include_usage)
             .unwrap_or(false),
     };
-    if body.stream {
+    if body.stream == Some(true) {
         Ok(stream(shape, completion, first))
     } else {
         whole(shape, completion, first).await

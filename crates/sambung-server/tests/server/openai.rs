@@ -324,6 +324,15 @@ async fn the_endpoint_refuses_bad_requests_in_openais_shape() {
     };
     for (body, param) in [
         (ok(json!({"n": 2})), "n"),
+        // Null where OpenAI's schema allows it is read as absent: the refusal is the `n`.
+        (ok(json!({"n": 2, "stream": null, "store": null})), "n"),
+        // Asked for and not given is refused, never ignored.
+        (ok(json!({"logprobs": true})), "logprobs"),
+        (ok(json!({"top_logprobs": 2})), "logprobs"),
+        (
+            ok(json!({"response_format": {"type": "json_object"}})),
+            "response_format",
+        ),
         (ok(json!({"temperature": 3})), "temperature"),
         (ok(json!({"stop": ["a", "b", "c", "d", "e"]})), "stop"),
         (ok(json!({"messages": []})), "messages"),
@@ -379,6 +388,27 @@ async fn the_endpoint_refuses_bad_requests_in_openais_shape() {
         )
         .await;
     assert_openai_error(&unknown, 404, "model_not_found");
+    // A body over the limit is refused in OpenAI's shape too.
+    let huge = client
+        .raw(
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            Some("application/json"),
+            vec![b' '; 21 << 20],
+        )
+        .await;
+    assert_eq!(huge.status, 413, "{huge:?}");
+    assert_eq!(huge.body["error"]["type"], "invalid_request_error");
+    // One model, as the list shows it; an unknown one is OpenAI's 404.
+    let one = client.get("/v1/models/Test").await;
+    assert_eq!(one.status, 200, "{one:?}");
+    assert_eq!(one.body["id"], "Test");
+    assert_eq!(one.body["object"], "model");
+    assert_openai_error(
+        &client.get("/v1/models/gpt-nope").await,
+        404,
+        "model_not_found",
+    );
     // Nothing reached the provider.
     assert_eq!(app.provider.requests().len(), 0);
     // Another's model is not the caller's.
@@ -772,6 +802,8 @@ async fn quotas_rate_limits_and_a_failing_provider_are_said_in_openais_shape() {
         .parse()
         .unwrap();
     assert!((1..=86_400).contains(&wait), "{wait}");
+    // OpenAI's SDKs would sleep that long and ask again: they are told not to.
+    assert_eq!(over.headers["x-should-retry"], "false");
 
     // The token's own limit: 3 in the window, two used above.
     let limited = client.get("/v1/models").await;

@@ -50,6 +50,8 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(verify_backup_code))
         .routes(routes!(generate_backup_codes))
         .routes(routes!(disable))
+        .routes(routes!(send_otp))
+        .routes(routes!(verify_otp))
 }
 
 fn refused(status: StatusCode, code: &'static str, message: &'static str) -> ApiError {
@@ -61,7 +63,7 @@ fn otp_not_configured() -> ApiError {
     refused(
         StatusCode::BAD_REQUEST,
         "OTP_NOT_CONFIGURED",
-        "OTP not configured",
+        "OTP is not available",
     )
 }
 
@@ -106,6 +108,37 @@ fn totp(secret: Vec<u8>, account: &str) -> ApiResult<TOTP> {
         tracing::error!(error = ?error, "a TOTP secret cannot be used");
         ApiError::internal()
     })
+}
+
+/// What `encodeURIComponent` leaves as it is (the plugin encodes the label's parts with it).
+const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// The `otpauth://` URI as the plugin writes it: `issuer:account`, each part encoded as
+/// `encodeURIComponent` does, then `secret`, `issuer`, `digits` and `period` as a form (a
+/// space a `+`). Authenticator apps read it as any other.
+fn uri_of(totp: &TOTP) -> String {
+    let issuer = totp.issuer.as_deref().unwrap_or(ISSUER);
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("secret", &totp.get_secret_base32())
+        .append_pair("issuer", issuer)
+        .append_pair("digits", &totp.digits.to_string())
+        .append_pair("period", &totp.step.to_string())
+        .finish();
+    let part = |text: &str| percent_encoding::utf8_percent_encode(text, URI_COMPONENT).to_string();
+    format!(
+        "otpauth://totp/{}:{}?{query}",
+        part(issuer),
+        part(&totp.account_name)
+    )
 }
 
 /// The user's TOTP, its secret unsealed.
@@ -206,7 +239,7 @@ async fn enable(
     }
     Ok(Json(EnableAnswer {
         method: "totp",
-        totp_uri: totp.get_url(),
+        totp_uri: uri_of(&totp),
         backup_codes: codes,
     }))
 }
@@ -230,7 +263,7 @@ async fn get_totp_uri(
     };
     check_password(&state, &me.user, &body.password).await?;
     Ok(Json(UriAnswer {
-        totp_uri: totp.get_url(),
+        totp_uri: uri_of(&totp),
     }))
 }
 
@@ -242,6 +275,31 @@ pub struct CodeBody {
     pub trust_device: Option<bool>,
     /// (`verify-backup-code`) Check the code without opening a session.
     pub disable_session: Option<bool>,
+}
+
+/// Send a code by mail for a pending sign-in: not offered here (codes come from an
+/// authenticator app), answered as the plugin answers when it has no way to send them.
+#[utoipa::path(post, path = "/two-factor/send-otp", tag = "auth",
+    responses((status = 400, body = ErrorBody)))]
+async fn send_otp() -> ApiResult<Response> {
+    Err(otp_not_configured())
+}
+
+/// Check a code sent by mail: none is ever sent here, so none has a code to check (after the
+/// sign-in or session is checked, as the plugin does).
+#[utoipa::path(post, path = "/two-factor/verify-otp", tag = "auth", request_body = CodeBody,
+    responses((status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn verify_otp(
+    State(state): Shared,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    verifier(&state, signed_in, &headers).await?;
+    Err(refused(
+        StatusCode::BAD_REQUEST,
+        "OTP_HAS_EXPIRED",
+        "OTP has expired",
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -618,7 +676,7 @@ pub async fn setup_qr(state: &AppState, user: &User) -> ApiResult<Response> {
             "TOTP is already enabled",
         ));
     }
-    let code = qrcode::QrCode::new(totp.get_url().as_bytes()).map_err(|_| ApiError::internal())?;
+    let code = qrcode::QrCode::new(uri_of(&totp).as_bytes()).map_err(|_| ApiError::internal())?;
     let svg = code
         .render::<qrcode::render::svg::Color>()
         .min_dimensions(200, 200)
@@ -684,9 +742,18 @@ mod tests {
         }
         let six = totp(b"12345678901234567890".to_vec(), "a@example.com").unwrap();
         assert_eq!(six.generate(59), "287082");
-        assert!(six.get_url().starts_with(
-            "otpauth://totp/SambungChat:a%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
-        ));
+        assert_eq!(
+            uri_of(&six),
+            "otpauth://totp/SambungChat:a%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=SambungChat&digits=6&period=30"
+        );
+        let mut named = six.clone();
+        named.issuer = Some("Custom App Name".into());
+        assert!(
+            uri_of(&named).starts_with("otpauth://totp/Custom%20App%20Name:a%40example.com?")
+                && uri_of(&named).contains("&issuer=Custom+App+Name&"),
+            "the plugin's shape: {}",
+            uri_of(&named)
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub const OAUTH_STATE: &str = "sambungchat-auth.oauth_state";
 pub const ADMIN_SESSION: &str = "sambungchat-auth.admin_session";
 
 /// What `encodeURIComponent` leaves alone.
-const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')

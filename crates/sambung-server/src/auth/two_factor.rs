@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::cookie::{DONT_REMEMBER, TRUST_DEVICE, TWO_FACTOR};
+use super::cookie::{DONT_REMEMBER, TRUST_DEVICE, TWO_FACTOR, URI_COMPONENT};
 use super::routes::{open_session, with_cookies, UserOut};
 use super::{ClientIp, MaybeSignedIn, SignedIn};
 use crate::audit::{self, Actor};
@@ -109,18 +109,6 @@ fn totp(secret: Vec<u8>, account: &str) -> ApiResult<TOTP> {
         ApiError::internal()
     })
 }
-
-/// What `encodeURIComponent` leaves as it is (the plugin encodes the label's parts with it).
-const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
 
 /// The `otpauth://` URI as the plugin writes it: `issuer:account`, each part encoded as
 /// `encodeURIComponent` does, then `secret`, `issuer`, `digits` and `period` as a form (a

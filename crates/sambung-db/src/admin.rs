@@ -352,6 +352,31 @@ pub struct UserChanges {
     pub approved: Option<bool>,
 }
 
+/// The fields of [`UserChanges`] as they are written: the name trimmed, the email
+/// normalized, the role checked (the image is checked, and written as given).
+pub struct CheckedChanges {
+    name: Option<String>,
+    email: Option<String>,
+    role: Option<String>,
+}
+
+/// `changes` checked by each field's own rule, before anything is written (a caller that
+/// writes more first asks this before it does).
+pub fn check_changes(changes: &UserChanges) -> Result<CheckedChanges> {
+    if let Some(Some(image)) = &changes.image {
+        auth::validate_image(image)?;
+    }
+    Ok(CheckedChanges {
+        name: changes
+            .name
+            .as_deref()
+            .map(|n| required_text("name", n, 200))
+            .transpose()?,
+        email: changes.email.as_deref().map(normalize_email).transpose()?,
+        role: changes.role.as_deref().map(validate_role).transpose()?,
+    })
+}
+
 /// Change an account as an admin; a ban ends the user's sessions at once.
 pub async fn update_user(
     pool: &PgPool,
@@ -359,16 +384,7 @@ pub async fn update_user(
     target: UserId,
     changes: UserChanges,
 ) -> Result<User> {
-    let name = changes
-        .name
-        .as_deref()
-        .map(|n| required_text("name", n, 200))
-        .transpose()?;
-    let email = changes.email.as_deref().map(normalize_email).transpose()?;
-    let role = changes.role.as_deref().map(validate_role).transpose()?;
-    if let Some(Some(image)) = &changes.image {
-        auth::validate_image(image)?;
-    }
+    let CheckedChanges { name, email, role } = check_changes(&changes)?;
     let banning = matches!(changes.ban, Some(Some(_)));
     if banning && actor == target {
         return Err(DomainError::invalid("banned", "you cannot ban yourself"));

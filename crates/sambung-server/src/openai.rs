@@ -476,11 +476,16 @@ fn to_request(body: &CompletionRequest) -> Result<Request, OpenAiError> {
         return Err(OpenAiError::invalid("n", "only n: 1 is supported"));
     }
     // Refused rather than ignored: a caller who asked for them would read an answer without.
-    if body.logprobs == Some(true) || body.top_logprobs.is_some() {
-        return Err(OpenAiError::invalid(
-            "logprobs",
-            "log probabilities are not returned by this server",
-        ));
+    for (param, asked) in [
+        ("logprobs", body.logprobs == Some(true)),
+        ("top_logprobs", body.top_logprobs.is_some()),
+    ] {
+        if asked {
+            return Err(OpenAiError::invalid(
+                param,
+                "log probabilities are not returned by this server",
+            ));
+        }
     }
     if body
         .response_format
@@ -722,6 +727,7 @@ async fn chat_completions(
 ) -> Result<Response, OpenAiError> {
     let body = body.map_err(|rejected| OpenAiError {
         status: rejected.status(),
+        param: None,
         ..OpenAiError::invalid("", rejected.body_text())
     })?;
     let body: CompletionRequest = crate::extract::parse_json(&body).map_err(|e| OpenAiError {

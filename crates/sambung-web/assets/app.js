@@ -2504,8 +2504,9 @@ async function route() {
   if (view === "chat" && id) return openChat(id);
   if (view === "new") return openDraft();
   if (state.chats.length) {
-    location.hash = `#/chat/${state.chats[0].id}`;
-    return;
+    // Opened here, not by the hash's change: the page is drawn before `start` says so.
+    history.replaceState(null, "", `#/chat/${state.chats[0].id}`);
+    return openChat(state.chats[0].id);
   }
   showSection("#empty");
   // On a phone, the chats are what shows when there is no chat to show.

@@ -502,6 +502,9 @@ async fn create_user(
     }
     // `data` is checked before the account is made: a refusal leaves nothing behind.
     let checked = changes_from(&data, &me, None)?;
+    if let Some(changes) = &checked {
+        admin::check_changes(changes).map_err(admin_error)?;
+    }
     let password = body.password.as_deref().filter(|p| !p.is_empty());
     let user = admin::create_user(
         &state.pool,

@@ -58,13 +58,10 @@ fn refused(status: StatusCode, code: &'static str, message: &'static str) -> Api
     ApiError::new(status, code, message)
 }
 
-/// What the plugin answers for codes sent by mail when it has no way to send them, as here.
-fn otp_not_configured() -> ApiError {
-    refused(
-        StatusCode::BAD_REQUEST,
-        "OTP_NOT_CONFIGURED",
-        "OTP is not available",
-    )
+/// What the plugin answers for codes sent by mail when it has no way to send them, as here
+/// (in the words each of its routes uses).
+fn otp_not_configured(message: &'static str) -> ApiError {
+    refused(StatusCode::BAD_REQUEST, "OTP_NOT_CONFIGURED", message)
 }
 
 fn invalid_password() -> ApiError {
@@ -199,10 +196,12 @@ async fn enable(
     me: SignedIn,
     ApiJson(body): ApiJson<EnableBody>,
 ) -> ApiResult<Json<EnableAnswer>> {
-    if body.method.as_deref().is_some_and(|m| m != "totp") {
-        return Err(otp_not_configured());
-    }
     check_password(&state, &me.user, &body.password).await?;
+    match body.method.as_deref() {
+        None | Some("totp") => {}
+        Some("otp") => return Err(otp_not_configured("OTP is not available")),
+        Some(_) => return Err(ApiError::invalid("method", "method: otp or totp")),
+    }
     let cipher = state.require_cipher()?;
     // Upstream's shape: 32 characters whose bytes are the key (an imported secret works).
     let secret: String = sambung_db::secret::random_token()
@@ -270,7 +269,7 @@ pub struct CodeBody {
 #[utoipa::path(post, path = "/two-factor/send-otp", tag = "auth",
     responses((status = 400, body = ErrorBody)))]
 async fn send_otp() -> ApiResult<Response> {
-    Err(otp_not_configured())
+    Err(otp_not_configured("otp isn't configured"))
 }
 
 /// Check a code sent by mail: none is ever sent here, so none has a code to check (after the
@@ -281,6 +280,7 @@ async fn verify_otp(
     State(state): Shared,
     MaybeSignedIn(signed_in): MaybeSignedIn,
     headers: HeaderMap,
+    ApiJson(_): ApiJson<CodeBody>,
 ) -> ApiResult<Response> {
     verifier(&state, signed_in, &headers).await?;
     Err(refused(
@@ -376,6 +376,7 @@ fn spent_answer(state: &AppState) -> Response {
 async fn count_attempt(state: &AppState, verifier: &Verifier) -> ApiResult<Result<(), Response>> {
     if let Verifier::Pending { challenge, .. } = verifier {
         if !two_factor::challenge_attempt(&state.pool, challenge).await? {
+            two_factor::end_challenge(&state.pool, challenge).await?;
             return Ok(Err(spent_answer(state)));
         }
     }

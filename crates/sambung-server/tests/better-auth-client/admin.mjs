@@ -82,6 +82,8 @@ assert.ok(r.data.users.every((u) => u.id !== bobId));
 const daveEmail = `dave-${stamp}@example.com`;
 r = await admin.client.admin.createUser({ email: daveEmail, name: "Dave", data: { emailVerified: "yes" } });
 assert.equal(r.error.status, 400);
+r = await admin.client.admin.createUser({ email: daveEmail, name: "Dave", data: { image: "data:text/html;base64,PGI+" } });
+assert.equal(r.error.status, 400, "an image that is no image");
 r = await admin.client.admin.createUser({
   email: daveEmail,
   name: "Dave",

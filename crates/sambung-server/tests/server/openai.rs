@@ -328,7 +328,7 @@ async fn the_endpoint_refuses_bad_requests_in_openais_shape() {
         (ok(json!({"n": 2, "stream": null, "store": null})), "n"),
         // Asked for and not given is refused, never ignored.
         (ok(json!({"logprobs": true})), "logprobs"),
-        (ok(json!({"top_logprobs": 2})), "logprobs"),
+        (ok(json!({"top_logprobs": 2})), "top_logprobs"),
         (
             ok(json!({"response_format": {"type": "json_object"}})),
             "response_format",
@@ -399,6 +399,7 @@ async fn the_endpoint_refuses_bad_requests_in_openais_shape() {
         .await;
     assert_eq!(huge.status, 413, "{huge:?}");
     assert_eq!(huge.body["error"]["type"], "invalid_request_error");
+    assert_eq!(huge.body["error"]["param"], Value::Null);
     // One model, as the list shows it; an unknown one is OpenAI's 404.
     let one = client.get("/v1/models/Test").await;
     assert_eq!(one.status, 200, "{one:?}");

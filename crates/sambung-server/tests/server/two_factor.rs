@@ -186,12 +186,26 @@ async fn codes_are_counted_and_the_stored_secret_is_sealed() {
             .await;
         assert_eq!((refused.status, refused.code()), (401, "INVALID_CODE"));
     }
+    let challenges = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM verifications WHERE starts_with(identifier, 'two-factor:')",
+        )
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+    };
+    let pending_before = challenges().await;
     let sixth = browser
         .post(
             "/api/auth/two-factor/verify-totp",
             json!({"code": code(&totp, 0)}),
         )
         .await;
+    assert_eq!(
+        challenges().await,
+        pending_before - 1,
+        "the spent sign-in is gone, not only its cookie"
+    );
     assert_eq!(
         (sixth.status, sixth.code()),
         (400, "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE"),

@@ -261,9 +261,12 @@ pub async fn provider_account_user(
 
 /// Lock `user`'s row for the rest of the transaction: what a person may hold only so many of
 /// (tokens, files) is counted and added one request at a time. Not found when there is none.
+/// `NO KEY UPDATE`, not `UPDATE`: the lock must not wait for a transaction that only wrote
+/// rows naming the user (their foreign keys hold a key-share lock on it), such as an import
+/// that keeps each conversation's files, one at a time, while it writes the chats.
 pub(crate) async fn lock_user(tx: &mut sqlx::PgConnection, user: UserId) -> Result<()> {
     sqlx::query!(
-        "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+        "SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE",
         user as UserId
     )
     .fetch_optional(tx)

@@ -25,7 +25,9 @@ pub enum ArchiveError {
     UnsafeName(String),
     #[error("the archive holds more than {MAX_ENTRIES} files")]
     TooManyEntries,
-    #[error("the archive holds no conversations.json (nor our chats.json)")]
+    #[error(
+        "the archive holds no conversations.json (nor conversations-000.json, nor our chats.json)"
+    )]
     NoConversations,
     #[error("{name} in the archive unpacks to more than {limit_mib} MiB")]
     TooLarge { name: String, limit_mib: u64 },
@@ -61,11 +63,37 @@ impl Archive {
         Ok(Archive { zip })
     }
 
-    /// The entry holding the conversations: ours (`chats.json`) or the services'
-    /// (`conversations.json`), at the top or in the one folder the zip was made of.
-    pub fn conversations_entry(&self) -> Result<String, ArchiveError> {
-        self.top_entry(&CONVERSATION_ENTRIES)
-            .ok_or(ArchiveError::NoConversations)
+    /// The entries holding the conversations, in order: ours (`chats.json`) or the services'
+    /// (`conversations.json`), at the top or in the one folder the zip was made of; else the
+    /// pieces ChatGPT splits a large export into (`conversations-000.json`, `-001`, ...).
+    pub fn conversations_entries(&self) -> Result<Vec<String>, ArchiveError> {
+        if let Some(entry) = self.top_entry(&CONVERSATION_ENTRIES) {
+            return Ok(vec![entry]);
+        }
+        let mut pieces: Vec<(&str, u64, &str)> = self
+            .zip
+            .file_names()
+            .filter(|n| n.matches('/').count() <= 1)
+            .filter_map(|n| {
+                let (folder, file) = n.rsplit_once('/').unwrap_or(("", n));
+                let number = file
+                    .strip_prefix("conversations-")?
+                    .strip_suffix(".json")
+                    .filter(|d| {
+                        !d.is_empty() && d.len() <= 9 && d.bytes().all(|b| b.is_ascii_digit())
+                    })?
+                    .parse()
+                    .ok()?;
+                Some((folder, number, n))
+            })
+            .collect();
+        // The one folder nearest the top holds them, as it holds conversations.json.
+        let Some(folder) = pieces.iter().map(|p| p.0).min_by_key(|f| f.len()) else {
+            return Err(ArchiveError::NoConversations);
+        };
+        pieces.retain(|p| p.0 == folder);
+        pieces.sort_unstable_by_key(|p| p.1);
+        Ok(pieces.into_iter().map(|p| p.2.to_owned()).collect())
     }
 
     /// The first of `names` the archive holds at its top or one folder down.

@@ -3,13 +3,16 @@
 //! `content_type`: `text` and `multimodal_text` (its `parts` strings, or image pointers to
 //! files of the export's zip), `code` (what the model ran), `execution_output` (what that
 //! printed), and kinds kept out of the conversation (browsing, reasoning, errors, the user's
-//! custom instructions). Fields come and go between versions: every one is optional here.
+//! custom instructions). An assistant message addressed to a tool (`recipient` other than
+//! `all`, or `python` for the code it runs) is the model's own call (a search, a memory, an
+//! image's prompt), not part of its answer; the images a tool made are. Fields come and go
+//! between versions: every one is optional here.
 
 use serde_json::Value;
 
 use crate::conversation::{
-    clean_id, from_seconds, shown, text_of, FileBytes, FileRef, Head, Note, NoteKind, Notes, Role,
-    Source, MAX_FILES_PER_MESSAGE,
+    clean_id, fenced, from_seconds, shown, text_of, FileBytes, FileRef, Head, Note, NoteKind,
+    Notes, Role, Source, MAX_FILES_PER_MESSAGE,
 };
 use crate::read::{too_many_messages, Element, Limits};
 use crate::tree::{Kept, Node};
@@ -140,8 +143,22 @@ fn keep(message: &Value) -> Result<(Kept, Option<NoteKind>), NoteKind> {
         files,
         continues_answer,
     };
+    let recipient = message
+        .get("recipient")
+        .and_then(Value::as_str)
+        .unwrap_or("all");
     match (role, content_type) {
         ("system", _) if hidden || content_type != "text" => Err(NoteKind::HiddenSystemMessage),
+        ("assistant", _) if !matches!(recipient, "all" | "python") => {
+            canvas_document(recipient, content)
+                .map(|text| {
+                    (
+                        kept(Role::Assistant, text, true, vec![]),
+                        Some(NoteKind::CodeAsBlock),
+                    )
+                })
+                .ok_or(NoteKind::ToolMessage)
+        }
         (_, "user_editable_context") => Err(NoteKind::HiddenSystemMessage),
         _ if hidden => Err(NoteKind::HiddenSystemMessage),
         _ if content_type.starts_with("tether") || content_type.starts_with("sonic") => {
@@ -174,9 +191,19 @@ fn keep(message: &Value) -> Result<(Kept, Option<NoteKind>), NoteKind> {
                 Some(NoteKind::ToolOutputAsText),
             ))
         }
+        // The images an image tool made belong to the answer; its other words do not.
+        ("tool", "multimodal_text") => {
+            let (_, files, _) = parts(content);
+            if files.is_empty() {
+                return Err(NoteKind::ToolMessage);
+            }
+            Ok((kept(Role::Assistant, String::new(), true, files), None))
+        }
         ("tool", _) => Err(NoteKind::ToolMessage),
         ("user" | "assistant" | "system", "text" | "multimodal_text") => {
-            let (text, files, missing) = parts(content);
+            let (text, mut files, missing) = parts(content);
+            attachments(metadata, &mut files);
+            let text = without_citations(&text);
             if text.trim().is_empty() && files.is_empty() {
                 return Err(if missing {
                     NoteKind::FileNotInExport
@@ -189,21 +216,82 @@ fn keep(message: &Value) -> Result<(Kept, Option<NoteKind>), NoteKind> {
                 "assistant" => Role::Assistant,
                 _ => Role::System,
             };
-            // The model's words after its own code run are the rest of that answer.
-            Ok((kept(role, text, role == Role::Assistant, files), None))
+            // The model's words after its own code run are the rest of that answer. A part
+            // the export holds no file for (a voice chat's audio) is said.
+            let dropped = missing.then_some(NoteKind::FileNotInExport);
+            Ok((kept(role, text, role == Role::Assistant, files), dropped))
         }
         _ => Err(NoteKind::UnknownContent),
     }
 }
 
-fn fenced(language: &str, text: &str) -> String {
-    // A fence longer than any run of backticks inside.
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest.max(2) + 1);
-    format!(
-        "{fence}{language}\n{}\n{fence}",
-        text.trim_end_matches('\n')
-    )
+/// The document a canvas call writes (`canmore.create_textdoc`: `{name, type, content}`), as
+/// the user saw it: code fenced in its language, prose as it is. Other tool calls: none.
+fn canvas_document(recipient: &str, content: &Value) -> Option<String> {
+    if recipient != "canmore.create_textdoc" {
+        return None;
+    }
+    let call: Value = serde_json::from_str(content.get("text")?.as_str()?).ok()?;
+    let document = call.get("content")?.as_str()?;
+    if document.trim().is_empty() {
+        return None;
+    }
+    let name = text_of(call.get("name")).unwrap_or_default();
+    let body = match text_of(call.get("type"))
+        .as_deref()
+        .and_then(|t| t.strip_prefix("code/"))
+    {
+        Some(language) => fenced(language, document),
+        None => document.to_owned(),
+    };
+    Some(match name.trim() {
+        "" => body,
+        name => format!("**{name}**\n\n{body}"),
+    })
+}
+
+/// Files a message carries beside its parts (`metadata.attachments`: documents, and the same
+/// images its parts point to), each in the export's zip under its id as a prefix.
+fn attachments(metadata: Option<&Value>, files: &mut Vec<FileRef>) {
+    let listed = metadata
+        .and_then(|m| m.get("attachments"))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for attachment in listed {
+        let Some(id) = text_of(attachment.get("id")).filter(|id| !id.is_empty()) else {
+            continue;
+        };
+        let named = |f: &FileRef| matches!(&f.bytes, FileBytes::InArchive(p) if *p == id);
+        if files.len() == MAX_FILES_PER_MESSAGE || files.iter().any(named) {
+            continue;
+        }
+        let name = text_of(attachment.get("name")).filter(|n| !n.trim().is_empty());
+        files.push(FileRef {
+            name: name.unwrap_or_else(|| id.clone()),
+            bytes: FileBytes::InArchive(id),
+        });
+    }
+}
+
+/// `text` without the citation marks ChatGPT's search answers carry (`\u{e200}cite\u{e202}
+/// turn0search3\u{e201}`: private-use characters around a reference the export does not
+/// resolve), which would show as stray words.
+fn without_citations(text: &str) -> String {
+    let mut kept = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('\u{e200}') {
+        kept.push_str(&rest[..start]);
+        match rest[start..].find('\u{e201}') {
+            Some(end) => rest = &rest[start + end + '\u{e201}'.len_utf8()..],
+            None => {
+                rest = &rest[start..];
+                break;
+            }
+        }
+    }
+    kept.push_str(rest);
+    kept
 }
 
 /// The text of `parts`, and the files its image pointers name (in the export's zip as

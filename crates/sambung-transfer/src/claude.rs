@@ -93,16 +93,22 @@ pub(crate) fn read(value: Value, limits: &Limits) -> Element {
     .finish(nodes, notes)
 }
 
-/// A message's text: its `content` list's text (or `text` when it has none), then the text of
-/// its attachments; thinking and tool use are said and left out, files without text too.
+/// What Claude's export writes in a message's `text` for each block of its `content` that is
+/// not text (a tool's use, an artifact).
+const NOT_SUPPORTED: &str = "```\nThis block is not supported on your current device yet.\n```";
+
+/// A message's text: its `content` list's text and the documents it wrote (artifacts), or
+/// `text` when it has no `content` (older exports), then the text of its attachments;
+/// thinking and other tool use are said and left out, files without text too (named, so
+/// that a message of nothing but a picture is still there).
 fn content_of(message: &Value, note: &mut impl FnMut(NoteKind)) -> String {
     let mut text = Vec::new();
-    for part in message
+    let parts = message
         .get("content")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+        .unwrap_or_default();
+    for part in parts {
         match part.get("type").and_then(Value::as_str) {
             Some("text") => {
                 if let Some(t) = part.get("text").and_then(Value::as_str) {
@@ -110,13 +116,24 @@ fn content_of(message: &Value, note: &mut impl FnMut(NoteKind)) -> String {
                 }
             }
             Some("thinking") => note(NoteKind::Reasoning),
-            Some("tool_use" | "tool_result") => note(NoteKind::ToolMessage),
+            Some("tool_use") => match artifact(part) {
+                Some(document) => {
+                    text.push(document);
+                    note(NoteKind::CodeAsBlock);
+                }
+                None => note(NoteKind::ToolMessage),
+            },
+            Some("tool_result") => note(NoteKind::ToolMessage),
             _ => note(NoteKind::UnknownContent),
         }
     }
-    if text.iter().all(|t| t.trim().is_empty()) {
-        text = text_of(message.get("text")).into_iter().collect();
+    if parts.is_empty() {
+        text = text_of(message.get("text"))
+            .map(|t| t.replace(NOT_SUPPORTED, "").trim().to_owned())
+            .into_iter()
+            .collect();
     }
+    text.retain(|t| !t.trim().is_empty());
     for attachment in message
         .get("attachments")
         .and_then(Value::as_array)
@@ -132,12 +149,50 @@ fn content_of(message: &Value, note: &mut impl FnMut(NoteKind)) -> String {
             _ => note(NoteKind::FileNotInExport),
         }
     }
-    if message
+    let files = message
         .get("files")
         .and_then(Value::as_array)
-        .is_some_and(|files| !files.is_empty())
-    {
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if !files.is_empty() {
         note(NoteKind::FileNotInExport);
+        if text.is_empty() {
+            let names = files
+                .iter()
+                .filter_map(|f| text_of(f.get("file_name")))
+                .map(|name| format!("[{name}]"));
+            text.push(names.collect::<Vec<_>>().join(" "));
+        }
     }
     text.join("\n\n")
+}
+
+/// The document an artifact's creation (or rewrite) holds, under its title: code fenced in
+/// its language. Other tools' use: none.
+fn artifact(part: &Value) -> Option<String> {
+    if part.get("name").and_then(Value::as_str) != Some("artifacts") {
+        return None;
+    }
+    let input = part.get("input")?;
+    if !matches!(
+        input.get("command").and_then(Value::as_str),
+        Some("create" | "rewrite")
+    ) {
+        return None;
+    }
+    let content = input.get("content")?.as_str()?;
+    if content.trim().is_empty() {
+        return None;
+    }
+    let language = text_of(input.get("language")).unwrap_or_default();
+    let body = match (input.get("type").and_then(Value::as_str), language.as_str()) {
+        (Some("text/markdown"), _) => content.to_owned(),
+        (_, language) => crate::conversation::fenced(language, content),
+    };
+    Some(
+        match text_of(input.get("title")).filter(|t| !t.trim().is_empty()) {
+            Some(title) => format!("**{title}**\n\n{body}"),
+            None => body,
+        },
+    )
 }

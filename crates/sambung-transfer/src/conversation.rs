@@ -350,3 +350,19 @@ pub(crate) fn text_of(value: Option<&serde_json::Value>) -> Option<String> {
         _ => None,
     }
 }
+
+/// `text` as a fenced code block in `language` (a word: a file's name for it could carry a
+/// line break or a fence of its own), its fence longer than any run of backticks inside.
+pub(crate) fn fenced(language: &str, text: &str) -> String {
+    let language: String = language
+        .chars()
+        .filter(|c| c.is_alphanumeric() || "+-_.#".contains(*c))
+        .take(40)
+        .collect();
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!(
+        "{fence}{language}\n{}\n{fence}",
+        text.trim_end_matches('\n')
+    )
+}

@@ -83,7 +83,10 @@ pub(crate) fn read(value: Value, limits: &Limits) -> Element {
             Some("system") => Some(Role::System),
             _ => None,
         };
-        let content = content_of(message.get("content"));
+        let (content, set_aside) = without_blocks(&content_of(message.get("content")));
+        for kind in set_aside {
+            note(kind);
+        }
         let files = files_of(message, &mut note);
         let kept = match role {
             None => {
@@ -163,6 +166,80 @@ fn content_of(content: Option<&Value>) -> String {
             .join("\n"),
         _ => String::new(),
     }
+}
+
+/// `content` without the blocks Open WebUI writes into an answer around its words
+/// (`<details type="reasoning|tool_calls|code_interpreter" …>…</details>`, shown folded in its
+/// page): the model's reasoning and its tool calls are left out, the code it ran kept as the
+/// fenced code inside; what was set aside, once for each kind.
+fn without_blocks(content: &str) -> (String, Vec<NoteKind>) {
+    const OPEN: &str = "<details type=\"";
+    const CLOSE: &str = "</details>";
+    let mut kept = String::with_capacity(content.len());
+    let mut kinds = Vec::new();
+    let mut rest = content;
+    while let Some(start) = rest.find(OPEN) {
+        let kind = match rest[start + OPEN.len()..].split('"').next() {
+            Some("reasoning") => NoteKind::Reasoning,
+            Some("tool_calls") => NoteKind::ToolMessage,
+            Some("code_interpreter") => NoteKind::CodeAsBlock,
+            _ => {
+                kept.push_str(&rest[..start + OPEN.len()]);
+                rest = &rest[start + OPEN.len()..];
+                continue;
+            }
+        };
+        // Its end: the `</details>` that closes it, counting any opened inside.
+        let block = &rest[start..];
+        let mut depth = 0usize;
+        let mut end = None;
+        let mut at = 0;
+        while let Some(next) = block[at..]
+            .find("<details")
+            .into_iter()
+            .chain(block[at..].find(CLOSE))
+            .min()
+        {
+            let here = at + next;
+            if block[here..].starts_with(CLOSE) {
+                depth = depth.saturating_sub(1);
+                at = here + CLOSE.len();
+                if depth == 0 {
+                    end = Some(at);
+                    break;
+                }
+            } else {
+                depth += 1;
+                at = here + "<details".len();
+            }
+        }
+        // An unfinished block (a reply cut off while it thought) is kept as it is.
+        let Some(end) = end else { break };
+        kept.push_str(&rest[..start]);
+        if kind == NoteKind::CodeAsBlock {
+            kept.push_str(code_of(&block[..end]));
+            kept.push('\n');
+        }
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+        rest = block[end..].strip_prefix('\n').unwrap_or(&block[end..]);
+    }
+    if kinds.is_empty() {
+        return (content.to_owned(), kinds);
+    }
+    kept.push_str(rest);
+    (kept.trim().to_owned(), kinds)
+}
+
+/// The fenced code inside a `code_interpreter` block: what follows its `<summary>` line, up
+/// to its `</details>`.
+fn code_of(block: &str) -> &str {
+    let inner = block.strip_suffix("</details>").unwrap_or(block);
+    let inner = inner
+        .find("</summary>")
+        .map_or("", |at| &inner[at + "</summary>".len()..]);
+    inner.trim()
 }
 
 /// The images a message carried as data URLs; others (files kept by Open WebUI itself) are

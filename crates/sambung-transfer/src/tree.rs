@@ -169,7 +169,7 @@ pub(crate) fn build(nodes: Vec<Node>, shape: Shape<'_>, notes: &mut Notes) -> Ve
         if let Some(p) = parent_at.filter(|_| kept.continues_answer) {
             if out[p].role == Role::Assistant && parent.is_some_and(|p| kept_children[p] == 1) {
                 let into = &mut out[p];
-                if !into.content.is_empty() {
+                if !into.content.is_empty() && !kept.content.is_empty() {
                     into.content.push_str("\n\n");
                 }
                 into.content.push_str(&kept.content);

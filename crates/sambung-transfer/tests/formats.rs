@@ -323,6 +323,133 @@ fn open_webui_tree_flat_list_and_bare_chat() {
 }
 
 #[test]
+fn chatgpt_2025_tool_calls_are_left_out_and_what_they_made_is_kept() {
+    let call = |recipient: &str, text: &str| {
+        let mut m = gpt_message(
+            "c",
+            "assistant",
+            Some(1_750_000_001.0),
+            json!({"content_type": "code", "language": "unknown", "text": text}),
+            json!({}),
+        );
+        m["recipient"] = json!(recipient);
+        m
+    };
+    let canvas =
+        json!({"name": "fib", "type": "code/python", "content": "def fib(n):\n    return n"})
+            .to_string();
+    let mapping: serde_json::Map<String, Value> = [
+        node("root", None, &["u1"], Value::Null),
+        node("u1", Some("root"), &["search"], gpt_message("u1", "user", Some(1_750_000_000.0), json!({"content_type": "multimodal_text", "parts": [
+            {"content_type": "audio_transcription", "text": "Find fib and remember me", "direction": "in"},
+            {"content_type": "audio_asset_pointer", "asset_pointer": "sediment://file_0000audio"}
+        ]}), json!({}))),
+        node("search", Some("u1"), &["bio"], call("web.run", "search(\"fib\")")),
+        node("bio", Some("search"), &["doc"], call("bio", "Likes fib")),
+        node("doc", Some("bio"), &["a1"], call("canmore.create_textdoc", &canvas)),
+        node("a1", Some("doc"), &[], gpt_message("a1", "assistant", Some(1_750_000_002.0), text(&["Done.\u{e200}cite\u{e202}turn0search1\u{e201} See above.\u{e200}unfinished"]), json!({}))),
+    ]
+    .into_iter()
+    .collect();
+    let export = json!([{"title": "Fib", "mapping": mapping, "current_node": "a1", "id": "c-25"}]);
+    let (chats, _) = read(&export);
+    let chat = &chats[0];
+    assert_eq!(
+        path(chat),
+        [
+            (Role::User, "Find fib and remember me"),
+            (
+                Role::Assistant,
+                "**fib**\n\n```python\ndef fib(n):\n    return n\n```\n\nDone. See above.\u{e200}unfinished"
+            )
+        ]
+    );
+    for kind in [
+        NoteKind::ToolMessage,
+        NoteKind::CodeAsBlock,
+        NoteKind::FileNotInExport,
+    ] {
+        assert!(kinds(chat).contains(&kind), "{kind:?} in {:?}", kinds(chat));
+    }
+}
+
+#[test]
+fn claude_artifacts_pictures_and_blocks_it_cannot_show() {
+    let export = json!([{
+        "uuid": "k-3", "name": "Tools", "created_at": "2025-06-01T10:00:00Z", "updated_at": "2025-06-01T10:10:00Z",
+        "chat_messages": [
+            {"uuid": "m1", "text": "", "content": [{"type": "text", "text": ""}], "sender": "human", "created_at": "2025-06-01T10:00:00Z",
+             "attachments": [], "files": [{"file_name": "cat.png"}]},
+            {"uuid": "m2", "text": "Here it is\n\n```\nThis block is not supported on your current device yet.\n```", "sender": "assistant", "created_at": "2025-06-01T10:00:05Z",
+             "content": [
+                {"type": "text", "text": "Here it is"},
+                {"type": "tool_use", "name": "artifacts", "input": {"id": "a", "command": "create", "type": "application/vnd.ant.code", "language": "rust\n```\nhi", "title": "Main", "content": "fn main() {}"}},
+                {"type": "tool_use", "name": "web_search", "input": {"query": "cats"}},
+                {"type": "tool_result", "name": "web_search", "content": []}
+             ]},
+            {"uuid": "m3", "text": "```\nThis block is not supported on your current device yet.\n```", "sender": "human", "created_at": "2025-06-01T10:01:00Z",
+             "content": [{"type": "tool_use", "name": "web_search", "input": {}}]},
+            {"uuid": "m4", "text": "Old style\n\n```\nThis block is not supported on your current device yet.\n```", "sender": "assistant", "created_at": "2025-06-01T10:02:00Z"}
+        ]
+    }]);
+    let (chats, _) = read(&export);
+    let chat = &chats[0];
+    assert_eq!(
+        path(chat),
+        [
+            (Role::User, "[cat.png]"),
+            (
+                Role::Assistant,
+                "Here it is\n\n**Main**\n\n```rusthi\nfn main() {}\n```"
+            ),
+            (Role::Assistant, "Old style")
+        ]
+    );
+    for kind in [
+        NoteKind::FileNotInExport,
+        NoteKind::CodeAsBlock,
+        NoteKind::ToolMessage,
+        NoteKind::EmptyMessage,
+    ] {
+        assert!(kinds(chat).contains(&kind), "{kind:?} in {:?}", kinds(chat));
+    }
+}
+
+#[test]
+fn open_webui_reasoning_and_tool_blocks_are_set_aside_and_code_kept() {
+    let answer = "<details type=\"reasoning\" done=\"true\" duration=\"2\">\n<summary>Thought for 2 seconds</summary>\n> hmm\n> <details>nested</details>\n</details>\n\
+        <details type=\"tool_calls\" done=\"true\" id=\"t\" name=\"get_time\" arguments=\"{}\" result=\"&quot;noon&quot;\">\n<summary>Tool Executed</summary>\n</details>\n\
+        It is noon.\n\
+        <details type=\"code_interpreter\" done=\"true\" output=\"2\">\n<summary>Analyzed</summary>\n```python\nprint(1 + 1)\n```\n</details>\n\
+        That printed 2. <details type=\"other\">kept</details>";
+    let export = json!([{"id": "w-9", "title": "Think", "chat": {"history": {"currentId": "a", "messages": {
+        "u": {"id": "u", "parentId": null, "role": "user", "content": "Time?", "timestamp": 1_740_000_000},
+        "a": {"id": "a", "parentId": "u", "role": "assistant", "content": answer, "timestamp": 1_740_000_001},
+        "c": {"id": "c", "parentId": "a", "role": "assistant", "content": "<details type=\"reasoning\" done=\"false\">\n<summary>Thinking…</summary>\n> still", "timestamp": 1_740_000_002}
+    }}}}]);
+    let (chats, _) = read(&export);
+    let chat = &chats[0];
+    assert_eq!(
+        path(chat)[1],
+        (
+            Role::Assistant,
+            "It is noon.\n```python\nprint(1 + 1)\n```\nThat printed 2. <details type=\"other\">kept</details>"
+        )
+    );
+    // A reply cut off while it thought is kept as it was written.
+    assert!(chat.messages[2]
+        .content
+        .starts_with("<details type=\"reasoning\" done=\"false\">"));
+    for kind in [
+        NoteKind::Reasoning,
+        NoteKind::ToolMessage,
+        NoteKind::CodeAsBlock,
+    ] {
+        assert!(kinds(chat).contains(&kind), "{kind:?} in {:?}", kinds(chat));
+    }
+}
+
+#[test]
 fn something_else_in_the_list_is_said_and_the_rest_read() {
     let export = json!([{"hello": "world"}, {"id": "w", "title": "T", "chat": {"messages": [{"id": "a", "role": "user", "content": "q"}]}}]);
     let (chats, refused) = read(&export);

@@ -23,7 +23,9 @@ use sambung_db::exports::{self, Whose};
 use sambung_db::imports::{self, Imported};
 use sambung_db::{ChatId, FileId, TeamId, UserId};
 use sambung_transfer::archive::{self, Archive};
-use sambung_transfer::{markdown, ours, Conversation, FileBytes, Limits, Note, NoteKind};
+use sambung_transfer::{
+    markdown, ours, Conversation, FileBytes, Limits, Note, NoteKind, ReadError,
+};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::{mpsc, Semaphore};
@@ -933,22 +935,43 @@ fn read_file(
     let mut conversations = Archive::open(path).map_err(|e| e.to_string())?;
     // A second reader of the same archive for the files the conversations name.
     let mut files = Archive::open(path).map_err(|e| e.to_string())?;
-    let entry = conversations
-        .conversations_entry()
+    let entries = conversations
+        .conversations_entries()
         .map_err(|e| e.to_string())?;
-    let size = conversations.size(&entry).map_err(|e| e.to_string())?;
-    let reader = conversations
-        .reader(&entry, MAX_UNPACKED_BYTES)
+    let mut size = 0;
+    for entry in &entries {
+        size += conversations.size(entry).map_err(|e| e.to_string())?;
+    }
+    // A split export's pieces are one file: the limits hold for all of them together.
+    let mut conversations_left = limits.conversations;
+    for entry in &entries {
+        let unpacked = progress.read_bytes.load(Ordering::Relaxed);
+        let reader = conversations
+            .reader(entry, MAX_UNPACKED_BYTES.saturating_sub(unpacked))
+            .map_err(|e| e.to_string())?;
+        let reader = progress.reading(reader, size);
+        let piece = Limits {
+            conversations: conversations_left,
+            ..limits
+        };
+        sambung_transfer::read_conversations(reader, &piece, |element| {
+            conversations_left = conversations_left.saturating_sub(1);
+            match element {
+                Ok(mut conversation) => {
+                    let bytes = conversation_files(&mut conversation, Some(&mut files), max_file);
+                    send(FromFile::Conversation(Box::new(conversation), bytes))
+                }
+                Err(note) => send(FromFile::Refused(note)),
+            }
+        })
+        .map_err(|e| match e {
+            ReadError::TooManyConversations { .. } => ReadError::TooManyConversations {
+                limit: limits.conversations,
+            },
+            e => e,
+        })
         .map_err(|e| e.to_string())?;
-    let reader = progress.reading(reader, size);
-    sambung_transfer::read_conversations(reader, &limits, |element| match element {
-        Ok(mut conversation) => {
-            let bytes = conversation_files(&mut conversation, Some(&mut files), max_file);
-            send(FromFile::Conversation(Box::new(conversation), bytes))
-        }
-        Err(note) => send(FromFile::Refused(note)),
-    })
-    .map_err(|e| e.to_string())?;
+    }
     if files.contains(archive::PROMPTS_ENTRY) {
         let json = files
             .read(archive::PROMPTS_ENTRY, 16 << 20)
@@ -1020,11 +1043,15 @@ fn conversation_files(
             let index = match read.filter(|_| fits) {
                 Some(bytes) => {
                     bytes_taken += bytes.len();
-                    let name = entry
-                        .as_deref()
-                        .and_then(|e| e.rsplit('/').next())
-                        .unwrap_or(&file.name)
-                        .to_owned();
+                    // The name the export gives (an attachment's), else the entry's own
+                    // (a picture's pointer names only its id).
+                    let name = match (&file.bytes, entry.as_deref()) {
+                        (FileBytes::InArchive(id), Some(entry)) if *id == file.name => {
+                            entry.rsplit('/').next().unwrap_or(entry)
+                        }
+                        _ => &file.name,
+                    }
+                    .to_owned();
                     files.blobs.push((name, bytes));
                     own.push(files.blobs.len() - 1);
                     Some(files.blobs.len() - 1)

@@ -204,6 +204,131 @@ async fn a_chatgpt_zip_imports_with_its_branch_and_image_and_again_adds_nothing(
     assert!(missing.contains(&"file_not_in_export"), "{missing:?}");
 }
 
+/// ChatGPT's export of 2026 splits its conversations over `conversations-000.json`,
+/// `conversations-001.json`, ... (no `conversations.json`); a document the user attached is in
+/// `metadata.attachments` and in the zip under its id; a picture an image tool made is a tool
+/// message's part; the model's own call to that tool is not the answer.
+#[tokio::test]
+async fn a_split_chatgpt_export_imports_every_piece_with_its_documents_and_pictures() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let time = std::cell::Cell::new(1_770_000_000.0);
+    let message = |id: &str, role: &str, recipient: &str, content: Value, meta: Value| {
+        time.set(time.get() + 1.0);
+        json!({"id": id, "author": {"role": role, "name": (role == "tool").then_some("dalle.text2im"), "metadata": {}},
+               "create_time": time.get(), "content": content, "status": "finished_successfully",
+               "metadata": meta, "recipient": recipient})
+    };
+    let node = |id: &str, parent: Option<&str>, child: Option<&str>, message: Value| {
+        (
+            id.to_owned(),
+            json!({"id": id, "parent": parent, "children": child.into_iter().collect::<Vec<_>>(), "message": message}),
+        )
+    };
+    let first = json!([{
+        "title": "Report", "id": "split-1", "create_time": 1_770_000_000.0, "conversation_id": "split-1", "current_node": "a1",
+        "mapping": serde_json::Map::from_iter([
+            node("root", None, Some("u1"), Value::Null),
+            node("u1", Some("root"), Some("a1"), message("u1", "user", "all",
+                json!({"content_type": "text", "parts": ["Summarise this"]}),
+                json!({"attachments": [{"id": "file-Doc12345", "name": "notes.txt", "mime_type": "text/plain"}]}))),
+            node("a1", Some("u1"), None, message("a1", "assistant", "all",
+                json!({"content_type": "text", "parts": ["It says hello.\u{e200}cite\u{e202}turn0file0\u{e201}"]}),
+                json!({"model_slug": "gpt-5"}))),
+        ])
+    }]);
+    let second = json!([{
+        "title": "Picture", "id": "split-2", "create_time": 1_770_000_000.0, "conversation_id": "split-2", "current_node": "a2",
+        "mapping": serde_json::Map::from_iter([
+            node("root", None, Some("u1"), Value::Null),
+            node("u1", Some("root"), Some("call"), message("u1", "user", "all",
+                json!({"content_type": "text", "parts": ["Draw a cat"]}), json!({}))),
+            node("call", Some("u1"), Some("img"), message("call", "assistant", "dalle.text2im",
+                json!({"content_type": "text", "parts": ["{\"prompt\": \"a cat\"}"]}), json!({}))),
+            node("img", Some("call"), Some("a2"), message("img", "tool", "all",
+                json!({"content_type": "multimodal_text", "parts": [
+                    {"content_type": "image_asset_pointer", "asset_pointer": "sediment://file_00000000cat", "size_bytes": 100, "width": 8, "height": 8}]}),
+                json!({}))),
+            node("a2", Some("img"), None, message("a2", "assistant", "all",
+                json!({"content_type": "text", "parts": ["Here is your cat."]}), json!({}))),
+        ])
+    }]);
+    let image = png(8, 8);
+    let (first, second) = (first.to_string(), second.to_string());
+    let export = zip_of(&[
+        ("conversations-001.json", second.as_bytes()),
+        ("conversations-000.json", first.as_bytes()),
+        ("conversations.json.index", b"{}"),
+        ("export_manifest.json", b"{}"),
+        ("file-Doc12345-notes.txt", b"hello"),
+        ("user-abc/file_00000000cat-picture.png", &image),
+    ]);
+    let done = import(&ana, "chatgpt-export.zip", export.clone()).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(
+        (done.body["chats"].as_u64(), done.body["files"].as_u64()),
+        (Some(2), Some(2)),
+        "{}",
+        done.text
+    );
+    let report = chat_titled(&ana, "Report").await;
+    let id = report["id"].as_str().unwrap();
+    // The citation's private-use marks are gone from the answer.
+    assert_eq!(
+        shown(&ana, id).await,
+        [
+            ("user".into(), "Summarise this".into()),
+            ("assistant".into(), "It says hello.".into())
+        ]
+    );
+    let page = ana.get(&format!("/api/v1/chats/{id}/messages")).await;
+    assert_eq!(
+        page.body["items"][0]["files"][0]["name"], "notes.txt",
+        "{}",
+        page.text
+    );
+    let picture = chat_titled(&ana, "Picture").await;
+    let id = picture["id"].as_str().unwrap();
+    assert_eq!(
+        shown(&ana, id).await,
+        [
+            ("user".into(), "Draw a cat".into()),
+            ("assistant".into(), "Here is your cat.".into())
+        ]
+    );
+    let page = ana.get(&format!("/api/v1/chats/{id}/messages")).await;
+    assert_eq!(
+        page.body["items"][1]["files"][0]["mediaType"], "image/png",
+        "{}",
+        page.text
+    );
+    let skipped: Vec<&str> = done.body["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, ["tool_message"]);
+    assert_eq!(done.body["changedCount"], 0, "{}", done.text);
+
+    // Both pieces again: nothing added.
+    let again = import(&ana, "chatgpt-export.zip", export).await;
+    assert_eq!(again.body["alreadyImported"], 2, "{}", again.text);
+    // A zip with neither file says what it looked for.
+    let none = import(
+        &ana,
+        "export.zip",
+        zip_of(&[("conversations-x.json", b"[]")]),
+    )
+    .await;
+    assert_eq!(none.status, 400, "{}", none.text);
+    assert!(
+        none.text.contains("conversations-000.json"),
+        "{}",
+        none.text
+    );
+}
+
 #[tokio::test]
 async fn an_open_webui_export_imports_the_branch_it_showed() {
     let app = TestApp::start().await;

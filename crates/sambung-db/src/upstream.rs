@@ -117,6 +117,10 @@ impl Probe {
         self.0.contains_key(table)
     }
 
+    fn has_column(&self, table: &str, column: &str) -> bool {
+        self.0.get(table).is_some_and(|t| t.contains_key(column))
+    }
+
     /// A column as text (ids, JSON of either type), or NULL where the column is missing.
     fn text(&self, table: &str, column: &str) -> String {
         match self.0.get(table).and_then(|t| t.get(column)) {
@@ -346,7 +350,7 @@ async fn user(
     .bind(name.chars().take(200).collect::<String>())
     .bind(&email)
     .bind(row.get::<bool, _>(3))
-    .bind(image.map(|i| clean_text(&i, 2000)))
+    .bind(picture(image, report))
     .bind(created)
     .bind(updated)
     .execute(&mut *tx)
@@ -603,16 +607,26 @@ impl One<'_> {
         .bind(self.owner)
         .fetch_one(&mut *self.tx)
         .await?;
+        // Upstream's chats name their model by its model string (`gpt-4o-mini`, what its
+        // page picked), not by the row's id: the one model of the user's with that string.
+        let mut by_string: HashMap<String, Option<(ModelId, String)>> = HashMap::new();
+        let mut name_by_string = |model_id: &str, model: (ModelId, String)| {
+            by_string
+                .entry(model_id.to_owned())
+                .and_modify(|found| *found = None)
+                .or_insert(Some(model));
+        };
         for row in rows {
             let id: String = row.get(0);
             let provider = known_provider(&row.get::<Option<String>, _>(1).unwrap_or_default());
+            let model_id: String = short_text(row.get(2), 200);
             if let Some(earlier) = self.imported("model", &id).await? {
                 if let Some(done) = earlier {
+                    name_by_string(&model_id, (ModelId(done), provider.to_owned()));
                     map.insert(id, (ModelId(done), provider.to_owned()));
                 }
                 continue;
             }
-            let model_id: String = short_text(row.get(2), 200);
             if model_id.is_empty() {
                 self.report.leave_out("a model without a model id");
                 continue;
@@ -625,11 +639,7 @@ impl One<'_> {
                 self.report
                     .leave_out("a model's API key (the key itself was left out)");
             }
-            let settings = row
-                .get::<Option<String>, _>(7)
-                .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-                .filter(|s| crate::models::check_generation_settings(s, "system").is_ok())
-                .unwrap_or_else(|| serde_json::json!({}));
+            let settings = self.model_settings(row.get::<Option<String>, _>(7));
             let default = row.get::<bool, _>(6) && !has_default;
             has_default |= default;
             let model = ModelId::new();
@@ -651,9 +661,48 @@ impl One<'_> {
             .await?;
             self.remember("model", &id, model.0).await?;
             self.report.models += 1;
+            name_by_string(&model_id, (model, provider.to_owned()));
             map.insert(id, (model, provider.to_owned()));
         }
+        for (model_id, model) in by_string {
+            if let Some(model) = model {
+                map.entry(model_id).or_insert(model);
+            }
+        }
         Ok(map)
+    }
+
+    /// A model's settings: those this instance has, each kept when in range; the rest
+    /// (upstream's `topK`, `frequencyPenalty`, `presencePenalty`, a value out of range) said.
+    fn model_settings(&mut self, settings: Option<String>) -> serde_json::Value {
+        let given = settings
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|s| match s {
+                serde_json::Value::Object(settings) => Some(settings),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let mut kept = serde_json::Map::new();
+        let mut dropped = false;
+        for (key, value) in given {
+            if value.is_null() {
+                continue;
+            }
+            let one =
+                serde_json::Value::Object([(key.clone(), value.clone())].into_iter().collect());
+            match crate::models::check_generation_settings(&one, "system") {
+                Ok(()) => {
+                    kept.insert(key, value);
+                }
+                Err(_) => dropped = true,
+            }
+        }
+        if dropped {
+            self.report.leave_out(
+                "a model's setting this instance has not (topK, frequencyPenalty, presencePenalty) or out of range",
+            );
+        }
+        serde_json::Value::Object(kept)
     }
 
     /// Prompts, and the earlier texts upstream kept of each.
@@ -714,12 +763,25 @@ impl One<'_> {
         if !p.has("prompt_versions") {
             return Ok(());
         }
+        // Each prompt's versions oldest first (by upstream's number where it has one), then
+        // the prompt as it is now: upstream saves a version of every state, the first as the
+        // prompt is made, where ours keeps only the texts that were replaced.
         let rows = self
             .read(format!(
-                "SELECT id::text, prompt_id::text, name, content, {category}, {created} FROM prompt_versions
-                  WHERE user_id::text = $1 ORDER BY 6, 1",
-                category = p.text("prompt_versions", "category"),
-                created = p.time("prompt_versions", "created_at"),
+                "SELECT v.id::text, v.prompt_id::text, v.name, v.content, {category}, {created},
+                        lead(v.name) OVER next, lead(v.content) OVER next, lead({category}) OVER next,
+                        p.name, p.content, {prompt_category}
+                   FROM prompt_versions v LEFT JOIN prompts p ON p.id::text = v.prompt_id::text
+                  WHERE v.user_id::text = $1
+                 WINDOW next AS (PARTITION BY v.prompt_id ORDER BY {number}, {created}, v.id)
+                  ORDER BY 6, 1",
+                category = p.text("prompt_versions", "category").replace("\"category\"", "v.\"category\""),
+                prompt_category = p.text("prompts", "category").replace("\"category\"", "p.\"category\""),
+                created = p.time("prompt_versions", "created_at").replace("\"created_at\"", "v.\"created_at\""),
+                number = match p.has_column("prompt_versions", "version_number") {
+                    true => "v.\"version_number\"",
+                    false => "NULL::int",
+                },
             ))
             .await?;
         for row in rows {
@@ -728,6 +790,25 @@ impl One<'_> {
                 continue;
             };
             if self.imported("prompt_version", &id).await?.is_some() {
+                continue;
+            }
+            let state = |at: usize| {
+                (
+                    short_text(row.get(at), 200),
+                    clean_text(
+                        &row.get::<Option<String>, _>(at + 1).unwrap_or_default(),
+                        1 << 20,
+                    ),
+                    category(row.get::<Option<String>, _>(at + 2)),
+                )
+            };
+            let next = match row.get::<Option<String>, _>(6).is_some()
+                || row.get::<Option<String>, _>(7).is_some()
+            {
+                true => state(6),
+                false => state(9),
+            };
+            if state(2) == next {
                 continue;
             }
             let version: uuid::Uuid = sqlx::query_scalar(
@@ -928,6 +1009,22 @@ impl One<'_> {
 }
 
 /// An upstream text as ours holds it: trimmed, no NUL, at most `chars` characters.
+/// A user's picture as upstream kept it (an address, or the uploaded picture itself as a
+/// `data:` URL of up to 2 MB) when this instance takes it whole, else none (said): a picture
+/// cut short is no picture.
+fn picture(image: Option<String>, report: &mut Report) -> Option<String> {
+    let image = image.filter(|i| !i.trim().is_empty())?;
+    match crate::auth::validate_image(image.trim()) {
+        Ok(()) => Some(image.trim().to_owned()),
+        Err(_) => {
+            report.leave_out(
+                "a user's picture (larger than 100 KiB, or not a picture this instance shows)",
+            );
+            None
+        }
+    }
+}
+
 fn short_text(text: Option<String>, chars: usize) -> String {
     clean_text(text.unwrap_or_default().trim(), chars * 4)
         .chars()

@@ -4,6 +4,7 @@
 
 use sambung_db::secret::Cipher;
 use sambung_db::upstream::{self, Options, Report, UpstreamError};
+use sambung_files::fixtures::png;
 use sambung_testkit::TestDb;
 use serde_json::json;
 
@@ -20,6 +21,15 @@ fn our_cipher() -> Cipher {
     Cipher::new(&[0xab; 32])
 }
 
+/// A picture as upstream's avatar upload keeps it.
+fn picture(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
 async fn final_shape() -> TestDb {
     let db = TestDb::empty().await;
     sqlx::raw_sql(include_str!(
@@ -29,12 +39,14 @@ async fn final_shape() -> TestDb {
     .await
     .unwrap();
     // Rows as upstream's code writes them: Better Auth ids, lowercase ULIDs (and an older
-    // uppercase one), an email in mixed case, times in UTC without a zone.
+    // uppercase one), an email in mixed case, times in UTC without a zone, pictures uploaded
+    // as data URLs (a small one, and one of upstream's 2 MB that ours does not take).
+    let (small, large) = (picture(&png(4, 4)), picture(&vec![7u8; 300 << 10]));
     sqlx::raw_sql(&format!(
         r#"
-        INSERT INTO "user" (id, name, email, email_verified, created_at, updated_at) VALUES
-          ('aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'Rina', 'Rina.Old@Example.COM', true, '2026-01-20 08:00:00', '2026-01-20 08:00:00'),
-          ('zY8xW6vU4tS2rQ0pO8nM6lK4jI2hG0fE', 'Budi', 'budi@example.com', false, '2026-01-21 08:00:00', '2026-01-21 08:00:00');
+        INSERT INTO "user" (id, name, email, email_verified, image, created_at, updated_at) VALUES
+          ('aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'Rina', 'Rina.Old@Example.COM', true, '{small}', '2026-01-20 08:00:00', '2026-01-20 08:00:00'),
+          ('zY8xW6vU4tS2rQ0pO8nM6lK4jI2hG0fE', 'Budi', 'budi@example.com', false, '{large}', '2026-01-21 08:00:00', '2026-01-21 08:00:00');
         INSERT INTO account (id, account_id, provider_id, user_id, password, created_at, updated_at) VALUES
           ('acc1', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'credential', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', '{OLD_HASH}', now(), now()),
           ('acc2', 'keycloak-sub-budi', 'keycloak', 'zY8xW6vU4tS2rQ0pO8nM6lK4jI2hG0fE', NULL, now(), now());
@@ -43,19 +55,25 @@ async fn final_shape() -> TestDb {
         INSERT INTO api_keys (id, user_id, provider, name, encrypted_key, key_last4, is_active, created_at, updated_at) VALUES
           ('01kf00000000000000000000k1', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'openai', 'Personal', '{SEALED_KEY}', 'cdef', true, now(), now());
         INSERT INTO models (id, user_id, provider, model_id, name, api_key_id, is_active, settings, created_at, updated_at) VALUES
-          ('01kf00000000000000000000m1', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'openai', 'gpt-4o-mini', 'Mini', '01kf00000000000000000000k1', true, '{{"temperature": 0.4}}', now(), now());
+          ('01kf00000000000000000000m1', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'openai', 'gpt-4o-mini', 'Mini', '01kf00000000000000000000k1', true, '{{"temperature": 0.4, "maxTokens": 2048, "topP": 1, "topK": 0, "frequencyPenalty": 0, "presencePenalty": 0}}', now(), now());
         INSERT INTO chats (id, user_id, title, model_id, folder_id, pinned, created_at, updated_at) VALUES
           ('01kf00000000000000000000c1', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'Trip to Bali', '01kf00000000000000000000m1', '01kf0000000000000000000f01', true, '2026-01-20 09:00:00', '2026-01-20 09:05:00'),
-          ('01KF00000000000000000000C2', 'zY8xW6vU4tS2rQ0pO8nM6lK4jI2hG0fE', 'Budi''s chat', 'gpt-4o-mini', NULL, false, '2026-01-21 09:00:00', '2026-01-21 09:00:00');
+          ('01KF00000000000000000000C2', 'zY8xW6vU4tS2rQ0pO8nM6lK4jI2hG0fE', 'Budi''s chat', 'gpt-4o-mini', NULL, false, '2026-01-21 09:00:00', '2026-01-21 09:00:00'),
+          ('01kf00000000000000000000c3', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'Packing list', 'gpt-4o-mini', NULL, false, '2026-01-22 09:00:00', '2026-01-22 09:00:00');
         INSERT INTO messages (id, chat_id, role, content, metadata, created_at) VALUES
           ('01kf0000000000000000000m01', '01kf00000000000000000000c1', 'user', 'Where should we stay?', NULL, '2026-01-20 09:00:01'),
           ('01kf0000000000000000000m02', '01kf00000000000000000000c1', 'assistant', 'Ubud is calm.', '{{"model": "gpt-4o-mini", "tokens": 42, "finishReason": "stop"}}', '2026-01-20 09:00:05'),
           ('01kf0000000000000000000m03', '01kf00000000000000000000c1', 'user', 'And for surfing?', NULL, '2026-01-20 09:01:00'),
           ('01KF0000000000000000000M04', '01KF00000000000000000000C2', 'user', 'Halo', NULL, '2026-01-21 09:00:01');
         INSERT INTO prompts (id, user_id, name, content, variables, category, is_public, created_at, updated_at) VALUES
-          ('01kf00000000000000000000p1', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'Translate', 'Translate {{text}} into {{language}}', '["text","language"]', 'writing', false, now(), now());
+          ('01kf00000000000000000000p1', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'Translate', 'Translate {{text}} into {{language}}', '["text","language"]', 'writing', false, now(), now()),
+          ('01kf00000000000000000000p2', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'Summarise', 'Summarise {{text}}', '["text"]', 'writing', false, now(), now());
+        -- Upstream saves version 1 as a prompt is made, and the state before each edit as the
+        -- next: "Translate" was edited once, "Summarise" never.
         INSERT INTO prompt_versions (id, prompt_id, user_id, name, content, variables, category, version_number, change_reason, created_at) VALUES
-          ('01kf0000000000000000000v01', '01kf00000000000000000000p1', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'Translate', 'Translate {{text}}', '["text"]', 'writing', 1, 'Initial version', '2026-01-20 08:30:00');
+          ('01kf0000000000000000000v01', '01kf00000000000000000000p1', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'Translate', 'Translate {{text}}', '["text"]', 'writing', 1, 'Initial version', '2026-01-20 08:30:00'),
+          ('01kf0000000000000000000v02', '01kf00000000000000000000p1', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'Translate', 'Translate {{text}}', '["text"]', 'writing', 2, 'Before edit', '2026-01-20 08:40:00'),
+          ('01kf0000000000000000000v03', '01kf00000000000000000000p2', 'aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH', 'Summarise', 'Summarise {{text}}', '["text"]', 'writing', 1, 'Initial version', '2026-01-20 08:50:00');
         "#
     ))
     .execute(db.pool())
@@ -89,7 +107,7 @@ async fn an_upstream_database_comes_in_whole_and_its_people_sign_in_with_old_pas
     )
     .await
     .unwrap();
-    assert_eq!((dry.users, dry.chats, dry.messages), (2, 2, 4));
+    assert_eq!((dry.users, dry.chats, dry.messages), (2, 3, 4));
     assert_eq!(
         app.row_counts()
             .await
@@ -110,14 +128,44 @@ async fn an_upstream_database_comes_in_whole_and_its_people_sign_in_with_old_pas
             users: 2,
             accounts: 2,
             folders: 1,
-            chats: 2,
+            chats: 3,
             messages: 4,
-            prompts: 1,
+            prompts: 2,
             prompt_versions: 1,
             api_keys: 1,
             models: 1,
+            left_out: vec![
+                (
+                    "a model's setting this instance has not (topK, frequencyPenalty, presencePenalty) or out of range"
+                        .into(),
+                    1
+                ),
+                (
+                    "a user's picture (larger than 100 KiB, or not a picture this instance shows)"
+                        .into(),
+                    1
+                ),
+            ],
             ..Report::default()
         }
+    );
+    let pictures: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT image FROM users ORDER BY name DESC")
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        pictures,
+        [Some(picture(&png(4, 4))), None],
+        "a picture whole, or none"
+    );
+    let settings: serde_json::Value = sqlx::query_scalar("SELECT settings FROM models")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        settings,
+        json!({"temperature": 0.4, "maxTokens": 2048, "topP": 1})
     );
 
     // The old password signs in (its scrypt hash as upstream stored it); the email is ours now.
@@ -159,6 +207,13 @@ async fn an_upstream_database_comes_in_whole_and_its_people_sign_in_with_old_pas
         models.text
     );
     assert_eq!(page.body["model"], model["id"], "{}", page.text);
+    // A chat naming it by its model string (as upstream's page does) names it too.
+    let packing: String =
+        sqlx::query_scalar("SELECT model FROM chats WHERE title = 'Packing list'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(packing, model["id"].as_str().unwrap());
     let keys = rina.get("/api/v1/api-keys").await;
     assert_eq!(keys.body["items"][0]["last4"], "cdef", "{}", keys.text);
     let (id, sealed): (uuid::Uuid, Vec<u8>) =

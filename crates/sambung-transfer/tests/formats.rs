@@ -35,6 +35,13 @@ fn kinds(c: &Conversation) -> Vec<NoteKind> {
     c.notes.iter().map(|n| n.kind).collect()
 }
 
+/// `c` says each of `expected` of what it left out or changed.
+fn says(c: &Conversation, expected: &[NoteKind]) {
+    for kind in expected {
+        assert!(kinds(c).contains(kind), "{kind:?} in {:?}", kinds(c));
+    }
+}
+
 /// A ChatGPT node.
 fn node(id: &str, parent: Option<&str>, children: &[&str], message: Value) -> (String, Value) {
     (
@@ -192,17 +199,18 @@ fn chatgpt_2024_code_output_images_browsing_and_missing_times_are_each_handled_a
     );
     let image = &chat.messages[0].files[0];
     assert_eq!(image.bytes, FileBytes::InArchive("file-AbC123".into()));
-    for kind in [
-        NoteKind::HiddenSystemMessage,
-        NoteKind::CodeAsBlock,
-        NoteKind::ToolOutputAsText,
-        NoteKind::Reasoning,
-        NoteKind::BrowsingResult,
-        NoteKind::ErrorMessage,
-        NoteKind::TimeMissing,
-    ] {
-        assert!(kinds(chat).contains(&kind), "{kind:?} in {:?}", kinds(chat));
-    }
+    says(
+        chat,
+        &[
+            NoteKind::HiddenSystemMessage,
+            NoteKind::CodeAsBlock,
+            NoteKind::ToolOutputAsText,
+            NoteKind::Reasoning,
+            NoteKind::BrowsingResult,
+            NoteKind::ErrorMessage,
+            NoteKind::TimeMissing,
+        ],
+    );
     assert_eq!(chat.model.as_deref(), Some("gpt-4o"));
 }
 
@@ -255,14 +263,15 @@ fn claude_old_and_new_exports() {
     );
     assert_eq!(chat.messages.len(), 3);
     assert_eq!(chat.title, "Summarise the notes [notes.txt] a b c");
-    for kind in [
-        NoteKind::AttachmentAsText,
-        NoteKind::FileNotInExport,
-        NoteKind::Reasoning,
-        NoteKind::TitleMissing,
-    ] {
-        assert!(kinds(chat).contains(&kind), "{kind:?} in {:?}", kinds(chat));
-    }
+    says(
+        chat,
+        &[
+            NoteKind::AttachmentAsText,
+            NoteKind::FileNotInExport,
+            NoteKind::Reasoning,
+            NoteKind::TitleMissing,
+        ],
+    );
 }
 
 #[test]
@@ -364,13 +373,14 @@ fn chatgpt_2025_tool_calls_are_left_out_and_what_they_made_is_kept() {
             )
         ]
     );
-    for kind in [
-        NoteKind::ToolMessage,
-        NoteKind::CodeAsBlock,
-        NoteKind::FileNotInExport,
-    ] {
-        assert!(kinds(chat).contains(&kind), "{kind:?} in {:?}", kinds(chat));
-    }
+    says(
+        chat,
+        &[
+            NoteKind::ToolMessage,
+            NoteKind::CodeAsBlock,
+            NoteKind::FileNotInExport,
+        ],
+    );
 }
 
 #[test]
@@ -405,14 +415,15 @@ fn claude_artifacts_pictures_and_blocks_it_cannot_show() {
             (Role::Assistant, "Old style")
         ]
     );
-    for kind in [
-        NoteKind::FileNotInExport,
-        NoteKind::CodeAsBlock,
-        NoteKind::ToolMessage,
-        NoteKind::EmptyMessage,
-    ] {
-        assert!(kinds(chat).contains(&kind), "{kind:?} in {:?}", kinds(chat));
-    }
+    says(
+        chat,
+        &[
+            NoteKind::FileNotInExport,
+            NoteKind::CodeAsBlock,
+            NoteKind::ToolMessage,
+            NoteKind::EmptyMessage,
+        ],
+    );
 }
 
 #[test]
@@ -440,13 +451,14 @@ fn open_webui_reasoning_and_tool_blocks_are_set_aside_and_code_kept() {
     assert!(chat.messages[2]
         .content
         .starts_with("<details type=\"reasoning\" done=\"false\">"));
-    for kind in [
-        NoteKind::Reasoning,
-        NoteKind::ToolMessage,
-        NoteKind::CodeAsBlock,
-    ] {
-        assert!(kinds(chat).contains(&kind), "{kind:?} in {:?}", kinds(chat));
-    }
+    says(
+        chat,
+        &[
+            NoteKind::Reasoning,
+            NoteKind::ToolMessage,
+            NoteKind::CodeAsBlock,
+        ],
+    );
 }
 
 #[test]

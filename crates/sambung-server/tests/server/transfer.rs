@@ -95,6 +95,24 @@ async fn chat_titled(client: &Client, title: &str) -> Value {
         .clone()
 }
 
+/// The chat titled `title`: what it shows, and the page of its messages (with their files).
+async fn read_chat(client: &Client, title: &str) -> (Vec<(String, String)>, Value) {
+    let chat = chat_titled(client, title).await;
+    let id = chat["id"].as_str().unwrap();
+    let page = client.get(&format!("/api/v1/chats/{id}/messages")).await;
+    (shown(client, id).await, page.body)
+}
+
+/// The kinds of an import summary's notes.
+fn note_kinds(notes: &Value) -> Vec<&str> {
+    notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect()
+}
+
 async fn shown(client: &Client, chat: &str) -> Vec<(String, String)> {
     let page = client.get(&format!("/api/v1/chats/{chat}")).await;
     assert_eq!(page.status, 200, "{}", page.text);
@@ -133,12 +151,7 @@ async fn a_chatgpt_zip_imports_with_its_branch_and_image_and_again_adds_nothing(
         ),
         (Some(1), Some(3), Some(1))
     );
-    let skipped: Vec<&str> = done.body["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["kind"].as_str().unwrap())
-        .collect();
+    let skipped = note_kinds(&done.body["skipped"]);
     assert_eq!(skipped, ["hidden_system_message"]);
 
     let chat = chat_titled(&ana, "Sunset photo").await;
@@ -195,12 +208,7 @@ async fn a_chatgpt_zip_imports_with_its_branch_and_image_and_again_adds_nothing(
     let theirs = import(&bo, "conversations.json", conversations.into_bytes()).await;
     assert_eq!(theirs.body["chats"], 1, "{}", theirs.text);
     // Without the zip, the image is said to be missing and the question kept.
-    let missing: Vec<&str> = theirs.body["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["kind"].as_str().unwrap())
-        .collect();
+    let missing = note_kinds(&theirs.body["skipped"]);
     assert!(missing.contains(&"file_not_in_export"), "{missing:?}");
 }
 
@@ -271,43 +279,29 @@ async fn a_split_chatgpt_export_imports_every_piece_with_its_documents_and_pictu
         "{}",
         done.text
     );
-    let report = chat_titled(&ana, "Report").await;
-    let id = report["id"].as_str().unwrap();
     // The citation's private-use marks are gone from the answer.
+    let (said, page) = read_chat(&ana, "Report").await;
     assert_eq!(
-        shown(&ana, id).await,
+        said,
         [
             ("user".into(), "Summarise this".into()),
             ("assistant".into(), "It says hello.".into())
         ]
     );
-    let page = ana.get(&format!("/api/v1/chats/{id}/messages")).await;
+    assert_eq!(page["items"][0]["files"][0]["name"], "notes.txt", "{page}");
+    let (said, page) = read_chat(&ana, "Picture").await;
     assert_eq!(
-        page.body["items"][0]["files"][0]["name"], "notes.txt",
-        "{}",
-        page.text
-    );
-    let picture = chat_titled(&ana, "Picture").await;
-    let id = picture["id"].as_str().unwrap();
-    assert_eq!(
-        shown(&ana, id).await,
+        said,
         [
             ("user".into(), "Draw a cat".into()),
             ("assistant".into(), "Here is your cat.".into())
         ]
     );
-    let page = ana.get(&format!("/api/v1/chats/{id}/messages")).await;
     assert_eq!(
-        page.body["items"][1]["files"][0]["mediaType"], "image/png",
-        "{}",
-        page.text
+        page["items"][1]["files"][0]["mediaType"], "image/png",
+        "{page}"
     );
-    let skipped: Vec<&str> = done.body["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["kind"].as_str().unwrap())
-        .collect();
+    let skipped = note_kinds(&done.body["skipped"]);
     assert_eq!(skipped, ["tool_message"]);
     assert_eq!(done.body["changedCount"], 0, "{}", done.text);
 

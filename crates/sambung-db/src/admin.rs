@@ -247,24 +247,26 @@ fn has_admin(role: &str) -> bool {
 
 /// Refuse what would leave the instance without an admin who can sign in: `target` is an
 /// admin, and no other admin who is not banned remains. Runs in the caller's transaction,
-/// which it locks against a concurrent change of another admin.
+/// which it locks against a concurrent change of another admin (`NO KEY UPDATE`: rows that
+/// only name an admin, a session or an import's chats, neither wait for it nor hold it up).
 async fn require_another_admin(
     conn: &mut PgConnection,
     target: UserId,
     action: &'static str,
 ) -> Result<()> {
-    let target_is_admin: Option<bool> =
-        sqlx::query_scalar("SELECT role ~ '(^|,)admin(,|$)' FROM users WHERE id = $1 FOR UPDATE")
-            .bind(target)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let target_is_admin: Option<bool> = sqlx::query_scalar(
+        "SELECT role ~ '(^|,)admin(,|$)' FROM users WHERE id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(target)
+    .fetch_optional(&mut *conn)
+    .await?;
     if target_is_admin != Some(true) {
         return Ok(());
     }
     let others: Vec<UserId> = sqlx::query_scalar(
         "SELECT id FROM users WHERE role ~ '(^|,)admin(,|$)' AND id <> $1
             AND NOT (banned AND (ban_expires IS NULL OR ban_expires > now()))
-          FOR UPDATE",
+          FOR NO KEY UPDATE",
     )
     .bind(target)
     .fetch_all(&mut *conn)
@@ -401,10 +403,15 @@ pub async fn update_user(
         Some(None) => (true, false, None, None),
         Some(Some((reason, expires))) => (true, true, reason.clone(), *expires),
     };
+    // The email is set only when it changes: it is a key (unique), and naming a key column
+    // makes the update lock the row as a key change (with the row's trigger, PostgreSQL decides
+    // by the columns named), which waits for every transaction holding rows that name the user
+    // (an import running for them: up to its 10 minutes).
+    let set_email = if email.is_some() { "email = $3," } else { "" };
     let user: Option<User> = sqlx::query_as(&format!(
         "UPDATE users AS u SET
             name = coalesce($2, u.name),
-            email = coalesce($3, u.email),
+            {set_email}
             email_verified = coalesce($4, u.email_verified),
             image = CASE WHEN $5 THEN $6 ELSE u.image END,
             role = coalesce($7, u.role),

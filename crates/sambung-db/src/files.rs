@@ -104,8 +104,11 @@ pub fn clean_name(name: &str) -> String {
 /// the owner has these bytes already: then that file is the answer, and nothing is written.
 /// The owner's storage (`storage_bytes`, none: no limit) is checked under a lock on the
 /// owner, so uploads at once cannot pass it together.
-pub async fn store_file(
-    pool: &PgPool,
+///
+/// `db`: the pool, or a connection of the caller's (an import keeps its files on a connection
+/// it holds beside its transaction, so that it never waits for a second one from the pool).
+pub async fn store_file<'c>(
+    db: impl sqlx::Acquire<'c, Database = sqlx::Postgres>,
     owner: UserId,
     new: NewFile<'_>,
     storage_bytes: Option<i64>,
@@ -115,7 +118,7 @@ pub async fn store_file(
     if !MEDIA_TYPES.contains(&new.media_type) {
         return Err(DomainError::invalid("file", "not a type that can be kept"));
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = db.begin().await?;
     crate::auth::lock_user(&mut tx, owner).await?;
     let same = sqlx::query_as::<_, File>(&format!(
         "SELECT {FILE_COLUMNS} FROM files f WHERE f.user_id = $1 AND f.sha256 = $2"
@@ -383,11 +386,15 @@ pub async fn storage_used(pool: &PgPool, user: UserId) -> Result<i64> {
     .await?)
 }
 
-/// Delete uploads no message carries that are older than `age` (uploaded, never sent).
+/// Delete uploads no message carries that are older than `age` (uploaded, never sent). One
+/// that another transaction holds a lock on is being given to a message (an import's, not
+/// yet committed): it is skipped, neither waited for nor deleted from under that message.
 pub async fn sweep_unattached(pool: &PgPool, age: Duration) -> Result<u64> {
     Ok(sqlx::query!(
-        "DELETE FROM files f WHERE f.created_at < now() - make_interval(secs => $1)
-            AND NOT EXISTS (SELECT 1 FROM message_files mf WHERE mf.file_id = f.id)",
+        "DELETE FROM files f WHERE f.id IN (
+            SELECT l.id FROM files l WHERE l.created_at < now() - make_interval(secs => $1)
+               AND NOT EXISTS (SELECT 1 FROM message_files mf WHERE mf.file_id = l.id)
+               FOR UPDATE SKIP LOCKED)",
         age.num_seconds() as f64
     )
     .execute(pool)

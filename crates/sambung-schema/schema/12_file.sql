@@ -56,13 +56,18 @@ CREATE INDEX message_file_file_id_idx ON message_files (file_id);
 
 -- A file goes with the last message that carried it: when its chat or message is deleted, a
 -- file no message carries any more is deleted too (an upload never sent is swept after a day
--- by the server's housekeeping).
+-- by the server's housekeeping). A file another transaction holds a lock on is being given
+-- to a message that this one cannot see yet (an import's, the same bytes uploaded again):
+-- it is left (SKIP LOCKED), neither waited for nor deleted from under that message; if that
+-- message never comes, the sweep takes it.
 CREATE FUNCTION sambung_file_follows_messages() RETURNS trigger
   LANGUAGE plpgsql AS $$
   BEGIN
     DELETE FROM files f
-     WHERE f.id = OLD.file_id
-       AND NOT EXISTS (SELECT 1 FROM message_files mf WHERE mf.file_id = OLD.file_id);
+     WHERE f.id IN (SELECT l.id FROM files l
+                     WHERE l.id = OLD.file_id
+                       AND NOT EXISTS (SELECT 1 FROM message_files mf WHERE mf.file_id = OLD.file_id)
+                       FOR UPDATE SKIP LOCKED);
     RETURN NULL;
   END
   $$;

@@ -1332,6 +1332,96 @@ async fn files_are_kept_once_counted_attached_by_their_owner_and_go_with_their_c
     assert!(files::readable_file(pool, ana, kept.id).await.is_err());
 }
 
+/// A file being given to a message in a transaction not yet committed (an import's, the
+/// same bytes uploaded again) holds a lock on the file: deleting the last message that carried
+/// it, or sweeping unsent uploads, neither waits for that transaction nor deletes the file
+/// from under the message it is getting.
+#[tokio::test]
+async fn a_file_being_attached_is_neither_waited_for_nor_deleted() {
+    use sambung_db::files;
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let shared = keep_file(pool, ana, b"shared bytes", None).await.unwrap();
+    let unsent = keep_file(pool, ana, b"unsent bytes", None).await.unwrap();
+    let c = chats::create_chat(pool, ana, chat("Files")).await.unwrap();
+    let first = chats::append_message(pool, ana, c.id, "first", None)
+        .await
+        .unwrap();
+    let second = chats::append_message(pool, ana, c.id, "second", None)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    files::attach(&mut conn, ana, first.id, &[shared.id])
+        .await
+        .unwrap();
+    drop(conn);
+
+    // Another transaction gives both files to the second message, and has not committed.
+    let mut attaching = pool.begin().await.unwrap();
+    files::attach(&mut attaching, ana, second.id, &[shared.id, unsent.id])
+        .await
+        .unwrap();
+    let quick = std::time::Duration::from_secs(5);
+    let gone = sqlx::query("DELETE FROM message_files WHERE message_id = $1")
+        .bind(first.id)
+        .execute(pool);
+    tokio::time::timeout(quick, gone)
+        .await
+        .expect("the delete waited for the transaction attaching the file")
+        .unwrap();
+    let swept = tokio::time::timeout(quick, files::sweep_unattached(pool, Duration::zero()))
+        .await
+        .expect("the sweep waited for the transaction attaching the file")
+        .unwrap();
+    assert_eq!(swept, 0);
+    attaching.commit().await.unwrap();
+    let carried = files::files_of(pool, &[second.id]).await.unwrap();
+    assert_eq!(carried.len(), 2, "{carried:?}");
+}
+
+/// Rows that name a user (an import's chats, not yet committed) hold a key-share lock on the
+/// user's row: an admin's ban or demotion of that user does not wait for them.
+#[tokio::test]
+async fn an_admin_acts_on_a_user_whose_import_is_running() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let bo = user(pool, "bo@example.com").await;
+    sqlx::query("UPDATE users SET role = 'admin' WHERE id = ANY($1)")
+        .bind([ana, bo])
+        .execute(pool)
+        .await
+        .unwrap();
+    let mut importing = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO chats (id, user_id, title, model, provider) VALUES ($1, $2, 'Imported', 'm', 'p')")
+        .bind(uuid::Uuid::now_v7())
+        .bind(ana)
+        .execute(&mut *importing)
+        .await
+        .unwrap();
+    let quick = std::time::Duration::from_secs(5);
+    let demoted = sambung_db::admin::update_user(
+        pool,
+        bo,
+        ana,
+        sambung_db::admin::UserChanges {
+            role: Some("user".into()),
+            ..Default::default()
+        },
+    );
+    tokio::time::timeout(quick, demoted)
+        .await
+        .expect("the demotion waited for the import")
+        .unwrap();
+    let banned = sambung_db::admin::ban_user(pool, bo, ana, Some("spam"), None);
+    tokio::time::timeout(quick, banned)
+        .await
+        .expect("the ban waited for the import")
+        .unwrap();
+    importing.commit().await.unwrap();
+}
+
 /// A statement that checks the request's session itself serves a live session's user, and
 /// nobody for a session that is gone, expired, banned, not approved or due to be renewed:
 /// its reads find nothing and its writes write nothing.

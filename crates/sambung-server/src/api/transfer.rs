@@ -556,11 +556,26 @@ async fn import(
     // Read before the turn is taken: nothing between it and the end returns without giving it
     // back.
     let limits = state.instance_settings().await?.files;
-    let mut tx = state
-        .pool
-        .begin()
-        .await
-        .map_err(sambung_db::DomainError::from)?;
+    // The conversations' files are kept on a connection of the import's own, beside its
+    // transaction (each file in a short transaction, as an upload is): taken now, so that the
+    // import never waits for a second connection while it holds one.
+    let no_second = |error: sqlx::Error| {
+        match error {
+        sqlx::Error::PoolTimedOut => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "IMPORTS_BUSY",
+            "an import needs two of the server's database connections and none is free: try again in a minute",
+        ),
+        error => sambung_db::DomainError::from(error).into(),
+    }
+    };
+    // Two imports each holding one connection and waiting for a second would starve each
+    // other on a small pool: one takes its pair at a time.
+    let (mut files_db, mut tx) = {
+        let _pairing = PAIRING.lock().await;
+        let files_db = state.pool.acquire().await.map_err(no_second)?;
+        (files_db, state.pool.begin().await.map_err(no_second)?)
+    };
     if !imports::take_turn(&mut tx, me.user.id).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -604,6 +619,7 @@ async fn import(
                     summary.skipped_count += conversation.notes.unlisted;
                     let kept = keep_files(
                         &state,
+                        &mut files_db,
                         &limits,
                         me.user.id,
                         &conversation,
@@ -724,6 +740,9 @@ pub struct ImportProgress {
     pub messages: usize,
     pub already_imported: usize,
 }
+
+/// Held while an import takes its two connections (see [`import`]).
+static PAIRING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The imports this server runs, by person (one each at most).
 static RUNNING: LazyLock<Mutex<HashMap<UserId, Arc<Progress>>>> = LazyLock::new(Default::default);
@@ -856,6 +875,7 @@ async fn spool_upload(mut multipart: Multipart) -> ApiResult<(tempfile::NamedTem
 /// carry. One that cannot be kept is said.
 async fn keep_files(
     state: &AppState,
+    db: &mut sqlx::PgConnection,
     limits: &sambung_db::instance::FileLimits,
     owner: UserId,
     conversation: &Conversation,
@@ -867,7 +887,7 @@ async fn keep_files(
         let piece = futures_util::stream::once(async { Ok(Bytes::from(bytes)) });
         let stored = match prepare(state, limits, &name, None, piece).await {
             Ok(mut prepared) => sambung_db::files::store_file(
-                &state.pool,
+                &mut *db,
                 owner,
                 prepared.file.new_file(),
                 limits.user_storage_bytes,

@@ -323,6 +323,54 @@ async fn a_split_chatgpt_export_imports_every_piece_with_its_documents_and_pictu
     );
 }
 
+/// An import keeps its files on a connection of its own beside its transaction: on a pool of
+/// two, two people importing at once never starve each other into dropping files (each held
+/// one connection and waited for a second); on a pool of one, an import is refused, saying
+/// why, and the server goes on answering.
+#[tokio::test]
+async fn imports_on_a_small_pool_keep_every_file_or_are_refused_whole() {
+    let app = TestApp::with_pool_of(2).await;
+    let export = |who: &str| {
+        let mut chats = chatgpt_export();
+        let mut second = chats[0].clone();
+        second["id"] = json!(format!("{who}-2"));
+        second["conversation_id"] = second["id"].clone();
+        second["title"] = json!("Second photo");
+        second["mapping"]["u1"]["message"]["content"]["parts"][0]["asset_pointer"] =
+            json!("file-service://file-Second42");
+        chats.as_array_mut().unwrap().push(second);
+        let conversations = chats.to_string();
+        zip_of(&[
+            ("conversations.json", conversations.as_bytes()),
+            ("file-Sunset42-photo.png", &png(8, 8)),
+            ("file-Second42-photo.png", &png(9, 9)),
+        ])
+    };
+    let (ana, bo) = (app.user("ana").await, app.user("bo").await);
+    let (a, b) = tokio::join!(
+        import(&ana, "a.zip", export("ana")),
+        import(&bo, "b.zip", export("bo"))
+    );
+    let mut imported = 0;
+    for done in [a, b] {
+        match done.status {
+            200 => {
+                imported += 1;
+                assert_eq!(done.body["files"], 2, "{}", done.text);
+            }
+            status => assert_eq!(status, 503, "{}", done.text),
+        }
+    }
+    assert!(imported >= 1, "one of them at least");
+
+    let app = TestApp::with_pool_of(1).await;
+    let ana = app.user("ana").await;
+    let refused = import(&ana, "a.zip", export("ana")).await;
+    assert_eq!(refused.status, 503, "{}", refused.text);
+    assert_eq!(refused.body["code"], "IMPORTS_BUSY", "{}", refused.text);
+    assert_eq!(ana.get("/api/v1/chats?limit=50").await.status, 200);
+}
+
 #[tokio::test]
 async fn an_open_webui_export_imports_the_branch_it_showed() {
     let app = TestApp::start().await;

@@ -408,6 +408,9 @@ pub async fn update_user(
     // by the columns named), which waits for every transaction holding rows that name the user
     // (an import running for them: up to its 10 minutes).
     let set_email = if email.is_some() { "email = $3," } else { "" };
+    if email.is_some() {
+        crate::error::wait_briefly_for_locks(&mut tx).await?;
+    }
     let user: Option<User> = sqlx::query_as(&format!(
         "UPDATE users AS u SET
             name = coalesce($2, u.name),
@@ -436,11 +439,14 @@ pub async fn update_user(
     .fetch_optional(&mut *tx)
     .await
     .map_err(|e| {
-        conflict_on(
+        match conflict_on(
             e,
             "users_email_key",
             "another account has that email already",
-        )
+        ) {
+            DomainError::Database(e) => crate::error::busy_account(e),
+            refused => refused,
+        }
     })?;
     let user = user.ok_or(DomainError::not_found("user"))?;
     if banned {

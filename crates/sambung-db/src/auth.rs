@@ -663,9 +663,11 @@ pub(crate) async fn delete_user_in(tx: &mut sqlx::PgConnection, id: UserId) -> R
     )
     .execute(&mut *tx)
     .await?;
+    crate::error::wait_briefly_for_locks(&mut *tx).await?;
     let done = sqlx::query!("DELETE FROM users WHERE id = $1", id as UserId)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(crate::error::busy_account)?;
     expect_row(done, "user")
 }
 

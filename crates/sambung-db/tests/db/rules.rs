@@ -1381,7 +1381,8 @@ async fn a_file_being_attached_is_neither_waited_for_nor_deleted() {
 }
 
 /// Rows that name a user (an import's chats, not yet committed) hold a key-share lock on the
-/// user's row: an admin's ban or demotion of that user does not wait for them.
+/// user's row: an admin's ban or demotion of that user does not wait for them; a change of
+/// their email or their removal waits briefly, then is refused as busy.
 #[tokio::test]
 async fn an_admin_acts_on_a_user_whose_import_is_running() {
     let db = TestDb::migrated().await;
@@ -1419,7 +1420,26 @@ async fn an_admin_acts_on_a_user_whose_import_is_running() {
         .await
         .expect("the ban waited for the import")
         .unwrap();
+    // A new email (a key) and removing the account must wait for the import: briefly, then
+    // they are refused as busy rather than holding their request for the import's length.
+    let new_email = || sambung_db::admin::UserChanges {
+        email: Some("ana.new@example.com".into()),
+        ..Default::default()
+    };
+    let busy = sambung_db::admin::update_user(pool, bo, ana, new_email()).await;
+    assert!(
+        matches!(&busy, Err(DomainError::Conflict(m)) if m.contains("busy")),
+        "{busy:?}"
+    );
+    let busy = sambung_db::admin::remove_user(pool, bo, ana).await;
+    assert!(
+        matches!(&busy, Err(DomainError::Conflict(m)) if m.contains("busy")),
+        "{busy:?}"
+    );
     importing.commit().await.unwrap();
+    sambung_db::admin::update_user(pool, bo, ana, new_email())
+        .await
+        .unwrap();
 }
 
 /// A statement that checks the request's session itself serves a live session's user, and

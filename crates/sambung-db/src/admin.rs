@@ -407,6 +407,17 @@ pub async fn update_user(
     // makes the update lock the row as a key change (with the row's trigger, PostgreSQL decides
     // by the columns named), which waits for every transaction holding rows that name the user
     // (an import running for them: up to its 10 minutes).
+    let email = match email {
+        Some(email) => {
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+                    .bind(target)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            (current.as_deref() != Some(email.as_str())).then_some(email)
+        }
+        None => None,
+    };
     let set_email = if email.is_some() { "email = $3," } else { "" };
     if email.is_some() {
         crate::error::wait_briefly_for_locks(&mut tx).await?;

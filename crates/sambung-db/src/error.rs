@@ -97,7 +97,6 @@ impl sambung_config::Hint for DomainError {
     }
 }
 
-/// Map a unique violation on `constraint` to a conflict with `message`.
 /// How long a change that must wait for every transaction holding rows that name a user (an
 /// import writing their chats, for up to 10 minutes) waits before it is refused: their email
 /// changed (a key) or their account deleted.
@@ -119,6 +118,7 @@ pub(crate) fn busy_account(error: sqlx::Error) -> DomainError {
     }
 }
 
+/// Map a unique violation on `constraint` to a conflict with `message`.
 pub(crate) fn conflict_on(
     error: sqlx::Error,
     constraint: &str,

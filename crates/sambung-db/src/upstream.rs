@@ -770,6 +770,7 @@ impl One<'_> {
             .read(format!(
                 "SELECT v.id::text, v.prompt_id::text, v.name, v.content, {category}, {created},
                         lead(v.name) OVER next, lead(v.content) OVER next, lead({category}) OVER next,
+                        lead(v.id) OVER next IS NOT NULL,
                         p.name, p.content, {prompt_category}
                    FROM prompt_versions v LEFT JOIN prompts p ON p.id::text = v.prompt_id::text
                   WHERE v.user_id::text = $1
@@ -802,11 +803,9 @@ impl One<'_> {
                     category(row.get::<Option<String>, _>(at + 2)),
                 )
             };
-            let next = match row.get::<Option<String>, _>(6).is_some()
-                || row.get::<Option<String>, _>(7).is_some()
-            {
+            let next = match row.get::<bool, _>(9) {
                 true => state(6),
-                false => state(9),
+                false => state(10),
             };
             if state(2) == next {
                 continue;
@@ -1008,7 +1007,6 @@ impl One<'_> {
     }
 }
 
-/// An upstream text as ours holds it: trimmed, no NUL, at most `chars` characters.
 /// A user's picture as upstream kept it (an address, or the uploaded picture itself as a
 /// `data:` URL of up to 2 MB) when this instance takes it whole, else none (said): a picture
 /// cut short is no picture.
@@ -1025,6 +1023,7 @@ fn picture(image: Option<String>, report: &mut Report) -> Option<String> {
     }
 }
 
+/// An upstream text as ours holds it: trimmed, no NUL, at most `chars` characters.
 fn short_text(text: Option<String>, chars: usize) -> String {
     clean_text(text.unwrap_or_default().trim(), chars * 4)
         .chars()

@@ -11,8 +11,8 @@
 use serde_json::Value;
 
 use crate::conversation::{
-    clean_id, fenced, from_seconds, shown, text_of, FileBytes, FileRef, Head, Note, NoteKind,
-    Notes, Role, Source, MAX_FILES_PER_MESSAGE,
+    clean_id, fenced, from_seconds, heading, shown, text_of, FileBytes, FileRef, Head, Note,
+    NoteKind, Notes, Role, Source, MAX_FILES_PER_MESSAGE,
 };
 use crate::read::{too_many_messages, Element, Limits};
 use crate::tree::{Kept, Node};
@@ -149,7 +149,16 @@ fn keep(message: &Value) -> Result<(Kept, Option<NoteKind>), NoteKind> {
         .unwrap_or("all");
     match (role, content_type) {
         ("system", _) if hidden || content_type != "text" => Err(NoteKind::HiddenSystemMessage),
-        ("assistant", _) if !matches!(recipient, "all" | "python") => {
+        (_, "user_editable_context") => Err(NoteKind::HiddenSystemMessage),
+        _ if hidden => Err(NoteKind::HiddenSystemMessage),
+        _ if content_type.starts_with("tether") || content_type.starts_with("sonic") => {
+            Err(NoteKind::BrowsingResult)
+        }
+        (_, "thoughts" | "reasoning_recap") => Err(NoteKind::Reasoning),
+        (_, "system_error") => Err(NoteKind::ErrorMessage),
+        // What the model sends a tool (a search, a memory, an image's prompt) is not its answer;
+        // the code it runs (`python`, `python_user_visible`) is.
+        ("assistant", _) if recipient != "all" && !recipient.starts_with("python") => {
             canvas_document(recipient, content)
                 .map(|text| {
                     (
@@ -159,13 +168,6 @@ fn keep(message: &Value) -> Result<(Kept, Option<NoteKind>), NoteKind> {
                 })
                 .ok_or(NoteKind::ToolMessage)
         }
-        (_, "user_editable_context") => Err(NoteKind::HiddenSystemMessage),
-        _ if hidden => Err(NoteKind::HiddenSystemMessage),
-        _ if content_type.starts_with("tether") || content_type.starts_with("sonic") => {
-            Err(NoteKind::BrowsingResult)
-        }
-        (_, "thoughts" | "reasoning_recap") => Err(NoteKind::Reasoning),
-        (_, "system_error") => Err(NoteKind::ErrorMessage),
         ("assistant", "code") => {
             let language = content
                 .get("language")
@@ -244,9 +246,9 @@ fn canvas_document(recipient: &str, content: &Value) -> Option<String> {
         Some(language) => fenced(language, document),
         None => document.to_owned(),
     };
-    Some(match name.trim() {
-        "" => body,
-        name => format!("**{name}**\n\n{body}"),
+    Some(match heading(&name) {
+        Some(heading) => format!("{heading}\n\n{body}"),
+        None => body,
     })
 }
 

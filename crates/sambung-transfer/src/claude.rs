@@ -190,8 +190,11 @@ fn artifact(part: &Value) -> Option<String> {
         (_, language) => crate::conversation::fenced(language, content),
     };
     Some(
-        match text_of(input.get("title")).filter(|t| !t.trim().is_empty()) {
-            Some(title) => format!("**{title}**\n\n{body}"),
+        match text_of(input.get("title"))
+            .as_deref()
+            .and_then(crate::conversation::heading)
+        {
+            Some(heading) => format!("{heading}\n\n{body}"),
             None => body,
         },
     )

@@ -366,3 +366,21 @@ pub(crate) fn fenced(language: &str, text: &str) -> String {
         text.trim_end_matches('\n')
     )
 }
+
+/// A document's name as a bold line above it: one line of at most 200 characters, its
+/// Markdown emphasis and code marks escaped (a name is the file's, not formatting); none when
+/// it is blank.
+pub(crate) fn heading(name: &str) -> Option<String> {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    if words.is_empty() {
+        return None;
+    }
+    let mut line = String::new();
+    for c in words.join(" ").chars().take(200) {
+        if matches!(c, '*' | '_' | '`' | '\\' | '[' | ']' | '<') {
+            line.push('\\');
+        }
+        line.push(c);
+    }
+    Some(format!("**{line}**"))
+}

@@ -83,10 +83,18 @@ pub(crate) fn read(value: Value, limits: &Limits) -> Element {
             Some("system") => Some(Role::System),
             _ => None,
         };
-        let (content, set_aside) = without_blocks(&content_of(message.get("content")));
-        for kind in set_aside {
-            note(kind);
-        }
+        // The blocks are Open WebUI's own writing into its answers; a person's words are kept.
+        let content = content_of(message.get("content"));
+        let content = match role {
+            Some(Role::Assistant) => {
+                let (content, set_aside) = without_blocks(&content);
+                for kind in set_aside {
+                    note(kind);
+                }
+                content
+            }
+            _ => content,
+        };
         let files = files_of(message, &mut note);
         let kept = match role {
             None => {
@@ -171,50 +179,33 @@ fn content_of(content: Option<&Value>) -> String {
 /// `content` without the blocks Open WebUI writes into an answer around its words
 /// (`<details type="reasoning|tool_calls|code_interpreter" …>…</details>`, shown folded in its
 /// page): the model's reasoning and its tool calls are left out, the code it ran kept as the
-/// fenced code inside; what was set aside, once for each kind.
+/// fenced code inside; what was set aside, once for each kind. Open WebUI closes each block on
+/// a line of its own and quotes the reasoning inside (`> …`), so the first line that is
+/// `</details>` ends a block (one pass over the text, whatever it holds).
 fn without_blocks(content: &str) -> (String, Vec<NoteKind>) {
     const OPEN: &str = "<details type=\"";
-    const CLOSE: &str = "</details>";
+    const CLOSE: &str = "\n</details>";
     let mut kept = String::with_capacity(content.len());
     let mut kinds = Vec::new();
     let mut rest = content;
     while let Some(start) = rest.find(OPEN) {
-        let kind = match rest[start + OPEN.len()..].split('"').next() {
+        let after = &rest[start + OPEN.len()..];
+        let kind = match after.split('"').next() {
             Some("reasoning") => NoteKind::Reasoning,
             Some("tool_calls") => NoteKind::ToolMessage,
             Some("code_interpreter") => NoteKind::CodeAsBlock,
             _ => {
                 kept.push_str(&rest[..start + OPEN.len()]);
-                rest = &rest[start + OPEN.len()..];
+                rest = after;
                 continue;
             }
         };
-        // Its end: the `</details>` that closes it, counting any opened inside.
         let block = &rest[start..];
-        let mut depth = 0usize;
-        let mut end = None;
-        let mut at = 0;
-        while let Some(next) = block[at..]
-            .find("<details")
-            .into_iter()
-            .chain(block[at..].find(CLOSE))
-            .min()
-        {
-            let here = at + next;
-            if block[here..].starts_with(CLOSE) {
-                depth = depth.saturating_sub(1);
-                at = here + CLOSE.len();
-                if depth == 0 {
-                    end = Some(at);
-                    break;
-                }
-            } else {
-                depth += 1;
-                at = here + "<details".len();
-            }
-        }
         // An unfinished block (a reply cut off while it thought) is kept as it is.
-        let Some(end) = end else { break };
+        let Some(close) = block.find(CLOSE) else {
+            break;
+        };
+        let end = close + CLOSE.len();
         kept.push_str(&rest[..start]);
         if kind == NoteKind::CodeAsBlock {
             kept.push_str(code_of(&block[..end]));

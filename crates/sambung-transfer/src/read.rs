@@ -182,6 +182,10 @@ impl<'de, F: FnMut(Element) -> bool> Visitor<'de> for Top<'_, F> {
     }
 
     fn visit_map<A: MapAccess<'de>>(mut self, map: A) -> Result<(), A::Error> {
+        // One conversation counts too (a split export's last piece may be one).
+        if self.limits.conversations == 0 {
+            return Err(serde::de::Error::custom(TOO_MANY));
+        }
         let value =
             serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
         match recognise(value, self.limits) {

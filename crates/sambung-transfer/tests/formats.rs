@@ -345,7 +345,7 @@ fn chatgpt_2025_tool_calls_are_left_out_and_what_they_made_is_kept() {
         m
     };
     let canvas =
-        json!({"name": "fib", "type": "code/python", "content": "def fib(n):\n    return n"})
+        json!({"name": "my_fib\n# *Title*", "type": "code/python", "content": "def fib(n):\n    return n"})
             .to_string();
     let mapping: serde_json::Map<String, Value> = [
         node("root", None, &["u1"], Value::Null),
@@ -369,7 +369,7 @@ fn chatgpt_2025_tool_calls_are_left_out_and_what_they_made_is_kept() {
             (Role::User, "Find fib and remember me"),
             (
                 Role::Assistant,
-                "**fib**\n\n```python\ndef fib(n):\n    return n\n```\n\nDone. See above.\u{e200}unfinished"
+                "**my\\_fib # \\*Title\\***\n\n```python\ndef fib(n):\n    return n\n```\n\nDone. See above.\u{e200}unfinished"
             )
         ]
     );
@@ -436,7 +436,8 @@ fn open_webui_reasoning_and_tool_blocks_are_set_aside_and_code_kept() {
     let export = json!([{"id": "w-9", "title": "Think", "chat": {"history": {"currentId": "a", "messages": {
         "u": {"id": "u", "parentId": null, "role": "user", "content": "Time?", "timestamp": 1_740_000_000},
         "a": {"id": "a", "parentId": "u", "role": "assistant", "content": answer, "timestamp": 1_740_000_001},
-        "c": {"id": "c", "parentId": "a", "role": "assistant", "content": "<details type=\"reasoning\" done=\"false\">\n<summary>Thinking…</summary>\n> still", "timestamp": 1_740_000_002}
+        "c": {"id": "c", "parentId": "a", "role": "assistant", "content": "<details type=\"reasoning\" done=\"false\">\n<summary>Thinking…</summary>\n> still", "timestamp": 1_740_000_002},
+        "d": {"id": "d", "parentId": "c", "role": "user", "content": "<details type=\"reasoning\">\nmine\n</details>\nkept", "timestamp": 1_740_000_003}
     }}}}]);
     let (chats, _) = read(&export);
     let chat = &chats[0];
@@ -451,6 +452,23 @@ fn open_webui_reasoning_and_tool_blocks_are_set_aside_and_code_kept() {
     assert!(chat.messages[2]
         .content
         .starts_with("<details type=\"reasoning\" done=\"false\">"));
+    // A person's words are theirs, whatever they look like.
+    assert_eq!(
+        chat.messages[3].content,
+        "<details type=\"reasoning\">\nmine\n</details>\nkept"
+    );
+    // A block opened again and again and never closed is read in one pass (it took time
+    // growing with the square of its length), and kept as written.
+    let bomb = format!(
+        "<details type=\"reasoning\">\n{}",
+        "<details type=\"tool_calls\"\n".repeat(60_000)
+    );
+    let export = json!([{"id": "w-10", "title": "Bomb", "chat": {"messages": [
+        {"id": "u", "role": "user", "content": "q"},
+        {"id": "a", "role": "assistant", "content": bomb}
+    ]}}]);
+    let (chats, _) = read(&export);
+    assert_eq!(chats[0].messages[1].content, bomb);
     says(
         chat,
         &[

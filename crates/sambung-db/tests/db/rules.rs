@@ -1415,6 +1415,21 @@ async fn an_admin_acts_on_a_user_whose_import_is_running() {
         .await
         .expect("the demotion waited for the import")
         .unwrap();
+    // The same email sent again with a change is no change of a key.
+    let same_email = sambung_db::admin::update_user(
+        pool,
+        bo,
+        ana,
+        sambung_db::admin::UserChanges {
+            email: Some("ana@example.com".into()),
+            name: Some("Ana".into()),
+            ..Default::default()
+        },
+    );
+    tokio::time::timeout(quick, same_email)
+        .await
+        .expect("an unchanged email waited for the import")
+        .unwrap();
     let banned = sambung_db::admin::ban_user(pool, bo, ana, Some("spam"), None);
     tokio::time::timeout(quick, banned)
         .await

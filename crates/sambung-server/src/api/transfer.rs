@@ -22,7 +22,7 @@ use futures_util::{AsyncWriteExt, StreamExt};
 use sambung_db::exports::{self, Whose};
 use sambung_db::imports::{self, Imported};
 use sambung_db::{ChatId, FileId, TeamId, UserId};
-use sambung_transfer::archive::{self, Archive};
+use sambung_transfer::archive::{self, Archive, ArchiveError};
 use sambung_transfer::{
     markdown, ours, Conversation, FileBytes, Limits, Note, NoteKind, ReadError,
 };
@@ -53,6 +53,9 @@ const MAX_UNPACKED_BYTES: u64 = 512 << 20;
 const IMPORT_TIME: Duration = Duration::from_secs(600);
 /// Imports at once on the whole server (each reads on a thread of its own).
 static IMPORTS: Semaphore = Semaphore::const_new(2);
+/// The smallest request pool that imports: the import's two connections and one for everyone
+/// else.
+const MIN_POOL_FOR_IMPORTS: u32 = 3;
 /// Chats read per page of an account's export.
 const EXPORT_PAGE: i64 = 50;
 
@@ -530,6 +533,18 @@ async fn import(
     me: SignedIn,
     multipart: Multipart,
 ) -> ApiResult<Json<ImportSummary>> {
+    // An import holds two of the pool's connections for as long as it runs (its transaction,
+    // and its files beside it): a pool that cannot spare them and still serve refuses at once.
+    let pool_max = state.pool.options().get_max_connections();
+    if pool_max < MIN_POOL_FOR_IMPORTS {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "IMPORTS_UNAVAILABLE",
+            format!(
+                "this server cannot import: an import needs DATABASE_POOL_MAX of at least {MIN_POOL_FOR_IMPORTS} (it is {pool_max})"
+            ),
+        ));
+    }
     let (spool, zipped) = tokio::time::timeout(UPLOAD_TIME, spool_upload(multipart))
         .await
         .map_err(|_| {
@@ -543,7 +558,13 @@ async fn import(
             )
         })??;
     // The server's two turns are taken only once the file is here, never by a slow upload.
-    let _turn = tokio::time::timeout(Duration::from_secs(30), IMPORTS.acquire())
+    // A pool too small for two imports' four connections and the other requests runs one.
+    let turns = if pool_max < 2 * MIN_POOL_FOR_IMPORTS - 1 {
+        2
+    } else {
+        1
+    };
+    let _turn = tokio::time::timeout(Duration::from_secs(30), IMPORTS.acquire_many(turns))
         .await
         .map_err(|_| {
             ApiError::new(
@@ -968,6 +989,14 @@ fn read_file(
         let unpacked = progress.read_bytes.load(Ordering::Relaxed);
         let reader = conversations
             .reader(entry, MAX_UNPACKED_BYTES.saturating_sub(unpacked))
+            .map_err(|e| match e {
+                // The limit is the pieces' together.
+                ArchiveError::TooLarge { name, .. } => ArchiveError::TooLarge {
+                    name,
+                    limit_mib: MAX_UNPACKED_BYTES >> 20,
+                },
+                e => e,
+            })
             .map_err(|e| e.to_string())?;
         let reader = progress.reading(reader, size);
         let piece = Limits {

@@ -1362,22 +1362,26 @@ async fn a_file_being_attached_is_neither_waited_for_nor_deleted() {
     files::attach(&mut attaching, ana, second.id, &[shared.id, unsent.id])
         .await
         .unwrap();
-    let quick = std::time::Duration::from_secs(5);
     let gone = sqlx::query("DELETE FROM message_files WHERE message_id = $1")
         .bind(first.id)
         .execute(pool);
-    tokio::time::timeout(quick, gone)
-        .await
-        .expect("the delete waited for the transaction attaching the file")
-        .unwrap();
-    let swept = tokio::time::timeout(quick, files::sweep_unattached(pool, Duration::zero()))
-        .await
-        .expect("the sweep waited for the transaction attaching the file")
-        .unwrap();
+    without_waiting("the delete", gone).await;
+    let swept = without_waiting("the sweep", files::sweep_unattached(pool, Duration::zero())).await;
     assert_eq!(swept, 0);
     attaching.commit().await.unwrap();
     let carried = files::files_of(pool, &[second.id]).await.unwrap();
     assert_eq!(carried.len(), 2, "{carried:?}");
+}
+
+/// `work`'s outcome, which must not wait for another transaction (5 s is waiting).
+async fn without_waiting<T, E: std::fmt::Debug>(
+    what: &str,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(5), work)
+        .await
+        .unwrap_or_else(|_| panic!("{what} waited for another transaction"))
+        .unwrap()
 }
 
 /// Rows that name a user (an import's chats, not yet committed) hold a key-share lock on the
@@ -1401,40 +1405,21 @@ async fn an_admin_acts_on_a_user_whose_import_is_running() {
         .execute(&mut *importing)
         .await
         .unwrap();
-    let quick = std::time::Duration::from_secs(5);
-    let demoted = sambung_db::admin::update_user(
-        pool,
-        bo,
-        ana,
-        sambung_db::admin::UserChanges {
-            role: Some("user".into()),
-            ..Default::default()
-        },
-    );
-    tokio::time::timeout(quick, demoted)
-        .await
-        .expect("the demotion waited for the import")
-        .unwrap();
+    let changed = |changes| sambung_db::admin::update_user(pool, bo, ana, changes);
+    let demoted = changed(sambung_db::admin::UserChanges {
+        role: Some("user".into()),
+        ..Default::default()
+    });
+    without_waiting("the demotion", demoted).await;
     // The same email sent again with a change is no change of a key.
-    let same_email = sambung_db::admin::update_user(
-        pool,
-        bo,
-        ana,
-        sambung_db::admin::UserChanges {
-            email: Some("ana@example.com".into()),
-            name: Some("Ana".into()),
-            ..Default::default()
-        },
-    );
-    tokio::time::timeout(quick, same_email)
-        .await
-        .expect("an unchanged email waited for the import")
-        .unwrap();
+    let same_email = changed(sambung_db::admin::UserChanges {
+        email: Some("ana@example.com".into()),
+        name: Some("Ana".into()),
+        ..Default::default()
+    });
+    without_waiting("an unchanged email", same_email).await;
     let banned = sambung_db::admin::ban_user(pool, bo, ana, Some("spam"), None);
-    tokio::time::timeout(quick, banned)
-        .await
-        .expect("the ban waited for the import")
-        .unwrap();
+    without_waiting("the ban", banned).await;
     // A new email (a key) and removing the account must wait for the import: briefly, then
     // they are refused as busy rather than holding their request for the import's length.
     let new_email = || sambung_db::admin::UserChanges {

@@ -1,6 +1,7 @@
 //! Reading an export as a stream: a JSON array of conversations (or one conversation) is read
-//! one element at a time, each no larger than [`Limits::conversation_bytes`], so a file of any
-//! size holds one conversation in memory; each element is recognised by its shape.
+//! one element at a time, each no larger than [`Limits::conversation_bytes`] of text and
+//! [`Limits::conversation_memory`] once parsed, so a file of any size holds one conversation
+//! in memory; each element is recognised by its shape.
 
 use std::cell::Cell;
 use std::fmt;
@@ -8,7 +9,6 @@ use std::io::{self, BufReader, Read};
 use std::rc::Rc;
 
 use serde::de::{MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 
 use crate::conversation::{Conversation, Note, NoteKind};
 use crate::{chatgpt, claude, openwebui, ours};
@@ -16,9 +16,13 @@ use crate::{chatgpt, claude, openwebui, ours};
 /// How much one file may ask of the server.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// The JSON text of one conversation. Parsed, it takes up to 16 times as much memory
-    /// (a list of a million zeros): one at a time per import.
+    /// The JSON text of one conversation (pictures inside it as data URLs: Open WebUI keeps
+    /// each twice, in its tree and in its flat list).
     pub conversation_bytes: u64,
+    /// The memory one conversation may take once parsed: its text, and a fixed share for
+    /// every value, list entry and key (a list of a million zeros is small text and many
+    /// values). One at a time per import.
+    pub conversation_memory: usize,
     /// Conversations in one file.
     pub conversations: usize,
     /// Messages in one conversation.
@@ -28,7 +32,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            conversation_bytes: 16 << 20,
+            conversation_bytes: 64 << 20,
+            conversation_memory: 256 << 20,
             conversations: 100_000,
             messages: 50_000,
         }
@@ -88,7 +93,8 @@ pub fn read_conversations<R: Read>(
     if stopped {
         return Err(ReadError::Stopped);
     }
-    if over.get() {
+    let over_budget = matches!(&outcome, Err(e) if e.to_string().starts_with(TOO_LARGE));
+    if over.get() || over_budget {
         return Err(ReadError::ConversationTooLarge {
             limit_mib: limits.conversation_bytes >> 20,
         });
@@ -123,6 +129,7 @@ fn from_json(e: serde_json::Error, limits: &Limits) -> ReadError {
 }
 
 const TOO_MANY: &str = "too many conversations";
+const TOO_LARGE: &str = "conversation too large";
 const NOT_AN_EXPORT: &str = "not an export";
 
 /// A reader that fails once more than `limit` bytes were read since the counter was reset.
@@ -156,6 +163,105 @@ struct Top<'a, F> {
     stopped: &'a mut bool,
 }
 
+/// A JSON value read within a memory budget (what is left of it): what
+/// `serde_json::Value::deserialize` reads, refused once the budget is spent.
+struct Budgeted<'a>(&'a Cell<usize>);
+
+/// What a value takes beside its text: the value itself, a list's slot for it (lists grow by
+/// doubling), a map entry's node.
+const VALUE_BYTES: usize = 80;
+
+impl Budgeted<'_> {
+    fn charge<E: serde::de::Error>(&self, bytes: usize) -> Result<(), E> {
+        let left = self.0.get();
+        let cost = VALUE_BYTES.saturating_add(bytes);
+        if cost > left {
+            return Err(E::custom(TOO_LARGE));
+        }
+        self.0.set(left - cost);
+        Ok(())
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Budgeted<'_> {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Budgeted<'_> {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.charge(0)?;
+        Ok(serde_json::Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.charge(0)?;
+        Ok(v.into())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.charge(0)?;
+        Ok(v.into())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.charge(0)?;
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.charge(v.len())?;
+        Ok(serde_json::Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        self.charge(v.len())?;
+        Ok(serde_json::Value::String(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        self.charge(0)?;
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        self.charge(0)?;
+        let mut values = Vec::new();
+        while let Some(value) = seq.next_element_seed(Budgeted(self.0))? {
+            values.push(value);
+        }
+        Ok(serde_json::Value::Array(values))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        self.charge(0)?;
+        let mut entries = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            self.charge(key.len())?;
+            let value = map.next_value_seed(Budgeted(self.0))?;
+            entries.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(entries))
+    }
+}
+
 impl<'de, F: FnMut(Element) -> bool> Visitor<'de> for Top<'_, F> {
     type Value = ();
 
@@ -165,9 +271,11 @@ impl<'de, F: FnMut(Element) -> bool> Visitor<'de> for Top<'_, F> {
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         let mut count = 0;
+        let budget = Cell::new(0);
         loop {
             self.read.set(0);
-            let Some(value) = seq.next_element::<serde_json::Value>()? else {
+            budget.set(self.limits.conversation_memory);
+            let Some(value) = seq.next_element_seed(Budgeted(&budget))? else {
                 return Ok(());
             };
             count += 1;
@@ -186,8 +294,8 @@ impl<'de, F: FnMut(Element) -> bool> Visitor<'de> for Top<'_, F> {
         if self.limits.conversations == 0 {
             return Err(serde::de::Error::custom(TOO_MANY));
         }
-        let value =
-            serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        let budget = Cell::new(self.limits.conversation_memory);
+        let value = Budgeted(&budget).visit_map(map)?;
         match recognise(value, self.limits) {
             Err(note) if note.kind == NoteKind::NotAConversation => {
                 Err(serde::de::Error::custom(NOT_AN_EXPORT))

@@ -510,6 +510,27 @@ fn hostile_files_are_refused_with_their_reason() {
         read_bytes(big.as_bytes(), &small).unwrap_err(),
         ReadError::ConversationTooLarge { limit_mib: 1 }
     );
+    // Small text that parses into many values: refused by what it would take in memory.
+    let values = Limits {
+        conversation_memory: 1 << 20,
+        ..limits
+    };
+    let zeros = format!(
+        "[{{\"title\": \"z\", \"mapping\": {{}}, \"z\": [{}0]}}]",
+        "0,".repeat(100_000)
+    );
+    assert!(zeros.len() < 1 << 20);
+    assert_eq!(
+        read_bytes(zeros.as_bytes(), &values).unwrap_err(),
+        ReadError::ConversationTooLarge { limit_mib: 64 }
+    );
+    // A conversation of 20 MiB of pictures (as Open WebUI keeps them: data URLs, twice) reads.
+    let picture = format!("data:image/png;base64,{}", "A".repeat(10 << 20));
+    let pictures = json!([{"id": "w-big", "title": "Photos", "chat": {"history": {"currentId": "a", "messages": {
+        "a": {"id": "a", "parentId": null, "role": "user", "content": "look", "files": [{"type": "image", "url": picture}]}
+    }}, "messages": [{"id": "a", "role": "user", "content": "look", "files": [{"type": "image", "url": picture}]}]}}]);
+    let (chats, refused) = read(&pictures);
+    assert_eq!((chats.len(), refused.len()), (1, 0));
     // Too many conversations.
     let few = Limits {
         conversations: 2,

@@ -93,17 +93,24 @@ pub async fn import_conversation(
             kind,
         })
     };
-    // Our export keeps its ids where they are free (links to the chat keep working).
+    // Our export keeps its ids where they are free (links to the chat keep working). An id
+    // another import is writing right now (two people importing the same export at once) is
+    // not free either: which one claims it is decided by a lock on the id, taken without
+    // waiting, since its rows are not to be seen until that import commits (waiting for them
+    // held this import, then failed it whole on the duplicate).
     let own_id = match conversation.source {
         Source::Sambung => conversation.source_id.parse::<uuid::Uuid>().ok(),
         _ => None,
     };
     let free: bool = match own_id {
         Some(id) => {
-            sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM chats WHERE id = $1)")
-                .bind(id)
-                .fetch_one(&mut *conn)
-                .await?
+            sqlx::query_scalar(
+                "SELECT pg_try_advisory_xact_lock(hashtextextended('chat ' || $1::text, 0))
+                    AND NOT EXISTS (SELECT 1 FROM chats WHERE id = $1)",
+            )
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?
         }
         None => false,
     };

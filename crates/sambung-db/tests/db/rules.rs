@@ -1442,6 +1442,62 @@ async fn an_admin_acts_on_a_user_whose_import_is_running() {
         .unwrap();
 }
 
+/// Two people importing the same export of ours at once: the first claims its chat's and
+/// messages' ids, the second gets new ones without waiting for the first (it waited, then
+/// failed whole on the duplicate key).
+#[tokio::test]
+async fn the_same_export_imported_by_two_people_at_once_takes_new_ids_for_the_second() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let ana = user(pool, "ana@example.com").await;
+    let bo = user(pool, "bo@example.com").await;
+    let (chat, message) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let export = serde_json::json!({
+        "format": sambung_transfer::ours::CHAT_FORMAT, "version": 1, "id": chat, "title": "Shared",
+        "model": "m", "provider": "p", "settings": {}, "tags": [], "pinned": false, "archived": false,
+        "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+        "messages": [{"id": message, "parentId": null, "role": "user", "content": "hi",
+                      "createdAt": "2026-01-01T00:00:00Z", "onPath": true, "files": []}]
+    });
+    let mut read = Vec::new();
+    sambung_transfer::read_conversations(
+        export.to_string().as_bytes(),
+        &sambung_transfer::Limits::default(),
+        |c| {
+            read.push(c.unwrap());
+            true
+        },
+    )
+    .unwrap();
+    let conversation = &read[0];
+    let mut first = pool.begin().await.unwrap();
+    let mut notes = Vec::new();
+    sambung_db::imports::import_conversation(&mut first, ana, conversation, &[vec![]], &mut notes)
+        .await
+        .unwrap();
+    let mut second = pool.begin().await.unwrap();
+    let no_files = [vec![]];
+    let imported = sambung_db::imports::import_conversation(
+        &mut second,
+        bo,
+        conversation,
+        &no_files,
+        &mut notes,
+    );
+    without_waiting("the second import", imported).await;
+    second.commit().await.unwrap();
+    first.commit().await.unwrap();
+    let ids: Vec<(uuid::Uuid, UserId)> =
+        sqlx::query_as("SELECT id, user_id FROM chats ORDER BY user_id = $1 DESC")
+            .bind(ana)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[0], (chat, ana), "the first keeps the export's id");
+    assert_ne!(ids[1].0, chat);
+}
+
 /// A statement that checks the request's session itself serves a live session's user, and
 /// nobody for a session that is gone, expired, banned, not approved or due to be renewed:
 /// its reads find nothing and its writes write nothing.

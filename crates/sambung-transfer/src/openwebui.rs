@@ -148,6 +148,16 @@ pub(crate) fn read(value: Value, limits: &Limits) -> Element {
     .finish(nodes, notes)?;
     conversation.archived = row.get("archived").and_then(Value::as_bool) == Some(true);
     conversation.pinned = row.get("pinned").and_then(Value::as_bool) == Some(true);
+    // The chat's own system prompt (its controls' `params.system`; `system` before them).
+    let system = chat
+        .pointer("/params/system")
+        .or_else(|| chat.get("system"))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if let Some(system) = system {
+        conversation.settings = serde_json::json!({ "systemPrompt": system });
+    }
     let tags = row
         .pointer("/meta/tags")
         .or_else(|| chat.get("tags"))

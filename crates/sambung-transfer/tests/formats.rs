@@ -281,7 +281,7 @@ fn open_webui_tree_flat_list_and_bare_chat() {
         "id": "w-1", "user_id": "u", "title": "Llamas", "created_at": 1_720_000_000, "updated_at": 1_720_000_100,
         "share_id": null, "archived": false, "pinned": true, "meta": {"tags": ["animals"]}, "folder_id": null,
         "chat": {
-            "id": "", "title": "Llamas", "models": ["llama3:8b"], "params": {},
+            "id": "", "title": "Llamas", "models": ["llama3:8b"], "params": {"system": "You are a zoologist."},
             "history": {"currentId": "a1", "messages": {
                 "u1": {"id": "u1", "parentId": null, "childrenIds": ["a1", "a2"], "role": "user", "content": "Tell me about llamas", "timestamp": 1_720_000_000, "files": [{"type": "image", "url": png}]},
                 "a1": {"id": "a1", "parentId": "u1", "childrenIds": [], "role": "assistant", "content": "Llamas are camelids.", "model": "llama3:8b", "timestamp": 1_720_000_010},
@@ -307,6 +307,10 @@ fn open_webui_tree_flat_list_and_bare_chat() {
     assert_eq!(chat.messages.len(), 3);
     assert!(chat.pinned);
     assert_eq!(chat.tags, ["animals"]);
+    assert_eq!(
+        chat.settings,
+        json!({"systemPrompt": "You are a zoologist."})
+    );
     assert!(
         matches!(&chat.messages[0].files[0].bytes, FileBytes::Inline(b) if b.starts_with(b"\x89PNG"))
     );

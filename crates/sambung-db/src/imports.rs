@@ -102,15 +102,25 @@ pub async fn import_conversation(
         Source::Sambung => conversation.source_id.parse::<uuid::Uuid>().ok(),
         _ => None,
     };
-    let free: bool = match own_id {
+    let claimed: bool = match own_id {
         Some(id) => {
             sqlx::query_scalar(
-                "SELECT pg_try_advisory_xact_lock(hashtextextended('chat ' || $1::text, 0))
-                    AND NOT EXISTS (SELECT 1 FROM chats WHERE id = $1)",
+                "SELECT pg_try_advisory_xact_lock(hashtextextended('chat ' || $1::text, 0))",
             )
             .bind(id)
             .fetch_one(&mut *conn)
             .await?
+        }
+        None => false,
+    };
+    // Looked for in a statement of its own, after the claim: its snapshot sees a chat that
+    // an import which held the claim committed meanwhile.
+    let free: bool = match own_id.filter(|_| claimed) {
+        Some(id) => {
+            sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM chats WHERE id = $1)")
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await?
         }
         None => false,
     };

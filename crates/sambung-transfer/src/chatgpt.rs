@@ -230,23 +230,25 @@ fn keep(message: &Value) -> Result<(Kept, Option<NoteKind>), NoteKind> {
 /// The document a canvas call writes (`canmore.create_textdoc`: `{name, type, content}`), as
 /// the user saw it: code fenced in its language, prose as it is. Other tool calls: none.
 fn canvas_document(recipient: &str, content: &Value) -> Option<String> {
+    /// The call's fields read, all others skipped unread (the text is the export's: a list of
+    /// a million values here must not be built).
+    #[derive(serde::Deserialize)]
+    struct Call {
+        name: Option<String>,
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        content: Option<String>,
+    }
     if recipient != "canmore.create_textdoc" {
         return None;
     }
-    let call: Value = serde_json::from_str(content.get("text")?.as_str()?).ok()?;
-    let document = call.get("content")?.as_str()?;
-    if document.trim().is_empty() {
-        return None;
-    }
-    let name = text_of(call.get("name")).unwrap_or_default();
-    let body = match text_of(call.get("type"))
-        .as_deref()
-        .and_then(|t| t.strip_prefix("code/"))
-    {
-        Some(language) => fenced(language, document),
-        None => document.to_owned(),
+    let call: Call = serde_json::from_str(content.get("text")?.as_str()?).ok()?;
+    let document = call.content.filter(|d| !d.trim().is_empty())?;
+    let body = match call.kind.as_deref().and_then(|t| t.strip_prefix("code/")) {
+        Some(language) => fenced(language, &document),
+        None => document,
     };
-    Some(match heading(&name) {
+    Some(match heading(call.name.as_deref().unwrap_or_default()) {
         Some(heading) => format!("{heading}\n\n{body}"),
         None => body,
     })

@@ -212,10 +212,9 @@ fn without_blocks(content: &str) -> (String, Vec<NoteKind>) {
         };
         let block = &rest[start..];
         // An unfinished block (a reply cut off while it thought) is kept as it is.
-        let Some(close) = block.find(CLOSE) else {
+        let Some(end) = closing_line(block, CLOSE) else {
             break;
         };
-        let end = close + CLOSE.len();
         kept.push_str(&rest[..start]);
         if kind == NoteKind::CodeAsBlock {
             kept.push_str(code_of(&block[..end]));
@@ -231,6 +230,20 @@ fn without_blocks(content: &str) -> (String, Vec<NoteKind>) {
     }
     kept.push_str(rest);
     (kept.trim().to_owned(), kinds)
+}
+
+/// Where the first line of `text` that is `close` (after its line break) ends; each match is
+/// looked at once.
+fn closing_line(text: &str, close: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = text[from..].find(close) {
+        let end = from + at + close.len();
+        if matches!(text.as_bytes().get(end), None | Some(b'\n' | b'\r')) {
+            return Some(end);
+        }
+        from = end;
+    }
+    None
 }
 
 /// The fenced code inside a `code_interpreter` block: what follows its `<summary>` line, up

@@ -52,6 +52,8 @@ pub enum ReadError {
     },
     #[error("a conversation in the file is larger than {limit_mib} MiB")]
     ConversationTooLarge { limit_mib: u64 },
+    #[error("a conversation in the file would take more than {limit_mib} MiB of memory once read")]
+    ConversationTooMuchMemory { limit_mib: usize },
     #[error("the file holds more than {limit} conversations")]
     TooManyConversations { limit: usize },
     #[error("the file is neither a list of conversations nor one conversation")]
@@ -93,8 +95,12 @@ pub fn read_conversations<R: Read>(
     if stopped {
         return Err(ReadError::Stopped);
     }
-    let over_budget = matches!(&outcome, Err(e) if e.to_string().starts_with(TOO_LARGE));
-    if over.get() || over_budget {
+    if matches!(&outcome, Err(e) if e.to_string().starts_with(TOO_MUCH_MEMORY)) {
+        return Err(ReadError::ConversationTooMuchMemory {
+            limit_mib: limits.conversation_memory >> 20,
+        });
+    }
+    if over.get() {
         return Err(ReadError::ConversationTooLarge {
             limit_mib: limits.conversation_bytes >> 20,
         });
@@ -129,7 +135,7 @@ fn from_json(e: serde_json::Error, limits: &Limits) -> ReadError {
 }
 
 const TOO_MANY: &str = "too many conversations";
-const TOO_LARGE: &str = "conversation too large";
+const TOO_MUCH_MEMORY: &str = "conversation takes too much memory";
 const NOT_AN_EXPORT: &str = "not an export";
 
 /// A reader that fails once more than `limit` bytes were read since the counter was reset.
@@ -168,15 +174,18 @@ struct Top<'a, F> {
 struct Budgeted<'a>(&'a Cell<usize>);
 
 /// What a value takes beside its text: the value itself, a list's slot for it (lists grow by
-/// doubling), a map entry's node.
+/// doubling), a map entry's share of its node.
 const VALUE_BYTES: usize = 80;
+/// What an object takes before its entries: the first node of its B-tree (room for eleven
+/// keys and values), allocated whole for one key.
+const OBJECT_BYTES: usize = 640;
 
 impl Budgeted<'_> {
     fn charge<E: serde::de::Error>(&self, bytes: usize) -> Result<(), E> {
         let left = self.0.get();
         let cost = VALUE_BYTES.saturating_add(bytes);
         if cost > left {
-            return Err(E::custom(TOO_LARGE));
+            return Err(E::custom(TOO_MUCH_MEMORY));
         }
         self.0.set(left - cost);
         Ok(())
@@ -251,7 +260,7 @@ impl<'de> Visitor<'de> for Budgeted<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        self.charge(0)?;
+        self.charge(OBJECT_BYTES)?;
         let mut entries = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
             self.charge(key.len())?;

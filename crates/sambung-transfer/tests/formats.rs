@@ -441,7 +441,8 @@ fn open_webui_reasoning_and_tool_blocks_are_set_aside_and_code_kept() {
         "u": {"id": "u", "parentId": null, "role": "user", "content": "Time?", "timestamp": 1_740_000_000},
         "a": {"id": "a", "parentId": "u", "role": "assistant", "content": answer, "timestamp": 1_740_000_001},
         "c": {"id": "c", "parentId": "a", "role": "assistant", "content": "<details type=\"reasoning\" done=\"false\">\n<summary>Thinking…</summary>\n> still", "timestamp": 1_740_000_002},
-        "d": {"id": "d", "parentId": "c", "role": "user", "content": "<details type=\"reasoning\">\nmine\n</details>\nkept", "timestamp": 1_740_000_003}
+        "d": {"id": "d", "parentId": "c", "role": "user", "content": "<details type=\"reasoning\">\nmine\n</details>\nkept", "timestamp": 1_740_000_003},
+        "e": {"id": "e", "parentId": "d", "role": "assistant", "content": "<details type=\"reasoning\">\n> a\n</details>: not its end\n</details>\nAnswer", "timestamp": 1_740_000_004}
     }}}}]);
     let (chats, _) = read(&export);
     let chat = &chats[0];
@@ -456,6 +457,8 @@ fn open_webui_reasoning_and_tool_blocks_are_set_aside_and_code_kept() {
     assert!(chat.messages[2]
         .content
         .starts_with("<details type=\"reasoning\" done=\"false\">"));
+    // A block ends at a line that is `</details>`, not one that starts with it.
+    assert_eq!(chat.messages[4].content, "Answer");
     // A person's words are theirs, whatever they look like.
     assert_eq!(
         chat.messages[3].content,
@@ -526,7 +529,17 @@ fn hostile_files_are_refused_with_their_reason() {
     assert!(zeros.len() < 1 << 20);
     assert_eq!(
         read_bytes(zeros.as_bytes(), &values).unwrap_err(),
-        ReadError::ConversationTooLarge { limit_mib: 64 }
+        ReadError::ConversationTooMuchMemory { limit_mib: 1 }
+    );
+    // Each object takes a node of its own, whatever its text.
+    let objects = format!(
+        "[{{\"title\": \"o\", \"mapping\": {{}}, \"o\": [{}{{}}]}}]",
+        "{\"a\":0},".repeat(2_000)
+    );
+    assert!(objects.len() < 20_000);
+    assert_eq!(
+        read_bytes(objects.as_bytes(), &values).unwrap_err(),
+        ReadError::ConversationTooMuchMemory { limit_mib: 1 }
     );
     // A conversation of 20 MiB of pictures (as Open WebUI keeps them: data URLs, twice) reads.
     let picture = format!("data:image/png;base64,{}", "A".repeat(10 << 20));

@@ -149,7 +149,10 @@ fn keep(message: &Value) -> Result<(Kept, Option<NoteKind>), NoteKind> {
         .unwrap_or("all");
     match (role, content_type) {
         ("system", _) if hidden || content_type != "text" => Err(NoteKind::HiddenSystemMessage),
-        (_, "user_editable_context") => Err(NoteKind::HiddenSystemMessage),
+        // The user's custom instructions, and what the model remembers of them.
+        (_, "user_editable_context" | "model_editable_context") => {
+            Err(NoteKind::HiddenSystemMessage)
+        }
         _ if hidden => Err(NoteKind::HiddenSystemMessage),
         _ if content_type.starts_with("tether") || content_type.starts_with("sonic") => {
             Err(NoteKind::BrowsingResult)

@@ -352,8 +352,9 @@ fn chatgpt_2025_tool_calls_are_left_out_and_what_they_made_is_kept() {
         json!({"name": "my_fib\n# *Title*", "type": "code/python", "content": "def fib(n):\n    return n"})
             .to_string();
     let mapping: serde_json::Map<String, Value> = [
-        node("root", None, &["u1"], Value::Null),
-        node("u1", Some("root"), &["search"], gpt_message("u1", "user", Some(1_750_000_000.0), json!({"content_type": "multimodal_text", "parts": [
+        node("root", None, &["mem"], Value::Null),
+        node("mem", Some("root"), &["u1"], gpt_message("mem", "user", None, json!({"content_type": "model_editable_context", "model_set_context": "Likes Fibonacci"}), json!({}))),
+        node("u1", Some("mem"), &["search"], gpt_message("u1", "user", Some(1_750_000_000.0), json!({"content_type": "multimodal_text", "parts": [
             {"content_type": "audio_transcription", "text": "Find fib and remember me", "direction": "in"},
             {"content_type": "audio_asset_pointer", "asset_pointer": "sediment://file_0000audio"}
         ]}), json!({}))),
@@ -383,8 +384,10 @@ fn chatgpt_2025_tool_calls_are_left_out_and_what_they_made_is_kept() {
             NoteKind::ToolMessage,
             NoteKind::CodeAsBlock,
             NoteKind::FileNotInExport,
+            NoteKind::HiddenSystemMessage,
         ],
     );
+    assert!(!kinds(chat).contains(&NoteKind::UnknownContent));
 }
 
 #[test]

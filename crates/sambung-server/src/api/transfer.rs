@@ -580,22 +580,13 @@ async fn import(
     // The conversations' files are kept on a connection of the import's own, beside its
     // transaction (each file in a short transaction, as an upload is): taken now, so that the
     // import never waits for a second connection while it holds one.
-    let no_second = |error: sqlx::Error| {
-        match error {
-        sqlx::Error::PoolTimedOut => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "IMPORTS_BUSY",
-            "an import needs two of the server's database connections and none is free: try again in a minute",
-        ),
-        error => sambung_db::DomainError::from(error).into(),
-    }
-    };
     // Two imports each holding one connection and waiting for a second would starve each
     // other on a small pool: one takes its pair at a time.
     let (mut files_db, mut tx) = {
         let _pairing = PAIRING.lock().await;
-        let files_db = state.pool.acquire().await.map_err(no_second)?;
-        (files_db, state.pool.begin().await.map_err(no_second)?)
+        let files_db = state.pool.acquire().await.map_err(no_second_connection)?;
+        let tx = state.pool.begin().await.map_err(no_second_connection)?;
+        (files_db, tx)
     };
     if !imports::take_turn(&mut tx, me.user.id).await? {
         return Err(ApiError::new(
@@ -761,6 +752,20 @@ pub struct ImportProgress {
     pub messages: usize,
     pub already_imported: usize,
 }
+
+/// A pool that gave an import no second connection in time: busy, said so.
+fn no_second_connection(error: sqlx::Error) -> ApiError {
+    match error {
+        sqlx::Error::PoolTimedOut => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "IMPORTS_BUSY",
+            NO_SECOND_CONNECTION,
+        ),
+        error => sambung_db::DomainError::from(error).into(),
+    }
+}
+
+const NO_SECOND_CONNECTION: &str = "an import needs two of the server's database connections and none is free: try again in a minute";
 
 /// Held while an import takes its two connections (see [`import`]).
 static PAIRING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -420,7 +420,7 @@ pub async fn update_user(
     };
     let set_email = if email.is_some() { "email = $3," } else { "" };
     if email.is_some() {
-        crate::error::wait_briefly_for_locks(&mut tx).await?;
+        auth::wait_briefly_for_user(&mut tx).await?;
     }
     let user: Option<User> = sqlx::query_as(&format!(
         "UPDATE users AS u SET

@@ -259,6 +259,17 @@ pub async fn provider_account_user(
     .await?)
 }
 
+/// Make the rest of the transaction wait at most 5 s for a lock: a change that must wait for
+/// every transaction holding rows that name a user (an import writing their chats, for up to
+/// 10 minutes), their email changed (a key) or their account deleted, is refused then
+/// ([`crate::error::busy_account`]).
+pub(crate) async fn wait_briefly_for_user(tx: &mut sqlx::PgConnection) -> Result<()> {
+    sqlx::query("SET LOCAL lock_timeout = '5s'")
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
 /// Lock `user`'s row for the rest of the transaction: what a person may hold only so many of
 /// (tokens, files) is counted and added one request at a time. Not found when there is none.
 /// `NO KEY UPDATE`, not `UPDATE`: the lock must not wait for a transaction that only wrote
@@ -663,7 +674,7 @@ pub(crate) async fn delete_user_in(tx: &mut sqlx::PgConnection, id: UserId) -> R
     )
     .execute(&mut *tx)
     .await?;
-    crate::error::wait_briefly_for_locks(&mut *tx).await?;
+    wait_briefly_for_user(&mut *tx).await?;
     let done = sqlx::query!("DELETE FROM users WHERE id = $1", id as UserId)
         .execute(&mut *tx)
         .await

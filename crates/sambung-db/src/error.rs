@@ -97,17 +97,8 @@ impl sambung_config::Hint for DomainError {
     }
 }
 
-/// How long a change that must wait for every transaction holding rows that name a user (an
-/// import writing their chats, for up to 10 minutes) waits before it is refused: their email
-/// changed (a key) or their account deleted.
-pub(crate) async fn wait_briefly_for_locks(tx: &mut sqlx::PgConnection) -> Result<()> {
-    sqlx::query("SET LOCAL lock_timeout = '5s'")
-        .execute(tx)
-        .await?;
-    Ok(())
-}
-
-/// A statement under [`wait_briefly_for_locks`] that waited in vain: the account is busy.
+/// A statement under [`crate::auth::wait_briefly_for_user`] that waited in vain: the account
+/// is busy.
 pub(crate) fn busy_account(error: sqlx::Error) -> DomainError {
     match &error {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => DomainError::Conflict(

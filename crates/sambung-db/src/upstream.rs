@@ -123,8 +123,13 @@ impl Probe {
 
     /// A column as text (ids, JSON of either type), or NULL where the column is missing.
     fn text(&self, table: &str, column: &str) -> String {
+        self.text_of("", table, column)
+    }
+
+    /// [`Probe::text`] of the table named `alias` in the statement (`alias.` before the column).
+    fn text_of(&self, alias: &str, table: &str, column: &str) -> String {
         match self.0.get(table).and_then(|t| t.get(column)) {
-            Some(_) => format!("\"{column}\"::text"),
+            Some(_) => format!("{alias}\"{column}\"::text"),
             None => "NULL::text".to_owned(),
         }
     }
@@ -138,14 +143,21 @@ impl Probe {
 
     /// A time as timestamptz: Drizzle's `timestamp` columns hold UTC.
     fn time(&self, table: &str, column: &str) -> String {
+        self.time_of("", table, column)
+    }
+
+    /// [`Probe::time`] of the table named `alias` in the statement.
+    fn time_of(&self, alias: &str, table: &str, column: &str) -> String {
         match self
             .0
             .get(table)
             .and_then(|t| t.get(column))
             .map(String::as_str)
         {
-            Some("timestamp without time zone") => format!("(\"{column}\" AT TIME ZONE 'UTC')"),
-            Some(_) => format!("\"{column}\"::timestamptz"),
+            Some("timestamp without time zone") => {
+                format!("({alias}\"{column}\" AT TIME ZONE 'UTC')")
+            }
+            Some(_) => format!("{alias}\"{column}\"::timestamptz"),
             None => "NULL::timestamptz".to_owned(),
         }
     }
@@ -776,9 +788,9 @@ impl One<'_> {
                   WHERE v.user_id::text = $1
                  WINDOW next AS (PARTITION BY v.prompt_id ORDER BY {number}, {created}, v.id)
                   ORDER BY 6, 1",
-                category = p.text("prompt_versions", "category").replace("\"category\"", "v.\"category\""),
-                prompt_category = p.text("prompts", "category").replace("\"category\"", "p.\"category\""),
-                created = p.time("prompt_versions", "created_at").replace("\"created_at\"", "v.\"created_at\""),
+                category = p.text_of("v.", "prompt_versions", "category"),
+                prompt_category = p.text_of("p.", "prompts", "category"),
+                created = p.time_of("v.", "prompt_versions", "created_at"),
                 number = match p.has_column("prompt_versions", "version_number") {
                     true => "v.\"version_number\"",
                     false => "NULL::int",

@@ -11,7 +11,7 @@
 use serde_json::Value;
 
 use crate::conversation::{
-    clean_id, fenced, from_seconds, heading, shown, text_of, FileBytes, FileRef, Head, Note,
+    clean_id, fenced, from_seconds, shown, text_of, titled, FileBytes, FileRef, Head, Note,
     NoteKind, Notes, Role, Source, MAX_FILES_PER_MESSAGE,
 };
 use crate::read::{too_many_messages, Element, Limits};
@@ -251,10 +251,7 @@ fn canvas_document(recipient: &str, content: &Value) -> Option<String> {
         Some(language) => fenced(language, &document),
         None => document,
     };
-    Some(match heading(call.name.as_deref().unwrap_or_default()) {
-        Some(heading) => format!("{heading}\n\n{body}"),
-        None => body,
-    })
+    Some(titled(call.name.as_deref().unwrap_or_default(), body))
 }
 
 /// Files a message carries beside its parts (`metadata.attachments`: documents, and the same

@@ -189,13 +189,6 @@ fn artifact(part: &Value) -> Option<String> {
         (Some("text/markdown"), _) => content.to_owned(),
         (_, language) => crate::conversation::fenced(language, content),
     };
-    Some(
-        match text_of(input.get("title"))
-            .as_deref()
-            .and_then(crate::conversation::heading)
-        {
-            Some(heading) => format!("{heading}\n\n{body}"),
-            None => body,
-        },
-    )
+    let title = text_of(input.get("title")).unwrap_or_default();
+    Some(crate::conversation::titled(&title, body))
 }

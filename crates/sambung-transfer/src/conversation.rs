@@ -367,13 +367,13 @@ pub(crate) fn fenced(language: &str, text: &str) -> String {
     )
 }
 
-/// A document's name as a bold line above it: one line of at most 200 characters, its
-/// Markdown emphasis and code marks escaped (a name is the file's, not formatting); none when
-/// it is blank.
-pub(crate) fn heading(name: &str) -> Option<String> {
+/// A document under its name, as a bold line above it: one line of at most 200 characters,
+/// its Markdown emphasis and code marks escaped (a name is the file's, not formatting); the
+/// document alone when the name is blank.
+pub(crate) fn titled(name: &str, document: String) -> String {
     let words: Vec<&str> = name.split_whitespace().collect();
     if words.is_empty() {
-        return None;
+        return document;
     }
     let mut line = String::new();
     for c in words.join(" ").chars().take(200) {
@@ -382,5 +382,5 @@ pub(crate) fn heading(name: &str) -> Option<String> {
         }
         line.push(c);
     }
-    Some(format!("**{line}**"))
+    format!("**{line}**\n\n{document}")
 }

@@ -95,11 +95,6 @@ pub fn read_conversations<R: Read>(
     if stopped {
         return Err(ReadError::Stopped);
     }
-    if matches!(&outcome, Err(e) if e.to_string().starts_with(TOO_MUCH_MEMORY)) {
-        return Err(ReadError::ConversationTooMuchMemory {
-            limit_mib: limits.conversation_memory >> 20,
-        });
-    }
     if over.get() {
         return Err(ReadError::ConversationTooLarge {
             limit_mib: limits.conversation_bytes >> 20,
@@ -120,6 +115,11 @@ fn from_json(e: serde_json::Error, limits: &Limits) -> ReadError {
     }
     if reason.starts_with(NOT_AN_EXPORT) {
         return ReadError::NotAnExport;
+    }
+    if reason.starts_with(TOO_MUCH_MEMORY) {
+        return ReadError::ConversationTooMuchMemory {
+            limit_mib: limits.conversation_memory >> 20,
+        };
     }
     // serde_json's own words, without its " at line … column …" (said apart).
     let reason = reason

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, Utc};
@@ -253,8 +253,50 @@ pub async fn session_layer(
             );
         }
     }
+    expose_session_token(&state, &mut response);
     response
 }
+
+/// Better Auth's bearer plugin: a response that sets a new session cookie also says its value
+/// in `set-auth-token` (exposed to scripts of other origins the CORS rules let in), so that a
+/// client without cookies, which signs in and sends `Authorization: Bearer`, learns the token
+/// that replaces its own (a session renewed, or replaced when two-factor sign-in changes).
+fn expose_session_token(state: &AppState, response: &mut Response) {
+    let prefix = format!("{}=", state.cookies.name(SESSION_TOKEN));
+    let token = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|cookie| cookie.to_str().ok()?.strip_prefix(prefix.as_str()))
+        .filter_map(|rest| {
+            let (value, attributes) = rest.split_once(';').unwrap_or((rest, ""));
+            let removed = attributes
+                .split(';')
+                .any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
+            (!value.is_empty() && !removed).then(|| value.to_owned())
+        })
+        .next_back();
+    let Some(token) = token.and_then(|t| HeaderValue::from_str(&t).ok()) else {
+        return;
+    };
+    let headers = response.headers_mut();
+    headers.insert(SET_AUTH_TOKEN.clone(), token);
+    let exposed = headers
+        .get_all(header::ACCESS_CONTROL_EXPOSE_HEADERS)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|h| !h.is_empty() && !h.eq_ignore_ascii_case(SET_AUTH_TOKEN.as_str()))
+        .chain([SET_AUTH_TOKEN.as_str()])
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Ok(exposed) = HeaderValue::from_str(&exposed) {
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, exposed);
+    }
+}
+
+static SET_AUTH_TOKEN: HeaderName = HeaderName::from_static("set-auth-token");
 
 /// A deferred session's answer, once the handler has given one. A refusal the handler made
 /// before its statement checked the session (its input, a limit) is not said to someone who

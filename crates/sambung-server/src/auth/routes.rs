@@ -252,18 +252,44 @@ pub(crate) async fn open_session(
         agent.as_deref(),
     )
     .await?;
-    let mut cookies = Vec::new();
-    if remember {
-        cookies.push(state.cookies.set(
-            SESSION_TOKEN,
-            &token,
-            Some(SESSION_LIFETIME.num_seconds()),
-        ));
-    } else {
-        cookies.push(state.cookies.set(SESSION_TOKEN, &token, None));
-        cookies.push(state.cookies.set(DONT_REMEMBER, "true", None));
-    }
+    let cookies = session_cookies(state, &token, remember);
     Ok((token, cookies))
+}
+
+/// Replace the request's session with a new one under a new token (when the account's
+/// security changes, as Better Auth does when two-factor sign-in is turned on or off: whoever
+/// held the old token holds nothing), and the cookies that carry it. A request made with an
+/// access token has no session to replace.
+pub(crate) async fn replace_session(
+    state: &AppState,
+    signed_in: &SignedIn,
+) -> ApiResult<(String, Vec<HeaderValue>)> {
+    if signed_in.access.is_some() {
+        return Ok((signed_in.token.clone(), Vec::new()));
+    }
+    let (_, token) = db::replace_session(&state.pool, signed_in.session.id)
+        .await
+        .map_err(|e| match e {
+            // Signed out (or expired) while this request ran.
+            DomainError::NotFound { .. } => ApiError::unauthorized(),
+            other => other.into(),
+        })?;
+    let cookies = session_cookies(state, &token, !signed_in.dont_remember);
+    Ok((token, cookies))
+}
+
+/// The cookies that carry a session's `token`: kept for the session's lifetime when the
+/// person asked to be remembered, else for the browser's session.
+fn session_cookies(state: &AppState, token: &str, remember: bool) -> Vec<HeaderValue> {
+    match remember {
+        true => vec![state
+            .cookies
+            .set(SESSION_TOKEN, token, Some(SESSION_LIFETIME.num_seconds()))],
+        false => vec![
+            state.cookies.set(SESSION_TOKEN, token, None),
+            state.cookies.set(DONT_REMEMBER, "true", None),
+        ],
+    }
 }
 
 pub(crate) fn with_cookies(body: impl IntoResponse, cookies: Vec<HeaderValue>) -> Response {

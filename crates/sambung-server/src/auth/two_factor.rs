@@ -24,7 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::cookie::{DONT_REMEMBER, TRUST_DEVICE, TWO_FACTOR, URI_COMPONENT};
-use super::routes::{open_session, with_cookies, UserOut};
+use super::routes::{open_session, replace_session, with_cookies, UserOut};
 use super::{ClientIp, MaybeSignedIn, SignedIn};
 use crate::audit::{self, Actor};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -386,8 +386,9 @@ async fn count_attempt(state: &AppState, verifier: &Verifier) -> ApiResult<Resul
     Ok(Ok(()))
 }
 
-/// A code was right: a pending sign-in becomes a session (once), a set-up becomes two-factor
-/// sign-in with a new session; a trusted device gets its cookie.
+/// A code was right: a pending sign-in becomes a session (once, when `open`), a set-up
+/// becomes two-factor sign-in with a new session (when `replace`: the one the set-up was made
+/// in ends); a trusted device gets its cookie.
 async fn passed(
     state: &AppState,
     verifier: Verifier,
@@ -395,12 +396,21 @@ async fn passed(
     headers: &HeaderMap,
     trust: bool,
     open: bool,
+    replace: bool,
 ) -> ApiResult<Response> {
     let mut cookies = Vec::new();
     let (token, user) = match verifier {
         Verifier::SignedIn(signed_in) => {
             let user = db::get_user(&state.pool, signed_in.user.id).await?;
-            (Some(signed_in.token), user)
+            let token = match replace {
+                true => {
+                    let (token, session) = replace_session(state, &signed_in).await?;
+                    cookies.extend(session);
+                    token
+                }
+                false => signed_in.token,
+            };
+            (Some(token), user)
         }
         Verifier::Pending { user, challenge } => {
             if !two_factor::end_challenge(&state.pool, &challenge).await? {
@@ -479,6 +489,8 @@ async fn verify_totp(
         // The right code, used already: whoever saw it may not sign in with it.
         return Err(invalid());
     }
+    // The first code turns two-factor sign-in on (`use_step`), in a new session.
+    let turned_on = !stored.verified && !verifier.user().two_factor_enabled;
     if !stored.verified {
         audit::record(
             &state,
@@ -497,6 +509,7 @@ async fn verify_totp(
         &headers,
         body.trust_device == Some(true),
         true,
+        turned_on,
     )
     .await
 }
@@ -540,6 +553,7 @@ async fn verify_backup_code(
         &headers,
         body.trust_device == Some(true),
         body.disable_session != Some(true),
+        false,
     )
     .await
 }
@@ -585,7 +599,8 @@ pub struct StatusAnswer {
     pub status: bool,
 }
 
-/// Turn two-factor sign-in off (the secret, backup codes and trusted devices go).
+/// Turn two-factor sign-in off (the secret, backup codes and trusted devices go), in a new
+/// session (the one it was turned off in ends).
 #[utoipa::path(post, path = "/two-factor/disable", tag = "auth", request_body = PasswordBody,
     responses((status = 200, body = StatusAnswer), (status = 400, body = ErrorBody)))]
 async fn disable(
@@ -605,10 +620,9 @@ async fn disable(
         json!({"enabled": false}),
     )
     .await;
-    Ok(with_cookies(
-        Json(StatusAnswer { status: true }),
-        vec![state.cookies.expire(TRUST_DEVICE)],
-    ))
+    let (_, mut cookies) = replace_session(&state, &me).await?;
+    cookies.push(state.cookies.expire(TRUST_DEVICE));
+    Ok(with_cookies(Json(StatusAnswer { status: true }), cookies))
 }
 
 /// What a password sign-in of `user` answers when they have two-factor sign-in on: a

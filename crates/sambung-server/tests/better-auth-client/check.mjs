@@ -64,4 +64,29 @@ r = await client.deleteUser({ password: "password456" });
 assert.deepEqual(r.data, { success: true, message: "User deleted" });
 r = await client.getSession();
 assert.equal(r.data, null);
+// A client without cookies, as Better Auth's bearer plugin documents it: the token each
+// answer says in `set-auth-token`, sent back as `Authorization: Bearer`.
+let bearerToken = "";
+const bearer = createAuthClient({
+  baseURL: base,
+  fetchOptions: {
+    headers: { origin: base },
+    auth: { type: "Bearer", token: () => bearerToken },
+    onSuccess(ctx) {
+      const said = ctx.response.headers.get("set-auth-token");
+      if (said) bearerToken = said;
+    },
+  },
+});
+const bearerEmail = `bearer-${Date.now()}@example.com`;
+r = await bearer.signUp.email({ name: "Bearer", email: bearerEmail, password: "password123" });
+assert.equal(r.error, null);
+assert.ok(bearerToken.startsWith(`${r.data.token}.`), "set-auth-token is the signed token");
+r = await bearer.getSession();
+assert.equal(r.error, null);
+assert.equal(r.data.user.email, bearerEmail);
+r = await bearer.signOut();
+assert.deepEqual(r.data, { success: true });
+r = await bearer.getSession();
+assert.equal(r.data, null, "signed out, the token is dead");
 console.log("better-auth client: every step as expected");

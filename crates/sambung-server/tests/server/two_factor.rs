@@ -349,3 +349,149 @@ async fn codes_sent_at_once_are_counted_before_they_are_checked() {
         .unwrap();
     assert!(failures <= 5, "{failures}");
 }
+
+/// Turning two-factor sign-in on (its first code) or off replaces the session it is done in,
+/// as Better Auth does: the token before stops working at once, for cookies and bearers, and
+/// the new one is set as the cookie and said in `set-auth-token` (Better Auth's bearer
+/// plugin), with the same device and remember-me; the person's other sessions live on.
+#[tokio::test]
+async fn turning_two_factor_on_or_off_replaces_the_session() {
+    let app = TestApp::start().await;
+    let ana = app.user("ana").await;
+    let laptop = app.anonymous();
+    let signed_in = laptop
+        .sign_in(json!({"email": ana.email, "password": ana.password}))
+        .await;
+    assert_eq!(signed_in.status, 200, "{signed_in:?}");
+    // Signing in says its token to bearer clients too (the body's, signed).
+    let said = signed_in.headers["set-auth-token"].to_str().unwrap();
+    assert!(said.starts_with(&format!("{}.", signed_in.body["token"].as_str().unwrap())));
+    let me_by_bearer = |token: String| {
+        let client = app.anonymous();
+        async move {
+            let request = client
+                .http
+                .get(client.url("/api/v1/me"))
+                .header("authorization", format!("Bearer {token}"));
+            client.send(request).await.status
+        }
+    };
+    let session_token_of = |reply: &common::Reply| -> String {
+        let said = reply.headers["set-auth-token"].to_str().unwrap().to_owned();
+        let cookie = reply
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|c| c.to_str().unwrap())
+            .find(|c| c.starts_with("sambungchat-auth.session_token="))
+            .expect("the new session's cookie");
+        assert!(cookie.starts_with(&format!("sambungchat-auth.session_token={said};")));
+        assert!(cookie.contains("Max-Age=604800"), "remembered: {cookie}");
+        assert!(reply.headers["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("set-auth-token"));
+        said
+    };
+    let sessions = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT coalesce(ip_address, ''), coalesce(user_agent, '') FROM sessions
+              WHERE user_id = $1 ORDER BY created_at",
+        )
+        .bind(ana.id)
+        .fetch_all(app.pool())
+        .await
+        .unwrap()
+    };
+    let before = sessions().await;
+    assert_eq!(before.len(), 2);
+
+    // On: the set-up alone changes nothing; its first code does.
+    let begun = ana
+        .post(
+            "/api/auth/two-factor/enable",
+            json!({"password": ana.password}),
+        )
+        .await;
+    assert_eq!(begun.status, 200, "{begun:?}");
+    assert!(!begun.headers.contains_key("set-auth-token"));
+    assert_eq!(me_by_bearer(ana.token.clone()).await, 200);
+    let uri = begun.body["totpURI"].as_str().unwrap();
+    let secret = url::Url::parse(uri)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "secret")
+        .unwrap()
+        .1
+        .into_owned();
+    let totp = app_totp(&secret, &ana.email);
+    let on = ana
+        .post(
+            "/api/auth/two-factor/verify-totp",
+            json!({"code": code(&totp, 0)}),
+        )
+        .await;
+    assert_eq!(on.status, 200, "{on:?}");
+    let new_token = session_token_of(&on);
+    let plain = new_token.split('.').next().unwrap().to_owned();
+    assert_eq!(
+        on.body["token"],
+        plain.as_str(),
+        "the answer names the new session"
+    );
+    assert_ne!(plain, ana.token);
+    assert_eq!(
+        me_by_bearer(ana.token.clone()).await,
+        401,
+        "the old token is dead"
+    );
+    assert_eq!(me_by_bearer(plain.clone()).await, 200);
+    assert_eq!(
+        me_by_bearer(new_token.clone()).await,
+        200,
+        "signed, as set-auth-token says it"
+    );
+    // The cookie jar holds the new one; the laptop is still in; the device is the same.
+    assert_eq!(ana.get("/api/v1/me").await.body["twoFactorEnabled"], true);
+    assert_eq!(laptop.get("/api/v1/me").await.status, 200);
+    let after_on = sessions().await;
+    assert_eq!(after_on.len(), 2);
+    assert!(
+        before.iter().all(|s| after_on.contains(s)),
+        "{before:?} {after_on:?}"
+    );
+
+    // A code checked again while signed in (not the first) keeps the session.
+    let again = ana
+        .post(
+            "/api/auth/two-factor/verify-totp",
+            json!({"code": code(&totp, 1)}),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(!again.headers.contains_key("set-auth-token"));
+    assert_eq!(again.body["token"], plain.as_str());
+
+    // Off: a wrong password changes nothing; the right one replaces the session again.
+    let wrong = ana
+        .post(
+            "/api/auth/two-factor/disable",
+            json!({"password": "not-it"}),
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{wrong:?}");
+    assert_eq!(me_by_bearer(plain.clone()).await, 200);
+    let off = ana
+        .post(
+            "/api/auth/two-factor/disable",
+            json!({"password": ana.password}),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{off:?}");
+    let newest = session_token_of(&off);
+    assert_eq!(me_by_bearer(plain).await, 401);
+    assert_eq!(me_by_bearer(newest).await, 200);
+    assert_eq!(ana.get("/api/v1/me").await.body["twoFactorEnabled"], false);
+    assert_eq!(laptop.get("/api/v1/me").await.status, 200);
+    assert_eq!(sessions().await.len(), 2);
+}

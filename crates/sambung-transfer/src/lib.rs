@@ -13,6 +13,7 @@ mod openwebui;
 pub mod ours;
 pub mod prompts;
 mod read;
+mod surrogates;
 mod tree;
 
 pub use conversation::{Conversation, FileBytes, FileRef, Message, Note, NoteKind, Role, Source};

@@ -60,6 +60,9 @@ pub enum PromptFileError {
 
 /// The prompts of a file in upstream's format, checked as upstream checks them.
 pub fn read(json: &[u8]) -> Result<Vec<PromptItem>, PromptFileError> {
+    let mut json = json.to_vec();
+    crate::surrogates::mend(&mut json, true);
+    let json = json.as_slice();
     // Its own shape by its first character (serde's untagged enums would hold the file twice).
     let list = json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let file = if list {
@@ -108,6 +111,8 @@ mod tests {
             br#"{"prompts":[{"name":"Review","content":"Review {code}","category":"astrology"}]}"#;
         assert_eq!(read(list).unwrap()[0].category, "coding");
         assert_eq!(read(wrapped).unwrap()[0].category, "custom");
+        let cut = br#"[{"name":"Smile \ud83d","content":"x"}]"#;
+        assert_eq!(read(cut).unwrap()[0].name, "Smile \u{fffd}");
         assert_eq!(
             read(br#"[{"name":" ","content":"x"}]"#),
             Err(PromptFileError::Invalid {

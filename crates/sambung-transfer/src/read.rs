@@ -11,6 +11,7 @@ use std::rc::Rc;
 use serde::de::{MapAccess, SeqAccess, Visitor};
 
 use crate::conversation::{Conversation, Note, NoteKind};
+use crate::surrogates::MendLoneSurrogates;
 use crate::{chatgpt, claude, openwebui, ours};
 
 /// How much one file may ask of the server.
@@ -78,7 +79,7 @@ pub fn read_conversations<R: Read>(
     let read = Rc::new(Cell::new(0u64));
     let over = Rc::new(Cell::new(false));
     let metered = Metered {
-        inner: BufReader::with_capacity(64 << 10, reader),
+        inner: BufReader::with_capacity(64 << 10, MendLoneSurrogates::new(reader)),
         read: read.clone(),
         over: over.clone(),
         limit: limits.conversation_bytes,

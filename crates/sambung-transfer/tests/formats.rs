@@ -574,3 +574,30 @@ fn hostile_files_are_refused_with_their_reason() {
         ReadError::NotJson { .. }
     ));
 }
+
+/// Half an emoji as an escape (`"\ud83d"`: an exporter that cut a string between the halves,
+/// or Python's `json` writing a string that holds one) is valid JSON text but no Unicode;
+/// serde_json alone refuses the whole file for it. It is read as the replacement character,
+/// and a whole emoji written as a pair of escapes is read whole.
+#[test]
+fn half_an_emoji_is_read_as_the_replacement_character_not_a_refusal() {
+    let file = r#"[{"uuid": "k-1", "name": "Cut \ud83d", "created_at": "2024-03-01T10:00:00Z", "updated_at": "2024-03-01T10:05:00Z",
+        "chat_messages": [
+            {"uuid": "m1", "text": "Smile \ud83d\ude00 and \ude00 \\ud83d", "sender": "human", "created_at": "2024-03-01T10:00:00Z"},
+            {"uuid": "m2", "text": "Ok", "sender": "assistant", "created_at": "2024-03-01T10:00:05Z"}
+        ]}]"#;
+    assert!(
+        serde_json::from_str::<Value>(file).is_err(),
+        "serde_json alone refuses it"
+    );
+    let (chats, refused) = read_bytes(file.as_bytes(), &Limits::default()).unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(chats[0].title, "Cut \u{fffd}");
+    assert_eq!(
+        path(&chats[0]),
+        [
+            (Role::User, "Smile 😀 and \u{fffd} \\ud83d"),
+            (Role::Assistant, "Ok")
+        ]
+    );
+}

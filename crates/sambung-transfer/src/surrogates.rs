@@ -1,0 +1,191 @@
+//! Lone surrogate escapes, mended as JSON passes: `"\ud83d"` (half of an emoji, as an
+//! exporter that cut a string between the two halves writes it, and as Python's `json` writes
+//! a string holding one) is valid JSON text but no Unicode, and serde_json refuses the whole
+//! file for it. Each escape of a surrogate without its other half becomes `\ufffd` (the
+//! replacement character) in place (the same six bytes); a pair, and everything else, passes
+//! unchanged.
+
+use std::io::{self, Read};
+
+/// The longest piece that may have to wait for more text before it is settled: a high
+/// surrogate's escape and the low one that may follow (`\ud83d\ude00`), less its last byte.
+const LONGEST_WAIT: usize = 11;
+/// How much is read at a time.
+const CHUNK: usize = 64 << 10;
+
+/// `inner`'s bytes, lone surrogate escapes mended.
+pub(crate) struct MendLoneSurrogates<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// The next byte to hand out.
+    start: usize,
+    /// `buf[..settled]` is mended; the rest waits for the bytes after it.
+    settled: usize,
+    eof: bool,
+}
+
+impl<R: Read> MendLoneSurrogates<R> {
+    pub fn new(inner: R) -> Self {
+        MendLoneSurrogates {
+            inner,
+            buf: Vec::new(),
+            start: 0,
+            settled: 0,
+            eof: false,
+        }
+    }
+}
+
+impl<R: Read> Read for MendLoneSurrogates<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.start == self.settled {
+            if self.eof {
+                return Ok(0);
+            }
+            self.buf.drain(..self.start);
+            self.settled -= self.start;
+            self.start = 0;
+            let n = (&mut self.inner)
+                .take(CHUNK as u64)
+                .read_to_end(&mut self.buf)?;
+            self.eof = n == 0;
+            self.settled += mend(&mut self.buf[self.settled..], self.eof);
+        }
+        let n = out.len().min(self.settled - self.start);
+        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        Ok(n)
+    }
+}
+
+/// Mend the lone surrogate escapes of `text`, which starts outside any escape: how many of
+/// its bytes are settled. The rest (at most [`LONGEST_WAIT`] bytes, an escape that may go on)
+/// waits for what follows, unless `last` says nothing does.
+pub(crate) fn mend(text: &mut [u8], last: bool) -> usize {
+    let mut at = 0;
+    while let Some(found) = text[at..].iter().position(|&b| b == b'\\') {
+        let escape = at + found;
+        let rest = &text[escape..];
+        let whole = |len: usize| rest.len() >= len || last;
+        if !whole(2) {
+            return escape;
+        }
+        if rest.get(1) != Some(&b'u') {
+            at = (escape + 2).min(text.len());
+            continue;
+        }
+        if !whole(6) {
+            return escape;
+        }
+        let unit = unit_at(rest, 2);
+        match unit {
+            Some(0xDC00..=0xDFFF) => replace(&mut text[escape..]),
+            Some(0xD800..=0xDBFF) => {
+                if !whole(LONGEST_WAIT + 1) {
+                    return escape;
+                }
+                let paired = rest.get(6..8) == Some(b"\\u")
+                    && matches!(unit_at(rest, 8), Some(0xDC00..=0xDFFF));
+                if paired {
+                    at = escape + 12;
+                    continue;
+                }
+                replace(&mut text[escape..]);
+            }
+            // Not a surrogate, or not an escape at all (serde_json says what is wrong).
+            _ => {}
+        }
+        at = (escape + 6).min(text.len());
+    }
+    text.len()
+}
+
+/// The UTF-16 unit of the four hex digits at `text[at..at + 4]`.
+fn unit_at(text: &[u8], at: usize) -> Option<u16> {
+    let digits = std::str::from_utf8(text.get(at..at + 4)?).ok()?;
+    u16::from_str_radix(digits, 16).ok()
+}
+
+/// `\uXXXX` at the start of `text` becomes `\ufffd`.
+fn replace(text: &mut [u8]) {
+    text[2..6].copy_from_slice(b"fffd");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out one byte at a time: every boundary falls inside an escape.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let Some((&first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            if out.is_empty() {
+                return Ok(0);
+            }
+            out[0] = first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    fn mended(text: &str) -> String {
+        let mut whole = Vec::new();
+        MendLoneSurrogates::new(text.as_bytes())
+            .read_to_end(&mut whole)
+            .unwrap();
+        let mut trickled = Vec::new();
+        MendLoneSurrogates::new(Trickle(text.as_bytes()))
+            .read_to_end(&mut trickled)
+            .unwrap();
+        assert_eq!(whole, trickled, "the same, however the text arrives");
+        String::from_utf8(whole).unwrap()
+    }
+
+    #[test]
+    fn lone_halves_become_the_replacement_character_and_pairs_stay() {
+        let cases = [
+            (r#""\ud83d""#, r#""\ufffd""#),
+            (r#""\uDE00 and""#, r#""\ufffd and""#),
+            (r#""\ud83d\ude00""#, r#""\ud83d\ude00""#),
+            (r#""\ud83d\u0041""#, r#""\ufffd\u0041""#),
+            (r#""\ud83d\ud83d\ude00""#, r#""\ufffd\ud83d\ude00""#),
+            (r#""\ude00\ud83d""#, r#""\ufffd\ufffd""#),
+            // An escaped backslash before `ud83d` is text, not an escape.
+            (r#""\\ud83d""#, r#""\\ud83d""#),
+            (r#""\\\ud83d""#, r#""\\\ufffd""#),
+            (r#""\"\ud83d\n""#, r#""\"\ufffd\n""#),
+            // Cut short, as the last bytes of a file: nothing to pair with.
+            (r#""\ud83d"#, r#""\ufffd"#),
+            (r#""\ud83d\u"#, r#""\ufffd\u"#),
+            (r#"\u12"#, r#"\u12"#),
+            (r#"\"#, r#"\"#),
+            ("plain ✓ text", "plain ✓ text"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(mended(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn mended_text_is_read_by_serde_json() {
+        let text = r#"[{"title":"cut \ud83d","body":"\ud83d\ude00 \udc00"}]"#;
+        assert!(serde_json::from_str::<serde_json::Value>(text).is_err());
+        let value: serde_json::Value = serde_json::from_str(&mended(text)).unwrap();
+        assert_eq!(value[0]["title"], "cut \u{fffd}");
+        assert_eq!(value[0]["body"], "😀 \u{fffd}");
+    }
+
+    #[test]
+    fn a_long_text_passes_whole_across_its_chunks() {
+        let piece = r#"{"t":"\ud83d\ude00 \ud83d x"},"#;
+        let text = format!("[{}{{}}]", piece.repeat(20_000));
+        let out = mended(&text);
+        assert_eq!(out.len(), text.len());
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value[19_999]["t"], "😀 \u{fffd} x");
+    }
+}

@@ -197,7 +197,9 @@ pub async fn session_layer(
     }
     let mut found = Found::default();
     let mut deferred_session = None;
-    if let Some((token, by_cookie)) = presented_token(&state, request.headers()) {
+    let presented = presented_token(&state, request.headers());
+    let cookie_session = matches!(presented, Some((_, true)));
+    if let Some((token, by_cookie)) = presented {
         let dont_remember = by_cookie
             && state
                 .cookies
@@ -253,7 +255,9 @@ pub async fn session_layer(
             );
         }
     }
-    expose_session_token(&state, &mut response);
+    if !cookie_session {
+        expose_session_token(&state, &mut response);
+    }
     response
 }
 
@@ -261,6 +265,8 @@ pub async fn session_layer(
 /// in `set-auth-token` (exposed to scripts of other origins the CORS rules let in), so that a
 /// client without cookies, which signs in and sends `Authorization: Bearer`, learns the token
 /// that replaces its own (a session renewed, or replaced when two-factor sign-in changes).
+/// Not to a request that came with a session cookie: a browser keeps its cookie, and a script
+/// on the page (an injected one) is not to read what `HttpOnly` hides from it.
 fn expose_session_token(state: &AppState, response: &mut Response) {
     let prefix = format!("{}=", state.cookies.name(SESSION_TOKEN));
     let token = response

@@ -25,8 +25,8 @@ pub fn app_totp(secret: &str, email: &str) -> TOTP {
     .unwrap()
 }
 
-/// Begin and confirm TOTP for `user`: the app's TOTP and the backup codes.
-pub async fn enable(user: &User) -> (TOTP, Vec<String>) {
+/// Begin setting up TOTP for `user`: the app's TOTP, the backup codes, and the answer.
+pub async fn begin(user: &User) -> (TOTP, Vec<String>, common::Reply) {
     let begun = user
         .post(
             "/api/auth/two-factor/enable",
@@ -49,6 +49,12 @@ pub async fn enable(user: &User) -> (TOTP, Vec<String>) {
         .iter()
         .map(|c| c.as_str().unwrap().to_owned())
         .collect();
+    (totp, codes, begun)
+}
+
+/// Begin and confirm TOTP for `user`: the app's TOTP and the backup codes.
+pub async fn enable(user: &User) -> (TOTP, Vec<String>) {
+    let (totp, codes, _) = begin(user).await;
     let confirmed = user
         .post(
             "/api/auth/two-factor/verify-totp",
@@ -404,24 +410,9 @@ async fn turning_two_factor_on_or_off_replaces_the_session() {
     assert_eq!(before.len(), 2);
 
     // On, in the browser: the set-up alone changes nothing; its first code does.
-    let begun = ana
-        .post(
-            "/api/auth/two-factor/enable",
-            json!({"password": ana.password}),
-        )
-        .await;
-    assert_eq!(begun.status, 200, "{begun:?}");
+    let (totp, _, begun) = begin(&ana).await;
     assert!(!begun.headers.contains_key("set-cookie"));
     assert_eq!(me_by_bearer(ana.token.clone()).await, 200);
-    let uri = begun.body["totpURI"].as_str().unwrap();
-    let secret = url::Url::parse(uri)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "secret")
-        .unwrap()
-        .1
-        .into_owned();
-    let totp = app_totp(&secret, &ana.email);
     let on = ana
         .post(
             "/api/auth/two-factor/verify-totp",

@@ -870,29 +870,28 @@ pub async fn extend_session(
     .ok_or(DomainError::not_found("session"))
 }
 
-/// Replace a live session with a new one of the same person, device, admin acting (if any)
-/// and end, under a new token, returned this once: the old token stops working at once. A
-/// session already gone (signed out meanwhile, expired) is not replaced.
-pub async fn replace_session(pool: &PgPool, session: SessionId) -> Result<(Session, String)> {
+/// Give a live session a new token, returned this once: the old token stops working at once
+/// and the session stays what it was (its person, device, admin acting, end). Updated in
+/// place, so that whatever ends the session meanwhile (a sign-out, a revocation, a ban) ends
+/// it under its new token too. `None`: the session is gone (signed out, or expired).
+pub(crate) async fn new_session_token(
+    conn: &mut sqlx::PgConnection,
+    session: SessionId,
+) -> Result<Option<(Session, String)>> {
     let token = random_token();
     let session = sqlx::query_as!(
         Session,
-        r#"WITH old AS (
-             DELETE FROM sessions WHERE id = $1 AND expires_at > now()
-             RETURNING user_id, expires_at, ip_address, user_agent, impersonated_by)
-           INSERT INTO sessions (id, user_id, token_hash, expires_at, ip_address, user_agent, impersonated_by)
-           SELECT $2, user_id, $3, expires_at, ip_address, user_agent, impersonated_by FROM old
+        r#"UPDATE sessions SET token_hash = $2, updated_at = now()
+            WHERE id = $1 AND expires_at > now()
            RETURNING id AS "id: SessionId", user_id AS "user_id: UserId", expires_at,
                      ip_address, user_agent, created_at, updated_at,
                      impersonated_by AS "impersonated_by: UserId""#,
         session as SessionId,
-        SessionId::new() as SessionId,
         token_hash(&token),
     )
-    .fetch_optional(pool)
-    .await?
-    .ok_or(DomainError::not_found("session"))?;
-    Ok((session, token))
+    .fetch_optional(conn)
+    .await?;
+    Ok(session.map(|session| (session, token)))
 }
 
 /// A user's sessions that have not expired, newest first (an admin's impersonation is not

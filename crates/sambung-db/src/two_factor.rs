@@ -7,8 +7,9 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::PgPool;
 
-use crate::error::Result;
-use crate::ids::{UserId, VerificationId};
+use crate::auth::{new_session_token, Session};
+use crate::error::{DomainError, Result};
+use crate::ids::{SessionId, UserId, VerificationId};
 use crate::secret::{random_token, token_hash};
 
 /// Failures in a row after which the account's codes are refused for [`LOCK_TIME`].
@@ -73,10 +74,29 @@ pub async fn begin(
     Ok(written.rows_affected() > 0)
 }
 
-/// Count a code for time step `step` as used: true unless a code for this step or a later
-/// one was used already (a code is good once), which makes the factor verified and the
-/// user's two-factor sign-in on, and clears the failures.
-pub async fn use_step(pool: &PgPool, user: UserId, step: i64) -> Result<bool> {
+/// What using a code's time step did.
+#[derive(Debug)]
+pub enum StepUse {
+    /// A code for this step or a later one was used already (a code is good once).
+    Refused,
+    /// Used; when it turned two-factor sign-in on, the session it was done in has a new
+    /// token (see [`use_step`]).
+    Used {
+        new_session: Option<(Session, String)>,
+    },
+}
+
+/// Count a code for time step `step` as used, unless a code for this step or a later one
+/// was used already: that makes the factor verified and the user's two-factor sign-in on,
+/// and clears the failures. When it turns sign-in on, `session` (the one it is done in) gets
+/// a new token in the same transaction, as Better Auth does, so that neither happens without
+/// the other; a session gone meanwhile changes nothing ([`DomainError::NotFound`]).
+pub async fn use_step(
+    pool: &PgPool,
+    user: UserId,
+    step: i64,
+    session: Option<SessionId>,
+) -> Result<StepUse> {
     let mut tx = pool.begin().await?;
     let used = sqlx::query!(
         "UPDATE two_factors
@@ -89,16 +109,27 @@ pub async fn use_step(pool: &PgPool, user: UserId, step: i64) -> Result<bool> {
     .await?
     .rows_affected()
         > 0;
-    if used {
-        sqlx::query!(
-            "UPDATE users SET two_factor_enabled = true WHERE id = $1 AND NOT two_factor_enabled",
-            user as UserId,
-        )
-        .execute(&mut *tx)
-        .await?;
+    if !used {
+        return Ok(StepUse::Refused);
     }
+    let turned_on = sqlx::query!(
+        "UPDATE users SET two_factor_enabled = true WHERE id = $1 AND NOT two_factor_enabled",
+        user as UserId,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    let new_session = match (turned_on, session) {
+        (true, Some(session)) => Some(
+            new_session_token(&mut tx, session)
+                .await?
+                .ok_or(DomainError::not_found("session"))?,
+        ),
+        _ => None,
+    };
     tx.commit().await?;
-    Ok(used)
+    Ok(StepUse::Used { new_session })
 }
 
 /// Use a backup code up: true when it was one of the unused ones (it is gone now).
@@ -174,8 +205,14 @@ pub async fn replace_backup_codes(
     Ok(replaced.rows_affected() > 0)
 }
 
-/// Turn two-factor sign-in off: the secret, the codes and the trusted devices go.
-pub async fn disable(pool: &PgPool, user: UserId) -> Result<()> {
+/// Turn the user's two-factor sign-in off: the secret, backup codes and trusted devices go.
+/// `session`, the one it is done in, gets a new token in the same transaction, as Better Auth
+/// does; a session gone meanwhile changes nothing ([`DomainError::NotFound`]).
+pub async fn disable(
+    pool: &PgPool,
+    user: UserId,
+    session: Option<SessionId>,
+) -> Result<Option<(Session, String)>> {
     let mut tx = pool.begin().await?;
     sqlx::query!("DELETE FROM two_factors WHERE user_id = $1", user as UserId)
         .execute(&mut *tx)
@@ -192,8 +229,16 @@ pub async fn disable(pool: &PgPool, user: UserId) -> Result<()> {
     )
     .execute(&mut *tx)
     .await?;
+    let new_session = match session {
+        Some(session) => Some(
+            new_session_token(&mut tx, session)
+                .await?
+                .ok_or(DomainError::not_found("session"))?,
+        ),
+        None => None,
+    };
     tx.commit().await?;
-    Ok(())
+    Ok(new_session)
 }
 
 const CHALLENGE: &str = "two-factor:";

@@ -7,9 +7,9 @@
 
 use std::io::{self, Read};
 
-/// The longest piece that may have to wait for more text before it is settled: a high
-/// surrogate's escape and the low one that may follow (`\ud83d\ude00`), less its last byte.
-const LONGEST_WAIT: usize = 11;
+/// The longest escape that may have to wait for more text before it is settled: a high
+/// surrogate's and the low one's that may follow it (`\ud83d\ude00`).
+const PAIR: usize = 12;
 /// How much is read at a time.
 const CHUNK: usize = 64 << 10;
 
@@ -17,6 +17,8 @@ const CHUNK: usize = 64 << 10;
 pub(crate) struct MendLoneSurrogates<R> {
     inner: R,
     buf: Vec<u8>,
+    /// How much to read at a time.
+    chunk: u64,
     /// The next byte to hand out.
     start: usize,
     /// `buf[..settled]` is mended; the rest waits for the bytes after it.
@@ -26,9 +28,14 @@ pub(crate) struct MendLoneSurrogates<R> {
 
 impl<R: Read> MendLoneSurrogates<R> {
     pub fn new(inner: R) -> Self {
+        Self::reading(inner, CHUNK)
+    }
+
+    fn reading(inner: R, chunk: usize) -> Self {
         MendLoneSurrogates {
             inner,
             buf: Vec::new(),
+            chunk: chunk as u64,
             start: 0,
             settled: 0,
             eof: false,
@@ -38,6 +45,9 @@ impl<R: Read> MendLoneSurrogates<R> {
 
 impl<R: Read> Read for MendLoneSurrogates<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
         while self.start == self.settled {
             if self.eof {
                 return Ok(0);
@@ -46,7 +56,7 @@ impl<R: Read> Read for MendLoneSurrogates<R> {
             self.settled -= self.start;
             self.start = 0;
             let n = (&mut self.inner)
-                .take(CHUNK as u64)
+                .take(self.chunk)
                 .read_to_end(&mut self.buf)?;
             self.eof = n == 0;
             self.settled += mend(&mut self.buf[self.settled..], self.eof);
@@ -59,8 +69,8 @@ impl<R: Read> Read for MendLoneSurrogates<R> {
 }
 
 /// Mend the lone surrogate escapes of `text`, which starts outside any escape: how many of
-/// its bytes are settled. The rest (at most [`LONGEST_WAIT`] bytes, an escape that may go on)
-/// waits for what follows, unless `last` says nothing does.
+/// its bytes are settled. The rest (less than [`PAIR`] bytes, an escape that may go on) waits
+/// for what follows, unless `last` says nothing does.
 pub(crate) fn mend(text: &mut [u8], last: bool) -> usize {
     let mut at = 0;
     while let Some(found) = text[at..].iter().position(|&b| b == b'\\') {
@@ -81,7 +91,7 @@ pub(crate) fn mend(text: &mut [u8], last: bool) -> usize {
         match unit {
             Some(0xDC00..=0xDFFF) => replace(&mut text[escape..]),
             Some(0xD800..=0xDBFF) => {
-                if !whole(LONGEST_WAIT + 1) {
+                if !whole(PAIR) {
                     return escape;
                 }
                 let paired = rest.get(6..8) == Some(b"\\u")
@@ -115,33 +125,24 @@ fn replace(text: &mut [u8]) {
 mod tests {
     use super::*;
 
-    /// A reader that hands out one byte at a time: every boundary falls inside an escape.
-    struct Trickle<'a>(&'a [u8]);
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-            let Some((&first, rest)) = self.0.split_first() else {
-                return Ok(0);
-            };
-            if out.is_empty() {
-                return Ok(0);
-            }
-            out[0] = first;
-            self.0 = rest;
-            Ok(1)
-        }
-    }
-
+    /// `text` mended as a whole, and read a few bytes at a time (1 to 13: every boundary falls
+    /// inside some escape), which must give the same.
     fn mended(text: &str) -> String {
-        let mut whole = Vec::new();
-        MendLoneSurrogates::new(text.as_bytes())
-            .read_to_end(&mut whole)
-            .unwrap();
-        let mut trickled = Vec::new();
-        MendLoneSurrogates::new(Trickle(text.as_bytes()))
-            .read_to_end(&mut trickled)
-            .unwrap();
-        assert_eq!(whole, trickled, "the same, however the text arrives");
+        let read = |chunk: usize| {
+            let mut out = Vec::new();
+            MendLoneSurrogates::reading(text.as_bytes(), chunk)
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        };
+        let whole = read(CHUNK);
+        for chunk in 1..=PAIR + 1 {
+            let start: String = text.chars().take(60).collect();
+            assert!(
+                read(chunk) == whole,
+                "{start:?} read {chunk} bytes at a time"
+            );
+        }
         String::from_utf8(whole).unwrap()
     }
 

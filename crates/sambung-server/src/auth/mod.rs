@@ -197,9 +197,7 @@ pub async fn session_layer(
     }
     let mut found = Found::default();
     let mut deferred_session = None;
-    let presented = presented_token(&state, request.headers());
-    let cookie_session = matches!(presented, Some((_, true)));
-    if let Some((token, by_cookie)) = presented {
+    if let Some((token, by_cookie)) = presented_token(&state, request.headers()) {
         let dont_remember = by_cookie
             && state
                 .cookies
@@ -238,15 +236,11 @@ pub async fn session_layer(
             .insert(crate::i18n::ReaderLocale(locale));
     }
     if let Some(token) = found.extended {
-        let sets_session = response
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .any(|v| {
-                v.as_bytes()
-                    .starts_with(state.cookies.name(SESSION_TOKEN).as_bytes())
-            });
-        if !sets_session {
+        // A handler that set (or ended) the session's cookie itself knows better than the
+        // renewal. (A renewal racing a new token for the same session, two-factor sign-in
+        // turned on or off in another request, may put the old token back: that browser is
+        // then signed out, never let in.)
+        if set_session_cookie(&state, &response).is_none() {
             response.headers_mut().append(
                 header::SET_COOKIE,
                 state
@@ -255,34 +249,39 @@ pub async fn session_layer(
             );
         }
     }
-    if !cookie_session {
-        expose_session_token(&state, &mut response);
-    }
+    expose_session_token(&state, &mut response);
     response
 }
 
-/// Better Auth's bearer plugin: a response that sets a new session cookie also says its value
-/// in `set-auth-token` (exposed to scripts of other origins the CORS rules let in), so that a
-/// client without cookies, which signs in and sends `Authorization: Bearer`, learns the token
-/// that replaces its own (a session renewed, or replaced when two-factor sign-in changes).
-/// Not to a request that came with a session cookie: a browser keeps its cookie, and a script
-/// on the page (an injected one) is not to read what `HttpOnly` hides from it.
-fn expose_session_token(state: &AppState, response: &mut Response) {
+/// The session cookie a response sets: `Some(None)` when it removes it.
+fn set_session_cookie(state: &AppState, response: &Response) -> Option<Option<String>> {
     let prefix = format!("{}=", state.cookies.name(SESSION_TOKEN));
-    let token = response
+    response
         .headers()
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|cookie| cookie.to_str().ok()?.strip_prefix(prefix.as_str()))
-        .filter_map(|rest| {
+        .map(|rest| {
             let (value, attributes) = rest.split_once(';').unwrap_or((rest, ""));
             let removed = attributes
                 .split(';')
                 .any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
             (!value.is_empty() && !removed).then(|| value.to_owned())
         })
-        .next_back();
-    let Some(token) = token.and_then(|t| HeaderValue::from_str(&t).ok()) else {
+        .next_back()
+}
+
+/// Better Auth's bearer plugin: a response that sets a new session cookie also says its value
+/// (decoded, as the plugin reads it) in `set-auth-token`, exposed to scripts of other origins
+/// the CORS rules let in, so that a client without cookies, which signs in and sends
+/// `Authorization: Bearer`, learns the token that replaces its own (a session replaced when
+/// two-factor sign-in is turned on or off).
+fn expose_session_token(state: &AppState, response: &mut Response) {
+    let Some(Some(value)) = set_session_cookie(state, response) else {
+        return;
+    };
+    let decoded = percent_encoding::percent_decode_str(&value).decode_utf8_lossy();
+    let Ok(token) = HeaderValue::from_str(&decoded) else {
         return;
     };
     let headers = response.headers_mut();

@@ -252,40 +252,23 @@ pub(crate) async fn open_session(
         agent.as_deref(),
     )
     .await?;
-    let cookies = session_cookies(state, &token, remember);
+    let cookies = session_cookies(state, &token, remember.then_some(SESSION_LIFETIME));
     Ok((token, cookies))
 }
 
-/// Replace the request's session with a new one under a new token (when the account's
-/// security changes, as Better Auth does when two-factor sign-in is turned on or off: whoever
-/// held the old token holds nothing), and the cookies that carry it. A request made with an
-/// access token has no session to replace.
-pub(crate) async fn replace_session(
+/// The cookies that carry a session's `token`: kept `for` that long when the person asked to
+/// be remembered (`None`: they did not; kept for the browser's session).
+pub(crate) fn session_cookies(
     state: &AppState,
-    signed_in: &SignedIn,
-) -> ApiResult<(String, Vec<HeaderValue>)> {
-    if signed_in.access.is_some() {
-        return Ok((signed_in.token.clone(), Vec::new()));
-    }
-    let (_, token) = db::replace_session(&state.pool, signed_in.session.id)
-        .await
-        .map_err(|e| match e {
-            // Signed out (or expired) while this request ran.
-            DomainError::NotFound { .. } => ApiError::unauthorized(),
-            other => other.into(),
-        })?;
-    let cookies = session_cookies(state, &token, !signed_in.dont_remember);
-    Ok((token, cookies))
-}
-
-/// The cookies that carry a session's `token`: kept for the session's lifetime when the
-/// person asked to be remembered, else for the browser's session.
-fn session_cookies(state: &AppState, token: &str, remember: bool) -> Vec<HeaderValue> {
-    match remember {
-        true => vec![state
-            .cookies
-            .set(SESSION_TOKEN, token, Some(SESSION_LIFETIME.num_seconds()))],
-        false => vec![
+    token: &str,
+    remembered_for: Option<chrono::Duration>,
+) -> Vec<HeaderValue> {
+    match remembered_for {
+        Some(kept) => {
+            let max_age = kept.num_seconds().max(0);
+            vec![state.cookies.set(SESSION_TOKEN, token, Some(max_age))]
+        }
+        None => vec![
             state.cookies.set(SESSION_TOKEN, token, None),
             state.cookies.set(DONT_REMEMBER, "true", None),
         ],
@@ -512,7 +495,9 @@ async fn sign_out(
     MaybeSignedIn(signed_in): MaybeSignedIn,
 ) -> ApiResult<Response> {
     if let Some(signed_in) = signed_in {
-        match db::revoke_session_token(&state.pool, signed_in.user.id, &signed_in.token).await {
+        // By the session's id, not its token: a new token given to it meanwhile (two-factor
+        // sign-in turned on or off) ends with it.
+        match db::revoke_session(&state.pool, signed_in.user.id, signed_in.session.id).await {
             Ok(()) | Err(DomainError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }

@@ -14,8 +14,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sambung_db::audit::Action;
-use sambung_db::auth::{self as db, User};
-use sambung_db::two_factor;
+use sambung_db::auth::{self as db, Session, User};
+use sambung_db::two_factor::{self, StepUse};
+use sambung_db::DomainError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use totp_rs::{Algorithm, TOTP};
@@ -24,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::cookie::{DONT_REMEMBER, TRUST_DEVICE, TWO_FACTOR, URI_COMPONENT};
-use super::routes::{open_session, replace_session, with_cookies, UserOut};
+use super::routes::{open_session, session_cookies, with_cookies, UserOut};
 use super::{ClientIp, MaybeSignedIn, SignedIn};
 use crate::audit::{self, Actor};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -386,9 +387,9 @@ async fn count_attempt(state: &AppState, verifier: &Verifier) -> ApiResult<Resul
     Ok(Ok(()))
 }
 
-/// A code was right: a pending sign-in becomes a session (once, when `open`), a set-up
-/// becomes two-factor sign-in with a new session (when `replace`: the one the set-up was made
-/// in ends); a trusted device gets its cookie.
+/// A code was right: a pending sign-in becomes a session (once, when `open`), a set-up that
+/// it turned into two-factor sign-in gave its session a new token (`new_session`, set as the
+/// cookie); a trusted device gets its cookie.
 async fn passed(
     state: &AppState,
     verifier: Verifier,
@@ -396,19 +397,18 @@ async fn passed(
     headers: &HeaderMap,
     trust: bool,
     open: bool,
-    replace: bool,
+    new_session: Option<(Session, String)>,
 ) -> ApiResult<Response> {
     let mut cookies = Vec::new();
     let (token, user) = match verifier {
         Verifier::SignedIn(signed_in) => {
             let user = db::get_user(&state.pool, signed_in.user.id).await?;
-            let token = match replace {
-                true => {
-                    let (token, session) = replace_session(state, &signed_in).await?;
-                    cookies.extend(session);
+            let token = match new_session {
+                Some((session, token)) => {
+                    cookies.extend(new_session_cookies(state, &signed_in, &session, &token));
                     token
                 }
-                false => signed_in.token,
+                None => signed_in.token,
             };
             (Some(token), user)
         }
@@ -443,12 +443,16 @@ async fn passed(
         }
     };
     if trust {
-        let device = two_factor::trust_device(&state.pool, user.id).await?;
-        cookies.push(state.cookies.set(
-            TRUST_DEVICE,
-            &device,
-            Some(two_factor::TRUST_LIFETIME.num_seconds()),
-        ));
+        // The code was right and a session may be new: failing here would lose its token, and
+        // sign the person out, over a convenience.
+        match two_factor::trust_device(&state.pool, user.id).await {
+            Ok(device) => cookies.push(state.cookies.set(
+                TRUST_DEVICE,
+                &device,
+                Some(two_factor::TRUST_LIFETIME.num_seconds()),
+            )),
+            Err(e) => tracing::warn!(error = %e, "a device could not be trusted"),
+        }
     }
     Ok(with_cookies(
         Json(TokenAnswer {
@@ -485,12 +489,18 @@ async fn verify_totp(
     let Some(step) = step_of(&totp, &body.code) else {
         return Err(invalid());
     };
-    if !two_factor::use_step(&state.pool, verifier.user().id, step).await? {
+    let session = match &verifier {
+        Verifier::SignedIn(signed_in) => Some(signed_in.session.id),
+        Verifier::Pending { .. } => None,
+    };
+    let used = two_factor::use_step(&state.pool, verifier.user().id, step, session)
+        .await
+        .map_err(session_gone)?;
+    let new_session = match used {
         // The right code, used already: whoever saw it may not sign in with it.
-        return Err(invalid());
-    }
-    // The first code turns two-factor sign-in on (`use_step`), in a new session.
-    let turned_on = !stored.verified && !verifier.user().two_factor_enabled;
+        StepUse::Refused => return Err(invalid()),
+        StepUse::Used { new_session } => new_session,
+    };
     if !stored.verified {
         audit::record(
             &state,
@@ -509,7 +519,7 @@ async fn verify_totp(
         &headers,
         body.trust_device == Some(true),
         true,
-        turned_on,
+        new_session,
     )
     .await
 }
@@ -553,7 +563,7 @@ async fn verify_backup_code(
         &headers,
         body.trust_device == Some(true),
         body.disable_session != Some(true),
-        false,
+        None,
     )
     .await
 }
@@ -599,8 +609,9 @@ pub struct StatusAnswer {
     pub status: bool,
 }
 
-/// Turn two-factor sign-in off (the secret, backup codes and trusted devices go), in a new
-/// session (the one it was turned off in ends).
+/// Turn two-factor sign-in off (the secret, backup codes and trusted devices go).
+///
+/// The session it is done in gets a new token, as Better Auth's plugin replaces it.
 #[utoipa::path(post, path = "/two-factor/disable", tag = "auth", request_body = PasswordBody,
     responses((status = 200, body = StatusAnswer), (status = 400, body = ErrorBody)))]
 async fn disable(
@@ -610,7 +621,9 @@ async fn disable(
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> ApiResult<Response> {
     check_password(&state, &me.user, &body.password).await?;
-    two_factor::disable(&state.pool, me.user.id).await?;
+    let new_session = two_factor::disable(&state.pool, me.user.id, Some(me.session.id))
+        .await
+        .map_err(session_gone)?;
     audit::record(
         &state,
         Actor::Session(&me),
@@ -620,9 +633,34 @@ async fn disable(
         json!({"enabled": false}),
     )
     .await;
-    let (_, mut cookies) = replace_session(&state, &me).await?;
+    let mut cookies = match new_session {
+        Some((session, token)) => new_session_cookies(&state, &me, &session, &token),
+        None => Vec::new(),
+    };
     cookies.push(state.cookies.expire(TRUST_DEVICE));
     Ok(with_cookies(Json(StatusAnswer { status: true }), cookies))
+}
+
+/// The cookies of `signed_in`'s session under the new token two-factor sign-in turned on or
+/// off gave it: the same end, and remembered as it was.
+fn new_session_cookies(
+    state: &AppState,
+    signed_in: &SignedIn,
+    session: &Session,
+    token: &str,
+) -> Vec<HeaderValue> {
+    let remembered_for =
+        (!signed_in.dont_remember).then(|| session.expires_at - chrono::Utc::now());
+    session_cookies(state, token, remembered_for)
+}
+
+/// A session that ended while its request turned two-factor sign-in on or off (nothing
+/// changed): signed out.
+fn session_gone(e: DomainError) -> ApiError {
+    match e {
+        DomainError::NotFound { .. } => ApiError::unauthorized(),
+        other => other.into(),
+    }
 }
 
 /// What a password sign-in of `user` answers when they have two-factor sign-in on: a

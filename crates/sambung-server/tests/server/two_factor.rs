@@ -7,9 +7,11 @@
 
 use crate::common;
 
+use chrono::{DateTime, Utc};
 use common::{Client, TestApp, User};
 use serde_json::json;
 use totp_rs::{Algorithm, Secret, TOTP};
+use uuid::Uuid;
 
 /// An authenticator app's TOTP for the base32 key `secret` of `email`'s account.
 pub fn app_totp(secret: &str, email: &str) -> TOTP {
@@ -356,100 +358,136 @@ async fn codes_sent_at_once_are_counted_before_they_are_checked() {
     assert!(failures <= 5, "{failures}");
 }
 
-/// Turning two-factor sign-in on (its first code) or off replaces the session it is done in,
-/// as Better Auth does: the token before stops working at once, for cookies and bearers, and
-/// the new one is set as the cookie, with the same device and remember-me; the person's other
-/// sessions live on. A client without cookies learns it from `set-auth-token` (Better Auth's
-/// bearer plugin); a browser, which has its cookie, is not told it where a script could read it.
+/// Turning two-factor sign-in on (its first code) or off gives the session it is done in a
+/// new token, as Better Auth does: the token before stops working at once, for cookies and
+/// bearers alike; the session is otherwise the same row (device, end, remember-me); the new
+/// token is set as the cookie and said in `set-auth-token` (Better Auth's bearer plugin); the
+/// person's other sessions live on.
 #[tokio::test]
-async fn turning_two_factor_on_or_off_replaces_the_session() {
+async fn turning_two_factor_on_or_off_gives_the_session_a_new_token() {
     let app = TestApp::start().await;
     let ana = app.user("ana").await;
-    let laptop = app.anonymous();
-    let signed_in = laptop
-        .sign_in(json!({"email": ana.email, "password": ana.password}))
-        .await;
-    assert_eq!(signed_in.status, 200, "{signed_in:?}");
-    // A browser signing in (no session cookie yet) is told as a bearer client would be.
-    let said = signed_in.headers["set-auth-token"].to_str().unwrap();
-    assert!(said.starts_with(&format!("{}.", signed_in.body["token"].as_str().unwrap())));
-    let bearer_client = |token: &str| app.bearer_client(&app.url, token);
-    let me_by_bearer = |token: String| {
-        let client = bearer_client(&token);
-        async move { client.get("/api/v1/me").await.status }
+    let sign_in = |remember: bool| {
+        let client = app.anonymous();
+        let body = json!({"email": ana.email, "password": ana.password, "rememberMe": remember});
+        async move {
+            let reply = client.sign_in(body).await;
+            assert_eq!(reply.status, 200, "{reply:?}");
+            (client, reply)
+        }
     };
-    let new_cookie = |reply: &common::Reply| -> String {
+    let said_token = |reply: &common::Reply| -> String {
+        let said = reply.headers["set-auth-token"].to_str().unwrap().to_owned();
         let cookie = reply
             .headers
             .get_all("set-cookie")
             .iter()
             .map(|c| c.to_str().unwrap())
-            .find(|c| c.starts_with("sambungchat-auth.session_token="))
-            .expect("the new session's cookie");
-        assert!(cookie.contains("Max-Age=604800"), "remembered: {cookie}");
-        let value = cookie["sambungchat-auth.session_token=".len()..]
-            .split(';')
-            .next()
-            .unwrap();
-        percent_encoding::percent_decode_str(value)
+            .find_map(|c| c.strip_prefix("sambungchat-auth.session_token="))
+            .expect("the session's cookie");
+        let value = cookie.split(';').next().unwrap();
+        let decoded = percent_encoding::percent_decode_str(value)
             .decode_utf8()
+            .unwrap();
+        assert_eq!(
+            said, decoded,
+            "set-auth-token is the cookie's value, decoded"
+        );
+        assert!(reply.headers["access-control-expose-headers"]
+            .to_str()
             .unwrap()
-            .into_owned()
+            .contains("set-auth-token"));
+        said
     };
-    let sessions = || async {
-        sqlx::query_as::<_, (String, String)>(
-            "SELECT coalesce(ip_address, ''), coalesce(user_agent, '') FROM sessions
-              WHERE user_id = $1 ORDER BY created_at",
-        )
-        .bind(ana.id)
-        .fetch_all(app.pool())
-        .await
-        .unwrap()
+    let plain = |said: &str| said.split('.').next().unwrap().to_owned();
+    let me_by_bearer = |token: String| {
+        let client = app.bearer_client(&app.url, &token);
+        async move { client.get("/api/v1/me").await.status }
     };
-    let before = sessions().await;
-    assert_eq!(before.len(), 2);
+    type Row = (
+        Uuid,
+        DateTime<Utc>,
+        Option<String>,
+        Option<String>,
+        Option<Uuid>,
+    );
+    let row = |token: String| {
+        let pool = app.pool().clone();
+        async move {
+            sqlx::query_as::<_, Row>(
+                "SELECT id, expires_at, ip_address, user_agent, impersonated_by FROM sessions
+                  WHERE token_hash = encode(sha256(convert_to($1, 'UTF8')), 'hex')",
+            )
+            .bind(token)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+        }
+    };
 
-    // On, in the browser: the set-up alone changes nothing; its first code does.
-    let (totp, _, begun) = begin(&ana).await;
+    // A phone without cookies signs in and uses its token as a bearer.
+    let (_, phone_signed_in) = sign_in(true).await;
+    let said = said_token(&phone_signed_in);
+    let phone_token = phone_signed_in.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(plain(&said), phone_token);
+    let phone = User {
+        id: ana.id,
+        email: ana.email.clone(),
+        password: ana.password.clone(),
+        token: phone_token.clone(),
+        client: app.bearer_client(&app.url, &phone_token),
+    };
+    let (laptop, laptop_signed_in) = sign_in(false).await;
+    let laptop_token = laptop_signed_in.body["token"].as_str().unwrap().to_owned();
+
+    // On, from the phone: the set-up alone changes nothing; its first code does.
+    let phone_before = row(phone_token.clone()).await.expect("the phone's session");
+    let (totp, _, begun) = begin(&phone).await;
     assert!(!begun.headers.contains_key("set-cookie"));
-    assert_eq!(me_by_bearer(ana.token.clone()).await, 200);
-    let on = ana
+    assert!(!begun.headers.contains_key("set-auth-token"));
+    assert_eq!(me_by_bearer(phone_token.clone()).await, 200);
+    let on = phone
         .post(
             "/api/auth/two-factor/verify-totp",
             json!({"code": code(&totp, 0)}),
         )
         .await;
     assert_eq!(on.status, 200, "{on:?}");
-    let signed = new_cookie(&on);
-    assert!(
-        !on.headers.contains_key("set-auth-token"),
-        "a browser's new token stays in its HttpOnly cookie"
-    );
-    let plain = signed.split('.').next().unwrap().to_owned();
+    let said = said_token(&on);
+    let new_token = plain(&said);
+    assert_ne!(new_token, phone_token);
     assert_eq!(
         on.body["token"],
-        plain.as_str(),
-        "the answer names the new session"
+        new_token.as_str(),
+        "the answer names the new token"
     );
-    assert_ne!(plain, ana.token);
     assert_eq!(
-        me_by_bearer(ana.token.clone()).await,
+        me_by_bearer(phone_token.clone()).await,
         401,
         "the old token is dead"
     );
-    assert_eq!(me_by_bearer(plain.clone()).await, 200);
-    // The cookie jar holds the new one; the laptop is still in; the device is the same.
-    assert_eq!(ana.get("/api/v1/me").await.body["twoFactorEnabled"], true);
-    assert_eq!(laptop.get("/api/v1/me").await.status, 200);
-    let after_on = sessions().await;
-    assert_eq!(after_on.len(), 2);
-    assert!(
-        before.iter().all(|s| after_on.contains(s)),
-        "{before:?} {after_on:?}"
+    assert!(row(phone_token).await.is_none());
+    assert_eq!(
+        row(new_token.clone()).await,
+        Some(phone_before),
+        "the same session: its device and end"
     );
+    assert_eq!(
+        me_by_bearer(said.clone()).await,
+        200,
+        "as set-auth-token says it"
+    );
+    let phone = app.bearer_client(&app.url, &new_token);
+    assert_eq!(phone.get("/api/v1/me").await.body["twoFactorEnabled"], true);
+    assert_eq!(
+        ana.get("/api/v1/me").await.status,
+        200,
+        "other sessions live on"
+    );
+    assert_eq!(laptop.get("/api/v1/me").await.status, 200);
 
-    // A code checked again while signed in (not the first) keeps the session.
-    let again = ana
+    // A code checked again while signed in (not the first) keeps the token.
+    let again = phone
         .post(
             "/api/auth/two-factor/verify-totp",
             json!({"code": code(&totp, 1)}),
@@ -457,48 +495,44 @@ async fn turning_two_factor_on_or_off_replaces_the_session() {
         .await;
     assert_eq!(again.status, 200, "{again:?}");
     assert!(!again.headers.contains_key("set-cookie"));
-    assert_eq!(again.body["token"], plain.as_str());
+    assert_eq!(again.body["token"], new_token.as_str());
 
-    // Off, by a client without cookies: a wrong password changes nothing; the right one
-    // replaces the session again, and says the new token.
-    let phone = bearer_client(&signed);
-    let wrong = phone
+    // Off, from the laptop's browser (not remembered): a wrong password changes nothing; the
+    // right one gives its session a new token, still kept for the browser's session only.
+    let wrong = laptop
         .post(
             "/api/auth/two-factor/disable",
             json!({"password": "not-it"}),
         )
         .await;
     assert_eq!(wrong.status, 400, "{wrong:?}");
-    assert_eq!(me_by_bearer(plain.clone()).await, 200);
-    let off = phone
+    assert_eq!(me_by_bearer(laptop_token.clone()).await, 200);
+    let laptop_before = row(laptop_token.clone())
+        .await
+        .expect("the laptop's session");
+    let off = laptop
         .post(
             "/api/auth/two-factor/disable",
             json!({"password": ana.password}),
         )
         .await;
     assert_eq!(off.status, 200, "{off:?}");
-    let newest = new_cookie(&off);
-    let said = off.headers["set-auth-token"].to_str().unwrap();
+    let said = said_token(&off);
+    let cookie = off
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap())
+        .find(|c| c.starts_with("sambungchat-auth.session_token="))
+        .unwrap();
+    assert!(!cookie.contains("Max-Age"), "not remembered: {cookie}");
+    assert_eq!(me_by_bearer(laptop_token.clone()).await, 401);
+    assert_eq!(row(plain(&said)).await, Some(laptop_before));
     assert_eq!(
-        percent_encoding::percent_decode_str(said)
-            .decode_utf8()
-            .unwrap(),
-        newest
+        laptop.get("/api/v1/me").await.body["twoFactorEnabled"],
+        false,
+        "the browser's jar holds the new cookie"
     );
-    assert!(off.headers["access-control-expose-headers"]
-        .to_str()
-        .unwrap()
-        .contains("set-auth-token"));
-    assert_eq!(me_by_bearer(plain).await, 401);
-    assert_eq!(
-        me_by_bearer(said.to_owned()).await,
-        200,
-        "as set-auth-token says it"
-    );
-    assert_eq!(
-        bearer_client(said).get("/api/v1/me").await.body["twoFactorEnabled"],
-        false
-    );
-    assert_eq!(laptop.get("/api/v1/me").await.status, 200);
-    assert_eq!(sessions().await.len(), 2);
+    assert_eq!(phone.get("/api/v1/me").await.status, 200);
+    assert_eq!(ana.get("/api/v1/me").await.status, 200);
 }

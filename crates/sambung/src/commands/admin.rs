@@ -148,7 +148,7 @@ pub async fn disable_two_factor(
     if !user.two_factor_enabled {
         bail!("{} has no two-factor sign-in to turn off", user.email);
     }
-    sambung_db::two_factor::disable(&pool, user.id).await?;
+    sambung_db::two_factor::disable(&pool, user.id, None).await?;
     audit::record(
         &pool,
         from_the_command_line(

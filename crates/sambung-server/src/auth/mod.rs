@@ -255,6 +255,10 @@ pub async fn session_layer(
 
 /// The session cookie a response sets: `Some(None)` when it removes it.
 fn set_session_cookie(state: &AppState, response: &Response) -> Option<Option<String>> {
+    // Most answers set no cookie at all: nothing to make for them.
+    if !response.headers().contains_key(header::SET_COOKIE) {
+        return None;
+    }
     let prefix = format!("{}=", state.cookies.name(SESSION_TOKEN));
     response
         .headers()

@@ -2139,7 +2139,6 @@ async fn two_factor_sign_in_is_set_up_and_asked_for_in_chromium() {
     browser.type_into("#code-value", &backup[0]).await;
     browser.click("#code-form button[type=submit]").await;
     browser.element(common::APP_DRAWN).await;
-    browser.close().await;
 
     steps.at("on a phone, in the dark, the code form and the used backup code refused");
     let phone = Browser::start_dark().await;
@@ -2157,6 +2156,28 @@ async fn two_factor_sign_in_is_set_up_and_asked_for_in_chromium() {
         .screenshot(screenshot_path("two-factor-phone-dark.png"))
         .await;
     phone.close().await;
+
+    steps.at("turned off in Settings: the browser goes on under its session's new token");
+    browser.click("#open-settings").await;
+    browser.until_text("#totp-state", "On:").await;
+    browser.type_into("#totp-password", "password-of-ana").await;
+    browser.click("#totp-disable").await;
+    browser
+        .until_text("#totp-status", "Two-factor sign-in is off.")
+        .await;
+    browser.until_text("#totp-state", "Off").await;
+    browser
+        .screenshot(screenshot_path("two-factor-off.png"))
+        .await;
+    browser.client.goto(&app.url).await.unwrap();
+    browser.element(common::APP_DRAWN).await;
+    let me = eval(
+        &browser,
+        "return fetch('/api/v1/me').then(r => r.json()).then(me => me.twoFactorEnabled)",
+    )
+    .await;
+    assert_eq!(me, false, "signed in after a reload, with the new cookie");
+    browser.close().await;
 }
 
 #[tokio::test]

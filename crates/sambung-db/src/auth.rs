@@ -873,11 +873,12 @@ pub async fn extend_session(
 /// Give a live session a new token, returned this once: the old token stops working at once
 /// and the session stays what it was (its person, device, admin acting, end). Updated in
 /// place, so that whatever ends the session meanwhile (a sign-out, a revocation, a ban) ends
-/// it under its new token too. `None`: the session is gone (signed out, or expired).
+/// it under its new token too. A session gone (signed out, or expired) is
+/// [`DomainError::NotFound`].
 pub(crate) async fn new_session_token(
     conn: &mut sqlx::PgConnection,
     session: SessionId,
-) -> Result<Option<(Session, String)>> {
+) -> Result<(Session, String)> {
     let token = random_token();
     let session = sqlx::query_as!(
         Session,
@@ -890,8 +891,9 @@ pub(crate) async fn new_session_token(
         token_hash(&token),
     )
     .fetch_optional(conn)
-    .await?;
-    Ok(session.map(|session| (session, token)))
+    .await?
+    .ok_or(DomainError::not_found("session"))?;
+    Ok((session, token))
 }
 
 /// A user's sessions that have not expired, newest first (an admin's impersonation is not

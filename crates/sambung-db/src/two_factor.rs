@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::PgPool;
 
 use crate::auth::{new_session_token, Session};
-use crate::error::{DomainError, Result};
+use crate::error::Result;
 use crate::ids::{SessionId, UserId, VerificationId};
 use crate::secret::{random_token, token_hash};
 
@@ -121,11 +121,7 @@ pub async fn use_step(
     .rows_affected()
         > 0;
     let new_session = match (turned_on, session) {
-        (true, Some(session)) => Some(
-            new_session_token(&mut tx, session)
-                .await?
-                .ok_or(DomainError::not_found("session"))?,
-        ),
+        (true, Some(session)) => Some(new_session_token(&mut tx, session).await?),
         _ => None,
     };
     tx.commit().await?;
@@ -230,11 +226,7 @@ pub async fn disable(
     .execute(&mut *tx)
     .await?;
     let new_session = match session {
-        Some(session) => Some(
-            new_session_token(&mut tx, session)
-                .await?
-                .ok_or(DomainError::not_found("session"))?,
-        ),
+        Some(session) => Some(new_session_token(&mut tx, session).await?),
         None => None,
     };
     tx.commit().await?;

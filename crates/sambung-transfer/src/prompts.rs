@@ -60,9 +60,8 @@ pub enum PromptFileError {
 
 /// The prompts of a file in upstream's format, checked as upstream checks them.
 pub fn read(json: &[u8]) -> Result<Vec<PromptItem>, PromptFileError> {
-    let mut json = json.to_vec();
-    crate::surrogates::mend(&mut json, true);
-    let json = json.as_slice();
+    let json = crate::surrogates::mended(json);
+    let json = json.as_ref();
     // Its own shape by its first character (serde's untagged enums would hold the file twice).
     let list = json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let file = if list {

@@ -5,6 +5,7 @@
 //! replacement character) in place (the same six bytes); a pair, and everything else, passes
 //! unchanged.
 
+use std::borrow::Cow;
 use std::io::{self, Read};
 
 /// The longest escape that may have to wait for more text before it is settled: a high
@@ -68,10 +69,21 @@ impl<R: Read> Read for MendLoneSurrogates<R> {
     }
 }
 
+/// `text` with its lone surrogate escapes mended: itself when it has no surrogate escape.
+pub(crate) fn mended(text: &[u8]) -> Cow<'_, [u8]> {
+    let surrogate_escape = |w: &[u8]| w[0] == b'\\' && w[1] == b'u' && matches!(w[2], b'd' | b'D');
+    if !text.windows(3).any(surrogate_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut owned = text.to_vec();
+    mend(&mut owned, true);
+    Cow::Owned(owned)
+}
+
 /// Mend the lone surrogate escapes of `text`, which starts outside any escape: how many of
 /// its bytes are settled. The rest (less than [`PAIR`] bytes, an escape that may go on) waits
 /// for what follows, unless `last` says nothing does.
-pub(crate) fn mend(text: &mut [u8], last: bool) -> usize {
+fn mend(text: &mut [u8], last: bool) -> usize {
     let mut at = 0;
     while let Some(found) = text[at..].iter().position(|&b| b == b'\\') {
         let escape = at + found;

@@ -2086,7 +2086,7 @@ async fn two_factor_sign_in_is_set_up_and_asked_for_in_chromium() {
     browser.until_text("#totp-status", "Invalid code").await;
     browser.element("#totp-code").await.clear().await.unwrap();
     browser
-        .type_into("#totp-code", &totp_code(&key, email, -1))
+        .type_into("#totp-code", &totp_code(&key, email, 0))
         .await;
     browser
         .click("#totp-confirm-form button[type=submit]")
@@ -2123,7 +2123,7 @@ async fn two_factor_sign_in_is_set_up_and_asked_for_in_chromium() {
     );
     browser.element("#code-value").await.clear().await.unwrap();
     browser
-        .type_into("#code-value", &totp_code(&key, email, 0))
+        .type_into("#code-value", &totp_code(&key, email, 1))
         .await;
     browser.click("#code-form button[type=submit]").await;
     browser.element(common::APP_DRAWN).await;
@@ -2270,7 +2270,7 @@ async fn a_required_second_factor_is_set_up_before_anything_else_on_a_phone_in_t
         .await;
     let key = phone.text("#totp-secret").await;
     phone
-        .type_into("#totp-code", &totp_code(&key, "ana@example.com", -1))
+        .type_into("#totp-code", &totp_code(&key, "ana@example.com", 0))
         .await;
     phone.click("#totp-confirm-form button[type=submit]").await;
     phone.element(common::APP_DRAWN).await;
